@@ -1,0 +1,161 @@
+"""Architecture: layer sizes, activations, loss, dtype, and the flat-buffer layout.
+
+One flat parameter vector holds, layer after layer, W (n_in, n_out) row-major
+then b (n_out,). Gradients and optimizer state use the same layout. The same
+table drives all three backends.
+"""
+from dataclasses import dataclass, field
+import numbers
+
+import numpy as np
+
+from .kernels import activations as _act
+from .kernels import losses as _loss
+
+ACTIVATIONS = {
+    "identity": _act.IDENTITY, "linear": _act.IDENTITY,
+    "tanh": _act.TANH,
+    "sigmoid": _act.SIGMOID, "logistic": _act.SIGMOID,
+    "relu": _act.RELU,
+    "leaky_relu": _act.LEAKY_RELU,
+    "step": _act.STEP,
+}
+LOSSES = {
+    "cross_entropy": _loss.SOFTMAX_XENT, "softmax_cross_entropy": _loss.SOFTMAX_XENT,
+    "mse": _loss.MSE, "squared_error": _loss.MSE,
+    "bce": _loss.SIGMOID_BCE, "binary_cross_entropy": _loss.SIGMOID_BCE,
+}
+CANONICAL_LOSS = {_loss.SOFTMAX_XENT: "cross_entropy", _loss.MSE: "mse", _loss.SIGMOID_BCE: "bce"}
+CANONICAL_ACT = {v: k for k, v in reversed(list(ACTIVATIONS.items()))}
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def _check_name(kind, name, table):
+    if not isinstance(name, str) or name not in table:
+        raise ValueError(f"unknown {kind} {name!r}; expected one of {sorted(table)}")
+    return table[name]
+
+
+@dataclass(frozen=True, eq=False)
+class Architecture:
+    """Validated description of an MLP and its flat layout.
+
+    Parameters
+    ----------
+    layers : sequence of int
+        ``[n_in, h1, ..., n_out]``, at least two positive integers.
+    activation : str or sequence of str
+        Hidden activation, one for all hidden layers or one per hidden layer.
+    loss : str
+        ``'cross_entropy'`` (softmax output), ``'mse'`` (identity output) or
+        ``'bce'`` (sigmoid output, one unit).
+    leaky_slope : float
+        Slope of ``leaky_relu`` for z < 0, in [0, 1).
+    dtype : {'float32', 'float64'} or numpy dtype
+    """
+
+    layers: tuple
+    activation: tuple
+    loss: str
+    leaky_slope: float
+    dtype: np.dtype
+    lay: np.ndarray = field(repr=False)
+    kinds: np.ndarray = field(repr=False)
+    alphas: np.ndarray = field(repr=False)
+    loss_id: int = field(repr=False)
+    n_params: int = field(repr=False)
+    width_sum: int = field(repr=False)
+
+    @classmethod
+    def build(cls, layers, activation="relu", loss="cross_entropy", leaky_slope=0.01, dtype="float32"):
+        layers = _check_layers(layers)
+        n_hidden = len(layers) - 2
+        if isinstance(activation, str) or activation is None:
+            acts = (activation,) * n_hidden
+        else:
+            acts = tuple(activation)
+            if len(acts) != n_hidden:
+                raise ValueError(
+                    f"activation: got {len(acts)} names for {n_hidden} hidden layers; "
+                    "give one name for all or one per hidden layer")
+        kinds = [_check_name("activation", a, ACTIVATIONS) for a in acts]
+        loss_id = _check_name("loss", loss, LOSSES)
+        if loss_id == _loss.SIGMOID_BCE and layers[-1] != 1:
+            raise ValueError(f"loss 'bce' needs one output unit; layers ends with {layers[-1]}")
+        if loss_id == _loss.SOFTMAX_XENT and layers[-1] < 2:
+            raise ValueError("loss 'cross_entropy' needs at least 2 output units (use 'bce' for one)")
+        if (not isinstance(leaky_slope, numbers.Real) or isinstance(leaky_slope, bool)
+                or not 0 <= leaky_slope < 1):
+            raise ValueError(f"leaky_slope must be a real number in [0, 1); got {leaky_slope!r}")
+        dtype = check_dtype(dtype)
+        L = len(layers) - 1
+        lay = np.zeros((L, 5), np.int64)
+        p = a = 0
+        for l in range(L):
+            k, n = layers[l], layers[l + 1]
+            lay[l] = (k, n, p, p + k * n, a)
+            p += k * n + n
+            a += n
+        all_kinds = np.array(kinds + [_act.IDENTITY], np.int64)
+        alphas = np.full(L, leaky_slope, dtype)
+        return cls(tuple(layers), tuple(CANONICAL_ACT[k] for k in kinds), CANONICAL_LOSS[loss_id],
+                   float(leaky_slope), dtype, lay, all_kinds, alphas, loss_id, p, a)
+
+    @property
+    def n_layers(self):
+        """Number of weight layers (hidden layers + output)."""
+        return len(self.layers) - 1
+
+    @property
+    def n_in(self):
+        return self.layers[0]
+
+    @property
+    def n_out(self):
+        return self.layers[-1]
+
+    @property
+    def is_classifier(self):
+        return self.loss_id != _loss.MSE
+
+    @property
+    def n_classes(self):
+        return 2 if self.loss_id == _loss.SIGMOID_BCE else (self.n_out if self.is_classifier else 0)
+
+    def split(self, flat):
+        """Per-layer ``(W, b)`` views of a flat vector in the params layout."""
+        out = []
+        for k, n, w, b, _ in self.lay:
+            out.append((flat[w:w + k * n].reshape(k, n), flat[b:b + n]))
+        return out
+
+    def trainable(self):
+        """Raise if any hidden activation has no useful gradient (step)."""
+        if "step" in self.activation:
+            raise ValueError(
+                "cannot compute gradients through activation 'step': its derivative is zero "
+                "everywhere; step networks are for hand-set weights (forward only)")
+
+
+def _check_layers(layers):
+    try:
+        layers = list(layers)
+    except TypeError:
+        raise TypeError(f"layers must be a sequence of positive integers; got {layers!r}") from None
+    if len(layers) < 2:
+        raise ValueError(f"layers needs at least [n_in, n_out]; got {layers!r}")
+    for i, n in enumerate(layers):
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"layers[{i}] must be a positive integer; got {n!r}")
+    return [int(n) for n in layers]
+
+
+def check_dtype(dtype):
+    """Return np.float32 or np.float64 for a dtype spelling, else raise."""
+    try:
+        d = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64; got {dtype!r}") from None
+    if d not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64; got {d}")
+    return d

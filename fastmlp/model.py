@@ -1,0 +1,191 @@
+"""The MLP model: parameters in one flat buffer, three interchangeable backends."""
+import numpy as np
+
+from .architecture import Architecture
+from .backends import BACKEND_NAMES, make_backend
+from .initializers import initialize
+from .validation import check_targets, check_X
+
+
+class MLP:
+    """A multi-layer perceptron.
+
+    Parameters
+    ----------
+    layers : sequence of int
+        ``[n_in, h1, ..., n_out]``.
+    activation : str or sequence of str, default 'relu'
+        Hidden activation, for all hidden layers or one per hidden layer:
+        'identity', 'tanh', 'sigmoid', 'relu', 'leaky_relu', 'step' (forward only).
+    loss : {'cross_entropy', 'mse', 'bce'}, default 'cross_entropy'
+        Output and loss together: softmax + cross-entropy (classes), identity +
+        mean squared error (regression), sigmoid + binary cross-entropy (one unit).
+    init : str, default 'auto'
+        'normal' (``init_std``), 'uniform' (``init_bound``), 'fan_max' (variance
+        1/max(n_in, n_out)), 'lecun_normal', 'lecun_uniform', 'glorot_normal',
+        'glorot_uniform', 'he_normal', 'he_uniform', 'zeros' ('xavier_*',
+        'kaiming_*' and 'lecun' are aliases); 'auto' is He normal after relu-like
+        layers and Glorot uniform otherwise.
+    init_std, init_bound : float, optional
+        Standard deviation of 'normal', bound of 'uniform'.
+    bias_init : float or str, default 0.0
+        A constant, or an init name to draw the biases with.
+    leaky_slope : float, default 0.01
+        Slope of 'leaky_relu' below zero.
+    dtype : {'float32', 'float64'}, default 'float32'
+    backend : {'numba', 'numpy', 'loop'}, default 'numba'
+        Which implementation computes; all give the same numbers.
+    seed : int, numpy Generator or None
+        Makes the initial weights reproducible.
+
+    Attributes
+    ----------
+    params : ndarray (n_params,)
+        Every weight and bias, layer by layer: W (n_in, n_out) row-major, then b.
+    W, b : list of ndarray
+        Per-layer views into ``params``: ``W[l]`` is (n_in, n_out), so a layer
+        computes ``z = x @ W[l] + b[l]``. Writing into them sets the weights.
+    """
+
+    def __init__(self, layers, activation="relu", loss="cross_entropy", init="auto", init_std=None,
+                 init_bound=None, bias_init=0.0, leaky_slope=0.01, dtype="float32", backend="numba", seed=None):
+        self.arch = Architecture.build(layers, activation, loss, leaky_slope, dtype)
+        self._impl = make_backend(backend, self.arch)
+        self._backend = backend
+        self.params = np.zeros(self.arch.n_params, self.arch.dtype)
+        initialize(self.arch, self.params, init, seed, init_std, init_bound, bias_init)
+        self.init = init
+        self.history = None
+        self.optimizer_state = None
+
+    # -- structure -------------------------------------------------------------------------------
+    layers = property(lambda self: self.arch.layers)
+    activation = property(lambda self: self.arch.activation)
+    loss = property(lambda self: self.arch.loss)
+    dtype = property(lambda self: self.arch.dtype)
+    n_params = property(lambda self: self.arch.n_params)
+    W = property(lambda self: [w for w, _ in self.arch.split(self.params)])
+    b = property(lambda self: [b for _, b in self.arch.split(self.params)])
+
+    @property
+    def backend(self):
+        """Name of the implementation in use; assign another name to switch (weights stay)."""
+        return self._backend
+
+    @backend.setter
+    def backend(self, name):
+        self._impl = make_backend(name, self.arch)
+        self._backend = name
+
+    def __repr__(self):
+        return (f"MLP(layers={list(self.layers)}, activation={list(self.activation)}, loss={self.loss!r}, "
+                f"dtype={np.dtype(self.dtype).name}, backend={self.backend!r})")
+
+    def split(self, flat):
+        """Per-layer ``(W, b)`` views of a flat vector laid out like ``params`` (e.g. gradients)."""
+        flat = np.asarray(flat)
+        if flat.shape != (self.n_params,):
+            raise ValueError(f"flat vector must have shape ({self.n_params},); got {flat.shape}")
+        return self.arch.split(flat)
+
+    def set_params(self, flat):
+        """Replace every parameter from a flat vector (validated first)."""
+        flat = np.asarray(flat)
+        if flat.shape != (self.n_params,):
+            raise ValueError(f"params must have shape ({self.n_params},); got {flat.shape}")
+        if not np.isfinite(flat).all():
+            raise ValueError("params contain NaN or inf")
+        self.params[...] = flat
+
+    def set_layer(self, l, W=None, b=None):
+        """Set layer ``l``'s weights (n_in, n_out) and/or biases (n_out,), validated first."""
+        if isinstance(l, bool) or not isinstance(l, (int, np.integer)) or not -self.arch.n_layers <= l < self.arch.n_layers:
+            raise IndexError(f"layer index must be an int in [0, {self.arch.n_layers - 1}]; got {l!r}")
+        Wv, bv = self.arch.split(self.params)[l]
+        new = []
+        for name, value, view in (("W", W, Wv), ("b", b, bv)):
+            if value is None:
+                continue
+            value = np.asarray(value, dtype=np.float64)
+            if value.shape != view.shape:
+                raise ValueError(f"{name} for layer {l} must have shape {view.shape}; got {value.shape}")
+            if not np.isfinite(value).all():
+                raise ValueError(f"{name} for layer {l} contains NaN or inf")
+            new.append((view, value))
+        for view, value in new:
+            view[...] = value
+
+    def copy(self):
+        """An independent model with the same architecture, backend and weights."""
+        other = object.__new__(MLP)
+        other.__dict__.update(self.__dict__)
+        other.params = self.params.copy()
+        other._impl = make_backend(self.backend, self.arch)
+        other.optimizer_state = None if self.optimizer_state is None else {
+            k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.optimizer_state.items()}
+        return other
+
+    # -- computing -------------------------------------------------------------------------------
+    def _X(self, X, name="X"):
+        return check_X(X, self.arch.n_in, self.arch.dtype, name)
+
+    def layer_outputs(self, X):
+        """Every layer's output for X, a list of (n, n_l) arrays; the last are the logits."""
+        return self._impl.forward(self.params, self._X(X))
+
+    def forward(self, X):
+        """The network's output before the loss's link: logits (cross_entropy, bce) or values (mse)."""
+        return self.layer_outputs(X)[-1]
+
+    def predict_proba(self, X):
+        """Class probabilities (n, n_classes): softmax of the logits, or [1-p, p] for 'bce'."""
+        if not self.arch.is_classifier:
+            raise ValueError("predict_proba needs a classifier (loss 'cross_entropy' or 'bce'); this model uses 'mse'")
+        z = self.forward(X).astype(np.float64)
+        if self.loss == "bce":
+            p = 0.5 * (1.0 + np.tanh(0.5 * z[:, 0]))
+            return np.stack([1 - p, p], axis=1)
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        """Class ids (n,) for classifiers; predicted values (n, n_out) for 'mse'."""
+        z = self.forward(X)
+        if self.loss == "cross_entropy":
+            return z.argmax(axis=1)
+        if self.loss == "bce":
+            return (z[:, 0] > 0).astype(np.int64)
+        return z
+
+    def _data(self, X, y):
+        X = self._X(X)
+        yi, t = check_targets(y, self.arch, X.shape[0])
+        return X, yi, t
+
+    def loss_and_grad(self, X, y):
+        """Mean loss over the batch and its gradient, laid out like ``params``.
+
+        Parameters
+        ----------
+        X : array (n, n_in)
+        y : class ids (n,) or one-hot (n, n_classes) for 'cross_entropy'; 0/1 (n,)
+            for 'bce'; targets (n,) or (n, n_out) for 'mse'.
+
+        Returns
+        -------
+        loss : float
+        grads : ndarray (n_params,)
+            Use ``model.split(grads)`` for per-layer ``(dW, db)``.
+        """
+        self.arch.trainable()
+        X, yi, t = self._data(X, y)
+        grads = np.empty_like(self.params)
+        loss, _ = self._impl.loss_and_grad(self.params, grads, X, yi, t)
+        return float(loss), grads
+
+    def evaluate(self, X, y):
+        """``{'loss': mean loss, 'accuracy': fraction correct (NaN for 'mse')}``."""
+        X, yi, t = self._data(X, y)
+        total, correct = self._impl.evaluate(self.params, X, yi, t)
+        n = X.shape[0]
+        return {"loss": total / n, "accuracy": correct / n if self.arch.is_classifier else float("nan")}

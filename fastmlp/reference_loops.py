@@ -1,0 +1,119 @@
+"""Reference, per-sample loops: the textbook scalar backprop in pure Python.
+
+Lists and floats only (no NumPy in the math). Each sample is pushed forward,
+dL/dz is taken at the output, and deltas are carried down layer by layer,
+adding each sample's dW and db; the sums are averaged over the batch.
+"""
+import math
+
+import numpy as np
+
+ACT = {
+    "identity": lambda z: z,
+    "tanh": math.tanh,
+    "sigmoid": lambda z: 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z)),
+    "relu": lambda z: z if z > 0 else 0.0,
+    "step": lambda z: 1.0 if z >= 0 else 0.0,
+}
+SLOPE = {  # derivative in terms of the output a
+    "identity": lambda a: 1.0,
+    "tanh": lambda a: 1.0 - a * a,
+    "sigmoid": lambda a: a * (1.0 - a),
+    "relu": lambda a: 1.0 if a > 0 else 0.0,
+    "step": lambda a: 0.0,
+}
+
+
+def _layers(arch, params):
+    """Per-layer (W as list of rows, b as list, activation f, slope f')."""
+    out = []
+    acts = arch.activation + ("identity",)
+    for (W, b), name in zip(arch.split(params), acts):
+        if name == "leaky_relu":
+            s = arch.leaky_slope
+            f, df = (lambda z, s=s: z if z > 0 else s * z), (lambda a, s=s: 1.0 if a > 0 else s)
+        else:
+            f, df = ACT[name], SLOPE[name]
+        out.append((W.tolist(), b.tolist(), f, df))
+    return out
+
+
+def _forward_one(layers, x):
+    """Outputs of every layer for one sample x (list)."""
+    outs = []
+    a = x
+    for W, b, f, _ in layers:
+        z = [b[j] + sum(a[i] * W[i][j] for i in range(len(a))) for j in range(len(b))]
+        a = [f(v) for v in z]
+        outs.append(a)
+    return outs
+
+
+def _loss_one(loss, z, y, t):
+    """(loss, dL/dz, correct) for one sample's output logits z."""
+    if loss == "cross_entropy":
+        zmax = max(z)
+        e = [math.exp(v - zmax) for v in z]
+        s = sum(e)
+        dz = [v / s for v in e]
+        dz[y] -= 1.0
+        return zmax + math.log(s) - z[y], dz, z.index(zmax) == y
+    if loss == "mse":
+        c = len(z)
+        return sum((zi - ti) ** 2 for zi, ti in zip(z, t)) / c, [2.0 * (zi - ti) / c for zi, ti in zip(z, t)], False
+    p = 1.0 / (1.0 + math.exp(-z[0])) if z[0] >= 0 else math.exp(z[0]) / (1.0 + math.exp(z[0]))
+    value = max(z[0], 0.0) - t[0] * z[0] + math.log1p(math.exp(-abs(z[0])))
+    return value, [p - t[0]], (z[0] > 0) == (t[0] > 0.5)
+
+
+def forward(arch, params, X):
+    """List of per-layer outputs (arrays, the output layer's being logits)."""
+    layers = _layers(arch, params)
+    per_sample = [_forward_one(layers, x) for x in X.tolist()]
+    return [np.array([outs[l] for outs in per_sample], dtype=arch.dtype) for l in range(len(layers))]
+
+
+def loss_and_grad(arch, params, X, y, t):
+    """(mean loss, flat gradient in params layout, number correct)."""
+    layers = _layers(arch, params)
+    dW = [[[0.0] * len(W[0]) for _ in W] for W, _, _, _ in layers]
+    db = [[0.0] * len(b) for _, b, _, _ in layers]
+    total, correct = 0.0, 0
+    X_rows, t_rows, y_ids = X.tolist(), t.tolist(), y.tolist()
+    m = len(X_rows)
+    for s, x in enumerate(X_rows):
+        outs = _forward_one(layers, x)
+        value, delta, ok = _loss_one(arch.loss, outs[-1], y_ids[s] if y_ids else None, t_rows[s] if t_rows else None)
+        total += value
+        correct += ok
+        for l in range(len(layers) - 1, -1, -1):
+            W, _, _, _ = layers[l]
+            a_in = outs[l - 1] if l > 0 else x
+            for i, ai in enumerate(a_in):
+                row = dW[l][i]
+                for j, dj in enumerate(delta):
+                    row[j] += ai * dj
+            for j, dj in enumerate(delta):
+                db[l][j] += dj
+            if l > 0:
+                slope = layers[l - 1][3]
+                delta = [slope(a_in[i]) * sum(W[i][j] * delta[j] for j in range(len(delta)))
+                         for i in range(len(a_in))]
+    grads = np.empty(arch.n_params, arch.dtype)
+    for (gW, gb), dWl, dbl in zip(arch.split(grads), dW, db):
+        gW[...] = np.array(dWl) / m
+        gb[...] = np.array(dbl) / m
+    return total / m, grads, correct
+
+
+def evaluate(arch, params, X, y, t):
+    """(sum of per-sample losses, number correct), forward only."""
+    layers = _layers(arch, params)
+    total, correct = 0.0, 0
+    y_ids, t_rows = y.tolist(), t.tolist()
+    for s, x in enumerate(X.tolist()):
+        z = _forward_one(layers, x)[-1]
+        value, _, ok = _loss_one(arch.loss, z, y_ids[s] if y_ids else None, t_rows[s] if t_rows else None)
+        total += value
+        correct += ok
+    return total, correct

@@ -1,0 +1,91 @@
+"""Reference, vectorized NumPy: the same math over the whole batch at once."""
+import numpy as np
+
+
+def activation(name, z, slope):
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "sigmoid":
+        return _sigmoid(z)
+    if name == "relu":
+        return np.maximum(z, 0)
+    if name == "leaky_relu":
+        return np.where(z > 0, z, z.dtype.type(slope) * z)
+    if name == "step":
+        return (z >= 0).astype(z.dtype)
+    return z
+
+
+def _sigmoid(z):
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype)
+
+
+def activation_slope(name, a, slope):
+    """d act / dz in terms of the output a."""
+    one = a.dtype.type(1)
+    if name == "tanh":
+        return one - a * a
+    if name == "sigmoid":
+        return a * (one - a)
+    if name == "relu":
+        return (a > 0).astype(a.dtype)
+    if name == "leaky_relu":
+        return np.where(a > 0, one, a.dtype.type(slope))
+    if name == "step":
+        return np.zeros_like(a)
+    return np.ones_like(a)
+
+
+def forward(arch, params, X):
+    """List of per-layer outputs (m, n_l); the last holds the logits."""
+    outs = []
+    a = X
+    acts = arch.activation + ("identity",)
+    for (W, b), name in zip(arch.split(params), acts):
+        a = activation(name, a @ W + b, arch.leaky_slope)
+        outs.append(a)
+    return outs
+
+
+def loss_from_logits(loss, z, y, t):
+    """(per-sample losses (m,), dL/dz for the batch mean (m, c), correct count)."""
+    m = z.shape[0]
+    if loss == "cross_entropy":
+        zmax = z.max(axis=1, keepdims=True)
+        e = np.exp(z - zmax)
+        s = e.sum(axis=1, keepdims=True)
+        values = (zmax + np.log(s))[:, 0] - z[np.arange(m), y]
+        dz = e / s
+        dz[np.arange(m), y] -= 1
+        return values, dz / m, int((z.argmax(axis=1) == y).sum())
+    if loss == "mse":
+        r = z - t
+        return (r * r).mean(axis=1), 2 * r / r.size, 0
+    e = np.exp(-np.abs(z))
+    p = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    values = (np.maximum(z, 0) - t * z + np.log1p(e))[:, 0]
+    return values, (p - t) / m, int(((z[:, 0] > 0) == (t[:, 0] > 0.5)).sum())
+
+
+def loss_and_grad(arch, params, X, y, t):
+    """(mean loss, flat gradient in params layout, number correct)."""
+    outs = forward(arch, params, X)
+    values, delta, correct = loss_from_logits(arch.loss, outs[-1], y, t)
+    grads = np.empty(arch.n_params, arch.dtype)
+    layers = arch.split(params)
+    acts = arch.activation
+    for l in range(arch.n_layers - 1, -1, -1):
+        a_in = outs[l - 1] if l > 0 else X
+        gW, gb = arch.split(grads)[l]
+        gW[...] = a_in.T @ delta
+        gb[...] = delta.sum(axis=0)
+        if l > 0:
+            delta = (delta @ layers[l][0].T) * activation_slope(acts[l - 1], a_in, arch.leaky_slope)
+    return float(values.astype(np.float64).sum()) / X.shape[0], grads, correct
+
+
+def evaluate(arch, params, X, y, t):
+    """(sum of per-sample losses, number correct), forward only."""
+    values, _, correct = loss_from_logits(arch.loss, forward(arch, params, X)[-1], y, t)
+    return float(values.astype(np.float64).sum()), correct

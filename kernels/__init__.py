@@ -1,0 +1,14 @@
+"""fastmlp.kernels: the Numba kernels (fast, numba). Outputs first, return nothing."""
+from . import config  # noqa: F401  (sets the threading layer before any compile)
+from .activations import IDENTITY, LEAKY_RELU, RELU, SIGMOID, STEP, TANH, act_backward, bias_act
+from .dense import dense_backward, dense_forward
+from .losses import MSE, SIGMOID_BCE, SOFTMAX_XENT, loss_grad, mse, sigmoid_bce, softmax_xent
+from .network import backward, evaluate, forward, loss_and_grad
+
+__all__ = [
+    "IDENTITY", "TANH", "SIGMOID", "RELU", "LEAKY_RELU", "STEP",
+    "SOFTMAX_XENT", "MSE", "SIGMOID_BCE",
+    "bias_act", "act_backward", "dense_forward", "dense_backward",
+    "softmax_xent", "mse", "sigmoid_bce", "loss_grad",
+    "forward", "backward", "loss_and_grad", "evaluate",
+]

@@ -1,0 +1,111 @@
+"""Dense layer forward and backward: fast, numba.
+
+Shapes: x (m, k) inputs, W (k, n), b (n,), out/dout (m, n), dx (m, k).
+Large products go to BLAS through ``np.dot(a, b, out)`` (no allocation,
+transposes passed as flags); small ones run as loops that beat a BLAS call.
+Parallel loops are owner-computes: each iteration writes its own rows.
+"""
+import numpy as np
+from numba import njit, prange
+
+from .activations import act_backward, bias_act
+from .config import BLAS_MIN_WORK, JIT, JIT_PARALLEL, PARALLEL_MIN_WORK
+
+
+@njit(**JIT)
+def _matmul(out, x, W):
+    """out = x @ W by loops; the inner loop runs along contiguous rows of W."""
+    m, k = x.shape
+    n = W.shape[1]
+    zero = out.dtype.type(0)
+    for i in range(m):
+        o = out[i]
+        for j in range(n):
+            o[j] = zero
+        for p in range(k):
+            xv = x[i, p]
+            w = W[p]
+            for j in range(n):
+                o[j] += xv * w[j]
+
+
+@njit(**JIT)
+def _matmul_t_left(dW, x, dout):
+    """dW = x.T @ dout by loops."""
+    m, k = x.shape
+    n = dout.shape[1]
+    zero = dW.dtype.type(0)
+    for p in range(k):
+        row = dW[p]
+        for j in range(n):
+            row[j] = zero
+        for i in range(m):
+            xv = x[i, p]
+            d = dout[i]
+            for j in range(n):
+                row[j] += xv * d[j]
+
+
+@njit(**JIT)
+def _matmul_t_right(dx, dout, W):
+    """dx = dout @ W.T by loops (dot products along rows of W)."""
+    m, n = dout.shape
+    k = W.shape[0]
+    for i in range(m):
+        d = dout[i]
+        for p in range(k):
+            w = W[p]
+            s = dx.dtype.type(0)
+            for j in range(n):
+                s += d[j] * w[j]
+            dx[i, p] = s
+
+
+@njit(**JIT_PARALLEL)
+def _col_sums(db, dout):
+    """db = dout.sum(axis=0); parallel over columns (each owns its sum)."""
+    m, n = dout.shape
+    zero = db.dtype.type(0)
+    if m * n < PARALLEL_MIN_WORK:
+        for j in range(n):
+            db[j] = zero
+        for i in range(m):
+            for j in range(n):
+                db[j] += dout[i, j]
+    else:
+        for j in prange(n):
+            s = zero
+            for i in range(m):
+                s += dout[i, j]
+            db[j] = s
+
+
+@njit(**JIT)
+def dense_forward(out, x, W, b, act, alpha):
+    """out = act(x @ W + b)."""
+    m, k = x.shape
+    n = W.shape[1]
+    if m * k * n >= BLAS_MIN_WORK:
+        np.dot(x, W, out)
+    else:
+        _matmul(out, x, W)
+    bias_act(out, b, act, alpha)
+
+
+@njit(**JIT)
+def dense_backward(dx, dW, db, dout, x, W):
+    """dW = x.T @ dout, db = sum of dout's rows, dx = dout @ W.T (skipped if dx is empty)."""
+    m, k = x.shape
+    n = W.shape[1]
+    big = m * k * n >= BLAS_MIN_WORK
+    if big:
+        np.dot(x.T, dout, dW)
+    else:
+        _matmul_t_left(dW, x, dout)
+    _col_sums(db, dout)
+    if dx.size == 0:
+        return
+    if big:
+        np.dot(dout, W.T, dx)
+    else:
+        _matmul_t_right(dx, dout, W)

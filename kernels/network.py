@@ -1,0 +1,84 @@
+"""A whole MLP forward and backward over flat buffers: fast, numba.
+
+Layout (built by ``fastmlp.architecture``): ``lay`` is an int64 (L, 5) table,
+one row per layer: n_in, n_out, offset of W in params, offset of b in params,
+offset of the layer's (cap, n_out) block in the activation buffers. W is
+(n_in, n_out) row-major, so z = x @ W + b. ``acts`` holds each layer's output
+a = act(z) for the first m rows; ``deltas`` the same layout for dL/dz.
+Gradients use the params layout. Nothing here allocates.
+"""
+import numpy as np
+from numba import njit
+
+from .activations import act_backward
+from .config import JIT
+from .dense import dense_backward, dense_forward
+from .losses import loss_grad
+
+N_IN, N_OUT, W_OFF, B_OFF, A_OFF = 0, 1, 2, 3, 4
+
+
+@njit(inline="always", **JIT)
+def weight(params, lay, l):
+    k, n, w = lay[l, N_IN], lay[l, N_OUT], lay[l, W_OFF]
+    return params[w:w + k * n].reshape((k, n))
+
+
+@njit(inline="always", **JIT)
+def bias(params, lay, l):
+    b = lay[l, B_OFF]
+    return params[b:b + lay[l, N_OUT]]
+
+
+@njit(inline="always", **JIT)
+def block(buf, lay, l, m):
+    a, n = lay[l, A_OFF], lay[l, N_OUT]
+    return buf[a:a + m * n].reshape((m, n))
+
+
+@njit(**JIT)
+def forward(acts, params, x, lay, kinds, alphas):
+    """Each layer's output into acts, for the m = len(x) rows of x (m, n_in)."""
+    m = x.shape[0]
+    a_in = x
+    for l in range(lay.shape[0]):
+        out = block(acts, lay, l, m)
+        dense_forward(out, a_in, weight(params, lay, l), bias(params, lay, l), kinds[l], alphas[l])
+        a_in = out
+
+
+@njit(**JIT)
+def backward(grads, deltas, acts, params, x, lay, kinds, alphas):
+    """Gradients from the top delta (already in deltas' last block) down to the inputs."""
+    m = x.shape[0]
+    empty = x[:0]
+    for l in range(lay.shape[0] - 1, -1, -1):
+        dz = block(deltas, lay, l, m)
+        if l > 0:
+            a_in = block(acts, lay, l - 1, m)
+            dx = block(deltas, lay, l - 1, m)
+        else:
+            a_in = x
+            dx = empty
+        dense_backward(dx, weight(grads, lay, l), bias(grads, lay, l), dz, a_in, weight(params, lay, l))
+        if l > 0:
+            act_backward(dx, a_in, kinds[l - 1], alphas[l - 1])
+
+
+@njit(**JIT)
+def loss_and_grad(grads, stats, acts, deltas, params, x, y, t, lay, kinds, alphas, loss):
+    """Forward, fused loss, backward for one batch; stats += (loss sum, correct)."""
+    m = x.shape[0]
+    last = lay.shape[0] - 1
+    forward(acts, params, x, lay, kinds, alphas)
+    loss_grad(block(deltas, lay, last, m), stats, block(acts, lay, last, m), y, t, loss)
+    backward(grads, deltas, acts, params, x, lay, kinds, alphas)
+
+
+@njit(**JIT)
+def evaluate(stats, acts, params, x, y, t, lay, kinds, alphas, loss):
+    """Forward and loss only (no gradient); stats += (loss sum, correct)."""
+    m = x.shape[0]
+    last = lay.shape[0] - 1
+    forward(acts, params, x, lay, kinds, alphas)
+    loss_grad(block(acts, lay, last, 0)[:0], stats, block(acts, lay, last, m), y, t, loss)
