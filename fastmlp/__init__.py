@@ -2,8 +2,21 @@
 from . import kernels  # noqa: F401  (numba config first)
 from .architecture import Architecture
 from .backends import BACKEND_NAMES
+from .callbacks import Callback, EarlyStopping
 from .gradcheck import gradcheck, numerical_gradient
+from .history import History
+from .io import ModelFormatError, load, save
 from .model import MLP
+from .optimizers import Optimizer
+from .schedules import (CosineDecay, ExponentialDecay, InverseTimeDecay, LinearWarmup, ReduceOnPlateau, Schedule,
+                        StepDecay)
+from .threads import get_num_threads, set_num_threads, thread_info
+from .trainer import DivergenceError, DivergenceWarning, Trainer
 
 __version__ = "0.1.0"
-__all__ = ["MLP", "Architecture", "BACKEND_NAMES", "gradcheck", "numerical_gradient", "__version__"]
+__all__ = [
+    "MLP", "Architecture", "BACKEND_NAMES", "Trainer", "Optimizer", "History", "Callback", "EarlyStopping",
+    "Schedule", "StepDecay", "ExponentialDecay", "InverseTimeDecay", "CosineDecay", "LinearWarmup",
+    "ReduceOnPlateau", "DivergenceWarning", "DivergenceError", "ModelFormatError", "save", "load",
+    "gradcheck", "numerical_gradient", "set_num_threads", "get_num_threads", "thread_info", "__version__",
+]

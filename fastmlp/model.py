@@ -189,3 +189,28 @@ class MLP:
         total, correct = self._impl.evaluate(self.params, X, yi, t)
         n = X.shape[0]
         return {"loss": total / n, "accuracy": correct / n if self.arch.is_classifier else float("nan")}
+
+    # -- training and persistence ----------------------------------------------------------------
+    def fit(self, X, y, epochs=10, batch_size=32, lr=0.01, optimizer="sgd", schedule=None, **kwargs):
+        """Train in place; returns the run's History (also appended to ``model.history``).
+
+        ``kwargs`` are ``Trainer.fit`` options (shuffle, drop_last, validation_data,
+        validation_split, early_stopping, callbacks, verbose, seed, on_divergence)
+        and the optimizer's hyperparameters (momentum, nesterov, weight_decay, ...).
+        See ``fastmlp.Trainer``.
+        """
+        from .trainer import FIT_OPTIONS, Trainer
+        fit_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in FIT_OPTIONS}
+        trainer = Trainer(self, optimizer, lr, schedule, **kwargs)
+        return trainer.fit(X, y, epochs, batch_size, **fit_kw)
+
+    def save(self, path):
+        """Save to ``path`` (.npz, see ``fastmlp.io``); returns the path written."""
+        from .io import save
+        return save(self, path)
+
+    @staticmethod
+    def load(path):
+        """Load a model saved by ``save``."""
+        from .io import load
+        return load(path)

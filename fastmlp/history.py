@@ -1,0 +1,64 @@
+"""Training history: one row of metrics per epoch, plus how the run ended."""
+import json
+import math
+
+KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "samples_per_s")
+
+
+class History:
+    """Per-epoch metrics as lists (``history['loss']``), and the run's end state.
+
+    Attributes
+    ----------
+    rows : list of dict
+        One dict per completed epoch with the keys in ``KEYS``.
+    diverged : bool
+        Training stopped because the loss or weights became non-finite.
+    interrupted : bool
+        Training was stopped by Ctrl-C (KeyboardInterrupt).
+    stopped_early : bool
+    best_epoch : int or None
+        The epoch early stopping restored, if any.
+    """
+
+    def __init__(self, rows=None, diverged=False, interrupted=False, stopped_early=False, best_epoch=None):
+        self.rows = list(rows or [])
+        self.diverged = diverged
+        self.interrupted = interrupted
+        self.stopped_early = stopped_early
+        self.best_epoch = best_epoch
+
+    def append(self, row):
+        self.rows.append({k: row.get(k, math.nan) for k in KEYS})
+
+    def __getitem__(self, key):
+        if key not in KEYS:
+            raise KeyError(f"no metric {key!r}; history has {list(KEYS)}")
+        return [r[key] for r in self.rows]
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __repr__(self):
+        last = self.rows[-1] if self.rows else {}
+        return (f"History(epochs={len(self)}, last_loss={last.get('loss')}, diverged={self.diverged}, "
+                f"stopped_early={self.stopped_early}, interrupted={self.interrupted})")
+
+    def extend(self, other):
+        """Append another run's rows (resumed training), numbering epochs on."""
+        offset = len(self.rows)
+        for r in other.rows:
+            self.rows.append(dict(r, epoch=r["epoch"] + offset))
+        self.diverged, self.interrupted = other.diverged, other.interrupted
+        self.stopped_early, self.best_epoch = other.stopped_early, other.best_epoch
+
+    def to_dict(self):
+        return {"rows": self.rows, "diverged": self.diverged, "interrupted": self.interrupted,
+                "stopped_early": self.stopped_early, "best_epoch": self.best_epoch}
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(d["rows"], d["diverged"], d["interrupted"], d["stopped_early"], d["best_epoch"])
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), allow_nan=True)

@@ -1,0 +1,105 @@
+"""Saving and loading models: a documented ``.npz`` format read without pickle.
+
+Format (version 1), every entry a plain array (``allow_pickle=False``):
+
+- ``format``: 'fastmlp'; ``format_version``: int 1
+- ``meta``: JSON text: layers, activation, loss, leaky_slope, dtype, backend,
+  optimizer (name and hyperparameters, or null), optimizer_step, history
+- ``params``: the flat parameter vector (dtype as in meta)
+- ``opt_s1``, ``opt_s2``: optimizer state in the params layout (if any)
+
+Writes go to a temporary file in the same folder, then ``os.replace``: a
+crash never leaves a half-written model under the target name.
+"""
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+FORMAT = "fastmlp"
+FORMAT_VERSION = 1
+
+
+class ModelFormatError(ValueError):
+    """The file is not a readable fastmlp model (truncated, corrupted, wrong format or version)."""
+
+
+def save(model, path):
+    """Write ``model`` (weights, optimizer state, history) to ``path`` atomically.
+
+    A ``.npz`` suffix is added when missing, as numpy does. Returns the path written.
+    """
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        path += ".npz"
+    st = model.optimizer_state
+    meta = {
+        "layers": list(model.layers), "activation": list(model.activation), "loss": model.loss,
+        "leaky_slope": model.arch.leaky_slope, "dtype": np.dtype(model.dtype).name, "backend": model.backend,
+        "optimizer": None if st is None else {"name": st["name"], "hyper": st["hyper"]},
+        "optimizer_step": 0 if st is None else int(st["t"]),
+        "history": None if model.history is None else model.history.to_dict(),
+    }
+    arrays = {"format": np.array(FORMAT), "format_version": np.array(FORMAT_VERSION),
+              "meta": np.array(json.dumps(meta)), "params": model.params}
+    if st is not None:
+        arrays["opt_s1"], arrays["opt_s2"] = st["s1"], st["s2"]
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".fastmlp-", suffix=".npz.tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load(path):
+    """Read a model written by ``save``; raises ModelFormatError for anything else."""
+    from .history import History
+    from .model import MLP
+
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, zipfile.LargeZipFile) as e:
+        raise ModelFormatError(f"{path}: not a readable fastmlp model file ({type(e).__name__}: {e})") from None
+    if not isinstance(data, dict) or data.get("format") is None or str(data["format"]) != FORMAT:
+        raise ModelFormatError(f"{path}: not a fastmlp model file (no 'format' = 'fastmlp' entry)")
+    try:
+        version = int(data["format_version"])
+    except (KeyError, TypeError, ValueError):
+        raise ModelFormatError(f"{path}: missing or invalid format_version") from None
+    if version != FORMAT_VERSION:
+        raise ModelFormatError(f"{path}: format version {version} is not supported (this fastmlp reads "
+                               f"version {FORMAT_VERSION})")
+    try:
+        meta = json.loads(str(data["meta"]))
+        model = MLP(meta["layers"], meta["activation"] or "identity", meta["loss"], init="zeros",
+                    leaky_slope=meta["leaky_slope"], dtype=meta["dtype"], backend=meta["backend"])
+        params = data["params"]
+        if params.dtype != model.dtype or params.shape != model.params.shape:
+            raise ValueError(f"params has {params.dtype} {params.shape}, expected {model.dtype} {model.params.shape}")
+        model.params[...] = params
+        if meta["optimizer"] is not None:
+            s1, s2 = data["opt_s1"], data["opt_s2"]
+            if s1.shape != params.shape or s2.shape != params.shape:
+                raise ValueError("optimizer state does not match the parameters")
+            model.optimizer_state = {"name": meta["optimizer"]["name"], "hyper": meta["optimizer"]["hyper"],
+                                     "s1": s1.astype(model.dtype), "s2": s2.astype(model.dtype),
+                                     "t": int(meta["optimizer_step"])}
+        if meta["history"] is not None:
+            model.history = History.from_dict(meta["history"])
+    except (KeyError, TypeError, ValueError, json.JSONDecodeError) as e:
+        raise ModelFormatError(f"{path}: corrupted fastmlp model ({type(e).__name__}: {e})") from None
+    return model

@@ -1,0 +1,280 @@
+"""The trainer: mini-batch training with optimizers, schedules, validation, history,
+early stopping and callbacks. With the numba backend each epoch is one compiled
+call; the numpy and loop backends run the same algorithm batch by batch in Python.
+"""
+import math
+import numbers
+import time
+import warnings
+
+import numpy as np
+
+from . import kernels as K
+from .backends import NumbaBackend, Workspace
+from .callbacks import EarlyStopping, make_callbacks
+from .history import History
+from .optimizers import make_optimizer
+from .progress import Progress
+from .schedules import make_schedule
+from .validation import check_positive_float, check_positive_int
+
+
+FIT_OPTIONS = ("shuffle", "drop_last", "validation_data", "validation_split", "early_stopping", "callbacks",
+               "verbose", "seed", "on_divergence")
+
+
+class DivergenceWarning(RuntimeWarning):
+    """Training stopped because the loss or the weights became non-finite."""
+
+
+class DivergenceError(RuntimeError):
+    """Raised instead of DivergenceWarning when ``on_divergence='raise'``."""
+
+
+class Trainer:
+    """Trains an MLP in place.
+
+    Parameters
+    ----------
+    model : MLP
+    optimizer : str or Optimizer, default 'sgd'
+        'sgd', 'adam', 'rmsprop', 'adagrad' (hyperparameters as keywords).
+    lr : float, default 0.01
+        Base learning rate.
+    schedule : str or Schedule, optional
+        'constant', 'step', 'exponential', 'inverse_time', 'cosine', 'warmup',
+        'plateau', or a Schedule object (see ``fastmlp.schedules``).
+    **optimizer_params
+        Hyperparameters of the optimizer (momentum, nesterov, weight_decay, beta1, ...).
+
+    The optimizer state lives in ``model.optimizer_state`` so a later fit with
+    the same optimizer resumes it (and ``save`` keeps it).
+    """
+
+    def __init__(self, model, optimizer="sgd", lr=0.01, schedule=None, **optimizer_params):
+        self.model = model
+        self.optimizer = make_optimizer(optimizer, **optimizer_params)
+        self.lr = check_positive_float(lr, "lr")
+        self.schedule = make_schedule(schedule)
+        self.history = None
+        self.stop_training = False
+
+    # -- state ---------------------------------------------------------------------------------
+    def _state(self):
+        st = self.model.optimizer_state
+        arch = self.model.arch
+        if (st is None or st["name"] != self.optimizer.name or st["hyper"] != self.optimizer.hyper
+                or st["s1"].shape != (arch.n_params,) or st["s1"].dtype != arch.dtype):
+            st = dict(self.optimizer.new_state(arch.n_params, arch.dtype),
+                      name=self.optimizer.name, hyper=dict(self.optimizer.hyper))
+        return st
+
+    # -- input checks (nothing changes until all pass) ------------------------------------------
+    def _check(self, X, y, epochs, batch_size, validation_data, validation_split, drop_last, verbose,
+               on_divergence):
+        model = self.model
+        epochs = check_positive_int(epochs, "epochs")
+        batch_size = check_positive_int(batch_size, "batch_size")
+        if verbose not in (0, 1, 2, False, True):
+            raise ValueError(f"verbose must be 0, 1 or 2; got {verbose!r}")
+        if on_divergence not in ("warn", "raise"):
+            raise ValueError(f"on_divergence must be 'warn' or 'raise'; got {on_divergence!r}")
+        model.arch.trainable()
+        X, yi, t = model._data(X, y)
+        if validation_data is not None and validation_split is not None:
+            raise ValueError("give validation_data or validation_split, not both")
+        if validation_split is not None:
+            if (isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real)
+                    or not 0 < validation_split < 1):
+                raise ValueError(f"validation_split must be a number in (0, 1); got {validation_split!r}")
+            (X, yi, t), val = _split(X, yi, t, validation_split, model.arch.is_classifier)
+        elif validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data must be a pair (X_val, y_val)")
+            Xv = model._X(validation_data[0], "validation X")
+            yv, tv = _targets(model, validation_data[1], Xv.shape[0])
+            if model.arch.loss == "cross_entropy":
+                unseen = np.setdiff1d(yv, yi)
+                if unseen.size:
+                    raise ValueError(f"validation labels {unseen.tolist()} do not occur in the training labels")
+            val = (Xv, yv, tv)
+        else:
+            val = None
+        if drop_last and batch_size > X.shape[0]:
+            raise ValueError(f"batch_size {batch_size} exceeds the {X.shape[0]} training samples: "
+                             "with drop_last=True no batch would be left")
+        return X, yi, t, epochs, batch_size, val
+
+    # -- training ------------------------------------------------------------------------------
+    def fit(self, X, y, epochs=10, batch_size=32, shuffle=True, drop_last=False, validation_data=None,
+            validation_split=None, early_stopping=None, callbacks=None, verbose=1, seed=None,
+            on_divergence="warn"):
+        """Train for ``epochs`` epochs of mini-batches; returns this run's History.
+
+        Parameters
+        ----------
+        X, y : training data (as for ``MLP.loss_and_grad``).
+        epochs, batch_size : positive int
+            batch_size 1 is online SGD; ``len(X)`` is full-batch gradient descent.
+        shuffle : bool
+            Reshuffle each epoch (seeded by ``seed``); else keep the given order.
+        drop_last : bool
+            Skip the last partial batch of each epoch.
+        validation_data : (X_val, y_val), optional
+        validation_split : float in (0, 1), optional
+            Hold out this fraction of (X, y) (stratified for classifiers).
+        early_stopping : EarlyStopping or int, optional
+            An int is the patience with monitor 'val_loss' (or 'loss' without
+            validation) and restore of the best weights.
+        callbacks : list of Callback or functions ``f(epoch, logs) -> stop?``
+        verbose : 0, 1 or 2
+            Quiet, progress bar on a terminal (lines otherwise), always lines.
+        seed : int or Generator, optional
+            Shuffling order.
+        on_divergence : {'warn', 'raise'}
+            On non-finite loss or weights, training stops and the weights go
+            back to the last finite epoch; then warn, or raise DivergenceError.
+        """
+        X, yi, t, epochs, batch_size, val = self._check(
+            X, y, epochs, batch_size, validation_data, validation_split, drop_last, verbose, on_divergence)
+        if isinstance(early_stopping, numbers.Integral) and not isinstance(early_stopping, bool):
+            early_stopping = EarlyStopping("val_loss" if val is not None else "loss", patience=int(early_stopping))
+        elif early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
+            raise TypeError(f"early_stopping must be an EarlyStopping or an int patience; got {early_stopping!r}")
+        if isinstance(early_stopping, EarlyStopping) and early_stopping.monitor.startswith("val_") and val is None:
+            raise ValueError(f"early stopping monitors {early_stopping.monitor!r} but no validation data was given")
+        cbs = make_callbacks(callbacks) + ([early_stopping] if early_stopping else [])
+
+        model, arch = self.model, self.model.arch
+        rng = np.random.default_rng(seed)
+        state = self._state()
+        step = _EpochRunner(model, self.optimizer, state, X, yi, t, batch_size, drop_last)
+        self.history = history = History()
+        self.stop_training = False
+        progress = Progress(int(verbose), epochs)
+        for cb in cbs:
+            cb.on_train_begin(self)
+        base_epoch = len(model.history) if model.history is not None else 0
+        try:
+            for epoch in range(epochs):
+                saved = (model.params.copy(), state["s1"].copy(), state["s2"].copy(), state["t"])
+                done = False
+                try:
+                    lr = float(self.schedule.lr(base_epoch + epoch, self.lr))
+                    order = rng.permutation(X.shape[0]) if shuffle else np.arange(X.shape[0])
+                    t0 = time.perf_counter()
+                    loss_sum, correct, seen, diverged = step.run(order, lr)
+                    seconds = time.perf_counter() - t0
+                    if diverged or not np.isfinite(model.params).all():
+                        _restore(model, state, saved)
+                        history.diverged = True
+                        msg = (f"training diverged in epoch {base_epoch + epoch + 1} (lr={lr:g}): the loss or "
+                               "weights became non-finite; weights restored to the last finite epoch")
+                        if on_divergence == "raise":
+                            raise DivergenceError(msg)
+                        warnings.warn(msg, DivergenceWarning, stacklevel=2)
+                        break
+                    row = {"epoch": base_epoch + epoch, "loss": loss_sum / max(seen, 1),
+                           "accuracy": correct / max(seen, 1) if arch.is_classifier else math.nan,
+                           "lr": lr, "seconds": seconds, "samples_per_s": seen / seconds if seconds > 0 else math.inf}
+                    if val is not None:
+                        vt, vc = model._impl.evaluate(model.params, *val)
+                        nv = val[0].shape[0]
+                        row["val_loss"] = vt / nv
+                        row["val_accuracy"] = vc / nv if arch.is_classifier else math.nan
+                    history.append(row)
+                    done = True
+                except KeyboardInterrupt:
+                    if not done:
+                        _restore(model, state, saved)
+                    history.interrupted = True
+                    warnings.warn(f"training interrupted: kept the {len(history)} completed epoch(s)",
+                                  RuntimeWarning, stacklevel=2)
+                    break
+                progress.update(history.rows[-1])
+                self.schedule.observe(epoch, history.rows[-1])
+                stop = [cb.on_epoch_end(self, base_epoch + epoch, history.rows[-1]) for cb in cbs]
+                if any(stop) or self.stop_training:
+                    history.stopped_early = True
+                    break
+        finally:
+            progress.close()
+            for cb in cbs:
+                cb.on_train_end(self)
+            model.optimizer_state = state
+            if model.history is None:
+                model.history = History()
+            model.history.extend(history)
+        return history
+
+
+def _restore(model, state, saved):
+    model.params[...] = saved[0]
+    state["s1"][...], state["s2"][...], state["t"] = saved[1], saved[2], saved[3]
+
+
+def _targets(model, y, n):
+    from .validation import check_targets
+    return check_targets(y, model.arch, n, name="validation y")
+
+
+def _split(X, yi, t, fraction, stratify):
+    """Hold out ``fraction`` of the rows (stratified over class ids when classifying)."""
+    from .datasets.preprocessing import split_indices
+    labels = yi if yi.size else np.zeros(X.shape[0], np.int64)
+    tr, va = split_indices(labels, fraction, seed=0, stratify=stratify and yi.size > 0)
+    pick = lambda a, i: a[i] if a.size else a  # noqa: E731
+    return (X[tr], pick(yi, tr), pick(t, tr)), (X[va], pick(yi, va), pick(t, va))
+
+
+class _EpochRunner:
+    """Runs one epoch on the model's backend with buffers allocated once per fit."""
+
+    def __init__(self, model, optimizer, state, X, y, t, batch_size, drop_last):
+        self.model, self.opt, self.state = model, optimizer, state
+        self.X, self.y, self.t = X, y, t
+        self.bs, self.drop_last = batch_size, drop_last
+        arch = model.arch
+        self.grads = np.zeros(arch.n_params, arch.dtype)
+        self.numba = isinstance(model._impl, NumbaBackend)
+        if self.numba:
+            cap = min(batch_size, X.shape[0])
+            self.ws = Workspace(arch, cap)
+            self.xb = np.empty((cap, arch.n_in), arch.dtype)
+            self.yb = np.empty(cap, np.int64)
+            self.tb = np.empty((cap, arch.n_out), arch.dtype)
+            self.out = np.zeros(5)
+
+    def run(self, order, lr):
+        """(loss sum, correct, samples seen, diverged) for one pass over ``order``."""
+        if self.numba:
+            return self._run_numba(order, lr)
+        return self._run_python(order, lr)
+
+    def _run_numba(self, order, lr):
+        a, ws, st, o = self.model.arch, self.ws, self.state, self.out
+        o[:] = 0
+        K.train_epoch(o, self.model.params, self.grads, st["s1"], st["s2"], ws.acts, ws.deltas, ws.stats,
+                      self.xb, self.yb, self.tb, self.X, self.y, self.t, order, self.bs, self.drop_last,
+                      ws.lay, a.kinds, a.alphas, a.loss_id, self.opt.kind, lr, self.opt.hp, st["t"])
+        st["t"] += int(o[K.epoch.STEPS])
+        return o[0], o[1], int(o[2]), bool(o[4])
+
+    def _run_python(self, order, lr):
+        impl, p, g = self.model._impl, self.model.params, self.grads
+        n, bs = order.shape[0], self.bs
+        loss_sum, correct, seen = 0.0, 0, 0
+        for start in range(0, n, bs):
+            idx = order[start:start + bs]
+            if len(idx) < bs and self.drop_last:
+                break
+            yb = self.y[idx] if self.y.size else self.y
+            tb = self.t[idx] if self.t.size else self.t
+            loss, c = impl.loss_and_grad(p, g, self.X[idx], yb, tb)
+            if not np.isfinite(loss):
+                return loss_sum, correct, seen, True
+            self.opt.step_numpy(p, g, self.state, lr)
+            loss_sum += loss * len(idx)
+            correct += c
+            seen += len(idx)
+        return loss_sum, correct, seen, False
