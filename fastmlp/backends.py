@@ -8,6 +8,7 @@ kernels in ``fastmlp.kernels`` over buffers it keeps between calls.
 import numpy as np
 
 from . import kernels as K
+from .kernels.config import GUARD
 from . import reference_loops, reference_numpy
 
 BACKEND_NAMES = ("numba", "numpy", "loop")
@@ -68,7 +69,8 @@ class NumbaBackend:
         ws = self.workspace(step)
         outs = [np.empty((X.shape[0], n), a.dtype) for n in a.layers[1:]]
         for s, e in chunks:
-            K.forward(ws.acts, params, X[s:e], ws.lay, a.kinds, a.alphas)
+            with GUARD:
+                K.forward(ws.acts, params, X[s:e], ws.lay, a.kinds, a.alphas)
             for l, o in enumerate(outs):
                 off, n = ws.lay[l, 4], a.layers[l + 1]
                 o[s:e] = ws.acts[off:off + (e - s) * n].reshape(e - s, n)
@@ -78,7 +80,8 @@ class NumbaBackend:
         a = self.arch
         ws = self.workspace(X.shape[0])
         ws.stats[:] = 0
-        K.loss_and_grad(grads, ws.stats, ws.acts, ws.deltas, params, X, y, t, ws.lay, a.kinds, a.alphas, a.loss_id)
+        with GUARD:
+            K.loss_and_grad(grads, ws.stats, ws.acts, ws.deltas, params, X, y, t, ws.lay, a.kinds, a.alphas, a.loss_id)
         return ws.stats[0] / X.shape[0], int(ws.stats[1])
 
     def evaluate(self, params, X, y, t):
@@ -87,8 +90,10 @@ class NumbaBackend:
         chunks, step = self._chunks(X.shape[0])
         ws = self.workspace(step)
         ws.stats[:] = 0
-        for s, e in chunks:
-            K.evaluate(ws.stats, ws.acts, params, X[s:e], y[s:e], t[s:e], ws.lay, a.kinds, a.alphas, a.loss_id)
+        with GUARD:
+            for s, e in chunks:
+                K.evaluate(ws.stats, ws.acts, params, X[s:e], y[s:e], t[s:e], ws.lay, a.kinds, a.alphas,
+                           a.loss_id)
         return float(ws.stats[0]), int(ws.stats[1])
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit, prange
 
 from .activations import act_backward, bias_act
-from .config import BLAS_MIN_WORK, JIT, JIT_PARALLEL, PARALLEL_MIN_WORK
+from .config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_PARALLEL, PARALLEL_MIN_WORK
 
 
 @njit(**JIT)
@@ -105,7 +105,7 @@ def dense_backward(dx, dW, db, dout, x, W):
     _col_sums(db, dout)
     if dx.size == 0:
         return
-    if big:
+    if big and m >= BLAS_MIN_ROWS_DX:
         np.dot(dout, W.T, dx)
     else:
         _matmul_t_right(dx, dout, W)
