@@ -22,11 +22,11 @@ def act_value(z, kind, alpha, one):
         e = np.exp(z)
         return e / (one + e)
     if kind == RELU:
-        return z if z > 0 else z * 0
+        return z if z > 0 else one - one
     if kind == LEAKY_RELU:
         return z if z > 0 else alpha * z
     if kind == STEP:
-        return one if z >= 0 else one * 0
+        return one if z >= 0 else one - one
     return z
 
 
@@ -38,11 +38,11 @@ def act_slope(a, kind, alpha, one):
     if kind == SIGMOID:
         return a * (one - a)
     if kind == RELU:
-        return one if a > 0 else one * 0
+        return one if a > 0 else one - one
     if kind == LEAKY_RELU:
         return one if a > 0 else alpha
     if kind == STEP:
-        return one * 0
+        return one - one
     return one
 
 

@@ -30,15 +30,21 @@ def softmax_xent(dz, stats, z, y):
                 zmax = zi[j]
                 best = j
         s = z.dtype.type(0)
-        for j in range(c):
-            s += np.exp(zi[j] - zmax)
+        if grad:  # keep the exponentials in dz, scale them after
+            for j in range(c):
+                e = np.exp(zi[j] - zmax)
+                dz[i, j] = e
+                s += e
+        else:
+            for j in range(c):
+                s += np.exp(zi[j] - zmax)
         lse = zmax + np.log(s)  # never log of an underflowed softmax
         loss += lse - zi[y[i]]
         correct += best == y[i]
         if grad:
-            inv_s = z.dtype.type(1) / s
+            scale = inv_m / s
             for j in range(c):
-                dz[i, j] = np.exp(zi[j] - zmax) * inv_s * inv_m
+                dz[i, j] *= scale
             dz[i, y[i]] -= inv_m
     stats[0] += loss
     stats[1] += correct
@@ -75,7 +81,7 @@ def sigmoid_bce(dz, stats, z, t):
         zi = z[i, 0]
         ti = t[i, 0]
         e = np.exp(-abs(zi))
-        loss += max(zi, zi * 0) - ti * zi + np.log1p(e)
+        loss += max(zi, one - one) - ti * zi + np.log1p(e)
         correct += (zi > 0) == (ti > 0.5)
         if grad:
             p = one / (one + e) if zi >= 0 else e / (one + e)

@@ -99,7 +99,9 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
         )
     if code not in IDX_DTYPES:
         known = ", ".join(f"0x{c:02X}" for c in IDX_DTYPES)
-        raise IDXFormatError(f"{name}: unknown IDX dtype code 0x{code:02X} (expected one of {known})")
+        raise IDXFormatError(
+            f"{name}: unknown IDX dtype code 0x{code:02X} (expected one of {known})"
+        )
     if ndim == 0:
         raise IDXFormatError(f"{name}: IDX header declares 0 dimensions")
     header_len = 4 + 4 * ndim

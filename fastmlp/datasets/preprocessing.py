@@ -212,35 +212,33 @@ def one_hot(y, n_classes=None, dtype=np.float32) -> np.ndarray:
 
 
 def _stratified_counts(counts: np.ndarray, n_val: int) -> np.ndarray:
-    """Split ``n_val`` over classes proportionally, leaving >= 1 per class in train."""
+    """Split ``n_val`` over classes proportionally, leaving >= 1 per class in train.
+
+    Each class gets ``floor`` or ``ceil`` of its exact share (largest
+    remainder first, ties to the class listed first), capped at its size - 1.
+    """
     ideal = counts * (n_val / counts.sum())
     cap = counts - 1
     take = np.minimum(np.floor(ideal).astype(np.int64), cap)
-    # Largest-remainder rounding; ties go to the class listed first.
-    order = np.argsort(-(ideal - take), kind="stable")
+    ceiling = np.minimum(np.ceil(ideal).astype(np.int64), cap)
     missing = n_val - int(take.sum())
-    while missing > 0:
-        progressed = False
-        for c in order:
-            if missing == 0:
-                break
-            if take[c] < cap[c]:
-                take[c] += 1
-                missing -= 1
-                progressed = True
-        if not progressed:
+    for c in np.argsort(-(ideal - take), kind="stable"):
+        if missing == 0:
             break
+        if take[c] < ceiling[c]:
+            take[c] += 1
+            missing -= 1
     return take
 
 
 def split_indices(y, fraction, seed=0, stratify=True):
     """Shuffle sample indices into a train part and a held-out part.
 
-    The held-out part has ``ceil(fraction * n)`` samples (fewer only when
-    stratification must keep a sample of a class in train).  With
-    ``stratify=True`` each class is held out in proportion to its size, and
-    every class with at least 2 samples keeps at least one in train; classes
-    with a single sample stay in train.
+    The held-out part has ``ceil(fraction * n)`` samples (at most n - 1).  With
+    ``stratify=True`` each class contributes its proportional share of that
+    total, rounded down or up, and keeps at least one sample in train (so a
+    class with a single sample stays in train); when that cap binds, the
+    held-out part is correspondingly smaller.
 
     Parameters
     ----------

@@ -1,0 +1,63 @@
+"""Datasets for fastmlp: toy 2-D problems, MNIST-style IDX files, digits, preprocessing.
+
+Every loader returns a :class:`Dataset` with ``X_train, y_train, X_test,
+y_test, name, n_classes`` (and ``class_names`` where known).  Pure NumPy and
+the standard library; scikit-learn is needed only by :func:`digits`.
+"""
+
+from .base import Dataset
+from .digits import digits
+from .idx import IDXFormatError, read_idx, write_idx
+from .mnist import (
+    CHECKSUMS,
+    FASHION_CLASSES,
+    MNIST_CLASSES,
+    ChecksumError,
+    DownloadError,
+    cache_dir,
+    dataset_status,
+    fashion_mnist,
+    find_dataset,
+    mnist,
+    search_dirs,
+)
+from .preprocessing import (
+    NotFittedError,
+    Standardizer,
+    one_hot,
+    scale_uint8,
+    split_indices,
+    train_val_split,
+)
+from .synthetic import blobs, circles, grid, moons, spirals, xor
+
+__all__ = [
+    "CHECKSUMS",
+    "FASHION_CLASSES",
+    "MNIST_CLASSES",
+    "ChecksumError",
+    "Dataset",
+    "DownloadError",
+    "IDXFormatError",
+    "NotFittedError",
+    "Standardizer",
+    "blobs",
+    "cache_dir",
+    "circles",
+    "dataset_status",
+    "digits",
+    "fashion_mnist",
+    "find_dataset",
+    "grid",
+    "mnist",
+    "moons",
+    "one_hot",
+    "read_idx",
+    "scale_uint8",
+    "search_dirs",
+    "spirals",
+    "split_indices",
+    "train_val_split",
+    "write_idx",
+    "xor",
+]
