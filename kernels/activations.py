@@ -12,7 +12,7 @@ from .config import JIT, JIT_PARALLEL, PARALLEL_MIN_WORK
 IDENTITY, TANH, SIGMOID, RELU, LEAKY_RELU, STEP = 0, 1, 2, 3, 4, 5
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def act_value(z, kind, alpha, one):
     if kind == TANH:
         return np.tanh(z)
@@ -30,7 +30,7 @@ def act_value(z, kind, alpha, one):
     return z
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def act_slope(a, kind, alpha, one):
     """d act / d z, written in terms of the output a = act(z)."""
     if kind == TANH:
@@ -46,7 +46,7 @@ def act_slope(a, kind, alpha, one):
     return one
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def _bias_act_row(row, b, kind, alpha, one):
     for j in range(row.shape[0]):
         row[j] = act_value(row[j] + b[j], kind, alpha, one)
@@ -66,23 +66,19 @@ def bias_act(out, b, kind, alpha):
             _bias_act_row(out[i], b, kind, alpha, one)
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def _slope_row(dz, a, kind, alpha, one):
     for j in range(dz.shape[0]):
         dz[j] *= act_slope(a[j], kind, alpha, one)
 
 
-@njit(**JIT_PARALLEL)
+@njit(**JIT)
 def act_backward(dz, a, kind, alpha):
-    """dz *= act'(z), in place, from the outputs a. dz, a (m, n)."""
+    """dz *= act'(z), in place, from the outputs a. dz, a (m, n). Serial: a few
+    flops per element, memory-bound; a parallel region would cost more than it saves."""
     if kind == IDENTITY:
         return
     one = dz.dtype.type(1)
     alpha = dz.dtype.type(alpha)
-    m, n = dz.shape
-    if m * n < PARALLEL_MIN_WORK or m == 1:
-        for i in range(m):
-            _slope_row(dz[i], a[i], kind, alpha, one)
-    else:
-        for i in prange(m):
-            _slope_row(dz[i], a[i], kind, alpha, one)
+    for i in range(dz.shape[0]):
+        _slope_row(dz[i], a[i], kind, alpha, one)

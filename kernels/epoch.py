@@ -19,13 +19,15 @@ LOSS_SUM, CORRECT, SEEN, STEPS, DIVERGED = range(5)
 @njit(**JIT)
 def _gather(xb, yb, tb, X, y, t, idx):
     """Rows X[idx] -> xb[:len(idx)], likewise y and t."""
-    for r in range(idx.shape[0]):
+    for r in range(idx.shape[0]):  # element loops: no broadcasting, no error paths
         src = idx[r]
-        xb[r] = X[src]
+        for j in range(X.shape[1]):
+            xb[r, j] = X[src, j]
         if y.shape[0] > 0:
             yb[r] = y[src]
         if t.shape[0] > 0:
-            tb[r] = t[src]
+            for j in range(t.shape[1]):
+                tb[r, j] = t[src, j]
 
 
 @njit(**JIT)

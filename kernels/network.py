@@ -18,19 +18,19 @@ from .losses import loss_grad
 N_IN, N_OUT, W_OFF, B_OFF, A_OFF = 0, 1, 2, 3, 4
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def weight(params, lay, l):
     k, n, w = lay[l, N_IN], lay[l, N_OUT], lay[l, W_OFF]
     return params[w:w + k * n].reshape((k, n))
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def bias(params, lay, l):
     b = lay[l, B_OFF]
     return params[b:b + lay[l, N_OUT]]
 
 
-@njit(inline="always", **JIT)
+@njit(**JIT)
 def block(buf, lay, l, m):
     a, n = lay[l, A_OFF], lay[l, N_OUT]
     return buf[a:a + m * n].reshape((m, n))
