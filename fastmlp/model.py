@@ -7,6 +7,17 @@ from .initializers import initialize
 from .validation import check_targets, check_X
 
 
+def _finite_as(value, dtype, name):
+    """``value`` cast to ``dtype``, refused if not real or non-finite after the cast (e.g. 1e39 in float32)."""
+    if value.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be real numbers; got dtype {value.dtype}")
+    with np.errstate(over="ignore"):
+        cast = value.astype(dtype)
+    if not np.isfinite(cast).all():
+        raise ValueError(f"{name} contains NaN or inf (or values too large for {np.dtype(dtype).name})")
+    return cast
+
+
 class MLP:
     """A multi-layer perceptron.
 
@@ -93,8 +104,7 @@ class MLP:
         flat = np.asarray(flat)
         if flat.shape != (self.n_params,):
             raise ValueError(f"params must have shape ({self.n_params},); got {flat.shape}")
-        if not np.isfinite(flat).all():
-            raise ValueError("params contain NaN or inf")
+        flat = _finite_as(flat, self.dtype, "params")
         self.params[...] = flat
 
     def set_layer(self, l, W=None, b=None):
@@ -106,14 +116,29 @@ class MLP:
         for name, value, view in (("W", W, Wv), ("b", b, bv)):
             if value is None:
                 continue
-            value = np.asarray(value, dtype=np.float64)
+            value = np.asarray(value)
             if value.shape != view.shape:
                 raise ValueError(f"{name} for layer {l} must have shape {view.shape}; got {value.shape}")
-            if not np.isfinite(value).all():
-                raise ValueError(f"{name} for layer {l} contains NaN or inf")
-            new.append((view, value))
+            new.append((view, _finite_as(value, self.dtype, f"{name} for layer {l}")))
         for view, value in new:
             view[...] = value
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        del state["_impl"]  # workspace buffers: rebuilt on load
+        return state
+
+    def __setstate__(self, state):
+        """Every buffer a fresh writable array, even after a read-only (joblib mmap) load:
+        the kernels write into them, and read-only arrays would compile separately."""
+        self.__dict__.update(state)
+        a = self.arch
+        self.arch = Architecture.build(a.layers, a.activation, a.loss, a.leaky_slope, a.dtype)
+        self.params = np.array(self.params)
+        if self.optimizer_state is not None:
+            self.optimizer_state = {k: (np.array(v) if isinstance(v, np.ndarray) else v)
+                                    for k, v in self.optimizer_state.items()}
+        self._impl = make_backend(self._backend, self.arch)
 
     def copy(self):
         """An independent model with the same architecture, backend and weights."""

@@ -24,6 +24,8 @@ def check_X(X, n_features, dtype, name="X"):
         raise ValueError(f"{name} is empty: it has 0 samples")
     if X.shape[1] != n_features:
         raise ValueError(f"{name} has {X.shape[1]} features; the model expects {n_features}")
+    if X.dtype.kind == "c":
+        raise TypeError(f"{name} has dtype {X.dtype}, which cannot be converted to real {np.dtype(dtype)}")
     if X.dtype.kind not in "biuf":
         try:
             X = X.astype(dtype)

@@ -30,6 +30,13 @@ def _available_layer():
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = _available_layer()
 
+# Start the threading layer now: a process whose first call loads a cached
+# parallel kernel before any parallel region has run can abort
+# ("LLVM ERROR: Symbol not found: allocate_sched").
+from numba.np.ufunc.parallel import _launch_threads  # noqa: E402
+
+_launch_threads()
+
 # workqueue aborts when two threads run parallel code at once: serialise the
 # kernels' calls then (a no-op guard under tbb/omp).
 GUARD = threading.RLock() if numba.config.THREADING_LAYER == "workqueue" else contextlib.nullcontext()

@@ -1,0 +1,151 @@
+"""The demo behind ``fastmlp demo``: trains on data that is always available
+(synthetic 2-D problems, and scikit-learn's digits when installed), runs the
+small studies, and writes every figure plus a JSON summary to one folder."""
+import json
+import os
+import time
+import warnings
+
+import numpy as np
+
+from . import datasets, plots
+from .experiments import box_approximation, gradient_cost, signal_propagation
+from .model import MLP
+from .sweep import sweep
+
+
+def _step(log, name, t0):
+    log(f"  {name} ({time.perf_counter() - t0:.1f}s)")
+
+
+def run_demo(out="fastmlp-demo", quick=False, n_jobs=1, log=print):
+    """Run the demo and write its figures and ``summary.json`` into ``out``.
+
+    Parameters
+    ----------
+    out : str or path
+        Output folder (created).
+    quick : bool
+        Smaller grids and fewer epochs (for tests: a few seconds).
+    n_jobs : int
+        Worker processes of the sweeps (1: in this process).
+    log : callable
+        Receives one progress line at a time.
+
+    Returns
+    -------
+    dict
+        The summary written to ``summary.json``: per part its numbers and the
+        figure files.
+    """
+    out = os.fspath(out)
+    os.makedirs(out, exist_ok=True)
+    t_start = time.perf_counter()
+    summary = {"output_folder": os.path.abspath(out), "quick": bool(quick), "figures": []}
+
+    def save(fig_fn, name, *args, **kwargs):
+        path = os.path.join(out, name)
+        fig_fn(*args, path=path, **kwargs)
+        summary["figures"].append(name)
+
+    epochs = 15 if quick else 60
+    # 1. one classifier on circles: curves and boundary
+    t0 = time.perf_counter()
+    data = datasets.circles(n_samples=400, noise=0.08, seed=0)
+    model = MLP([2, 16, 16, 2], activation="tanh", seed=0)
+    hist = model.fit(data.X_train, data.y_train, epochs=epochs, batch_size=16, lr=0.1, optimizer="sgd",
+                     momentum=0.9, validation_data=(data.X_test, data.y_test), verbose=0, seed=0)
+    summary["circles"] = {"layers": list(model.layers), "epochs": len(hist),
+                          "test": model.evaluate(data.X_test, data.y_test)}
+    save(plots.plot_history, "circles_curves.png", hist, title="Circles, MLP 2-16-16-2 tanh, SGD momentum 0.9")
+    save(plots.plot_decision_boundary, "circles_boundary.png", model, data.X_test, data.y_test,
+         title="Circles: decision boundary of the trained MLP (test points)")
+    spir = datasets.spirals(n_samples=600, n_arms=3, seed=0)
+    smodel = MLP([2, 64, 64, 3], activation="relu", seed=0)
+    shist = smodel.fit(spir.X_train, spir.y_train, epochs=epochs * 3, batch_size=32, lr=0.01, optimizer="adam",
+                       validation_data=(spir.X_test, spir.y_test), verbose=0, seed=0)
+    summary["spirals"] = {"layers": list(smodel.layers), "epochs": len(shist),
+                          "test": smodel.evaluate(spir.X_test, spir.y_test)}
+    save(plots.plot_decision_boundary, "spirals_boundary.png", smodel, spir.X_train, spir.y_train,
+         title="3 spirals: MLP 2-64-64-3 ReLU, Adam\n(training points)")
+    _step(log, "circles and spirals trained", t0)
+
+    # 2. batch size x learning rate on circles
+    t0 = time.perf_counter()
+    grid = ({"batch_size": [1, 10, 100], "lr": [0.01, 0.5, 5.0]} if quick else
+            {"batch_size": [1, 10, 50, 100, 200], "lr": [0.01, 0.05, 0.1, 0.5, 1.0, 5.0]})
+    study = sweep(data, grid, base={"hidden": (16,), "activation": "tanh", "epochs": 20 if quick else 40},
+                  n_jobs=n_jobs)
+    study.to_csv(os.path.join(out, "batch_lr_sweep.csv"))
+    study.to_json(os.path.join(out, "batch_lr_sweep.json"))
+    best = max(study.records, key=lambda r: -1 if np.isnan(r["test_accuracy"]) else r["test_accuracy"])
+    summary["batch_lr_sweep"] = {"runs": len(study), "diverged": sum(r["diverged"] for r in study.records),
+                                 "best": {**best["params"], "test_accuracy": best["test_accuracy"]}}
+    save(plots.plot_sweep_heatmaps, "batch_lr_heatmaps.png", study, title="Circles: batch size x learning rate, "
+         "MLP 2-16-2 tanh, plain SGD; hatched/div = diverged")
+    save(plots.plot_sweep_curves, "batch_lr_curves.png", study)
+    save(plots.plot_lr_comparison, "lr_comparison.png", study)
+    _step(log, f"batch size x learning rate sweep, {len(study)} runs", t0)
+
+    # 3. initialisation sensitivity over seeds on moons
+    t0 = time.perf_counter()
+    moons = datasets.moons(n_samples=400, noise=0.15, seed=0)
+    seeds = list(range(3 if quick else 8))
+    inits = sweep(moons, {"init": ["normal", "lecun_normal", "glorot_uniform", "he_normal"], "seed": seeds},
+                  base={"hidden": (32, 32, 32), "activation": "relu", "epochs": 15 if quick else 40,
+                        "batch_size": 32, "lr": 0.05}, n_jobs=n_jobs)
+    summary["init_sensitivity"] = {
+        v: float(np.nanmean([r["test_accuracy"] for r in inits.select(init=v)])) for v in inits.values("init")}
+    save(plots.plot_init_sensitivity, "init_sensitivity.png", inits,
+         title="Moons: MLP 2-32-32-32-2 ReLU, SGD lr 0.05 ('normal' is std 0.01)")
+    _step(log, f"initialisation sweep, {len(inits)} runs", t0)
+
+    # 4. digits (scikit-learn) with class probabilities
+    t0 = time.perf_counter()
+    try:
+        dig = datasets.digits(seed=0)
+    except ImportError as e:
+        summary["digits"] = {"skipped": str(e)}
+    else:
+        Xtr, Xte = dig.X_train / 16.0, dig.X_test / 16.0  # pixel values are 0..16
+        dmodel = MLP([64, 64, 10], seed=0)
+        dhist = dmodel.fit(Xtr, dig.y_train, epochs=10 if quick else 30, batch_size=32, lr=0.01,
+                           optimizer="adam", validation_data=(Xte, dig.y_test), verbose=0, seed=0)
+        summary["digits"] = {"layers": list(dmodel.layers), "test": dmodel.evaluate(Xte, dig.y_test)}
+        save(plots.plot_history, "digits_curves.png", dhist, title="Digits 8x8: MLP 64-64-10 ReLU, Adam")
+        wrong = np.flatnonzero(dmodel.predict(Xte) != dig.y_test)[:2].tolist()
+        save(plots.plot_probabilities, "digits_probabilities.png", dmodel, Xte, indices=[0, 1, 2, 3] + wrong,
+             y=dig.y_test, class_names=dig.class_names)
+        _step(log, "digits trained", t0)
+
+    # 5. explanatory experiments
+    t0 = time.perf_counter()
+    sig = signal_propagation(depth=10, width=128 if quick else 256, n_samples=128 if quick else 256)
+    summary["signal_propagation"] = {f"{r['activation']} {r['label']}": {
+        "first_layer_var": r["act_var"][0], "last_layer_var": r["act_var"][-1]} for r in sig}
+    save(plots.plot_signal_propagation, "signal_propagation.png", sig)
+    sizes = ((1, 16), (2, 16), (4, 16), (2, 8), (2, 32)) if quick else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        cost = gradient_cost(sizes=sizes, fd_params=5, repeats=2) if quick else gradient_cost(fd_params=20, repeats=3)
+    summary["gradient_cost"] = cost
+    save(plots.plot_gradient_cost, "gradient_cost.png", cost)
+    box = box_approximation()
+    summary["box_approximation"] = {"box_counts": box["box_counts"], "max_error": box["max_error"],
+                                    "mean_error": box["mean_error"]}
+    save(plots.plot_box_approximation, "box_approximation.png", box,
+         title="Universal approximation of sin on [0, 2π] by hand-set step units")
+    _step(log, "signal propagation, gradient cost, box approximation", t0)
+
+    summary["seconds"] = time.perf_counter() - t_start
+    with open(os.path.join(out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1, default=_plain)
+    return summary
+
+
+def _plain(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)

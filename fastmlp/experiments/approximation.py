@@ -1,0 +1,88 @@
+"""Universal approximation by hand: a one-hidden-layer network of step units whose
+weights are set directly, pairs of steps making "boxes" under a 1-D function."""
+import math
+
+import numpy as np
+
+from ..model import MLP
+
+
+def box_network(f, n_boxes, interval=(0.0, 2 * math.pi)):
+    """An MLP [1, 2 n_boxes, 1] whose output is a staircase of boxes under ``f``.
+
+    Box k covers ``[x_k, x_{k+1})`` of ``n_boxes`` equal pieces of the interval
+    and has the height of ``f`` at its midpoint. It is the difference of two
+    step units, ``step(x - x_k) - step(x - x_{k+1})`` (hidden weights 1, biases
+    ``-x_k`` and ``-x_{k+1}``), weighted ``+h_k`` and ``-h_k`` by the output layer.
+
+    Parameters
+    ----------
+    f : callable
+        Vectorised function of a float array.
+    n_boxes : int
+    interval : (float, float)
+
+    Returns
+    -------
+    MLP
+        activation 'step', loss 'mse' (identity output), float64.
+    """
+    if isinstance(n_boxes, bool) or not isinstance(n_boxes, (int, np.integer)) or n_boxes < 1:
+        raise ValueError(f"n_boxes must be a positive int; got {n_boxes!r}")
+    a, b = _interval(interval)
+    if not callable(f):
+        raise TypeError(f"f must be a function of an array; got {f!r}")
+    edges = np.linspace(a, b, n_boxes + 1)
+    heights = np.asarray(f(0.5 * (edges[:-1] + edges[1:])), dtype=np.float64)
+    if heights.shape != (n_boxes,) or not np.isfinite(heights).all():
+        raise ValueError("f must return one finite value per input point")
+    model = MLP([1, 2 * n_boxes, 1], activation="step", loss="mse", dtype="float64", init="zeros")
+    left, right = edges[:-1], edges[1:]
+    model.set_layer(0, W=np.ones((1, 2 * n_boxes)), b=-np.concatenate([left, right]))
+    model.set_layer(1, W=np.concatenate([heights, -heights])[:, None], b=np.zeros(1))
+    return model
+
+
+def _interval(interval):
+    try:
+        a, b = (float(v) for v in interval)
+    except (TypeError, ValueError):
+        raise ValueError(f"interval must be a pair of numbers (a, b); got {interval!r}") from None
+    if not (math.isfinite(a) and math.isfinite(b) and a < b):
+        raise ValueError(f"interval must be finite with a < b; got {interval!r}")
+    return a, b
+
+
+def box_approximation(f=np.sin, interval=(0.0, 2 * math.pi), box_counts=(2, 4, 8, 16, 32, 64, 128),
+                      n_points=2000):
+    """How well box networks of growing size approximate ``f`` on the interval.
+
+    Parameters
+    ----------
+    f : callable
+    interval : (float, float)
+    box_counts : sequence of int
+    n_points : int
+        Evaluation points, the midpoints of ``n_points`` equal cells.
+
+    Returns
+    -------
+    dict
+        ``x`` (n_points,), ``target`` f(x), ``box_counts``, ``outputs`` (one
+        array per count), ``max_error`` and ``mean_error`` (lists of
+        max/mean |f(x) - network(x)| per count).
+    """
+    a, b = _interval(interval)
+    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 2:
+        raise ValueError(f"n_points must be an int >= 2; got {n_points!r}")
+    x = a + (np.arange(n_points) + 0.5) * (b - a) / n_points
+    target = np.asarray(f(x), dtype=np.float64)
+    outputs, max_err, mean_err = [], [], []
+    for n in box_counts:
+        approx = box_network(f, n, (a, b)).forward(x[:, None])[:, 0]
+        err = np.abs(target - approx)
+        outputs.append(approx)
+        max_err.append(float(err.max()))
+        mean_err.append(float(err.mean()))
+    return {"x": x, "target": target, "box_counts": [int(n) for n in box_counts], "outputs": outputs,
+            "max_error": max_err, "mean_error": mean_err, "interval": (a, b)}

@@ -1,0 +1,157 @@
+"""The cost of one full gradient: backpropagation versus finite differences.
+
+Backprop gets every partial derivative from one forward and one backward pass,
+about three forward passes of work, so its cost grows linearly with the number
+of parameters P. Finite differences need one (forward differences) or two
+(central differences) extra forward passes per parameter, each costing ~P, so
+their cost grows like P squared.
+"""
+import time
+
+import numpy as np
+
+from ..gradcheck import numerical_gradient
+from ..model import MLP
+
+#: Default (depth, width) grid: depth grows at width 64, width grows at depth 2.
+DEFAULT_SIZES = tuple((d, 64) for d in (1, 2, 4, 8, 16)) + tuple((2, w) for w in (16, 32, 128, 256))
+
+
+def forward_difference_gradient(model, X, y, eps=1e-6, index=None):
+    """Forward differences (L(p + eps e_i) - L(p)) / eps: one extra forward pass per parameter.
+
+    Parameters and restoring of the weights as in ``fastmlp.numerical_gradient``.
+    """
+    index = np.arange(model.n_params) if index is None else np.asarray(index)
+    grad = np.zeros(len(index))
+    p = model.params
+    saved = p.copy()
+    try:
+        base = model.evaluate(X, y)["loss"]
+        for g, i in enumerate(index):
+            p[i] = saved[i] + eps
+            grad[g] = (model.evaluate(X, y)["loss"] - base) / eps
+            p[i] = saved[i]
+    finally:
+        p[...] = saved
+    return grad
+
+
+def count_forward_passes(model, X, y, method="central", index=None):
+    """How many forward passes (``model.evaluate`` calls) a gradient by ``method`` makes.
+
+    Parameters
+    ----------
+    method : {'central', 'forward', 'backprop'}
+        ``fastmlp.numerical_gradient``, :func:`forward_difference_gradient`, or
+        ``model.loss_and_grad`` (which makes no evaluate call: it runs one
+        forward and one backward pass itself, counted here as 1).
+    index : array of int, optional
+        Parameters to differentiate (all when None).
+    """
+    if method == "backprop":
+        model.loss_and_grad(X, y)
+        return 1
+    funcs = {"central": numerical_gradient, "forward": forward_difference_gradient}
+    if method not in funcs:
+        raise ValueError(f"method must be 'central', 'forward' or 'backprop'; got {method!r}")
+    calls = [0]
+    original = model.evaluate
+
+    def counting(*args, **kwargs):
+        calls[0] += 1
+        return original(*args, **kwargs)
+
+    model.evaluate = counting
+    try:
+        funcs[method](model, X, y, index=index)
+    finally:
+        del model.evaluate
+    return calls[0]
+
+
+def multiply_adds(layers, n_samples=1):
+    """Multiply-adds of one forward pass, ``n_samples * sum(n_in * n_out)``, and of backprop.
+
+    Returns
+    -------
+    (forward, backprop) : (int, int)
+        Backprop is the forward pass, the weight gradients (``a.T @ delta``, as
+        many as the forward) and the deltas sent back to every layer but the first.
+    """
+    layers = [int(n) for n in layers]
+    per_layer = [a * b for a, b in zip(layers[:-1], layers[1:])]
+    forward = n_samples * sum(per_layer)
+    return forward, forward + n_samples * sum(per_layer) + n_samples * sum(per_layer[1:])
+
+
+def _median_seconds(f, repeats):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def gradient_cost(sizes=DEFAULT_SIZES, n_samples=32, n_classes=10, fd_params=40, repeats=5, seed=0,
+                  backend="numba"):
+    """Time and count the work of one full gradient by backprop and by finite differences.
+
+    Each network maps ``width`` inputs through ``depth`` hidden layers of
+    ``width`` tanh units to ``n_classes`` logits (float64), on a batch of
+    ``n_samples``. Finite differences are timed on ``fd_params`` randomly
+    chosen parameters and scaled by ``n_params / fd_params`` (a full finite-
+    difference gradient of the larger nets would take minutes).
+
+    Parameters
+    ----------
+    sizes : sequence of (depth, width)
+    n_samples, n_classes : int
+    fd_params : int
+        Parameters actually differentiated by finite differences.
+    repeats : int
+        Timings are the median of this many runs.
+    seed : int
+    backend : str
+
+    Returns
+    -------
+    list of dict
+        Per size: ``depth, width, n_params, backprop_seconds, forward_seconds,
+        fd_central_seconds, fd_forward_seconds`` (seconds per full gradient),
+        ``fd_timed_params``, ``n_samples``, forward-pass counts ``backprop_passes`` (1),
+        ``fd_central_passes`` (2 P), ``fd_forward_passes`` (P + 1), and
+        multiply-adds ``forward_madds, backprop_madds, fd_central_madds,
+        fd_forward_madds``.
+    """
+    for name, v in (("n_samples", n_samples), ("fd_params", fd_params), ("repeats", repeats)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a positive int; got {v!r}")
+    rng = np.random.default_rng(seed)
+    out = []
+    for depth, width in sizes:
+        layers = [width] + [width] * depth + [n_classes]
+        model = MLP(layers, activation="tanh", dtype="float64", backend=backend, seed=seed)
+        X = rng.standard_normal((n_samples, width))
+        y = rng.integers(0, n_classes, n_samples)
+        P = model.n_params
+        k = min(fd_params, P)
+        index = np.sort(rng.choice(P, k, replace=False))
+        model.loss_and_grad(X, y)  # load the compiled kernels before timing
+        scale = P / k
+        fwd_madds, bp_madds = multiply_adds(layers, n_samples)
+        out.append({
+            "depth": int(depth), "width": int(width), "n_params": int(P), "fd_timed_params": int(k),
+            "n_samples": int(n_samples),
+            "backprop_seconds": _median_seconds(lambda: model.loss_and_grad(X, y), repeats),
+            "forward_seconds": _median_seconds(lambda: model.evaluate(X, y), repeats),
+            "fd_central_seconds": scale * _median_seconds(lambda: numerical_gradient(model, X, y, index=index),
+                                                          max(1, repeats // 2)),
+            "fd_forward_seconds": scale * _median_seconds(
+                lambda: forward_difference_gradient(model, X, y, index=index), max(1, repeats // 2)),
+            "backprop_passes": 1, "fd_central_passes": 2 * P, "fd_forward_passes": P + 1,
+            "forward_madds": fwd_madds, "backprop_madds": bp_madds,
+            "fd_central_madds": 2 * P * fwd_madds, "fd_forward_madds": (P + 1) * fwd_madds,
+        })
+    return out

@@ -1,0 +1,492 @@
+"""scikit-learn estimators over fastmlp: ``MLPClassifier`` and ``MLPRegressor``.
+
+They follow scikit-learn's conventions (parameters stored unchanged, fitted
+state in attributes ending in ``_``, ``validate_data`` input checks) and train
+a ``fastmlp.MLP`` with ``MLP.fit`` (one compiled call per epoch on the numba
+backend). Stopping works like ``sklearn.neural_network``: training ends when the
+training loss (or, with ``early_stopping``, the validation score) has not
+improved by ``tol`` for more than ``n_iter_no_change`` epochs, and a
+``ConvergenceWarning`` is emitted when ``max_iter`` epochs run out first.
+
+Sample weights are not supported: the kernels train on the plain mean loss of
+each batch, so ``fit`` takes no ``sample_weight`` (scikit-learn's sample-weight
+checks are skipped for that reason rather than emulated).
+
+scikit-learn is an optional dependency: ``pip install fastmlp[sklearn]``.
+"""
+import numbers
+import warnings
+
+import numpy as np
+
+from scipy.special import log_softmax
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import r2_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils import check_random_state, check_scalar
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as e:  # pragma: no cover - exercised in a subprocess without scikit-learn
+    raise ImportError("fastmlp.sklearn needs scikit-learn (>= 1.6); install it with: "
+                      "pip install fastmlp[sklearn]") from e
+
+from .architecture import Architecture, check_dtype
+from .backends import BACKEND_NAMES
+from .callbacks import Callback
+from .model import MLP
+from .optimizers import DEFAULTS as OPTIMIZER_DEFAULTS
+from .optimizers import Optimizer
+
+__all__ = ["MLPClassifier", "MLPRegressor", "expected_failed_checks"]
+
+# scikit-learn estimator checks known to fail, by the estimator's dtype:
+# {check name: reason}. scikit-learn >= 1.6 has no tag for this: pass
+# ``expected_failed_checks(estimator)`` to ``check_estimator`` (or the function
+# itself to ``parametrize_with_checks``). With dtype='float64' every check passes.
+EXPECTED_FAILED_CHECKS = {
+    "float32": {
+        "check_methods_subset_invariance": (
+            "float32 outputs of a subset can differ from those of the whole batch in the last bits "
+            "(about 1e-7 relative): fastmlp computes small products with its own loops and large ones "
+            "with BLAS, which sum in a different order; the check allows 1e-7. Exact with dtype='float64'."),
+    },
+    "float64": {},
+}
+
+_PARAMS_DOC = """
+    hidden_layer_sizes : int or sequence of int, default=(100,)
+        Widths of the hidden layers; ``()`` gives no hidden layer.
+    activation : str or sequence of str, default='relu'
+        Hidden activation: 'identity', 'logistic' (= 'sigmoid'), 'tanh', 'relu',
+        'leaky_relu'; one name for all hidden layers or one per layer.
+    solver : {'adam', 'sgd', 'rmsprop', 'adagrad'}, default='adam'
+        The fastmlp optimizer ('lbfgs' is not available: training is by mini-batches).
+    alpha : float, default=1e-4
+        L2 penalty, scaled as in scikit-learn (the penalty ``alpha/2 ||w||^2`` is
+        divided by the batch size): optimizer ``weight_decay = alpha / batch_size``.
+        fastmlp's weight decay also applies to the biases.
+    batch_size : int or 'auto', default='auto'
+        Mini-batch size; 'auto' is ``min(200, n_samples)``; larger values are
+        clipped to ``n_samples``.
+    learning_rate_init : float, default=1e-3
+        Constant learning rate.
+    max_iter : int, default=200
+        Most epochs per ``fit``.
+    shuffle : bool, default=True
+        Reshuffle the samples every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling and the validation split.
+    tol : float, default=1e-4
+        Smallest improvement of the loss (or validation score) that counts.
+    verbose : bool, default=False
+        Print one line per epoch.
+    warm_start : bool, default=False
+        ``fit`` continues from the fitted model (same architecture and classes)
+        instead of starting anew.
+    momentum : float, default=0.9
+        Momentum of 'sgd', in [0, 1).
+    nesterovs_momentum : bool, default=True
+        Nesterov momentum for 'sgd' (when ``momentum > 0``).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data (stratified for classifiers),
+        stop when its score (accuracy or R^2) stops improving, and keep the
+        weights of the best epoch. ``partial_fit`` ignores it.
+    validation_fraction : float, default=0.1
+        Held-out fraction for ``early_stopping``, in (0, 1).
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Adam's moment decay rates, in [0, 1).
+    epsilon : float, default=1e-8
+        Numerical stability term of 'adam', 'rmsprop' and 'adagrad'.
+    n_iter_no_change : int, default=10
+        Epochs without ``tol`` improvement tolerated before stopping.
+    init : str, default='auto'
+        Weight initialisation (see ``fastmlp.MLP``).
+    dtype : {'float32', 'float64'}, default='float32'
+        Precision of the weights and of the computation.
+    backend : {'numba', 'numpy', 'loop'}, default='numba'
+        fastmlp implementation that computes (all give the same numbers).
+"""
+
+_ATTRS_DOC = """
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when X had string column names.
+    model_ : fastmlp.MLP
+        The trained network.
+    loss_curve_ : list of float
+        Mean training loss of each epoch (without the L2 penalty).
+    best_loss_ : float or None
+        Lowest training loss seen (None with ``early_stopping``).
+    validation_scores_ : list of float or None
+        Validation score of each epoch with ``early_stopping``, else None.
+    best_validation_score_ : float or None
+    n_iter_ : int
+        Epochs run (summed over ``warm_start`` fits and ``partial_fit`` calls).
+    t_ : int
+        Training samples seen.
+    n_layers_ : int
+        Layers including input and output.
+    n_outputs_ : int
+    out_activation_ : str
+    coefs_, intercepts_ : list of ndarray
+        Copies of the per-layer weights (n_in, n_out) and biases.
+"""
+
+
+def expected_failed_checks(estimator):
+    """scikit-learn checks ``estimator`` is known to fail, as {check name: reason}.
+
+    Parameters
+    ----------
+    estimator : MLPClassifier or MLPRegressor
+
+    Returns
+    -------
+    dict
+        For ``check_estimator(estimator, expected_failed_checks=...)`` or as the
+        callable of ``parametrize_with_checks(..., expected_failed_checks=...)``.
+    """
+    try:
+        name = np.dtype(estimator.dtype).name
+    except TypeError:
+        name = None
+    return dict(EXPECTED_FAILED_CHECKS.get(name, {}))
+
+
+def _hidden_sizes(value):
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = (value,)
+    try:
+        sizes = tuple(value)
+    except TypeError:
+        raise ValueError(f"hidden_layer_sizes must be an int or a sequence of ints; got {value!r}") from None
+    for s in sizes:
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1:
+            raise ValueError(f"hidden_layer_sizes must hold positive integers; got {value!r}")
+    return tuple(int(s) for s in sizes)
+
+
+def _writable(a):
+    """``a``, or a copy of it if it is read-only (the kernels would compile anew for read-only arrays)."""
+    return a if a.flags.writeable else a.copy()
+
+
+def _check_flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False; got {value!r}")
+
+
+class _Monitor(Callback):
+    """Per-epoch bookkeeping of one fit: loss curve, scores and the stopping rule."""
+
+    def __init__(self, est, n_samples, validation, incremental):
+        self.est, self.n_samples, self.validation, self.incremental = est, n_samples, validation, incremental
+        self.count = 0
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        est, model = self.est, trainer.model
+        loss = float(logs["loss"])
+        est.n_iter_ += 1
+        est.t_ += self.n_samples
+        est.loss_curve_.append(loss)
+        if self.validation is not None:
+            score = float(est._validation_score(model, *self.validation))
+            est.validation_scores_.append(score)
+            self.count = self.count + 1 if score < est.best_validation_score_ + est.tol else 0
+            if score > est.best_validation_score_:
+                est.best_validation_score_ = score
+                est._best_params = model.params.copy()
+        else:
+            self.count = self.count + 1 if loss > est.best_loss_ - est.tol else 0
+            est.best_loss_ = min(est.best_loss_, loss)
+        return not self.incremental and self.count > est.n_iter_no_change
+
+    def on_train_end(self, trainer):
+        if self.validation is not None and self.est._best_params is not None:
+            trainer.model.params[...] = self.est._best_params
+
+
+class _BaseMLP(BaseEstimator):
+    """Shared parameters, checks and training loop of the two estimators."""
+
+    _loss = None
+    _out_activation = None
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", solver="adam", alpha=1e-4, batch_size="auto",
+                 learning_rate_init=1e-3, max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
+                 warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
+                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 init="auto", dtype="float32", backend="numba"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.init = init
+        self.dtype = dtype
+        self.backend = backend
+
+    # -- fitted views ----------------------------------------------------------------------------
+    @property
+    def coefs_(self):
+        """Copies of the per-layer weight matrices (n_in, n_out)."""
+        return [w.copy() for w in self.model_.W]
+
+    @property
+    def intercepts_(self):
+        """Copies of the per-layer bias vectors."""
+        return [b.copy() for b in self.model_.b]
+
+    # -- checks ----------------------------------------------------------------------------------
+    def _check_params(self):
+        """Validate the hyperparameters; returns the hidden sizes and the numpy dtype."""
+        hidden = _hidden_sizes(self.hidden_layer_sizes)
+        if not isinstance(self.solver, str) or self.solver not in OPTIMIZER_DEFAULTS:
+            extra = " ('lbfgs' is not available: fastmlp trains by mini-batches)" if self.solver == "lbfgs" else ""
+            raise ValueError(f"solver must be one of {sorted(OPTIMIZER_DEFAULTS)}; got {self.solver!r}{extra}")
+        check_scalar(self.max_iter, "max_iter", numbers.Integral, min_val=1)
+        check_scalar(self.n_iter_no_change, "n_iter_no_change", numbers.Integral, min_val=1)
+        check_scalar(self.tol, "tol", numbers.Real, min_val=0)
+        check_scalar(self.alpha, "alpha", numbers.Real, min_val=0)
+        check_scalar(self.learning_rate_init, "learning_rate_init", numbers.Real, min_val=0,
+                     include_boundaries="neither")
+        check_scalar(self.validation_fraction, "validation_fraction", numbers.Real, min_val=0, max_val=1,
+                     include_boundaries="neither")
+        for name in ("momentum", "beta_1", "beta_2"):
+            check_scalar(getattr(self, name), name, numbers.Real, min_val=0, max_val=1, include_boundaries="left")
+        check_scalar(self.epsilon, "epsilon", numbers.Real, min_val=0, include_boundaries="neither")
+        if not (self.batch_size == "auto" or (isinstance(self.batch_size, numbers.Integral)
+                                              and not isinstance(self.batch_size, bool) and self.batch_size >= 1)):
+            raise ValueError(f"batch_size must be 'auto' or a positive integer; got {self.batch_size!r}")
+        for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping"):
+            _check_flag(getattr(self, name), name)
+        if self.backend not in BACKEND_NAMES:
+            raise ValueError(f"backend must be one of {list(BACKEND_NAMES)}; got {self.backend!r}")
+        return hidden, check_dtype(self.dtype)
+
+    def _optimizer(self, batch_size):
+        hyper = {"weight_decay": float(self.alpha) / batch_size}
+        if self.solver == "sgd":
+            hyper.update(momentum=float(self.momentum), nesterov=bool(self.nesterovs_momentum and self.momentum > 0))
+        else:
+            hyper["eps"] = float(self.epsilon)
+        if self.solver == "adam":
+            hyper.update(beta1=float(self.beta_1), beta2=float(self.beta_2))
+        return Optimizer(self.solver, **hyper)
+
+    def _fitted_model(self, X):
+        """The fitted model and X validated for it (feature count and names checked)."""
+        check_is_fitted(self)
+        return self.model_, _writable(validate_data(self, X, reset=False, dtype=self.model_.dtype, order="C"))
+
+    # -- training --------------------------------------------------------------------------------
+    def _fit(self, X, y, incremental, classes=None):
+        hidden, dtype = self._check_params()
+        first = not hasattr(self, "model_") or not (self.warm_start or incremental)
+        X, y, n_out, fitted = self._prepare(X, y, first, incremental, classes, dtype)
+        X, y = _writable(X), _writable(y)
+        layers = (X.shape[1], *hidden, n_out)
+        rs = check_random_state(self.random_state) if first else self._random_state
+        if first:
+            model = MLP(layers, activation=self.activation, loss=self._loss, init=self.init, dtype=dtype,
+                        backend=self.backend, seed=rs.randint(np.iinfo(np.int32).max))
+        else:
+            model = self.model_
+            if (model.layers != layers or model.dtype != dtype
+                    or model.activation != Architecture.build(layers, self.activation, self._loss).activation):
+                raise ValueError(
+                    f"cannot continue training ({'partial_fit' if incremental else 'warm_start'}): the fitted "
+                    f"model has layers {list(model.layers)}, activation {list(model.activation)}, dtype "
+                    f"{np.dtype(model.dtype).name}; the parameters now ask for layers {list(layers)}, activation "
+                    f"{self.activation!r}, dtype {np.dtype(dtype).name}. Refit with warm_start=False")
+        model.arch.trainable()
+        batch_size = min(200 if self.batch_size == "auto" else int(self.batch_size), X.shape[0])
+        optimizer = self._optimizer(batch_size)
+        validation = None
+        if self.early_stopping and not incremental:
+            stratify = y if self._loss != "mse" else None
+            X, Xv, y, yv = train_test_split(X, y, test_size=self.validation_fraction, random_state=rs,
+                                            stratify=stratify)
+            if Xv.shape[0] < 2:
+                raise ValueError(f"the validation set is too small ({Xv.shape[0]} sample): increase "
+                                 "validation_fraction or the number of samples")
+            validation = (Xv, yv)
+            batch_size = min(batch_size, X.shape[0])
+            optimizer = self._optimizer(batch_size)
+        # every check passed: from here on the estimator changes
+        for k, v in fitted.items():
+            setattr(self, k, v)
+        if first:
+            self._random_state = rs
+            self.model_ = model
+            self.n_iter_, self.t_, self.loss_curve_ = 0, 0, []
+            self.n_layers_, self.n_outputs_, self.out_activation_ = len(layers), n_out, self._out_activation
+            self._best_params = None
+            early = self.early_stopping and not incremental
+            self.best_loss_ = None if early else np.inf
+            self.validation_scores_ = [] if early else None
+            self.best_validation_score_ = -np.inf if early else None
+        if model.backend != self.backend:
+            model.backend = self.backend
+        if validation is not None and self.validation_scores_ is None:  # early stopping turned on for a warm start
+            self.validation_scores_, self.best_validation_score_ = [], -np.inf
+        if validation is None and self.best_loss_ is None:  # early stopping turned off for a warm start
+            self.best_loss_ = np.inf
+        monitor = _Monitor(self, X.shape[0], validation, incremental)
+        history = model.fit(X, y, epochs=1 if incremental else self.max_iter, batch_size=batch_size,
+                            lr=float(self.learning_rate_init), optimizer=optimizer, shuffle=bool(self.shuffle),
+                            callbacks=[monitor], verbose=2 if self.verbose else 0,
+                            seed=rs.randint(np.iinfo(np.int32).max))
+        if not incremental and not history.stopped_early and not history.diverged and not history.interrupted:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                          "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
+        return self
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    __doc__ = f"""Multi-layer perceptron classifier trained by fastmlp (softmax + cross-entropy).
+
+    Any class labels (strings, non-contiguous integers) are accepted; binary
+    problems use two softmax outputs, so ``predict_proba`` is (n, 2).
+
+    Parameters
+    ----------{_PARAMS_DOC}
+    Attributes
+    ----------
+    classes_ : ndarray (n_classes,)
+        The sorted class labels.{_ATTRS_DOC}"""
+
+    _loss = "cross_entropy"
+    _out_activation = "softmax"
+
+    def _prepare(self, X, y, first, incremental, classes, dtype):
+        X, y = validate_data(self, X, y, reset=first, dtype=dtype, order="C")
+        check_classification_targets(y)
+        if first:
+            if incremental and classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            known = np.unique(classes if incremental else y)
+            if len(known) < 2:
+                raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes; got 1 class "
+                                 f"({known[0]!r})" if len(known) else "classes is empty")
+        else:
+            known = self.classes_
+            if incremental and classes is not None and not np.array_equal(np.unique(classes), known):
+                raise ValueError(f"classes={np.unique(classes)!r} differs from the classes of the earlier calls, "
+                                 f"{known!r}")
+            if not incremental and not np.array_equal(np.unique(y), known):
+                raise ValueError(f"warm_start can only be used where y has the same classes as in the previous "
+                                 f"call to fit: previously {known!r}, y has {np.unique(y)!r}")
+        ids = np.searchsorted(known, y)
+        bad = (ids >= len(known)) | (known[np.minimum(ids, len(known) - 1)] != y)
+        if bad.any():
+            raise ValueError(f"y contains labels not in classes {known!r}: {np.unique(y[bad])!r}")
+        return X, ids.astype(np.int64), len(known), {"classes_": known} if first else {}
+
+    def _validation_score(self, model, X, y):
+        return np.mean(model.predict(X) == y)
+
+    def fit(self, X, y):
+        """Train on (X, y); returns self.
+
+        Parameters
+        ----------
+        X : array-like (n_samples, n_features)
+        y : array-like (n_samples,)
+            Class labels of any kind numpy can sort.
+        """
+        return self._fit(X, y, incremental=False)
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over (X, y), continuing from the fitted state; returns self.
+
+        Parameters
+        ----------
+        X, y : as for ``fit``
+        classes : array-like, optional
+            All the classes; required on the first call.
+        """
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    def predict_proba(self, X):
+        """Class probabilities (n_samples, n_classes), columns in ``classes_`` order."""
+        model, X = self._fitted_model(X)
+        return model.predict_proba(X)
+
+    def predict_log_proba(self, X):
+        """Log of ``predict_proba``, computed stably from the logits."""
+        model, X = self._fitted_model(X)
+        return log_softmax(model.forward(X).astype(np.float64), axis=1)
+
+    def predict(self, X):
+        """The most probable class label of each sample."""
+        model, X = self._fitted_model(X)
+        return self.classes_[model.forward(X).argmax(axis=1)]
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    __doc__ = f"""Multi-layer perceptron regressor trained by fastmlp (identity output, mean squared error).
+
+    Multi-output targets (n, k) are supported; a 1-D y gives 1-D predictions.
+    The loss is the mean of squared errors over all outputs (no factor 1/2).
+
+    Parameters
+    ----------{_PARAMS_DOC}
+    Attributes
+    ----------{_ATTRS_DOC}"""
+
+    _loss = "mse"
+    _out_activation = "identity"
+
+    def _prepare(self, X, y, first, incremental, classes, dtype):
+        X, y = validate_data(self, X, y, reset=first, dtype=dtype, order="C", multi_output=True, y_numeric=True)
+        y2 = y.reshape(-1, 1) if y.ndim == 1 else y
+        if not first and y2.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {y2.shape[1]} outputs; the fitted model has {self.n_outputs_}")
+        return X, y2, y2.shape[1], {"_y_1d": y.ndim == 1} if first else {}
+
+    def _validation_score(self, model, X, y):
+        return r2_score(y, model.forward(X).astype(np.float64))
+
+    def fit(self, X, y):
+        """Train on (X, y); returns self.
+
+        Parameters
+        ----------
+        X : array-like (n_samples, n_features)
+        y : array-like (n_samples,) or (n_samples, n_outputs)
+        """
+        return self._fit(X, y, incremental=False)
+
+    def partial_fit(self, X, y):
+        """One epoch over (X, y), continuing from the fitted state; returns self."""
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X):
+        """Predicted values, (n_samples,) if fitted on a 1-D y, else (n_samples, n_outputs)."""
+        model, X = self._fitted_model(X)
+        z = model.forward(X).astype(np.float64)
+        return z.ravel() if self._y_1d else z
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

@@ -1,0 +1,443 @@
+"""Hyperparameter sweeps: a grid of model and fit settings trained in one call.
+
+``sweep(data, grid)`` trains one model per combination of the grid's values
+and returns a :class:`SweepResult` with one record per run (its settings,
+final train/validation/test metrics, per-epoch curves, wall time and whether
+it diverged), savable as CSV or JSON. Runs go to worker processes (one Numba
+and one BLAS thread each, so the cores are not oversubscribed), to a Dask
+cluster when given a ``dask.distributed.Client``, or stay in-process with
+``n_jobs=1``.
+"""
+import concurrent.futures as cf
+import contextlib
+import csv
+import inspect
+import itertools
+import json
+import math
+import multiprocessing
+import os
+import time
+import warnings
+
+import numpy as np
+
+from .model import MLP
+from .optimizers import DEFAULTS as OPTIMIZER_DEFAULTS
+from .trainer import DivergenceWarning, Trainer
+
+#: Settings every run starts from; ``base`` and the grid override them.
+DEFAULTS = {"hidden": (32,), "activation": "relu", "epochs": 10, "batch_size": 32, "lr": 0.1,
+            "optimizer": "sgd", "seed": 0}
+#: Model keys besides ``hidden``: arguments of ``MLP`` (``layers`` and ``seed`` are derived).
+MODEL_KEYS = tuple(k for k in inspect.signature(MLP).parameters if k not in ("layers", "seed"))
+#: Fit keys besides the optimizer's hyperparameters.
+FIT_KEYS = ("epochs", "batch_size", "lr", "optimizer", "schedule", "shuffle", "drop_last", "validation_split")
+#: Environment of worker processes: one thread for Numba, OpenMP and the BLAS libraries.
+WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+              "MKL_NUM_THREADS": "1"}
+METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
+CURVES = ("loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
+
+
+# -- the grid -------------------------------------------------------------------------------------
+def expand_grid(grid):
+    """The runs of a grid: a dict of lists (every combination) or a list of dicts.
+
+    Parameters
+    ----------
+    grid : dict of {str: sequence} or list of dict
+        ``{'batch_size': [1, 10], 'lr': [0.1, 1]}`` gives 4 runs, the last key
+        varying fastest. A list of dicts is taken as the runs themselves.
+
+    Returns
+    -------
+    list of dict
+    """
+    if isinstance(grid, dict):
+        for key, values in grid.items():
+            if not isinstance(key, str):
+                raise TypeError(f"grid keys must be setting names (str); got {key!r}")
+            if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+                raise TypeError(f"grid[{key!r}] must be a list of values; got {values!r}")
+        keys = list(grid)
+        lists = [list(grid[k]) for k in keys]
+        if any(len(v) == 0 for v in lists):
+            raise ValueError("every grid entry needs at least one value")
+        return [dict(zip(keys, combo)) for combo in itertools.product(*lists)]
+    if isinstance(grid, (list, tuple)) and grid and all(isinstance(g, dict) for g in grid):
+        return [dict(g) for g in grid]
+    raise TypeError(f"grid must be a dict of lists or a non-empty list of dicts; got {type(grid).__name__}")
+
+
+def _hidden(params):
+    """Hidden sizes from 'hidden' (tuple or '64,32') or from 'width' x 'depth'."""
+    if "width" in params or "depth" in params:
+        width, depth = params.get("width", 32), params.get("depth", 1)
+        return (width,) * depth
+    hidden = params["hidden"]
+    if isinstance(hidden, str):
+        hidden = [int(h) for h in hidden.split(",") if h.strip()]
+    elif isinstance(hidden, (int, np.integer)):
+        hidden = [hidden]
+    return tuple(int(h) for h in hidden)
+
+
+def _build(params, n_features, n_classes):
+    """(model, trainer, fit keywords) for one run's settings."""
+    hidden = _hidden(params)
+    model_kw = {k: params[k] for k in MODEL_KEYS if k in params}
+    n_out = 1 if params.get("loss") == "bce" else n_classes
+    model = MLP([n_features, *hidden, n_out], seed=params.get("seed"), **model_kw)
+    used = set(MODEL_KEYS) | set(FIT_KEYS) | {"hidden", "width", "depth", "seed"}
+    hyper = {k: v for k, v in params.items() if k not in used}
+    trainer = Trainer(model, params["optimizer"], params["lr"], params.get("schedule"), **hyper)
+    fit_kw = {k: params[k] for k in ("epochs", "batch_size", "shuffle", "drop_last", "validation_split")
+              if k in params}
+    return model, trainer, fit_kw
+
+
+def _check_data(data):
+    """(X_train, y_train, X_test, y_test, n_classes) from a Dataset or a tuple."""
+    if hasattr(data, "X_train"):
+        parts = (data.X_train, data.y_train, data.X_test, data.y_test)
+    elif isinstance(data, (tuple, list)) and len(data) in (2, 4):
+        parts = tuple(data) if len(data) == 4 else (data[0], data[1], None, None)
+    else:
+        raise TypeError("data must be a Dataset or a tuple (X_train, y_train[, X_test, y_test])")
+    X, y = np.asarray(parts[0]), np.asarray(parts[1])
+    if X.ndim != 2 or y.ndim != 1 or len(X) != len(y) or len(X) == 0:
+        raise ValueError(f"data needs X_train (n, features) and y_train (n,); got shapes {X.shape} and {y.shape}")
+    Xt = None if parts[2] is None or len(parts[2]) == 0 else np.asarray(parts[2])
+    yt = None if Xt is None else np.asarray(parts[3])
+    n_classes = int(getattr(data, "n_classes", 0) or int(y.max()) + 1)
+    return X, y, Xt, yt, n_classes
+
+
+# -- one run --------------------------------------------------------------------------------------
+def run_one(data, params, index=0):
+    """Train one model with ``params`` and return its record (never raises on divergence).
+
+    Parameters
+    ----------
+    data : Dataset or (X_train, y_train[, X_test, y_test])
+    params : dict
+        Complete settings (``DEFAULTS`` merged with the run's values).
+    index : int
+        The run's number, stored as ``record['run']``.
+
+    Returns
+    -------
+    dict
+        ``run, params, train_loss, train_accuracy, val_loss, val_accuracy,
+        test_loss, test_accuracy, epochs_run, seconds, diverged, error, curves``.
+        A diverged run keeps the metrics of its last finite epoch's weights; a
+        run that raised has NaN metrics and the message in ``error``.
+    """
+    X, y, Xt, yt, n_classes = _check_data(data)
+    record = {"run": index, "params": _jsonable(params), **{m: math.nan for m in METRICS},
+              "epochs_run": 0, "seconds": math.nan, "diverged": False, "error": None,
+              "curves": {c: [] for c in CURVES}}
+    test_curve = {"test_loss": [], "test_accuracy": []}
+    try:
+        model, trainer, fit_kw = _build(params, X.shape[1], n_classes)
+
+        def track_test(epoch, logs):
+            if Xt is not None:
+                ev = model.evaluate(Xt, yt)
+                test_curve["test_loss"].append(ev["loss"])
+                test_curve["test_accuracy"].append(ev["accuracy"])
+            return False
+
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", DivergenceWarning)
+            _warm_up(params, X, y, n_classes)
+            t0 = time.perf_counter()
+            history = trainer.fit(X, y, verbose=0, seed=params.get("seed"), callbacks=[track_test], **fit_kw)
+        record["seconds"] = time.perf_counter() - t0
+        record["diverged"] = bool(history.diverged)
+        record["epochs_run"] = len(history)
+        for c in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            record["curves"][c] = [float(v) for v in history[c]]
+        record["curves"].update(test_curve)
+        with np.errstate(all="ignore"):
+            if np.isfinite(model.params).all():
+                ev = model.evaluate(X, y)
+                record["train_loss"], record["train_accuracy"] = ev["loss"], ev["accuracy"]
+                if Xt is not None:
+                    ev = model.evaluate(Xt, yt)
+                    record["test_loss"], record["test_accuracy"] = ev["loss"], ev["accuracy"]
+        if len(history):
+            record["val_loss"] = float(history.rows[-1]["val_loss"])
+            record["val_accuracy"] = float(history.rows[-1]["val_accuracy"])
+    except Exception as e:  # a failing run is recorded, the sweep goes on
+        record["error"] = f"{type(e).__name__}: {e}"
+    for m in METRICS:
+        record[m] = float(record[m])
+    return record
+
+
+_WARM = set()
+
+
+def _warm_up(params, X, y, n_classes):
+    """Load the compiled kernels once per process and dtype/backend, so ``seconds`` is training only."""
+    key = (params.get("dtype", "float32"), params.get("backend", "numba"))
+    if key in _WARM:
+        return
+    model, trainer, fit_kw = _build(params, X.shape[1], n_classes)
+    n = min(len(X), 2 * int(fit_kw["batch_size"]))
+    trainer.fit(X[:n], y[:n], epochs=1, batch_size=fit_kw["batch_size"], verbose=0)
+    _WARM.add(key)
+
+
+def _jsonable(params):
+    out = {}
+    for k, v in params.items():
+        if isinstance(v, tuple):
+            v = list(v)
+        elif isinstance(v, np.generic):
+            v = v.item()
+        out[k] = v
+    return out
+
+
+# -- running many ---------------------------------------------------------------------------------
+def _init_worker():
+    """Process-pool initializer: one Numba and one BLAS thread in this worker."""
+    os.environ.update(WORKER_ENV)
+    from .threads import set_num_threads
+    set_num_threads(1)
+
+
+def _run_single_thread(data, params, index):
+    """``run_one`` after capping this thread's Numba and BLAS threads at one (Dask tasks)."""
+    _init_worker()
+    return run_one(data, params, index)
+
+
+@contextlib.contextmanager
+def _worker_environment():
+    """Set WORKER_ENV while worker processes are spawned (they inherit it), then restore."""
+    saved = {k: os.environ.get(k) for k in WORKER_ENV}
+    os.environ.update(WORKER_ENV)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _n_workers(n_jobs, n_runs):
+    if n_jobs is None or n_jobs == -1:
+        n_jobs = os.cpu_count() or 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive int, -1 or None; got {n_jobs!r}")
+    return max(1, min(int(n_jobs), n_runs))
+
+
+def sweep(data, grid, base=None, n_jobs=None, client=None, verbose=False):
+    """Train one model per combination of ``grid`` on ``data``.
+
+    Parameters
+    ----------
+    data : Dataset or (X_train, y_train[, X_test, y_test])
+        Test metrics and curves are recorded when test data is given.
+    grid : dict of lists or list of dicts
+        The settings to vary (see :func:`expand_grid`). Keys: ``hidden``
+        (tuple of sizes or '64,32'), or ``width`` and ``depth``; any ``MLP``
+        argument (activation, init, init_std, loss, dtype, backend, ...);
+        ``seed`` (weights and shuffling); fit settings ``epochs, batch_size,
+        lr, optimizer, schedule, shuffle, drop_last, validation_split``; and
+        the optimizer's hyperparameters (momentum, weight_decay, beta1, ...).
+    base : dict, optional
+        Settings shared by every run, over :data:`DEFAULTS`.
+    n_jobs : int, -1 or None
+        Worker processes (None or -1: one per core); 1 runs in this process.
+    client : dask.distributed.Client, optional
+        Run on this Dask cluster instead (``n_jobs`` is then ignored).
+    verbose : bool
+        Print one line per finished run.
+
+    Returns
+    -------
+    SweepResult
+
+    Raises
+    ------
+    ValueError, TypeError
+        For an unknown setting or a bad value, before any run starts.
+    """
+    runs = []
+    for combo in expand_grid(grid):
+        given = {**(base or {}), **combo}
+        defaults = {k: v for k, v in DEFAULTS.items()
+                    if not (k == "hidden" and ("width" in given or "depth" in given))}
+        runs.append({**defaults, **given})
+    X, y, _, _, n_classes = _check_data(data)
+    known = set(MODEL_KEYS) | set(FIT_KEYS) | {"hidden", "width", "depth", "seed"}
+    known |= {h for hyper in OPTIMIZER_DEFAULTS.values() for h in hyper}
+    for params in runs:  # validate every run before starting any
+        unknown = set(params) - known
+        if unknown:
+            raise ValueError(f"unknown sweep setting(s) {sorted(unknown)}; known settings are {sorted(known)}")
+        if "validation_split" in params and params["validation_split"] is None:
+            del params["validation_split"]
+        _, _, fit_kw = _build({**params, "backend": "numpy"}, X.shape[1], n_classes)
+        for key in ("epochs", "batch_size"):
+            v = fit_kw[key]
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{key} must be a positive int; got {v!r}")
+    records = [None] * len(runs)
+
+    def done(i, rec):
+        records[i] = rec
+        if verbose:
+            print(_describe(rec), flush=True)
+
+    if client is not None:
+        shared = client.scatter(data, broadcast=True)
+        futures = client.map(_run_single_thread, [shared] * len(runs), runs, range(len(runs)), pure=False)
+        for i, rec in enumerate(client.gather(futures)):
+            done(i, rec)
+    elif _n_workers(n_jobs, len(runs)) == 1:
+        for i, params in enumerate(runs):
+            done(i, run_one(data, params, i))
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with _worker_environment():
+            pool = cf.ProcessPoolExecutor(_n_workers(n_jobs, len(runs)), mp_context=ctx, initializer=_init_worker)
+            futures = {pool.submit(run_one, data, params, i): i for i, params in enumerate(runs)}
+        with pool:
+            for fut in cf.as_completed(futures):
+                done(futures[fut], fut.result())
+    return SweepResult(records, varied=list(expand_grid(grid)[0]))
+
+
+def _describe(rec):
+    p = ", ".join(f"{k}={v}" for k, v in rec["params"].items())
+    state = "diverged" if rec["diverged"] else (f"error: {rec['error']}" if rec["error"] else "ok")
+    return (f"run {rec['run']}: {p} -> test_acc {rec['test_accuracy']:.3f} train_loss {rec['train_loss']:.4g} "
+            f"{rec['seconds']:.2f}s {state}")
+
+
+# -- results --------------------------------------------------------------------------------------
+class SweepResult:
+    """The records of a sweep, in grid order, with the names of the varied settings.
+
+    Attributes
+    ----------
+    records : list of dict
+        One per run, as returned by :func:`run_one`.
+    varied : list of str
+        The grid's keys.
+    """
+
+    def __init__(self, records, varied=()):
+        self.records = list(records)
+        self.varied = list(varied)
+
+    def __len__(self):
+        return len(self.records)
+
+    def __repr__(self):
+        n_div = sum(r["diverged"] for r in self.records)
+        return f"SweepResult(runs={len(self)}, varied={self.varied}, diverged={n_div})"
+
+    def values(self, key):
+        """The distinct values of setting ``key``, in order of first appearance."""
+        out = []
+        for r in self.records:
+            v = _hashable(r["params"].get(key))
+            if v not in out:
+                out.append(v)
+        return out
+
+    def select(self, **settings):
+        """The records whose settings equal all of ``settings``."""
+        return [r for r in self.records
+                if all(_hashable(r["params"].get(k)) == _hashable(v) for k, v in settings.items())]
+
+    def table(self, row, col, metric):
+        """A 2-D table of ``metric`` over settings ``row`` x ``col`` (mean over other settings).
+
+        Returns
+        -------
+        rows, cols : list
+            The distinct values of ``row`` and ``col``.
+        values : ndarray (len(rows), len(cols))
+            NaN where no run finished with a finite value.
+        diverged : ndarray of bool
+            True where any run of the cell diverged.
+        """
+        if metric not in METRICS + ("seconds", "epochs_run"):
+            raise ValueError(f"metric must be one of {METRICS + ('seconds', 'epochs_run')}; got {metric!r}")
+        rows, cols = self.values(row), self.values(col)
+        values = np.full((len(rows), len(cols)), np.nan)
+        diverged = np.zeros((len(rows), len(cols)), bool)
+        for i, rv in enumerate(rows):
+            for j, cv in enumerate(cols):
+                recs = self.select(**{row: rv, col: cv})
+                vals = [r[metric] for r in recs if math.isfinite(r[metric])]
+                values[i, j] = np.mean(vals) if vals else np.nan
+                diverged[i, j] = any(r["diverged"] for r in recs)
+        return rows, cols, values, diverged
+
+    def rows(self):
+        """Flat rows for CSV: the settings, then the scalar results (curves left out)."""
+        keys = []
+        for r in self.records:
+            keys += [k for k in r["params"] if k not in keys]
+        out = []
+        for r in self.records:
+            row = {"run": r["run"]}
+            row.update({k: _cell(r["params"].get(k)) for k in keys})
+            row.update({k: r[k] for k in METRICS + ("epochs_run", "seconds", "diverged", "error")})
+            out.append(row)
+        return out
+
+    def to_csv(self, path):
+        """Write :meth:`rows` as CSV; returns the path."""
+        rows = self.rows()
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["run"])
+            writer.writeheader()
+            writer.writerows(rows)
+        return path
+
+    def to_dict(self):
+        return {"varied": self.varied, "records": self.records}
+
+    def to_json(self, path=None):
+        """The records with their curves as JSON (NaN written as NaN); writes ``path`` if given."""
+        text = json.dumps(self.to_dict(), indent=1, default=_json_default)
+        if path is not None:
+            with open(path, "w") as f:
+                f.write(text)
+        return text
+
+    @classmethod
+    def from_json(cls, path):
+        """Read a result written by :meth:`to_json`."""
+        with open(path) as f:
+            d = json.load(f)
+        return cls(d["records"], d.get("varied", ()))
+
+
+def _hashable(v):
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _cell(v):
+    return ",".join(str(x) for x in v) if isinstance(v, (list, tuple)) else v
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)

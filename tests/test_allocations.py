@@ -1,0 +1,170 @@
+"""The kernels allocate nothing per call: proven with Numba's NRT allocation statistics.
+
+Numba's runtime counts every NRT allocation (``alloc``/``free``) and every
+MemInfo (``mi_alloc``/``mi_free``). Passing a NumPy array into a jitted
+function wraps it in one MemInfo, which the counters also see, so even a call
+that does nothing costs one allocation per array argument. The proof therefore
+is:
+
+* a jitted no-op with the same arguments as ``loss_and_grad`` costs exactly one
+  allocation per array argument (the price of passing them);
+* one ``loss_and_grad`` call costs exactly that much, for small networks
+  (loop products) and big ones (BLAS products, prange element-wise passes),
+  whatever the batch size and number of layers: nothing inside allocates;
+* 10 calls cost 10 times one call, and every allocation is freed.
+
+The statistics are switched on in-process with ``memsys_enable_stats()`` (no
+environment variable needed: checked below) and restored afterwards.
+"""
+import numpy as np
+import pytest
+from numba import njit
+from numba.core.runtime import _nrt_python, rtsys
+
+from fastmlp import kernels as K
+from fastmlp.architecture import Architecture
+from fastmlp.backends import Workspace
+from fastmlp.kernels import config
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nrt_stats():
+    was_enabled = _nrt_python.memsys_stats_enabled()
+    _nrt_python.memsys_enable_stats()
+    assert _nrt_python.memsys_stats_enabled()
+    yield
+    if not was_enabled:
+        _nrt_python.memsys_disable_stats()
+
+
+def stats():
+    s = rtsys.get_allocation_stats()
+    return np.array([s.alloc, s.free, s.mi_alloc, s.mi_free], np.int64)
+
+
+def delta(fn, calls):
+    before = stats()
+    for _ in range(calls):
+        fn()
+    after = stats()
+    return after - before
+
+
+@njit
+def _noop_12(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11):
+    pass
+
+
+@njit
+def _allocates(n):
+    return np.empty(n).sum()
+
+
+def setup(layers, m, activation, loss, dtype):
+    """Arguments of fastmlp.kernels.loss_and_grad, with buffers built as NumbaBackend does."""
+    arch = Architecture.build(layers, activation, loss, 0.01, dtype)
+    ws = Workspace(arch, m)
+    rng = np.random.default_rng(0)
+    params = (rng.normal(size=arch.n_params) * 0.1).astype(arch.dtype)
+    grads = np.empty_like(params)
+    X = rng.normal(size=(m, layers[0])).astype(arch.dtype)
+    if loss == "cross_entropy":
+        y = rng.integers(0, layers[-1], m).astype(np.int64)
+        t = np.zeros((0, layers[-1]), arch.dtype)
+    else:
+        y = np.zeros(0, np.int64)
+        t = rng.normal(size=(m, layers[-1])).astype(arch.dtype)
+        if loss == "bce":
+            t = (t > 0).astype(arch.dtype)
+    return arch, ws, (grads, ws.stats, ws.acts, ws.deltas, params, X, y, t, ws.lay, arch.kinds,
+                      arch.alphas, arch.loss_id)
+
+
+CONFIGS = [
+    # small: loop products, serial element-wise passes
+    ([5, 7, 3], 4, "tanh", "cross_entropy", "float64"),
+    ([5, 7, 3], 33, "relu", "cross_entropy", "float64"),
+    ([3, 4, 4, 4, 2], 9, "sigmoid", "mse", "float32"),
+    ([2, 1], 1, "identity", "bce", "float64"),
+    # big: BLAS products and prange passes (m * n >= PARALLEL_MIN_WORK)
+    ([16, 440, 10], 300, "relu", "cross_entropy", "float32"),
+    ([32, 300, 1], 450, "leaky_relu", "bce", "float64"),
+]
+
+
+def test_stats_are_counting():
+    """The counters work in-process: a kernel that allocates is seen."""
+    _allocates(3)  # compile
+    d = delta(lambda: _allocates(1000), 1)
+    assert d[0] >= 1 and d[0] == d[1]
+
+
+def test_passing_arrays_costs_one_meminfo_each():
+    args = setup([5, 7, 3], 4, "tanh", "cross_entropy", "float64")[2]
+    n_arrays = sum(isinstance(a, np.ndarray) for a in args)
+    assert n_arrays == 11
+    _noop_12(*args)
+    d = delta(lambda: _noop_12(*args), 1)
+    assert d.tolist() == [n_arrays] * 4
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"{'-'.join(map(str, c[0]))}_m{c[1]}_{c[3]}_{c[4]}")
+def test_loss_and_grad_allocates_nothing_inside(cfg):
+    layers, m, act, loss, dtype = cfg
+    arch, ws, args = setup(layers, m, act, loss, dtype)
+    big = m * max(layers[1:]) >= config.PARALLEL_MIN_WORK
+    if cfg in CONFIGS[4:]:
+        assert big and m * layers[0] * layers[1] >= config.BLAS_MIN_WORK
+    K.loss_and_grad(*args)  # warm up (compile / load from cache)
+    _noop_12(*args)
+    passing = delta(lambda: _noop_12(*args), 1)
+
+    one = delta(lambda: K.loss_and_grad(*args), 1)
+    ten = delta(lambda: K.loss_and_grad(*args), 10)
+    assert one.tolist() == passing.tolist(), f"loss_and_grad allocates inside: {one} vs passing {passing}"
+    assert ten.tolist() == (10 * one).tolist()
+    assert one[0] == one[1] and one[2] == one[3]  # everything allocated is freed
+    assert np.isfinite(ws.stats).all()
+
+
+def test_alloc_count_independent_of_batch_and_depth():
+    """Across batch sizes 1..600 and 1..4 weight layers, one call costs the same."""
+    costs = set()
+    for layers, m in [([4, 3], 1), ([4, 3], 600), ([4, 50, 3], 7), ([4, 220, 220, 220, 3], 600),
+                      ([4, 8, 8, 8, 3], 2)]:
+        _, _, args = setup(layers, m, "tanh", "cross_entropy", "float64")
+        K.loss_and_grad(*args)
+        costs.add(tuple(delta(lambda: K.loss_and_grad(*args), 3).tolist()))
+    assert costs == {(33, 33, 33, 33)}  # 3 calls x 11 array arguments
+
+
+@pytest.mark.parametrize("cfg", [CONFIGS[0], CONFIGS[4]], ids=["small", "big"])
+def test_forward_backward_evaluate_allocate_nothing_inside(cfg):
+    layers, m, act, loss, dtype = cfg
+    arch, ws, args = setup(layers, m, act, loss, dtype)
+    grads, st, acts, deltas, params, X, y, t, lay, kinds, alphas, loss_id = args
+    K.loss_and_grad(*args)  # fills deltas' top block
+    calls = {
+        "forward": (K.forward, (acts, params, X, lay, kinds, alphas)),
+        "backward": (K.backward, (grads, deltas, acts, params, X, lay, kinds, alphas)),
+        "evaluate": (K.evaluate, (st, acts, params, X, y, t, lay, kinds, alphas, loss_id)),
+    }
+    for name, (kernel, kargs) in calls.items():
+        n_arrays = sum(isinstance(a, np.ndarray) for a in kargs)
+        kernel(*kargs)
+        one = delta(lambda: kernel(*kargs), 1)
+        assert one.tolist() == [n_arrays] * 4, f"{name}: {one} for {n_arrays} array arguments"
+        assert delta(lambda: kernel(*kargs), 10).tolist() == [10 * n_arrays] * 4, name
+
+
+def test_numba_backend_step_allocates_only_outside_kernels():
+    """Through the model's numba backend the kernel part still allocates nothing inside."""
+    from fastmlp import MLP
+    model = MLP([20, 64, 5], activation="relu", dtype="float32", seed=0)
+    X = np.random.default_rng(0).normal(size=(32, 20)).astype(np.float32)
+    y = np.arange(32) % 5
+    model.loss_and_grad(X, y)
+    one = delta(lambda: model.loss_and_grad(X, y), 1)
+    ten = delta(lambda: model.loss_and_grad(X, y), 10)
+    assert one.tolist() == [11] * 4  # the 11 arrays handed to fastmlp.kernels.loss_and_grad
+    assert ten.tolist() == (10 * one).tolist()

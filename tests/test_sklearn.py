@@ -1,0 +1,264 @@
+"""fastmlp.sklearn estimators: conventions, training behaviour, and use inside scikit-learn tools."""
+import pickle
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+import joblib  # noqa: E402
+from sklearn.base import clone  # noqa: E402
+from sklearn.datasets import make_blobs, make_regression  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+from fastmlp import MLP  # noqa: E402
+from fastmlp.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+SMALL = dict(hidden_layer_sizes=(16,), learning_rate_init=0.01, random_state=0)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_convergence():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def blobs(n=150, labels=("cat", "dog", "eel"), seed=0):
+    X, y = make_blobs(n, centers=len(labels), n_features=4, random_state=seed)
+    return StandardScaler().fit_transform(X), np.asarray(labels)[y]
+
+
+def regression(n=150, n_targets=1, seed=0):
+    X, y = make_regression(n, 5, n_targets=n_targets, noise=0.1, random_state=seed)
+    return X, y / y.std(axis=0)
+
+
+# -- conventions -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_params_stored_unchanged_and_settable(cls):
+    sizes = [8, 4]
+    est = cls(hidden_layer_sizes=sizes, alpha=0.5, solver="sgd", dtype="float64", backend="numpy")
+    params = est.get_params()
+    assert params["hidden_layer_sizes"] is sizes and params["alpha"] == 0.5 and params["backend"] == "numpy"
+    assert est.set_params(max_iter=7, solver="nonsense") is est  # invalid values refused at fit, not here
+    assert est.max_iter == 7 and est.solver == "nonsense"
+    with pytest.raises(ValueError, match="solver"):
+        est.fit(*(blobs() if cls is MLPClassifier else regression()))
+    assert not hasattr(est, "model_") and not hasattr(est, "loss_curve_")
+
+
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_unfitted_estimator_refuses_to_predict(cls):
+    with pytest.raises(NotFittedError):
+        cls().predict(np.zeros((2, 3)))
+
+
+def test_classifier_string_labels_fitted_attributes():
+    X, y = blobs()
+    est = MLPClassifier(max_iter=60, **SMALL)
+    assert est.fit(X, y) is est
+    assert list(est.classes_) == ["cat", "dog", "eel"] and est.n_features_in_ == 4
+    assert isinstance(est.model_, MLP) and est.model_.layers == (4, 16, 3)
+    assert est.n_iter_ == len(est.loss_curve_) and est.t_ == est.n_iter_ * len(X)
+    assert est.best_loss_ == min(est.loss_curve_) and est.validation_scores_ is None
+    assert est.loss_curve_[-1] < est.loss_curve_[0]
+    assert [w.shape for w in est.coefs_] == [(4, 16), (16, 3)] and [b.shape for b in est.intercepts_] == [(16,), (3,)]
+    proba = est.predict_proba(X)
+    assert proba.shape == (len(X), 3) and np.allclose(proba.sum(axis=1), 1)
+    np.testing.assert_allclose(est.predict_log_proba(X), np.log(proba), rtol=1e-6, atol=1e-9)
+    pred = est.predict(X)
+    assert set(pred) <= set(est.classes_) and np.array_equal(pred, est.classes_[proba.argmax(axis=1)])
+    assert est.score(X, y) > 0.95
+
+
+def test_classifier_binary_noncontiguous_integer_labels():
+    X, y = blobs(labels=(-7, 40))
+    est = MLPClassifier(max_iter=40, **SMALL).fit(X, y)
+    assert list(est.classes_) == [-7, 40] and est.predict_proba(X).shape == (len(X), 2)
+    assert set(est.predict(X)) <= {-7, 40} and est.score(X, y) > 0.95
+
+
+def test_classifier_one_class_is_refused():
+    X, _ = blobs()
+    with pytest.raises(ValueError, match="at least 2 classes; got 1 class"):
+        MLPClassifier(**SMALL).fit(X, np.full(len(X), "a"))
+
+
+def test_regressor_output_shapes_follow_y():
+    X, y = regression()
+    est = MLPRegressor(max_iter=80, **SMALL).fit(X, y)
+    assert est.predict(X).shape == (len(X),) and est.n_outputs_ == 1 and est.score(X, y) > 0.9
+    assert MLPRegressor(max_iter=3, **SMALL).fit(X, y[:, None]).predict(X).shape == (len(X), 1)
+    X2, Y2 = regression(n_targets=3)
+    multi = MLPRegressor(max_iter=80, **SMALL).fit(X2, Y2)
+    assert multi.predict(X2).shape == (len(X2), 3) and multi.n_outputs_ == 3 and multi.score(X2, Y2) > 0.9
+
+
+def test_predict_checks_feature_count():
+    X, y = blobs()
+    est = MLPClassifier(max_iter=2, **SMALL).fit(X, y)
+    with pytest.raises(ValueError, match="4 features"):
+        est.predict(X[:, :3])
+
+
+def test_alpha_is_weight_decay_over_batch_size_and_sgd_options():
+    X, y = blobs(n=120)
+    est = MLPClassifier(max_iter=2, alpha=0.3, batch_size=40, **SMALL).fit(X, y)
+    assert est.model_.optimizer_state["hyper"]["weight_decay"] == pytest.approx(0.3 / 40)
+    auto = MLPClassifier(max_iter=2, alpha=0.3, **SMALL).fit(X, y)  # 'auto' = min(200, n)
+    assert auto.model_.optimizer_state["hyper"]["weight_decay"] == pytest.approx(0.3 / 120)
+    sgd = MLPClassifier(max_iter=2, solver="sgd", momentum=0.0, **SMALL).fit(X, y)  # nesterov needs momentum
+    assert sgd.model_.optimizer_state["name"] == "sgd" and sgd.model_.optimizer_state["hyper"]["nesterov"] is False
+    with pytest.raises(ValueError, match="lbfgs"):
+        MLPClassifier(solver="lbfgs").fit(X, y)
+
+
+# -- stopping ----------------------------------------------------------------------------------------
+def test_convergence_warning_when_max_iter_runs_out():
+    X, y = blobs()
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations \\(3\\)"):
+        est = MLPClassifier(max_iter=3, **SMALL).fit(X, y)
+    assert est.n_iter_ == 3
+
+
+def test_tol_stops_after_n_iter_no_change_epochs_without_warning():
+    X, y = blobs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = MLPClassifier(max_iter=100, tol=10.0, n_iter_no_change=4, **SMALL).fit(X, y)
+    # epoch 1 sets the best loss; epochs 2..6 improve by less than tol: stop once the count exceeds 4
+    assert est.n_iter_ == 6
+
+
+@pytest.mark.parametrize("cls,data", [(MLPClassifier, blobs), (MLPRegressor, regression)])
+def test_early_stopping_keeps_the_best_epoch(cls, data):
+    X, y = data(n=200)
+    est = cls(max_iter=300, early_stopping=True, validation_fraction=0.2, n_iter_no_change=3, tol=1e-3,
+              **dict(SMALL, learning_rate_init=0.03)).fit(X, y)
+    assert est.best_loss_ is None and len(est.validation_scores_) == est.n_iter_ < 300
+    best = int(np.argmax(est.validation_scores_))
+    assert est.best_validation_score_ == est.validation_scores_[best]
+    assert best < est.n_iter_ - 1  # stopped after epochs without improvement
+    # the same run cut off at the best epoch ends with the weights the early-stopped run kept
+    cut = clone(est).set_params(max_iter=best + 1).fit(X, y)
+    np.testing.assert_array_equal(cut.model_.params, est.model_.params)
+
+
+def test_early_stopping_needs_two_validation_samples():
+    X, y = regression(n=12)
+    with pytest.raises(ValueError, match="validation set is too small"):
+        MLPRegressor(early_stopping=True, validation_fraction=0.05, **SMALL).fit(X, y)
+
+
+# -- continuing training -------------------------------------------------------------------------------
+def test_partial_fit_needs_classes_first_and_counts_epochs():
+    X, y = blobs()
+    est = MLPClassifier(**SMALL)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        est.partial_fit(X, y)
+    est.partial_fit(X[:50], y[:50], classes=["eel", "cat", "dog"])
+    for _ in range(30):
+        est.partial_fit(X, y)
+    assert list(est.classes_) == ["cat", "dog", "eel"] and est.n_iter_ == 31 and len(est.loss_curve_) == 31
+    assert est.loss_curve_[-1] < est.loss_curve_[1] and est.score(X, y) > 0.9
+    params = est.model_.params.copy()
+    with pytest.raises(ValueError, match="not in classes"):
+        est.partial_fit(X[:3], ["cat", "fox", "dog"])
+    with pytest.raises(ValueError, match="differs"):
+        est.partial_fit(X, y, classes=["cat", "dog"])
+    np.testing.assert_array_equal(est.model_.params, params)  # refused calls changed nothing
+    assert est.n_iter_ == 31
+
+
+def test_warm_start_continues_and_cold_start_restarts():
+    X, y = regression()
+    est = MLPRegressor(max_iter=5, warm_start=True, **SMALL).fit(X, y)
+    model = est.model_
+    est.fit(X, y)
+    assert est.model_ is model and est.n_iter_ == 10 and len(est.loss_curve_) == 10
+    assert est.loss_curve_[9] < est.loss_curve_[4]
+    params = model.params.copy()
+    with pytest.raises(ValueError, match="warm_start"):
+        est.set_params(hidden_layer_sizes=(8,)).fit(X, y)
+    np.testing.assert_array_equal(est.model_.params, params)
+    est.set_params(hidden_layer_sizes=(16,), warm_start=False).fit(X, y)
+    assert est.model_ is not model and est.n_iter_ == 5
+
+
+def test_warm_start_classifier_needs_the_same_classes():
+    X, y = blobs()
+    est = MLPClassifier(max_iter=2, warm_start=True, **SMALL).fit(X, y)
+    with pytest.raises(ValueError, match="same classes"):
+        est.fit(X[y != "eel"], y[y != "eel"])
+
+
+def test_random_state_makes_fits_reproducible():
+    X, y = blobs()
+    a = MLPClassifier(max_iter=5, **SMALL).fit(X, y).predict_proba(X)
+    b = MLPClassifier(max_iter=5, **SMALL).fit(X, y).predict_proba(X)
+    c = MLPClassifier(max_iter=5, **dict(SMALL, random_state=1)).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_backends_train_alike():
+    X, y = blobs(n=60)
+    kw = dict(max_iter=3, dtype="float64", batch_size=16, **SMALL)
+    fast = MLPClassifier(**kw).fit(X, y)
+    ref = MLPClassifier(backend="numpy", **kw).fit(X, y)
+    np.testing.assert_allclose(ref.loss_curve_, fast.loss_curve_, rtol=1e-10)
+    np.testing.assert_allclose(ref.predict_proba(X), fast.predict_proba(X), rtol=1e-8, atol=1e-12)
+
+
+def test_verbose_prints_per_epoch(capsys):
+    X, y = blobs()
+    MLPClassifier(max_iter=2, verbose=True, **SMALL).fit(X, y)
+    assert capsys.readouterr().out.count("loss") >= 2
+
+
+# -- inside scikit-learn tools ---------------------------------------------------------------------------
+@pytest.mark.parametrize("cls,data", [(MLPClassifier, blobs), (MLPRegressor, regression)])
+def test_pipeline_grid_search_and_cross_validation(cls, data):
+    X, y = data()
+    pipe = make_pipeline(StandardScaler(), cls(max_iter=40, batch_size=32, **SMALL))
+    assert pipe.fit(X, y).score(X, y) > 0.8
+    scores = cross_val_score(pipe, X, y, cv=3)
+    assert scores.shape == (3,) and scores.min() > 0.7
+    grid = GridSearchCV(pipe, {f"{cls.__name__.lower()}__hidden_layer_sizes": [(4,), (16,)]}, cv=3).fit(X, y)
+    assert grid.best_params_ and grid.best_estimator_.predict(X).shape == np.shape(y)
+
+
+@pytest.mark.parametrize("cls,data,method", [(MLPClassifier, blobs, "predict_proba"),
+                                             (MLPRegressor, regression, "predict")])
+def test_clone_and_pickle_round_trips(cls, data, method, tmp_path):
+    X, y = data()
+    est = cls(max_iter=10, **SMALL).fit(X, y)
+    expected = getattr(est, method)(X)
+    refit = clone(est)
+    assert not hasattr(refit, "model_") and refit.get_params() == est.get_params()
+    np.testing.assert_array_equal(getattr(refit.fit(X, y), method)(X), expected)
+    blob = pickle.dumps(est)
+    np.testing.assert_array_equal(getattr(pickle.loads(blob), method)(X), expected)
+    assert b"_impl" not in blob  # the model's prediction workspace is left out (MLP.__getstate__)
+    joblib.dump(est, tmp_path / "est.joblib")
+    mapped = joblib.load(tmp_path / "est.joblib", mmap_mode="r")  # read-only memmaps become in-memory copies
+    np.testing.assert_array_equal(getattr(mapped, method)(X), expected)
+    mapped.partial_fit(X, y)  # and it can train on
+    assert mapped.n_iter_ == est.n_iter_ + 1
+    np.testing.assert_array_equal(getattr(est, method)(X), expected)
+
+
+def test_import_without_scikit_learn():
+    code = ("import sys; sys.modules['sklearn'] = None\n"
+            "import fastmlp\n"
+            "try:\n    import fastmlp.sklearn\nexcept ImportError as e:\n    print('ERR', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "ERR" in out.stdout and "pip install fastmlp[sklearn]" in out.stdout

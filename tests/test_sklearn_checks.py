@@ -1,0 +1,31 @@
+"""scikit-learn's own estimator checks on fastmlp.sklearn's MLPClassifier and MLPRegressor."""
+import pytest
+
+pytest.importorskip("sklearn")
+
+from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks  # noqa: E402
+
+from fastmlp.sklearn import EXPECTED_FAILED_CHECKS, MLPClassifier, MLPRegressor, expected_failed_checks  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_check_estimator_default_dtype(cls):
+    """The default (float32) estimators fail no check beyond the listed ones."""
+    est = cls(max_iter=100)
+    expected = expected_failed_checks(est)
+    assert expected == EXPECTED_FAILED_CHECKS["float32"] and all(expected.values())
+    results = check_estimator(est, expected_failed_checks=expected, on_skip=None, on_fail=None)
+    failed = {r["check_name"] for r in results if r["status"] == "failed"}
+    assert not failed
+    assert {r["check_name"] for r in results if r["status"] == "xfail"} <= set(expected)
+    assert sum(r["status"] == "passed" for r in results) > 40
+
+
+@parametrize_with_checks([MLPClassifier(max_iter=100, dtype="float64"), MLPRegressor(max_iter=100, dtype="float64")],
+                         expected_failed_checks=expected_failed_checks)
+def test_sklearn_compatible_float64(estimator, check):
+    """In float64 every check passes: nothing is listed as expected to fail."""
+    assert expected_failed_checks(estimator) == {}
+    check(estimator)

@@ -1,0 +1,91 @@
+"""Sweeps: grid expansion, records, divergence, CSV/JSON, processes and Dask."""
+import csv
+import math
+
+import numpy as np
+import pytest
+
+from fastmlp import datasets
+from fastmlp.sweep import SweepResult, expand_grid, sweep
+
+
+@pytest.fixture(scope="module")
+def data():
+    return datasets.circles(n_samples=120, seed=0)
+
+
+def test_expand_grid_is_the_cartesian_product_last_key_fastest():
+    runs = expand_grid({"batch_size": [1, 10], "lr": [0.1, 0.5, 1.0]})
+    assert len(runs) == 6
+    assert runs[0] == {"batch_size": 1, "lr": 0.1} and runs[1] == {"batch_size": 1, "lr": 0.5}
+    assert expand_grid([{"lr": 1}]) == [{"lr": 1}]
+
+
+@pytest.mark.parametrize("grid", [{"lr": 0.1}, {"lr": []}, "lr", []])
+def test_bad_grids_are_refused(grid):
+    with pytest.raises((TypeError, ValueError)):
+        expand_grid(grid)
+
+
+def test_records_have_metrics_curves_and_a_divergent_run(data):
+    res = sweep(data, {"batch_size": [8, 40], "lr": [0.1, 1e30]}, base={"epochs": 3}, n_jobs=1)
+    assert len(res) == 4 and res.varied == ["batch_size", "lr"]
+    ok = res.select(batch_size=8, lr=0.1)[0]
+    assert not ok["diverged"] and ok["error"] is None and ok["epochs_run"] == 3
+    assert 0 <= ok["test_accuracy"] <= 1 and math.isfinite(ok["train_loss"]) and ok["seconds"] > 0
+    assert len(ok["curves"]["loss"]) == 3 and len(ok["curves"]["test_loss"]) == 3
+    bad = res.select(lr=1e30)
+    assert len(bad) == 2 and all(r["diverged"] for r in bad)
+    assert all(r["epochs_run"] < 3 for r in bad)
+    rows, cols, values, diverged = res.table("batch_size", "lr", "test_accuracy")
+    assert rows == [8, 40] and cols == [0.1, 1e30]
+    assert diverged.tolist() == [[False, True], [False, True]]
+    assert values[0, 0] == ok["test_accuracy"]
+
+
+def test_same_seed_same_result_and_validation_split(data):
+    grid = {"seed": [3, 3], "hidden": [(8, 4)]}
+    res = sweep(data, grid, base={"epochs": 2, "validation_split": 0.25}, n_jobs=1)
+    a, b = res.records
+    assert a["curves"]["loss"] == b["curves"]["loss"]
+    assert math.isfinite(a["val_loss"]) and len(a["curves"]["val_accuracy"]) == 2
+
+
+def test_csv_and_json_round_trip(data, tmp_path):
+    res = sweep(data, {"lr": [0.05, 0.2]}, base={"epochs": 2, "width": 4, "depth": 2}, n_jobs=1)
+    res.to_csv(tmp_path / "s.csv")
+    with open(tmp_path / "s.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["lr"]) for r in rows] == [0.05, 0.2]
+    assert rows[0]["width"] == "4" and "test_accuracy" in rows[0] and "curves" not in rows[0]
+    res.to_json(tmp_path / "s.json")
+    back = SweepResult.from_json(tmp_path / "s.json")
+    assert back.to_json() == res.to_json() and back.varied == ["lr"]
+    assert "hidden" not in back.records[0]["params"]
+
+
+@pytest.mark.parametrize("grid, base", [({"batchsize": [1]}, None), ({"lr": [-1.0]}, None),
+                                        ({"activation": ["nope"]}, None), ({"epochs": [0]}, None),
+                                        ({"lr": [0.1]}, {"optimizer": "adamw"})])
+def test_bad_settings_fail_before_any_run(data, grid, base):
+    with pytest.raises(ValueError):
+        sweep(data, grid, base=base, n_jobs=1)
+
+
+def test_process_pool_matches_in_process(data):
+    grid = {"lr": [0.1, 1e30]}
+    base = {"epochs": 2, "batch_size": 16}
+    local = sweep(data, grid, base=base, n_jobs=1)
+    pooled = sweep(data, grid, base=base, n_jobs=2)
+    for a, b in zip(local.records, pooled.records):
+        assert a["curves"]["loss"] == b["curves"]["loss"] and a["diverged"] == b["diverged"]
+
+
+def test_dask_local_cluster(data):
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c, \
+            distributed.Client(c) as client:
+        res = sweep(data, {"lr": [0.1, 1e30]}, base={"epochs": 2, "batch_size": 16}, client=client)
+    local = sweep(data, {"lr": [0.1, 1e30]}, base={"epochs": 2, "batch_size": 16}, n_jobs=1)
+    assert [r["diverged"] for r in res.records] == [False, True]
+    assert np.allclose(res.records[0]["curves"]["loss"], local.records[0]["curves"]["loss"])
