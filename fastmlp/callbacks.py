@@ -36,7 +36,8 @@ class EarlyStopping(Callback):
     monitor : str
         'val_loss' (default), 'val_accuracy', 'loss' or 'accuracy'.
     patience : int
-        Epochs without improvement before stopping.
+        Epochs in a row without improvement that are tolerated: training
+        stops at the next one (0 stops at the first epoch that does not improve).
     min_delta : float
         Smallest change that counts as improvement.
     restore_best : bool

@@ -45,10 +45,13 @@ class History:
                 f"stopped_early={self.stopped_early}, interrupted={self.interrupted})")
 
     def extend(self, other):
-        """Append another run's rows (resumed training), numbering epochs on."""
-        offset = len(self.rows)
+        """Append another run's rows (resumed training).
+
+        Rows keep their epoch numbers: the trainer already counts a resumed
+        run's epochs on from the model's earlier ones.
+        """
         for r in other.rows:
-            self.rows.append(dict(r, epoch=r["epoch"] + offset))
+            self.rows.append(dict(r))
         self.diverged, self.interrupted = other.diverged, other.interrupted
         self.stopped_early, self.best_epoch = other.stopped_early, other.best_epoch
 

@@ -14,7 +14,6 @@ crash never leaves a half-written model under the target name.
 import json
 import os
 import tempfile
-import zipfile
 
 import numpy as np
 
@@ -68,11 +67,14 @@ def load(path):
 
     path = os.fspath(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a single .npy array
+            raise ModelFormatError(f"{path}: not a fastmlp model file (a single array, not an .npz archive)")
+        with loaded as z:
             data = {k: z[k] for k in z.files}
-    except FileNotFoundError:
+    except (FileNotFoundError, PermissionError, IsADirectoryError, ModelFormatError):
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, zipfile.LargeZipFile) as e:
+    except Exception as e:  # zipfile and numpy raise many kinds (BadZipFile, NotImplementedError, ...)
         raise ModelFormatError(f"{path}: not a readable fastmlp model file ({type(e).__name__}: {e})") from None
     if not isinstance(data, dict) or data.get("format") is None or str(data["format"]) != FORMAT:
         raise ModelFormatError(f"{path}: not a fastmlp model file (no 'format' = 'fastmlp' entry)")

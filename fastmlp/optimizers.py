@@ -53,6 +53,7 @@ class Optimizer:
             if key == "nesterov":
                 if not isinstance(v, (bool, np.bool_)):
                     raise ValueError(f"nesterov must be True or False; got {v!r}")
+                h[key] = bool(v)  # a plain bool: the hyperparameters are saved as JSON
             elif key in ("momentum", "beta1", "beta2", "alpha"):
                 h[key] = _real(key, v, 0.0, 1.0)
             elif key == "eps":

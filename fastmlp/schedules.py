@@ -108,7 +108,13 @@ class LinearWarmup(Schedule):
 
 
 class ReduceOnPlateau(Schedule):
-    """Multiply lr by ``factor`` when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
+    """Multiply lr by ``factor`` when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+
+    Counted as in torch's ReduceLROnPlateau: after more than ``patience``
+    epochs in a row without improvement the lr drops (never below ``min_lr``)
+    and the count restarts. Monitoring 'val_loss' without validation data
+    watches the training loss instead.
+    """
 
     name = "plateau"
 
@@ -126,8 +132,10 @@ class ReduceOnPlateau(Schedule):
         return max(base_lr * self._scale, self.min_lr)
 
     def observe(self, epoch, logs):
-        value = logs.get(self.monitor, logs.get("loss"))
-        if value is None or not math.isfinite(value):
+        value = logs.get(self.monitor, math.nan)
+        if not math.isfinite(value):  # 'val_loss' without validation data: the training loss
+            value = logs.get("loss", math.nan)
+        if not math.isfinite(value):
             return
         if value < self._best - self.min_delta:
             self._best, self._wait = value, 0

@@ -1,6 +1,7 @@
 """Thread control: Numba's threads and the BLAS threads, set together so they never
 oversubscribe the cores (Numba's parallel loops and BLAS calls never overlap in
 the kernels; both get the same count)."""
+import numbers
 import os
 
 import numba
@@ -9,10 +10,20 @@ _blas_limit = None
 
 
 def set_num_threads(n):
-    """Use ``n`` threads for Numba's parallel loops and for BLAS (via threadpoolctl if installed)."""
+    """Use ``n`` threads for Numba's parallel loops and for BLAS (via threadpoolctl if installed).
+
+    Parameters
+    ----------
+    n : int in [1, numba.config.NUMBA_NUM_THREADS]
+
+    Numba keeps this count per Python thread (it applies to the calling
+    thread and the threads it starts later); the BLAS limit is process-wide.
+    A refused value changes nothing.
+    """
     global _blas_limit
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= numba.config.NUMBA_NUM_THREADS:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= numba.config.NUMBA_NUM_THREADS:
         raise ValueError(f"threads must be an integer in [1, {numba.config.NUMBA_NUM_THREADS}]; got {n!r}")
+    n = int(n)
     numba.set_num_threads(n)
     try:
         from threadpoolctl import threadpool_limits

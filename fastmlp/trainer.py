@@ -13,6 +13,7 @@ from . import kernels as K
 from .backends import NumbaBackend, Workspace
 from .callbacks import EarlyStopping, make_callbacks
 from .history import History
+from .kernels.config import GUARD
 from .optimizers import make_optimizer
 from .progress import Progress
 from .schedules import make_schedule
@@ -71,7 +72,7 @@ class Trainer:
 
     # -- input checks (nothing changes until all pass) ------------------------------------------
     def _check(self, X, y, epochs, batch_size, validation_data, validation_split, drop_last, verbose,
-               on_divergence):
+               on_divergence, seed):
         model = self.model
         epochs = check_positive_int(epochs, "epochs")
         batch_size = check_positive_int(batch_size, "batch_size")
@@ -100,6 +101,7 @@ class Trainer:
             val = (Xv, yv, tv)
         else:
             val = None
+        _check_seed(seed)
         if drop_last and batch_size > X.shape[0]:
             raise ValueError(f"batch_size {batch_size} exceeds the {X.shape[0]} training samples: "
                              "with drop_last=True no batch would be left")
@@ -119,7 +121,7 @@ class Trainer:
         shuffle : bool
             Reshuffle each epoch (seeded by ``seed``); else keep the given order.
         drop_last : bool
-            Skip the last partial batch of each epoch.
+            Skip the last partial batch of each epoch (by default it is used).
         validation_data : (X_val, y_val), optional
         validation_split : float in (0, 1), optional
             Hold out this fraction of (X, y) (stratified for classifiers).
@@ -129,14 +131,16 @@ class Trainer:
         callbacks : list of Callback or functions ``f(epoch, logs) -> stop?``
         verbose : 0, 1 or 2
             Quiet, progress bar on a terminal (lines otherwise), always lines.
-        seed : int or Generator, optional
-            Shuffling order.
+        seed : int >= 0, Generator or None
+            Shuffling order. With an int, epoch ``e`` (counted over the
+            model's history) gets the same order in every run, so fitting
+            2 epochs then 2 more equals fitting 4; None draws a seed.
         on_divergence : {'warn', 'raise'}
             On non-finite loss or weights, training stops and the weights go
             back to the last finite epoch; then warn, or raise DivergenceError.
         """
         X, yi, t, epochs, batch_size, val = self._check(
-            X, y, epochs, batch_size, validation_data, validation_split, drop_last, verbose, on_divergence)
+            X, y, epochs, batch_size, validation_data, validation_split, drop_last, verbose, on_divergence, seed)
         if isinstance(early_stopping, numbers.Integral) and not isinstance(early_stopping, bool):
             early_stopping = EarlyStopping("val_loss" if val is not None else "loss", patience=int(early_stopping))
         elif early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
@@ -146,54 +150,55 @@ class Trainer:
         cbs = make_callbacks(callbacks) + ([early_stopping] if early_stopping else [])
 
         model, arch = self.model, self.model.arch
-        rng = np.random.default_rng(seed)
+        order_for = _shuffler(seed) if shuffle else None
         state = self._state()
         step = _EpochRunner(model, self.optimizer, state, X, yi, t, batch_size, drop_last)
         self.history = history = History()
         self.stop_training = False
-        progress = Progress(int(verbose), epochs)
+        base_epoch = len(model.history) if model.history is not None else 0
+        progress = Progress(int(verbose), base_epoch + epochs)
         for cb in cbs:
             cb.on_train_begin(self)
-        base_epoch = len(model.history) if model.history is not None else 0
         try:
-            for epoch in range(epochs):
+            for epoch in range(base_epoch, base_epoch + epochs):
                 saved = (model.params.copy(), state["s1"].copy(), state["s2"].copy(), state["t"])
                 done = False
                 try:
-                    lr = float(self.schedule.lr(base_epoch + epoch, self.lr))
-                    order = rng.permutation(X.shape[0]) if shuffle else np.arange(X.shape[0])
+                    lr = float(self.schedule.lr(epoch, self.lr))
+                    order = order_for(epoch, X.shape[0]) if shuffle else np.arange(X.shape[0])
                     t0 = time.perf_counter()
                     loss_sum, correct, seen, diverged = step.run(order, lr)
                     seconds = time.perf_counter() - t0
                     if diverged or not np.isfinite(model.params).all():
                         _restore(model, state, saved)
                         history.diverged = True
-                        msg = (f"training diverged in epoch {base_epoch + epoch + 1} (lr={lr:g}): the loss or "
+                        msg = (f"training diverged in epoch {epoch + 1} (lr={lr:g}): the loss or "
                                "weights became non-finite; weights restored to the last finite epoch")
                         if on_divergence == "raise":
                             raise DivergenceError(msg)
                         warnings.warn(msg, DivergenceWarning, stacklevel=2)
                         break
-                    row = {"epoch": base_epoch + epoch, "loss": loss_sum / max(seen, 1),
-                           "accuracy": correct / max(seen, 1) if arch.is_classifier else math.nan,
+                    row = {"epoch": epoch, "loss": float(loss_sum) / max(seen, 1),
+                           "accuracy": float(correct) / max(seen, 1) if arch.is_classifier else math.nan,
                            "lr": lr, "seconds": seconds, "samples_per_s": seen / seconds if seconds > 0 else math.inf}
                     if val is not None:
                         vt, vc = model._impl.evaluate(model.params, *val)
                         nv = val[0].shape[0]
-                        row["val_loss"] = vt / nv
-                        row["val_accuracy"] = vc / nv if arch.is_classifier else math.nan
+                        row["val_loss"] = float(vt) / nv
+                        row["val_accuracy"] = float(vc) / nv if arch.is_classifier else math.nan
                     history.append(row)
                     done = True
+                    progress.update(history.rows[-1])
+                    self.schedule.observe(epoch, history.rows[-1])
+                    stop = [cb.on_epoch_end(self, epoch, history.rows[-1]) for cb in cbs]
                 except KeyboardInterrupt:
+                    # Ctrl-C: keep every completed epoch; a half-done epoch is undone.
                     if not done:
                         _restore(model, state, saved)
                     history.interrupted = True
                     warnings.warn(f"training interrupted: kept the {len(history)} completed epoch(s)",
                                   RuntimeWarning, stacklevel=2)
                     break
-                progress.update(history.rows[-1])
-                self.schedule.observe(epoch, history.rows[-1])
-                stop = [cb.on_epoch_end(self, base_epoch + epoch, history.rows[-1]) for cb in cbs]
                 if any(stop) or self.stop_training:
                     history.stopped_early = True
                     break
@@ -206,6 +211,29 @@ class Trainer:
                 model.history = History()
             model.history.extend(history)
         return history
+
+
+def _shuffler(seed):
+    """``order(epoch, n)``: the shuffled sample order of an epoch.
+
+    With an int seed (or None, drawn once) each epoch's order depends only on
+    the seed and the epoch's number counted over the model's whole history, so
+    a fit of 2 epochs then 2 more gives the same orders as one fit of 4. A
+    Generator is used as it is, one permutation per epoch.
+    """
+    if isinstance(seed, np.random.Generator):
+        return lambda epoch, n: seed.permutation(n)
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy)
+    return lambda epoch, n: np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def _check_seed(seed):
+    if seed is None or isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, a numpy Generator or None; got {seed!r}")
+    return int(seed)
 
 
 def _restore(model, state, saved):
@@ -254,13 +282,18 @@ class _EpochRunner:
     def _run_numba(self, order, lr):
         a, ws, st, o = self.model.arch, self.ws, self.state, self.out
         o[:] = 0
-        K.train_epoch(o, self.model.params, self.grads, st["s1"], st["s2"], ws.acts, ws.deltas, ws.stats,
-                      self.xb, self.yb, self.tb, self.X, self.y, self.t, order, self.bs, self.drop_last,
-                      ws.lay, a.kinds, a.alphas, a.loss_id, self.opt.kind, lr, self.opt.hp, st["t"])
+        with GUARD:
+            K.train_epoch(o, self.model.params, self.grads, st["s1"], st["s2"], ws.acts, ws.deltas, ws.stats,
+                          self.xb, self.yb, self.tb, self.X, self.y, self.t, order, self.bs, self.drop_last,
+                          ws.lay, a.kinds, a.alphas, a.loss_id, self.opt.kind, lr, self.opt.hp, st["t"])
         st["t"] += int(o[K.epoch.STEPS])
         return o[0], o[1], int(o[2]), bool(o[4])
 
     def _run_python(self, order, lr):
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported
+            return self._batches(order, lr)
+
+    def _batches(self, order, lr):
         impl, p, g = self.model._impl, self.model.params, self.grads
         n, bs = order.shape[0], self.bs
         loss_sum, correct, seen = 0.0, 0, 0

@@ -16,6 +16,29 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numba  # noqa: E402
 
 
+def _cache_dir():
+    """A cache folder per version of the kernel sources.
+
+    Numba checks only a function's own file when it loads a cached version, so
+    a change in a kernel it calls from another file would leave a stale (even
+    crashing) binary in use. Keying the folder on a hash of every kernel file
+    makes any change start a fresh cache. It also keeps the cache out of a
+    read-only install folder.
+    """
+    import hashlib
+    import pathlib
+    here = pathlib.Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(here.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "fastmlp", "numba-" + digest.hexdigest()[:16])
+
+
+if "NUMBA_CACHE_DIR" not in os.environ:
+    numba.config.CACHE_DIR = _cache_dir()
+
+
 def _available_layer():
     """'tbb' or 'omp' when their libraries load, else 'workqueue'."""
     for name in ("tbb", "omp"):

@@ -19,9 +19,8 @@ CHUNK = 16384
 
 
 @njit(**JIT)
-def _update(p, s1, s2, g, kind, lr, wd, eps, a, b, e, lo, hi):
-    """Update elements lo..hi-1; scalars are in p's dtype (see optimizer_step)."""
-    one = p.dtype.type(1)
+def _update(p, s1, s2, g, kind, lr, wd, eps, a, b, e, ca, cb, lo, hi):
+    """Update elements lo..hi-1; scalars are in p's dtype, ca = 1 - a, cb = 1 - b (see optimizer_step)."""
     if kind == SGD:  # a = momentum, b = nesterov (0/1)
         for i in range(lo, hi):
             gi = g[i] + wd * p[i]
@@ -32,13 +31,13 @@ def _update(p, s1, s2, g, kind, lr, wd, eps, a, b, e, lo, hi):
     elif kind == ADAM:  # lr = lr / (1 - beta1^t), a = beta1, b = beta2, e = 1 / sqrt(1 - beta2^t)
         for i in range(lo, hi):
             gi = g[i] + wd * p[i]
-            s1[i] = a * s1[i] + (one - a) * gi
-            s2[i] = b * s2[i] + (one - b) * gi * gi
+            s1[i] = a * s1[i] + ca * gi
+            s2[i] = b * s2[i] + cb * gi * gi
             p[i] -= lr * s1[i] / (np.sqrt(s2[i]) * e + eps)
     elif kind == RMSPROP:  # a = alpha
         for i in range(lo, hi):
             gi = g[i] + wd * p[i]
-            s1[i] = a * s1[i] + (one - a) * gi * gi
+            s1[i] = a * s1[i] + ca * gi * gi
             p[i] -= lr * gi / (np.sqrt(s1[i]) + eps)
     else:  # ADAGRAD: lr already decayed
         for i in range(lo, hi):
@@ -62,10 +61,11 @@ def optimizer_step(p, s1, s2, g, kind, lr, hp, t):
         lr = lr / (1.0 + (t - 1) * hp[LR_DECAY])
     T = p.dtype.type
     lr_, wd, eps, a_, b_, e_ = T(lr), T(hp[WEIGHT_DECAY]), T(hp[EPS]), T(a), T(b), T(e)
+    ca, cb = T(1.0 - a), T(1.0 - b)  # complements rounded once from float64, as torch does
     n = p.shape[0]
     if n < PARALLEL_MIN_WORK:
-        _update(p, s1, s2, g, kind, lr_, wd, eps, a_, b_, e_, np.int64(0), np.int64(n))
+        _update(p, s1, s2, g, kind, lr_, wd, eps, a_, b_, e_, ca, cb, np.int64(0), np.int64(n))
     else:
         for k in prange((n + CHUNK - 1) // CHUNK):
             lo = np.int64(k) * CHUNK
-            _update(p, s1, s2, g, kind, lr_, wd, eps, a_, b_, e_, lo, min(np.int64(n), lo + CHUNK))
+            _update(p, s1, s2, g, kind, lr_, wd, eps, a_, b_, e_, ca, cb, lo, min(np.int64(n), lo + CHUNK))

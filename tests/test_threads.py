@@ -1,0 +1,109 @@
+"""Threads and determinism: same seed, same bits; concurrent fits; thread control."""
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+
+import numba
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp.kernels.config import PARALLEL_MIN_WORK
+
+# Wide enough that the optimizer (n_params) and the element-wise passes
+# (batch * 512) run under prange: the parallel code paths are covered.
+LAYERS = [32, 512, 256, 10]
+BATCH = PARALLEL_MIN_WORK // 512
+
+FIT_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_threads import fit_digest
+print(fit_digest())
+"""
+
+
+def _data(seed=0, n=2 * BATCH):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, LAYERS[0])).astype(np.float32)
+    return X, rng.integers(0, LAYERS[-1], n)
+
+
+def _fit(seed=0, optimizer="adam", data_seed=0):
+    X, y = _data(data_seed)
+    m = fastmlp.MLP(LAYERS, seed=seed)
+    assert m.n_params >= PARALLEL_MIN_WORK
+    m.fit(X, y, epochs=2, batch_size=BATCH, lr=1e-3, optimizer=optimizer, verbose=0, seed=seed)
+    return m.params
+
+
+def fit_digest():
+    """SHA-256 of the weights after a seeded fit (used in-process and by subprocesses)."""
+    return hashlib.sha256(_fit().tobytes()).hexdigest()
+
+
+def test_same_seed_gives_bit_identical_weights_in_process():
+    a, b = _fit(), _fit()
+    assert np.array_equal(a, b) and a.tobytes() == b.tobytes()
+    assert not np.array_equal(a, _fit(seed=1))
+
+
+def test_same_seed_gives_bit_identical_weights_across_processes():
+    env = dict(os.environ, NUMBA_NUM_THREADS="2")
+    script = FIT_SCRIPT.format(tests=os.path.dirname(os.path.abspath(__file__)))
+    digests = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                              check=True, timeout=600).stdout.strip() for _ in range(2)]
+    assert len(digests[0]) == 64 and digests[0] == digests[1]
+
+
+def test_two_threads_fit_two_models_like_sequential_fits():
+    jobs = [dict(seed=0, optimizer="adam", data_seed=0), dict(seed=1, optimizer="sgd", data_seed=1)]
+    sequential = [_fit(**j) for j in jobs]
+    results, errors = [None, None], []
+    start = threading.Barrier(2)
+
+    def work(i):
+        try:
+            start.wait()
+            results[i] = _fit(**jobs[i])
+        except BaseException as e:  # surfaced below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert not errors and all(not t.is_alive() for t in threads)
+    for got, want in zip(results, sequential):
+        assert np.array_equal(got, want)
+
+
+@pytest.fixture
+def restore_threads():
+    before = fastmlp.get_num_threads()
+    yield before
+    fastmlp.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bad", [0, -1, numba.config.NUMBA_NUM_THREADS + 1, 1.5, "2", None, True])
+def test_set_num_threads_validates_and_refusal_changes_nothing(restore_threads, bad):
+    with pytest.raises(ValueError, match="threads must be an integer"):
+        fastmlp.set_num_threads(bad)
+    assert fastmlp.get_num_threads() == restore_threads
+
+
+def test_set_num_threads_sets_numba_and_blas(restore_threads):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    fastmlp.set_num_threads(np.int64(1))
+    assert fastmlp.get_num_threads() == numba.get_num_threads() == 1
+    blas = [d["num_threads"] for d in threadpoolctl.threadpool_info() if d["user_api"] == "blas"]
+    assert blas and all(n == 1 for n in blas)
+    info = fastmlp.thread_info()
+    assert info["numba_threads"] == 1 and all(d["num_threads"] == 1 for d in info["blas"])
+    top = numba.config.NUMBA_NUM_THREADS
+    fastmlp.set_num_threads(top)
+    assert fastmlp.get_num_threads() == top
+    assert all(d["num_threads"] == top for d in threadpoolctl.threadpool_info() if d["user_api"] == "blas")
