@@ -31,7 +31,8 @@ def check_X(X, n_features, dtype, name="X"):
             X = X.astype(dtype)
         except (TypeError, ValueError):
             raise TypeError(f"{name} has dtype {X.dtype}, which cannot be converted to {np.dtype(dtype)}") from None
-    X = np.ascontiguousarray(X, dtype=dtype)
+    with np.errstate(over="ignore"):  # values too large for dtype become inf: refused just below
+        X = np.ascontiguousarray(X, dtype=dtype)
     if not np.isfinite(X).all():
         raise ValueError(f"{name} contains NaN or inf")
     return X

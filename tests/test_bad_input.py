@@ -257,7 +257,7 @@ def test_set_params_refuses_values_that_overflow_float32():
     snap = snapshot(model)
     flat = np.zeros(model.n_params)
     flat[0] = -1e39
-    with pytest.raises(ValueError, match=r"params contain NaN or inf"):
+    with pytest.raises(ValueError, match=r"params contains NaN or inf"):
         model.set_params(flat)
     assert_unchanged(model, snap)
     assert np.isfinite(model.params).all()
@@ -266,7 +266,7 @@ def test_set_params_refuses_values_that_overflow_float32():
 @pytest.mark.parametrize("flat,msg", [
     (np.zeros(5), r"params must have shape \(31,\); got \(5,\)"),
     (np.zeros((31, 1)), r"params must have shape \(31,\); got \(31, 1\)"),
-    (np.full(31, np.nan), r"params contain NaN or inf"),
+    (np.full(31, np.nan), r"params contains NaN or inf"),
 ])
 def test_set_params_refuses(clf, flat, msg):
     assert clf.n_params == 31
