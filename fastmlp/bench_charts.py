@@ -1,0 +1,91 @@
+"""PNG charts of the benchmark report (matplotlib, Agg backend, no display needed).
+
+``workloads.png``: samples/s per workload and variant; ``batch_sweep.png``:
+samples/s versus batch size; ``width_depth.png``: microseconds per sample
+versus hidden width and versus depth. Each function takes the report's
+result lists and returns the path written.
+"""
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+from .bench_runners import ALL_VARIANTS  # noqa: E402
+
+
+def _ok(rows):
+    return [r for r in rows if r.get("status") == "ok"]
+
+
+def _variants(rows):
+    present = {r["variant"] for r in rows}
+    return [v for v in ALL_VARIANTS if v in present]
+
+
+def workloads_chart(path, workloads):
+    """Grouped bars (log scale): samples/s of each variant on each workload."""
+    ids = [w["workload"] for w in workloads]
+    variants = _variants([r for w in workloads for r in _ok(w["cases"])])
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(ids) + 2), 4.2))
+    width = 0.8 / max(1, len(variants))
+    for k, v in enumerate(variants):
+        xs, hs = [], []
+        for i, w in enumerate(workloads):
+            hit = [r for r in _ok(w["cases"]) if r["variant"] == v]
+            if hit:
+                xs.append(i - 0.4 + (k + 0.5) * width)
+                hs.append(hit[0]["samples_per_s"])
+        ax.bar(xs, hs, width, label=v)
+    ax.set_xticks(range(len(ids)), ids)
+    ax.set_yscale("log")
+    ax.set_ylabel("training samples / s")
+    ax.set_title("Throughput per workload (higher is better)")
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(axis="y", which="both", alpha=0.3)
+    return _save(fig, path)
+
+
+def _lines(ax, rows, y_of, xlabel, ylabel, logx=True):
+    for v in _variants(_ok(rows)):
+        pts = sorted((r["x"], y_of(r)) for r in _ok(rows) if r["variant"] == v)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=v)
+    if logx:
+        ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def batch_chart(path, rows, network):
+    """samples/s versus batch size, one line per variant."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    _lines(ax, rows, lambda r: r["samples_per_s"], "batch size", "training samples / s")
+    ax.set_title(f"Batch size sweep, {network}")
+    return _save(fig, path)
+
+
+def shape_chart(path, width_rows, depth_rows, depth_width):
+    """Microseconds per sample versus hidden width (784-w-10) and versus depth (784-[w]*d-10)."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10.5, 4.2))
+    cost = lambda r: 1e6 / r["samples_per_s"]  # noqa: E731
+    _lines(a, width_rows, cost, "hidden width w (784-w-10 relu, batch 64)", "microseconds / sample")
+    a.set_title("Cost versus width")
+    _lines(b, depth_rows, cost, f"hidden layers d (784-[{depth_width}]*d-10 relu, batch 64)",
+           "microseconds / sample", logx=False)
+    b.set_xticks(sorted({r["x"] for r in depth_rows}) or [1])
+    b.set_title("Cost versus depth")
+    return _save(fig, path)
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+

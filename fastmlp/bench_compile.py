@@ -1,0 +1,55 @@
+"""Compile time of the Numba path, measured in fresh processes.
+
+Cold: a new Python process with ``NUMBA_CACHE_DIR`` pointing at an empty
+folder, timed from its launch until its first trained batch (``MLP.fit`` on
+one batch). Warm: a second process with the same, now filled, folder.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+_CHILD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np
+import fastmlp
+t1 = time.perf_counter()
+layers, activation, bs = json.loads(sys.argv[1])
+rng = np.random.default_rng(0)
+X = rng.random((bs, layers[0]), dtype=np.float32)
+y = rng.integers(0, layers[-1], bs)
+fastmlp.MLP(layers, activation=activation, seed=0).fit(X, y, epochs=1, batch_size=bs, verbose=0)
+t2 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "first_batch_s": t2 - t1}))
+"""
+
+
+def run_child(net, cache_dir, timeout=300):
+    """One fresh process training one batch of ``net`` with ``NUMBA_CACHE_DIR=cache_dir``.
+
+    Returns
+    -------
+    dict
+        ``wall_s`` (launch to exit, measured outside), ``import_s`` (import
+        numpy and fastmlp) and ``first_batch_s`` (build the model, first fit).
+    """
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
+    arg = json.dumps([list(net.layers), net.activation, net.batch_size])
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", _CHILD, arg], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"compile-time child process failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]), wall_s=wall)
+
+
+def compile_times(net, warm_runs=2):
+    """``{'cold': run, 'warm': best warm run}`` (see :func:`run_child`) in a temporary cache folder."""
+    with tempfile.TemporaryDirectory(prefix="fastmlp-numba-cache-") as cache:
+        cold = run_child(net, cache)
+        warm = min((run_child(net, cache) for _ in range(max(1, warm_runs))), key=lambda r: r["wall_s"])
+    return {"cold": cold, "warm": warm}

@@ -1,0 +1,220 @@
+"""``fastmlp bench``: measure the reference workloads, sweeps, compile time and the
+end-to-end recipe in one run, and write a Markdown report with PNG charts.
+
+Writes into ``--out`` (default ``./fastmlp-bench``): ``report.md``,
+``results.json`` (every number) and ``workloads.png``, ``batch_sweep.png``,
+``width_depth.png``. ``--quick`` is a smoke test: fewer rounds and sweep
+points, no compile-time processes and no recipe.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+from .bench_measure import run_case, sgemm_gflops
+from .bench_runners import ALL_VARIANTS, FASTMLP_VARIANTS, PEERS
+from .bench_workloads import RECIPE_NET, WORKLOADS, get_workloads, workload_data
+
+
+def _names(text, allowed, what):
+    """'a,b' -> ['a', 'b'] checked against ``allowed``; 'all' and 'none' as expected."""
+    if text in ("all", None):
+        return list(allowed)
+    if text == "none":
+        return []
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [n for n in names if n not in allowed]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown {what} {bad}; choose from {list(allowed)}, 'all' or 'none'")
+    return names
+
+
+def build_parser():
+    """The argument parser of ``fastmlp bench``."""
+    p = argparse.ArgumentParser(prog="fastmlp bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default="fastmlp-bench", help="output folder (default ./fastmlp-bench)")
+    p.add_argument("--workloads", default="all",
+                   help=f"comma-separated workload ids, 'all' or 'none' ({', '.join(WORKLOADS)})")
+    p.add_argument("--variants", default="all",
+                   help=f"fastmlp variants, comma-separated, 'all' or 'none' ({', '.join(FASTMLP_VARIANTS)})")
+    p.add_argument("--peers", default="all", help=f"peers, comma-separated, 'all' or 'none' ({', '.join(PEERS)})")
+    p.add_argument("--quick", action="store_true", help="smoke test: fewer rounds, no compile time, no recipe")
+    p.add_argument("--rounds", type=int, default=None, help="timed rounds per case (default 3, quick 2)")
+    p.add_argument("--recipe-epochs", type=int, default=5, help="epochs of the end-to-end recipe (default 5)")
+    p.add_argument("--full-recipe", action="store_true", help="run the recipe's full 50 epochs (minutes)")
+    p.add_argument("--no-recipe", action="store_true", help="skip the end-to-end recipe")
+    p.add_argument("--no-compile", action="store_true", help="skip the compile-time processes")
+    p.add_argument("--no-sweeps", action="store_true", help="skip the batch, width and depth sweeps")
+    p.add_argument("--data", choices=("auto", "random"), default="auto",
+                   help="MNIST-size data: Fashion-MNIST when installed ('auto') or always random")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def _meta(args, variants, sgemm_repeats, data):
+    import numba
+    import numpy
+
+    from .threads import thread_info
+    ti = thread_info()
+    peers = []
+    for name, module in (("torch", "torch"), ("jax", "jax"), ("sklearn", "sklearn")):
+        if any(v.startswith(name) for v in variants):
+            peers.append(f"{name} {_version(module)}")
+    return {"date": datetime.datetime.now().isoformat(timespec="seconds"), "quick": args.quick,
+            "machine": f"{platform.processor() or platform.machine()} ({platform.platform()})",
+            "cores": os.cpu_count(), "python": platform.python_version(), "numpy": numpy.__version__,
+            "numba": numba.__version__, "threads": f"numba {ti['numba_threads']} ({ti['threading_layer']})",
+            "peers": ", ".join(peers) or "none", "data": data, "sgemm_repeats": sgemm_repeats,
+            "variants": variants}
+
+
+def _version(module):
+    import importlib.metadata
+    dist = {"sklearn": "scikit-learn"}.get(module, module)
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_workloads(workloads, variants, rounds, min_round_s, validate_epochs, source, seed, log=_log):
+    """One dict per workload with its data description and a ``run_case`` dict per variant."""
+    out = []
+    for w in workloads:
+        X, y, data = workload_data(w, source=source, seed=seed)
+        cases = []
+        for v in variants:
+            if v == "loop" and not w.loop_samples:
+                r = {"variant": v, "status": "skipped", "reason": w.loop_note, "note": ""}
+            elif v == "loop":
+                n = w.loop_samples
+                r = run_case(v, w.net, X[:n], y[:n], 1, 1, 0.0, seed)
+                if r["status"] == "ok":
+                    r["note"] = f"on {n} samples"
+            else:
+                r = run_case(v, w.net, X, y, rounds, validate_epochs, min_round_s, seed)
+            cases.append(r)
+            log(f"{w.id} {v}: " + (f"{r['samples_per_s']:.4g} samples/s" if r["status"] == "ok"
+                                    else f"{r['status']} ({r['reason']})"))
+        out.append({"workload": w.id, "network": w.net.describe(), "batch_size": w.net.batch_size,
+                    "n_weights": w.net.n_weights, "data": data, "cases": cases})
+    return out
+
+
+def main(argv=None):
+    """Run the benchmark report; returns the exit status (0 on success or --help, 2 on bad arguments).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (default ``sys.argv[1:]``); see ``fastmlp bench --help``.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, or an argument argparse refused (it printed why)
+        return int(e.code or 0)
+    try:
+        workloads = get_workloads(None if args.workloads == "all" else _names(args.workloads, WORKLOADS, "workloads"))
+        variants = _names(args.variants, FASTMLP_VARIANTS, "variants") + _names(args.peers, PEERS, "peers")
+        for name, value in (("--rounds", args.rounds), ("--recipe-epochs", args.recipe_epochs)):
+            if value is not None and value < 1:
+                raise argparse.ArgumentTypeError(f"{name} must be a positive int; got {value}")
+    except (ValueError, argparse.ArgumentTypeError) as e:
+        parser.print_usage(sys.stderr)
+        print(f"fastmlp bench: error: {e}", file=sys.stderr)
+        return 2
+    variants = [v for v in ALL_VARIANTS if v in variants]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rounds = args.rounds or (2 if args.quick else 3)
+    min_round_s = 0.02 if args.quick else 0.25
+
+    repeats = 2 if args.quick else 5
+    _log("fp32 sgemm ceiling ...")
+    ceiling_start = sgemm_gflops(repeats=repeats)
+    report = {"workloads": run_workloads(workloads, variants, rounds, min_round_s, 2, args.data, args.seed),
+              "sweeps": _sweeps(args, variants), "compile": _compile(args), "recipe": _recipe(args, variants)}
+    _log("fp32 sgemm ceiling again ...")
+    report["sgemm_gflops_runs"] = [ceiling_start, sgemm_gflops(repeats=repeats)]
+    report["sgemm_gflops"] = max(report["sgemm_gflops_runs"])  # the ceiling: the best the machine showed
+    sources = [f"{w['workload']}: {w['data']}" for w in report["workloads"]]
+    if report["sweeps"].get("status") == "ok":
+        sources.append(f"sweeps: {report['sweeps']['data']}")
+    report["meta"] = _meta(args, variants, repeats, "; ".join(sources) or "none")
+    report["charts"] = _charts(out, report)
+    (out / "results.json").write_text(json.dumps(report, indent=1, default=float))
+    from .bench_markdown import render
+    (out / "report.md").write_text(render(report), encoding="utf-8")
+    _log(f"wrote {out / 'report.md'}")
+    return 0
+
+
+def _sweeps(args, variants):
+    if args.no_sweeps:
+        return {"status": "skipped", "reason": "--no-sweeps"}
+    from .bench_sweeps import FULL, QUICK, run_sweeps
+    plan = QUICK if args.quick else FULL
+    chosen = [v for v in variants if v != "loop"]
+    if not chosen:
+        return {"status": "skipped", "reason": "no variant other than loop selected"}
+    _log("sweeps ...")
+    res = run_sweeps(plan, chosen, args.data, args.seed, log=_log)
+    batch_network = f"{'-'.join(map(str, plan.batch_net))} relu"
+    return dict(res, status="ok", depth_width=plan.depth_width, batch_network=batch_network)
+
+
+def _compile(args):
+    if args.quick or args.no_compile:
+        return {"status": "skipped", "reason": "--quick" if args.quick else "--no-compile"}
+    from .bench_compile import compile_times
+    _log("compile time (cold, then warm) ...")
+    net = WORKLOADS["fashion-b64"].net
+    return dict(compile_times(net), status="ok", network=net.describe(), batch_size=net.batch_size)
+
+
+def _recipe(args, variants):
+    if args.quick or args.no_recipe:
+        return {"status": "skipped", "reason": "--quick" if args.quick else "--no-recipe"}
+    from .bench_recipe import FULL_EPOCHS, run_recipe
+    chosen = [v for v in ("numba", "torch") if v in variants]
+    if not chosen:
+        return {"status": "skipped", "reason": "neither numba nor torch selected"}
+    if args.data == "random":
+        return {"status": "skipped", "reason": "--data random (the recipe needs Fashion-MNIST)"}
+    epochs = FULL_EPOCHS if args.full_recipe else args.recipe_epochs
+    _log(f"end-to-end recipe, {epochs} epochs ...")
+    try:
+        results = run_recipe(chosen, epochs, args.seed)
+    except FileNotFoundError as e:
+        return {"status": "skipped", "reason": str(e)}
+    for r in results:
+        if r["status"] == "ok":
+            _log(f"  recipe {r['variant']}: {r['wall_s']:.3g} s, test accuracy {r['test_accuracy']:.4f}")
+    return {"status": "ok", "epochs": epochs, "network": RECIPE_NET.describe(), "results": results}
+
+
+def _charts(out, report):
+    from .bench_charts import batch_chart, shape_chart, workloads_chart
+    names = []
+    if any(r["status"] == "ok" for w in report["workloads"] for r in w["cases"]):
+        workloads_chart(out / "workloads.png", report["workloads"])
+        names.append("workloads.png")
+    sw = report["sweeps"]
+    if sw.get("status") == "ok":
+        batch_chart(out / "batch_sweep.png", sw["batch"], sw["batch_network"])
+        shape_chart(out / "width_depth.png", sw["width"], sw["depth"], sw["depth_width"])
+        names += ["batch_sweep.png", "width_depth.png"]
+    return names
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""The `fastmlp bench` report: a quick run writes a well-formed table and PNG charts;
+argument errors change nothing; validation, skipping and the report's arithmetic."""
+import json
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from fastmlp import bench_runners
+from fastmlp.bench_markdown import best_other, numba_ratio, rate, table
+from fastmlp.bench_measure import ValidationError, epochs_per_round, run_case, validate
+from fastmlp.bench_report import main
+from fastmlp.bench_workloads import WORKLOADS, Net, get_workloads, load_data
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "report"
+    code = main(["--quick", "--out", str(out), "--workloads", "circles-b10", "--peers", "none", "--data", "random"])
+    return code, out
+
+
+def test_quick_report_writes_table_and_charts(quick_report):
+    code, out = quick_report
+    assert code == 0
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert text.startswith("# fastmlp benchmark report")
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| workload | variant |"))
+    n_cols = lines[header].count("|")
+    assert lines[header + 1] == "|" + "---|" * (n_cols - 1)
+    rows = [line for line in lines[header + 2:] if line.startswith("| circles-b10 |")]
+    assert [r.split("|")[2].strip() for r in rows] == ["numba", "numpy", "loop"]
+    assert all(r.count("|") == n_cols for r in rows)
+    for name in ("workloads.png", "batch_sweep.png", "width_depth.png"):
+        assert f"![{name}]({name})" in text
+        assert (out / name).read_bytes()[:8] == PNG_SIGNATURE
+        img = matplotlib.image.imread(out / name)
+        assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
+
+
+def test_quick_report_results_are_consistent(quick_report):
+    _, out = quick_report
+    res = json.loads((out / "results.json").read_text())
+    assert res["sgemm_gflops"] > 0
+    (w,) = res["workloads"]
+    assert w["workload"] == "circles-b10" and w["n_weights"] == 2 * 10 + 10 * 2
+    for case in w["cases"]:
+        assert case["status"] == "ok", case
+        assert case["loss_after"] < case["loss_before"]
+        assert case["gflops"] == pytest.approx(6 * 40 * case["samples_per_s"] / 1e9)
+        assert case["samples_per_s"] == pytest.approx(
+            case["epochs_per_round"] * case["samples"] / min(case["round_s"]))
+    loop = next(c for c in w["cases"] if c["variant"] == "loop")
+    assert loop["samples"] == WORKLOADS["circles-b10"].loop_samples
+    assert res["compile"]["status"] == "skipped" and res["recipe"]["status"] == "skipped"
+    sweeps = res["sweeps"]
+    assert {r["x"] for r in sweeps["batch"]} == {1, 16, 64}
+    assert all(r["status"] == "ok" for kind in ("batch", "width", "depth") for r in sweeps[kind])
+    assert "random" in sweeps["data"]
+
+
+@pytest.mark.parametrize("argv", [["--workloads", "circles-b99"], ["--peers", "torch,caffe"],
+                                  ["--rounds", "0"], ["--rounds", "many"]])
+def test_bad_arguments_return_2_and_write_nothing(tmp_path, argv, capsys):
+    out = tmp_path / "never"
+    assert main(["--quick", "--out", str(out)] + argv) == 2
+    assert not out.exists()
+    assert "error" in capsys.readouterr().err
+
+
+def test_missing_peer_is_skipped_with_reason(monkeypatch):
+    real = bench_runners.importlib.util.find_spec
+    monkeypatch.setattr(bench_runners.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch" else real(name, *a))
+    X, y, _ = load_data("circles", 100)
+    r = run_case("torch", WORKLOADS["circles-b10"].net, X, y)
+    assert r["status"] == "skipped" and "torch not installed" in r["reason"]
+    with pytest.raises(ImportError, match="torch"):
+        bench_runners.make_runner("torch", WORKLOADS["circles-b10"].net, X, y)
+
+
+class _Stuck:
+    """A runner whose loss never moves."""
+
+    name = "stuck"
+
+    def __init__(self):
+        self.trained = 0
+
+    def loss(self):
+        return 0.5
+
+    def train(self, epochs=1):
+        self.trained += epochs
+
+
+def test_validation_refuses_a_variant_that_does_not_learn():
+    r = _Stuck()
+    with pytest.raises(ValidationError, match="did not go down"):
+        validate(r, 3)
+    assert r.trained == 3
+    with pytest.raises(ValueError, match="epochs"):
+        validate(r, 0)
+    X, y, _ = load_data("circles", 100)
+    res = run_case("numpy", Net((2, 4, 2), "tanh", 10), X, y, rounds=1, validate_epochs=1, min_round_s=0.0)
+    assert res["status"] == "ok" and res["loss_after"] < res["loss_before"]
+
+
+def test_all_variants_start_from_the_same_weights():
+    net = Net((5, 4, 3), "sigmoid", 2)
+    X = np.random.default_rng(1).random((8, 5), dtype=np.float32)
+    y = np.arange(8) % 3
+    losses = {v: bench_runners.make_runner(v, net, X, y, seed=3).loss() for v in bench_runners.FASTMLP_VARIANTS}
+    assert max(losses.values()) - min(losses.values()) < 1e-5
+
+
+def test_workload_definitions_and_data():
+    fw = WORKLOADS["fashion-b64"].net
+    assert fw.n_weights == 784 * 256 + 256 * 128 + 128 * 64 + 64 * 10
+    assert fw.gflops(1e4) == pytest.approx(6 * fw.n_weights * 1e4 / 1e9)
+    assert [w.id for w in get_workloads(["mnist-b1", "circles-b10"])] == ["mnist-b1", "circles-b10"]
+    with pytest.raises(ValueError, match="unknown workload"):
+        get_workloads(["mnist-b2"])
+    X, y, src = load_data("mnist-size", 50, source="random", seed=2)
+    assert X.shape == (50, 784) and X.dtype == np.float32 and y.max() < 10 and "random" in src
+    with pytest.raises(ValueError, match="kind"):
+        load_data("cifar", 10)
+
+
+def test_report_arithmetic():
+    assert rate(1234567) == "1.23M" and rate(45600) == "45.6k" and rate(12) == "12" and rate(None) == "-"
+    assert table(["a", "b"], [[1, 2]]) == "| a | b |\n|---|---|\n| 1 | 2 |"
+    cases = [{"variant": "numba", "status": "ok", "samples_per_s": 300.0},
+             {"variant": "loop", "status": "ok", "samples_per_s": 1.0},
+             {"variant": "torch", "status": "ok", "samples_per_s": 100.0},
+             {"variant": "jax-scan", "status": "ok", "samples_per_s": 150.0},
+             {"variant": "sklearn", "status": "skipped"}]
+    assert best_other(cases) == ("jax-scan", 150.0)
+    assert numba_ratio(cases, "torch") == 3.0 and numba_ratio(cases, "sklearn") is None
+    assert epochs_per_round(0.03, 0.1) == 4 and epochs_per_round(1.0, 0.1) == 1
+
+
+@pytest.mark.parametrize("peer", bench_runners.PEERS)
+def test_peer_trains_the_same_network_as_fastmlp(peer):
+    """Full-batch SGD (one step per epoch, so shuffling cannot matter): every peer's loss
+    follows fastmlp's from the same weights, i.e. same network, loss, optimizer and lr."""
+    pytest.importorskip(bench_runners._PEER_MODULE[peer])
+    net = Net((6, 5, 3), "tanh", 24)
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((24, 6)).astype(np.float32)
+    y = np.arange(24) % 3
+    ref, other = (bench_runners.make_runner(v, net, X, y, seed=5) for v in ("numpy", peer))
+    trace = []
+    for _ in range(3):
+        trace.append((ref.loss(), other.loss()))
+        ref.train(1)
+        other.train(1)
+    trace.append((ref.loss(), other.loss()))
+    np.testing.assert_allclose(*zip(*trace), rtol=1e-4)
+    assert trace[-1][1] < trace[0][1]
