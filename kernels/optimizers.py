@@ -19,28 +19,36 @@ CHUNK = 16384
 
 
 @njit(**JIT)
-def _update(p, s1, s2, g, kind, lr, wd, eps, a, b, e, ca, cb, lo, hi):
-    """Update elements lo..hi-1; scalars are in p's dtype, ca = 1 - a, cb = 1 - b (see optimizer_step)."""
-    if kind == SGD:  # a = momentum, b = nesterov (0/1)
-        for i in range(lo, hi):
+def _update(p, s1, s2, g, kind, lr, wd, eps, a, b, e, ca, cb):
+    """Update every element; scalars are in p's dtype, ca = 1 - a, cb = 1 - b (see optimizer_step).
+    Loops run over range(len): a loop over range(lo, hi) keeps numba's negative-index
+    check and does not vectorise (7x slower measured)."""
+    n = p.shape[0]
+    if kind == SGD and a == 0:  # plain SGD: one branch-free loop that vectorises
+        for i in range(n):
+            p[i] -= lr * (g[i] + wd * p[i])
+    elif kind == SGD and b == 0:  # a = momentum
+        for i in range(n):
+            s1[i] = a * s1[i] + g[i] + wd * p[i]
+            p[i] -= lr * s1[i]
+    elif kind == SGD:  # Nesterov
+        for i in range(n):
             gi = g[i] + wd * p[i]
-            if a != 0:
-                s1[i] = a * s1[i] + gi
-                gi = gi + a * s1[i] if b != 0 else s1[i]
-            p[i] -= lr * gi
+            s1[i] = a * s1[i] + gi
+            p[i] -= lr * (gi + a * s1[i])
     elif kind == ADAM:  # lr = lr / (1 - beta1^t), a = beta1, b = beta2, e = 1 / sqrt(1 - beta2^t)
-        for i in range(lo, hi):
+        for i in range(n):
             gi = g[i] + wd * p[i]
             s1[i] = a * s1[i] + ca * gi
             s2[i] = b * s2[i] + cb * gi * gi
             p[i] -= lr * s1[i] / (np.sqrt(s2[i]) * e + eps)
     elif kind == RMSPROP:  # a = alpha
-        for i in range(lo, hi):
+        for i in range(n):
             gi = g[i] + wd * p[i]
             s1[i] = a * s1[i] + ca * gi * gi
             p[i] -= lr * gi / (np.sqrt(s1[i]) + eps)
     else:  # ADAGRAD: lr already decayed
-        for i in range(lo, hi):
+        for i in range(n):
             gi = g[i] + wd * p[i]
             s1[i] += gi * gi
             p[i] -= lr * gi / (np.sqrt(s1[i]) + eps)
@@ -64,8 +72,9 @@ def optimizer_step(p, s1, s2, g, kind, lr, hp, t):
     ca, cb = T(1.0 - a), T(1.0 - b)  # complements rounded once from float64, as torch does
     n = p.shape[0]
     if n < PARALLEL_MIN_WORK:
-        _update(p, s1, s2, g, kind, lr_, wd, eps, a_, b_, e_, ca, cb, np.int64(0), np.int64(n))
+        _update(p, s1, s2, g, kind, lr_, wd, eps, a_, b_, e_, ca, cb)
     else:
         for k in prange((n + CHUNK - 1) // CHUNK):
-            lo = np.int64(k) * CHUNK
-            _update(p, s1, s2, g, kind, lr_, wd, eps, a_, b_, e_, ca, cb, lo, min(np.int64(n), lo + CHUNK))
+            lo = k * CHUNK
+            hi = min(n, lo + CHUNK)
+            _update(p[lo:hi], s1[lo:hi], s2[lo:hi], g[lo:hi], kind, lr_, wd, eps, a_, b_, e_, ca, cb)
