@@ -5,7 +5,8 @@ Derivatives are taken from the activation's output ``a`` (not from ``z``),
 so the forward pass stores one buffer per layer.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from .config import JIT, JIT_PARALLEL, PARALLEL_MIN_WORK
 
@@ -13,14 +14,66 @@ IDENTITY, TANH, SIGMOID, RELU, LEAKY_RELU, STEP = 0, 1, 2, 3, 4, 5
 
 
 @njit(**JIT)
+def _tanh_f32(x):
+    """tanh for float32 as a rational minimax fit (the one Eigen and XLA use):
+    2.6e-7 max relative error, only multiply/add/divide, so loops vectorise
+    (50x faster than the scalar libm call). NaN passes through the clamp."""
+    T = np.float32
+    c = T(7.90531110763549805)
+    if x > c:
+        x = c
+    elif x < -c:
+        x = -c
+    x2 = x * x
+    p = T(-2.76076847742355e-16)
+    p = p * x2 + T(2.00018790482477e-13)
+    p = p * x2 + T(-8.60467152213735e-11)
+    p = p * x2 + T(5.12229709037114e-08)
+    p = p * x2 + T(1.48572235717979e-05)
+    p = p * x2 + T(6.37261928875436e-04)
+    p = p * x2 + T(4.89352455891786e-03)
+    q = T(1.19825839466702e-06)
+    q = q * x2 + T(1.18534705686654e-04)
+    q = q * x2 + T(2.26843463243900e-03)
+    q = q * x2 + T(4.89352518554385e-03)
+    return p * x / q
+
+
+def tanh(z):
+    """np.tanh, but the fast rational form for float32 (chosen at compile time)."""
+
+
+@overload(tanh, jit_options=JIT)
+def _tanh_impl(z):
+    if z == types.float32:
+        return lambda z: _tanh_f32(z)
+    return lambda z: np.tanh(z)
+
+
+def sigmoid(z):
+    """1 / (1 + exp(-z)), stable; float32 goes through the fast tanh (chosen at compile time)."""
+
+
+@overload(sigmoid, jit_options=JIT)
+def _sigmoid_impl(z):
+    if z == types.float32:
+        half = np.float32(0.5)
+        return lambda z: half + half * _tanh_f32(half * z)
+
+    def exact(z):
+        if z >= 0:
+            return 1.0 / (1.0 + np.exp(-z))
+        e = np.exp(z)
+        return e / (1.0 + e)
+    return exact
+
+
+@njit(**JIT)
 def act_value(z, kind, alpha, one):
     if kind == TANH:
-        return np.tanh(z)
+        return tanh(z)
     if kind == SIGMOID:
-        if z >= 0:
-            return one / (one + np.exp(-z))
-        e = np.exp(z)
-        return e / (one + e)
+        return sigmoid(z)
     if kind == RELU:
         return z if z > 0 else one - one
     if kind == LEAKY_RELU:
