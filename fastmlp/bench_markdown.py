@@ -141,7 +141,7 @@ def _recipe(report):
     rows = []
     for r in rec["results"]:
         if r["status"] != "ok":
-            rows.append([r["variant"], f"skipped: {r['reason']}", "", "", "", ""])
+            rows.append([r["variant"], f"{r['status']}: {r['reason']}", "", "", "", ""])
             continue
         got = ok["numba"]["wall_s"] / r["wall_s"] if "numba" in ok else None
         rows.append([r["variant"], r["epochs"], f"{r['wall_s']:.3g}", f"{r['test_accuracy']:.2%}",
@@ -161,6 +161,7 @@ def render(report):
         f"Numba {m['numba']}; threads: {m['threads']}",
         f"- peers: {m['peers']}",
         f"- data: {m['data']}",
+        f"- isolation: {m.get('isolation', 'not recorded')}",
         f"- fp32 sgemm ceiling (2048³ NumPy matmul, best of {m['sgemm_repeats']} at the start and "
         f"{m['sgemm_repeats']} at the end of the run): "
         f"**{report['sgemm_gflops']:.4g} GFLOP/s**",

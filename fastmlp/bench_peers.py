@@ -12,16 +12,24 @@ from .bench_runners import Runner, cross_entropy
 from .bench_workloads import LR
 
 
+def available_cores():
+    """Cores this process may run on (its CPU affinity where the OS tells, else ``os.cpu_count()``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 class TorchRunner(Runner):
     """PyTorch eager: ``nn.Sequential`` of Linear + activation, ``optim.SGD``, one
-    ``randperm`` per epoch and indexed mini-batches; threads = cores."""
+    ``randperm`` per epoch and indexed mini-batches; threads = the cores this process may use."""
 
     name = "torch"
 
     def __init__(self, net, X, y, init, seed=0):
         super().__init__(net, X, y, init, seed)
         import torch
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(available_cores())
         act = {"tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU}[net.activation]
         mods = []
         for l, (W, b) in enumerate(init):

@@ -3,7 +3,8 @@
 784-256-128-64-10 ReLU, softmax cross-entropy, SGD lr 0.01, batch 64, pixels / 255,
 on the 60000 training images; test accuracy and loss on the 10000 test images.
 Every variant starts from the same weights; its JIT compilation is done on a few
-samples first and not counted in the wall time.
+samples first and not counted in the wall time. Each variant runs in a fresh
+process unless asked otherwise (see :mod:`fastmlp.bench_isolate`).
 """
 import time
 
@@ -13,7 +14,7 @@ from .bench_workloads import RECIPE_NET, fashion_data
 FULL_EPOCHS = 50
 
 
-def run_recipe(variants=("numba", "torch"), epochs=FULL_EPOCHS, seed=0):
+def run_recipe(variants=("numba", "torch"), epochs=FULL_EPOCHS, seed=0, isolate=True):
     """Train the recipe with each variant; returns a list of result dicts.
 
     Parameters
@@ -22,12 +23,15 @@ def run_recipe(variants=("numba", "torch"), epochs=FULL_EPOCHS, seed=0):
         Variant names (see ``fastmlp.bench_runners``); unavailable ones are skipped.
     epochs : int
     seed : int
+    isolate : bool
+        True: each variant trains in a fresh Python process; False: in this one.
 
     Returns
     -------
     list of dict
         ``variant``, ``status`` ('ok' or 'skipped'), ``reason``, ``epochs``,
-        ``wall_s``, ``test_accuracy``, ``test_loss``.
+        ``wall_s``, ``test_accuracy``, ``test_loss`` ('failed' with ``reason``
+        when an isolated variant's process crashed).
 
     Raises
     ------
@@ -37,6 +41,10 @@ def run_recipe(variants=("numba", "torch"), epochs=FULL_EPOCHS, seed=0):
     from .bench_runners import missing_reason
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int; got {epochs!r}")
+    if isolate:
+        from .bench_isolate import recipe_task, run_task
+        tasks = [recipe_task(name, epochs, seed) for name in variants]  # refuses an unknown name before any run
+        return [run_task(task) for task in tasks]
     data = fashion_data()
     if data is None:
         raise FileNotFoundError("the recipe needs Fashion-MNIST (see fastmlp.datasets.fashion_mnist)")

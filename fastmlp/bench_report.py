@@ -5,6 +5,13 @@ Writes into ``--out`` (default ``./fastmlp-bench``): ``report.md``,
 ``results.json`` (every number) and ``workloads.png``, ``batch_sweep.png``,
 ``width_depth.png``. ``--quick`` is a smoke test: fewer rounds and sweep
 points, no compile-time processes and no recipe.
+
+Every case (a variant on a workload or sweep point, a variant's recipe run)
+is measured in a fresh Python process (:mod:`fastmlp.bench_isolate`), so no
+variant runs beside the thread pools another one left behind; this process
+only measures the sgemm ceiling, starts the children and writes the report.
+``--in-process`` runs everything here instead, one case after another (for
+debugging: the numbers are then skewed by the earlier cases' threads).
 """
 import argparse
 import datetime
@@ -14,9 +21,10 @@ import platform
 import sys
 from pathlib import Path
 
-from .bench_measure import run_case, sgemm_gflops
+from .bench_isolate import run_task, workload_task
+from .bench_measure import sgemm_gflops
 from .bench_runners import ALL_VARIANTS, FASTMLP_VARIANTS, PEERS
-from .bench_workloads import RECIPE_NET, WORKLOADS, get_workloads, workload_data
+from .bench_workloads import RECIPE_NET, WORKLOADS, get_workloads
 
 
 def _names(text, allowed, what):
@@ -51,6 +59,8 @@ def build_parser():
     p.add_argument("--data", choices=("auto", "random"), default="auto",
                    help="MNIST-size data: Fashion-MNIST when installed ('auto') or always random")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--in-process", action="store_true",
+                   help="run every case in this process instead of a fresh one each (debugging; skewed numbers)")
     return p
 
 
@@ -69,7 +79,9 @@ def _meta(args, variants, sgemm_repeats, data):
             "cores": os.cpu_count(), "python": platform.python_version(), "numpy": numpy.__version__,
             "numba": numba.__version__, "threads": f"numba {ti['numba_threads']} ({ti['threading_layer']})",
             "peers": ", ".join(peers) or "none", "data": data, "sgemm_repeats": sgemm_repeats,
-            "variants": variants}
+            "variants": variants,
+            "isolation": "none: every case ran in the report's process (--in-process)" if args.in_process
+            else "every case ran in a fresh Python process"}
 
 
 def _version(module):
@@ -85,22 +97,20 @@ def _log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def run_workloads(workloads, variants, rounds, min_round_s, validate_epochs, source, seed, log=_log):
-    """One dict per workload with its data description and a ``run_case`` dict per variant."""
+def run_workloads(workloads, variants, rounds, min_round_s, validate_epochs, source, seed, log=_log,
+                  isolate=True):
+    """One dict per workload with its data description and a ``run_case`` record per variant,
+    each measured in a fresh process (in this one if ``isolate`` is False)."""
     out = []
     for w in workloads:
-        X, y, data = workload_data(w, source=source, seed=seed)
-        cases = []
+        cases, data = [], "not loaded (no case ran)"
         for v in variants:
-            if v == "loop" and not w.loop_samples:
+            task = workload_task(w, v, rounds, validate_epochs, min_round_s, source, seed)
+            if task is None:
                 r = {"variant": v, "status": "skipped", "reason": w.loop_note, "note": ""}
-            elif v == "loop":
-                n = w.loop_samples
-                r = run_case(v, w.net, X[:n], y[:n], 1, 1, 0.0, seed)
-                if r["status"] == "ok":
-                    r["note"] = f"on {n} samples"
             else:
-                r = run_case(v, w.net, X, y, rounds, validate_epochs, min_round_s, seed)
+                r = run_task(task, isolate)
+                data = r.get("data") or data
             cases.append(r)
             log(f"{w.id} {v}: " + (f"{r['samples_per_s']:.4g} samples/s" if r["status"] == "ok"
                                     else f"{r['status']} ({r['reason']})"))
@@ -141,7 +151,9 @@ def main(argv=None):
     repeats = 2 if args.quick else 5
     _log("fp32 sgemm ceiling ...")
     ceiling_start = sgemm_gflops(repeats=repeats)
-    report = {"workloads": run_workloads(workloads, variants, rounds, min_round_s, 2, args.data, args.seed),
+    isolate = not args.in_process
+    report = {"workloads": run_workloads(workloads, variants, rounds, min_round_s, 2, args.data, args.seed,
+                                         isolate=isolate),
               "sweeps": _sweeps(args, variants), "compile": _compile(args), "recipe": _recipe(args, variants)}
     _log("fp32 sgemm ceiling again ...")
     report["sgemm_gflops_runs"] = [ceiling_start, sgemm_gflops(repeats=repeats)]
@@ -167,7 +179,7 @@ def _sweeps(args, variants):
     if not chosen:
         return {"status": "skipped", "reason": "no variant other than loop selected"}
     _log("sweeps ...")
-    res = run_sweeps(plan, chosen, args.data, args.seed, log=_log)
+    res = run_sweeps(plan, chosen, args.data, args.seed, log=_log, isolate=not args.in_process)
     batch_network = f"{'-'.join(map(str, plan.batch_net))} relu"
     return dict(res, status="ok", depth_width=plan.depth_width, batch_network=batch_network)
 
@@ -193,7 +205,7 @@ def _recipe(args, variants):
     epochs = FULL_EPOCHS if args.full_recipe else args.recipe_epochs
     _log(f"end-to-end recipe, {epochs} epochs ...")
     try:
-        results = run_recipe(chosen, epochs, args.seed)
+        results = run_recipe(chosen, epochs, args.seed, isolate=not args.in_process)
     except FileNotFoundError as e:
         return {"status": "skipped", "reason": str(e)}
     for r in results:

@@ -2,12 +2,13 @@
 network, and cost per sample versus hidden width and versus depth (batch 64).
 
 Each point trains like a workload (same data source, SGD lr 0.01, float32,
-validated then timed); only the network or the batch size changes.
+validated then timed, each variant in a fresh process); only the network or
+the batch size changes.
 """
 from dataclasses import dataclass
 
-from .bench_measure import run_case
-from .bench_workloads import RECIPE_NET, Net, load_data
+from .bench_isolate import case_task, run_task
+from .bench_workloads import RECIPE_NET, Net
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,9 @@ def sweep_nets(plan):
     }
 
 
-def run_sweeps(plan, variants, source="auto", seed=0, log=print):
-    """Measure every variant at every point of ``plan``.
+def run_sweeps(plan, variants, source="auto", seed=0, log=print, isolate=True):
+    """Measure every variant at every point of ``plan``, each in a fresh process
+    (in this one if ``isolate`` is False; see :mod:`fastmlp.bench_isolate`).
 
     Returns
     -------
@@ -49,14 +51,14 @@ def run_sweeps(plan, variants, source="auto", seed=0, log=print):
         ``{'batch'|'width'|'depth': list of run_case dicts with 'x' and 'network' added}``
         and ``'data'``, the description of the data used.
     """
-    out = {"data": ""}
+    out = {"data": "not loaded (no case ran)"}
     for kind, points in sweep_nets(plan).items():
         rows = []
         for x, net in points:
-            n = max(plan.samples, 4 * net.batch_size)
-            X, y, out["data"] = load_data("mnist-size", n, source=source, seed=seed)
+            data = {"kind": "mnist-size", "n": max(plan.samples, 4 * net.batch_size), "source": source, "seed": seed}
             for v in variants:
-                r = run_case(v, net, X, y, plan.rounds, 1, plan.min_round_s, seed)
+                r = run_task(case_task(v, net, data, plan.rounds, 1, plan.min_round_s, seed), isolate)
+                out["data"] = r.get("data") or out["data"]
                 rows.append(dict(r, x=x, network=net.describe(), batch_size=net.batch_size))
                 log(f"  sweep {kind}={x} {v}: " + (f"{r['samples_per_s']:.4g} samples/s" if r["status"] == "ok"
                                                    else f"{r['status']} ({r['reason']})"))

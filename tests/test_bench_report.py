@@ -1,14 +1,19 @@
 """The `fastmlp bench` report: a quick run writes a well-formed table and PNG charts;
-argument errors change nothing; validation, skipping and the report's arithmetic."""
+argument errors change nothing; validation, skipping and the report's arithmetic;
+cases run in fresh processes on the same data as in-process, with the peers'
+environment as launched, and a crashed child is a failed case."""
 import json
+import os
 
 import matplotlib.image
 import numpy as np
 import pytest
 
-from fastmlp import bench_runners
+from fastmlp import bench_isolate, bench_runners
+from fastmlp.bench_isolate import case_task, data_digest, run_task
 from fastmlp.bench_markdown import best_other, numba_ratio, rate, table
 from fastmlp.bench_measure import ValidationError, epochs_per_round, run_case, validate
+from fastmlp.bench_recipe import run_recipe
 from fastmlp.bench_report import main
 from fastmlp.bench_workloads import WORKLOADS, Net, get_workloads, load_data
 
@@ -18,7 +23,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def quick_report(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "report"
-    code = main(["--quick", "--out", str(out), "--workloads", "circles-b10", "--peers", "none", "--data", "random"])
+    code = main(["--quick", "--out", str(out), "--workloads", "circles-b10", "--peers", "none", "--data", "random",
+                 "--in-process"])
     return code, out
 
 
@@ -60,6 +66,69 @@ def test_quick_report_results_are_consistent(quick_report):
     assert {r["x"] for r in sweeps["batch"]} == {1, 16, 64}
     assert all(r["status"] == "ok" for kind in ("batch", "width", "depth") for r in sweeps[kind])
     assert "random" in sweeps["data"]
+    assert "--in-process" in res["meta"]["isolation"]
+    assert not any(c["isolated"] for c in w["cases"])
+
+
+def test_isolated_cases_train_on_the_parents_data(tmp_path):
+    """The default: each case in its own process, on the very arrays the parent would load;
+    the peer's process gets OMP_WAIT_POLICY as launched, not fastmlp's default."""
+    out = tmp_path / "report"
+    assert main(["--quick", "--out", str(out), "--workloads", "circles-b10", "--variants", "numba,loop",
+                 "--peers", "sklearn", "--data", "random", "--no-sweeps", "--seed", "3"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["meta"]["isolation"] == "every case ran in a fresh Python process"
+    cases = {c["variant"]: c for c in res["workloads"][0]["cases"]}
+    assert set(cases) == {"numba", "loop", "sklearn"}
+    X, y, _ = load_data("circles", WORKLOADS["circles-b10"].samples, seed=3)
+    n = WORKLOADS["circles-b10"].loop_samples
+    for v, c in cases.items():
+        assert c["status"] == "ok" and c["isolated"] and c["loss_after"] < c["loss_before"], c
+        assert c["data_sha1"] == (data_digest(X[:n], y[:n]) if v == "loop" else data_digest(X, y))
+    assert cases["loop"]["samples"] == n and cases["loop"]["note"] == f"on {n} samples"
+    assert cases["numba"]["threads"]["env"]["OMP_WAIT_POLICY"] == os.environ.get("OMP_WAIT_POLICY")
+    launched = bench_isolate.launch_environment().get("OMP_WAIT_POLICY")
+    assert cases["sklearn"]["threads"]["env"]["OMP_WAIT_POLICY"] == launched
+
+
+def _tiny_task(**data):
+    return case_task("numpy", Net((2, 4, 2), "tanh", 10), dict({"kind": "circles", "n": 100}, **data),
+                     rounds=1, validate_epochs=1, min_round_s=0.0)
+
+
+def test_a_child_that_times_out_is_a_failed_case():
+    r = run_task(_tiny_task(), timeout=0.01)
+    assert r["status"] == "failed" and "timed out" in r["reason"] and r["variant"] == "numpy"
+    with pytest.raises(ValueError, match="timeout"):
+        run_task(_tiny_task(), timeout=0)
+
+
+def test_a_childs_error_is_raised_as_in_process():
+    with pytest.raises(ValueError, match="kind"):
+        run_task(_tiny_task(kind="cifar"), isolate=False)
+    with pytest.raises(ValueError, match="kind"):
+        run_task(_tiny_task(kind="cifar"))
+    with pytest.raises(ValueError, match="unknown variant"):
+        run_recipe(["numba", "caffe"], 1)  # refused before any process starts
+    with pytest.raises(TypeError, match="net"):
+        case_task("numba", (2, 4, 2), {"kind": "circles", "n": 10})
+
+
+def test_peer_children_get_the_launch_value_of_fastmlps_openmp_setting(monkeypatch):
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.setattr(bench_isolate, "launch_environment", lambda: {})
+    assert "OMP_WAIT_POLICY" not in bench_isolate.child_environment("torch")
+    assert bench_isolate.child_environment("numba")["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setattr(bench_isolate, "launch_environment", lambda: {"OMP_WAIT_POLICY": "ACTIVE"})
+    assert bench_isolate.child_environment("jax-scan")["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert bench_isolate.child_environment("loop")["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/environ"), reason="needs Linux's /proc/self/environ")
+def test_launch_environment_leaves_out_later_changes(monkeypatch):
+    monkeypatch.setenv("FASTMLP_BENCH_TEST_LATE_VARIABLE", "1")
+    env = bench_isolate.launch_environment()
+    assert "FASTMLP_BENCH_TEST_LATE_VARIABLE" not in env and env.get("PATH") == os.environ.get("PATH")
 
 
 @pytest.mark.parametrize("argv", [["--workloads", "circles-b99"], ["--peers", "torch,caffe"],
