@@ -8,7 +8,8 @@ Parallel loops are owner-computes: each iteration writes its own rows.
 import numpy as np
 from numba import njit, prange
 
-from .activations import act_backward, bias_act
+from .activations import bias_act
+from .blas import gemm_xt_d
 from .config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_PARALLEL, PARALLEL_MIN_WORK
 
 
@@ -93,19 +94,48 @@ def dense_forward(out, x, W, b, act, alpha):
 
 
 @njit(**JIT)
+def dense_dx(dx, dout, W):
+    """dx = dout @ W.T: the gradient for the layer below (before its activation)."""
+    m, n = dout.shape
+    if m * W.shape[0] * n >= BLAS_MIN_WORK and m >= BLAS_MIN_ROWS_DX:
+        np.dot(dout, W.T, dx)
+    else:
+        _matmul_t_right(dx, dout, W)
+
+
+@njit(**JIT)
 def dense_backward(dx, dW, db, dout, x, W):
     """dW = x.T @ dout, db = sum of dout's rows, dx = dout @ W.T (skipped if dx is empty)."""
     m, k = x.shape
     n = W.shape[1]
-    big = m * k * n >= BLAS_MIN_WORK
-    if big:
+    if m * k * n >= BLAS_MIN_WORK:
         np.dot(x.T, dout, dW)
     else:
         _matmul_t_left(dW, x, dout)
     _col_sums(db, dout)
-    if dx.size == 0:
-        return
-    if big and m >= BLAS_MIN_ROWS_DX:
-        np.dot(dout, W.T, dx)
+    if dx.size > 0:
+        dense_dx(dx, dout, W)
+
+
+@njit(**JIT)
+def dense_sgd(W, b, x, dout, lr):
+    """Plain SGD in place, no gradient buffer: W -= lr * x.T @ dout, b -= lr * sum of dout's rows.
+
+    BLAS gemm (alpha = -lr, beta = 1) for large products; for small ones a loop
+    that skips zero inputs (sparse pixels, ReLU zeros) since they change nothing.
+    """
+    m, k = x.shape
+    n = W.shape[1]
+    T = W.dtype.type
+    if m * k * n >= BLAS_MIN_WORK:
+        gemm_xt_d(W, x, dout, -lr)
     else:
-        _matmul_t_right(dx, dout, W)
+        for i in range(m):
+            for p in range(k):
+                c = T(lr) * x[i, p]
+                if c != 0:
+                    for j in range(n):
+                        W[p, j] -= c * dout[i, j]
+    for i in range(m):
+        for j in range(n):
+            b[j] -= T(lr) * dout[i, j]

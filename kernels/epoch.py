@@ -10,8 +10,8 @@ import numpy as np
 from numba import njit
 
 from .config import JIT
-from .network import loss_and_grad
-from .optimizers import optimizer_step
+from .network import loss_and_grad, loss_and_sgd
+from .optimizers import MOMENTUM, SGD, WEIGHT_DECAY, optimizer_step
 
 LOSS_SUM, CORRECT, SEEN, STEPS, DIVERGED = range(5)
 
@@ -36,6 +36,7 @@ def train_epoch(out, params, grads, s1, s2, acts, deltas, stats, xb, yb, tb,
     """Mini-batch training over ``order``; stops at the first non-finite batch loss."""
     n = order.shape[0]
     steps = 0
+    plain_sgd = opt == SGD and hp[MOMENTUM] == 0 and hp[WEIGHT_DECAY] == 0
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
         if m < batch_size and drop_last:
@@ -45,12 +46,16 @@ def train_epoch(out, params, grads, s1, s2, acts, deltas, stats, xb, yb, tb,
         tt = tb[:m] if t.shape[0] > 0 else tb[:0]
         stats[0] = 0.0
         stats[1] = 0.0
-        loss_and_grad(grads, stats, acts, deltas, params, xb[:m], yy, tt, lay, kinds, alphas, loss)
+        if plain_sgd:  # update fused into the backward pass
+            loss_and_sgd(stats, acts, deltas, params, xb[:m], yy, tt, lay, kinds, alphas, loss, lr)
+        else:
+            loss_and_grad(grads, stats, acts, deltas, params, xb[:m], yy, tt, lay, kinds, alphas, loss)
         if not np.isfinite(stats[0]):
             out[DIVERGED] = 1.0
             break
         steps += 1
-        optimizer_step(params, s1, s2, grads, opt, lr, hp, t0 + steps)
+        if not plain_sgd:
+            optimizer_step(params, s1, s2, grads, opt, lr, hp, t0 + steps)
         out[LOSS_SUM] += stats[0]
         out[CORRECT] += stats[1]
         out[SEEN] += m

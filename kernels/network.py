@@ -12,7 +12,7 @@ from numba import njit
 
 from .activations import act_backward
 from .config import JIT
-from .dense import dense_backward, dense_forward
+from .dense import dense_backward, dense_dx, dense_forward, dense_sgd
 from .losses import loss_grad
 
 N_IN, N_OUT, W_OFF, B_OFF, A_OFF = 0, 1, 2, 3, 4
@@ -82,3 +82,25 @@ def evaluate(stats, acts, params, x, y, t, lay, kinds, alphas, loss):
     last = lay.shape[0] - 1
     forward(acts, params, x, lay, kinds, alphas)
     loss_grad(block(acts, lay, last, 0)[:0], stats, block(acts, lay, last, m), y, t, loss)
+
+
+@njit(**JIT)
+def loss_and_sgd(stats, acts, deltas, params, x, y, t, lay, kinds, alphas, loss, lr):
+    """Forward, fused loss, then backward applying plain SGD layer by layer
+    (each layer's dx is taken before its W changes): no gradient buffer, no
+    separate optimizer pass. stats += (loss sum, correct)."""
+    m = x.shape[0]
+    last = lay.shape[0] - 1
+    forward(acts, params, x, lay, kinds, alphas)
+    loss_grad(block(deltas, lay, last, m), stats, block(acts, lay, last, m), y, t, loss)
+    for l in range(last, -1, -1):
+        dz = block(deltas, lay, l, m)
+        W = weight(params, lay, l)
+        if l > 0:
+            a_in = block(acts, lay, l - 1, m)
+            dx = block(deltas, lay, l - 1, m)
+            dense_dx(dx, dz, W)
+            act_backward(dx, a_in, kinds[l - 1], alphas[l - 1])
+            dense_sgd(W, bias(params, lay, l), a_in, dz, lr)
+        else:
+            dense_sgd(W, bias(params, lay, l), x, dz, lr)

@@ -1,0 +1,72 @@
+"""The fused plain-SGD path (update applied in the backward pass, no gradient buffer)
+against the unfused one: gradient, then a separate update."""
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import kernels as K
+from fastmlp.backends import Workspace
+from fastmlp.kernels.blas import gemm_xt_d
+from fastmlp.kernels.config import BLAS_MIN_WORK
+from fastmlp.kernels.dense import dense_sgd
+from fastmlp.kernels.network import loss_and_sgd
+
+SHAPES = [(1, 1, 1), (1, 784, 32), (3, 5, 7), (10, 2, 10), (64, 300, 10), (33, 50, 1)]
+
+
+@pytest.mark.parametrize("dtype,tol", [("float32", 1e-5), ("float64", 1e-13)])
+@pytest.mark.parametrize("m,k,n", SHAPES)
+def test_dense_sgd_matches_numpy(m, k, n, dtype, tol):
+    rng = np.random.default_rng(m * 1000 + k + n)
+    x = rng.normal(size=(m, k)).astype(dtype)
+    x[x < -0.5] = 0  # zero inputs are skipped by the loop path: results must not change
+    d = rng.normal(size=(m, n)).astype(dtype)
+    W = rng.normal(size=(k, n)).astype(dtype)
+    b = rng.normal(size=n).astype(dtype)
+    W_ref = W.astype(np.float64) - 0.05 * x.T.astype(np.float64) @ d
+    b_ref = b.astype(np.float64) - 0.05 * d.sum(axis=0)
+    dense_sgd(W, b, x, d, 0.05)
+    assert W.dtype == np.dtype(dtype)
+    assert np.abs(W - W_ref).max() <= tol * max(1.0, np.abs(W_ref).max())
+    assert np.abs(b - b_ref).max() <= tol * max(1.0, np.abs(b_ref).max())
+
+
+def test_both_code_paths_are_exercised():
+    assert any(m * k * n >= BLAS_MIN_WORK for m, k, n in SHAPES)
+    assert any(m * k * n < BLAS_MIN_WORK for m, k, n in SHAPES)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gemm_update_alpha_beta(dtype):
+    rng = np.random.default_rng(1)
+    x, d, W = (rng.normal(size=s).astype(dtype) for s in ((9, 6), (9, 4), (6, 4)))
+    expected = W + 2.5 * x.T @ d
+    gemm_xt_d(W, x, d, 2.5)
+    np.testing.assert_allclose(W, expected, rtol=1e-5 if dtype == "float32" else 1e-13)
+
+
+@pytest.mark.parametrize("layers,act,loss,m", [
+    ([784, 32, 32, 10], "sigmoid", "cross_entropy", 1),
+    ([784, 300, 10], "tanh", "cross_entropy", 64),
+    ([5, 7, 3], "relu", "mse", 4),
+    ([3, 6, 6, 1], "leaky_relu", "bce", 9),
+])
+def test_fused_step_equals_gradient_then_update(layers, act, loss, m):
+    model = fastmlp.MLP(layers, activation=act, loss=loss, dtype="float64", seed=3)
+    a = model.arch
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(m, layers[0]))
+    if loss == "cross_entropy":
+        y, t = rng.integers(0, layers[-1], m), np.zeros((0, layers[-1]))
+    else:
+        y, t = np.zeros(0, np.int64), rng.uniform(0, 1, (m, layers[-1]))
+    ws = Workspace(a, m)
+    grads = np.zeros_like(model.params)
+    K.loss_and_grad(grads, ws.stats, ws.acts, ws.deltas, model.params, X, y, t, ws.lay, a.kinds, a.alphas, a.loss_id)
+    expected = model.params - 0.1 * grads
+    loss_unfused = ws.stats[0]
+    fused = model.params.copy()
+    ws.stats[:] = 0
+    loss_and_sgd(ws.stats, ws.acts, ws.deltas, fused, X, y, t, ws.lay, a.kinds, a.alphas, a.loss_id, 0.1)
+    assert ws.stats[0] == pytest.approx(loss_unfused, rel=1e-12)
+    np.testing.assert_allclose(fused, expected, rtol=1e-11, atol=1e-13)
