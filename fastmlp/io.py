@@ -74,7 +74,7 @@ def load(path):
             data = {k: z[k] for k in z.files}
     except (FileNotFoundError, PermissionError, IsADirectoryError, ModelFormatError):
         raise
-    except Exception as e:  # zipfile and numpy raise many kinds (BadZipFile, NotImplementedError, ...)
+    except Exception as e:  # a damaged archive makes zipfile and numpy raise many kinds (BadZipFile, RuntimeError, ...)
         raise ModelFormatError(f"{path}: not a readable fastmlp model file ({type(e).__name__}: {e})") from None
     if not isinstance(data, dict) or data.get("format") is None or str(data["format"]) != FORMAT:
         raise ModelFormatError(f"{path}: not a fastmlp model file (no 'format' = 'fastmlp' entry)")
