@@ -69,6 +69,11 @@ class Optimizer:
         for key, v in h.items():
             self.hp[SLOT[key]] = float(v)
 
+    @property
+    def is_plain_sgd(self):
+        """SGD without momentum or weight decay: the numba path fuses it into the backward pass."""
+        return self.name == "sgd" and self.hyper["momentum"] == 0 and self.hyper["weight_decay"] == 0
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.hyper.items())
         return f"Optimizer({self.name!r}, {args})"

@@ -282,10 +282,14 @@ class _EpochRunner:
     def _run_numba(self, order, lr):
         a, ws, st, o = self.model.arch, self.ws, self.state, self.out
         o[:] = 0
+        data = (self.xb, self.yb, self.tb, self.X, self.y, self.t, order, self.bs, self.drop_last,
+                ws.lay, a.kinds, a.alphas, a.loss_id)
         with GUARD:
-            K.train_epoch(o, self.model.params, self.grads, st["s1"], st["s2"], ws.acts, ws.deltas, ws.stats,
-                          self.xb, self.yb, self.tb, self.X, self.y, self.t, order, self.bs, self.drop_last,
-                          ws.lay, a.kinds, a.alphas, a.loss_id, self.opt.kind, lr, self.opt.hp, st["t"])
+            if self.opt.is_plain_sgd:
+                K.train_epoch_sgd(o, self.model.params, ws.acts, ws.deltas, ws.stats, *data, lr)
+            else:
+                K.train_epoch(o, self.model.params, self.grads, st["s1"], st["s2"], ws.acts, ws.deltas, ws.stats,
+                              *data, self.opt.kind, lr, self.opt.hp, st["t"])
         st["t"] += int(o[K.epoch.STEPS])
         return o[0], o[1], int(o[2]), bool(o[4])
 

@@ -5,7 +5,7 @@ from .dense import dense_backward, dense_forward
 from .losses import MSE, SIGMOID_BCE, SOFTMAX_XENT, loss_grad, mse, sigmoid_bce, softmax_xent
 from .network import backward, evaluate, forward, loss_and_grad
 from .optimizers import ADAGRAD, ADAM, RMSPROP, SGD, optimizer_step
-from .epoch import train_epoch
+from .epoch import train_epoch, train_epoch_sgd
 
 __all__ = [
     "IDENTITY", "TANH", "SIGMOID", "RELU", "LEAKY_RELU", "STEP",
@@ -13,5 +13,5 @@ __all__ = [
     "bias_act", "act_backward", "dense_forward", "dense_backward",
     "softmax_xent", "mse", "sigmoid_bce", "loss_grad",
     "forward", "backward", "loss_and_grad", "evaluate",
-    "SGD", "ADAM", "RMSPROP", "ADAGRAD", "optimizer_step", "train_epoch",
+    "SGD", "ADAM", "RMSPROP", "ADAGRAD", "optimizer_step", "train_epoch", "train_epoch_sgd",
 ]

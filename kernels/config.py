@@ -78,6 +78,6 @@ BLAS_MIN_WORK = 4096
 # this many rows on (measured: 1x32x784 loop 2.4 us vs BLAS 3.4 us).
 BLAS_MIN_ROWS_DX = 8
 
-# Element-wise passes over m*n elements run under prange from this size on;
+# Column sums (db) and optimizer updates run under prange from this many elements on;
 # below it one region launch (~2 us) costs more than it saves.
 PARALLEL_MIN_WORK = 1 << 17

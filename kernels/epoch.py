@@ -1,9 +1,12 @@
 """One training epoch in one compiled call: fast, numba.
 
 For each mini-batch of the given order: gather its rows into the batch
-buffers, forward, fused loss, backward, optimizer update. Python runs only
-at epoch boundaries. Shapes: X (n, n_in); y (n,) class ids or empty; t (n, c)
-targets or empty; order (n,) int64; xb (cap, n_in), yb (cap,), tb (cap, c).
+buffers, forward, fused loss, backward, update. Python runs only at epoch
+boundaries. Two kernels, so that each compiles only when used:
+``train_epoch_sgd`` for plain SGD (update fused into the backward pass) and
+``train_epoch`` for every optimizer (gradient, then ``optimizer_step``).
+Shapes: X (n, n_in); y (n,) class ids or empty; t (n, c) targets or empty;
+order (n,) int64; xb (cap, n_in), yb (cap,), tb (cap, c).
 ``out`` receives (loss sum, correct, samples seen, steps, diverged).
 """
 import numpy as np
@@ -11,7 +14,7 @@ from numba import njit
 
 from .config import JIT
 from .network import loss_and_grad, loss_and_sgd
-from .optimizers import MOMENTUM, SGD, WEIGHT_DECAY, optimizer_step
+from .optimizers import optimizer_step
 
 LOSS_SUM, CORRECT, SEEN, STEPS, DIVERGED = range(5)
 
@@ -31,32 +34,58 @@ def _gather(xb, yb, tb, X, y, t, idx):
 
 
 @njit(**JIT)
+def _batch_size(n, start, batch_size, drop_last):
+    """Rows in the batch starting at ``start``; 0 when the epoch is over."""
+    m = min(batch_size, n - start)
+    return 0 if m < batch_size and drop_last else m
+
+
+@njit(**JIT)
+def _record(out, stats, m):
+    """Add a finished batch to ``out``; False (and the diverged flag) if its loss is not finite."""
+    if not np.isfinite(stats[0]):
+        out[DIVERGED] = 1.0
+        return False
+    out[LOSS_SUM] += stats[0]
+    out[CORRECT] += stats[1]
+    out[SEEN] += m
+    out[STEPS] += 1
+    stats[0] = 0.0
+    stats[1] = 0.0
+    return True
+
+
+@njit(**JIT)
 def train_epoch(out, params, grads, s1, s2, acts, deltas, stats, xb, yb, tb,
                 X, y, t, order, batch_size, drop_last, lay, kinds, alphas, loss, opt, lr, hp, t0):
-    """Mini-batch training over ``order``; stops at the first non-finite batch loss."""
+    """Mini-batch training with any optimizer; stops at the first non-finite batch loss."""
     n = order.shape[0]
-    steps = 0
-    plain_sgd = opt == SGD and hp[MOMENTUM] == 0 and hp[WEIGHT_DECAY] == 0
+    stats[:] = 0.0
     for start in range(0, n, batch_size):
-        m = min(batch_size, n - start)
-        if m < batch_size and drop_last:
+        m = _batch_size(n, start, batch_size, drop_last)
+        if m == 0:
             break
         _gather(xb, yb, tb, X, y, t, order[start:start + m])
-        yy = yb[:m] if y.shape[0] > 0 else yb[:0]
-        tt = tb[:m] if t.shape[0] > 0 else tb[:0]
-        stats[0] = 0.0
-        stats[1] = 0.0
-        if plain_sgd:  # update fused into the backward pass
-            loss_and_sgd(stats, acts, deltas, params, xb[:m], yy, tt, lay, kinds, alphas, loss, lr)
-        else:
-            loss_and_grad(grads, stats, acts, deltas, params, xb[:m], yy, tt, lay, kinds, alphas, loss)
-        if not np.isfinite(stats[0]):
-            out[DIVERGED] = 1.0
+        loss_and_grad(grads, stats, acts, deltas, params, xb[:m], yb[:m] if y.shape[0] else yb[:0],
+                      tb[:m] if t.shape[0] else tb[:0], lay, kinds, alphas, loss)
+        if not _record(out, stats, m):
             break
-        steps += 1
-        if not plain_sgd:
-            optimizer_step(params, s1, s2, grads, opt, lr, hp, t0 + steps)
-        out[LOSS_SUM] += stats[0]
-        out[CORRECT] += stats[1]
-        out[SEEN] += m
-    out[STEPS] += steps
+        optimizer_step(params, s1, s2, grads, opt, lr, hp, t0 + int(out[STEPS]))
+
+
+@njit(**JIT)
+def train_epoch_sgd(out, params, acts, deltas, stats, xb, yb, tb,
+                    X, y, t, order, batch_size, drop_last, lay, kinds, alphas, loss, lr):
+    """Mini-batch plain SGD (no momentum, no weight decay), the update fused into the
+    backward pass: no gradient buffer, no optimizer pass. Same stopping rule."""
+    n = order.shape[0]
+    stats[:] = 0.0
+    for start in range(0, n, batch_size):
+        m = _batch_size(n, start, batch_size, drop_last)
+        if m == 0:
+            break
+        _gather(xb, yb, tb, X, y, t, order[start:start + m])
+        loss_and_sgd(stats, acts, deltas, params, xb[:m], yb[:m] if y.shape[0] else yb[:0],
+                     tb[:m] if t.shape[0] else tb[:0], lay, kinds, alphas, loss, lr)
+        if not _record(out, stats, m):
+            break
