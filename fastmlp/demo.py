@@ -11,7 +11,7 @@ import numpy as np
 from . import datasets, plots
 from .experiments import box_approximation, gradient_cost, signal_propagation
 from .model import MLP
-from .sweep import sweep
+from .sweep import _json_default, sweep
 
 
 def _step(log, name, t0):
@@ -139,13 +139,5 @@ def run_demo(out="fastmlp-demo", quick=False, n_jobs=1, log=print):
 
     summary["seconds"] = time.perf_counter() - t_start
     with open(os.path.join(out, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=1, default=_plain)
+        json.dump(summary, f, indent=1, default=_json_default)
     return summary
-
-
-def _plain(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)

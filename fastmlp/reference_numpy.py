@@ -74,10 +74,11 @@ def loss_and_grad(arch, params, X, y, t):
     values, delta, correct = loss_from_logits(arch.loss, outs[-1], y, t)
     grads = np.empty(arch.n_params, arch.dtype)
     layers = arch.split(params)
+    grad_layers = arch.split(grads)
     acts = arch.activation
     for l in range(arch.n_layers - 1, -1, -1):
         a_in = outs[l - 1] if l > 0 else X
-        gW, gb = arch.split(grads)[l]
+        gW, gb = grad_layers[l]
         gW[...] = a_in.T @ delta
         gb[...] = delta.sum(axis=0)
         if l > 0:

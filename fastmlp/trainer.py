@@ -17,7 +17,7 @@ from .kernels.config import GUARD
 from .optimizers import make_optimizer
 from .progress import Progress
 from .schedules import make_schedule
-from .validation import check_positive_float, check_positive_int
+from .validation import check_positive_float, check_positive_int, check_targets
 
 
 FIT_OPTIONS = ("shuffle", "drop_last", "validation_data", "validation_split", "early_stopping", "callbacks",
@@ -93,7 +93,7 @@ class Trainer:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("validation_data must be a pair (X_val, y_val)")
             Xv = model._X(validation_data[0], "validation X")
-            yv, tv = _targets(model, validation_data[1], Xv.shape[0])
+            yv, tv = check_targets(validation_data[1], model.arch, Xv.shape[0], name="validation y")
             if model.arch.loss == "cross_entropy":
                 unseen = np.setdiff1d(yv, yi)
                 if unseen.size:
@@ -239,11 +239,6 @@ def _check_seed(seed):
 def _restore(model, state, saved):
     model.params[...] = saved[0]
     state["s1"][...], state["s2"][...], state["t"] = saved[1], saved[2], saved[3]
-
-
-def _targets(model, y, n):
-    from .validation import check_targets
-    return check_targets(y, model.arch, n, name="validation y")
 
 
 def _split(X, yi, t, fraction, stratify):

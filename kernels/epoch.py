@@ -34,10 +34,14 @@ def _gather(xb, yb, tb, X, y, t, idx):
 
 
 @njit(**JIT)
-def _batch_size(n, start, batch_size, drop_last):
-    """Rows in the batch starting at ``start``; 0 when the epoch is over."""
-    m = min(batch_size, n - start)
-    return 0 if m < batch_size and drop_last else m
+def _next_batch(xb, yb, tb, X, y, t, order, start, batch_size, drop_last):
+    """Gather the batch starting at ``start``: (rows, x, y, t) as views of the batch
+    buffers (y or t empty when unused); rows is 0 when the epoch is over."""
+    m = min(batch_size, order.shape[0] - start)
+    if m < batch_size and drop_last:
+        m = 0
+    _gather(xb, yb, tb, X, y, t, order[start:start + m])
+    return m, xb[:m], yb[:m] if y.shape[0] else yb[:0], tb[:m] if t.shape[0] else tb[:0]
 
 
 @njit(**JIT)
@@ -59,15 +63,12 @@ def _record(out, stats, m):
 def train_epoch(out, params, grads, s1, s2, acts, deltas, stats, xb, yb, tb,
                 X, y, t, order, batch_size, drop_last, lay, kinds, alphas, loss, opt, lr, hp, t0):
     """Mini-batch training with any optimizer; stops at the first non-finite batch loss."""
-    n = order.shape[0]
     stats[:] = 0.0
-    for start in range(0, n, batch_size):
-        m = _batch_size(n, start, batch_size, drop_last)
+    for start in range(0, order.shape[0], batch_size):
+        m, xm, ym, tm = _next_batch(xb, yb, tb, X, y, t, order, start, batch_size, drop_last)
         if m == 0:
             break
-        _gather(xb, yb, tb, X, y, t, order[start:start + m])
-        loss_and_grad(grads, stats, acts, deltas, params, xb[:m], yb[:m] if y.shape[0] else yb[:0],
-                      tb[:m] if t.shape[0] else tb[:0], lay, kinds, alphas, loss)
+        loss_and_grad(grads, stats, acts, deltas, params, xm, ym, tm, lay, kinds, alphas, loss)
         if not _record(out, stats, m):
             break
         optimizer_step(params, s1, s2, grads, opt, lr, hp, t0 + int(out[STEPS]))
@@ -78,14 +79,11 @@ def train_epoch_sgd(out, params, acts, deltas, stats, xb, yb, tb,
                     X, y, t, order, batch_size, drop_last, lay, kinds, alphas, loss, lr):
     """Mini-batch plain SGD (no momentum, no weight decay), the update fused into the
     backward pass: no gradient buffer, no optimizer pass. Same stopping rule."""
-    n = order.shape[0]
     stats[:] = 0.0
-    for start in range(0, n, batch_size):
-        m = _batch_size(n, start, batch_size, drop_last)
+    for start in range(0, order.shape[0], batch_size):
+        m, xm, ym, tm = _next_batch(xb, yb, tb, X, y, t, order, start, batch_size, drop_last)
         if m == 0:
             break
-        _gather(xb, yb, tb, X, y, t, order[start:start + m])
-        loss_and_sgd(stats, acts, deltas, params, xb[:m], yb[:m] if y.shape[0] else yb[:0],
-                     tb[:m] if t.shape[0] else tb[:0], lay, kinds, alphas, loss, lr)
+        loss_and_sgd(stats, acts, deltas, params, xm, ym, tm, lay, kinds, alphas, loss, lr)
         if not _record(out, stats, m):
             break

@@ -96,11 +96,10 @@ def loss_and_sgd(stats, acts, deltas, params, x, y, t, lay, kinds, alphas, loss,
     for l in range(last, -1, -1):
         dz = block(deltas, lay, l, m)
         W = weight(params, lay, l)
+        a_in = x
         if l > 0:
             a_in = block(acts, lay, l - 1, m)
             dx = block(deltas, lay, l - 1, m)
             dense_dx(dx, dz, W)
             act_backward(dx, a_in, kinds[l - 1], alphas[l - 1])
-            dense_sgd(W, bias(params, lay, l), a_in, dz, lr)
-        else:
-            dense_sgd(W, bias(params, lay, l), x, dz, lr)
+        dense_sgd(W, bias(params, lay, l), a_in, dz, lr)
