@@ -7,6 +7,7 @@ kernels in ``fastmlp.kernels`` over buffers it keeps between calls.
 """
 import numpy as np
 
+from . import buffers
 from . import kernels as K
 from .kernels.config import GUARD
 from . import reference_loops, reference_numpy
@@ -40,8 +41,8 @@ class Workspace:
         self.cap = cap
         self.lay = arch.lay.copy()
         self.lay[:, 4] *= cap  # a layer's block starts at cap * (widths below it)
-        self.acts = np.empty(cap * arch.width_sum, arch.dtype)
-        self.deltas = np.empty(cap * arch.width_sum, arch.dtype)
+        self.acts = buffers.empty(cap * arch.width_sum, arch.dtype)
+        self.deltas = buffers.empty(cap * arch.width_sum, arch.dtype)
         self.stats = np.zeros(2, np.float64)
 
 

@@ -1,6 +1,7 @@
 """The MLP model: parameters in one flat buffer, three interchangeable backends."""
 import numpy as np
 
+from . import buffers
 from .architecture import Architecture
 from .backends import BACKEND_NAMES, make_backend
 from .initializers import initialize
@@ -63,7 +64,7 @@ class MLP:
         self.arch = Architecture.build(layers, activation, loss, leaky_slope, dtype)
         self._impl = make_backend(backend, self.arch)
         self._backend = backend
-        self.params = np.zeros(self.arch.n_params, self.arch.dtype)
+        self.params = buffers.zeros(self.arch.n_params, self.arch.dtype)
         initialize(self.arch, self.params, init, seed, init_std, init_bound, bias_init)
         self.init = init
         self.history = None
@@ -134,9 +135,9 @@ class MLP:
         self.__dict__.update(state)
         a = self.arch
         self.arch = Architecture.build(a.layers, a.activation, a.loss, a.leaky_slope, a.dtype)
-        self.params = np.array(self.params)
+        self.params = buffers.copy(self.params)
         if self.optimizer_state is not None:
-            self.optimizer_state = {k: (np.array(v) if isinstance(v, np.ndarray) else v)
+            self.optimizer_state = {k: (buffers.copy(v) if isinstance(v, np.ndarray) else v)
                                     for k, v in self.optimizer_state.items()}
         self._impl = make_backend(self._backend, self.arch)
 
@@ -144,10 +145,10 @@ class MLP:
         """An independent model with the same architecture, backend and weights."""
         other = object.__new__(MLP)
         other.__dict__.update(self.__dict__)
-        other.params = self.params.copy()
+        other.params = buffers.copy(self.params)
         other._impl = make_backend(self.backend, self.arch)
         other.optimizer_state = None if self.optimizer_state is None else {
-            k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.optimizer_state.items()}
+            k: (buffers.copy(v) if isinstance(v, np.ndarray) else v) for k, v in self.optimizer_state.items()}
         return other
 
     # -- computing -------------------------------------------------------------------------------

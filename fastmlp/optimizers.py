@@ -8,6 +8,7 @@ import numbers
 
 import numpy as np
 
+from . import buffers
 from .kernels import optimizers as K
 
 DEFAULTS = {
@@ -80,7 +81,7 @@ class Optimizer:
 
     def new_state(self, n_params, dtype):
         """Fresh state: two buffers in the params layout and the step count."""
-        return {"s1": np.zeros(n_params, dtype), "s2": np.zeros(n_params, dtype), "t": 0}
+        return {"s1": buffers.zeros(n_params, dtype), "s2": buffers.zeros(n_params, dtype), "t": 0}
 
     def step_numpy(self, p, g, state, lr):
         """Reference update in NumPy, in place (p and state), same formulas as the kernel."""

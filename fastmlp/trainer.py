@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 
+from . import buffers
 from . import kernels as K
 from .backends import NumbaBackend, Workspace
 from .callbacks import EarlyStopping, make_callbacks
@@ -258,14 +259,14 @@ class _EpochRunner:
         self.X, self.y, self.t = X, y, t
         self.bs, self.drop_last = batch_size, drop_last
         arch = model.arch
-        self.grads = np.zeros(arch.n_params, arch.dtype)
+        self.grads = buffers.zeros(arch.n_params, arch.dtype)
         self.numba = isinstance(model._impl, NumbaBackend)
         if self.numba:
             cap = min(batch_size, X.shape[0])
             self.ws = Workspace(arch, cap)
-            self.xb = np.empty((cap, arch.n_in), arch.dtype)
+            self.xb = buffers.empty((cap, arch.n_in), arch.dtype)
             self.yb = np.empty(cap, np.int64)
-            self.tb = np.empty((cap, arch.n_out), arch.dtype)
+            self.tb = buffers.empty((cap, arch.n_out), arch.dtype)
             self.out = np.zeros(5)
 
     def run(self, order, lr):

@@ -15,6 +15,7 @@ from numba import njit
 from .config import JIT
 from .network import loss_and_grad, loss_and_sgd
 from .optimizers import optimizer_step
+from .views import borrow
 
 LOSS_SUM, CORRECT, SEEN, STEPS, DIVERGED = range(5)
 
@@ -40,6 +41,9 @@ def _next_batch(xb, yb, tb, X, y, t, order, start, batch_size, drop_last):
     m = min(batch_size, order.shape[0] - start)
     if m < batch_size and drop_last:
         m = 0
+    if m == 1:  # one row is contiguous already: no copy
+        i = order[start]
+        return m, X[i:i + 1], y[i:i + 1] if y.shape[0] else yb[:0], t[i:i + 1] if t.shape[0] else tb[:0]
     _gather(xb, yb, tb, X, y, t, order[start:start + m])
     return m, xb[:m], yb[:m] if y.shape[0] else yb[:0], tb[:m] if t.shape[0] else tb[:0]
 
@@ -63,6 +67,8 @@ def _record(out, stats, m):
 def train_epoch(out, params, grads, s1, s2, acts, deltas, stats, xb, yb, tb,
                 X, y, t, order, batch_size, drop_last, lay, kinds, alphas, loss, opt, lr, hp, t0):
     """Mini-batch training with any optimizer; stops at the first non-finite batch loss."""
+    params, grads, s1, s2, acts, deltas = borrow(params), borrow(grads), borrow(s1), borrow(s2), borrow(acts), borrow(deltas)
+    xb, yb, tb, X, y, t, order = borrow(xb), borrow(yb), borrow(tb), borrow(X), borrow(y), borrow(t), borrow(order)
     stats[:] = 0.0
     for start in range(0, order.shape[0], batch_size):
         m, xm, ym, tm = _next_batch(xb, yb, tb, X, y, t, order, start, batch_size, drop_last)
@@ -79,6 +85,8 @@ def train_epoch_sgd(out, params, acts, deltas, stats, xb, yb, tb,
                     X, y, t, order, batch_size, drop_last, lay, kinds, alphas, loss, lr):
     """Mini-batch plain SGD (no momentum, no weight decay), the update fused into the
     backward pass: no gradient buffer, no optimizer pass. Same stopping rule."""
+    params, acts, deltas = borrow(params), borrow(acts), borrow(deltas)
+    xb, yb, tb, X, y, t, order = borrow(xb), borrow(yb), borrow(tb), borrow(X), borrow(y), borrow(t), borrow(order)
     stats[:] = 0.0
     for start in range(0, order.shape[0], batch_size):
         m, xm, ym, tm = _next_batch(xb, yb, tb, X, y, t, order, start, batch_size, drop_last)

@@ -14,14 +14,14 @@ from .activations import act_backward
 from .config import JIT
 from .dense import dense_backward, dense_dx, dense_forward, dense_sgd
 from .losses import loss_grad
+from .views import matrix
 
 N_IN, N_OUT, W_OFF, B_OFF, A_OFF = 0, 1, 2, 3, 4
 
 
 @njit(**JIT)
 def weight(params, lay, l):
-    k, n, w = lay[l, N_IN], lay[l, N_OUT], lay[l, W_OFF]
-    return params[w:w + k * n].reshape((k, n))
+    return matrix(params, lay[l, W_OFF], lay[l, N_IN], lay[l, N_OUT])
 
 
 @njit(**JIT)
@@ -32,8 +32,7 @@ def bias(params, lay, l):
 
 @njit(**JIT)
 def block(buf, lay, l, m):
-    a, n = lay[l, A_OFF], lay[l, N_OUT]
-    return buf[a:a + m * n].reshape((m, n))
+    return matrix(buf, lay[l, A_OFF], m, lay[l, N_OUT])
 
 
 @njit(**JIT)
