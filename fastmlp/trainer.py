@@ -268,6 +268,11 @@ class _EpochRunner:
             self.yb = np.empty(cap, np.int64)
             self.tb = buffers.empty((cap, arch.n_out), arch.dtype)
             self.out = np.zeros(5)
+            # one sample per step: the first layer's weights, transposed for the epoch
+            self.online = batch_size == 1 and optimizer.is_plain_sgd
+            if self.online:
+                self.WT = buffers.empty((arch.layers[1], arch.n_in), arch.dtype)
+                self.xs = buffers.empty((2, arch.n_in), arch.dtype)
 
     def run(self, order, lr):
         """(loss sum, correct, samples seen, diverged) for one pass over ``order``."""
@@ -281,7 +286,10 @@ class _EpochRunner:
         data = (self.xb, self.yb, self.tb, self.X, self.y, self.t, order, self.bs, self.drop_last,
                 ws.lay, a.kinds, a.alphas, a.loss_id)
         with GUARD:
-            if self.opt.is_plain_sgd:
+            if self.online:
+                K.train_epoch_online(o, self.model.params, ws.acts, ws.deltas, ws.stats, self.WT, self.xs, self.X, self.y,
+                                     self.t, order, ws.lay, a.kinds, a.alphas, a.loss_id, lr)
+            elif self.opt.is_plain_sgd:
                 K.train_epoch_sgd(o, self.model.params, ws.acts, ws.deltas, ws.stats, *data, lr)
             else:
                 K.train_epoch(o, self.model.params, self.grads, st["s1"], st["s2"], ws.acts, ws.deltas, ws.stats,

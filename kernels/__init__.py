@@ -6,6 +6,7 @@ from .losses import MSE, SIGMOID_BCE, SOFTMAX_XENT, loss_grad, mse, sigmoid_bce,
 from .network import backward, evaluate, forward, loss_and_grad
 from .optimizers import ADAGRAD, ADAM, RMSPROP, SGD, optimizer_step
 from .epoch import train_epoch, train_epoch_sgd
+from .online import train_epoch_online
 
 __all__ = [
     "IDENTITY", "TANH", "SIGMOID", "RELU", "LEAKY_RELU", "STEP",
@@ -14,4 +15,5 @@ __all__ = [
     "softmax_xent", "mse", "sigmoid_bce", "loss_grad",
     "forward", "backward", "loss_and_grad", "evaluate",
     "SGD", "ADAM", "RMSPROP", "ADAGRAD", "optimizer_step", "train_epoch", "train_epoch_sgd",
+    "train_epoch_online",
 ]

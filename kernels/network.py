@@ -36,14 +36,19 @@ def block(buf, lay, l, m):
 
 
 @njit(**JIT)
-def forward(acts, params, x, lay, kinds, alphas):
-    """Each layer's output into acts, for the m = len(x) rows of x (m, n_in)."""
-    m = x.shape[0]
-    a_in = x
-    for l in range(lay.shape[0]):
+def forward_from(acts, params, a_in, lay, kinds, alphas, first):
+    """Layers first.. on the m rows of a_in (the input to layer ``first``), outputs into acts."""
+    m = a_in.shape[0]
+    for l in range(first, lay.shape[0]):
         out = block(acts, lay, l, m)
         dense_forward(out, a_in, weight(params, lay, l), bias(params, lay, l), kinds[l], alphas[l])
         a_in = out
+
+
+@njit(**JIT)
+def forward(acts, params, x, lay, kinds, alphas):
+    """Each layer's output into acts, for the m = len(x) rows of x (m, n_in)."""
+    forward_from(acts, params, x, lay, kinds, alphas, 0)
 
 
 @njit(**JIT)
@@ -92,7 +97,15 @@ def loss_and_sgd(stats, acts, deltas, params, x, y, t, lay, kinds, alphas, loss,
     last = lay.shape[0] - 1
     forward(acts, params, x, lay, kinds, alphas)
     loss_grad(block(deltas, lay, last, m), stats, block(acts, lay, last, m), y, t, loss)
-    for l in range(last, -1, -1):
+    sgd_backward(deltas, acts, params, x, lay, kinds, alphas, lr, 0)
+
+
+@njit(**JIT)
+def sgd_backward(deltas, acts, params, x, lay, kinds, alphas, lr, stop):
+    """Plain SGD on layers top..stop from the top delta, each layer's dx taken
+    before its W changes; for stop > 0 the delta of layer stop - 1 is left in deltas."""
+    m = x.shape[0]
+    for l in range(lay.shape[0] - 1, stop - 1, -1):
         dz = block(deltas, lay, l, m)
         W = weight(params, lay, l)
         a_in = x
