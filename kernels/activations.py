@@ -8,12 +8,12 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from .config import JIT
+from .config import JIT, JIT_INNER
 
 IDENTITY, TANH, SIGMOID, RELU, LEAKY_RELU, STEP = 0, 1, 2, 3, 4, 5
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def _tanh_f32(x):
     """tanh for float32 as a rational minimax fit (the one Eigen and XLA use):
     2.6e-7 max relative error, only multiply/add/divide, so loops vectorise
@@ -68,7 +68,7 @@ def _sigmoid_impl(z):
     return exact
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def act_value(z, kind, alpha, one):
     if kind == TANH:
         return tanh(z)
@@ -83,7 +83,7 @@ def act_value(z, kind, alpha, one):
     return z
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def act_slope(a, kind, alpha, one):
     """d act / d z, written in terms of the output a = act(z)."""
     if kind == TANH:
@@ -99,7 +99,7 @@ def act_slope(a, kind, alpha, one):
     return one
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def _bias_act_row(row, b, kind, alpha, one):
     for j in range(row.shape[0]):
         row[j] = act_value(row[j] + b[j], kind, alpha, one)
@@ -116,7 +116,7 @@ def bias_act(out, b, kind, alpha):
         _bias_act_row(out[i], b, kind, alpha, one)
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def _slope_row(dz, a, kind, alpha, one):
     for j in range(dz.shape[0]):
         dz[j] *= act_slope(a[j], kind, alpha, one)

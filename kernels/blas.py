@@ -16,6 +16,9 @@ from .config import JIT
 
 ensure_blas()  # scipy present, or a clear error now
 
+# BLAS flags are chars; as int8 constants so no string code compiles.
+_N, _T = np.int8(ord("n")), np.int8(ord("t"))
+
 
 def _gemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     """Column-major gemm: c = alpha * op(a) @ op(b) + beta * c, dtype chosen at compile time."""
@@ -58,5 +61,5 @@ def gemm_xt_d(W, x, d, alpha):
     m, k = x.shape
     n = d.shape[1]
     T = W.dtype.type
-    _gemm(np.int8(ord("n")), np.int8(ord("t")), n, k, m, _ref(T(alpha)), _data(d), n, _data(x), k,
+    _gemm(_N, _T, n, k, m, _ref(T(alpha)), _data(d), n, _data(x), k,
           _ref(T(1)), _data(W), n)

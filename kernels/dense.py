@@ -10,10 +10,10 @@ from numba import njit, prange
 
 from .activations import bias_act
 from .blas import gemm_xt_d
-from .config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_PARALLEL, PARALLEL_MIN_WORK
+from .config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_INNER, JIT_PARALLEL, PARALLEL_MIN_WORK
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def _matmul(out, x, W):
     """out = x @ W by loops; the inner loop runs along contiguous rows of W."""
     m, k = x.shape
@@ -30,7 +30,7 @@ def _matmul(out, x, W):
                 o[j] += xv * w[j]
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def _matmul_t_left(dW, x, dout):
     """dW = x.T @ dout by loops."""
     m, k = x.shape
@@ -47,7 +47,7 @@ def _matmul_t_left(dW, x, dout):
                 row[j] += xv * d[j]
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def _matmul_t_right(dx, dout, W):
     """dx = dout @ W.T by loops (dot products along rows of W)."""
     m, n = dout.shape

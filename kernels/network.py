@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 from .activations import act_backward
-from .config import JIT
+from .config import JIT, JIT_INNER
 from .dense import dense_backward, dense_dx, dense_forward, dense_sgd
 from .losses import loss_grad
 from .views import matrix
@@ -19,23 +19,23 @@ from .views import matrix
 N_IN, N_OUT, W_OFF, B_OFF, A_OFF = 0, 1, 2, 3, 4
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def weight(params, lay, l):
     return matrix(params, lay[l, W_OFF], lay[l, N_IN], lay[l, N_OUT])
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def bias(params, lay, l):
     b = lay[l, B_OFF]
     return params[b:b + lay[l, N_OUT]]
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def block(buf, lay, l, m):
     return matrix(buf, lay[l, A_OFF], m, lay[l, N_OUT])
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def forward_from(acts, params, a_in, lay, kinds, alphas, first):
     """Layers first.. on the m rows of a_in (the input to layer ``first``), outputs into acts."""
     m = a_in.shape[0]
@@ -100,7 +100,7 @@ def loss_and_sgd(stats, acts, deltas, params, x, y, t, lay, kinds, alphas, loss,
     sgd_backward(deltas, acts, params, x, lay, kinds, alphas, lr, 0)
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def sgd_backward(deltas, acts, params, x, lay, kinds, alphas, lr, stop):
     """Plain SGD on layers top..stop from the top delta, each layer's dx taken
     before its W changes; for stop > 0 the delta of layer stop - 1 is left in deltas."""

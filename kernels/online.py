@@ -19,27 +19,27 @@ scratch; X (n, n_in); y (n,) or empty; t (n, c) or empty.
 from numba import njit
 
 from .activations import bias_act
-from .config import JIT
+from .config import JIT, JIT_INNER
 from .epoch import _record
 from .losses import loss_grad
 from .network import bias, block, forward_from, sgd_backward, weight
 from .views import borrow
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def _copy_row(dst, src):
     for p in range(src.shape[0]):
         dst[p] = src[p]
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def _transpose(dst, src):
     for i in range(src.shape[0]):
         for j in range(src.shape[1]):
             dst[j, i] = src[i, j]
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def _update_and_next(z, WT, x, dz, lr, x_next):
     """WT -= lr * outer(dz, x); z = WT @ x_next, in one pass over WT's rows."""
     T = WT.dtype.type
@@ -54,7 +54,7 @@ def _update_and_next(z, WT, x, dz, lr, x_next):
         z[j] = s
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def _product(z, WT, x):
     """z = WT @ x."""
     T = WT.dtype.type

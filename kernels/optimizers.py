@@ -9,7 +9,7 @@ owned by one chunk: no race, and the result does not depend on threads.
 import numpy as np
 from numba import njit, prange
 
-from .config import JIT, JIT_PARALLEL, PARALLEL_MIN_WORK
+from .config import JIT, JIT_INNER, JIT_PARALLEL, PARALLEL_MIN_WORK
 
 SGD, ADAM, RMSPROP, ADAGRAD = 0, 1, 2, 3
 # hp slots
@@ -18,7 +18,7 @@ N_HP = 8
 CHUNK = 16384
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def _update(p, s1, s2, g, kind, lr, wd, eps, a, b, e, ca, cb):
     """Update every element; scalars are in p's dtype, ca = 1 - a, cb = 1 - b (see optimizer_step).
     Loops run over range(len): a loop over range(lo, hi) keeps numba's negative-index
