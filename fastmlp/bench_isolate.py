@@ -192,6 +192,25 @@ def run_task(task, isolate=True, timeout=TIMEOUT_S):
     return dict(out["record"], isolated=True, threads=out["threads"], process_s=wall)
 
 
+def best_of_processes(task, processes, isolate=True, key="samples_per_s", higher_is_better=True):
+    """Run ``task`` in ``processes`` fresh processes and keep the best record by ``key``.
+
+    On this 2-core VM a BLAS-bound case lands in a slow mode in some processes
+    and stays there for the process's life (mnist-b64: 88k or 141k samples/s,
+    same code, same data). It is not ASLR, the hash seed, Numba's thread count
+    or buffer alignment; the slow mode runs at the one-BLAS-thread speed, and
+    it comes and goes in clusters. So every variant gets the same number of
+    processes and keeps its best. The record gains ``per_process``: each ok
+    process's ``key``. In-process (``isolate`` False) runs once.
+    """
+    records = [run_task(task, isolate) for _ in range(processes if isolate else 1)]
+    ok = [r for r in records if r["status"] == "ok"]
+    if not ok:
+        return records[0]
+    best = (max if higher_is_better else min)(ok, key=lambda r: r[key])
+    return dict(best, per_process=[r[key] for r in ok])
+
+
 def launch_environment():
     """The environment this process was started with (Linux: /proc/self/environ), else ``os.environ``.
 

@@ -14,6 +14,7 @@ from fastmlp.bench_isolate import case_task, data_digest, run_task
 from fastmlp.bench_markdown import best_other, numba_ratio, rate, table
 from fastmlp.bench_measure import ValidationError, epochs_per_round, run_case, validate
 from fastmlp.bench_recipe import run_recipe
+from fastmlp.bench_isolate import best_of_processes
 from fastmlp.bench_report import main
 from fastmlp.bench_workloads import WORKLOADS, Net, get_workloads, load_data
 
@@ -132,7 +133,7 @@ def test_launch_environment_leaves_out_later_changes(monkeypatch):
 
 
 @pytest.mark.parametrize("argv", [["--workloads", "circles-b99"], ["--peers", "torch,caffe"],
-                                  ["--rounds", "0"], ["--rounds", "many"]])
+                                  ["--rounds", "0"], ["--rounds", "many"], ["--processes", "0"]])
 def test_bad_arguments_return_2_and_write_nothing(tmp_path, argv, capsys):
     out = tmp_path / "never"
     assert main(["--quick", "--out", str(out)] + argv) == 2
@@ -230,3 +231,27 @@ def test_peer_trains_the_same_network_as_fastmlp(peer):
     trace.append((ref.loss(), other.loss()))
     np.testing.assert_allclose(*zip(*trace), rtol=1e-4)
     assert trace[-1][1] < trace[0][1]
+
+
+def test_best_of_processes_keeps_the_fastest_ok_record_and_lists_every_rate(monkeypatch):
+    rates = iter([100.0, None, 300.0, 200.0])
+
+    def fake(task, isolate):
+        r = next(rates)
+        if r is None:
+            return {"status": "failed", "reason": "crash"}
+        return {"status": "ok", "samples_per_s": r, "variant": task["variant"]}
+    monkeypatch.setattr(bench_isolate, "run_task", fake)
+    best = best_of_processes({"variant": "numba"}, 4)
+    assert best["samples_per_s"] == 300.0 and best["per_process"] == [100.0, 300.0, 200.0]
+    monkeypatch.setattr(bench_isolate, "run_task", lambda task, isolate: {"status": "failed", "reason": "x"})
+    assert best_of_processes({"variant": "numba"}, 3)["status"] == "failed"
+    calls = []
+    monkeypatch.setattr(bench_isolate, "run_task", lambda task, isolate: calls.append(isolate) or
+                        {"status": "ok", "samples_per_s": 1.0})
+    best_of_processes({"variant": "numba"}, 3, isolate=False)  # in-process: once
+    assert calls == [False]
+    walls = iter([30.0, 20.0, 25.0])
+    monkeypatch.setattr(bench_isolate, "run_task", lambda task, isolate: {"status": "ok", "wall_s": next(walls)})
+    best = best_of_processes({"variant": "numba"}, 3, key="wall_s", higher_is_better=False)
+    assert best["wall_s"] == 20.0 and best["per_process"] == [30.0, 20.0, 25.0]
