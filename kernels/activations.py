@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from .config import JIT, JIT_INNER
+from .config import JIT, JIT_INLINE, JIT_INNER
 
 IDENTITY, TANH, SIGMOID, RELU, LEAKY_RELU, STEP = 0, 1, 2, 3, 4, 5
 
@@ -105,7 +105,7 @@ def _bias_act_row(row, b, kind, alpha, one):
         row[j] = act_value(row[j] + b[j], kind, alpha, one)
 
 
-@njit(**JIT)
+@njit(**JIT_INLINE)
 def bias_act(out, b, kind, alpha):
     """out[i, :] = act(out[i, :] + b), in place. out (m, n), b (n,). Serial: the
     activations vectorise, so this pass costs well under 1% of the product before
@@ -122,7 +122,7 @@ def _slope_row(dz, a, kind, alpha, one):
         dz[j] *= act_slope(a[j], kind, alpha, one)
 
 
-@njit(**JIT)
+@njit(**JIT_INLINE)
 def act_backward(dz, a, kind, alpha):
     """dz *= act'(z), in place, from the outputs a. dz, a (m, n). Serial: a few
     flops per element, memory-bound; a parallel region would cost more than it saves."""

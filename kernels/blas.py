@@ -1,10 +1,13 @@
 """BLAS gemm with alpha and beta, callable from numba: fast, numba.
 
-``np.dot(a, b, out)`` only computes out = a @ b. A plain SGD step wants
-W = W - lr * x.T @ dout in one pass, with no gradient buffer: that is gemm
-with alpha = -lr, beta = 1. This calls the same BLAS entry point numba's
-np.dot uses (``numba_xxgemm``, scipy's BLAS behind it), so it caches like any
-kernel; scalars go by reference through stack slots: nothing is allocated.
+Every large product in the kernels is one call of :func:`gemm`: the forward
+product (alpha 1, beta 0), dx and dW, and the plain SGD step
+W = W - lr * x.T @ dout in one pass with no gradient buffer (alpha = -lr,
+beta = 1), which ``np.dot(a, b, out)`` cannot do. It calls the BLAS entry
+point numba's np.dot uses (``numba_xxgemm``, scipy's BLAS behind it), so it
+caches like any kernel, and compiles in a fraction of np.dot's time (one
+small function instead of np.dot's checks and gemv/gemm/dot dispatch).
+Scalars go by reference through stack slots: nothing is allocated.
 """
 import numpy as np
 from numba import njit, types
@@ -52,14 +55,15 @@ def _ref(typingctx, value):
 
 
 @njit(**JIT)
-def gemm_xt_d(W, x, d, alpha):
-    """W += alpha * x.T @ d. W (k, n), x (m, k), d (m, n), all C-contiguous, same dtype.
+def gemm(C, A, ta, B, tb, alpha, beta):
+    """C = alpha * op(A) @ op(B) + beta * C; op transposes when ta / tb is True.
 
-    Column-major view: W.T (n, k) += alpha * d.T (n, m) @ x (m, k), i.e.
-    gemm('n', 't', n, k, m, alpha, d, n, x, k, 1, W, n).
+    C (m, n), op(A) (m, k), op(B) (k, n); all C-contiguous, same dtype. Row-major
+    storage read column-major is the transpose, so BLAS computes
+    C.T = op(B).T @ op(A).T: gemm(tb, ta, n, m, k, alpha, B, ldb, A, lda, beta, C, n).
     """
-    m, k = x.shape
-    n = d.shape[1]
-    T = W.dtype.type
-    _gemm(_N, _T, n, k, m, _ref(T(alpha)), _data(d), n, _data(x), k,
-          _ref(T(1)), _data(W), n)
+    m, n = C.shape
+    k = A.shape[0] if ta else A.shape[1]
+    T = C.dtype.type
+    _gemm(_T if tb else _N, _T if ta else _N, n, m, k, _ref(T(alpha)), _data(B), B.shape[1],
+          _data(A), A.shape[1], _ref(T(beta)), _data(C), n)

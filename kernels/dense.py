@@ -1,16 +1,15 @@
 """Dense layer forward and backward: fast, numba.
 
 Shapes: x (m, k) inputs, W (k, n), b (n,), out/dout (m, n), dx (m, k).
-Large products go to BLAS through ``np.dot(a, b, out)`` (no allocation,
-transposes passed as flags); small ones run as loops that beat a BLAS call.
+Large products go to BLAS through ``blas.gemm`` (no allocation, transposes
+passed as flags); small ones run as loops that beat a BLAS call.
 Parallel loops are owner-computes: each iteration writes its own rows.
 """
-import numpy as np
 from numba import njit, prange
 
 from .activations import bias_act
-from .blas import gemm_xt_d
-from .config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_INNER, JIT_PARALLEL, PARALLEL_MIN_WORK
+from .blas import gemm
+from .config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_INLINE, JIT_INNER, JIT_PARALLEL, PARALLEL_MIN_WORK
 
 
 @njit(**JIT_INNER)
@@ -87,18 +86,18 @@ def dense_forward(out, x, W, b, act, alpha):
     m, k = x.shape
     n = W.shape[1]
     if m * k * n >= BLAS_MIN_WORK:
-        np.dot(x, W, out)
+        gemm(out, x, False, W, False, 1, 0)
     else:
         _matmul(out, x, W)
     bias_act(out, b, act, alpha)
 
 
-@njit(**JIT)
+@njit(**JIT_INLINE)
 def dense_dx(dx, dout, W):
     """dx = dout @ W.T: the gradient for the layer below (before its activation)."""
     m, n = dout.shape
     if m * W.shape[0] * n >= BLAS_MIN_WORK and m >= BLAS_MIN_ROWS_DX:
-        np.dot(dout, W.T, dx)
+        gemm(dx, dout, False, W, True, 1, 0)
     else:
         _matmul_t_right(dx, dout, W)
 
@@ -109,7 +108,7 @@ def dense_backward(dx, dW, db, dout, x, W):
     m, k = x.shape
     n = W.shape[1]
     if m * k * n >= BLAS_MIN_WORK:
-        np.dot(x.T, dout, dW)
+        gemm(dW, x, True, dout, False, 1, 0)
     else:
         _matmul_t_left(dW, x, dout)
     _col_sums(db, dout)
@@ -128,7 +127,7 @@ def dense_sgd(W, b, x, dout, lr):
     n = W.shape[1]
     T = W.dtype.type
     if m * k * n >= BLAS_MIN_WORK:
-        gemm_xt_d(W, x, dout, -lr)
+        gemm(W, x, True, dout, False, -lr, 1)
     else:
         for i in range(m):
             for p in range(k):

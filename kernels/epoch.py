@@ -12,7 +12,7 @@ order (n,) int64; xb (cap, n_in), yb (cap,), tb (cap, c).
 import numpy as np
 from numba import njit
 
-from .config import JIT, JIT_INNER
+from .config import JIT, JIT_INNER, JIT_INNER_INLINE
 from .network import loss_and_grad, loss_and_sgd
 from .optimizers import optimizer_step
 from .views import borrow
@@ -20,7 +20,7 @@ from .views import borrow
 LOSS_SUM, CORRECT, SEEN, STEPS, DIVERGED = range(5)
 
 
-@njit(**JIT_INNER)
+@njit(**JIT_INNER_INLINE)
 def _gather(xb, yb, tb, X, y, t, idx):
     """Rows X[idx] -> xb[:len(idx)], likewise y and t."""
     for r in range(idx.shape[0]):  # element loops: no broadcasting, no error paths
@@ -34,7 +34,7 @@ def _gather(xb, yb, tb, X, y, t, idx):
                 tb[r, j] = t[src, j]
 
 
-@njit(**JIT_INNER)
+@njit(**JIT_INNER_INLINE)
 def _next_batch(xb, yb, tb, X, y, t, order, start, batch_size, drop_last):
     """Gather the batch starting at ``start``: (rows, x, y, t) as views of the batch
     buffers (y or t empty when unused); rows is 0 when the epoch is over."""
@@ -48,7 +48,7 @@ def _next_batch(xb, yb, tb, X, y, t, order, start, batch_size, drop_last):
     return m, xb[:m], yb[:m] if y.shape[0] else yb[:0], tb[:m] if t.shape[0] else tb[:0]
 
 
-@njit(**JIT_INNER)
+@njit(**JIT_INNER_INLINE)
 def _record(out, stats, m):
     """Add a finished batch to ``out``; False (and the diverged flag) if its loss is not finite."""
     if not np.isfinite(stats[0]):

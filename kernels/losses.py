@@ -8,7 +8,7 @@ class ids; t (m, c) real targets.
 import numpy as np
 from numba import njit
 
-from .config import JIT
+from .config import JIT, JIT_INLINE
 
 SOFTMAX_XENT, MSE, SIGMOID_BCE = 0, 1, 2
 
@@ -90,7 +90,7 @@ def sigmoid_bce(dz, stats, z, t):
     stats[1] += correct
 
 
-@njit(**JIT)
+@njit(**JIT_INLINE)
 def loss_grad(dz, stats, z, y, t, kind):
     """Dispatch on the loss id; y is used by softmax_xent, t by the others."""
     if kind == SOFTMAX_XENT:

@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 from .activations import act_backward
-from .config import JIT, JIT_INNER
+from .config import JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE
 from .dense import dense_backward, dense_dx, dense_forward, dense_sgd
 from .losses import loss_grad
 from .views import matrix
@@ -19,23 +19,23 @@ from .views import matrix
 N_IN, N_OUT, W_OFF, B_OFF, A_OFF = 0, 1, 2, 3, 4
 
 
-@njit(**JIT_INNER)
+@njit(**JIT_INNER_INLINE)
 def weight(params, lay, l):
     return matrix(params, lay[l, W_OFF], lay[l, N_IN], lay[l, N_OUT])
 
 
-@njit(**JIT_INNER)
+@njit(**JIT_INNER_INLINE)
 def bias(params, lay, l):
     b = lay[l, B_OFF]
     return params[b:b + lay[l, N_OUT]]
 
 
-@njit(**JIT_INNER)
+@njit(**JIT_INNER_INLINE)
 def block(buf, lay, l, m):
     return matrix(buf, lay[l, A_OFF], m, lay[l, N_OUT])
 
 
-@njit(**JIT_INNER)
+@njit(**JIT_INNER_INLINE)
 def forward_from(acts, params, a_in, lay, kinds, alphas, first):
     """Layers first.. on the m rows of a_in (the input to layer ``first``), outputs into acts."""
     m = a_in.shape[0]
@@ -45,7 +45,7 @@ def forward_from(acts, params, a_in, lay, kinds, alphas, first):
         a_in = out
 
 
-@njit(**JIT)
+@njit(**JIT_INLINE)
 def forward(acts, params, x, lay, kinds, alphas):
     """Each layer's output into acts, for the m = len(x) rows of x (m, n_in)."""
     forward_from(acts, params, x, lay, kinds, alphas, 0)
@@ -88,7 +88,7 @@ def evaluate(stats, acts, params, x, y, t, lay, kinds, alphas, loss):
     loss_grad(block(acts, lay, last, 0)[:0], stats, block(acts, lay, last, m), y, t, loss)
 
 
-@njit(**JIT)
+@njit(**JIT_INLINE)
 def loss_and_sgd(stats, acts, deltas, params, x, y, t, lay, kinds, alphas, loss, lr):
     """Forward, fused loss, then backward applying plain SGD layer by layer
     (each layer's dx is taken before its W changes): no gradient buffer, no
@@ -100,7 +100,7 @@ def loss_and_sgd(stats, acts, deltas, params, x, y, t, lay, kinds, alphas, loss,
     sgd_backward(deltas, acts, params, x, lay, kinds, alphas, lr, 0)
 
 
-@njit(**JIT_INNER)
+@njit(**JIT_INNER_INLINE)
 def sgd_backward(deltas, acts, params, x, lay, kinds, alphas, lr, stop):
     """Plain SGD on layers top..stop from the top delta, each layer's dx taken
     before its W changes; for stop > 0 the delta of layer stop - 1 is left in deltas."""

@@ -6,7 +6,7 @@ import pytest
 import fastmlp
 from fastmlp import kernels as K
 from fastmlp.backends import Workspace
-from fastmlp.kernels.blas import gemm_xt_d
+from fastmlp.kernels.blas import gemm
 from fastmlp.kernels.config import BLAS_MIN_WORK
 from fastmlp.kernels.dense import dense_sgd
 from fastmlp.kernels.network import loss_and_sgd
@@ -37,12 +37,18 @@ def test_both_code_paths_are_exercised():
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_gemm_update_alpha_beta(dtype):
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("m,k,n", [(9, 6, 4), (1, 7, 3), (5, 1, 1), (1, 1, 1), (33, 17, 65)])
+@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (2.5, 1.0), (-0.01, 1.0), (0.5, -2.0)])
+def test_gemm_is_alpha_opA_opB_plus_beta_C(dtype, ta, tb, m, k, n, alpha, beta):
     rng = np.random.default_rng(1)
-    x, d, W = (rng.normal(size=s).astype(dtype) for s in ((9, 6), (9, 4), (6, 4)))
-    expected = W + 2.5 * x.T @ d
-    gemm_xt_d(W, x, d, 2.5)
-    np.testing.assert_allclose(W, expected, rtol=1e-5 if dtype == "float32" else 1e-13)
+    A = rng.normal(size=(k, m) if ta else (m, k)).astype(dtype)
+    B = rng.normal(size=(n, k) if tb else (k, n)).astype(dtype)
+    C = rng.normal(size=(m, n)).astype(dtype)
+    expected = alpha * (A.T if ta else A) @ (B.T if tb else B) + beta * C
+    gemm(C, A, ta, B, tb, alpha, beta)
+    np.testing.assert_allclose(C, expected, rtol=1e-5 if dtype == "float32" else 1e-12,
+                               atol=1e-5 if dtype == "float32" else 1e-12)
 
 
 @pytest.mark.parametrize("layers,act,loss,m", [
