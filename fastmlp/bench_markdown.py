@@ -101,9 +101,9 @@ def _targets(report):
     comp = report.get("compile", {})
     if comp.get("status") == "ok":
         rows.append(["cold compile (start to first trained batch)", f"<= {COLD_S:g} s",
-                     f"{comp['cold']['wall_s']:.3g} s", _met(COLD_S, comp["cold"]["wall_s"])])
-        rows.append(["warm start (same cache)", f"<= {WARM_S:g} s", f"{comp['warm']['wall_s']:.3g} s",
-                     _met(WARM_S, comp["warm"]["wall_s"])])
+                     f"{comp['cold']['to_first_batch_s']:.3g} s", _met(COLD_S, comp["cold"]["to_first_batch_s"])])
+        rows.append(["warm start (same cache)", f"<= {WARM_S:g} s", f"{comp['warm']['to_first_batch_s']:.3g} s",
+                     _met(WARM_S, comp["warm"]["to_first_batch_s"])])
     rec = {r["variant"]: r for r in report.get("recipe", {}).get("results", []) if r["status"] == "ok"}
     if "numba" in rec:
         full = rec["numba"]["epochs"] >= 50
@@ -127,10 +127,12 @@ def _compile(report):
     comp = report.get("compile", {})
     if comp.get("status") != "ok":
         return f"Not measured: {comp.get('reason', 'not requested')}."
-    rows = [[kind, f"{c['wall_s']:.3g}", f"{c['import_s']:.3g}", f"{c['first_batch_s']:.3g}"]
+    rows = [[kind, f"{c['to_first_batch_s']:.3g}", f"{c['import_s']:.3g}", f"{c['first_batch_s']:.3g}",
+             f"{c['wall_s']:.3g}"]
             for kind, c in (("cold (empty NUMBA_CACHE_DIR)", comp["cold"]), ("warm (same cache)", comp["warm"]))]
     return (f"Network {comp['network']}, batch {comp['batch_size']}, one batch trained by a fresh process.\n\n"
-            + table(["start", "launch → first trained batch s", "import s", "model + first fit s"], rows))
+            + table(["start", "launch → first trained batch s", "import s", "model + first fit s",
+                     "launch → exit s"], rows))
 
 
 def _recipe(report):
