@@ -11,12 +11,16 @@ and the forward product for sample s + 1 share a single pass over each row:
 
 Same arithmetic as updating then multiplying (the sums run in another
 order). Each sample is first copied into an aligned scratch row (the pass
-runs 25% faster than on rows at arbitrary addresses). Layers above the first
+runs 25% faster than on rows at arbitrary addresses), and the sample after
+it is prefetched so that copy finds it in cache. Layers above the first
 use the usual kernels. Shapes: WT (n_out, n_in) of layer 0 and xs (2, n_in),
 scratch; X (n, n_in); y (n,) or empty; t (n, c) or empty.
 ``out`` as in ``epoch``: (loss sum, correct, samples seen, steps, diverged).
 """
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from .activations import bias_act
 from .config import JIT, JIT_INNER
@@ -24,6 +28,25 @@ from .epoch import _record
 from .losses import loss_grad
 from .network import bias, block, forward_from, sgd_backward, weight
 from .views import borrow
+
+
+@intrinsic
+def _prefetch(typingctx, arr, i):
+    """Hint the cache line holding arr[i] into cache (llvm.prefetch: read, keep); changes no result."""
+    def codegen(context, builder, sig, args):
+        ptr = builder.gep(context.make_array(sig.args[0])(context, builder, args[0]).data, [args[1]])
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                            "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+    return types.none(arr, i), codegen
+
+
+@njit(**JIT_INNER)
+def _prefetch_row(row):
+    for p in range(0, row.shape[0], max(1, 64 // row.itemsize)):  # one hint per 64-byte line
+        _prefetch(row, p)
 
 
 @njit(**JIT_INNER)
@@ -95,6 +118,8 @@ def train_epoch_online(out, params, acts, deltas, stats, WT, xs, X, y, t, order,
         x_next = xs[(s + 1) % 2]
         if s + 1 < n:
             _copy_row(x_next, X[order[s + 1]])
+        if s + 2 < n:
+            _prefetch_row(X[order[s + 2]])
         _update_and_next(z0[0], WT, x[0], dz0, lr, x_next)
         if not _record(out, stats, 1):
             break
