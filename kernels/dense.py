@@ -14,7 +14,8 @@ from .config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_INLINE, JIT_INNER,
 
 @njit(**JIT_INNER)
 def _matmul(out, x, W):
-    """out = x @ W by loops; the inner loop runs along contiguous rows of W."""
+    """out = x @ W by loops; the inner loop runs along contiguous rows of W,
+    four of them per pass (one dependent add into o per four products)."""
     m, k = x.shape
     n = W.shape[1]
     zero = out.dtype.type(0)
@@ -22,9 +23,16 @@ def _matmul(out, x, W):
         o = out[i]
         for j in range(n):
             o[j] = zero
-        for p in range(k):
-            xv = x[i, p]
-            w = W[p]
+        p = 0
+        while p + 4 <= k:  # four rows of W per pass: a quarter of the dependent adds into o
+            x0, x1, x2, x3 = x[i, p], x[i, p + 1], x[i, p + 2], x[i, p + 3]
+            w0, w1, w2, w3 = W[p], W[p + 1], W[p + 2], W[p + 3]
+            for j in range(n):
+                o[j] += x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j]
+            p += 4
+        for q in range(p, k):
+            xv = x[i, q]
+            w = W[q]
             for j in range(n):
                 o[j] += xv * w[j]
 
@@ -39,9 +47,16 @@ def _matmul_t_left(dW, x, dout):
         row = dW[p]
         for j in range(n):
             row[j] = zero
-        for i in range(m):
-            xv = x[i, p]
-            d = dout[i]
+        i = 0
+        while i + 4 <= m:  # four samples per pass, as in _matmul
+            x0, x1, x2, x3 = x[i, p], x[i + 1, p], x[i + 2, p], x[i + 3, p]
+            d0, d1, d2, d3 = dout[i], dout[i + 1], dout[i + 2], dout[i + 3]
+            for j in range(n):
+                row[j] += x0 * d0[j] + x1 * d1[j] + x2 * d2[j] + x3 * d3[j]
+            i += 4
+        for q in range(i, m):
+            xv = x[q, p]
+            d = dout[q]
             for j in range(n):
                 row[j] += xv * d[j]
 
