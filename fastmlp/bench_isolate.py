@@ -192,18 +192,31 @@ def run_task(task, isolate=True, timeout=TIMEOUT_S):
     return dict(out["record"], isolated=True, threads=out["threads"], process_s=wall)
 
 
-def best_of_processes(task, processes, isolate=True, key="samples_per_s", higher_is_better=True):
-    """Run ``task`` in ``processes`` fresh processes and keep the best record by ``key``.
+def run_interleaved(tasks, processes, isolate=True, log=None):
+    """Run every task of ``tasks`` (a dict name -> task, or None to skip) ``processes`` times,
+    one pass over all of them after another; returns name -> list of records.
 
-    On this 2-core VM a BLAS-bound case lands in a slow mode in some processes
-    and stays there for the process's life (mnist-b64: 88k or 141k samples/s,
-    same code, same data). It is not ASLR, the hash seed, Numba's thread count
-    or buffer alignment; the slow mode runs at the one-BLAS-thread speed, and
-    it comes and goes in clusters. So every variant gets the same number of
-    processes and keeps its best. The record gains ``per_process``: each ok
-    process's ``key``. In-process (``isolate`` False) runs once.
+    On the 2-core project VM a process sometimes lands in a slow mode and stays
+    there for its life (mnist-b64 at 88k or 141k samples/s, circles-b10 at 3.8M
+    or 6.4M: same code, same data). It is not ASLR, the hash seed, Numba's
+    thread count or buffer alignment, and it comes in clusters lasting minutes.
+    So every variant gets the same number of processes, spread over the run by
+    interleaving, and keeps its best (:func:`best_record`). In-process
+    (``isolate`` False) runs each task once.
     """
-    records = [run_task(task, isolate) for _ in range(processes if isolate else 1)]
+    out = {name: [] for name in tasks}
+    for rep in range(processes if isolate else 1):
+        for name, task in tasks.items():
+            if task is not None:
+                out[name].append(run_task(task, isolate))
+                if log:
+                    log(name, rep, out[name][-1])
+    return out
+
+
+def best_record(records, key="samples_per_s", higher_is_better=True):
+    """The ok record with the best ``key`` (else the first record), plus ``per_process``:
+    every ok record's ``key``."""
     ok = [r for r in records if r["status"] == "ok"]
     if not ok:
         return records[0]

@@ -26,7 +26,8 @@ def run_recipe(variants=("numba", "torch"), epochs=FULL_EPOCHS, seed=0, isolate=
     isolate : bool
         True: each variant trains in a fresh Python process; False: in this one.
     processes : int
-        With ``isolate``, fresh processes per variant; the shortest wall time is kept.
+        With ``isolate``, fresh processes per variant, interleaved across the variants;
+        the shortest wall time is kept.
 
     Returns
     -------
@@ -44,9 +45,10 @@ def run_recipe(variants=("numba", "torch"), epochs=FULL_EPOCHS, seed=0, isolate=
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int; got {epochs!r}")
     if isolate:
-        from .bench_isolate import best_of_processes, recipe_task
-        tasks = [recipe_task(name, epochs, seed) for name in variants]  # refuses an unknown name before any run
-        return [best_of_processes(task, processes, key="wall_s", higher_is_better=False) for task in tasks]
+        from .bench_isolate import best_record, recipe_task, run_interleaved
+        tasks = {name: recipe_task(name, epochs, seed) for name in variants}  # refuses an unknown name first
+        runs = run_interleaved(tasks, processes)
+        return [best_record(runs[name], key="wall_s", higher_is_better=False) for name in variants]
     data = fashion_data()
     if data is None:
         raise FileNotFoundError("the recipe needs Fashion-MNIST (see fastmlp.datasets.fashion_mnist)")

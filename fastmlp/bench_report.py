@@ -21,7 +21,7 @@ import platform
 import sys
 from pathlib import Path
 
-from .bench_isolate import best_of_processes, workload_task
+from .bench_isolate import best_record, run_interleaved, workload_task
 from .bench_measure import sgemm_gflops
 from .bench_runners import ALL_VARIANTS, FASTMLP_VARIANTS, PEERS
 from .bench_workloads import RECIPE_NET, WORKLOADS, get_workloads
@@ -84,8 +84,9 @@ def _meta(args, variants, sgemm_repeats, data, processes=1):
             "variants": variants,
             "isolation": "none: every case ran in the report's process (--in-process)" if args.in_process
             else ("every case ran in a fresh Python process" if processes == 1 else
-                  f"every workload case and recipe variant ran in {processes} fresh Python processes, the best "
-                  "kept (the loop variant and the sweeps in one); every process's figure is in results.json")}
+                  f"every workload case and recipe variant ran in {processes} fresh Python processes, "
+                  "interleaved over the run, the best kept (the loop variant and the sweeps in one); every "
+                  "process's figure is in results.json")}
 
 
 def _version(module):
@@ -104,21 +105,26 @@ def _log(msg):
 def run_workloads(workloads, variants, rounds, min_round_s, validate_epochs, source, seed, log=_log,
                   isolate=True, processes=1):
     """One dict per workload with its data description and a ``run_case`` record per variant,
-    each measured in fresh processes (the best of ``processes``; the loop variant in one)
-    or in this one if ``isolate`` is False."""
+    each the best of ``processes`` fresh processes interleaved over the whole run (the loop
+    variant in one; see :func:`fastmlp.bench_isolate.run_interleaved`), or measured in this
+    process if ``isolate`` is False."""
+    tasks = {(w.id, v): workload_task(w, v, rounds, validate_epochs, min_round_s, source, seed)
+             for w in workloads for v in variants}
+    slow = {k: t for k, t in tasks.items() if k[1] == "loop"}  # minutes per case: one process
+    show = lambda k, rep, r: log(f"{k[0]} {k[1]} (process {rep + 1}): " + (  # noqa: E731
+        f"{r['samples_per_s']:.4g} samples/s" if r["status"] == "ok" else f"{r['status']} ({r['reason']})"))
+    runs = run_interleaved({k: t for k, t in tasks.items() if k not in slow}, processes, isolate, show)
+    runs.update(run_interleaved(slow, 1, isolate, show))
     out = []
     for w in workloads:
         cases, data = [], "not loaded (no case ran)"
         for v in variants:
-            task = workload_task(w, v, rounds, validate_epochs, min_round_s, source, seed)
-            if task is None:
+            if tasks[w.id, v] is None:
                 r = {"variant": v, "status": "skipped", "reason": w.loop_note, "note": ""}
             else:
-                r = best_of_processes(task, 1 if v == "loop" else processes, isolate)
+                r = best_record(runs[w.id, v])
                 data = r.get("data") or data
             cases.append(r)
-            log(f"{w.id} {v}: " + (f"{r['samples_per_s']:.4g} samples/s" if r["status"] == "ok"
-                                    else f"{r['status']} ({r['reason']})"))
         out.append({"workload": w.id, "network": w.net.describe(), "batch_size": w.net.batch_size,
                     "n_weights": w.net.n_weights, "data": data, "cases": cases})
     return out

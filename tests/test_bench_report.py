@@ -14,7 +14,7 @@ from fastmlp.bench_isolate import case_task, data_digest, run_task
 from fastmlp.bench_markdown import best_other, numba_ratio, rate, table
 from fastmlp.bench_measure import ValidationError, epochs_per_round, run_case, validate
 from fastmlp.bench_recipe import run_recipe
-from fastmlp.bench_isolate import best_of_processes
+from fastmlp.bench_isolate import best_record
 from fastmlp.bench_report import main
 from fastmlp.bench_workloads import WORKLOADS, Net, get_workloads, load_data
 
@@ -233,27 +233,28 @@ def test_peer_trains_the_same_network_as_fastmlp(peer):
     assert trace[-1][1] < trace[0][1]
 
 
-def test_best_of_processes_keeps_the_fastest_ok_record_and_lists_every_rate(monkeypatch):
-    rates = iter([100.0, None, 300.0, 200.0])
+def test_processes_are_interleaved_and_the_best_ok_record_is_kept(monkeypatch):
+    calls = []
+    rates = {"a": iter([100.0, None, 300.0]), "b": iter([5.0, 7.0, 6.0])}
 
     def fake(task, isolate):
-        r = next(rates)
+        calls.append(task["variant"])
+        r = next(rates[task["variant"]])
         if r is None:
             return {"status": "failed", "reason": "crash"}
         return {"status": "ok", "samples_per_s": r, "variant": task["variant"]}
     monkeypatch.setattr(bench_isolate, "run_task", fake)
-    best = best_of_processes({"variant": "numba"}, 4)
-    assert best["samples_per_s"] == 300.0 and best["per_process"] == [100.0, 300.0, 200.0]
-    monkeypatch.setattr(bench_isolate, "run_task", lambda task, isolate: {"status": "failed", "reason": "x"})
-    assert best_of_processes({"variant": "numba"}, 3)["status"] == "failed"
-    calls = []
-    monkeypatch.setattr(bench_isolate, "run_task", lambda task, isolate: calls.append(isolate) or
-                        {"status": "ok", "samples_per_s": 1.0})
-    best_of_processes({"variant": "numba"}, 3, isolate=False)  # in-process: once
-    assert calls == [False]
-    walls = iter([30.0, 20.0, 25.0])
-    monkeypatch.setattr(bench_isolate, "run_task", lambda task, isolate: {"status": "ok", "wall_s": next(walls)})
-    best = best_of_processes({"variant": "numba"}, 3, key="wall_s", higher_is_better=False)
+    runs = bench_isolate.run_interleaved({"a": {"variant": "a"}, "b": {"variant": "b"}, "c": None}, 3)
+    assert calls == ["a", "b"] * 3 and runs["c"] == []  # one pass over every task, then the next
+    best = best_record(runs["a"])
+    assert best["samples_per_s"] == 300.0 and best["per_process"] == [100.0, 300.0]
+    assert best_record([{"status": "failed", "reason": "x"}])["status"] == "failed"
+    calls.clear()
+    rates["b"] = iter([1.0])
+    bench_isolate.run_interleaved({"b": {"variant": "b"}}, 3, isolate=False)  # in-process: once
+    assert calls == ["b"]
+    walls = [{"status": "ok", "wall_s": w} for w in (30.0, 20.0, 25.0)]
+    best = best_record(walls, key="wall_s", higher_is_better=False)
     assert best["wall_s"] == 20.0 and best["per_process"] == [30.0, 20.0, 25.0]
 
 
