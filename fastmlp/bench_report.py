@@ -207,7 +207,8 @@ def _compile(args):
     from .bench_compile import compile_times
     _log("compile time (cold, then warm) ...")
     net = WORKLOADS["fashion-b64"].net
-    return dict(compile_times(net), status="ok", network=net.describe(), batch_size=net.batch_size)
+    return dict(compile_times(net, cold_runs=_processes(args)), status="ok", network=net.describe(),
+                batch_size=net.batch_size)
 
 
 def _recipe(args, variants):
