@@ -13,6 +13,8 @@ import sys
 import tempfile
 import time
 
+from .bench_isolate import best_record
+
 _CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
@@ -49,7 +51,7 @@ def run_child(net, cache_dir, timeout=300):
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"compile-time child process failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]), wall_s=wall)
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]), wall_s=wall, status="ok")
 
 
 def compile_times(net, warm_runs=2, cold_runs=1):
@@ -59,12 +61,12 @@ def compile_times(net, warm_runs=2, cold_runs=1):
     the one the last cold run filled. Like the throughput cases, the best of
     ``cold_runs`` processes is kept, with every process's figure in ``per_process``.
     """
-    def best(runs):
-        return dict(min(runs, key=lambda r: r["to_first_batch_s"]), per_process=[r["to_first_batch_s"] for r in runs])
     colds = []
-    for i in range(max(1, cold_runs)):
+    for _ in range(max(1, cold_runs) - 1):
         with tempfile.TemporaryDirectory(prefix="fastmlp-numba-cache-") as cache:
             colds.append(run_child(net, cache))
-            if i == max(1, cold_runs) - 1:
-                warm = best([run_child(net, cache) for _ in range(max(1, warm_runs))])
-    return {"cold": best(colds), "warm": warm}
+    with tempfile.TemporaryDirectory(prefix="fastmlp-numba-cache-") as cache:  # the last one also serves warm
+        colds.append(run_child(net, cache))
+        warms = [run_child(net, cache) for _ in range(max(1, warm_runs))]
+    return {"cold": best_record(colds, "to_first_batch_s", higher_is_better=False),
+            "warm": best_record(warms, "to_first_batch_s", higher_is_better=False)}

@@ -111,8 +111,10 @@ def run_workloads(workloads, variants, rounds, min_round_s, validate_epochs, sou
     tasks = {(w.id, v): workload_task(w, v, rounds, validate_epochs, min_round_s, source, seed)
              for w in workloads for v in variants}
     slow = {k: t for k, t in tasks.items() if k[1] == "loop"}  # minutes per case: one process
-    show = lambda k, rep, r: log(f"{k[0]} {k[1]} (process {rep + 1}): " + (  # noqa: E731
-        f"{r['samples_per_s']:.4g} samples/s" if r["status"] == "ok" else f"{r['status']} ({r['reason']})"))
+
+    def show(key, rep, r):
+        log(f"{key[0]} {key[1]} (process {rep + 1}): " + (
+            f"{r['samples_per_s']:.4g} samples/s" if r["status"] == "ok" else f"{r['status']} ({r['reason']})"))
     runs = run_interleaved({k: t for k, t in tasks.items() if k not in slow}, processes, isolate, show)
     runs.update(run_interleaved(slow, 1, isolate, show))
     out = []

@@ -38,30 +38,6 @@ def _matmul(out, x, W):
 
 
 @njit(**JIT_INNER)
-def _matmul_t_left(dW, x, dout):
-    """dW = x.T @ dout by loops."""
-    m, k = x.shape
-    n = dout.shape[1]
-    zero = dW.dtype.type(0)
-    for p in range(k):
-        row = dW[p]
-        for j in range(n):
-            row[j] = zero
-        i = 0
-        while i + 4 <= m:  # four samples per pass, as in _matmul
-            x0, x1, x2, x3 = x[i, p], x[i + 1, p], x[i + 2, p], x[i + 3, p]
-            d0, d1, d2, d3 = dout[i], dout[i + 1], dout[i + 2], dout[i + 3]
-            for j in range(n):
-                row[j] += x0 * d0[j] + x1 * d1[j] + x2 * d2[j] + x3 * d3[j]
-            i += 4
-        for q in range(i, m):
-            xv = x[q, p]
-            d = dout[q]
-            for j in range(n):
-                row[j] += xv * d[j]
-
-
-@njit(**JIT_INNER)
 def _matmul_t_right(dx, dout, W):
     """dx = dout @ W.T by loops (dot products along rows of W)."""
     m, n = dout.shape
@@ -125,7 +101,7 @@ def dense_backward(dx, dW, db, dout, x, W):
     if m * k * n >= BLAS_MIN_WORK:
         gemm(dW, x, True, dout, False, 1, 0)
     else:
-        _matmul_t_left(dW, x, dout)
+        _matmul(dW, x.T, dout)  # dW[p] = sum over samples of x[i, p] * dout[i]
     _col_sums(db, dout)
     if dx.size > 0:
         dense_dx(dx, dout, W)

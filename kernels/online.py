@@ -24,6 +24,7 @@ from numba.extending import intrinsic
 
 from .activations import bias_act
 from .config import JIT, JIT_INNER
+from .dense import _matmul_t_right
 from .epoch import _record
 from .losses import loss_grad
 from .network import bias, block, forward_from, sgd_backward, weight
@@ -77,18 +78,6 @@ def _update_and_next(z, WT, x, dz, lr, x_next):
         z[j] = s
 
 
-@njit(**JIT_INNER)
-def _product(z, WT, x):
-    """z = WT @ x."""
-    T = WT.dtype.type
-    for j in range(WT.shape[0]):
-        row = WT[j]
-        s = T(0)
-        for p in range(row.shape[0]):
-            s += row[p] * x[p]
-        z[j] = s
-
-
 @njit(**JIT)
 def train_epoch_online(out, params, acts, deltas, stats, WT, xs, X, y, t, order, lay, kinds, alphas, loss, lr):
     """Plain SGD, one sample per step, over ``order``; stops at the first non-finite loss.
@@ -104,7 +93,7 @@ def train_epoch_online(out, params, acts, deltas, stats, WT, xs, X, y, t, order,
     dz0 = block(deltas, lay, 0, 1)[0]
     if n > 0:
         _copy_row(xs[0], X[order[0]])
-        _product(z0[0], WT, xs[0])
+        _matmul_t_right(z0, xs[:1], WT)  # z0 = x WT.T
     for s in range(n):
         i = order[s]
         x = xs[s % 2:s % 2 + 1]
