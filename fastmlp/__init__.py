@@ -1,5 +1,5 @@
 """fastmlp: train multi-layer perceptrons on the CPU, fast, in three readable variants."""
-from . import kernels  # noqa: F401  (numba config first)
+from . import kernels  # noqa: F401  (registers the kernels' cache folder; starts nothing)
 from .architecture import Architecture
 from .backends import BACKEND_NAMES
 from .callbacks import Callback, EarlyStopping

@@ -2,7 +2,7 @@
 
 One flat parameter vector holds, layer after layer, W (n_in, n_out) row-major
 then b (n_out,). Gradients and optimizer state use the same layout. The same
-table drives all three backends.
+table drives all three backends; the kernels receive it as ``Architecture.net``.
 """
 from dataclasses import dataclass, field
 import numbers
@@ -11,6 +11,7 @@ import numpy as np
 
 from .kernels import activations as _act
 from .kernels import losses as _loss
+from .kernels.structs import A_OFF, B_OFF, N_IN, N_OUT, W_OFF, Net
 
 ACTIVATIONS = {
     "identity": _act.IDENTITY, "linear": _act.IDENTITY,
@@ -59,10 +60,7 @@ class Architecture:
     loss: str
     leaky_slope: float
     dtype: np.dtype
-    lay: np.ndarray = field(repr=False)
-    kinds: np.ndarray = field(repr=False)
-    alphas: np.ndarray = field(repr=False)
-    loss_id: int = field(repr=False)
+    net: Net = field(repr=False)
     n_params: int = field(repr=False)
     width_sum: int = field(repr=False)
 
@@ -93,13 +91,28 @@ class Architecture:
         p = a = 0
         for l in range(L):
             k, n = layers[l], layers[l + 1]
-            lay[l] = (k, n, p, p + k * n, a)
+            lay[l, N_IN], lay[l, N_OUT], lay[l, W_OFF], lay[l, B_OFF], lay[l, A_OFF] = k, n, p, p + k * n, a
             p += k * n + n
             a += n
-        all_kinds = np.array(kinds + [_act.IDENTITY], np.int64)
-        alphas = np.full(L, leaky_slope, dtype)
+        net = Net(lay=lay, kinds=np.array(kinds + [_act.IDENTITY], np.int64), alphas=np.full(L, leaky_slope, dtype),
+                  loss=loss_id)
         return cls(tuple(layers), tuple(CANONICAL_ACT[k] for k in kinds), CANONICAL_LOSS[loss_id],
-                   float(leaky_slope), dtype, lay, all_kinds, alphas, loss_id, p, a)
+                   float(leaky_slope), dtype, net, p, a)
+
+    @property
+    def lay(self):
+        """The layout table (n_layers, 5): per layer n_in, n_out, offsets of W and b in params,
+        offset of its outputs in a one-row activation buffer (columns named in ``kernels.structs``)."""
+        return self.net.lay
+
+    @property
+    def loss_id(self):
+        return self.net.loss
+
+    @property
+    def max_hidden(self):
+        """The widest hidden layer (0 without hidden layers)."""
+        return max(self.layers[1:-1], default=0)
 
     @property
     def n_layers(self):
@@ -125,7 +138,7 @@ class Architecture:
     def split(self, flat):
         """Per-layer ``(W, b)`` views of a flat vector in the params layout."""
         out = []
-        for k, n, w, b, _ in self.lay:
+        for k, n, w, b in self.lay[:, [N_IN, N_OUT, W_OFF, B_OFF]]:
             out.append((flat[w:w + k * n].reshape(k, n), flat[b:b + n]))
         return out
 

@@ -6,7 +6,9 @@ Format (version 1), every entry a plain array (``allow_pickle=False``):
 - ``meta``: JSON text: layers, activation, loss, leaky_slope, dtype, backend,
   optimizer (name and hyperparameters, or null), optimizer_step, history
 - ``params``: the flat parameter vector (dtype as in meta)
-- ``opt_s1``, ``opt_s2``: optimizer state in the params layout (if any)
+- ``opt_s1``, ``opt_s2``: the optimizer state's two slots in the params layout (if any):
+  velocity (sgd), m and v (adam), square_avg (rmsprop), sum_sq (adagrad); see
+  ``fastmlp.optimizers.SLOT_NAMES``
 
 Writes go to a temporary file in the same folder, then ``os.replace``: a
 crash never leaves a half-written model under the target name.
@@ -16,6 +18,8 @@ import os
 import tempfile
 
 import numpy as np
+
+from . import buffers
 
 FORMAT = "fastmlp"
 FORMAT_VERSION = 1
@@ -37,14 +41,14 @@ def save(model, path):
     meta = {
         "layers": list(model.layers), "activation": list(model.activation), "loss": model.loss,
         "leaky_slope": model.arch.leaky_slope, "dtype": np.dtype(model.dtype).name, "backend": model.backend,
-        "optimizer": None if st is None else {"name": st["name"], "hyper": st["hyper"]},
-        "optimizer_step": 0 if st is None else int(st["t"]),
+        "optimizer": None if st is None else {"name": st.name, "hyper": st.hyper},
+        "optimizer_step": 0 if st is None else int(st.step),
         "history": None if model.history is None else model.history.to_dict(),
     }
     arrays = {"format": np.array(FORMAT), "format_version": np.array(FORMAT_VERSION),
               "meta": np.array(json.dumps(meta)), "params": model.params}
     if st is not None:
-        arrays["opt_s1"], arrays["opt_s2"] = st["s1"], st["s2"]
+        arrays["opt_s1"], arrays["opt_s2"] = st.slots[0], st.slots[1]
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".fastmlp-", suffix=".npz.tmp", dir=folder)
     try:
@@ -64,6 +68,7 @@ def load(path):
     """Read a model written by ``save``; raises ModelFormatError for anything else."""
     from .history import History
     from .model import MLP
+    from .optimizers import Optimizer, OptimizerState
 
     path = os.fspath(path)
     try:
@@ -97,9 +102,9 @@ def load(path):
             s1, s2 = data["opt_s1"], data["opt_s2"]
             if s1.shape != params.shape or s2.shape != params.shape:
                 raise ValueError("optimizer state does not match the parameters")
-            model.optimizer_state = {"name": meta["optimizer"]["name"], "hyper": meta["optimizer"]["hyper"],
-                                     "s1": s1.astype(model.dtype), "s2": s2.astype(model.dtype),
-                                     "t": int(meta["optimizer_step"])}
+            optimizer = Optimizer(meta["optimizer"]["name"], **meta["optimizer"]["hyper"])
+            model.optimizer_state = OptimizerState(optimizer, buffers.copy(np.stack([s1, s2]).astype(model.dtype)),
+                                                   int(meta["optimizer_step"]))
         if meta["history"] is not None:
             model.history = History.from_dict(meta["history"])
     except (KeyError, TypeError, ValueError, json.JSONDecodeError) as e:

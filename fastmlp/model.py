@@ -1,9 +1,15 @@
-"""The MLP model: parameters in one flat buffer, three interchangeable backends."""
+"""The MLP model: parameters in one flat buffer, computed by one of three interchangeable backends.
+
+The model owns its parameters, optimizer state and history; its ``engine`` (a backend of
+``fastmlp.backends``) owns every scratch buffer and computes. ``predict`` and ``forward``
+ask the engine for the last layer's output only.
+"""
 import numpy as np
 
 from . import buffers
 from .architecture import Architecture
 from .backends import BACKEND_NAMES, make_backend
+from .history import History
 from .initializers import initialize
 from .validation import check_targets, check_X
 
@@ -89,6 +95,12 @@ class MLP:
         self._impl = make_backend(name, self.arch)
         self._backend = name
 
+    @property
+    def engine(self):
+        """The backend object computing for this model (``fastmlp.backends.Backend``); e.g.
+        ``model.engine.epoch_kernel = 'generic'`` picks the numba backend's epoch kernel."""
+        return self._impl
+
     def __repr__(self):
         return (f"MLP(layers={list(self.layers)}, activation={list(self.activation)}, loss={self.loss!r}, "
                 f"dtype={np.dtype(self.dtype).name}, backend={self.backend!r})")
@@ -137,18 +149,18 @@ class MLP:
         self.arch = Architecture.build(a.layers, a.activation, a.loss, a.leaky_slope, a.dtype)
         self.params = buffers.copy(self.params)
         if self.optimizer_state is not None:
-            self.optimizer_state = {k: (buffers.copy(v) if isinstance(v, np.ndarray) else v)
-                                    for k, v in self.optimizer_state.items()}
+            self.optimizer_state = self.optimizer_state.copy()
         self._impl = make_backend(self._backend, self.arch)
 
     def copy(self):
-        """An independent model with the same architecture, backend and weights."""
+        """An independent model with the same architecture, backend, weights, optimizer state
+        and history (nothing shared: fitting the copy leaves this model as it is)."""
         other = object.__new__(MLP)
         other.__dict__.update(self.__dict__)
         other.params = buffers.copy(self.params)
         other._impl = make_backend(self.backend, self.arch)
-        other.optimizer_state = None if self.optimizer_state is None else {
-            k: (buffers.copy(v) if isinstance(v, np.ndarray) else v) for k, v in self.optimizer_state.items()}
+        other.optimizer_state = None if self.optimizer_state is None else self.optimizer_state.copy()
+        other.history = None if self.history is None else History.from_dict(self.history.to_dict())
         return other
 
     # -- computing -------------------------------------------------------------------------------
@@ -157,11 +169,11 @@ class MLP:
 
     def layer_outputs(self, X):
         """Every layer's output for X, a list of (n, n_l) arrays; the last are the logits."""
-        return self._impl.forward(self.params, self._X(X))
+        return self._impl.layer_outputs(self.params, self._X(X))
 
     def forward(self, X):
         """The network's output before the loss's link: logits (cross_entropy, bce) or values (mse)."""
-        return self.layer_outputs(X)[-1]
+        return self._impl.output(self.params, self._X(X))
 
     def predict_proba(self, X):
         """Class probabilities (n, n_classes): softmax of the logits, or [1-p, p] for 'bce'."""

@@ -1,15 +1,21 @@
-"""Optimizers: validated hyperparameters, state in the params layout, and a NumPy
+"""Optimizers: validated hyperparameters, named state in one flat buffer, and the NumPy
 reference of each update (the numba kernel is ``fastmlp.kernels.optimizer_step``).
 
-Formulas follow torch.optim (SGD with momentum/Nesterov/weight decay, Adam,
-RMSprop, Adagrad), so N steps can be compared with PyTorch.
+Formulas follow torch.optim (SGD with momentum/Nesterov/weight decay, Adam, RMSprop,
+Adagrad), so N steps can be compared with PyTorch; each is written out in
+``fastmlp.kernels.optimizers``. The state is an :class:`OptimizerState`: the step count
+and two buffers in the params layout (one allocation, ``slots`` (2, P)) seen through the
+names of what they hold (``SLOT_NAMES``): velocity (sgd), m and v (adam), square_avg
+(rmsprop), sum_sq (adagrad).
 """
 import numbers
+import warnings
 
 import numpy as np
 
 from . import buffers
 from .kernels import optimizers as K
+from .kernels.structs import Hyper
 
 DEFAULTS = {
     "sgd": dict(momentum=0.0, nesterov=False, weight_decay=0.0),
@@ -18,8 +24,8 @@ DEFAULTS = {
     "adagrad": dict(lr_decay=0.0, eps=1e-10, weight_decay=0.0),
 }
 KIND = {"sgd": K.SGD, "adam": K.ADAM, "rmsprop": K.RMSPROP, "adagrad": K.ADAGRAD}
-SLOT = {"momentum": K.MOMENTUM, "nesterov": K.NESTEROV, "weight_decay": K.WEIGHT_DECAY, "beta1": K.BETA1,
-        "beta2": K.BETA2, "eps": K.EPS, "alpha": K.ALPHA, "lr_decay": K.LR_DECAY}
+# What the state slots hold, per optimizer (slots[0], slots[1]).
+SLOT_NAMES = {"sgd": ("velocity",), "adam": ("m", "v"), "rmsprop": ("square_avg",), "adagrad": ("sum_sq",)}
 
 
 def _real(name, v, lo, hi, lo_open=False, hi_open=True):
@@ -66,9 +72,6 @@ class Optimizer:
         self.name = name
         self.hyper = h
         self.kind = KIND[name]
-        self.hp = np.zeros(K.N_HP)
-        for key, v in h.items():
-            self.hp[SLOT[key]] = float(v)
 
     @property
     def is_plain_sgd(self):
@@ -79,41 +82,100 @@ class Optimizer:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hyper.items())
         return f"Optimizer({self.name!r}, {args})"
 
+    def kernel_hyper(self, lr):
+        """This optimizer at learning rate ``lr`` as the kernels' ``Hyper`` (every field named)."""
+        h = dict.fromkeys(Hyper._fields[2:], 0.0)
+        h.update((k, float(v)) for k, v in self.hyper.items())
+        return Hyper(kind=self.kind, lr=float(lr), **h)
+
     def new_state(self, n_params, dtype):
-        """Fresh state: two buffers in the params layout and the step count."""
-        return {"s1": buffers.zeros(n_params, dtype), "s2": buffers.zeros(n_params, dtype), "t": 0}
+        """Fresh state for ``n_params`` parameters of ``dtype``: zero slots, step 0."""
+        return OptimizerState(self, buffers.zeros((2, n_params), dtype))
 
     def step_numpy(self, p, g, state, lr):
         """Reference update in NumPy, in place (p and state), same formulas as the kernel."""
         h, T = self.hyper, p.dtype.type
-        state["t"] += 1
-        t = state["t"]
-        s1, s2 = state["s1"], state["s2"]
+        state.step += 1
+        t = state.step
         g = g + T(h["weight_decay"]) * p
         if self.name == "sgd":
             mu = T(h["momentum"])
             if mu != 0:
-                s1[...] = mu * s1 + g
-                g = g + mu * s1 if h["nesterov"] else s1.copy()
+                velocity = state.velocity
+                velocity[...] = mu * velocity + g
+                g = g + mu * velocity if h["nesterov"] else velocity.copy()
             p -= T(lr) * g
         elif self.name == "adam":
-            b1, b2 = h["beta1"], h["beta2"]
-            s1[...] = T(b1) * s1 + T(1 - b1) * g
-            s2[...] = T(b2) * s2 + T(1 - b2) * g * g
+            b1, b2, m, v = h["beta1"], h["beta2"], state.m, state.v
+            m[...] = T(b1) * m + T(1 - b1) * g
+            v[...] = T(b2) * v + T(1 - b2) * g * g
             step, inv_c2 = T(lr / (1 - b1 ** t)), T(1 / np.sqrt(1 - b2 ** t))
-            p -= step * s1 / (np.sqrt(s2) * inv_c2 + T(h["eps"]))
+            p -= step * m / (np.sqrt(v) * inv_c2 + T(h["eps"]))
         elif self.name == "rmsprop":
-            a = h["alpha"]
-            s1[...] = T(a) * s1 + T(1 - a) * g * g
-            p -= T(lr) * g / (np.sqrt(s1) + T(h["eps"]))
+            a, square_avg = h["alpha"], state.square_avg
+            square_avg[...] = T(a) * square_avg + T(1 - a) * g * g
+            p -= T(lr) * g / (np.sqrt(square_avg) + T(h["eps"]))
         else:
-            s1 += g * g
-            p -= T(lr / (1 + (t - 1) * h["lr_decay"])) * g / (np.sqrt(s1) + T(h["eps"]))
+            sum_sq = state.sum_sq
+            sum_sq += g * g
+            p -= T(lr / (1 + (t - 1) * h["lr_decay"])) * g / (np.sqrt(sum_sq) + T(h["eps"]))
 
-    def step_numba(self, p, g, state, lr):
-        """The same update by the numba kernel."""
-        state["t"] += 1
-        K.optimizer_step(p, state["s1"], state["s2"], g, self.kind, float(lr), self.hp, state["t"])
+
+class OptimizerState:
+    """An optimizer's state: its name and hyperparameters, the number of updates done
+    (``step``), and ``slots`` (2, P), two buffers in the params layout, also seen by the
+    names of what they hold for this optimizer (``SLOT_NAMES``: ``state.m``, ``state.v`` ...).
+
+    A later fit with the same optimizer resumes it; ``save`` keeps it.
+    """
+
+    def __init__(self, optimizer, slots, step=0):
+        self.name = optimizer.name
+        self.hyper = dict(optimizer.hyper)
+        self.slots = slots
+        self.step = int(step)
+
+    def __getattr__(self, attr):
+        names = SLOT_NAMES.get(self.__dict__.get("name"), ())
+        if attr in names:
+            return self.slots[names.index(attr)]
+        raise AttributeError(f"{type(self).__name__} of {self.__dict__.get('name')!r} has no attribute {attr!r}"
+                             + (f"; its slots are {list(names)}" if names else ""))
+
+    def fits(self, optimizer, n_params, dtype):
+        """True when this state belongs to ``optimizer`` (same hyperparameters) for these parameters."""
+        return (self.name == optimizer.name and self.hyper == optimizer.hyper
+                and self.slots.shape == (2, n_params) and self.slots.dtype == dtype)
+
+    def copy(self):
+        """An independent copy (slots copied, 64-byte aligned)."""
+        other = object.__new__(OptimizerState)
+        other.__dict__.update(self.__dict__, hyper=dict(self.hyper), slots=buffers.copy(self.slots))
+        return other
+
+    def copy_from(self, other):
+        """Take the values of ``other`` (a state of the same optimizer and size), in place."""
+        self.slots[...] = other.slots
+        self.step = other.step
+
+    _OLD_KEYS = {"name": "name", "hyper": "hyper", "t": "step"}
+
+    def __getitem__(self, key):
+        """The 0.1 dict access (state['t'], state['s1'] ...), kept working with a DeprecationWarning."""
+        if key in ("s1", "s2"):
+            new = f"slots[{int(key[1]) - 1}]"
+            value = self.slots[int(key[1]) - 1]
+        elif key in self._OLD_KEYS:
+            new = self._OLD_KEYS[key]
+            value = getattr(self, new)
+        else:
+            raise KeyError(key)
+        warnings.warn(f"optimizer_state[{key!r}] is deprecated; use optimizer_state.{new}",
+                      DeprecationWarning, stacklevel=2)
+        return value
+
+    def __repr__(self):
+        return f"OptimizerState({self.name!r}, step={self.step}, slots={list(SLOT_NAMES[self.name])})"
 
 
 def make_optimizer(optimizer, **hyper):

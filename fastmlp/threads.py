@@ -6,6 +6,8 @@ import os
 
 import numba
 
+from .backends.numba import start_runtime
+
 _blas_limit = None
 
 
@@ -24,6 +26,7 @@ def set_num_threads(n):
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= numba.config.NUMBA_NUM_THREADS:
         raise ValueError(f"threads must be an integer in [1, {numba.config.NUMBA_NUM_THREADS}]; got {n!r}")
     n = int(n)
+    start_runtime()  # numba.set_num_threads starts the pool: start it the backend's way first
     numba.set_num_threads(n)
     try:
         from threadpoolctl import threadpool_limits

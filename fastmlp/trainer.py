@@ -1,6 +1,9 @@
-"""The trainer: mini-batch training with optimizers, schedules, validation, history,
-early stopping and callbacks. With the numba backend each epoch is one compiled
-call; the numpy and loop backends run the same algorithm batch by batch in Python.
+"""The trainer: epochs, the learning-rate schedule, validation, history, early stopping,
+callbacks, divergence and Ctrl-C.
+
+It does not know which backend computes: each epoch is one call of the model's
+``engine.train_epoch`` (the ``Backend`` protocol of ``fastmlp.backends``), which the numba
+backend runs as one compiled call and the numpy and loop backends batch by batch.
 """
 import math
 import numbers
@@ -10,15 +13,13 @@ import warnings
 import numpy as np
 
 from . import buffers
-from . import kernels as K
-from .backends import NumbaBackend, Workspace
+from .backends import TrainingData
 from .callbacks import EarlyStopping, make_callbacks
 from .history import History
-from .kernels.config import GUARD
 from .optimizers import make_optimizer
 from .progress import Progress
 from .schedules import make_schedule
-from .validation import check_positive_float, check_positive_int, check_targets
+from .validation import check_positive_float, check_positive_int, check_targets, check_X
 
 
 FIT_OPTIONS = ("shuffle", "drop_last", "validation_data", "validation_split", "early_stopping", "callbacks",
@@ -63,12 +64,11 @@ class Trainer:
 
     # -- state ---------------------------------------------------------------------------------
     def _state(self):
+        """The model's optimizer state when it belongs to this optimizer, else a fresh one."""
         st = self.model.optimizer_state
         arch = self.model.arch
-        if (st is None or st["name"] != self.optimizer.name or st["hyper"] != self.optimizer.hyper
-                or st["s1"].shape != (arch.n_params,) or st["s1"].dtype != arch.dtype):
-            st = dict(self.optimizer.new_state(arch.n_params, arch.dtype),
-                      name=self.optimizer.name, hyper=dict(self.optimizer.hyper))
+        if st is None or not st.fits(self.optimizer, arch.n_params, arch.dtype):
+            st = self.optimizer.new_state(arch.n_params, arch.dtype)
         return st
 
     # -- input checks (nothing changes until all pass) ------------------------------------------
@@ -82,7 +82,8 @@ class Trainer:
         if on_divergence not in ("warn", "raise"):
             raise ValueError(f"on_divergence must be 'warn' or 'raise'; got {on_divergence!r}")
         model.arch.trainable()
-        X, yi, t = model._data(X, y)
+        X = check_X(X, model.arch.n_in, model.arch.dtype)
+        yi, t = check_targets(y, model.arch, X.shape[0])
         if validation_data is not None and validation_split is not None:
             raise ValueError("give validation_data or validation_split, not both")
         if validation_split is not None:
@@ -93,7 +94,7 @@ class Trainer:
         elif validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("validation_data must be a pair (X_val, y_val)")
-            Xv = model._X(validation_data[0], "validation X")
+            Xv = check_X(validation_data[0], model.arch.n_in, model.arch.dtype, "validation X")
             yv, tv = check_targets(validation_data[1], model.arch, Xv.shape[0], name="validation y")
             if model.arch.loss == "cross_entropy":
                 unseen = np.setdiff1d(yv, yi)
@@ -150,10 +151,11 @@ class Trainer:
             raise ValueError(f"early stopping monitors {early_stopping.monitor!r} but no validation data was given")
         cbs = make_callbacks(callbacks) + ([early_stopping] if early_stopping else [])
 
-        model, arch = self.model, self.model.arch
+        model, arch, engine = self.model, self.model.arch, self.model.engine
         order_for = _shuffler(seed) if shuffle else None
         state = self._state()
-        step = _EpochRunner(model, self.optimizer, state, X, yi, t, batch_size, drop_last)
+        data = TrainingData(X, yi, t, batch_size, bool(drop_last))
+        saved_params, saved_state = buffers.copy(model.params), state.copy()  # the last good epoch's values
         self.history = history = History()
         self.stop_training = False
         base_epoch = len(model.history) if model.history is not None else 0
@@ -162,16 +164,18 @@ class Trainer:
             cb.on_train_begin(self)
         try:
             for epoch in range(base_epoch, base_epoch + epochs):
-                saved = (model.params.copy(), state["s1"].copy(), state["s2"].copy(), state["t"])
                 done = False
                 try:
+                    saved_params[...] = model.params
+                    saved_state.copy_from(state)
                     lr = float(self.schedule.lr(epoch, self.lr))
                     order = order_for(epoch, X.shape[0]) if shuffle else np.arange(X.shape[0])
                     t0 = time.perf_counter()
-                    loss_sum, correct, seen, diverged = step.run(order, lr)
+                    result = engine.train_epoch(model.params, state, self.optimizer, data, order, lr)
                     seconds = time.perf_counter() - t0
-                    if diverged or not np.isfinite(model.params).all():
-                        _restore(model, state, saved)
+                    if result.diverged or not np.isfinite(model.params).all():
+                        model.params[...] = saved_params
+                        state.copy_from(saved_state)
                         history.diverged = True
                         msg = (f"training diverged in epoch {epoch + 1} (lr={lr:g}): the loss or "
                                "weights became non-finite; weights restored to the last finite epoch")
@@ -179,11 +183,12 @@ class Trainer:
                             raise DivergenceError(msg)
                         warnings.warn(msg, DivergenceWarning, stacklevel=2)
                         break
-                    row = {"epoch": epoch, "loss": float(loss_sum) / max(seen, 1),
-                           "accuracy": float(correct) / max(seen, 1) if arch.is_classifier else math.nan,
+                    seen = result.seen
+                    row = {"epoch": epoch, "loss": result.loss_sum / max(seen, 1),
+                           "accuracy": result.correct / max(seen, 1) if arch.is_classifier else math.nan,
                            "lr": lr, "seconds": seconds, "samples_per_s": seen / seconds if seconds > 0 else math.inf}
                     if val is not None:
-                        vt, vc = model._impl.evaluate(model.params, *val)
+                        vt, vc = engine.evaluate(model.params, *val)
                         nv = val[0].shape[0]
                         row["val_loss"] = float(vt) / nv
                         row["val_accuracy"] = float(vc) / nv if arch.is_classifier else math.nan
@@ -195,7 +200,8 @@ class Trainer:
                 except KeyboardInterrupt:
                     # Ctrl-C: keep every completed epoch; a half-done epoch is undone.
                     if not done:
-                        _restore(model, state, saved)
+                        model.params[...] = saved_params
+                        state.copy_from(saved_state)
                     history.interrupted = True
                     warnings.warn(f"training interrupted: kept the {len(history)} completed epoch(s)",
                                   RuntimeWarning, stacklevel=2)
@@ -237,11 +243,6 @@ def _check_seed(seed):
     return int(seed)
 
 
-def _restore(model, state, saved):
-    model.params[...] = saved[0]
-    state["s1"][...], state["s2"][...], state["t"] = saved[1], saved[2], saved[3]
-
-
 def _split(X, yi, t, fraction, stratify):
     """Hold out ``fraction`` of the rows (stratified over class ids when classifying)."""
     from .datasets.preprocessing import split_indices
@@ -249,73 +250,3 @@ def _split(X, yi, t, fraction, stratify):
     tr, va = split_indices(labels, fraction, seed=0, stratify=stratify and yi.size > 0)
     pick = lambda a, i: a[i] if a.size else a  # noqa: E731
     return (X[tr], pick(yi, tr), pick(t, tr)), (X[va], pick(yi, va), pick(t, va))
-
-
-class _EpochRunner:
-    """Runs one epoch on the model's backend with buffers allocated once per fit."""
-
-    def __init__(self, model, optimizer, state, X, y, t, batch_size, drop_last):
-        self.model, self.opt, self.state = model, optimizer, state
-        self.X, self.y, self.t = X, y, t
-        self.bs, self.drop_last = batch_size, drop_last
-        arch = model.arch
-        self.grads = buffers.zeros(arch.n_params, arch.dtype)
-        self.numba = isinstance(model._impl, NumbaBackend)
-        if self.numba:
-            cap = min(batch_size, X.shape[0])
-            self.ws = Workspace(arch, cap)
-            self.xb = buffers.empty((cap, arch.n_in), arch.dtype)
-            self.yb = np.empty(cap, np.int64)
-            self.tb = buffers.empty((cap, arch.n_out), arch.dtype)
-            self.out = np.zeros(5)
-            # one sample per step: the first layer's weights, transposed for the epoch
-            self.online = batch_size == 1 and optimizer.is_plain_sgd
-            if self.online:
-                self.WT = buffers.empty((arch.layers[1], arch.n_in), arch.dtype)
-                self.xs = buffers.empty((2, arch.n_in), arch.dtype)
-
-    def run(self, order, lr):
-        """(loss sum, correct, samples seen, diverged) for one pass over ``order``."""
-        if self.numba:
-            return self._run_numba(order, lr)
-        return self._run_python(order, lr)
-
-    def _run_numba(self, order, lr):
-        a, ws, st, o = self.model.arch, self.ws, self.state, self.out
-        o[:] = 0
-        data = (self.xb, self.yb, self.tb, self.X, self.y, self.t, order, self.bs, self.drop_last,
-                ws.lay, a.kinds, a.alphas, a.loss_id)
-        with GUARD:
-            if self.online:
-                K.train_epoch_online(o, self.model.params, ws.acts, ws.deltas, ws.stats, self.WT, self.xs, self.X, self.y,
-                                     self.t, order, ws.lay, a.kinds, a.alphas, a.loss_id, lr)
-            elif self.opt.is_plain_sgd:
-                K.train_epoch_sgd(o, self.model.params, ws.acts, ws.deltas, ws.stats, *data, lr)
-            else:
-                K.train_epoch(o, self.model.params, self.grads, st["s1"], st["s2"], ws.acts, ws.deltas, ws.stats,
-                              *data, self.opt.kind, lr, self.opt.hp, st["t"])
-        st["t"] += int(o[K.epoch.STEPS])
-        return o[0], o[1], int(o[2]), bool(o[4])
-
-    def _run_python(self, order, lr):
-        with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported
-            return self._batches(order, lr)
-
-    def _batches(self, order, lr):
-        impl, p, g = self.model._impl, self.model.params, self.grads
-        n, bs = order.shape[0], self.bs
-        loss_sum, correct, seen = 0.0, 0, 0
-        for start in range(0, n, bs):
-            idx = order[start:start + bs]
-            if len(idx) < bs and self.drop_last:
-                break
-            yb = self.y[idx] if self.y.size else self.y
-            tb = self.t[idx] if self.t.size else self.t
-            loss, c = impl.loss_and_grad(p, g, self.X[idx], yb, tb)
-            if not np.isfinite(loss):
-                return loss_sum, correct, seen, True
-            self.opt.step_numpy(p, g, self.state, lr)
-            loss_sum += loss * len(idx)
-            correct += c
-            seen += len(idx)
-        return loss_sum, correct, seen, False

@@ -1,19 +1,26 @@
-"""fastmlp.kernels: the Numba kernels (fast, numba). Outputs first, return nothing."""
-from . import config  # noqa: F401  (sets the threading layer before any compile)
+"""fastmlp.kernels: the Numba kernels (fast, numba). Outputs first, return nothing.
+
+Importing this compiles nothing and starts no thread: kernels compile at their first call
+(cached on disk, see ``intrinsics.kernel_cache_dir``), and the numba backend
+(``fastmlp.backends.numba``) starts the thread pool before its first kernel.
+"""
+from . import config  # noqa: F401  (registers the kernels' cache folder before any kernel is defined)
 from .activations import IDENTITY, LEAKY_RELU, RELU, SIGMOID, STEP, TANH, act_backward, bias_act
 from .dense import dense_backward, dense_forward
 from .losses import MSE, SIGMOID_BCE, SOFTMAX_XENT, loss_grad, mse, sigmoid_bce, softmax_xent
-from .network import backward, evaluate, forward, loss_and_grad
+from .network import backward, evaluate, forward, loss_and_grad, output
 from .optimizers import ADAGRAD, ADAM, RMSPROP, SGD, optimizer_step
 from .epoch import train_epoch, train_epoch_sgd
 from .online import train_epoch_online
+from .structs import EPOCH_RESULT, Batching, Hyper, Net, OnlineScratch, Samples, Workspace
 
 __all__ = [
     "IDENTITY", "TANH", "SIGMOID", "RELU", "LEAKY_RELU", "STEP",
     "SOFTMAX_XENT", "MSE", "SIGMOID_BCE",
     "bias_act", "act_backward", "dense_forward", "dense_backward",
     "softmax_xent", "mse", "sigmoid_bce", "loss_grad",
-    "forward", "backward", "loss_and_grad", "evaluate",
+    "forward", "output", "backward", "loss_and_grad", "evaluate",
     "SGD", "ADAM", "RMSPROP", "ADAGRAD", "optimizer_step", "train_epoch", "train_epoch_sgd",
     "train_epoch_online",
+    "Net", "Workspace", "Samples", "Batching", "Hyper", "OnlineScratch", "EPOCH_RESULT",
 ]

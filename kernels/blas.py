@@ -11,13 +11,10 @@ Scalars go by reference through stack slots: nothing is allocated.
 """
 import numpy as np
 from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic, overload
-from numba.np.linalg import _BLAS, ensure_blas
+from numba.extending import overload
 
 from .config import JIT
-
-ensure_blas()  # scipy present, or a clear error now
+from .intrinsics import by_reference, data_pointer, xxgemm
 
 # BLAS flags are chars; as int8 constants so no string code compiles.
 _N, _T = np.int8(ord("n")), np.int8(ord("t"))
@@ -30,28 +27,12 @@ def _gemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
 @overload(_gemm, jit_options=JIT)
 def _gemm_impl(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     dtype = c.dtype
-    fn = _BLAS().numba_xxgemm(dtype)
+    fn = xxgemm(dtype)
     kind = np.int8(ord("s" if dtype == types.float32 else "d"))
 
     def impl(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
         fn(kind, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     return impl
-
-
-@intrinsic
-def _data(typingctx, arr):
-    """The data pointer of a contiguous array."""
-    def codegen(context, builder, sig, args):
-        return context.make_array(sig.args[0])(context, builder, args[0]).data
-    return types.CPointer(arr.dtype)(arr), codegen
-
-
-@intrinsic
-def _ref(typingctx, value):
-    """A pointer to a stack slot holding ``value`` (BLAS takes scalars by reference)."""
-    def codegen(context, builder, sig, args):
-        return cgutils.alloca_once_value(builder, args[0])
-    return types.CPointer(value)(value), codegen
 
 
 @njit(**JIT)
@@ -65,5 +46,5 @@ def gemm(C, A, ta, B, tb, alpha, beta):
     m, n = C.shape
     k = A.shape[0] if ta else A.shape[1]
     T = C.dtype.type
-    _gemm(_T if tb else _N, _T if ta else _N, n, m, k, _ref(T(alpha)), _data(B), B.shape[1],
-          _data(A), A.shape[1], _ref(T(beta)), _data(C), n)
+    _gemm(_T if tb else _N, _T if ta else _N, n, m, k, by_reference(T(alpha)), data_pointer(B), B.shape[1],
+          data_pointer(A), A.shape[1], by_reference(T(beta)), data_pointer(C), n)

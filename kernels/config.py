@@ -1,68 +1,13 @@
-"""Numba flags, thresholds and the threading layer: the one place they are set.
+"""Numba flags and thresholds: the one place they are set.
 
-Imported before any kernel is compiled. ``OMP_WAIT_POLICY=PASSIVE`` stops
-libgomp's workers spinning after a parallel region while BLAS threads run
-(8 ms instead of 0.2 ms per step when they fight over two cores). The
-threading layer is pinned to a thread-safe one (tbb or omp): the workqueue
-layer aborts when two Python threads enter parallel code at once.
+Importing this starts nothing and changes no environment variable: it only
+registers where the kernels' compiled code is cached (``intrinsics``). The
+threading layer and thread pool are chosen and started by the numba backend
+(``fastmlp.backends.numba``) when its first kernel runs.
 """
-import contextlib
-import importlib
-import os
-import threading
+from .intrinsics import register_cache_locator
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import numba  # noqa: E402
-
-
-def _cache_dir():
-    """A cache folder per version of the kernel sources.
-
-    Numba checks only a function's own file when it loads a cached version, so
-    a change in a kernel it calls from another file would leave a stale (even
-    crashing) binary in use. Keying the folder on a hash of every kernel file
-    makes any change start a fresh cache. It also keeps the cache out of a
-    read-only install folder.
-    """
-    import hashlib
-    import pathlib
-    here = pathlib.Path(__file__).parent
-    digest = hashlib.sha256()
-    for path in sorted(here.glob("*.py")):
-        digest.update(path.name.encode() + path.read_bytes())
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "fastmlp", "numba-" + digest.hexdigest()[:16])
-
-
-if "NUMBA_CACHE_DIR" not in os.environ:
-    numba.config.CACHE_DIR = _cache_dir()
-
-
-def _available_layer():
-    """'tbb' or 'omp' when their libraries load, else 'workqueue'."""
-    for name in ("tbb", "omp"):
-        try:
-            importlib.import_module(f"numba.np.ufunc.{name}pool")
-            return name
-        except (ImportError, OSError):
-            continue
-    return "workqueue"
-
-
-if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = _available_layer()
-
-# Start the threading layer now: a process whose first call loads a cached
-# parallel kernel before any parallel region has run can abort
-# ("LLVM ERROR: Symbol not found: allocate_sched").
-from numba.np.ufunc.parallel import _launch_threads  # noqa: E402
-
-_launch_threads()
-
-# workqueue aborts when two threads run parallel code at once: serialise the
-# kernels' calls then (a no-op guard under tbb/omp).
-GUARD = threading.RLock() if numba.config.THREADING_LAYER == "workqueue" else contextlib.nullcontext()
+register_cache_locator()
 
 # Keep NaN/inf semantics (no 'nnan'/'ninf'): divergence checks must survive.
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}

@@ -1,97 +1,113 @@
 """One training epoch in one compiled call: fast, numba.
 
-For each mini-batch of the given order: gather its rows into the batch
-buffers, forward, fused loss, backward, update. Python runs only at epoch
-boundaries. Two kernels, so that each compiles only when used:
-``train_epoch_sgd`` for plain SGD (update fused into the backward pass) and
-``train_epoch`` for every optimizer (gradient, then ``optimizer_step``).
-Shapes: X (n, n_in); y (n,) class ids or empty; t (n, c) targets or empty;
-order (n,) int64; xb (cap, n_in), yb (cap,), tb (cap, c).
-``out`` receives (loss sum, correct, samples seen, steps, diverged).
+For each mini-batch of ``plan.order``: gather its rows into the batch buffers, forward,
+fused loss, backward, update. Python runs only at epoch boundaries. Two kernels, so that
+each compiles only when used: ``train_epoch_sgd`` for plain SGD (the update fused into the
+backward pass) and ``train_epoch`` for every optimizer (gradient, then ``optimizer_step``).
+Arguments are the named groups of ``structs``: data and batch are ``Samples`` (the batch
+buffers hold up to ws.rows rows), plan a ``Batching``, net a ``Net``, hyper a ``Hyper``;
+``result`` is a one-element ``EPOCH_RESULT`` record array the kernel adds into.
 """
 import numpy as np
 from numba import njit
 
-from .config import JIT, JIT_INNER, JIT_INNER_INLINE
+from .config import JIT, JIT_INNER_INLINE
+from .intrinsics import borrow
 from .network import loss_and_grad, loss_and_sgd
 from .optimizers import optimizer_step
-from .views import borrow
-
-LOSS_SUM, CORRECT, SEEN, STEPS, DIVERGED = range(5)
+from .structs import CORRECT, LOSS_SUM, Batching, Samples, Workspace
 
 
 @njit(**JIT_INNER_INLINE)
-def _gather(xb, yb, tb, X, y, t, idx):
-    """Rows X[idx] -> xb[:len(idx)], likewise y and t."""
+def borrow_workspace(ws):
+    """The workspace with its buffers borrowed (views of them are not reference-counted)."""
+    return Workspace(borrow(ws.acts), borrow(ws.deltas), ws.stats, ws.rows)
+
+
+@njit(**JIT_INNER_INLINE)
+def borrow_samples(s):
+    return Samples(borrow(s.x), borrow(s.y), borrow(s.t))
+
+
+@njit(**JIT_INNER_INLINE)
+def borrow_plan(plan):
+    return Batching(borrow(plan.order), plan.size, plan.drop_last)
+
+
+@njit(**JIT_INNER_INLINE)
+def _gather(batch, data, idx):
+    """Rows data[idx] -> batch[:len(idx)] (x, and y or t when present)."""
+    X, y, t = data.x, data.y, data.t
     for r in range(idx.shape[0]):  # element loops: no broadcasting, no error paths
         src = idx[r]
         for j in range(X.shape[1]):
-            xb[r, j] = X[src, j]
+            batch.x[r, j] = X[src, j]
         if y.shape[0] > 0:
-            yb[r] = y[src]
+            batch.y[r] = y[src]
         if t.shape[0] > 0:
             for j in range(t.shape[1]):
-                tb[r, j] = t[src, j]
+                batch.t[r, j] = t[src, j]
 
 
 @njit(**JIT_INNER_INLINE)
-def _next_batch(xb, yb, tb, X, y, t, order, start, batch_size, drop_last):
-    """Gather the batch starting at ``start``: (rows, x, y, t) as views of the batch
-    buffers (y or t empty when unused); rows is 0 when the epoch is over."""
-    m = min(batch_size, order.shape[0] - start)
-    if m < batch_size and drop_last:
+def _next_batch(batch, data, plan, start):
+    """Gather the batch starting at ``start``: (rows, x, y, t), views of the batch buffers
+    (y or t empty when unused); rows is 0 when the epoch is over."""
+    m = min(plan.size, plan.order.shape[0] - start)
+    if m < plan.size and plan.drop_last:
         m = 0
+    y, t = data.y, data.t
     if m == 1:  # one row is contiguous already: no copy
-        i = order[start]
-        return m, X[i:i + 1], y[i:i + 1] if y.shape[0] else yb[:0], t[i:i + 1] if t.shape[0] else tb[:0]
-    _gather(xb, yb, tb, X, y, t, order[start:start + m])
-    return m, xb[:m], yb[:m] if y.shape[0] else yb[:0], tb[:m] if t.shape[0] else tb[:0]
+        i = plan.order[start]
+        return m, data.x[i:i + 1], y[i:i + 1] if y.shape[0] else batch.y[:0], t[i:i + 1] if t.shape[0] else batch.t[:0]
+    _gather(batch, data, plan.order[start:start + m])
+    return m, batch.x[:m], batch.y[:m] if y.shape[0] else batch.y[:0], batch.t[:m] if t.shape[0] else batch.t[:0]
 
 
 @njit(**JIT_INNER_INLINE)
-def _record(out, stats, m):
-    """Add a finished batch to ``out``; False (and the diverged flag) if its loss is not finite."""
-    if not np.isfinite(stats[0]):
-        out[DIVERGED] = 1.0
+def record_batch(result, stats, m):
+    """Add a finished batch to ``result``; False (and the diverged flag) if its loss is not finite."""
+    r = result[0]
+    if not np.isfinite(stats[LOSS_SUM]):
+        r.diverged = True
         return False
-    out[LOSS_SUM] += stats[0]
-    out[CORRECT] += stats[1]
-    out[SEEN] += m
-    out[STEPS] += 1
-    stats[0] = 0.0
-    stats[1] = 0.0
+    r.loss_sum += stats[LOSS_SUM]
+    r.correct += stats[CORRECT]
+    r.seen += m
+    r.steps += 1
+    stats[LOSS_SUM] = 0.0
+    stats[CORRECT] = 0.0
     return True
 
 
 @njit(**JIT)
-def train_epoch(out, params, grads, s1, s2, acts, deltas, stats, xb, yb, tb,
-                X, y, t, order, batch_size, drop_last, lay, kinds, alphas, loss, opt, lr, hp, t0):
-    """Mini-batch training with any optimizer; stops at the first non-finite batch loss."""
-    params, grads, s1, s2, acts, deltas = borrow(params), borrow(grads), borrow(s1), borrow(s2), borrow(acts), borrow(deltas)
-    xb, yb, tb, X, y, t, order = borrow(xb), borrow(yb), borrow(tb), borrow(X), borrow(y), borrow(t), borrow(order)
-    stats[:] = 0.0
-    for start in range(0, order.shape[0], batch_size):
-        m, xm, ym, tm = _next_batch(xb, yb, tb, X, y, t, order, start, batch_size, drop_last)
+def train_epoch(result, params, grads, slots, ws, batch, data, plan, net, hyper, step0):
+    """Mini-batch training with any optimizer (state ``slots`` (2, P), ``step0`` updates done
+    before this epoch); stops at the first non-finite batch loss."""
+    params, grads, slots = borrow(params), borrow(grads), borrow(slots)
+    ws, batch, data, plan = borrow_workspace(ws), borrow_samples(batch), borrow_samples(data), borrow_plan(plan)
+    ws.stats[:] = 0.0
+    for start in range(0, plan.order.shape[0], plan.size):
+        m, xm, ym, tm = _next_batch(batch, data, plan, start)
         if m == 0:
             break
-        loss_and_grad(grads, stats, acts, deltas, params, xm, ym, tm, lay, kinds, alphas, loss)
-        if not _record(out, stats, m):
+        loss_and_grad(grads, ws, params, xm, ym, tm, net)
+        if not record_batch(result, ws.stats, m):
             break
-        optimizer_step(params, s1, s2, grads, opt, lr, hp, t0 + int(out[STEPS]))
+        optimizer_step(params, slots, grads, hyper, step0 + result[0].steps)
 
 
 @njit(**JIT)
-def train_epoch_sgd(out, params, acts, deltas, stats, xb, yb, tb,
-                    X, y, t, order, batch_size, drop_last, lay, kinds, alphas, loss, lr):
+def train_epoch_sgd(result, params, ws, batch, data, plan, net, lr):
     """Mini-batch plain SGD (no momentum, no weight decay), the update fused into the
     backward pass: no gradient buffer, no optimizer pass. Same stopping rule."""
-    params, acts, deltas = borrow(params), borrow(acts), borrow(deltas)
-    xb, yb, tb, X, y, t, order = borrow(xb), borrow(yb), borrow(tb), borrow(X), borrow(y), borrow(t), borrow(order)
-    stats[:] = 0.0
-    for start in range(0, order.shape[0], batch_size):
-        m, xm, ym, tm = _next_batch(xb, yb, tb, X, y, t, order, start, batch_size, drop_last)
+    params, ws, batch, data = borrow(params), borrow_workspace(ws), borrow_samples(batch), borrow_samples(data)
+    plan = borrow_plan(plan)
+    ws.stats[:] = 0.0
+    for start in range(0, plan.order.shape[0], plan.size):
+        m, xm, ym, tm = _next_batch(batch, data, plan, start)
         if m == 0:
             break
-        loss_and_sgd(stats, acts, deltas, params, xm, ym, tm, lay, kinds, alphas, loss, lr)
-        if not _record(out, stats, m):
+        loss_and_sgd(ws, params, xm, ym, tm, net, lr)
+        if not record_batch(result, ws.stats, m):
             break

@@ -1,80 +1,118 @@
 """Optimizer updates over the flat parameter buffer: fast, numba.
 
-All buffers share the params layout: p, g, s1, s2 (P,). ``hp`` (float64) holds
-the optimizer's hyperparameters, ``t`` is the 1-based step number. Updates
-follow torch.optim's formulas (weight decay as L2 added to the gradient).
-Large buffers are split into fixed chunks under prange; each element is
-owned by one chunk: no race, and the result does not depend on threads.
+The state of every optimizer lives in ``slots`` (2, P), two buffers in the params layout,
+named by what they hold for each optimizer (``fastmlp.optimizers.SLOT_NAMES``):
+
+    sgd      slots[0] = velocity                                   (torch.optim.SGD)
+    adam     slots[0] = m (first moment), slots[1] = v (second)    (Kingma & Ba 2015, torch.optim.Adam)
+    rmsprop  slots[0] = square_avg                                 (torch.optim.RMSprop)
+    adagrad  slots[0] = sum of squared gradients                   (torch.optim.Adagrad)
+
+Weight decay is L2 added to the gradient, g <- g + wd * p, as torch.optim does.
+``step`` is the 1-based number of this update. Large buffers are split into fixed chunks
+under prange; each element is owned by one chunk: no race, and the result does not depend
+on the number of threads.
 """
+from collections import namedtuple
+
 import numpy as np
 from numba import njit, prange
 
-from .config import JIT, JIT_INNER, JIT_PARALLEL, PARALLEL_MIN_WORK
+from .config import JIT_INNER, JIT_PARALLEL, PARALLEL_MIN_WORK
 
 SGD, ADAM, RMSPROP, ADAGRAD = 0, 1, 2, 3
-# hp slots
-MOMENTUM, NESTEROV, WEIGHT_DECAY, BETA1, BETA2, EPS, ALPHA, LR_DECAY = range(8)
-N_HP = 8
 CHUNK = 16384
+
+# The step's scalars in the params dtype, rounded once from float64 (as torch does).
+Coeffs = namedtuple("Coeffs", ["lr", "weight_decay", "eps", "momentum", "beta1", "one_minus_beta1", "beta2",
+                               "one_minus_beta2", "inv_sqrt_bias2", "alpha", "one_minus_alpha"])
 
 
 @njit(**JIT_INNER)
-def _update(p, s1, s2, g, kind, lr, wd, eps, a, b, e, ca, cb):
-    """Update every element; scalars are in p's dtype, ca = 1 - a, cb = 1 - b (see optimizer_step).
+def _sgd(p, velocity, g, c, nesterov):
+    """g' = g + wd p;  velocity = momentum velocity + g';
+    p -= lr g' (no momentum) | lr velocity | lr (g' + momentum velocity) (Nesterov).
     Loops run over range(len): a loop over range(lo, hi) keeps numba's negative-index
     check and does not vectorise (7x slower measured)."""
     n = p.shape[0]
-    if kind == SGD and a == 0:  # plain SGD: one branch-free loop that vectorises
+    lr, wd, mu = c.lr, c.weight_decay, c.momentum
+    if mu == 0:  # one branch-free loop that vectorises
         for i in range(n):
             p[i] -= lr * (g[i] + wd * p[i])
-    elif kind == SGD and b == 0:  # a = momentum
+    elif not nesterov:
         for i in range(n):
-            s1[i] = a * s1[i] + g[i] + wd * p[i]
-            p[i] -= lr * s1[i]
-    elif kind == SGD:  # Nesterov
-        for i in range(n):
-            gi = g[i] + wd * p[i]
-            s1[i] = a * s1[i] + gi
-            p[i] -= lr * (gi + a * s1[i])
-    elif kind == ADAM:  # lr = lr / (1 - beta1^t), a = beta1, b = beta2, e = 1 / sqrt(1 - beta2^t)
+            velocity[i] = mu * velocity[i] + g[i] + wd * p[i]
+            p[i] -= lr * velocity[i]
+    else:
         for i in range(n):
             gi = g[i] + wd * p[i]
-            s1[i] = a * s1[i] + ca * gi
-            s2[i] = b * s2[i] + cb * gi * gi
-            p[i] -= lr * s1[i] / (np.sqrt(s2[i]) * e + eps)
-    elif kind == RMSPROP:  # a = alpha
-        for i in range(n):
-            gi = g[i] + wd * p[i]
-            s1[i] = a * s1[i] + ca * gi * gi
-            p[i] -= lr * gi / (np.sqrt(s1[i]) + eps)
-    else:  # ADAGRAD: lr already decayed
-        for i in range(n):
-            gi = g[i] + wd * p[i]
-            s1[i] += gi * gi
-            p[i] -= lr * gi / (np.sqrt(s1[i]) + eps)
+            velocity[i] = mu * velocity[i] + gi
+            p[i] -= lr * (gi + mu * velocity[i])
+
+
+@njit(**JIT_INNER)
+def _adam(p, m, v, g, c):
+    """g' = g + wd p;  m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2;
+    p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)  (c.lr carries 1 / (1 - b1^t))."""
+    for i in range(p.shape[0]):
+        gi = g[i] + c.weight_decay * p[i]
+        m[i] = c.beta1 * m[i] + c.one_minus_beta1 * gi
+        v[i] = c.beta2 * v[i] + c.one_minus_beta2 * gi * gi
+        p[i] -= c.lr * m[i] / (np.sqrt(v[i]) * c.inv_sqrt_bias2 + c.eps)
+
+
+@njit(**JIT_INNER)
+def _rmsprop(p, square_avg, g, c):
+    """g' = g + wd p;  square_avg = alpha square_avg + (1 - alpha) g'^2;  p -= lr g' / (sqrt(square_avg) + eps)."""
+    for i in range(p.shape[0]):
+        gi = g[i] + c.weight_decay * p[i]
+        square_avg[i] = c.alpha * square_avg[i] + c.one_minus_alpha * gi * gi
+        p[i] -= c.lr * gi / (np.sqrt(square_avg[i]) + c.eps)
+
+
+@njit(**JIT_INNER)
+def _adagrad(p, sum_sq, g, c):
+    """g' = g + wd p;  sum_sq += g'^2;  p -= lr / (1 + (t - 1) lr_decay) g' / (sqrt(sum_sq) + eps)
+    (c.lr is already decayed)."""
+    for i in range(p.shape[0]):
+        gi = g[i] + c.weight_decay * p[i]
+        sum_sq[i] += gi * gi
+        p[i] -= c.lr * gi / (np.sqrt(sum_sq[i]) + c.eps)
+
+
+@njit(**JIT_INNER)
+def _apply(p, first, second, g, kind, c, nesterov):
+    """One optimizer's update on a range of elements; ``first``/``second`` are its state slots."""
+    if kind == SGD:
+        _sgd(p, first, g, c, nesterov)
+    elif kind == ADAM:
+        _adam(p, first, second, g, c)
+    elif kind == RMSPROP:
+        _rmsprop(p, first, g, c)
+    else:
+        _adagrad(p, first, g, c)
 
 
 @njit(**JIT_PARALLEL)
-def optimizer_step(p, s1, s2, g, kind, lr, hp, t):
-    """One update of p (in place) and its state s1, s2 from the gradient g."""
-    a = b = e = 0.0
-    if kind == SGD:
-        a, b = hp[MOMENTUM], hp[NESTEROV]
-    elif kind == ADAM:
-        lr = lr / (1.0 - hp[BETA1] ** t)
-        a, b, e = hp[BETA1], hp[BETA2], 1.0 / np.sqrt(1.0 - hp[BETA2] ** t)
-    elif kind == RMSPROP:
-        a = hp[ALPHA]
-    else:
-        lr = lr / (1.0 + (t - 1) * hp[LR_DECAY])
-    T = p.dtype.type
-    lr_, wd, eps, a_, b_, e_ = T(lr), T(hp[WEIGHT_DECAY]), T(hp[EPS]), T(a), T(b), T(e)
-    ca, cb = T(1.0 - a), T(1.0 - b)  # complements rounded once from float64, as torch does
-    n = p.shape[0]
+def optimizer_step(params, slots, grads, hyper, step):
+    """One update of params (P,) and its state slots (2, P) from grads (P,), by ``hyper``."""
+    lr, inv_sqrt_bias2 = hyper.lr, 0.0
+    if hyper.kind == ADAM:
+        lr = lr / (1.0 - hyper.beta1 ** step)
+        inv_sqrt_bias2 = 1.0 / np.sqrt(1.0 - hyper.beta2 ** step)
+    elif hyper.kind == ADAGRAD:
+        lr = lr / (1.0 + (step - 1) * hyper.lr_decay)
+    T = params.dtype.type
+    c = Coeffs(T(lr), T(hyper.weight_decay), T(hyper.eps), T(hyper.momentum), T(hyper.beta1),
+               T(1.0 - hyper.beta1), T(hyper.beta2), T(1.0 - hyper.beta2), T(inv_sqrt_bias2), T(hyper.alpha),
+               T(1.0 - hyper.alpha))
+    nesterov = hyper.nesterov != 0
+    first, second = slots[0], slots[1]
+    n = params.shape[0]
     if n < PARALLEL_MIN_WORK:
-        _update(p, s1, s2, g, kind, lr_, wd, eps, a_, b_, e_, ca, cb)
+        _apply(params, first, second, grads, hyper.kind, c, nesterov)
     else:
         for k in prange((n + CHUNK - 1) // CHUNK):
             lo = k * CHUNK
             hi = min(n, lo + CHUNK)
-            _update(p[lo:hi], s1[lo:hi], s2[lo:hi], g[lo:hi], kind, lr_, wd, eps, a_, b_, e_, ca, cb)
+            _apply(params[lo:hi], first[lo:hi], second[lo:hi], grads[lo:hi], hyper.kind, c, nesterov)

@@ -1,5 +1,13 @@
-"""Reference, vectorized NumPy: the same math over the whole batch at once."""
+"""The ``numpy`` backend: the vectorized reference, the same math over the whole batch at once.
+
+Its epoch loop (:meth:`NumpyBackend.train_epoch`) is the reference for the compiled epoch
+kernels: batches in ``order``, the loss and gradient of each, then the optimizer's NumPy
+update (``Optimizer.step_numpy``); the loop backend shares it.
+"""
 import numpy as np
+
+from .. import buffers
+from .base import EpochResult
 
 
 def activation(name, z, slope):
@@ -90,3 +98,53 @@ def evaluate(arch, params, X, y, t):
     """(sum of per-sample losses, number correct), forward only."""
     values, _, correct = loss_from_logits(arch.loss, forward(arch, params, X)[-1], y, t)
     return float(values.astype(np.float64).sum()), correct
+
+
+class NumpyBackend:
+    """The vectorized reference (see the module's functions)."""
+
+    name = "numpy"
+
+    def __init__(self, arch):
+        self.arch = arch
+        self._grads = None  # the gradient buffer of training, allocated once
+
+    def layer_outputs(self, params, X):
+        return forward(self.arch, params, X)
+
+    def output(self, params, X):
+        return self.layer_outputs(params, X)[-1]
+
+    def loss_and_grad(self, params, grads, X, y, t):
+        loss, g, correct = loss_and_grad(self.arch, params, X, y, t)
+        grads[...] = g
+        return loss, correct
+
+    def evaluate(self, params, X, y, t):
+        return evaluate(self.arch, params, X, y, t)
+
+    def train_epoch(self, params, state, optimizer, data, order, lr):
+        if self._grads is None:
+            self._grads = buffers.zeros(self.arch.n_params, self.arch.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported
+            return self._batches(params, state, optimizer, data, order, lr)
+
+    def _batches(self, params, state, optimizer, data, order, lr):
+        g = self._grads
+        n, bs = order.shape[0], data.batch_size
+        loss_sum, correct, seen, steps = 0.0, 0, 0, 0
+        for start in range(0, n, bs):
+            idx = order[start:start + bs]
+            if len(idx) < bs and data.drop_last:
+                break
+            yb = data.y[idx] if data.y.size else data.y
+            tb = data.t[idx] if data.t.size else data.t
+            loss, c = self.loss_and_grad(params, g, data.X[idx], yb, tb)
+            if not np.isfinite(loss):
+                return EpochResult(loss_sum, correct, seen, steps, True)
+            optimizer.step_numpy(params, g, state, lr)
+            loss_sum += loss * len(idx)
+            correct += c
+            seen += len(idx)
+            steps += 1
+        return EpochResult(loss_sum, correct, seen, steps, False)

@@ -1,4 +1,4 @@
-"""Reference, per-sample loops: the textbook scalar backprop in pure Python.
+"""The ``loop`` backend: the textbook per-sample scalar backprop in pure Python.
 
 Lists and floats only (no NumPy in the math). Each sample is pushed forward,
 dL/dz is taken at the output, and deltas are carried down layer by layer,
@@ -7,6 +7,8 @@ adding each sample's dW and db; the sums are averaged over the batch.
 import math
 
 import numpy as np
+
+from .numpy import NumpyBackend
 
 ACT = {
     "identity": lambda z: z,
@@ -117,3 +119,20 @@ def evaluate(arch, params, X, y, t):
         total += value
         correct += ok
     return total, correct
+
+
+class LoopBackend(NumpyBackend):
+    """The per-sample reference: the module's functions, in NumPy's epoch loop."""
+
+    name = "loop"
+
+    def layer_outputs(self, params, X):
+        return forward(self.arch, params, X)
+
+    def loss_and_grad(self, params, grads, X, y, t):
+        loss, g, correct = loss_and_grad(self.arch, params, X, y, t)
+        grads[...] = g
+        return loss, correct
+
+    def evaluate(self, params, X, y, t):
+        return evaluate(self.arch, params, X, y, t)

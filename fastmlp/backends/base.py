@@ -1,0 +1,54 @@
+"""What every backend shares: the :class:`Backend` protocol and the records that cross it."""
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What an epoch trains on: X (n, n_in) in the model's dtype, y (n,) int64 class ids or
+    empty, t (n, n_out) real targets or empty, and the batch geometry."""
+    X: np.ndarray
+    y: np.ndarray
+    t: np.ndarray
+    batch_size: int
+    drop_last: bool
+
+    @property
+    def n(self):
+        return self.X.shape[0]
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    """One epoch's totals: sum of per-sample losses and correct predictions over the
+    ``seen`` samples, the number of updates, and whether a batch loss was not finite
+    (training stopped there, before that batch's update)."""
+    loss_sum: float
+    correct: int
+    seen: int
+    steps: int
+    diverged: bool
+
+
+class Backend(Protocol):
+    """What every backend answers (``params`` is the model's flat parameter vector)."""
+
+    name: str
+
+    def output(self, params, X):
+        """The last layer's output (n, n_out) only: logits or values."""
+
+    def layer_outputs(self, params, X):
+        """Every layer's output, a list of (n, n_l) arrays."""
+
+    def loss_and_grad(self, params, grads, X, y, t):
+        """(mean loss, correct) for one batch; the gradient into ``grads`` (params layout)."""
+
+    def evaluate(self, params, X, y, t):
+        """(sum of per-sample losses, correct), forward only."""
+
+    def train_epoch(self, params, state, optimizer, data, order, lr):
+        """One pass over ``order`` in mini-batches of ``data``: params and the optimizer
+        ``state`` updated in place; returns an :class:`EpochResult`."""

@@ -1,0 +1,209 @@
+"""The ``numba`` backend: the compiled kernels of ``fastmlp.kernels`` over buffers it owns.
+
+This is the single validating, owning wrapper around the kernels (stumpy's pattern: a
+private kernel never validates; its public twin checks, then calls it). It owns:
+
+- the runtime: Numba's thread pool is started at the first kernel call, not at import
+  (:func:`start_runtime`);
+- the buffers: inference and single-batch calls use scratch owned by the calling thread,
+  so one model can serve many threads at once; training buffers (workspace, batch rows,
+  gradient, online scratch) are allocated at the first epoch of a fit and reused, never
+  per batch;
+- the lock: one epoch at a time per model (a second thread's epoch waits for the first);
+- the choice of epoch kernel (``epoch_kernel``): 'online' (batch size 1, plain SGD: the
+  first layer transposed for the epoch), 'fused' (plain SGD fused into the backward pass),
+  'generic' (any optimizer: gradient, then the optimizer's pass); 'auto' picks the first
+  that applies.
+"""
+import contextlib
+import os
+import threading
+
+import numba
+import numpy as np
+
+from .. import buffers
+from .. import kernels as K
+from ..kernels import intrinsics
+from ..kernels.structs import A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, Batching, OnlineScratch, Samples, Workspace
+from .base import EpochResult
+
+EPOCH_KERNELS = ("auto", "online", "fused", "generic")
+
+_runtime_lock = threading.Lock()
+_guard = None  # what every kernel call holds: set by start_runtime
+
+
+def start_runtime():
+    """Start Numba's thread pool once (before the first kernel) and return the guard that
+    kernel calls hold: a lock under the 'workqueue' layer, which aborts when two threads run
+    parallel code at once, and nothing under the thread-safe 'tbb' and 'omp' layers.
+
+    libgomp reads ``OMP_WAIT_POLICY`` once, when the pool starts. PASSIVE stops its workers
+    spinning after a parallel region while BLAS threads run (8 ms instead of 0.2 ms per step
+    when they fight over two cores), so it is set for the start only, unless the user set it,
+    then removed again: the user's child processes do not inherit it.
+    """
+    global _guard
+    if _guard is not None:
+        return _guard
+    with _runtime_lock:
+        if _guard is None:
+            set_here = "OMP_WAIT_POLICY" not in os.environ
+            if set_here:
+                os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+            try:
+                intrinsics.launch_threads()
+            finally:
+                if set_here:
+                    del os.environ["OMP_WAIT_POLICY"]
+            layer = numba.threading_layer()
+            _guard = threading.RLock() if layer == "workqueue" else contextlib.nullcontext()
+    return _guard
+
+
+def new_workspace(arch, rows):
+    """Activation and delta buffers for up to ``rows`` samples, and the (loss, correct) totals."""
+    return Workspace(buffers.empty(rows * arch.width_sum, arch.dtype), buffers.empty(rows * arch.width_sum, arch.dtype),
+                     np.zeros(2, np.float64), rows)
+
+
+class _TrainingBuffers:
+    """Everything an epoch kernel writes besides params and optimizer state, for batches of
+    up to ``rows`` samples: allocated once per fit."""
+
+    def __init__(self, arch, rows, online):
+        self.rows = rows
+        self.ws = new_workspace(arch, rows)
+        self.batch = Samples(buffers.empty((rows, arch.n_in), arch.dtype), np.empty(rows, np.int64),
+                             buffers.empty((rows, arch.n_out), arch.dtype))
+        self.grads = buffers.zeros(arch.n_params, arch.dtype)
+        self.result = np.zeros(1, EPOCH_RESULT)
+        self.online = OnlineScratch(buffers.empty((arch.layers[1], arch.n_in), arch.dtype),
+                                    buffers.empty((2, arch.n_in), arch.dtype)) if online else None
+
+
+class NumbaBackend:
+    """The compiled kernels for one architecture (see the module docstring)."""
+
+    name = "numba"
+    EVAL_CHUNK = 4096  # rows per kernel call in inference: bounds the scratch memory
+
+    def __init__(self, arch, epoch_kernel="auto"):
+        self.arch = arch
+        self.epoch_kernel = epoch_kernel
+        self._local = threading.local()  # this thread's scratch
+        self._train_lock = threading.Lock()
+        self._train = None
+
+    @property
+    def epoch_kernel(self):
+        """Which epoch kernel trains: 'auto' (default), 'online', 'fused' or 'generic'."""
+        return self._epoch_kernel
+
+    @epoch_kernel.setter
+    def epoch_kernel(self, name):
+        if name not in EPOCH_KERNELS:
+            raise ValueError(f"epoch_kernel must be one of {list(EPOCH_KERNELS)}; got {name!r}")
+        self._epoch_kernel = name
+
+    # -- scratch owned by the calling thread ---------------------------------------------------
+    def _workspace(self, rows):
+        ws = getattr(self._local, "ws", None)
+        if ws is None or ws.rows < rows:
+            ws = self._local.ws = new_workspace(self.arch, rows)
+        return ws
+
+    def _ping_pong(self, rows):
+        size = 2 * rows * self.arch.max_hidden
+        buf = getattr(self._local, "ping_pong", None)
+        if buf is None or buf.shape[0] < size:
+            buf = self._local.ping_pong = buffers.empty(size, self.arch.dtype)
+        return buf
+
+    def _chunks(self, n):
+        step = min(n, self.EVAL_CHUNK)
+        return [(s, min(s + step, n)) for s in range(0, n, step)], step
+
+    # -- the protocol -----------------------------------------------------------------------------
+    def output(self, params, X):
+        a = self.arch
+        guard = start_runtime()
+        chunks, step = self._chunks(X.shape[0])
+        out = np.empty((X.shape[0], a.n_out), a.dtype)
+        scratch = self._ping_pong(step)
+        with guard:
+            for s, e in chunks:
+                K.output(out[s:e], scratch, params, X[s:e], a.net)
+        return out
+
+    def layer_outputs(self, params, X):
+        a = self.arch
+        guard = start_runtime()
+        chunks, step = self._chunks(X.shape[0])
+        ws = self._workspace(step)
+        outs = [np.empty((X.shape[0], n), a.dtype) for n in a.layers[1:]]
+        for s, e in chunks:
+            with guard:
+                K.forward(ws, params, X[s:e], a.net)
+            for l, o in enumerate(outs):
+                off, n = ws.rows * a.lay[l, A_OFF], a.layers[l + 1]
+                o[s:e] = ws.acts[off:off + (e - s) * n].reshape(e - s, n)
+        return outs
+
+    def loss_and_grad(self, params, grads, X, y, t):
+        guard = start_runtime()
+        ws = self._workspace(X.shape[0])
+        ws.stats[:] = 0
+        with guard:
+            K.loss_and_grad(grads, ws, params, X, y, t, self.arch.net)
+        return ws.stats[LOSS_SUM] / X.shape[0], int(ws.stats[CORRECT])
+
+    def evaluate(self, params, X, y, t):
+        guard = start_runtime()
+        chunks, step = self._chunks(X.shape[0])
+        ws = self._workspace(step)
+        ws.stats[:] = 0
+        with guard:
+            for s, e in chunks:
+                K.evaluate(ws, params, X[s:e], y[s:e], t[s:e], self.arch.net)
+        return float(ws.stats[LOSS_SUM]), int(ws.stats[CORRECT])
+
+    def choose_epoch_kernel(self, optimizer, batch_size):
+        """The epoch kernel that trains ``optimizer`` at ``batch_size`` (see ``epoch_kernel``)."""
+        plain = optimizer.is_plain_sgd
+        if self.epoch_kernel == "auto":
+            return "online" if plain and batch_size == 1 else "fused" if plain else "generic"
+        if self.epoch_kernel in ("online", "fused") and not plain:
+            raise ValueError(f"epoch_kernel {self.epoch_kernel!r} trains plain SGD only (no momentum, no weight "
+                             f"decay); got {optimizer!r}: use 'generic' or 'auto'")
+        if self.epoch_kernel == "online" and batch_size != 1:
+            raise ValueError(f"epoch_kernel 'online' needs batch_size 1; got {batch_size}: use 'fused' or 'auto'")
+        return self.epoch_kernel
+
+    def train_epoch(self, params, state, optimizer, data, order, lr):
+        a = self.arch
+        kernel = self.choose_epoch_kernel(optimizer, data.batch_size)
+        rows = min(data.batch_size, data.n)
+        guard = start_runtime()
+        with self._train_lock, guard:
+            tb = self._train
+            if tb is None or tb.rows != rows or (kernel == "online" and tb.online is None):
+                tb = self._train = _TrainingBuffers(a, rows, kernel == "online")
+            result = tb.result
+            result[0] = 0
+            samples = Samples(data.X, data.y, data.t)
+            if kernel == "online":
+                K.train_epoch_online(result, params, tb.ws, tb.online, samples, order, a.net, float(lr))
+            else:
+                plan = Batching(order, data.batch_size, data.drop_last)
+                if kernel == "fused":
+                    K.train_epoch_sgd(result, params, tb.ws, tb.batch, samples, plan, a.net, float(lr))
+                else:
+                    K.train_epoch(result, params, tb.grads, state.slots, tb.ws, tb.batch, samples, plan, a.net,
+                                  optimizer.kernel_hyper(lr), state.step)
+            r = result[0]
+            out = EpochResult(float(r["loss_sum"]), int(r["correct"]), int(r["seen"]), int(r["steps"]),
+                              bool(r["diverged"]))
+        state.step += out.steps
+        return out

@@ -1,0 +1,208 @@
+"""Every use of a private Numba API, in one module: borrowed views, BLAS pointers, prefetch,
+the kernels' cache folder and the thread pool's start.
+
+Numba's public API cannot express these, so they reach into Numba's internals. When a
+Numba release moves one of them, this module is the only one to change, and
+``tests/test_intrinsics.py`` fails loudly naming what moved. ``pyproject.toml`` pins
+numba to the versions this module was tested with.
+
+Private names used (all imported here, nowhere else):
+- ``numba.np.arrayobj.make_array``, ``populate_array``: array structs without an owner
+  reference (:func:`borrow`, :func:`matrix`);
+- ``numba.core.cgutils``: stack slots and intrinsic declarations;
+- ``numba.np.linalg._BLAS``, ``ensure_blas``: the BLAS gemm entry point numba's np.dot uses;
+- ``numba.np.ufunc.parallel._launch_threads`` and the ``tbbpool``/``omppool`` modules: the
+  thread pool's start (:func:`launch_threads`);
+- ``numba.core.caching.CacheImpl._locator_classes``: where compiled kernels are cached
+  (:class:`KernelCacheLocator`).
+"""
+import hashlib
+import importlib
+import os
+import pathlib
+
+from llvmlite import ir
+from numba import types
+from numba.core import caching, cgutils
+from numba.extending import intrinsic
+from numba.np.arrayobj import make_array, populate_array
+from numba.np.linalg import _BLAS, ensure_blas
+
+KERNELS_DIR = pathlib.Path(__file__).resolve().parent
+
+
+# -- views without reference counts --------------------------------------------------------------
+# Every numba array view carries a reference to its owner's memory, and making or dropping one
+# is an atomic increment or decrement (a locked instruction); ``reshape`` also calls a C helper.
+# A batch-1 step makes a few dozen views, and those counts were a fifth of its time. Kernels
+# instead borrow their arguments, so views made from them count nothing. Safe because the
+# caller (Python) holds the arrays for the whole call and no kernel returns or stores a view.
+
+@intrinsic
+def borrow(typingctx, arr):
+    """``arr`` without its owner reference: views of it are not reference-counted."""
+    if not isinstance(arr, types.Array):
+        return None
+
+    def codegen(context, builder, sig, args):
+        src = make_array(sig.args[0])(context, builder, args[0])
+        dst = make_array(sig.return_type)(context, builder)
+        populate_array(dst, data=src.data, shape=src.shape, strides=src.strides,
+                       itemsize=src.itemsize, meminfo=None)
+        return dst._getvalue()
+    return arr(arr), codegen
+
+
+@intrinsic
+def matrix(typingctx, buf, offset, rows, cols):
+    """``buf[offset:offset + rows * cols]`` as a C-contiguous (rows, cols) view, borrowed.
+
+    ``buf`` is a contiguous 1-D array; the range must lie inside it (not checked).
+    """
+    if not (isinstance(buf, types.Array) and buf.ndim == 1 and buf.layout == "C"):
+        return None
+    ret = types.Array(buf.dtype, 2, "C")
+
+    def codegen(context, builder, sig, args):
+        src = make_array(sig.args[0])(context, builder, args[0])
+        off, m, n = (context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], sig.args[1:]))
+        itemsize = src.itemsize
+        dst = make_array(ret)(context, builder)
+        populate_array(dst, data=builder.gep(src.data, [off]),
+                       shape=cgutils.pack_array(builder, [m, n]),
+                       strides=cgutils.pack_array(builder, [builder.mul(n, itemsize), itemsize]),
+                       itemsize=itemsize, meminfo=None)
+        return dst._getvalue()
+    return ret(buf, offset, rows, cols), codegen
+
+
+# -- BLAS ----------------------------------------------------------------------------------------
+
+def xxgemm(dtype):
+    """Numba's external BLAS gemm function for ``dtype`` (scipy's BLAS behind it)."""
+    ensure_blas()  # scipy present, or a clear error now
+    return _BLAS().numba_xxgemm(dtype)
+
+
+@intrinsic
+def data_pointer(typingctx, arr):
+    """The data pointer of a contiguous array."""
+    def codegen(context, builder, sig, args):
+        return context.make_array(sig.args[0])(context, builder, args[0]).data
+    return types.CPointer(arr.dtype)(arr), codegen
+
+
+@intrinsic
+def by_reference(typingctx, value):
+    """A pointer to a stack slot holding ``value`` (BLAS takes scalars by reference)."""
+    def codegen(context, builder, sig, args):
+        return cgutils.alloca_once_value(builder, args[0])
+    return types.CPointer(value)(value), codegen
+
+
+# -- cache hints ---------------------------------------------------------------------------------
+
+@intrinsic
+def prefetch(typingctx, arr, i):
+    """Hint the cache line holding arr[i] into cache (llvm.prefetch: read, keep); changes no result."""
+    def codegen(context, builder, sig, args):
+        ptr = builder.gep(context.make_array(sig.args[0])(context, builder, args[0]).data, [args[1]])
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                            "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+    return types.none(arr, i), codegen
+
+
+# -- the thread pool -----------------------------------------------------------------------------
+
+def available_threading_layers():
+    """The thread-safe layers whose libraries load here, best first ('tbb', 'omp'); may be empty."""
+    found = []
+    for name in ("tbb", "omp"):
+        try:
+            importlib.import_module(f"numba.np.ufunc.{name}pool")
+            found.append(name)
+        except (ImportError, OSError):
+            continue
+    return found
+
+
+def launch_threads():
+    """Start Numba's thread pool now (no-op once started).
+
+    A process whose first call loads a cached parallel kernel before any parallel region has
+    run can abort ("LLVM ERROR: Symbol not found: allocate_sched"): the backend calls this
+    before its first kernel.
+    """
+    from numba.np.ufunc.parallel import _launch_threads
+    _launch_threads()
+
+
+# -- where compiled kernels are cached ----------------------------------------------------------
+
+def kernels_digest():
+    """A hash of every kernel source file: any change to any of them is a new cache."""
+    digest = hashlib.sha256()
+    for path in sorted(KERNELS_DIR.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def kernel_cache_dir():
+    """The folder compiled kernels go to: ``<root>/numba-<digest of the kernel sources>``.
+
+    Numba checks only a function's own file when it loads a cached version, so a change in a
+    kernel it calls from another file would leave a stale (even crashing) binary in use
+    (numba #9483); keying the folder on every kernel file makes any change a fresh cache.
+    The root is ``$NUMBA_CACHE_DIR/fastmlp`` when the user set that variable (still keyed),
+    else ``$XDG_CACHE_HOME/fastmlp`` or ``~/.cache/fastmlp``.
+    """
+    root = os.environ.get("NUMBA_CACHE_DIR")
+    if root:
+        root = os.path.join(root, "fastmlp")
+    else:
+        root = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+                            "fastmlp")
+    return os.path.join(root, "numba-" + kernels_digest())
+
+
+class KernelCacheLocator(caching._CacheLocator):
+    """Numba cache locator for this package's kernels only (``from_function`` declines others).
+
+    The folder is created when the first compiled kernel is saved, not at import.
+    """
+
+    _path = None  # computed once per process
+
+    def __init__(self, py_func, py_file):
+        self._py_file = py_file
+        self._lineno = py_func.__code__.co_firstlineno
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        try:
+            inside = pathlib.Path(py_file).resolve().parent == KERNELS_DIR
+        except (OSError, ValueError):
+            return None
+        return cls(py_func, py_file) if inside else None
+
+    def get_cache_path(self):
+        if KernelCacheLocator._path is None:
+            KernelCacheLocator._path = kernel_cache_dir()
+        return KernelCacheLocator._path
+
+    def get_source_stamp(self):
+        st = os.stat(self._py_file)
+        return st.st_mtime, st.st_size
+
+    def get_disambiguator(self):
+        return str(self._lineno)
+
+
+def register_cache_locator():
+    """Put :class:`KernelCacheLocator` first in Numba's list (once); other code is unaffected."""
+    classes = caching.CacheImpl._locator_classes
+    if KernelCacheLocator not in classes:
+        classes.insert(0, KernelCacheLocator)

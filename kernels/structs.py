@@ -1,0 +1,44 @@
+"""The named structures that travel between Python and the kernels: the Python <-> kernel contract.
+
+Everything a kernel needs comes in a few named groups instead of long positional lists.
+The groups are namedtuples (Numba types them as named tuples: fields are read by name, at
+no cost) and one record (the epoch result, which kernels write by field name).
+
+Shapes, for a network of L weight layers with widths ``layers[0..L]``:
+
+- ``Net``: the network's description. ``lay`` (L, 5) int64, one row per layer, columns
+  named below; ``kinds`` (L,) int64 activation ids (the output layer's is identity);
+  ``alphas`` (L,) leaky slopes in the params dtype; ``loss`` the loss id.
+- ``Workspace``: scratch for up to ``rows`` samples. ``acts`` and ``deltas``
+  (rows * sum(layers[1:]),): layer l's (rows, n_out) block starts at ``rows * lay[l, A_OFF]``;
+  ``stats`` (2,) float64 accumulates (loss sum, correct), slots ``LOSS_SUM``, ``CORRECT``.
+- ``Samples``: ``x`` (n, n_in), ``y`` (n,) int64 class ids or empty, ``t`` (n, n_out)
+  real targets or empty. Both a data set and the batch buffers it is gathered into.
+- ``Batching``: one epoch's ``order`` (n,) int64, batch ``size`` and ``drop_last``.
+- ``Hyper``: the optimizer id and every hyperparameter by name, with this epoch's ``lr``.
+- ``OnlineScratch``: the batch-1 epoch's transposed first-layer weights ``WT``
+  (layers[1], n_in) and two aligned sample rows ``xs`` (2, n_in).
+- ``EPOCH_RESULT``: the record an epoch kernel fills: loss_sum, correct, seen, steps, diverged.
+"""
+from collections import namedtuple
+
+import numpy as np
+
+# Columns of Net.lay: inputs, outputs, offset of W (n_in, n_out) and of b (n_out,) in the
+# params layout, offset of the layer's outputs in a one-row activation buffer.
+N_IN, N_OUT, W_OFF, B_OFF, A_OFF = range(5)
+LAYOUT_COLUMNS = ("n_in", "n_out", "w_offset", "b_offset", "a_offset")
+
+# Slots of Workspace.stats.
+LOSS_SUM, CORRECT = range(2)
+
+Net = namedtuple("Net", ["lay", "kinds", "alphas", "loss"])
+Workspace = namedtuple("Workspace", ["acts", "deltas", "stats", "rows"])
+Samples = namedtuple("Samples", ["x", "y", "t"])
+Batching = namedtuple("Batching", ["order", "size", "drop_last"])
+Hyper = namedtuple("Hyper", ["kind", "lr", "momentum", "nesterov", "weight_decay", "beta1", "beta2", "eps",
+                             "alpha", "lr_decay"])
+OnlineScratch = namedtuple("OnlineScratch", ["WT", "xs"])
+
+EPOCH_RESULT = np.dtype([("loss_sum", np.float64), ("correct", np.float64), ("seen", np.int64),
+                         ("steps", np.int64), ("diverged", np.bool_)], align=True)
