@@ -5,7 +5,7 @@ from . import buffers
 from .architecture import Architecture
 from .backends import BACKEND_NAMES, make_backend
 from .initializers import initialize
-from .validation import check_targets, check_X
+from .checks import check_targets, check_X
 
 
 def _finite_as(value, dtype, name):

@@ -18,7 +18,7 @@ from .kernels.config import GUARD
 from .optimizers import make_optimizer
 from .progress import Progress
 from .schedules import make_schedule
-from .validation import check_positive_float, check_positive_int, check_targets
+from .checks import check_positive_float, check_positive_int, check_targets
 
 
 FIT_OPTIONS = ("shuffle", "drop_last", "validation_data", "validation_split", "early_stopping", "callbacks",
