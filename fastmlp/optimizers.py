@@ -4,11 +4,10 @@ reference of each update (the numba kernel is ``fastmlp.kernels.optimizer_step``
 Formulas follow torch.optim (SGD with momentum/Nesterov/weight decay, Adam,
 RMSprop, Adagrad), so N steps can be compared with PyTorch.
 """
-import numbers
-
 import numpy as np
 
 from . import buffers
+from .checks import check_bool, check_choice, check_real
 from .kernels import optimizers as K
 
 DEFAULTS = {
@@ -20,14 +19,6 @@ DEFAULTS = {
 KIND = {"sgd": K.SGD, "adam": K.ADAM, "rmsprop": K.RMSPROP, "adagrad": K.ADAGRAD}
 SLOT = {"momentum": K.MOMENTUM, "nesterov": K.NESTEROV, "weight_decay": K.WEIGHT_DECAY, "beta1": K.BETA1,
         "beta2": K.BETA2, "eps": K.EPS, "alpha": K.ALPHA, "lr_decay": K.LR_DECAY}
-
-
-def _real(name, v, lo, hi, lo_open=False, hi_open=True):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
-        raise ValueError(f"{name} must be a finite number; got {v!r}")
-    if (v <= lo if lo_open else v < lo) or (v >= hi if hi_open else v > hi):
-        raise ValueError(f"{name} must be in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}; got {v!r}")
-    return float(v)
 
 
 class Optimizer:
@@ -43,8 +34,7 @@ class Optimizer:
     """
 
     def __init__(self, name="sgd", **hyper):
-        if not isinstance(name, str) or name not in DEFAULTS:
-            raise ValueError(f"unknown optimizer {name!r}; expected one of {sorted(DEFAULTS)}")
+        check_choice(name, "optimizer", sorted(DEFAULTS))
         unknown = set(hyper) - set(DEFAULTS[name])
         if unknown:
             raise ValueError(f"optimizer {name!r} has no parameter(s) {sorted(unknown)}; "
@@ -52,15 +42,13 @@ class Optimizer:
         h = dict(DEFAULTS[name], **hyper)
         for key, v in h.items():
             if key == "nesterov":
-                if not isinstance(v, (bool, np.bool_)):
-                    raise ValueError(f"nesterov must be True or False; got {v!r}")
-                h[key] = bool(v)  # a plain bool: the hyperparameters are saved as JSON
+                h[key] = check_bool(v, key)  # a plain bool: the hyperparameters are saved as JSON
             elif key in ("momentum", "beta1", "beta2", "alpha"):
-                h[key] = _real(key, v, 0.0, 1.0)
+                h[key] = check_real(v, key, 0, 1, high_open=True)
             elif key == "eps":
-                h[key] = _real(key, v, 0.0, np.inf, lo_open=True)
+                h[key] = check_real(v, key, low=0, low_open=True)
             else:
-                h[key] = _real(key, v, 0.0, np.inf)
+                h[key] = check_real(v, key, low=0)
         if h.get("nesterov") and h["momentum"] == 0:
             raise ValueError("nesterov=True needs momentum > 0")
         self.name = name
