@@ -107,16 +107,15 @@ def check_bool(value, name):
 def check_choice(value, name, choices):
     """``value`` if it is one of ``choices`` (a sequence, or a dict's keys), else raise.
 
-    TypeError when the choices are all strings and ``value`` is not one;
+    TypeError when the choices are all strings (all integers) and ``value`` is
+    not a str (an integer; True and False count as 1 and 0, as in Python);
     ValueError for an unknown value. The message lists the choices.
     """
     choices = list(choices)
-    if all(isinstance(c, str) for c in choices):
-        if not isinstance(value, str):
-            raise TypeError(f"{name} must be one of {choices} (a str); got {_got(value)}")
-        known = value in choices
-    else:
-        known = any(_is_same(value, c) for c in choices)
+    for kind, label in ((str, "a str"), (numbers.Integral, "an integer")):
+        if choices and all(isinstance(c, kind) for c in choices) and not isinstance(value, kind):
+            raise TypeError(f"{name} must be one of {choices} ({label}); got {_got(value)}")
+    known = any(_is_same(value, c) for c in choices)
     if not known:
         raise ValueError(f"unknown {name} {value!r}; expected one of {choices}")
     return value
