@@ -7,7 +7,7 @@ their arguments with these, then call private functions that trust them.
 
 Scalars: :func:`check_int`, :func:`check_real`, :func:`check_positive_int`,
 :func:`check_positive_float`, :func:`check_bool`, :func:`check_choice`,
-:func:`check_callable`, :func:`check_path`. Seeds: :func:`check_seed`,
+:func:`check_pair`, :func:`check_callable`, :func:`check_path`. Seeds: :func:`check_seed`,
 :func:`make_rng`. Settings: :func:`check_dtype`, :func:`check_hidden_sizes`.
 Arrays: :func:`check_X`, :func:`check_targets`.
 """
@@ -126,6 +126,22 @@ def _is_same(value, choice):
         return bool(value == choice)
     except (TypeError, ValueError):  # e.g. an array, whose == is element-wise
         return False
+
+
+def check_pair(value, name, what="a pair"):
+    """``value`` as a 2-tuple: TypeError if it is not a sequence (or is text), ValueError for another length.
+
+    ``what`` describes the pair in messages, e.g. ``'a pair (a, b) of numbers'``.
+    """
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be {what}; got {_got(value)}")
+    try:
+        n = len(value)
+    except TypeError:
+        raise TypeError(f"{name} must be {what}; got {_got(value)}") from None
+    if n != 2:
+        raise ValueError(f"{name} must be {what}; got {n} items: {value!r}")
+    return tuple(value)
 
 
 def check_callable(value, name, what="a function"):
