@@ -7,8 +7,9 @@ their arguments with these, then call private functions that trust them.
 
 Scalars: :func:`check_int`, :func:`check_real`, :func:`check_positive_int`,
 :func:`check_positive_float`, :func:`check_bool`, :func:`check_choice`,
-:func:`check_pair`, :func:`check_callable`, :func:`check_path`. Seeds: :func:`check_seed`,
-:func:`make_rng`. Settings: :func:`check_dtype`, :func:`check_hidden_sizes`.
+:func:`check_pair`, :func:`check_type`, :func:`check_callable`, :func:`check_path`,
+:func:`check_n_jobs`. Seeds: :func:`check_seed`,
+:func:`make_rng`. Settings: :func:`check_dtype`, :func:`check_int_list`, :func:`check_hidden_sizes`.
 Arrays: :func:`check_X`, :func:`check_targets`.
 """
 import math
@@ -144,6 +145,14 @@ def check_pair(value, name, what="a pair"):
     return tuple(value)
 
 
+def check_type(value, name, types, what):
+    """``value`` if it is an instance of ``types``, else TypeError (``what`` names the expected kind,
+    e.g. ``'a str or None'``)."""
+    if not isinstance(value, types):
+        raise TypeError(f"{name} must be {what}; got {_got(value)}")
+    return value
+
+
 def check_callable(value, name, what="a function"):
     """``value`` if it can be called, else TypeError (``what`` describes the expected call)."""
     if not callable(value):
@@ -159,6 +168,13 @@ def check_path(value, name, optional=False):
         expected = "a path (str or os.PathLike)" + (" or None" if optional else "")
         raise TypeError(f"{name} must be {expected}; got {_got(value)}")
     return os.fspath(value)
+
+
+def check_n_jobs(n_jobs, name="n_jobs"):
+    """A number of worker processes: a positive int, or -1 / None for one per core (returned as that count)."""
+    if n_jobs is None or (not _is_bool(n_jobs) and isinstance(n_jobs, numbers.Integral) and n_jobs == -1):
+        return os.cpu_count() or 1
+    return _int(n_jobs, name, 1, None, "a positive integer, -1 or None")
 
 
 # -- seeds -----------------------------------------------------------------------------------------
@@ -198,25 +214,31 @@ def check_dtype(dtype, name="dtype"):
     return resolved
 
 
-def check_hidden_sizes(value, name="hidden"):
-    """Hidden-layer widths as a tuple of positive ints, from an int, a sequence or text like ``'64,32'``.
+def check_int_list(value, name, low=None):
+    """A tuple of ints (each >= ``low``) from an int, a sequence of ints or text like ``'64,32'``.
 
-    An empty sequence or empty text gives ``()``: no hidden layer.
+    Empty text or an empty sequence gives ``()``. Text that is not integers
+    is a ValueError (text is the type expected); other types a TypeError.
     """
     if isinstance(value, str):
         parts = [p for p in value.split(",") if p.strip()]
         try:
             value = [int(p) for p in parts]
         except ValueError:
-            raise ValueError(f"{name} must be comma-separated positive integers; got {value!r}") from None
+            raise ValueError(f"{name} must be comma-separated integers; got {value!r}") from None
     elif isinstance(value, numbers.Integral) and not _is_bool(value):
         value = [value]
     try:
-        sizes = list(value)
+        items = list(value)
     except TypeError:
         raise TypeError(f"{name} must be an int, a sequence of ints or text like '64,32'; "
                         f"got {_got(value)}") from None
-    return tuple(check_positive_int(s, f"{name}[{i}]") for i, s in enumerate(sizes))
+    return tuple(check_int(v, f"{name}[{i}]", low=low) for i, v in enumerate(items))
+
+
+def check_hidden_sizes(value, name="hidden"):
+    """Hidden-layer widths: :func:`check_int_list` with every width >= 1; ``()`` is no hidden layer."""
+    return check_int_list(value, name, low=1)
 
 
 # -- arrays ----------------------------------------------------------------------------------------

@@ -8,11 +8,10 @@ test split, and :func:`train_val_split` uses it for validation splits.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from .base import check_float_dtype, check_fraction, make_rng
+from ..checks import check_bool, check_dtype, check_int, check_real, make_rng
 
 __all__ = [
     "NotFittedError",
@@ -50,7 +49,7 @@ def scale_uint8(X, dtype=np.float32) -> np.ndarray:
     ValueError
         If ``dtype`` is not float32 or float64.
     """
-    dtype = check_float_dtype(dtype)
+    dtype = check_dtype(dtype)
     if not isinstance(X, np.ndarray) or X.dtype != np.uint8:
         got = X.dtype if isinstance(X, np.ndarray) else type(X).__name__
         raise TypeError(f"X must be a uint8 numpy array, got {got}")
@@ -89,7 +88,7 @@ class Standardizer:
     """
 
     def __init__(self, dtype=None):
-        self.dtype = None if dtype is None else check_float_dtype(dtype)
+        self.dtype = None if dtype is None else check_dtype(dtype)
         self.mean_: np.ndarray | None = None
         self.scale_: np.ndarray | None = None
         self.n_features_: int | None = None
@@ -198,10 +197,8 @@ def one_hot(y, n_classes=None, dtype=np.float32) -> np.ndarray:
         if y.size == 0:
             raise ValueError("n_classes must be given when y is empty")
         n_classes = int(y.max()) + 1
-    elif isinstance(n_classes, bool) or not isinstance(n_classes, numbers.Integral):
-        raise TypeError(f"n_classes must be an int, got {type(n_classes).__name__}")
-    elif n_classes < 1:
-        raise ValueError(f"n_classes must be >= 1, got {n_classes}")
+    else:
+        n_classes = check_int(n_classes, "n_classes", low=1)
     if y.size and y.min() < 0:
         raise ValueError(f"y must be non-negative, found {int(y.min())}")
     if y.size and y.max() >= n_classes:
@@ -260,8 +257,9 @@ def split_indices(y, fraction, seed=0, stratify=True):
         If ``fraction`` is outside (0, 1), there are fewer than 2 samples, or
         the split would leave either part empty.
     """
-    fraction = check_fraction(fraction, "fraction", allow_zero=False)
+    fraction = check_real(fraction, "fraction", 0, 1, low_open=True, high_open=True)
     rng = make_rng(seed)
+    stratify = check_bool(stratify, "stratify")
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D, got shape {y.shape}")
@@ -321,6 +319,6 @@ def train_val_split(X, y, val_fraction=0.1, seed=0, stratify=True):
         raise ValueError(f"y must be 1-D, got shape {y.shape}")
     if X.ndim < 1 or X.shape[0] != y.shape[0]:
         raise ValueError(f"X has shape {X.shape} but y has {y.shape[0]} samples")
-    check_fraction(val_fraction, "val_fraction", allow_zero=False)
+    check_real(val_fraction, "val_fraction", 0, 1, low_open=True, high_open=True)
     train_idx, val_idx = split_indices(y, val_fraction, seed=seed, stratify=stratify)
     return X[train_idx], y[train_idx], X[val_idx], y[val_idx]
