@@ -8,14 +8,15 @@ Format (version 1), every entry a plain array (``allow_pickle=False``):
 - ``params``: the flat parameter vector (dtype as in meta)
 - ``opt_s1``, ``opt_s2``: optimizer state in the params layout (if any)
 
-Writes go to a temporary file in the same folder, then ``os.replace``: a
-crash never leaves a half-written model under the target name.
+Writes are atomic (``fastmlp.files.atomic_write``): a crash never leaves a
+half-written model under the target name.
 """
 import json
-import os
-import tempfile
 
 import numpy as np
+
+from .checks import check_path
+from .files import atomic_write
 
 FORMAT = "fastmlp"
 FORMAT_VERSION = 1
@@ -30,7 +31,7 @@ def save(model, path):
 
     A ``.npz`` suffix is added when missing, as numpy does. Returns the path written.
     """
-    path = os.fspath(path)
+    path = check_path(path, "path")
     if not path.endswith(".npz"):
         path += ".npz"
     st = model.optimizer_state
@@ -45,19 +46,7 @@ def save(model, path):
               "meta": np.array(json.dumps(meta)), "params": model.params}
     if st is not None:
         arrays["opt_s1"], arrays["opt_s2"] = st["s1"], st["s2"]
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastmlp-", suffix=".npz.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def load(path):
@@ -65,7 +54,7 @@ def load(path):
     from .history import History
     from .model import MLP
 
-    path = os.fspath(path)
+    path = check_path(path, "path")
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):  # a single .npy array
