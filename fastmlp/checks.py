@@ -10,7 +10,7 @@ Scalars: :func:`check_int`, :func:`check_real`, :func:`check_positive_int`,
 :func:`check_pair`, :func:`check_type`, :func:`check_callable`, :func:`check_path`,
 :func:`check_n_jobs`. Seeds: :func:`check_seed`,
 :func:`make_rng`. Settings: :func:`check_dtype`, :func:`check_int_list`, :func:`check_hidden_sizes`.
-Arrays: :func:`check_X`, :func:`check_targets`.
+Arrays: :func:`check_matrix`, :func:`check_X` (for a model), :func:`check_targets`.
 """
 import math
 import numbers
@@ -247,6 +247,26 @@ def _as_array(value, name):
         return np.asarray(value)
     except Exception as e:  # ragged lists, objects numpy refuses
         raise TypeError(f"{name} could not be converted to an array: {e}") from None
+
+
+def check_matrix(X, name="X", n_columns=None, min_rows=0):
+    """``X`` as a 2-D array of real numbers (its dtype kept: bool, int or float), finite.
+
+    ``n_columns`` (when given) is the required width, ``min_rows`` the
+    fewest rows. TypeError for values that are not real numbers.
+    """
+    X = _as_array(X, name)
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers; got dtype {X.dtype}")
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features); got shape {X.shape}")
+    if X.shape[0] < min_rows:
+        raise ValueError(f"{name} must have at least {min_rows} row{'' if min_rows == 1 else 's'}; got shape {X.shape}")
+    if n_columns is not None and X.shape[1] != n_columns:
+        raise ValueError(f"{name} must have {n_columns} columns; got shape {X.shape}")
+    if X.dtype.kind == "f" and not np.isfinite(X).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return X
 
 
 def check_X(X, n_features, dtype, name="X"):

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..checks import check_bool, check_dtype, check_int, check_real, make_rng
+from ..checks import check_bool, check_dtype, check_int, check_matrix, check_real, make_rng
 
 __all__ = [
     "NotFittedError",
@@ -56,17 +56,6 @@ def scale_uint8(X, dtype=np.float32) -> np.ndarray:
     return X.astype(dtype) / dtype.type(255)
 
 
-def _as_2d_features(X, name: str) -> np.ndarray:
-    X = np.asarray(X)
-    if X.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}")
-    if X.dtype.kind == "f" and not np.all(np.isfinite(X)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return X
-
-
 class Standardizer:
     """Per-feature standardization ``(X - mean) / std`` fitted on training data.
 
@@ -101,7 +90,7 @@ class Standardizer:
     def _check_fitted(self, X, name: str) -> np.ndarray:
         if self.mean_ is None:
             raise NotFittedError("Standardizer is not fitted yet: call fit(X_train) first")
-        X = _as_2d_features(X, name)
+        X = check_matrix(X, name)
         if X.shape[1] != self.n_features_:
             raise ValueError(
                 f"{name} has {X.shape[1]} features but the Standardizer was fitted "
@@ -122,9 +111,7 @@ class Standardizer:
         Standardizer
             ``self``.
         """
-        X = _as_2d_features(X, "X")
-        if X.shape[0] < 1:
-            raise ValueError("X must have at least one row to fit a Standardizer")
+        X = check_matrix(X, "X", min_rows=1)
         X64 = X.astype(np.float64, copy=False)
         mean = X64.mean(axis=0)
         std = X64.std(axis=0)

@@ -14,6 +14,7 @@ import numpy as np
 from ..checks import (
     check_dtype,
     check_int,
+    check_matrix,
     check_pair,
     check_positive_float,
     check_positive_int,
@@ -306,13 +307,7 @@ def grid(X, resolution=200, margin=0.1):
     -----
     The output dtype is ``X``'s dtype when it is floating point, else float64.
     """
-    X = np.asarray(X)
-    if X.dtype.kind not in "biuf":
-        raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
-    if X.ndim != 2 or X.shape[1] != 2 or X.shape[0] == 0:
-        raise ValueError(f"X must have shape (n_samples >= 1, 2), got {X.shape}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError("X contains NaN or infinite values")
+    X = check_matrix(X, "X", n_columns=2, min_rows=1)
     resolution = check_int(resolution, "resolution", low=2)
     margin = check_real(margin, "margin", low=0)
     dtype = X.dtype if X.dtype.kind == "f" else np.dtype(np.float64)

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from ..checks import check_choice, check_int, check_pair, check_positive_int
+from ..checks import check_choice, check_int, check_matrix, check_pair, check_positive_int
 from .base import finish, new_figure
 
 _SHAPES = {784: (28, 28), 64: (8, 8)}
@@ -32,9 +32,7 @@ def plot_probabilities(model, X, indices=None, y=None, class_names=None, image_s
     -------
     matplotlib.figure.Figure
     """
-    X = np.asarray(X)
-    if X.ndim != 2 or len(X) == 0:
-        raise ValueError(f"X must be a non-empty 2-D array; got shape {X.shape}")
+    X = check_matrix(X, "X", min_rows=1)
     if indices is None:
         indices = list(range(min(6, len(X))))
     else:
