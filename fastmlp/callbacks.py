@@ -1,8 +1,9 @@
 """Epoch-end callbacks: early stopping, and plain functions that may stop training."""
 import math
-import numbers
 
 import numpy as np
+
+from .checks import check_bool, check_callable, check_choice, check_int, check_real
 
 
 class Callback:
@@ -22,7 +23,7 @@ class FunctionCallback(Callback):
     """Wraps ``f(epoch, logs)``; a truthy return stops training."""
 
     def __init__(self, f):
-        self.f = f
+        self.f = check_callable(f, "f", "a function (epoch, logs)")
 
     def on_epoch_end(self, trainer, epoch, logs):
         return bool(self.f(epoch, logs))
@@ -45,14 +46,10 @@ class EarlyStopping(Callback):
     """
 
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, restore_best=True):
-        if monitor not in ("val_loss", "val_accuracy", "loss", "accuracy"):
-            raise ValueError(f"monitor must be one of 'val_loss', 'val_accuracy', 'loss', 'accuracy'; got {monitor!r}")
-        if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) or patience < 0:
-            raise ValueError(f"patience must be an integer >= 0; got {patience!r}")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) or not min_delta >= 0:
-            raise ValueError(f"min_delta must be a number >= 0; got {min_delta!r}")
-        self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
-        self.restore_best = bool(restore_best)
+        self.monitor = check_choice(monitor, "monitor", ("val_loss", "val_accuracy", "loss", "accuracy"))
+        self.patience = check_int(patience, "patience", low=0)
+        self.min_delta = check_real(min_delta, "min_delta", low=0)
+        self.restore_best = check_bool(restore_best, "restore_best")
         self.sign = -1.0 if "accuracy" in monitor else 1.0
 
     def on_train_begin(self, trainer):

@@ -12,8 +12,8 @@ import platform
 import sys
 import time
 
-SYNTHETIC = ("circles", "moons", "spirals", "xor", "blobs")
-DATASETS = SYNTHETIC + ("digits", "mnist", "fashion-mnist")
+from .checks import check_hidden_sizes, check_int_list
+from .datasets.catalog import DATASET_NAMES, load_dataset
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,45 +27,31 @@ class _UsageError(Exception):
     pass
 
 
-def _ints(text):
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
+def _parsed(check, name, **options):
+    """An argparse ``type`` that parses text with ``check(text, name, **options)`` (a fastmlp.checks function)."""
+    def parse(text):
+        try:
+            return list(check(text, name, **options))
+        except (TypeError, ValueError) as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    return parse
 
 
 def _floats(text):
     try:
-        values = [float(v) for v in text.split(",") if v.strip()]
+        return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError(f"expected at least one number, got {text!r}")
-    return values
 
 
-def _hidden(text):
-    return _ints(text) if text.strip() else []
-
-
-def load_data(name, n_samples=None, seed=0):
-    """A Dataset by command-line name, images scaled to [0, 1] (``scale_uint8``; digits / 16)."""
-    from . import datasets
-    if name in SYNTHETIC:
-        kw = {} if n_samples is None else {"n_samples": n_samples}
-        return getattr(datasets, name)(seed=seed, **kw)
-    if name == "digits":
-        d = datasets.digits(seed=seed)
-        X_train, X_test = d.X_train / 16.0, d.X_test / 16.0
-    elif name in ("mnist", "fashion-mnist"):
-        d = datasets.mnist() if name == "mnist" else datasets.fashion_mnist()
-        X_train, X_test = datasets.scale_uint8(d.X_train), datasets.scale_uint8(d.X_test)
-    else:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {list(DATASETS)}")
-    return datasets.Dataset(X_train, d.y_train, X_test, d.y_test, d.name, d.n_classes, d.class_names)
+def _nonempty(parse):
+    """``parse`` refusing an empty list (a grid axis needs at least one value)."""
+    def nonempty(text):
+        values = parse(text)
+        if not values:
+            raise argparse.ArgumentTypeError(f"expected at least one value, got {text!r}")
+        return values
+    return nonempty
 
 
 # -- subcommands ----------------------------------------------------------------------------------
@@ -82,7 +68,7 @@ def cmd_demo(args):
 def cmd_train(args):
     from . import plots
     from .model import MLP
-    data = load_data(args.dataset, args.n_samples, args.seed)
+    data = load_dataset(args.dataset, args.n_samples, args.seed)
     layers = [data.n_features, *args.layers, data.n_classes]
     model = MLP(layers, activation=args.activation, init=args.init, backend=args.backend, seed=args.seed)
     print(f"training {model} on {data.name}: {data.n_train} training / {data.n_test} test samples")
@@ -121,7 +107,7 @@ def cmd_train(args):
 def cmd_sweep(args):
     from . import plots
     from .sweep import sweep
-    data = load_data(args.dataset, args.n_samples, 0)
+    data = load_dataset(args.dataset, args.n_samples, 0)
     grid = {"batch_size": args.batch_sizes, "lr": args.lrs}
     if args.seeds:
         grid["seed"] = args.seeds
@@ -234,9 +220,10 @@ def build_parser():
     d.add_argument("--n-jobs", type=int, default=1, help="worker processes for the sweeps (default 1)")
 
     t = sub.add_parser("train", help="train one MLP and save the model, history and figures")
-    t.add_argument("--dataset", choices=DATASETS, default="circles")
+    t.add_argument("--dataset", choices=DATASET_NAMES, default="circles")
     t.add_argument("--n-samples", type=int, default=None, help="points of a synthetic dataset")
-    t.add_argument("--layers", type=_hidden, default=[32], help="hidden sizes, e.g. 256,128,64 (default 32)")
+    t.add_argument("--layers", type=_parsed(check_hidden_sizes, "layers"), default=[32],
+                   help="hidden sizes, e.g. 256,128,64 (default 32)")
     t.add_argument("--activation", default="relu")
     t.add_argument("--init", default="auto")
     t.add_argument("--optimizer", default="sgd", choices=("sgd", "adam", "rmsprop", "adagrad"))
@@ -252,12 +239,14 @@ def build_parser():
     t.add_argument("--quiet", action="store_true", help="no per-epoch lines")
 
     s = sub.add_parser("sweep", help="batch size x learning rate study with figures, CSV and JSON")
-    s.add_argument("--dataset", choices=DATASETS, default="circles")
+    s.add_argument("--dataset", choices=DATASET_NAMES, default="circles")
     s.add_argument("--n-samples", type=int, default=None)
-    s.add_argument("--batch-sizes", type=_ints, default=[1, 10, 50, 100, 200])
-    s.add_argument("--lrs", type=_floats, default=[0.01, 0.05, 0.1, 0.5, 1.0, 5.0])
-    s.add_argument("--seeds", type=_ints, default=None, help="repeat each cell over these seeds")
-    s.add_argument("--layers", type=_hidden, default=[16])
+    s.add_argument("--batch-sizes", type=_nonempty(_parsed(check_int_list, "batch-sizes", low=1)),
+                   default=[1, 10, 50, 100, 200])
+    s.add_argument("--lrs", type=_nonempty(_floats), default=[0.01, 0.05, 0.1, 0.5, 1.0, 5.0])
+    s.add_argument("--seeds", type=_nonempty(_parsed(check_int_list, "seeds", low=0)), default=None,
+                   help="repeat each cell over these seeds")
+    s.add_argument("--layers", type=_parsed(check_hidden_sizes, "layers"), default=[16])
     s.add_argument("--activation", default="tanh")
     s.add_argument("--optimizer", default="sgd", choices=("sgd", "adam", "rmsprop", "adagrad"))
     s.add_argument("--epochs", type=int, default=40)

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 
 from . import datasets, plots
+from .checks import check_bool, check_callable, check_n_jobs, check_path
 from .experiments import box_approximation, gradient_cost, signal_propagation
 from .model import MLP
 from .sweep import _json_default, sweep
@@ -38,10 +39,13 @@ def run_demo(out="fastmlp-demo", quick=False, n_jobs=1, log=print):
         The summary written to ``summary.json``: per part its numbers and the
         figure files.
     """
-    out = os.fspath(out)
+    out = check_path(out, "out")
+    quick = check_bool(quick, "quick")
+    n_jobs = check_n_jobs(n_jobs)
+    check_callable(log, "log", "a function of one line of text")
     os.makedirs(out, exist_ok=True)
     t_start = time.perf_counter()
-    summary = {"output_folder": os.path.abspath(out), "quick": bool(quick), "figures": []}
+    summary = {"output_folder": os.path.abspath(out), "quick": quick, "figures": []}
 
     def save(fig_fn, name, *args, **kwargs):
         path = os.path.join(out, name)
@@ -103,11 +107,11 @@ def run_demo(out="fastmlp-demo", quick=False, n_jobs=1, log=print):
     # 4. digits (scikit-learn) with class probabilities
     t0 = time.perf_counter()
     try:
-        dig = datasets.digits(seed=0)
+        dig = datasets.load_dataset("digits", seed=0)  # pixels scaled from 0..16 to [0, 1]
     except ImportError as e:
         summary["digits"] = {"skipped": str(e)}
     else:
-        Xtr, Xte = dig.X_train / 16.0, dig.X_test / 16.0  # pixel values are 0..16
+        Xtr, Xte = dig.X_train, dig.X_test
         dmodel = MLP([64, 64, 10], seed=0)
         dhist = dmodel.fit(Xtr, dig.y_train, epochs=10 if quick else 30, batch_size=32, lr=0.01,
                            optimizer="adam", validation_data=(Xte, dig.y_test), verbose=0, seed=0)

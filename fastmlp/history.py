@@ -2,6 +2,8 @@
 import json
 import math
 
+from .checks import check_bool, check_int
+
 KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "samples_per_s")
 
 
@@ -22,11 +24,15 @@ class History:
     """
 
     def __init__(self, rows=None, diverged=False, interrupted=False, stopped_early=False, best_epoch=None):
-        self.rows = list(rows or [])
-        self.diverged = diverged
-        self.interrupted = interrupted
-        self.stopped_early = stopped_early
-        self.best_epoch = best_epoch
+        rows = list(rows or [])
+        for i, r in enumerate(rows):
+            if not isinstance(r, dict):
+                raise TypeError(f"rows[{i}] must be a dict of metrics; got {type(r).__name__} {r!r}")
+        self.rows = rows
+        self.diverged = check_bool(diverged, "diverged")
+        self.interrupted = check_bool(interrupted, "interrupted")
+        self.stopped_early = check_bool(stopped_early, "stopped_early")
+        self.best_epoch = None if best_epoch is None else check_int(best_epoch, "best_epoch", low=0)
 
     def append(self, row):
         self.rows.append({k: row.get(k, math.nan) for k in KEYS})

@@ -3,9 +3,9 @@
 Every scheme draws a (n_in, n_out) matrix from a numpy Generator; fan_in is
 n_in, fan_out is n_out.
 """
-import numbers
-
 import numpy as np
+
+from .checks import check_choice, check_positive_float, check_real, make_rng
 
 
 def _std_normal(std):
@@ -33,28 +33,22 @@ ALIASES = {
 INIT_NAMES = sorted(list(INITS) + list(ALIASES) + ["normal", "uniform", "auto"])
 
 
-def _positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number; got {value!r}")
-    return float(value)
-
-
-def resolve(init, activation, std=None, bound=None):
+def resolve(init, activation, std=None, bound=None, name="init"):
     """A function (rng, n_in, n_out) -> float64 matrix for the scheme named ``init``.
 
     ``'normal'`` needs ``std``, ``'uniform'`` needs ``bound``. ``'auto'`` is
     He (normal) after relu-like layers and Glorot (uniform) otherwise.
+    ``name`` is the argument named in errors.
     """
+    check_choice(init, name, INIT_NAMES)
     if init == "auto":
         init = "he_normal" if activation in ("relu", "leaky_relu") else "glorot_uniform"
     if init == "normal":
-        s = _positive("std", 0.01 if std is None else std)
+        s = check_positive_float(0.01 if std is None else std, "init_std")
         return lambda rng, k, n: rng.normal(0.0, s, (k, n))
     if init == "uniform":
-        bd = _positive("bound", 0.05 if bound is None else bound)
+        bd = check_positive_float(0.05 if bound is None else bound, "init_bound")
         return lambda rng, k, n: rng.uniform(-bd, bd, (k, n))
-    if not isinstance(init, str) or ALIASES.get(init, init) not in INITS:
-        raise ValueError(f"unknown init {init!r}; expected one of {INIT_NAMES}")
     return INITS[ALIASES.get(init, init)]
 
 
@@ -62,19 +56,20 @@ def initialize(arch, params, init="auto", rng=None, std=None, bound=None, bias=0
     """Fill ``params`` (flat, arch's layout) in place: W by ``init``, b with ``bias``.
 
     ``bias`` is a constant, or an init name drawn like a (1, n_out) matrix.
+    ``rng`` is a seed (int >= 0), a numpy Generator or None.
     """
-    rng = np.random.default_rng(rng)
+    rng = make_rng(rng)
+    if not isinstance(bias, str):
+        bias = check_real(bias, "bias_init")
     acts = arch.activation + ("identity",)
     draws = []
     for l, (W, b) in enumerate(arch.split(params)):
         k, n = W.shape
         w = resolve(init, acts[l], std, bound)(rng, k, n)
         if isinstance(bias, str):
-            bv = resolve(bias, acts[l], std, bound)(rng, k, n)[0]
-        elif isinstance(bias, numbers.Real) and not isinstance(bias, bool) and np.isfinite(bias):
-            bv = np.full(n, float(bias))
+            bv = resolve(bias, acts[l], std, bound, "bias_init")(rng, k, n)[0]
         else:
-            raise ValueError(f"bias_init must be a finite number or an init name; got {bias!r}")
+            bv = np.full(n, bias)
         draws.append((w, bv))
     for (W, b), (w, bv) in zip(arch.split(params), draws):  # nothing written until all drawn
         W[...] = w

@@ -10,16 +10,16 @@ Format (version 1), every entry a plain array (``allow_pickle=False``):
   velocity (sgd), m and v (adam), square_avg (rmsprop), sum_sq (adagrad); see
   ``fastmlp.optimizers.SLOT_NAMES``
 
-Writes go to a temporary file in the same folder, then ``os.replace``: a
-crash never leaves a half-written model under the target name.
+Writes are atomic (``fastmlp.files.atomic_write``): a crash never leaves a
+half-written model under the target name.
 """
 import json
-import os
-import tempfile
 
 import numpy as np
 
 from . import buffers
+from .checks import check_path
+from .files import atomic_write
 
 FORMAT = "fastmlp"
 FORMAT_VERSION = 1
@@ -34,7 +34,7 @@ def save(model, path):
 
     A ``.npz`` suffix is added when missing, as numpy does. Returns the path written.
     """
-    path = os.fspath(path)
+    path = check_path(path, "path")
     if not path.endswith(".npz"):
         path += ".npz"
     st = model.optimizer_state
@@ -49,19 +49,7 @@ def save(model, path):
               "meta": np.array(json.dumps(meta)), "params": model.params}
     if st is not None:
         arrays["opt_s1"], arrays["opt_s2"] = st.slots[0], st.slots[1]
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastmlp-", suffix=".npz.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def load(path):
@@ -70,7 +58,7 @@ def load(path):
     from .model import MLP
     from .optimizers import Optimizer, OptimizerState
 
-    path = os.fspath(path)
+    path = check_path(path, "path")
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):  # a single .npy array

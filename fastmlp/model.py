@@ -11,7 +11,7 @@ from .architecture import Architecture
 from .backends import BACKEND_NAMES, make_backend
 from .history import History
 from .initializers import initialize
-from .validation import check_targets, check_X
+from .checks import check_targets, check_X
 
 
 def _finite_as(value, dtype, name):

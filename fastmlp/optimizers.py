@@ -8,12 +8,12 @@ and two buffers in the params layout (one allocation, ``slots`` (2, P)) seen thr
 names of what they hold (``SLOT_NAMES``): velocity (sgd), m and v (adam), square_avg
 (rmsprop), sum_sq (adagrad).
 """
-import numbers
 import warnings
 
 import numpy as np
 
 from . import buffers
+from .checks import check_bool, check_choice, check_real
 from .kernels import optimizers as K
 from .kernels.structs import Hyper
 
@@ -26,14 +26,6 @@ DEFAULTS = {
 KIND = {"sgd": K.SGD, "adam": K.ADAM, "rmsprop": K.RMSPROP, "adagrad": K.ADAGRAD}
 # What the state slots hold, per optimizer (slots[0], slots[1]).
 SLOT_NAMES = {"sgd": ("velocity",), "adam": ("m", "v"), "rmsprop": ("square_avg",), "adagrad": ("sum_sq",)}
-
-
-def _real(name, v, lo, hi, lo_open=False, hi_open=True):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
-        raise ValueError(f"{name} must be a finite number; got {v!r}")
-    if (v <= lo if lo_open else v < lo) or (v >= hi if hi_open else v > hi):
-        raise ValueError(f"{name} must be in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}; got {v!r}")
-    return float(v)
 
 
 class Optimizer:
@@ -49,8 +41,7 @@ class Optimizer:
     """
 
     def __init__(self, name="sgd", **hyper):
-        if not isinstance(name, str) or name not in DEFAULTS:
-            raise ValueError(f"unknown optimizer {name!r}; expected one of {sorted(DEFAULTS)}")
+        check_choice(name, "optimizer", sorted(DEFAULTS))
         unknown = set(hyper) - set(DEFAULTS[name])
         if unknown:
             raise ValueError(f"optimizer {name!r} has no parameter(s) {sorted(unknown)}; "
@@ -58,15 +49,13 @@ class Optimizer:
         h = dict(DEFAULTS[name], **hyper)
         for key, v in h.items():
             if key == "nesterov":
-                if not isinstance(v, (bool, np.bool_)):
-                    raise ValueError(f"nesterov must be True or False; got {v!r}")
-                h[key] = bool(v)  # a plain bool: the hyperparameters are saved as JSON
+                h[key] = check_bool(v, key)  # a plain bool: the hyperparameters are saved as JSON
             elif key in ("momentum", "beta1", "beta2", "alpha"):
-                h[key] = _real(key, v, 0.0, 1.0)
+                h[key] = check_real(v, key, 0, 1, high_open=True)
             elif key == "eps":
-                h[key] = _real(key, v, 0.0, np.inf, lo_open=True)
+                h[key] = check_real(v, key, low=0, low_open=True)
             else:
-                h[key] = _real(key, v, 0.0, np.inf)
+                h[key] = check_real(v, key, low=0)
         if h.get("nesterov") and h["momentum"] == 0:
             raise ValueError("nesterov=True needs momentum > 0")
         self.name = name

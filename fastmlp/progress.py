@@ -2,6 +2,8 @@
 import math
 import sys
 
+from .checks import check_choice, check_positive_int
+
 
 def format_row(row, epochs):
     parts = [f"epoch {row['epoch'] + 1}/{epochs}", f"loss {row['loss']:.4f}"]
@@ -18,9 +20,11 @@ class Progress:
     """Shows each finished epoch: ``verbose`` 0 quiet, 1 bar (terminal) or lines, 2 always lines."""
 
     def __init__(self, verbose, epochs, stream=None):
-        self.verbose = verbose
-        self.epochs = epochs
-        self.stream = stream or sys.stdout
+        self.verbose = int(check_choice(verbose, "verbose", (0, 1, 2)))
+        self.epochs = check_positive_int(epochs, "epochs")
+        self.stream = sys.stdout if stream is None else stream
+        if not callable(getattr(self.stream, "write", None)):
+            raise TypeError(f"stream must be a text stream with a write method; got {type(stream).__name__}")
         self.bar = verbose == 1 and getattr(self.stream, "isatty", lambda: False)()
 
     def update(self, row):

@@ -3,22 +3,10 @@
 A schedule maps (epoch, base lr) to the epoch's lr; ``observe`` receives each
 epoch's metrics (only reduce-on-plateau uses them).
 """
+import inspect
 import math
-import numbers
 
-
-def _num(name, v, lo=0.0, lo_open=True, hi=math.inf, hi_open=False):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
-        raise ValueError(f"{name} must be a number; got {v!r}")
-    if (v <= lo if lo_open else v < lo) or (v >= hi if hi_open else v > hi):
-        raise ValueError(f"{name} must be in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}; got {v!r}")
-    return v
-
-
-def _int(name, v, lo=1):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}; got {v!r}")
-    return int(v)
+from .checks import check_choice, check_int, check_positive_int, check_real
 
 
 class Schedule:
@@ -43,8 +31,8 @@ class StepDecay(Schedule):
     name = "step"
 
     def __init__(self, step_size=10, gamma=0.1):
-        self.step_size = _int("step_size", step_size)
-        self.gamma = _num("gamma", gamma, hi=1.0)
+        self.step_size = check_positive_int(step_size, "step_size")
+        self.gamma = check_real(gamma, "gamma", 0, 1, low_open=True)
 
     def lr(self, epoch, base_lr):
         return base_lr * self.gamma ** (epoch // self.step_size)
@@ -56,7 +44,7 @@ class ExponentialDecay(Schedule):
     name = "exponential"
 
     def __init__(self, gamma=0.95):
-        self.gamma = _num("gamma", gamma, hi=1.0)
+        self.gamma = check_real(gamma, "gamma", 0, 1, low_open=True)
 
     def lr(self, epoch, base_lr):
         return base_lr * self.gamma ** epoch
@@ -68,7 +56,7 @@ class InverseTimeDecay(Schedule):
     name = "inverse_time"
 
     def __init__(self, decay_rate=0.1):
-        self.decay_rate = _num("decay_rate", decay_rate, lo_open=False)
+        self.decay_rate = check_real(decay_rate, "decay_rate", low=0)
 
     def lr(self, epoch, base_lr):
         return base_lr / (1.0 + self.decay_rate * epoch)
@@ -80,8 +68,8 @@ class CosineDecay(Schedule):
     name = "cosine"
 
     def __init__(self, total_epochs=100, min_lr=0.0):
-        self.total_epochs = _int("total_epochs", total_epochs)
-        self.min_lr = _num("min_lr", min_lr, lo_open=False)
+        self.total_epochs = check_positive_int(total_epochs, "total_epochs")
+        self.min_lr = check_real(min_lr, "min_lr", low=0)
 
     def lr(self, epoch, base_lr):
         e = min(epoch, self.total_epochs)
@@ -94,7 +82,7 @@ class LinearWarmup(Schedule):
     name = "warmup"
 
     def __init__(self, warmup_epochs=5, after=None):
-        self.warmup_epochs = _int("warmup_epochs", warmup_epochs)
+        self.warmup_epochs = check_positive_int(warmup_epochs, "warmup_epochs")
         self.after = make_schedule(after)
 
     def lr(self, epoch, base_lr):
@@ -119,13 +107,11 @@ class ReduceOnPlateau(Schedule):
     name = "plateau"
 
     def __init__(self, factor=0.1, patience=5, min_delta=1e-4, min_lr=0.0, monitor="val_loss"):
-        self.factor = _num("factor", factor, hi=1.0, hi_open=True)
-        self.patience = _int("patience", patience, lo=0)
-        self.min_delta = _num("min_delta", min_delta, lo_open=False)
-        self.min_lr = _num("min_lr", min_lr, lo_open=False)
-        if monitor not in ("val_loss", "loss"):
-            raise ValueError(f"monitor must be 'val_loss' or 'loss'; got {monitor!r}")
-        self.monitor = monitor
+        self.factor = check_real(factor, "factor", 0, 1, low_open=True, high_open=True)
+        self.patience = check_int(patience, "patience", low=0)
+        self.min_delta = check_real(min_delta, "min_delta", low=0)
+        self.min_lr = check_real(min_lr, "min_lr", low=0)
+        self.monitor = check_choice(monitor, "monitor", ("val_loss", "loss"))
         self._scale, self._best, self._wait = 1.0, math.inf, 0
 
     def lr(self, epoch, base_lr):
@@ -156,9 +142,9 @@ def make_schedule(schedule, **kwargs):
         schedule = "constant"
     if isinstance(schedule, Schedule):
         return schedule
-    if not isinstance(schedule, str) or schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; expected one of {sorted(SCHEDULES)}")
-    try:
-        return SCHEDULES[schedule](**kwargs)
-    except TypeError as e:
-        raise ValueError(f"schedule {schedule!r}: {e}") from None
+    cls = SCHEDULES[check_choice(schedule, "schedule", sorted(SCHEDULES))]
+    takes = list(inspect.signature(cls).parameters)
+    unknown = sorted(set(kwargs) - set(takes))
+    if unknown:
+        raise ValueError(f"schedule {schedule!r} has no parameter(s) {unknown}; it takes {takes}")
+    return cls(**kwargs)

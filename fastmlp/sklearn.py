@@ -14,7 +14,6 @@ checks are skipped for that reason rather than emulated).
 
 scikit-learn is an optional dependency: ``pip install fastmlp[sklearn]``.
 """
-import numbers
 import warnings
 
 import numpy as np
@@ -26,16 +25,18 @@ try:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import r2_score
     from sklearn.model_selection import train_test_split
-    from sklearn.utils import check_random_state, check_scalar
+    from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as e:  # pragma: no cover - exercised in a subprocess without scikit-learn
     raise ImportError("fastmlp.sklearn needs scikit-learn (>= 1.6); install it with: "
                       "pip install fastmlp[sklearn]") from e
 
-from .architecture import Architecture, check_dtype
+from .architecture import Architecture
 from .backends import BACKEND_NAMES
 from .callbacks import Callback
+from .checks import (check_bool, check_choice, check_dtype, check_hidden_sizes, check_positive_float,
+                     check_positive_int, check_real)
 from .model import MLP
 from .optimizers import DEFAULTS as OPTIMIZER_DEFAULTS
 from .optimizers import Optimizer
@@ -156,27 +157,9 @@ def expected_failed_checks(estimator):
     return dict(EXPECTED_FAILED_CHECKS.get(name, {}))
 
 
-def _hidden_sizes(value):
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        value = (value,)
-    try:
-        sizes = tuple(value)
-    except TypeError:
-        raise ValueError(f"hidden_layer_sizes must be an int or a sequence of ints; got {value!r}") from None
-    for s in sizes:
-        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1:
-            raise ValueError(f"hidden_layer_sizes must hold positive integers; got {value!r}")
-    return tuple(int(s) for s in sizes)
-
-
 def _writable(a):
     """``a``, or a copy of it if it is read-only (the kernels would compile anew for read-only arrays)."""
     return a if a.flags.writeable else a.copy()
-
-
-def _check_flag(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False; got {value!r}")
 
 
 class _Monitor(Callback):
@@ -258,28 +241,28 @@ class _BaseMLP(BaseEstimator):
     # -- checks ----------------------------------------------------------------------------------
     def _check_params(self):
         """Validate the hyperparameters; returns the hidden sizes and the numpy dtype."""
-        hidden = _hidden_sizes(self.hidden_layer_sizes)
-        if not isinstance(self.solver, str) or self.solver not in OPTIMIZER_DEFAULTS:
-            extra = " ('lbfgs' is not available: fastmlp trains by mini-batches)" if self.solver == "lbfgs" else ""
-            raise ValueError(f"solver must be one of {sorted(OPTIMIZER_DEFAULTS)}; got {self.solver!r}{extra}")
-        check_scalar(self.max_iter, "max_iter", numbers.Integral, min_val=1)
-        check_scalar(self.n_iter_no_change, "n_iter_no_change", numbers.Integral, min_val=1)
-        check_scalar(self.tol, "tol", numbers.Real, min_val=0)
-        check_scalar(self.alpha, "alpha", numbers.Real, min_val=0)
-        check_scalar(self.learning_rate_init, "learning_rate_init", numbers.Real, min_val=0,
-                     include_boundaries="neither")
-        check_scalar(self.validation_fraction, "validation_fraction", numbers.Real, min_val=0, max_val=1,
-                     include_boundaries="neither")
+        hidden = check_hidden_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
+        try:
+            check_choice(self.solver, "solver", sorted(OPTIMIZER_DEFAULTS))
+        except ValueError as e:
+            hint = " ('lbfgs' is not available: fastmlp trains by mini-batches)" if self.solver == "lbfgs" else ""
+            raise ValueError(f"{e}{hint}") from None
+        for name in ("max_iter", "n_iter_no_change"):
+            check_positive_int(getattr(self, name), name)
+        for name in ("tol", "alpha"):
+            check_real(getattr(self, name), name, low=0)
+        for name in ("learning_rate_init", "epsilon"):
+            check_positive_float(getattr(self, name), name)
+        check_real(self.validation_fraction, "validation_fraction", 0, 1, low_open=True, high_open=True)
         for name in ("momentum", "beta_1", "beta_2"):
-            check_scalar(getattr(self, name), name, numbers.Real, min_val=0, max_val=1, include_boundaries="left")
-        check_scalar(self.epsilon, "epsilon", numbers.Real, min_val=0, include_boundaries="neither")
-        if not (self.batch_size == "auto" or (isinstance(self.batch_size, numbers.Integral)
-                                              and not isinstance(self.batch_size, bool) and self.batch_size >= 1)):
-            raise ValueError(f"batch_size must be 'auto' or a positive integer; got {self.batch_size!r}")
+            check_real(getattr(self, name), name, 0, 1, high_open=True)
+        if isinstance(self.batch_size, str):
+            check_choice(self.batch_size, "batch_size", ["auto"])
+        else:
+            check_positive_int(self.batch_size, "batch_size")
         for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping"):
-            _check_flag(getattr(self, name), name)
-        if self.backend not in BACKEND_NAMES:
-            raise ValueError(f"backend must be one of {list(BACKEND_NAMES)}; got {self.backend!r}")
+            check_bool(getattr(self, name), name)
+        check_choice(self.backend, "backend", BACKEND_NAMES)
         return hidden, check_dtype(self.dtype)
 
     def _optimizer(self, batch_size):

@@ -22,6 +22,8 @@ import warnings
 
 import numpy as np
 
+from .checks import (check_bool, check_choice, check_hidden_sizes, check_int, check_n_jobs, check_path,
+                     check_positive_int, check_real, check_type)
 from .model import MLP
 from .optimizers import DEFAULTS as OPTIMIZER_DEFAULTS
 from .trainer import DivergenceWarning, Trainer
@@ -73,14 +75,9 @@ def expand_grid(grid):
 def _hidden(params):
     """Hidden sizes from 'hidden' (tuple or '64,32') or from 'width' x 'depth'."""
     if "width" in params or "depth" in params:
-        width, depth = params.get("width", 32), params.get("depth", 1)
-        return (width,) * depth
-    hidden = params["hidden"]
-    if isinstance(hidden, str):
-        hidden = [int(h) for h in hidden.split(",") if h.strip()]
-    elif isinstance(hidden, (int, np.integer)):
-        hidden = [hidden]
-    return tuple(int(h) for h in hidden)
+        width = check_positive_int(params.get("width", 32), "width")
+        return (width,) * check_int(params.get("depth", 1), "depth", low=0)
+    return check_hidden_sizes(params["hidden"], "hidden")
 
 
 def _build(params, n_features, n_classes):
@@ -231,14 +228,6 @@ def _worker_environment():
                 os.environ[k] = v
 
 
-def _n_workers(n_jobs, n_runs):
-    if n_jobs is None or n_jobs == -1:
-        n_jobs = os.cpu_count() or 1
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive int, -1 or None; got {n_jobs!r}")
-    return max(1, min(int(n_jobs), n_runs))
-
-
 def sweep(data, grid, base=None, n_jobs=None, client=None, verbose=False):
     """Train one model per combination of ``grid`` on ``data``.
 
@@ -271,6 +260,9 @@ def sweep(data, grid, base=None, n_jobs=None, client=None, verbose=False):
     ValueError, TypeError
         For an unknown setting or a bad value, before any run starts.
     """
+    check_type(base, "base", (dict, type(None)), "a dict of settings or None")
+    verbose = check_bool(verbose, "verbose")
+    n_jobs = None if client is not None else check_n_jobs(n_jobs)
     runs = []
     for combo in expand_grid(grid):
         given = {**(base or {}), **combo}
@@ -287,10 +279,7 @@ def sweep(data, grid, base=None, n_jobs=None, client=None, verbose=False):
         if "validation_split" in params and params["validation_split"] is None:
             del params["validation_split"]
         _, _, fit_kw = _build({**params, "backend": "numpy"}, X.shape[1], n_classes)
-        for key in ("epochs", "batch_size"):
-            v = fit_kw[key]
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{key} must be a positive int; got {v!r}")
+        _check_fit_settings(fit_kw)
     records = [None] * len(runs)
 
     def done(i, rec):
@@ -303,18 +292,29 @@ def sweep(data, grid, base=None, n_jobs=None, client=None, verbose=False):
         futures = client.map(_run_single_thread, [shared] * len(runs), runs, range(len(runs)), pure=False)
         for i, rec in enumerate(client.gather(futures)):
             done(i, rec)
-    elif _n_workers(n_jobs, len(runs)) == 1:
+    elif min(n_jobs, len(runs)) == 1:
         for i, params in enumerate(runs):
             done(i, run_one(data, params, i))
     else:
         ctx = multiprocessing.get_context("spawn")
         with _worker_environment():
-            pool = cf.ProcessPoolExecutor(_n_workers(n_jobs, len(runs)), mp_context=ctx, initializer=_init_worker)
+            pool = cf.ProcessPoolExecutor(min(n_jobs, len(runs)), mp_context=ctx, initializer=_init_worker)
             futures = {pool.submit(run_one, data, params, i): i for i, params in enumerate(runs)}
         with pool:
             for fut in cf.as_completed(futures):
                 done(futures[fut], fut.result())
     return SweepResult(records, varied=list(expand_grid(grid)[0]))
+
+
+def _check_fit_settings(fit_kw):
+    """The fit settings of a run, checked as ``fit`` will (so a bad grid fails before any run)."""
+    for key in ("epochs", "batch_size"):
+        check_positive_int(fit_kw[key], key)
+    for key in ("shuffle", "drop_last"):
+        if key in fit_kw:
+            check_bool(fit_kw[key], key)
+    if "validation_split" in fit_kw:
+        check_real(fit_kw["validation_split"], "validation_split", 0, 1, low_open=True, high_open=True)
 
 
 def _describe(rec):
@@ -373,8 +373,7 @@ class SweepResult:
         diverged : ndarray of bool
             True where any run of the cell diverged.
         """
-        if metric not in METRICS + ("seconds", "epochs_run"):
-            raise ValueError(f"metric must be one of {METRICS + ('seconds', 'epochs_run')}; got {metric!r}")
+        check_choice(metric, "metric", METRICS + ("seconds", "epochs_run"))
         rows, cols = self.values(row), self.values(col)
         values = np.full((len(rows), len(cols)), np.nan)
         diverged = np.zeros((len(rows), len(cols)), bool)
@@ -402,6 +401,7 @@ class SweepResult:
     def to_csv(self, path):
         """Write :meth:`rows` as CSV; returns the path."""
         rows = self.rows()
+        path = check_path(path, "path")
         with open(path, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["run"])
             writer.writeheader()
@@ -414,7 +414,7 @@ class SweepResult:
     def to_json(self, path=None):
         """The records with their curves as JSON (NaN written as NaN); writes ``path`` if given."""
         text = json.dumps(self.to_dict(), indent=1, default=_json_default)
-        if path is not None:
+        if check_path(path, "path", optional=True) is not None:
             with open(path, "w") as f:
                 f.write(text)
         return text

@@ -19,7 +19,7 @@ from .history import History
 from .optimizers import make_optimizer
 from .progress import Progress
 from .schedules import make_schedule
-from .validation import check_positive_float, check_positive_int, check_targets, check_X
+from .checks import check_positive_float, check_positive_int, check_targets, check_X
 
 
 FIT_OPTIONS = ("shuffle", "drop_last", "validation_data", "validation_split", "early_stopping", "callbacks",

@@ -4,9 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from fastmlp import MLP
-from fastmlp.experiments import (box_approximation, box_network, count_forward_passes, forward_difference_gradient,
-                                 gradient_cost, multiply_adds, signal_propagation)
+from fastmlp import MLP, numerical_gradient
+from fastmlp.experiments import (box_approximation, box_network, count_forward_passes, gradient_cost, multiply_adds,
+                                 signal_propagation)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_forward_difference_matches_backprop():
     X, y = rng.standard_normal((6, 3)), rng.integers(0, 2, 6)
     before = model.params.copy()
     _, g = model.loss_and_grad(X, y)
-    assert np.allclose(forward_difference_gradient(model, X, y, eps=1e-7), g, atol=1e-5)
+    assert np.allclose(numerical_gradient(model, X, y, eps=1e-7, method="forward"), g, atol=1e-5)
     assert np.array_equal(model.params, before)
 
 
@@ -75,8 +75,16 @@ def test_box_network_is_a_staircase():
     assert np.allclose(out, [0.25, 2.25, 12.25])
 
 
-@pytest.mark.parametrize("kw", [dict(n_boxes=0), dict(n_boxes=2, interval=(1, 1)), dict(n_boxes=2, f=5)])
-def test_box_network_refuses_bad_arguments(kw):
+@pytest.mark.parametrize("kw,exc,match", [
+    (dict(n_boxes=0), ValueError, "n_boxes must be a positive integer; got 0"),
+    (dict(n_boxes=2.0), TypeError, "n_boxes must be a positive integer; got float 2.0"),
+    (dict(n_boxes=2, interval=(1, 1)), ValueError, "interval must have a < b"),
+    (dict(n_boxes=2, interval=(0, 1, 2)), ValueError, "interval must be a pair"),
+    (dict(n_boxes=2, interval=("0", 1)), TypeError, r"interval\[0\] must be a finite number"),
+    (dict(n_boxes=2, interval=(0, float("inf"))), ValueError, r"interval\[1\] must be a finite number"),
+    (dict(n_boxes=2, f=5), TypeError, "f must be a function of an array; got int 5"),
+])
+def test_box_network_refuses_bad_arguments(kw, exc, match):
     kw.setdefault("f", np.sin)
-    with pytest.raises((TypeError, ValueError)):
+    with pytest.raises(exc, match=match):
         box_network(**kw)

@@ -97,10 +97,21 @@ def test_nesterov_is_stored_as_a_plain_bool():
 
 
 @pytest.mark.parametrize("name,hyper,match", [
-    ("lbfgs", {}, "unknown optimizer"), (None, {}, "unknown optimizer"),
-    ("sgd", dict(momentum=1.0), "momentum"), ("sgd", dict(momentum=-0.1), "momentum"),
-    ("sgd", dict(momentum=float("nan")), "momentum"), ("sgd", dict(momentum="0.9"), "momentum"),
-    ("sgd", dict(nesterov=True), "nesterov"), ("sgd", dict(momentum=0.9, nesterov=1), "nesterov"),
+    (None, {}, r"optimizer must be one of \['adagrad', 'adam', 'rmsprop', 'sgd'\] \(a str\); got NoneType None"),
+    ("sgd", dict(momentum="0.9"), r"momentum must be a finite number in \[0, 1\); got str '0.9'"),
+    ("sgd", dict(momentum=0.9, nesterov=1), r"nesterov must be True or False; got int 1"),
+])
+def test_hyperparameters_of_a_wrong_type_are_refused(name, hyper, match):
+    with pytest.raises(TypeError, match=match):
+        fastmlp.Optimizer(name, **hyper)
+
+
+@pytest.mark.parametrize("name,hyper,match", [
+    ("lbfgs", {}, "unknown optimizer 'lbfgs'"),
+    ("sgd", dict(momentum=1.0), r"momentum must be a finite number in \[0, 1\); got 1.0"),
+    ("sgd", dict(momentum=-0.1), "momentum"),
+    ("sgd", dict(momentum=float("nan")), "momentum"),
+    ("sgd", dict(nesterov=True), "nesterov"),
     ("sgd", dict(weight_decay=-1e-4), "weight_decay"), ("sgd", dict(weight_decay=float("inf")), "weight_decay"),
     ("sgd", dict(beta1=0.9), "no parameter"),
     ("adam", dict(beta1=1.0), "beta1"), ("adam", dict(beta2=1.0), "beta2"), ("adam", dict(beta1=-0.1), "beta1"),

@@ -1,5 +1,6 @@
 """Every plot function returns a Figure and writes a non-empty PNG."""
 import math
+import os
 
 import numpy as np
 import pytest
@@ -88,7 +89,37 @@ def test_experiment_figures(tmp_path):
     assert math.isfinite(box["max_error"][-1])
 
 
-def test_no_path_writes_nothing(trained, tmp_path):
-    _, hist = trained
-    plots.plot_history(History(hist.rows))
+def test_no_path_writes_nothing(trained, circles, study, tmp_path, monkeypatch):
+    """Without ``path`` a plot only returns its Figure: nothing appears in the working folder."""
+    monkeypatch.chdir(tmp_path)
+    model, hist = trained
+    figures = [plots.plot_history(History(hist.rows)),
+               plots.plot_decision_boundary(model, circles.X_test, circles.y_test, resolution=20),
+               plots.plot_probabilities(model, circles.X_test, [0], image_shape=None),
+               plots.plot_sweep_heatmaps(study), plots.plot_lr_comparison(study),
+               plots.plot_box_approximation(box_approximation(box_counts=(2, 4), n_points=50))]
+    assert all(isinstance(f, Figure) for f in figures)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_path_is_written_atomically_and_checked(trained, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _, hist = trained
+    fig = plots.plot_history(hist, path="sub/h.png")  # relative to the working folder, folders created
+    _check(fig, tmp_path / "sub" / "h.png")
+    assert os.listdir(tmp_path / "sub") == ["h.png"]  # no temporary file left
+    with pytest.raises(TypeError, match="path must be a path"):
+        plots.plot_history(hist, path=3)
+
+
+@pytest.mark.parametrize("kw,exc,match", [
+    (dict(indices=[1.0]), TypeError, r"indices\[0\] must be an integer"),
+    (dict(indices=[]), ValueError, "at least one row"),
+    (dict(image_shape="square"), ValueError, "unknown image_shape 'square'"),
+    (dict(image_shape=(8,)), ValueError, "image_shape must be 'auto', None or a pair"),
+    (dict(image_shape=(8, 8.0)), TypeError, r"image_shape\[1\] must be a positive integer"),
+])
+def test_probabilities_arguments(kw, exc, match):
+    model = MLP([64, 10], seed=0, backend="numpy")
+    with pytest.raises(exc, match=match):
+        plots.plot_probabilities(model, np.zeros((3, 64)), **kw)

@@ -89,7 +89,7 @@ def test_standardizer_errors():
     assert issubclass(NotFittedError, ValueError)
     with pytest.raises(ValueError, match="2-D"):
         s.fit(np.zeros(5))
-    with pytest.raises(ValueError, match="at least one row"):
+    with pytest.raises(ValueError, match="at least 1 row"):
         s.fit(np.zeros((0, 3)))
     with pytest.raises(ValueError, match="NaN"):
         s.fit(np.array([[1.0, np.nan]]))

@@ -119,11 +119,23 @@ def test_reduce_on_plateau_without_validation_watches_the_training_loss():
     lambda: fastmlp.StepDecay(step_size=0), lambda: fastmlp.StepDecay(gamma=0), lambda: fastmlp.StepDecay(gamma=1.5),
     lambda: fastmlp.ExponentialDecay(gamma=-1), lambda: fastmlp.ExponentialDecay(gamma=float("nan")),
     lambda: fastmlp.InverseTimeDecay(decay_rate=-0.1), lambda: fastmlp.CosineDecay(total_epochs=0),
-    lambda: fastmlp.CosineDecay(min_lr=-1), lambda: fastmlp.LinearWarmup(warmup_epochs=1.5),
-    lambda: fastmlp.LinearWarmup(after="nope"), lambda: fastmlp.ReduceOnPlateau(factor=1.0),
-    lambda: fastmlp.ReduceOnPlateau(patience=-1), lambda: fastmlp.ReduceOnPlateau(monitor="accuracy"),
-    lambda: make_schedule("nope"), lambda: make_schedule(3), lambda: make_schedule("step", size=2),
+    lambda: fastmlp.CosineDecay(min_lr=-1), lambda: fastmlp.LinearWarmup(after="nope"),
+    lambda: fastmlp.ReduceOnPlateau(factor=1.0), lambda: fastmlp.ReduceOnPlateau(patience=-1),
+    lambda: fastmlp.ReduceOnPlateau(monitor="accuracy"), lambda: make_schedule("nope"),
+    lambda: make_schedule("step", size=2),
 ])
 def test_bad_schedule_parameters_are_refused(make):
     with pytest.raises(ValueError):
+        make()
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: fastmlp.LinearWarmup(warmup_epochs=1.5), "warmup_epochs must be a positive integer; got float 1.5"),
+    (lambda: fastmlp.StepDecay(gamma="0.5"), "gamma must be a finite number in"),
+    (lambda: fastmlp.ReduceOnPlateau(patience=None), "patience must be an integer >= 0; got NoneType None"),
+    (lambda: make_schedule(3), "schedule must be one of"),
+    (lambda: make_schedule("step", step_size=2.0), "step_size must be a positive integer; got float 2.0"),
+])
+def test_schedule_parameters_of_a_wrong_type_are_refused(make, match):
+    with pytest.raises(TypeError, match=match):
         make()

@@ -1,11 +1,13 @@
 """Datasets for fastmlp: toy 2-D problems, MNIST-style IDX files, digits, preprocessing.
 
 Every loader returns a :class:`Dataset` with ``X_train, y_train, X_test,
-y_test, name, n_classes`` (and ``class_names`` where known).  Pure NumPy and
+y_test, name, n_classes`` (and ``class_names`` where known);
+:func:`load_dataset` loads any of them by name, scaled for training.  Pure NumPy and
 the standard library; scikit-learn is needed only by :func:`digits`.
 """
 
 from .base import Dataset
+from .catalog import DATASET_NAMES, SYNTHETIC, load_dataset
 from .digits import digits
 from .idx import IDXFormatError, read_idx, write_idx
 from .mnist import (
@@ -33,6 +35,7 @@ from .synthetic import blobs, circles, grid, moons, spirals, xor
 
 __all__ = [
     "CHECKSUMS",
+    "DATASET_NAMES",
     "FASHION_CLASSES",
     "MNIST_CLASSES",
     "ChecksumError",
@@ -40,6 +43,7 @@ __all__ = [
     "DownloadError",
     "IDXFormatError",
     "NotFittedError",
+    "SYNTHETIC",
     "Standardizer",
     "blobs",
     "cache_dir",
@@ -49,6 +53,7 @@ __all__ = [
     "fashion_mnist",
     "find_dataset",
     "grid",
+    "load_dataset",
     "mnist",
     "moons",
     "one_hot",

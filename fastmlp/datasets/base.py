@@ -1,21 +1,19 @@
-"""The ``Dataset`` container returned by every loader, and shared argument checks.
+"""The ``Dataset`` container returned by every loader.
 
 Every loader in :mod:`fastmlp.datasets` returns a :class:`Dataset`: a frozen
-record of train/test arrays plus the dataset's name and class count.  The
-small ``check_*`` helpers here keep argument validation (and its error
-messages) identical across the synthetic, IDX and scikit-learn loaders.
+record of train/test arrays plus the dataset's name and class count.
+Loaders check their arguments with :mod:`fastmlp.checks`.
 """
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Dataset"]
+from ..checks import check_int
 
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+__all__ = ["Dataset"]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -40,9 +38,11 @@ class Dataset:
 
     Raises
     ------
+    TypeError
+        If an array is not a numpy array or ``n_classes`` is not an integer.
     ValueError
-        If the arrays' lengths disagree, labels are not 1-D, or
-        ``class_names`` has the wrong length.
+        If the arrays' lengths disagree, labels are not 1-D, ``n_classes``
+        is below 1, or ``class_names`` has the wrong length.
     """
 
     X_train: np.ndarray
@@ -73,8 +73,7 @@ class Dataset:
                 f"X_train rows have shape {self.X_train.shape[1:]} but X_test rows "
                 f"have shape {self.X_test.shape[1:]}"
             )
-        if not isinstance(self.n_classes, numbers.Integral) or self.n_classes < 1:
-            raise ValueError(f"n_classes must be a positive int, got {self.n_classes!r}")
+        check_int(self.n_classes, "n_classes", low=1)
         if self.class_names is not None and len(self.class_names) != self.n_classes:
             raise ValueError(
                 f"class_names has {len(self.class_names)} entries, expected "
@@ -102,61 +101,3 @@ class Dataset:
             f"X_train={self.X_train.shape} {self.X_train.dtype}, "
             f"X_test={self.X_test.shape} {self.X_test.dtype})"
         )
-
-
-def check_positive_int(value, name: str, minimum: int = 1) -> int:
-    """Return ``value`` as an int, or raise if it is not an integer >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def check_nonnegative_float(value, name: str) -> float:
-    """Return ``value`` as a float, or raise if it is not a finite number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return value
-
-
-def check_fraction(value, name: str, allow_zero: bool) -> float:
-    """Return ``value`` as a float in ``[0, 1)`` (or ``(0, 1)``), else raise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    low_ok = value >= 0 if allow_zero else value > 0
-    if not (low_ok and value < 1):
-        interval = "[0, 1)" if allow_zero else "(0, 1)"
-        raise ValueError(f"{name} must be in {interval}, got {value}")
-    return value
-
-
-def check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
-    """Return ``np.dtype(dtype)`` if it is float32 or float64, else raise ValueError."""
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError as exc:
-        raise ValueError(f"{name} must be float32 or float64, got {dtype!r}") from exc
-    if resolved not in _FLOAT_DTYPES:
-        raise ValueError(f"{name} must be float32 or float64, got {resolved}")
-    return resolved
-
-
-def make_rng(seed, name: str = "seed") -> np.random.Generator:
-    """Turn ``seed`` (int >= 0, ``numpy.random.Generator`` or None) into a Generator."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None:
-        return np.random.default_rng()
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(
-            f"{name} must be an int, a numpy.random.Generator or None, "
-            f"got {type(seed).__name__} {seed!r}"
-        )
-    if seed < 0:
-        raise ValueError(f"{name} must be >= 0, got {seed}")
-    return np.random.default_rng(int(seed))

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Dataset, check_float_dtype, check_fraction, make_rng
+from ..checks import check_dtype, check_real, make_rng
+from .base import Dataset
 from .preprocessing import split_indices
 
 __all__ = ["digits"]
@@ -41,8 +42,8 @@ def digits(test_size=0.25, seed=0, *, dtype=np.float32) -> Dataset:
     ImportError
         If scikit-learn is not installed; the message names the extra to install.
     """
-    test_size = check_fraction(test_size, "test_size", allow_zero=True)
-    dtype = check_float_dtype(dtype)
+    test_size = check_real(test_size, "test_size", 0, 1, high_open=True)
+    dtype = check_dtype(dtype)
     rng = make_rng(seed)
     try:
         from sklearn.datasets import load_digits

@@ -12,10 +12,12 @@ from __future__ import annotations
 import gzip
 import os
 import struct
-import tempfile
 import zlib
 
 import numpy as np
+
+from ..checks import check_bool, check_path
+from ..files import atomic_write
 
 __all__ = ["IDX_DTYPES", "IDXFormatError", "read_idx", "write_idx"]
 
@@ -208,21 +210,12 @@ def write_idx(path, array, compress=None) -> None:
     Raises
     ------
     TypeError, ValueError
-        As :func:`encode_idx`.
+        As :func:`encode_idx`; TypeError also for a ``path`` that is not a
+        path or a ``compress`` that is not a bool or None.
     """
-    path = os.fspath(path)
+    path = check_path(path, "path")
+    compress = path.endswith(".gz") if compress is None else check_bool(compress, "compress")
     data = encode_idx(array)
-    if compress is None:
-        compress = path.endswith(".gz")
     if compress:
         data = gzip.compress(data, mtime=0)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".idx")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, data)

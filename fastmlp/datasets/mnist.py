@@ -20,10 +20,10 @@ checked against SHA-256 sums, and only then moved into place.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checks import check_bool, check_choice, check_path, check_positive_float, check_type
+from ..files import atomic_file, cache_root
 from .base import Dataset
 from .idx import IDXFormatError, read_idx
 
@@ -137,20 +139,15 @@ def cache_dir(name: str) -> Path:
     ``$XDG_CACHE_HOME/fastmlp/<folder>``, or ``~/.cache/fastmlp/<folder>``
     when ``XDG_CACHE_HOME`` is unset or empty.
     """
-    spec = _spec(name)
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(root) / "fastmlp" / spec.folder
+    return cache_root() / _spec(name).folder
 
 
 def _spec(name: str) -> _Spec:
-    if name not in _SPECS:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(_SPECS)}")
-    return _SPECS[name]
+    return _SPECS[check_choice(name, "dataset", sorted(_SPECS))]
 
 
 def _check_data_home(data_home):
-    if data_home is not None and not isinstance(data_home, (str, os.PathLike)):
-        raise TypeError(f"data_home must be a path or None, got {type(data_home).__name__}")
+    data_home = check_path(data_home, "data_home", optional=True)
     return None if data_home is None else Path(data_home)
 
 
@@ -215,70 +212,57 @@ def find_dataset(name: str, kind: str = "both", data_home=None) -> dict[str, Pat
 
 
 def _check_kind(kind) -> tuple[str, ...]:
-    if kind not in _KINDS:
-        raise ValueError(f"kind must be 'train', 'test' or 'both', got {kind!r}")
-    return _KINDS[kind]
+    return _KINDS[check_choice(kind, "kind", list(_KINDS))]
 
 
-def _fetch(url: str, folder: Path, filename: str, expected: str | None, timeout: float) -> str:
-    """Download ``url`` into a temporary file in ``folder``; return its path."""
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
+def _fetch(url: str, out, expected: str | None, timeout: float) -> None:
+    """Stream ``url`` into the binary file ``out`` and check it: its SHA-256 when
+    ``expected`` is given, else that it parses as IDX."""
+    digest = hashlib.sha256()
     try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as response:
-                    while chunk := response.read(_CHUNK):
-                        digest.update(chunk)
-                        out.write(chunk)
-            except urllib.error.HTTPError as exc:
-                raise DownloadError(
-                    f"downloading {url} failed: HTTP {exc.code} {exc.reason}"
-                ) from exc
-            except urllib.error.URLError as exc:
-                raise DownloadError(f"downloading {url} failed: {exc.reason}") from exc
-            except (OSError, ValueError) as exc:
-                raise DownloadError(f"downloading {url} failed: {exc}") from exc
-        actual = digest.hexdigest()
-        if expected is not None and actual != expected.lower():
-            raise ChecksumError(
-                f"checksum mismatch for {url}: expected SHA-256 {expected.lower()}, got "
-                f"{actual}; the file was discarded"
-            )
-        if expected is None:
-            try:
-                read_idx(tmp)
-            except IDXFormatError as exc:
-                raise DownloadError(f"{url} is not a valid IDX file: {exc}") from exc
-        return tmp
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            while chunk := response.read(_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+    except urllib.error.HTTPError as exc:
+        raise DownloadError(f"downloading {url} failed: HTTP {exc.code} {exc.reason}") from exc
+    except urllib.error.URLError as exc:
+        raise DownloadError(f"downloading {url} failed: {exc.reason}") from exc
+    except (OSError, ValueError) as exc:
+        raise DownloadError(f"downloading {url} failed: {exc}") from exc
+    actual = digest.hexdigest()
+    if expected is not None and actual != expected.lower():
+        raise ChecksumError(
+            f"checksum mismatch for {url}: expected SHA-256 {expected.lower()}, got "
+            f"{actual}; the file was discarded"
+        )
+    if expected is None:
+        out.flush()
+        out.seek(0)
+        try:
+            read_idx(out)
+        except IDXFormatError as exc:
+            raise DownloadError(f"{url} is not a valid IDX file: {exc}") from exc
 
 
 def _download(name, splits, folder: Path, base_url, checksums, timeout) -> None:
-    """Fetch the missing files of ``splits`` into ``folder``: all of them or none."""
+    """Fetch the missing files of ``splits`` into ``folder``: all of them or none.
+
+    Each file streams into its own atomic file; they replace their targets
+    only once every download succeeded and was verified.
+    """
     table = dict(CHECKSUMS[name])
     if checksums is not None:
         table.update(checksums)
     folder.mkdir(parents=True, exist_ok=True)
     base = base_url if base_url.endswith("/") else base_url + "/"
-    pending = {}
-    try:
+    with contextlib.ExitStack() as pending:
         for split in splits:
             for stem in SPLIT_FILES[split]:
                 if _file_in(folder, stem) is None:
                     filename = f"{stem}.gz"
-                    pending[filename] = _fetch(
-                        base + filename, folder, filename, table.get(filename), timeout
-                    )
-        for filename in list(pending):
-            os.replace(pending.pop(filename), folder / filename)
-    finally:
-        for tmp in pending.values():
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+                    out = pending.enter_context(atomic_file(folder / filename))
+                    _fetch(base + filename, out, table.get(filename), timeout)
 
 
 def _not_found_message(name: str, kind: str, data_home) -> str:
@@ -331,15 +315,13 @@ def _load(name, data_home, download, base_url, kind, flatten, checksums, timeout
     spec = _spec(name)
     splits = _check_kind(kind)
     data_home = _check_data_home(data_home)
-    if not isinstance(flatten, bool):
-        raise TypeError(f"flatten must be a bool, got {type(flatten).__name__}")
-    if base_url is not None and not isinstance(base_url, str):
-        raise TypeError(f"base_url must be a str or None, got {type(base_url).__name__}")
-    if checksums is not None and not isinstance(checksums, dict):
-        raise TypeError(f"checksums must be a dict or None, got {type(checksums).__name__}")
+    download = check_bool(download, "download")
+    flatten = check_bool(flatten, "flatten")
+    check_type(base_url, "base_url", (str, type(None)), "a str or None")
+    check_type(checksums, "checksums", (dict, type(None)), "a dict or None")
     for filename, digest in (checksums or {}).items():
-        if digest is not None and not isinstance(digest, str):
-            raise TypeError(f"checksums[{filename!r}] must be a hex str or None, got {digest!r}")
+        check_type(digest, f"checksums[{filename!r}]", (str, type(None)), "a hex str or None")
+    timeout = check_positive_float(timeout, "timeout")
     files = find_dataset(name, kind, data_home)
     if files is None:
         if not download:

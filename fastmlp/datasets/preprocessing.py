@@ -8,11 +8,10 @@ test split, and :func:`train_val_split` uses it for validation splits.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from .base import check_float_dtype, check_fraction, make_rng
+from ..checks import check_bool, check_dtype, check_int, check_matrix, check_real, make_rng
 
 __all__ = [
     "NotFittedError",
@@ -50,22 +49,11 @@ def scale_uint8(X, dtype=np.float32) -> np.ndarray:
     ValueError
         If ``dtype`` is not float32 or float64.
     """
-    dtype = check_float_dtype(dtype)
+    dtype = check_dtype(dtype)
     if not isinstance(X, np.ndarray) or X.dtype != np.uint8:
         got = X.dtype if isinstance(X, np.ndarray) else type(X).__name__
         raise TypeError(f"X must be a uint8 numpy array, got {got}")
     return X.astype(dtype) / dtype.type(255)
-
-
-def _as_2d_features(X, name: str) -> np.ndarray:
-    X = np.asarray(X)
-    if X.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}")
-    if X.dtype.kind == "f" and not np.all(np.isfinite(X)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return X
 
 
 class Standardizer:
@@ -89,7 +77,7 @@ class Standardizer:
     """
 
     def __init__(self, dtype=None):
-        self.dtype = None if dtype is None else check_float_dtype(dtype)
+        self.dtype = None if dtype is None else check_dtype(dtype)
         self.mean_: np.ndarray | None = None
         self.scale_: np.ndarray | None = None
         self.n_features_: int | None = None
@@ -102,7 +90,7 @@ class Standardizer:
     def _check_fitted(self, X, name: str) -> np.ndarray:
         if self.mean_ is None:
             raise NotFittedError("Standardizer is not fitted yet: call fit(X_train) first")
-        X = _as_2d_features(X, name)
+        X = check_matrix(X, name)
         if X.shape[1] != self.n_features_:
             raise ValueError(
                 f"{name} has {X.shape[1]} features but the Standardizer was fitted "
@@ -123,9 +111,7 @@ class Standardizer:
         Standardizer
             ``self``.
         """
-        X = _as_2d_features(X, "X")
-        if X.shape[0] < 1:
-            raise ValueError("X must have at least one row to fit a Standardizer")
+        X = check_matrix(X, "X", min_rows=1)
         X64 = X.astype(np.float64, copy=False)
         mean = X64.mean(axis=0)
         std = X64.std(axis=0)
@@ -198,10 +184,8 @@ def one_hot(y, n_classes=None, dtype=np.float32) -> np.ndarray:
         if y.size == 0:
             raise ValueError("n_classes must be given when y is empty")
         n_classes = int(y.max()) + 1
-    elif isinstance(n_classes, bool) or not isinstance(n_classes, numbers.Integral):
-        raise TypeError(f"n_classes must be an int, got {type(n_classes).__name__}")
-    elif n_classes < 1:
-        raise ValueError(f"n_classes must be >= 1, got {n_classes}")
+    else:
+        n_classes = check_int(n_classes, "n_classes", low=1)
     if y.size and y.min() < 0:
         raise ValueError(f"y must be non-negative, found {int(y.min())}")
     if y.size and y.max() >= n_classes:
@@ -260,8 +244,9 @@ def split_indices(y, fraction, seed=0, stratify=True):
         If ``fraction`` is outside (0, 1), there are fewer than 2 samples, or
         the split would leave either part empty.
     """
-    fraction = check_fraction(fraction, "fraction", allow_zero=False)
+    fraction = check_real(fraction, "fraction", 0, 1, low_open=True, high_open=True)
     rng = make_rng(seed)
+    stratify = check_bool(stratify, "stratify")
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D, got shape {y.shape}")
@@ -321,6 +306,6 @@ def train_val_split(X, y, val_fraction=0.1, seed=0, stratify=True):
         raise ValueError(f"y must be 1-D, got shape {y.shape}")
     if X.ndim < 1 or X.shape[0] != y.shape[0]:
         raise ValueError(f"X has shape {X.shape} but y has {y.shape[0]} samples")
-    check_fraction(val_fraction, "val_fraction", allow_zero=False)
+    check_real(val_fraction, "val_fraction", 0, 1, low_open=True, high_open=True)
     train_idx, val_idx = split_indices(y, val_fraction, seed=seed, stratify=stratify)
     return X[train_idx], y[train_idx], X[val_idx], y[val_idx]

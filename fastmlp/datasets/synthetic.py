@@ -9,18 +9,19 @@ decision boundaries over such data.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from .base import (
-    Dataset,
-    check_float_dtype,
-    check_fraction,
-    check_nonnegative_float,
+from ..checks import (
+    check_dtype,
+    check_int,
+    check_matrix,
+    check_pair,
+    check_positive_float,
     check_positive_int,
+    check_real,
     make_rng,
 )
+from .base import Dataset
 from .preprocessing import split_indices
 
 __all__ = ["blobs", "circles", "grid", "moons", "spirals", "xor"]
@@ -45,9 +46,9 @@ class _Problem:
                 f"n_samples must be >= {n_classes} (one per class) for {name}, "
                 f"got {self.n_samples}"
             )
-        self.noise = check_nonnegative_float(noise, "noise")
-        self.test_size = check_fraction(test_size, "test_size", allow_zero=True)
-        self.dtype = check_float_dtype(dtype)
+        self.noise = check_real(noise, "noise", low=0)
+        self.test_size = check_real(test_size, "test_size", 0, 1, high_open=True)
+        self.dtype = check_dtype(dtype)
         self.rng = make_rng(seed)
         self.counts = _balanced_counts(self.n_samples, n_classes)
 
@@ -71,15 +72,6 @@ class _Problem:
 
 def _polar(radius: np.ndarray, angle: np.ndarray) -> np.ndarray:
     return np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
-
-
-def _check_real(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
 
 
 def circles(
@@ -117,12 +109,9 @@ def circles(
         ``name="circles"``, ``n_classes=2``, X of shape ``(n, 2)``.
     """
     problem = _Problem("circles", n_samples, 2, noise, seed, test_size, dtype)
-    r_in = _check_real(inner_radius, "inner_radius")
-    if r_in <= 0:
-        raise ValueError(f"inner_radius must be > 0, got {r_in}")
-    if not isinstance(ring, (tuple, list)) or len(ring) != 2:
-        raise ValueError(f"ring must be a pair (r_min, r_max), got {ring!r}")
-    r_lo, r_hi = (_check_real(r, "ring") for r in ring)
+    r_in = check_positive_float(inner_radius, "inner_radius")
+    ring = check_pair(ring, "ring", "a pair (r_min, r_max)")
+    r_lo, r_hi = (check_real(r, f"ring[{i}]") for i, r in enumerate(ring))
     if not r_in <= r_lo < r_hi:
         raise ValueError(
             f"need inner_radius <= ring[0] < ring[1], got inner_radius={r_in}, ring={ring!r}"
@@ -199,10 +188,8 @@ def spirals(
     Dataset
         ``name="spirals"``, ``n_classes=n_arms``.
     """
-    n_arms = check_positive_int(n_arms, "n_arms", minimum=2)
-    turns = _check_real(turns, "turns")
-    if turns <= 0:
-        raise ValueError(f"turns must be > 0, got {turns}")
+    n_arms = check_int(n_arms, "n_arms", low=2)
+    turns = check_positive_float(turns, "turns")
     problem = _Problem("spirals", n_samples, n_arms, noise, seed, test_size, dtype)
     rng = problem.rng
     parts = []
@@ -242,7 +229,7 @@ def xor(
     Dataset
         ``name="xor"``, ``n_classes=2``.
     """
-    margin = check_fraction(margin, "margin", allow_zero=True)
+    margin = check_real(margin, "margin", 0, 1, high_open=True)
     problem = _Problem("xor", n_samples, 2, noise, seed, test_size, dtype)
     rng = problem.rng
     quadrant_signs = {0: ((1, 1), (-1, -1)), 1: ((1, -1), (-1, 1))}
@@ -287,10 +274,8 @@ def blobs(
     Dataset
         ``name="blobs"``, ``n_classes=n_centers``.
     """
-    n_centers = check_positive_int(n_centers, "n_centers", minimum=2)
-    radius = _check_real(radius, "radius")
-    if radius <= 0:
-        raise ValueError(f"radius must be > 0, got {radius}")
+    n_centers = check_int(n_centers, "n_centers", low=2)
+    radius = check_positive_float(radius, "radius")
     problem = _Problem("blobs", n_samples, n_centers, noise, seed, test_size, dtype)
     angles = np.pi / 2 + _TAU * np.arange(n_centers) / n_centers
     centers = _polar(np.full(n_centers, radius), angles)
@@ -322,15 +307,9 @@ def grid(X, resolution=200, margin=0.1):
     -----
     The output dtype is ``X``'s dtype when it is floating point, else float64.
     """
-    X = np.asarray(X)
-    if X.dtype.kind not in "biuf":
-        raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
-    if X.ndim != 2 or X.shape[1] != 2 or X.shape[0] == 0:
-        raise ValueError(f"X must have shape (n_samples >= 1, 2), got {X.shape}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError("X contains NaN or infinite values")
-    resolution = check_positive_int(resolution, "resolution", minimum=2)
-    margin = check_nonnegative_float(margin, "margin")
+    X = check_matrix(X, "X", n_columns=2, min_rows=1)
+    resolution = check_int(resolution, "resolution", low=2)
+    margin = check_real(margin, "margin", low=0)
     dtype = X.dtype if X.dtype.kind == "f" else np.dtype(np.float64)
     axes = []
     for j in range(2):

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 
+from ..checks import check_callable, check_int, check_pair, check_positive_int, check_real
 from ..model import MLP
 
 
@@ -27,11 +28,9 @@ def box_network(f, n_boxes, interval=(0.0, 2 * math.pi)):
     MLP
         activation 'step', loss 'mse' (identity output), float64.
     """
-    if isinstance(n_boxes, bool) or not isinstance(n_boxes, (int, np.integer)) or n_boxes < 1:
-        raise ValueError(f"n_boxes must be a positive int; got {n_boxes!r}")
+    n_boxes = check_positive_int(n_boxes, "n_boxes")
     a, b = _interval(interval)
-    if not callable(f):
-        raise TypeError(f"f must be a function of an array; got {f!r}")
+    check_callable(f, "f", "a function of an array")
     edges = np.linspace(a, b, n_boxes + 1)
     heights = np.asarray(f(0.5 * (edges[:-1] + edges[1:])), dtype=np.float64)
     if heights.shape != (n_boxes,) or not np.isfinite(heights).all():
@@ -44,12 +43,10 @@ def box_network(f, n_boxes, interval=(0.0, 2 * math.pi)):
 
 
 def _interval(interval):
-    try:
-        a, b = (float(v) for v in interval)
-    except (TypeError, ValueError):
-        raise ValueError(f"interval must be a pair of numbers (a, b); got {interval!r}") from None
-    if not (math.isfinite(a) and math.isfinite(b) and a < b):
-        raise ValueError(f"interval must be finite with a < b; got {interval!r}")
+    a, b = check_pair(interval, "interval", "a pair (a, b) of numbers")
+    a, b = check_real(a, "interval[0]"), check_real(b, "interval[1]")
+    if not a < b:
+        raise ValueError(f"interval must have a < b; got {interval!r}")
     return a, b
 
 
@@ -73,8 +70,9 @@ def box_approximation(f=np.sin, interval=(0.0, 2 * math.pi), box_counts=(2, 4, 8
         max/mean |f(x) - network(x)| per count).
     """
     a, b = _interval(interval)
-    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 2:
-        raise ValueError(f"n_points must be an int >= 2; got {n_points!r}")
+    check_callable(f, "f", "a function of an array")
+    n_points = check_int(n_points, "n_points", low=2)
+    box_counts = [check_positive_int(n, f"box_counts[{i}]") for i, n in enumerate(box_counts)]
     x = a + (np.arange(n_points) + 0.5) * (b - a) / n_points
     target = np.asarray(f(x), dtype=np.float64)
     outputs, max_err, mean_err = [], [], []

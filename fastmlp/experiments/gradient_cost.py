@@ -10,31 +10,12 @@ import time
 
 import numpy as np
 
+from ..checks import check_choice, check_pair, check_positive_int, make_rng
 from ..gradcheck import numerical_gradient
 from ..model import MLP
 
 #: Default (depth, width) grid: depth grows at width 64, width grows at depth 2.
 DEFAULT_SIZES = tuple((d, 64) for d in (1, 2, 4, 8, 16)) + tuple((2, w) for w in (16, 32, 128, 256))
-
-
-def forward_difference_gradient(model, X, y, eps=1e-6, index=None):
-    """Forward differences (L(p + eps e_i) - L(p)) / eps: one extra forward pass per parameter.
-
-    Parameters and restoring of the weights as in ``fastmlp.numerical_gradient``.
-    """
-    index = np.arange(model.n_params) if index is None else np.asarray(index)
-    grad = np.zeros(len(index))
-    p = model.params
-    saved = p.copy()
-    try:
-        base = model.evaluate(X, y)["loss"]
-        for g, i in enumerate(index):
-            p[i] = saved[i] + eps
-            grad[g] = (model.evaluate(X, y)["loss"] - base) / eps
-            p[i] = saved[i]
-    finally:
-        p[...] = saved
-    return grad
 
 
 def count_forward_passes(model, X, y, method="central", index=None):
@@ -43,18 +24,16 @@ def count_forward_passes(model, X, y, method="central", index=None):
     Parameters
     ----------
     method : {'central', 'forward', 'backprop'}
-        ``fastmlp.numerical_gradient``, :func:`forward_difference_gradient`, or
-        ``model.loss_and_grad`` (which makes no evaluate call: it runs one
-        forward and one backward pass itself, counted here as 1).
+        ``fastmlp.numerical_gradient`` with that method, or ``model.loss_and_grad``
+        (which makes no evaluate call: it runs one forward and one backward
+        pass itself, counted here as 1).
     index : array of int, optional
         Parameters to differentiate (all when None).
     """
+    check_choice(method, "method", ("central", "forward", "backprop"))
     if method == "backprop":
         model.loss_and_grad(X, y)
         return 1
-    funcs = {"central": numerical_gradient, "forward": forward_difference_gradient}
-    if method not in funcs:
-        raise ValueError(f"method must be 'central', 'forward' or 'backprop'; got {method!r}")
     calls = [0]
     original = model.evaluate
 
@@ -64,7 +43,7 @@ def count_forward_passes(model, X, y, method="central", index=None):
 
     model.evaluate = counting
     try:
-        funcs[method](model, X, y, index=index)
+        numerical_gradient(model, X, y, index=index, method=method)
     finally:
         del model.evaluate
     return calls[0]
@@ -83,6 +62,12 @@ def multiply_adds(layers, n_samples=1):
     per_layer = [a * b for a, b in zip(layers[:-1], layers[1:])]
     forward = n_samples * sum(per_layer)
     return forward, forward + n_samples * sum(per_layer) + n_samples * sum(per_layer[1:])
+
+
+def _depth_width(size, name):
+    """(depth, width) as two positive ints."""
+    depth, width = check_pair(size, name, "a pair (depth, width) of positive integers")
+    return check_positive_int(depth, f"{name}[0]"), check_positive_int(width, f"{name}[1]")
 
 
 def _median_seconds(f, repeats):
@@ -112,7 +97,8 @@ def gradient_cost(sizes=DEFAULT_SIZES, n_samples=32, n_classes=10, fd_params=40,
         Parameters actually differentiated by finite differences.
     repeats : int
         Timings are the median of this many runs.
-    seed : int
+    seed : int >= 0, numpy Generator or None
+        Seeds the data, the weights and the timed parameters.
     backend : str
 
     Returns
@@ -125,10 +111,10 @@ def gradient_cost(sizes=DEFAULT_SIZES, n_samples=32, n_classes=10, fd_params=40,
         multiply-adds ``forward_madds, backprop_madds, fd_central_madds,
         fd_forward_madds``.
     """
-    for name, v in (("n_samples", n_samples), ("fd_params", fd_params), ("repeats", repeats)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive int; got {v!r}")
-    rng = np.random.default_rng(seed)
+    n_samples, fd_params, repeats = (check_positive_int(v, name) for v, name in (
+        (n_samples, "n_samples"), (fd_params, "fd_params"), (repeats, "repeats")))
+    sizes = [_depth_width(s, f"sizes[{i}]") for i, s in enumerate(sizes)]
+    rng = make_rng(seed)
     out = []
     for depth, width in sizes:
         layers = [width] + [width] * depth + [n_classes]
@@ -149,7 +135,7 @@ def gradient_cost(sizes=DEFAULT_SIZES, n_samples=32, n_classes=10, fd_params=40,
             "fd_central_seconds": scale * _median_seconds(lambda: numerical_gradient(model, X, y, index=index),
                                                           max(1, repeats // 2)),
             "fd_forward_seconds": scale * _median_seconds(
-                lambda: forward_difference_gradient(model, X, y, index=index), max(1, repeats // 2)),
+                lambda: numerical_gradient(model, X, y, index=index, method="forward"), max(1, repeats // 2)),
             "backprop_passes": 1, "fd_central_passes": 2 * P, "fd_forward_passes": P + 1,
             "forward_madds": fwd_madds, "backprop_madds": bp_madds,
             "fd_central_madds": 2 * P * fwd_madds, "fd_forward_madds": (P + 1) * fwd_madds,

@@ -2,6 +2,7 @@
 changes layer by layer through a deep MLP, for several initialisations."""
 import numpy as np
 
+from ..checks import check_positive_int, make_rng
 from ..model import MLP
 
 #: The schemes compared by default: (label, MLP init, init_std).
@@ -27,7 +28,7 @@ def signal_propagation(depth=10, width=256, inits=DEFAULT_INITS, activations=("t
     n_samples : int
         Batch size of the probe.
     n_classes : int
-    seed : int
+    seed : int >= 0, numpy Generator or None
         Seeds the inputs, targets and weights (the same for every scheme).
     backend : str
         MLP backend that computes.
@@ -39,10 +40,9 @@ def signal_propagation(depth=10, width=256, inits=DEFAULT_INITS, activations=("t
         of ``depth`` variances of the hidden outputs, first layer first) and
         ``grad_var`` (list of ``depth + 1`` variances of dL/dW, input layer first).
     """
-    for name, v in (("depth", depth), ("width", width), ("n_samples", n_samples), ("n_classes", n_classes)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive int; got {v!r}")
-    rng = np.random.default_rng(seed)
+    depth, width, n_samples, n_classes = (check_positive_int(v, name) for v, name in (
+        (depth, "depth"), (width, "width"), (n_samples, "n_samples"), (n_classes, "n_classes")))
+    rng = make_rng(seed)
     X = rng.standard_normal((n_samples, width))
     y = rng.integers(0, n_classes, n_samples)
     out = []

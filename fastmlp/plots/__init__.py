@@ -2,9 +2,12 @@
 sweep studies, signal propagation, gradient cost and universal approximation.
 
 Every function builds a ``matplotlib.figure.Figure`` directly (no pyplot, no
-window: it renders with Agg), returns it, and writes a PNG when given ``path``.
+window: it renders with Agg), returns it, and writes a PNG only when given
+``path``; :func:`new_figure` and :func:`finish` are that convention, for other
+figures to follow.
 """
 from .approximation import plot_box_approximation
+from .base import finish, new_figure
 from .boundary import plot_decision_boundary
 from .comparison import plot_init_sensitivity, plot_lr_comparison
 from .curves import plot_history
@@ -15,4 +18,4 @@ from .sweep_plots import plot_sweep_curves, plot_sweep_heatmaps
 
 __all__ = ["plot_history", "plot_decision_boundary", "plot_probabilities", "plot_sweep_heatmaps",
            "plot_sweep_curves", "plot_lr_comparison", "plot_init_sensitivity", "plot_signal_propagation",
-           "plot_gradient_cost", "plot_box_approximation"]
+           "plot_gradient_cost", "plot_box_approximation", "new_figure", "finish"]

@@ -1,8 +1,13 @@
-"""Shared figure helpers: a pyplot-free Figure, saving to PNG, value formatting."""
+"""The plotting convention, in one place: a pyplot-free Figure (:func:`new_figure`),
+returned by every plot function and written as PNG only when given a path
+(:func:`finish`); plus value formatting for labels."""
 import os
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from ..checks import check_path
+from ..files import atomic_write
 
 
 def new_figure(nrows=1, ncols=1, width=5.0, height=4.0, **subplot_kw):
@@ -14,13 +19,14 @@ def new_figure(nrows=1, ncols=1, width=5.0, height=4.0, **subplot_kw):
 
 
 def finish(fig, path=None, dpi=110):
-    """Save ``fig`` as PNG to ``path`` (folders created) when given; return the Figure."""
+    """Return ``fig``, first writing it as PNG to ``path`` when one is given (folders created,
+    the file replaced atomically). Without a path nothing is written."""
+    path = check_path(path, "path", optional=True)
     if path is not None:
-        path = os.fspath(path)
         folder = os.path.dirname(path)
         if folder:
             os.makedirs(folder, exist_ok=True)
-        fig.savefig(path, dpi=dpi, format="png")
+        atomic_write(path, lambda f: fig.savefig(f, dpi=dpi, format="png"))
     return fig
 
 

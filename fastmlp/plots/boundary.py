@@ -1,6 +1,7 @@
 """Decision boundary of a classifier on 2-D inputs, with the data points."""
 import numpy as np
 
+from ..checks import check_matrix
 from ..datasets import grid
 from .base import finish, new_figure
 
@@ -26,9 +27,7 @@ def plot_decision_boundary(model, X, y, class_names=None, resolution=200, title=
     -------
     matplotlib.figure.Figure
     """
-    X, y = np.asarray(X), np.asarray(y)
-    if X.ndim != 2 or X.shape[1] != 2:
-        raise ValueError(f"X must have shape (n, 2) for a boundary plot; got {X.shape}")
+    X, y = check_matrix(X, "X", n_columns=2), np.asarray(y)
     if model.layers[0] != 2:
         raise ValueError(f"the model must take 2 inputs; it takes {model.layers[0]}")
     xx, yy, points = grid(X, resolution)

@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 
+from ..checks import check_choice, check_int, check_matrix, check_pair, check_positive_int
 from .base import finish, new_figure
 
 _SHAPES = {784: (28, 28), 64: (8, 8)}
@@ -31,14 +32,19 @@ def plot_probabilities(model, X, indices=None, y=None, class_names=None, image_s
     -------
     matplotlib.figure.Figure
     """
-    X = np.asarray(X)
-    if X.ndim != 2 or len(X) == 0:
-        raise ValueError(f"X must be a non-empty 2-D array; got shape {X.shape}")
-    indices = list(range(min(6, len(X)))) if indices is None else [int(i) for i in indices]
-    if not indices or any(not -len(X) <= i < len(X) for i in indices):
-        raise ValueError(f"indices must be a non-empty list of rows of X (0..{len(X) - 1}); got {indices}")
-    if image_shape == "auto":
+    X = check_matrix(X, "X", min_rows=1)
+    if indices is None:
+        indices = list(range(min(6, len(X))))
+    else:
+        indices = [check_int(i, f"indices[{k}]", -len(X), len(X) - 1) for k, i in enumerate(indices)]
+        if not indices:
+            raise ValueError("indices must name at least one row of X; got an empty list")
+    if isinstance(image_shape, str):
+        check_choice(image_shape, "image_shape", ["auto"])
         image_shape = _SHAPES.get(X.shape[1])
+    elif image_shape is not None:
+        h, w = check_pair(image_shape, "image_shape", "'auto', None or a pair (h, w)")
+        image_shape = (check_positive_int(h, "image_shape[0]"), check_positive_int(w, "image_shape[1]"))
     if image_shape is not None and math.prod(image_shape) != X.shape[1]:
         raise ValueError(f"image_shape {tuple(image_shape)} does not hold {X.shape[1]} features")
     proba = model.predict_proba(X[indices])

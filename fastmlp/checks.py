@@ -1,0 +1,344 @@
+"""Every argument check of fastmlp, under one policy.
+
+A wrong *type* raises TypeError, a wrong *value* raises ValueError. Each
+message names the argument, says what was expected and shows what was got:
+``epochs must be a positive integer; got float 2.5``. Public functions check
+their arguments with these, then call private functions that trust them.
+
+Scalars: :func:`check_int`, :func:`check_real`, :func:`check_positive_int`,
+:func:`check_positive_float`, :func:`check_bool`, :func:`check_choice`,
+:func:`check_pair`, :func:`check_type`, :func:`check_callable`, :func:`check_path`,
+:func:`check_n_jobs`. Seeds: :func:`check_seed`,
+:func:`make_rng`. Settings: :func:`check_dtype`, :func:`check_int_list`, :func:`check_hidden_sizes`.
+Arrays: :func:`check_matrix`, :func:`check_X` (for a model), :func:`check_targets`.
+"""
+import math
+import numbers
+import os
+
+import numpy as np
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _got(value):
+    """``float 2.5``: the type and the value, for TypeError messages."""
+    return f"{type(value).__name__} {value!r}"
+
+
+def _range(kind, low, high, low_open, high_open):
+    """``'an integer >= 1'``, ``'a finite number in [0, 1)'``, ... (``kind`` when unbounded)."""
+    if low is not None and high is not None:
+        return f"{kind} in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{kind} {'>' if low_open else '>='} {low}"
+    if high is not None:
+        return f"{kind} {'<' if high_open else '<='} {high}"
+    return kind
+
+
+def _inside(v, low, high, low_open, high_open):
+    if low is not None and (v <= low if low_open else v < low):
+        return False
+    return high is None or (v < high if high_open else v <= high)
+
+
+def _is_bool(value):
+    return isinstance(value, (bool, np.bool_))
+
+
+# -- scalars ---------------------------------------------------------------------------------------
+def _int(value, name, low, high, what):
+    if _is_bool(value) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be {what}; got {_got(value)}")
+    if not _inside(value, low, high, False, False):
+        raise ValueError(f"{name} must be {what}; got {value!r}")
+    return int(value)
+
+
+def check_int(value, name, low=None, high=None):
+    """``value`` as an int; Python and numpy integers only (bools and floats such as 2.0 refused).
+
+    ``low`` and ``high`` are inclusive bounds (None: unbounded). TypeError for
+    a non-integer, ValueError for an integer out of bounds.
+    """
+    return _int(value, name, low, high, _range("an integer", low, high, False, False))
+
+
+def check_positive_int(value, name):
+    """``value`` as an int >= 1 (see :func:`check_int`)."""
+    return _int(value, name, 1, None, "a positive integer")
+
+
+def _real(value, name, low, high, low_open, high_open, finite, what):
+    if _is_bool(value) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {what}; got {_got(value)}")
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond the float range
+        v = math.inf if value > 0 else -math.inf
+    if math.isnan(v) or (finite and math.isinf(v)) or not _inside(v, low, high, low_open, high_open):
+        raise ValueError(f"{name} must be {what}; got {value!r}")
+    return v
+
+
+def check_real(value, name, low=None, high=None, low_open=False, high_open=False, finite=True):
+    """``value`` as a float; any real Python or numpy number (bools refused).
+
+    ``low`` and ``high`` bound it, inclusive unless ``low_open`` /
+    ``high_open``. NaN is always refused; infinities unless ``finite=False``.
+    TypeError for a non-number, ValueError for a number out of bounds.
+    """
+    kind = "a finite number" if finite else "a number"
+    return _real(value, name, low, high, low_open, high_open, finite, _range(kind, low, high, low_open, high_open))
+
+
+def check_positive_float(value, name):
+    """``value`` as a finite float > 0 (see :func:`check_real`)."""
+    return _real(value, name, 0, None, True, False, True, "a positive finite number")
+
+
+def check_bool(value, name):
+    """``value`` as a bool; True/False or numpy bools only (1, 0 and None are refused: TypeError)."""
+    if not _is_bool(value):
+        raise TypeError(f"{name} must be True or False; got {_got(value)}")
+    return bool(value)
+
+
+def check_choice(value, name, choices):
+    """``value`` if it is one of ``choices`` (a sequence, or a dict's keys), else raise.
+
+    TypeError when the choices are all strings (all integers) and ``value`` is
+    not a str (an integer; True and False count as 1 and 0, as in Python);
+    ValueError for an unknown value. The message lists the choices.
+    """
+    choices = list(choices)
+    for kind, label in ((str, "a str"), (numbers.Integral, "an integer")):
+        if choices and all(isinstance(c, kind) for c in choices) and not isinstance(value, kind):
+            raise TypeError(f"{name} must be one of {choices} ({label}); got {_got(value)}")
+    known = any(_is_same(value, c) for c in choices)
+    if not known:
+        raise ValueError(f"unknown {name} {value!r}; expected one of {choices}")
+    return value
+
+
+def _is_same(value, choice):
+    try:
+        return bool(value == choice)
+    except (TypeError, ValueError):  # e.g. an array, whose == is element-wise
+        return False
+
+
+def check_pair(value, name, what="a pair"):
+    """``value`` as a 2-tuple: TypeError if it is not a sequence (or is text), ValueError for another length.
+
+    ``what`` describes the pair in messages, e.g. ``'a pair (a, b) of numbers'``.
+    """
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be {what}; got {_got(value)}")
+    try:
+        n = len(value)
+    except TypeError:
+        raise TypeError(f"{name} must be {what}; got {_got(value)}") from None
+    if n != 2:
+        raise ValueError(f"{name} must be {what}; got {n} items: {value!r}")
+    return tuple(value)
+
+
+def check_type(value, name, types, what):
+    """``value`` if it is an instance of ``types``, else TypeError (``what`` names the expected kind,
+    e.g. ``'a str or None'``)."""
+    if not isinstance(value, types):
+        raise TypeError(f"{name} must be {what}; got {_got(value)}")
+    return value
+
+
+def check_callable(value, name, what="a function"):
+    """``value`` if it can be called, else TypeError (``what`` describes the expected call)."""
+    if not callable(value):
+        raise TypeError(f"{name} must be {what}; got {_got(value)}")
+    return value
+
+
+def check_path(value, name, optional=False):
+    """``value`` as a str path (str or os.PathLike; None too when ``optional``), else TypeError."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        expected = "a path (str or os.PathLike)" + (" or None" if optional else "")
+        raise TypeError(f"{name} must be {expected}; got {_got(value)}")
+    return os.fspath(value)
+
+
+def check_n_jobs(n_jobs, name="n_jobs"):
+    """A number of worker processes: a positive int, or -1 / None for one per core (returned as that count)."""
+    if n_jobs is None or (not _is_bool(n_jobs) and isinstance(n_jobs, numbers.Integral) and n_jobs == -1):
+        return os.cpu_count() or 1
+    return _int(n_jobs, name, 1, None, "a positive integer, -1 or None")
+
+
+# -- seeds -----------------------------------------------------------------------------------------
+def check_seed(seed, name="seed"):
+    """``seed`` as an int >= 0, a numpy Generator (returned as is) or None."""
+    if seed is None or isinstance(seed, np.random.Generator):
+        return seed
+    if _is_bool(seed) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= 0, a numpy.random.Generator or None; got {_got(seed)}")
+    if seed < 0:
+        raise ValueError(f"{name} must be an integer >= 0, a numpy.random.Generator or None; got {seed!r}")
+    return int(seed)
+
+
+def make_rng(seed, name="seed"):
+    """A numpy Generator from a seed accepted by :func:`check_seed`: the Generator itself,
+    one seeded by the int, or a freshly seeded one for None."""
+    seed = check_seed(seed, name)
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+# -- settings --------------------------------------------------------------------------------------
+def check_dtype(dtype, name="dtype"):
+    """``np.dtype(dtype)`` if it is float32 or float64.
+
+    ValueError for another dtype or an unknown dtype name; TypeError for an
+    object numpy does not read as a dtype at all.
+    """
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        if isinstance(dtype, str):
+            raise ValueError(f"{name} must be float32 or float64; got {dtype!r}") from None
+        raise TypeError(f"{name} must be float32 or float64 (a dtype or its name); got {_got(dtype)}") from None
+    if resolved not in _FLOAT_DTYPES:
+        raise ValueError(f"{name} must be float32 or float64; got {resolved}")
+    return resolved
+
+
+def check_int_list(value, name, low=None):
+    """A tuple of ints (each >= ``low``) from an int, a sequence of ints or text like ``'64,32'``.
+
+    Empty text or an empty sequence gives ``()``. Text that is not integers
+    is a ValueError (text is the type expected); other types a TypeError.
+    """
+    if isinstance(value, str):
+        parts = [p for p in value.split(",") if p.strip()]
+        try:
+            value = [int(p) for p in parts]
+        except ValueError:
+            raise ValueError(f"{name} must be comma-separated integers; got {value!r}") from None
+    elif isinstance(value, numbers.Integral) and not _is_bool(value):
+        value = [value]
+    try:
+        items = list(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, a sequence of ints or text like '64,32'; "
+                        f"got {_got(value)}") from None
+    return tuple(check_int(v, f"{name}[{i}]", low=low) for i, v in enumerate(items))
+
+
+def check_hidden_sizes(value, name="hidden"):
+    """Hidden-layer widths: :func:`check_int_list` with every width >= 1; ``()`` is no hidden layer."""
+    return check_int_list(value, name, low=1)
+
+
+# -- arrays ----------------------------------------------------------------------------------------
+def _as_array(value, name):
+    try:
+        return np.asarray(value)
+    except Exception as e:  # ragged lists, objects numpy refuses
+        raise TypeError(f"{name} could not be converted to an array: {e}") from None
+
+
+def check_matrix(X, name="X", n_columns=None, min_rows=0):
+    """``X`` as a 2-D array of real numbers (its dtype kept: bool, int or float), finite.
+
+    ``n_columns`` (when given) is the required width, ``min_rows`` the
+    fewest rows. TypeError for values that are not real numbers.
+    """
+    X = _as_array(X, name)
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers; got dtype {X.dtype}")
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features); got shape {X.shape}")
+    if X.shape[0] < min_rows:
+        raise ValueError(f"{name} must have at least {min_rows} row{'' if min_rows == 1 else 's'}; got shape {X.shape}")
+    if n_columns is not None and X.shape[1] != n_columns:
+        raise ValueError(f"{name} must have {n_columns} columns; got shape {X.shape}")
+    if X.dtype.kind == "f" and not np.isfinite(X).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return X
+
+
+def check_X(X, n_features, dtype, name="X"):
+    """2-D, finite, non-empty, ``n_features`` columns, converted to ``dtype`` (C order)."""
+    X = _as_array(X, name)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features); got {X.ndim}-D array of shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has 0 samples")
+    if X.shape[1] != n_features:
+        raise ValueError(f"{name} has {X.shape[1]} features; the model expects {n_features}")
+    if X.dtype.kind == "c":
+        raise TypeError(f"{name} has dtype {X.dtype}, which cannot be converted to real {np.dtype(dtype)}")
+    if X.dtype.kind not in "biuf":
+        try:
+            X = X.astype(dtype)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} has dtype {X.dtype}, which cannot be converted to {np.dtype(dtype)}") from None
+    with np.errstate(over="ignore"):  # values too large for dtype become inf: refused just below
+        X = np.ascontiguousarray(X, dtype=dtype)
+    if not np.isfinite(X).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return X
+
+
+def check_targets(y, arch, n_samples, name="y"):
+    """Targets for ``arch``'s loss as (class ids int64 (n,), real targets (n, c)).
+
+    Cross-entropy takes class ids or one-hot rows (turned into ids); bce takes
+    0/1 labels (or probabilities in [0, 1]); mse takes real values, (n,) for
+    one output or (n, n_out).
+    """
+    y = _as_array(y, name)
+    if y.shape[:1] != (n_samples,):
+        raise ValueError(f"{name} has {y.shape[0] if y.ndim else 0} rows but X has {n_samples} samples")
+    empty_t = np.zeros((0, arch.n_out), arch.dtype)
+    empty_y = np.zeros(0, np.int64)
+    if arch.loss == "cross_entropy":
+        return _class_ids(y, arch.n_out, name), empty_t
+    if y.ndim == 1:
+        y = y.reshape(-1, 1)
+    if y.ndim != 2 or y.shape[1] != arch.n_out:
+        raise ValueError(f"{name} must have shape ({n_samples}, {arch.n_out}) for loss {arch.loss!r}; got {y.shape}")
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be numeric for loss {arch.loss!r}; got dtype {y.dtype}")
+    t = np.ascontiguousarray(y, dtype=arch.dtype)
+    if not np.isfinite(t).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    if arch.loss == "bce" and ((t < 0) | (t > 1)).any():
+        raise ValueError(f"{name} for loss 'bce' must be 0/1 labels or probabilities in [0, 1]")
+    return empty_y, t
+
+
+def _class_ids(y, n_classes, name):
+    if y.ndim == 2:
+        if y.shape[1] != n_classes:
+            raise ValueError(f"{name} one-hot rows must have {n_classes} columns; got {y.shape[1]}")
+        if y.dtype.kind not in "biuf":
+            raise TypeError(f"{name} one-hot rows must be numeric; got dtype {y.dtype}")
+        ones = y == 1
+        if not (((y == 0) | ones).all() and (ones.sum(axis=1) == 1).all()):
+            bad = int(np.flatnonzero(~(((y == 0) | ones).all(axis=1) & (ones.sum(axis=1) == 1)))[0])
+            raise ValueError(f"{name} row {bad} is not one-hot (exactly one 1, the rest 0)")
+        return np.ascontiguousarray(ones.argmax(axis=1), dtype=np.int64)
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be class ids (n,) or one-hot rows (n, {n_classes}); got shape {y.shape}")
+    if y.dtype.kind == "f":
+        if not np.isfinite(y).all() or (y != np.round(y)).any():
+            raise ValueError(f"{name} class ids must be integers; got non-integer values")
+    elif y.dtype.kind not in "biu":
+        raise TypeError(f"{name} class ids must be integers; got dtype {y.dtype}")
+    ids = y.astype(np.int64)
+    if ids.min() < 0 or ids.max() >= n_classes:
+        raise ValueError(f"{name} class ids must be in [0, {n_classes - 1}]; got values in [{ids.min()}, {ids.max()}]")
+    return np.ascontiguousarray(ids)

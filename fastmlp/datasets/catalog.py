@@ -1,0 +1,71 @@
+"""Every dataset by name, with inputs scaled for a network: the one loader the
+command line, the demo and the benchmarks share.
+
+Synthetic problems come as generated; digits' pixels (0..16) are divided by
+16; MNIST and Fashion-MNIST pixels (uint8) by 255 (:func:`scale_uint8`).
+"""
+
+from __future__ import annotations
+
+from ..checks import check_choice
+from .base import Dataset
+from .digits import digits
+from .mnist import fashion_mnist, mnist
+from .preprocessing import scale_uint8
+from .synthetic import blobs, circles, moons, spirals, xor
+
+__all__ = ["DATASET_NAMES", "SYNTHETIC", "load_dataset"]
+
+_GENERATORS = {"circles": circles, "moons": moons, "spirals": spirals, "xor": xor, "blobs": blobs}
+#: The synthetic 2-D problems (any ``n_samples``, generated from ``seed``).
+SYNTHETIC = tuple(_GENERATORS)
+#: Every name :func:`load_dataset` takes ('fashion_mnist' is read as 'fashion-mnist').
+DATASET_NAMES = SYNTHETIC + ("digits", "mnist", "fashion-mnist")
+
+
+def load_dataset(name, n_samples=None, seed=0, test_size=None) -> Dataset:
+    """The dataset ``name`` with inputs ready for training.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`DATASET_NAMES`.
+    n_samples : int, optional
+        Points of a synthetic dataset (its default when None); only for
+        the synthetic ones.
+    seed : int >= 0, numpy Generator or None, default 0
+        Draws synthetic points and the digits split; MNIST files have a fixed split.
+    test_size : float in [0, 1), optional
+        Held-out share for synthetic data and digits (the loader's default
+        when None); MNIST files come with their own test split.
+
+    Returns
+    -------
+    Dataset
+        Float inputs (float32), int64 labels; ``class_names`` where known.
+
+    Raises
+    ------
+    FileNotFoundError
+        For MNIST or Fashion-MNIST files that are not found (the message says how to get them).
+    ImportError
+        For digits without scikit-learn.
+    """
+    if isinstance(name, str) and name == "fashion_mnist":
+        name = "fashion-mnist"
+    check_choice(name, "dataset", DATASET_NAMES)
+    split = {} if test_size is None else {"test_size": test_size}
+    if name in SYNTHETIC:
+        size = {} if n_samples is None else {"n_samples": n_samples}
+        return _GENERATORS[name](seed=seed, **size, **split)
+    if n_samples is not None:
+        raise ValueError(f"n_samples applies to the synthetic datasets {list(SYNTHETIC)} only; "
+                         f"{name!r} has a fixed size")
+    if name == "digits":
+        d = digits(seed=seed, **split)
+        return Dataset(d.X_train / 16.0, d.y_train, d.X_test / 16.0, d.y_test, d.name, d.n_classes, d.class_names)
+    if test_size is not None:
+        raise ValueError(f"test_size does not apply to {name!r}: its files hold a fixed test split")
+    d = mnist() if name == "mnist" else fashion_mnist()
+    return Dataset(scale_uint8(d.X_train), d.y_train, scale_uint8(d.X_test), d.y_test, d.name, d.n_classes,
+                   d.class_names)
