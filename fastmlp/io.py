@@ -44,6 +44,7 @@ def save(model, path):
         "optimizer": None if st is None else {"name": st.name, "hyper": st.hyper},
         "optimizer_step": 0 if st is None else int(st.step),
         "history": None if model.history is None else model.history.to_dict(),
+        "seed": model.seed if isinstance(model.seed, int) else None,
     }
     arrays = {"format": np.array(FORMAT), "format_version": np.array(FORMAT_VERSION),
               "meta": np.array(json.dumps(meta)), "params": model.params}
@@ -95,6 +96,11 @@ def load(path):
                                                    int(meta["optimizer_step"]))
         if meta["history"] is not None:
             model.history = History.from_dict(meta["history"])
+        seed = meta.get("seed")  # absent in files of fastmlp 0.1
+        if seed is not None:
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise ValueError(f"seed must be an integer >= 0 or null; got {seed!r}")
+            model.seed = seed
     except (KeyError, TypeError, ValueError, json.JSONDecodeError) as e:
         raise ModelFormatError(f"{path}: corrupted fastmlp model ({type(e).__name__}: {e})") from None
     return model

@@ -54,7 +54,8 @@ class MLP:
     backend : {'numba', 'numpy', 'loop'}, default 'numba'
         Which implementation computes; all give the same numbers.
     seed : int, numpy Generator or None
-        Makes the initial weights reproducible.
+        Makes the initial weights reproducible, and the shuffling of every ``fit``
+        that is given no seed of its own (as scikit-learn's random_state).
 
     Attributes
     ----------
@@ -70,9 +71,10 @@ class MLP:
         self.arch = Architecture.build(layers, activation, loss, leaky_slope, dtype)
         self._impl = make_backend(backend, self.arch)
         self._backend = backend
-        self.params = buffers.zeros(self.arch.n_params, self.arch.dtype)
-        initialize(self.arch, self.params, init, seed, init_std, init_bound, bias_init)
+        self._params = buffers.zeros(self.arch.n_params, self.arch.dtype)
+        initialize(self.arch, self._params, init, seed, init_std, init_bound, bias_init)
         self.init = init
+        self.seed = seed
         self.history = None
         self.optimizer_state = None
 
@@ -82,6 +84,16 @@ class MLP:
     loss = property(lambda self: self.arch.loss)
     dtype = property(lambda self: self.arch.dtype)
     n_params = property(lambda self: self.arch.n_params)
+    @property
+    def params(self):
+        """Every weight and bias in one flat buffer (see the class docstring); write into it,
+        or assign an array of the same shape (validated and copied in, as ``set_params``)."""
+        return self._params
+
+    @params.setter
+    def params(self, flat):
+        self.set_params(flat)
+
     W = property(lambda self: [w for w, _ in self.arch.split(self.params)])
     b = property(lambda self: [b for _, b in self.arch.split(self.params)])
 
@@ -144,10 +156,13 @@ class MLP:
     def __setstate__(self, state):
         """Every buffer a fresh writable array, even after a read-only (joblib mmap) load:
         the kernels write into them, and read-only arrays would compile separately."""
+        if "params" in state:  # pickled by fastmlp 0.1
+            state["_params"] = state.pop("params")
         self.__dict__.update(state)
+        self.__dict__.setdefault("seed", None)  # pickled by fastmlp 0.1
         a = self.arch
         self.arch = Architecture.build(a.layers, a.activation, a.loss, a.leaky_slope, a.dtype)
-        self.params = buffers.copy(self.params)
+        self._params = buffers.copy(self._params)
         if self.optimizer_state is not None:
             self.optimizer_state = self.optimizer_state.copy()
         self._impl = make_backend(self._backend, self.arch)
@@ -157,7 +172,7 @@ class MLP:
         and history (nothing shared: fitting the copy leaves this model as it is)."""
         other = object.__new__(MLP)
         other.__dict__.update(self.__dict__)
-        other.params = buffers.copy(self.params)
+        other._params = buffers.copy(self._params)
         other._impl = make_backend(self.backend, self.arch)
         other.optimizer_state = None if self.optimizer_state is None else self.optimizer_state.copy()
         other.history = None if self.history is None else History.from_dict(self.history.to_dict())

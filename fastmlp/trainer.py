@@ -19,7 +19,7 @@ from .history import History
 from .optimizers import make_optimizer
 from .progress import Progress
 from .schedules import make_schedule
-from .checks import check_positive_float, check_positive_int, check_targets, check_X
+from .checks import check_positive_float, check_positive_int, check_seed, check_targets, check_X
 
 
 FIT_OPTIONS = ("shuffle", "drop_last", "validation_data", "validation_split", "early_stopping", "callbacks",
@@ -103,7 +103,7 @@ class Trainer:
             val = (Xv, yv, tv)
         else:
             val = None
-        _check_seed(seed)
+        check_seed(seed)
         if drop_last and batch_size > X.shape[0]:
             raise ValueError(f"batch_size {batch_size} exceeds the {X.shape[0]} training samples: "
                              "with drop_last=True no batch would be left")
@@ -136,7 +136,9 @@ class Trainer:
         seed : int >= 0, Generator or None
             Shuffling order. With an int, epoch ``e`` (counted over the
             model's history) gets the same order in every run, so fitting
-            2 epochs then 2 more equals fitting 4; None draws a seed.
+            2 epochs then 2 more equals fitting 4. None takes the model's
+            seed (``MLP(seed=...)``, as scikit-learn's random_state governs
+            both), and draws one when the model has none either.
         on_divergence : {'warn', 'raise'}
             On non-finite loss or weights, training stops and the weights go
             back to the last finite epoch; then warn, or raise DivergenceError.
@@ -152,7 +154,7 @@ class Trainer:
         cbs = make_callbacks(callbacks) + ([early_stopping] if early_stopping else [])
 
         model, arch, engine = self.model, self.model.arch, self.model.engine
-        order_for = _shuffler(seed) if shuffle else None
+        order_for = _shuffler(model.seed if seed is None else seed) if shuffle else None
         state = self._state()
         data = TrainingData(X, yi, t, batch_size, bool(drop_last))
         saved_params, saved_state = buffers.copy(model.params), state.copy()  # the last good epoch's values
@@ -160,64 +162,65 @@ class Trainer:
         self.stop_training = False
         base_epoch = len(model.history) if model.history is not None else 0
         progress = Progress(int(verbose), base_epoch + epochs)
-        for cb in cbs:
-            cb.on_train_begin(self)
-        try:
-            for epoch in range(base_epoch, base_epoch + epochs):
-                done = False
-                try:
-                    saved_params[...] = model.params
-                    saved_state.copy_from(state)
-                    lr = float(self.schedule.lr(epoch, self.lr))
-                    order = order_for(epoch, X.shape[0]) if shuffle else np.arange(X.shape[0])
-                    t0 = time.perf_counter()
-                    result = engine.train_epoch(model.params, state, self.optimizer, data, order, lr)
-                    seconds = time.perf_counter() - t0
-                    if result.diverged or not np.isfinite(model.params).all():
-                        model.params[...] = saved_params
-                        state.copy_from(saved_state)
-                        history.diverged = True
-                        msg = (f"training diverged in epoch {epoch + 1} (lr={lr:g}): the loss or "
-                               "weights became non-finite; weights restored to the last finite epoch")
-                        if on_divergence == "raise":
-                            raise DivergenceError(msg)
-                        warnings.warn(msg, DivergenceWarning, stacklevel=2)
-                        break
-                    seen = result.seen
-                    row = {"epoch": epoch, "loss": result.loss_sum / max(seen, 1),
-                           "accuracy": result.correct / max(seen, 1) if arch.is_classifier else math.nan,
-                           "lr": lr, "seconds": seconds, "samples_per_s": seen / seconds if seconds > 0 else math.inf}
-                    if val is not None:
-                        vt, vc = engine.evaluate(model.params, *val)
-                        nv = val[0].shape[0]
-                        row["val_loss"] = float(vt) / nv
-                        row["val_accuracy"] = float(vc) / nv if arch.is_classifier else math.nan
-                    history.append(row)
-                    done = True
-                    progress.update(history.rows[-1])
-                    self.schedule.observe(epoch, history.rows[-1])
-                    stop = [cb.on_epoch_end(self, epoch, history.rows[-1]) for cb in cbs]
-                except KeyboardInterrupt:
-                    # Ctrl-C: keep every completed epoch; a half-done epoch is undone.
-                    if not done:
-                        model.params[...] = saved_params
-                        state.copy_from(saved_state)
-                    history.interrupted = True
-                    warnings.warn(f"training interrupted: kept the {len(history)} completed epoch(s)",
-                                  RuntimeWarning, stacklevel=2)
-                    break
-                if any(stop) or self.stop_training:
-                    history.stopped_early = True
-                    break
-        finally:
-            progress.close()
+        with engine.exclusive():  # one fit at a time per model
             for cb in cbs:
-                cb.on_train_end(self)
-            model.optimizer_state = state
-            if model.history is None:
-                model.history = History()
-            model.history.extend(history)
-        return history
+                cb.on_train_begin(self)
+            try:
+                for epoch in range(base_epoch, base_epoch + epochs):
+                    done = False
+                    try:
+                        saved_params[...] = model.params
+                        saved_state.copy_from(state)
+                        lr = float(self.schedule.lr(epoch, self.lr))
+                        order = order_for(epoch, X.shape[0]) if order_for else np.arange(X.shape[0])
+                        t0 = time.perf_counter()
+                        result = engine.train_epoch(model.params, state, self.optimizer, data, order, lr)
+                        seconds = time.perf_counter() - t0
+                        if result.diverged or not np.isfinite(model.params).all():
+                            model.params[...] = saved_params
+                            state.copy_from(saved_state)
+                            history.diverged = True
+                            msg = (f"training diverged in epoch {epoch + 1} (lr={lr:g}): the loss or "
+                                   "weights became non-finite; weights restored to the last finite epoch")
+                            if on_divergence == "raise":
+                                raise DivergenceError(msg)
+                            warnings.warn(msg, DivergenceWarning, stacklevel=2)
+                            break
+                        seen = result.seen
+                        row = {"epoch": epoch, "loss": result.loss_sum / max(seen, 1),
+                               "accuracy": result.correct / max(seen, 1) if arch.is_classifier else math.nan,
+                               "lr": lr, "seconds": seconds, "samples_per_s": seen / seconds if seconds > 0 else math.inf}
+                        if val is not None:
+                            vt, vc = engine.evaluate(model.params, *val)
+                            nv = val[0].shape[0]
+                            row["val_loss"] = float(vt) / nv
+                            row["val_accuracy"] = float(vc) / nv if arch.is_classifier else math.nan
+                        history.append(row)
+                        done = True
+                        progress.update(history.rows[-1])
+                        self.schedule.observe(epoch, history.rows[-1])
+                        stop = [cb.on_epoch_end(self, epoch, history.rows[-1]) for cb in cbs]
+                    except KeyboardInterrupt:
+                        # Ctrl-C: keep every completed epoch; a half-done epoch is undone.
+                        if not done:
+                            model.params[...] = saved_params
+                            state.copy_from(saved_state)
+                        history.interrupted = True
+                        warnings.warn(f"training interrupted: kept the {len(history)} completed epoch(s)",
+                                      RuntimeWarning, stacklevel=2)
+                        break
+                    if any(stop) or self.stop_training:
+                        history.stopped_early = True
+                        break
+            finally:
+                progress.close()
+                for cb in cbs:
+                    cb.on_train_end(self)
+                model.optimizer_state = state
+                if model.history is None:
+                    model.history = History()
+                model.history.extend(history)
+            return history
 
 
 def _shuffler(seed):
@@ -233,14 +236,6 @@ def _shuffler(seed):
     if seed is None:
         seed = int(np.random.SeedSequence().entropy)
     return lambda epoch, n: np.random.default_rng([seed, epoch]).permutation(n)
-
-
-def _check_seed(seed):
-    if seed is None or isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, a numpy Generator or None; got {seed!r}")
-    return int(seed)
 
 
 def _split(X, yi, t, fraction, stratify):

@@ -10,7 +10,7 @@ numbers:
 - ``numba`` (:mod:`.numba`): the compiled kernels of ``fastmlp.kernels`` over buffers it
   owns, with its own choice of epoch kernel and its own thread safety.
 """
-from .base import Backend, EpochResult, TrainingData
+from .base import Backend, EpochResult, TrainingData, TrainingLock
 from .loops import LoopBackend
 from .numba import NumbaBackend
 from .numpy import NumpyBackend
@@ -28,5 +28,5 @@ def make_backend(name, arch):
     return _CLASSES[name](arch)
 
 
-__all__ = ["BACKEND_NAMES", "Backend", "EpochResult", "TrainingData", "make_backend", "NumbaBackend", "NumpyBackend",
+__all__ = ["BACKEND_NAMES", "Backend", "EpochResult", "TrainingData", "TrainingLock", "make_backend", "NumbaBackend", "NumpyBackend",
            "LoopBackend"]

@@ -1,4 +1,6 @@
 """What every backend shares: the :class:`Backend` protocol and the records that cross it."""
+import contextlib
+import threading
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -52,3 +54,29 @@ class Backend(Protocol):
     def train_epoch(self, params, state, optimizer, data, order, lr):
         """One pass over ``order`` in mini-batches of ``data``: params and the optimizer
         ``state`` updated in place; returns an :class:`EpochResult`."""
+
+    def exclusive(self):
+        """A context holding this backend for one fit (see :class:`TrainingLock`)."""
+
+
+class TrainingLock:
+    """What every backend inherits: one training at a time per backend (so per model).
+
+    :meth:`exclusive` holds the lock for a whole fit and refuses a second thread's fit of
+    the same model at once with a clear error, instead of interleaving the two; a backend's
+    ``train_epoch`` also holds it, so direct epoch calls from several threads run one after
+    the other.
+    """
+
+    def __init__(self):
+        self._fit_lock = threading.RLock()
+
+    @contextlib.contextmanager
+    def exclusive(self):
+        if not self._fit_lock.acquire(blocking=False):
+            raise RuntimeError("this model is being trained by another thread; train a copy in each thread "
+                               "(model.copy()) or wait for that fit to end")
+        try:
+            yield
+        finally:
+            self._fit_lock.release()

@@ -9,13 +9,14 @@ private kernel never validates; its public twin checks, then calls it). It owns:
   so one model can serve many threads at once; training buffers (workspace, batch rows,
   gradient, online scratch) are allocated at the first epoch of a fit and reused, never
   per batch;
-- the lock: one epoch at a time per model (a second thread's epoch waits for the first);
+- the lock (``TrainingLock``): one fit at a time per model, a second thread's fit refused;
 - the choice of epoch kernel (``epoch_kernel``): 'online' (batch size 1, plain SGD: the
   first layer transposed for the epoch), 'fused' (plain SGD fused into the backward pass),
   'generic' (any optimizer: gradient, then the optimizer's pass); 'auto' picks the first
   that applies.
 """
 import contextlib
+import ctypes
 import os
 import threading
 
@@ -26,7 +27,7 @@ from .. import buffers
 from .. import kernels as K
 from ..kernels import intrinsics
 from ..kernels.structs import A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, Batching, OnlineScratch, Samples, Workspace
-from .base import EpochResult
+from .base import EpochResult, TrainingLock
 
 EPOCH_KERNELS = ("auto", "online", "fused", "generic")
 
@@ -62,6 +63,24 @@ def start_runtime():
     return _guard
 
 
+def kernel_view(a):
+    """``a`` as the kernels take it: the array itself when writable, else a writable alias of
+    the same memory (no copy).
+
+    Numba types a read-only array (``np.load(mmap_mode='r')``, a frozen array) as another type,
+    so every kernel would compile again for each combination of flags (8-10 s each), and the
+    kernels that make views of it fail to compile. The kernels only read the data they are
+    given (batches are gathered into the backend's own buffers), so an alias that Numba types
+    as writable is safe: nothing the user passed is written to.
+    """
+    if a.flags.writeable or a.size == 0:
+        return a if a.flags.writeable else np.zeros(a.shape, a.dtype)
+    raw = (ctypes.c_char * a.nbytes).from_address(a.ctypes.data)
+    alias = np.frombuffer(raw, a.dtype).reshape(a.shape)
+    assert alias.flags.c_contiguous and alias.ctypes.data == a.ctypes.data
+    return alias
+
+
 def new_workspace(arch, rows):
     """Activation and delta buffers for up to ``rows`` samples, and the (loss, correct) totals."""
     return Workspace(buffers.empty(rows * arch.width_sum, arch.dtype), buffers.empty(rows * arch.width_sum, arch.dtype),
@@ -83,18 +102,18 @@ class _TrainingBuffers:
                                     buffers.empty((2, arch.n_in), arch.dtype)) if online else None
 
 
-class NumbaBackend:
+class NumbaBackend(TrainingLock):
     """The compiled kernels for one architecture (see the module docstring)."""
 
     name = "numba"
     EVAL_CHUNK = 4096  # rows per kernel call in inference: bounds the scratch memory
 
     def __init__(self, arch, epoch_kernel="auto"):
+        super().__init__()
         self.arch = arch
         self.epoch_kernel = epoch_kernel
         self._local = threading.local()  # this thread's scratch
-        self._train_lock = threading.Lock()
-        self._train = None
+        self._train = None  # training buffers, allocated at the first epoch of a fit
 
     @property
     def epoch_kernel(self):
@@ -132,6 +151,7 @@ class NumbaBackend:
         chunks, step = self._chunks(X.shape[0])
         out = np.empty((X.shape[0], a.n_out), a.dtype)
         scratch = self._ping_pong(step)
+        X = kernel_view(X)
         with guard:
             for s, e in chunks:
                 K.output(out[s:e], scratch, params, X[s:e], a.net)
@@ -143,6 +163,7 @@ class NumbaBackend:
         chunks, step = self._chunks(X.shape[0])
         ws = self._workspace(step)
         outs = [np.empty((X.shape[0], n), a.dtype) for n in a.layers[1:]]
+        X = kernel_view(X)
         for s, e in chunks:
             with guard:
                 K.forward(ws, params, X[s:e], a.net)
@@ -155,6 +176,7 @@ class NumbaBackend:
         guard = start_runtime()
         ws = self._workspace(X.shape[0])
         ws.stats[:] = 0
+        X, y, t = kernel_view(X), kernel_view(y), kernel_view(t)
         with guard:
             K.loss_and_grad(grads, ws, params, X, y, t, self.arch.net)
         return ws.stats[LOSS_SUM] / X.shape[0], int(ws.stats[CORRECT])
@@ -164,6 +186,7 @@ class NumbaBackend:
         chunks, step = self._chunks(X.shape[0])
         ws = self._workspace(step)
         ws.stats[:] = 0
+        X, y, t = kernel_view(X), kernel_view(y), kernel_view(t)
         with guard:
             for s, e in chunks:
                 K.evaluate(ws, params, X[s:e], y[s:e], t[s:e], self.arch.net)
@@ -186,13 +209,13 @@ class NumbaBackend:
         kernel = self.choose_epoch_kernel(optimizer, data.batch_size)
         rows = min(data.batch_size, data.n)
         guard = start_runtime()
-        with self._train_lock, guard:
+        with self._fit_lock, guard:
             tb = self._train
             if tb is None or tb.rows != rows or (kernel == "online" and tb.online is None):
                 tb = self._train = _TrainingBuffers(a, rows, kernel == "online")
             result = tb.result
             result[0] = 0
-            samples = Samples(data.X, data.y, data.t)
+            samples = Samples(kernel_view(data.X), kernel_view(data.y), kernel_view(data.t))
             if kernel == "online":
                 K.train_epoch_online(result, params, tb.ws, tb.online, samples, order, a.net, float(lr))
             else:

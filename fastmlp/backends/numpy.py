@@ -7,7 +7,7 @@ update (``Optimizer.step_numpy``); the loop backend shares it.
 import numpy as np
 
 from .. import buffers
-from .base import EpochResult
+from .base import EpochResult, TrainingLock
 
 
 def activation(name, z, slope):
@@ -100,12 +100,13 @@ def evaluate(arch, params, X, y, t):
     return float(values.astype(np.float64).sum()), correct
 
 
-class NumpyBackend:
+class NumpyBackend(TrainingLock):
     """The vectorized reference (see the module's functions)."""
 
     name = "numpy"
 
     def __init__(self, arch):
+        super().__init__()
         self.arch = arch
         self._grads = None  # the gradient buffer of training, allocated once
 
@@ -126,7 +127,7 @@ class NumpyBackend:
     def train_epoch(self, params, state, optimizer, data, order, lr):
         if self._grads is None:
             self._grads = buffers.zeros(self.arch.n_params, self.arch.dtype)
-        with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported
+        with self._fit_lock, np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported
             return self._batches(params, state, optimizer, data, order, lr)
 
     def _batches(self, params, state, optimizer, data, order, lr):
