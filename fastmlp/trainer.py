@@ -19,11 +19,14 @@ from .history import History
 from .optimizers import make_optimizer
 from .progress import Progress
 from .schedules import make_schedule
-from .checks import check_positive_float, check_positive_int, check_seed, check_targets, check_X
+from .checks import (check_choice, check_positive_float, check_positive_int, check_real, check_seed, check_targets,
+                     check_X)
 
 
 FIT_OPTIONS = ("shuffle", "drop_last", "validation_data", "validation_split", "early_stopping", "callbacks",
-               "verbose", "seed", "on_divergence")
+               "verbose", "seed", "on_divergence", "divergence_factor")
+# Rows of the training data whose loss before training is the reference of divergence_factor.
+REFERENCE_ROWS = 256
 
 
 class DivergenceWarning(RuntimeWarning):
@@ -73,23 +76,21 @@ class Trainer:
 
     # -- input checks (nothing changes until all pass) ------------------------------------------
     def _check(self, X, y, epochs, batch_size, validation_data, validation_split, drop_last, verbose,
-               on_divergence, seed):
+               on_divergence, seed, divergence_factor):
         model = self.model
         epochs = check_positive_int(epochs, "epochs")
         batch_size = check_positive_int(batch_size, "batch_size")
-        if verbose not in (0, 1, 2, False, True):
-            raise ValueError(f"verbose must be 0, 1 or 2; got {verbose!r}")
-        if on_divergence not in ("warn", "raise"):
-            raise ValueError(f"on_divergence must be 'warn' or 'raise'; got {on_divergence!r}")
+        check_choice(int(verbose) if isinstance(verbose, bool) else verbose, "verbose", (0, 1, 2))
+        check_choice(on_divergence, "on_divergence", ("warn", "raise"))
+        if divergence_factor is not None:
+            check_real(divergence_factor, "divergence_factor", low=1.0, low_open=True)
         model.arch.trainable()
         X = check_X(X, model.arch.n_in, model.arch.dtype)
         yi, t = check_targets(y, model.arch, X.shape[0])
         if validation_data is not None and validation_split is not None:
             raise ValueError("give validation_data or validation_split, not both")
         if validation_split is not None:
-            if (isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real)
-                    or not 0 < validation_split < 1):
-                raise ValueError(f"validation_split must be a number in (0, 1); got {validation_split!r}")
+            check_real(validation_split, "validation_split", low=0.0, high=1.0, low_open=True, high_open=True)
             (X, yi, t), val = _split(X, yi, t, validation_split, model.arch.is_classifier)
         elif validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -107,12 +108,12 @@ class Trainer:
         if drop_last and batch_size > X.shape[0]:
             raise ValueError(f"batch_size {batch_size} exceeds the {X.shape[0]} training samples: "
                              "with drop_last=True no batch would be left")
-        return X, yi, t, epochs, batch_size, val
+        return X, yi, t, epochs, min(batch_size, X.shape[0]), val  # a larger batch is the full batch
 
     # -- training ------------------------------------------------------------------------------
     def fit(self, X, y, epochs=10, batch_size=32, shuffle=True, drop_last=False, validation_data=None,
             validation_split=None, early_stopping=None, callbacks=None, verbose=1, seed=None,
-            on_divergence="warn"):
+            on_divergence="warn", divergence_factor=1e4):
         """Train for ``epochs`` epochs of mini-batches; returns this run's History.
 
         Parameters
@@ -140,11 +141,17 @@ class Trainer:
             seed (``MLP(seed=...)``, as scikit-learn's random_state governs
             both), and draws one when the model has none either.
         on_divergence : {'warn', 'raise'}
-            On non-finite loss or weights, training stops and the weights go
-            back to the last finite epoch; then warn, or raise DivergenceError.
+            When training diverges (below), it stops and the weights go back to
+            the end of the last good epoch; then warn, or raise DivergenceError.
+        divergence_factor : float > 1 or None, default 1e4
+            Training diverges when the loss or the weights become non-finite,
+            or when an epoch's mean loss exceeds this many times the loss before
+            training (on the first 256 training rows): a finite blow-up. None
+            counts only non-finite values.
         """
         X, yi, t, epochs, batch_size, val = self._check(
-            X, y, epochs, batch_size, validation_data, validation_split, drop_last, verbose, on_divergence, seed)
+            X, y, epochs, batch_size, validation_data, validation_split, drop_last, verbose, on_divergence, seed,
+            divergence_factor)
         if isinstance(early_stopping, numbers.Integral) and not isinstance(early_stopping, bool):
             early_stopping = EarlyStopping("val_loss" if val is not None else "loss", patience=int(early_stopping))
         elif early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
@@ -163,6 +170,10 @@ class Trainer:
         base_epoch = len(model.history) if model.history is not None else 0
         progress = Progress(int(verbose), base_epoch + epochs)
         with engine.exclusive():  # one fit at a time per model
+            limit = math.inf
+            if divergence_factor is not None:
+                ref = engine.evaluate(model.params, X[:REFERENCE_ROWS], yi[:REFERENCE_ROWS], t[:REFERENCE_ROWS])[0]
+                limit = divergence_factor * max(ref / min(X.shape[0], REFERENCE_ROWS), np.finfo(arch.dtype).tiny)
             for cb in cbs:
                 cb.on_train_begin(self)
             try:
@@ -171,23 +182,26 @@ class Trainer:
                     try:
                         saved_params[...] = model.params
                         saved_state.copy_from(state)
-                        lr = float(self.schedule.lr(epoch, self.lr))
+                        lr = _scheduled_lr(self.schedule, epoch, self.lr)
                         order = order_for(epoch, X.shape[0]) if order_for else np.arange(X.shape[0])
                         t0 = time.perf_counter()
                         result = engine.train_epoch(model.params, state, self.optimizer, data, order, lr)
                         seconds = time.perf_counter() - t0
-                        if result.diverged or not np.isfinite(model.params).all():
+                        seen = result.seen
+                        loss = result.loss_sum / max(seen, 1)
+                        if result.diverged or loss > limit or not np.isfinite(model.params).all():
                             model.params[...] = saved_params
                             state.copy_from(saved_state)
                             history.diverged = True
-                            msg = (f"training diverged in epoch {epoch + 1} (lr={lr:g}): the loss or "
-                                   "weights became non-finite; weights restored to the last finite epoch")
+                            why = (f"the mean loss {loss:.4g} exceeds divergence_factor x the loss before training "
+                                   f"({limit:.4g})" if loss > limit else "the loss or weights became non-finite")
+                            msg = (f"training diverged in epoch {epoch + 1} (lr={lr:g}): {why}; weights restored "
+                                   "to the end of the last good epoch; lower the learning rate")
                             if on_divergence == "raise":
                                 raise DivergenceError(msg)
                             warnings.warn(msg, DivergenceWarning, stacklevel=2)
                             break
-                        seen = result.seen
-                        row = {"epoch": epoch, "loss": result.loss_sum / max(seen, 1),
+                        row = {"epoch": epoch, "loss": loss,
                                "accuracy": result.correct / max(seen, 1) if arch.is_classifier else math.nan,
                                "lr": lr, "seconds": seconds, "samples_per_s": seen / seconds if seconds > 0 else math.inf}
                         if val is not None:
@@ -221,6 +235,15 @@ class Trainer:
                     model.history = History()
                 model.history.extend(history)
             return history
+
+
+def _scheduled_lr(schedule, epoch, base_lr):
+    """The schedule's learning rate for ``epoch``, refused unless positive and finite."""
+    lr = schedule.lr(epoch, base_lr)
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"schedule {schedule!r} gave the learning rate {lr!r} for epoch {epoch + 1}; a learning "
+                         "rate must be a positive finite number (check the schedule's lr method)")
+    return float(lr)
 
 
 def _shuffler(seed):
