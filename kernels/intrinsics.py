@@ -115,6 +115,21 @@ def prefetch(typingctx, arr, i):
     return types.none(arr, i), codegen
 
 
+# -- bit casts ------------------------------------------------------------------------------------
+
+@intrinsic
+def float32_from_bits(typingctx, bits):
+    """The float32 whose IEEE-754 bits are the low 32 bits of the integer ``bits`` (a bit
+    cast; vectorises)."""
+    if not isinstance(bits, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        low = context.cast(builder, args[0], sig.args[0], types.int32)
+        return builder.bitcast(low, ir.FloatType())
+    return types.float32(bits), codegen
+
+
 # -- the thread pool -----------------------------------------------------------------------------
 
 def available_threading_layers():

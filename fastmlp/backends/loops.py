@@ -14,7 +14,7 @@ ACT = {
     "identity": lambda z: z,
     "tanh": math.tanh,
     "sigmoid": lambda z: 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z)),
-    "relu": lambda z: z if z > 0 else 0.0,
+    "relu": lambda z: 0.0 if z <= 0 else z,  # NaN stays NaN, as np.maximum(z, 0)
     "step": lambda z: 1.0 if z >= 0 else 0.0,
 }
 SLOPE = {  # derivative in terms of the output a
