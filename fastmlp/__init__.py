@@ -10,7 +10,7 @@ from .model import MLP
 from .optimizers import Optimizer
 from .schedules import (CosineDecay, ExponentialDecay, InverseTimeDecay, LinearWarmup, ReduceOnPlateau, Schedule,
                         StepDecay)
-from .threads import get_num_threads, set_num_threads, thread_info
+from .threads import get_num_threads, is_deterministic, set_deterministic, set_num_threads, thread_info
 from .trainer import DivergenceError, DivergenceWarning, Trainer
 
 __version__ = "0.1.0"
@@ -18,5 +18,6 @@ __all__ = [
     "MLP", "Architecture", "BACKEND_NAMES", "Trainer", "Optimizer", "History", "Callback", "EarlyStopping",
     "Schedule", "StepDecay", "ExponentialDecay", "InverseTimeDecay", "CosineDecay", "LinearWarmup",
     "ReduceOnPlateau", "DivergenceWarning", "DivergenceError", "ModelFormatError", "save", "load",
-    "gradcheck", "numerical_gradient", "set_num_threads", "get_num_threads", "thread_info", "__version__",
+    "gradcheck", "numerical_gradient", "set_num_threads", "get_num_threads", "thread_info", "set_deterministic",
+    "is_deterministic", "__version__",
 ]

@@ -88,9 +88,10 @@ def restore_threads():
     fastmlp.set_num_threads(before)
 
 
-@pytest.mark.parametrize("bad", [0, -1, numba.config.NUMBA_NUM_THREADS + 1, 1.5, "2", None, True])
-def test_set_num_threads_validates_and_refusal_changes_nothing(restore_threads, bad):
-    with pytest.raises(ValueError, match="threads must be an integer"):
+@pytest.mark.parametrize("bad,error", [(0, ValueError), (-1, ValueError), (numba.config.NUMBA_NUM_THREADS + 1, ValueError),
+                                       (1.5, TypeError), ("2", TypeError), (None, TypeError), (True, TypeError)])
+def test_set_num_threads_validates_and_refusal_changes_nothing(restore_threads, bad, error):
+    with pytest.raises(error, match="threads must be an integer"):
         fastmlp.set_num_threads(bad)
     assert fastmlp.get_num_threads() == restore_threads
 
