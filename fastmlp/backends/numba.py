@@ -17,7 +17,9 @@ private kernel never validates; its public twin checks, then calls it). It owns:
 """
 import contextlib
 import ctypes
+import importlib.metadata
 import os
+import sys
 import threading
 
 import numba
@@ -35,10 +37,41 @@ _runtime_lock = threading.Lock()
 _guard = None  # what every kernel call holds: set by start_runtime
 
 
+def _load_tbb():
+    """Make the TBB library of the ``tbb`` wheel loadable, so that Numba picks its 'tbb' layer.
+
+    TBB is the threading layer that is both thread-safe and fork-safe: under GNU OpenMP
+    ('omp'), a process that ran a parallel kernel and then forks (a multiprocessing pool's
+    default on Linux before Python 3.14) kills or hangs its children ("fork() called from a
+    process already using GNU OpenMP"). The wheel puts ``libtbb.so.12`` in ``<prefix>/lib``,
+    where the dynamic loader does not look, so it is loaded here by its path first; Numba's
+    own lookup then finds it already loaded. Nothing happens when the system has TBB, when
+    the wheel is absent, or when the user chose a layer (``NUMBA_THREADING_LAYER``).
+    """
+    if os.environ.get("NUMBA_THREADING_LAYER") or not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libtbb.so.12")
+        return  # the system's TBB
+    except OSError:
+        pass
+    try:
+        files = importlib.metadata.files("tbb") or []
+    except importlib.metadata.PackageNotFoundError:
+        return
+    for f in files:
+        if f.name == "libtbb.so.12":
+            with contextlib.suppress(OSError):
+                ctypes.CDLL(str(f.locate()), mode=ctypes.RTLD_GLOBAL)
+            return
+
+
 def start_runtime():
     """Start Numba's thread pool once (before the first kernel) and return the guard that
     kernel calls hold: a lock under the 'workqueue' layer, which aborts when two threads run
     parallel code at once, and nothing under the thread-safe 'tbb' and 'omp' layers.
+    The 'tbb' layer is preferred (Numba's own order) and made available (:func:`_load_tbb`):
+    it is the one under which a forked child can run parallel kernels.
 
     libgomp reads ``OMP_WAIT_POLICY`` once, when the pool starts. PASSIVE stops its workers
     spinning after a parallel region while BLAS threads run (8 ms instead of 0.2 ms per step
@@ -50,6 +83,7 @@ def start_runtime():
         return _guard
     with _runtime_lock:
         if _guard is None:
+            _load_tbb()
             set_here = "OMP_WAIT_POLICY" not in os.environ
             if set_here:
                 os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
