@@ -5,12 +5,13 @@ message names the argument, says what was expected and shows what was got:
 ``epochs must be a positive integer; got float 2.5``. Public functions check
 their arguments with these, then call private functions that trust them.
 
-Scalars: :func:`check_int`, :func:`check_real`, :func:`check_positive_int`,
-:func:`check_positive_float`, :func:`check_bool`, :func:`check_choice`,
-:func:`check_pair`, :func:`check_type`, :func:`check_callable`, :func:`check_path`,
-:func:`check_n_jobs`. Seeds: :func:`check_seed`,
-:func:`make_rng`. Settings: :func:`check_dtype`, :func:`check_int_list`, :func:`check_hidden_sizes`.
-Arrays: :func:`check_matrix`, :func:`check_X` (for a model), :func:`check_targets`.
+- scalars: :func:`check_int`, :func:`check_real`, :func:`check_positive_int`,
+  :func:`check_positive_float`, :func:`check_bool`, :func:`check_choice`;
+- other arguments: :func:`check_pair`, :func:`check_type`, :func:`check_callable`,
+  :func:`check_path`, :func:`check_n_jobs`;
+- seeds: :func:`check_seed`, :func:`make_rng`;
+- settings: :func:`check_dtype`, :func:`check_int_list`, :func:`check_hidden_sizes`;
+- arrays: :func:`check_matrix`, :func:`check_X` (for a model), :func:`check_targets`.
 """
 import math
 import numbers

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import buffers
 from .architecture import Architecture
-from .backends import BACKEND_NAMES, make_backend
+from .backends import make_backend
 from .history import History
 from .initializers import initialize
 from .checks import check_targets, check_X
