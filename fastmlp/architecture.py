@@ -5,10 +5,9 @@ then b (n_out,). Gradients and optimizer state use the same layout. The same
 table drives all three backends; the kernels receive it as ``Architecture.net``.
 """
 from dataclasses import dataclass, field
-import numbers
-
 import numpy as np
 
+from .checks import check_choice, check_dtype, check_int_list, check_real
 from .kernels import activations as _act
 from .kernels import losses as _loss
 from .kernels.structs import A_OFF, B_OFF, N_IN, N_OUT, W_OFF, Net
@@ -29,12 +28,6 @@ LOSSES = {
 CANONICAL_LOSS = {_loss.SOFTMAX_XENT: "cross_entropy", _loss.MSE: "mse", _loss.SIGMOID_BCE: "bce"}
 CANONICAL_ACT = {v: k for k, v in reversed(list(ACTIVATIONS.items()))}
 DTYPES = {"float32": np.float32, "float64": np.float64}
-
-
-def _check_name(kind, name, table):
-    if not isinstance(name, str) or name not in table:
-        raise ValueError(f"unknown {kind} {name!r}; expected one of {sorted(table)}")
-    return table[name]
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,7 +59,9 @@ class Architecture:
 
     @classmethod
     def build(cls, layers, activation="relu", loss="cross_entropy", leaky_slope=0.01, dtype="float32"):
-        layers = _check_layers(layers)
+        layers = check_int_list(layers, "layers", low=1)
+        if len(layers) < 2:
+            raise ValueError(f"layers needs at least [n_in, n_out]; got {layers!r}")
         n_hidden = len(layers) - 2
         if isinstance(activation, str) or activation is None:
             acts = (activation,) * n_hidden
@@ -76,15 +71,13 @@ class Architecture:
                 raise ValueError(
                     f"activation: got {len(acts)} names for {n_hidden} hidden layers; "
                     "give one name for all or one per hidden layer")
-        kinds = [_check_name("activation", a, ACTIVATIONS) for a in acts]
-        loss_id = _check_name("loss", loss, LOSSES)
+        kinds = [ACTIVATIONS[check_choice(a, "activation", sorted(ACTIVATIONS))] for a in acts]
+        loss_id = LOSSES[check_choice(loss, "loss", sorted(LOSSES))]
         if loss_id == _loss.SIGMOID_BCE and layers[-1] != 1:
             raise ValueError(f"loss 'bce' needs one output unit; layers ends with {layers[-1]}")
         if loss_id == _loss.SOFTMAX_XENT and layers[-1] < 2:
             raise ValueError("loss 'cross_entropy' needs at least 2 output units (use 'bce' for one)")
-        if (not isinstance(leaky_slope, numbers.Real) or isinstance(leaky_slope, bool)
-                or not 0 <= leaky_slope < 1):
-            raise ValueError(f"leaky_slope must be a real number in [0, 1); got {leaky_slope!r}")
+        leaky_slope = check_real(leaky_slope, "leaky_slope", low=0.0, high=1.0, high_open=True)
         dtype = check_dtype(dtype)
         L = len(layers) - 1
         lay = np.zeros((L, 5), np.int64)
@@ -148,27 +141,3 @@ class Architecture:
             raise ValueError(
                 "cannot compute gradients through activation 'step': its derivative is zero "
                 "everywhere; step networks are for hand-set weights (forward only)")
-
-
-def _check_layers(layers):
-    try:
-        layers = list(layers)
-    except TypeError:
-        raise TypeError(f"layers must be a sequence of positive integers; got {layers!r}") from None
-    if len(layers) < 2:
-        raise ValueError(f"layers needs at least [n_in, n_out]; got {layers!r}")
-    for i, n in enumerate(layers):
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-            raise ValueError(f"layers[{i}] must be a positive integer; got {n!r}")
-    return [int(n) for n in layers]
-
-
-def check_dtype(dtype):
-    """Return np.float32 or np.float64 for a dtype spelling, else raise."""
-    try:
-        d = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be float32 or float64; got {dtype!r}") from None
-    if d not in (np.float32, np.float64):
-        raise TypeError(f"dtype must be float32 or float64; got {d}")
-    return d

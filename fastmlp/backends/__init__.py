@@ -10,6 +10,7 @@ numbers:
 - ``numba`` (:mod:`.numba`): the compiled kernels of ``fastmlp.kernels`` over buffers it
   owns, with its own choice of epoch kernel and its own thread safety.
 """
+from ..checks import check_choice
 from .base import Backend, EpochResult, TrainingData, TrainingLock
 from .loops import LoopBackend
 from .numba import NumbaBackend
@@ -21,11 +22,7 @@ _CLASSES = {"numba": NumbaBackend, "numpy": NumpyBackend, "loop": LoopBackend}
 
 def make_backend(name, arch):
     """The backend object for ``name`` ('numba', 'numpy' or 'loop') computing for ``arch``."""
-    if not isinstance(name, str):
-        raise TypeError(f"backend must be a str, one of {list(BACKEND_NAMES)}; got {name!r}")
-    if name not in _CLASSES:
-        raise ValueError(f"unknown backend {name!r}; expected one of {list(BACKEND_NAMES)}")
-    return _CLASSES[name](arch)
+    return _CLASSES[check_choice(name, "backend", BACKEND_NAMES)](arch)
 
 
 __all__ = ["BACKEND_NAMES", "Backend", "EpochResult", "TrainingData", "TrainingLock", "make_backend", "NumbaBackend", "NumpyBackend",
