@@ -156,8 +156,6 @@ def _version(name):
 
 def info():
     """Versions, threads, the Numba cache folder and which datasets are present, as a dict."""
-    import numba
-
     from . import __version__
     from .datasets import dataset_status
     from .threads import thread_info
@@ -165,8 +163,8 @@ def info():
     for name in ("numpy", "numba", "llvmlite", "scipy", "matplotlib", "scikit-learn", "threadpoolctl", "torch",
                  "jax", "dask", "distributed"):
         versions[name] = _version(name) or "not installed"
-    kernels = importlib.import_module("fastmlp.kernels")
-    cache = numba.config.CACHE_DIR or os.path.join(os.path.dirname(kernels.__file__), "__pycache__")
+    from .kernels.intrinsics import kernel_cache_dir
+    cache = kernel_cache_dir()
     return {"versions": versions, "threads": thread_info(), "numba_cache_dir": cache,
             "datasets": dataset_status()}
 

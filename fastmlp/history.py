@@ -62,12 +62,16 @@ class History:
         self.stopped_early, self.best_epoch = other.stopped_early, other.best_epoch
 
     def to_dict(self):
-        return {"rows": self.rows, "diverged": self.diverged, "interrupted": self.interrupted,
+        """Plain data for JSON: a metric that is NaN (none measured, e.g. val_loss without
+        validation data) becomes None (null), so the JSON is valid; ``from_dict`` reverses it."""
+        rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in self.rows]
+        return {"rows": rows, "diverged": self.diverged, "interrupted": self.interrupted,
                 "stopped_early": self.stopped_early, "best_epoch": self.best_epoch}
 
     @classmethod
     def from_dict(cls, d):
-        return cls(d["rows"], d["diverged"], d["interrupted"], d["stopped_early"], d["best_epoch"])
+        rows = [{k: (math.nan if v is None else v) for k, v in r.items()} for r in d["rows"]]
+        return cls(rows, d["diverged"], d["interrupted"], d["stopped_early"], d["best_epoch"])
 
     def to_json(self):
-        return json.dumps(self.to_dict(), allow_nan=True)
+        return json.dumps(self.to_dict(), allow_nan=False)

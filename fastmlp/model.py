@@ -6,11 +6,12 @@ ask the engine for the last layer's output only.
 """
 import numpy as np
 
-from . import buffers
+from . import buffers, modelfile
 from .architecture import Architecture
 from .backends import make_backend
 from .history import History
 from .initializers import initialize
+from .optimizers import Optimizer
 from .checks import check_targets, check_X
 
 
@@ -258,12 +259,37 @@ class MLP:
         return trainer.fit(X, y, epochs, batch_size, **fit_kw)
 
     def save(self, path):
-        """Save to ``path`` (.npz, see ``fastmlp.io``); returns the path written."""
-        from .io import save
-        return save(self, path)
+        """Save to ``path`` atomically (.npz, see ``fastmlp.modelfile``; the suffix is added when
+        missing); returns the path written."""
+        st = self.optimizer_state
+        meta = {
+            "layers": list(self.layers), "activation": list(self.activation), "loss": self.loss,
+            "leaky_slope": self.arch.leaky_slope, "dtype": np.dtype(self.dtype).name, "backend": self.backend,
+            "optimizer": None if st is None else {"name": st.name, "hyper": st.hyper},
+            "optimizer_step": 0 if st is None else int(st.step),
+            "history": None if self.history is None else self.history.to_dict(),
+            "seed": self.seed if isinstance(self.seed, int) and not isinstance(self.seed, bool) else None,
+        }
+        return modelfile.write(path, meta, self.params, None if st is None else st.values())
 
     @staticmethod
     def load(path):
-        """Load a model saved by ``save``."""
-        from .io import load
-        return load(path)
+        """Load a model saved by ``save`` (``.npz`` may be left out); every malformed file raises
+        ``ModelFormatError`` naming the problem, before anything large is allocated."""
+        f = modelfile.read(path)
+        meta = f.meta
+        try:
+            model = MLP(meta["layers"], meta["activation"] or "identity", meta["loss"], init="zeros",
+                        leaky_slope=meta["leaky_slope"], dtype=meta["dtype"], backend=meta["backend"])
+            model.params[...] = f.params
+            if f.slots is not None:
+                optimizer = Optimizer(meta["optimizer"]["name"], **meta["optimizer"]["hyper"])
+                model.optimizer_state = optimizer.new_state(model.n_params, model.dtype)
+                model.optimizer_state.values()[...] = f.slots
+                model.optimizer_state.step = meta["optimizer_step"]
+            if meta["history"] is not None:
+                model.history = History.from_dict(meta["history"])
+            model.seed = meta.get("seed")
+        except (KeyError, TypeError, ValueError) as e:
+            raise modelfile.ModelFormatError(f"{path}: corrupted fastmlp model ({type(e).__name__}: {e})") from None
+        return model

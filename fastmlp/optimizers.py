@@ -79,7 +79,7 @@ class Optimizer:
 
     def new_state(self, n_params, dtype):
         """Fresh state for ``n_params`` parameters of ``dtype``: zero slots, step 0."""
-        return OptimizerState(self, buffers.zeros((2, n_params), dtype))
+        return OptimizerState(self, n_params, dtype)
 
     def step_numpy(self, p, g, state, lr):
         """Reference update in NumPy, in place (p and state), same formulas as the kernel."""
@@ -112,29 +112,40 @@ class Optimizer:
 
 class OptimizerState:
     """An optimizer's state: its name and hyperparameters, the number of updates done
-    (``step``), and ``slots`` (2, P), two buffers in the params layout, also seen by the
-    names of what they hold for this optimizer (``SLOT_NAMES``: ``state.m``, ``state.v`` ...).
+    (``step``), and two buffers in the params layout, seen by the names of what they hold
+    for this optimizer (``SLOT_NAMES``: ``state.m``, ``state.v`` ...) and together as
+    ``values()`` (2, P).
 
-    A later fit with the same optimizer resumes it; ``save`` keeps it.
+    Both live in one allocation, ``slots`` (2, S): each row padded to a whole number of
+    64-byte lines (S >= P) so that both start on a cache line, as every buffer the kernels
+    stream does (``fastmlp.buffers``). The kernels take ``slots``; the padding stays zero.
+    A later fit with the same optimizer resumes the state; ``save`` keeps it.
     """
 
-    def __init__(self, optimizer, slots, step=0):
+    def __init__(self, optimizer, n_params, dtype):
+        dtype = np.dtype(dtype)
+        per_line = buffers.ALIGN // dtype.itemsize
         self.name = optimizer.name
         self.hyper = dict(optimizer.hyper)
-        self.slots = slots
-        self.step = int(step)
+        self.n_params = int(n_params)
+        self.slots = buffers.zeros((2, -(-self.n_params // per_line) * per_line), dtype)
+        self.step = 0
+
+    def values(self):
+        """The two slots without their padding, (2, P): a view."""
+        return self.slots[:, :self.n_params]
 
     def __getattr__(self, attr):
         names = SLOT_NAMES.get(self.__dict__.get("name"), ())
         if attr in names:
-            return self.slots[names.index(attr)]
+            return self.slots[names.index(attr), :self.n_params]
         raise AttributeError(f"{type(self).__name__} of {self.__dict__.get('name')!r} has no attribute {attr!r}"
                              + (f"; its slots are {list(names)}" if names else ""))
 
     def fits(self, optimizer, n_params, dtype):
         """True when this state belongs to ``optimizer`` (same hyperparameters) for these parameters."""
-        return (self.name == optimizer.name and self.hyper == optimizer.hyper
-                and self.slots.shape == (2, n_params) and self.slots.dtype == dtype)
+        return (self.name == optimizer.name and self.hyper == optimizer.hyper and self.n_params == n_params
+                and self.slots.dtype == dtype)
 
     def copy(self):
         """An independent copy (slots copied, 64-byte aligned)."""
@@ -152,8 +163,8 @@ class OptimizerState:
     def __getitem__(self, key):
         """The 0.1 dict access (state['t'], state['s1'] ...), kept working with a DeprecationWarning."""
         if key in ("s1", "s2"):
-            new = f"slots[{int(key[1]) - 1}]"
-            value = self.slots[int(key[1]) - 1]
+            new = f"values()[{int(key[1]) - 1}]"
+            value = self.values()[int(key[1]) - 1]
         elif key in self._OLD_KEYS:
             new = self._OLD_KEYS[key]
             value = getattr(self, new)

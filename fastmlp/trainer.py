@@ -108,7 +108,9 @@ class Trainer:
         if drop_last and batch_size > X.shape[0]:
             raise ValueError(f"batch_size {batch_size} exceeds the {X.shape[0]} training samples: "
                              "with drop_last=True no batch would be left")
-        return X, yi, t, epochs, min(batch_size, X.shape[0]), val  # a larger batch is the full batch
+        batch_size = min(batch_size, X.shape[0])  # a larger batch is the full batch
+        model.engine.check_training(self.optimizer, batch_size)
+        return X, yi, t, epochs, batch_size, val
 
     # -- training ------------------------------------------------------------------------------
     def fit(self, X, y, epochs=10, batch_size=32, shuffle=True, drop_last=False, validation_data=None,

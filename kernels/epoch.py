@@ -82,7 +82,7 @@ def record_batch(result, stats, m):
 
 @njit(**JIT)
 def train_epoch(result, params, grads, slots, ws, batch, data, plan, net, hyper, step0):
-    """Mini-batch training with any optimizer (state ``slots`` (2, P), ``step0`` updates done
+    """Mini-batch training with any optimizer (state ``slots`` (2, S >= P), ``step0`` updates done
     before this epoch); stops at the first non-finite batch loss."""
     params, grads, slots = borrow(params), borrow(grads), borrow(slots)
     ws, batch, data, plan = borrow_workspace(ws), borrow_samples(batch), borrow_samples(data), borrow_plan(plan)

@@ -1,7 +1,8 @@
 """Optimizer updates over the flat parameter buffer: fast, numba.
 
-The state of every optimizer lives in ``slots`` (2, P), two buffers in the params layout,
-named by what they hold for each optimizer (``fastmlp.optimizers.SLOT_NAMES``):
+The state of every optimizer lives in ``slots`` (2, S), two buffers in the params layout
+(each row padded to whole cache lines, S >= P; the first P elements are used), named by
+what they hold for each optimizer (``fastmlp.optimizers.SLOT_NAMES``):
 
     sgd      slots[0] = velocity                                   (torch.optim.SGD)
     adam     slots[0] = m (first moment), slots[1] = v (second)    (Kingma & Ba 2015, torch.optim.Adam)
@@ -95,7 +96,7 @@ def _apply(p, first, second, g, kind, c, nesterov):
 
 @njit(**JIT_PARALLEL)
 def optimizer_step(params, slots, grads, hyper, step):
-    """One update of params (P,) and its state slots (2, P) from grads (P,), by ``hyper``."""
+    """One update of params (P,) and its state slots (2, S >= P) from grads (P,), by ``hyper``."""
     lr, inv_sqrt_bias2 = hyper.lr, 0.0
     if hyper.kind == ADAM:
         lr = lr / (1.0 - hyper.beta1 ** step)

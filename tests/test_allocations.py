@@ -3,11 +3,12 @@
 Numba's runtime counts every NRT allocation (``alloc``/``free``) and every
 MemInfo (``mi_alloc``/``mi_free``). Passing a NumPy array into a jitted
 function wraps it in one MemInfo, which the counters also see, so even a call
-that does nothing costs one allocation per array argument. The proof therefore
-is:
+that does nothing costs one allocation per array argument (arrays inside the
+named groups of ``fastmlp.kernels.structs``, e.g. ``Workspace`` and ``Net``,
+count one each too). The proof therefore is:
 
 * a jitted no-op with the same arguments as ``loss_and_grad`` costs exactly one
-  allocation per array argument (the price of passing them);
+  allocation per array it is handed (the price of passing them);
 * one ``loss_and_grad`` call costs exactly that much, for small networks
   (loop products) and big ones (BLAS products, prange element-wise passes),
   whatever the batch size and number of layers: nothing inside allocates;
@@ -23,8 +24,9 @@ from numba.core.runtime import _nrt_python, rtsys
 
 from fastmlp import kernels as K
 from fastmlp.architecture import Architecture
-from fastmlp.backends import Workspace
+from fastmlp.backends.numba import new_workspace
 from fastmlp.kernels import config
+from fastmlp.kernels.structs import LOSS_SUM
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -51,8 +53,13 @@ def delta(fn, calls):
 
 
 @njit
-def _noop_12(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11):
+def _noop_7(a0, a1, a2, a3, a4, a5, a6):
     pass
+
+
+def n_arrays(args):
+    """How many arrays a call hands over, counting those inside tuples (the named groups)."""
+    return sum(n_arrays(a) if isinstance(a, tuple) else isinstance(a, np.ndarray) for a in args)
 
 
 @njit
@@ -63,7 +70,7 @@ def _allocates(n):
 def setup(layers, m, activation, loss, dtype):
     """Arguments of fastmlp.kernels.loss_and_grad, with buffers built as NumbaBackend does."""
     arch = Architecture.build(layers, activation, loss, 0.01, dtype)
-    ws = Workspace(arch, m)
+    ws = new_workspace(arch, m)
     rng = np.random.default_rng(0)
     params = (rng.normal(size=arch.n_params) * 0.1).astype(arch.dtype)
     grads = np.empty_like(params)
@@ -76,8 +83,7 @@ def setup(layers, m, activation, loss, dtype):
         t = rng.normal(size=(m, layers[-1])).astype(arch.dtype)
         if loss == "bce":
             t = (t > 0).astype(arch.dtype)
-    return arch, ws, (grads, ws.stats, ws.acts, ws.deltas, params, X, y, t, ws.lay, arch.kinds,
-                      arch.alphas, arch.loss_id)
+    return arch, ws, (grads, ws, params, X, y, t, arch.net)
 
 
 CONFIGS = [
@@ -101,11 +107,11 @@ def test_stats_are_counting():
 
 def test_passing_arrays_costs_one_meminfo_each():
     args = setup([5, 7, 3], 4, "tanh", "cross_entropy", "float64")[2]
-    n_arrays = sum(isinstance(a, np.ndarray) for a in args)
-    assert n_arrays == 11
-    _noop_12(*args)
-    d = delta(lambda: _noop_12(*args), 1)
-    assert d.tolist() == [n_arrays] * 4
+    n = n_arrays(args)
+    assert n == 11  # grads, params, x, y, t + Workspace (acts, deltas, stats) + Net (lay, kinds, alphas)
+    _noop_7(*args)
+    d = delta(lambda: _noop_7(*args), 1)
+    assert d.tolist() == [n] * 4
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: f"{'-'.join(map(str, c[0]))}_m{c[1]}_{c[3]}_{c[4]}")
@@ -116,8 +122,8 @@ def test_loss_and_grad_allocates_nothing_inside(cfg):
     if cfg in CONFIGS[4:]:
         assert big and m * layers[0] * layers[1] >= config.BLAS_MIN_WORK
     K.loss_and_grad(*args)  # warm up (compile / load from cache)
-    _noop_12(*args)
-    passing = delta(lambda: _noop_12(*args), 1)
+    _noop_7(*args)
+    passing = delta(lambda: _noop_7(*args), 1)
 
     one = delta(lambda: K.loss_and_grad(*args), 1)
     ten = delta(lambda: K.loss_and_grad(*args), 10)
@@ -135,30 +141,34 @@ def test_alloc_count_independent_of_batch_and_depth():
         _, _, args = setup(layers, m, "tanh", "cross_entropy", "float64")
         K.loss_and_grad(*args)
         costs.add(tuple(delta(lambda: K.loss_and_grad(*args), 3).tolist()))
-    assert costs == {(33, 33, 33, 33)}  # 3 calls x 11 array arguments
+    assert costs == {(33, 33, 33, 33)}  # 3 calls x 11 arrays handed over
 
 
 @pytest.mark.parametrize("cfg", [CONFIGS[0], CONFIGS[4]], ids=["small", "big"])
 def test_forward_backward_evaluate_allocate_nothing_inside(cfg):
     layers, m, act, loss, dtype = cfg
     arch, ws, args = setup(layers, m, act, loss, dtype)
-    grads, st, acts, deltas, params, X, y, t, lay, kinds, alphas, loss_id = args
+    grads, ws, params, X, y, t, net = args
     K.loss_and_grad(*args)  # fills deltas' top block
+    out = np.empty((m, layers[-1]), arch.dtype)
+    scratch = np.empty(2 * m * arch.max_hidden, arch.dtype)
     calls = {
-        "forward": (K.forward, (acts, params, X, lay, kinds, alphas)),
-        "backward": (K.backward, (grads, deltas, acts, params, X, lay, kinds, alphas)),
-        "evaluate": (K.evaluate, (st, acts, params, X, y, t, lay, kinds, alphas, loss_id)),
+        "forward": (K.forward, (ws, params, X, net)),
+        "backward": (K.backward, (grads, ws, params, X, net)),
+        "evaluate": (K.evaluate, (ws, params, X, y, t, net)),
+        "output": (K.output, (out, scratch, params, X, net)),
     }
     for name, (kernel, kargs) in calls.items():
-        n_arrays = sum(isinstance(a, np.ndarray) for a in kargs)
+        n = n_arrays(kargs)
         kernel(*kargs)
         one = delta(lambda: kernel(*kargs), 1)
-        assert one.tolist() == [n_arrays] * 4, f"{name}: {one} for {n_arrays} array arguments"
-        assert delta(lambda: kernel(*kargs), 10).tolist() == [10 * n_arrays] * 4, name
+        assert one.tolist() == [n] * 4, f"{name}: {one} for {n} arrays handed over"
+        assert delta(lambda: kernel(*kargs), 10).tolist() == [10 * n] * 4, name
+    assert np.isfinite(ws.stats[LOSS_SUM]) and np.isfinite(out).all()
 
 
 def test_numba_backend_step_allocates_only_outside_kernels():
-    """Through the model's numba backend the kernel part still allocates nothing inside."""
+    """Through the model's numba backend (``model.engine``) the kernels still allocate nothing inside."""
     from fastmlp import MLP
     model = MLP([20, 64, 5], activation="relu", dtype="float32", seed=0)
     X = np.random.default_rng(0).normal(size=(32, 20)).astype(np.float32)
@@ -168,3 +178,7 @@ def test_numba_backend_step_allocates_only_outside_kernels():
     ten = delta(lambda: model.loss_and_grad(X, y), 10)
     assert one.tolist() == [11] * 4  # the 11 arrays handed to fastmlp.kernels.loss_and_grad
     assert ten.tolist() == (10 * one).tolist()
+    # inference: the engine's output kernel gets out, scratch, params, x and Net (3 arrays): 7
+    model.predict(X)
+    assert delta(lambda: model.predict(X), 1).tolist() == [7] * 4
+    assert delta(lambda: model.predict(X), 10).tolist() == [70] * 4

@@ -1,10 +1,11 @@
-"""The numba epoch kernel allocates nothing per batch (Numba NRT statistics).
+"""The numba backend's epochs allocate nothing per batch (Numba NRT statistics).
 
-``fastmlp.kernels.train_epoch`` (any optimizer) and ``train_epoch_sgd`` (plain
-SGD, fused) are called directly with the buffers the trainer's
-``_EpochRunner`` builds, once over 1 batch and once over 100; the
-NRT allocation counts of the two calls must be equal (only the arguments'
-boxing counts) and every allocation freed.
+``model.engine.train_epoch`` (the public ``Backend`` call the trainer makes) runs with each
+epoch kernel forced through ``model.engine.epoch_kernel``: 'generic' (any optimizer),
+'fused' (plain SGD, update fused into the backward pass) and 'online' (plain SGD at batch
+1). Each is called once over 1 batch and once over 100 of the same data (the backend's
+training buffers, allocated at its first epoch, are reused); the NRT allocation counts of
+the two calls must be equal (only the arguments' boxing counts) and every allocation freed.
 """
 import numpy as np
 import pytest
@@ -12,71 +13,88 @@ from numba.core.runtime import _nrt_python, rtsys
 
 import fastmlp
 from fastmlp import kernels as K
-from fastmlp.trainer import _EpochRunner
+from fastmlp.backends import EpochResult, TrainingData
+
+try:
+    from fastmlp.checks import check_targets, check_X
+except ImportError:  # the checks' module before its rename
+    from fastmlp.validation import check_targets, check_X
 
 BATCH = 8
 
 
-def _runner(loss, dtype, optimizer, hyper, n_in=4, hidden=8):
+def _setup(loss, dtype, optimizer, hyper, kernel, batch=BATCH, n_in=4, hidden=8):
     rng = np.random.default_rng(0)
     n_out = 1 if loss == "bce" else 3
     model = fastmlp.MLP([n_in, hidden, 6, n_out], loss=loss, dtype=dtype, seed=0)
-    X = rng.normal(size=(100 * BATCH, n_in))
+    model.engine.epoch_kernel = kernel
+    X = rng.normal(size=(100 * batch, n_in))
     y = {"cross_entropy": rng.integers(0, 3, len(X)), "bce": rng.integers(0, 2, len(X)),
          "mse": rng.normal(size=(len(X), 3))}[loss]
-    X, yi, t = model._data(X, y)
+    X = check_X(X, model.arch.n_in, model.dtype)
+    yi, t = check_targets(y, model.arch, X.shape[0])
     opt = fastmlp.Optimizer(optimizer, **hyper)
     state = opt.new_state(model.n_params, model.dtype)
-    return model, opt, state, _EpochRunner(model, opt, state, X, yi, t, BATCH, False)
+    data = TrainingData(X, yi, t, batch, False)
+    assert model.engine.choose_epoch_kernel(opt, batch) == kernel
+    return model, opt, state, data
 
 
-def _epoch_stats(model, opt, state, r, order):
-    """(NRT stats delta, kernel out) of one epoch-kernel call over ``order``."""
-    a, ws, out = model.arch, r.ws, np.zeros(5)
-    data = (r.xb, r.yb, r.tb, r.X, r.y, r.t, order, BATCH, False, ws.lay, a.kinds, a.alphas, a.loss_id)
+def _epoch_stats(model, opt, state, data, order):
+    """(NRT stats delta, EpochResult) of one ``engine.train_epoch`` over ``order``."""
     before = rtsys.get_allocation_stats()
-    if opt.is_plain_sgd:
-        K.train_epoch_sgd(out, model.params, ws.acts, ws.deltas, ws.stats, *data, 1e-3)
-    else:
-        K.train_epoch(out, model.params, r.grads, state["s1"], state["s2"], ws.acts, ws.deltas, ws.stats,
-                      *data, opt.kind, 1e-3, opt.hp, state["t"])
+    result = model.engine.train_epoch(model.params, state, opt, data, order, 1e-3)
     after = rtsys.get_allocation_stats()
-    return {k: getattr(after, k) - getattr(before, k) for k in ("alloc", "free", "mi_alloc", "mi_free")}, out
+    return {k: getattr(after, k) - getattr(before, k) for k in ("alloc", "free", "mi_alloc", "mi_free")}, result
+
+
+def _one_and_hundred(model, opt, state, data):
+    batch = data.batch_size
+    one, hundred = np.arange(batch), np.arange(100 * batch)
+    _epoch_stats(model, opt, state, data, one)  # compile, buffers (and any first-call work) outside the measure
+    step0 = state.step
+    d1, r1 = _epoch_stats(model, opt, state, data, one)
+    d100, r100 = _epoch_stats(model, opt, state, data, hundred)
+    assert isinstance(r1, EpochResult) and r1.steps == 1 and r1.seen == batch
+    assert r100.steps == 100 and r100.seen == 100 * batch and not r100.diverged
+    assert state.step == step0 + 101  # the backend counts the updates into the state
+    return d1, d100
 
 
 @pytest.fixture(scope="module", autouse=True)
 def nrt_stats():
+    was_enabled = _nrt_python.memsys_stats_enabled()
     _nrt_python.memsys_enable_stats()
     yield
-    _nrt_python.memsys_disable_stats()
+    if not was_enabled:
+        _nrt_python.memsys_disable_stats()
 
 
-@pytest.mark.parametrize("loss,dtype,optimizer,hyper", [
-    ("cross_entropy", "float32", "sgd", {}),  # fused kernel (BLAS and loop paths below)
-    ("cross_entropy", "float64", "sgd", {}),
-    ("cross_entropy", "float32", "sgd", {"momentum": 0.9}),
-    ("cross_entropy", "float64", "adam", {}),
-    ("mse", "float32", "rmsprop", {}), ("bce", "float64", "adagrad", {})])
-def test_allocations_do_not_grow_with_batches(loss, dtype, optimizer, hyper):
-    model, opt, state, r = _runner(loss, dtype, optimizer, hyper)
-    one, hundred = np.arange(BATCH), np.arange(100 * BATCH)
-    _epoch_stats(model, opt, state, r, one)  # compile (and any first-call work) outside the measure
-    d1, out1 = _epoch_stats(model, opt, state, r, one)
-    d100, out100 = _epoch_stats(model, opt, state, r, hundred)
-    assert out1[K.epoch.STEPS] == 1 and out100[K.epoch.STEPS] == 100
-    assert out100[K.epoch.SEEN] == 100 * BATCH and out100[K.epoch.DIVERGED] == 0
+@pytest.mark.parametrize("loss,dtype,optimizer,hyper,kernel,batch", [
+    ("cross_entropy", "float32", "sgd", {}, "fused", BATCH),
+    ("cross_entropy", "float64", "sgd", {}, "fused", BATCH),
+    ("cross_entropy", "float64", "sgd", {}, "generic", BATCH),  # plain SGD by the generic kernel too
+    ("cross_entropy", "float32", "sgd", {"momentum": 0.9}, "generic", BATCH),
+    ("cross_entropy", "float64", "adam", {}, "generic", BATCH),
+    ("mse", "float32", "rmsprop", {}, "generic", BATCH),
+    ("bce", "float64", "adagrad", {}, "generic", BATCH),
+    ("cross_entropy", "float32", "sgd", {}, "online", 1),
+    ("mse", "float64", "sgd", {}, "online", 1),
+    ("bce", "float32", "sgd", {}, "fused", 1),  # batch 1 through the batched kernel
+])
+def test_allocations_do_not_grow_with_batches(loss, dtype, optimizer, hyper, kernel, batch):
+    model, opt, state, data = _setup(loss, dtype, optimizer, hyper, kernel, batch)
+    d1, d100 = _one_and_hundred(model, opt, state, data)
     assert d1 == d100
+    assert d1["mi_alloc"] > 0  # the counters run: passing the arrays is counted
     assert d1["alloc"] == d1["free"] and d1["mi_alloc"] == d1["mi_free"]
     assert d100["alloc"] == d100["free"] and d100["mi_alloc"] == d100["mi_free"]
     assert np.isfinite(model.params).all()
 
 
-@pytest.mark.parametrize("optimizer,hyper", [("sgd", {}), ("sgd", {"momentum": 0.9})])
-def test_allocations_with_blas_sized_layers(optimizer, hyper):
-    model, opt, state, r = _runner("cross_entropy", "float32", optimizer, hyper, n_in=64, hidden=128)
+@pytest.mark.parametrize("optimizer,hyper,kernel", [("sgd", {}, "fused"), ("sgd", {"momentum": 0.9}, "generic")])
+def test_allocations_with_blas_sized_layers(optimizer, hyper, kernel):
+    model, opt, state, data = _setup("cross_entropy", "float32", optimizer, hyper, kernel, n_in=64, hidden=128)
     assert BATCH * 64 * 128 >= K.config.BLAS_MIN_WORK  # the gemm / np.dot paths run
-    one, hundred = np.arange(BATCH), np.arange(100 * BATCH)
-    _epoch_stats(model, opt, state, r, one)
-    d1, _ = _epoch_stats(model, opt, state, r, one)
-    d100, out100 = _epoch_stats(model, opt, state, r, hundred)
-    assert out100[K.epoch.STEPS] == 100 and d1 == d100 and d100["alloc"] == d100["free"]
+    d1, d100 = _one_and_hundred(model, opt, state, data)
+    assert d1 == d100 and d100["alloc"] == d100["free"]

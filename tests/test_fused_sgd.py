@@ -5,11 +5,12 @@ import pytest
 
 import fastmlp
 from fastmlp import kernels as K
-from fastmlp.backends import Workspace
+from fastmlp.backends.numba import new_workspace
 from fastmlp.kernels.blas import gemm
 from fastmlp.kernels.config import BLAS_MIN_WORK
 from fastmlp.kernels.dense import dense_sgd
 from fastmlp.kernels.network import loss_and_sgd
+from fastmlp.kernels.structs import CORRECT, LOSS_SUM
 
 SHAPES = [(1, 1, 1), (1, 784, 32), (3, 5, 7), (10, 2, 10), (64, 300, 10), (33, 50, 1)]
 
@@ -66,13 +67,14 @@ def test_fused_step_equals_gradient_then_update(layers, act, loss, m):
         y, t = rng.integers(0, layers[-1], m), np.zeros((0, layers[-1]))
     else:
         y, t = np.zeros(0, np.int64), rng.uniform(0, 1, (m, layers[-1]))
-    ws = Workspace(a, m)
+    ws = new_workspace(a, m)
     grads = np.zeros_like(model.params)
-    K.loss_and_grad(grads, ws.stats, ws.acts, ws.deltas, model.params, X, y, t, ws.lay, a.kinds, a.alphas, a.loss_id)
+    K.loss_and_grad(grads, ws, model.params, X, y, t, a.net)
     expected = model.params - 0.1 * grads
-    loss_unfused = ws.stats[0]
+    loss_unfused, correct_unfused = ws.stats[LOSS_SUM], ws.stats[CORRECT]
     fused = model.params.copy()
     ws.stats[:] = 0
-    loss_and_sgd(ws.stats, ws.acts, ws.deltas, fused, X, y, t, ws.lay, a.kinds, a.alphas, a.loss_id, 0.1)
-    assert ws.stats[0] == pytest.approx(loss_unfused, rel=1e-12)
+    loss_and_sgd(ws, fused, X, y, t, a.net, 0.1)
+    assert ws.stats[LOSS_SUM] == pytest.approx(loss_unfused, rel=1e-12)
+    assert ws.stats[CORRECT] == correct_unfused
     np.testing.assert_allclose(fused, expected, rtol=1e-11, atol=1e-13)

@@ -35,8 +35,9 @@ def test_round_trip_keeps_everything(tmp_path, dtype):
     assert r.arch.leaky_slope == 0.05 and r.dtype == m.dtype == np.dtype(dtype) and r.backend == m.backend
     assert r.params.dtype == np.dtype(dtype) and np.array_equal(r.params, m.params)
     a, b = m.optimizer_state, r.optimizer_state
-    assert (b["name"], b["hyper"], b["t"]) == (a["name"], a["hyper"], a["t"])
-    assert b["s1"].dtype == np.dtype(dtype) and np.array_equal(a["s1"], b["s1"]) and np.array_equal(a["s2"], b["s2"])
+    assert (b.name, b.hyper, b.step) == (a.name, a.hyper, a.step)
+    assert b.slots.dtype == np.dtype(dtype) and b.values().shape == (2, m.n_params)
+    assert np.array_equal(a.velocity, b.velocity) and np.array_equal(a.slots, b.slots)
     np.testing.assert_equal(r.history.rows, m.history.rows)  # NaN val metrics compare equal
     assert r.history.diverged == m.history.diverged
     X, _ = _data()
@@ -63,8 +64,8 @@ def test_resume_after_load_equals_one_long_fit(tmp_path, optimizer, hyper):
     resumed = fastmlp.load(part.save(tmp_path / "half.npz"))
     resumed.fit(X, y, epochs=2, **kw)
     assert np.array_equal(resumed.params, whole.params)
-    assert resumed.optimizer_state["t"] == whole.optimizer_state["t"] == 4 * 5
-    assert np.array_equal(resumed.optimizer_state["s1"], whole.optimizer_state["s1"])
+    assert resumed.optimizer_state.step == whole.optimizer_state.step == 4 * 5
+    assert np.array_equal(resumed.optimizer_state.slots, whole.optimizer_state.slots)
     timing = ("seconds", "samples_per_s")
     np.testing.assert_equal([{k: v for k, v in r.items() if k not in timing} for r in resumed.history.rows],
                             [{k: v for k, v in r.items() if k not in timing} for r in whole.history.rows])

@@ -9,8 +9,10 @@ import pytest
 
 from fastmlp import kernels as K
 from fastmlp.architecture import Architecture
-from fastmlp.backends import Workspace
+from fastmlp.backends import numpy as numpy_backend
+from fastmlp.backends.numba import new_workspace
 from fastmlp.kernels import config
+from fastmlp.kernels.structs import CORRECT, LOSS_SUM
 
 BLAS = config.BLAS_MIN_WORK
 PAR = config.PARALLEL_MIN_WORK
@@ -309,11 +311,10 @@ def test_col_sums_parallel_branch_is_deterministic_and_exact():
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 def test_network_loss_and_grad_parallel_is_deterministic(dtype):
     """The whole network kernel on a big batch, 20 times: bit-identical, equal to numpy."""
-    from fastmlp import reference_numpy
     m, width = _MP_ODD, 301
     assert m * width >= PAR and m * 8 * width >= BLAS
     arch = Architecture.build([8, width, 10], "tanh", "cross_entropy", 0.01, np.dtype(dtype).name)
-    ws = Workspace(arch, m)
+    ws = new_workspace(arch, m)
     rng = np.random.default_rng(0)
     params = (rng.normal(size=arch.n_params) * 0.08).astype(dtype)
     X = rng.normal(size=(m, 8)).astype(dtype)
@@ -323,20 +324,47 @@ def test_network_loss_and_grad_parallel_is_deterministic(dtype):
     for _ in range(20):
         grads = np.empty_like(params)
         ws.stats[:] = 0
-        K.loss_and_grad(grads, ws.stats, ws.acts, ws.deltas, params, X, y, t, ws.lay, arch.kinds,
-                        arch.alphas, arch.loss_id)
+        K.loss_and_grad(grads, ws, params, X, y, t, arch.net)
         if first is None:
             first = (grads, ws.stats.copy())
         else:
             assert np.array_equal(first[0], grads)
             assert np.array_equal(first[1], ws.stats)
-    loss, g, correct = reference_numpy.loss_and_grad(arch, params, X, y, t)
+    loss, g, correct = numpy_backend.loss_and_grad(arch, params, X, y, t)
     tol = 1e-10 if dtype == np.float64 else 1e-4
-    assert_close(first[1][0] / m, loss, tol, "loss")
-    assert first[1][1] == correct
+    assert_close(first[1][LOSS_SUM] / m, loss, tol, "loss")
+    assert first[1][CORRECT] == correct
     for (gW0, gb0), (gW1, gb1) in zip(arch.split(g), arch.split(first[0])):
         assert_close(gW1, gW0, tol, "dW")
         assert_close(gb1, gb0, tol, "db")
+
+
+# -- the network kernels on the named groups (Net, Workspace) ----------------------------------
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("layers", [[4, 3], [5, 7, 3], [6, 9, 2, 4], [3, 300, 20, 2]], ids=lambda l: "-".join(map(str, l)))
+def test_forward_layout_and_output_agree_with_numpy(layers, dtype):
+    """forward writes layer l's (m, n_l) block at ws.rows * lay[l, A_OFF] (a workspace sized for
+    more rows than the batch), and output (ping-pong scratch, last layer only) gives the last one."""
+    from fastmlp.kernels.structs import A_OFF, N_OUT
+    arch = Architecture.build(layers, "tanh", "cross_entropy", 0.01, np.dtype(dtype).name)
+    m, rows = 5, 9
+    ws = new_workspace(arch, rows)
+    assert ws.rows == rows and ws.acts.shape == ws.deltas.shape == (rows * arch.width_sum,)
+    rng = np.random.default_rng(len(layers))
+    params = (rng.normal(size=arch.n_params) * 0.3).astype(dtype)
+    X = rng.normal(size=(m, layers[0])).astype(dtype)
+    K.forward(ws, params, X, arch.net)
+    want = numpy_backend.forward(arch, params, X)
+    tol = TOL[dtype] * (10 if dtype == np.float32 else 1) * np.sqrt(max(layers))
+    for l, w in enumerate(want):
+        assert arch.lay[l, N_OUT] == layers[l + 1]
+        off = ws.rows * arch.lay[l, A_OFF]
+        assert_close(ws.acts[off:off + m * layers[l + 1]].reshape(m, -1), w, tol, f"layer {l}")
+    out = np.full((m, layers[-1]), np.nan, dtype)
+    scratch = np.full(2 * m * arch.max_hidden, np.nan, dtype)
+    K.output(out, scratch, params, X, arch.net)
+    assert out.dtype == dtype
+    assert_close(out, want[-1], tol, "output")
 
 
 # -- float32 stays float32 ----------------------------------------------------------------------

@@ -256,7 +256,7 @@ def test_copy_is_independent():
     assert other.params is not model.params and not np.shares_memory(other.params, model.params)
     assert np.array_equal(other.params, model.params)
     assert other.backend == model.backend and other.layers == model.layers
-    assert other._impl is not model._impl  # no shared workspace
+    assert other.engine is not model.engine  # no shared buffers
     assert model.loss_and_grad(X, y)[0] == other.loss_and_grad(X, y)[0]
     other.W[0][...] = 0.0
     other.set_layer(1, b=[5.0, 5.0])

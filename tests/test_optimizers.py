@@ -1,10 +1,13 @@
-"""Optimizers: the numba kernel agrees with the NumPy reference, and both with torch.optim."""
+"""Optimizers: the numba kernel agrees with the NumPy reference, and both with torch.optim;
+the state (``OptimizerState``): named views of one aligned buffer, copies, the old dict access."""
 import numpy as np
 import pytest
 
 import fastmlp
+from fastmlp import buffers
+from fastmlp import kernels as K
 from fastmlp.kernels.config import PARALLEL_MIN_WORK
-from fastmlp.optimizers import make_optimizer
+from fastmlp.optimizers import SLOT_NAMES, OptimizerState, make_optimizer
 
 CONFIGS = [
     ("sgd", {}, 0.1),
@@ -26,12 +29,28 @@ def _problem(size, dtype, seed=0):
     return p0, grads
 
 
-def _run(opt, p0, grads, lrs, method):
+def step_numba(opt, p, g, state, lr):
+    """The kernel's update, counted like ``Optimizer.step_numpy`` counts (step is 1-based)."""
+    state.step += 1
+    K.optimizer_step(p, state.slots, g, opt.kernel_hyper(lr), state.step)
+
+
+def step_numpy(opt, p, g, state, lr):
+    opt.step_numpy(p, g, state, lr)
+
+
+def _run(opt, p0, grads, lrs, step):
     p = p0.copy()
     state = opt.new_state(p.size, p.dtype)
     for g, lr in zip(grads, lrs):
-        getattr(opt, method)(p, g, state, lr)
+        step(opt, p, g, state, lr)
     return p, state
+
+
+def _used_slots(name, hyper):
+    """Which of the two slots an optimizer writes: its SLOT_NAMES (plain SGD keeps no velocity)."""
+    n = 0 if name == "sgd" and not hyper.get("momentum") else len(SLOT_NAMES[name])
+    return [k < n for k in range(2)]
 
 
 @pytest.mark.parametrize("size", [1000, PARALLEL_MIN_WORK + 7], ids=["serial", "parallel"])
@@ -41,15 +60,17 @@ def test_numba_kernel_matches_numpy_reference(name, hyper, lr, dtype, size):
     opt = fastmlp.Optimizer(name, **hyper)
     p0, grads = _problem(size, dtype)
     lrs = [lr * (1 - 0.05 * k) for k in range(STEPS)]  # the lr may change between steps
-    p_nb, s_nb = _run(opt, p0, grads, lrs, "step_numba")
-    p_np, s_np = _run(opt, p0, grads, lrs, "step_numpy")
+    p_nb, s_nb = _run(opt, p0, grads, lrs, step_numba)
+    p_np, s_np = _run(opt, p0, grads, lrs, step_numpy)
     rtol = 1e-5 if dtype == "float32" else 1e-12  # a few ulps after 12 steps (FMA contraction)
-    assert p_nb.dtype == p_np.dtype == np.dtype(dtype)
-    for a, b in ((p_nb, p_np), (s_nb["s1"], s_np["s1"]), (s_nb["s2"], s_np["s2"])):
+    assert p_nb.dtype == p_np.dtype == s_nb.slots.dtype == s_np.slots.dtype == np.dtype(dtype)
+    for a, b in ((p_nb, p_np), (s_nb.slots[0], s_np.slots[0]), (s_nb.slots[1], s_np.slots[1])):
         # absolute slack relative to the buffer's scale: cancellation may leave values near 0
         np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * np.abs(b).max())
-    assert s_nb["t"] == s_np["t"] == STEPS
+    assert s_nb.step == s_np.step == STEPS
     assert not np.allclose(p_nb, p0)
+    for slot, used in zip(s_np.slots, _used_slots(name, hyper)):
+        assert slot.any() == used  # each optimizer writes exactly the slots it names
 
 
 def _torch_optimizer(torch, name, hyper, lr, param):
@@ -77,9 +98,9 @@ def test_matches_torch_optim(name, hyper, lr):
         topt.step()
     expected = param.detach().numpy()
     opt = fastmlp.Optimizer(name, **hyper)
-    for method in ("step_numba", "step_numpy"):
-        p, _ = _run(opt, p0, grads, [lr] * STEPS, method)
-        np.testing.assert_allclose(p, expected, rtol=1e-10, atol=1e-12, err_msg=method)
+    for step in (step_numba, step_numpy):
+        p, _ = _run(opt, p0, grads, [lr] * STEPS, step)
+        np.testing.assert_allclose(p, expected, rtol=1e-10, atol=1e-12, err_msg=step.__name__)
 
 
 def test_defaults_and_repr():
@@ -122,3 +143,86 @@ def test_hyperparameters_of_a_wrong_type_are_refused(name, hyper, match):
 def test_bad_hyperparameters_are_refused(name, hyper, match):
     with pytest.raises(ValueError, match=match):
         fastmlp.Optimizer(name, **hyper)
+
+
+# -- the state -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,hyper,lr", CONFIGS, ids=IDS)
+def test_state_is_one_aligned_buffer_seen_by_name(name, hyper, lr):
+    opt = fastmlp.Optimizer(name, **hyper)
+    state = opt.new_state(37, np.float32)
+    assert isinstance(state, OptimizerState)
+    assert state.name == name and state.hyper == opt.hyper and state.hyper is not opt.hyper and state.step == 0
+    assert state.values().shape == (2, 37) and state.slots.shape == (2, 48)  # rows padded to whole 64-byte lines
+    assert state.slots.dtype == np.float32 and not state.slots.any()
+    assert state.slots.flags.c_contiguous
+    assert all(row.ctypes.data % buffers.ALIGN == 0 for row in state.slots)  # both slots start on a line
+    for k, attr in enumerate(SLOT_NAMES[name]):
+        view = getattr(state, attr)
+        assert view.shape == (37,) and np.shares_memory(view, state.slots[k])
+        view[3] = 7.0  # writes through to the slot
+        assert state.slots[k, 3] == 7.0
+    others = {a for names in SLOT_NAMES.values() for a in names} - set(SLOT_NAMES[name])
+    for attr in others:
+        with pytest.raises(AttributeError, match="slots are"):
+            getattr(state, attr)
+    assert repr(state) == f"OptimizerState({name!r}, step=0, slots={list(SLOT_NAMES[name])})"
+
+
+def test_state_names_after_steps_hold_what_they_say():
+    """Adam's m and v, by name, after one step from zero: (1 - beta1) g and (1 - beta2) g^2."""
+    opt = fastmlp.Optimizer("adam", beta1=0.8, beta2=0.9)
+    g = np.array([1.0, -2.0, 0.5])
+    for step in (step_numba, step_numpy):
+        state = opt.new_state(3, np.float64)
+        step(opt, np.zeros(3), g, state, 0.1)
+        assert state.step == 1
+        np.testing.assert_allclose(state.m, 0.2 * g, rtol=1e-15)
+        np.testing.assert_allclose(state.v, 0.1 * g * g, rtol=1e-15)
+
+
+def test_state_copy_copy_from_and_fits():
+    opt = fastmlp.Optimizer("sgd", momentum=0.9)
+    p0, grads = _problem(50, "float64")
+    p, state = _run(opt, p0, grads[:3], [0.1] * 3, step_numba)
+    snap = state.copy()
+    assert snap.step == 3 and snap.name == "sgd" and snap.hyper == state.hyper
+    assert np.array_equal(snap.velocity, state.velocity) and not np.shares_memory(snap.slots, state.slots)
+    assert snap.slots.ctypes.data % buffers.ALIGN == 0 and snap.slots.flags.c_contiguous
+    slots = state.slots
+    for g in grads[3:6]:
+        step_numba(opt, p, g, state, 0.1)
+    assert state.step == 6 and not np.array_equal(snap.velocity, state.velocity)
+    state.copy_from(snap)  # in place: the same buffer, the snapshot's values
+    assert state.slots is slots and state.step == 3 and np.array_equal(state.slots, snap.slots)
+    assert state.fits(opt, 50, np.float64)
+    assert not state.fits(fastmlp.Optimizer("sgd", momentum=0.5), 50, np.float64)
+    assert not state.fits(fastmlp.Optimizer("adam"), 50, np.float64)
+    assert not state.fits(opt, 51, np.float64) and not state.fits(opt, 50, np.float32)
+
+
+def test_deprecated_dict_access_still_works_and_warns():
+    opt = fastmlp.Optimizer("adam")
+    p0, grads = _problem(20, "float64")
+    _, state = _run(opt, p0, grads[:2], [0.01] * 2, step_numpy)
+    expected = {"t": (2, "optimizer_state.step"), "name": ("adam", "optimizer_state.name"),
+                "hyper": (opt.hyper, "optimizer_state.hyper"), "s1": (state.m, r"optimizer_state.values\(\)\[0\]"),
+                "s2": (state.v, r"optimizer_state.values\(\)\[1\]")}
+    for key, (value, new) in expected.items():
+        with pytest.warns(DeprecationWarning, match=rf"optimizer_state\['{key}'\] is deprecated; use {new}"):
+            got = state[key]
+        if isinstance(value, np.ndarray):
+            assert np.shares_memory(got, value) and np.array_equal(got, value)
+        else:
+            assert got == value
+    with pytest.raises(KeyError):
+        state["s3"]
+
+
+def test_kernel_hyper_names_every_field():
+    h = fastmlp.Optimizer("rmsprop", alpha=0.9, weight_decay=0.01).kernel_hyper(0.05)
+    assert isinstance(h, K.Hyper) and h.kind == K.RMSPROP and h.lr == 0.05
+    assert (h.alpha, h.weight_decay, h.eps) == (0.9, 0.01, 1e-8)
+    assert h.momentum == h.beta1 == h.beta2 == h.lr_decay == h.nesterov == 0.0
+    assert all(isinstance(v, float) for v in h[1:])
+    assert fastmlp.Optimizer("sgd", momentum=0.5, nesterov=True).kernel_hyper(1).nesterov == 1.0

@@ -111,11 +111,11 @@ def test_predict_checks_feature_count():
 def test_alpha_is_weight_decay_over_batch_size_and_sgd_options():
     X, y = blobs(n=120)
     est = MLPClassifier(max_iter=2, alpha=0.3, batch_size=40, **SMALL).fit(X, y)
-    assert est.model_.optimizer_state["hyper"]["weight_decay"] == pytest.approx(0.3 / 40)
+    assert est.model_.optimizer_state.hyper["weight_decay"] == pytest.approx(0.3 / 40)
     auto = MLPClassifier(max_iter=2, alpha=0.3, **SMALL).fit(X, y)  # 'auto' = min(200, n)
-    assert auto.model_.optimizer_state["hyper"]["weight_decay"] == pytest.approx(0.3 / 120)
+    assert auto.model_.optimizer_state.hyper["weight_decay"] == pytest.approx(0.3 / 120)
     sgd = MLPClassifier(max_iter=2, solver="sgd", momentum=0.0, **SMALL).fit(X, y)  # nesterov needs momentum
-    assert sgd.model_.optimizer_state["name"] == "sgd" and sgd.model_.optimizer_state["hyper"]["nesterov"] is False
+    assert sgd.model_.optimizer_state.name == "sgd" and sgd.model_.optimizer_state.hyper["nesterov"] is False
     with pytest.raises(ValueError, match="lbfgs"):
         MLPClassifier(solver="lbfgs").fit(X, y)
 
@@ -246,7 +246,7 @@ def test_clone_and_pickle_round_trips(cls, data, method, tmp_path):
     np.testing.assert_array_equal(getattr(refit.fit(X, y), method)(X), expected)
     blob = pickle.dumps(est)
     np.testing.assert_array_equal(getattr(pickle.loads(blob), method)(X), expected)
-    assert b"_impl" not in blob  # the model's prediction workspace is left out (MLP.__getstate__)
+    assert b"fastmlp.backends" not in blob  # the model's engine (its buffers) is left out (MLP.__getstate__)
     joblib.dump(est, tmp_path / "est.joblib")
     mapped = joblib.load(tmp_path / "est.joblib", mmap_mode="r")  # read-only memmaps become in-memory copies
     np.testing.assert_array_equal(getattr(mapped, method)(X), expected)

@@ -40,7 +40,7 @@ def _recorder(model):
 
 def _state(model):
     st = model.optimizer_state
-    return None if st is None else (st["s1"].copy(), st["s2"].copy(), st["t"], st["name"], dict(st["hyper"]))
+    return None if st is None else (st.slots[0].copy(), st.slots[1].copy(), st.step, st.name, dict(st.hyper))
 
 
 # -- batching and shuffling -----------------------------------------------------------------------
@@ -63,7 +63,7 @@ def test_one_epoch_equals_manual_minibatch_sgd(backend, batch_size, drop_last):
         seen += stop - start
     np.testing.assert_allclose(model.params, ref.params, rtol=1e-12, atol=1e-14)
     steps = 10 // batch_size if drop_last else math.ceil(10 / batch_size)
-    assert model.optimizer_state["t"] == steps
+    assert model.optimizer_state.step == steps
     assert hist["loss"][0] == pytest.approx(sum(losses) / seen, rel=1e-12)
 
 
@@ -94,7 +94,7 @@ def test_drop_last_with_batch_larger_than_data_is_refused():
     with pytest.raises(ValueError, match="drop_last"):
         m.fit(X, y, epochs=1, batch_size=11, drop_last=True, verbose=0)
     h = m.fit(X, y, epochs=1, batch_size=11, verbose=0)  # without drop_last: one batch of all 10
-    assert m.optimizer_state["t"] == 1 and len(h) == 1
+    assert m.optimizer_state.step == 1 and len(h) == 1
 
 
 # -- the three backends agree ---------------------------------------------------------------------
@@ -123,9 +123,9 @@ def test_numba_and_numpy_agree_for_each_optimizer(optimizer, hyper, lr):
         out.append((m.params, m.optimizer_state))
     (p1, s1), (p2, s2) = out
     np.testing.assert_allclose(p1, p2, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(s1["s1"], s2["s1"], rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(s1["s2"], s2["s2"], rtol=1e-9, atol=1e-12)
-    assert s1["t"] == s2["t"] == 3 * 6
+    np.testing.assert_allclose(s1.slots[0], s2.slots[0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(s1.slots[1], s2.slots[1], rtol=1e-9, atol=1e-12)
+    assert s1.step == s2.step == 3 * 6
 
 
 # -- progress -------------------------------------------------------------------------------------
@@ -223,7 +223,7 @@ def test_validation_split_is_stratified(monkeypatch):
     rows = np.concatenate([Xt, Xv])
     assert np.array_equal(np.sort(rows, axis=0), np.sort(X, axis=0))  # a partition of the data
     assert h["val_loss"][-1] == pytest.approx(m.evaluate(Xv, yv)["loss"], rel=1e-12)
-    assert m.optimizer_state["t"] == 2 * 8  # trained on the 80 kept rows only
+    assert m.optimizer_state.step == 2 * 8  # trained on the 80 kept rows only
 
 
 def test_validation_split_for_regression():
@@ -231,7 +231,7 @@ def test_validation_split_for_regression():
     X = rng.normal(size=(50, 3))
     m = fastmlp.MLP([3, 4, 1], loss="mse", dtype="float64", seed=0)
     h = m.fit(X, X[:, 0], epochs=2, batch_size=5, validation_split=0.2, verbose=0)
-    assert all(np.isfinite(h["val_loss"])) and m.optimizer_state["t"] == 2 * 8
+    assert all(np.isfinite(h["val_loss"])) and m.optimizer_state.step == 2 * 8
 
 
 # -- early stopping and callbacks -----------------------------------------------------------------
@@ -332,7 +332,7 @@ def test_divergence_stops_and_restores_the_last_finite_epoch(backend):
     assert h.diverged and len(h) == 3 and len(snaps) == 3
     assert np.isfinite(m.params).all() and np.array_equal(m.params, snaps[-1])
     st = m.optimizer_state
-    assert st["t"] == 3 * 16 and np.isfinite(st["s1"]).all()
+    assert st.step == 3 * 16 and np.isfinite(st.slots).all()
     assert m.history.diverged and len(m.history) == 3
 
 
@@ -359,7 +359,7 @@ def test_interrupt_from_a_callback_keeps_completed_epochs():
     with pytest.warns(RuntimeWarning, match="interrupted"):
         h = m.fit(X, y, epochs=10, batch_size=8, callbacks=[rec, ctrl_c], verbose=0, seed=0)
     assert h.interrupted and len(h) == 3 and np.array_equal(m.params, snaps[2])
-    assert m.optimizer_state["t"] == 3 * 5 and m.history.interrupted
+    assert m.optimizer_state.step == 3 * 5 and m.history.interrupted
     m.fit(X, y, epochs=1, batch_size=8, verbose=0)  # still usable
     assert np.isfinite(m.params).all() and len(m.history) == 4
 
@@ -369,7 +369,7 @@ def test_interrupt_mid_epoch_restores_the_last_completed_epoch(backend, monkeypa
     X, y = _classes(40)
     m = _model(backend)
     rec, snaps = _recorder(m)
-    real, calls = m._impl.loss_and_grad, []
+    real, calls = m.engine.loss_and_grad, []
 
     def flaky(*args):
         calls.append(1)
@@ -377,11 +377,11 @@ def test_interrupt_mid_epoch_restores_the_last_completed_epoch(backend, monkeypa
             raise KeyboardInterrupt
         return real(*args)
 
-    monkeypatch.setattr(m._impl, "loss_and_grad", flaky)
+    monkeypatch.setattr(m.engine, "loss_and_grad", flaky)
     with pytest.warns(RuntimeWarning, match="kept the 2 completed"):
         h = m.fit(X, y, epochs=10, batch_size=8, optimizer="adam", callbacks=[rec], verbose=0, seed=0)
     assert h.interrupted and len(h) == 2 and len(snaps) == 2
-    assert np.array_equal(m.params, snaps[1]) and m.optimizer_state["t"] == 2 * 5
+    assert np.array_equal(m.params, snaps[1]) and m.optimizer_state.step == 2 * 5
     monkeypatch.undo()
     assert m.predict(X).shape == (40,)
 

@@ -11,7 +11,7 @@ numbers:
   owns, with its own choice of epoch kernel and its own thread safety.
 """
 from ..checks import check_choice
-from .base import Backend, EpochResult, TrainingData, TrainingLock
+from .base import Backend, BackendBase, EpochResult, TrainingData
 from .loops import LoopBackend
 from .numba import NumbaBackend
 from .numpy import NumpyBackend
@@ -25,5 +25,5 @@ def make_backend(name, arch):
     return _CLASSES[check_choice(name, "backend", BACKEND_NAMES)](arch)
 
 
-__all__ = ["BACKEND_NAMES", "Backend", "EpochResult", "TrainingData", "TrainingLock", "make_backend", "NumbaBackend", "NumpyBackend",
-           "LoopBackend"]
+__all__ = ["BACKEND_NAMES", "Backend", "BackendBase", "EpochResult", "TrainingData", "make_backend", "NumbaBackend",
+           "NumpyBackend", "LoopBackend"]

@@ -56,11 +56,15 @@ class Backend(Protocol):
         ``state`` updated in place; returns an :class:`EpochResult`."""
 
     def exclusive(self):
-        """A context holding this backend for one fit (see :class:`TrainingLock`)."""
+        """A context holding this backend for one fit (see :class:`BackendBase`)."""
+
+    def check_training(self, optimizer, batch_size):
+        """Raise (ValueError) if this backend cannot train ``optimizer`` at ``batch_size``."""
 
 
-class TrainingLock:
-    """What every backend inherits: one training at a time per backend (so per model).
+class BackendBase:
+    """What every backend inherits: one training at a time per backend (so per model), and
+    the check a fit makes before it changes anything.
 
     :meth:`exclusive` holds the lock for a whole fit and refuses a second thread's fit of
     the same model at once with a clear error, instead of interleaving the two; a backend's
@@ -80,3 +84,7 @@ class TrainingLock:
             yield
         finally:
             self._fit_lock.release()
+
+    def check_training(self, optimizer, batch_size):
+        """Raise (ValueError) if this backend cannot train ``optimizer`` at ``batch_size``;
+        the trainer asks before anything changes. Every optimizer trains here."""

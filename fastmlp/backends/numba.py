@@ -9,7 +9,7 @@ private kernel never validates; its public twin checks, then calls it). It owns:
   so one model can serve many threads at once; training buffers (workspace, batch rows,
   gradient, online scratch) are allocated at the first epoch of a fit and reused, never
   per batch;
-- the lock (``TrainingLock``): one fit at a time per model, a second thread's fit refused;
+- the lock (``BackendBase``): one fit at a time per model, a second thread's fit refused;
 - the choice of epoch kernel (``epoch_kernel``): 'online' (batch size 1, plain SGD: the
   first layer transposed for the epoch), 'fused' (plain SGD fused into the backward pass),
   'generic' (any optimizer: gradient, then the optimizer's pass); 'auto' picks the first
@@ -29,7 +29,7 @@ from .. import buffers
 from .. import kernels as K
 from ..kernels import intrinsics
 from ..kernels.structs import A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, Batching, OnlineScratch, Samples, Workspace
-from .base import EpochResult, TrainingLock
+from .base import BackendBase, EpochResult
 
 EPOCH_KERNELS = ("auto", "online", "fused", "generic")
 
@@ -136,7 +136,7 @@ class _TrainingBuffers:
                                     buffers.empty((2, arch.n_in), arch.dtype)) if online else None
 
 
-class NumbaBackend(TrainingLock):
+class NumbaBackend(BackendBase):
     """The compiled kernels for one architecture (see the module docstring)."""
 
     name = "numba"
@@ -225,6 +225,9 @@ class NumbaBackend(TrainingLock):
             for s, e in chunks:
                 K.evaluate(ws, params, X[s:e], y[s:e], t[s:e], self.arch.net)
         return float(ws.stats[LOSS_SUM]), int(ws.stats[CORRECT])
+
+    def check_training(self, optimizer, batch_size):
+        self.choose_epoch_kernel(optimizer, batch_size)  # a forced kernel that cannot train this is refused
 
     def choose_epoch_kernel(self, optimizer, batch_size):
         """The epoch kernel that trains ``optimizer`` at ``batch_size`` (see ``epoch_kernel``)."""

@@ -7,7 +7,7 @@ update (``Optimizer.step_numpy``); the loop backend shares it.
 import numpy as np
 
 from .. import buffers
-from .base import EpochResult, TrainingLock
+from .base import BackendBase, EpochResult
 
 
 def activation(name, z, slope):
@@ -100,7 +100,7 @@ def evaluate(arch, params, X, y, t):
     return float(values.astype(np.float64).sum()), correct
 
 
-class NumpyBackend(TrainingLock):
+class NumpyBackend(BackendBase):
     """The vectorized reference (see the module's functions)."""
 
     name = "numpy"
