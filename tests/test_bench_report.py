@@ -9,14 +9,15 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from fastmlp import bench_isolate, bench_runners
-from fastmlp.bench_isolate import case_task, data_digest, run_task
-from fastmlp.bench_markdown import best_other, numba_ratio, rate, table
-from fastmlp.bench_measure import ValidationError, epochs_per_round, run_case, validate
-from fastmlp.bench_recipe import run_recipe
-from fastmlp.bench_isolate import best_record
-from fastmlp.bench_report import main
-from fastmlp.bench_workloads import WORKLOADS, Net, get_workloads, load_data
+from fastmlp.bench import isolate as bench_isolate
+from fastmlp.bench import markdown as bench_markdown
+from fastmlp.bench import runners as bench_runners
+from fastmlp.bench.isolate import best_record, case_task, data_digest, run_task
+from fastmlp.bench.markdown import best_other, numba_ratio, rate, table
+from fastmlp.bench.measure import ValidationError, epochs_per_round, run_case, validate
+from fastmlp.bench.recipe import run_recipe
+from fastmlp.bench.report import main
+from fastmlp.bench.workloads import WORKLOADS, Net, get_workloads, load_data
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -259,7 +260,6 @@ def test_processes_are_interleaved_and_the_best_ok_record_is_kept(monkeypatch):
 
 
 def test_compile_section_and_targets_use_launch_to_first_batch():
-    from fastmlp import bench_markdown
     comp = {"status": "ok", "network": "784-256-128-64-10 relu", "batch_size": 64,
             "cold": {"to_first_batch_s": 4.4, "import_s": 0.4, "first_batch_s": 4.0, "wall_s": 4.9},
             "warm": {"to_first_batch_s": 0.65, "import_s": 0.4, "first_batch_s": 0.2, "wall_s": 1.2}}

@@ -4,12 +4,12 @@
 on the 60000 training images; test accuracy and loss on the 10000 test images.
 Every variant starts from the same weights; its JIT compilation is done on a few
 samples first and not counted in the wall time. Each variant runs in a fresh
-process unless asked otherwise (see :mod:`fastmlp.bench_isolate`).
+process unless asked otherwise (see :mod:`fastmlp.bench.isolate`).
 """
 import time
 
-from .bench_runners import make_runner
-from .bench_workloads import RECIPE_NET, fashion_data
+from .runners import make_runner
+from .workloads import RECIPE_NET, fashion_data
 
 FULL_EPOCHS = 50
 
@@ -20,7 +20,7 @@ def run_recipe(variants=("numba", "torch"), epochs=FULL_EPOCHS, seed=0, isolate=
     Parameters
     ----------
     variants : sequence of str
-        Variant names (see ``fastmlp.bench_runners``); unavailable ones are skipped.
+        Variant names (see ``fastmlp.bench.runners``); unavailable ones are skipped.
     epochs : int
     seed : int
     isolate : bool
@@ -41,11 +41,11 @@ def run_recipe(variants=("numba", "torch"), epochs=FULL_EPOCHS, seed=0, isolate=
     FileNotFoundError
         If Fashion-MNIST is not installed (the recipe needs the real data).
     """
-    from .bench_runners import missing_reason
+    from .runners import missing_reason
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int; got {epochs!r}")
     if isolate:
-        from .bench_isolate import best_record, recipe_task, run_interleaved
+        from .isolate import best_record, recipe_task, run_interleaved
         tasks = {name: recipe_task(name, epochs, seed) for name in variants}  # refuses an unknown name first
         runs = run_interleaved(tasks, processes)
         return [best_record(runs[name], key="wall_s", higher_is_better=False) for name in variants]

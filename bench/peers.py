@@ -1,15 +1,15 @@
 """Peer runners for the benchmark: PyTorch eager, JAX (jit per step, jit whole epoch) and
 scikit-learn's MLPClassifier.partial_fit, each training the same Net from the same weights.
 
-Imported only when a peer is asked for (``fastmlp.bench_runners.make_runner``);
+Imported only when a peer is asked for (``fastmlp.bench.runners.make_runner``);
 each framework is imported inside its runner so a missing one costs nothing.
 """
 import os
 
 import numpy as np
 
-from .bench_runners import Runner, cross_entropy
-from .bench_workloads import LR
+from .runners import Runner, cross_entropy
+from .workloads import LR
 
 
 def available_cores():

@@ -95,7 +95,7 @@ def run_case(variant, net, X, y, rounds=3, validate_epochs=2, min_round_s=0.2, s
         installed, 'failed' when it did not learn or raised), ``reason``,
         ``note`` and, when 'ok', the fields of :func:`measure` plus ``gflops``.
     """
-    from .bench_runners import make_runner, missing_reason
+    from .runners import make_runner, missing_reason
     reason = missing_reason(variant)
     if reason:
         return {"variant": variant, "status": "skipped", "reason": reason, "note": ""}

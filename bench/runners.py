@@ -2,7 +2,7 @@
 
 fastmlp's own variants ('numba', 'numpy', 'loop') train through ``MLP.fit``
 (the numba one is the whole-epoch compiled call of the Trainer); the peers
-('torch', 'jax-step', 'jax-scan', 'sklearn') live in :mod:`fastmlp.bench_peers`
+('torch', 'jax-step', 'jax-scan', 'sklearn') live in :mod:`fastmlp.bench.peers`
 and are imported only when asked for. Every runner starts from the same
 initial weights (fastmlp's, drawn with the same seed) and trains with softmax
 cross-entropy and plain SGD at lr 0.01 in float32 over shuffled mini-batches.
@@ -11,8 +11,9 @@ import importlib.util
 
 import numpy as np
 
-from .bench_workloads import LR
-from .model import MLP
+from fastmlp import MLP
+
+from .workloads import LR
 
 FASTMLP_VARIANTS = ("numba", "numpy", "loop")
 PEERS = ("torch", "jax-step", "jax-scan", "sklearn")
@@ -98,8 +99,8 @@ def make_runner(name, net, X, y, seed=0):
     init = initial_weights(net, seed)
     if name in FASTMLP_VARIANTS:
         return FastmlpRunner(net, X, y, init, seed, backend=name)
-    from . import bench_peers
-    return bench_peers.PEER_RUNNERS[name](net, X, y, init, seed)
+    from . import peers
+    return peers.PEER_RUNNERS[name](net, X, y, init, seed)
 
 
 def cross_entropy(logits_or_proba, y, proba=False):

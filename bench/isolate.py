@@ -5,12 +5,12 @@ NumPy's OpenBLAS, PyTorch's OpenMP and XLA's Eigen workers keep spinning for a
 while and take the cores from whatever is timed next (fastmlp numba measured
 45.7k samples/s after the peers in one process, 86k alone). So a case is a
 *task*, a small JSON-able dict, and :func:`run_task` executes it in a new
-interpreter (``python -m fastmlp.bench_isolate TASK`` runs one by hand) that
+interpreter (``python -m fastmlp.bench.isolate TASK`` runs one by hand) that
 imports only what the variant needs, sets up its threads as any user's
 program would, loads the data itself and prints one result line back.
 
 A task names its data, not the arrays: the child calls
-:func:`fastmlp.bench_workloads.load_data` with the same arguments (kind,
+:func:`fastmlp.bench.workloads.load_data` with the same arguments (kind,
 size, seed, source), and ``take`` keeps the first rows (the loop variant's
 share of a workload), so the child trains on exactly the arrays the parent
 would; the record carries ``data_sha1``, a digest of them, to show it.
@@ -39,8 +39,8 @@ import time
 
 import numpy as np
 
-from .bench_runners import FASTMLP_VARIANTS, missing_reason
-from .bench_workloads import Net, load_data
+from .runners import FASTMLP_VARIANTS, missing_reason
+from .workloads import Net, load_data
 
 RESULT_TAG = "FASTMLP-BENCH-RESULT "
 TIMEOUT_S = 3600.0
@@ -52,20 +52,20 @@ _PRELOAD = {"torch": ("torch",)}
 _BOOT = ("import importlib, json, sys\n"
          "for name in json.loads(sys.argv[1]):\n"
          "    importlib.import_module(name)\n"
-         "from fastmlp.bench_isolate import _child\n"
+         "from fastmlp.bench.isolate import _child\n"
          "sys.exit(_child(sys.argv[2:]))\n")
 
 
 def case_task(variant, net, data, rounds=3, validate_epochs=2, min_round_s=0.2, seed=0, take=None):
-    """A task that measures ``variant`` on ``net`` with :func:`fastmlp.bench_measure.run_case`.
+    """A task that measures ``variant`` on ``net`` with :func:`fastmlp.bench.measure.run_case`.
 
     Parameters
     ----------
     variant : str
-        One of ``fastmlp.bench_runners.ALL_VARIANTS``.
+        One of ``fastmlp.bench.runners.ALL_VARIANTS``.
     net : Net
     data : dict
-        Keyword arguments of :func:`fastmlp.bench_workloads.load_data`
+        Keyword arguments of :func:`fastmlp.bench.workloads.load_data`
         (``kind``, ``n`` and optionally ``n_in``, ``n_out``, ``source``, ``seed``).
     rounds, validate_epochs, min_round_s, seed
         As in ``run_case``.
@@ -77,7 +77,7 @@ def case_task(variant, net, data, rounds=3, validate_epochs=2, min_round_s=0.2, 
     dict
     """
     if not isinstance(net, Net):
-        raise TypeError(f"net must be a fastmlp.bench_workloads.Net; got {type(net).__name__}")
+        raise TypeError(f"net must be a fastmlp.bench.workloads.Net; got {type(net).__name__}")
     missing_reason(variant)  # raises ValueError for an unknown variant
     if not isinstance(data, dict) or "kind" not in data or "n" not in data:
         raise ValueError(f"data must be a dict of load_data arguments with 'kind' and 'n'; got {data!r}")
@@ -101,7 +101,7 @@ def workload_task(workload, variant, rounds=3, validate_epochs=2, min_round_s=0.
 
 
 def recipe_task(variant, epochs, seed=0):
-    """A task that trains the end-to-end recipe (:func:`fastmlp.bench_recipe.run_recipe`) with ``variant``."""
+    """A task that trains the end-to-end recipe (:func:`fastmlp.bench.recipe.run_recipe`) with ``variant``."""
     missing_reason(variant)
     return {"task": "recipe", "variant": variant, "epochs": epochs, "seed": seed}
 
@@ -128,14 +128,14 @@ def execute(task):
         X, y, description = load_data(**task["data"])
         if task.get("take"):
             X, y = X[:task["take"]], y[:task["take"]]
-        from .bench_measure import run_case
+        from .measure import run_case
         r = run_case(task["variant"], Net(tuple(layers), activation, batch_size), X, y, task["rounds"],
                      task["validate_epochs"], task["min_round_s"], task["seed"])
         if task.get("take") and r["status"] == "ok":
             r["note"] = "; ".join(filter(None, [r["note"], f"on {task['take']} samples"]))
         return dict(r, data=description, data_sha1=data_digest(X, y))
     if kind == "recipe":
-        from .bench_recipe import run_recipe
+        from .recipe import run_recipe
         return run_recipe([task["variant"]], task["epochs"], task["seed"], isolate=False)[0]
     raise ValueError(f"task must be a dict with 'task' 'case' or 'recipe'; got {task!r}")
 
