@@ -3,8 +3,8 @@ pytest-benchmark suite (``pytest --benchmark``). They are not part of the librar
 ``fastmlp`` imports them except the CLI's ``bench`` command, when it runs.
 
 - ``workloads``: the reference workloads (what is trained) and their data.
-- ``runners``, ``peers``: the variants, fastmlp's (numba, numpy, loop) and the peers'
-  (torch, jax-step, jax-scan, sklearn), behind one Runner interface.
+- ``peers``: the variants, fastmlp's (numba, numpy, loop) and the peers' (torch, jax-step,
+  jax-scan, sklearn), one file per peer behind one Runner interface, made by ``make_runner``.
 - ``measure``: validate a runner, then time rounds of epochs; the sgemm ceiling.
 - ``isolate``: every case run in a fresh Python process; processes interleaved, the best kept.
 - ``compile``: cold and warm compile time, each in fresh processes.

@@ -39,7 +39,7 @@ import time
 
 import numpy as np
 
-from .runners import FASTMLP_VARIANTS, missing_reason
+from .peers import FASTMLP_VARIANTS, missing_reason
 from .workloads import Net, load_data
 
 RESULT_TAG = "FASTMLP-BENCH-RESULT "
@@ -62,7 +62,7 @@ def case_task(variant, net, data, rounds=3, validate_epochs=2, min_round_s=0.2, 
     Parameters
     ----------
     variant : str
-        One of ``fastmlp.bench.runners.ALL_VARIANTS``.
+        One of ``fastmlp.bench.peers.ALL_VARIANTS``.
     net : Net
     data : dict
         Keyword arguments of :func:`fastmlp.bench.workloads.load_data`

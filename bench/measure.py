@@ -12,6 +12,8 @@ import time
 
 import numpy as np
 
+from .peers import make_runner, missing_reason
+
 
 class ValidationError(RuntimeError):
     """A variant did not learn (loss not finite or not lower after training): its timings are not used."""
@@ -95,7 +97,6 @@ def run_case(variant, net, X, y, rounds=3, validate_epochs=2, min_round_s=0.2, s
         installed, 'failed' when it did not learn or raised), ``reason``,
         ``note`` and, when 'ok', the fields of :func:`measure` plus ``gflops``.
     """
-    from .runners import make_runner, missing_reason
     reason = missing_reason(variant)
     if reason:
         return {"variant": variant, "status": "skipped", "reason": reason, "note": ""}

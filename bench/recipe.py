@@ -8,7 +8,7 @@ process unless asked otherwise (see :mod:`fastmlp.bench.isolate`).
 """
 import time
 
-from .runners import make_runner
+from .peers import make_runner
 from .workloads import RECIPE_NET, fashion_data
 
 FULL_EPOCHS = 50
@@ -20,7 +20,7 @@ def run_recipe(variants=("numba", "torch"), epochs=FULL_EPOCHS, seed=0, isolate=
     Parameters
     ----------
     variants : sequence of str
-        Variant names (see ``fastmlp.bench.runners``); unavailable ones are skipped.
+        Variant names (see ``fastmlp.bench.peers``); unavailable ones are skipped.
     epochs : int
     seed : int
     isolate : bool
@@ -41,7 +41,7 @@ def run_recipe(variants=("numba", "torch"), epochs=FULL_EPOCHS, seed=0, isolate=
     FileNotFoundError
         If Fashion-MNIST is not installed (the recipe needs the real data).
     """
-    from .runners import missing_reason
+    from .peers import missing_reason
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int; got {epochs!r}")
     if isolate:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .isolate import best_record, run_interleaved, workload_task
 from .measure import sgemm_gflops
-from .runners import ALL_VARIANTS, FASTMLP_VARIANTS, PEERS
+from .peers import ALL_VARIANTS, FASTMLP_VARIANTS, PEERS
 from .workloads import RECIPE_NET, WORKLOADS, get_workloads
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from fastmlp.bench.child_timing import record_rounds
 from fastmlp.bench.isolate import run_task, workload_task
-from fastmlp.bench.runners import ALL_VARIANTS, missing_reason
+from fastmlp.bench.peers import ALL_VARIANTS, missing_reason
 from fastmlp.bench.workloads import WORKLOADS
 
 # Timing of the suite: rounds per case (best counts), a round lasts at least this long,
