@@ -24,9 +24,10 @@ import re
 import sys
 from pathlib import Path
 
-from .isolate import best_record, run_interleaved, workload_task
+from .isolate import best_record, run_interleaved
 from .measure import sgemm_gflops
 from .peers import ALL_VARIANTS, FASTMLP_VARIANTS, PEERS
+from .tasks import workload_task
 from .workloads import RECIPE_NET, WORKLOADS, get_workloads
 
 

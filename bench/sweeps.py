@@ -7,7 +7,8 @@ the batch size changes.
 """
 from dataclasses import dataclass
 
-from .isolate import case_task, run_task
+from .isolate import run_task
+from .tasks import case_task
 from .workloads import RECIPE_NET, Net
 
 

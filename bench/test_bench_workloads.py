@@ -17,13 +17,14 @@ with the reason.
 import pytest
 
 from fastmlp.bench.child_timing import record_rounds
-from fastmlp.bench.isolate import run_task, workload_task
+from fastmlp.bench.isolate import run_task
 from fastmlp.bench.peers import ALL_VARIANTS, missing_reason
+from fastmlp.bench.tasks import workload_task
 from fastmlp.bench.workloads import WORKLOADS
 
 # Timing of the suite: rounds per case (best counts), a round lasts at least this long,
 # epochs trained before timing (the first includes JIT; the loss must go down).
-# The loop variant uses fastmlp.bench.isolate.LOOP_TIMING, as the report does.
+# The loop variant uses fastmlp.bench.tasks.LOOP_TIMING, as the report does.
 ROUNDS, MIN_ROUND_S, VALIDATE_EPOCHS = 3, 0.2, 2
 
 

@@ -12,11 +12,12 @@ import pytest
 from fastmlp.bench import isolate as bench_isolate
 from fastmlp.bench import markdown as bench_markdown
 from fastmlp.bench import peers as bench_peers
-from fastmlp.bench.isolate import best_record, case_task, data_digest, run_task
+from fastmlp.bench.isolate import best_record, run_task
 from fastmlp.bench.markdown import best_other, numba_ratio, rate, table
 from fastmlp.bench.measure import ValidationError, epochs_per_round, run_case, validate
 from fastmlp.bench.recipe import run_recipe
 from fastmlp.bench.report import main
+from fastmlp.bench.tasks import case_task, data_digest
 from fastmlp.bench.workloads import WORKLOADS, Net, get_workloads, load_data
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
