@@ -3,6 +3,12 @@
 Plain ``pytest`` runs the tests (tests/) and collects the benchmarks (bench/)
 but skips them; ``pytest --benchmark`` runs them too, timed by pytest-benchmark
 (whose own ``--benchmark-*`` options keep working).
+
+bench/ is a package, installed as ``fastmlp.bench``. With pytest's ``prepend``
+import mode (set in pyproject.toml) its test files and conftest are imported as
+``bench.test_*`` from this folder, which pytest puts first on ``sys.path``; they
+import the benchmark code by its installed name, ``fastmlp.bench.*``, as the
+child processes they start do, so that code is loaded once (only the suite lives under bench.*).
 """
 from pathlib import Path
 

@@ -1,7 +1,7 @@
 """Hand pytest-benchmark rounds that were timed in another process.
 
 The workload benchmarks run each case in a fresh Python process
-(:mod:`fastmlp.bench_isolate`), so pytest-benchmark cannot time the calls
+(:mod:`fastmlp.bench.isolate`), so pytest-benchmark cannot time the calls
 itself; :func:`record_rounds` gives it the child's measured rounds instead,
 and its tables, JSON output and ``--benchmark-compare`` then work on them as
 on rounds it timed. This uses the fixture's ``_make_stats`` (what its own

@@ -3,8 +3,8 @@ a table of samples/s, GFLOP/s, share of the sgemm ceiling and Numba's ratio to
 every other variant, per workload (pytest-benchmark prints its own timing table too)."""
 import pytest
 
-from fastmlp.bench_markdown import numba_ratio, rate, ratio, share, table
-from fastmlp.bench_measure import sgemm_gflops
+from fastmlp.bench.markdown import numba_ratio, rate, ratio, share, table
+from fastmlp.bench.measure import sgemm_gflops
 
 RESULTS = pytest.StashKey()
 CEILING = pytest.StashKey()

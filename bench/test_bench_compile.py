@@ -2,8 +2,8 @@
 trained batch, with an empty NUMBA_CACHE_DIR (cold) and with the cache it filled (warm)."""
 import pytest
 
-from fastmlp.bench_compile import run_child
-from fastmlp.bench_workloads import WORKLOADS
+from fastmlp.bench.compile import run_child
+from fastmlp.bench.workloads import WORKLOADS
 
 NET = WORKLOADS["fashion-b64"].net
 

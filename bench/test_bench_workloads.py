@@ -3,18 +3,47 @@ on the same data from the same weights; it must learn (validated first) before
 its rounds of whole epochs are timed. samples/s = samples per epoch / best epoch time.
 
 Each case runs in a fresh Python process, the one ``fastmlp bench`` uses
-(:func:`fastmlp.bench_isolate.run_task`): in one process the thread pools a
+(:func:`fastmlp.bench.isolate.run_task`): in one process the thread pools a
 variant leaves behind (OpenBLAS, OpenMP, XLA) keep spinning and slow down the
 next. The child times the rounds itself, and they are handed to
-pytest-benchmark (:func:`child_timing.record_rounds`), whose times are per
+pytest-benchmark (:func:`fastmlp.bench.child_timing.record_rounds`), whose times are per
 iteration, i.e. per epoch; the pytest process only starts children. With
 ``--benchmark-disable`` the case still runs (and must learn) but nothing is recorded.
+
+The grid: every reference workload with every variant; a peer that is not
+installed, or the loop variant where one batch would take minutes, is skipped
+with the reason.
 """
 import pytest
-from child_timing import record_rounds
-from workloads import MIN_ROUND_S, ROUNDS, VALIDATE_EPOCHS, cases
 
-from fastmlp.bench_isolate import run_task, workload_task
+from fastmlp.bench.child_timing import record_rounds
+from fastmlp.bench.isolate import run_task
+from fastmlp.bench.peers import ALL_VARIANTS, missing_reason
+from fastmlp.bench.tasks import workload_task
+from fastmlp.bench.workloads import WORKLOADS
+
+# Timing of the suite: rounds per case (best counts), a round lasts at least this long,
+# epochs trained before timing (the first includes JIT; the loss must go down).
+# The loop variant uses fastmlp.bench.tasks.LOOP_TIMING, as the report does.
+ROUNDS, MIN_ROUND_S, VALIDATE_EPOCHS = 3, 0.2, 2
+
+
+def skip_reason(workload, variant):
+    """Why ``variant`` is not run on ``workload`` ('' when it is)."""
+    if variant == "loop" and not workload.loop_samples:
+        return workload.loop_note
+    return missing_reason(variant)
+
+
+def cases():
+    """pytest params ``(workload, variant)`` with ids like 'mnist-b1-numba'."""
+    out = []
+    for w in WORKLOADS.values():
+        for v in ALL_VARIANTS:
+            reason = skip_reason(w, v)
+            marks = [pytest.mark.skip(reason=f"{v}: {reason}")] if reason else []
+            out.append(pytest.param(w, v, id=f"{w.id}-{v}", marks=marks))
+    return out
 
 
 @pytest.mark.parametrize("workload, variant", cases())

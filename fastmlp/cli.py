@@ -196,14 +196,15 @@ def cmd_info(args):
 
 
 def cmd_bench(argv):
+    """``fastmlp bench ARGS``: the benchmark report; the benchmarks are imported only here."""
     try:
-        bench = importlib.import_module("fastmlp.bench_report")
+        from .bench.report import main as bench_main
     except ModuleNotFoundError as e:
-        if e.name != "fastmlp.bench_report":
+        if e.name not in ("fastmlp.bench", "fastmlp.bench.report"):
             raise
-        print("fastmlp: error: the benchmark module fastmlp.bench_report is not available", file=sys.stderr)
+        print("fastmlp: error: the benchmarks (fastmlp.bench) are not installed", file=sys.stderr)
         return 2
-    return bench.main(argv) or 0
+    return bench_main(argv) or 0
 
 
 # -- parser ---------------------------------------------------------------------------------------
@@ -256,7 +257,9 @@ def build_parser():
     i = sub.add_parser("info", help="versions, threads, Numba cache and datasets")
     i.add_argument("--json", action="store_true", help="print as JSON")
 
-    sub.add_parser("bench", help="benchmarks (arguments go to fastmlp.bench_report)", add_help=False)
+    sub.add_parser("bench", add_help=False,
+                   help="measure fastmlp against PyTorch, JAX and scikit-learn; Markdown report with charts "
+                        "(see fastmlp bench --help)")
     return p
 
 

@@ -9,14 +9,16 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from fastmlp import bench_isolate, bench_runners
-from fastmlp.bench_isolate import case_task, data_digest, run_task
-from fastmlp.bench_markdown import best_other, numba_ratio, rate, table
-from fastmlp.bench_measure import ValidationError, epochs_per_round, run_case, validate
-from fastmlp.bench_recipe import run_recipe
-from fastmlp.bench_isolate import best_record
-from fastmlp.bench_report import main
-from fastmlp.bench_workloads import WORKLOADS, Net, get_workloads, load_data
+from fastmlp.bench import isolate as bench_isolate
+from fastmlp.bench import markdown as bench_markdown
+from fastmlp.bench import peers as bench_peers
+from fastmlp.bench.isolate import best_record, run_task
+from fastmlp.bench.markdown import best_other, numba_ratio, rate, table
+from fastmlp.bench.measure import ValidationError, epochs_per_round, run_case, validate
+from fastmlp.bench.recipe import run_recipe
+from fastmlp.bench.report import main
+from fastmlp.bench.tasks import case_task, data_digest
+from fastmlp.bench.workloads import WORKLOADS, Net, get_workloads, load_data
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -142,14 +144,14 @@ def test_bad_arguments_return_2_and_write_nothing(tmp_path, argv, capsys):
 
 
 def test_missing_peer_is_skipped_with_reason(monkeypatch):
-    real = bench_runners.importlib.util.find_spec
-    monkeypatch.setattr(bench_runners.importlib.util, "find_spec",
+    real = bench_peers.importlib.util.find_spec
+    monkeypatch.setattr(bench_peers.importlib.util, "find_spec",
                         lambda name, *a: None if name == "torch" else real(name, *a))
     X, y, _ = load_data("circles", 100)
     r = run_case("torch", WORKLOADS["circles-b10"].net, X, y)
     assert r["status"] == "skipped" and "torch not installed" in r["reason"]
     with pytest.raises(ImportError, match="torch"):
-        bench_runners.make_runner("torch", WORKLOADS["circles-b10"].net, X, y)
+        bench_peers.make_runner("torch", WORKLOADS["circles-b10"].net, X, y)
 
 
 class _Stuck:
@@ -183,7 +185,7 @@ def test_all_variants_start_from_the_same_weights():
     net = Net((5, 4, 3), "sigmoid", 2)
     X = np.random.default_rng(1).random((8, 5), dtype=np.float32)
     y = np.arange(8) % 3
-    losses = {v: bench_runners.make_runner(v, net, X, y, seed=3).loss() for v in bench_runners.FASTMLP_VARIANTS}
+    losses = {v: bench_peers.make_runner(v, net, X, y, seed=3).loss() for v in bench_peers.FASTMLP_VARIANTS}
     assert max(losses.values()) - min(losses.values()) < 1e-5
 
 
@@ -213,16 +215,16 @@ def test_report_arithmetic():
     assert epochs_per_round(0.03, 0.1) == 4 and epochs_per_round(1.0, 0.1) == 1
 
 
-@pytest.mark.parametrize("peer", bench_runners.PEERS)
+@pytest.mark.parametrize("peer", bench_peers.PEERS)
 def test_peer_trains_the_same_network_as_fastmlp(peer):
     """Full-batch SGD (one step per epoch, so shuffling cannot matter): every peer's loss
     follows fastmlp's from the same weights, i.e. same network, loss, optimizer and lr."""
-    pytest.importorskip(bench_runners._PEER_MODULE[peer])
+    pytest.importorskip(bench_peers.PEER_MODULE[peer])
     net = Net((6, 5, 3), "tanh", 24)
     rng = np.random.default_rng(4)
     X = rng.standard_normal((24, 6)).astype(np.float32)
     y = np.arange(24) % 3
-    ref, other = (bench_runners.make_runner(v, net, X, y, seed=5) for v in ("numpy", peer))
+    ref, other = (bench_peers.make_runner(v, net, X, y, seed=5) for v in ("numpy", peer))
     trace = []
     for _ in range(3):
         trace.append((ref.loss(), other.loss()))
@@ -259,7 +261,6 @@ def test_processes_are_interleaved_and_the_best_ok_record_is_kept(monkeypatch):
 
 
 def test_compile_section_and_targets_use_launch_to_first_batch():
-    from fastmlp import bench_markdown
     comp = {"status": "ok", "network": "784-256-128-64-10 relu", "batch_size": 64,
             "cold": {"to_first_batch_s": 4.4, "import_s": 0.4, "first_batch_s": 4.0, "wall_s": 4.9},
             "warm": {"to_first_batch_s": 0.65, "import_s": 0.4, "first_batch_s": 0.2, "wall_s": 1.2}}

@@ -63,10 +63,10 @@ def test_bench_forwards_or_reports_missing(capsys, monkeypatch):
     import sys
     import types
     seen = {}
-    fake = types.ModuleType("fastmlp.bench_report")
+    fake = types.ModuleType("fastmlp.bench.report")
     fake.main = lambda argv: seen.setdefault("argv", argv) and 0
-    monkeypatch.setitem(sys.modules, "fastmlp.bench_report", fake)
+    monkeypatch.setitem(sys.modules, "fastmlp.bench.report", fake)
     assert main(["bench", "--quick", "x"]) == 0 and seen["argv"] == ["--quick", "x"]
-    monkeypatch.setitem(sys.modules, "fastmlp.bench_report", None)
+    monkeypatch.setitem(sys.modules, "fastmlp.bench.report", None)
     assert main(["bench"]) == 2
     assert capsys.readouterr().err.startswith("fastmlp: error:")

@@ -1,5 +1,7 @@
-"""``fastmlp bench``: measure the reference workloads, sweeps, compile time and the
-end-to-end recipe in one run, and write a Markdown report with PNG charts.
+"""``fastmlp bench``: measure fastmlp (numba, numpy, loop) and its peers (PyTorch, JAX,
+scikit-learn) on the reference workloads, the batch size, width and depth sweeps,
+the compile time and the end-to-end Fashion-MNIST recipe in one run, and write a
+Markdown report with PNG charts.
 
 Writes into ``--out`` (default ``./fastmlp-bench``): ``report.md``,
 ``results.json`` (every number) and ``workloads.png``, ``batch_sweep.png``,
@@ -7,7 +9,7 @@ Writes into ``--out`` (default ``./fastmlp-bench``): ``report.md``,
 points, no compile-time processes and no recipe.
 
 Every case (a variant on a workload or sweep point, a variant's recipe run)
-is measured in a fresh Python process (:mod:`fastmlp.bench_isolate`), so no
+is measured in a fresh Python process (:mod:`fastmlp.bench.isolate`), so no
 variant runs beside the thread pools another one left behind; this process
 only measures the sgemm ceiling, starts the children and writes the report.
 ``--in-process`` runs everything here instead, one case after another (for
@@ -18,13 +20,15 @@ import datetime
 import json
 import os
 import platform
+import re
 import sys
 from pathlib import Path
 
-from .bench_isolate import best_record, run_interleaved, workload_task
-from .bench_measure import sgemm_gflops
-from .bench_runners import ALL_VARIANTS, FASTMLP_VARIANTS, PEERS
-from .bench_workloads import RECIPE_NET, WORKLOADS, get_workloads
+from .isolate import best_record, run_interleaved
+from .measure import sgemm_gflops
+from .peers import ALL_VARIANTS, FASTMLP_VARIANTS, PEERS
+from .tasks import workload_task
+from .workloads import RECIPE_NET, WORKLOADS, get_workloads
 
 
 def _names(text, allowed, what):
@@ -40,9 +44,16 @@ def _names(text, allowed, what):
     return names
 
 
+def _plain(text):
+    """Docstring text as --help shows it: ``x`` and :mod:`x` become x."""
+    return re.sub(r"(?::\w+:)?`+([^`]+)`+", r"\1", text)
+
+
 def build_parser():
-    """The argument parser of ``fastmlp bench``."""
-    p = argparse.ArgumentParser(prog="fastmlp bench", description=__doc__.split("\n\n")[0])
+    """The argument parser of ``fastmlp bench``; its help is this module's docstring."""
+    head, rest = __doc__.split("\n\n", 1)
+    p = argparse.ArgumentParser(prog="fastmlp bench", description=_plain(head), epilog=_plain(rest),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="fastmlp-bench", help="output folder (default ./fastmlp-bench)")
     p.add_argument("--workloads", default="all",
                    help=f"comma-separated workload ids, 'all' or 'none' ({', '.join(WORKLOADS)})")
@@ -70,7 +81,7 @@ def _meta(args, variants, sgemm_repeats, data, processes=1):
     import numba
     import numpy
 
-    from .threads import thread_info
+    from fastmlp.threads import thread_info
     ti = thread_info()
     peers = []
     for name, module in (("torch", "torch"), ("jax", "jax"), ("sklearn", "sklearn")):
@@ -106,7 +117,7 @@ def run_workloads(workloads, variants, rounds, min_round_s, validate_epochs, sou
                   isolate=True, processes=1):
     """One dict per workload with its data description and a ``run_case`` record per variant,
     each the best of ``processes`` fresh processes interleaved over the whole run (the loop
-    variant in one; see :func:`fastmlp.bench_isolate.run_interleaved`), or measured in this
+    variant in one; see :func:`fastmlp.bench.isolate.run_interleaved`), or measured in this
     process if ``isolate`` is False."""
     tasks = {(w.id, v): workload_task(w, v, rounds, validate_epochs, min_round_s, source, seed)
              for w in workloads for v in variants}
@@ -179,7 +190,7 @@ def main(argv=None):
     report["meta"] = _meta(args, variants, repeats, "; ".join(sources) or "none", processes)
     report["charts"] = _charts(out, report)
     (out / "results.json").write_text(json.dumps(report, indent=1, default=float))
-    from .bench_markdown import render
+    from .markdown import render
     (out / "report.md").write_text(render(report), encoding="utf-8")
     _log(f"wrote {out / 'report.md'}")
     return 0
@@ -192,7 +203,7 @@ def _processes(args):
 def _sweeps(args, variants):
     if args.no_sweeps:
         return {"status": "skipped", "reason": "--no-sweeps"}
-    from .bench_sweeps import FULL, QUICK, run_sweeps
+    from .sweeps import FULL, QUICK, run_sweeps
     plan = QUICK if args.quick else FULL
     chosen = [v for v in variants if v != "loop"]
     if not chosen:
@@ -206,7 +217,7 @@ def _sweeps(args, variants):
 def _compile(args):
     if args.quick or args.no_compile:
         return {"status": "skipped", "reason": "--quick" if args.quick else "--no-compile"}
-    from .bench_compile import compile_times
+    from .compile import compile_times
     _log("compile time (cold, then warm) ...")
     net = WORKLOADS["fashion-b64"].net
     return dict(compile_times(net, cold_runs=_processes(args)), status="ok", network=net.describe(),
@@ -216,7 +227,7 @@ def _compile(args):
 def _recipe(args, variants):
     if args.quick or args.no_recipe:
         return {"status": "skipped", "reason": "--quick" if args.quick else "--no-recipe"}
-    from .bench_recipe import FULL_EPOCHS, run_recipe
+    from .recipe import FULL_EPOCHS, run_recipe
     chosen = [v for v in ("numba", "torch") if v in variants]
     if not chosen:
         return {"status": "skipped", "reason": "neither numba nor torch selected"}
@@ -235,7 +246,7 @@ def _recipe(args, variants):
 
 
 def _charts(out, report):
-    from .bench_charts import batch_chart, shape_chart, workloads_chart
+    from .charts import batch_chart, shape_chart, workloads_chart
     names = []
     if any(r["status"] == "ok" for w in report["workloads"] for r in w["cases"]):
         workloads_chart(out / "workloads.png", report["workloads"])

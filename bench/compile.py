@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 
-from .bench_isolate import best_record
+from .isolate import best_record
 
 _CHILD = r"""
 import json, sys, time

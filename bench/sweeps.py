@@ -7,8 +7,9 @@ the batch size changes.
 """
 from dataclasses import dataclass
 
-from .bench_isolate import case_task, run_task
-from .bench_workloads import RECIPE_NET, Net
+from .isolate import run_task
+from .tasks import case_task
+from .workloads import RECIPE_NET, Net
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def sweep_nets(plan):
 
 def run_sweeps(plan, variants, source="auto", seed=0, log=print, isolate=True):
     """Measure every variant at every point of ``plan``, each in a fresh process
-    (in this one if ``isolate`` is False; see :mod:`fastmlp.bench_isolate`).
+    (in this one if ``isolate`` is False; see :mod:`fastmlp.bench.isolate`).
 
     Returns
     -------

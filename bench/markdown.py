@@ -2,7 +2,7 @@
 the sgemm ceiling and Numba-to-variant ratios, targets, compile time, the
 end-to-end recipe and the charts.
 
-``render(report)`` takes the dict ``fastmlp.bench_report`` builds (also saved
+``render(report)`` takes the dict :mod:`fastmlp.bench.report` builds (also saved
 as results.json) and returns the text; ``table``, ``rate``, ``ratio`` and
 ``share`` are shared with the pytest benchmark suite's summary.
 """

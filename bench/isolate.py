@@ -4,16 +4,10 @@ Thread pools outlive the work that started them: after a variant finishes,
 NumPy's OpenBLAS, PyTorch's OpenMP and XLA's Eigen workers keep spinning for a
 while and take the cores from whatever is timed next (fastmlp numba measured
 45.7k samples/s after the peers in one process, 86k alone). So a case is a
-*task*, a small JSON-able dict, and :func:`run_task` executes it in a new
-interpreter (``python -m fastmlp.bench_isolate TASK`` runs one by hand) that
-imports only what the variant needs, sets up its threads as any user's
-program would, loads the data itself and prints one result line back.
-
-A task names its data, not the arrays: the child calls
-:func:`fastmlp.bench_workloads.load_data` with the same arguments (kind,
-size, seed, source), and ``take`` keeps the first rows (the loop variant's
-share of a workload), so the child trains on exactly the arrays the parent
-would; the record carries ``data_sha1``, a digest of them, to show it.
+*task* (:mod:`fastmlp.bench.tasks`), a small JSON-able dict, and :func:`run_task`
+executes it in a new interpreter (``python -m fastmlp.bench.isolate TASK`` runs
+one by hand) that imports only what the variant needs, sets up its threads as
+any user's program would, loads the data itself and prints one result line back.
 
 Child environment: the parent's, except ``OMP_WAIT_POLICY``, which importing
 fastmlp sets to PASSIVE for its own OpenMP threads; a peer's child gets the
@@ -30,114 +24,25 @@ ended up with.
 process (``fastmlp bench --in-process``, for debugging).
 """
 import builtins
-import hashlib
 import json
 import os
 import subprocess
 import sys
 import time
 
-import numpy as np
-
-from .bench_runners import FASTMLP_VARIANTS, missing_reason
-from .bench_workloads import Net, load_data
+from .peers import FASTMLP_VARIANTS
+from .tasks import execute
 
 RESULT_TAG = "FASTMLP-BENCH-RESULT "
 TIMEOUT_S = 3600.0
-# The loop variant's timing everywhere: one validation epoch, one round of one epoch.
-LOOP_TIMING = {"rounds": 1, "validate_epochs": 1, "min_round_s": 0.0}
 _FASTMLP_ENV = ("OMP_WAIT_POLICY",)  # set by importing fastmlp (kernels/config.py), not by the user
 # Modules a peer's child imports before fastmlp (torch shares libgomp with Numba's OpenMP layer).
 _PRELOAD = {"torch": ("torch",)}
 _BOOT = ("import importlib, json, sys\n"
          "for name in json.loads(sys.argv[1]):\n"
          "    importlib.import_module(name)\n"
-         "from fastmlp.bench_isolate import _child\n"
+         "from fastmlp.bench.isolate import _child\n"
          "sys.exit(_child(sys.argv[2:]))\n")
-
-
-def case_task(variant, net, data, rounds=3, validate_epochs=2, min_round_s=0.2, seed=0, take=None):
-    """A task that measures ``variant`` on ``net`` with :func:`fastmlp.bench_measure.run_case`.
-
-    Parameters
-    ----------
-    variant : str
-        One of ``fastmlp.bench_runners.ALL_VARIANTS``.
-    net : Net
-    data : dict
-        Keyword arguments of :func:`fastmlp.bench_workloads.load_data`
-        (``kind``, ``n`` and optionally ``n_in``, ``n_out``, ``source``, ``seed``).
-    rounds, validate_epochs, min_round_s, seed
-        As in ``run_case``.
-    take : int, optional
-        Train on the first ``take`` samples only.
-
-    Returns
-    -------
-    dict
-    """
-    if not isinstance(net, Net):
-        raise TypeError(f"net must be a fastmlp.bench_workloads.Net; got {type(net).__name__}")
-    missing_reason(variant)  # raises ValueError for an unknown variant
-    if not isinstance(data, dict) or "kind" not in data or "n" not in data:
-        raise ValueError(f"data must be a dict of load_data arguments with 'kind' and 'n'; got {data!r}")
-    return {"task": "case", "variant": variant, "net": [list(net.layers), net.activation, net.batch_size],
-            "data": dict(data), "take": take, "rounds": rounds, "validate_epochs": validate_epochs,
-            "min_round_s": min_round_s, "seed": seed}
-
-
-def workload_task(workload, variant, rounds=3, validate_epochs=2, min_round_s=0.2, source="auto", seed=0):
-    """The task of ``variant`` on a reference ``workload``, or None when the loop variant is not run there.
-
-    The loop variant trains on the workload's first ``loop_samples`` samples with :data:`LOOP_TIMING`.
-    """
-    data = {"kind": workload.data, "n": workload.samples, "n_in": workload.net.layers[0],
-            "n_out": workload.net.layers[-1], "source": source, "seed": seed}
-    if variant != "loop":
-        return case_task(variant, workload.net, data, rounds, validate_epochs, min_round_s, seed)
-    if not workload.loop_samples:
-        return None
-    return case_task(variant, workload.net, data, seed=seed, take=workload.loop_samples, **LOOP_TIMING)
-
-
-def recipe_task(variant, epochs, seed=0):
-    """A task that trains the end-to-end recipe (:func:`fastmlp.bench_recipe.run_recipe`) with ``variant``."""
-    missing_reason(variant)
-    return {"task": "recipe", "variant": variant, "epochs": epochs, "seed": seed}
-
-
-def data_digest(X, y):
-    """SHA-1 of the training arrays (values, dtypes and shapes) a case used."""
-    h = hashlib.sha1()
-    for a in (X, y):
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
-
-
-def execute(task):
-    """Run ``task`` in this process and return its result record.
-
-    A case gives ``run_case``'s record plus ``data`` (the description of the
-    data) and ``data_sha1``; a recipe gives ``run_recipe``'s record of its variant.
-    """
-    kind = task.get("task") if isinstance(task, dict) else None
-    if kind == "case":
-        layers, activation, batch_size = task["net"]
-        X, y, description = load_data(**task["data"])
-        if task.get("take"):
-            X, y = X[:task["take"]], y[:task["take"]]
-        from .bench_measure import run_case
-        r = run_case(task["variant"], Net(tuple(layers), activation, batch_size), X, y, task["rounds"],
-                     task["validate_epochs"], task["min_round_s"], task["seed"])
-        if task.get("take") and r["status"] == "ok":
-            r["note"] = "; ".join(filter(None, [r["note"], f"on {task['take']} samples"]))
-        return dict(r, data=description, data_sha1=data_digest(X, y))
-    if kind == "recipe":
-        from .bench_recipe import run_recipe
-        return run_recipe([task["variant"]], task["epochs"], task["seed"], isolate=False)[0]
-    raise ValueError(f"task must be a dict with 'task' 'case' or 'recipe'; got {task!r}")
 
 
 def run_task(task, isolate=True, timeout=TIMEOUT_S):
@@ -146,7 +51,7 @@ def run_task(task, isolate=True, timeout=TIMEOUT_S):
     Parameters
     ----------
     task : dict
-        From :func:`case_task`, :func:`workload_task` or :func:`recipe_task`.
+        From :mod:`fastmlp.bench.tasks` (``case_task``, ``workload_task`` or ``recipe_task``).
     isolate : bool
         True: a new interpreter runs it (see the module docstring); False: this process.
     timeout : float

@@ -11,7 +11,7 @@ matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from .bench_runners import ALL_VARIANTS  # noqa: E402
+from .peers import ALL_VARIANTS  # noqa: E402
 
 
 def _ok(rows):

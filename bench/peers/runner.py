@@ -1,0 +1,46 @@
+"""The interface every benchmark runner has (:class:`Runner`) and the loss and accuracy
+the peers report (:func:`cross_entropy`)."""
+import numpy as np
+
+
+class Runner:
+    """Common part of the runners, which train one network on fixed data ``(X, y)``.
+
+    Every runner has ``train(epochs=1)`` (that many passes over the data, each
+    reshuffled) and ``evaluate(X=None, y=None) -> (mean cross-entropy, accuracy)``
+    (default: the training data); ``note`` says where it departs from the Net.
+
+    Parameters
+    ----------
+    net : Net
+    X : float32 array (n, n_in)
+    y : int64 array (n,)
+    init : list of (W (n_in, n_out), b (n_out,))
+        Initial weights, fastmlp's layout.
+    seed : int
+        Shuffling seed.
+    """
+
+    name = ""
+    note = ""
+
+    def __init__(self, net, X, y, init, seed=0):
+        self.net, self.X, self.y, self.seed = net, X, y, seed
+        self.n = X.shape[0]
+        self.n_classes = net.layers[-1]
+
+    def loss(self):
+        """Mean cross-entropy on the training data."""
+        return self.evaluate()[0]
+
+
+def cross_entropy(logits_or_proba, y, proba=False):
+    """``(mean cross-entropy, accuracy)`` from logits (or probabilities) as a float64 numpy computation."""
+    z = np.asarray(logits_or_proba, dtype=np.float64)
+    if proba:
+        logp = np.log(np.clip(z, 1e-300, None))
+    else:
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    rows = np.arange(y.shape[0])
+    return float(-logp[rows, y].mean()), float((z.argmax(axis=1) == y).mean())
