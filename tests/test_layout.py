@@ -7,6 +7,8 @@
   the CLI, and the CLI only inside a function (its ``bench`` command).
 - The kernels (``kernels/``) import nothing of the project outside ``fastmlp.kernels``.
 - Every module opens with a docstring.
+- Every package (a folder with ``__init__.py``) is listed in pyproject.toml, so that a
+  normal (not editable) install contains it.
 
 Folders are named as installed (pyproject's package-dir): ``kernels/x.py`` is
 ``fastmlp.kernels.x``, ``bench/peers/x.py`` is ``fastmlp.bench.peers.x``. An edge goes to
@@ -17,6 +19,7 @@ edges: a package is in ``sys.modules`` before its submodules run, so they add no
 import ast
 import functools
 import os
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -201,6 +204,15 @@ def test_kernels_import_nothing_of_the_project_but_kernels():
 def test_every_module_opens_with_a_docstring():
     bare = bare_modules(project()[0])
     assert not bare, "modules without a docstring:\n" + "\n".join(bare)
+
+
+def test_every_package_is_installed():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    found = {name for name, path in project()[0].items() if path.name == "__init__.py"}
+    assert found <= listed, f"packages missing from pyproject.toml [tool.setuptools] packages: {sorted(found - listed)}"
+    for package, folder in config["package-dir"].items():
+        assert (ROOT / folder / "__init__.py").exists(), f"{package} -> {folder} has no __init__.py"
 
 
 def test_the_rules_fail_on_a_tree_that_breaks_them(tmp_path):
