@@ -1,19 +1,31 @@
-"""Training history: one row of metrics per epoch, plus how the run ended."""
+"""Training history: one row of metrics per epoch, plus how the run ended.
+
+Epoch numbers: a row's ``epoch`` counts from 0 in Python (``history['epoch']``, as
+``range``), and from 1 in :meth:`History.to_dict` / :meth:`History.to_json` (``"epoch_base": 1``),
+as training prints them ("epoch 1/5"). ``seconds`` is the epoch's training pass and
+``samples_per_s`` its training samples divided by those seconds (validation excluded; the
+first epoch of a process also includes loading or compiling the kernels).
+"""
 import json
 import math
+import numbers
 
 from .checks import check_bool, check_int
 
+#: Epochs are counted from this number in ``to_dict``/``to_json`` (and on screen).
+EPOCH_BASE = 1
 KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "samples_per_s")
 
 
 class History:
-    """Per-epoch metrics as lists (``history['loss']``), and the run's end state.
+    """Per-epoch metrics as lists (``h['loss']``, or Keras-style ``h.history['loss']``), rows by
+    position (``h[-1]`` is the last epoch's row, a dict), and the run's end state.
 
     Attributes
     ----------
     rows : list of dict
-        One dict per completed epoch with the keys in ``KEYS``.
+        One dict per completed epoch with the keys in ``KEYS`` (``epoch`` counted from 0; a
+        metric not measured, e.g. ``val_loss`` without validation data, is NaN).
     diverged : bool
         Training stopped because the loss or weights became non-finite.
     interrupted : bool
@@ -38,9 +50,28 @@ class History:
         self.rows.append({k: row.get(k, math.nan) for k in KEYS})
 
     def __getitem__(self, key):
+        """``h['loss']``: a metric over the epochs; ``h[-1]``: the last epoch's row; ``h[1:3]``: rows."""
+        if isinstance(key, slice):
+            return self.rows[key]
+        if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+            if not -len(self.rows) <= key < len(self.rows):
+                raise IndexError(f"history has {len(self.rows)} epoch(s); got index {key}")
+            return self.rows[key]
         if key not in KEYS:
-            raise KeyError(f"no metric {key!r}; history has {list(KEYS)}")
+            raise KeyError(f"no metric {key!r}; history has {list(KEYS)} (or index rows by position: h[-1])")
         return [r[key] for r in self.rows]
+
+    @property
+    def history(self):
+        """Keras-style ``{metric: [value per epoch]}`` of the metrics measured in this run
+        (``val_*`` only with validation data; ``epoch`` left out, as in Keras)."""
+        return {k: self[k] for k in KEYS[1:]
+                if any(not (isinstance(v, float) and math.isnan(v)) for v in self[k])}
+
+    @property
+    def epoch(self):
+        """The epochs' numbers, counted from 0 (as Keras's ``History.epoch``)."""
+        return self["epoch"]
 
     def __len__(self):
         return len(self.rows)
@@ -62,16 +93,23 @@ class History:
         self.stopped_early, self.best_epoch = other.stopped_early, other.best_epoch
 
     def to_dict(self):
-        """Plain data for JSON: a metric that is NaN (none measured, e.g. val_loss without
-        validation data) becomes None (null), so the JSON is valid; ``from_dict`` reverses it."""
-        rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in self.rows]
-        return {"rows": rows, "diverged": self.diverged, "interrupted": self.interrupted,
-                "stopped_early": self.stopped_early, "best_epoch": self.best_epoch}
+        """Plain data for JSON, as shown during training: epochs (and ``best_epoch``) counted
+        from 1 (``"epoch_base": 1``), and a metric that is NaN (none measured, e.g. val_loss
+        without validation data) as None (null), so the JSON is valid; ``from_dict`` reverses both."""
+        rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v + EPOCH_BASE if k == "epoch" else v)
+                 for k, v in r.items()} for r in self.rows]
+        best = None if self.best_epoch is None else self.best_epoch + EPOCH_BASE
+        return {"epoch_base": EPOCH_BASE, "rows": rows, "diverged": self.diverged, "interrupted": self.interrupted,
+                "stopped_early": self.stopped_early, "best_epoch": best}
 
     @classmethod
     def from_dict(cls, d):
-        rows = [{k: (math.nan if v is None else v) for k, v in r.items()} for r in d["rows"]]
-        return cls(rows, d["diverged"], d["interrupted"], d["stopped_early"], d["best_epoch"])
+        """The History of ``to_dict``'s data (files without ``epoch_base``, from fastmlp 0.1, count from 0)."""
+        base = d.get("epoch_base", 0)
+        rows = [{k: (math.nan if v is None else v - base if k == "epoch" else v) for k, v in r.items()}
+                for r in d["rows"]]
+        best = None if d["best_epoch"] is None else d["best_epoch"] - base
+        return cls(rows, d["diverged"], d["interrupted"], d["stopped_early"], best)
 
     def to_json(self):
         return json.dumps(self.to_dict(), allow_nan=False)
