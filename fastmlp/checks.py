@@ -270,8 +270,34 @@ def check_matrix(X, name="X", n_columns=None, min_rows=0):
     return X
 
 
+#: |X| above this looks like raw pixel values or unscaled features (see :class:`UnscaledInputWarning`).
+UNSCALED_LIMIT = 100.0
+
+
+class UnscaledInputWarning(UserWarning):
+    """Inputs look unscaled (e.g. uint8 pixels 0..255): networks train best on values of order 1.
+
+    Silence it with ``warnings.filterwarnings("ignore", category=fastmlp.checks.UnscaledInputWarning)``.
+    """
+
+
+def _caller_stacklevel():
+    """The ``stacklevel`` of ``warnings.warn`` (called by the function calling this one) that
+    points at the first frame outside fastmlp: the user's line, however deep the call came."""
+    import sys
+    here = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(2), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(here):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def check_X(X, n_features, dtype, name="X"):
-    """2-D, finite, non-empty, ``n_features`` columns, converted to ``dtype`` (C order)."""
+    """2-D, finite, non-empty, ``n_features`` columns, converted to ``dtype`` (C order).
+
+    Warns (:class:`UnscaledInputWarning`, pointing at the caller's line) when the values
+    reach beyond ``UNSCALED_LIMIT`` in magnitude, e.g. uint8 images not divided by 255.
+    """
     X = _as_array(X, name)
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features); got {X.ndim}-D array of shape {X.shape}")
@@ -281,6 +307,7 @@ def check_X(X, n_features, dtype, name="X"):
         raise ValueError(f"{name} has {X.shape[1]} features; the model expects {n_features}")
     if X.dtype.kind == "c":
         raise TypeError(f"{name} has dtype {X.dtype}, which cannot be converted to real {np.dtype(dtype)}")
+    given = X.dtype
     if X.dtype.kind not in "biuf":
         try:
             X = X.astype(dtype)
@@ -290,6 +317,16 @@ def check_X(X, n_features, dtype, name="X"):
         X = np.ascontiguousarray(X, dtype=dtype)
     if not np.isfinite(X).all():
         raise ValueError(f"{name} contains NaN or inf")
+    if X.size and given.kind != "b":
+        top = max(float(X.max()), -float(X.min()))
+        if top > UNSCALED_LIMIT:
+            import warnings
+            pixels = 0 <= X.min() and top <= 255
+            advice = ("divide images by 255 (fastmlp.datasets.scale_uint8(X))" if pixels else
+                      "standardize the features (fastmlp.datasets.Standardizer().fit_transform(X_train))")
+            warnings.warn(f"{name} looks unscaled: its values reach {top:g} ({given}); networks train poorly on "
+                          f"inputs far from order 1: {advice}, and scale the data you predict on the same way",
+                          UnscaledInputWarning, stacklevel=_caller_stacklevel())
     return X
 
 
@@ -322,6 +359,8 @@ def check_targets(y, arch, n_samples, name="y"):
 
 
 def _class_ids(y, n_classes, name):
+    if y.ndim == 2 and y.shape[1] == 1 and n_classes > 1:  # a column of class ids, e.g. y.reshape(-1, 1)
+        y = y[:, 0]
     if y.ndim == 2:
         if y.shape[1] != n_classes:
             raise ValueError(f"{name} one-hot rows must have {n_classes} columns; got {y.shape[1]}")
@@ -338,8 +377,15 @@ def _class_ids(y, n_classes, name):
         if not np.isfinite(y).all() or (y != np.round(y)).any():
             raise ValueError(f"{name} class ids must be integers; got non-integer values")
     elif y.dtype.kind not in "biu":
-        raise TypeError(f"{name} class ids must be integers; got dtype {y.dtype}")
+        labels = "labels such as strings" if y.dtype.kind in "USO" else "values of this kind"
+        raise TypeError(f"{name} class ids must be integers; got dtype {y.dtype}: for {labels} use "
+                        "fastmlp.sklearn.MLPClassifier, which takes any labels, or encode them first: "
+                        "classes, y_ids = numpy.unique(y, return_inverse=True)")
     ids = y.astype(np.int64)
     if ids.min() < 0 or ids.max() >= n_classes:
-        raise ValueError(f"{name} class ids must be in [0, {n_classes - 1}]; got values in [{ids.min()}, {ids.max()}]")
+        hint = ("; labels counted from 1? subtract 1 (y - 1)" if ids.min() == 1 and ids.max() == n_classes else
+                f"; the model has {n_classes} outputs: give it {int(ids.max()) + 1} for these labels"
+                if ids.min() >= 0 else "")
+        raise ValueError(f"{name} class ids must be in [0, {n_classes - 1}]; got values in [{ids.min()}, {ids.max()}]"
+                         + hint)
     return np.ascontiguousarray(ids)
