@@ -88,3 +88,27 @@ def test_box_network_refuses_bad_arguments(kw, exc, match):
     kw.setdefault("f", np.sin)
     with pytest.raises(exc, match=match):
         box_network(**kw)
+
+
+def test_gradient_cost_times_on_one_blas_thread_best_of_repeats(monkeypatch):
+    """Timings run with every BLAS the kernels may call on one thread (OpenBLAS's threads made
+    backprop at width 128 look 350x dearer than at 64 on a busy machine), and keep the best run."""
+    import importlib
+
+    from threadpoolctl import threadpool_info
+    module = importlib.import_module("fastmlp.experiments.gradient_cost")  # the module, not the function
+    seen = []
+    real = module._best_seconds
+
+    def spy(f, repeats):
+        seen.append((repeats, sorted({d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"}),
+                     sorted({d["filepath"] for d in threadpool_info() if d["user_api"] == "blas"})))
+        return real(f, repeats)
+    monkeypatch.setattr(module, "_best_seconds", spy)
+    rows = gradient_cost(sizes=((1, 4),), fd_params=2, repeats=4, backend="numpy")
+    assert [s[0] for s in seen] == [4, 4, 2, 2] and all(s[1] == [1] for s in seen)
+    assert any("scipy" in path for path in seen[0][2])  # the kernels' BLAS (scipy's) is limited too
+    assert rows[0]["timing"] == "best of 4 runs (2 for finite differences), one BLAS thread"
+    times = iter([5.0, 7.0, 3.0, 9.0])
+    monkeypatch.setattr(module.time, "perf_counter", lambda: next(times))
+    assert real(lambda: None, 2) == 2.0  # the shorter run: 7-5=2 beats 9-3=6

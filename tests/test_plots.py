@@ -123,3 +123,129 @@ def test_probabilities_arguments(kw, exc, match):
     model = MLP([64, 10], seed=0, backend="numpy")
     with pytest.raises(exc, match=match):
         plots.plot_probabilities(model, np.zeros((3, 64)), **kw)
+
+
+# -- what the figures say and how they read ---------------------------------------------------------
+def _drawn(fig):
+    fig.canvas.draw()
+    return fig.canvas.get_renderer()
+
+
+def _nothing_outside(fig):
+    """Every artist (titles, labels, legends, notes) lies within the figure: nothing is cut off."""
+    tight = fig.get_tightbbox(_drawn(fig))
+    w, h = fig.get_size_inches()
+    assert tight.x0 >= -0.02 and tight.y0 >= -0.02 and tight.x1 <= w + 0.02 and tight.y1 <= h + 0.02, (tight, w, h)
+
+
+def _ticklabels_apart(fig):
+    """On every axis the shown tick labels do not overlap one another."""
+    renderer = _drawn(fig)
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            boxes = [t.get_window_extent(renderer) for t in axis.get_ticklabels()
+                     if t.get_visible() and t.get_text()]
+            for a, b in zip(boxes, boxes[1:]):
+                assert not a.overlaps(b), (ax.get_title(), [t.get_text() for t in axis.get_ticklabels()])
+
+
+def _plain_log_labels(ax):
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert labels and not any("times" in s or "^" in s for s in labels), labels
+    assert len(labels) >= 2
+
+
+def _integer_epochs(ax):
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    assert ax.get_xlabel() in ("epoch", "")
+
+
+def test_history_reads_well(trained):
+    _, hist = trained
+    fig = plots.plot_history(hist)
+    _drawn(fig)
+    loss, acc = fig.axes[:2]
+    for ax in (loss, acc):
+        _integer_epochs(ax)
+        assert ax.get_ylabel()
+    assert [t.get_text() for t in loss.get_legend().get_texts()] == ["train loss", "validation loss"]
+    assert [t.get_text() for t in acc.get_legend().get_texts()] == ["train accuracy", "validation accuracy"]
+    _plain_log_labels(loss)
+    _nothing_outside(fig)
+    _ticklabels_apart(fig)
+
+
+def test_sweep_figures_say_what_they_show(study):
+    heat = plots.plot_sweep_heatmaps(study)
+    assert heat.axes[1].get_title() == "Training wall time (s), compile excluded"
+    note = " ".join(heat._supxlabel.get_text().split())
+    assert "warm-up fit" in note and "seed (2 values)" in note
+    curves = plots.plot_sweep_curves(study)
+    _drawn(curves)
+    assert [t.get_text() for t in curves.legends[0].get_texts()] == ["train loss", "test loss"]
+    assert curves._supylabel.get_text().startswith("train loss and test loss")
+    grid = [ax for ax in curves.axes if ax.get_subplotspec() is not None]
+    for ax in grid:
+        _integer_epochs(ax)
+    assert all(ax.get_ylabel().startswith("batch size") for ax in grid if ax.get_subplotspec().is_first_col())
+    lr = plots.plot_lr_comparison(study)
+    _drawn(lr)
+    assert "averaged over batch size (2 values), seed (2 values)" in " ".join(lr._suptitle.get_text().split())
+    assert [ax.get_ylabel() for ax in lr.axes[:2]] == ["train loss (log scale)", "test accuracy"]
+    for ax in lr.axes[:2]:
+        _integer_epochs(ax)
+    init = plots.plot_init_sensitivity(study, key="batch_size")
+    _drawn(init)
+    _integer_epochs(init.axes[0])
+    for fig in (heat, curves, lr, init):
+        _nothing_outside(fig)
+        _ticklabels_apart(fig)
+
+
+def test_boundary_says_which_points_its_accuracy_is_on(trained, circles):
+    model, _ = trained
+    fig = plots.plot_decision_boundary(model, circles.X_test, circles.y_test, resolution=20, points="test")
+    acc = (model.predict(circles.X_test) == circles.y_test).mean()
+    assert fig.axes[0].get_title().endswith(f"accuracy on the {len(circles.y_test)} test points: {acc:.1%}")
+    plain = plots.plot_decision_boundary(model, circles.X_test, circles.y_test, resolution=20, title="Mine")
+    assert plain.axes[0].get_title().startswith("Mine\naccuracy on the 20 points shown: ")
+    with pytest.raises(TypeError, match="points must be a str"):
+        plots.plot_decision_boundary(model, circles.X_test, circles.y_test, points=1)
+
+
+def test_images_are_light_on_dark_on_one_scale():
+    rng = np.random.default_rng(0)
+    X = rng.random((4, 784)) * 0.5
+    fig = plots.plot_probabilities(MLP([784, 10], seed=0, backend="numpy"), X, [0, 1])
+    images = [im for ax in fig.axes for im in ax.get_images()]
+    assert len(images) == 2 and all(im.get_cmap().name == "gray" for im in images)
+    assert all(im.get_clim() == (0.0, 1.0) for im in images)  # 0 is black, 1 white, for every image
+
+
+def test_gradient_cost_figure_is_readable():
+    rows = [{"depth": d, "width": w, "n_params": w * w * d + 10 * w, "fd_timed_params": 5, "n_samples": 32,
+             "timing": "best of 5 runs", "backprop_seconds": 1e-5 * w * d, "forward_seconds": 5e-6 * w * d,
+             "fd_central_seconds": 1e-9 * (w * w * d) ** 2, "fd_forward_seconds": 5e-10 * (w * w * d) ** 2}
+            for d, w in ((1, 64), (2, 64), (4, 64), (8, 64), (16, 64), (2, 16), (2, 32), (2, 128), (2, 256))]
+    fig = plots.plot_gradient_cost(rows)
+    renderer = _drawn(fig)
+    assert "backprop grows about as the parameter count P" in " ".join(fig._suptitle.get_text().split())
+    assert "best of 5 runs" in " ".join(fig._supxlabel.get_text().split())
+    for ax in fig.axes:
+        assert ax.get_ylabel() and ax.get_xlabel().startswith("parameters P")
+        marks = [t.get_window_extent(renderer) for t in ax.texts]
+        assert len(marks) == 5 and all(not a.overlaps(b) for k, a in enumerate(marks) for b in marks[k + 1:])
+        assert all(ax.get_window_extent(renderer).contains(m.x0, m.y0) for m in marks)
+        assert any(line.get_label() == "grows as P squared" for line in ax.lines)
+        _plain_log_labels(ax)
+    _nothing_outside(fig)
+    _ticklabels_apart(fig)
+
+
+def test_other_figures_stay_inside(tmp_path):
+    sig = signal_propagation(depth=3, width=16, n_samples=16, backend="numpy")
+    box = box_approximation(box_counts=(2, 4, 8), n_points=100)
+    for fig in (plots.plot_signal_propagation(sig), plots.plot_box_approximation(box, show=(2, 8))):
+        _nothing_outside(fig)
+        _ticklabels_apart(fig)

@@ -5,7 +5,15 @@ about three forward passes of work, so its cost grows linearly with the number
 of parameters P. Finite differences need one (forward differences) or two
 (central differences) extra forward passes per parameter, each costing ~P, so
 their cost grows like P squared.
+
+Timing: each figure is the best of several runs (the run least disturbed by other
+processes), with the BLAS on one thread. With its default threads OpenBLAS splits a
+product over threads once m*n*k exceeds 262144 (here from 32 x 128 x 128 on), and on a
+busy 2-core machine its threads spin waiting for each other: one backprop at width 128
+took 14 ms instead of 0.45 ms (both threads busy the whole time), which made backprop look
+250-500x dearer between widths 64 and 128. One thread measures the algorithm's work.
 """
+import contextlib
 import time
 
 import numpy as np
@@ -70,13 +78,23 @@ def _depth_width(size, name):
     return check_positive_int(depth, f"{name}[0]"), check_positive_int(width, f"{name}[1]")
 
 
-def _median_seconds(f, repeats):
-    times = []
+def _best_seconds(f, repeats):
+    """The shortest of ``repeats`` timed calls of ``f``."""
+    best = np.inf
     for _ in range(repeats):
         t0 = time.perf_counter()
         f()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+        best = min(best, time.perf_counter() - t0)
+    return float(best)
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """The BLAS on one thread inside the block (threadpoolctl), as before after it."""
+    import scipy.linalg.cython_blas  # noqa: F401  (the kernels' BLAS: loaded, so that it is limited too)
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def gradient_cost(sizes=DEFAULT_SIZES, n_samples=32, n_classes=10, fd_params=40, repeats=5, seed=0,
@@ -96,7 +114,8 @@ def gradient_cost(sizes=DEFAULT_SIZES, n_samples=32, n_classes=10, fd_params=40,
     fd_params : int
         Parameters actually differentiated by finite differences.
     repeats : int
-        Timings are the median of this many runs.
+        Each timing is the best of this many runs (finite differences: of half as many),
+        with the BLAS on one thread (see the module docstring).
     seed : int >= 0, numpy Generator or None
         Seeds the data, the weights and the timed parameters.
     backend : str
@@ -106,8 +125,8 @@ def gradient_cost(sizes=DEFAULT_SIZES, n_samples=32, n_classes=10, fd_params=40,
     list of dict
         Per size: ``depth, width, n_params, backprop_seconds, forward_seconds,
         fd_central_seconds, fd_forward_seconds`` (seconds per full gradient),
-        ``fd_timed_params``, ``n_samples``, forward-pass counts ``backprop_passes`` (1),
-        ``fd_central_passes`` (2 P), ``fd_forward_passes`` (P + 1), and
+        ``fd_timed_params``, ``n_samples``, ``timing`` (how the seconds were measured),
+        forward-pass counts ``backprop_passes`` (1), ``fd_central_passes`` (2 P), ``fd_forward_passes`` (P + 1), and
         multiply-adds ``forward_madds, backprop_madds, fd_central_madds,
         fd_forward_madds``.
     """
@@ -116,28 +135,36 @@ def gradient_cost(sizes=DEFAULT_SIZES, n_samples=32, n_classes=10, fd_params=40,
     sizes = [_depth_width(s, f"sizes[{i}]") for i, s in enumerate(sizes)]
     rng = make_rng(seed)
     out = []
-    for depth, width in sizes:
-        layers = [width] + [width] * depth + [n_classes]
-        model = MLP(layers, activation="tanh", dtype="float64", backend=backend, seed=seed)
-        X = rng.standard_normal((n_samples, width))
-        y = rng.integers(0, n_classes, n_samples)
-        P = model.n_params
-        k = min(fd_params, P)
-        index = np.sort(rng.choice(P, k, replace=False))
-        model.loss_and_grad(X, y)  # load the compiled kernels before timing
-        scale = P / k
-        fwd_madds, bp_madds = multiply_adds(layers, n_samples)
-        out.append({
-            "depth": int(depth), "width": int(width), "n_params": int(P), "fd_timed_params": int(k),
-            "n_samples": int(n_samples),
-            "backprop_seconds": _median_seconds(lambda: model.loss_and_grad(X, y), repeats),
-            "forward_seconds": _median_seconds(lambda: model.evaluate(X, y), repeats),
-            "fd_central_seconds": scale * _median_seconds(lambda: numerical_gradient(model, X, y, index=index),
-                                                          max(1, repeats // 2)),
-            "fd_forward_seconds": scale * _median_seconds(
-                lambda: numerical_gradient(model, X, y, index=index, method="forward"), max(1, repeats // 2)),
-            "backprop_passes": 1, "fd_central_passes": 2 * P, "fd_forward_passes": P + 1,
-            "forward_madds": fwd_madds, "backprop_madds": bp_madds,
-            "fd_central_madds": 2 * P * fwd_madds, "fd_forward_madds": (P + 1) * fwd_madds,
-        })
+    with _one_blas_thread():
+        for depth, width in sizes:
+            out.append(_measure(depth, width, n_samples, n_classes, fd_params, repeats, seed, rng, backend))
     return out
+
+
+def _measure(depth, width, n_samples, n_classes, fd_params, repeats, seed, rng, backend):
+    """The record of one (depth, width) network (see :func:`gradient_cost`)."""
+    layers = [width] + [width] * depth + [n_classes]
+    model = MLP(layers, activation="tanh", dtype="float64", backend=backend, seed=seed)
+    X = rng.standard_normal((n_samples, width))
+    y = rng.integers(0, n_classes, n_samples)
+    P = model.n_params
+    k = min(fd_params, P)
+    index = np.sort(rng.choice(P, k, replace=False))
+    model.loss_and_grad(X, y)  # load the compiled kernels before timing
+    scale = P / k
+    fwd_madds, bp_madds = multiply_adds(layers, n_samples)
+    fd_repeats = max(1, repeats // 2)
+    return {
+        "depth": int(depth), "width": int(width), "n_params": int(P), "fd_timed_params": int(k),
+        "n_samples": int(n_samples), "timing": f"best of {repeats} runs ({fd_repeats} for finite "
+                                               "differences), one BLAS thread",
+        "backprop_seconds": _best_seconds(lambda: model.loss_and_grad(X, y), repeats),
+        "forward_seconds": _best_seconds(lambda: model.evaluate(X, y), repeats),
+        "fd_central_seconds": scale * _best_seconds(lambda: numerical_gradient(model, X, y, index=index),
+                                                    fd_repeats),
+        "fd_forward_seconds": scale * _best_seconds(
+            lambda: numerical_gradient(model, X, y, index=index, method="forward"), fd_repeats),
+        "backprop_passes": 1, "fd_central_passes": 2 * P, "fd_forward_passes": P + 1,
+        "forward_madds": fwd_madds, "backprop_madds": bp_madds,
+        "fd_central_madds": 2 * P * fwd_madds, "fd_forward_madds": (P + 1) * fwd_madds,
+    }

@@ -3,8 +3,8 @@ over seeds of each initialisation."""
 import numpy as np
 from matplotlib import colormaps
 
-from .base import finish, fmt, new_figure
-from .sweep_plots import _name
+from .base import curve_label, epoch_axis, finish, fmt, log_axis, new_figure
+from .sweep_plots import _averaged, _name
 
 
 def _padded(curves):
@@ -17,7 +17,8 @@ def _padded(curves):
 
 
 def plot_lr_comparison(result, key="lr", curves=("loss", "test_accuracy"), title=None, path=None):
-    """One line per value of ``key`` (default the learning rate): mean curve over its runs.
+    """One line per value of ``key`` (default the learning rate): the mean curve of its runs,
+    which average over the sweep's other settings (e.g. the batch sizes; the title says which).
 
     Parameters
     ----------
@@ -42,15 +43,23 @@ def plot_lr_comparison(result, key="lr", curves=("loss", "test_accuracy"), title
             color = cmap(k / max(len(values) - 1, 1))
             div = any(r["diverged"] for r in recs)
             ax.plot(range(1, len(ys) + 1), ys, color=color, lw=1.8, ls=":" if div else "-",
-                    label=f"{_name(key)} {fmt(v)}" + (" (diverged)" if div else ""))
-        ax.set(xlabel="epoch", ylabel=c.replace("_", " "), title=c.replace("_", " ").capitalize())
+                    marker="o" if len(ys) < 8 else None, ms=3,
+                    label=f"{_name(key)} {fmt(v)}" + (" (a run diverged)" if div else ""))
+        ax.set(ylabel=curve_label(c), title=curve_label(c).capitalize())
+        epoch_axis(ax)
         if "loss" in c:
-            ax.set_yscale("log")
+            drawn = np.concatenate([np.asarray(ln.get_ydata(), float) for ln in ax.lines] or [np.ones(1)])
+            drawn = drawn[np.isfinite(drawn)]
+            if drawn.size and drawn.min() > 0:
+                log_axis(ax)
+                ax.set_ylabel(f"{curve_label(c)} (log scale)")
         else:
             ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
     axes[0, -1].legend(fontsize=8)
-    fig.suptitle(title or f"Effect of the {_name(key)} (mean over runs with the same value)")
+    others = _averaged(result, (key,))
+    fig.suptitle(title or f"Effect of the {_name(key)}: mean curve of the runs with each value"
+                 + (f"\naveraged over {others}" if others else ""))
     return finish(fig, path)
 
 
@@ -89,15 +98,15 @@ def plot_init_sensitivity(result, key="init", curve="loss", metric="test_accurac
         ax2.scatter(k + np.asarray(jitter), finals, color=color, s=22, edgecolors="k", linewidths=0.4)
         if finals:
             ax2.hlines(np.nanmean(finals), k - 0.25, k + 0.25, color="k", lw=1.5)
-    ax.set(xlabel="epoch", ylabel=curve.replace("_", " "), title=f"{curve.replace('_', ' ').capitalize()}: "
-           "mean and min-max over seeds")
-    if "loss" in curve:
-        ax.set_yscale("log")
+    ax.set(ylabel=curve_label(curve), title=f"{curve_label(curve).capitalize()}: mean and min-max over seeds")
+    epoch_axis(ax)
+    if "loss" in curve and all(v > 0 for r in result.records for v in r["curves"].get(curve, [])):
+        log_axis(ax)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, title=_name(key), title_fontsize=8)
     ax2.set_xticks(range(len(values)), [fmt(v) for v in values], rotation=20)
-    ax2.set(xlabel=_name(key), ylabel=metric.replace("_", " "),
-            title=f"Final {metric.replace('_', ' ')} per seed (bar = mean)")
+    ax2.set(xlabel=_name(key), ylabel=f"final {curve_label(metric)}",
+            title=f"Final {curve_label(metric)} per seed (bar = mean)")
     ax2.grid(alpha=0.3, axis="y")
     fig.suptitle(title or f"Sensitivity to the {_name(key)} across random seeds")
     return finish(fig, path)

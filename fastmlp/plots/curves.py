@@ -2,7 +2,7 @@
 import math
 
 from ..history import History
-from .base import finish, new_figure
+from .base import epoch_axis, finish, log_axis, new_figure
 
 
 def _runs(histories, labels):
@@ -21,7 +21,7 @@ def _runs(histories, labels):
 
 
 def plot_history(histories, labels=None, title=None, path=None):
-    """Loss and accuracy per epoch, training (solid) and validation (dashed).
+    """Loss and accuracy per epoch (counted from 1), training (solid) and validation (dashed).
 
     Parameters
     ----------
@@ -41,19 +41,23 @@ def plot_history(histories, labels=None, title=None, path=None):
     for h, label, c in zip(histories, labels, colors):
         epochs = [e + 1 for e in h["epoch"]]
         for ax, key in zip(axes[0], ("loss", "accuracy")):
-            prefix = f"{label} " if label else ""
-            ax.plot(epochs, h[key], color=c, lw=1.8, label=f"{prefix}train")
+            prefix = f"{label}: " if label else ""
+            ax.plot(epochs, h[key], color=c, lw=1.8, marker="o" if len(epochs) < 8 else None, ms=3,
+                    label=f"{prefix}train {key}")
             val = h[f"val_{key}"]
             if any(not math.isnan(v) for v in val):
-                ax.plot(epochs, val, color=c, lw=1.8, ls="--", label=f"{prefix}validation")
+                ax.plot(epochs, val, color=c, lw=1.8, ls="--", marker="o" if len(epochs) < 8 else None, ms=3,
+                        label=f"{prefix}validation {key}")
             if h.diverged and epochs:
                 ax.plot(epochs[-1], h[key][-1], "x", color="red", ms=9, mew=2)
     ax_loss, ax_acc = axes[0]
-    ax_loss.set(xlabel="epoch", ylabel="loss (mean per sample)", title="Loss")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy (fraction correct)", title="Accuracy", ylim=(-0.02, 1.02))
+    ax_loss.set(ylabel="loss (mean per sample)", title="Loss")
+    ax_acc.set(ylabel="accuracy (fraction correct)", title="Accuracy", ylim=(-0.02, 1.02))
     if all(min(h["loss"], default=1) > 0 for h in histories) and any(len(h) > 1 for h in histories):
-        ax_loss.set_yscale("log")
+        log_axis(ax_loss)
+        ax_loss.set_ylabel("loss (mean per sample, log scale)")
     for ax in axes[0]:
+        epoch_axis(ax)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if any(h.diverged for h in histories):

@@ -13,6 +13,9 @@ def plot_probabilities(model, X, indices=None, y=None, class_names=None, image_s
                        path=None):
     """One row per sample: its image (for image data) and a bar per class probability.
 
+    Images are drawn as MNIST-style data are stored: light ink on a dark background (grey
+    colour map, 0 black), on one scale for all of them (0 to the largest of 1 and X's maximum).
+
     Parameters
     ----------
     model : MLP
@@ -53,6 +56,7 @@ def plot_probabilities(model, X, indices=None, y=None, class_names=None, image_s
     if len(names) != n_classes:
         raise ValueError(f"class_names has {len(names)} names for {n_classes} classes")
     ncols = 2 if image_shape is not None else 1
+    lo, hi = min(0.0, float(X.min())), max(1.0, float(X.max()))  # one grey scale for every image
     fig, axes = new_figure(len(indices), ncols, 1.9 if ncols == 2 else 4.6, 1.9,
                            width_ratios=[1, 2.8] if ncols == 2 else None)
     fig.set_size_inches(7.2 if ncols == 2 else 5.0, 1.75 * len(indices) + 0.6)
@@ -62,7 +66,7 @@ def plot_probabilities(model, X, indices=None, y=None, class_names=None, image_s
         true = None if y is None else int(np.asarray(y)[i])
         if ncols == 2:
             ax = axes[r, 0]
-            ax.imshow(X[i].reshape(image_shape), cmap="gray_r", interpolation="nearest")
+            ax.imshow(X[i].reshape(image_shape), cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             label = f"sample {i}" + ("" if true is None else f"\ntrue: {names[true]}")
