@@ -26,6 +26,7 @@ from .checks import (check_bool, check_choice, check_hidden_sizes, check_int, ch
                      check_positive_int, check_real, check_type)
 from .model import MLP
 from .optimizers import DEFAULTS as OPTIMIZER_DEFAULTS
+from .progress import warm_up
 from .trainer import DivergenceWarning, Trainer
 
 #: Settings every run starts from; ``base`` and the grid override them.
@@ -81,17 +82,19 @@ def _hidden(params):
 
 
 def _build(params, n_features, n_classes):
-    """(model, trainer, fit keywords) for one run's settings."""
+    """(model, trainer, fit keywords, optimizer keywords) for one run's settings: the run is
+    ``trainer.fit(X, y, **fit_kw)``, or equally ``model.fit(X, y, **fit_kw, **optimizer_kw)``."""
     hidden = _hidden(params)
     model_kw = {k: params[k] for k in MODEL_KEYS if k in params}
     n_out = 1 if params.get("loss") == "bce" else n_classes
     model = MLP([n_features, *hidden, n_out], seed=params.get("seed"), **model_kw)
     used = set(MODEL_KEYS) | set(FIT_KEYS) | {"hidden", "width", "depth", "seed"}
     hyper = {k: v for k, v in params.items() if k not in used}
-    trainer = Trainer(model, params["optimizer"], params["lr"], params.get("schedule"), **hyper)
+    optimizer_kw = dict(optimizer=params["optimizer"], lr=params["lr"], schedule=params.get("schedule"), **hyper)
+    trainer = Trainer(model, **optimizer_kw)
     fit_kw = {k: params[k] for k in ("epochs", "batch_size", "shuffle", "drop_last", "validation_split")
               if k in params}
-    return model, trainer, fit_kw
+    return model, trainer, fit_kw, optimizer_kw
 
 
 def _check_data(data):
@@ -137,7 +140,7 @@ def run_one(data, params, index=0):
               "curves": {c: [] for c in CURVES}}
     test_curve = {"test_loss": [], "test_accuracy": []}
     try:
-        model, trainer, fit_kw = _build(params, X.shape[1], n_classes)
+        model, trainer, fit_kw, optimizer_kw = _build(params, X.shape[1], n_classes)
 
         def track_test(epoch, logs):
             if Xt is not None:
@@ -148,7 +151,7 @@ def run_one(data, params, index=0):
 
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", DivergenceWarning)
-            _warm_up(params, X, y, n_classes)
+            warm_up(model, X, y, **fit_kw, **optimizer_kw)  # kernels loaded or compiled: not timed
             t0 = time.perf_counter()
             history = trainer.fit(X, y, verbose=0, seed=params.get("seed"), callbacks=[track_test], **fit_kw)
         record["seconds"] = time.perf_counter() - t0
@@ -172,20 +175,6 @@ def run_one(data, params, index=0):
     for m in METRICS:
         record[m] = float(record[m])
     return record
-
-
-_WARM = set()
-
-
-def _warm_up(params, X, y, n_classes):
-    """Load the compiled kernels once per process and dtype/backend, so ``seconds`` is training only."""
-    key = (params.get("dtype", "float32"), params.get("backend", "numba"))
-    if key in _WARM:
-        return
-    model, trainer, fit_kw = _build(params, X.shape[1], n_classes)
-    n = min(len(X), 2 * int(fit_kw["batch_size"]))
-    trainer.fit(X[:n], y[:n], epochs=1, batch_size=fit_kw["batch_size"], verbose=0)
-    _WARM.add(key)
 
 
 def _jsonable(params):
@@ -278,7 +267,7 @@ def sweep(data, grid, base=None, n_jobs=None, client=None, verbose=False):
             raise ValueError(f"unknown sweep setting(s) {sorted(unknown)}; known settings are {sorted(known)}")
         if "validation_split" in params and params["validation_split"] is None:
             del params["validation_split"]
-        _, _, fit_kw = _build({**params, "backend": "numpy"}, X.shape[1], n_classes)
+        _, _, fit_kw, _ = _build({**params, "backend": "numpy"}, X.shape[1], n_classes)
         _check_fit_settings(fit_kw)
     records = [None] * len(runs)
 
@@ -412,8 +401,12 @@ class SweepResult:
         return {"varied": self.varied, "records": self.records}
 
     def to_json(self, path=None):
-        """The records with their curves as JSON (NaN written as NaN); writes ``path`` if given."""
-        text = json.dumps(self.to_dict(), indent=1, default=_json_default)
+        """The records with their curves as JSON; writes ``path`` if given.
+
+        Valid JSON: a metric not measured (NaN) is written as null, and read back as NaN
+        by :meth:`from_json`.
+        """
+        text = json.dumps(json_ready(self.to_dict()), indent=1, allow_nan=False)
         if check_path(path, "path", optional=True) is not None:
             with open(path, "w") as f:
                 f.write(text)
@@ -424,6 +417,10 @@ class SweepResult:
         """Read a result written by :meth:`to_json`."""
         with open(path) as f:
             d = json.load(f)
+        for r in d["records"]:
+            for k in METRICS + ("seconds",):
+                r[k] = math.nan if r.get(k) is None else r[k]
+            r["curves"] = {c: [math.nan if v is None else v for v in vs] for c, vs in r.get("curves", {}).items()}
         return cls(d["records"], d.get("varied", ()))
 
 
@@ -435,9 +432,17 @@ def _cell(v):
     return ",".join(str(x) for x in v) if isinstance(v, (list, tuple)) else v
 
 
-def _json_default(o):
+def json_ready(o):
+    """``o`` as plain JSON data: NaN and infinities as None (null), numpy arrays and numbers
+    as lists and Python numbers, tuples as lists, other unknown objects as their text."""
+    if isinstance(o, dict):
+        return {str(k): json_ready(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple, np.ndarray)):
+        return [json_ready(v) for v in o]
     if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
+        o = o.item()
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if o is None or isinstance(o, (str, bool, int)):
+        return o
     return str(o)

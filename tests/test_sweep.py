@@ -89,3 +89,26 @@ def test_dask_local_cluster(data):
     local = sweep(data, {"lr": [0.1, 1e30]}, base={"epochs": 2, "batch_size": 16}, n_jobs=1)
     assert [r["diverged"] for r in res.records] == [False, True]
     assert np.allclose(res.records[0]["curves"]["loss"], local.records[0]["curves"]["loss"])
+
+
+def test_each_run_warms_up_its_own_kernels_before_the_clock_starts(data, monkeypatch):
+    """Batch size 1 trains with another kernel than larger batches: each run rehearses its own
+    settings (so a cell's wall time holds no compile time), before its timed fit."""
+    import fastmlp.sweep as module
+    calls = []
+    real = module.warm_up
+    monkeypatch.setattr(module, "warm_up", lambda model, X, y, **kw: calls.append(kw) or real(model, X, y, **kw))
+    sweep(data, {"batch_size": [1, 10], "optimizer": ["sgd", "adam"]}, base={"epochs": 1}, n_jobs=1)
+    assert [(c["batch_size"], c["optimizer"]) for c in calls] == [(1, "sgd"), (1, "adam"), (10, "sgd"), (10, "adam")]
+    assert all(c["lr"] == 0.1 and c["epochs"] == 1 for c in calls)
+
+
+def test_json_is_valid_and_reads_back_nan(data, tmp_path):
+    import json
+    res = sweep(data, {"lr": [0.1]}, base={"epochs": 1}, n_jobs=1)  # no validation: val metrics are NaN
+    text = res.to_json(tmp_path / "s.json")
+    record = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))["records"][0]
+    assert record["val_loss"] is None and record["curves"]["val_loss"] == [None]
+    back = SweepResult.from_json(tmp_path / "s.json").records[0]
+    assert math.isnan(back["val_loss"]) and math.isnan(back["curves"]["val_loss"][0])
+    assert back["test_accuracy"] == res.records[0]["test_accuracy"]
