@@ -4,14 +4,23 @@
 samples/s versus batch size; ``width_depth.png``: microseconds per sample
 versus hidden width and versus depth. Each function takes the report's
 result lists and returns the path written.
+
+Sweeps of fewer than ``MIN_LINE_POINTS`` points (``--quick``) are drawn as markers
+only: two or three points joined by a line read as a trend they cannot show. Axes
+use fastmlp's plot conventions (plain log labels, no crowded minor labels).
 """
 import matplotlib
 
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator  # noqa: E402
+
+from fastmlp.plots.base import log_axis  # noqa: E402
 
 from .peers import ALL_VARIANTS  # noqa: E402
+
+#: Fewest points of a variant's sweep joined by a line.
+MIN_LINE_POINTS = 4
 
 
 def _ok(rows):
@@ -37,9 +46,10 @@ def workloads_chart(path, workloads):
                 xs.append(i - 0.4 + (k + 0.5) * width)
                 hs.append(hit[0]["samples_per_s"])
         ax.bar(xs, hs, width, label=v)
-    ax.set_xticks(range(len(ids)), ids)
-    ax.set_yscale("log")
-    ax.set_ylabel("training samples / s")
+    crowded = len(ids) > 4
+    ax.set_xticks(range(len(ids)), ids, rotation=20 if crowded else 0, ha="right" if crowded else "center")
+    log_axis(ax)
+    ax.set_ylabel("training samples / s (log scale)")
     ax.set_title("Throughput per workload (higher is better)")
     ax.legend(fontsize=8, ncol=2)
     ax.grid(axis="y", which="both", alpha=0.3)
@@ -47,18 +57,25 @@ def workloads_chart(path, workloads):
 
 
 def _lines(ax, rows, y_of, xlabel, ylabel, logx=True):
+    """One series per variant: a line with markers, or markers only below ``MIN_LINE_POINTS`` points.
+    The x ticks are the measured points, labelled plainly."""
+    xs = sorted({r["x"] for r in _ok(rows)})
     for v in _variants(_ok(rows)):
         pts = sorted((r["x"], y_of(r)) for r in _ok(rows) if r["variant"] == v)
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=v)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ls="-" if len(pts) >= MIN_LINE_POINTS else "none",
+                label=v)
     if logx:
         ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    plain = FuncFormatter(lambda v, _: f"{v:g}")
-    ax.yaxis.set_major_formatter(plain)
-    ax.yaxis.set_minor_formatter(plain)
+    if xs:
+        ax.xaxis.set_major_locator(FixedLocator(xs))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.margins(x=0.1)
+    log_axis(ax)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(which="both", alpha=0.3)
+    ax.set_ylabel(f"{ylabel} (log scale)")
+    ax.grid(which="major", alpha=0.3)
     ax.legend(fontsize=8)
 
 
@@ -78,7 +95,6 @@ def shape_chart(path, width_rows, depth_rows, depth_width):
     a.set_title("Cost versus width")
     _lines(b, depth_rows, cost, f"hidden layers d (784-[{depth_width}]*d-10 relu, batch 64)",
            "microseconds / sample", logx=False)
-    b.set_xticks(sorted({r["x"] for r in depth_rows}) or [1])
     b.set_title("Cost versus depth")
     return _save(fig, path)
 

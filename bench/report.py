@@ -6,7 +6,8 @@ Markdown report with PNG charts.
 Writes into ``--out`` (default ``./fastmlp-bench``): ``report.md``,
 ``results.json`` (every number) and ``workloads.png``, ``batch_sweep.png``,
 ``width_depth.png``. ``--quick`` is a smoke test: fewer rounds and sweep
-points, no compile-time processes and no recipe.
+points, no compile-time processes and no recipe. A peer that is not installed
+is reported as skipped, with the command that installs it.
 
 Every case (a variant on a workload or sweep point, a variant's recipe run)
 is measured in a fresh Python process (:mod:`fastmlp.bench.isolate`), so no
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from .isolate import best_record, run_interleaved
 from .measure import sgemm_gflops
-from .peers import ALL_VARIANTS, FASTMLP_VARIANTS, PEERS
+from .peers import ALL_VARIANTS, FASTMLP_VARIANTS, PEERS, missing_reason
 from .tasks import workload_task
 from .workloads import RECIPE_NET, WORKLOADS, get_workloads
 
@@ -52,7 +53,7 @@ def _plain(text):
 def build_parser():
     """The argument parser of ``fastmlp bench``; its help is this module's docstring."""
     head, rest = __doc__.split("\n\n", 1)
-    p = argparse.ArgumentParser(prog="fastmlp bench", description=_plain(head), epilog=_plain(rest),
+    p = argparse.ArgumentParser(prog="fastmlp bench", description=_plain(head), epilog=_plain(rest) + EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="fastmlp-bench", help="output folder (default ./fastmlp-bench)")
     p.add_argument("--workloads", default="all",
@@ -71,10 +72,35 @@ def build_parser():
     p.add_argument("--no-sweeps", action="store_true", help="skip the batch, width and depth sweeps")
     p.add_argument("--data", choices=("auto", "random"), default="auto",
                    help="MNIST-size data: Fashion-MNIST when installed ('auto') or always random")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the data and of the initial weights (default 0)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="threads of every measured process and of the sgemm ceiling: Numba, BLAS and OpenMP "
+                        "(environment variables the children inherit) and, where the OS allows, the CPU "
+                        "affinity (PyTorch's runner uses every core it may run on); default: each library's own")
     p.add_argument("--in-process", action="store_true",
                    help="run every case in this process instead of a fresh one each (debugging; skewed numbers)")
     return p
+
+
+EXAMPLES = """
+
+examples:
+  fastmlp bench --quick --peers none          a smoke test of fastmlp's variants (about a minute)
+  fastmlp bench --workloads mnist-b64 --threads 1
+  fastmlp bench --full-recipe --processes 3   the README's table (tens of minutes)"""
+
+#: Environment variables that set a process's threads (read by the libraries at start-up).
+THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def limit_threads(n):
+    """Run this process (the sgemm ceiling) and every child it starts on ``n`` threads."""
+    import fastmlp
+    fastmlp.set_num_threads(n)  # ValueError beyond Numba's maximum, before anything else changes
+    os.environ.update({name: str(n) for name in THREAD_VARIABLES})
+    if hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, cores[:n])
 
 
 def _meta(args, variants, sgemm_repeats, data, processes=1):
@@ -119,8 +145,9 @@ def run_workloads(workloads, variants, rounds, min_round_s, validate_epochs, sou
     each the best of ``processes`` fresh processes interleaved over the whole run (the loop
     variant in one; see :func:`fastmlp.bench.isolate.run_interleaved`), or measured in this
     process if ``isolate`` is False."""
+    missing = {v: missing_reason(v) for v in variants if missing_reason(v)}  # no process for these
     tasks = {(w.id, v): workload_task(w, v, rounds, validate_epochs, min_round_s, source, seed)
-             for w in workloads for v in variants}
+             for w in workloads for v in variants if v not in missing}
     slow = {k: t for k, t in tasks.items() if k[1] == "loop"}  # minutes per case: one process
 
     def show(key, rep, r):
@@ -132,7 +159,9 @@ def run_workloads(workloads, variants, rounds, min_round_s, validate_epochs, sou
     for w in workloads:
         cases, data = [], "not loaded (no case ran)"
         for v in variants:
-            if tasks[w.id, v] is None:
+            if v in missing:
+                r = {"variant": v, "status": "skipped", "reason": missing[v], "note": ""}
+            elif tasks[w.id, v] is None:
                 r = {"variant": v, "status": "skipped", "reason": w.loop_note, "note": ""}
             else:
                 r = best_record(runs[w.id, v])
@@ -160,9 +189,11 @@ def main(argv=None):
         workloads = get_workloads(None if args.workloads == "all" else _names(args.workloads, WORKLOADS, "workloads"))
         variants = _names(args.variants, FASTMLP_VARIANTS, "variants") + _names(args.peers, PEERS, "peers")
         for name, value in (("--rounds", args.rounds), ("--recipe-epochs", args.recipe_epochs),
-                            ("--processes", args.processes)):
+                            ("--processes", args.processes), ("--threads", args.threads)):
             if value is not None and value < 1:
                 raise argparse.ArgumentTypeError(f"{name} must be a positive int; got {value}")
+        if args.threads is not None:
+            limit_threads(args.threads)
     except (ValueError, argparse.ArgumentTypeError) as e:
         parser.print_usage(sys.stderr)
         print(f"fastmlp bench: error: {e}", file=sys.stderr)
@@ -205,13 +236,14 @@ def _sweeps(args, variants):
         return {"status": "skipped", "reason": "--no-sweeps"}
     from .sweeps import FULL, QUICK, run_sweeps
     plan = QUICK if args.quick else FULL
-    chosen = [v for v in variants if v != "loop"]
+    missing = {v: missing_reason(v) for v in variants if v != "loop" and missing_reason(v)}
+    chosen = [v for v in variants if v != "loop" and v not in missing]
     if not chosen:
-        return {"status": "skipped", "reason": "no variant other than loop selected"}
+        return {"status": "skipped", "reason": "no installed variant other than loop selected", "missing": missing}
     _log("sweeps ...")
     res = run_sweeps(plan, chosen, args.data, args.seed, log=_log, isolate=not args.in_process)
     batch_network = f"{'-'.join(map(str, plan.batch_net))} relu"
-    return dict(res, status="ok", depth_width=plan.depth_width, batch_network=batch_network)
+    return dict(res, status="ok", depth_width=plan.depth_width, batch_network=batch_network, missing=missing)
 
 
 def _compile(args):
@@ -234,11 +266,14 @@ def _recipe(args, variants):
     if args.data == "random":
         return {"status": "skipped", "reason": "--data random (the recipe needs Fashion-MNIST)"}
     epochs = FULL_EPOCHS if args.full_recipe else args.recipe_epochs
+    skipped = [{"variant": v, "status": "skipped", "reason": missing_reason(v)} for v in chosen if missing_reason(v)]
+    chosen = [v for v in chosen if not missing_reason(v)]
     _log(f"end-to-end recipe, {epochs} epochs ...")
     try:
         results = run_recipe(chosen, epochs, args.seed, isolate=not args.in_process, processes=_processes(args))
     except FileNotFoundError as e:
         return {"status": "skipped", "reason": str(e)}
+    results += skipped
     for r in results:
         if r["status"] == "ok":
             _log(f"  recipe {r['variant']}: {r['wall_s']:.3g} s, test accuracy {r['test_accuracy']:.4f}")

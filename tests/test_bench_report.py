@@ -270,3 +270,61 @@ def test_compile_section_and_targets_use_launch_to_first_batch():
     assert "| warm start (same cache) | <= 1 s | 0.65 s | yes |" in targets  # not the 1.2 s to exit
     section = bench_markdown._compile(report)
     assert "launch → exit s" in section and "| cold (empty NUMBA_CACHE_DIR) | 4.4 | 0.4 | 4 | 4.9 |" in section
+
+
+def test_a_peer_not_installed_is_skipped_with_how_to_install_and_no_process(tmp_path, monkeypatch):
+    from fastmlp.bench import report as bench_report
+    real = bench_peers.importlib.util.find_spec
+    monkeypatch.setattr(bench_peers.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch" else real(name, *a))
+    started = []
+    real_run = bench_report.run_interleaved
+    monkeypatch.setattr(bench_report, "run_interleaved",
+                        lambda tasks, *a, **k: started.extend(tasks) or real_run(tasks, *a, **k))
+    out = tmp_path / "report"
+    assert main(["--quick", "--out", str(out), "--workloads", "circles-b10", "--variants", "numpy", "--peers",
+                 "torch", "--data", "random", "--in-process"]) == 0
+    assert started == [("circles-b10", "numpy")]  # nothing was started for torch
+    text = (out / "report.md").read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| circles-b10 | torch |"))
+    assert "skipped: torch not installed (pip install torch==2.13.0)" in row
+    assert "failed" not in text and "Traceback" not in text
+    assert "Sweeps: torch skipped: torch not installed (pip install torch==2.13.0)." in text
+
+
+def test_failed_cases_show_the_error_not_the_traceback():
+    r = {"status": "failed", "reason": "child process exit 1: Traceback (most recent call last): | File \"x\", line 1 "
+         "| ValueError: bad"}
+    assert bench_markdown._why(r) == "failed: child process exit 1: ValueError: bad"
+    assert bench_markdown._why({"status": "skipped", "reason": "--quick"}) == "skipped: --quick"
+
+
+def test_the_report_explains_shares_above_100_percent():
+    assert bench_markdown.work_done("784-300-10 sigmoid") == pytest.approx(
+        (6 * 238200 - 2 * 235200) / (6 * 238200))
+    report = {"meta": {"date": "d", "quick": False, "machine": "m", "cores": 2, "python": "3", "numpy": "2",
+                       "numba": "0.68", "threads": "numba 2", "peers": "none", "data": "x", "sgemm_repeats": 5},
+              "sgemm_gflops": 100.0, "compile": {}, "recipe": {}, "sweeps": {}, "charts": [],
+              "workloads": [{"workload": "mnist-b64", "network": "784-300-10 sigmoid", "cases": [
+                  {"variant": "numba", "status": "ok", "samples": 10, "samples_per_s": 1e5, "gflops": 102.0,
+                   "first_epoch_s": 1.0, "loss_before": 1.0, "loss_after": 0.5, "note": ""}]}]}
+    text = bench_markdown.render(report)
+    assert "| 102% | 68.4% |" in text  # nominal share, and the share of the flops computed
+    assert "Why \"of sgemm\" can exceed 100%" in text and "6 W - 2 W1" in text
+
+
+def test_quick_sweeps_are_markers_not_lines():
+    import matplotlib.pyplot as plt
+
+    from fastmlp.bench import charts as bench_charts
+    few = [{"status": "ok", "variant": "numba", "x": x, "samples_per_s": 1000.0 * x} for x in (1, 16, 64)]
+    many = [{"status": "ok", "variant": "numba", "x": 2 ** k, "samples_per_s": 1000.0 * 2 ** k} for k in range(5)]
+    for rows, style in ((few, "None"), (many, "-")):
+        fig, ax = plt.subplots()
+        bench_charts._lines(ax, rows, lambda r: r["samples_per_s"], "batch size", "samples / s")
+        fig.canvas.draw()
+        assert ax.lines[0].get_linestyle() == style
+        assert [t.get_text() for t in ax.get_xticklabels()] == [f"{r['x']:g}" for r in rows]
+        labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+        assert labels and not any("^" in s for s in labels)
+        plt.close(fig)
