@@ -1,30 +1,57 @@
-"""The ``fastmlp`` command: demo, train, sweep, info and bench subcommands (argparse).
+"""The ``fastmlp`` command (also ``python -m fastmlp``): demo, train, sweep, info and bench.
 
-Errors from bad arguments or the library print one line, ``fastmlp: error: ...``,
-and exit with status 2 (no traceback).
+``fastmlp`` alone prints the version, the commands and examples; ``fastmlp COMMAND --help``
+a command's options with their defaults. Words mean what they mean in the Python API:
+``--hidden`` are the hidden-layer sizes (``MLP``'s ``layers`` is the whole list
+``[inputs, *hidden, outputs]``), and ``--lr``, ``--batch-size``, ``--optimizer`` default to
+``MLP.fit``'s values.
+
+Every error is one line on stderr, ``fastmlp: error: ...``, with exit status 2 and no
+traceback, before any work when it is about the arguments or the output folder; warnings
+are one line ``fastmlp: warning: ...``. Output cut short by the reader (``fastmlp info
+--json | head``) ends quietly.
 """
 import argparse
-import importlib
+import contextlib
 import importlib.metadata
 import json
 import os
 import platform
 import sys
+import tempfile
 import time
+import warnings
 
 from .checks import check_hidden_sizes, check_int_list
-from .datasets.catalog import DATASET_NAMES, load_dataset
+from .datasets.catalog import DATASET_NAMES, SYNTHETIC, load_dataset
 
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line and exit 2."""
-
-    def error(self, message):
-        raise _UsageError(message)
+ACTIVATION_CHOICES = ("identity", "tanh", "sigmoid", "relu", "leaky_relu")
+OPTIMIZER_CHOICES = ("sgd", "adam", "rmsprop", "adagrad")
+BACKEND_CHOICES = ("numba", "numpy", "loop")
+DOWNLOADABLE = {"mnist": "mnist", "fashion-mnist": "fashion_mnist"}  # CLI name -> fastmlp.datasets name
 
 
 class _UsageError(Exception):
-    pass
+    """A mistake in the command line (argparse's, or one found before any work)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line and exit 2 (raised, printed by :func:`main`)."""
+
+    def error(self, message):
+        raise _UsageError(f"{message} (see {self.prog} --help)")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Help that keeps the epilog's examples as written and appends each option's default
+    (unless the help already says it, or there is none to say)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("default" in text or not action.option_strings or action.default is None or action.default is False
+                or action.default is argparse.SUPPRESS):
+            return text
+        return text + " (default: %(default)s)"
 
 
 def _parsed(check, name, **options):
@@ -54,51 +81,119 @@ def _nonempty(parse):
     return nonempty
 
 
+def _csv(values):
+    return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+
+
+# -- shared steps ---------------------------------------------------------------------------------
+def _set_threads(args):
+    if getattr(args, "threads", None) is not None:
+        from .threads import set_num_threads
+        set_num_threads(args.threads)
+
+
+def output_folder(path, option="--out"):
+    """Create ``path`` (and its parents) and check a file can be written in it; returns its absolute path.
+
+    Raises ``_UsageError`` naming the problem (a file is in the way, no permission, an
+    impossible path) so the command stops before any work.
+    """
+    path = os.path.abspath(os.path.expanduser(path))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise _UsageError(f"{option} {path} is a file, not a folder: give a folder to write the results into")
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        reason = e.strerror or str(e)
+        raise _UsageError(f"{option} {path} cannot be used as the output folder: {reason}") from None
+    return path
+
+
+def _dataset(args, seed):
+    """The dataset of ``--dataset``, fetched first with ``--download``; a missing one is an
+    error saying where it was searched and how to get it (with this command's words)."""
+    name = args.dataset
+    if getattr(args, "download", False) and name in DOWNLOADABLE:
+        from . import datasets
+        key = DOWNLOADABLE[name]
+        if datasets.find_dataset(key) is None:
+            print(f"downloading {name} into {datasets.cache_dir(key)} (SHA-256 checked) ...", flush=True)
+            getattr(datasets, key)(download=True)
+    try:
+        return load_dataset(name, args.n_samples, seed)
+    except FileNotFoundError as e:
+        message = str(e).replace("pass download=True to fetch it", "add --download to fetch it")
+        raise FileNotFoundError(message) from None
+
+
 # -- subcommands ----------------------------------------------------------------------------------
 def cmd_demo(args):
     from .demo import run_demo
-    print(f"fastmlp demo: writing figures to {os.path.abspath(args.out)} (the first run in a fresh "
-          "environment also compiles the Numba kernels, about a minute; later runs load them from the cache)")
-    summary = run_demo(args.out, quick=args.quick, n_jobs=args.n_jobs)
+    out = output_folder(args.out)
+    _set_threads(args)
+    print(f"fastmlp demo: writing figures and summary.json to {out}", flush=True)
+    summary = run_demo(out, quick=args.quick, n_jobs=args.n_jobs, log=lambda line: print(line, flush=True))
     print(f"done in {summary['seconds']:.1f}s: {len(summary['figures'])} figures and summary.json in "
           f"{summary['output_folder']}")
     return 0
 
 
+def _hidden(args):
+    """The hidden sizes from --hidden, or from the deprecated --layers (with a warning)."""
+    if args.layers is not None:
+        if args.hidden is not None:
+            raise _UsageError("give --hidden only (--layers is its deprecated name)")
+        warnings.warn("--layers is deprecated and will be removed: it gives the hidden-layer sizes, while "
+                      "layers in Python (MLP(layers=...)) is the whole list [inputs, *hidden, outputs]; "
+                      f"use --hidden {_csv(args.layers)}", FutureWarning, stacklevel=1)
+        return args.layers
+    return args.hidden if args.hidden is not None else [32]
+
+
 def cmd_train(args):
     from . import plots
     from .model import MLP
-    data = load_dataset(args.dataset, args.n_samples, args.seed)
-    layers = [data.n_features, *args.layers, data.n_classes]
+    from .progress import kernel_notice, warm_up
+    from .sweep import json_ready
+    hidden = _hidden(args)
+    out = output_folder(args.out)
+    _set_threads(args)
+    data = _dataset(args, args.seed)
+    layers = [data.n_features, *hidden, data.n_classes]
     model = MLP(layers, activation=args.activation, init=args.init, backend=args.backend, seed=args.seed)
-    print(f"training {model} on {data.name}: {data.n_train} training / {data.n_test} test samples")
     fit_kw = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                  schedule=args.schedule, verbose=0 if args.quiet else 2, seed=args.seed)
+                  schedule=args.schedule, seed=args.seed)
     if args.momentum:
         fit_kw["momentum"] = args.momentum
     if args.validation_split:
         fit_kw["validation_split"] = args.validation_split
-    history = model.fit(data.X_train, data.y_train, **fit_kw)
-    os.makedirs(args.out, exist_ok=True)
+    print(f"training {model} on {data.name}: {data.n_train} training / {data.n_test} test samples", flush=True)
+    if args.backend == "numba":
+        kernel_notice(lambda: warm_up(model, data.X_train, data.y_train, **fit_kw),
+                      log=lambda line: print(line, flush=True))
+    history = model.fit(data.X_train, data.y_train, verbose=0 if args.quiet else 1, **fit_kw)
     result = {"dataset": data.name, "layers": layers, "epochs_run": len(history), "diverged": history.diverged}
     if data.n_test:
         result["test"] = model.evaluate(data.X_test, data.y_test)
         print(f"test loss {result['test']['loss']:.4f}  test accuracy {result['test']['accuracy']:.4f}")
-    paths = {"model": model.save(os.path.join(args.out, "model.npz"))}
-    paths["history"] = os.path.join(args.out, "history.json")
+    paths = {"model": model.save(os.path.join(out, "model.npz"))}
+    paths["history"] = os.path.join(out, "history.json")
     with open(paths["history"], "w") as f:
-        json.dump(dict(history.to_dict(), result=result), f, indent=1, default=float)
-    paths["curves"] = os.path.join(args.out, "curves.png")
+        json.dump(json_ready(dict(history.to_dict(), result=result)), f, indent=1, allow_nan=False)
+    paths["curves"] = os.path.join(out, "curves.png")
     plots.plot_history(history, title=f"{data.name}: MLP {'-'.join(map(str, layers))} {args.activation}, "
                        f"{args.optimizer} lr {args.lr:g}, batch {args.batch_size}", path=paths["curves"])
     if data.n_features in (64, 784):
         X, y = (data.X_test, data.y_test) if data.n_test else (data.X_train, data.y_train)
-        paths["probabilities"] = os.path.join(args.out, "probabilities.png")
+        paths["probabilities"] = os.path.join(out, "probabilities.png")
         plots.plot_probabilities(model, X, indices=range(min(6, len(X))), y=y, class_names=data.class_names,
                                  path=paths["probabilities"])
     elif data.n_features == 2:
-        paths["boundary"] = os.path.join(args.out, "boundary.png")
-        plots.plot_decision_boundary(model, data.X_train, data.y_train, path=paths["boundary"])
+        paths["boundary"] = os.path.join(out, "boundary.png")
+        plots.plot_decision_boundary(model, data.X_train, data.y_train, path=paths["boundary"],
+                                     points="training")
     for kind, p in paths.items():
         print(f"wrote {kind}: {p}")
     return 0
@@ -107,11 +202,14 @@ def cmd_train(args):
 def cmd_sweep(args):
     from . import plots
     from .sweep import sweep
-    data = load_dataset(args.dataset, args.n_samples, 0)
+    hidden = _hidden(args)
+    out = output_folder(args.out)
+    _set_threads(args)
+    data = _dataset(args, 0)
     grid = {"batch_size": args.batch_sizes, "lr": args.lrs}
     if args.seeds:
         grid["seed"] = args.seeds
-    base = {"hidden": tuple(args.layers), "activation": args.activation, "epochs": args.epochs,
+    base = {"hidden": tuple(hidden), "activation": args.activation, "epochs": args.epochs,
             "optimizer": args.optimizer}
     client = None
     if args.scheduler_address:
@@ -122,21 +220,20 @@ def cmd_sweep(args):
         client = Client(args.scheduler_address)
     n_runs = len(args.batch_sizes) * len(args.lrs) * max(1, len(args.seeds or []))
     where = f"Dask scheduler {args.scheduler_address}" if client else f"{args.n_jobs or 'all'} process(es)"
-    print(f"sweep on {data.name}: {n_runs} runs on {where}")
+    print(f"sweep on {data.name}: {n_runs} runs on {where}", flush=True)
     t0 = time.perf_counter()
     try:
         result = sweep(data, grid, base=base, n_jobs=args.n_jobs, client=client, verbose=not args.quiet)
     finally:
         if client is not None:
             client.close()
-    os.makedirs(args.out, exist_ok=True)
-    paths = {"csv": result.to_csv(os.path.join(args.out, "sweep.csv")),
-             "json": os.path.join(args.out, "sweep.json"),
-             "heatmaps": os.path.join(args.out, "heatmaps.png"),
-             "curves": os.path.join(args.out, "curves.png"),
-             "lr_comparison": os.path.join(args.out, "lr_comparison.png")}
+    paths = {"csv": result.to_csv(os.path.join(out, "sweep.csv")),
+             "json": os.path.join(out, "sweep.json"),
+             "heatmaps": os.path.join(out, "heatmaps.png"),
+             "curves": os.path.join(out, "curves.png"),
+             "lr_comparison": os.path.join(out, "lr_comparison.png")}
     result.to_json(paths["json"])
-    title = f"{data.name}: batch size x learning rate, {args.epochs} epochs; hatched/div = diverged"
+    title = f"{data.name}: batch size x learning rate, {args.epochs} epochs"
     plots.plot_sweep_heatmaps(result, title=title, path=paths["heatmaps"])
     plots.plot_sweep_curves(result, path=paths["curves"])
     plots.plot_lr_comparison(result, path=paths["lr_comparison"])
@@ -202,85 +299,223 @@ def cmd_bench(argv):
     except ModuleNotFoundError as e:
         if e.name not in ("fastmlp.bench", "fastmlp.bench.report"):
             raise
-        print("fastmlp: error: the benchmarks (fastmlp.bench) are not installed", file=sys.stderr)
-        return 2
+        raise ImportError("the benchmarks (fastmlp.bench) are not installed: install fastmlp from its "
+                          "repository (pip install -e .)") from None
     return bench_main(argv) or 0
 
 
 # -- parser ---------------------------------------------------------------------------------------
+DESCRIPTION = """fastmlp {version}: train multi-layer perceptrons on the CPU, fast.
+
+The first command of a fresh install compiles the kernels (tens of seconds, said on screen);
+they are cached for every later run."""
+
+EXAMPLES = """examples:
+  fastmlp demo                              every study, as figures (writes ./fastmlp-demo)
+  fastmlp train --dataset circles --hidden 16 --lr 0.1
+  fastmlp train --dataset fashion-mnist --download --hidden 256,128,64 --batch-size 64 --epochs 50
+  fastmlp sweep --batch-sizes 1,10,100 --lrs 0.01,0.1,1
+  fastmlp info                              versions, threads, cache folder, datasets present
+
+fastmlp COMMAND --help shows a command's options and their defaults."""
+
+TRAIN_EXAMPLES = """examples:
+  fastmlp train                                          circles, one hidden layer of 32 ReLU units
+  fastmlp train --dataset spirals --hidden 64,64 --optimizer adam --epochs 100
+  fastmlp train --dataset fashion-mnist --download --hidden 256,128,64 --batch-size 64 --epochs 50
+
+Writes model.npz (fastmlp.load reads it), history.json (one row per epoch, epochs counted
+from 1 as on screen), curves.png and, for images, probabilities.png or, for 2-D data,
+boundary.png. samples/s is training samples per second of each epoch's training pass
+(validation excluded)."""
+
+SWEEP_EXAMPLES = """examples:
+  fastmlp sweep                                          the default 5 x 6 grid on circles
+  fastmlp sweep --batch-sizes 1,10,100 --lrs 0.01,0.1,1 --seeds 0,1,2
+  fastmlp sweep --dataset moons --hidden 32,32 --optimizer adam --lrs 0.001,0.01,0.1
+
+Writes sweep.csv, sweep.json and figures: heatmaps of the final test accuracy and of the
+training wall time (kernels compiled beforehand, not counted), the loss curves of every
+cell, and the learning rates compared (each averaged over the batch sizes)."""
+
+DEMO_EXAMPLES = """examples:
+  fastmlp demo
+  fastmlp demo --quick --out /tmp/demo
+
+Circles, spirals, a batch size x learning rate sweep, initialisation sensitivity, the 8x8
+digits with predicted probabilities (needs scikit-learn: pip install scikit-learn),
+signal propagation, the cost of a gradient and a hand-built network approximating sin."""
+
+BENCH_HELP = ("measure training speed: fastmlp's numba, NumPy and loop variants and, when installed, PyTorch, "
+              "JAX and scikit-learn; Markdown report with charts (fastmlp bench --help)")
+
+
+def _add_threads(p):
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="threads for Numba and BLAS in this process (fastmlp.set_num_threads; default: "
+                        "Numba's default, one per core)")
+
+
+def _add_data(p):
+    p.add_argument("--dataset", choices=DATASET_NAMES, default="circles",
+                   help="data to train on: synthetic 2-D problems, scikit-learn's 8x8 digits, or MNIST / "
+                        "Fashion-MNIST (see --download)")
+    p.add_argument("--n-samples", type=int, default=None, metavar="N",
+                   help=f"points of a synthetic dataset ({', '.join(SYNTHETIC)}; default: 400, 80%% of them "
+                        "for training)")
+    p.add_argument("--download", action="store_true",
+                   help="fetch MNIST or Fashion-MNIST into the user cache when no folder holds them "
+                        "(SHA-256 checked)")
+
+
+def _add_network(p, hidden_default, activation_default):
+    p.add_argument("--hidden", type=_parsed(check_hidden_sizes, "--hidden"), default=None, metavar="SIZES",
+                   help="hidden-layer sizes, comma-separated, e.g. 256,128,64; the network is [inputs, *hidden, "
+                        f"classes] (default: {hidden_default})")
+    p.add_argument("--layers", type=_parsed(check_hidden_sizes, "--layers"), default=None,
+                   help=argparse.SUPPRESS)  # deprecated name of --hidden
+    p.add_argument("--activation", choices=ACTIVATION_CHOICES, default=activation_default,
+                   help="activation of the hidden layers")
+    p.add_argument("--optimizer", choices=OPTIMIZER_CHOICES, default="sgd", help="optimizer, as in MLP.fit")
+
+
 def build_parser():
     """The argparse parser of the ``fastmlp`` command."""
-    p = _Parser(prog="fastmlp", description="Train multi-layer perceptrons on the CPU, fast.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    from . import __version__
+    from .initializers import INIT_NAMES
+    from .schedules import SCHEDULES
+    p = _Parser(prog="fastmlp", description=DESCRIPTION.format(version=__version__), epilog=EXAMPLES,
+                formatter_class=_Formatter)
+    p.add_argument("--version", action="version", version=f"fastmlp {__version__} (Python "
+                   f"{platform.python_version()}, NumPy {_version('numpy')}, Numba {_version('numba')})")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, title="commands")
 
-    d = sub.add_parser("demo", help="train on built-in data and write figures and a JSON summary")
-    d.add_argument("--out", default="fastmlp-demo", help="output folder (default ./fastmlp-demo)")
-    d.add_argument("--quick", action="store_true", help="smaller grids and fewer epochs")
-    d.add_argument("--n-jobs", type=int, default=1, help="worker processes for the sweeps (default 1)")
+    d = sub.add_parser("demo", help="train on built-in data and write every figure and a JSON summary",
+                       description="Run every study on built-in data and write its figures and summary.json.",
+                       epilog=DEMO_EXAMPLES, formatter_class=_Formatter)
+    d.add_argument("--out", default="fastmlp-demo", help="output folder, created if needed")
+    d.add_argument("--quick", action="store_true", help="smaller grids and fewer epochs (a few seconds)")
+    d.add_argument("--n-jobs", type=int, default=1, metavar="N",
+                   help="worker processes for the sweeps (1: all in this process)")
+    _add_threads(d)
 
-    t = sub.add_parser("train", help="train one MLP and save the model, history and figures")
-    t.add_argument("--dataset", choices=DATASET_NAMES, default="circles")
-    t.add_argument("--n-samples", type=int, default=None, help="points of a synthetic dataset")
-    t.add_argument("--layers", type=_parsed(check_hidden_sizes, "layers"), default=[32],
-                   help="hidden sizes, e.g. 256,128,64 (default 32)")
-    t.add_argument("--activation", default="relu")
-    t.add_argument("--init", default="auto")
-    t.add_argument("--optimizer", default="sgd", choices=("sgd", "adam", "rmsprop", "adagrad"))
-    t.add_argument("--lr", type=float, default=0.1)
-    t.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
-    t.add_argument("--schedule", default=None, help="constant, step, exponential, inverse_time, cosine, ...")
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--epochs", type=int, default=20)
-    t.add_argument("--backend", default="numba", choices=("numba", "numpy", "loop"))
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--validation-split", type=float, default=None, help="fraction held out, e.g. 0.1")
-    t.add_argument("--out", default="fastmlp-train", help="output folder (default ./fastmlp-train)")
-    t.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    t = sub.add_parser("train", help="train one MLP and save the model, its history and figures",
+                       description="Train one MLP on a dataset; save the model, its history and figures.",
+                       epilog=TRAIN_EXAMPLES, formatter_class=_Formatter)
+    _add_data(t)
+    _add_network(t, "32", "relu")
+    t.add_argument("--init", choices=INIT_NAMES, default="auto", metavar="INIT",
+                   help="weight initialisation: auto (He after ReLU-like layers, Glorot otherwise), "
+                        "glorot_uniform, he_normal, lecun_normal, ... (as MLP's init)")
+    t.add_argument("--lr", type=float, default=0.01, help="learning rate, as in MLP.fit")
+    t.add_argument("--momentum", type=float, default=0.0, help="momentum of --optimizer sgd")
+    t.add_argument("--schedule", choices=sorted(SCHEDULES), default=None,
+                   help="learning-rate schedule over the epochs (default: constant)")
+    t.add_argument("--batch-size", type=int, default=32, metavar="N",
+                   help="samples per gradient step; 1 is online SGD, more than the data is full batch")
+    t.add_argument("--epochs", type=int, default=20, metavar="N", help="passes over the training data")
+    t.add_argument("--validation-split", type=float, default=None, metavar="F",
+                   help="fraction of the training data held out for validation, e.g. 0.1 (default: none)")
+    t.add_argument("--backend", choices=BACKEND_CHOICES, default="numba",
+                   help="implementation: numba (fast), numpy or loop (readable references, same numbers)")
+    t.add_argument("--seed", type=int, default=0, help="seeds the data, the initial weights and the shuffling")
+    t.add_argument("--out", default="fastmlp-train", help="output folder, created if needed")
+    t.add_argument("--quiet", action="store_true", help="no progress display")
+    _add_threads(t)
 
-    s = sub.add_parser("sweep", help="batch size x learning rate study with figures, CSV and JSON")
-    s.add_argument("--dataset", choices=DATASET_NAMES, default="circles")
-    s.add_argument("--n-samples", type=int, default=None)
-    s.add_argument("--batch-sizes", type=_nonempty(_parsed(check_int_list, "batch-sizes", low=1)),
-                   default=[1, 10, 50, 100, 200])
-    s.add_argument("--lrs", type=_nonempty(_floats), default=[0.01, 0.05, 0.1, 0.5, 1.0, 5.0])
-    s.add_argument("--seeds", type=_nonempty(_parsed(check_int_list, "seeds", low=0)), default=None,
-                   help="repeat each cell over these seeds")
-    s.add_argument("--layers", type=_parsed(check_hidden_sizes, "layers"), default=[16])
-    s.add_argument("--activation", default="tanh")
-    s.add_argument("--optimizer", default="sgd", choices=("sgd", "adam", "rmsprop", "adagrad"))
-    s.add_argument("--epochs", type=int, default=40)
-    s.add_argument("--n-jobs", type=int, default=None, help="worker processes (default: one per core)")
-    s.add_argument("--scheduler-address", default=None, help="run on this Dask scheduler, e.g. tcp://host:8786")
-    s.add_argument("--out", default="fastmlp-sweep")
-    s.add_argument("--quiet", action="store_true")
+    s = sub.add_parser("sweep", help="batch size x learning rate study with figures, CSV and JSON",
+                       description="Train one model per (batch size, learning rate[, seed]) and compare them.",
+                       epilog=SWEEP_EXAMPLES, formatter_class=_Formatter)
+    _add_data(s)
+    s.add_argument("--batch-sizes", type=_nonempty(_parsed(check_int_list, "--batch-sizes", low=1)),
+                   default=[1, 10, 50, 100, 200], metavar="LIST",
+                   help="batch sizes, comma-separated (default: 1,10,50,100,200)")
+    s.add_argument("--lrs", type=_nonempty(_floats), default=[0.01, 0.05, 0.1, 0.5, 1.0, 5.0], metavar="LIST",
+                   help="learning rates, comma-separated (default: 0.01,0.05,0.1,0.5,1,5)")
+    s.add_argument("--seeds", type=_nonempty(_parsed(check_int_list, "--seeds", low=0)), default=None,
+                   metavar="LIST", help="repeat each cell over these seeds, e.g. 0,1,2 (default: seed 0 only)")
+    _add_network(s, "16", "tanh")
+    s.add_argument("--epochs", type=int, default=40, metavar="N", help="epochs of every run")
+    s.add_argument("--n-jobs", type=int, default=None, metavar="N",
+                   help="worker processes, one thread each (default: one per core)")
+    s.add_argument("--scheduler-address", default=None, metavar="ADDRESS",
+                   help="run on this Dask scheduler instead, e.g. tcp://host:8786 (default: local processes)")
+    s.add_argument("--out", default="fastmlp-sweep", help="output folder, created if needed")
+    s.add_argument("--quiet", action="store_true", help="no line per finished run")
+    _add_threads(s)
 
-    i = sub.add_parser("info", help="versions, threads, Numba cache and datasets")
+    i = sub.add_parser("info", help="versions, threads, Numba cache folder and datasets present",
+                       description="Versions, threads, threading layer, BLAS, cache folder and datasets present.",
+                       epilog="examples:\n  fastmlp info\n  fastmlp info --json | head", formatter_class=_Formatter)
     i.add_argument("--json", action="store_true", help="print as JSON")
 
-    sub.add_parser("bench", add_help=False,
-                   help="measure fastmlp against PyTorch, JAX and scikit-learn; Markdown report with charts "
-                        "(see fastmlp bench --help)")
+    sub.add_parser("bench", add_help=False, help=BENCH_HELP)
     return p
 
 
 COMMANDS = {"demo": cmd_demo, "train": cmd_train, "sweep": cmd_sweep, "info": cmd_info}
+# The mistakes a command reports as one line (anything else is a bug: its traceback is shown).
+EXPECTED_ERRORS = (_UsageError, ValueError, TypeError, OSError, ImportError)
 
 
-def main(argv=None):
-    """Run the command line; returns the exit status (0 ok, 2 bad arguments or failure)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _one_line(message):
+    """A possibly multi-line message as one line: its lines joined, list marks dropped."""
+    lines = [ln.strip().removeprefix("- ") for ln in str(message).strip().splitlines()]
+    out = ""
+    for ln in filter(None, lines):
+        out += ln if not out else (" " if out.endswith(":") else "; ") + ln
+    return out
+
+
+@contextlib.contextmanager
+def _warnings_as_lines():
+    """Warnings printed as ``fastmlp: warning: ...`` on one line (no file and line of the library)."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"fastmlp: warning: {_one_line(message)}", file=sys.stderr if file is None else file, flush=True)
+    saved = warnings.showwarning
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = saved
+
+
+def _run(argv):
     if argv and argv[0] == "bench":
         return cmd_bench(argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        return COMMANDS[args.command](args)
-    except SystemExit as e:  # --help
+    except SystemExit as e:  # --help, --version
         return e.code if isinstance(e.code, int) else 0
-    except (_UsageError, ValueError, TypeError, FileNotFoundError, ImportError, KeyError) as e:
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"fastmlp: error: {message}", file=sys.stderr)
+    if args.command is None:
+        print(parser.format_help(), end="")
+        return 0
+    for name in ("epochs", "batch_size", "n_samples", "n_jobs", "threads"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise _UsageError(f"--{name.replace('_', '-')} must be a positive integer; got {value}")
+    return COMMANDS[args.command](args)
+
+
+def main(argv=None):
+    """Run the command line; returns the exit status (0 ok, 2 a mistake in the arguments, the
+    data or the output folder, 130 interrupted)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        with _warnings_as_lines():
+            return _run(argv)
+    except BrokenPipeError:  # the reader stopped reading (fastmlp info --json | head): end quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit would fail again
+        return 1
+    except EXPECTED_ERRORS as e:
+        message = _one_line(e) or type(e).__name__
+        print(f"fastmlp: error: {message}", file=sys.stderr, flush=True)
         return 2
+    except KeyboardInterrupt:
+        print("fastmlp: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

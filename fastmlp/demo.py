@@ -1,6 +1,12 @@
 """The demo behind ``fastmlp demo``: trains on data that is always available
-(synthetic 2-D problems, and scikit-learn's digits when installed), runs the
-small studies, and writes every figure plus a JSON summary to one folder."""
+(synthetic 2-D problems, and scikit-learn's digits when installed, else says how to get
+them), runs the small studies, and writes every figure plus a JSON summary to one folder
+(``./fastmlp-demo`` by default, which the repository's .gitignore leaves out).
+
+Before the first study it makes ready every kernel the demo uses (:func:`rehearse`),
+announced as "compiling kernels (first run only)..." with the time it took, so the
+studies' own timings and the sweep's wall-time heatmap hold no compile time.
+"""
 import json
 import os
 import time
@@ -12,11 +18,55 @@ from . import datasets, plots
 from .checks import check_bool, check_callable, check_n_jobs, check_path
 from .experiments import box_approximation, gradient_cost, signal_propagation
 from .model import MLP
-from .sweep import _json_default, sweep
+from .progress import kernel_notice, warm_up
+from .sweep import json_ready, sweep
 
 
 def _step(log, name, t0):
     log(f"  {name} ({time.perf_counter() - t0:.1f}s)")
+
+
+def rehearse():
+    """Load (or, the first time, compile) every kernel the demo uses, on a few rows: float32
+    training with each epoch kernel (batch 1 and plain SGD, SGD with momentum, Adam),
+    evaluation and prediction; float64 layer outputs, gradients and evaluation (the
+    experiments); the step-unit network's output."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((8, 2)).astype(np.float32)
+    y = np.arange(8) % 2
+    model = MLP([2, 4, 2], seed=0)
+    for batch_size, options in ((1, {}), (4, {}), (4, {"momentum": 0.9}), (4, {"optimizer": "adam"})):
+        warm_up(model, X, y, batch_size=batch_size, lr=0.01, **options)
+    wide = MLP([2, 4, 2], dtype="float64", seed=0)
+    wide.layer_outputs(X)
+    wide.loss_and_grad(X, y)
+    wide.evaluate(X, y)
+    MLP([1, 2, 1], activation="step", loss="mse", dtype="float64", init="zeros").forward(X[:, :1])
+
+
+def digits_study(save, quick=False, log=print):
+    """The demo's digits part: an MLP 64-64-10 on scikit-learn's 8x8 digits, its curves and
+    predicted probabilities, saved through ``save(plot_function, file_name, *args, **kwargs)``.
+
+    Returns its summary entry; without scikit-learn it says so through ``log`` (with how
+    to install it) and returns ``{'skipped': reason}``.
+    """
+    t0 = time.perf_counter()
+    try:
+        dig = datasets.load_dataset("digits", seed=0)  # pixels scaled from 0..16 to [0, 1]
+    except ImportError as e:
+        log(f"  digits skipped: {e}")
+        return {"skipped": str(e)}
+    Xtr, Xte = dig.X_train, dig.X_test
+    dmodel = MLP([64, 64, 10], seed=0)
+    dhist = dmodel.fit(Xtr, dig.y_train, epochs=10 if quick else 30, batch_size=32, lr=0.01,
+                       optimizer="adam", validation_data=(Xte, dig.y_test), verbose=0, seed=0)
+    save(plots.plot_history, "digits_curves.png", dhist, title="Digits 8x8: MLP 64-64-10 ReLU, Adam")
+    wrong = np.flatnonzero(dmodel.predict(Xte) != dig.y_test)[:2].tolist()
+    save(plots.plot_probabilities, "digits_probabilities.png", dmodel, Xte, indices=[0, 1, 2, 3] + wrong,
+         y=dig.y_test, class_names=dig.class_names)
+    _step(log, "digits trained", t0)
+    return {"layers": list(dmodel.layers), "test": dmodel.evaluate(Xte, dig.y_test)}
 
 
 def run_demo(out="fastmlp-demo", quick=False, n_jobs=1, log=print):
@@ -46,6 +96,7 @@ def run_demo(out="fastmlp-demo", quick=False, n_jobs=1, log=print):
     os.makedirs(out, exist_ok=True)
     t_start = time.perf_counter()
     summary = {"output_folder": os.path.abspath(out), "quick": quick, "figures": []}
+    summary["kernels_seconds"] = kernel_notice(rehearse, log)
 
     def save(fig_fn, name, *args, **kwargs):
         path = os.path.join(out, name)
@@ -63,7 +114,7 @@ def run_demo(out="fastmlp-demo", quick=False, n_jobs=1, log=print):
                           "test": model.evaluate(data.X_test, data.y_test)}
     save(plots.plot_history, "circles_curves.png", hist, title="Circles, MLP 2-16-16-2 tanh, SGD momentum 0.9")
     save(plots.plot_decision_boundary, "circles_boundary.png", model, data.X_test, data.y_test,
-         title="Circles: decision boundary of the trained MLP (test points)")
+         title="Circles: decision boundary of the trained MLP", points="test")
     spir = datasets.spirals(n_samples=600, n_arms=3, seed=0)
     smodel = MLP([2, 64, 64, 3], activation="relu", seed=0)
     shist = smodel.fit(spir.X_train, spir.y_train, epochs=epochs * 3, batch_size=32, lr=0.01, optimizer="adam",
@@ -71,7 +122,7 @@ def run_demo(out="fastmlp-demo", quick=False, n_jobs=1, log=print):
     summary["spirals"] = {"layers": list(smodel.layers), "epochs": len(shist),
                           "test": smodel.evaluate(spir.X_test, spir.y_test)}
     save(plots.plot_decision_boundary, "spirals_boundary.png", smodel, spir.X_train, spir.y_train,
-         title="3 spirals: MLP 2-64-64-3 ReLU, Adam\n(training points)")
+         title="3 spirals: MLP 2-64-64-3 ReLU, Adam", points="training")
     _step(log, "circles and spirals trained", t0)
 
     # 2. batch size x learning rate on circles
@@ -86,7 +137,7 @@ def run_demo(out="fastmlp-demo", quick=False, n_jobs=1, log=print):
     summary["batch_lr_sweep"] = {"runs": len(study), "diverged": sum(r["diverged"] for r in study.records),
                                  "best": {**best["params"], "test_accuracy": best["test_accuracy"]}}
     save(plots.plot_sweep_heatmaps, "batch_lr_heatmaps.png", study, title="Circles: batch size x learning rate, "
-         "MLP 2-16-2 tanh, plain SGD; hatched/div = diverged")
+         "MLP 2-16-2 tanh, plain SGD")
     save(plots.plot_sweep_curves, "batch_lr_curves.png", study)
     save(plots.plot_lr_comparison, "lr_comparison.png", study)
     _step(log, f"batch size x learning rate sweep, {len(study)} runs", t0)
@@ -105,22 +156,7 @@ def run_demo(out="fastmlp-demo", quick=False, n_jobs=1, log=print):
     _step(log, f"initialisation sweep, {len(inits)} runs", t0)
 
     # 4. digits (scikit-learn) with class probabilities
-    t0 = time.perf_counter()
-    try:
-        dig = datasets.load_dataset("digits", seed=0)  # pixels scaled from 0..16 to [0, 1]
-    except ImportError as e:
-        summary["digits"] = {"skipped": str(e)}
-    else:
-        Xtr, Xte = dig.X_train, dig.X_test
-        dmodel = MLP([64, 64, 10], seed=0)
-        dhist = dmodel.fit(Xtr, dig.y_train, epochs=10 if quick else 30, batch_size=32, lr=0.01,
-                           optimizer="adam", validation_data=(Xte, dig.y_test), verbose=0, seed=0)
-        summary["digits"] = {"layers": list(dmodel.layers), "test": dmodel.evaluate(Xte, dig.y_test)}
-        save(plots.plot_history, "digits_curves.png", dhist, title="Digits 8x8: MLP 64-64-10 ReLU, Adam")
-        wrong = np.flatnonzero(dmodel.predict(Xte) != dig.y_test)[:2].tolist()
-        save(plots.plot_probabilities, "digits_probabilities.png", dmodel, Xte, indices=[0, 1, 2, 3] + wrong,
-             y=dig.y_test, class_names=dig.class_names)
-        _step(log, "digits trained", t0)
+    summary["digits"] = digits_study(save, quick, log)
 
     # 5. explanatory experiments
     t0 = time.perf_counter()
@@ -143,5 +179,5 @@ def run_demo(out="fastmlp-demo", quick=False, n_jobs=1, log=print):
 
     summary["seconds"] = time.perf_counter() - t_start
     with open(os.path.join(out, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=1, default=_json_default)
+        json.dump(json_ready(summary), f, indent=1, allow_nan=False)
     return summary

@@ -1,72 +1,237 @@
-"""The fastmlp command, run in-process through main([...])."""
+"""The fastmlp command, run as a user runs it: ``python -m fastmlp ...`` in a subprocess.
+
+Start (bare command, --version, python -m), help texts with defaults and examples, one
+meaning per word across API and CLI, one-line errors (exit 2, no traceback) before any
+work, the output folder checked first, a missing dataset explained, a closed pipe,
+--threads, huge batch sizes, the compile notice, history.json, and the demo.
+"""
+import inspect
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from fastmlp.cli import main
+import fastmlp
+from fastmlp import MLP
+from fastmlp.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_demo_quick(tmp_path, capsys):
-    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 0
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["figures"] and all((tmp_path / f).stat().st_size > 0 for f in summary["figures"])
-    assert summary["batch_lr_sweep"]["runs"] == 9
-    assert str(tmp_path) in capsys.readouterr().out
+def run(*args, env=None, cwd=None):
+    """``python -m fastmlp ARGS`` with this checkout first on the path; the CompletedProcess."""
+    full_env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+                    COLUMNS="80")
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "fastmlp", *args], capture_output=True, text=True, env=full_env,
+                          cwd=cwd or ROOT, timeout=600)
 
 
-def test_train_circles(tmp_path, capsys):
-    code = main(["train", "--dataset", "circles", "--layers", "8", "--epochs", "3", "--lr", "0.2",
-                 "--validation-split", "0.2", "--out", str(tmp_path), "--backend", "numpy"])
-    assert code == 0
-    for name in ("model.npz", "history.json", "curves.png", "boundary.png"):
+def one_line_error(proc):
+    """The error line of a failed command, checked to be the whole of stderr, one line, no traceback."""
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    err = proc.stderr.strip()
+    assert "Traceback" not in proc.stderr
+    assert len(err.splitlines()) == 1 and err.startswith("fastmlp: error: "), err
+    return err
+
+
+# -- start ----------------------------------------------------------------------------------------
+def test_bare_command_prints_version_commands_and_examples():
+    proc = run()
+    assert proc.returncode == 0 and proc.stderr == ""
+    out = proc.stdout
+    assert f"fastmlp {fastmlp.__version__}" in out
+    for command in ("demo", "train", "sweep", "info", "bench"):
+        assert f"    {command} " in out
+    assert "examples:" in out and "fastmlp train --dataset" in out and "--help" in out
+
+
+def test_version():
+    proc = run("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith(f"fastmlp {fastmlp.__version__} (Python ")
+
+
+def test_every_option_has_a_description_and_its_default():
+    """In every command's parser: a help text per option, and the default said (in the text or
+    appended); every command has an example epilog."""
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command").choices
+    for name in ("demo", "train", "sweep", "info"):
+        sub = subparsers[name]
+        assert "examples:" in sub.epilog, name
+        for action in sub._actions:
+            if action.help == "==SUPPRESS==" or not action.option_strings or action.dest == "help":
+                continue
+            assert action.help, (name, action.dest)
+            if action.default is not None and action.default is not False:
+                assert "default" in sub.formatter_class(sub.prog)._get_help_string(action), (name, action.dest)
+
+
+def test_help_in_a_subprocess_shows_defaults_and_examples():
+    proc = run("train", "--help")
+    assert proc.returncode == 0
+    flat = " ".join(proc.stdout.split())
+    assert "--lr LR learning rate, as in MLP.fit (default: 0.01)" in flat
+    assert "--hidden SIZES hidden-layer sizes" in flat and "(default: 32)" in flat
+    assert "examples:" in proc.stdout and "--layers" not in proc.stdout  # the deprecated name is not advertised
+    bench = run("bench", "--help")
+    assert bench.returncode == 0 and "--threads N" in bench.stdout and "examples:" in bench.stdout
+    assert "measure training speed" in run().stdout  # bench is described, not "arguments go to ..."
+
+
+def test_cli_defaults_are_fits_defaults():
+    fit = inspect.signature(MLP.fit).parameters
+    train = build_parser().parse_args(["train"])
+    assert train.lr == fit["lr"].default == 0.01
+    assert train.batch_size == fit["batch_size"].default and train.optimizer == fit["optimizer"].default
+
+
+def test_layers_still_works_as_hidden_sizes_with_a_deprecation_message(tmp_path):
+    proc = run("train", "--layers", "5", "--epochs", "1", "--backend", "numpy", "--quiet", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    warning = [ln for ln in proc.stderr.splitlines() if ln.startswith("fastmlp: warning:")]
+    assert len(warning) == 1 and "--layers is deprecated" in warning[0] and "use --hidden 5" in warning[0]
+    assert "whole list" in warning[0]
+    saved = json.loads((tmp_path / "history.json").read_text())
+    assert saved["result"]["layers"] == [2, 5, 2]
+    both = run("train", "--layers", "5", "--hidden", "4", "--out", str(tmp_path))
+    assert "--hidden only" in one_line_error(both)
+
+
+# -- errors -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("argv,says", [
+    (["nope"], "invalid choice: 'nope'"),
+    (["train", "--epochs", "x"], "invalid int value: 'x'"),
+    (["train", "--epochs", "0"], "--epochs must be a positive integer; got 0"),
+    (["train", "--activation", "swish"], "invalid choice: 'swish'"),
+    (["train", "--hidden", "8,-1"], "--hidden[1] must be an integer >= 1"),
+    (["sweep", "--lrs", "a,b"], "expected comma-separated numbers"),
+    (["sweep", "--n-jobs", "0"], "--n-jobs must be a positive integer"),
+    (["train", "--threads", "0"], "--threads must be a positive integer"),
+    (["train", "--threads", "100000", "--backend", "numpy"], "threads must be an integer in [1,"),
+    (["train", "--momentum", "0.9", "--optimizer", "adam", "--backend", "numpy", "--epochs", "1"], "momentum"),
+])
+def test_mistakes_are_one_line_exit_2_no_traceback(argv, says, tmp_path):
+    err = one_line_error(run(*argv, "--out", str(tmp_path / "out")) if argv[0] != "nope" else run(*argv))
+    assert says in err
+
+
+def test_output_folder_is_checked_before_any_work(tmp_path):
+    a_file = tmp_path / "results.txt"
+    a_file.write_text("mine")
+    for command, out, says in (("train", a_file, "is a file, not a folder"), ("demo", a_file, "is a file"),
+                               ("sweep", a_file / "sub", "cannot be used as the output folder")):
+        proc = run(command, "--out", str(out))
+        assert says in one_line_error(proc) and proc.stdout == "", (command, out)
+    assert a_file.read_text() == "mine"
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write anywhere")
+def test_output_folder_without_permission(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    proc = run("train", "--out", str(locked))
+    assert "Permission denied" in one_line_error(proc) and proc.stdout == ""
+
+
+def test_missing_dataset_says_where_it_looked_and_offers_download(tmp_path):
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "FASTMLP_DATA": "",
+           "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR") or os.path.expanduser("~/.cache")}
+    err = one_line_error(run("train", "--dataset", "mnist", "--out", str(tmp_path / "out"), env=env))
+    assert "MNIST not found" in err and "Searched:" in err and str(tmp_path / "cache" / "fastmlp" / "mnist") in err
+    assert "add --download to fetch it" in err and "download=True" not in err
+    assert "--download" in run("train", "--help").stdout
+
+
+def test_a_closed_pipe_ends_quietly():
+    """``fastmlp info --json | head``: the reader goes away before the output is written."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "fastmlp", "info", "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=600) == 1
+    assert "Traceback" not in err and "BrokenPipeError" not in err and "Exception ignored" not in err
+
+
+# -- training ---------------------------------------------------------------------------------------
+def test_train_prints_the_kernel_notice_and_writes_valid_1_based_history(tmp_path):
+    proc = run("train", "--hidden", "6", "--epochs", "3", "--lr", "0.2", "--validation-split", "0.2",
+               "--threads", "1", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    notice = [i for i, ln in enumerate(lines) if ln.startswith(("compiling kernels", "loading kernels"))]
+    assert len(notice) == 1 and lines[notice[0] + 1].startswith("kernels ready in ")
+    epochs = [ln for ln in lines if ln.startswith("epoch ")]
+    assert [ln.split()[1] for ln in epochs] == ["1/3", "2/3", "3/3"] and notice[0] < lines.index(epochs[0])
+    text = (tmp_path / "history.json").read_text()
+    hist = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in history.json"))
+    assert [r["epoch"] for r in hist["rows"]] == [1, 2, 3] and hist["epoch_base"] == 1
+    assert 0 <= hist["result"]["test"]["accuracy"] <= 1
+    for name in ("model.npz", "curves.png", "boundary.png"):
         assert (tmp_path / name).stat().st_size > 0
-    hist = json.loads((tmp_path / "history.json").read_text())
-    assert len(hist["rows"]) == 3 and "test" in hist["result"]
-    assert "epoch 3/3" in capsys.readouterr().out
+    assert list(fastmlp.load(tmp_path / "model.npz").layers) == [2, 6, 2]
 
 
-def test_sweep_tiny(tmp_path):
-    code = main(["sweep", "--batch-sizes", "10,50", "--lrs", "0.1,1e30", "--epochs", "2", "--n-jobs", "1",
-                 "--n-samples", "80", "--activation", "relu", "--out", str(tmp_path), "--quiet"])
-    assert code == 0
-    rows = (tmp_path / "sweep.csv").read_text().splitlines()
-    assert len(rows) == 5
-    records = json.loads((tmp_path / "sweep.json").read_text())["records"]
+@pytest.mark.parametrize("batch_size", [str(10**9), str(2**64)])
+def test_a_huge_batch_size_is_the_full_batch(batch_size, tmp_path):
+    proc = run("train", "--batch-size", batch_size, "--epochs", "2", "--quiet", "--out", str(tmp_path))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_sweep_writes_valid_json_and_figures(tmp_path):
+    proc = run("sweep", "--batch-sizes", "10,50", "--lrs", "0.1,1e30", "--epochs", "2", "--n-jobs", "1",
+               "--n-samples", "80", "--activation", "relu", "--threads", "1", "--out", str(tmp_path), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert len((tmp_path / "sweep.csv").read_text().splitlines()) == 5
+    text = (tmp_path / "sweep.json").read_text()
+    records = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in sweep.json"))["records"]
     assert [r["diverged"] for r in records] == [False, True, False, True]
-    assert (tmp_path / "heatmaps.png").stat().st_size > 0
+    for name in ("heatmaps.png", "curves.png", "lr_comparison.png"):
+        assert (tmp_path / name).stat().st_size > 0
 
 
-def test_info(capsys):
-    assert main(["info"]) == 0
-    out = capsys.readouterr().out
-    assert "numba" in out and "fashion_mnist" in out and "threads" in out
-    assert main(["info", "--json"]) == 0
-    assert "versions" in json.loads(capsys.readouterr().out)
+def test_info_text_and_json():
+    text = run("info")
+    assert text.returncode == 0 and "numba" in text.stdout and "fashion_mnist" in text.stdout
+    data = json.loads(run("info", "--json").stdout)
+    assert data["versions"]["fastmlp"] == fastmlp.__version__
 
 
-@pytest.mark.parametrize("argv", [[], ["nope"], ["train", "--epochs", "x"], ["train", "--epochs", "0"],
-                                  ["train", "--activation", "swish"], ["sweep", "--lrs", "a,b"],
-                                  ["train", "--layers", "8,-1"], ["sweep", "--n-jobs", "0", "--epochs", "1"]])
-def test_bad_arguments_exit_nonzero_with_one_line(argv, capsys, tmp_path):
-    code = main(argv + ["--out", str(tmp_path)] if argv and argv[0] in ("train", "sweep") else argv)
-    assert code != 0
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("fastmlp: error:") and len(err.splitlines()) == 1
+# -- demo -------------------------------------------------------------------------------------------
+def test_demo_quick_writes_figures_where_it_says(tmp_path):
+    proc = run("demo", "--quick", "--out", str(tmp_path / "demo"), "--threads", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert str(tmp_path / "demo") in proc.stdout.splitlines()[0]
+    assert any(ln.startswith("kernels ready in ") for ln in proc.stdout.splitlines())
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text(), parse_constant=pytest.fail)
+    assert summary["figures"] and all((tmp_path / "demo" / f).stat().st_size > 0 for f in summary["figures"])
+    assert summary["batch_lr_sweep"]["runs"] == 9
 
 
-def test_help_exits_zero(capsys):
-    assert main(["train", "--help"]) == 0
-    assert "--batch-size" in capsys.readouterr().out
+def test_demo_default_folder_is_ignored_by_git():
+    assert build_parser().parse_args(["demo"]).out == "fastmlp-demo"
+    ignored = (ROOT / ".gitignore").read_text().split()
+    for folder in ("fastmlp-demo/", "fastmlp-train/", "fastmlp-sweep/", "fastmlp-bench/"):
+        assert folder in ignored
 
 
-def test_bench_forwards_or_reports_missing(capsys, monkeypatch):
-    import sys
-    import types
-    seen = {}
-    fake = types.ModuleType("fastmlp.bench.report")
-    fake.main = lambda argv: seen.setdefault("argv", argv) and 0
-    monkeypatch.setitem(sys.modules, "fastmlp.bench.report", fake)
-    assert main(["bench", "--quick", "x"]) == 0 and seen["argv"] == ["--quick", "x"]
+def test_demo_without_scikit_learn_says_so(monkeypatch):
+    from fastmlp.demo import digits_study
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # import fails as if not installed
+    lines, saved = [], []
+    entry = digits_study(lambda fn, name, *a, **k: saved.append(name), quick=True, log=lines.append)
+    assert len(lines) == 1 and "digits skipped" in lines[0] and "scikit-learn" in lines[0] and "pip install" in lines[0]
+    assert "skipped" in entry and saved == []
+
+
+def test_bench_missing_is_one_line(monkeypatch, capsys):
+    from fastmlp.cli import main
     monkeypatch.setitem(sys.modules, "fastmlp.bench.report", None)
     assert main(["bench"]) == 2
-    assert capsys.readouterr().err.startswith("fastmlp: error:")
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("fastmlp: error: the benchmarks") and len(err.splitlines()) == 1
