@@ -11,11 +11,14 @@ their arguments with these, then call private functions that trust them.
   :func:`check_path`, :func:`check_n_jobs`;
 - seeds: :func:`check_seed`, :func:`make_rng`;
 - settings: :func:`check_dtype`, :func:`check_int_list`, :func:`check_hidden_sizes`;
-- arrays: :func:`check_matrix`, :func:`check_X` (for a model), :func:`check_targets`.
+- arrays: :func:`check_matrix`, :func:`check_X` (for a model, warning with
+  :class:`UnscaledInputWarning` at the user's line, :func:`user_stacklevel`), :func:`check_targets`.
 """
 import math
 import numbers
 import os
+import sys
+import warnings
 
 import numpy as np
 
@@ -281,10 +284,10 @@ class UnscaledInputWarning(UserWarning):
     """
 
 
-def _caller_stacklevel():
-    """The ``stacklevel`` of ``warnings.warn`` (called by the function calling this one) that
-    points at the first frame outside fastmlp: the user's line, however deep the call came."""
-    import sys
+def user_stacklevel():
+    """The ``stacklevel`` for ``warnings.warn`` in the function calling this one that points at
+    the first frame outside fastmlp: the user's line, however deep in fastmlp the warning
+    arose (``MLP.fit`` -> ``Trainer.fit``, a scikit-learn wrapper, ...)."""
     here = os.path.dirname(os.path.abspath(__file__)) + os.sep
     frame, level = sys._getframe(2), 2
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(here):
@@ -320,13 +323,15 @@ def check_X(X, n_features, dtype, name="X"):
     if X.size and given.kind != "b":
         top = max(float(X.max()), -float(X.min()))
         if top > UNSCALED_LIMIT:
-            import warnings
-            pixels = 0 <= X.min() and top <= 255
-            advice = ("divide images by 255 (fastmlp.datasets.scale_uint8(X))" if pixels else
-                      "standardize the features (fastmlp.datasets.Standardizer().fit_transform(X_train))")
+            in_pixel_range = 0 <= X.min() and top <= 255
+            if in_pixel_range and given.kind in "iu":
+                advice = "divide images by 255 (fastmlp.datasets.scale_uint8(X))"
+            else:
+                advice = ("standardize the features (fastmlp.datasets.Standardizer().fit_transform(X_train))"
+                          + (", or divide pixel values 0..255 by 255" if in_pixel_range else ""))
             warnings.warn(f"{name} looks unscaled: its values reach {top:g} ({given}); networks train poorly on "
                           f"inputs far from order 1: {advice}, and scale the data you predict on the same way",
-                          UnscaledInputWarning, stacklevel=_caller_stacklevel())
+                          UnscaledInputWarning, stacklevel=user_stacklevel())
     return X
 
 

@@ -38,6 +38,8 @@ def test_large_features_warn_with_standardization_advice():
     with pytest.warns(UnscaledInputWarning, match="standardize the features") as w:
         model.predict(np.array([[1500.0, -3.0], [2500.0, 1.0]]))
     assert w[0].filename == __file__
+    with pytest.warns(UnscaledInputWarning, match="standardize the features .*, or divide pixel values 0..255 by 255"):
+        model.predict(np.array([[200.0, 3.0]]))  # float pixels not divided: both ways named
 
 
 def test_string_labels_point_to_the_classifier_wrapper_or_encoding(images):
