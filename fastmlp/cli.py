@@ -169,7 +169,8 @@ def cmd_train(args):
         fit_kw["momentum"] = args.momentum
     if args.validation_split:
         fit_kw["validation_split"] = args.validation_split
-    print(f"training {model} on {data.name}: {data.n_train} training / {data.n_test} test samples", flush=True)
+    print(f"training MLP {'-'.join(map(str, layers))} {args.activation} ({args.backend}) on {data.name}: "
+          f"{data.n_train} training / {data.n_test} test samples", flush=True)
     if args.backend == "numba":
         kernel_notice(lambda: warm_up(model, data.X_train, data.y_train, **fit_kw),
                       log=lambda line: print(line, flush=True))
@@ -455,7 +456,7 @@ def build_parser():
 
 COMMANDS = {"demo": cmd_demo, "train": cmd_train, "sweep": cmd_sweep, "info": cmd_info}
 # The mistakes a command reports as one line (anything else is a bug: its traceback is shown).
-EXPECTED_ERRORS = (_UsageError, ValueError, TypeError, OSError, ImportError)
+EXPECTED_ERRORS = (_UsageError, ValueError, TypeError, OSError, ImportError, MemoryError)
 
 
 def _one_line(message):
@@ -511,6 +512,8 @@ def main(argv=None):
         return 1
     except EXPECTED_ERRORS as e:
         message = _one_line(e) or type(e).__name__
+        if isinstance(e, MemoryError):
+            message = f"not enough memory: {message} (smaller --hidden, --batch-size or data?)"
         print(f"fastmlp: error: {message}", file=sys.stderr, flush=True)
         return 2
     except KeyboardInterrupt:

@@ -114,6 +114,7 @@ def test_layers_still_works_as_hidden_sizes_with_a_deprecation_message(tmp_path)
     (["train", "--threads", "0"], "--threads must be a positive integer"),
     (["train", "--threads", "100000", "--backend", "numpy"], "threads must be an integer in [1,"),
     (["train", "--momentum", "0.9", "--optimizer", "adam", "--backend", "numpy", "--epochs", "1"], "momentum"),
+    (["train", "--hidden", "100000000,100000000", "--backend", "numpy"], "not enough memory: Unable to allocate"),
 ])
 def test_mistakes_are_one_line_exit_2_no_traceback(argv, says, tmp_path):
     err = one_line_error(run(*argv, "--out", str(tmp_path / "out")) if argv[0] != "nope" else run(*argv))
@@ -235,3 +236,36 @@ def test_bench_missing_is_one_line(monkeypatch, capsys):
     assert main(["bench"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("fastmlp: error: the benchmarks") and len(err.splitlines()) == 1
+
+
+def test_on_an_80_column_terminal_no_line_is_broken(tmp_path):
+    """Run under a pseudo-terminal 80 columns wide: every rewrite of the progress line fits."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("COLUMNS", None)
+    proc = subprocess.Popen([sys.executable, "-m", "fastmlp", "train", "--epochs", "5", "--validation-split", "0.2",
+                             "--out", str(tmp_path)], stdout=slave, stderr=slave, env=env, cwd=ROOT)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=600) == 0
+    os.close(master)
+    text = b"".join(chunks).decode()
+    pieces = [p for line in text.replace("\r\n", "\n").split("\n") for p in line.split("\r")]
+    assert text.count("\r") - text.count("\r\n") >= 5  # the line was rewritten once per epoch
+    progress = [p for p in pieces if "epoch " in p]
+    assert progress and max(len(p) for p in progress) <= 79, max(progress, key=len)
+    assert any(p.startswith("[####################] epoch 5/5  loss ") for p in progress)
+    assert pieces[0].startswith("training MLP 2-32-2 relu") and len(pieces[0]) <= 79
