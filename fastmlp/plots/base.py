@@ -93,14 +93,16 @@ def _plain(v, _pos=None):
 
 
 def log_axis(ax, axis="y"):
-    """Log scale on ``axis`` with plain-number labels (0.05, 0.2, 1; never 2x10^-1): on ranges up
-    to two decades the 1-2-5 steps are labelled, on wider ranges only the powers of ten, on
-    ranges too narrow for two such steps a few evenly spaced values. Call after plotting."""
+    """Log scale on ``axis`` with plain-number labels (0.05, 0.2, 1; never 2x10^-1): within one
+    decade the 1-2-3-5 steps are labelled, up to two decades the 1-2-5 steps, on wider ranges
+    only the powers of ten, on ranges too narrow for two such steps a few evenly spaced
+    values. Call after plotting."""
     getattr(ax, f"set_{axis}scale")("log")
     target = getattr(ax, f"{axis}axis")
     lo, hi = sorted(getattr(ax, f"get_{axis}lim")())
     decades = math.log10(hi / lo) if lo > 0 and hi > lo else 0.0
-    for locator in (LogLocator(base=10, subs=(1.0,) if decades > 2 else (1.0, 2.0, 5.0)),
+    steps = (1.0,) if decades > 2 else (1.0, 2.0, 5.0) if decades > 1 else (1.0, 2.0, 3.0, 5.0)
+    for locator in (LogLocator(base=10, subs=steps),
                     LogLocator(base=10, subs=tuple(range(1, 10))), MaxNLocator(4)):
         target.set_major_locator(locator)
         if len([t for t in target.get_majorticklocs() if lo <= t <= hi]) >= 2:

@@ -102,6 +102,7 @@ def plot_init_sensitivity(result, key="init", curve="loss", metric="test_accurac
     epoch_axis(ax)
     if "loss" in curve and all(v > 0 for r in result.records for v in r["curves"].get(curve, [])):
         log_axis(ax)
+        ax.set_ylabel(f"{curve_label(curve)} (log scale)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, title=_name(key), title_fontsize=8)
     ax2.set_xticks(range(len(values)), [fmt(v) for v in values], rotation=20)
