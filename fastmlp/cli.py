@@ -202,6 +202,8 @@ def cmd_train(args):
 
 def cmd_sweep(args):
     from . import plots
+    from .model import MLP
+    from .progress import kernel_notice, warm_up
     from .sweep import sweep
     hidden = _hidden(args)
     out = output_folder(args.out)
@@ -222,6 +224,14 @@ def cmd_sweep(args):
     n_runs = len(args.batch_sizes) * len(args.lrs) * max(1, len(args.seeds or []))
     where = f"Dask scheduler {args.scheduler_address}" if client else f"{args.n_jobs or 'all'} process(es)"
     print(f"sweep on {data.name}: {n_runs} runs on {where}", flush=True)
+
+    def rehearse():  # here, once: the workers then load the kernels from the cache
+        model = MLP([data.n_features, *hidden, data.n_classes], activation=args.activation, seed=0)
+        for batch_size in args.batch_sizes:  # batch 1 trains with its own kernel
+            warm_up(model, data.X_train, data.y_train, batch_size=batch_size, optimizer=args.optimizer,
+                    lr=min(args.lrs))
+    if client is None:
+        kernel_notice(rehearse, log=lambda line: print(line, flush=True))
     t0 = time.perf_counter()
     try:
         result = sweep(data, grid, base=base, n_jobs=args.n_jobs, client=client, verbose=not args.quiet)

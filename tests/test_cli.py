@@ -188,6 +188,7 @@ def test_sweep_writes_valid_json_and_figures(tmp_path):
     proc = run("sweep", "--batch-sizes", "10,50", "--lrs", "0.1,1e30", "--epochs", "2", "--n-jobs", "1",
                "--n-samples", "80", "--activation", "relu", "--threads", "1", "--out", str(tmp_path), "--quiet")
     assert proc.returncode == 0, proc.stderr
+    assert any(ln.startswith("kernels ready in ") for ln in proc.stdout.splitlines())
     assert len((tmp_path / "sweep.csv").read_text().splitlines()) == 5
     text = (tmp_path / "sweep.json").read_text()
     records = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in sweep.json"))["records"]

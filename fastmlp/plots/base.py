@@ -6,7 +6,6 @@ names of the record curves (:data:`CURVE_LABELS`)."""
 import math
 import os
 
-import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
