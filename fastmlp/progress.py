@@ -27,6 +27,22 @@ class Progress:
             raise TypeError(f"stream must be a text stream with a write method; got {type(stream).__name__}")
         self.bar = verbose == 1 and getattr(self.stream, "isatty", lambda: False)()
 
+    def start_epoch(self, epoch):
+        """An epoch begins (counted from 0 over the model's history)."""
+
+    def advance(self, samples_done, mean_loss):
+        """Within an epoch: ``samples_done`` trained so far, their mean loss."""
+
+    def note(self, text):
+        """A one-line message (e.g. that kernels are compiling), shown unless quiet."""
+        if self.verbose:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def end_epoch(self, row):
+        """An epoch finished: its history row."""
+        self.update(row)
+
     def update(self, row):
         if not self.verbose:
             return

@@ -24,14 +24,19 @@ class TrainingData:
 
 @dataclass(frozen=True)
 class EpochResult:
-    """One epoch's totals: sum of per-sample losses and correct predictions over the
-    ``seen`` samples, the number of updates, and whether a batch loss was not finite
-    (training stopped there, before that batch's update)."""
+    """One epoch's (or one chunk of it) totals: sum of per-sample losses and correct
+    predictions over the ``seen`` samples, the number of updates, and whether a batch loss
+    was not finite (training stopped there, before that batch's update)."""
     loss_sum: float
     correct: int
     seen: int
     steps: int
     diverged: bool
+
+    def __add__(self, later):
+        """The totals of this part of an epoch followed by ``later``."""
+        return EpochResult(self.loss_sum + later.loss_sum, self.correct + later.correct, self.seen + later.seen,
+                           self.steps + later.steps, self.diverged or later.diverged)
 
 
 class Backend(Protocol):
@@ -61,6 +66,13 @@ class Backend(Protocol):
     def check_training(self, optimizer, batch_size):
         """Raise (ValueError) if this backend cannot train ``optimizer`` at ``batch_size``."""
 
+    def needs_preparing(self, optimizer, data):
+        """Whether :meth:`prepare` has work to do (compiling or loading code) for this training."""
+
+    def prepare(self, params, state, optimizer, data):
+        """Get ready to train (compile or load the epoch code) without changing anything;
+        returns (seconds, compiled: bool), or None when there was nothing to do."""
+
 
 class BackendBase:
     """What every backend inherits: one training at a time per backend (so per model), and
@@ -88,3 +100,9 @@ class BackendBase:
     def check_training(self, optimizer, batch_size):
         """Raise (ValueError) if this backend cannot train ``optimizer`` at ``batch_size``;
         the trainer asks before anything changes. Every optimizer trains here."""
+
+    def needs_preparing(self, optimizer, data):
+        return False
+
+    def prepare(self, params, state, optimizer, data):
+        return None

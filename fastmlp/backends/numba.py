@@ -21,6 +21,7 @@ import importlib.metadata
 import os
 import sys
 import threading
+import time
 
 import numba
 import numpy as np
@@ -35,6 +36,7 @@ EPOCH_KERNELS = ("auto", "online", "fused", "generic")
 
 _runtime_lock = threading.Lock()
 _guard = None  # what every kernel call holds: set by start_runtime
+_prepared = set()  # (epoch kernel, dtype) pairs whose code this process has compiled or loaded
 
 
 def _load_tbb():
@@ -240,6 +242,26 @@ class NumbaBackend(BackendBase):
         if self.epoch_kernel == "online" and batch_size != 1:
             raise ValueError(f"epoch_kernel 'online' needs batch_size 1; got {batch_size}: use 'fused' or 'auto'")
         return self.epoch_kernel
+
+    def _prepare_key(self, optimizer, data):
+        return self.choose_epoch_kernel(optimizer, data.batch_size), self.arch.dtype, data.t.shape[0] > 0
+
+    def needs_preparing(self, optimizer, data):
+        return self._prepare_key(optimizer, data) not in _prepared
+
+    def prepare(self, params, state, optimizer, data):
+        """Compile (first run) or load from the cache (later runs) the epoch kernel this
+        training uses, by running it over no sample: nothing changes. (seconds, compiled)."""
+        key = self._prepare_key(optimizer, data)
+        if key in _prepared:
+            return None
+        kernel = {"online": K.train_epoch_online, "fused": K.train_epoch_sgd, "generic": K.train_epoch}[key[0]]
+        misses = sum(kernel.stats.cache_misses.values())
+        t0 = time.perf_counter()
+        self.train_epoch(params, state, optimizer, data, np.zeros(0, np.int64), 0.0)
+        seconds = time.perf_counter() - t0
+        _prepared.add(key)
+        return seconds, sum(kernel.stats.cache_misses.values()) > misses
 
     def train_epoch(self, params, state, optimizer, data, order, lr):
         a = self.arch
