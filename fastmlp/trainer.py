@@ -14,6 +14,7 @@ import numpy as np
 
 from . import buffers
 from .backends import EpochResult, TrainingData
+from .backends.numpy import evaluate as reference_evaluate
 from .callbacks import EarlyStopping, make_callbacks
 from .history import History
 from .optimizers import make_optimizer
@@ -182,8 +183,10 @@ class Trainer:
                 seconds, compiled = engine.prepare(model.params, state, self.optimizer, data)
                 progress.note(f"kernels {'compiled' if compiled else 'loaded from the cache'} in {seconds:.1f} s")
             limit = math.inf
-            if divergence_factor is not None:
-                ref = engine.evaluate(model.params, X[:REFERENCE_ROWS], yi[:REFERENCE_ROWS], t[:REFERENCE_ROWS])[0]
+            if divergence_factor is not None:  # by the NumPy reference: a few rows, nothing to compile
+                rows = slice(0, REFERENCE_ROWS)
+                with np.errstate(all="ignore"):
+                    ref = reference_evaluate(arch, model.params, X[rows], yi[rows], t[rows])[0]
                 limit = divergence_factor * max(ref / min(X.shape[0], REFERENCE_ROWS), np.finfo(arch.dtype).tiny)
             for cb in cbs:
                 cb.on_train_begin(self)
