@@ -12,6 +12,7 @@ from .config import JIT, JIT_INLINE, JIT_INNER_INLINE
 from .dense import dense_backward, dense_dx, dense_forward, dense_sgd
 from .intrinsics import matrix
 from .losses import loss_grad
+from .optimizers import update_range
 from .structs import A_OFF, B_OFF, N_IN, N_OUT, W_OFF
 
 
@@ -92,6 +93,31 @@ def evaluate(ws, params, x, y, t, net):
     """Forward and loss only (no gradient); ws.stats += (loss sum, correct)."""
     forward(ws, params, x, net)
     top_loss(ws, x, y, t, net, False)
+
+
+@njit(**JIT_INNER_INLINE)
+def update_backward(grads, slots, ws, params, x, net, hyper, step):
+    """Backward from the top delta with any optimizer fused in, layer by layer: layer l's
+    gradient into grads (its W and b), dx for the layer below (with the W not yet updated),
+    then layer l's update while its gradient is still in cache, instead of a separate pass
+    over every parameter after the whole backward. The same numbers as backward, then
+    ``optimizer_step``: each element's update depends only on itself."""
+    m = x.shape[0]
+    empty = x[:0]
+    first, second = slots[0], slots[1]
+    for l in range(net.lay.shape[0] - 1, -1, -1):
+        dz = block(ws.deltas, ws.rows, net, l, m)
+        if l > 0:
+            a_in = block(ws.acts, ws.rows, net, l - 1, m)
+            dx = block(ws.deltas, ws.rows, net, l - 1, m)
+        else:
+            a_in = x
+            dx = empty
+        dense_backward(dx, weight(grads, net, l), bias(grads, net, l), dz, a_in, weight(params, net, l))
+        if l > 0:
+            act_backward(dx, a_in, net.kinds[l - 1], net.alphas[l - 1])
+        lo, hi = net.lay[l, W_OFF], net.lay[l, B_OFF] + net.lay[l, N_OUT]  # W then b: one range
+        update_range(params[lo:hi], first[lo:hi], second[lo:hi], grads[lo:hi], hyper, step)
 
 
 @njit(**JIT_INLINE)
