@@ -51,22 +51,28 @@ def forward(ws, params, x, net):
     forward_from(ws, params, x, net, 0)
 
 
+@njit(**JIT_INNER_INLINE)
+def layer_backward(grads, ws, params, x, net, l):
+    """Layer l's gradient (dW, db into grads) from its delta, and, below the first layer,
+    the delta of layer l - 1 (dx through W, then the activation's slope)."""
+    m = x.shape[0]
+    dz = block(ws.deltas, ws.rows, net, l, m)
+    if l > 0:
+        a_in = block(ws.acts, ws.rows, net, l - 1, m)
+        dx = block(ws.deltas, ws.rows, net, l - 1, m)
+    else:
+        a_in = x
+        dx = x[:0]
+    dense_backward(dx, weight(grads, net, l), bias(grads, net, l), dz, a_in, weight(params, net, l))
+    if l > 0:
+        act_backward(dx, a_in, net.kinds[l - 1], net.alphas[l - 1])
+
+
 @njit(**JIT)
 def backward(grads, ws, params, x, net):
     """Gradients from the top delta (already in ws.deltas' last block) down to the inputs."""
-    m = x.shape[0]
-    empty = x[:0]
     for l in range(net.lay.shape[0] - 1, -1, -1):
-        dz = block(ws.deltas, ws.rows, net, l, m)
-        if l > 0:
-            a_in = block(ws.acts, ws.rows, net, l - 1, m)
-            dx = block(ws.deltas, ws.rows, net, l - 1, m)
-        else:
-            a_in = x
-            dx = empty
-        dense_backward(dx, weight(grads, net, l), bias(grads, net, l), dz, a_in, weight(params, net, l))
-        if l > 0:
-            act_backward(dx, a_in, net.kinds[l - 1], net.alphas[l - 1])
+        layer_backward(grads, ws, params, x, net, l)
 
 
 @njit(**JIT_INNER_INLINE)
@@ -102,20 +108,9 @@ def update_backward(grads, slots, ws, params, x, net, hyper, step):
     then layer l's update while its gradient is still in cache, instead of a separate pass
     over every parameter after the whole backward. The same numbers as backward, then
     ``optimizer_step``: each element's update depends only on itself."""
-    m = x.shape[0]
-    empty = x[:0]
     first, second = slots[0], slots[1]
     for l in range(net.lay.shape[0] - 1, -1, -1):
-        dz = block(ws.deltas, ws.rows, net, l, m)
-        if l > 0:
-            a_in = block(ws.acts, ws.rows, net, l - 1, m)
-            dx = block(ws.deltas, ws.rows, net, l - 1, m)
-        else:
-            a_in = x
-            dx = empty
-        dense_backward(dx, weight(grads, net, l), bias(grads, net, l), dz, a_in, weight(params, net, l))
-        if l > 0:
-            act_backward(dx, a_in, net.kinds[l - 1], net.alphas[l - 1])
+        layer_backward(grads, ws, params, x, net, l)
         lo, hi = net.lay[l, W_OFF], net.lay[l, B_OFF] + net.lay[l, N_OUT]  # W then b: one range
         update_range(params[lo:hi], first[lo:hi], second[lo:hi], grads[lo:hi], hyper, step)
 
