@@ -44,6 +44,16 @@ def test_round_trip_keeps_everything(tmp_path, dtype):
     assert np.array_equal(r.predict_proba(X), m.predict_proba(X))
 
 
+@pytest.mark.parametrize("end", [dict(diverged=True), dict(interrupted=True), dict(stopped_early=True, best_epoch=1)])
+def test_round_trip_keeps_how_the_run_ended(tmp_path, end):
+    m = _trained()
+    m.history = fastmlp.History(m.history.rows, **end)
+    r = fastmlp.load(m.save(tmp_path / "m.npz"))
+    ended = lambda h: (h.diverged, h.interrupted, h.stopped_early, h.best_epoch)  # noqa: E731
+    assert ended(r.history) == ended(m.history) != (False, False, False, None)
+    np.testing.assert_equal(r.history.rows, m.history.rows)
+
+
 def test_round_trip_regression_without_optimizer_or_history(tmp_path):
     m = fastmlp.MLP([4, 2], loss="mse", backend="numpy", seed=1)
     r = fastmlp.MLP.load(m.save(tmp_path / "plain.npz"))
