@@ -195,12 +195,7 @@ class MLP:
         """Class probabilities (n, n_classes): softmax of the logits, or [1-p, p] for 'bce'."""
         if not self.arch.is_classifier:
             raise ValueError("predict_proba needs a classifier (loss 'cross_entropy' or 'bce'); this model uses 'mse'")
-        z = self.forward(X).astype(np.float64)
-        if self.loss == "bce":
-            p = 0.5 * (1.0 + np.tanh(0.5 * z[:, 0]))
-            return np.stack([1 - p, p], axis=1)
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+        return self._impl.probabilities(self.params, self._X(X))
 
     def predict(self, X):
         """Class ids (n,) for classifiers; predicted values (n, n_out) for 'mse'."""

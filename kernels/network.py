@@ -5,13 +5,14 @@ The network comes as a ``Net`` and the scratch as a ``Workspace`` (``structs``).
 a = act(z) for the first m rows; ``ws.deltas`` the same layout for dL/dz. Gradients use
 the params layout. Nothing here allocates.
 """
+import numpy as np
 from numba import njit
 
 from .activations import act_backward
 from .config import JIT, JIT_INLINE, JIT_INNER_INLINE
 from .dense import dense_backward, dense_dx, dense_forward, dense_sgd
 from .intrinsics import matrix
-from .losses import loss_grad
+from .losses import SIGMOID_BCE, loss_grad
 from .optimizers import update_range
 from .structs import A_OFF, B_OFF, N_IN, N_OUT, W_OFF
 
@@ -156,3 +157,28 @@ def output(out, scratch, params, x, net):
         dst = out if l == last else matrix(scratch, (l % 2) * half, m, net.lay[l, N_OUT])
         dense_forward(dst, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l])
         a_in = dst
+
+
+@njit(**JIT)
+def probabilities(proba, logits, scratch, params, x, net):
+    """Class probabilities (m, classes) as float64 into ``proba`` for the m rows of x: the
+    softmax of the logits (cross-entropy), or [1 - p, p] with p = sigmoid(z) (bce), computed
+    in float64 after the network's output ``logits`` (m, n_out) (``output``'s scratch)."""
+    output(logits, scratch, params, x, net)
+    for i in range(x.shape[0]):
+        z = logits[i]
+        if net.loss == SIGMOID_BCE:
+            p = 0.5 * (1.0 + np.tanh(0.5 * np.float64(z[0])))
+            proba[i, 0] = 1.0 - p
+            proba[i, 1] = p
+        else:
+            zmax = np.float64(z[0])
+            for j in range(1, z.shape[0]):
+                zmax = max(zmax, np.float64(z[j]))
+            s = 0.0
+            for j in range(z.shape[0]):
+                e = np.exp(np.float64(z[j]) - zmax)
+                proba[i, j] = e
+                s += e
+            for j in range(z.shape[0]):
+                proba[i, j] /= s

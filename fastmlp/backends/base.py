@@ -50,6 +50,9 @@ class Backend(Protocol):
     def layer_outputs(self, params, X):
         """Every layer's output, a list of (n, n_l) arrays."""
 
+    def probabilities(self, params, X):
+        """Class probabilities (n, n_classes) in float64 (classifiers only)."""
+
     def loss_and_grad(self, params, grads, X, y, t):
         """(mean loss, correct) for one batch; the gradient into ``grads`` (params layout)."""
 
@@ -72,6 +75,17 @@ class Backend(Protocol):
     def prepare(self, params, state, optimizer, data):
         """Get ready to train (compile or load the epoch code) without changing anything;
         returns (seconds, compiled: bool), or None when there was nothing to do."""
+
+
+def probabilities_from_logits(loss, z):
+    """Class probabilities (n, n_classes), float64, from logits z (n, n_out): the softmax
+    (cross-entropy), or [1 - p, p] with p = sigmoid(z) (bce)."""
+    z = np.asarray(z, np.float64)
+    if loss == "bce":
+        p = 0.5 * (1.0 + np.tanh(0.5 * z[:, 0]))
+        return np.stack([1 - p, p], axis=1)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 class BackendBase:

@@ -193,6 +193,25 @@ class NumbaBackend(BackendBase):
                 K.output(out[s:e], scratch, params, X[s:e], a.net)
         return out
 
+    def probabilities(self, params, X):
+        a = self.arch
+        guard = start_runtime()
+        chunks, step = self._chunks(X.shape[0])
+        proba = np.empty((X.shape[0], a.n_classes), np.float64)
+        logits = self._logits(step)
+        scratch = self._ping_pong(step)
+        X = kernel_view(X)
+        with guard:
+            for s, e in chunks:
+                K.probabilities(proba[s:e], logits[:e - s], scratch, params, X[s:e], a.net)
+        return proba
+
+    def _logits(self, rows):
+        buf = getattr(self._local, "logits", None)
+        if buf is None or buf.shape[0] < rows:
+            buf = self._local.logits = buffers.empty((rows, self.arch.n_out), self.arch.dtype)
+        return buf
+
     def layer_outputs(self, params, X):
         a = self.arch
         guard = start_runtime()

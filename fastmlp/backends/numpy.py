@@ -7,7 +7,7 @@ update (``Optimizer.step_numpy``); the loop backend shares it.
 import numpy as np
 
 from .. import buffers
-from .base import BackendBase, EpochResult
+from .base import BackendBase, EpochResult, probabilities_from_logits
 
 
 def activation(name, z, slope):
@@ -117,6 +117,9 @@ class NumpyBackend(BackendBase):
 
     def output(self, params, X):
         return self.layer_outputs(params, X)[-1]
+
+    def probabilities(self, params, X):
+        return probabilities_from_logits(self.arch.loss, self.output(params, X))
 
     def loss_and_grad(self, params, grads, X, y, t):
         loss, g, correct = self._loss_and_grad(self.arch, params, X, y, t)
