@@ -310,6 +310,14 @@ def test_a_small_gzip_file_cannot_ask_for_gigabytes(tmp_path):
     _idx_refused(Unseekable(data), "truncated IDX data")  # no size known: read until the data ends
 
 
+def test_from_an_unseekable_stream_the_array_grows_with_the_data_that_arrives():
+    # 900 MB declared, 12 MB there: without the file's size, the reader holds at most twice what arrived
+    data = _gzip_of_zeros(idx_header(0x08, [900 << 20]), 12 << 20)
+    error, peak = peak_bytes(read_idx, Unseekable(data))
+    assert isinstance(error, IDXFormatError) and f"found {12 << 20}" in str(error)
+    assert peak < 2 * (12 << 20) + SMALL
+
+
 def test_a_gzip_stream_is_never_decompressed_past_its_header_and_data(tmp_path):
     # a valid 10-byte array followed, inside the same gzip stream, by 64 MB of zeros
     data = _gzip_of_zeros(idx_header(0x08, [10]) + bytes(range(10)), 64 << 20)

@@ -262,14 +262,14 @@ def _read_array(body, name, dtype, shape):
     out = np.empty(min(nbytes, _CHUNK), np.uint8)
     filled = 0
     while filled < nbytes:
-        if filled == out.size:
-            out.resize(min(2 * out.size, nbytes), refcheck=False)
-        chunk = body.read(min(_CHUNK, out.size - filled))
+        chunk = body.read(min(_CHUNK, nbytes - filled))
         if not chunk:
             raise IDXFormatError(
                 f"{name}: truncated IDX data: shape {shape} of {dtype.name} needs {nbytes} "
                 f"bytes, found {filled}"
             )
+        if filled + len(chunk) > out.size:  # grown only for data that arrived, at most twice what arrived
+            out.resize(min(max(2 * out.size, filled + len(chunk)), nbytes), refcheck=False)
         out[filled:filled + len(chunk)] = np.frombuffer(chunk, np.uint8)
         filled += len(chunk)
     extra = body.read(1)
