@@ -58,15 +58,22 @@ _X = np.random.default_rng(0).normal(size=(12, 3))
 _Y = np.arange(12) % 3
 
 
+class _Saved(tuple):
+    """``(folder, path, bytes, model)`` of a saved model; shown by its path in hypothesis' reports."""
+
+    def __repr__(self):
+        return f"<model file {self[1]}>"
+
+
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    """A valid model file (optimizer state, two epochs of history): ``(folder, path, bytes, model)``."""
+    """A valid model file (optimizer state, two epochs of history)."""
     folder = tmp_path_factory.mktemp("fuzz")
     m = fastmlp.MLP([3, 5, 3], activation="tanh", seed=0, backend="numpy")
     m.fit(_X, _Y, epochs=2, batch_size=4, lr=0.01, optimizer="adam", verbose=0, seed=0)
     path = m.save(folder / "valid")
     with open(path, "rb") as f:
-        return folder, path, f.read(), m
+        return _Saved((folder, path, f.read(), m))
 
 
 def _same(a, b):
@@ -127,7 +134,12 @@ _JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
     max_leaves=8)
 
-_DELETE = object()
+class _Delete:
+    def __repr__(self):
+        return "<delete the field>"
+
+
+_DELETE = _Delete()
 
 
 def _fields(meta):
