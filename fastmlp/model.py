@@ -286,5 +286,5 @@ class MLP:
                 model.history = History.from_dict(meta["history"])
             model.seed = meta.get("seed")
         except (KeyError, TypeError, ValueError) as e:
-            raise modelfile.ModelFormatError(f"{path}: corrupted fastmlp model ({type(e).__name__}: {e})") from None
+            raise modelfile.ModelFormatError(f"{path}: invalid model metadata: {e}") from None
         return model

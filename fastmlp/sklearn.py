@@ -8,12 +8,20 @@ training loss (or, with ``early_stopping``, the validation score) has not
 improved by ``tol`` for more than ``n_iter_no_change`` epochs, and a
 ``ConvergenceWarning`` is emitted when ``max_iter`` epochs run out first.
 
+A ``fit`` or ``partial_fit`` checks every hyperparameter and the data before it
+changes anything: one that raises leaves a fitted estimator exactly as it was
+(weights, ``n_iter_``, ``loss_curve_``, ``n_features_in_`` ...). NaN and inf are
+refused where scikit-learn refuses them: in X, in a regressor's y, and in the real
+hyperparameters. Wrong types raise TypeError, wrong values ValueError
+(``fastmlp.checks``).
+
 Sample weights are not supported: the kernels train on the plain mean loss of
 each batch, so ``fit`` takes no ``sample_weight`` (scikit-learn's sample-weight
 checks are skipped for that reason rather than emulated).
 
 scikit-learn is an optional dependency: ``pip install fastmlp[sklearn]``.
 """
+import copy
 import warnings
 
 import numpy as np
@@ -35,8 +43,9 @@ except ImportError as e:  # pragma: no cover - exercised in a subprocess without
 from .architecture import Architecture
 from .backends import BACKEND_NAMES
 from .callbacks import Callback
-from .checks import (check_bool, check_choice, check_dtype, check_hidden_sizes, check_positive_float,
+from .checks import (check_bool, check_choice, check_dtype, check_hidden_sizes, check_int, check_positive_float,
                      check_positive_int, check_real)
+from .initializers import INIT_NAMES
 from .model import MLP
 from .optimizers import DEFAULTS as OPTIMIZER_DEFAULTS
 from .optimizers import Optimizer
@@ -268,7 +277,12 @@ class _BaseMLP(BaseEstimator):
             check_positive_int(self.batch_size, "batch_size")
         for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping"):
             check_bool(getattr(self, name), name)
+        if not isinstance(self.verbose, (bool, np.bool_)):
+            check_int(self.verbose, "verbose", low=0)
         check_choice(self.backend, "backend", BACKEND_NAMES)
+        check_choice(self.init, "init", INIT_NAMES)  # also checked when unused (warm_start, partial_fit)
+        if self.random_state is not None and not isinstance(self.random_state, np.random.RandomState):
+            check_int(self.random_state, "random_state", 0, 2**32 - 1)
         return hidden, check_dtype(self.dtype)
 
     def _optimizer(self, batch_size):
@@ -280,6 +294,15 @@ class _BaseMLP(BaseEstimator):
         if self.solver == "adam":
             hyper.update(beta1=float(self.beta_1), beta2=float(self.beta_2))
         return Optimizer(self.solver, **hyper)
+
+    def _validate_data(self, X, y, first, dtype, **kw):
+        """``validate_data`` of (X, y), without touching this estimator: on a first fit it records
+        ``n_features_in_`` (and ``feature_names_in_``) on a copy; returns X, y and those attributes,
+        to be set once every check has passed."""
+        probe = copy.copy(self)
+        X, y = validate_data(probe, X, y, reset=first, dtype=dtype, order="C", **kw)
+        seen = {k: v for k, v in vars(probe).items() if k in ("n_features_in_", "feature_names_in_")}
+        return X, y, seen if first else {}
 
     def _fitted_model(self, X):
         """The fitted model and X validated for it (feature count and names checked)."""
@@ -293,7 +316,8 @@ class _BaseMLP(BaseEstimator):
         X, y, n_out, fitted = self._prepare(X, y, first, incremental, classes, dtype)
         X, y = _writable(X), _writable(y)
         layers = (X.shape[1], *hidden, n_out)
-        rs = check_random_state(self.random_state) if first else self._random_state
+        # a warm start draws from a copy of the fitted random state, kept only if the fit goes ahead
+        rs = check_random_state(self.random_state) if first else copy.deepcopy(self._random_state)
         if first:
             model = MLP(layers, activation=self.activation, loss=self._loss, init=self.init, dtype=dtype,
                         backend=self.backend, seed=rs.randint(np.iinfo(np.int32).max))
@@ -321,10 +345,12 @@ class _BaseMLP(BaseEstimator):
             batch_size = min(batch_size, X.shape[0])
             optimizer = self._optimizer(batch_size)
         # every check passed: from here on the estimator changes
+        if first:
+            self.__dict__.pop("feature_names_in_", None)  # fitted before on named columns, now on an array
         for k, v in fitted.items():
             setattr(self, k, v)
+        self._random_state = rs
         if first:
-            self._random_state = rs
             self.model_ = model
             self.n_iter_, self.t_, self.loss_curve_ = 0, 0, []
             self.n_layers_, self.n_outputs_, self.out_activation_ = len(layers), n_out, self._out_activation
@@ -367,7 +393,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     _out_activation = "softmax"
 
     def _prepare(self, X, y, first, incremental, classes, dtype):
-        X, y = validate_data(self, X, y, reset=first, dtype=dtype, order="C")
+        X, y, seen = self._validate_data(X, y, first, dtype=dtype)
         check_classification_targets(y)
         if first:
             if incremental and classes is None:
@@ -388,7 +414,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         bad = (ids >= len(known)) | (known[np.minimum(ids, len(known) - 1)] != y)
         if bad.any():
             raise ValueError(f"y contains labels not in classes {known!r}: {np.unique(y[bad])!r}")
-        return X, ids.astype(np.int64), len(known), {"classes_": known} if first else {}
+        return X, ids.astype(np.int64), len(known), dict(seen, classes_=known) if first else {}
 
     def _validation_score(self, model, X, y):
         return np.mean(model.predict(X) == y)
@@ -446,11 +472,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     _out_activation = "identity"
 
     def _prepare(self, X, y, first, incremental, classes, dtype):
-        X, y = validate_data(self, X, y, reset=first, dtype=dtype, order="C", multi_output=True, y_numeric=True)
+        X, y, seen = self._validate_data(X, y, first, dtype=dtype, multi_output=True, y_numeric=True)
         y2 = y.reshape(-1, 1) if y.ndim == 1 else y
         if not first and y2.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {y2.shape[1]} outputs; the fitted model has {self.n_outputs_}")
-        return X, y2, y2.shape[1], {"_y_1d": y.ndim == 1} if first else {}
+        return X, y2, y2.shape[1], dict(seen, _y_1d=y.ndim == 1) if first else {}
 
     def _validation_score(self, model, X, y):
         return r2_score(y, model.forward(X).astype(np.float64))

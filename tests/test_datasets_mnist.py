@@ -5,6 +5,7 @@ generated IDX files; no test touches any other network address.
 """
 
 import functools
+import gzip
 import hashlib
 import http.server
 import importlib
@@ -201,6 +202,20 @@ def test_inconsistent_files_raise_format_errors(isolated):
     write_idx(folder / "t10k-images-idx3-ubyte.gz", np.zeros((5, 784), dtype=np.uint8))
     with pytest.raises(IDXFormatError, match="t10k-images"):
         mnist(data_home=folder, kind="test")
+
+
+def test_headers_are_checked_against_each_other_before_any_body_is_read(isolated):
+    folder = isolated / "d"
+    make_fake(folder)
+    # images: a header announcing 5 images of 28x28 then a body cut short; labels: 4 of them
+    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(
+        gzip.compress(struct.pack(">IIII", 2051, 5, 28, 28) + bytes(100)))
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.zeros(4, dtype=np.uint8))
+    with pytest.raises(IDXFormatError, match="5 images.*4 labels"):
+        mnist(data_home=folder)
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.zeros(5, dtype=np.uint8))
+    with pytest.raises(IDXFormatError, match="t10k-images.*truncated IDX data"):
+        mnist(data_home=folder)
 
 
 # ---- downloading from a local HTTP server ----------------------------------

@@ -262,3 +262,109 @@ def test_import_without_scikit_learn():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "ERR" in out.stdout and "pip install fastmlp[sklearn]" in out.stdout
+
+
+# -- a failed fit changes nothing ------------------------------------------------------------------------
+def _fitted_state(est):
+    """Everything a fit sets (attributes ending or starting with '_': weights, optimizer state, history,
+    n_iter_, loss_curve_, n_features_in_, the random state ...), as bytes to compare."""
+    return pickle.dumps({k: v for k, v in vars(est).items() if k.endswith("_") or k.startswith("_")})
+
+
+NAN, INF = float("nan"), float("inf")
+BAD_PARAMS = [
+    # (parameter, value, error): NaN and inf refused as scikit-learn refuses them
+    ("learning_rate_init", NAN, ValueError), ("learning_rate_init", INF, ValueError),
+    ("learning_rate_init", 0.0, ValueError), ("learning_rate_init", "fast", TypeError),
+    ("tol", NAN, ValueError), ("tol", INF, ValueError), ("tol", -1e-4, ValueError),
+    ("alpha", -1, ValueError), ("alpha", NAN, ValueError), ("alpha", INF, ValueError),
+    ("epsilon", 0.0, ValueError), ("epsilon", NAN, ValueError),
+    ("momentum", NAN, ValueError), ("beta_1", 1.0, ValueError), ("beta_2", NAN, ValueError),
+    ("validation_fraction", NAN, ValueError), ("validation_fraction", 1.0, ValueError),
+    ("hidden_layer_sizes", (0,), ValueError), ("hidden_layer_sizes", [-1], ValueError),
+    ("hidden_layer_sizes", "a", ValueError), ("hidden_layer_sizes", (1.5,), TypeError),
+    ("hidden_layer_sizes", [[4]], TypeError), ("hidden_layer_sizes", None, TypeError),
+    ("max_iter", 0, ValueError), ("max_iter", 2.5, TypeError), ("n_iter_no_change", 0, ValueError),
+    ("batch_size", 0, ValueError), ("batch_size", "all", ValueError), ("batch_size", NAN, TypeError),
+    ("solver", "lbfgs", ValueError), ("activation", "bogus", ValueError), ("init", "bogus", ValueError),
+    ("dtype", "int32", ValueError), ("backend", "gpu", ValueError), ("random_state", "x", TypeError),
+    ("random_state", -1, ValueError),
+    ("shuffle", 1, TypeError), ("verbose", "loud", TypeError), ("verbose", -1, ValueError),
+    ("early_stopping", "yes", TypeError),
+]
+
+
+@pytest.mark.parametrize("cls,data", [(MLPClassifier, blobs), (MLPRegressor, regression)])
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+@pytest.mark.parametrize("name,value,error", BAD_PARAMS)
+def test_a_bad_hyperparameter_leaves_the_fitted_estimator_as_it_was(cls, data, method, name, value, error):
+    X, y = data(n=60)
+    est = cls(max_iter=3, **SMALL).fit(X, y)
+    before = _fitted_state(est)
+    with pytest.raises(error, match=name):
+        getattr(est.set_params(**{name: value}), method)(X, y)
+    assert _fitted_state(est) == before
+
+
+def _nan_at(a, value=NAN):
+    a = np.array(a, dtype=float)
+    a.flat[3] = value
+    return a
+
+
+@pytest.mark.parametrize("case", ["X NaN", "X inf", "X 1-D", "X empty", "y length", "new features and one class",
+                                  "y NaN", "y inf", "tiny validation set", "warm start, other layers",
+                                  "warm start, other features", "partial_fit, other features"])
+@pytest.mark.parametrize("cls,data", [(MLPClassifier, blobs), (MLPRegressor, regression)])
+def test_bad_data_leaves_the_fitted_estimator_as_it_was(cls, data, case):
+    X, y = data(n=60)
+    est = cls(max_iter=3, **SMALL).fit(X, y)
+    before = _fitted_state(est)
+    fit, regressor = est.fit, cls is MLPRegressor
+    if case == "X NaN":
+        X = _nan_at(X)
+    elif case == "X inf":
+        X = _nan_at(X, INF)
+    elif case == "X 1-D":
+        X = X[:, 0]
+    elif case == "X empty":
+        X, y = X[:0], y[:0]
+    elif case == "y length":
+        y = y[:-1]
+    elif case == "new features and one class":  # the feature count would be recorded before the class check
+        X, y = np.ones((10, 7)), np.full(10, y[0])
+        if regressor:
+            y = _nan_at(y)
+    elif case in ("y NaN", "y inf"):  # labels as floats for the classifier, refused as scikit-learn does
+        y = _nan_at(y if regressor else np.unique(y, return_inverse=True)[1], NAN if case == "y NaN" else INF)
+    elif case == "tiny validation set":
+        est.set_params(early_stopping=True, validation_fraction=0.02, warm_start=True)
+        X, y = X[:20], y[:20]
+    elif case == "warm start, other layers":
+        est.set_params(warm_start=True, hidden_layer_sizes=(3, 3))
+    elif case == "warm start, other features":
+        est.set_params(warm_start=True)
+        X = X[:, :2]
+    else:
+        fit, X = est.partial_fit, X[:, :2]
+    with pytest.raises(ValueError):
+        fit(X, y)
+    assert _fitted_state(est) == before
+
+
+@pytest.mark.parametrize("case", ["X NaN", "X inf", "y NaN", "y inf", "learning_rate_init", "tol", "alpha",
+                                  "epsilon", "beta_1", "beta_2", "momentum", "validation_fraction"])
+def test_nan_and_inf_are_refused_where_scikit_learn_refuses_them(case):
+    from sklearn.neural_network import MLPRegressor as SklearnMLPRegressor
+    X, y = regression(n=40)
+    params = {}
+    if case.startswith("X"):
+        X = _nan_at(X, NAN if case == "X NaN" else INF)
+    elif case.startswith("y"):
+        y = _nan_at(y, NAN if case == "y NaN" else INF)
+    for value in ([NAN] if case in ("X NaN", "X inf", "y NaN", "y inf") else [NAN, INF]):
+        if not case.startswith(("X", "y")):
+            params = {case: value}
+        for est in (SklearnMLPRegressor(max_iter=2, **params), MLPRegressor(max_iter=2, **params)):
+            with pytest.raises(ValueError):
+                est.fit(X, y)
