@@ -63,8 +63,10 @@ class History:
 
     def to_dict(self):
         """Plain data for JSON: a metric that is NaN (none measured, e.g. val_loss without
-        validation data) becomes None (null), so the JSON is valid; ``from_dict`` reverses it."""
-        rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in self.rows]
+        validation data) or infinite becomes None (null), so the JSON is valid; ``from_dict``
+        reads null back as NaN."""
+        rows = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
+                for r in self.rows]
         return {"rows": rows, "diverged": self.diverged, "interrupted": self.interrupted,
                 "stopped_early": self.stopped_early, "best_epoch": self.best_epoch}
 
