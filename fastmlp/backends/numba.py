@@ -12,8 +12,10 @@ private kernel never validates; its public twin checks, then calls it). It owns:
 - the lock (``BackendBase``): one fit at a time per model, a second thread's fit refused;
 - the choice of epoch kernel (``epoch_kernel``): 'online' (batch size 1, plain SGD: the
   first layer transposed for the epoch), 'fused' (plain SGD fused into the backward pass),
-  'generic' (any optimizer: gradient, then the optimizer's pass); 'auto' picks the first
-  that applies.
+  'generic' (any optimizer, each layer's update fused into the backward pass); 'auto'
+  picks the first that applies;
+- getting ready: :meth:`NumbaBackend.prepare` compiles (first run) or loads the epoch
+  kernel a training needs before its first batch, so that the trainer can say so.
 """
 import contextlib
 import ctypes
@@ -36,7 +38,7 @@ EPOCH_KERNELS = ("auto", "online", "fused", "generic")
 
 _runtime_lock = threading.Lock()
 _guard = None  # what every kernel call holds: set by start_runtime
-_prepared = set()  # (epoch kernel, dtype) pairs whose code this process has compiled or loaded
+_prepared = set()  # (epoch kernel, dtype, real targets?) whose code this process has compiled or loaded
 
 
 def _load_tbb():
