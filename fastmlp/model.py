@@ -12,7 +12,7 @@ from .backends import make_backend
 from .history import History
 from .initializers import initialize
 from .optimizers import Optimizer
-from .checks import check_targets, check_X
+from .checks import check_int, check_targets, check_X
 
 
 def _finite_as(value, dtype, name):
@@ -135,8 +135,10 @@ class MLP:
 
     def set_layer(self, l, W=None, b=None):
         """Set layer ``l``'s weights (n_in, n_out) and/or biases (n_out,), validated first."""
-        if isinstance(l, bool) or not isinstance(l, (int, np.integer)) or not -self.arch.n_layers <= l < self.arch.n_layers:
-            raise IndexError(f"layer index must be an int in [0, {self.arch.n_layers - 1}]; got {l!r}")
+        L = self.arch.n_layers
+        l = check_int(l, "layer index")
+        if not -L <= l < L:
+            raise IndexError(f"layer index must be in [{-L}, {L - 1}] ({L} weight layers); got {l}")
         Wv, bv = self.arch.split(self.params)[l]
         new = []
         for name, value, view in (("W", W, Wv), ("b", b, bv)):

@@ -111,8 +111,9 @@ def _read(path, archive, file_size):
              f"{'nothing' if version is None else f'{version.dtype} {version!r:.100}'})")
     if int(version) != FORMAT_VERSION:
         fail(f"format version {int(version)} is not supported (this fastmlp reads version {FORMAT_VERSION})")
-    if "meta.npy" not in names:
-        fail("no 'meta' entry")
+    for entry in ("meta", "params"):
+        if entry + ".npy" not in names:
+            fail(f"no '{entry}' entry")
     meta_text = member("meta", max_bytes=MAX_META_BYTES)
     if meta_text.dtype.kind != "U" or meta_text.shape != ():
         fail("'meta' must be JSON text")

@@ -76,7 +76,8 @@ def test_read_idx_header_gives_dtype_and_shape(tmp_path, suffix):
     assert read_idx_header(path) == (np.dtype(np.int32), (3, 2))
     with open(path, "rb") as f:
         assert read_idx_header(f) == (np.dtype(np.int32), (3, 2))
-    with pytest.raises(IDXFormatError, match="max_bytes=23"):
+    with pytest.raises(IDXFormatError, match=r"h\.idx(\.gz)?: IDX header declares shape \(3, 2\) of int32 \(24 bytes\), "
+                                             r"more than max_bytes=23; pass a larger max_bytes"):
         read_idx_header(path, max_bytes=23)
 
 
@@ -126,11 +127,11 @@ def test_corrupt_gzip_crc_and_truncation(tmp_path):
         read_idx(bad_crc)
     truncated = tmp_path / "cut.gz"
     truncated.write_bytes(bytes(packed[: len(packed) // 2]))
-    with pytest.raises(IDXFormatError, match="cut.gz"):
+    with pytest.raises(IDXFormatError, match=r"cut\.gz: corrupt gzip stream \("):
         read_idx(truncated)
     only_magic = tmp_path / "magic.gz"
     only_magic.write_bytes(b"\x1f\x8b")
-    with pytest.raises(IDXFormatError, match="magic.gz"):
+    with pytest.raises(IDXFormatError, match=r"magic\.gz: corrupt gzip stream \("):
         read_idx(only_magic)
 
 
@@ -142,27 +143,27 @@ def test_valid_gzip_of_malformed_idx_names_file(tmp_path):
 
 
 def test_errors_that_are_not_format_errors(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=r"No such file or directory: .*missing\.idx'$"):
         read_idx(tmp_path / "missing.idx")
     with pytest.raises(TypeError, match="path_or_fileobj"):
         read_idx(12)
     (tmp_path / "t.idx").write_bytes(encode_idx(np.zeros(2, np.uint8)))
     with open(tmp_path / "t.idx", encoding="latin-1") as text_file:
-        with pytest.raises(TypeError, match="binary mode"):
+        with pytest.raises(TypeError, match=r"^path_or_fileobj must be opened in binary mode, read\(\) returned str$"):
             read_idx(text_file)
 
 
 @pytest.mark.parametrize(
-    "array, error",
+    "array, error, match",
     [
-        (np.zeros(3, dtype=np.int64), TypeError),
-        (np.zeros(3, dtype=bool), TypeError),
-        (np.zeros(3, dtype=np.float16), TypeError),
-        (np.zeros(3, dtype=np.uint16), TypeError),
-        (np.array(5, dtype=np.uint8), ValueError),
+        (np.zeros(3, dtype=np.int64), TypeError, r"^array dtype int64 cannot be stored in IDX; use uint8, int8, "),
+        (np.zeros(3, dtype=bool), TypeError, r"^array dtype bool cannot be stored in IDX; use uint8, int8, "),
+        (np.zeros(3, dtype=np.float16), TypeError, r"^array dtype float16 cannot be stored in IDX; use uint8, int8, "),
+        (np.zeros(3, dtype=np.uint16), TypeError, r"^array dtype uint16 cannot be stored in IDX; use uint8, int8, "),
+        (np.array(5, dtype=np.uint8), ValueError, r"^array must have 1 to 255 dimensions, got 0$"),
     ],
 )
-def test_write_rejects_unstorable_arrays(tmp_path, array, error):
-    with pytest.raises(error):
+def test_write_rejects_unstorable_arrays(tmp_path, array, error, match):
+    with pytest.raises(error, match=match):
         write_idx(tmp_path / "x.idx", array)
     assert list(tmp_path.iterdir()) == []

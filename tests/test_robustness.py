@@ -190,12 +190,15 @@ def test_a_schedule_giving_a_bad_rate_is_refused_before_it_trains(bad):
     assert len(m.history) == 1  # the good first epoch is kept
 
 
-@pytest.mark.parametrize("bad,error", [(np.zeros(5), ValueError), (np.zeros(130), ValueError),
-                                       (np.full(131, np.nan), ValueError), (np.full(131, "x"), TypeError)])
-def test_assigning_params_is_validated_and_keeps_the_model(bad, error):
+@pytest.mark.parametrize("bad,error,match", [
+    (np.zeros(5), ValueError, r"^params must have shape \(131,\); got \(5,\)$"),
+    (np.zeros(130), ValueError, r"^params must have shape \(131,\); got \(130,\)$"),
+    (np.full(131, np.nan), ValueError, r"^params contains NaN or inf"),
+    (np.full(131, "x"), TypeError, r"^params must be real numbers; got dtype <U1$")])
+def test_assigning_params_is_validated_and_keeps_the_model(bad, error, match):
     m = fastmlp.MLP([12, 8, 3], seed=0)
     before = m.params.copy()
-    with pytest.raises(error):
+    with pytest.raises(error, match=match):
         m.params = bad
     assert np.array_equal(m.params, before)
     m.params = np.ones(m.n_params)  # the right size: copied in, the buffer kept

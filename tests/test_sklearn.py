@@ -49,14 +49,14 @@ def test_params_stored_unchanged_and_settable(cls):
     assert params["hidden_layer_sizes"] is sizes and params["alpha"] == 0.5 and params["backend"] == "numpy"
     assert est.set_params(max_iter=7, solver="nonsense") is est  # invalid values refused at fit, not here
     assert est.max_iter == 7 and est.solver == "nonsense"
-    with pytest.raises(ValueError, match="solver"):
+    with pytest.raises(ValueError, match=r"^unknown solver 'nonsense'; expected one of \['adagrad', 'adam', "):
         est.fit(*(blobs() if cls is MLPClassifier else regression()))
     assert not hasattr(est, "model_") and not hasattr(est, "loss_curve_")
 
 
 @pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
 def test_unfitted_estimator_refuses_to_predict(cls):
-    with pytest.raises(NotFittedError):
+    with pytest.raises(NotFittedError, match=rf"^This {cls.__name__} instance is not fitted yet\. Call 'fit' "):
         cls().predict(np.zeros((2, 3)))
 
 
@@ -104,7 +104,7 @@ def test_regressor_output_shapes_follow_y():
 def test_predict_checks_feature_count():
     X, y = blobs()
     est = MLPClassifier(max_iter=2, **SMALL).fit(X, y)
-    with pytest.raises(ValueError, match="4 features"):
+    with pytest.raises(ValueError, match=r"^X has 3 features, but MLPClassifier is expecting 4 features as input\.$"):
         est.predict(X[:, :3])
 
 
@@ -116,7 +116,7 @@ def test_alpha_is_weight_decay_over_batch_size_and_sgd_options():
     assert auto.model_.optimizer_state.hyper["weight_decay"] == pytest.approx(0.3 / 120)
     sgd = MLPClassifier(max_iter=2, solver="sgd", momentum=0.0, **SMALL).fit(X, y)  # nesterov needs momentum
     assert sgd.model_.optimizer_state.name == "sgd" and sgd.model_.optimizer_state.hyper["nesterov"] is False
-    with pytest.raises(ValueError, match="lbfgs"):
+    with pytest.raises(ValueError, match=r"^unknown solver 'lbfgs'; .*\('lbfgs' is not available: fastmlp trains by "):
         MLPClassifier(solver="lbfgs").fit(X, y)
 
 
@@ -169,9 +169,9 @@ def test_partial_fit_needs_classes_first_and_counts_epochs():
     assert list(est.classes_) == ["cat", "dog", "eel"] and est.n_iter_ == 31 and len(est.loss_curve_) == 31
     assert est.loss_curve_[-1] < est.loss_curve_[1] and est.score(X, y) > 0.9
     params = est.model_.params.copy()
-    with pytest.raises(ValueError, match="not in classes"):
+    with pytest.raises(ValueError, match=r"^y contains labels not in classes .*: array\(\['fox'\]"):
         est.partial_fit(X[:3], ["cat", "fox", "dog"])
-    with pytest.raises(ValueError, match="differs"):
+    with pytest.raises(ValueError, match=r"^classes=array\(\['cat', 'dog'\].* differs from the classes of the earlier calls"):
         est.partial_fit(X, y, classes=["cat", "dog"])
     np.testing.assert_array_equal(est.model_.params, params)  # refused calls changed nothing
     assert est.n_iter_ == 31
@@ -185,7 +185,7 @@ def test_warm_start_continues_and_cold_start_restarts():
     assert est.model_ is model and est.n_iter_ == 10 and len(est.loss_curve_) == 10
     assert est.loss_curve_[9] < est.loss_curve_[4]
     params = model.params.copy()
-    with pytest.raises(ValueError, match="warm_start"):
+    with pytest.raises(ValueError, match=r"^cannot continue training \(warm_start\): .* now ask for layers \[5, 8, 1\]"):
         est.set_params(hidden_layer_sizes=(8,)).fit(X, y)
     np.testing.assert_array_equal(est.model_.params, params)
     est.set_params(hidden_layer_sizes=(16,), warm_start=False).fit(X, y)
@@ -195,7 +195,7 @@ def test_warm_start_continues_and_cold_start_restarts():
 def test_warm_start_classifier_needs_the_same_classes():
     X, y = blobs()
     est = MLPClassifier(max_iter=2, warm_start=True, **SMALL).fit(X, y)
-    with pytest.raises(ValueError, match="same classes"):
+    with pytest.raises(ValueError, match=r"^warm_start can only be used where y has the same classes as in the previous"):
         est.fit(X[y != "eel"], y[y != "eel"])
 
 
@@ -306,6 +306,36 @@ def test_a_bad_hyperparameter_leaves_the_fitted_estimator_as_it_was(cls, data, m
     assert _fitted_state(est) == before
 
 
+_BAD_DATA_MESSAGES = {
+    "X NaN": r"^Input X contains NaN\.",
+    "X inf": r"^Input X contains infinity or a value too large for dtype",
+    "X 1-D": r"^Expected 2D array, got 1D array instead",
+    "X empty": r"^Found array with 0 sample\(s\) \(shape=\(0, \d\)\) while a minimum of 1 is required by {cls}\.$",
+    "y length": r"^Found input variables with inconsistent numbers of samples: \[60, 59\]$",
+    "y NaN": r"^Input y contains NaN\.$",
+    "y inf": r"^Input y contains infinity or a value too large for dtype",
+    "warm start, other layers": r"^cannot continue training \(warm_start\): the fitted model has layers \[\d, 16, \d\]"
+                                r".* now ask for layers \[\d, 3, 3, \d\].* Refit with warm_start=False$",
+    "warm start, other features": r"^X has 2 features, but {cls} is expecting \d features as input\.$",
+    "partial_fit, other features": r"^X has 2 features, but {cls} is expecting \d features as input\.$",
+}
+
+
+def _bad_data_message(case, cls):
+    if case == "new features and one class":  # the regressor's y holds a NaN instead
+        match = (r"^Input y contains NaN\.$" if cls is MLPRegressor
+                 else r"^MLPClassifier needs samples of at least 2 classes; got 1 class")
+    elif case == "tiny validation set":
+        # The classifier's message comes from scikit-learn's stratified train_test_split ("The test_size = 1
+        # should be greater or equal to the number of classes = 3"): it names neither validation_fraction nor
+        # early_stopping; reported on issue 14 rather than pinned here.
+        match = (r"^the validation set is too small \(1 sample\): increase validation_fraction "
+                 if cls is MLPRegressor else None)
+    else:
+        match = _BAD_DATA_MESSAGES[case]
+    return match and match.replace("{cls}", cls.__name__)
+
+
 def _nan_at(a, value=NAN):
     a = np.array(a, dtype=float)
     a.flat[3] = value
@@ -347,7 +377,7 @@ def test_bad_data_leaves_the_fitted_estimator_as_it_was(cls, data, case):
         X = X[:, :2]
     else:
         fit, X = est.partial_fit, X[:, :2]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=_bad_data_message(case, cls)):
         fit(X, y)
     assert _fitted_state(est) == before
 
@@ -365,6 +395,12 @@ def test_nan_and_inf_are_refused_where_scikit_learn_refuses_them(case):
     for value in ([NAN] if case in ("X NaN", "X inf", "y NaN", "y inf") else [NAN, INF]):
         if not case.startswith(("X", "y")):
             params = {case: value}
-        for est in (SklearnMLPRegressor(max_iter=2, **params), MLPRegressor(max_iter=2, **params)):
-            with pytest.raises(ValueError):
+        if case.startswith(("X", "y")):
+            ours = theirs = rf"^Input {case[0]} contains {'NaN' if case.endswith('NaN') else 'infinity'}"
+        else:
+            ours = rf"^{case} must be a (positive finite number|finite number (>= 0|in \S+ \S+)); got {value}$"
+            theirs = rf"^The '{case}' parameter of MLPRegressor must be a float in the range .*\. Got {value} instead"
+        for est, match in ((SklearnMLPRegressor(max_iter=2, **params), theirs),
+                           (MLPRegressor(max_iter=2, **params), ours)):
+            with pytest.raises(ValueError, match=match):
                 est.fit(X, y)
