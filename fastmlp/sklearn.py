@@ -336,11 +336,15 @@ class _BaseMLP(BaseEstimator):
         validation = None
         if self.early_stopping and not incremental:
             stratify = y if self._loss != "mse" else None
+            n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
+            need = max(2, len(np.unique(y)) if stratify is not None else 2)
+            if n_val < need or X.shape[0] - n_val < need // 2 + 1:
+                raise ValueError(f"early_stopping=True: the validation set of {n_val} sample(s) (validation_fraction="
+                                 f"{self.validation_fraction} of {X.shape[0]}) is too small; it needs at least {need}"
+                                 + (" (one per class)" if stratify is not None else "")
+                                 + ": increase validation_fraction or the number of samples")
             X, Xv, y, yv = train_test_split(X, y, test_size=self.validation_fraction, random_state=rs,
                                             stratify=stratify)
-            if Xv.shape[0] < 2:
-                raise ValueError(f"the validation set is too small ({Xv.shape[0]} sample): increase "
-                                 "validation_fraction or the number of samples")
             validation = (Xv, yv)
             batch_size = min(batch_size, X.shape[0])
             optimizer = self._optimizer(batch_size)
