@@ -1,9 +1,10 @@
 """PNG charts of the benchmark report (matplotlib, Agg backend, no display needed).
 
-``workloads.png``: samples/s per workload and variant; ``batch_sweep.png``:
-samples/s versus batch size; ``width_depth.png``: microseconds per sample
-versus hidden width and versus depth. Each function takes the report's
-result lists and returns the path written.
+``workloads.png``: samples/s per training workload and variant; ``inference.png``:
+rows/s on the batch-inference rows and microseconds per call on the one-row
+latency row, per variant; ``batch_sweep.png``: samples/s versus batch size;
+``width_depth.png``: microseconds per sample versus hidden width and versus
+depth. Each function takes the report's result lists and returns the path written.
 
 Sweeps of fewer than ``MIN_LINE_POINTS`` points (``--quick``) are drawn as markers
 only: two or three points joined by a line read as a trend they cannot show. Axes
@@ -32,11 +33,10 @@ def _variants(rows):
     return [v for v in ALL_VARIANTS if v in present]
 
 
-def workloads_chart(path, workloads):
-    """Grouped bars (log scale): samples/s of each variant on each workload."""
+def _bars(ax, workloads, value):
+    """Grouped bars (log scale) of ``value(record)`` per variant on each workload."""
     ids = [w["workload"] for w in workloads]
     variants = _variants([r for w in workloads for r in _ok(w["cases"])])
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(ids) + 2), 4.2))
     width = 0.8 / max(1, len(variants))
     for k, v in enumerate(variants):
         xs, hs = [], []
@@ -44,15 +44,40 @@ def workloads_chart(path, workloads):
             hit = [r for r in _ok(w["cases"]) if r["variant"] == v]
             if hit:
                 xs.append(i - 0.4 + (k + 0.5) * width)
-                hs.append(hit[0]["samples_per_s"])
+                hs.append(value(hit[0]))
         ax.bar(xs, hs, width, label=v)
-    crowded = len(ids) > 4
-    ax.set_xticks(range(len(ids)), ids, rotation=20 if crowded else 0, ha="right" if crowded else "center")
+    ax.set_xticks(range(len(ids)), ids)
+    if not variants:
+        ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes)
+        return
     log_axis(ax)
-    ax.set_ylabel("training samples / s (log scale)")
-    ax.set_title("Throughput per workload (higher is better)")
     ax.legend(fontsize=8, ncol=2)
-    ax.grid(axis="y", which="both", alpha=0.3)
+    ax.grid(axis="y", which="major", alpha=0.3)
+
+
+def workloads_chart(path, workloads):
+    """Grouped bars (log scale): samples/s of each variant on each training workload."""
+    train = [w for w in workloads if w.get("kind", "train") == "train"]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(train) + 2), 4.2))
+    _bars(ax, train, lambda r: r["samples_per_s"])
+    ax.tick_params(axis="x", labelrotation=30)
+    ax.set_ylabel("training samples / s (log scale)")
+    ax.set_title("Training throughput per workload (higher is better)")
+    return _save(fig, path)
+
+
+def inference_chart(path, workloads):
+    """Bars per variant: rows/s on the batch-inference rows (left), microseconds per call on
+    the one-row rows (right, lower is better)."""
+    batch = [w for w in workloads if w.get("metric") == "rows/s"]
+    single = [w for w in workloads if w.get("metric") == "us/call"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10.5, 4.2))
+    _bars(a, batch, lambda r: r["samples_per_s"])
+    a.set_ylabel("rows / s (log scale)")
+    a.set_title("predict_proba throughput (higher is better)")
+    _bars(b, single, lambda r: r["us_per_call"])
+    b.set_ylabel("microseconds / call (log scale)")
+    b.set_title("predict_proba on one row (lower is better)")
     return _save(fig, path)
 
 

@@ -1,10 +1,12 @@
-"""Compile time of the Numba path, measured in fresh processes.
+"""Compile time of the Numba path, measured in fresh processes, per optimizer.
 
 Cold: a new Python process with ``NUMBA_CACHE_DIR`` pointing at an empty
 folder, timed from its launch until its first trained batch (``MLP.fit`` on
-one batch): the parent's clock at launch against the child's when that fit
-returns (the interpreter's exit is not counted; ``wall_s`` shows it).
-Warm: a second process with the same, now filled, folder.
+one batch with the net's optimizer: plain SGD, SGD with momentum or Adam, see
+:data:`fastmlp.bench.workloads.OPTIMIZERS`): the parent's clock at launch
+against the child's when that fit returns (the interpreter's exit is not
+counted; ``wall_s`` shows it). Warm: a second process with the same, now
+filled, folder. Each optimizer gets its own empty folder.
 """
 import json
 import os
@@ -22,11 +24,11 @@ launched = float(sys.argv[2])
 import numpy as np
 import fastmlp
 t1 = time.perf_counter()
-layers, activation, bs = json.loads(sys.argv[1])
+layers, activation, bs, fit_kwargs = json.loads(sys.argv[1])
 rng = np.random.default_rng(0)
 X = rng.random((bs, layers[0]), dtype=np.float32)
 y = rng.integers(0, layers[-1], bs)
-fastmlp.MLP(layers, activation=activation, seed=0).fit(X, y, epochs=1, batch_size=bs, verbose=0)
+fastmlp.MLP(layers, activation=activation, seed=0).fit(X, y, epochs=1, batch_size=bs, verbose=0, **fit_kwargs)
 t2 = time.perf_counter()
 done = time.time()
 print(json.dumps({"import_s": t1 - t0, "first_batch_s": t2 - t1, "to_first_batch_s": done - launched}))
@@ -34,7 +36,7 @@ print(json.dumps({"import_s": t1 - t0, "first_batch_s": t2 - t1, "to_first_batch
 
 
 def run_child(net, cache_dir, timeout=300):
-    """One fresh process training one batch of ``net`` with ``NUMBA_CACHE_DIR=cache_dir``.
+    """One fresh process training one batch of ``net`` (with its optimizer) with ``NUMBA_CACHE_DIR=cache_dir``.
 
     Returns
     -------
@@ -44,14 +46,14 @@ def run_child(net, cache_dir, timeout=300):
         numpy and fastmlp) and ``first_batch_s`` (build the model, first fit).
     """
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
-    arg = json.dumps([list(net.layers), net.activation, net.batch_size])
+    arg = json.dumps([list(net.layers), net.activation, net.batch_size, net.opt.fastmlp_kwargs()])
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", _CHILD, arg, repr(time.time())], env=env, capture_output=True,
                           text=True, timeout=timeout)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"compile-time child process failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]), wall_s=wall, status="ok")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]), wall_s=wall, status="ok", optimizer=net.optimizer)
 
 
 def compile_times(net, warm_runs=2, cold_runs=1):
@@ -70,3 +72,14 @@ def compile_times(net, warm_runs=2, cold_runs=1):
         warms = [run_child(net, cache) for _ in range(max(1, warm_runs))]
     return {"cold": best_record(colds, "to_first_batch_s", higher_is_better=False),
             "warm": best_record(warms, "to_first_batch_s", higher_is_better=False)}
+
+
+def compile_per_optimizer(net, optimizers, warm_runs=2, cold_runs=1, log=None):
+    """``{optimizer id: compile_times(net trained with it)}`` for each id of ``optimizers``
+    (ids of :data:`fastmlp.bench.workloads.OPTIMIZERS`), each from its own empty cache."""
+    out = {}
+    for opt in optimizers:
+        if log:
+            log(f"  compile time, {opt} (cold, then warm) ...")
+        out[opt] = compile_times(net.with_optimizer(opt), warm_runs, cold_runs)
+    return out

@@ -18,10 +18,16 @@ with PyTorch's defaults, as in a program that never imports fastmlp. PyTorch
 uses one thread per available core (its runner sets that); JAX/XLA, NumPy's
 BLAS and Numba keep their defaults; a fastmlp child is a plain
 ``import fastmlp`` program. The record's ``threads`` says what the child
-ended up with.
+ended up with (its affinity too).
+
+A task's ``setting`` ('onecore', 'busy'; :mod:`fastmlp.bench.settings`) changes the
+launch the same way for every variant: the child pins itself to one core before it
+imports anything and gets the one-core thread environment, or a spinner process
+occupies a core from before the child starts until it has exited.
 
 ``run_task(task, isolate=False)`` executes the same task in the calling
-process (``fastmlp bench --in-process``, for debugging).
+process (``fastmlp bench --in-process``, for debugging; a setting is then not
+applied, and the record's note says so).
 """
 import builtins
 import json
@@ -30,6 +36,7 @@ import subprocess
 import sys
 import time
 
+from . import settings
 from .peers import FASTMLP_VARIANTS
 from .tasks import execute
 
@@ -38,11 +45,15 @@ TIMEOUT_S = 3600.0
 _FASTMLP_ENV = ("OMP_WAIT_POLICY",)  # set by importing fastmlp (kernels/config.py), not by the user
 # Modules a peer's child imports before fastmlp (torch shares libgomp with Numba's OpenMP layer).
 _PRELOAD = {"torch": ("torch",)}
-_BOOT = ("import importlib, json, sys\n"
-         "for name in json.loads(sys.argv[1]):\n"
+# The child's program: argv[1] its cores ('' to keep them), argv[2] modules to import first, argv[3] the task.
+_BOOT = ("import os, sys\n"
+         "if sys.argv[1]:\n"
+         "    os.sched_setaffinity(0, [int(c) for c in sys.argv[1].split(',')])\n"
+         "import importlib, json\n"
+         "for name in json.loads(sys.argv[2]):\n"
          "    importlib.import_module(name)\n"
          "from fastmlp.bench.isolate import _child\n"
-         "sys.exit(_child(sys.argv[2:]))\n")
+         "sys.exit(_child(sys.argv[3:]))\n")
 
 
 def run_task(task, isolate=True, timeout=TIMEOUT_S):
@@ -51,7 +62,8 @@ def run_task(task, isolate=True, timeout=TIMEOUT_S):
     Parameters
     ----------
     task : dict
-        From :mod:`fastmlp.bench.tasks` (``case_task``, ``workload_task`` or ``recipe_task``).
+        From :mod:`fastmlp.bench.tasks` (``case_task``, ``predict_task``, ``workload_task``
+        or ``recipe_task``); its ``setting`` (default 'idle') is applied to the child.
     isolate : bool
         True: a new interpreter runs it (see the module docstring); False: this process.
     timeout : float
@@ -60,9 +72,10 @@ def run_task(task, isolate=True, timeout=TIMEOUT_S):
     Returns
     -------
     dict
-        The task's record, plus ``isolated`` (bool), and for a child ``threads``
-        (its thread pools at the end) and ``process_s`` (launch to exit). A child
-        that crashes or times out gives ``status`` 'failed' with the reason.
+        The task's record, plus ``isolated`` (bool), ``setting``, and for a child
+        ``threads`` (its affinity and thread pools at the end), ``process_s`` (launch
+        to exit) and, in the 'busy' setting, ``spinner`` (its core, pid and CPU seconds).
+        A child that crashes or times out gives ``status`` 'failed' with the reason.
 
     Raises
     ------
@@ -71,30 +84,40 @@ def run_task(task, isolate=True, timeout=TIMEOUT_S):
         else RuntimeError), e.g. ValueError for bad data arguments or
         FileNotFoundError when the recipe finds no Fashion-MNIST.
     """
+    setting = task.get("setting", "idle") if isinstance(task, dict) else "idle"
+    plan = settings.launch(setting)
     if not isolate:
-        return dict(execute(task), isolated=False)
+        r = dict(execute(task), isolated=False, setting=setting)
+        if setting != "idle" and r.get("status") == "ok":
+            r["note"] = "; ".join(filter(None, [r.get("note"), f"setting {setting!r} not applied (in-process)"]))
+        return r
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}")
-    failed = {"variant": task.get("variant", "?"), "status": "failed", "note": "", "isolated": True}
-    t0 = time.perf_counter()
-    try:
-        preload = json.dumps(_PRELOAD.get(task.get("variant"), ()))
-        proc = subprocess.run([sys.executable, "-c", _BOOT, preload, json.dumps(task)],
-                              env=child_environment(task.get("variant")), capture_output=True, text=True,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return dict(failed, reason=f"child process timed out after {timeout:g} s")
-    wall = time.perf_counter() - t0
+    failed = {"variant": task.get("variant", "?"), "status": "failed", "note": "", "isolated": True,
+              "setting": setting}
+    env = dict(child_environment(task.get("variant")), **plan.env)
+    argv = [sys.executable, "-c", _BOOT, ",".join(map(str, plan.cpus)),
+            json.dumps(_PRELOAD.get(task.get("variant"), ())), json.dumps(task)]
+    with settings.meanwhile(plan) as spinner:
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return dict(failed, reason=f"child process timed out after {timeout:g} s")
+        wall = time.perf_counter() - t0
+    extra = {"setting": setting}
+    if spinner is not None:
+        extra["spinner"] = {"core": spinner.core, "pid": spinner.pid, "cpu_s": spinner.cpu_s}
     lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_TAG)]
     if proc.returncode != 0 or not lines:
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
-        return dict(failed, reason=f"child process exit {proc.returncode}: {tail}")
+        return dict(failed, reason=f"child process exit {proc.returncode}: {tail}", **extra)
     out = json.loads(lines[-1][len(RESULT_TAG):])
     if "error" in out:
         name, message = out["error"]
         cls = getattr(builtins, name, None)
         raise (cls if isinstance(cls, type) and issubclass(cls, Exception) else RuntimeError)(message)
-    return dict(out["record"], isolated=True, threads=out["threads"], process_s=wall)
+    return dict(out["record"], isolated=True, threads=out["threads"], process_s=wall, **extra)
 
 
 def run_interleaved(tasks, processes, isolate=True, log=None):
@@ -162,12 +185,17 @@ def _restore_launch_values(env):
 
 
 def thread_pools():
-    """What the thread pools of this process look like: Numba's threads, every
-    pool threadpoolctl sees (BLAS and OpenMP libraries), PyTorch's threads if
-    it is loaded, and the OpenMP/XLA environment settings."""
+    """What the thread pools of this process look like: its CPU affinity and number of OS
+    threads, Numba's threads, every pool threadpoolctl sees (BLAS and OpenMP libraries),
+    PyTorch's threads if it is loaded, and the thread environment settings."""
     import numba
-    out = {"numba": numba.get_num_threads(),
-           "env": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "XLA_FLAGS")}}
+    names = ("OMP_WAIT_POLICY", "XLA_FLAGS") + tuple(settings.ONE_CORE_ENV)
+    out = {"affinity": settings.allowed_cores(), "numba": numba.get_num_threads(),
+           "env": {k: os.environ.get(k) for k in names}}
+    try:
+        out["os_threads"] = len(os.listdir("/proc/self/task"))
+    except OSError:
+        pass
     try:
         from threadpoolctl import threadpool_info
         out["pools"] = [f"{d.get('internal_api')} {d.get('num_threads')}" for d in threadpool_info()]

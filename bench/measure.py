@@ -1,11 +1,19 @@
-"""What one process measures: a variant's throughput on a case, the end-to-end recipe's
-wall time and test accuracy, and the machine's fp32 matrix-multiply ceiling.
+"""What one process measures: a variant's training throughput on a case, its inference
+throughput and latency (``predict_proba``), the end-to-end recipe's wall time and test
+accuracy, and the machine's fp32 matrix-multiply ceiling.
 
 Protocol for a case: loss on its data, ``validate_epochs`` epochs (the
 first, which includes any JIT compilation, is timed on its own as
 ``first_epoch_s``), loss again, which must be finite and lower. Only then the
 timed rounds: each trains ``k`` epochs, ``k`` chosen so a round lasts at least
 ``min_round_s``; throughput is samples per second of the best round.
+
+Protocol for inference: the data is cut into calls of ``rows`` rows each (views; one
+row per call for the latency row); one pass over every call (the first call, which
+includes any JIT compilation, timed on its own as ``first_call_s``) whose probabilities
+must equal the float64 NumPy reference on the same weights within ``PREDICT_ATOL``; then
+timed rounds of ``k`` calls each (cycling over the calls), ``k`` chosen so a round lasts
+at least ``min_round_s``; rows/s and microseconds per call of the best round.
 
 The recipe (784-256-128-64-10 ReLU, softmax cross-entropy, SGD lr 0.01, batch 64,
 pixels / 255): a variant's JIT compilation is done on a few samples first and not
@@ -17,8 +25,11 @@ import time
 
 import numpy as np
 
-from .peers import make_runner, missing_reason
+from .peers import initial_weights, make_predictor, make_runner, missing_reason
+from .peers.matmul import reference_proba
 from .workloads import RECIPE_NET, fashion_data
+
+PREDICT_ATOL = 1e-4  # float32 probabilities against the float64 reference
 
 
 class ValidationError(RuntimeError):
@@ -93,6 +104,98 @@ def sgemm_gflops(n=2048, repeats=5, seed=0):
     return 2.0 * n ** 3 / best / 1e9
 
 
+def validate_predict(predictor, calls, reference, atol=PREDICT_ATOL):
+    """Run ``predictor`` once over every call and compare with ``reference`` (their rows stacked).
+
+    Returns
+    -------
+    dict
+        ``first_call_s`` (includes JIT), ``call_s`` (mean seconds per call after the first)
+        and ``max_abs_error`` against the reference.
+
+    Raises
+    ------
+    ValidationError
+        If the probabilities have the wrong shape or differ from the reference by more than ``atol``.
+    """
+    f = predictor.predict_proba
+    t0 = time.perf_counter()
+    out = [np.asarray(f(calls[0]))]
+    t1 = time.perf_counter()
+    out += [np.asarray(f(x)) for x in calls[1:]]
+    t2 = time.perf_counter()
+    got = np.concatenate(out)
+    if got.shape != reference.shape:
+        raise ValidationError(f"{predictor.name}: predict_proba gave shape {got.shape}, expected {reference.shape}")
+    err = float(np.max(np.abs(got - reference)))
+    if not err <= atol:
+        raise ValidationError(f"{predictor.name}: probabilities differ from the float64 reference by {err:.3g} "
+                              f"(> {atol:g})")
+    return {"first_call_s": t1 - t0, "call_s": (t2 - t1) / max(1, len(calls) - 1) if len(calls) > 1 else t1 - t0,
+            "max_abs_error": err}
+
+
+def time_calls(predictor, calls, k, rounds):
+    """Seconds of each of ``rounds`` rounds of ``k`` calls (cycling over ``calls``)."""
+    f, n, out = predictor.predict_proba, len(calls), []
+    order = [calls[i % n] for i in range(k)]
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for x in order:
+            f(x)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def measure_predict(predictor, X, rows, reference, rounds=3, min_round_s=0.2):
+    """Validate ``predictor`` on ``X`` in calls of ``rows`` rows, then time it; a dict of the
+    validation results plus ``rows`` (per call), ``calls_per_round``, ``round_s``,
+    ``samples_per_s`` (rows per second) and ``us_per_call`` (both of the best round)."""
+    n = (X.shape[0] // rows) * rows
+    if n == 0:
+        raise ValueError(f"need at least {rows} rows of data; got {X.shape[0]}")
+    calls = [X[i:i + rows] for i in range(0, n, rows)]
+    v = validate_predict(predictor, calls, reference[:n])
+    k = epochs_per_round(v["call_s"], min_round_s)
+    secs = time_calls(predictor, calls, k, rounds)
+    best = min(secs)
+    return dict(v, rows=rows, calls_per_round=k, round_s=secs, samples_per_s=k * rows / best,
+                us_per_call=1e6 * best / k)
+
+
+def _guarded(variant, optimizer, work):
+    """``work()``'s record, or a 'skipped' record when ``variant`` is not installed, or a 'failed'
+    one when it did not validate or raised (a peer's error must not stop the other measurements)."""
+    reason = missing_reason(variant, optimizer)
+    if reason:
+        return {"variant": variant, "status": "skipped", "reason": reason, "note": ""}
+    try:
+        return work()
+    except ValidationError as e:
+        return {"variant": variant, "status": "failed", "reason": str(e), "note": ""}
+    except Exception as e:
+        return {"variant": variant, "status": "failed", "reason": f"{type(e).__name__}: {e}", "note": ""}
+
+
+def run_predict_case(variant, net, X, rows, rounds=3, min_round_s=0.2, seed=0):
+    """Build the predictor of ``variant`` for ``net`` (``initial_weights(net, seed)``) and
+    :func:`measure_predict` it on ``X`` in calls of ``rows`` rows.
+
+    Returns
+    -------
+    dict
+        ``variant``, ``status`` ('ok', 'skipped', 'failed'), ``reason``, ``note`` and, when
+        'ok', the fields of :func:`measure_predict` plus ``gflops`` (2 flops per weight and row).
+    """
+    def work():
+        predictor = make_predictor(variant, net, seed)
+        reference = reference_proba(initial_weights(net, seed), net.activation, X)
+        m = measure_predict(predictor, X, rows, reference, rounds, min_round_s)
+        return dict(m, variant=variant, status="ok", reason="", note=predictor.note,
+                    gflops=2.0 * net.n_weights * m["samples_per_s"] / 1e9)
+    return _guarded(variant, "sgd", work)
+
+
 def run_case(variant, net, X, y, rounds=3, validate_epochs=2, min_round_s=0.2, seed=0):
     """Build the runner of ``variant`` for ``net`` on (X, y) and :func:`measure` it.
 
@@ -103,17 +206,12 @@ def run_case(variant, net, X, y, rounds=3, validate_epochs=2, min_round_s=0.2, s
         installed, 'failed' when it did not learn or raised), ``reason``,
         ``note`` and, when 'ok', the fields of :func:`measure` plus ``gflops``.
     """
-    reason = missing_reason(variant)
-    if reason:
-        return {"variant": variant, "status": "skipped", "reason": reason, "note": ""}
-    try:
+    def work():
         runner = make_runner(variant, net, X, y, seed)
         m = measure(runner, X.shape[0], rounds, validate_epochs, min_round_s)
-    except ValidationError as e:
-        return {"variant": variant, "status": "failed", "reason": str(e), "note": ""}
-    except Exception as e:  # a peer's own error must not stop the other measurements
-        return {"variant": variant, "status": "failed", "reason": f"{type(e).__name__}: {e}", "note": ""}
-    return dict(m, variant=variant, status="ok", reason="", note=runner.note, gflops=net.gflops(m["samples_per_s"]))
+        return dict(m, variant=variant, status="ok", reason="", note=runner.note,
+                    gflops=net.gflops(m["samples_per_s"]))
+    return _guarded(variant, net.optimizer, work)
 
 
 def time_recipe(variant, epochs, seed=0):

@@ -1,13 +1,17 @@
 """``fastmlp bench``: measure fastmlp (numba, numpy, loop) and its peers (PyTorch, JAX,
-scikit-learn) on the reference workloads, the batch size, width and depth sweeps,
-the compile time and the end-to-end Fashion-MNIST recipe in one run, and write a
-Markdown report with PNG charts.
+scikit-learn, ONNX Runtime, NumPy) on the reference rows (training with SGD, momentum
+and Adam; one core; a busy core; inference on 10,000 rows and on one row), the batch
+size, width and depth sweeps, the compile time per optimizer and the end-to-end
+Fashion-MNIST recipe in one run, and write a Markdown report with PNG charts.
 
 Writes into ``--out`` (default ``./fastmlp-bench``): ``report.md``,
-``results.json`` (every number) and ``workloads.png``, ``batch_sweep.png``,
-``width_depth.png``. ``--quick`` is a smoke test: fewer rounds and sweep
-points, no compile-time processes and no recipe. A peer that is not installed
-is reported as skipped, with the command that installs it.
+``results.json`` (every number) and ``workloads.png``, ``inference.png``,
+``batch_sweep.png``, ``width_depth.png``. ``--quick`` is a smoke test: fewer rounds and sweep
+points, no compile-time processes and no recipe. ``--rows`` runs only the
+rows named (e.g. ``--rows adam-b64,predict-1,compile-adam``): workload ids,
+``compile-sgd``, ``compile-momentum``, ``compile-adam`` (``compile`` for the
+three), ``sweeps`` and ``recipe``. A peer that is not installed is reported as
+skipped, with the command that installs it, and no process is started for it.
 
 Every case (a variant on a workload or sweep point, a variant's recipe run)
 is measured in a fresh Python process (:mod:`fastmlp.bench.isolate`), so no
@@ -25,11 +29,15 @@ import re
 import sys
 from pathlib import Path
 
+from . import settings
 from .isolate import best_record, run_interleaved
 from .measure import sgemm_gflops
-from .peers import ALL_VARIANTS, FASTMLP_VARIANTS, PEERS, missing_reason
-from .tasks import workload_task
-from .workloads import RECIPE_NET, WORKLOADS, get_workloads
+from .peers import ALL_VARIANTS, FASTMLP_VARIANTS, PEERS, TRAIN_VARIANTS, missing_reason, variants_for
+from .tasks import not_run_reason, workload_task
+from .workloads import OPTIMIZERS, RECIPE_NET, WORKLOADS, get_workloads
+
+COMPILE_ROWS = {f"compile-{o}": o for o in OPTIMIZERS}
+ROW_IDS = tuple(WORKLOADS) + tuple(COMPILE_ROWS) + ("compile", "sweeps", "recipe")
 
 
 def _names(text, allowed, what):
@@ -56,8 +64,12 @@ def build_parser():
     p = argparse.ArgumentParser(prog="fastmlp bench", description=_plain(head), epilog=_plain(rest) + EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="fastmlp-bench", help="output folder (default ./fastmlp-bench)")
-    p.add_argument("--workloads", default="all",
-                   help=f"comma-separated workload ids, 'all' or 'none' ({', '.join(WORKLOADS)})")
+    p.add_argument("--rows", default=None,
+                   help="run only these rows, comma-separated: workload ids, compile-sgd, compile-momentum, "
+                        "compile-adam, compile (all three), sweeps, recipe; default all")
+    p.add_argument("--workloads", default=None,
+                   help=f"comma-separated workload ids, 'all' or 'none' ({', '.join(WORKLOADS)}); the sweeps, "
+                        "compile time and recipe follow their own options (not with --rows)")
     p.add_argument("--variants", default="all",
                    help=f"fastmlp variants, comma-separated, 'all' or 'none' ({', '.join(FASTMLP_VARIANTS)})")
     p.add_argument("--peers", default="all", help=f"peers, comma-separated, 'all' or 'none' ({', '.join(PEERS)})")
@@ -85,8 +97,8 @@ def build_parser():
 EXAMPLES = """
 
 examples:
-  fastmlp bench --quick --peers none          a smoke test of fastmlp's variants (about a minute)
-  fastmlp bench --workloads mnist-b64 --threads 1
+  fastmlp bench --quick --peers none          a smoke test of fastmlp's variants
+  fastmlp bench --rows mnist-b64,predict-1 --threads 1
   fastmlp bench --full-recipe --processes 3   the README's table (tens of minutes)"""
 
 #: Environment variables that set a process's threads (read by the libraries at start-up).
@@ -110,9 +122,10 @@ def _meta(args, variants, sgemm_repeats, data, processes=1):
     from fastmlp.threads import thread_info
     ti = thread_info()
     peers = []
-    for name, module in (("torch", "torch"), ("jax", "jax"), ("sklearn", "sklearn")):
+    for name, modules in (("torch", ("torch",)), ("jax", ("jax", "optax")), ("sklearn", ("sklearn",)),
+                          ("onnxruntime", ("onnxruntime", "skl2onnx"))):
         if any(v.startswith(name) for v in variants):
-            peers.append(f"{name} {_version(module)}")
+            peers.append(" ".join(f"{m} {_version(m)}" for m in modules))
     return {"date": datetime.datetime.now().isoformat(timespec="seconds"), "quick": args.quick,
             "machine": f"{platform.processor() or platform.machine()} ({platform.platform()})",
             "cores": os.cpu_count(), "python": platform.python_version(), "numpy": numpy.__version__,
@@ -141,34 +154,40 @@ def _log(msg):
 
 def run_workloads(workloads, variants, rounds, min_round_s, validate_epochs, source, seed, log=_log,
                   isolate=True, processes=1):
-    """One dict per workload with its data description and a ``run_case`` record per variant,
-    each the best of ``processes`` fresh processes interleaved over the whole run (the loop
-    variant in one; see :func:`fastmlp.bench.isolate.run_interleaved`), or measured in this
-    process if ``isolate`` is False."""
-    missing = {v: missing_reason(v) for v in variants if missing_reason(v)}  # no process for these
+    """One dict per workload with its data description, kind, metric and setting and a record per
+    variant that applies to it (``run_case``'s or ``run_predict_case``'s), each the best of
+    ``processes`` fresh processes interleaved over the whole run (the loop variant in one; see
+    :func:`fastmlp.bench.isolate.run_interleaved`), or measured in this process if ``isolate``
+    is False."""
+    chosen = {w.id: [v for v in variants if v in variants_for(w.kind)] for w in workloads}
+    missing = {(w.id, v): missing_reason(v, w.net.optimizer) for w in workloads for v in chosen[w.id]}
     tasks = {(w.id, v): workload_task(w, v, rounds, validate_epochs, min_round_s, source, seed)
-             for w in workloads for v in variants if v not in missing}
+             for w in workloads for v in chosen[w.id] if not missing[w.id, v]}  # no process for a missing peer
     slow = {k: t for k, t in tasks.items() if k[1] == "loop"}  # minutes per case: one process
 
     def show(key, rep, r):
-        log(f"{key[0]} {key[1]} (process {rep + 1}): " + (
-            f"{r['samples_per_s']:.4g} samples/s" if r["status"] == "ok" else f"{r['status']} ({r['reason']})"))
+        unit = WORKLOADS[key[0]].metric if key[0] in WORKLOADS else "samples/s"
+        figure = f"{r['us_per_call']:.4g} us/call" if unit == "us/call" and r["status"] == "ok" else (
+            f"{r['samples_per_s']:.4g} {unit}" if r["status"] == "ok" else f"{r['status']} ({r['reason']})")
+        log(f"{key[0]} {key[1]} (process {rep + 1}): {figure}")
     runs = run_interleaved({k: t for k, t in tasks.items() if k not in slow}, processes, isolate, show)
     runs.update(run_interleaved(slow, 1, isolate, show))
     out = []
     for w in workloads:
         cases, data = [], "not loaded (no case ran)"
-        for v in variants:
-            if v in missing:
-                r = {"variant": v, "status": "skipped", "reason": missing[v], "note": ""}
+        for v in chosen[w.id]:
+            if missing[w.id, v]:
+                r = {"variant": v, "status": "skipped", "reason": missing[w.id, v], "note": ""}
             elif tasks[w.id, v] is None:
-                r = {"variant": v, "status": "skipped", "reason": w.loop_note, "note": ""}
+                r = {"variant": v, "status": "skipped", "reason": not_run_reason(w, v), "note": ""}
             else:
                 r = best_record(runs[w.id, v])
                 data = r.get("data") or data
             cases.append(r)
-        out.append({"workload": w.id, "network": w.net.describe(), "batch_size": w.net.batch_size,
-                    "n_weights": w.net.n_weights, "data": data, "cases": cases})
+        out.append({"workload": w.id, "network": w.net.describe(), "n_weights": w.net.n_weights, "data": data,
+                    "batch_size": w.predict_rows or w.net.batch_size, "kind": w.kind, "metric": w.metric,
+                    "setting": w.setting, "setting_text": settings.describe(w.setting),
+                    "optimizer": w.net.optimizer, "sgd_baseline": w.sgd_baseline, "cases": cases})
     return out
 
 
@@ -186,7 +205,8 @@ def main(argv=None):
     except SystemExit as e:  # --help, or an argument argparse refused (it printed why)
         return int(e.code or 0)
     try:
-        workloads = get_workloads(None if args.workloads == "all" else _names(args.workloads, WORKLOADS, "workloads"))
+        plan = _plan(args)
+        workloads = get_workloads(plan["workloads"])
         variants = _names(args.variants, FASTMLP_VARIANTS, "variants") + _names(args.peers, PEERS, "peers")
         for name, value in (("--rounds", args.rounds), ("--recipe-epochs", args.recipe_epochs),
                             ("--processes", args.processes), ("--threads", args.threads)):
@@ -211,7 +231,8 @@ def main(argv=None):
     isolate = not args.in_process
     report = {"workloads": run_workloads(workloads, variants, rounds, min_round_s, 2, args.data, args.seed,
                                          isolate=isolate, processes=processes),
-              "sweeps": _sweeps(args, variants), "compile": _compile(args), "recipe": _recipe(args, variants)}
+              "sweeps": _sweeps(args, variants, plan["sweeps"]), "compile": _compile(args, plan["compile"]),
+              "recipe": _recipe(args, variants, plan["recipe"])}
     _log("fp32 sgemm ceiling again ...")
     report["sgemm_gflops_runs"] = [ceiling_start, sgemm_gflops(repeats=repeats)]
     report["sgemm_gflops"] = max(report["sgemm_gflops_runs"])  # the ceiling: the best the machine showed
@@ -219,6 +240,7 @@ def main(argv=None):
     if report["sweeps"].get("status") == "ok":
         sources.append(f"sweeps: {report['sweeps']['data']}")
     report["meta"] = _meta(args, variants, repeats, "; ".join(sources) or "none", processes)
+    report["meta"]["settings"] = {name: settings.describe(name) for name in ("onecore", "busy")}
     report["charts"] = _charts(out, report)
     (out / "results.json").write_text(json.dumps(report, indent=1, default=float))
     from .markdown import render
@@ -227,17 +249,33 @@ def main(argv=None):
     return 0
 
 
+def _plan(args):
+    """What this run measures: ``workloads`` (ids, None for all), ``compile`` (optimizer ids, or
+    the reason why none), ``sweeps`` and ``recipe`` (True, or the reason why not)."""
+    if args.rows is not None and args.workloads is not None:
+        raise argparse.ArgumentTypeError("give --rows or --workloads, not both")
+    if args.rows in (None, "all"):
+        ids = None if args.workloads in (None, "all") else _names(args.workloads, WORKLOADS, "workloads")
+        return {"workloads": ids, "compile": "--quick" if args.quick else list(OPTIMIZERS),
+                "sweeps": True, "recipe": "--quick" if args.quick else True}
+    names = _names(args.rows, ROW_IDS, "rows")
+    compile_ids = [o for row, o in COMPILE_ROWS.items() if row in names or "compile" in names]
+    return {"workloads": [n for n in names if n in WORKLOADS], "compile": compile_ids or "not in --rows",
+            "sweeps": "sweeps" in names or "not in --rows", "recipe": "recipe" in names or "not in --rows"}
+
+
 def _processes(args):
     return args.processes or (1 if args.quick else 2)
 
 
-def _sweeps(args, variants):
-    if args.no_sweeps:
-        return {"status": "skipped", "reason": "--no-sweeps"}
+def _sweeps(args, variants, planned=True):
+    if args.no_sweeps or planned is not True:
+        return {"status": "skipped", "reason": "--no-sweeps" if args.no_sweeps else planned}
     from .sweeps import FULL, QUICK, run_sweeps
     plan = QUICK if args.quick else FULL
-    missing = {v: missing_reason(v) for v in variants if v != "loop" and missing_reason(v)}
-    chosen = [v for v in variants if v != "loop" and v not in missing]
+    candidates = [v for v in variants if v in TRAIN_VARIANTS and v != "loop"]
+    missing = {v: missing_reason(v) for v in candidates if missing_reason(v)}
+    chosen = [v for v in candidates if v not in missing]
     if not chosen:
         return {"status": "skipped", "reason": "no installed variant other than loop selected", "missing": missing}
     _log("sweeps ...")
@@ -246,19 +284,19 @@ def _sweeps(args, variants):
     return dict(res, status="ok", depth_width=plan.depth_width, batch_network=batch_network, missing=missing)
 
 
-def _compile(args):
-    if args.quick or args.no_compile:
-        return {"status": "skipped", "reason": "--quick" if args.quick else "--no-compile"}
-    from .compile import compile_times
-    _log("compile time (cold, then warm) ...")
+def _compile(args, optimizers):
+    if args.no_compile or isinstance(optimizers, str):
+        return {"status": "skipped", "reason": "--no-compile" if args.no_compile else optimizers}
+    from .compile import compile_per_optimizer
+    _log("compile time per optimizer ...")
     net = WORKLOADS["fashion-b64"].net
-    return dict(compile_times(net, cold_runs=_processes(args)), status="ok", network=net.describe(),
-                batch_size=net.batch_size)
+    return {"status": "ok", "network": net.describe(), "batch_size": net.batch_size,
+            "optimizers": compile_per_optimizer(net, optimizers, cold_runs=_processes(args), log=_log)}
 
 
-def _recipe(args, variants):
-    if args.quick or args.no_recipe:
-        return {"status": "skipped", "reason": "--quick" if args.quick else "--no-recipe"}
+def _recipe(args, variants, planned=True):
+    if args.no_recipe or planned is not True:
+        return {"status": "skipped", "reason": "--no-recipe" if args.no_recipe else planned}
     from .recipe import FULL_EPOCHS, run_recipe
     chosen = [v for v in ("numba", "torch") if v in variants]
     if not chosen:
@@ -281,11 +319,15 @@ def _recipe(args, variants):
 
 
 def _charts(out, report):
-    from .charts import batch_chart, shape_chart, workloads_chart
+    from .charts import batch_chart, inference_chart, shape_chart, workloads_chart
     names = []
-    if any(r["status"] == "ok" for w in report["workloads"] for r in w["cases"]):
+    measured = [w for w in report["workloads"] if any(r["status"] == "ok" for r in w["cases"])]
+    if any(w["kind"] == "train" for w in measured):
         workloads_chart(out / "workloads.png", report["workloads"])
         names.append("workloads.png")
+    if any(w["kind"] == "predict" for w in measured):
+        inference_chart(out / "inference.png", report["workloads"])
+        names.append("inference.png")
     sw = report["sweeps"]
     if sw.get("status") == "ok":
         batch_chart(out / "batch_sweep.png", sw["batch"], sw["batch_network"])

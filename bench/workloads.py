@@ -1,8 +1,13 @@
-"""The benchmark's reference workloads and their data (see WORKLOADS.md): what every variant trains.
+"""The benchmark's reference workloads and their data (see WORKLOADS.md): what every variant runs.
 
 A :class:`Net` is what every variant trains (layer sizes, hidden activation,
-batch size; softmax cross-entropy, SGD lr 0.01, float32). A :class:`Workload`
-names a Net, the data it trains on and how many samples one timed round uses.
+batch size, optimizer; softmax cross-entropy, float32). An :class:`Optimizer`
+is one of the workloads' optimizers, in torch.optim's terms (plain SGD lr 0.01,
+SGD with momentum 0.9, Adam lr 1e-3). A :class:`Workload` names a Net, the data
+it runs on, how many samples one timed round uses, the machine setting it runs
+in ('idle'; 'onecore': every variant pinned to one core; 'busy': another process
+spins on a core meanwhile; see :mod:`fastmlp.bench.settings`) and whether it
+trains or predicts (``predict_rows`` rows per ``predict_proba`` call).
 MNIST-size data is Fashion-MNIST (pixels / 255) when installed, else random
 data of the same shape; :func:`load_data` says which.
 """
@@ -11,17 +16,78 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-LR = 0.01
 MNIST_SHAPE = (784, 10)
+SETTINGS = ("idle", "onecore", "busy")
+
+
+def check_choice(value, allowed, what):
+    """ValueError unless ``value`` is one of ``allowed`` (a ``what``)."""
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}; choose from {list(allowed)}")
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """An optimizer of the workloads, in torch.optim's terms, which fastmlp's formulas follow.
+
+    SGD: ``v = momentum * v + g; p -= lr * v`` (dampening 0, Nesterov off, no weight
+    decay; plain SGD when ``momentum`` is 0). Adam (``betas`` given): ``m``, ``v`` moving
+    averages, bias-corrected, ``p -= lr * m_hat / (sqrt(v_hat) + eps)``, no weight decay,
+    no AMSGrad.
+    """
+
+    id: str
+    lr: float
+    momentum: float = 0.0
+    betas: tuple = ()
+    eps: float = 0.0
+
+    @property
+    def is_adam(self):
+        return bool(self.betas)
+
+    def fastmlp_kwargs(self):
+        """The keyword arguments of ``MLP.fit`` that select this optimizer (``optimizer``, ``lr``, ...)."""
+        if self.is_adam:
+            return {"optimizer": "adam", "lr": self.lr, "beta1": self.betas[0], "beta2": self.betas[1],
+                    "eps": self.eps}
+        return {"optimizer": "sgd", "lr": self.lr, "momentum": self.momentum, "nesterov": False}
+
+    def describe(self):
+        if self.is_adam:
+            return f"Adam lr {self.lr:g} (betas {self.betas[0]:g}, {self.betas[1]:g}, eps {self.eps:g})"
+        return f"SGD lr {self.lr:g}" + (f", momentum {self.momentum:g}" if self.momentum else "")
+
+
+OPTIMIZERS = {o.id: o for o in (
+    Optimizer("sgd", 0.01),
+    Optimizer("momentum", 0.01, momentum=0.9),
+    Optimizer("adam", 1e-3, betas=(0.9, 0.999), eps=1e-8),
+)}
+LR = OPTIMIZERS["sgd"].lr
 
 
 @dataclass(frozen=True)
 class Net:
-    """A network and batch size: ``layers`` [n_in, ..., n_out], hidden ``activation``."""
+    """A network, batch size and optimizer: ``layers`` [n_in, ..., n_out], hidden ``activation``,
+    ``optimizer`` an id of :data:`OPTIMIZERS`."""
 
     layers: tuple
     activation: str
     batch_size: int
+    optimizer: str = "sgd"
+
+    def __post_init__(self):
+        check_choice(self.optimizer, OPTIMIZERS, "optimizer")
+
+    @property
+    def opt(self):
+        """The :class:`Optimizer` this net trains with."""
+        return OPTIMIZERS[self.optimizer]
+
+    def with_optimizer(self, optimizer):
+        """The same network and batch size trained with ``optimizer`` (an id)."""
+        return Net(self.layers, self.activation, self.batch_size, optimizer)
 
     @property
     def n_weights(self):
@@ -33,7 +99,16 @@ class Net:
         return 6.0 * self.n_weights * samples_per_s / 1e9
 
     def describe(self):
-        return f"{'-'.join(map(str, self.layers))} {self.activation}"
+        text = f"{'-'.join(map(str, self.layers))} {self.activation}"
+        return text if self.optimizer == "sgd" else f"{text}, {self.opt.describe()}"
+
+    def to_list(self):
+        """The JSON form a task carries; ``Net.from_list`` reads it back."""
+        return [list(self.layers), self.activation, self.batch_size, self.optimizer]
+
+    @staticmethod
+    def from_list(item):
+        return Net(tuple(item[0]), *item[1:])
 
 
 @dataclass(frozen=True)
@@ -41,6 +116,10 @@ class Workload:
     """A reference workload: ``samples`` per timed round (``loop_samples`` for the loop variant).
 
     ``loop_samples == 0`` means the loop variant is not run (``loop_note`` says why).
+    ``setting`` is one of :data:`SETTINGS`. A workload with ``predict_rows`` > 0 times
+    ``predict_proba`` on that many rows per call over its ``samples`` rows of data
+    instead of training. ``sgd_baseline`` names the plain-SGD workload an optimizer's
+    row is compared with.
     """
 
     id: str
@@ -49,19 +128,51 @@ class Workload:
     samples: int
     loop_samples: int
     loop_note: str = field(default="")
+    setting: str = "idle"
+    predict_rows: int = 0
+    sgd_baseline: str = ""
 
+    def __post_init__(self):
+        check_choice(self.setting, SETTINGS, "setting")
+
+    @property
+    def kind(self):
+        """'predict' or 'train'."""
+        return "predict" if self.predict_rows else "train"
+
+    @property
+    def metric(self):
+        """What the row reports: 'samples/s' (training), 'rows/s' (batch inference) or
+        'us/call' (one-row inference latency, lower is better)."""
+        if not self.predict_rows:
+            return "samples/s"
+        return "us/call" if self.predict_rows == 1 else "rows/s"
+
+
+_FASHION = Net((784, 256, 128, 64, 10), "relu", 64)
+_MNIST_B1 = Net((784, 32, 32, 10), "sigmoid", 1)
+_NO_LOOP = "the loop variant's per-sample cost is shown by mnist-b1 and fashion-b64; not repeated here"
 
 WORKLOADS = {w.id: w for w in (
     Workload("circles-b10", Net((2, 10, 2), "tanh", 10), "circles", 10000, 200),
-    Workload("mnist-b1", Net((784, 32, 32, 10), "sigmoid", 1), "mnist-size", 2000, 200),
+    Workload("mnist-b1", _MNIST_B1, "mnist-size", 2000, 200),
     Workload("mnist-b64", Net((784, 300, 10), "sigmoid", 64), "mnist-size", 8192, 64),
-    Workload("fashion-b64", Net((784, 256, 128, 64, 10), "relu", 64), "mnist-size", 8192, 64),
-    Workload("fashion-b1024", Net((784, 256, 128, 64, 10), "relu", 1024), "mnist-size", 16384, 0,
+    Workload("fashion-b64", _FASHION, "mnist-size", 8192, 64),
+    Workload("fashion-b1024", Net(_FASHION.layers, "relu", 1024), "mnist-size", 16384, 0,
              "one batch of 1024 samples takes about a minute in pure Python; fashion-b64 shows the loop's "
              "per-sample cost on the same network"),
+    Workload("adam-b64", _FASHION.with_optimizer("adam"), "mnist-size", 8192, 0, _NO_LOOP,
+             sgd_baseline="fashion-b64"),
+    Workload("momentum-b64", _FASHION.with_optimizer("momentum"), "mnist-size", 8192, 0, _NO_LOOP,
+             sgd_baseline="fashion-b64"),
+    Workload("adam-b1", _MNIST_B1.with_optimizer("adam"), "mnist-size", 2000, 0, _NO_LOOP, sgd_baseline="mnist-b1"),
+    Workload("onecore-b64", _FASHION, "mnist-size", 8192, 0, _NO_LOOP, setting="onecore"),
+    Workload("busy-b64", _FASHION, "mnist-size", 8192, 0, _NO_LOOP, setting="busy"),
+    Workload("predict-10k", _FASHION, "mnist-size", 10000, 0, predict_rows=10000),
+    Workload("predict-1", _FASHION, "mnist-size", 2000, 0, predict_rows=1),
 )}
 
-RECIPE_NET = Net((784, 256, 128, 64, 10), "relu", 64)
+RECIPE_NET = _FASHION
 
 
 def get_workloads(ids=None):

@@ -182,7 +182,7 @@ def cmd_train(args):
     paths = {"model": model.save(os.path.join(out, "model.npz"))}
     paths["history"] = os.path.join(out, "history.json")
     with open(paths["history"], "w") as f:
-        json.dump(json_ready(dict(history.to_dict(), result=result)), f, indent=1, allow_nan=False)
+        json.dump(json_ready(dict(history.to_dict(epoch_base=1), result=result)), f, indent=1, allow_nan=False)
     paths["curves"] = os.path.join(out, "curves.png")
     plots.plot_history(history, title=f"{data.name}: MLP {'-'.join(map(str, layers))} {args.activation}, "
                        f"{args.optimizer} lr {args.lr:g}, batch {args.batch_size}", path=paths["curves"])

@@ -4,8 +4,9 @@ them), runs the small studies, and writes every figure plus a JSON summary to on
 (``./fastmlp-demo`` by default, which the repository's .gitignore leaves out).
 
 Before the first study it makes ready every kernel the demo uses (:func:`rehearse`),
-announced as "compiling kernels (first run only)..." with the time it took, so the
-studies' own timings and the sweep's wall-time heatmap hold no compile time.
+announced as "preparing the kernels (compiled on the first run only, then cached)..."
+with the time it took, so the studies' own timings and the sweep's wall-time heatmap
+hold no compile time.
 """
 import json
 import os

@@ -1,18 +1,19 @@
 """Training history: one row of metrics per epoch, plus how the run ended.
 
 Epoch numbers: a row's ``epoch`` counts from 0 in Python (``history['epoch']``, as
-``range``), and from 1 in :meth:`History.to_dict` / :meth:`History.to_json` (``"epoch_base": 1``),
-as training prints them ("epoch 1/5"). ``seconds`` is the epoch's training pass and
-``samples_per_s`` its training samples divided by those seconds (validation excluded; the
-first epoch of a process also includes loading or compiling the kernels).
+``range``) and in the model file, and from 1 in :meth:`History.to_json` and the command
+line's history.json (``"epoch_base": 1``), as training prints them ("epoch 1/5").
+``seconds`` is the epoch's training pass and ``samples_per_s`` its training samples divided
+by those seconds (validation excluded; the first epoch of a process also includes loading
+or compiling the kernels, unless they were prepared before).
 """
 import json
 import math
 import numbers
 
-from .checks import check_bool, check_int
+from .checks import check_bool, check_choice, check_int
 
-#: Epochs are counted from this number in ``to_dict``/``to_json`` (and on screen).
+#: Epochs are counted from this number in ``to_json`` and history.json (and on screen).
 EPOCH_BASE = 1
 KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "samples_per_s")
 
@@ -92,19 +93,27 @@ class History:
         self.diverged, self.interrupted = other.diverged, other.interrupted
         self.stopped_early, self.best_epoch = other.stopped_early, other.best_epoch
 
-    def to_dict(self):
-        """Plain data for JSON, as shown during training: epochs (and ``best_epoch``) counted
-        from 1 (``"epoch_base": 1``), and a metric that is NaN (none measured, e.g. val_loss
-        without validation data) as None (null), so the JSON is valid; ``from_dict`` reverses both."""
-        rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v + EPOCH_BASE if k == "epoch" else v)
+    def to_dict(self, epoch_base=0):
+        """Plain data for JSON: a metric that is NaN (none measured, e.g. val_loss without
+        validation data) or infinite becomes None (null), so the JSON is valid.
+
+        ``epoch_base`` is the number of the first epoch: 0 as in Python (the model file's
+        history), or 1 as training prints them ("epoch 1/5"; :meth:`to_json` and the command
+        line's history.json), which then says so with an ``"epoch_base": 1`` entry.
+        :meth:`from_dict` reverses both (null is read as NaN).
+        """
+        base = check_choice(epoch_base, "epoch_base", (0, 1))
+        rows = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v + base if k == "epoch" else v)
                  for k, v in r.items()} for r in self.rows]
-        best = None if self.best_epoch is None else self.best_epoch + EPOCH_BASE
-        return {"epoch_base": EPOCH_BASE, "rows": rows, "diverged": self.diverged, "interrupted": self.interrupted,
-                "stopped_early": self.stopped_early, "best_epoch": best}
+        out = {"epoch_base": base} if base else {}
+        out.update({"rows": rows, "diverged": self.diverged, "interrupted": self.interrupted,
+                    "stopped_early": self.stopped_early,
+                    "best_epoch": None if self.best_epoch is None else self.best_epoch + base})
+        return out
 
     @classmethod
     def from_dict(cls, d):
-        """The History of ``to_dict``'s data (files without ``epoch_base``, from fastmlp 0.1, count from 0)."""
+        """The History of ``to_dict``'s data (without an ``epoch_base`` entry epochs count from 0)."""
         base = d.get("epoch_base", 0)
         rows = [{k: (math.nan if v is None else v - base if k == "epoch" else v) for k, v in r.items()}
                 for r in d["rows"]]
@@ -112,4 +121,5 @@ class History:
         return cls(rows, d["diverged"], d["interrupted"], d["stopped_early"], best)
 
     def to_json(self):
-        return json.dumps(self.to_dict(), allow_nan=False)
+        """The history as JSON text, epochs counted from 1 as training prints them (see :meth:`to_dict`)."""
+        return json.dumps(self.to_dict(epoch_base=EPOCH_BASE), allow_nan=False)

@@ -12,7 +12,7 @@ from .backends import make_backend
 from .history import History
 from .initializers import initialize
 from .optimizers import Optimizer
-from .checks import check_targets, check_X
+from .checks import check_int, check_targets, check_X
 
 
 def _finite_as(value, dtype, name):
@@ -135,8 +135,10 @@ class MLP:
 
     def set_layer(self, l, W=None, b=None):
         """Set layer ``l``'s weights (n_in, n_out) and/or biases (n_out,), validated first."""
-        if isinstance(l, bool) or not isinstance(l, (int, np.integer)) or not -self.arch.n_layers <= l < self.arch.n_layers:
-            raise IndexError(f"layer index must be an int in [0, {self.arch.n_layers - 1}]; got {l!r}")
+        L = self.arch.n_layers
+        l = check_int(l, "layer index")
+        if not -L <= l < L:
+            raise IndexError(f"layer index must be in [{-L}, {L - 1}] ({L} weight layers); got {l}")
         Wv, bv = self.arch.split(self.params)[l]
         new = []
         for name, value, view in (("W", W, Wv), ("b", b, bv)):
@@ -195,12 +197,7 @@ class MLP:
         """Class probabilities (n, n_classes): softmax of the logits, or [1-p, p] for 'bce'."""
         if not self.arch.is_classifier:
             raise ValueError("predict_proba needs a classifier (loss 'cross_entropy' or 'bce'); this model uses 'mse'")
-        z = self.forward(X).astype(np.float64)
-        if self.loss == "bce":
-            p = 0.5 * (1.0 + np.tanh(0.5 * z[:, 0]))
-            return np.stack([1 - p, p], axis=1)
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+        return self._impl.probabilities(self.params, self._X(X))
 
     def predict(self, X):
         """Class ids (n,) for classifiers; predicted values (n, n_out) for 'mse'."""
@@ -291,5 +288,5 @@ class MLP:
                 model.history = History.from_dict(meta["history"])
             model.seed = meta.get("seed")
         except (KeyError, TypeError, ValueError) as e:
-            raise modelfile.ModelFormatError(f"{path}: corrupted fastmlp model ({type(e).__name__}: {e})") from None
+            raise modelfile.ModelFormatError(f"{path}: invalid model metadata: {e}") from None
         return model

@@ -169,7 +169,8 @@ class OptimizerState:
             new = self._OLD_KEYS[key]
             value = getattr(self, new)
         else:
-            raise KeyError(key)
+            raise KeyError(f"{key!r}: OptimizerState has attributes, not keys; the 0.1 keys were "
+                           f"{sorted(['s1', 's2', *self._OLD_KEYS])}")
         warnings.warn(f"optimizer_state[{key!r}] is deprecated; use optimizer_state.{new}",
                       DeprecationWarning, stacklevel=2)
         return value

@@ -21,8 +21,8 @@ and an epoch running long prints a line every ``LOG_INTERVAL`` seconds.
 Epochs are numbered from 1 on the screen ("epoch 3/50"), as in ``History.to_dict``.
 ``samples/s`` is the number of training samples of the epoch divided by the seconds of
 its training pass (validation and callbacks excluded); the first epoch of a process also
-loads (or, the first time, compiles) the kernels, which :func:`kernel_notice` reports
-separately.
+loads (or, the first time, compiles) the kernels, which the trainer and
+:func:`kernel_notice` report separately.
 """
 import math
 import os
@@ -171,15 +171,14 @@ class Progress:
         """Within the current epoch: ``samples_done`` samples trained, mean loss so far ``mean_loss``.
 
         Cheap when called often: redraws at most every ``REDRAW_INTERVAL`` seconds (a line in a
-        log at most every ``LOG_INTERVAL``).
+        log at most every ``LOG_INTERVAL``), and not before the epoch has run that long.
         """
         if not self.verbose or self._epoch is None:
             return
         now = time.monotonic()
-        if now - self._last_draw < (REDRAW_INTERVAL if self.bar else LOG_INTERVAL):
-            return
-        if not self.bar and now - self._t_epoch < LOG_INTERVAL:
-            return
+        interval = REDRAW_INTERVAL if self.bar else LOG_INTERVAL
+        if now - self._last_draw < interval or now - self._t_epoch < interval:
+            return  # drawn recently, or the epoch is young: a short epoch shows only its end
         seconds = now - self._t_epoch
         spe = self.samples_per_epoch
         within = min(samples_done / spe, 1.0) if spe else 0.0
@@ -188,7 +187,9 @@ class Progress:
         if spe:
             fields.append((4, f"{samples_done:,}/{spe:,}"))
         fields.append((3, f"{rate(samples_done / seconds) if seconds > 0 else '-'} samples/s"))
-        fields.append((5, f"ETA {clock(self._eta(within, now))}"))
+        eta = self._eta(within, now)
+        if math.isfinite(eta):
+            fields.append((5, f"ETA {clock(eta)}"))
         if self.bar:
             self._draw(self._head(self._epoch, within), fields, now)
         else:
@@ -211,6 +212,17 @@ class Progress:
             self._line(format_row(row, self.epochs), now)
 
     update = end_epoch  # the name of fastmlp 0.1
+
+    def note(self, text):
+        """A one-line message between epochs (e.g. that the kernels are being prepared), shown
+        unless quiet; a line being rewritten is ended first."""
+        if not self.verbose:
+            return
+        if self.bar and self._written:
+            self.stream.write("\n")
+            self._written, self._last_len = False, 0
+        self.stream.write(text + "\n")
+        self.stream.flush()
 
     def close(self):
         """End the display (a bar's line is ended with a newline)."""
@@ -270,29 +282,25 @@ def warm_up(model, X, y, **fit_options):
             rehearsal.predict_proba(X[:n])
 
 
-def kernel_notice(prepare, log=print):
-    """Run ``prepare()`` (a short warm-up fit) announced by one line, then say how long it took.
+def _compiled_so_far():
+    """How many of fastmlp's kernels this process compiled (Numba's cache misses) so far."""
+    from numba.core.dispatcher import Dispatcher
 
-    Before a fit the kernels it needs are loaded from the on-disk cache, or compiled: the
-    first run after installing or updating fastmlp, tens of seconds. When
-    ``fastmlp.kernels_compiled()`` exists and says they are ready, nothing is printed and
-    ``prepare`` is not run; without that function an empty kernel cache means compiling.
-    Returns the seconds ``prepare`` took (0.0 when skipped).
-    """
+    from . import kernels
+    return sum(sum(f.stats.cache_misses.values()) for f in vars(kernels).values() if isinstance(f, Dispatcher))
+
+
+def kernel_notice(prepare, log=print):
+    """Run ``prepare()`` (a short warm-up fit, :func:`warm_up`) announced by one line, then say
+    whether the kernels were compiled (the first run after installing or updating fastmlp:
+    tens of seconds) or loaded from the on-disk cache, and how long it took: the words the
+    trainer uses for its own first fit. Returns the seconds ``prepare`` took."""
     check_callable(prepare, "prepare")
     check_callable(log, "log", "a function of one line of text")
-    from .kernels.intrinsics import kernel_cache_dir
-    ready = getattr(sys.modules.get(__package__), "kernels_compiled", None)  # the package, without importing it
-    if ready is not None:
-        if ready():
-            return 0.0
-        compiling = True
-    else:
-        compiling = not os.path.isdir(kernel_cache_dir())
-    log("compiling kernels (first run only)..." if compiling else
-        "loading kernels (compiled on the first run, cached since)...")
+    log("preparing the kernels (compiled on the first run only, then cached)...")
+    before = _compiled_so_far()
     t0 = time.perf_counter()
     prepare()
     seconds = time.perf_counter() - t0
-    log(f"kernels ready in {seconds:.1f}s")
+    log(f"kernels {'compiled' if _compiled_so_far() > before else 'loaded from the cache'} in {seconds:.1f} s")
     return seconds

@@ -83,7 +83,7 @@ class LinearWarmup(Schedule):
 
     def __init__(self, warmup_epochs=5, after=None):
         self.warmup_epochs = check_positive_int(warmup_epochs, "warmup_epochs")
-        self.after = make_schedule(after)
+        self.after = make_schedule(after, name="after")
 
     def lr(self, epoch, base_lr):
         if epoch < self.warmup_epochs:
@@ -136,13 +136,14 @@ SCHEDULES = {c.name: c for c in (Schedule, StepDecay, ExponentialDecay, InverseT
                                  LinearWarmup, ReduceOnPlateau)}
 
 
-def make_schedule(schedule, **kwargs):
-    """A Schedule from None/'constant', a name with keyword arguments, or a Schedule."""
+def make_schedule(schedule, name="schedule", **kwargs):
+    """A Schedule from None/'constant', a name with keyword arguments, or a Schedule
+    (``name`` is the argument's name in error messages)."""
     if schedule is None:
         schedule = "constant"
     if isinstance(schedule, Schedule):
         return schedule
-    cls = SCHEDULES[check_choice(schedule, "schedule", sorted(SCHEDULES))]
+    cls = SCHEDULES[check_choice(schedule, name, sorted(SCHEDULES))]
     takes = list(inspect.signature(cls).parameters)
     unknown = sorted(set(kwargs) - set(takes))
     if unknown:

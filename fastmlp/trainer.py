@@ -13,7 +13,8 @@ import warnings
 import numpy as np
 
 from . import buffers
-from .backends import TrainingData
+from .backends import EpochResult, TrainingData
+from .backends.numpy import evaluate as reference_evaluate
 from .callbacks import EarlyStopping, make_callbacks
 from .history import History
 from .optimizers import make_optimizer
@@ -27,6 +28,10 @@ FIT_OPTIONS = ("shuffle", "drop_last", "validation_data", "validation_split", "e
                "verbose", "seed", "on_divergence", "divergence_factor")
 # Rows of the training data whose loss before training is the reference of divergence_factor.
 REFERENCE_ROWS = 256
+# An epoch runs as compiled chunks of whole batches of about this many seconds each: between
+# them the progress display advances and Ctrl-C is honoured, at no measurable cost.
+CHUNK_SECONDS = 0.5
+FIRST_CHUNK_SAMPLES = 256  # before any speed is measured (rounded to whole batches, at least one)
 
 
 class DivergenceWarning(RuntimeWarning):
@@ -171,10 +176,17 @@ class Trainer:
         self.stop_training = False
         base_epoch = len(model.history) if model.history is not None else 0
         progress = Progress(int(verbose), base_epoch + epochs)
+        clock = _ChunkClock(batch_size, X.shape[0])
         with engine.exclusive():  # one fit at a time per model
+            if engine.needs_preparing(self.optimizer, data):
+                progress.note("preparing the kernels (compiled on the first run only, then cached)...")
+                seconds, compiled = engine.prepare(model.params, state, self.optimizer, data)
+                progress.note(f"kernels {'compiled' if compiled else 'loaded from the cache'} in {seconds:.1f} s")
             limit = math.inf
-            if divergence_factor is not None:
-                ref = engine.evaluate(model.params, X[:REFERENCE_ROWS], yi[:REFERENCE_ROWS], t[:REFERENCE_ROWS])[0]
+            if divergence_factor is not None:  # by the NumPy reference: a few rows, nothing to compile
+                rows = slice(0, REFERENCE_ROWS)
+                with np.errstate(all="ignore"):
+                    ref = reference_evaluate(arch, model.params, X[rows], yi[rows], t[rows])[0]
                 limit = divergence_factor * max(ref / min(X.shape[0], REFERENCE_ROWS), np.finfo(arch.dtype).tiny)
             for cb in cbs:
                 cb.on_train_begin(self)
@@ -186,8 +198,9 @@ class Trainer:
                         saved_state.copy_from(state)
                         lr = _scheduled_lr(self.schedule, epoch, self.lr)
                         order = order_for(epoch, X.shape[0]) if order_for else np.arange(X.shape[0])
+                        progress.start_epoch(epoch)
                         t0 = time.perf_counter()
-                        result = engine.train_epoch(model.params, state, self.optimizer, data, order, lr)
+                        result = self._epoch(state, data, order, lr, clock, progress)
                         seconds = time.perf_counter() - t0
                         seen = result.seen
                         loss = result.loss_sum / max(seen, 1)
@@ -213,7 +226,7 @@ class Trainer:
                             row["val_accuracy"] = float(vc) / nv if arch.is_classifier else math.nan
                         history.append(row)
                         done = True
-                        progress.update(history.rows[-1])
+                        progress.end_epoch(history.rows[-1])
                         self.schedule.observe(epoch, history.rows[-1])
                         stop = [cb.on_epoch_end(self, epoch, history.rows[-1]) for cb in cbs]
                     except KeyboardInterrupt:
@@ -237,6 +250,44 @@ class Trainer:
                     model.history = History()
                 model.history.extend(history)
             return history
+
+
+    def _epoch(self, state, data, order, lr, clock, progress):
+        """One epoch over ``order`` as chunks of whole batches, each one call of the engine
+        (see ``_ChunkClock``): the same batches and updates as one call, with the progress
+        advanced between chunks; stops at the first chunk that diverged."""
+        model = self.model
+        total = EpochResult(0.0, 0, 0, 0, False)
+        start, n = 0, order.shape[0]
+        while start < n:
+            stop = min(n, start + clock.next_samples())
+            t0 = time.perf_counter()
+            part = model.engine.train_epoch(model.params, state, self.optimizer, data, order[start:stop], lr)
+            clock.record(part.seen, time.perf_counter() - t0)
+            total = total + part
+            if part.diverged:
+                break
+            progress.advance(total.seen, total.loss_sum / max(total.seen, 1))
+            start = stop
+        return total
+
+
+class _ChunkClock:
+    """How many samples the next chunk of an epoch takes: whole batches, about
+    ``CHUNK_SECONDS`` at the speed measured so far (the first chunk: ``FIRST_CHUNK_SAMPLES``).
+    At least one batch; the last chunk takes what is left, so a partial batch is only ever last."""
+
+    def __init__(self, batch_size, n):
+        self.batch_size, self.n = batch_size, n
+        self.rate = None  # samples per second measured so far
+
+    def next_samples(self):
+        want = FIRST_CHUNK_SAMPLES if self.rate is None else self.rate * CHUNK_SECONDS
+        return max(1, int(want) // self.batch_size) * self.batch_size
+
+    def record(self, samples, seconds):
+        if samples and seconds > 0:
+            self.rate = samples / seconds
 
 
 def _scheduled_lr(schedule, epoch, base_lr):

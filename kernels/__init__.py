@@ -8,7 +8,7 @@ from . import config  # noqa: F401  (registers the kernels' cache folder before 
 from .activations import IDENTITY, LEAKY_RELU, RELU, SIGMOID, STEP, TANH, act_backward, bias_act
 from .dense import dense_backward, dense_forward
 from .losses import MSE, SIGMOID_BCE, SOFTMAX_XENT, loss_grad, mse, sigmoid_bce, softmax_xent
-from .network import backward, evaluate, forward, loss_and_grad, output
+from .network import backward, evaluate, forward, loss_and_grad, output, probabilities
 from .optimizers import ADAGRAD, ADAM, RMSPROP, SGD, optimizer_step
 from .epoch import train_epoch, train_epoch_sgd
 from .online import train_epoch_online
@@ -19,7 +19,7 @@ __all__ = [
     "SOFTMAX_XENT", "MSE", "SIGMOID_BCE",
     "bias_act", "act_backward", "dense_forward", "dense_backward",
     "softmax_xent", "mse", "sigmoid_bce", "loss_grad",
-    "forward", "output", "backward", "loss_and_grad", "evaluate",
+    "forward", "output", "probabilities", "backward", "loss_and_grad", "evaluate",
     "SGD", "ADAM", "RMSPROP", "ADAGRAD", "optimizer_step", "train_epoch", "train_epoch_sgd",
     "train_epoch_online",
     "Net", "Workspace", "Samples", "Batching", "Hyper", "OnlineScratch", "EPOCH_RESULT",

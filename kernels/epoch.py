@@ -3,7 +3,8 @@
 For each mini-batch of ``plan.order``: gather its rows into the batch buffers, forward,
 fused loss, backward, update. Python runs only at epoch boundaries. Two kernels, so that
 each compiles only when used: ``train_epoch_sgd`` for plain SGD (the update fused into the
-backward pass) and ``train_epoch`` for every optimizer (gradient, then ``optimizer_step``).
+backward pass) and ``train_epoch`` for every optimizer (each layer's update applied in the
+backward pass right after its gradient, ``network.update_backward``).
 Arguments are the named groups of ``structs``: data and batch are ``Samples`` (the batch
 buffers hold up to ws.rows rows), plan a ``Batching``, net a ``Net``, hyper a ``Hyper``;
 ``result`` is a one-element ``EPOCH_RESULT`` record array the kernel adds into.
@@ -13,8 +14,7 @@ from numba import njit
 
 from .config import JIT, JIT_INNER_INLINE
 from .intrinsics import borrow
-from .network import loss_and_grad, loss_and_sgd
-from .optimizers import optimizer_step
+from .network import forward, loss_and_sgd, top_loss, update_backward
 from .structs import CORRECT, LOSS_SUM, Batching, Samples, Workspace
 
 
@@ -91,10 +91,11 @@ def train_epoch(result, params, grads, slots, ws, batch, data, plan, net, hyper,
         m, xm, ym, tm = _next_batch(batch, data, plan, start)
         if m == 0:
             break
-        loss_and_grad(grads, ws, params, xm, ym, tm, net)
-        if not record_batch(result, ws.stats, m):
+        forward(ws, params, xm, net)
+        top_loss(ws, xm, ym, tm, net, True)
+        if not record_batch(result, ws.stats, m):  # a non-finite loss: no update
             break
-        optimizer_step(params, slots, grads, hyper, step0 + result[0].steps)
+        update_backward(grads, slots, ws, params, xm, net, hyper, step0 + result[0].steps)
 
 
 @njit(**JIT)

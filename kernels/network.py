@@ -5,13 +5,15 @@ The network comes as a ``Net`` and the scratch as a ``Workspace`` (``structs``).
 a = act(z) for the first m rows; ``ws.deltas`` the same layout for dL/dz. Gradients use
 the params layout. Nothing here allocates.
 """
+import numpy as np
 from numba import njit
 
 from .activations import act_backward
 from .config import JIT, JIT_INLINE, JIT_INNER_INLINE
 from .dense import dense_backward, dense_dx, dense_forward, dense_sgd
 from .intrinsics import matrix
-from .losses import loss_grad
+from .losses import SIGMOID_BCE, loss_grad
+from .optimizers import update_range
 from .structs import A_OFF, B_OFF, N_IN, N_OUT, W_OFF
 
 
@@ -50,22 +52,28 @@ def forward(ws, params, x, net):
     forward_from(ws, params, x, net, 0)
 
 
+@njit(**JIT_INNER_INLINE)
+def layer_backward(grads, ws, params, x, net, l):
+    """Layer l's gradient (dW, db into grads) from its delta, and, below the first layer,
+    the delta of layer l - 1 (dx through W, then the activation's slope)."""
+    m = x.shape[0]
+    dz = block(ws.deltas, ws.rows, net, l, m)
+    if l > 0:
+        a_in = block(ws.acts, ws.rows, net, l - 1, m)
+        dx = block(ws.deltas, ws.rows, net, l - 1, m)
+    else:
+        a_in = x
+        dx = x[:0]
+    dense_backward(dx, weight(grads, net, l), bias(grads, net, l), dz, a_in, weight(params, net, l))
+    if l > 0:
+        act_backward(dx, a_in, net.kinds[l - 1], net.alphas[l - 1])
+
+
 @njit(**JIT)
 def backward(grads, ws, params, x, net):
     """Gradients from the top delta (already in ws.deltas' last block) down to the inputs."""
-    m = x.shape[0]
-    empty = x[:0]
     for l in range(net.lay.shape[0] - 1, -1, -1):
-        dz = block(ws.deltas, ws.rows, net, l, m)
-        if l > 0:
-            a_in = block(ws.acts, ws.rows, net, l - 1, m)
-            dx = block(ws.deltas, ws.rows, net, l - 1, m)
-        else:
-            a_in = x
-            dx = empty
-        dense_backward(dx, weight(grads, net, l), bias(grads, net, l), dz, a_in, weight(params, net, l))
-        if l > 0:
-            act_backward(dx, a_in, net.kinds[l - 1], net.alphas[l - 1])
+        layer_backward(grads, ws, params, x, net, l)
 
 
 @njit(**JIT_INNER_INLINE)
@@ -92,6 +100,20 @@ def evaluate(ws, params, x, y, t, net):
     """Forward and loss only (no gradient); ws.stats += (loss sum, correct)."""
     forward(ws, params, x, net)
     top_loss(ws, x, y, t, net, False)
+
+
+@njit(**JIT_INNER_INLINE)
+def update_backward(grads, slots, ws, params, x, net, hyper, step):
+    """Backward from the top delta with any optimizer fused in, layer by layer: layer l's
+    gradient into grads (its W and b), dx for the layer below (with the W not yet updated),
+    then layer l's update while its gradient is still in cache, instead of a separate pass
+    over every parameter after the whole backward. The same numbers as backward, then
+    ``optimizer_step``: each element's update depends only on itself."""
+    first, second = slots[0], slots[1]
+    for l in range(net.lay.shape[0] - 1, -1, -1):
+        layer_backward(grads, ws, params, x, net, l)
+        lo, hi = net.lay[l, W_OFF], net.lay[l, B_OFF] + net.lay[l, N_OUT]  # W then b: one range
+        update_range(params[lo:hi], first[lo:hi], second[lo:hi], grads[lo:hi], hyper, step)
 
 
 @njit(**JIT_INLINE)
@@ -135,3 +157,28 @@ def output(out, scratch, params, x, net):
         dst = out if l == last else matrix(scratch, (l % 2) * half, m, net.lay[l, N_OUT])
         dense_forward(dst, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l])
         a_in = dst
+
+
+@njit(**JIT)
+def probabilities(proba, logits, scratch, params, x, net):
+    """Class probabilities (m, classes) as float64 into ``proba`` for the m rows of x: the
+    softmax of the logits (cross-entropy), or [1 - p, p] with p = sigmoid(z) (bce), computed
+    in float64 after the network's output ``logits`` (m, n_out) (``output``'s scratch)."""
+    output(logits, scratch, params, x, net)
+    for i in range(x.shape[0]):
+        z = logits[i]
+        if net.loss == SIGMOID_BCE:
+            p = 0.5 * (1.0 + np.tanh(0.5 * np.float64(z[0])))
+            proba[i, 0] = 1.0 - p
+            proba[i, 1] = p
+        else:
+            zmax = np.float64(z[0])
+            for j in range(1, z.shape[0]):
+                zmax = max(zmax, np.float64(z[j]))
+            s = 0.0
+            for j in range(z.shape[0]):
+                e = np.exp(np.float64(z[j]) - zmax)
+                proba[i, j] = e
+                s += e
+            for j in range(z.shape[0]):
+                proba[i, j] /= s

@@ -19,7 +19,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit, prange
 
-from .config import JIT_INNER, JIT_PARALLEL, PARALLEL_MIN_WORK
+from .config import JIT, JIT_INNER, JIT_PARALLEL, PARALLEL_MIN_WORK
 
 SGD, ADAM, RMSPROP, ADAGRAD = 0, 1, 2, 3
 CHUNK = 16384
@@ -94,9 +94,16 @@ def _apply(p, first, second, g, kind, c, nesterov):
         _adagrad(p, first, g, c)
 
 
-@njit(**JIT_PARALLEL)
+@njit(**JIT)
 def optimizer_step(params, slots, grads, hyper, step):
     """One update of params (P,) and its state slots (2, S >= P) from grads (P,), by ``hyper``."""
+    update_range(params, slots[0], slots[1], grads, hyper, step)
+
+
+@njit(**JIT_PARALLEL)
+def update_range(params, first, second, grads, hyper, step):
+    """The update of one contiguous range of the parameters (a layer's W and b, or all of
+    them): params, its two state slots ``first``/``second`` and grads, each (n,) or longer."""
     lr, inv_sqrt_bias2 = hyper.lr, 0.0
     if hyper.kind == ADAM:
         lr = lr / (1.0 - hyper.beta1 ** step)
@@ -108,7 +115,6 @@ def optimizer_step(params, slots, grads, hyper, step):
                T(1.0 - hyper.beta1), T(hyper.beta2), T(1.0 - hyper.beta2), T(inv_sqrt_bias2), T(hyper.alpha),
                T(1.0 - hyper.alpha))
     nesterov = hyper.nesterov != 0
-    first, second = slots[0], slots[1]
     n = params.shape[0]
     if n < PARALLEL_MIN_WORK:
         _apply(params, first, second, grads, hyper.kind, c, nesterov)

@@ -246,10 +246,10 @@ def test_predict_proba_refused_for_mse():
     # W is fine but b is not: neither is written
     (dict(l=0, W=np.ones((3, 4)), b=[1.0, np.nan, 1.0, 1.0]), ValueError, r"b for layer 0 contains NaN or inf"),
     (dict(l=0, W=np.ones((3, 4)), b=np.ones(3)), ValueError, r"b for layer 0 must have shape \(4,\)"),
-    (dict(l=2, W=np.ones((4, 3))), IndexError, r"layer index must be an int in \[0, 1\]; got 2"),
-    (dict(l=-3, W=np.ones((3, 4))), IndexError, r"layer index must be an int in \[0, 1\]; got -3"),
-    (dict(l=True, W=np.ones((4, 3))), IndexError, r"layer index must be an int"),
-    (dict(l=0.0, W=np.ones((3, 4))), IndexError, r"layer index must be an int"),
+    (dict(l=2, W=np.ones((4, 3))), IndexError, r"layer index must be in \[-2, 1\] \(2 weight layers\); got 2"),
+    (dict(l=-3, W=np.ones((3, 4))), IndexError, r"layer index must be in \[-2, 1\] \(2 weight layers\); got -3"),
+    (dict(l=True, W=np.ones((4, 3))), TypeError, r"layer index must be an integer.*got bool True"),
+    (dict(l=0.0, W=np.ones((3, 4))), TypeError, r"layer index must be an integer.*got float 0.0"),
 ])
 def test_set_layer_refuses_and_changes_nothing(clf, kw, exc, msg):
     snap = snapshot(clf)

@@ -8,6 +8,7 @@ work, the output folder checked first, a missing dataset explained, a closed pip
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -165,8 +166,8 @@ def test_train_prints_the_kernel_notice_and_writes_valid_1_based_history(tmp_pat
                "--threads", "1", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    notice = [i for i, ln in enumerate(lines) if ln.startswith(("compiling kernels", "loading kernels"))]
-    assert len(notice) == 1 and lines[notice[0] + 1].startswith("kernels ready in ")
+    notice = [i for i, ln in enumerate(lines) if ln.startswith("preparing the kernels")]
+    assert len(notice) == 1 and re.match(r"kernels (compiled|loaded from the cache) in \d+\.\d s", lines[notice[0] + 1])
     epochs = [ln for ln in lines if ln.startswith("epoch ")]
     assert [ln.split()[1] for ln in epochs] == ["1/3", "2/3", "3/3"] and notice[0] < lines.index(epochs[0])
     text = (tmp_path / "history.json").read_text()
@@ -188,7 +189,7 @@ def test_sweep_writes_valid_json_and_figures(tmp_path):
     proc = run("sweep", "--batch-sizes", "10,50", "--lrs", "0.1,1e30", "--epochs", "2", "--n-jobs", "1",
                "--n-samples", "80", "--activation", "relu", "--threads", "1", "--out", str(tmp_path), "--quiet")
     assert proc.returncode == 0, proc.stderr
-    assert any(ln.startswith("kernels ready in ") for ln in proc.stdout.splitlines())
+    assert any(ln.startswith("kernels ") and ln.endswith(" s") for ln in proc.stdout.splitlines())
     assert len((tmp_path / "sweep.csv").read_text().splitlines()) == 5
     text = (tmp_path / "sweep.json").read_text()
     records = json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in sweep.json"))["records"]
@@ -209,7 +210,7 @@ def test_demo_quick_writes_figures_where_it_says(tmp_path):
     proc = run("demo", "--quick", "--out", str(tmp_path / "demo"), "--threads", "1")
     assert proc.returncode == 0, proc.stderr
     assert str(tmp_path / "demo") in proc.stdout.splitlines()[0]
-    assert any(ln.startswith("kernels ready in ") for ln in proc.stdout.splitlines())
+    assert sum(ln.startswith("preparing the kernels") for ln in proc.stdout.splitlines()) == 1
     summary = json.loads((tmp_path / "demo" / "summary.json").read_text(), parse_constant=pytest.fail)
     assert summary["figures"] and all((tmp_path / "demo" / f).stat().st_size > 0 for f in summary["figures"])
     assert summary["batch_lr_sweep"]["runs"] == 9

@@ -1,4 +1,5 @@
-"""Tests of IDX reading/writing, including hypothesis fuzzing of malformed files."""
+"""Tests of IDX reading/writing: round trips, the byte layout, malformed files (fuzzing: test_fuzz_files.py,
+hostile headers: test_hostile_files.py)."""
 
 import gzip
 import io
@@ -6,11 +7,9 @@ import struct
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from fastmlp.datasets import IDXFormatError, read_idx, write_idx
-from fastmlp.datasets.idx import encode_idx, parse_idx
+from fastmlp.datasets.idx import encode_idx, read_idx_header
 
 DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
 
@@ -70,6 +69,18 @@ def test_reads_file_objects(tmp_path):
         np.testing.assert_array_equal(read_idx(f), array)
 
 
+@pytest.mark.parametrize("suffix", [".idx", ".idx.gz"])
+def test_read_idx_header_gives_dtype_and_shape(tmp_path, suffix):
+    path = tmp_path / f"h{suffix}"
+    write_idx(path, _example(np.int32, (3, 2)))
+    assert read_idx_header(path) == (np.dtype(np.int32), (3, 2))
+    with open(path, "rb") as f:
+        assert read_idx_header(f) == (np.dtype(np.int32), (3, 2))
+    with pytest.raises(IDXFormatError, match=r"h\.idx(\.gz)?: IDX header declares shape \(3, 2\) of int32 \(24 bytes\), "
+                                             r"more than max_bytes=23; pass a larger max_bytes"):
+        read_idx_header(path, max_bytes=23)
+
+
 def test_write_compress_flag_overrides_suffix(tmp_path):
     array = _example(np.uint8, (5,))
     path = tmp_path / "plain.idx"
@@ -96,7 +107,7 @@ def _header(code, dims):
         (_header(0x08, [2, 3]) + bytes(5), "truncated IDX data"),
         (_header(0x0C, [2]) + bytes(7), "truncated IDX data"),
         (_header(0x08, [2, 3]) + bytes(7), "1 trailing bytes"),
-        (_header(0x08, [2**32 - 1, 2**32 - 1]) + bytes(3), "truncated IDX data"),
+        (_header(0x08, [2**32 - 1, 2**32 - 1]) + bytes(3), "max_bytes"),
     ],
 )
 def test_malformed_raw_files(tmp_path, data, match):
@@ -116,11 +127,11 @@ def test_corrupt_gzip_crc_and_truncation(tmp_path):
         read_idx(bad_crc)
     truncated = tmp_path / "cut.gz"
     truncated.write_bytes(bytes(packed[: len(packed) // 2]))
-    with pytest.raises(IDXFormatError, match="cut.gz"):
+    with pytest.raises(IDXFormatError, match=r"cut\.gz: corrupt gzip stream \("):
         read_idx(truncated)
     only_magic = tmp_path / "magic.gz"
     only_magic.write_bytes(b"\x1f\x8b")
-    with pytest.raises(IDXFormatError, match="magic.gz"):
+    with pytest.raises(IDXFormatError, match=r"magic\.gz: corrupt gzip stream \("):
         read_idx(only_magic)
 
 
@@ -132,96 +143,27 @@ def test_valid_gzip_of_malformed_idx_names_file(tmp_path):
 
 
 def test_errors_that_are_not_format_errors(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=r"No such file or directory: .*missing\.idx'$"):
         read_idx(tmp_path / "missing.idx")
     with pytest.raises(TypeError, match="path_or_fileobj"):
         read_idx(12)
     (tmp_path / "t.idx").write_bytes(encode_idx(np.zeros(2, np.uint8)))
     with open(tmp_path / "t.idx", encoding="latin-1") as text_file:
-        with pytest.raises(TypeError, match="binary mode"):
+        with pytest.raises(TypeError, match=r"^path_or_fileobj must be opened in binary mode, read\(\) returned str$"):
             read_idx(text_file)
 
 
 @pytest.mark.parametrize(
-    "array, error",
+    "array, error, match",
     [
-        (np.zeros(3, dtype=np.int64), TypeError),
-        (np.zeros(3, dtype=bool), TypeError),
-        (np.zeros(3, dtype=np.float16), TypeError),
-        (np.zeros(3, dtype=np.uint16), TypeError),
-        (np.array(5, dtype=np.uint8), ValueError),
+        (np.zeros(3, dtype=np.int64), TypeError, r"^array dtype int64 cannot be stored in IDX; use uint8, int8, "),
+        (np.zeros(3, dtype=bool), TypeError, r"^array dtype bool cannot be stored in IDX; use uint8, int8, "),
+        (np.zeros(3, dtype=np.float16), TypeError, r"^array dtype float16 cannot be stored in IDX; use uint8, int8, "),
+        (np.zeros(3, dtype=np.uint16), TypeError, r"^array dtype uint16 cannot be stored in IDX; use uint8, int8, "),
+        (np.array(5, dtype=np.uint8), ValueError, r"^array must have 1 to 255 dimensions, got 0$"),
     ],
 )
-def test_write_rejects_unstorable_arrays(tmp_path, array, error):
-    with pytest.raises(error):
+def test_write_rejects_unstorable_arrays(tmp_path, array, error, match):
+    with pytest.raises(error, match=match):
         write_idx(tmp_path / "x.idx", array)
     assert list(tmp_path.iterdir()) == []
-
-
-# ---- fuzzing -------------------------------------------------------------
-
-_VALID = [
-    encode_idx(_example(np.uint8, (3, 4, 2))),
-    encode_idx(_example(np.int32, (5,))),
-    encode_idx(_example(np.float64, (2, 3))),
-]
-_VALID_GZ = [gzip.compress(v, mtime=0) for v in _VALID]
-
-
-def _read_or_format_error(data: bytes):
-    """read_idx must either fail with IDXFormatError or return what ``data`` encodes."""
-    try:
-        array = read_idx(io.BytesIO(data))
-    except IDXFormatError:
-        return None
-    raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
-    assert encode_idx(array) == raw
-    return array
-
-
-_FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-@_FUZZ
-@given(st.binary(max_size=64))
-def test_fuzz_random_bytes(data):
-    _read_or_format_error(data)
-
-
-@_FUZZ
-@given(st.binary(max_size=40))
-def test_fuzz_random_bytes_after_valid_magic(tail):
-    _read_or_format_error(bytes([0, 0, 0x08, 2]) + tail)
-    _read_or_format_error(b"\x1f\x8b" + tail)
-
-
-@_FUZZ
-@given(st.sampled_from(range(len(_VALID))), st.booleans(), st.data())
-def test_fuzz_truncations(which, compressed, data):
-    valid = (_VALID_GZ if compressed else _VALID)[which]
-    cut = data.draw(st.integers(0, len(valid) - 1))
-    truncated = valid[:cut]
-    if compressed:
-        _read_or_format_error(truncated)
-    else:
-        with pytest.raises(IDXFormatError):
-            read_idx(io.BytesIO(truncated))
-
-
-@_FUZZ
-@given(st.sampled_from(range(len(_VALID))), st.booleans(), st.data())
-def test_fuzz_bit_flips(which, compressed, data):
-    valid = bytearray((_VALID_GZ if compressed else _VALID)[which])
-    n_flips = data.draw(st.integers(1, 3))
-    for _ in range(n_flips):
-        bit = data.draw(st.integers(0, len(valid) * 8 - 1))
-        valid[bit // 8] ^= 1 << (bit % 8)
-    _read_or_format_error(bytes(valid))
-
-
-@_FUZZ
-@given(st.sampled_from(range(len(_VALID))), st.binary(min_size=1, max_size=16))
-def test_fuzz_appended_garbage(which, extra):
-    with pytest.raises(IDXFormatError, match="trailing bytes"):
-        parse_idx(_VALID[which] + extra)
-    _read_or_format_error(_VALID_GZ[which] + extra)

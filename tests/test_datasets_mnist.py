@@ -5,6 +5,7 @@ generated IDX files; no test touches any other network address.
 """
 
 import functools
+import gzip
 import hashlib
 import http.server
 import importlib
@@ -147,7 +148,7 @@ def test_single_split(isolated, kind, present):
     empty_y = ds.y_test if kind == "train" else ds.y_train
     assert empty_X.shape == (0, 784) and empty_X.dtype == np.uint8
     assert empty_y.shape == (0,) and empty_y.dtype == np.int64
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=r"^MNIST not found: no folder holds all of .*t10k-images-idx3-ubyte"):
         mnist(data_home=isolated / "d", kind="both")
 
 
@@ -171,18 +172,20 @@ def test_not_found_message_lists_places_and_remedies(isolated, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "kwargs, error",
+    "kwargs, error, match",
     [
-        ({"kind": "validation"}, ValueError),
-        ({"flatten": 1}, TypeError),
-        ({"data_home": 3}, TypeError),
-        ({"base_url": b"http://x/"}, TypeError),
-        ({"checksums": ["abc"]}, TypeError),
-        ({"checksums": {"train-images-idx3-ubyte.gz": 5}}, TypeError),
+        ({"kind": "validation"}, ValueError,
+         r"^unknown kind 'validation'; expected one of \['train', 'test', 'both'\]$"),
+        ({"flatten": 1}, TypeError, r"^flatten must be True or False; got int 1$"),
+        ({"data_home": 3}, TypeError, r"^data_home must be a path \(str or os.PathLike\) or None; got int 3$"),
+        ({"base_url": b"http://x/"}, TypeError, r"^base_url must be a str or None; got bytes b'http://x/'$"),
+        ({"checksums": ["abc"]}, TypeError, r"^checksums must be a dict or None; got list \['abc'\]$"),
+        ({"checksums": {"train-images-idx3-ubyte.gz": 5}}, TypeError,
+         r"^checksums\['train-images-idx3-ubyte.gz'\] must be a hex str or None; got int 5$"),
     ],
 )
-def test_argument_validation(isolated, kwargs, error):
-    with pytest.raises(error):
+def test_argument_validation(isolated, kwargs, error, match):
+    with pytest.raises(error, match=match):
         mnist(**kwargs)
 
 
@@ -193,14 +196,29 @@ def test_inconsistent_files_raise_format_errors(isolated):
     with pytest.raises(IDXFormatError, match="5 images.*4 labels"):
         mnist(data_home=folder)
     write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.full(5, 10, dtype=np.uint8))
-    with pytest.raises(IDXFormatError, match="outside 0..9"):
+    with pytest.raises(IDXFormatError, match=r"t10k-labels-idx1-ubyte\.gz: label 10 is outside 0\.\.9$"):
         mnist(data_home=folder)
     write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.zeros(5, dtype=np.int32))
-    with pytest.raises(IDXFormatError, match="uint8 labels"):
+    with pytest.raises(IDXFormatError, match=r"t10k-labels-idx1-ubyte\.gz: expected 1-D uint8 labels, got int32 \(5,\)$"):
         mnist(data_home=folder)
     write_idx(folder / "t10k-images-idx3-ubyte.gz", np.zeros((5, 784), dtype=np.uint8))
-    with pytest.raises(IDXFormatError, match="t10k-images"):
+    with pytest.raises(IDXFormatError, match=r"t10k-images-idx3-ubyte\.gz: expected uint8 images of shape \(n, rows, cols\), "
+                                             r"got uint8 \(5, 784\)$"):
         mnist(data_home=folder, kind="test")
+
+
+def test_headers_are_checked_against_each_other_before_any_body_is_read(isolated):
+    folder = isolated / "d"
+    make_fake(folder)
+    # images: a header announcing 5 images of 28x28 then a body cut short; labels: 4 of them
+    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(
+        gzip.compress(struct.pack(">IIII", 2051, 5, 28, 28) + bytes(100)))
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.zeros(4, dtype=np.uint8))
+    with pytest.raises(IDXFormatError, match="5 images.*4 labels"):
+        mnist(data_home=folder)
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", np.zeros(5, dtype=np.uint8))
+    with pytest.raises(IDXFormatError, match="t10k-images.*truncated IDX data"):
+        mnist(data_home=folder)
 
 
 # ---- downloading from a local HTTP server ----------------------------------
@@ -422,5 +440,5 @@ def test_digits_options():
     whole = digits(test_size=0, dtype=np.float64)
     assert whole.n_train == 1797 and whole.n_test == 0 and whole.X_test.shape == (0, 64)
     assert whole.X_train.dtype == np.float64
-    with pytest.raises(ValueError, match="test_size"):
+    with pytest.raises(ValueError, match=r"^test_size must be a finite number in \[0, 1\); got 1.0$"):
         digits(test_size=1.0)

@@ -61,5 +61,5 @@ def test_deterministic_switch_limits_and_restores_the_blas():
 
 
 def test_set_deterministic_refuses_a_non_bool():
-    with pytest.raises(TypeError, match="flag"):
+    with pytest.raises(TypeError, match=r"^flag must be True or False; got int 1$"):
         fastmlp.set_deterministic(1)

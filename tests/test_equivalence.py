@@ -299,3 +299,24 @@ def test_correct_counts_agree_with_ties_free_data():
     expected = float(np.mean(base.forward(X).argmax(axis=1) == y))
     for name in fastmlp.BACKEND_NAMES:
         assert with_backend(base, name).evaluate(X, y)["accuracy"] == expected
+
+
+@pytest.mark.parametrize("dtype,tol", [("float64", 1e-12), ("float32", 1e-6)])
+@pytest.mark.parametrize("layers,loss", [([3, 2], "cross_entropy"), ([5, 7, 4], "cross_entropy"),
+                                         ([4, 6, 1], "bce"), ([6, 1, 3], "cross_entropy")])
+@pytest.mark.parametrize("rows", [1, 9, 4096 + 37])
+def test_probabilities_agree_across_backends(layers, loss, dtype, tol, rows):
+    """predict_proba: numba's fused kernel (output, then softmax or sigmoid in float64) equals
+    the NumPy and loop backends' softmax of their logits, in chunks beyond EVAL_CHUNK rows too."""
+    X = np.random.default_rng(3).normal(size=(rows, layers[0])) * 3
+    ref = MLP(layers, loss=loss, dtype=dtype, seed=2, backend="numpy")
+    got = ref.copy()
+    got.backend = "numba"
+    p_ref, p_got = ref.predict_proba(X), got.predict_proba(X)
+    assert p_got.dtype == np.float64 and p_got.shape == (rows, max(2, layers[-1]))
+    np.testing.assert_allclose(p_got, p_ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(p_got.sum(axis=1), 1.0, rtol=1e-12)
+    if rows < 20:
+        loop = ref.copy()
+        loop.backend = "loop"
+        np.testing.assert_allclose(loop.predict_proba(X), p_ref, rtol=max(tol, 1e-6), atol=max(tol, 1e-6))

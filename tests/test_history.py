@@ -45,9 +45,14 @@ def test_json_is_valid_and_counts_epochs_from_1(fitted):
     assert all(r["val_loss"] is None for r in data["rows"])
     back = History.from_dict(data)
     assert back["epoch"] == [0, 1, 2] and back.best_epoch == 1 and math.isnan(back["val_loss"][0])
+    plain = h.to_dict()  # as the model file stores it: counted from 0, no extra entry
+    assert set(plain) == {"rows", "diverged", "interrupted", "stopped_early", "best_epoch"}
+    assert [r["epoch"] for r in plain["rows"]] == [0, 1, 2] and History.from_dict(plain)["epoch"] == [0, 1, 2]
+    with pytest.raises(ValueError, match="epoch_base"):
+        h.to_dict(epoch_base=2)
 
 
-def test_files_of_fastmlp_0_1_count_from_0():
+def test_a_dict_without_epoch_base_counts_from_0():
     old = {"rows": [{"epoch": 0, "loss": 1.0}, {"epoch": 1, "loss": 0.5}], "diverged": False, "interrupted": False,
            "stopped_early": True, "best_epoch": 0}
     h = History.from_dict(old)

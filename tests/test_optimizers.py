@@ -215,7 +215,7 @@ def test_deprecated_dict_access_still_works_and_warns():
             assert np.shares_memory(got, value) and np.array_equal(got, value)
         else:
             assert got == value
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match=r"'s3': OptimizerState has attributes, not keys; the 0.1 keys were \[.*'t'"):
         state["s3"]
 
 

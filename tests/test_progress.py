@@ -7,7 +7,6 @@ import re
 import numpy as np
 import pytest
 
-import fastmlp
 from fastmlp import MLP, progress
 from fastmlp.progress import Progress, fit_line, format_row, kernel_notice, warm_up
 
@@ -82,6 +81,10 @@ def test_redraws_are_capped_and_logs_get_a_line_per_epoch(clock, monkeypatch):
     term = Terminal()
     p = Progress(1, 2, 100, stream=term)
     p.start_epoch(0)
+    clock.now += 0.05
+    p.advance(1, 0.5)
+    assert term.getvalue() == ""  # a young epoch: nothing yet (a short epoch shows only its end)
+    clock.now += 0.1
     for k in range(50):  # 50 calls within 0.05 s: one redraw
         clock.now += 0.001
         p.advance(k, 0.5)
@@ -142,20 +145,37 @@ def test_arguments_are_checked(bad, exc):
 
 
 def test_kernel_notice_says_what_it_does_and_how_long(monkeypatch, clock):
-    calls, lines = [], []
+    counts = iter([3, 5, 5, 5])  # Numba's cache misses before and after each prepare
 
     def prepare():
-        calls.append(1)
         clock.now += 12.34
-    monkeypatch.setattr(fastmlp, "kernels_compiled", lambda: False, raising=False)
+    monkeypatch.setattr(progress, "_compiled_so_far", lambda: next(counts))
+    lines = []
     assert kernel_notice(prepare, lines.append) == pytest.approx(12.34)
-    assert lines == ["compiling kernels (first run only)...", "kernels ready in 12.3s"] and calls == [1]
-    monkeypatch.setattr(fastmlp, "kernels_compiled", lambda: True)
+    assert lines == ["preparing the kernels (compiled on the first run only, then cached)...",
+                     "kernels compiled in 12.3 s"]
     lines.clear()
-    assert kernel_notice(prepare, lines.append) == 0.0 and lines == [] and calls == [1]
-    monkeypatch.delattr(fastmlp, "kernels_compiled")
-    kernel_notice(prepare, lines.append)  # without the function: the cache folder decides
-    assert lines[0].startswith(("compiling kernels", "loading kernels")) and lines[1] == "kernels ready in 12.3s"
+    kernel_notice(prepare, lines.append)
+    assert lines[1] == "kernels loaded from the cache in 12.3 s"
+
+
+def test_compiled_so_far_counts_fastmlps_kernels():
+    assert isinstance(progress._compiled_so_far(), int)
+
+
+def test_a_note_ends_the_line_being_rewritten(clock, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    term = Terminal()
+    p = Progress(1, 2, stream=term)
+    p.end_epoch(ROW)
+    p.note("kernels compiled in 1.0 s")
+    p.end_epoch(dict(ROW, epoch=1))
+    p.close()
+    lines = term.getvalue().split("\n")
+    assert lines[1] == "kernels compiled in 1.0 s" and lines[2].startswith("\r[####################] epoch 2/2")
+    quiet = io.StringIO()
+    Progress(0, 2, stream=quiet).note("x")
+    assert quiet.getvalue() == ""
 
 
 def test_warm_up_leaves_the_model_as_it_was():

@@ -115,17 +115,26 @@ def test_reduce_on_plateau_without_validation_watches_the_training_loss():
     assert h["lr"][-1] < BASE
 
 
-@pytest.mark.parametrize("make", [
-    lambda: fastmlp.StepDecay(step_size=0), lambda: fastmlp.StepDecay(gamma=0), lambda: fastmlp.StepDecay(gamma=1.5),
-    lambda: fastmlp.ExponentialDecay(gamma=-1), lambda: fastmlp.ExponentialDecay(gamma=float("nan")),
-    lambda: fastmlp.InverseTimeDecay(decay_rate=-0.1), lambda: fastmlp.CosineDecay(total_epochs=0),
-    lambda: fastmlp.CosineDecay(min_lr=-1), lambda: fastmlp.LinearWarmup(after="nope"),
-    lambda: fastmlp.ReduceOnPlateau(factor=1.0), lambda: fastmlp.ReduceOnPlateau(patience=-1),
-    lambda: fastmlp.ReduceOnPlateau(monitor="accuracy"), lambda: make_schedule("nope"),
-    lambda: make_schedule("step", size=2),
+@pytest.mark.parametrize("make,match", [
+    (lambda: fastmlp.StepDecay(step_size=0), r"^step_size must be a positive integer; got 0$"),
+    (lambda: fastmlp.StepDecay(gamma=0), r"^gamma must be a finite number in \(0, 1\]; got 0$"),
+    (lambda: fastmlp.StepDecay(gamma=1.5), r"^gamma must be a finite number in \(0, 1\]; got 1.5$"),
+    (lambda: fastmlp.ExponentialDecay(gamma=-1), r"^gamma must be a finite number in \(0, 1\]; got -1$"),
+    (lambda: fastmlp.ExponentialDecay(gamma=float("nan")), r"^gamma must be a finite number in \(0, 1\]; got nan$"),
+    (lambda: fastmlp.InverseTimeDecay(decay_rate=-0.1), r"^decay_rate must be a finite number >= 0; got -0.1$"),
+    (lambda: fastmlp.CosineDecay(total_epochs=0), r"^total_epochs must be a positive integer; got 0$"),
+    (lambda: fastmlp.CosineDecay(min_lr=-1), r"^min_lr must be a finite number >= 0; got -1$"),
+    (lambda: fastmlp.LinearWarmup(after="nope"), r"^unknown after 'nope'; expected one of \['constant', "),
+    (lambda: fastmlp.ReduceOnPlateau(factor=1.0), r"^factor must be a finite number in \(0, 1\); got 1.0$"),
+    (lambda: fastmlp.ReduceOnPlateau(patience=-1), r"^patience must be an integer >= 0; got -1$"),
+    (lambda: fastmlp.ReduceOnPlateau(monitor="accuracy"),
+     r"^unknown monitor 'accuracy'; expected one of \['val_loss', 'loss'\]$"),
+    (lambda: make_schedule("nope"), r"^unknown schedule 'nope'; expected one of \['constant', "),
+    (lambda: make_schedule("step", size=2),
+     r"^schedule 'step' has no parameter\(s\) \['size'\]; it takes \['step_size', 'gamma'\]$"),
 ])
-def test_bad_schedule_parameters_are_refused(make):
-    with pytest.raises(ValueError):
+def test_bad_schedule_parameters_are_refused(make, match):
+    with pytest.raises(ValueError, match=match):
         make()
 
 

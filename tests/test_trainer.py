@@ -88,10 +88,39 @@ def test_shuffle_is_on_by_default_and_seeded():
     assert not np.allclose(runs["s1"], runs["off"])
 
 
+def _orders(monkeypatch, model):
+    """Record the sample order the trainer hands the model's backend in each epoch (returns the list)."""
+    orders, real = [], model.engine.train_epoch
+
+    def spy(params, state, optimizer, data, order, lr):
+        orders.append(np.array(order))
+        return real(params, state, optimizer, data, order, lr)
+    monkeypatch.setattr(model.engine, "train_epoch", spy)
+    return orders
+
+
+def test_every_epoch_has_its_own_order_fixed_by_the_seed_and_epoch(monkeypatch):
+    """Each epoch is a new permutation; with an int seed epoch e's order is the same in
+    every run, also when the epochs are split over several fits."""
+    X, y = _classes(40)
+    runs = []
+    for fits in [(3,), (3,), (1, 2)]:
+        m = _model("numpy")
+        orders = _orders(monkeypatch, m)
+        for epochs in fits:
+            m.fit(X, y, epochs=epochs, batch_size=8, seed=1, verbose=0)
+        runs.append(orders)
+    first = runs[0]
+    assert len(first) == 3 and all(np.array_equal(np.sort(o), np.arange(40)) for o in first)
+    assert not any(np.array_equal(first[i], first[j]) for i in range(3) for j in range(i + 1, 3))
+    for other in runs[1:]:
+        assert len(other) == 3 and all(np.array_equal(a, b) for a, b in zip(first, other))
+
+
 def test_drop_last_with_batch_larger_than_data_is_refused():
     X, y = _classes(10)
     m = _model()
-    with pytest.raises(ValueError, match="drop_last"):
+    with pytest.raises(ValueError, match=r"^batch_size 11 exceeds the 10 training samples: with drop_last=True no batch"):
         m.fit(X, y, epochs=1, batch_size=11, drop_last=True, verbose=0)
     h = m.fit(X, y, epochs=1, batch_size=11, verbose=0)  # without drop_last: one batch of all 10
     assert m.optimizer_state.step == 1 and len(h) == 1
@@ -196,7 +225,7 @@ def test_history_rows_and_validation_data():
     assert h["val_loss"][-1] == pytest.approx(ev["loss"], rel=1e-12)
     assert h["val_accuracy"][-1] == pytest.approx(ev["accuracy"])
     assert m.history.rows == h.rows
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match=r"no metric 'nope'; history has \['epoch', 'loss', "):
         h["nope"]
 
 
@@ -313,22 +342,29 @@ def test_callback_subclass_hooks_and_stop_training():
 
 # -- nothing lost: divergence and Ctrl-C ----------------------------------------------------------
 
-def _exploding(backend):
-    """A linear regression net whose warm-up lr makes it blow up in its 4th epoch."""
+def _exploding(backend, kernel=None):
+    """A linear regression net whose warm-up lr makes it blow up in its 4th epoch (trained by
+    the numba backend's epoch ``kernel`` when one is named)."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(64, 3))
     y = X @ np.array([1.0, 2.0, -1.0]) * 3
     m = fastmlp.MLP([3, 8, 1], loss="mse", activation="identity", dtype="float64", backend=backend, seed=0)
+    if kernel is not None:
+        m.engine.epoch_kernel = kernel
     kw = dict(epochs=10, batch_size=4, lr=0.3, schedule=fastmlp.LinearWarmup(10), verbose=0, seed=0)
     return m, X, y, kw
 
 
-@pytest.mark.parametrize("backend", ["numba", "numpy"])
-def test_divergence_stops_and_restores_the_last_finite_epoch(backend):
-    m, X, y, kw = _exploding(backend)
+@pytest.mark.parametrize("factor,why", [(1e4, "exceeds divergence_factor"), (None, "became non-finite")])
+@pytest.mark.parametrize("backend,kernel", [("numba", "fused"), ("numba", "generic"), ("numpy", None), ("loop", None)])
+def test_divergence_stops_and_restores_the_last_finite_epoch(backend, kernel, factor, why):
+    """Found by the finite blow-up rule (divergence_factor), and without it by the non-finite
+    batch loss every backend must report: the numba generic kernel stops before that batch's
+    update, so its weights stay finite and only the reported flag tells."""
+    m, X, y, kw = _exploding(backend, kernel)
     rec, snaps = _recorder(m)
-    with pytest.warns(fastmlp.DivergenceWarning, match="diverged in epoch 4"):
-        h = m.fit(X, y, callbacks=[rec], **kw)
+    with pytest.warns(fastmlp.DivergenceWarning, match=f"diverged in epoch 4 .*{why}"):
+        h = m.fit(X, y, callbacks=[rec], divergence_factor=factor, **kw)
     assert h.diverged and len(h) == 3 and len(snaps) == 3
     assert np.isfinite(m.params).all() and np.array_equal(m.params, snaps[-1])
     st = m.optimizer_state
@@ -336,13 +372,14 @@ def test_divergence_stops_and_restores_the_last_finite_epoch(backend):
     assert m.history.diverged and len(m.history) == 3
 
 
-@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_divergence_raises_when_asked(backend):
     m, X, y, kw = _exploding(backend)
     rec, snaps = _recorder(m)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no warning besides the error
-        with pytest.raises(fastmlp.DivergenceError):
+        with pytest.raises(fastmlp.DivergenceError, match=r"^training diverged in epoch 4 \(lr=.*\): the mean loss "
+                                                          r".*weights restored to the end of the last good epoch"):
             m.fit(X, y, callbacks=[rec], on_divergence="raise", **kw)
     assert np.array_equal(m.params, snaps[-1]) and len(m.history) == 3 and m.history.diverged
 
@@ -388,22 +425,43 @@ def test_interrupt_mid_epoch_restores_the_last_completed_epoch(backend, monkeypa
 
 # -- refused calls change nothing -----------------------------------------------------------------
 
-BAD_FIT = [
-    (dict(epochs=0), "epochs"), (dict(epochs=2.0), "epochs"), (dict(epochs=True), "epochs"),
-    (dict(batch_size=0), "batch_size"), (dict(batch_size=-3), "batch_size"), (dict(batch_size=1.5), "batch_size"),
-    (dict(lr=0), "lr"), (dict(lr=-0.1), "lr"), (dict(lr=float("nan")), "lr"), (dict(lr=float("inf")), "lr"),
-    (dict(optimizer="adamw"), "unknown optimizer"), (dict(schedule="linear"), "unknown schedule"),
-    (dict(momentum=1.0), "momentum"), (dict(momentum=-0.1), "momentum"),
-    (dict(nesterov=True), "nesterov"), (dict(optimizer="adam", beta1=1.0), "beta1"),
-    (dict(optimizer="adam", beta2=-0.5), "beta2"), (dict(optimizer="adam", eps=0.0), "eps"),
-    (dict(optimizer="rmsprop", eps=-1e-8), "eps"), (dict(optimizer="sgd", beta1=0.9), "no parameter"),
-    (dict(weight_decay=-1.0), "weight_decay"),
-    (dict(validation_split=0.0), "validation_split"), (dict(validation_split=1.0), "validation_split"),
-    (dict(validation_split=True), "validation_split"),
-    (dict(verbose=3), "verbose"), (dict(on_divergence="ignore"), "on_divergence"),
-    (dict(seed=-1), "seed"), (dict(seed="abc"), "seed"),
-    (dict(early_stopping=EarlyStopping("val_loss")), "validation"), (dict(early_stopping="yes"), "early_stopping"),
-    (dict(callbacks=[3]), "callback"),
+BAD_FIT = [  # (arguments, the documented error type, its message)
+    (dict(epochs=0), ValueError, r"^epochs must be a positive integer; got 0$"),
+    (dict(epochs=2.0), TypeError, r"^epochs must be a positive integer; got float 2.0$"),
+    (dict(epochs=True), TypeError, r"^epochs must be a positive integer; got bool True$"),
+    (dict(batch_size=0), ValueError, r"^batch_size must be a positive integer; got 0$"),
+    (dict(batch_size=-3), ValueError, r"^batch_size must be a positive integer; got -3$"),
+    (dict(batch_size=1.5), TypeError, r"^batch_size must be a positive integer; got float 1.5$"),
+    (dict(lr=0), ValueError, r"^lr must be a positive finite number; got 0$"),
+    (dict(lr=-0.1), ValueError, r"^lr must be a positive finite number; got -0.1$"),
+    (dict(lr=float("nan")), ValueError, r"^lr must be a positive finite number; got nan$"),
+    (dict(lr=float("inf")), ValueError, r"^lr must be a positive finite number; got inf$"),
+    (dict(optimizer="adamw"), ValueError, r"^unknown optimizer 'adamw'; expected one of \['adagrad', 'adam', "),
+    (dict(schedule="linear"), ValueError, r"^unknown schedule 'linear'; expected one of \['constant', "),
+    (dict(momentum=1.0), ValueError, r"^momentum must be a finite number in \[0, 1\); got 1.0$"),
+    (dict(momentum=-0.1), ValueError, r"^momentum must be a finite number in \[0, 1\); got -0.1$"),
+    (dict(nesterov=True), ValueError, r"^nesterov=True needs momentum > 0$"),
+    (dict(optimizer="adam", beta1=1.0), ValueError, r"^beta1 must be a finite number in \[0, 1\); got 1.0$"),
+    (dict(optimizer="adam", beta2=-0.5), ValueError, r"^beta2 must be a finite number in \[0, 1\); got -0.5$"),
+    (dict(optimizer="adam", eps=0.0), ValueError, r"^eps must be a finite number > 0; got 0.0$"),
+    (dict(optimizer="rmsprop", eps=-1e-8), ValueError, r"^eps must be a finite number > 0; got -1e-08$"),
+    (dict(optimizer="sgd", beta1=0.9), ValueError,
+     r"^optimizer 'sgd' has no parameter\(s\) \['beta1'\]; it takes \['momentum', 'nesterov', 'weight_decay'\]$"),
+    (dict(weight_decay=-1.0), ValueError, r"^weight_decay must be a finite number >= 0; got -1.0$"),
+    (dict(validation_split=0.0), ValueError, r"^validation_split must be a finite number in \(0.0, 1.0\); got 0.0$"),
+    (dict(validation_split=1.0), ValueError, r"^validation_split must be a finite number in \(0.0, 1.0\); got 1.0$"),
+    (dict(validation_split=True), TypeError,
+     r"^validation_split must be a finite number in \(0.0, 1.0\); got bool True$"),
+    (dict(verbose=3), ValueError, r"^unknown verbose 3; expected one of \[0, 1, 2\]$"),
+    (dict(on_divergence="ignore"), ValueError,
+     r"^unknown on_divergence 'ignore'; expected one of \['warn', 'raise'\]$"),
+    (dict(seed=-1), ValueError, r"^seed must be an integer >= 0, a numpy.random.Generator or None; got -1$"),
+    (dict(seed="abc"), TypeError, r"^seed must be an integer >= 0, a numpy.random.Generator or None; got str 'abc'$"),
+    (dict(early_stopping=EarlyStopping("val_loss")), ValueError,
+     r"^early stopping monitors 'val_loss' but no validation data was given$"),
+    (dict(early_stopping="yes"), TypeError,
+     r"^early_stopping must be an EarlyStopping or an int patience; got 'yes'$"),
+    (dict(callbacks=[3]), TypeError, r"^a callback must be a Callback or a function \(epoch, logs\); got 3$"),
 ]
 
 
@@ -426,10 +484,10 @@ def _refused(m, X, y, exc, match, **kw):
     assert all(np.array_equal(a, b) for a, b in zip(s0[:2], s1[:2])) and s0[2:] == s1[2:]
 
 
-@pytest.mark.parametrize("kw,match", BAD_FIT)
-def test_bad_fit_arguments_are_refused_and_change_nothing(trained, kw, match):
+@pytest.mark.parametrize("kw,error,match", BAD_FIT)
+def test_bad_fit_arguments_are_refused_and_change_nothing(trained, kw, error, match):
     m, X, y = trained
-    _refused(m, X, y, (ValueError, TypeError), match, **kw)
+    _refused(m, X, y, error, match, **kw)
 
 
 def test_bad_validation_data_is_refused_and_changes_nothing(trained):

@@ -1,9 +1,13 @@
-"""The 'jax-step' and 'jax-scan' variants: JAX with a jitted SGD step per mini-batch, or a
-whole epoch in one jitted call, training the same Net from the same weights as fastmlp.
+"""The 'jax-step' and 'jax-scan' variants: JAX with a jitted training step per mini-batch, or a
+whole epoch in one jitted call (``lax.scan`` over the batches), training the same Net with the
+same optimizer from the same weights as fastmlp.
 
-Imported only when a JAX runner is made (:func:`fastmlp.bench.peers.make_runner`);
-``import jax`` below is the installed JAX (absolute import), not this file. JAX is told
-to use the CPU unless ``JAX_PLATFORMS`` says otherwise.
+Plain SGD is written out (``p - lr * g``); momentum and Adam are optax's ``sgd(lr,
+momentum, nesterov=False)`` and ``adam(lr, b1, b2, eps)``, whose formulas are torch.optim's
+(momentum without dampening; Adam bias-corrected with eps added to sqrt(v_hat), eps_root 0).
+Imported only when a JAX runner is made (:mod:`fastmlp.bench.peers`); ``import jax``
+below is the installed JAX (absolute import), not this file. JAX is told to use the CPU
+unless ``JAX_PLATFORMS`` says otherwise.
 """
 import os
 
@@ -13,16 +17,26 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")  # before JAX is imported
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from ..workloads import LR  # noqa: E402
 from .runner import Runner, cross_entropy  # noqa: E402
 
 
+def transform(opt):
+    """The optax transformation of ``opt`` (a workloads.Optimizer), or None for plain SGD."""
+    if not opt.is_adam and not opt.momentum:
+        return None
+    import optax
+    if opt.is_adam:
+        return optax.adam(opt.lr, b1=opt.betas[0], b2=opt.betas[1], eps=opt.eps, eps_root=0.0)
+    return optax.sgd(opt.lr, momentum=opt.momentum, nesterov=False)
+
+
 class _JaxRunner(Runner):
-    """Shared JAX model: params as a list of (W, b), a jitted SGD step."""
+    """Shared JAX model: ``state`` = (params as a list of (W, b), optimizer state), a pure training step."""
 
     def __init__(self, net, X, y, init, seed=0):
         super().__init__(net, X, y, init, seed)
         act = {"tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid, "relu": jax.nn.relu}[net.activation]
+        lr, tx = net.opt.lr, transform(net.opt)
 
         def forward(params, x):
             for W, b in params[:-1]:
@@ -34,21 +48,26 @@ class _JaxRunner(Runner):
             logp = jax.nn.log_softmax(forward(params, x))
             return -jnp.mean(jnp.take_along_axis(logp, t[:, None], axis=1))
 
-        def step(params, x, t):
+        def step(state, x, t):
+            params, opt_state = state
             g = jax.grad(loss)(params, x, t)
-            return jax.tree_util.tree_map(lambda p, d: p - LR * d, params, g)
+            if tx is None:
+                return jax.tree_util.tree_map(lambda p, d: p - lr * d, params, g), opt_state
+            updates, opt_state = tx.update(g, opt_state, params)
+            return jax.tree_util.tree_map(lambda p, u: p + u, params, updates), opt_state
 
         self.forward, self.step = jax.jit(forward), step
-        self.params = [(jnp.asarray(W), jnp.asarray(b)) for W, b in init]
+        params = [(jnp.asarray(W), jnp.asarray(b)) for W, b in init]
+        self.state = (params, () if tx is None else tx.init(params))
         self.rng = np.random.default_rng(seed)
 
     def evaluate(self, X=None, y=None):
         X, y = (self.X, self.y) if X is None else (X, y)
-        return cross_entropy(np.asarray(self.forward(self.params, X)), y)
+        return cross_entropy(np.asarray(self.forward(self.state[0], X)), y)
 
 
 class JaxStepRunner(_JaxRunner):
-    """JAX, one jitted SGD step per mini-batch (batches gathered in NumPy, dispatched asynchronously)."""
+    """JAX, one jitted step per mini-batch (batches gathered in NumPy, dispatched asynchronously)."""
 
     name = "jax-step"
 
@@ -62,8 +81,8 @@ class JaxStepRunner(_JaxRunner):
             perm = self.rng.permutation(self.n)
             for start in range(0, self.n, bs):
                 idx = perm[start:start + bs]
-                self.params = self.jstep(self.params, self.X[idx], self.y[idx])
-        jax.block_until_ready(self.params)
+                self.state = self.jstep(self.state, self.X[idx], self.y[idx])
+        jax.block_until_ready(self.state)
 
 
 class JaxScanRunner(_JaxRunner):
@@ -78,16 +97,16 @@ class JaxScanRunner(_JaxRunner):
         n, bs = self.n, net.batch_size
         full = (n // bs) * bs
 
-        def epoch(params, X, t, key):
+        def epoch(state, X, t, key):
             perm = jax.random.permutation(key, n)
             Xs, ts = X[perm], t[perm]
             if full:
                 xb = Xs[:full].reshape(n // bs, bs, X.shape[1])
                 tb = ts[:full].reshape(n // bs, bs)
-                params, _ = jax.lax.scan(lambda p, b: (step(p, b[0], b[1]), None), params, (xb, tb))
+                state, _ = jax.lax.scan(lambda s, b: (step(s, b[0], b[1]), None), state, (xb, tb))
             if full < n:
-                params = step(params, Xs[full:], ts[full:])
-            return params
+                state = step(state, Xs[full:], ts[full:])
+            return state
 
         self.jepoch = jax.jit(epoch, donate_argnums=0)
         self.dX, self.dy = jnp.asarray(X), jnp.asarray(y.astype(np.int32))
@@ -96,5 +115,5 @@ class JaxScanRunner(_JaxRunner):
     def train(self, epochs=1):
         for _ in range(epochs):
             self.key, sub = jax.random.split(self.key)
-            self.params = self.jepoch(self.params, self.dX, self.dy, sub)
-        jax.block_until_ready(self.params)
+            self.state = self.jepoch(self.state, self.dX, self.dy, sub)
+        jax.block_until_ready(self.state)

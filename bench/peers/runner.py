@@ -1,10 +1,10 @@
-"""The interface every benchmark runner has (:class:`Runner`) and the loss and accuracy
-the peers report (:func:`cross_entropy`)."""
+"""The interfaces every benchmark runner has (:class:`Runner` trains, :class:`Predictor` runs
+``predict_proba``) and the loss and accuracy the peers report (:func:`cross_entropy`)."""
 import numpy as np
 
 
 class Runner:
-    """Common part of the runners, which train one network on fixed data ``(X, y)``.
+    """Common part of the training runners, which train one network on fixed data ``(X, y)``.
 
     Every runner has ``train(epochs=1)`` (that many passes over the data, each
     reshuffled) and ``evaluate(X=None, y=None) -> (mean cross-entropy, accuracy)``
@@ -13,6 +13,7 @@ class Runner:
     Parameters
     ----------
     net : Net
+        Network, batch size and optimizer (``net.opt``).
     X : float32 array (n, n_in)
     y : int64 array (n,)
     init : list of (W (n_in, n_out), b (n_out,))
@@ -32,6 +33,21 @@ class Runner:
     def loss(self):
         """Mean cross-entropy on the training data."""
         return self.evaluate()[0]
+
+
+class Predictor:
+    """Common part of the inference runners: ``predict_proba(X)`` -> class probabilities
+    (n, n_classes) of ``net``'s network with the weights ``init`` (fastmlp's layout),
+    called as a user of that library would call it; ``note`` says where it departs."""
+
+    name = ""
+    note = ""
+
+    def __init__(self, net, init):
+        self.net = net
+
+    def predict_proba(self, X):
+        raise NotImplementedError
 
 
 def cross_entropy(logits_or_proba, y, proba=False):

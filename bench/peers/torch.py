@@ -1,15 +1,17 @@
-"""The 'torch' variant: PyTorch eager, training the same Net from the same weights as fastmlp.
+"""The 'torch' variant: PyTorch eager, training the same Net with the same optimizer
+(``torch.optim``) from the same weights as fastmlp, or running its ``predict_proba`` under
+``torch.inference_mode``.
 
-Imported only when a torch runner is made (:func:`fastmlp.bench.peers.make_runner`);
+Imported only when a torch runner is made (:mod:`fastmlp.bench.peers`);
 ``import torch`` below is the installed PyTorch (absolute import), not this file.
+PyTorch uses one thread per core this process may run on (its affinity).
 """
 import os
 
 import numpy as np
 import torch
 
-from ..workloads import LR
-from .runner import Runner, cross_entropy
+from .runner import Predictor, Runner, cross_entropy
 
 
 def available_cores():
@@ -20,27 +22,40 @@ def available_cores():
         return os.cpu_count() or 1
 
 
+def sequential(net, init):
+    """``nn.Sequential`` of Linear + activation carrying ``init`` (fastmlp's (W, b) layout)."""
+    torch.set_num_threads(available_cores())
+    act = {"tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU}[net.activation]
+    mods = []
+    for l, (W, b) in enumerate(init):
+        lin = torch.nn.Linear(W.shape[0], W.shape[1])
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
+            lin.bias.copy_(torch.from_numpy(b))
+        mods.append(lin)
+        if l < len(init) - 1:
+            mods.append(act())
+    return torch.nn.Sequential(*mods)
+
+
+def optimizer(opt, params):
+    """The ``torch.optim`` optimizer of ``opt`` (a workloads.Optimizer), every hyperparameter spelled out."""
+    if opt.is_adam:
+        return torch.optim.Adam(params, lr=opt.lr, betas=opt.betas, eps=opt.eps, weight_decay=0.0, amsgrad=False)
+    return torch.optim.SGD(params, lr=opt.lr, momentum=opt.momentum, dampening=0.0, nesterov=False,
+                           weight_decay=0.0)
+
+
 class TorchRunner(Runner):
-    """PyTorch eager: ``nn.Sequential`` of Linear + activation, ``optim.SGD``, one
-    ``randperm`` per epoch and indexed mini-batches; threads = the cores this process may use."""
+    """PyTorch eager: :func:`sequential`, :func:`optimizer`, one ``randperm`` per epoch and
+    indexed mini-batches; threads = the cores this process may use."""
 
     name = "torch"
 
     def __init__(self, net, X, y, init, seed=0):
         super().__init__(net, X, y, init, seed)
-        torch.set_num_threads(available_cores())
-        act = {"tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid, "relu": torch.nn.ReLU}[net.activation]
-        mods = []
-        for l, (W, b) in enumerate(init):
-            lin = torch.nn.Linear(W.shape[0], W.shape[1])
-            with torch.no_grad():
-                lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
-                lin.bias.copy_(torch.from_numpy(b))
-            mods.append(lin)
-            if l < len(init) - 1:
-                mods.append(act())
-        self.model = torch.nn.Sequential(*mods)
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=LR)
+        self.model = sequential(net, init)
+        self.opt = optimizer(net.opt, self.model.parameters())
         self.tX, self.ty = torch.from_numpy(X), torch.from_numpy(y)
         self.gen = torch.Generator().manual_seed(seed)
 
@@ -61,3 +76,17 @@ class TorchRunner(Runner):
         with torch.no_grad():
             logits = self.model(torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))).numpy()
         return cross_entropy(logits, y)
+
+
+class TorchPredictor(Predictor):
+    """``softmax(model(torch.from_numpy(X)))`` under ``torch.inference_mode``, back as NumPy (float32)."""
+
+    name = "torch"
+
+    def __init__(self, net, init):
+        super().__init__(net, init)
+        self.model = sequential(net, init).eval()
+
+    def predict_proba(self, X):
+        with torch.inference_mode():
+            return torch.softmax(self.model(torch.from_numpy(X)), dim=1).numpy()

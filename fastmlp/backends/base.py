@@ -24,14 +24,19 @@ class TrainingData:
 
 @dataclass(frozen=True)
 class EpochResult:
-    """One epoch's totals: sum of per-sample losses and correct predictions over the
-    ``seen`` samples, the number of updates, and whether a batch loss was not finite
-    (training stopped there, before that batch's update)."""
+    """One epoch's (or one chunk of it) totals: sum of per-sample losses and correct
+    predictions over the ``seen`` samples, the number of updates, and whether a batch loss
+    was not finite (training stopped there, before that batch's update)."""
     loss_sum: float
     correct: int
     seen: int
     steps: int
     diverged: bool
+
+    def __add__(self, later):
+        """The totals of this part of an epoch followed by ``later``."""
+        return EpochResult(self.loss_sum + later.loss_sum, self.correct + later.correct, self.seen + later.seen,
+                           self.steps + later.steps, self.diverged or later.diverged)
 
 
 class Backend(Protocol):
@@ -44,6 +49,9 @@ class Backend(Protocol):
 
     def layer_outputs(self, params, X):
         """Every layer's output, a list of (n, n_l) arrays."""
+
+    def probabilities(self, params, X):
+        """Class probabilities (n, n_classes) in float64 (classifiers only)."""
 
     def loss_and_grad(self, params, grads, X, y, t):
         """(mean loss, correct) for one batch; the gradient into ``grads`` (params layout)."""
@@ -60,6 +68,24 @@ class Backend(Protocol):
 
     def check_training(self, optimizer, batch_size):
         """Raise (ValueError) if this backend cannot train ``optimizer`` at ``batch_size``."""
+
+    def needs_preparing(self, optimizer, data):
+        """Whether :meth:`prepare` has work to do (compiling or loading code) for this training."""
+
+    def prepare(self, params, state, optimizer, data):
+        """Get ready to train (compile or load the epoch code) without changing anything;
+        returns (seconds, compiled: bool), or None when there was nothing to do."""
+
+
+def probabilities_from_logits(loss, z):
+    """Class probabilities (n, n_classes), float64, from logits z (n, n_out): the softmax
+    (cross-entropy), or [1 - p, p] with p = sigmoid(z) (bce)."""
+    z = np.asarray(z, np.float64)
+    if loss == "bce":
+        p = 0.5 * (1.0 + np.tanh(0.5 * z[:, 0]))
+        return np.stack([1 - p, p], axis=1)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 class BackendBase:
@@ -88,3 +114,9 @@ class BackendBase:
     def check_training(self, optimizer, batch_size):
         """Raise (ValueError) if this backend cannot train ``optimizer`` at ``batch_size``;
         the trainer asks before anything changes. Every optimizer trains here."""
+
+    def needs_preparing(self, optimizer, data):
+        return False
+
+    def prepare(self, params, state, optimizer, data):
+        return None

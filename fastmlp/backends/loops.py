@@ -62,7 +62,10 @@ def _loss_one(loss, z, y, t):
         return zmax + math.log(s) - z[y], dz, z.index(zmax) == y
     if loss == "mse":
         c = len(z)
-        return sum((zi - ti) ** 2 for zi, ti in zip(z, t)) / c, [2.0 * (zi - ti) / c for zi, ti in zip(z, t)], False
+        # (zi - ti) * (zi - ti), not ** 2: a float power raises OverflowError where the product gives
+        # inf, and a diverging fit must end in the trainer's DivergenceWarning, not an exception
+        return (sum((zi - ti) * (zi - ti) for zi, ti in zip(z, t)) / c, [2.0 * (zi - ti) / c for zi, ti in zip(z, t)],
+                False)
     p = 1.0 / (1.0 + math.exp(-z[0])) if z[0] >= 0 else math.exp(z[0]) / (1.0 + math.exp(z[0]))
     value = max(z[0], 0.0) - t[0] * z[0] + math.log1p(math.exp(-abs(z[0])))
     return value, [p - t[0]], (z[0] > 0) == (t[0] > 0.5)
@@ -122,17 +125,7 @@ def evaluate(arch, params, X, y, t):
 
 
 class LoopBackend(NumpyBackend):
-    """The per-sample reference: the module's functions, in NumPy's epoch loop."""
+    """The per-sample reference: this module's functions, in NumPy's epoch loop."""
 
     name = "loop"
-
-    def layer_outputs(self, params, X):
-        return forward(self.arch, params, X)
-
-    def loss_and_grad(self, params, grads, X, y, t):
-        loss, g, correct = loss_and_grad(self.arch, params, X, y, t)
-        grads[...] = g
-        return loss, correct
-
-    def evaluate(self, params, X, y, t):
-        return evaluate(self.arch, params, X, y, t)
+    _forward, _loss_and_grad, _evaluate = staticmethod(forward), staticmethod(loss_and_grad), staticmethod(evaluate)

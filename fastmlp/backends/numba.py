@@ -12,8 +12,10 @@ private kernel never validates; its public twin checks, then calls it). It owns:
 - the lock (``BackendBase``): one fit at a time per model, a second thread's fit refused;
 - the choice of epoch kernel (``epoch_kernel``): 'online' (batch size 1, plain SGD: the
   first layer transposed for the epoch), 'fused' (plain SGD fused into the backward pass),
-  'generic' (any optimizer: gradient, then the optimizer's pass); 'auto' picks the first
-  that applies.
+  'generic' (any optimizer, each layer's update fused into the backward pass); 'auto'
+  picks the first that applies;
+- getting ready: :meth:`NumbaBackend.prepare` compiles (first run) or loads the epoch
+  kernel a training needs before its first batch, so that the trainer can say so.
 """
 import contextlib
 import ctypes
@@ -21,6 +23,7 @@ import importlib.metadata
 import os
 import sys
 import threading
+import time
 
 import numba
 import numpy as np
@@ -35,6 +38,7 @@ EPOCH_KERNELS = ("auto", "online", "fused", "generic")
 
 _runtime_lock = threading.Lock()
 _guard = None  # what every kernel call holds: set by start_runtime
+_prepared = set()  # (epoch kernel, dtype, real targets?) whose code this process has compiled or loaded
 
 
 def _load_tbb():
@@ -191,6 +195,25 @@ class NumbaBackend(BackendBase):
                 K.output(out[s:e], scratch, params, X[s:e], a.net)
         return out
 
+    def probabilities(self, params, X):
+        a = self.arch
+        guard = start_runtime()
+        chunks, step = self._chunks(X.shape[0])
+        proba = np.empty((X.shape[0], a.n_classes), np.float64)
+        logits = self._logits(step)
+        scratch = self._ping_pong(step)
+        X = kernel_view(X)
+        with guard:
+            for s, e in chunks:
+                K.probabilities(proba[s:e], logits[:e - s], scratch, params, X[s:e], a.net)
+        return proba
+
+    def _logits(self, rows):
+        buf = getattr(self._local, "logits", None)
+        if buf is None or buf.shape[0] < rows:
+            buf = self._local.logits = buffers.empty((rows, self.arch.n_out), self.arch.dtype)
+        return buf
+
     def layer_outputs(self, params, X):
         a = self.arch
         guard = start_runtime()
@@ -240,6 +263,26 @@ class NumbaBackend(BackendBase):
         if self.epoch_kernel == "online" and batch_size != 1:
             raise ValueError(f"epoch_kernel 'online' needs batch_size 1; got {batch_size}: use 'fused' or 'auto'")
         return self.epoch_kernel
+
+    def _prepare_key(self, optimizer, data):
+        return self.choose_epoch_kernel(optimizer, data.batch_size), self.arch.dtype, data.t.shape[0] > 0
+
+    def needs_preparing(self, optimizer, data):
+        return self._prepare_key(optimizer, data) not in _prepared
+
+    def prepare(self, params, state, optimizer, data):
+        """Compile (first run) or load from the cache (later runs) the epoch kernel this
+        training uses, by running it over no sample: nothing changes. (seconds, compiled)."""
+        key = self._prepare_key(optimizer, data)
+        if key in _prepared:
+            return None
+        kernel = {"online": K.train_epoch_online, "fused": K.train_epoch_sgd, "generic": K.train_epoch}[key[0]]
+        misses = sum(kernel.stats.cache_misses.values())
+        t0 = time.perf_counter()
+        self.train_epoch(params, state, optimizer, data, np.zeros(0, np.int64), 0.0)
+        seconds = time.perf_counter() - t0
+        _prepared.add(key)
+        return seconds, sum(kernel.stats.cache_misses.values()) > misses
 
     def train_epoch(self, params, state, optimizer, data, order, lr):
         a = self.arch

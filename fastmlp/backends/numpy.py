@@ -7,7 +7,7 @@ update (``Optimizer.step_numpy``); the loop backend shares it.
 import numpy as np
 
 from .. import buffers
-from .base import BackendBase, EpochResult
+from .base import BackendBase, EpochResult, probabilities_from_logits
 
 
 def activation(name, z, slope):
@@ -104,6 +104,8 @@ class NumpyBackend(BackendBase):
     """The vectorized reference (see the module's functions)."""
 
     name = "numpy"
+    # the math, as this module's functions (the loop backend puts its own here)
+    _forward, _loss_and_grad, _evaluate = staticmethod(forward), staticmethod(loss_and_grad), staticmethod(evaluate)
 
     def __init__(self, arch):
         super().__init__()
@@ -111,18 +113,21 @@ class NumpyBackend(BackendBase):
         self._grads = None  # the gradient buffer of training, allocated once
 
     def layer_outputs(self, params, X):
-        return forward(self.arch, params, X)
+        return self._forward(self.arch, params, X)
 
     def output(self, params, X):
         return self.layer_outputs(params, X)[-1]
 
+    def probabilities(self, params, X):
+        return probabilities_from_logits(self.arch.loss, self.output(params, X))
+
     def loss_and_grad(self, params, grads, X, y, t):
-        loss, g, correct = loss_and_grad(self.arch, params, X, y, t)
+        loss, g, correct = self._loss_and_grad(self.arch, params, X, y, t)
         grads[...] = g
         return loss, correct
 
     def evaluate(self, params, X, y, t):
-        return evaluate(self.arch, params, X, y, t)
+        return self._evaluate(self.arch, params, X, y, t)
 
     def train_epoch(self, params, state, optimizer, data, order, lr):
         if self._grads is None:

@@ -34,7 +34,7 @@ import numpy as np
 from ..checks import check_bool, check_choice, check_path, check_positive_float, check_type
 from ..files import atomic_file, cache_root
 from .base import Dataset
-from .idx import IDXFormatError, read_idx
+from .idx import IDXFormatError, read_idx, read_idx_header
 
 __all__ = [
     "CHECKSUMS",
@@ -284,22 +284,24 @@ def _not_found_message(name: str, kind: str, data_home) -> str:
 def _load_split(files: dict[str, Path], split: str, flatten: bool):
     images_stem, labels_stem = SPLIT_FILES[split]
     images_path, labels_path = files[images_stem], files[labels_stem]
-    images = read_idx(images_path)
-    labels = read_idx(labels_path)
-    if images.dtype != np.uint8 or images.ndim != 3:
+    (images_dtype, images_shape), (labels_dtype, labels_shape) = (
+        read_idx_header(images_path), read_idx_header(labels_path))
+    # the headers are checked against each other before either body is read
+    if images_dtype != np.uint8 or len(images_shape) != 3:
         raise IDXFormatError(
             f"{images_path}: expected uint8 images of shape (n, rows, cols), got "
-            f"{images.dtype} {images.shape}"
+            f"{images_dtype} {images_shape}"
         )
-    if labels.dtype != np.uint8 or labels.ndim != 1:
+    if labels_dtype != np.uint8 or len(labels_shape) != 1:
         raise IDXFormatError(
-            f"{labels_path}: expected 1-D uint8 labels, got {labels.dtype} {labels.shape}"
+            f"{labels_path}: expected 1-D uint8 labels, got {labels_dtype} {labels_shape}"
         )
-    if images.shape[0] != labels.shape[0]:
+    if images_shape[0] != labels_shape[0]:
         raise IDXFormatError(
-            f"{images_path} holds {images.shape[0]} images but {labels_path} holds "
-            f"{labels.shape[0]} labels"
+            f"{images_path} holds {images_shape[0]} images but {labels_path} holds "
+            f"{labels_shape[0]} labels"
         )
+    images, labels = read_idx(images_path), read_idx(labels_path)
     if labels.size and labels.max() > 9:
         raise IDXFormatError(f"{labels_path}: label {int(labels.max())} is outside 0..9")
     if flatten:

@@ -1,0 +1,277 @@
+"""The mutants of the mutation check: small, realistic bugs the test suite must catch.
+
+Each :class:`Mutant` names one file of the repository, an exact snippet of it (which must
+occur exactly once) and its replacement, the tests that should catch it (pytest file or
+node ids, run in the order given and stopped at the first failure), and what the bug is.
+``tests/mutation/run.py`` applies each mutant to a copy of the repository and runs its
+tests there. A mutant that no test can catch because it cannot change behaviour is marked
+``equivalent=True`` and its description says why.
+
+Adding a mutant: copy the snippet from the current source (whitespace included), make the
+bug a developer could plausibly write, and name the tests that are meant to see it. If the
+check then reports it survived, either a test is missing (add one) or it is equivalent
+(explain why and mark it).
+"""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    file: str
+    original: str
+    replacement: str
+    tests: tuple
+    description: str
+    equivalent: bool = False
+    timeout: float = 900.0  # seconds for its test run (a kernel mutant recompiles every kernel it uses)
+
+
+TRAINING_MATRIX = "tests/test_training_matrix.py::test_backends_train_to_the_same_weights"
+SIZES_MATRIX = "tests/test_training_matrix.py::test_numpy_and_numba_agree_at_online_blas_and_parallel_sizes"
+OPTIMIZERS_AGREE = "tests/test_trainer.py::test_numba_and_numpy_agree_for_each_optimizer"
+ONE_EPOCH = "tests/test_trainer.py::test_one_epoch_equals_manual_minibatch_sgd"
+LARGE_EQUIVALENCE = "tests/test_equivalence.py::test_backends_agree_large_blas_and_parallel"
+
+MUTANTS = [
+    # -- the nine of the issue ---------------------------------------------------------------------
+    Mutant(
+        "adam_bias_correction_sign", "kernels/optimizers.py",
+        "lr = lr / (1.0 - hyper.beta1 ** step)",
+        "lr = lr / (1.0 + hyper.beta1 ** step)",
+        (OPTIMIZERS_AGREE, SIZES_MATRIX),
+        "numba Adam: first-moment bias correction 1 / (1 + beta1^t) instead of 1 / (1 - beta1^t)"),
+    Mutant(
+        "last_batch_one_row_short", "kernels/epoch.py",
+        "m = min(plan.size, plan.order.shape[0] - start)",
+        "m = min(plan.size, plan.order.shape[0] - start - 1)",
+        (ONE_EPOCH, TRAINING_MATRIX),
+        "numba epoch kernels: the last batch of an epoch loses its last row"),
+    Mutant(
+        "relu_slope_one_at_zero", "kernels/activations.py",
+        "return one if a > 0 else one - one",
+        "return one if a >= 0 else one - one",
+        ("tests/test_equivalence.py::test_backends_agree_explicit", "tests/test_gradcheck.py"),
+        "numba ReLU derivative 1 at a = 0, i.e. for every z <= 0 (the slope is taken from the output)"),
+    Mutant(
+        "softmax_without_max_subtraction", "kernels/losses.py",
+        """        if grad:  # keep the exponentials in dz, scale them after
+            for j in range(c):
+                e = np.exp(zi[j] - zmax)
+                dz[i, j] = e
+                s += e
+        else:
+            for j in range(c):
+                s += np.exp(zi[j] - zmax)
+        lse = zmax + np.log(s)  # never log of an underflowed softmax""",
+        """        if grad:  # keep the exponentials in dz, scale them after
+            for j in range(c):
+                e = np.exp(zi[j])
+                dz[i, j] = e
+                s += e
+        else:
+            for j in range(c):
+                s += np.exp(zi[j])
+        lse = np.log(s)""",
+        ("tests/test_numerics.py::test_cross_entropy_of_huge_logits_is_finite_and_exact",),
+        "numba softmax cross-entropy exponentiates the raw logits: overflows for large logits"),
+    Mutant(
+        "momentum_drops_weight_decay", "kernels/optimizers.py",
+        "velocity[i] = mu * velocity[i] + g[i] + wd * p[i]",
+        "velocity[i] = mu * velocity[i] + g[i]",
+        (TRAINING_MATRIX, SIZES_MATRIX),
+        "numba SGD with momentum (not Nesterov) ignores weight_decay"),
+    Mutant(
+        "plain_sgd_drops_weight_decay", "kernels/optimizers.py",
+        "p[i] -= lr * (g[i] + wd * p[i])",
+        "p[i] -= lr * g[i]",
+        ("tests/test_schedules_applied.py", TRAINING_MATRIX),
+        "numba generic kernel, SGD with momentum 0 and weight_decay > 0: the decay is dropped"),
+    Mutant(
+        "step_schedule_one_epoch_late", "fastmlp/schedules.py",
+        "return base_lr * self.gamma ** (epoch // self.step_size)",
+        "return base_lr * self.gamma ** (max(epoch - 1, 0) // self.step_size)",
+        ("tests/test_schedules.py", "tests/test_schedules_applied.py"),
+        "StepDecay decays one epoch after step_size epochs instead of at it"),
+    Mutant(
+        "trainer_trains_with_base_lr", "fastmlp/trainer.py",
+        "result = engine.train_epoch(model.params, state, self.optimizer, data, order, lr)",
+        "result = engine.train_epoch(model.params, state, self.optimizer, data, order, self.lr)",
+        ("tests/test_schedules_applied.py",),
+        "the trainer records the scheduled lr in the history but trains every epoch with the base lr"),
+    Mutant(
+        "plot_without_path_writes_a_file", "fastmlp/plots/base.py",
+        'path = check_path(path, "path", optional=True)',
+        'path = check_path(path or "figure.png", "path", optional=True)',
+        ("tests/test_plots.py::test_no_path_writes_nothing",),
+        "a plot called without path writes figure.png into the working folder"),
+    # -- kernels -----------------------------------------------------------------------------------
+    Mutant(
+        "dense_forward_gemm_accumulates", "kernels/dense.py",
+        "gemm(out, x, False, W, False, 1, 0)",
+        "gemm(out, x, False, W, False, 1, 1)",
+        (LARGE_EQUIVALENCE, SIZES_MATRIX),
+        "numba dense forward at BLAS sizes adds x @ W to the stale output buffer (beta 1, not 0)"),
+    Mutant(
+        "dense_backward_dW_scaled_by_batch", "kernels/dense.py",
+        "gemm(dW, x, True, dout, False, 1, 0)",
+        "gemm(dW, x, True, dout, False, 1.0 / m, 0)",
+        (LARGE_EQUIVALENCE, SIZES_MATRIX),
+        "numba dense backward at BLAS sizes divides dW by the batch size again (dout already is the mean's)"),
+    Mutant(
+        "col_sums_parallel_accumulates", "kernels/dense.py",
+        "db[j] = s",
+        "db[j] += s",
+        (SIZES_MATRIX, LARGE_EQUIVALENCE),
+        "numba bias gradient, parallel branch (m * n >= PARALLEL_MIN_WORK), adds into the stale gradient"),
+    Mutant(
+        "gemm_transpose_flags_swapped", "kernels/blas.py",
+        "_gemm(_T if tb else _N, _T if ta else _N, n, m, k,",
+        "_gemm(_T if ta else _N, _T if tb else _N, n, m, k,",
+        (LARGE_EQUIVALENCE, SIZES_MATRIX),
+        "numba gemm passes A's transpose flag for B and B's for A (row-major <-> column-major mix-up)"),
+    Mutant(
+        "online_next_sample_overwrites_current", "kernels/online.py",
+        "x_next = xs[(s + 1) % 2]",
+        "x_next = xs[s % 2]",
+        (ONE_EPOCH, TRAINING_MATRIX),
+        "numba online kernel: the next sample is copied over the current one before its update uses it"),
+    Mutant(
+        "gather_targets_by_batch_row", "kernels/epoch.py",
+        "batch.t[r, j] = t[src, j]",
+        "batch.t[r, j] = t[r, j]",
+        (TRAINING_MATRIX,),
+        "numba batch gather takes the real targets (mse, bce) of row r instead of the shuffled row idx[r]"),
+    Mutant(
+        "divergence_flag_not_set", "kernels/epoch.py",
+        """    if not np.isfinite(stats[LOSS_SUM]):
+        r.diverged = True
+        return False""",
+        """    if not np.isfinite(stats[LOSS_SUM]):
+        return False""",
+        ("tests/test_trainer.py::test_divergence_stops_and_restores_the_last_finite_epoch",
+         "tests/test_trainer.py::test_divergence_raises_when_asked"),
+        "numba epoch kernels stop at a non-finite batch loss but do not report the divergence"),
+    Mutant(
+        "fused_sgd_skips_negative_inputs", "kernels/dense.py",
+        "if c != 0:",
+        "if c > 0:",
+        (ONE_EPOCH, TRAINING_MATRIX),
+        "numba fused SGD (small layers) skips negative inputs instead of only zero ones"),
+    Mutant(
+        "rmsprop_without_sqrt", "kernels/optimizers.py",
+        "p[i] -= c.lr * gi / (np.sqrt(square_avg[i]) + c.eps)",
+        "p[i] -= c.lr * gi / (square_avg[i] + c.eps)",
+        (OPTIMIZERS_AGREE, SIZES_MATRIX),
+        "numba RMSprop divides by the mean square, not its root"),
+    Mutant(
+        "adagrad_lr_decay_from_first_step", "kernels/optimizers.py",
+        "lr = lr / (1.0 + (step - 1) * hyper.lr_decay)",
+        "lr = lr / (1.0 + step * hyper.lr_decay)",
+        (OPTIMIZERS_AGREE, TRAINING_MATRIX),
+        "numba Adagrad decays the lr already at the first step (t instead of t - 1)"),
+    # -- the NumPy and loop references -------------------------------------------------------------
+    Mutant(
+        "numpy_nesterov_look_ahead", "fastmlp/optimizers.py",
+        'g = g + mu * velocity if h["nesterov"] else velocity.copy()',
+        'g = velocity + mu * g if h["nesterov"] else velocity.copy()',
+        (OPTIMIZERS_AGREE, TRAINING_MATRIX),
+        "NumPy reference Nesterov step: velocity + mu g instead of g + mu velocity"),
+    Mutant(
+        "numpy_mse_gradient_over_rows", "fastmlp/backends/numpy.py",
+        "return (r * r).mean(axis=1), 2 * r / r.size, 0",
+        "return (r * r).mean(axis=1), 2 * r / m, 0",
+        ("tests/test_equivalence.py", "tests/test_worked_example.py"),
+        "NumPy reference mse gradient divided by the rows only, not rows x outputs"),
+    Mutant(
+        "loop_bias_gradient_not_averaged", "fastmlp/backends/loops.py",
+        "gb[...] = np.array(dbl) / m",
+        "gb[...] = np.array(dbl)",
+        ("tests/test_equivalence.py::test_backends_agree_explicit", "tests/test_worked_example.py"),
+        "loop reference sums the bias gradient over the batch instead of averaging it"),
+    Mutant(
+        "numpy_drop_last_continue", "fastmlp/backends/numpy.py",
+        """            if len(idx) < bs and data.drop_last:
+                break""",
+        """            if len(idx) < bs and data.drop_last:
+                continue""",
+        (ONE_EPOCH, TRAINING_MATRIX),
+        "equivalent: NumPy epoch loop skips a short batch with continue instead of break; only the "
+        "last batch can be short, so nothing follows it and the two are the same",
+        equivalent=True),
+    # -- the trainer -------------------------------------------------------------------------------
+    Mutant(
+        "shuffle_same_order_every_epoch", "fastmlp/trainer.py",
+        "return lambda epoch, n: np.random.default_rng([seed, epoch]).permutation(n)",
+        "return lambda epoch, n: np.random.default_rng(seed).permutation(n)",
+        ("tests/test_trainer.py::test_every_epoch_has_its_own_order_fixed_by_the_seed_and_epoch",),
+        "seeded shuffling gives every epoch the same order (the epoch is left out of the seed)"),
+    Mutant(
+        "drop_last_ignored", "fastmlp/trainer.py",
+        "data = TrainingData(X, yi, t, batch_size, bool(drop_last))",
+        "data = TrainingData(X, yi, t, batch_size, False)",
+        (ONE_EPOCH,),
+        "fit(drop_last=True) still trains on the last partial batch"),
+    Mutant(
+        "ctrl_c_keeps_the_half_done_epoch", "fastmlp/trainer.py",
+        """                        if not done:
+                            model.params[...] = saved_params
+                            state.copy_from(saved_state)""",
+        """                        if not done:
+                            state.copy_from(saved_state)""",
+        ("tests/test_trainer.py::test_interrupt_mid_epoch_restores_the_last_completed_epoch",),
+        "Ctrl-C in the middle of an epoch restores the optimizer state but keeps the half-updated weights"),
+    Mutant(
+        "val_loss_over_training_rows", "fastmlp/trainer.py",
+        "nv = val[0].shape[0]",
+        "nv = X.shape[0]",
+        ("tests/test_trainer.py::test_history_rows_and_validation_data",),
+        "validation loss and accuracy divided by the number of training rows"),
+    # -- schedules ---------------------------------------------------------------------------------
+    Mutant(
+        "cosine_not_clamped", "fastmlp/schedules.py",
+        "e = min(epoch, self.total_epochs)",
+        "e = epoch",
+        ("tests/test_schedules.py",),
+        "CosineDecay rises again after total_epochs instead of staying at min_lr"),
+    Mutant(
+        "warmup_one_epoch_long", "fastmlp/schedules.py",
+        "if epoch < self.warmup_epochs:",
+        "if epoch <= self.warmup_epochs:",
+        ("tests/test_schedules.py",),
+        "LinearWarmup ramps one epoch too long, overshooting the base lr"),
+    # -- I/O ---------------------------------------------------------------------------------------
+    Mutant(
+        "load_drops_optimizer_step", "fastmlp/io.py",
+        """buffers.copy(np.stack([s1, s2]).astype(model.dtype)),
+                                                   int(meta["optimizer_step"]))""",
+        """buffers.copy(np.stack([s1, s2]).astype(model.dtype)))""",
+        ("tests/test_io.py",),
+        "load restores the optimizer slots but restarts its step count at 0 (Adam's bias correction)"),
+    Mutant(
+        "history_flags_not_loaded", "fastmlp/history.py",
+        'return cls(d["rows"], d["diverged"], d["interrupted"], d["stopped_early"], d["best_epoch"])',
+        'return cls(d["rows"])',
+        ("tests/test_io.py::test_round_trip_keeps_how_the_run_ended",),
+        "a loaded history keeps its rows but forgets diverged, interrupted, stopped_early, best_epoch"),
+    # -- scikit-learn -------------------------------------------------------------------------------
+    Mutant(
+        "stale_expected_failed_check", "fastmlp/sklearn.py",
+        """    "MLPRegressor": {"float32": {}, "float64": {}},""",
+        """    "MLPRegressor": {"float32": {"check_methods_subset_invariance": "float32 sums"}, "float64": {}},""",
+        ("tests/test_sklearn_checks.py::test_check_estimator_default_dtype",),
+        "a scikit-learn check listed as an expected float32 failure of MLPRegressor, which passes it"),
+    # -- checks ------------------------------------------------------------------------------------
+    Mutant(
+        "open_upper_bound_accepted", "fastmlp/checks.py",
+        "return high is None or (v < high if high_open else v <= high)",
+        "return high is None or v <= high",
+        ("tests/test_checks.py", "tests/test_optimizers.py::test_bad_hyperparameters_are_refused"),
+        "an open upper bound is checked as closed: momentum=1.0, beta1=1.0 accepted"),
+    Mutant(
+        "class_id_upper_bound_off_by_one", "fastmlp/checks.py",
+        "if ids.min() < 0 or ids.max() >= n_classes:",
+        "if ids.min() < 0 or ids.max() > n_classes:",
+        ("tests/test_bad_input.py", "tests/test_checks.py"),
+        "class id n_classes accepted (the kernels would read one past the logits)"),
+]

@@ -1,0 +1,130 @@
+"""Epochs run as compiled chunks (fastmlp.trainer): same numbers, progress within the epoch, Ctrl-C honoured.
+
+The trainer cuts each epoch into chunks of whole batches of about ``CHUNK_SECONDS`` each, one
+engine call per chunk. Chunking must not change a single bit of the result (the same batches
+in the same order, the optimizer's step count carried over), the progress display must
+advance between chunks, and a Ctrl-C inside a chunk must undo the half-done epoch only.
+"""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import trainer as trainer_module
+from fastmlp.progress import Progress
+
+
+def _data(n=203, n_in=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, n_in)), rng.integers(0, 3, n)
+
+
+def _one_batch_chunks(monkeypatch):
+    monkeypatch.setattr(trainer_module, "CHUNK_SECONDS", 1e-9)
+    monkeypatch.setattr(trainer_module, "FIRST_CHUNK_SAMPLES", 1)
+
+
+def _fit(monkeypatch, one_batch_chunks, kernel, dtype, optimizer, batch_size, drop_last, backend="numba"):
+    if one_batch_chunks:
+        _one_batch_chunks(monkeypatch)
+    else:
+        monkeypatch.setattr(trainer_module, "FIRST_CHUNK_SAMPLES", 10 ** 9)
+    X, y = _data()
+    m = fastmlp.MLP([6, 9, 3], dtype=dtype, seed=1, backend=backend)
+    if kernel:
+        m.engine.epoch_kernel = kernel
+    kw = dict(momentum=0.9) if optimizer == "momentum" else {}
+    m.fit(X, y, epochs=3, batch_size=batch_size, drop_last=drop_last, lr=0.01,
+          optimizer="sgd" if optimizer == "momentum" else optimizer, seed=4, verbose=0, **kw)
+    return m
+
+
+@pytest.mark.parametrize("backend,kernel,optimizer,batch_size,drop_last", [
+    ("numba", "online", "sgd", 1, False), ("numba", "fused", "sgd", 7, False), ("numba", "fused", "sgd", 7, True),
+    ("numba", "generic", "sgd", 7, True), ("numba", None, "adam", 5, False), ("numba", None, "momentum", 16, True),
+    ("numpy", None, "adam", 5, False), ("loop", None, "rmsprop", 64, False)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_chunks_give_the_same_bits_as_whole_epochs(monkeypatch, backend, kernel, optimizer, batch_size, drop_last,
+                                                   dtype):
+    whole = _fit(monkeypatch, False, kernel, dtype, optimizer, batch_size, drop_last, backend)
+    calls = []
+    real = type(whole.engine).train_epoch
+
+    def counting(self, *args):
+        calls.append(args[4].shape[0])
+        return real(self, *args)
+    monkeypatch.setattr(type(whole.engine), "train_epoch", counting)
+    chunked = _fit(monkeypatch, True, kernel, dtype, optimizer, batch_size, drop_last, backend)  # one batch a chunk
+    per_epoch = [c for c in calls if c]  # (the numba backend's prepare call trains on no sample)
+    assert per_epoch == 3 * ([batch_size] * (203 // batch_size) + ([203 % batch_size] if 203 % batch_size else []))
+    assert np.array_equal(chunked.params, whole.params)
+    assert chunked.optimizer_state.step == whole.optimizer_state.step
+    assert np.array_equal(chunked.optimizer_state.slots, whole.optimizer_state.slots)
+    assert chunked.history["loss"] == pytest.approx(whole.history["loss"], rel=1e-12)
+
+
+class _Recorder(Progress):
+    events = []
+
+    def start_epoch(self, epoch):
+        self.events.append(("start", epoch))
+
+    def advance(self, samples_done, mean_loss):
+        self.events.append(("advance", samples_done, mean_loss))
+
+    def end_epoch(self, row):
+        self.events.append(("end", row["epoch"]))
+
+
+def test_progress_advances_within_each_epoch(monkeypatch):
+    _one_batch_chunks(monkeypatch)
+    monkeypatch.setattr(trainer_module, "Progress", _Recorder)
+    _Recorder.events = []
+    X, y = _data()
+    fastmlp.MLP([6, 9, 3], seed=1).fit(X, y, epochs=2, batch_size=50, verbose=0)
+    events = _Recorder.events
+    assert [e for e in events if e[0] != "advance"] == [("start", 0), ("end", 0), ("start", 1), ("end", 1)]
+    first = events[1:events.index(("end", 0))]
+    assert [e[1] for e in first] == [50, 100, 150, 200, 203]
+    assert all(np.isfinite(e[2]) for e in first)
+
+
+class _CtrlC(Progress):
+    calls = 0
+
+    def advance(self, samples_done, mean_loss):
+        _CtrlC.calls += 1
+        if _CtrlC.calls == 6:  # in the second epoch, after some of its chunks
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_inside_an_epoch_undoes_only_that_epoch(monkeypatch):
+    _one_batch_chunks(monkeypatch)
+    X, y = _data()
+    m = fastmlp.MLP([6, 9, 3], seed=1)
+    ref = m.copy()
+    ref.fit(X, y, epochs=1, batch_size=50, optimizer="adam", seed=3, verbose=0)
+    monkeypatch.setattr(trainer_module, "Progress", _CtrlC)
+    _CtrlC.calls = 0
+    with pytest.warns(RuntimeWarning, match="interrupted: kept the 1 completed epoch"):
+        h = m.fit(X, y, epochs=3, batch_size=50, optimizer="adam", seed=3, verbose=0)
+    assert h.interrupted and len(h) == 1
+    assert np.array_equal(m.params, ref.params)  # the end of epoch 1, not part of epoch 2
+    assert m.optimizer_state.step == ref.optimizer_state.step == 5
+
+
+def test_first_fit_says_the_kernels_are_being_prepared():
+    code = ("import numpy as np, fastmlp\n"
+            "X = np.random.default_rng(0).random((40, 3)); y = np.arange(40) % 2\n"
+            "fastmlp.MLP([3, 4, 2]).fit(X, y, epochs=1, verbose=2)\n"
+            "fastmlp.MLP([3, 4, 2]).fit(X, y, epochs=1, verbose=2)\n"
+            "fastmlp.MLP([3, 4, 2]).fit(X, y, epochs=1, verbose=0)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("preparing the kernels (compiled on the first run only")
+    assert lines[1].startswith("kernels ") and (" compiled in " in lines[1] or "loaded from the cache in" in lines[1])
+    assert sum("preparing" in line for line in lines) == 1  # once per process and kernel
+    assert sum(line.startswith("epoch 1/1") for line in lines) == 2  # the quiet fit printed nothing
