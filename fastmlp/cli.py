@@ -125,6 +125,7 @@ def _dataset(args, seed):
         return load_dataset(name, args.n_samples, seed)
     except FileNotFoundError as e:
         message = str(e).replace("pass download=True to fetch it", "add --download to fetch it")
+        message = message.replace(" (or data_home)", "")  # a Python argument the command does not have
         raise FileNotFoundError(message) from None
 
 
@@ -470,11 +471,12 @@ EXPECTED_ERRORS = (_UsageError, ValueError, TypeError, OSError, ImportError, Mem
 
 
 def _one_line(message):
-    """A possibly multi-line message as one line: its lines joined, list marks dropped."""
+    """A possibly multi-line message as one line: its lines joined (by '; ' unless a line ends
+    a sentence or introduces a list), list marks dropped."""
     lines = [ln.strip().removeprefix("- ") for ln in str(message).strip().splitlines()]
     out = ""
     for ln in filter(None, lines):
-        out += ln if not out else (" " if out.endswith(":") else "; ") + ln
+        out += ln if not out else (" " if out.endswith((":", ".")) else "; ") + ln
     return out
 
 
