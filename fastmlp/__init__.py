@@ -3,6 +3,7 @@ from . import kernels  # noqa: F401  (registers the kernels' cache folder; start
 from .architecture import Architecture
 from .backends import BACKEND_NAMES
 from .callbacks import Callback, EarlyStopping
+from .checks import UnscaledInputWarning
 from .gradcheck import gradcheck, numerical_gradient
 from .history import History
 from .io import ModelFormatError, load, save
@@ -17,7 +18,7 @@ __version__ = "0.1.0"
 __all__ = [
     "MLP", "Architecture", "BACKEND_NAMES", "Trainer", "Optimizer", "History", "Callback", "EarlyStopping",
     "Schedule", "StepDecay", "ExponentialDecay", "InverseTimeDecay", "CosineDecay", "LinearWarmup",
-    "ReduceOnPlateau", "DivergenceWarning", "DivergenceError", "ModelFormatError", "save", "load",
+    "ReduceOnPlateau", "DivergenceWarning", "DivergenceError", "UnscaledInputWarning", "ModelFormatError", "save", "load",
     "gradcheck", "numerical_gradient", "set_num_threads", "get_num_threads", "thread_info", "set_deterministic",
     "is_deterministic", "__version__",
 ]

@@ -21,7 +21,7 @@ from .optimizers import make_optimizer
 from .progress import Progress
 from .schedules import make_schedule
 from .checks import (check_choice, check_positive_float, check_positive_int, check_real, check_seed, check_targets,
-                     check_X)
+                     check_X, user_stacklevel)
 
 
 FIT_OPTIONS = ("shuffle", "drop_last", "validation_data", "validation_split", "early_stopping", "callbacks",
@@ -175,7 +175,7 @@ class Trainer:
         self.history = history = History()
         self.stop_training = False
         base_epoch = len(model.history) if model.history is not None else 0
-        progress = Progress(int(verbose), base_epoch + epochs)
+        progress = Progress(int(verbose), base_epoch + epochs, X.shape[0])
         clock = _ChunkClock(batch_size, X.shape[0])
         with engine.exclusive():  # one fit at a time per model
             if engine.needs_preparing(self.optimizer, data):
@@ -214,7 +214,7 @@ class Trainer:
                                    "to the end of the last good epoch; lower the learning rate")
                             if on_divergence == "raise":
                                 raise DivergenceError(msg)
-                            warnings.warn(msg, DivergenceWarning, stacklevel=2)
+                            warnings.warn(msg, DivergenceWarning, stacklevel=user_stacklevel())
                             break
                         row = {"epoch": epoch, "loss": loss,
                                "accuracy": result.correct / max(seen, 1) if arch.is_classifier else math.nan,
@@ -236,7 +236,7 @@ class Trainer:
                             state.copy_from(saved_state)
                         history.interrupted = True
                         warnings.warn(f"training interrupted: kept the {len(history)} completed epoch(s)",
-                                      RuntimeWarning, stacklevel=2)
+                                      RuntimeWarning, stacklevel=user_stacklevel())
                         break
                     if any(stop) or self.stop_training:
                         history.stopped_early = True

@@ -209,8 +209,10 @@ class KernelCacheLocator(caching._CacheLocator):
         return KernelCacheLocator._path
 
     def get_source_stamp(self):
-        st = os.stat(self._py_file)
-        return st.st_mtime, st.st_size
+        # The folder is already keyed on the content of every kernel file: a stamp of that
+        # content (not the file's mtime) lets two checkouts of the same sources share a cache
+        # instead of recompiling over each other's entries.
+        return kernel_cache_dir()
 
     def get_disambiguator(self):
         return str(self._lineno)

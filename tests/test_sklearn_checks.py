@@ -7,7 +7,9 @@ from sklearn.utils.estimator_checks import check_estimator, parametrize_with_che
 
 from fastmlp.sklearn import EXPECTED_FAILED_CHECKS, MLPClassifier, MLPRegressor, expected_failed_checks  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+# scikit-learn's check data reaches about 100 in places, which fastmlp flags as unscaled input
+pytestmark = [pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+              pytest.mark.filterwarnings("ignore::fastmlp.UnscaledInputWarning")]
 
 
 @pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])

@@ -185,6 +185,7 @@ def test_plain_lines_when_not_a_terminal(capsys, verbose):
 
 def test_bar_on_a_terminal(monkeypatch):
     X, y = _classes(30)
+    _model().fit(X, y, epochs=1, batch_size=8, verbose=0)  # kernels prepared: no one-time note below
     tty = _Tty()
     monkeypatch.setattr(sys, "stdout", tty)
     _model().fit(X, y, epochs=3, batch_size=8, verbose=1)
