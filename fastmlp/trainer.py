@@ -20,6 +20,7 @@ from .history import History
 from .optimizers import make_optimizer
 from .progress import Progress
 from .schedules import make_schedule
+from .threads import one_blas_thread
 from .checks import (check_choice, check_positive_float, check_positive_int, check_real, check_seed, check_targets,
                      check_X, user_stacklevel)
 
@@ -27,7 +28,7 @@ from .checks import (check_choice, check_positive_float, check_positive_int, che
 FIT_OPTIONS = ("shuffle", "drop_last", "validation_data", "validation_split", "early_stopping", "callbacks",
                "verbose", "seed", "on_divergence", "divergence_factor")
 # Rows of the training data whose loss before training is the reference of divergence_factor.
-REFERENCE_ROWS = 256
+REFERENCE_ROWS = 64
 # An epoch runs as compiled chunks of whole batches of about this many seconds each: between
 # them the progress display advances and Ctrl-C is honoured, at no measurable cost.
 CHUNK_SECONDS = 0.5
@@ -153,7 +154,7 @@ class Trainer:
         divergence_factor : float > 1 or None, default 1e4
             Training diverges when the loss or the weights become non-finite,
             or when an epoch's mean loss exceeds this many times the loss before
-            training (on the first 256 training rows): a finite blow-up. None
+            training (on the first 64 training rows): a finite blow-up. None
             counts only non-finite values.
         """
         X, yi, t, epochs, batch_size, val = self._check(
@@ -185,7 +186,7 @@ class Trainer:
             limit = math.inf
             if divergence_factor is not None:  # by the NumPy reference: a few rows, nothing to compile
                 rows = slice(0, REFERENCE_ROWS)
-                with np.errstate(all="ignore"):
+                with np.errstate(all="ignore"), one_blas_thread():
                     ref = reference_evaluate(arch, model.params, X[rows], yi[rows], t[rows])[0]
                 limit = divergence_factor * max(ref / min(X.shape[0], REFERENCE_ROWS), np.finfo(arch.dtype).tiny)
             for cb in cbs:
