@@ -80,7 +80,7 @@ def read(path):
         archive = zipfile.ZipFile(path)
     except (FileNotFoundError, PermissionError, IsADirectoryError):
         raise
-    except Exception as e:  # a damaged archive makes zipfile raise many kinds (BadZipFile, NotImplementedError ...)
+    except Exception as e:  # a damaged archive makes zipfile raise many kinds (BadZipFile, an unsupported zip version ...)
         raise ModelFormatError(f"{path}: not a fastmlp model file (not an .npz archive: {e})") from None
     with archive:
         try:
