@@ -165,18 +165,23 @@ class NumbaBackend(BackendBase):
         self._epoch_kernel = name
 
     # -- scratch owned by the calling thread ---------------------------------------------------
+    def _scratch(self, name, rows, make):
+        """This thread's buffer ``name`` for at least ``rows`` rows, made by ``make(rows)`` the
+        first time and again only when a larger one is needed; kept as (rows, buffer)."""
+        have = getattr(self._local, name, None)
+        if have is None or have[0] < rows:
+            have = (rows, make(rows))
+            setattr(self._local, name, have)
+        return have[1]
+
     def _workspace(self, rows):
-        ws = getattr(self._local, "ws", None)
-        if ws is None or ws.rows < rows:
-            ws = self._local.ws = new_workspace(self.arch, rows)
-        return ws
+        return self._scratch("ws", rows, lambda r: new_workspace(self.arch, r))
 
     def _ping_pong(self, rows):
-        size = 2 * rows * self.arch.max_hidden
-        buf = getattr(self._local, "ping_pong", None)
-        if buf is None or buf.shape[0] < size:
-            buf = self._local.ping_pong = buffers.empty(size, self.arch.dtype)
-        return buf
+        return self._scratch("ping_pong", rows, lambda r: buffers.empty(2 * r * self.arch.max_hidden, self.arch.dtype))
+
+    def _logits(self, rows):
+        return self._scratch("logits", rows, lambda r: buffers.empty((r, self.arch.n_out), self.arch.dtype))
 
     def _chunks(self, n):
         step = min(n, self.EVAL_CHUNK)
@@ -207,12 +212,6 @@ class NumbaBackend(BackendBase):
             for s, e in chunks:
                 K.probabilities(proba[s:e], logits[:e - s], scratch, params, X[s:e], a.net)
         return proba
-
-    def _logits(self, rows):
-        buf = getattr(self._local, "logits", None)
-        if buf is None or buf.shape[0] < rows:
-            buf = self._local.logits = buffers.empty((rows, self.arch.n_out), self.arch.dtype)
-        return buf
 
     def layer_outputs(self, params, X):
         a = self.arch
