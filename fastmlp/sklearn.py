@@ -15,9 +15,12 @@ refused where scikit-learn refuses them: in X, in a regressor's y, and in the re
 hyperparameters. Wrong types raise TypeError, wrong values ValueError
 (``fastmlp.checks``).
 
-Sample weights are not supported: the kernels train on the plain mean loss of
-each batch, so ``fit`` takes no ``sample_weight`` (scikit-learn's sample-weight
-checks are skipped for that reason rather than emulated).
+``fit`` and ``partial_fit`` take ``sample_weight`` with scikit-learn's meaning (each
+batch's loss is sum w_i l_i / sum w_i, and the L2 penalty is divided by the expected
+batch weight, batch_size times the mean weight, which is sum w for a full batch:
+integer weights act as repeated rows). ``MLPClassifier`` also takes ``class_weight``
+('balanced' or {label: weight}) and multi-label targets (an (n, k) indicator matrix,
+trained with a sigmoid per label, loss 'multilabel').
 
 scikit-learn is an optional dependency: ``pip install fastmlp[sklearn]``.
 """
@@ -34,7 +37,7 @@ try:
     from sklearn.metrics import r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
-    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.multiclass import check_classification_targets, is_multilabel
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as e:  # pragma: no cover - exercised in a subprocess without scikit-learn
     raise ImportError("fastmlp.sklearn needs scikit-learn (>= 1.6); install it with: "
@@ -44,7 +47,7 @@ from .architecture import Architecture
 from .backends import BACKEND_NAMES
 from .callbacks import Callback
 from .checks import (check_bool, check_choice, check_dtype, check_hidden_sizes, check_int, check_positive_float,
-                     check_positive_int, check_real)
+                     check_positive_int, check_real, check_sample_weight)
 from .initializers import INIT_NAMES
 from .model import MLP
 from .optimizers import DEFAULTS as OPTIMIZER_DEFAULTS
@@ -178,7 +181,8 @@ def _writable(a):
 
 
 class _Monitor(Callback):
-    """Per-epoch bookkeeping of one fit: loss curve, scores and the stopping rule."""
+    """Per-epoch bookkeeping of one fit: loss curve, scores and the stopping rule
+    (``validation`` is (X, y, sample_weight or None))."""
 
     def __init__(self, est, n_samples, validation, incremental):
         self.est, self.n_samples, self.validation, self.incremental = est, n_samples, validation, incremental
@@ -210,8 +214,6 @@ class _Monitor(Callback):
 class _BaseMLP(BaseEstimator):
     """Shared parameters, checks and training loop of the two estimators."""
 
-    _loss = None
-    _out_activation = None
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", solver="adam", alpha=1e-4, batch_size="auto",
                  learning_rate_init=1e-3, max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
@@ -285,8 +287,11 @@ class _BaseMLP(BaseEstimator):
             check_int(self.random_state, "random_state", 0, 2**32 - 1)
         return hidden, check_dtype(self.dtype)
 
-    def _optimizer(self, batch_size):
-        hyper = {"weight_decay": float(self.alpha) / batch_size}
+    def _optimizer(self, batch_weight):
+        """The optimizer; the L2 penalty alpha / 2 ||W||^2 is divided by ``batch_weight`` (the
+        batch size, or its expected sum of sample weights) as scikit-learn divides it by the
+        batch's sum of weights."""
+        hyper = {"weight_decay": float(self.alpha) / batch_weight}
         if self.solver == "sgd":
             hyper.update(momentum=float(self.momentum), nesterov=bool(self.nesterovs_momentum and self.momentum > 0))
         else:
@@ -309,22 +314,28 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self)
         return self.model_, _writable(validate_data(self, X, reset=False, dtype=self.model_.dtype, order="C"))
 
+    def _class_weight(self, classes, loss):
+        """``class_weight`` for ``MLP.fit`` (the classifier has one)."""
+        return None
+
     # -- training --------------------------------------------------------------------------------
-    def _fit(self, X, y, incremental, classes=None):
+    def _fit(self, X, y, incremental, classes=None, sample_weight=None):
         hidden, dtype = self._check_params()
         first = not hasattr(self, "model_") or not (self.warm_start or incremental)
-        X, y, n_out, fitted = self._prepare(X, y, first, incremental, classes, dtype)
+        X, y, n_out, fitted, loss = self._prepare(X, y, first, incremental, classes, dtype)
         X, y = _writable(X), _writable(y)
+        sw = check_sample_weight(sample_weight, X.shape[0], dtype) if sample_weight is not None else None
+        class_weight = self._class_weight(fitted.get("classes_", getattr(self, "classes_", None)), loss)
         layers = (X.shape[1], *hidden, n_out)
         # a warm start draws from a copy of the fitted random state, kept only if the fit goes ahead
         rs = check_random_state(self.random_state) if first else copy.deepcopy(self._random_state)
         if first:
-            model = MLP(layers, activation=self.activation, loss=self._loss, init=self.init, dtype=dtype,
+            model = MLP(layers, activation=self.activation, loss=loss, init=self.init, dtype=dtype,
                         backend=self.backend, seed=rs.randint(np.iinfo(np.int32).max))
         else:
             model = self.model_
-            if (model.layers != layers or model.dtype != dtype
-                    or model.activation != Architecture.build(layers, self.activation, self._loss).activation):
+            if (model.layers != layers or model.dtype != dtype or model.loss != loss
+                    or model.activation != Architecture.build(layers, self.activation, loss).activation):
                 raise ValueError(
                     f"cannot continue training ({'partial_fit' if incremental else 'warm_start'}): the fitted "
                     f"model has layers {list(model.layers)}, activation {list(model.activation)}, dtype "
@@ -332,10 +343,11 @@ class _BaseMLP(BaseEstimator):
                     f"{self.activation!r}, dtype {np.dtype(dtype).name}. Refit with warm_start=False")
         model.arch.trainable()
         batch_size = min(200 if self.batch_size == "auto" else int(self.batch_size), X.shape[0])
-        optimizer = self._optimizer(batch_size)
+        mean_weight = 1.0 if sw is None else float(sw.astype(np.float64).mean())
+        optimizer = self._optimizer(batch_size * mean_weight)
         validation = None
         if self.early_stopping and not incremental:
-            stratify = y if self._loss != "mse" else None
+            stratify = y if loss in ("cross_entropy", "softmax_mse") else None
             n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
             need = max(2, len(np.unique(y)) if stratify is not None else 2)
             if n_val < need or X.shape[0] - n_val < need // 2 + 1:
@@ -343,11 +355,19 @@ class _BaseMLP(BaseEstimator):
                                  f"{self.validation_fraction} of {X.shape[0]}) is too small; it needs at least {need}"
                                  + (" (one per class)" if stratify is not None else "")
                                  + ": increase validation_fraction or the number of samples")
-            X, Xv, y, yv = train_test_split(X, y, test_size=self.validation_fraction, random_state=rs,
-                                            stratify=stratify)
-            validation = (Xv, yv)
+            if sw is None:
+                X, Xv, y, yv = train_test_split(X, y, test_size=self.validation_fraction, random_state=rs,
+                                                stratify=stratify)
+                swv = None
+            else:
+                X, Xv, y, yv, sw, swv = train_test_split(X, y, sw, test_size=self.validation_fraction,
+                                                         random_state=rs, stratify=stratify)
+                if not (sw > 0).any():
+                    raise ValueError("early_stopping=True left only samples of weight 0 to train on")
+                mean_weight = float(sw.astype(np.float64).mean())
+            validation = (Xv, yv, swv)
             batch_size = min(batch_size, X.shape[0])
-            optimizer = self._optimizer(batch_size)
+            optimizer = self._optimizer(batch_size * mean_weight)
         # every check passed: from here on the estimator changes
         if first:
             self.__dict__.pop("feature_names_in_", None)  # fitted before on named columns, now on an array
@@ -357,7 +377,8 @@ class _BaseMLP(BaseEstimator):
         if first:
             self.model_ = model
             self.n_iter_, self.t_, self.loss_curve_ = 0, 0, []
-            self.n_layers_, self.n_outputs_, self.out_activation_ = len(layers), n_out, self._out_activation
+            self.n_layers_, self.n_outputs_ = len(layers), n_out
+            self.out_activation_ = {"cross_entropy": "softmax", "multilabel": "logistic", "mse": "identity"}[loss]
             self._best_params = None
             early = self.early_stopping and not incremental
             self.best_loss_ = None if early else np.inf
@@ -373,7 +394,7 @@ class _BaseMLP(BaseEstimator):
         history = model.fit(X, y, epochs=1 if incremental else self.max_iter, batch_size=batch_size,
                             lr=float(self.learning_rate_init), optimizer=optimizer, shuffle=bool(self.shuffle),
                             callbacks=[monitor], verbose=2 if self.verbose else 0,
-                            seed=rs.randint(np.iinfo(np.int32).max))
+                            seed=rs.randint(np.iinfo(np.int32).max), sample_weight=sw, class_weight=class_weight)
         if not incremental and not history.stopped_early and not history.diverged and not history.interrupted:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
                           "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
@@ -384,19 +405,36 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     __doc__ = f"""Multi-layer perceptron classifier trained by fastmlp (softmax + cross-entropy).
 
     Any class labels (strings, non-contiguous integers) are accepted; binary
-    problems use two softmax outputs, so ``predict_proba`` is (n, 2).
+    problems use two softmax outputs, so ``predict_proba`` is (n, 2). A multi-label
+    y (an (n, k) indicator matrix of 0/1, as scikit-learn's MLPClassifier takes) trains
+    a sigmoid per label (fastmlp's loss 'multilabel'): ``predict`` then returns the
+    (n, k) indicator matrix and ``predict_proba`` each label's probability.
 
     Parameters
     ----------{_PARAMS_DOC}
+    class_weight : dict {{label: weight}}, 'balanced' or None, default=None
+        Weights of the classes, multiplying ``sample_weight``: 'balanced' is
+        n_samples / (n_classes * count of the class), as in scikit-learn's other
+        classifiers; classes missing from a dict weigh 1. Not for multi-label y.
+
     Attributes
     ----------
     classes_ : ndarray (n_classes,)
-        The sorted class labels.{_ATTRS_DOC}"""
+        The sorted class labels (0..k-1 for a multi-label y).{_ATTRS_DOC}"""
 
-    _loss = "cross_entropy"
-    _out_activation = "softmax"
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", solver="adam", alpha=1e-4, batch_size="auto",
+                 learning_rate_init=1e-3, max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
+                 warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
+                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 init="auto", dtype="float32", backend="numba", class_weight=None):
+        super().__init__(hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate_init, max_iter,
+                         shuffle, random_state, tol, verbose, warm_start, momentum, nesterovs_momentum, early_stopping,
+                         validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, init, dtype, backend)
+        self.class_weight = class_weight
 
     def _prepare(self, X, y, first, incremental, classes, dtype):
+        if is_multilabel(y):
+            return self._prepare_multilabel(X, y, first, dtype)
         X, y, seen = self._validate_data(X, y, first, dtype=dtype)
         check_classification_targets(y)
         if first:
@@ -418,46 +456,86 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         bad = (ids >= len(known)) | (known[np.minimum(ids, len(known) - 1)] != y)
         if bad.any():
             raise ValueError(f"y contains labels not in classes {known!r}: {np.unique(y[bad])!r}")
-        return X, ids.astype(np.int64), len(known), dict(seen, classes_=known) if first else {}
+        return X, ids.astype(np.int64), len(known), dict(seen, classes_=known) if first else {}, "cross_entropy"
 
-    def _validation_score(self, model, X, y):
-        return np.mean(model.predict(X) == y)
+    def _prepare_multilabel(self, X, y, first, dtype):
+        """A multi-label indicator y (n, k): targets (n, k) of 0/1 for the loss 'multilabel'."""
+        X, y, seen = self._validate_data(X, y, first, dtype=dtype, multi_output=True)
+        k = y.shape[1]
+        if not first and len(self.classes_) != k:
+            raise ValueError(f"y has {k} labels; the fitted model has {len(self.classes_)}")
+        return X, np.ascontiguousarray(y, dtype=dtype), k, dict(seen, classes_=np.arange(k)) if first else {}, \
+            "multilabel"
 
-    def fit(self, X, y):
+    def _class_weight(self, classes, loss):
+        """``class_weight`` for ``MLP.fit``: None, 'balanced' or {class id: weight} (labels mapped to ids)."""
+        cw = self.class_weight
+        if cw is None:
+            return None
+        if loss == "multilabel":
+            raise ValueError("class_weight is not supported for multi-label y: use sample_weight")
+        if isinstance(cw, str):
+            return check_choice(cw, "class_weight", ["balanced"])
+        if not isinstance(cw, dict):
+            raise TypeError(f"class_weight must be 'balanced', a dict {{label: weight}} or None; got {cw!r}")
+        ids = {}
+        for label, weight in cw.items():
+            pos = np.flatnonzero(classes == label)
+            if not pos.size:
+                raise ValueError(f"class_weight names the label {label!r}, which is not one of the classes "
+                                 f"{classes!r}")
+            ids[int(pos[0])] = weight
+        return ids
+
+    def _validation_score(self, model, X, y, sample_weight):
+        pred = model.predict(X)
+        right = (pred == y).all(axis=1) if pred.ndim == 2 else pred == y
+        return np.average(right, weights=sample_weight)
+
+    def fit(self, X, y, sample_weight=None):
         """Train on (X, y); returns self.
 
         Parameters
         ----------
         X : array-like (n_samples, n_features)
-        y : array-like (n_samples,)
-            Class labels of any kind numpy can sort.
+        y : array-like (n_samples,) or (n_samples, n_labels)
+            Class labels of any kind numpy can sort, or a multi-label indicator matrix of 0/1.
+        sample_weight : array-like (n_samples,), optional
+            Weights >= 0: each batch's loss is sum w_i l_i / sum w_i.
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over (X, y), continuing from the fitted state; returns self.
 
         Parameters
         ----------
-        X, y : as for ``fit``
+        X, y, sample_weight : as for ``fit``
         classes : array-like, optional
-            All the classes; required on the first call.
+            All the classes; required on the first call (unless y is multi-label).
         """
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     def predict_proba(self, X):
-        """Class probabilities (n_samples, n_classes), columns in ``classes_`` order."""
+        """Class probabilities (n_samples, n_classes), columns in ``classes_`` order; for a
+        multi-label fit, each label's probability (rows need not sum to 1)."""
         model, X = self._fitted_model(X)
         return model.predict_proba(X)
 
     def predict_log_proba(self, X):
         """Log of ``predict_proba``, computed stably from the logits."""
         model, X = self._fitted_model(X)
-        return log_softmax(model.forward(X).astype(np.float64), axis=1)
+        z = model.forward(X).astype(np.float64)
+        if model.loss == "multilabel":
+            return -np.logaddexp(0.0, -z)  # log sigmoid(z)
+        return log_softmax(z, axis=1)
 
     def predict(self, X):
-        """The most probable class label of each sample."""
+        """The most probable class label of each sample; for a multi-label fit the (n, k)
+        indicator matrix of the labels whose probability exceeds 1/2."""
         model, X = self._fitted_model(X)
+        if model.loss == "multilabel":
+            return model.predict(X)
         return self.classes_[model.forward(X).argmax(axis=1)]
 
 
@@ -472,32 +550,31 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     Attributes
     ----------{_ATTRS_DOC}"""
 
-    _loss = "mse"
-    _out_activation = "identity"
-
     def _prepare(self, X, y, first, incremental, classes, dtype):
         X, y, seen = self._validate_data(X, y, first, dtype=dtype, multi_output=True, y_numeric=True)
         y2 = y.reshape(-1, 1) if y.ndim == 1 else y
         if not first and y2.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {y2.shape[1]} outputs; the fitted model has {self.n_outputs_}")
-        return X, y2, y2.shape[1], dict(seen, _y_1d=y.ndim == 1) if first else {}
+        return X, y2, y2.shape[1], dict(seen, _y_1d=y.ndim == 1) if first else {}, "mse"
 
-    def _validation_score(self, model, X, y):
-        return r2_score(y, model.forward(X).astype(np.float64))
+    def _validation_score(self, model, X, y, sample_weight):
+        return r2_score(y, model.forward(X).astype(np.float64), sample_weight=sample_weight)
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train on (X, y); returns self.
 
         Parameters
         ----------
         X : array-like (n_samples, n_features)
         y : array-like (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like (n_samples,), optional
+            Weights >= 0: each batch's loss is sum w_i l_i / sum w_i.
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), continuing from the fitted state; returns self."""
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X):
         """Predicted values, (n_samples,) if fitted on a 1-D y, else (n_samples, n_outputs)."""

@@ -38,7 +38,7 @@ def fit_weights(arch, yi, t, sample_weight, class_weight, name="sample_weight"):
     w = check_sample_weight(sample_weight, n, arch.dtype, name)
     class_weight = check_class_weight(class_weight, max(arch.n_classes, 2))
     if class_weight is None:
-        return w
+        return _unless_uniform(w)
     labels = class_labels(arch, yi, t)
     if isinstance(class_weight, str):
         class_weight = balanced_class_weights(labels, max(arch.n_classes, 2))
@@ -51,4 +51,10 @@ def fit_weights(arch, yi, t, sample_weight, class_weight, name="sample_weight"):
     if not (w > 0).any():
         raise ValueError("the class weights times sample_weight are 0 for every sample: at least one sample "
                          "must have a positive weight")
-    return w
+    return _unless_uniform(w)
+
+
+def _unless_uniform(w):
+    """``w``, or an empty array (the unweighted path, exactly the same losses) when every weight
+    is the same positive number: a weighted mean with equal weights is the plain mean."""
+    return w[:0] if w.size and w.min() == w.max() else w
