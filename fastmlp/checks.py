@@ -382,7 +382,7 @@ def check_sample_weight(sample_weight, n_samples, dtype, name="sample_weight"):
     if (w < 0).any():
         raise ValueError(f"{name} must be >= 0; got {float(w.min()):g} at index {int(np.argmin(w))}")
     if n_samples and not (w > 0).any():
-        raise ValueError(f"{name} are all 0: at least one sample must have a positive weight")
+        raise ValueError(f"{name} are all zero: at least one sample must have a positive weight")
     return w
 
 

@@ -49,7 +49,7 @@ def fit_weights(arch, yi, t, sample_weight, class_weight, name="sample_weight"):
     w = cw if w.size == 0 else w * cw
     w = np.ascontiguousarray(w, dtype=arch.dtype)
     if not (w > 0).any():
-        raise ValueError("the class weights times sample_weight are 0 for every sample: at least one sample "
+        raise ValueError("the class weights times sample_weight are zero for every sample: at least one sample "
                          "must have a positive weight")
     return _unless_uniform(w)
 

@@ -182,13 +182,13 @@ def test_class_weight_shifts_an_imbalanced_classifier():
     (dict(sample_weight=np.r_[np.nan, np.ones(7)]), ValueError, "NaN"),
     (dict(sample_weight=np.ones(7)), ValueError, r"shape \(8,\)"),
     (dict(sample_weight=np.ones((8, 1))), ValueError, r"shape \(8,\)"),
-    (dict(sample_weight=np.zeros(8)), ValueError, "all 0"),
+    (dict(sample_weight=np.zeros(8)), ValueError, "all zero"),
     (dict(sample_weight=np.array(["a"] * 8)), TypeError, "real numbers"),
     (dict(class_weight="balance"), ValueError, "balanced"),
     (dict(class_weight=[1, 2]), TypeError, "class_weight"),
     (dict(class_weight={5: 1.0}), ValueError, "not a class id"),
     (dict(class_weight={0: -1.0}), ValueError, r"class_weight\[0\]"),
-    (dict(class_weight={0: 0.0, 1: 0.0, 2: 0.0}), ValueError, "0 for every sample"),
+    (dict(class_weight={0: 0.0, 1: 0.0, 2: 0.0}), ValueError, "zero for every sample"),
     (dict(sampling="bootstrap"), ValueError, "sampling"),
 ])
 def test_bad_weights_are_refused_and_change_nothing(kw, exc, match):
