@@ -218,3 +218,12 @@ def test_online_kernel_refuses_weights():
     X, y = _data("cross_entropy", 5)
     with pytest.raises(ValueError, match="unweighted data only"):
         m.fit(X, y, epochs=1, batch_size=1, verbose=0, sample_weight=np.arange(1.0, 6))
+
+
+def test_warm_up_rehearses_a_weighted_fit_without_changing_the_model():
+    from fastmlp.progress import warm_up
+    X, y = _data("cross_entropy", 40)
+    m = MLP([3, 5, 3], seed=0)
+    before = m.params.copy()
+    warm_up(m, X, y, batch_size=8, epochs=3, sample_weight=np.arange(40.0), class_weight="balanced")
+    assert np.array_equal(m.params, before) and m.history is None
