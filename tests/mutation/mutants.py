@@ -202,14 +202,14 @@ MUTANTS = [
     # -- the trainer -------------------------------------------------------------------------------
     Mutant(
         "shuffle_same_order_every_epoch", "fastmlp/trainer.py",
-        "return lambda epoch, n: np.random.default_rng([seed, epoch]).permutation(n)",
-        "return lambda epoch, n: np.random.default_rng(seed).permutation(n)",
+        "return lambda epoch, n: draw(np.random.default_rng([seed, epoch]), n)",
+        "return lambda epoch, n: draw(np.random.default_rng(seed), n)",
         ("tests/test_trainer.py::test_every_epoch_has_its_own_order_fixed_by_the_seed_and_epoch",),
         "seeded shuffling gives every epoch the same order (the epoch is left out of the seed)"),
     Mutant(
         "drop_last_ignored", "fastmlp/trainer.py",
-        "data = TrainingData(X, yi, t, batch_size, bool(drop_last))",
-        "data = TrainingData(X, yi, t, batch_size, False)",
+        "data = TrainingData(X, yi, t, batch_size, bool(drop_last), w)",
+        "data = TrainingData(X, yi, t, batch_size, False, w)",
         (ONE_EPOCH,),
         "fit(drop_last=True) still trains on the last partial batch"),
     Mutant(
@@ -256,8 +256,9 @@ MUTANTS = [
     # -- scikit-learn -------------------------------------------------------------------------------
     Mutant(
         "stale_expected_failed_check", "fastmlp/sklearn.py",
-        """    "MLPRegressor": {"float32": {}, "float64": {}},""",
-        """    "MLPRegressor": {"float32": {"check_methods_subset_invariance": "float32 sums"}, "float64": {}},""",
+        """    "MLPRegressor": {"float32": {"check_sample_weight_equivalence_on_dense_data": _WEIGHTS_FLOAT32},""",
+        """    "MLPRegressor": {"float32": {"check_sample_weight_equivalence_on_dense_data": _WEIGHTS_FLOAT32,
+                                 "check_methods_subset_invariance": "float32 sums"},""",
         ("tests/test_sklearn_checks.py::test_check_estimator_default_dtype",),
         "a scikit-learn check listed as an expected float32 failure of MLPRegressor, which passes it"),
     # -- checks ------------------------------------------------------------------------------------
