@@ -95,12 +95,6 @@ def _softmax_xent(dz, stats, z, y, w, weighted):
     add_stats(stats, loss, correct, total, weighted)
 
 
-@njit(**JIT)
-def softmax_xent(dz, stats, z, y, w):
-    """Softmax + cross-entropy: loss_i = logsumexp(z_i) - z_i[y_i]; dz = (softmax - onehot) / m."""
-    _softmax_xent(dz, stats, z, y, w, False) if w.shape[0] == 0 else _softmax_xent(dz, stats, z, y, w, True)
-
-
 @njit(**JIT_INNER_INLINE)
 def _mse(dz, stats, z, t, w, weighted):
     """The body of ``mse`` (``weighted``: a constant, see the module's docstring)."""
@@ -124,12 +118,6 @@ def _mse(dz, stats, z, t, w, weighted):
     add_stats(stats, loss, 0, total, weighted)
 
 
-@njit(**JIT)
-def mse(dz, stats, z, t, w):
-    """Mean squared error over all m*c outputs: dz = 2 (z - t) / (m c). No accuracy."""
-    _mse(dz, stats, z, t, w, False) if w.shape[0] == 0 else _mse(dz, stats, z, t, w, True)
-
-
 @njit(**JIT_INNER_INLINE)
 def _sigmoid_bce(dz, stats, z, t, w, weighted):
     """The body of ``sigmoid_bce`` (``weighted``: a constant, see the module's docstring)."""
@@ -150,12 +138,6 @@ def _sigmoid_bce(dz, stats, z, t, w, weighted):
             p = one / (one + e) if zi >= 0 else e / (one + e)
             dz[i, 0] = (p - ti) * row_scale(w, i, inv_w, inv_m, weighted)
     add_stats(stats, loss, correct, total, weighted)
-
-
-@njit(**JIT)
-def sigmoid_bce(dz, stats, z, t, w):
-    """Sigmoid + binary cross-entropy on logits: softplus(z) - t z; dz = (sigmoid(z) - t) / m."""
-    _sigmoid_bce(dz, stats, z, t, w, False) if w.shape[0] == 0 else _sigmoid_bce(dz, stats, z, t, w, True)
 
 
 @njit(**JIT_INNER_INLINE)
@@ -185,14 +167,6 @@ def _sigmoid_xent(dz, stats, z, t, w, weighted):
         loss += share(w, i, s / c, weighted)
         correct += right == c
     add_stats(stats, loss, correct, total, weighted)
-
-
-@njit(**JIT)
-def sigmoid_xent(dz, stats, z, t, w):
-    """Multi-label: a sigmoid + binary cross-entropy per output, averaged over the c outputs:
-    loss_i = mean_j softplus(z_ij) - t_ij z_ij (log1p form: no overflow); dz = (sigmoid(z) - t) / (m c).
-    A sample is correct when every one of its c labels is ((z > 0) == (t > 0.5)): subset accuracy."""
-    _sigmoid_xent(dz, stats, z, t, w, False) if w.shape[0] == 0 else _sigmoid_xent(dz, stats, z, t, w, True)
 
 
 @njit(**JIT_INNER_INLINE)
@@ -232,6 +206,33 @@ def _softmax_mse(dz, stats, z, y, w, weighted):
                 d = p - one if j == y[i] else p
                 dz[i, j] = p * (two_c * d - gp) * r
     add_stats(stats, loss, correct, total, weighted)
+
+
+# -- the kernels: each runs its body's unweighted or weighted copy (one test per call) -----------
+@njit(**JIT)
+def softmax_xent(dz, stats, z, y, w):
+    """Softmax + cross-entropy: loss_i = logsumexp(z_i) - z_i[y_i]; dz = (softmax - onehot) / m."""
+    _softmax_xent(dz, stats, z, y, w, False) if w.shape[0] == 0 else _softmax_xent(dz, stats, z, y, w, True)
+
+
+@njit(**JIT)
+def mse(dz, stats, z, t, w):
+    """Mean squared error over all m*c outputs: dz = 2 (z - t) / (m c). No accuracy."""
+    _mse(dz, stats, z, t, w, False) if w.shape[0] == 0 else _mse(dz, stats, z, t, w, True)
+
+
+@njit(**JIT)
+def sigmoid_bce(dz, stats, z, t, w):
+    """Sigmoid + binary cross-entropy on logits: softplus(z) - t z; dz = (sigmoid(z) - t) / m."""
+    _sigmoid_bce(dz, stats, z, t, w, False) if w.shape[0] == 0 else _sigmoid_bce(dz, stats, z, t, w, True)
+
+
+@njit(**JIT)
+def sigmoid_xent(dz, stats, z, t, w):
+    """Multi-label: a sigmoid + binary cross-entropy per output, averaged over the c outputs:
+    loss_i = mean_j softplus(z_ij) - t_ij z_ij (log1p form: no overflow); dz = (sigmoid(z) - t) / (m c).
+    A sample is correct when every one of its c labels is ((z > 0) == (t > 0.5)): subset accuracy."""
+    _sigmoid_xent(dz, stats, z, t, w, False) if w.shape[0] == 0 else _sigmoid_xent(dz, stats, z, t, w, True)
 
 
 @njit(**JIT)
