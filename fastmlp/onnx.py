@@ -24,9 +24,9 @@ try:
 except ImportError as e:  # pragma: no cover - exercised in a subprocess without onnx
     raise ImportError('fastmlp.onnx needs the onnx package; install it with: pip install "fastmlp[onnx]"') from e
 
+from .architecture import Architecture
 from .checks import check_int, check_path
 from .files import atomic_write
-from .model import MLP
 
 __all__ = ["export", "convert", "ACTIVATIONS", "HEADS", "DEFAULT_OPSET", "MIN_OPSET"]
 
@@ -78,7 +78,8 @@ ACTIVATIONS = {
     "tanh": lambda g, z, arch: g.node("Tanh", [z]),
     "sigmoid": lambda g, z, arch: g.node("Sigmoid", [z]),
     "relu": lambda g, z, arch: g.node("Relu", [z]),
-    "leaky_relu": lambda g, z, arch: g.node("LeakyRelu", [z], alpha=float(arch.leaky_slope)),
+    # PRelu, not LeakyRelu: its slope is a tensor in the model's dtype (attributes are float32)
+    "leaky_relu": lambda g, z, arch: g.node("PRelu", [z, g.const("slope", arch.leaky_slope)]),
     "step": _step,
 }
 
@@ -152,12 +153,17 @@ def _class_table(classes, n_classes):
     raise TypeError(f"classes must be integers, floats or strings to be stored in ONNX; got dtype {table.dtype}")
 
 
+def _is_network(obj):
+    """Whether ``obj`` is a fastmlp.MLP (told by its Architecture: ``model.py`` imports this module)."""
+    return isinstance(getattr(obj, "arch", None), Architecture) and hasattr(obj, "params")
+
+
 def _network(model):
     """(MLP, its class labels or None) from an MLP or a fitted fastmlp.sklearn estimator."""
-    if isinstance(model, MLP):
+    if _is_network(model):
         return model, None
     inner = getattr(model, "model_", None)
-    if isinstance(inner, MLP):
+    if _is_network(inner):
         return inner, getattr(model, "classes_", None)
     if hasattr(model, "get_params") and hasattr(model, "hidden_layer_sizes"):
         raise ValueError(f"{type(model).__name__} is not fitted (or not a fastmlp estimator): fit it first, or "
@@ -233,4 +239,4 @@ def export(model, path, opset=None, classes=None):
     """
     path = check_path(path, "path")
     proto = convert(model, opset, classes)
-    return atomic_write(path, lambda f: onnx.save_model(proto, f))
+    return atomic_write(path, proto.SerializeToString())
