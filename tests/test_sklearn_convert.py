@@ -1,9 +1,6 @@
 """Conversions between fastmlp and scikit-learn's MLPClassifier / MLPRegressor (fastmlp.sklearn_convert,
 ``fastmlp.sklearn.to_sklearn`` / ``from_sklearn`` and the wrappers' ``from_sklearn``): predictions are
 equal both ways, round trips keep them, and what cannot be converted raises a clear error."""
-import os
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -178,13 +175,3 @@ def test_wrong_arguments():
     with pytest.raises(ValueError, match="only for classifiers"):
         to_sklearn(_model([3, 2], "relu", "mse", "float32"), classes=[0, 1])
 
-
-def test_without_scikit_learn_the_error_says_what_to_install():
-    code = ("import sys; sys.modules['sklearn'] = None\n"
-            "try:\n"
-            "    import fastmlp.sklearn_convert\n"
-            "except ImportError as e:\n"
-            "    print(e)\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert "pip install fastmlp[sklearn]" in out.stdout
