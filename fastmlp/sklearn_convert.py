@@ -45,15 +45,21 @@ SKLEARN_ACTIVATIONS = {"identity": "identity", "tanh": "tanh", "sigmoid": "logis
 _FROM_SKLEARN_ACTIVATION = {v: k for k, v in SKLEARN_ACTIVATIONS.items()}
 
 
-# -- fastmlp -> scikit-learn: loss -> f(n_out) -> (estimator class, out_activation_, default classes) -
-def _softmax_output(n_out):
-    return SkClassifier, ("logistic" if n_out == 2 else "softmax"), np.arange(n_out)
+# -- fastmlp -> scikit-learn: loss -> f(coefs, intercepts) -> (estimator class, out_activation_, classes) --
+def _softmax_output(coefs, intercepts):
+    """Softmax; two classes become scikit-learn's one logistic unit, softmax([z0, z1])[1] = sigmoid(z1 - z0)
+    (the last layer's ``coefs`` and ``intercepts`` are replaced)."""
+    n = coefs[-1].shape[1]
+    if n == 2:
+        coefs[-1], intercepts[-1] = coefs[-1][:, 1:] - coefs[-1][:, :1], intercepts[-1][1:] - intercepts[-1][:1]
+        return SkClassifier, "logistic", np.arange(2)
+    return SkClassifier, "softmax", np.arange(n)
 
 
 TO_SKLEARN = {
     "cross_entropy": _softmax_output,
-    "bce": lambda n_out: (SkClassifier, "logistic", np.arange(2)),
-    "mse": lambda n_out: (SkRegressor, "identity", None),
+    "bce": lambda coefs, intercepts: (SkClassifier, "logistic", np.arange(2)),
+    "mse": lambda coefs, intercepts: (SkRegressor, "identity", None),
 }
 
 
@@ -120,15 +126,13 @@ def to_sklearn(model, classes=None):
     if arch.loss not in TO_SKLEARN:
         raise ValueError(f"cannot convert loss {arch.loss!r} to scikit-learn: its MLPs have softmax, logistic "
                          f"or identity outputs ({sorted(TO_SKLEARN)})")
-    cls, out_activation, default_classes = TO_SKLEARN[arch.loss](arch.n_out)
+    coefs, intercepts = [w.copy() for w in net.W], [b.copy() for b in net.b]
+    cls, out_activation, default_classes = TO_SKLEARN[arch.loss](coefs, intercepts)
     if classes is not None and cls is not SkClassifier:
         raise ValueError(f"classes are only for classifiers; this model's loss is {arch.loss!r}")
-    coefs, intercepts = [w.copy() for w in net.W], [b.copy() for b in net.b]
     if cls is SkClassifier:
         given = classes if classes is not None else labels if labels is not None else default_classes
         classes = _class_labels(given, arch.n_classes)
-        if arch.loss == "cross_entropy" and arch.n_out == 2:
-            coefs[-1], intercepts[-1] = coefs[-1][:, 1:] - coefs[-1][:, :1], intercepts[-1][1:] - intercepts[-1][:1]
     est = cls(hidden_layer_sizes=tuple(arch.layers[1:-1]), activation=activation)
     # the fitted state scikit-learn's own first fit would set (BaseMultilayerPerceptron._initialize)
     est.coefs_, est.intercepts_ = coefs, intercepts
