@@ -119,6 +119,7 @@ def _values_head(g, z, arch, classes):
 
 
 def _with_logits(head):
+    """A classifier's head: ``head`` (label and probabilities), then the raw 'logits' as a third output."""
     def classifier_head(g, z, arch, classes):
         head(g, z, arch, classes)
         g.node("Identity", [z], output="logits")
