@@ -32,6 +32,7 @@ import numpy as np
 from scipy.special import log_softmax
 
 try:
+    from sklearn import neural_network as sklearn_nn
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import r2_score
@@ -53,8 +54,9 @@ from .model import MLP
 from .optimizers import DEFAULTS as OPTIMIZER_DEFAULTS
 from .optimizers import Optimizer
 from .weights import fit_weights
+from .sklearn_convert import from_sklearn, to_sklearn
 
-__all__ = ["MLPClassifier", "MLPRegressor", "expected_failed_checks"]
+__all__ = ["MLPClassifier", "MLPRegressor", "expected_failed_checks", "to_sklearn", "from_sklearn"]
 
 # scikit-learn estimator checks known to fail, by estimator and dtype:
 # {check name: reason}. scikit-learn >= 1.6 has no tag for this: pass
@@ -80,6 +82,9 @@ EXPECTED_FAILED_CHECKS = {
     "MLPRegressor": {"float32": {"check_sample_weight_equivalence_on_dense_data": _WEIGHTS_FLOAT32},
                      "float64": {}},
 }
+
+# out_activation_ of a fitted estimator, by the fastmlp loss it trains
+OUT_ACTIVATIONS = {"cross_entropy": "softmax", "multilabel": "logistic", "mse": "identity"}
 
 _PARAMS_DOC = """
     hidden_layer_sizes : int or sequence of int, default=(100,)
@@ -326,10 +331,57 @@ class _BaseMLP(BaseEstimator):
         return None
 
     # -- training --------------------------------------------------------------------------------
+    def _start(self, model, early):
+        """The fitted state of a model new to this estimator (nothing trained here yet)."""
+        self.model_ = model
+        self.n_iter_, self.t_, self.loss_curve_ = 0, 0, []
+        self.n_layers_, self.n_outputs_ = len(model.layers), model.layers[-1]
+        self.out_activation_ = OUT_ACTIVATIONS[model.loss]
+        self._best_params = None
+        self.best_loss_ = None if early else np.inf
+        self.validation_scores_ = [] if early else None
+        self.best_validation_score_ = -np.inf if early else None
+
+    @classmethod
+    def from_sklearn(cls, estimator, backend="numba"):
+        """A fitted estimator of this class carrying the weights of a fitted scikit-learn one.
+
+        Its predictions equal the scikit-learn estimator's (to float rounding); the
+        hyperparameters both have are copied (a solver fastmlp lacks, 'lbfgs', gives
+        the default), ``dtype`` is that of its ``coefs_``. ``fit`` with ``warm_start=True``
+        and ``partial_fit`` continue from these weights. See ``fastmlp.sklearn.from_sklearn``
+        for what converts.
+
+        Parameters
+        ----------
+        estimator : fitted sklearn.neural_network.MLPClassifier (for MLPClassifier)
+            or MLPRegressor (for MLPRegressor)
+        backend : {'numba', 'numpy', 'loop'}, default 'numba'
+        """
+        kind = "MLPClassifier" if cls._loss == "cross_entropy" else "MLPRegressor"
+        if not isinstance(estimator, getattr(sklearn_nn, kind)):
+            raise TypeError(f"{cls.__name__}.from_sklearn takes a scikit-learn {kind}; got {type(estimator).__name__}")
+        model = from_sklearn(estimator, backend=backend, binary="cross_entropy")
+        if model.loss != cls._loss:
+            raise ValueError(f"cannot convert this {kind} (loss {model.loss!r}) to fastmlp.sklearn.{cls.__name__}, "
+                             f"whose loss is {cls._loss!r}; use fastmlp.sklearn.from_sklearn for a fastmlp.MLP")
+        ours = cls().get_params()
+        params = {k: v for k, v in estimator.get_params().items() if k in ours}
+        if params.get("solver") not in OPTIMIZER_DEFAULTS:
+            params.pop("solver", None)
+        est = cls(**params, dtype=np.dtype(model.dtype).name, backend=backend)
+        est._start(model, early=False)
+        est._random_state = check_random_state(est.random_state)
+        est.n_features_in_ = model.layers[0]
+        if hasattr(estimator, "feature_names_in_"):
+            est.feature_names_in_ = estimator.feature_names_in_.copy()
+        est._targets_from(estimator)
+        return est
+
     def _fit(self, X, y, incremental, classes=None, sample_weight=None):
         hidden, dtype = self._check_params()
         first = not hasattr(self, "model_") or not (self.warm_start or incremental)
-        X, y, n_out, fitted, loss = self._prepare(X, y, first, incremental, classes, dtype)
+        X, y, n_out, fitted, loss = self._prepare(X, y, first, incremental, classes, dtype)  # loss: of this y
         X, y = _writable(X), _writable(y)
         class_weight = self._class_weight(fitted.get("classes_", getattr(self, "classes_", None)), loss)
         layers = (X.shape[1], *hidden, n_out)
@@ -385,15 +437,7 @@ class _BaseMLP(BaseEstimator):
             setattr(self, k, v)
         self._random_state = rs
         if first:
-            self.model_ = model
-            self.n_iter_, self.t_, self.loss_curve_ = 0, 0, []
-            self.n_layers_, self.n_outputs_ = len(layers), n_out
-            self.out_activation_ = {"cross_entropy": "softmax", "multilabel": "logistic", "mse": "identity"}[loss]
-            self._best_params = None
-            early = self.early_stopping and not incremental
-            self.best_loss_ = None if early else np.inf
-            self.validation_scores_ = [] if early else None
-            self.best_validation_score_ = -np.inf if early else None
+            self._start(model, early=self.early_stopping and not incremental)
         if model.backend != self.backend:
             model.backend = self.backend
         if validation is not None and self.validation_scores_ is None:  # early stopping turned on for a warm start
@@ -432,6 +476,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     classes_ : ndarray (n_classes,)
         The sorted class labels (0..k-1 for a multi-label y).{_ATTRS_DOC}"""
 
+    _loss = "cross_entropy"  # of class labels; a multi-label y trains 'multilabel'
+
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", solver="adam", alpha=1e-4, batch_size="auto",
                  learning_rate_init=1e-3, max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
@@ -466,7 +512,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         bad = (ids >= len(known)) | (known[np.minimum(ids, len(known) - 1)] != y)
         if bad.any():
             raise ValueError(f"y contains labels not in classes {known!r}: {np.unique(y[bad])!r}")
-        return X, ids.astype(np.int64), len(known), dict(seen, classes_=known) if first else {}, "cross_entropy"
+        return X, ids.astype(np.int64), len(known), dict(seen, classes_=known) if first else {}, self._loss
 
     def _prepare_multilabel(self, X, y, first, dtype):
         """A multi-label indicator y (n, k): targets (n, k) of 0/1 for the loss 'multilabel'."""
@@ -476,6 +522,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError(f"y has {k} labels; the fitted model has {len(self.classes_)}")
         return X, np.ascontiguousarray(y, dtype=dtype), k, dict(seen, classes_=np.arange(k)) if first else {}, \
             "multilabel"
+
+    def _targets_from(self, estimator):
+        """The targets' fitted state from a scikit-learn estimator (``from_sklearn``)."""
+        self.classes_ = estimator.classes_.copy()
+
 
     def _class_weight(self, classes, loss):
         """``class_weight`` for ``MLP.fit``: None, 'balanced' or {class id: weight} (labels mapped to ids)."""
@@ -560,15 +611,23 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     Attributes
     ----------{_ATTRS_DOC}"""
 
+    _loss = "mse"
+
     def _prepare(self, X, y, first, incremental, classes, dtype):
         X, y, seen = self._validate_data(X, y, first, dtype=dtype, multi_output=True, y_numeric=True)
         y2 = y.reshape(-1, 1) if y.ndim == 1 else y
         if not first and y2.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {y2.shape[1]} outputs; the fitted model has {self.n_outputs_}")
-        return X, y2, y2.shape[1], dict(seen, _y_1d=y.ndim == 1) if first else {}, "mse"
+        return X, y2, y2.shape[1], dict(seen, _y_1d=y.ndim == 1) if first else {}, self._loss
 
     def _validation_score(self, model, X, y, sample_weight):
         return r2_score(y, model.forward(X).astype(np.float64), sample_weight=sample_weight)
+
+    def _targets_from(self, estimator):
+        """The targets' fitted state from a scikit-learn estimator (``from_sklearn``): one output
+        predicts (n,), as scikit-learn's."""
+        self._y_1d = estimator.n_outputs_ == 1
+
 
     def fit(self, X, y, sample_weight=None):
         """Train on (X, y); returns self.
