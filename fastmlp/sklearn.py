@@ -362,7 +362,7 @@ class _BaseMLP(BaseEstimator):
         if not isinstance(estimator, getattr(sklearn_nn, kind)):
             raise TypeError(f"{cls.__name__}.from_sklearn takes a scikit-learn {kind}; got {type(estimator).__name__}")
         model = from_sklearn(estimator, backend=backend, binary="cross_entropy")
-        if model.loss != cls._loss:
+        if model.loss != cls._loss and not (kind == "MLPClassifier" and model.loss == "multilabel"):
             raise ValueError(f"cannot convert this {kind} (loss {model.loss!r}) to fastmlp.sklearn.{cls.__name__}, "
                              f"whose loss is {cls._loss!r}; use fastmlp.sklearn.from_sklearn for a fastmlp.MLP")
         ours = cls().get_params()

@@ -128,3 +128,15 @@ def test_multilabel_partial_fit_warm_start_and_errors():
     multiclass = MLPClassifier(**SMALL, warm_start=True).fit(X, Y.argmax(axis=1))
     with pytest.raises(ValueError, match="cannot continue training|warm_start"):
         multiclass.fit(X, Y)
+
+
+def test_a_multilabel_scikit_learn_classifier_converts_and_keeps_training():
+    from sklearn.neural_network import MLPClassifier as SkClassifier
+    X, Y = _multilabel(80)
+    sk = SkClassifier((8,), max_iter=30, random_state=0).fit(X, Y)
+    est = MLPClassifier.from_sklearn(sk, backend="numpy")
+    assert est.model_.loss == "multilabel" and est.out_activation_ == "logistic"
+    assert np.array_equal(est.predict(X), sk.predict(X))
+    assert_allclose(est.predict_proba(X), sk.predict_proba(X), rtol=1e-12)
+    est.set_params(warm_start=True, max_iter=3).fit(X, Y)
+    assert est.n_iter_ == 3 and est.predict(X).shape == Y.shape
