@@ -13,16 +13,19 @@ through the fused one), so the fused and generic kernels are compared over
 whole epochs.
 
 Dimensions (``OPTIMIZERS``, ``LOSSES``, ``ACTIVATIONS``, ``NETS``, ``SCHEDULES``,
-``GEOMETRIES``, ``RUNS``, ``DTYPES``): the full diagonal (every value of every
+``GEOMETRIES``, ``RUNS``, ``WEIGHTS``, ``SAMPLINGS``, ``DTYPES``): the full diagonal (every value of every
 dimension once, defaults elsewhere, in each dtype) plus ``N_SAMPLED``
 combinations drawn with ``random.Random(14)`` at import time, so the test ids
 are stable and name every parameter of their case
-(dtype-net-activation-loss-optimizer-schedule-geometry-run, each a key of the
-tables below). Size: 64 diagonal cases (32 per dtype) + 90 sampled (43
-float64, 47 float32) = 154 three-backend cases (75 float64, 79 float32), run
-once per applicable epoch kernel: 211 tests; and 42 NumPy-vs-Numba cases at
+(dtype-net-activation-loss-optimizer-schedule-geometry-run-weights-sampling, each a
+key of the tables below). Size: 74 diagonal cases (37 per dtype) + 90 sampled (50
+float64, 40 float32) = 164 three-backend cases (87 float64, 77 float32), run
+once per applicable epoch kernel: 236 tests; and 42 NumPy-vs-Numba cases at
 online, BLAS and parallel sizes (3 sizes x 7 optimizers x 2 dtypes), each also
-per applicable kernel: 48 tests. 259 tests.
+per applicable kernel: 50 tests. 286 tests. The losses include 'multilabel' and
+'softmax_mse'; ``WEIGHTS`` trains with sample weights (integers with zeros, or
+reals; weighted batch-1 training never uses the online kernel) and ``SAMPLINGS``
+with sampling='replacement'.
 
 Tolerances (``assert_allclose`` on the final params, each layer's W and the
 history's loss and val_loss; lr must be equal; measured worst gaps in brackets):
