@@ -23,7 +23,7 @@ SYNTHETIC = tuple(_GENERATORS)
 DATASET_NAMES = SYNTHETIC + ("digits", "mnist", "fashion-mnist")
 
 
-def load_dataset(name, n_samples=None, seed=0, test_size=None) -> Dataset:
+def load_dataset(name, n_samples=None, seed=0, test_size=None, noise=None) -> Dataset:
     """The dataset ``name`` with inputs ready for training.
 
     Parameters
@@ -38,6 +38,9 @@ def load_dataset(name, n_samples=None, seed=0, test_size=None) -> Dataset:
     test_size : float in [0, 1), optional
         Held-out share for synthetic data and digits (the loader's default
         when None); MNIST files come with their own test split.
+    noise : float >= 0, optional
+        Jitter of a synthetic dataset (its generator's default when None); only for
+        the synthetic ones.
 
     Returns
     -------
@@ -56,11 +59,11 @@ def load_dataset(name, n_samples=None, seed=0, test_size=None) -> Dataset:
     check_choice(name, "dataset", DATASET_NAMES)
     split = {} if test_size is None else {"test_size": test_size}
     if name in SYNTHETIC:
-        size = {} if n_samples is None else {"n_samples": n_samples}
-        return _GENERATORS[name](seed=seed, **size, **split)
-    if n_samples is not None:
-        raise ValueError(f"n_samples applies to the synthetic datasets {list(SYNTHETIC)} only; "
-                         f"{name!r} has a fixed size")
+        options = {k: v for k, v in (("n_samples", n_samples), ("noise", noise)) if v is not None}
+        return _GENERATORS[name](seed=seed, **options, **split)
+    for key, value, why in (("n_samples", n_samples, "has a fixed size"), ("noise", noise, "is not generated")):
+        if value is not None:
+            raise ValueError(f"{key} applies to the synthetic datasets {list(SYNTHETIC)} only; {name!r} {why}")
     if name == "digits":
         d = digits(seed=seed, **split)
         return Dataset(d.X_train / 16.0, d.y_train, d.X_test / 16.0, d.y_test, d.name, d.n_classes, d.class_names)
