@@ -11,6 +11,7 @@ from .base import finish, new_figure
 from .boundary import plot_decision_boundary
 from .comparison import plot_init_sensitivity, plot_lr_comparison
 from .curves import plot_history
+from .diagnostics import plot_layer_diagnostics
 from .gradient_cost import plot_gradient_cost
 from .learning_curve import plot_learning_curve
 from .probabilities import plot_probabilities
@@ -19,4 +20,4 @@ from .sweep_plots import plot_sweep_curves, plot_sweep_heatmaps
 
 __all__ = ["plot_history", "plot_decision_boundary", "plot_probabilities", "plot_sweep_heatmaps",
            "plot_sweep_curves", "plot_lr_comparison", "plot_init_sensitivity", "plot_signal_propagation",
-           "plot_gradient_cost", "plot_box_approximation", "plot_learning_curve", "new_figure", "finish"]
+           "plot_gradient_cost", "plot_box_approximation", "plot_learning_curve", "plot_layer_diagnostics", "new_figure", "finish"]
