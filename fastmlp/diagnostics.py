@@ -20,14 +20,14 @@ import math
 
 import numpy as np
 
-from .callbacks import Callback
-from .checks import check_bool, check_matrix, check_positive_int
+from .checks import check_bool, check_matrix
+from .recorder import EpochRecorder
 
 #: The statistics recorded per layer, in order.
 STATS = ("act_mean", "act_var", "grad_var", "delta_var", "dead")
 
 
-class LayerDiagnostics(Callback):
+class LayerDiagnostics(EpochRecorder):
     """Record per-layer statistics on a probe batch every ``every`` epochs.
 
     Parameters
@@ -63,38 +63,19 @@ class LayerDiagnostics(Callback):
         if self.y_probe.shape[:1] != self.X_probe.shape[:1]:
             raise ValueError(f"y_probe must have one target per row of X_probe ({self.X_probe.shape[0]}); "
                              f"got shape {self.y_probe.shape}")
-        self.every = check_positive_int(every, "every")
+        super().__init__(every)
         self.deltas = check_bool(deltas, "deltas")
-        self.epochs = []
         self.records = {s: [] for s in STATS}
         self.layer_names = []
 
     def __repr__(self):
         return f"LayerDiagnostics(records={len(self.epochs)}, every={self.every}, deltas={self.deltas})"
 
-    # -- the callback ----------------------------------------------------------------------------
-    def on_train_begin(self, trainer):
-        model = trainer.model
+    def check(self, model):
         self.layer_names = layer_names(model)
-        done = len(model.history) if model.history is not None else 0
-        if not self.epochs or self.epochs[-1] != done:
-            self._record(model, done)  # also checks the probe against the model before any epoch runs
 
-    def on_epoch_end(self, trainer, epoch, logs):
-        if (epoch + 1) % self.every == 0:
-            self._record(trainer.model, epoch + 1)
-        return False
-
-    def on_train_end(self, trainer):
-        model = trainer.model
-        done = (len(model.history) if model.history is not None else 0) + len(trainer.history)
-        if self.epochs and self.epochs[-1] != done and np.isfinite(model.params).all():
-            self._record(model, done)
-
-    # -- the measurements ------------------------------------------------------------------------
-    def _record(self, model, epoch):
+    def take(self, model, epoch):
         stats = measure(model, self.X_probe, self.y_probe, deltas=self.deltas)
-        self.epochs.append(int(epoch))
         for s in STATS:
             self.records[s].append(stats[s])
 
