@@ -9,6 +9,8 @@ hyperparameters) when asked, so an option added to any of them is a setting at o
 """
 import inspect
 
+from .checks import check_hidden_sizes, check_int, check_positive_int
+
 from .model import MLP
 from .optimizers import DEFAULTS as OPTIMIZER_DEFAULTS
 from .trainer import Trainer
@@ -74,3 +76,12 @@ def split_settings(settings):
         fit_kw["seed"] = settings["seed"]
     data_kw = {k: v for k, v in settings.items() if k in DATA_KEYS}
     return model_kw, trainer_kw, fit_kw, data_kw
+
+
+def hidden_sizes(settings):
+    """The hidden-layer sizes of flat ``settings``: ``hidden`` (a tuple of sizes or '64,32'),
+    or ``width`` repeated ``depth`` times (defaults 32 and 1)."""
+    if "width" in settings or "depth" in settings:
+        width = check_positive_int(settings.get("width", 32), "width")
+        return (width,) * check_int(settings.get("depth", 1), "depth", low=0)
+    return check_hidden_sizes(settings["hidden"], "hidden")

@@ -24,11 +24,11 @@ import warnings
 
 import numpy as np
 
-from .checks import (check_bool, check_choice, check_hidden_sizes, check_int, check_n_jobs, check_path,
-                     check_positive_int, check_real, check_type)
+from .checks import (check_bool, check_choice, check_int, check_n_jobs, check_path, check_positive_int, check_real,
+                     check_type)
 from .model import MLP
 from .progress import warm_up
-from .settings import DATA_KEYS, SHAPE_KEYS, check_keys, split_settings
+from .settings import SHAPE_KEYS, check_keys, hidden_sizes, split_settings
 from .trainer import DivergenceWarning, Trainer
 
 #: Settings every run starts from; ``base`` and the grid override them.
@@ -41,6 +41,9 @@ METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_los
 CURVES = ("loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
 #: Data settings that make a new data set (the others, ``n_train``, pick rows of one).
 GENERATOR_KEYS = ("n_samples", "noise", "test_size", "data_seed")
+#: Settings whose value does not change which kernels a run compiles (see :func:`rehearse`).
+SAME_KERNELS = ("lr", "seed", "epochs", "n_train", "init", "init_std", "init_bound", "bias_init", "schedule",
+                "validation_split") + GENERATOR_KEYS + SHAPE_KEYS
 
 
 # -- the grid -------------------------------------------------------------------------------------
@@ -73,18 +76,10 @@ def expand_grid(grid):
     raise TypeError(f"grid must be a dict of lists or a non-empty list of dicts; got {type(grid).__name__}")
 
 
-def _hidden(params):
-    """Hidden sizes from 'hidden' (tuple or '64,32') or from 'width' x 'depth'."""
-    if "width" in params or "depth" in params:
-        width = check_positive_int(params.get("width", 32), "width")
-        return (width,) * check_int(params.get("depth", 1), "depth", low=0)
-    return check_hidden_sizes(params["hidden"], "hidden")
-
-
 def _build(params, n_features, n_classes):
     """(model, trainer, fit keywords, optimizer keywords) for one run's settings: the run is
     ``trainer.fit(X, y, **fit_kw)``, or equally ``model.fit(X, y, **fit_kw, **optimizer_kw)``."""
-    hidden = _hidden(params)
+    hidden = hidden_sizes(params)
     model_kw, optimizer_kw, fit_kw, _ = split_settings({k: v for k, v in params.items() if k not in SHAPE_KEYS})
     n_out = 1 if params.get("loss") == "bce" else n_classes
     model = MLP([n_features, *hidden, n_out], **model_kw)
@@ -360,6 +355,22 @@ def generate_data(data, n_samples=None, noise=None, test_size=None, data_seed=0)
     made = data(seed=data_seed, **kw)
     _check_data(made)
     return made
+
+
+def rehearse(data, grid, base=None):
+    """Load or compile here the kernels every run of ``sweep(data, grid, base)`` needs: one
+    warm-up fit (``fastmlp.progress.warm_up``) per distinct setting that changes them (not
+    per learning rate, seed, size, ...), so worker processes then load them from the cache."""
+    runs = plan(grid, base)
+    done = set()
+    for params, run_data in zip(runs, _run_data(data, runs)):
+        key = repr(sorted((k, repr(v)) for k, v in params.items() if k not in SAME_KERNELS))
+        if key in done:
+            continue
+        done.add(key)
+        X, y, _, _, n_classes = _check_data(run_data)
+        model, _, fit_kw, optimizer_kw = _build(params, X.shape[1], n_classes)
+        warm_up(model, X, y, **fit_kw, **optimizer_kw)
 
 
 def _check_fit_settings(fit_kw):
