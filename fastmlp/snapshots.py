@@ -5,7 +5,6 @@ on the given points, for a figure with one panel per snapshot
 import numpy as np
 
 from .checks import check_int, check_matrix, check_real
-from .datasets import grid
 from .recorder import EpochRecorder
 
 
@@ -43,6 +42,7 @@ class BoundarySnapshots(EpochRecorder):
         super().__init__(every)
         resolution = check_int(resolution, "resolution", low=2)
         margin = check_real(margin, "margin", low=0)
+        from .datasets import grid  # here: importing fastmlp does not load the datasets
         self.xx, self.yy, self._mesh = grid(self.X, resolution, margin)
         self.probabilities, self.accuracies = [], []
 
