@@ -50,3 +50,13 @@ class EpochRecorder(Callback):
         done = (len(model.history) if model.history is not None else 0) + len(trainer.history)
         if self.epochs and self.epochs[-1] != done and np.isfinite(model.params).all():
             self._record(model, done)
+
+
+def check_recorded(value, name, cls):
+    """``value`` if it is a ``cls`` recorder that has recorded something: else TypeError, or
+    ValueError when it was never passed to a fit (for the figures drawn from recorders)."""
+    if not isinstance(value, cls):
+        raise TypeError(f"{name} must be a {cls.__name__}; got {value!r}")
+    if not value.epochs:
+        raise ValueError(f"nothing recorded yet: pass the {cls.__name__} to fit(callbacks=[...]) first")
+    return value

@@ -31,10 +31,8 @@ def plot_layer_diagnostics(diagnostics, title=None, path=None):
     matplotlib.figure.Figure
     """
     from ..diagnostics import LayerDiagnostics
-    if not isinstance(diagnostics, LayerDiagnostics):
-        raise TypeError(f"diagnostics must be a LayerDiagnostics; got {diagnostics!r}")
-    if not diagnostics.epochs:
-        raise ValueError("nothing recorded yet: pass the LayerDiagnostics to fit(callbacks=[...]) first")
+    from ..recorder import check_recorded
+    check_recorded(diagnostics, "diagnostics", LayerDiagnostics)
     data = diagnostics.as_arrays()
     shown = [s for s in PANELS if np.isfinite(data[s]).any()]
     ncols = min(3, len(shown))

@@ -24,10 +24,8 @@ def plot_boundary_snapshots(snapshots, ncols=4, class_names=None, title=None, pa
     """
     from ..checks import check_positive_int
     from ..snapshots import BoundarySnapshots
-    if not isinstance(snapshots, BoundarySnapshots):
-        raise TypeError(f"snapshots must be a BoundarySnapshots; got {snapshots!r}")
-    if not snapshots.epochs:
-        raise ValueError("nothing recorded yet: pass the BoundarySnapshots to fit(callbacks=[...]) first")
+    from ..recorder import check_recorded
+    check_recorded(snapshots, "snapshots", BoundarySnapshots)
     ncols = min(check_positive_int(ncols, "ncols"), len(snapshots.epochs))
     nrows = -(-len(snapshots.epochs) // ncols)
     fig, axes = new_figure(nrows, ncols, 3.0, 2.8, sharex=True, sharey=True)
