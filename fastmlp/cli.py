@@ -8,8 +8,10 @@ a command's options with their defaults. Words mean what they mean in the Python
 
 Every error is one line on stderr, ``fastmlp: error: ...``, with exit status 2 and no
 traceback, before any work when it is about the arguments or the output folder; warnings
-are one line ``fastmlp: warning: ...``. Output cut short by the reader (``fastmlp info
---json | head``) ends quietly.
+are one line ``fastmlp: warning: ...``. ``--set KEY=VALUE`` and ``sweep --grid KEY=V1,V2`` name
+settings as Python does (``fastmlp.settings``), so an option added to ``MLP`` or ``fit`` can be
+given at once; an unknown name is refused with the list of known ones. Output cut short by
+the reader (``fastmlp info --json | head``) ends quietly.
 """
 import argparse
 import contextlib
@@ -257,11 +259,12 @@ def cmd_train(args):
     model_kw, trainer_kw, fit_kw, data_kw = split_settings(settings)
     out = output_folder(args.out)
     _set_threads(args)
+    seed = settings["seed"]  # --seed, or --set seed=...
     n_train = data_kw.pop("n_train", None)
-    data = _dataset(args, data_kw.pop("data_seed", args.seed), **data_kw)
+    data = _dataset(args, data_kw.pop("data_seed", seed), **data_kw)
     X, y = data.X_train, data.y_train
     if n_train is not None:
-        X, y = train_subset(X, y, n_train, args.seed)
+        X, y = train_subset(X, y, n_train, seed)
     layers = [data.n_features, *hidden, 1 if model_kw.get("loss") == "bce" else data.n_classes]
     model = MLP(layers, **model_kw)
     trainer = Trainer(model, **trainer_kw)
@@ -475,6 +478,8 @@ TRAIN_EXAMPLES = """examples:
   fastmlp train                                          circles, one hidden layer of 32 ReLU units
   fastmlp train --dataset spirals --hidden 64,64 --optimizer adam --epochs 100
   fastmlp train --dataset fashion-mnist --download --hidden 256,128,64 --batch-size 64 --epochs 50
+  fastmlp train --init normal --init-std 0.01 --optimizer sgd --momentum 0.9 --nesterov --test-curves
+  fastmlp train --n-samples 200 --noise 0.2 --schedule step --schedule-param step_size=10 --set dtype=float64
 
 Writes model.npz (fastmlp.load reads it), history.json (one row per epoch, epochs counted
 from 1 as on screen), curves.png and, for images, probabilities.png or, for 2-D data,
@@ -485,10 +490,13 @@ SWEEP_EXAMPLES = """examples:
   fastmlp sweep                                          the default 5 x 6 grid on circles
   fastmlp sweep --batch-sizes 1,10,100 --lrs 0.01,0.1,1 --seeds 0,1,2
   fastmlp sweep --dataset moons --hidden 32,32 --optimizer adam --lrs 0.001,0.01,0.1
+  fastmlp sweep --grid lr=0.1,0.01 --grid hidden=16,32:32 --grid n_samples=200,2000
+  fastmlp sweep --grid init=normal,he_normal --set init_std=0.01 --grid noise=0.05,0.2
 
 Writes sweep.csv, sweep.json and figures: heatmaps of the final test accuracy and of the
 training wall time (kernels compiled beforehand, not counted), the loss curves of every
-cell, and the learning rates compared (each averaged over the batch sizes)."""
+cell, and the learning rates compared (each averaged over the batch sizes). With --grid the
+heatmaps and curves show the first two varied settings, the comparison the last one."""
 
 DEMO_EXAMPLES = """examples:
   fastmlp demo
