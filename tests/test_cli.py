@@ -309,12 +309,14 @@ def test_train_options_reach_the_model_and_the_fit(tmp_path):
 def test_adam_hyperparameters_and_set_keys_reach_the_saved_model(tmp_path):
     proc = run("train", "--optimizer", "adam", "--beta1", "0.8", "--beta2", "0.99", "--eps", "1e-6",
                "--activation", "leaky_relu", "--set", "leaky_slope=0.2", "--set", "n_train=50", "--set",
-               "hidden=5,4", "--epochs", "2", "--backend", "numpy", "--quiet", "--out", str(tmp_path))
+               "hidden=5,4", "--set", "init=he_normal,torch,glorot_uniform", "--epochs", "2", "--backend", "numpy", "--quiet", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     saved = fastmlp.load(tmp_path / "model.npz")
     assert saved.optimizer_state.name == "adam"
     assert saved.optimizer_state.hyper == {"beta1": 0.8, "beta2": 0.99, "eps": 1e-6, "weight_decay": 0.0}
     assert saved.arch.leaky_slope == 0.2 and list(saved.layers) == [2, 5, 4, 2]
+    assert tuple(json.loads((tmp_path / "history.json").read_text())["result"]["settings"]["init"]) == (
+        "he_normal", "torch", "glorot_uniform")  # one init per layer
     assert saved.optimizer_state.step == 2 * 2  # 50 rows in batches of 32
     assert json.loads((tmp_path / "history.json").read_text())["result"]["n_train"] == 50
     assert "training MLP 2-5-4-2 leaky_relu (numpy) on circles: 50 training / 80 test" in proc.stdout
@@ -329,6 +331,7 @@ def test_adam_hyperparameters_and_set_keys_reach_the_saved_model(tmp_path):
     (["train", "--schedule", "step", "--schedule-param", "gama=0.5"], "schedule 'step' has no parameter(s) ['gama']"),
     (["train", "--noise", "-1", "--backend", "numpy"], "noise must be"),
     (["train", "--dataset", "digits", "--noise", "0.1", "--backend", "numpy"], "noise applies to the synthetic"),
+    (["train", "--dataset", "synth", "--noise", "0.1", "--backend", "numpy"], "noise does not apply to 'synth'"),
     (["train", "--init", "normal", "--init-std", "-1", "--backend", "numpy"], "init_std"),
     (["sweep", "--grid", "nope=1,2"], "unknown sweep setting 'nope'; the known ones are"),
     (["sweep", "--grid", "lr=0.1", "--lrs", "0.2"], "the grid gives lr twice"),
