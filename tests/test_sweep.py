@@ -189,3 +189,14 @@ def test_process_pool_with_generated_data_matches_in_process():
     local = sweep("xor", grid, base={"epochs": 2}, n_jobs=1)
     pooled = sweep("xor", grid, base={"epochs": 2}, n_jobs=2)
     assert [r["curves"]["loss"] for r in local.records] == [r["curves"]["loss"] for r in pooled.records]
+
+
+def test_dask_with_generated_data_matches_in_process():
+    distributed = pytest.importorskip("dask.distributed")
+    grid = {"n_samples": [60, 90], "lr": [0.1]}
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c, \
+            distributed.Client(c) as client:
+        res = sweep("xor", grid, base={"epochs": 2}, client=client)
+    local = sweep("xor", grid, base={"epochs": 2}, n_jobs=1)
+    for a, b in zip(res.records, local.records):
+        assert np.allclose(a["curves"]["loss"], b["curves"]["loss"]) and a["test_loss"] == pytest.approx(b["test_loss"])
