@@ -294,3 +294,23 @@ def test_no_allocation_per_batch_on_the_new_paths(loss, dtype, optimizer, hyper,
     assert d1 == d100
     assert d1["alloc"] == d1["free"] and d1["mi_alloc"] == d1["mi_free"]
     assert np.isfinite(model.params).all()
+
+
+@pytest.mark.parametrize("hyper,error", [
+    (dict(beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0), None),  # a file written before these options
+    (dict(beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, clip_norm=-1.0), "clip_norm must be"),
+    (dict(beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, l2="big"), "l2 must be"),
+])
+def test_model_files_with_and_without_the_options(tmp_path, hyper, error):
+    from hostile import model_members, model_meta, model_zip, npy
+    params = np.linspace(-1, 1, 3 * 2 + 2).astype(np.float32)
+    members = model_members(model_meta([3, 2], optimizer={"name": "adam", "hyper": hyper}, optimizer_step=3), params)
+    members.update(opt_s1=npy(params * 0.1), opt_s2=npy(params * params))
+    path = model_zip(tmp_path / "m.npz", members)
+    if error:
+        with pytest.raises(fastmlp.ModelFormatError, match=error):
+            fastmlp.load(path)
+        return
+    model = fastmlp.load(path)
+    assert model.optimizer_state.hyper == fastmlp.Optimizer("adam").hyper  # the options off, as they were
+    assert model.optimizer_state.step == 3 and np.array_equal(model.optimizer_state.v, params * params)
