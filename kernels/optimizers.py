@@ -114,10 +114,7 @@ def optimizer_step(params, slots, grads, hyper, step):
     update_range(params, slots[0], slots[1], grads, hyper, step)
 
 
-# Not cached on its own (its callers' cached code includes it): with its own cache entries, a
-# cached ``optimizer_step`` compiled after ``train_epoch`` had cached another specialisation of
-# this parallel function crashed when loaded in a later process (segfault, numba 0.68).
-@njit(**dict(JIT_PARALLEL, cache=False))
+@njit(**JIT_PARALLEL)
 def update_range(params, first, second, grads, hyper, step):
     """The update of one contiguous range of the parameters (a layer's W and b, or all of
     them): params, its two state slots ``first``/``second`` and grads, each (n,) or longer."""
