@@ -447,7 +447,8 @@ BAD_FIT = [  # (arguments, the documented error type, its message)
     (dict(optimizer="adam", eps=0.0), ValueError, r"^eps must be a finite number > 0; got 0.0$"),
     (dict(optimizer="rmsprop", eps=-1e-8), ValueError, r"^eps must be a finite number > 0; got -1e-08$"),
     (dict(optimizer="sgd", beta1=0.9), ValueError,
-     r"^optimizer 'sgd' has no parameter\(s\) \['beta1'\]; it takes \['momentum', 'nesterov', 'weight_decay'\]$"),
+     r"^optimizer 'sgd' has no parameter\(s\) \['beta1'\]; it takes \['clip_norm', 'clip_value', "
+     r"'decoupled_weight_decay', 'l1', 'l2', 'momentum', 'nesterov', 'weight_decay'\]$"),
     (dict(weight_decay=-1.0), ValueError, r"^weight_decay must be a finite number >= 0; got -1.0$"),
     (dict(validation_split=0.0), ValueError, r"^validation_split must be a finite number in \(0.0, 1.0\); got 0.0$"),
     (dict(validation_split=1.0), ValueError, r"^validation_split must be a finite number in \(0.0, 1.0\); got 1.0$"),
