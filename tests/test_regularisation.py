@@ -314,3 +314,18 @@ def test_model_files_with_and_without_the_options(tmp_path, hyper, error):
     model = fastmlp.load(path)
     assert model.optimizer_state.hyper == fastmlp.Optimizer("adam").hyper  # the options off, as they were
     assert model.optimizer_state.step == 3 and np.array_equal(model.optimizer_state.v, params * params)
+
+
+@pytest.mark.parametrize("opt", ["momentum", "adamw", "rmsprop"])
+def test_numba_agrees_with_numpy_at_parallel_sizes(opt):
+    """A first layer of 300 x 450 weights: the update runs in parallel chunks, the bias
+    gradient's column sums in parallel, the products in BLAS."""
+    from fastmlp.kernels.config import PARALLEL_MIN_WORK
+    name, own, lr = OPTIMIZERS[opt]
+    layers = [300, 450, 3]
+    assert layers[0] * layers[1] > PARALLEL_MIN_WORK
+    hyper = dict(own, **OPTIONS["all"])
+    a, la = train("numba", name, hyper, lr * 0.1, 64, layers, "cross_entropy", n=300)
+    b, lb = train("numpy", name, hyper, lr * 0.1, 64, layers, "cross_entropy", n=300)
+    assert_allclose(a.params, b.params, rtol=1e-9, atol=1e-12)
+    assert_allclose(la, lb, rtol=1e-10)
