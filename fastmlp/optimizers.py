@@ -77,6 +77,7 @@ class Optimizer:
         if unknown:
             hint = ("; adamw's weight decay is decoupled_weight_decay (torch.optim.AdamW's weight_decay), "
                     "the coupled L2 weight_decay is adam's" if name == "adamw" and "weight_decay" in unknown else "")
+            hint += "; scikit-learn's L2 penalty alpha is l2 here" if "alpha" in unknown else ""
             raise ValueError(f"optimizer {name!r} has no parameter(s) {sorted(unknown)}; "
                              f"it takes {sorted(DEFAULTS[name])}{hint}")
         h = dict(DEFAULTS[name], **hyper)

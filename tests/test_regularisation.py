@@ -246,7 +246,7 @@ BAD = [
     (dict(clip_value=float("inf")), ValueError, "clip_value must be a positive finite number"),
     (dict(clip_value=True), TypeError, "clip_value must be"),
     (dict(optimizer="adamw", weight_decay=0.1), ValueError, "decoupled_weight_decay"),
-    (dict(alpha=1e-4), ValueError, r"optimizer 'sgd' has no parameter\(s\) \['alpha'\]"),
+    (dict(alpha=1e-4), ValueError, r"optimizer 'sgd' has no parameter\(s\) \['alpha'\].*alpha is l2 here"),
 ]
 
 
