@@ -2,8 +2,9 @@
 
 Its epoch loop (:meth:`NumpyBackend.train_epoch`) is the reference for the compiled epoch
 kernels: batches in ``order``, the loss and gradient of each (weighted when the data has
-sample weights; a batch whose weights are all 0 is skipped), then the optimizer's NumPy
-update (``Optimizer.step_numpy``); the loop backend shares it.
+sample weights; a batch whose weights are all 0 is skipped), the optimizer's penalties and
+clipping (``Optimizer.regularise_numpy``), then its NumPy update (``Optimizer.step_numpy``);
+the loop backend shares it.
 """
 import numpy as np
 
@@ -177,6 +178,9 @@ class NumpyBackend(BackendBase):
             loss, c = self.loss_and_grad(params, g, data.X[idx], yb, tb, wb)
             if not np.isfinite(loss):
                 return EpochResult(loss_sum, correct, seen, steps, True)
+            if optimizer.regularises:  # penalties (into the loss) and clipping, on the gradient
+                layers = [(W, dW) for (W, _), (dW, _) in zip(self.arch.split(params), self.arch.split(g))]
+                loss += optimizer.regularise_numpy(layers, g, len(idx))
             optimizer.step_numpy(params, g, state, lr)
             loss_sum += loss * len(idx)
             correct += c
