@@ -227,3 +227,19 @@ def test_warm_up_rehearses_a_weighted_fit_without_changing_the_model():
     before = m.params.copy()
     warm_up(m, X, y, batch_size=8, epochs=3, sample_weight=np.arange(40.0), class_weight="balanced")
     assert np.array_equal(m.params, before) and m.history is None
+
+
+@pytest.mark.parametrize("hyper", [dict(l2=0.1, clip_norm=0.5), dict(l1=0.01, clip_value=0.05, momentum=0.9)])
+def test_backends_agree_with_weights_penalties_and_clipping(hyper):
+    X, y = _data("cross_entropy", 11, seed=3)
+    w = np.random.default_rng(6).integers(0, 3, 11).astype(np.float64)
+    w[0] = 2.0
+    runs = []
+    for b in BACKENDS:
+        m = MLP([3, 5, 3], activation="tanh", dtype="float64", backend=b, seed=1)
+        h = m.fit(X, y, epochs=3, batch_size=4, lr=0.05, optimizer="sgd" if "momentum" in hyper else "adam",
+                  seed=4, verbose=0, sample_weight=w, **hyper)
+        runs.append((m.params.copy(), h["loss"]))
+    for params, loss in runs[:2]:
+        assert_allclose(params, runs[2][0], rtol=1e-10, atol=1e-12)
+        assert_allclose(loss, runs[2][1], rtol=1e-10)
