@@ -16,17 +16,18 @@ from . import buffers
 from .backends import EpochResult, TrainingData
 from .backends.numpy import evaluate as reference_evaluate
 from .callbacks import EarlyStopping, make_callbacks
+from .dropout import Dropout
 from .history import History
 from .optimizers import make_optimizer
 from .progress import Progress
 from .schedules import make_schedule
 from .threads import one_blas_thread
-from .checks import (check_choice, check_positive_float, check_positive_int, check_real, check_seed, check_targets,
-                     check_X, user_stacklevel)
+from .checks import (check_choice, check_dropout, check_positive_float, check_positive_int, check_real, check_seed,
+                     check_targets, check_X, user_stacklevel)
 
 
 FIT_OPTIONS = ("shuffle", "drop_last", "validation_data", "validation_split", "early_stopping", "callbacks",
-               "verbose", "seed", "on_divergence", "divergence_factor")
+               "verbose", "seed", "on_divergence", "divergence_factor", "dropout")
 # Rows of the training data whose loss before training is the reference of divergence_factor.
 REFERENCE_ROWS = 64
 # An epoch runs as compiled chunks of whole batches of about this many seconds each: between
@@ -82,7 +83,7 @@ class Trainer:
 
     # -- input checks (nothing changes until all pass) ------------------------------------------
     def _check(self, X, y, epochs, batch_size, validation_data, validation_split, drop_last, verbose,
-               on_divergence, seed, divergence_factor):
+               on_divergence, seed, divergence_factor, dropout):
         model = self.model
         epochs = check_positive_int(epochs, "epochs")
         batch_size = check_positive_int(batch_size, "batch_size")
@@ -115,13 +116,15 @@ class Trainer:
             raise ValueError(f"batch_size {batch_size} exceeds the {X.shape[0]} training samples: "
                              "with drop_last=True no batch would be left")
         batch_size = min(batch_size, X.shape[0])  # a larger batch is the full batch
-        model.engine.check_training(self.optimizer, batch_size)
-        return X, yi, t, epochs, batch_size, val
+        rates = model.dropout if dropout is None else check_dropout(dropout, model.arch.n_layers - 1)
+        dropout = Dropout.from_seed(rates, model.seed if seed is None else seed)
+        model.engine.check_training(self.optimizer, batch_size, dropout)
+        return X, yi, t, epochs, batch_size, val, dropout
 
     # -- training ------------------------------------------------------------------------------
     def fit(self, X, y, epochs=10, batch_size=32, shuffle=True, drop_last=False, validation_data=None,
             validation_split=None, early_stopping=None, callbacks=None, verbose=1, seed=None,
-            on_divergence="warn", divergence_factor=1e4):
+            on_divergence="warn", divergence_factor=1e4, dropout=None):
         """Train for ``epochs`` epochs of mini-batches; returns this run's History.
 
         Parameters
@@ -156,10 +159,15 @@ class Trainer:
             or when an epoch's mean loss exceeds this many times the loss before
             training (on the first 64 training rows): a finite blow-up. None
             counts only non-finite values.
+        dropout : float or sequence of float, optional
+            The dropout rates of this fit only, in place of the model's ``dropout``
+            (one rate for every hidden layer or one per hidden layer). The masks come
+            from ``seed`` as the shuffling does: an int seed gives the same masks in every
+            run and every backend, and 2 epochs then 2 more the same as 4.
         """
-        X, yi, t, epochs, batch_size, val = self._check(
+        X, yi, t, epochs, batch_size, val, dropout = self._check(
             X, y, epochs, batch_size, validation_data, validation_split, drop_last, verbose, on_divergence, seed,
-            divergence_factor)
+            divergence_factor, dropout)
         if isinstance(early_stopping, numbers.Integral) and not isinstance(early_stopping, bool):
             early_stopping = EarlyStopping("val_loss" if val is not None else "loss", patience=int(early_stopping))
         elif early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
@@ -171,7 +179,7 @@ class Trainer:
         model, arch, engine = self.model, self.model.arch, self.model.engine
         order_for = _shuffler(model.seed if seed is None else seed) if shuffle else None
         state = self._state()
-        data = TrainingData(X, yi, t, batch_size, bool(drop_last))
+        data = TrainingData(X, yi, t, batch_size, bool(drop_last), dropout)
         saved_params, saved_state = buffers.copy(model.params), state.copy()  # the last good epoch's values
         self.history = history = History()
         self.stop_training = False

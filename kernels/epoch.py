@@ -14,7 +14,7 @@ from numba import njit
 
 from .config import JIT, JIT_INNER_INLINE
 from .intrinsics import borrow
-from .network import forward, loss_and_sgd, top_loss, update_backward
+from .network import loss_and_sgd, top_loss, train_forward, update_backward
 from .structs import CORRECT, LOSS_SUM, Batching, Samples, Workspace
 
 
@@ -81,9 +81,10 @@ def record_batch(result, stats, m):
 
 
 @njit(**JIT)
-def train_epoch(result, params, grads, slots, ws, batch, data, plan, net, hyper, step0):
+def train_epoch(result, params, grads, slots, ws, batch, data, plan, net, hyper, step0, drop=None):
     """Mini-batch training with any optimizer (state ``slots`` (2, S >= P), ``step0`` updates done
-    before this epoch); stops at the first non-finite batch loss."""
+    before this epoch); stops at the first non-finite batch loss. ``drop``: dropout's
+    ``DropoutWork`` (the masks of update ``step0 + k`` in the k-th batch) or None."""
     params, grads, slots = borrow(params), borrow(grads), borrow(slots)
     ws, batch, data, plan = borrow_workspace(ws), borrow_samples(batch), borrow_samples(data), borrow_plan(plan)
     ws.stats[:] = 0.0
@@ -91,11 +92,11 @@ def train_epoch(result, params, grads, slots, ws, batch, data, plan, net, hyper,
         m, xm, ym, tm = _next_batch(batch, data, plan, start)
         if m == 0:
             break
-        forward(ws, params, xm, net)
+        train_forward(ws, params, xm, net, drop, step0 + result[0].steps + 1)
         top_loss(ws, xm, ym, tm, net, True)
         if not record_batch(result, ws.stats, m):  # a non-finite loss: no update
             break
-        update_backward(grads, slots, ws, params, xm, net, hyper, step0 + result[0].steps)
+        update_backward(grads, slots, ws, params, xm, net, hyper, step0 + result[0].steps, drop)
 
 
 @njit(**JIT)

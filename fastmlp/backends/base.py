@@ -10,12 +10,14 @@ import numpy as np
 @dataclass(frozen=True)
 class TrainingData:
     """What an epoch trains on: X (n, n_in) in the model's dtype, y (n,) int64 class ids or
-    empty, t (n, n_out) real targets or empty, and the batch geometry."""
+    empty, t (n, n_out) real targets or empty, the batch geometry, and the training's
+    ``fastmlp.dropout.Dropout`` (None: no dropout)."""
     X: np.ndarray
     y: np.ndarray
     t: np.ndarray
     batch_size: int
     drop_last: bool
+    dropout: object = None
 
     @property
     def n(self):
@@ -53,8 +55,10 @@ class Backend(Protocol):
     def probabilities(self, params, X):
         """Class probabilities (n, n_classes) in float64 (classifiers only)."""
 
-    def loss_and_grad(self, params, grads, X, y, t):
-        """(mean loss, correct) for one batch; the gradient into ``grads`` (params layout)."""
+    def loss_and_grad(self, params, grads, X, y, t, dropout=None, step=0):
+        """(mean loss, correct) for one batch; the gradient into ``grads`` (params layout).
+        With ``dropout`` (a ``fastmlp.dropout.Dropout``), of the training forward with the
+        masks of update ``step``; without, of the network as it predicts."""
 
     def evaluate(self, params, X, y, t):
         """(sum of per-sample losses, correct), forward only."""
@@ -66,8 +70,9 @@ class Backend(Protocol):
     def exclusive(self):
         """A context holding this backend for one fit (see :class:`BackendBase`)."""
 
-    def check_training(self, optimizer, batch_size):
-        """Raise (ValueError) if this backend cannot train ``optimizer`` at ``batch_size``."""
+    def check_training(self, optimizer, batch_size, dropout=None):
+        """Raise (ValueError) if this backend cannot train ``optimizer`` at ``batch_size``
+        (with ``dropout``, a ``fastmlp.dropout.Dropout``, or None)."""
 
     def needs_preparing(self, optimizer, data):
         """Whether :meth:`prepare` has work to do (compiling or loading code) for this training."""
@@ -111,7 +116,7 @@ class BackendBase:
         finally:
             self._fit_lock.release()
 
-    def check_training(self, optimizer, batch_size):
+    def check_training(self, optimizer, batch_size, dropout=None):
         """Raise (ValueError) if this backend cannot train ``optimizer`` at ``batch_size``;
         the trainer asks before anything changes. Every optimizer trains here."""
 
