@@ -20,6 +20,8 @@
 """
 import json
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -260,6 +262,30 @@ def test_gradient_of_the_masked_loss_matches_finite_differences(backend, activat
         assert_array_equal(np.all(dW0 == 0, axis=0), mask == 0)
         dropped.extend(mask == 0)
     assert 0 < np.mean(dropped) < 1
+
+
+_LARGER_WORKSPACE = """
+import numpy as np, fastmlp
+rng = np.random.default_rng(0)
+X, y = rng.normal(size=(300, 2)), rng.integers(0, 2, 300)
+model = fastmlp.MLP([2, 64, 64, 2], dropout=[0.2, 0.1], seed=0)
+model.evaluate(X, y)  # this thread's workspace: 300 rows
+for rows in (16, 1, 300):
+    loss, grads = model.loss_and_grad(X[:rows], y[:rows], dropout_seed=0, step=rows)
+    model.backend = "numpy"
+    ref_loss, ref = model.loss_and_grad(X[:rows], y[:rows], dropout_seed=0, step=rows)
+    model.backend = "numba"
+    assert abs(loss - ref_loss) < 1e-5 and np.allclose(grads, ref, rtol=1e-4, atol=1e-5), rows
+print("ok")
+"""
+
+
+def test_dropout_buffers_follow_a_workspace_kept_from_a_larger_call():
+    """A smaller ``loss_and_grad`` after a larger call reuses the larger workspace; the dropout
+    buffers must be laid out for its rows (too small ones were written out of bounds, which
+    aborted the process at exit): run in a child process that must exit cleanly."""
+    run = subprocess.run([sys.executable, "-c", _LARGER_WORKSPACE], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-3000:]
 
 
 def test_numba_trains_dropout_with_the_generic_kernel_only():

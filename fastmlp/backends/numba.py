@@ -256,7 +256,8 @@ class NumbaBackend(BackendBase):
             if dropout is None:
                 K.loss_and_grad(grads, ws, params, X, y, t, self.arch.net)
             else:
-                bufs = self._scratch("dropout", X.shape[0], lambda r: new_dropout_buffers(self.arch, r))
+                # laid out as the workspace, which may have more rows than X (kept from a larger call)
+                bufs = self._scratch("dropout", ws.rows, lambda r: new_dropout_buffers(self.arch, r))
                 K.loss_and_grad(grads, ws, params, X, y, t, self.arch.net, dropout_work(self.arch, dropout, bufs),
                                 step)
         return ws.stats[LOSS_SUM] / X.shape[0], int(ws.stats[CORRECT])
