@@ -62,6 +62,12 @@ def _is_none(drop):
     return isinstance(drop, (types.NoneType, types.Omitted))
 
 
+@njit(**JIT_INNER)
+def _like(buf, rows, net, l, a):
+    """Layer l's block of ``buf`` (laid out as the workspace's acts for ``rows`` rows), shaped as a (m, n)."""
+    return matrix(buf, rows * net.lay[l, A_OFF], a.shape[0], a.shape[1])
+
+
 def dropped(out, drop, rows, net, l, step):
     """The input of layer l + 1 from layer l's output block ``out`` (m, n) of a workspace of
     ``rows`` rows: ``out`` itself, or its masked copy in ``drop.kept`` for update ``step``."""
@@ -76,11 +82,9 @@ def _dropped_impl(out, drop, rows, net, l, step):
         cut = drop.cut[l]
         if cut == 0:
             return out
-        m, n = out.shape
-        off = rows * net.lay[l, A_OFF]
-        kept = matrix(drop.kept, off, m, n)
+        kept = _like(drop.kept, rows, net, l, out)
         base = stream(stream(drop.key, step), l)
-        fill_masks(matrix(drop.masks, off, m, n), kept, out, cut, drop.scale[l], base)
+        fill_masks(_like(drop.masks, rows, net, l, out), kept, out, cut, drop.scale[l], base)
         return kept
     return masked
 
@@ -96,9 +100,7 @@ def _layer_input_impl(a, drop, rows, net, l):
         return lambda a, drop, rows, net, l: a
 
     def masked(a, drop, rows, net, l):
-        if drop.cut[l] == 0:
-            return a
-        return matrix(drop.kept, rows * net.lay[l, A_OFF], a.shape[0], a.shape[1])
+        return a if drop.cut[l] == 0 else _like(drop.kept, rows, net, l, a)
     return masked
 
 
@@ -115,7 +117,7 @@ def _mask_backward_impl(dx, drop, rows, net, l):
     def masked(dx, drop, rows, net, l):
         if drop.cut[l] == 0:
             return
-        mask = matrix(drop.masks, rows * net.lay[l, A_OFF], dx.shape[0], dx.shape[1])
+        mask = _like(drop.masks, rows, net, l, dx)
         for r in range(dx.shape[0]):
             for j in range(dx.shape[1]):
                 dx[r, j] *= mask[r, j]

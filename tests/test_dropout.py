@@ -25,7 +25,6 @@ import sys
 
 import numpy as np
 import pytest
-from numba.core.runtime import _nrt_python, rtsys
 from numpy.testing import assert_allclose, assert_array_equal
 
 import fastmlp
@@ -38,6 +37,7 @@ from fastmlp.backends.numba import dropout_work, new_dropout_buffers, new_worksp
 from fastmlp.backends.numpy import dropout_masks
 from fastmlp.checks import check_targets, check_X
 from fastmlp.dropout import Dropout
+from test_epoch_allocations import _epoch_stats, nrt_stats  # noqa: F401  (the NRT statistics, switched on)
 
 BACKENDS = ("loop", "numpy", "numba")
 TOL = dict(rtol=1e-10, atol=1e-10)
@@ -310,18 +310,9 @@ def test_batch_one_matches_the_numpy_reference_through_the_generic_kernel():
     assert_allclose(_train("numba", **kw).params, _train("numpy", **kw).params, **TOL)
 
 
-@pytest.fixture
-def nrt_stats():
-    was_enabled = _nrt_python.memsys_stats_enabled()
-    _nrt_python.memsys_enable_stats()
-    yield
-    if not was_enabled:
-        _nrt_python.memsys_disable_stats()
-
-
 @pytest.mark.parametrize("dtype,optimizer,batch,hidden", [("float32", "sgd", 8, 8), ("float64", "adam", 1, 8),
                                                           ("float32", "adam", 8, 128)])
-def test_dropout_epochs_allocate_nothing_per_batch(nrt_stats, dtype, optimizer, batch, hidden):
+def test_dropout_epochs_allocate_nothing_per_batch(dtype, optimizer, batch, hidden):
     rng = np.random.default_rng(0)
     model = fastmlp.MLP([64, hidden, 6, 3], dtype=dtype, seed=0, dropout=[0.5, 0.2])
     X = check_X(rng.normal(size=(100 * batch, 64)), 64, model.dtype)
@@ -330,15 +321,9 @@ def test_dropout_epochs_allocate_nothing_per_batch(nrt_stats, dtype, optimizer, 
     state = opt.new_state(model.n_params, model.dtype)
     data = TrainingData(X, yi, t, batch, False, Dropout.from_seed(model.dropout, 0))
 
-    def stats(order):
-        before = rtsys.get_allocation_stats()
-        result = model.engine.train_epoch(model.params, state, opt, data, order, 1e-3)
-        after = rtsys.get_allocation_stats()
-        return {k: getattr(after, k) - getattr(before, k) for k in ("alloc", "free", "mi_alloc", "mi_free")}, result
-
-    stats(np.arange(batch))  # compile, buffers
-    d1, r1 = stats(np.arange(batch))
-    d100, r100 = stats(np.arange(100 * batch))
+    _epoch_stats(model, opt, state, data, np.arange(batch))  # compile, buffers
+    d1, r1 = _epoch_stats(model, opt, state, data, np.arange(batch))
+    d100, r100 = _epoch_stats(model, opt, state, data, np.arange(100 * batch))
     assert r1.steps == 1 and r100.steps == 100 and not r100.diverged
     assert d1 == d100 and d1["mi_alloc"] > 0
     assert d100["alloc"] == d100["free"] and d100["mi_alloc"] == d100["mi_free"]
