@@ -339,6 +339,11 @@ def test_dropout_is_saved_loaded_pickled_copied_and_shown(tmp_path):
     assert fastmlp.MLP.load(path).dropout == (0.25, 0.5)
     assert pickle.loads(pickle.dumps(model)).dropout == (0.25, 0.5)
     assert model.copy().dropout == (0.25, 0.5)
+    old = model.__getstate__()
+    del old["_dropout"]  # pickled before dropout existed
+    unpickled = object.__new__(fastmlp.MLP)
+    unpickled.__setstate__(old)
+    assert unpickled.dropout == (0.0, 0.0)
 
 
 def test_files_without_dropout_load_and_bad_rates_are_refused(tmp_path):
