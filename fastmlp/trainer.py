@@ -117,9 +117,8 @@ class Trainer:
                              "with drop_last=True no batch would be left")
         batch_size = min(batch_size, X.shape[0])  # a larger batch is the full batch
         rates = model.dropout if dropout is None else check_dropout(dropout, model.arch.n_layers - 1)
-        dropout = Dropout.from_seed(rates, model.seed if seed is None else seed)
-        model.engine.check_training(self.optimizer, batch_size, dropout)
-        return X, yi, t, epochs, batch_size, val, dropout
+        model.engine.check_training(self.optimizer, batch_size, any(rates))
+        return X, yi, t, epochs, batch_size, val, rates
 
     # -- training ------------------------------------------------------------------------------
     def fit(self, X, y, epochs=10, batch_size=32, shuffle=True, drop_last=False, validation_data=None,
@@ -165,7 +164,7 @@ class Trainer:
             from ``seed`` as the shuffling does: an int seed gives the same masks in every
             run and every backend, and 2 epochs then 2 more the same as 4.
         """
-        X, yi, t, epochs, batch_size, val, dropout = self._check(
+        X, yi, t, epochs, batch_size, val, rates = self._check(
             X, y, epochs, batch_size, validation_data, validation_split, drop_last, verbose, on_divergence, seed,
             divergence_factor, dropout)
         if isinstance(early_stopping, numbers.Integral) and not isinstance(early_stopping, bool):
@@ -175,6 +174,7 @@ class Trainer:
         if isinstance(early_stopping, EarlyStopping) and early_stopping.monitor.startswith("val_") and val is None:
             raise ValueError(f"early stopping monitors {early_stopping.monitor!r} but no validation data was given")
         cbs = make_callbacks(callbacks) + ([early_stopping] if early_stopping else [])
+        dropout = Dropout.from_seed(rates, self.model.seed if seed is None else seed)  # all checks passed
 
         model, arch, engine = self.model, self.model.arch, self.model.engine
         order_for = _shuffler(model.seed if seed is None else seed) if shuffle else None

@@ -70,9 +70,9 @@ class Backend(Protocol):
     def exclusive(self):
         """A context holding this backend for one fit (see :class:`BackendBase`)."""
 
-    def check_training(self, optimizer, batch_size, dropout=None):
-        """Raise (ValueError) if this backend cannot train ``optimizer`` at ``batch_size``
-        (with ``dropout``, a ``fastmlp.dropout.Dropout``, or None)."""
+    def check_training(self, optimizer, batch_size, dropout=False):
+        """Raise (ValueError) if this backend cannot train ``optimizer`` at ``batch_size``,
+        with dropout (True) or without."""
 
     def needs_preparing(self, optimizer, data):
         """Whether :meth:`prepare` has work to do (compiling or loading code) for this training."""
@@ -116,7 +116,7 @@ class BackendBase:
         finally:
             self._fit_lock.release()
 
-    def check_training(self, optimizer, batch_size, dropout=None):
+    def check_training(self, optimizer, batch_size, dropout=False):
         """Raise (ValueError) if this backend cannot train ``optimizer`` at ``batch_size``;
         the trainer asks before anything changes. Every optimizer trains here."""
 

@@ -273,17 +273,17 @@ class NumbaBackend(BackendBase):
                 K.evaluate(ws, params, X[s:e], y[s:e], t[s:e], self.arch.net)
         return float(ws.stats[LOSS_SUM]), int(ws.stats[CORRECT])
 
-    def check_training(self, optimizer, batch_size, dropout=None):
+    def check_training(self, optimizer, batch_size, dropout=False):
         self.choose_epoch_kernel(optimizer, batch_size, dropout)  # a forced kernel that cannot train this is refused
 
-    def choose_epoch_kernel(self, optimizer, batch_size, dropout=None):
-        """The epoch kernel that trains ``optimizer`` at ``batch_size`` with ``dropout`` (see
+    def choose_epoch_kernel(self, optimizer, batch_size, dropout=False):
+        """The epoch kernel that trains ``optimizer`` at ``batch_size``, with dropout or not (see
         ``epoch_kernel``): with dropout, the generic one."""
         plain = optimizer.is_plain_sgd
-        if dropout is not None:
+        if dropout:
             if self.epoch_kernel in ("online", "fused"):
-                raise ValueError(f"epoch_kernel {self.epoch_kernel!r} has no dropout; the model drops units "
-                                 f"(dropout={list(dropout.rates)}): use 'generic' or 'auto'")
+                raise ValueError(f"epoch_kernel {self.epoch_kernel!r} has no dropout, and this training drops "
+                                 "hidden units: use 'generic' or 'auto'")
             return "generic"
         if self.epoch_kernel == "auto":
             return "online" if plain and batch_size == 1 else "fused" if plain else "generic"
@@ -295,8 +295,8 @@ class NumbaBackend(BackendBase):
         return self.epoch_kernel
 
     def _prepare_key(self, optimizer, data):
-        return (self.choose_epoch_kernel(optimizer, data.batch_size, data.dropout), self.arch.dtype, data.t.shape[0] > 0,
-                data.dropout is not None)
+        dropout = data.dropout is not None
+        return self.choose_epoch_kernel(optimizer, data.batch_size, dropout), self.arch.dtype, data.t.shape[0] > 0, dropout
 
     def needs_preparing(self, optimizer, data):
         return self._prepare_key(optimizer, data) not in _prepared
@@ -317,7 +317,7 @@ class NumbaBackend(BackendBase):
 
     def train_epoch(self, params, state, optimizer, data, order, lr):
         a = self.arch
-        kernel = self.choose_epoch_kernel(optimizer, data.batch_size, data.dropout)
+        kernel = self.choose_epoch_kernel(optimizer, data.batch_size, data.dropout is not None)
         rows = min(data.batch_size, data.n)
         guard = start_runtime()
         with self._fit_lock, guard:
