@@ -298,9 +298,11 @@ def test_numba_trains_dropout_with_the_generic_kernel_only():
     for kernel in ("online", "fused"):
         model.engine.epoch_kernel = kernel
         before = model.params.copy()
+        rng = np.random.default_rng(0)
         with pytest.raises(ValueError, match="no dropout"):
-            model.fit(X, y, epochs=1, batch_size=1, verbose=0)
+            model.fit(X, y, epochs=1, batch_size=1, verbose=0, seed=rng)
         assert_array_equal(model.params, before)
+        assert rng.integers(2**63) == np.random.default_rng(0).integers(2**63)  # no key drawn from it
         model.fit(X, y, epochs=1, batch_size=1, verbose=0, dropout=0.0)  # this fit without dropout: allowed
 
 
