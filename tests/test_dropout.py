@@ -1,7 +1,7 @@
 """Dropout on hidden layers: the same masks in the three backends, seeded, off at inference.
 
 - the backends TRAIN to the same weights with dropout (float64, rtol = atol = 1e-10) for
-  every hidden activation, every optimizer, every loss, batch 1, partial last batches,
+  every hidden activation, every optimizer (with penalties and clipping), every loss, batch 1, partial last batches,
   per-layer rates (one of them 0), odd shapes; and that training differs from training
   without dropout by far more than the tolerance (so ignored masks would fail);
 - the masks: the numba kernel, the NumPy function and the scalar loop function give the
@@ -50,6 +50,8 @@ OPTIMIZERS = {
     "adam": ("adam", {}, 0.02),
     "rmsprop": ("rmsprop", {}, 0.01),
     "adagrad": ("adagrad", {}, 0.1),
+    "clip_norm_l2": ("sgd", dict(momentum=0.9, clip_norm=0.3, l2=0.01), 0.05),  # the whole backward, then the update
+    "adamw_clip_value_l1": ("adamw", dict(clip_value=0.05, l1=0.001), 0.02),
 }
 
 

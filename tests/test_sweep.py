@@ -67,7 +67,7 @@ def test_csv_and_json_round_trip(data, tmp_path):
 
 @pytest.mark.parametrize("grid, base", [({"batchsize": [1]}, None), ({"lr": [-1.0]}, None),
                                         ({"activation": ["nope"]}, None), ({"epochs": [0]}, None),
-                                        ({"lr": [0.1]}, {"optimizer": "adamw"})])
+                                        ({"lr": [0.1]}, {"optimizer": "nadam"})])
 def test_bad_settings_fail_before_any_run(data, grid, base):
     with pytest.raises(ValueError):
         sweep(data, grid, base=base, n_jobs=1)
