@@ -28,7 +28,7 @@ from .checks import check_hidden_sizes, check_int_list
 from .datasets.catalog import DATASET_NAMES, SYNTHETIC, load_dataset
 
 ACTIVATION_CHOICES = ("identity", "tanh", "sigmoid", "relu", "leaky_relu")
-OPTIMIZER_CHOICES = ("sgd", "adam", "rmsprop", "adagrad")
+OPTIMIZER_CHOICES = ("sgd", "adam", "adamw", "rmsprop", "adagrad")  # fastmlp.optimizers.DEFAULTS (a test ties them)
 BACKEND_CHOICES = ("numba", "numpy", "loop")
 DOWNLOADABLE = {"mnist": "mnist", "fashion-mnist": "fashion_mnist"}  # CLI name -> fastmlp.datasets name
 
@@ -201,7 +201,8 @@ def _hidden(args):
 
 #: Options whose value is the setting of the same name (``fastmlp.settings``) when given.
 SETTING_OPTIONS = ("activation", "init", "init_std", "init_bound", "bias_init", "backend", "optimizer", "lr",
-                   "momentum", "nesterov", "beta1", "beta2", "eps", "weight_decay", "schedule", "batch_size",
+                   "momentum", "nesterov", "beta1", "beta2", "eps", "weight_decay", "decoupled_weight_decay", "l2", "l1",
+                   "clip_norm", "clip_value", "schedule", "batch_size",
                    "epochs", "shuffle", "drop_last", "validation_split", "n_samples", "noise", "test_size", "seed")
 SHAPE_SETTINGS = ("hidden", "width", "depth")
 
@@ -569,6 +570,15 @@ def _add_training(p):
                    help="the epsilon of adam, rmsprop and adagrad (default: the optimizer's)")
     p.add_argument("--weight-decay", type=float, default=None, metavar="F",
                    help="weight decay of the optimizer, added to the gradient as in torch.optim (default: 0)")
+    p.add_argument("--decoupled-weight-decay", type=float, default=None, metavar="F",
+                   help="decoupled weight decay p *= 1 - lr F, as torch's AdamW (default: 0; 0.01 for adamw)")
+    p.add_argument("--l2", type=float, default=None, metavar="F",
+                   help="L2 penalty on the weights, scikit-learn's alpha: F/2 sum(W^2) / batch size (default: 0)")
+    p.add_argument("--l1", type=float, default=None, metavar="F", help="L1 penalty F sum|W| (default: 0)")
+    p.add_argument("--clip-norm", type=float, default=None, metavar="F",
+                   help="clip the gradient's global L2 norm to F (default: no clipping)")
+    p.add_argument("--clip-value", type=float, default=None, metavar="F",
+                   help="clip each gradient element to [-F, F] (default: no clipping)")
     p.add_argument("--schedule", choices=sorted(SCHEDULES), default=None,
                    help="learning-rate schedule over the epochs (default: constant)")
     p.add_argument("--schedule-param", type=_assignment, action="append", default=None, metavar="KEY=VALUE",

@@ -297,7 +297,9 @@ def test_train_options_reach_the_model_and_the_fit(tmp_path):
     assert saved.dtype == np.float64 and data.n_train == 210
     np.testing.assert_allclose(saved.params, model.params, rtol=0, atol=1e-12)
     assert saved.optimizer_state.step == 3 * (210 // 16)  # --drop-last: no partial batch
-    assert saved.optimizer_state.hyper == {"momentum": 0.9, "nesterov": True, "weight_decay": 0.01}
+    hyper = saved.optimizer_state.hyper
+    assert {k: hyper[k] for k in ("momentum", "nesterov", "weight_decay")} == {"momentum": 0.9, "nesterov": True,
+                                                                               "weight_decay": 0.01}
     hist = json.loads((tmp_path / "history.json").read_text())
     assert [r["lr"] for r in hist["rows"]] == [0.1, 0.05, 0.025]
     tests = [r["test_loss"] for r in hist["rows"]]  # --test-curves: the test split after every epoch
@@ -313,13 +315,32 @@ def test_adam_hyperparameters_and_set_keys_reach_the_saved_model(tmp_path):
     assert proc.returncode == 0, proc.stderr
     saved = fastmlp.load(tmp_path / "model.npz")
     assert saved.optimizer_state.name == "adam"
-    assert saved.optimizer_state.hyper == {"beta1": 0.8, "beta2": 0.99, "eps": 1e-6, "weight_decay": 0.0}
+    hyper = saved.optimizer_state.hyper
+    assert {k: hyper[k] for k in ("beta1", "beta2", "eps", "weight_decay")} == {"beta1": 0.8, "beta2": 0.99,
+                                                                                 "eps": 1e-6, "weight_decay": 0.0}
     assert saved.arch.leaky_slope == 0.2 and list(saved.layers) == [2, 5, 4, 2]
     assert tuple(json.loads((tmp_path / "history.json").read_text())["result"]["settings"]["init"]) == (
         "he_normal", "torch", "glorot_uniform")  # one init per layer
     assert saved.optimizer_state.step == 2 * 2  # 50 rows in batches of 32
     assert json.loads((tmp_path / "history.json").read_text())["result"]["n_train"] == 50
     assert "training MLP 2-5-4-2 leaky_relu (numpy) on circles: 50 training / 80 test" in proc.stdout
+
+
+def test_regularisation_flags_and_adamw_reach_the_saved_model(tmp_path):
+    proc = run("train", "--optimizer", "adamw", "--decoupled-weight-decay", "0.02", "--l2", "0.001", "--l1", "1e-5",
+               "--clip-norm", "2.5", "--clip-value", "0.5", "--epochs", "1", "--backend", "numpy", "--quiet",
+               "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    saved = fastmlp.load(tmp_path / "model.npz")
+    hyper = saved.optimizer_state.hyper
+    assert saved.optimizer_state.name == "adamw"
+    assert {k: hyper[k] for k in ("decoupled_weight_decay", "l2", "l1", "clip_norm", "clip_value")} == {
+        "decoupled_weight_decay": 0.02, "l2": 0.001, "l1": 1e-5, "clip_norm": 2.5, "clip_value": 0.5}
+
+
+def test_the_optimizer_choices_are_the_library_s():
+    from fastmlp import cli, optimizers
+    assert sorted(cli.OPTIMIZER_CHOICES) == sorted(optimizers.DEFAULTS)
 
 
 @pytest.mark.parametrize("argv, says", [
