@@ -68,7 +68,7 @@ def _data(n_in, loss, n_out, n, seed=0):
 
 
 def _train(backend, layers, activation, loss, dropout, opt="sgd", batch_size=4, n=11, epochs=3, dtype="float64",
-           seed=7, fits=None, kernel=None):
+           seed=7, fits=None, kernel=None, fit_kw=None):
     name, hyper, lr = OPTIMIZERS[opt]
     X, y = _data(layers[0], loss, layers[-1], n)
     model = fastmlp.MLP(layers, activation=activation, loss=loss, dtype=dtype, backend=backend, seed=0,
@@ -76,7 +76,8 @@ def _train(backend, layers, activation, loss, dropout, opt="sgd", batch_size=4, 
     if kernel:
         model.engine.epoch_kernel = kernel
     for e in fits or (epochs,):
-        model.fit(X, y, epochs=e, batch_size=batch_size, lr=lr, optimizer=name, seed=seed, verbose=0, **hyper)
+        model.fit(X, y, epochs=e, batch_size=batch_size, lr=lr, optimizer=name, seed=seed, verbose=0, **hyper,
+                  **(fit_kw or {}))
     return model
 
 
@@ -113,6 +114,12 @@ def test_backends_agree_with_mixed_rates_and_odd_shapes():
            batch_size=3, n=10)
 
 
+@pytest.mark.parametrize("fit_kw", [dict(sample_weight=np.linspace(0.0, 2.0, 11)), dict(sampling="replacement"),
+                                    dict(class_weight="balanced", sampling="replacement")])
+def test_backends_agree_with_sample_weights_and_sampling(fit_kw):
+    _agree([3, 6, 5, 3], "tanh", "cross_entropy", [0.4, 0.3], opt="adam", fit_kw=fit_kw)
+
+
 def test_backends_agree_in_float32():
     models = {b: _train(b, [5, 8, 3], "tanh", "cross_entropy", 0.3, dtype="float32") for b in BACKENDS}
     for b in ("loop", "numba"):
@@ -129,7 +136,8 @@ def test_the_three_mask_functions_give_the_same_bits():
     yi, t = check_targets(np.zeros(33, np.int64), a, 33)
     ws, bufs = new_workspace(a, 33), new_dropout_buffers(a, 33)
     step = 123456789
-    K.loss_and_grad(np.empty(a.n_params), ws, model.params, X, yi, t, a.net, dropout_work(a, d, bufs), step)
+    K.loss_and_grad(np.empty(a.n_params), ws, model.params, X, yi, t, np.zeros(0), a.net, dropout_work(a, d, bufs),
+                    step)
     masks = bufs[0]
     for l, width in enumerate((70, 5)):
         kernel = masks[33 * a.lay[l, 4]:][:33 * width].reshape(33, width)
@@ -293,8 +301,8 @@ def test_dropout_buffers_follow_a_workspace_kept_from_a_larger_call():
 def test_numba_trains_dropout_with_the_generic_kernel_only():
     opt = fastmlp.Optimizer("sgd")
     model = fastmlp.MLP([3, 4, 2], dropout=0.5)
-    assert model.engine.choose_epoch_kernel(opt, 1, True) == "generic"
-    assert model.engine.choose_epoch_kernel(opt, 8, True) == "generic"
+    assert model.engine.choose_epoch_kernel(opt, 1, dropout=True) == "generic"
+    assert model.engine.choose_epoch_kernel(opt, 8, dropout=True) == "generic"
     assert model.engine.choose_epoch_kernel(opt, 1) == "online"  # without dropout: as before
     X, y = _data(3, "cross_entropy", 2, 8)
     for kernel in ("online", "fused"):
@@ -322,7 +330,7 @@ def test_dropout_epochs_allocate_nothing_per_batch(dtype, optimizer, batch, hidd
     yi, t = check_targets(rng.integers(0, 3, len(X)), model.arch, len(X))
     opt = fastmlp.Optimizer(optimizer)
     state = opt.new_state(model.n_params, model.dtype)
-    data = TrainingData(X, yi, t, batch, False, Dropout.from_seed(model.dropout, 0))
+    data = TrainingData(X, yi, t, batch, False, dropout=Dropout.from_seed(model.dropout, 0))
 
     _epoch_stats(model, opt, state, data, np.arange(batch))  # compile, buffers
     d1, r1 = _epoch_stats(model, opt, state, data, np.arange(batch))
