@@ -1,7 +1,8 @@
 """Dropout on hidden layers: the same masks in the three backends, seeded, off at inference.
 
 - the backends TRAIN to the same weights with dropout (float64, rtol = atol = 1e-10) for
-  every hidden activation, every optimizer (with penalties and clipping), every loss, batch 1, partial last batches,
+  every hidden activation, every optimizer (with penalties and clipping), every loss,
+  sample and class weights, sampling with replacement, batch 1, partial last batches,
   per-layer rates (one of them 0), odd shapes; and that training differs from training
   without dropout by far more than the tolerance (so ignored masks would fail);
 - the masks: the numba kernel, the NumPy function and the scalar loop function give the
@@ -58,10 +59,12 @@ OPTIMIZERS = {
 def _data(n_in, loss, n_out, n, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, n_in))
-    if loss == "cross_entropy":
+    if loss in ("cross_entropy", "softmax_mse"):
         y = rng.integers(0, n_out, n)
     elif loss == "bce":
         y = rng.integers(0, 2, n)
+    elif loss == "multilabel":
+        y = rng.integers(0, 2, (n, n_out))
     else:
         y = rng.normal(size=(n, n_out))
     return X, y
@@ -102,7 +105,8 @@ def test_backends_agree_for_every_optimizer(opt):
     _agree([4, 9, 2], "tanh", "mse", 0.4, opt=opt)
 
 
-@pytest.mark.parametrize("loss,n_out", [("cross_entropy", 3), ("mse", 2), ("bce", 1)])
+@pytest.mark.parametrize("loss,n_out", [("cross_entropy", 3), ("mse", 2), ("bce", 1), ("multilabel", 3),
+                                         ("softmax_mse", 3)])
 @pytest.mark.parametrize("batch_size,n", [(1, 7), (4, 11), (16, 9), (5, 10)])
 def test_backends_agree_for_every_loss_and_batch_geometry(loss, n_out, batch_size, n):
     _agree([3, 5, n_out], "sigmoid", loss, 0.25, batch_size=batch_size, n=n)
