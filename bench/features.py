@@ -26,6 +26,7 @@ CASES = {
     "class_weight": ("sgd", {}, {"class_weight": "balanced"}),
     "replacement": ("sgd", {}, {"sampling": "replacement"}),
     "softmax_mse": ("sgd", {"loss": "softmax_mse"}, {}),
+    "dropout": ("sgd", {"dropout": 0.2}, {}),
     "l2": ("sgd", {}, {"l2": 1e-4}),
     "l1": ("sgd", {}, {"l1": 1e-5}),
     "clip_value": ("sgd", {}, {"clip_value": 1.0}),
