@@ -11,11 +11,15 @@ w_i / sum w, stats[LOSS_SUM] gets sum_i w_i l_i and stats[WEIGHT_SUM] gets sum_i
 (the caller divides). Each loss body takes a constant ``weighted`` flag and is compiled
 twice through its kernel (``weighted`` False or True, chosen once per call): the
 unweighted copy is the code of before weights existed, their branches folded away.
+``fused_loss`` with a ``LossChoice`` (``structs``, passed as ``static.Static``) compiles the one
+body a training uses, weighted or not; with a loss id, every kernel (``loss_grad``).
 """
 import numpy as np
 from numba import njit
+from numba.extending import overload
 
 from .config import JIT, JIT_INLINE, JIT_INNER_INLINE
+from .static import static_value
 from .structs import CORRECT, LOSS_SUM, WEIGHT_SUM
 
 SOFTMAX_XENT, MSE, SIGMOID_BCE, SIGMOID_XENT, SOFTMAX_MSE = 0, 1, 2, 3, 4
@@ -256,3 +260,22 @@ def loss_grad(dz, stats, z, y, t, w, kind):
         sigmoid_xent(dz, stats, z, t, w)
     else:
         softmax_mse(dz, stats, z, y, w)
+
+
+def fused_loss(dz, stats, z, y, t, w, choice):
+    """``loss_grad`` for ``choice``: a loss id (every loss compiled, the weighting tested per
+    call) or a static ``LossChoice`` (only that loss's body, weighted or not, is compiled;
+    ``w`` is then read only when ``choice.weighted``)."""
+
+
+@overload(fused_loss, jit_options=JIT)
+def _fused_loss_impl(dz, stats, z, y, t, w, choice):
+    c = static_value(choice)
+    if c is None:
+        return lambda dz, stats, z, y, t, w, choice: loss_grad(dz, stats, z, y, t, w, choice)
+    body = {SOFTMAX_XENT: _softmax_xent, MSE: _mse, SIGMOID_BCE: _sigmoid_bce, SIGMOID_XENT: _sigmoid_xent,
+            SOFTMAX_MSE: _softmax_mse}[c.loss]
+    weighted = bool(c.weighted)
+    if c.loss in (SOFTMAX_XENT, SOFTMAX_MSE):  # class ids
+        return lambda dz, stats, z, y, t, w, choice: body(dz, stats, z, y, w, weighted)
+    return lambda dz, stats, z, y, t, w, choice: body(dz, stats, z, t, w, weighted)

@@ -8,15 +8,17 @@ dropout's ``DropoutWork`` or None (``dropout``: None compiles to the kernels wit
 """
 import numpy as np
 from numba import njit
+from numba.extending import overload
 
 from .activations import act_backward
 from .config import JIT, JIT_INLINE, JIT_INNER_INLINE
 from .dense import dense_backward, dense_dx, dense_forward, dense_sgd
 from .dropout import dropped, layer_input, mask_backward
 from .intrinsics import matrix
-from .losses import SIGMOID_BCE, SIGMOID_XENT, loss_grad
+from .losses import SIGMOID_BCE, SIGMOID_XENT, fused_loss
 from .optimizers import update_range
 from .regularisation import clip_global_norm, regularise_layer
+from .static import static_field
 from .structs import A_OFF, B_OFF, N_IN, N_OUT, W_OFF
 
 
@@ -99,7 +101,7 @@ def top_loss(ws, x, y, t, w, net, grad):
     last = net.lay.shape[0] - 1
     z = block(ws.acts, ws.rows, net, last, m)
     dz = block(ws.deltas, ws.rows, net, last, m if grad else 0)
-    loss_grad(dz, ws.stats, z, y, t, w, net.loss)
+    fused_loss(dz, ws.stats, z, y, t, w, net.loss)
 
 
 @njit(**JIT)
@@ -150,6 +152,25 @@ def clipped_update_backward(grads, slots, ws, params, x, net, hyper, step, drop)
     n = net.lay[last, B_OFF] + net.lay[last, N_OUT]
     clip_global_norm(grads[:n], hyper.clip_norm)
     update_range(params[:n], slots[0][:n], slots[1][:n], grads[:n], hyper, step)
+
+
+def update_backward_any(grads, slots, ws, params, x, net, hyper, step, drop):
+    """``clipped_update_backward`` when ``hyper.clip_norm`` > 0, else ``update_backward``: tested
+    per call, or, with a static ``UpdateChoice`` as ``hyper.kind``, the one compiled."""
+
+
+@overload(update_backward_any, jit_options=JIT)
+def _update_backward_any_impl(grads, slots, ws, params, x, net, hyper, step, drop):
+    choice = static_field(hyper, "kind")
+    clip = None if choice is None else bool(choice.clip_norm)  # a constant: the other branch is pruned
+
+    def impl(grads, slots, ws, params, x, net, hyper, step, drop):
+        clipped = hyper.clip_norm > 0 if clip is None else clip
+        if clipped:
+            clipped_update_backward(grads, slots, ws, params, x, net, hyper, step, drop)
+        else:
+            update_backward(grads, slots, ws, params, x, net, hyper, step, drop)
+    return impl
 
 
 @njit(**JIT_INLINE)

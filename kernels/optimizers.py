@@ -17,14 +17,18 @@ follows (and its coupled weight decay) sees the shrunk p. Penalties and clipping
 gradient before it comes here (``regularisation``).
 ``step`` is the 1-based number of this update. Large buffers are split into fixed chunks
 under prange; each element is owned by one chunk: no race, and the result does not depend
-on the number of threads.
+on the number of threads. ``hyper.kind`` is an optimizer id (every update compiled, chosen per
+call) or a static ``UpdateChoice`` (``structs``, ``static.Static``): only that optimizer's
+update is compiled.
 """
 from collections import namedtuple
 
 import numpy as np
 from numba import njit, prange
+from numba.extending import overload
 
 from .config import JIT, JIT_INNER, JIT_PARALLEL, PARALLEL_MIN_WORK
+from .static import static_value
 
 SGD, ADAM, RMSPROP, ADAGRAD = 0, 1, 2, 3
 CHUNK = 16384
@@ -93,19 +97,43 @@ def _decay(p, factor):
         p[i] *= factor
 
 
-@njit(**JIT_INNER)
-def _apply(p, first, second, g, kind, c, nesterov):
-    """One optimizer's update on a range of elements; ``first``/``second`` are its state slots."""
-    if c.decay != 1:
-        _decay(p, c.decay)
-    if kind == SGD:
-        _sgd(p, first, g, c, nesterov)
-    elif kind == ADAM:
-        _adam(p, first, second, g, c)
-    elif kind == RMSPROP:
-        _rmsprop(p, first, g, c)
-    else:
-        _adagrad(p, first, g, c)
+def optimizer_id(kind):
+    """The optimizer id of ``hyper.kind``: the id itself, or a static ``UpdateChoice``'s (a constant)."""
+
+
+@overload(optimizer_id, jit_options=JIT)
+def _optimizer_id_impl(kind):
+    c = static_value(kind)
+    if c is None:
+        return lambda kind: kind
+    k = c.kind
+    return lambda kind: k
+
+
+def apply_update(p, first, second, g, kind, c, nesterov):
+    """One optimizer's update on a range of elements (``first``/``second`` its state slots),
+    after the decoupled weight decay; compiled for every optimizer (``kind`` an id, chosen per
+    call) or for one (a static ``UpdateChoice``)."""
+
+
+@overload(apply_update, jit_options=JIT)
+def _apply_update_impl(p, first, second, g, kind, c, nesterov):
+    choice = static_value(kind)
+    only = None if choice is None else choice.kind  # a constant: the other updates are pruned before typing
+
+    def impl(p, first, second, g, kind, c, nesterov):
+        k = kind if only is None else only
+        if c.decay != 1:
+            _decay(p, c.decay)
+        if k == SGD:
+            _sgd(p, first, g, c, nesterov)
+        elif k == ADAM:
+            _adam(p, first, second, g, c)
+        elif k == RMSPROP:
+            _rmsprop(p, first, g, c)
+        else:
+            _adagrad(p, first, g, c)
+    return impl
 
 
 @njit(**JIT)
@@ -119,10 +147,11 @@ def update_range(params, first, second, grads, hyper, step):
     """The update of one contiguous range of the parameters (a layer's W and b, or all of
     them): params, its two state slots ``first``/``second`` and grads, each (n,) or longer."""
     lr, inv_sqrt_bias2 = hyper.lr, 0.0
-    if hyper.kind == ADAM:
+    kind = optimizer_id(hyper.kind)
+    if kind == ADAM:
         lr = lr / (1.0 - hyper.beta1 ** step)
         inv_sqrt_bias2 = 1.0 / np.sqrt(1.0 - hyper.beta2 ** step)
-    elif hyper.kind == ADAGRAD:
+    elif kind == ADAGRAD:
         lr = lr / (1.0 + (step - 1) * hyper.lr_decay)
     T = params.dtype.type
     c = Coeffs(T(lr), T(hyper.weight_decay), T(hyper.eps), T(hyper.momentum), T(hyper.beta1),
@@ -131,9 +160,9 @@ def update_range(params, first, second, grads, hyper, step):
     nesterov = hyper.nesterov != 0
     n = params.shape[0]
     if n < PARALLEL_MIN_WORK:
-        _apply(params, first, second, grads, hyper.kind, c, nesterov)
+        apply_update(params, first, second, grads, hyper.kind, c, nesterov)
     else:
         for k in prange((n + CHUNK - 1) // CHUNK):
             lo = k * CHUNK
             hi = min(n, lo + CHUNK)
-            _apply(params[lo:hi], first[lo:hi], second[lo:hi], grads[lo:hi], hyper.kind, c, nesterov)
+            apply_update(params[lo:hi], first[lo:hi], second[lo:hi], grads[lo:hi], hyper.kind, c, nesterov)

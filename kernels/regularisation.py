@@ -13,11 +13,15 @@ option is off at 0 and then costs one branch, outside every loop):
 The penalties cover the weights W only, never the biases. The penalty added to the loss
 is written into ``stats[LOSS_SUM]`` as a sum over the batch's m rows (m times the amount
 added to the batch's mean loss), with the weights before the update; sums run in float64.
+With a static ``UpdateChoice`` as ``hyper.kind`` (``structs``) and no penalty or value
+clipping, ``regularise_layer`` compiles to nothing.
 """
 import numpy as np
 from numba import njit
+from numba.extending import overload
 
-from .config import JIT_INNER, JIT_INNER_INLINE
+from .config import JIT, JIT_INNER, JIT_INNER_INLINE
+from .static import static_field
 from .structs import LOSS_SUM
 
 NORM_EPS = 1e-6  # torch.nn.utils.clip_grad_norm_'s
@@ -58,16 +62,28 @@ def _scale(g, c):
 
 
 @njit(**JIT_INNER_INLINE)
-def regularise_layer(g, p, n_w, hyper, rows, stats):
-    """One layer's penalties and value clipping, in place on its gradient g (n,) (W then b,
-    params p alike; the first n_w elements are W) for a batch of ``rows`` rows;
-    stats[LOSS_SUM] += the batch's penalty summed over its rows."""
+def _regularise(g, p, n_w, hyper, rows, stats):
+    """``regularise_layer``'s work, each option tested per call."""
     T = p.dtype.type
     if hyper.l2 != 0 or hyper.l1 != 0:
         sum_sq, sum_abs = _penalise(g[:n_w], p[:n_w], T(hyper.l2 / rows), T(hyper.l1))
         stats[LOSS_SUM] += 0.5 * hyper.l2 * sum_sq + rows * hyper.l1 * sum_abs
     if hyper.clip_value != 0:
         _clip_values(g, T(hyper.clip_value))
+
+
+def regularise_layer(g, p, n_w, hyper, rows, stats):
+    """One layer's penalties and value clipping, in place on its gradient g (n,) (W then b,
+    params p alike; the first n_w elements are W) for a batch of ``rows`` rows;
+    stats[LOSS_SUM] += the batch's penalty summed over its rows."""
+
+
+@overload(regularise_layer, jit_options=JIT)
+def _regularise_layer_impl(g, p, n_w, hyper, rows, stats):
+    choice = static_field(hyper, "kind")
+    if choice is not None and not choice.penalties:
+        return lambda g, p, n_w, hyper, rows, stats: None
+    return lambda g, p, n_w, hyper, rows, stats: _regularise(g, p, n_w, hyper, rows, stats)
 
 
 @njit(**JIT_INNER_INLINE)

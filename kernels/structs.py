@@ -25,6 +25,10 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
 - ``DropoutWork``: dropout in a training forward and backward (``dropout``): per weight
   layer ``cut`` (L,) uint64 and ``scale`` (L,) in the params dtype, the masks' ``key``
   (uint64), and ``masks``, ``kept`` laid out as ``Workspace.acts``.
+- ``LossChoice`` and ``UpdateChoice``: what an epoch kernel compiles, passed as ``static.Static``
+  values in place of ``Net.loss`` and ``Hyper.kind`` (the epoch kernels take either): the loss
+  id and whether the data is sample-weighted; the optimizer id, whether any penalty or value
+  clipping is on (``penalties``), and whether the gradient is clipped to a global norm.
 - ``EPOCH_RESULT``: the record an epoch kernel fills: loss_sum, correct, seen, steps, diverged.
 """
 from collections import namedtuple
@@ -45,6 +49,8 @@ Samples = namedtuple("Samples", ["x", "y", "t", "w"])
 Batching = namedtuple("Batching", ["order", "size", "drop_last"])
 Hyper = namedtuple("Hyper", ["kind", "lr", "momentum", "nesterov", "weight_decay", "beta1", "beta2", "eps",
                              "alpha", "lr_decay", "l2", "l1", "decoupled_weight_decay", "clip_value", "clip_norm"])
+LossChoice = namedtuple("LossChoice", ["loss", "weighted"])
+UpdateChoice = namedtuple("UpdateChoice", ["kind", "penalties", "clip_norm"])
 OnlineScratch = namedtuple("OnlineScratch", ["WT", "xs"])
 DropoutWork = namedtuple("DropoutWork", ["cut", "scale", "key", "masks", "kept"])
 
