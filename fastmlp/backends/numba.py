@@ -16,6 +16,9 @@ private kernel never validates; its public twin checks, then calls it). It owns:
   backward pass, or after the whole backward with a global-norm clip; the only one with
   dropout); 'auto' picks the first that applies (plain SGD: no momentum, weight decay,
   penalty or clipping; 'online' trains unweighted data only);
+- what each epoch kernel compiles: the loss (and whether the data is weighted), the optimizer,
+  whether penalties or clipping are on, passed as static choices (``kernels.static``), so a
+  training compiles only the code it runs (:func:`training_net`, :func:`update_choice`);
 - getting ready: :meth:`NumbaBackend.prepare` compiles (first run) or loads the epoch
   kernel a training needs before its first batch, so that the trainer can say so.
 """
@@ -33,8 +36,9 @@ import numpy as np
 from .. import buffers
 from .. import kernels as K
 from ..kernels import intrinsics
-from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, WEIGHT_SUM, Batching, DropoutWork, OnlineScratch,
-                               Samples, Workspace)
+from ..kernels.static import Static
+from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, WEIGHT_SUM, Batching, DropoutWork, LossChoice,
+                               OnlineScratch, Samples, UpdateChoice, Workspace)
 from .base import BackendBase, EpochResult, no_weights, weighted_total
 
 EPOCH_KERNELS = ("auto", "online", "fused", "generic")
@@ -143,6 +147,17 @@ def dropout_work(arch, dropout, bufs):
     cut = np.array([dropout.cut(l) for l in hidden] + [0], np.uint64)
     scale = np.array([dropout.scale(l) for l in hidden] + [1.0], arch.dtype)
     return DropoutWork(cut, scale, np.uint64(dropout.key), *bufs)
+
+
+def training_net(net, weighted):
+    """``net`` for the epoch kernels: its loss a static ``LossChoice`` (that loss only, weighted or not)."""
+    return net._replace(loss=Static(LossChoice(int(net.loss), bool(weighted))))
+
+
+def update_choice(hyper):
+    """The static ``UpdateChoice`` of a kernel ``Hyper``: its optimizer, whether a penalty or value
+    clipping is on, whether the gradient is clipped to a global norm."""
+    return UpdateChoice(int(hyper.kind), bool(hyper.l2 or hyper.l1 or hyper.clip_value), bool(hyper.clip_norm > 0))
 
 
 class _TrainingBuffers:
@@ -310,8 +325,9 @@ class NumbaBackend(BackendBase):
 
     def _prepare_key(self, optimizer, data):
         dropout = data.dropout is not None
-        return (self.choose_epoch_kernel(optimizer, data.batch_size, data.weighted, dropout), self.arch.dtype,
-                data.t.shape[0] > 0, dropout)
+        kernel = self.choose_epoch_kernel(optimizer, data.batch_size, data.weighted, dropout)
+        update = update_choice(optimizer.kernel_hyper(0.0)) if kernel == "generic" else None
+        return kernel, self.arch.dtype, data.t.shape[0] > 0, dropout, bool(data.weighted), update
 
     def needs_preparing(self, optimizer, data):
         return self._prepare_key(optimizer, data) not in _prepared
@@ -343,15 +359,18 @@ class NumbaBackend(BackendBase):
             result = tb.result
             result[0] = 0
             samples = Samples(kernel_view(data.X), kernel_view(data.y), kernel_view(data.t), self._weights(data.w))
+            net = training_net(a.net, samples.w.shape[0] > 0)
             if kernel == "online":
-                K.train_epoch_online(result, params, tb.ws, tb.online, samples, order, a.net, float(lr))
+                K.train_epoch_online(result, params, tb.ws, tb.online, samples, order, net, float(lr))
             else:
                 plan = Batching(order, data.batch_size, data.drop_last)
                 if kernel == "fused":
-                    K.train_epoch_sgd(result, params, tb.ws, tb.batch, samples, plan, a.net, float(lr))
+                    K.train_epoch_sgd(result, params, tb.ws, tb.batch, samples, plan, net, float(lr))
                 else:
-                    K.train_epoch(result, params, tb.grads, state.slots, tb.ws, tb.batch, samples, plan, a.net,
-                                  optimizer.kernel_hyper(lr), state.step, dropout_work(a, data.dropout, tb.dropout))
+                    hyper = optimizer.kernel_hyper(lr)
+                    K.train_epoch(result, params, tb.grads, state.slots, tb.ws, tb.batch, samples, plan, net,
+                                  hyper._replace(kind=Static(update_choice(hyper))), state.step,
+                                  dropout_work(a, data.dropout, tb.dropout))
             r = result[0]
             out = EpochResult(float(r["loss_sum"]), int(r["correct"]), int(r["seen"]), int(r["steps"]),
                               bool(r["diverged"]))
