@@ -1,0 +1,85 @@
+"""A training compiles only the code it runs (``kernels.static``): the numba backend passes the
+loss, the weighting, the optimizer, penalties and global-norm clipping as compile-time choices.
+
+Checked by what Numba compiles (its ``numba:compile`` events, each naming the function) in a
+fresh interpreter with an empty kernel cache (``NUMBA_CACHE_DIR``): here the kernels are long
+compiled or loaded, and a function loaded from the cache sends no event. The same fits also
+check that the kernels still accept a runtime loss id and optimizer id (the reference path
+the tests of ``optimizer_step`` and ``loss_and_grad`` use).
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+CHILD = r"""
+import json, sys
+from collections import Counter
+import numpy as np
+from numba.core import event
+import fastmlp
+from fastmlp import kernels as K
+
+compiled = Counter()
+
+class Names(event.Listener):
+    def on_start(self, ev):
+        compiled[ev.data["dispatcher"].py_func.__qualname__] += 1
+    def on_end(self, ev):
+        pass
+
+event.register("numba:compile", Names())
+rng = np.random.default_rng(0)
+X = rng.random((40, 12), dtype=np.float32)
+y = rng.integers(0, 3, 40)
+out = {}
+for name, kwargs in json.loads(sys.argv[1]):
+    compiled.clear()
+    fastmlp.MLP([12, 8, 3], seed=0).fit(X, y, epochs=1, batch_size=16, verbose=0, **kwargs)
+    out[name] = dict(compiled, train_epoch_signatures=len(K.train_epoch.signatures))
+print(json.dumps(out))
+"""
+
+FITS = [
+    ("sgd", {"optimizer": "sgd", "lr": 0.1}),
+    ("adam", {"optimizer": "adam", "lr": 1e-3}),
+    ("adam_l2", {"optimizer": "adam", "lr": 1e-3, "l2": 1e-4}),
+    ("adam_again", {"optimizer": "adam", "lr": 1e-2}),
+]
+LOSS_KERNELS = ("softmax_xent", "mse", "sigmoid_bce", "sigmoid_xent", "softmax_mse", "loss_grad")
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path_factory.mktemp("empty-numba-cache")))
+    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(FITS)], env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_plain_sgd_compiles_its_own_kernel_and_one_loss_only(compiled):
+    sgd = compiled["sgd"]
+    assert sgd.get("train_epoch_sgd") == 1
+    assert "train_epoch" not in sgd
+    assert not [k for k in LOSS_KERNELS if k in sgd], sgd  # the loss body only, inlined: no dispatch over losses
+
+
+def test_adam_compiles_adam_only(compiled):
+    adam = compiled["adam"]
+    assert adam.get("train_epoch") == 1 and adam["train_epoch_signatures"] == 1
+    assert adam.get("_adam") == 1
+    for unused in ("_sgd", "_rmsprop", "_adagrad", "_penalise", "_clip_values", "_sum_sq", "_scale"):
+        assert unused not in adam, f"an Adam fit compiled {unused}: {adam}"
+    assert not [k for k in LOSS_KERNELS if k in adam], adam
+
+
+def test_an_option_compiles_when_used_once(compiled):
+    l2 = compiled["adam_l2"]
+    assert l2.get("train_epoch") == 1 and l2["train_epoch_signatures"] == 2  # a second specialisation
+    assert l2.get("_penalise") == 1
+    assert "_sum_sq" not in l2 and "_scale" not in l2  # no global-norm clipping asked
+    again = compiled["adam_again"]  # another learning rate: the same specialisation, nothing compiled
+    assert "train_epoch" not in again and again["train_epoch_signatures"] == 2
