@@ -1,0 +1,82 @@
+"""CSVLogger: one row per epoch of every logged metric to a CSV file, as training goes.
+
+Unlike the model file, a log grows as it is written (one flushed line per epoch, so a
+crashed or interrupted run keeps its completed epochs), so it is not written atomically.
+"""
+import csv
+import os
+
+from .callbacks import Callback
+from .checks import check_bool, check_path, check_type
+from .history import EPOCH_BASE, KEYS
+
+
+class CSVLogger(Callback):
+    """Write each epoch's row (``epoch``, ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``,
+    ``lr``, ``seconds``, ``samples_per_s``) to ``path``, the header once, flushed every epoch.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The CSV file; its folder must exist.
+    append : bool, default False
+        Add to an existing file (whose header must be the same columns) instead of replacing it.
+    separator : str, default ','
+        One character between fields.
+
+    Epochs are counted from 1, as training prints them and as the command line's
+    history.json counts them. A metric not measured (``val_loss`` without validation data,
+    ``accuracy`` of a regression) is ``nan``; floats are written in full (``repr``) so the file
+    reads back to the same numbers. A path that cannot be written is refused when training
+    starts, before the first epoch.
+    """
+
+    def __init__(self, path, append=False, separator=","):
+        self.path = check_path(path, "path")
+        self.append = check_bool(append, "append")
+        self.separator = check_type(separator, "separator", str, "a one-character str")
+        if len(separator) != 1 or separator in "\r\n\"":
+            raise ValueError(f"separator must be one character other than a newline or '\"'; got {separator!r}")
+        self._check_path()
+        self._file = self._writer = None
+
+    def _check_path(self):
+        """Refuse a path that cannot become the log, naming why (ValueError)."""
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(folder):
+            raise ValueError(f"CSVLogger path {self.path!r}: the folder {folder!r} does not exist; create it first")
+        if os.path.isdir(self.path):
+            raise ValueError(f"CSVLogger path {self.path!r} is a folder; give a file name")
+
+    def _existing_header(self):
+        """The header line of the file being appended to, or None when the file is new or empty."""
+        if not (self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0):
+            return None
+        with open(self.path, newline="") as f:
+            return next(csv.reader(f, delimiter=self.separator), [])
+
+    def on_train_begin(self, trainer):
+        self._check_path()
+        header = self._existing_header()
+        if header is not None and header != list(KEYS):
+            raise ValueError(f"CSVLogger cannot append to {self.path!r}: its columns {header} are not "
+                             f"{list(KEYS)}; log to a new file or use append=False")
+        try:
+            self._file = open(self.path, "a" if self.append else "w", newline="")
+        except OSError as e:
+            raise ValueError(f"CSVLogger cannot write {self.path!r}: {e.strerror or e}") from None
+        self._writer = csv.writer(self._file, delimiter=self.separator, lineterminator="\n")
+        if header is None:
+            self._writer.writerow(KEYS)
+            self._file.flush()
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        self._writer.writerow([int(logs["epoch"]) + EPOCH_BASE if k == "epoch" else repr(float(logs[k]))
+                               for k in KEYS])
+        self._file.flush()
+        return False
+
+    def on_train_end(self, trainer):
+        if self._file is not None:
+            self._file.close()
+            self._file = self._writer = None
