@@ -12,7 +12,8 @@ from .backends import make_backend
 from .history import History
 from .initializers import initialize
 from .optimizers import Optimizer
-from .checks import check_int, check_targets, check_X
+from .checks import check_callable, check_int, check_targets, check_X
+from .summary import summary_text
 
 
 def _finite_as(value, dtype, name):
@@ -117,6 +118,15 @@ class MLP:
     def __repr__(self):
         return (f"MLP(layers={list(self.layers)}, activation={list(self.activation)}, loss={self.loss!r}, "
                 f"dtype={np.dtype(self.dtype).name}, backend={self.backend!r})")
+
+    def summary(self, print_fn=print):
+        """A Keras-like table of the layers (input and output shapes, activation, weights,
+        biases and parameter count per layer), the total, the loss, dtype, backend and
+        optimizer state; printed with ``print_fn`` (None prints nothing) and returned as text."""
+        text = summary_text(self)
+        if print_fn is not None:
+            check_callable(print_fn, "print_fn", "a function of one str, or None")(text)
+        return text
 
     def split(self, flat):
         """Per-layer ``(W, b)`` views of a flat vector laid out like ``params`` (e.g. gradients)."""
