@@ -206,3 +206,19 @@ def test_a_metric_that_is_nan_never_counts_as_best(tmp_path):
     cb = ModelCheckpoint(tmp_path / "m.npz", monitor="accuracy")  # not best-only: accuracy is never compared
     model.fit(X, X[:, 0], epochs=2, verbose=0, callbacks=[cb])
     assert len(cb.saved) == 2 and cb.best_epoch is None and math.isnan(cb.best)
+
+
+def test_a_plateau_schedule_resumes_by_replaying_the_history(tmp_path):
+    X, y, Xv, yv = _data()
+    kw = dict(batch_size=16, lr=0.5, seed=0, validation_data=(Xv, yv), verbose=0)
+    full = MLP([3, 6, 3], seed=0, backend="numpy")
+    full.fit(X, y, epochs=8, schedule=fastmlp.ReduceOnPlateau(patience=0, factor=0.5, min_delta=0.0),
+             callbacks=[ModelCheckpoint(tmp_path / "p{epoch}.npz")], **kw)
+    assert len(set(full.history["lr"][4:])) > 1  # the rate drops after the resume point: the state matters
+    resumed = fastmlp.load(tmp_path / "p4.npz")
+    schedule = fastmlp.ReduceOnPlateau(patience=0, factor=0.5, min_delta=0.0)
+    for row in resumed.history:  # the schedule's state is not in the file: replay what it observed
+        schedule.observe(row["epoch"], row)
+    resumed.fit(X, y, epochs=4, schedule=schedule, **kw)
+    assert np.array_equal(resumed.params, full.params)
+    _same_rows(resumed.history, full.history)
