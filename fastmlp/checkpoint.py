@@ -12,7 +12,8 @@ history (the shuffling order and the learning-rate schedule depend on that numbe
 continues the run exactly where the checkpoint left it: the same weights, optimizer
 state and history as a run that was never interrupted.
 
-What the file does not hold is the state of Python objects passed to ``fit``: a
+A cosine schedule resumes when given its ``total_epochs`` (without, it follows each fit's
+own epochs). What the file does not hold is the state of Python objects passed to ``fit``: a
 ``ReduceOnPlateau`` schedule (its count of epochs without improvement) is brought back by
 replaying the history, ``for row in model.history: schedule.observe(row['epoch'], row)``;
 an ``EarlyStopping`` restarts its patience.

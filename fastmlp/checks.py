@@ -10,7 +10,8 @@ their arguments with these, then call private functions that trust them.
 - other arguments: :func:`check_pair`, :func:`check_type`, :func:`check_callable`,
   :func:`check_path`, :func:`check_n_jobs`;
 - seeds: :func:`check_seed`, :func:`make_rng`;
-- settings: :func:`check_dtype`, :func:`check_int_list`, :func:`check_hidden_sizes`;
+- settings: :func:`check_dtype`, :func:`check_int_list`, :func:`check_hidden_sizes`,
+  :func:`check_per_layer`;
 - arrays: :func:`check_matrix`, :func:`check_X` (for a model, warning with
   :class:`UnscaledInputWarning` at the user's line, :func:`user_stacklevel`), :func:`check_targets`.
 """
@@ -243,6 +244,22 @@ def check_int_list(value, name, low=None):
 def check_hidden_sizes(value, name="hidden"):
     """Hidden-layer widths: :func:`check_int_list` with every width >= 1; ``()`` is no hidden layer."""
     return check_int_list(value, name, low=1)
+
+
+def check_per_layer(value, name, n_layers, choices):
+    """A tuple of ``n_layers`` choices: one str for every layer, or a sequence of one per layer.
+
+    TypeError for neither a str nor a sequence (or an item that is not a str),
+    ValueError for a wrong length or an unknown item (named ``name[i]``).
+    """
+    if isinstance(value, str):
+        return (check_choice(value, name, choices),) * n_layers
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be one of {list(choices)} (a str) or a list of one per layer "
+                        f"({n_layers}); got {_got(value)}")
+    if len(value) != n_layers:
+        raise ValueError(f"{name} must name one choice per layer: {n_layers} names; got {len(value)}: {value!r}")
+    return tuple(check_choice(v, f"{name}[{i}]", choices) for i, v in enumerate(value))
 
 
 # -- arrays ----------------------------------------------------------------------------------------

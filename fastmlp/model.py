@@ -40,16 +40,21 @@ class MLP:
     loss : {'cross_entropy', 'mse', 'bce'}, default 'cross_entropy'
         Output and loss together: softmax + cross-entropy (classes), identity +
         mean squared error (regression), sigmoid + binary cross-entropy (one unit).
-    init : str, default 'auto'
+    init : str or list of str, default 'auto'
         'normal' (``init_std``), 'uniform' (``init_bound``), 'fan_max' (variance
         1/max(n_in, n_out)), 'lecun_normal', 'lecun_uniform', 'glorot_normal',
-        'glorot_uniform', 'he_normal', 'he_uniform', 'zeros' ('xavier_*',
-        'kaiming_*' and 'lecun' are aliases); 'auto' is He normal after relu-like
-        layers and Glorot uniform otherwise.
+        'glorot_uniform', 'he_normal', 'he_uniform', their fan_out twins
+        'lecun_normal_fan_out', 'lecun_uniform_fan_out', 'he_normal_fan_out',
+        'he_uniform_fan_out' (variance over n_out, torch's ``mode='fan_out'``),
+        'torch' (PyTorch's nn.Linear default: U(+-1/sqrt(n_in)) for W and b),
+        'zeros' ('xavier_*', 'kaiming_*', 'lecun' and 'pytorch' are aliases);
+        'auto' is He normal after relu-like layers and Glorot uniform otherwise.
+        A list gives one name per weight layer (``len(layers) - 1``).
     init_std, init_bound : float, optional
         Standard deviation of 'normal', bound of 'uniform'.
-    bias_init : float or str, default 0.0
-        A constant, or an init name to draw the biases with.
+    bias_init : float, str or None, default None
+        A constant, or an init name to draw the biases with; None lets each
+        layer's init decide: 'torch' draws them as nn.Linear, the others start at 0.
     leaky_slope : float, default 0.01
         Slope of 'leaky_relu' below zero.
     dtype : {'float32', 'float64'}, default 'float32'
@@ -69,13 +74,13 @@ class MLP:
     """
 
     def __init__(self, layers, activation="relu", loss="cross_entropy", init="auto", init_std=None,
-                 init_bound=None, bias_init=0.0, leaky_slope=0.01, dtype="float32", backend="numba", seed=None):
+                 init_bound=None, bias_init=None, leaky_slope=0.01, dtype="float32", backend="numba", seed=None):
         self.arch = Architecture.build(layers, activation, loss, leaky_slope, dtype)
         self._impl = make_backend(backend, self.arch)
         self._backend = backend
         self._params = buffers.zeros(self.arch.n_params, self.arch.dtype)
         initialize(self.arch, self._params, init, seed, init_std, init_bound, bias_init)
-        self.init = init
+        self.init = init if isinstance(init, str) else list(init)
         self.seed = seed
         self.history = None
         self.optimizer_state = None

@@ -1,7 +1,10 @@
 """Learning-rate schedules, evaluated once per epoch (lr is constant within an epoch).
 
-A schedule maps (epoch, base lr) to the epoch's lr; ``observe`` receives each
-epoch's metrics (only reduce-on-plateau uses them).
+A schedule maps (epoch, base lr) to the epoch's lr, epochs counted over the
+model's history; ``observe`` receives each epoch's metrics (only
+reduce-on-plateau uses them); ``start`` is told, as each fit begins, its first
+epoch and its number of epochs, so a schedule whose shape depends on the
+training's length (cosine without ``total_epochs``) follows the fit.
 """
 import inspect
 import math
@@ -19,6 +22,11 @@ class Schedule:
 
     def observe(self, epoch, logs):
         pass
+
+    def start(self, first_epoch, epochs):
+        """Called by the trainer as a fit begins: it runs epochs ``first_epoch`` to
+        ``first_epoch + epochs - 1`` (counted over the model's history). Only schedules
+        whose shape depends on the training's length use it."""
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
@@ -63,17 +71,37 @@ class InverseTimeDecay(Schedule):
 
 
 class CosineDecay(Schedule):
-    """min_lr + (lr - min_lr) (1 + cos(pi * epoch / total_epochs)) / 2, then min_lr."""
+    """min_lr + (lr - min_lr) (1 + cos(pi * e / T)) / 2 for e < T, then min_lr.
+
+    With ``total_epochs`` given, T is it and e the epoch counted over the
+    model's history, so the decay continues across fits (the way to resume a
+    run). With ``total_epochs=None`` (the default) the decay follows each fit:
+    T is the fit's number of epochs and e counts from the fit's first epoch
+    (as torch's CosineAnnealingLR with T_max = epochs), so the lr falls from
+    the base lr in the first epoch to ``min_lr`` at the end of the fit; a
+    second fit starts a new cycle over its own epochs (a warm restart).
+    """
 
     name = "cosine"
 
-    def __init__(self, total_epochs=100, min_lr=0.0):
-        self.total_epochs = check_positive_int(total_epochs, "total_epochs")
+    def __init__(self, total_epochs=None, min_lr=0.0):
+        self.total_epochs = None if total_epochs is None else check_positive_int(total_epochs, "total_epochs")
         self.min_lr = check_real(min_lr, "min_lr", low=0)
+        self._span = None  # (first epoch, epochs) of the fit under way, for total_epochs=None
+
+    def start(self, first_epoch, epochs):
+        self._span = (first_epoch, epochs)
 
     def lr(self, epoch, base_lr):
-        e = min(epoch, self.total_epochs)
-        return self.min_lr + (base_lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * e / self.total_epochs))
+        if self.total_epochs is not None:
+            first, total = 0, self.total_epochs
+        elif self._span is not None:
+            first, total = self._span
+        else:
+            raise ValueError("CosineDecay(total_epochs=None) follows the fit's epochs and knows them once a fit "
+                             "starts; give total_epochs to use it outside a fit, or call start(first_epoch, epochs)")
+        e = min(max(epoch - first, 0), total)
+        return self.min_lr + (base_lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * e / total))
 
 
 class LinearWarmup(Schedule):
@@ -93,6 +121,11 @@ class LinearWarmup(Schedule):
     def observe(self, epoch, logs):
         if epoch >= self.warmup_epochs:
             self.after.observe(epoch - self.warmup_epochs, logs)
+
+    def start(self, first_epoch, epochs):
+        """``after`` (epochs shifted by ``warmup_epochs``) is told the part of the fit after the warm-up."""
+        first_after = max(first_epoch, self.warmup_epochs)
+        self.after.start(first_after - self.warmup_epochs, max(first_epoch + epochs - first_after, 1))
 
 
 class ReduceOnPlateau(Schedule):

@@ -55,7 +55,9 @@ class Trainer:
         Base learning rate.
     schedule : str or Schedule, optional
         'constant', 'step', 'exponential', 'inverse_time', 'cosine', 'warmup',
-        'plateau', or a Schedule object (see ``fastmlp.schedules``).
+        'plateau', or a Schedule object (see ``fastmlp.schedules``). Each fit tells
+        the schedule its epochs (``schedule.start``): 'cosine' without
+        ``total_epochs`` decays over the fit's epochs.
     **optimizer_params
         Hyperparameters of the optimizer (momentum, nesterov, weight_decay, beta1, ...).
 
@@ -188,6 +190,7 @@ class Trainer:
         self.history = history = History()
         self.stop_training = False
         base_epoch = len(model.history) if model.history is not None else 0
+        self.schedule.start(base_epoch, epochs)  # a length-dependent schedule follows this fit
         progress = Progress(int(verbose), base_epoch + epochs, X.shape[0])
         clock = _ChunkClock(batch_size, X.shape[0])
         with engine.exclusive():  # one fit at a time per model

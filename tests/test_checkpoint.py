@@ -53,6 +53,20 @@ def test_resume_from_a_checkpoint_equals_the_uninterrupted_run(tmp_path, backend
     assert [r["lr"] for r in full.history] == [kw["lr"] * f for f in (1, 1, 0.5, 0.5, 0.25)]
 
 
+@pytest.mark.parametrize("schedule", [lambda: fastmlp.CosineDecay(total_epochs=6, min_lr=0.001),
+                                      lambda: fastmlp.LinearWarmup(2, after=fastmlp.ExponentialDecay(0.7))])
+def test_length_and_warmup_schedules_resume_over_the_models_epochs(tmp_path, schedule):
+    X, y, _, _ = _data()
+    kw = dict(batch_size=16, lr=0.05, optimizer="sgd", momentum=0.9, seed=0, verbose=0)
+    full = MLP([3, 6, 3], seed=0, backend="numba")
+    full.fit(X, y, epochs=6, schedule=schedule(), callbacks=[ModelCheckpoint(tmp_path / "c{epoch}.npz")], **kw)
+    resumed = fastmlp.load(tmp_path / "c3.npz")
+    resumed.fit(X, y, epochs=3, schedule=schedule(), **kw)
+    assert np.array_equal(resumed.params, full.params)
+    _same_rows(resumed.history, full.history)
+    assert len(set(full.history["lr"][3:])) == 3  # a new rate every resumed epoch
+
+
 def test_a_checkpoint_holds_the_model_at_that_epoch(tmp_path):
     X, y, _, _ = _data()
     snapshots = []

@@ -295,7 +295,7 @@ POLICY = [
     (lambda: Progress(3, 10), ValueError, r"unknown verbose 3; expected one of \[0, 1, 2\]"),
     (lambda: Progress(1, 0), ValueError, r"epochs must be a positive integer; got 0"),
     # the model's initialisation and fit's checks that come from fastmlp.checks
-    (lambda: MLP([2, 2], init=None), TypeError, r"init must be one of .* \(a str\); got NoneType None"),
+    (lambda: MLP([2, 2], init=None), TypeError, r"init must be one of .* \(a str\) or a list of one per layer \(1\); got NoneType None"),
     (lambda: MLP([2, 2], init="normal", init_std="0.1"), TypeError, r"init_std must be a positive finite number"),
     (lambda: MLP([2, 2], bias_init=[0.0]), TypeError, r"bias_init must be a finite number; got list"),
     (lambda: MLP([2, 2], seed=2.5), TypeError, r"seed must be an integer >= 0, .*; got float 2.5"),

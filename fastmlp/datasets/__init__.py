@@ -1,4 +1,5 @@
-"""Datasets for fastmlp: toy 2-D problems, MNIST-style IDX files, digits, preprocessing.
+"""Datasets for fastmlp: toy 2-D problems, the lab reports' own sets, MNIST-style IDX files,
+digits, preprocessing.
 
 Every loader returns a :class:`Dataset` with ``X_train, y_train, X_test,
 y_test, name, n_classes`` (and ``class_names`` where known);
@@ -10,6 +11,7 @@ from .base import Dataset
 from .catalog import DATASET_NAMES, SYNTHETIC, load_dataset
 from .digits import digits
 from .idx import IDXFormatError, read_idx, write_idx
+from .labs import load_synth, rdfia_circles, synth
 from .mnist import (
     CHECKSUMS,
     FASHION_CLASSES,
@@ -54,14 +56,17 @@ __all__ = [
     "find_dataset",
     "grid",
     "load_dataset",
+    "load_synth",
     "mnist",
     "moons",
     "one_hot",
+    "rdfia_circles",
     "read_idx",
     "scale_uint8",
     "search_dirs",
     "spirals",
     "split_indices",
+    "synth",
     "train_val_split",
     "write_idx",
     "xor",

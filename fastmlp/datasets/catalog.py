@@ -1,8 +1,9 @@
 """Every dataset by name, with inputs scaled for a network: the one loader the
 command line, the demo and the benchmarks share.
 
-Synthetic problems come as generated; digits' pixels (0..16) are divided by
-16; MNIST and Fashion-MNIST pixels (uint8) by 255 (:func:`scale_uint8`).
+Synthetic problems come as generated (among them the lab reports' own sets,
+'rdfia_circles' and DLVU's 'synth', see :mod:`.labs`); digits' pixels (0..16)
+are divided by 16; MNIST and Fashion-MNIST pixels (uint8) by 255 (:func:`scale_uint8`).
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ from __future__ import annotations
 from ..checks import check_choice
 from .base import Dataset
 from .digits import digits
+from .labs import rdfia_circles, synth
 from .mnist import fashion_mnist, mnist
 from .preprocessing import scale_uint8
 from .synthetic import blobs, circles, moons, spirals, xor
 
 __all__ = ["DATASET_NAMES", "SYNTHETIC", "load_dataset"]
 
-_GENERATORS = {"circles": circles, "moons": moons, "spirals": spirals, "xor": xor, "blobs": blobs}
+_GENERATORS = {"circles": circles, "moons": moons, "spirals": spirals, "xor": xor, "blobs": blobs,
+               "rdfia_circles": rdfia_circles, "synth": synth}
 #: The synthetic 2-D problems (any ``n_samples``, generated from ``seed``).
 SYNTHETIC = tuple(_GENERATORS)
 #: Every name :func:`load_dataset` takes ('fashion_mnist' is read as 'fashion-mnist').
@@ -31,13 +34,14 @@ def load_dataset(name, n_samples=None, seed=0, test_size=None) -> Dataset:
     name : str
         One of :data:`DATASET_NAMES`.
     n_samples : int, optional
-        Points of a synthetic dataset (its default when None); only for
-        the synthetic ones.
+        Points of a synthetic dataset (its default when None: 400, or
+        70000 for 'synth'); only for the synthetic ones.
     seed : int >= 0, numpy Generator or None, default 0
         Draws synthetic points and the digits split; MNIST files have a fixed split.
     test_size : float in [0, 1), optional
         Held-out share for synthetic data and digits (the loader's default
-        when None); MNIST files come with their own test split.
+        when None: 0.2, 0.5 for 'rdfia_circles', 1/7 for 'synth', 0.25 for
+        digits); MNIST files come with their own test split.
 
     Returns
     -------

@@ -1,4 +1,5 @@
-"""Universal approximation figure: box networks under a function, and their error."""
+"""Universal approximation figures: box networks under a function of one variable and their error,
+tower networks under a function of two."""
 import numpy as np
 
 from .base import finish, new_figure
@@ -42,5 +43,42 @@ def plot_box_approximation(result, show=(4, 16, 64), title=None, path=None):
     ax2.legend(fontsize=8)
     ax2.grid(alpha=0.3, which="both")
     a, b = result.get("interval", (x.min(), x.max()))
-    fig.suptitle(title or f"Universal approximation by hand-set weights on [{a:.3g}, {b:.3g}]")
+    where = "" if result.get("heights", "mid") == "mid" else ", heights at the left end of each box"
+    fig.suptitle(title or f"Universal approximation by hand-set weights on [{a:.3g}, {b:.3g}]{where}")
+    return finish(fig, path)
+
+
+def plot_tower_approximation(result, title=None, path=None):
+    """The target f(x, y) and its tower approximations (one panel per box count), on one colour scale.
+
+    Parameters
+    ----------
+    result : dict
+        As returned by ``fastmlp.experiments.tower_approximation``.
+    title : str, optional
+    path : optional PNG path
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    counts = result["box_counts"]
+    images = [result["target"]] + list(result["outputs"])
+    fig, axes = new_figure(1, len(images), 3.4, 3.3)
+    (xa, xb), (ya, yb) = result["region"]
+    lo = min(float(im.min()) for im in images)
+    hi = max(float(im.max()) for im in images)
+    for k, (ax, im) in enumerate(zip(axes[0], images)):
+        shown = ax.imshow(im, origin="lower", extent=(xa, xb, ya, yb), vmin=lo, vmax=hi, cmap="viridis",
+                          interpolation="nearest", aspect="auto")
+        if k == 0:
+            ax.set_title("target f(x, y)")
+        else:
+            n = counts[k - 1]
+            ax.set_title(f"{n}x{n} towers: {2 * n + 2} + {n * n} step units\n"
+                         f"max |f - net| = {result['max_error'][k - 1]:.3g}", fontsize=9)
+        ax.set(xlabel="x", ylabel="y" if k == 0 else None)
+    fig.colorbar(shown, ax=list(axes[0]), shrink=0.85)
+    where = "box centres" if result.get("heights", "mid") == "mid" else "lower-left corners"
+    fig.suptitle(title or f"Towers of step units under a function of two variables (heights at the {where})")
     return finish(fig, path)

@@ -230,8 +230,8 @@ MUTANTS = [
     # -- schedules ---------------------------------------------------------------------------------
     Mutant(
         "cosine_not_clamped", "fastmlp/schedules.py",
-        "e = min(epoch, self.total_epochs)",
-        "e = epoch",
+        "e = min(max(epoch - first, 0), total)",
+        "e = max(epoch - first, 0)",
         ("tests/test_schedules.py",),
         "CosineDecay rises again after total_epochs instead of staying at min_lr"),
     Mutant(
