@@ -132,8 +132,8 @@ def test_bad_settings_are_refused_and_change_nothing():
         (dict(min_lr=1.0, max_lr=0.5), ValueError, "max_lr"), (dict(min_lr=0.0), ValueError, "min_lr"),
         (dict(steps=1), ValueError, "steps"), (dict(batch_size=len(X)), ValueError, "at least 2"),
         (dict(smooth=1.0), ValueError, "smooth"), (dict(stop_factor=1.0), ValueError, "stop_factor"),
-(dict(optimizer="lbfgs"), ValueError, "optimizer"),
-        (dict(momentum=0.9, optimizer="adam"), ValueError, "momentum"), (dict(seed=-1), ValueError, "seed"),
+        (dict(optimizer="lbfgs"), ValueError, "optimizer"), (dict(seed=-1), ValueError, "seed"),
+        (dict(momentum=0.9, optimizer="adam"), ValueError, "momentum"),
     ]:
         with pytest.raises(error, match=message):
             lr_finder(model, X, y, **kwargs)
