@@ -1,7 +1,8 @@
 """CSVLogger: one row per epoch of every logged metric to a CSV file, as training goes.
 
-Unlike the model file, a log grows as it is written (one flushed line per epoch, so a
-crashed or interrupted run keeps its completed epochs), so it is not written atomically.
+Unlike the model file, a log grows as it is written (one line per epoch, the file closed
+after each, so a crashed or interrupted run keeps its completed epochs), so it is not
+written atomically.
 """
 import csv
 import os
@@ -13,7 +14,7 @@ from .history import EPOCH_BASE, KEYS
 
 class CSVLogger(Callback):
     """Write each epoch's row (``epoch``, ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``,
-    ``lr``, ``seconds``, ``samples_per_s``) to ``path``, the header once, flushed every epoch.
+    ``lr``, ``seconds``, ``samples_per_s``) to ``path``, the header once, on disk as each epoch ends.
 
     Parameters
     ----------
@@ -38,7 +39,6 @@ class CSVLogger(Callback):
         if len(separator) != 1 or separator in "\r\n\"":
             raise ValueError(f"separator must be one character other than a newline or '\"'; got {separator!r}")
         self._check_path()
-        self._file = self._writer = None
 
     def _check_path(self):
         """Refuse a path that cannot become the log, naming why (ValueError)."""
@@ -61,22 +61,18 @@ class CSVLogger(Callback):
         if header is not None and header != list(KEYS):
             raise ValueError(f"CSVLogger cannot append to {self.path!r}: its columns {header} are not "
                              f"{list(KEYS)}; log to a new file or use append=False")
-        try:
-            self._file = open(self.path, "a" if self.append else "w", newline="")
-        except OSError as e:
-            raise ValueError(f"CSVLogger cannot write {self.path!r}: {e.strerror or e}") from None
-        self._writer = csv.writer(self._file, delimiter=self.separator, lineterminator="\n")
         if header is None:
-            self._writer.writerow(KEYS)
-            self._file.flush()
+            try:
+                self._write(KEYS, "w")
+            except OSError as e:  # a file that cannot be written is refused before the first epoch
+                raise ValueError(f"CSVLogger cannot write {self.path!r}: {e.strerror or e}") from None
 
     def on_epoch_end(self, trainer, epoch, logs):
-        self._writer.writerow([int(logs["epoch"]) + EPOCH_BASE if k == "epoch" else repr(float(logs[k]))
-                               for k in KEYS])
-        self._file.flush()
+        self._write([int(logs["epoch"]) + EPOCH_BASE if k == "epoch" else repr(float(logs[k])) for k in KEYS], "a")
         return False
 
-    def on_train_end(self, trainer):
-        if self._file is not None:
-            self._file.close()
-            self._file = self._writer = None
+    def _write(self, row, mode):
+        """One line, the file opened and closed around it: on disk when the epoch ends, and no
+        file left open whatever stops the training."""
+        with open(self.path, mode, newline="") as f:
+            csv.writer(f, delimiter=self.separator, lineterminator="\n").writerow(row)
