@@ -52,8 +52,12 @@ class CSVLogger(Callback):
         """The header line of the file being appended to, or None when the file is new or empty."""
         if not (self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0):
             return None
-        with open(self.path, newline="") as f:
-            return next(csv.reader(f, delimiter=self.separator), [])
+        try:
+            with open(self.path, newline="", encoding="utf-8") as f:
+                return next(csv.reader(f, delimiter=self.separator), [])
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise ValueError(f"CSVLogger cannot append to {self.path!r}: it is not a CSV text file ({e}); log to a "
+                             "new file or use append=False") from None
 
     def on_train_begin(self, trainer):
         self._check_path()
@@ -61,6 +65,8 @@ class CSVLogger(Callback):
         if header is not None and header != list(KEYS):
             raise ValueError(f"CSVLogger cannot append to {self.path!r}: its columns {header} are not "
                              f"{list(KEYS)}; log to a new file or use append=False")
+        if header is not None and not os.access(self.path, os.W_OK):
+            raise ValueError(f"CSVLogger cannot append to {self.path!r}: the file is not writable")
         if header is None:
             try:
                 self._write(KEYS, "w")
@@ -74,5 +80,5 @@ class CSVLogger(Callback):
     def _write(self, row, mode):
         """One line, the file opened and closed around it: on disk when the epoch ends, and no
         file left open whatever stops the training."""
-        with open(self.path, mode, newline="") as f:
+        with open(self.path, mode, newline="", encoding="utf-8") as f:
             csv.writer(f, delimiter=self.separator, lineterminator="\n").writerow(row)

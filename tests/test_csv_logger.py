@@ -82,6 +82,16 @@ def test_append_to_a_file_with_other_columns_is_refused(tmp_path):
     assert np.array_equal(model.params, before) and model.history is None
 
 
+def test_append_to_a_file_that_is_not_text_is_refused(tmp_path):
+    X, y = _data()
+    path = tmp_path / "model.npz"
+    MLP([3, 4, 2], seed=0).save(path)
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="not a CSV text file"):
+        MLP([3, 4, 2], seed=0).fit(X, y, epochs=1, verbose=0, callbacks=[CSVLogger(path, append=True)])
+    assert path.read_bytes() == before
+
+
 def test_bad_paths_and_separators_are_refused(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         CSVLogger(tmp_path / "no" / "log.csv")
