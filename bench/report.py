@@ -123,7 +123,7 @@ def _meta(args, variants, sgemm_repeats, data, processes=1):
     ti = thread_info()
     peers = []
     for name, modules in (("torch", ("torch",)), ("jax", ("jax", "optax")), ("sklearn", ("sklearn",)),
-                          ("onnxruntime", ("onnxruntime", "skl2onnx"))):
+                          ("onnxruntime", ("onnxruntime", "onnx"))):
         if any(v.startswith(name) for v in variants):
             peers.append(" ".join(f"{m} {_version(m)}" for m in modules))
     return {"date": datetime.datetime.now().isoformat(timespec="seconds"), "quick": args.quick,

@@ -284,6 +284,12 @@ class MLP:
         }
         return modelfile.write(path, meta, self.params, None if st is None else st.values())
 
+    def to_onnx(self, path, opset=None, classes=None):
+        """Write this model as an ONNX file (atomically); returns the path written. Needs the
+        ``onnx`` package (``pip install "fastmlp[onnx]"``); see ``fastmlp.onnx.export``."""
+        from .onnx import export
+        return export(self, path, opset, classes)
+
     @staticmethod
     def load(path):
         """Load a model saved by ``save`` (``.npz`` may be left out); every malformed file raises

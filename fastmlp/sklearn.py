@@ -29,6 +29,7 @@ import numpy as np
 from scipy.special import log_softmax
 
 try:
+    from sklearn import neural_network as sklearn_nn
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import r2_score
@@ -49,8 +50,9 @@ from .initializers import INIT_NAMES
 from .model import MLP
 from .optimizers import DEFAULTS as OPTIMIZER_DEFAULTS
 from .optimizers import Optimizer
+from .sklearn_convert import from_sklearn, to_sklearn
 
-__all__ = ["MLPClassifier", "MLPRegressor", "expected_failed_checks"]
+__all__ = ["MLPClassifier", "MLPRegressor", "expected_failed_checks", "to_sklearn", "from_sklearn"]
 
 # scikit-learn estimator checks known to fail, by estimator and dtype:
 # {check name: reason}. scikit-learn >= 1.6 has no tag for this: pass
@@ -316,6 +318,53 @@ class _BaseMLP(BaseEstimator):
         return self.model_, _writable(validate_data(self, X, reset=False, dtype=self.model_.dtype, order="C"))
 
     # -- training --------------------------------------------------------------------------------
+    def _start(self, model, early):
+        """The fitted state of a model new to this estimator (nothing trained here yet)."""
+        self.model_ = model
+        self.n_iter_, self.t_, self.loss_curve_ = 0, 0, []
+        self.n_layers_, self.n_outputs_ = len(model.layers), model.layers[-1]
+        self.out_activation_ = self._out_activation
+        self._best_params = None
+        self.best_loss_ = None if early else np.inf
+        self.validation_scores_ = [] if early else None
+        self.best_validation_score_ = -np.inf if early else None
+
+    @classmethod
+    def from_sklearn(cls, estimator, backend="numba"):
+        """A fitted estimator of this class carrying the weights of a fitted scikit-learn one.
+
+        Its predictions equal the scikit-learn estimator's (to float rounding); the
+        hyperparameters both have are copied (a solver fastmlp lacks, 'lbfgs', gives
+        the default), ``dtype`` is that of its ``coefs_``. ``fit`` with ``warm_start=True``
+        and ``partial_fit`` continue from these weights. See ``fastmlp.sklearn.from_sklearn``
+        for what converts.
+
+        Parameters
+        ----------
+        estimator : fitted sklearn.neural_network.MLPClassifier (for MLPClassifier)
+            or MLPRegressor (for MLPRegressor)
+        backend : {'numba', 'numpy', 'loop'}, default 'numba'
+        """
+        kind = "MLPClassifier" if cls._loss == "cross_entropy" else "MLPRegressor"
+        if not isinstance(estimator, getattr(sklearn_nn, kind)):
+            raise TypeError(f"{cls.__name__}.from_sklearn takes a scikit-learn {kind}; got {type(estimator).__name__}")
+        model = from_sklearn(estimator, backend=backend, binary="cross_entropy")
+        if model.loss != cls._loss:
+            raise ValueError(f"cannot convert this {kind} (loss {model.loss!r}) to fastmlp.sklearn.{cls.__name__}, "
+                             f"whose loss is {cls._loss!r}; use fastmlp.sklearn.from_sklearn for a fastmlp.MLP")
+        ours = cls().get_params()
+        params = {k: v for k, v in estimator.get_params().items() if k in ours}
+        if params.get("solver") not in OPTIMIZER_DEFAULTS:
+            params.pop("solver", None)
+        est = cls(**params, dtype=np.dtype(model.dtype).name, backend=backend)
+        est._start(model, early=False)
+        est._random_state = check_random_state(est.random_state)
+        est.n_features_in_ = model.layers[0]
+        if hasattr(estimator, "feature_names_in_"):
+            est.feature_names_in_ = estimator.feature_names_in_.copy()
+        est._targets_from(estimator)
+        return est
+
     def _fit(self, X, y, incremental, classes=None):
         hidden, dtype = self._check_params()
         first = not hasattr(self, "model_") or not (self.warm_start or incremental)
@@ -361,14 +410,7 @@ class _BaseMLP(BaseEstimator):
             setattr(self, k, v)
         self._random_state = rs
         if first:
-            self.model_ = model
-            self.n_iter_, self.t_, self.loss_curve_ = 0, 0, []
-            self.n_layers_, self.n_outputs_, self.out_activation_ = len(layers), n_out, self._out_activation
-            self._best_params = None
-            early = self.early_stopping and not incremental
-            self.best_loss_ = None if early else np.inf
-            self.validation_scores_ = [] if early else None
-            self.best_validation_score_ = -np.inf if early else None
+            self._start(model, early=self.early_stopping and not incremental)
         if model.backend != self.backend:
             model.backend = self.backend
         if validation is not None and self.validation_scores_ is None:  # early stopping turned on for a warm start
@@ -428,6 +470,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _validation_score(self, model, X, y):
         return np.mean(model.predict(X) == y)
+
+    def _targets_from(self, estimator):
+        """The targets' fitted state from a scikit-learn estimator (``from_sklearn``)."""
+        self.classes_ = estimator.classes_.copy()
 
     def fit(self, X, y):
         """Train on (X, y); returns self.
@@ -490,6 +536,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _validation_score(self, model, X, y):
         return r2_score(y, model.forward(X).astype(np.float64))
+
+    def _targets_from(self, estimator):
+        """The targets' fitted state from a scikit-learn estimator (``from_sklearn``): one output
+        predicts (n,), as scikit-learn's."""
+        self._y_1d = estimator.n_outputs_ == 1
 
     def fit(self, X, y):
         """Train on (X, y); returns self.

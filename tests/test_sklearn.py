@@ -255,10 +255,11 @@ def test_clone_and_pickle_round_trips(cls, data, method, tmp_path):
     np.testing.assert_array_equal(getattr(est, method)(X), expected)
 
 
-def test_import_without_scikit_learn():
+@pytest.mark.parametrize("module", ["fastmlp.sklearn", "fastmlp.sklearn_convert"])
+def test_import_without_scikit_learn(module):
     code = ("import sys; sys.modules['sklearn'] = None\n"
             "import fastmlp\n"
-            "try:\n    import fastmlp.sklearn\nexcept ImportError as e:\n    print('ERR', e)\n")
+            f"try:\n    import {module}\nexcept ImportError as e:\n    print('ERR', e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "ERR" in out.stdout and "pip install fastmlp[sklearn]" in out.stdout

@@ -7,8 +7,8 @@ peers are PyTorch eager with ``torch.optim`` ('torch', :mod:`.torch`), JAX with 
 step or a jitted epoch over ``lax.scan``, optax for momentum and Adam ('jax-step',
 'jax-scan', :mod:`.jax`) and scikit-learn's ``MLPClassifier.partial_fit`` ('sklearn',
 :mod:`.sklearn`). Inference (``predict_proba``): fastmlp's 'numba' and 'numpy', PyTorch
-under ``inference_mode`` ('torch'), ONNX Runtime on the skl2onnx export of an
-MLPClassifier carrying the same weights ('onnxruntime', :mod:`.onnxruntime`),
+under ``inference_mode`` ('torch'), ONNX Runtime on fastmlp's ONNX export of the network
+with the same weights ('onnxruntime', :mod:`.onnxruntime`, :mod:`fastmlp.onnx`),
 scikit-learn's ``predict_proba`` ('sklearn') and NumPy, a plain ``@`` chain
 ('numpy-matmul', :mod:`.matmul`).
 
@@ -33,10 +33,10 @@ PREDICT_VARIANTS = ("numba", "numpy") + PREDICT_PEERS
 
 # What each peer imports (JAX also optax for an optimizer other than plain SGD), and how to install it.
 _NEEDS = {"torch": ("torch",), "jax-step": ("jax",), "jax-scan": ("jax",), "sklearn": ("sklearn",),
-          "onnxruntime": ("onnxruntime", "skl2onnx", "sklearn")}
+          "onnxruntime": ("onnxruntime", "onnx")}
 INSTALL = {"torch": "pip install torch==2.13.0", "jax": "pip install jax jaxlib", "optax": "pip install optax",
            "sklearn": "pip install scikit-learn", "onnxruntime": "pip install onnxruntime",
-           "skl2onnx": "pip install skl2onnx onnx"}
+           "onnx": "pip install onnx"}
 
 
 def variants_for(kind):

@@ -1,25 +1,26 @@
-"""The 'onnxruntime' variant (inference only): ONNX Runtime running the skl2onnx export of a
-scikit-learn MLPClassifier that carries the same weights as fastmlp.
+"""The 'onnxruntime' variant (inference only): ONNX Runtime running fastmlp's own ONNX export
+(:mod:`fastmlp.onnx`) of the network with the same weights.
 
-The export is float32 (``FloatTensorType``) with ``zipmap`` off, so the session returns the
-probabilities as one (n, n_classes) array; the session uses ONNX Runtime's default options on
-the CPU execution provider. Imported only when its runner is made
-(:mod:`fastmlp.bench.peers`); ``import onnxruntime`` below is the installed ONNX Runtime
-(absolute import), not this file.
+The export is float32 with one ``Gemm`` per layer and a ``Softmax``; the session returns the
+probabilities as one (n, n_classes) array and uses ONNX Runtime's default options on the CPU
+execution provider. Imported only when its runner is made (:mod:`fastmlp.bench.peers`);
+``import onnxruntime`` below is the installed ONNX Runtime (absolute import), not this file.
 """
 import onnxruntime
-from skl2onnx import convert_sklearn
-from skl2onnx.common.data_types import FloatTensorType
+
+from fastmlp import MLP
+from fastmlp.onnx import convert
 
 from .runner import Predictor
-from .sklearn import classifier
 
 
 def export(net, init):
-    """The ONNX model (``onnx.ModelProto``) of an MLPClassifier carrying ``init``; outputs 'label', 'probabilities'."""
-    clf = classifier(net, init)
-    return convert_sklearn(clf, initial_types=[("X", FloatTensorType([None, net.layers[0]]))],
-                           options={id(clf): {"zipmap": False}})
+    """The ONNX model (``onnx.ModelProto``) of ``net`` carrying ``init`` (fastmlp's (W, b) layout);
+    outputs 'label', 'probabilities', 'logits'."""
+    model = MLP(list(net.layers), activation=net.activation, dtype="float32", backend="numpy")
+    for l, (W, b) in enumerate(init):
+        model.set_layer(l, W, b)
+    return convert(model)
 
 
 class OnnxPredictor(Predictor):

@@ -1,8 +1,7 @@
 """The 'sklearn' variant: scikit-learn's MLPClassifier carrying the same weights as fastmlp,
 trained by ``partial_fit`` with the same optimizer, or running its ``predict_proba``.
 
-:func:`classifier` (an MLPClassifier set to given weights) also serves the ONNX Runtime
-peer, which exports it. Imported only when its runner is made (:mod:`fastmlp.bench.peers`);
+Imported only when its runner is made (:mod:`fastmlp.bench.peers`);
 ``sklearn`` below is the installed scikit-learn (absolute import), not this file.
 """
 import warnings
