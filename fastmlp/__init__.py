@@ -6,6 +6,7 @@ from .callbacks import Callback, EarlyStopping
 from .checkpoint import ModelCheckpoint
 from .checks import UnscaledInputWarning
 from .csvlog import CSVLogger
+from .diagnostics import LayerDiagnostics
 from .gradcheck import gradcheck, numerical_gradient
 from .history import History
 from .io import ModelFormatError, load, save
@@ -14,6 +15,7 @@ from .model import MLP
 from .optimizers import Optimizer
 from .schedules import (CosineDecay, ExponentialDecay, InverseTimeDecay, LinearWarmup, ReduceOnPlateau, Schedule,
                         StepDecay)
+from .snapshots import BoundarySnapshots
 from .threads import get_num_threads, is_deterministic, set_deterministic, set_num_threads, thread_info
 from .trainer import DivergenceError, DivergenceWarning, Trainer
 
@@ -24,5 +26,5 @@ __all__ = [
     "Schedule", "StepDecay", "ExponentialDecay", "InverseTimeDecay", "CosineDecay", "LinearWarmup",
     "ReduceOnPlateau", "DivergenceWarning", "DivergenceError", "UnscaledInputWarning", "ModelFormatError", "save", "load",
     "gradcheck", "numerical_gradient", "set_num_threads", "get_num_threads", "thread_info", "set_deterministic",
-    "is_deterministic", "__version__",
+    "is_deterministic", "LayerDiagnostics", "BoundarySnapshots", "__version__",
 ]

@@ -8,8 +8,10 @@ a command's options with their defaults. Words mean what they mean in the Python
 
 Every error is one line on stderr, ``fastmlp: error: ...``, with exit status 2 and no
 traceback, before any work when it is about the arguments or the output folder; warnings
-are one line ``fastmlp: warning: ...``. Output cut short by the reader (``fastmlp info
---json | head``) ends quietly.
+are one line ``fastmlp: warning: ...``. ``--set KEY=VALUE`` and ``sweep --grid KEY=V1,V2`` name
+settings as Python does (``fastmlp.settings``), so an option added to ``MLP`` or ``fit`` can be
+given at once; an unknown name is refused with the list of known ones. Output cut short by
+the reader (``fastmlp info --json | head``) ends quietly.
 """
 import argparse
 import contextlib
@@ -26,7 +28,7 @@ from .checks import check_hidden_sizes, check_int_list
 from .datasets.catalog import DATASET_NAMES, SYNTHETIC, load_dataset
 
 ACTIVATION_CHOICES = ("identity", "tanh", "sigmoid", "relu", "leaky_relu")
-OPTIMIZER_CHOICES = ("sgd", "adam", "rmsprop", "adagrad")
+OPTIMIZER_CHOICES = ("sgd", "adam", "adamw", "rmsprop", "adagrad")  # fastmlp.optimizers.DEFAULTS (a test ties them)
 BACKEND_CHOICES = ("numba", "numpy", "loop")
 DOWNLOADABLE = {"mnist": "mnist", "fashion-mnist": "fashion_mnist"}  # CLI name -> fastmlp.datasets name
 
@@ -85,6 +87,48 @@ def _csv(values):
     return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
 
 
+def setting_value(text):
+    """A setting's value from its text: none, true/false, an int, a float, a list written
+    with ':' (``64:32`` is (64, 32)), else the text itself (a name such as ``he_normal``)."""
+    text = text.strip()
+    if ":" in text:
+        return tuple(setting_value(part) for part in text.split(":") if part.strip())
+    if text.lower() in ("none", "null"):
+        return None
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _key_and_text(text, option):
+    key, sep, value = text.partition("=")
+    key = key.strip().replace("-", "_")
+    if not sep or not key or not value.strip():
+        raise argparse.ArgumentTypeError(f"{option} takes KEY=VALUE, e.g. {option} lr=0.1; got {text!r}")
+    return key, value
+
+
+def _assignment(text):
+    """``--set KEY=VALUE``: (key, value); a value with commas is a list (``hidden=64,32``)."""
+    key, value = _key_and_text(text, "--set")
+    value = value.replace(",", ":") if "," in value else value
+    return key, setting_value(value)
+
+
+def _grid_axis(text):
+    """``--grid KEY=V1,V2,...``: (key, [values]); a value that is a list is written with ':'."""
+    key, value = _key_and_text(text, "--grid")
+    values = [setting_value(v) for v in value.split(",") if v.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"--grid {key}= needs at least one value")
+    return key, values
+
+
 # -- shared steps ---------------------------------------------------------------------------------
 def _set_threads(args):
     if getattr(args, "threads", None) is not None:
@@ -111,9 +155,10 @@ def output_folder(path, option="--out"):
     return path
 
 
-def _dataset(args, seed):
-    """The dataset of ``--dataset``, fetched first with ``--download``; a missing one is an
-    error saying where it was searched and how to get it (with this command's words)."""
+def _dataset(args, seed, **data_settings):
+    """The dataset of ``--dataset`` (with the data settings n_samples, noise, test_size),
+    fetched first with ``--download``; a missing one is an error saying where it was searched
+    and how to get it (with this command's words)."""
     name = args.dataset
     if getattr(args, "download", False) and name in DOWNLOADABLE:
         from . import datasets
@@ -122,7 +167,7 @@ def _dataset(args, seed):
             print(f"downloading {name} into {datasets.cache_dir(key)} (SHA-256 checked) ...", flush=True)
             getattr(datasets, key)(download=True)
     try:
-        return load_dataset(name, args.n_samples, seed)
+        return load_dataset(name, seed=seed, **data_settings)
     except FileNotFoundError as e:
         message = str(e).replace("pass download=True to fetch it", "add --download to fetch it")
         message = message.replace(" (or data_home)", "")  # a Python argument the command does not have
@@ -142,7 +187,8 @@ def cmd_demo(args):
 
 
 def _hidden(args):
-    """The hidden sizes from --hidden, or from the deprecated --layers (with a warning)."""
+    """The hidden sizes from --hidden, or from the deprecated --layers (with a warning); None
+    when neither is given."""
     if args.layers is not None:
         if args.hidden is not None:
             raise _UsageError("give --hidden only (--layers is its deprecated name)")
@@ -150,71 +196,170 @@ def _hidden(args):
                       "layers in Python (MLP(layers=...)) is the whole list [inputs, *hidden, outputs]; "
                       f"use --hidden {_csv(args.layers)}", FutureWarning, stacklevel=1)
         return args.layers
-    return args.hidden if args.hidden is not None else [32]
+    return args.hidden
+
+
+#: Options whose value is the setting of the same name (``fastmlp.settings``) when given.
+SETTING_OPTIONS = ("activation", "init", "init_std", "init_bound", "bias_init", "backend", "optimizer", "lr",
+                   "momentum", "nesterov", "beta1", "beta2", "eps", "weight_decay", "decoupled_weight_decay", "l2", "l1",
+                   "clip_norm", "clip_value", "schedule", "batch_size",
+                   "epochs", "shuffle", "drop_last", "validation_split", "n_samples", "noise", "test_size", "seed")
+SHAPE_SETTINGS = ("hidden", "width", "depth")
+
+
+def _option(name):
+    return "--no-shuffle" if name == "shuffle" else "--" + name.replace("_", "-")
+
+
+def command_settings(args, default_hidden):
+    """Every setting the command line states, flat, by ``fastmlp.settings`` names: the options of
+    :data:`SETTING_OPTIONS` (those given, or with a default), ``--hidden``, ``--schedule`` with its
+    ``--schedule-param`` values, then each ``--set KEY=VALUE``.
+
+    A key set twice (by an option and ``--set``, or by two ``--set``) and an unknown key are
+    errors; the hidden sizes default to ``default_hidden`` (unless None) when none of hidden,
+    width or depth is set.
+    """
+    from .schedules import make_schedule
+    from .settings import check_keys
+    defaults = vars(build_parser().parse_args([args.command]))
+    out, given = {}, {}
+    for name in SETTING_OPTIONS:
+        value = getattr(args, name, None)
+        if value is not None:
+            out[name] = value
+            if value != defaults.get(name):
+                given[name] = _option(name)
+    hidden = _hidden(args)
+    if hidden is not None:
+        out["hidden"], given["hidden"] = tuple(hidden), "--hidden"
+    params = dict(getattr(args, "schedule_param", None) or [])
+    if params:
+        if args.schedule is None:
+            raise _UsageError("--schedule-param needs --schedule NAME (the schedule it parametrises)")
+        out["schedule"] = make_schedule(args.schedule, **params)
+    for key, value in getattr(args, "set", None) or []:
+        if key in given:
+            raise _UsageError(f"{key} is given twice: by {given[key]} and by --set {key}=...; give it once")
+        out[key], given[key] = value, f"--set {key}=..."
+    check_keys(out)
+    if default_hidden is not None and not any(k in out for k in SHAPE_SETTINGS):
+        out["hidden"] = tuple(default_hidden)
+    return out
 
 
 def cmd_train(args):
     from . import plots
     from .model import MLP
     from .progress import kernel_notice, warm_up
-    from .sweep import json_ready
-    hidden = _hidden(args)
+    from .settings import hidden_sizes, split_settings
+    from .sweep import json_ready, train_subset
+    from .trainer import Trainer
+    settings = command_settings(args, default_hidden=[32])
+    hidden = hidden_sizes(settings)
+    model_kw, trainer_kw, fit_kw, data_kw = split_settings(settings)
     out = output_folder(args.out)
     _set_threads(args)
-    data = _dataset(args, args.seed)
-    layers = [data.n_features, *hidden, data.n_classes]
-    model = MLP(layers, activation=args.activation, init=args.init, backend=args.backend, seed=args.seed)
-    fit_kw = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                  schedule=args.schedule, seed=args.seed)
-    if args.momentum:
-        fit_kw["momentum"] = args.momentum
-    if args.validation_split:
-        fit_kw["validation_split"] = args.validation_split
-    print(f"training MLP {'-'.join(map(str, layers))} {args.activation} ({args.backend}) on {data.name}: "
-          f"{data.n_train} training / {data.n_test} test samples", flush=True)
-    if args.backend == "numba":
-        kernel_notice(lambda: warm_up(model, data.X_train, data.y_train, **fit_kw),
-                      log=lambda line: print(line, flush=True))
-    history = model.fit(data.X_train, data.y_train, verbose=0 if args.quiet else 1, **fit_kw)
-    result = {"dataset": data.name, "layers": layers, "epochs_run": len(history), "diverged": history.diverged}
+    seed = settings["seed"]  # --seed, or --set seed=...
+    n_train = data_kw.pop("n_train", None)
+    data = _dataset(args, data_kw.pop("data_seed", seed), **data_kw)
+    X, y = data.X_train, data.y_train
+    if n_train is not None:
+        X, y = train_subset(X, y, n_train, seed)
+    layers = [data.n_features, *hidden, 1 if model_kw.get("loss") == "bce" else data.n_classes]
+    model = MLP(layers, **model_kw)
+    trainer = Trainer(model, **trainer_kw)
+    activation = settings["activation"]
+    activation = _csv(activation) if isinstance(activation, (list, tuple)) else activation
+    print(f"training MLP {'-'.join(map(str, layers))} {activation} ({model.backend}) on {data.name}: "
+          f"{len(X)} training / {data.n_test} test samples", flush=True)
+    if model.backend == "numba":
+        kernel_notice(lambda: warm_up(model, X, y, **trainer_kw, **fit_kw), log=lambda line: print(line, flush=True))
+    test_rows = []
+
+    def evaluate_test(epoch, logs):  # --test-curves: the test split after every epoch
+        test_rows.append(model.evaluate(data.X_test, data.y_test))
+        return False
+    callbacks = [evaluate_test] if args.test_curves and data.n_test else []
+    history = trainer.fit(X, y, verbose=0 if args.quiet else 1, callbacks=callbacks, **fit_kw)
+    result = {"dataset": data.name, "layers": layers, "n_train": len(X), "epochs_run": len(history),
+              "diverged": history.diverged, "settings": settings}
     if data.n_test:
         result["test"] = model.evaluate(data.X_test, data.y_test)
         print(f"test loss {result['test']['loss']:.4f}  test accuracy {result['test']['accuracy']:.4f}")
     paths = {"model": model.save(os.path.join(out, "model.npz"))}
     paths["history"] = os.path.join(out, "history.json")
+    saved = history.to_dict(epoch_base=1)
+    for row, test in zip(saved["rows"], test_rows):
+        row["test_loss"], row["test_accuracy"] = test["loss"], test["accuracy"]
     with open(paths["history"], "w") as f:
-        json.dump(json_ready(dict(history.to_dict(epoch_base=1), result=result)), f, indent=1, allow_nan=False)
+        json.dump(json_ready(dict(saved, result=result)), f, indent=1, allow_nan=False)
     paths["curves"] = os.path.join(out, "curves.png")
-    plots.plot_history(history, title=f"{data.name}: MLP {'-'.join(map(str, layers))} {args.activation}, "
-                       f"{args.optimizer} lr {args.lr:g}, batch {args.batch_size}", path=paths["curves"])
+    fig = plots.plot_history(history, title=f"{data.name}: MLP {'-'.join(map(str, layers))} {activation}, "
+                             f"{settings['optimizer']} lr {settings['lr']:g}, batch {settings['batch_size']}")
+    if test_rows:
+        _add_test_curves(fig, test_rows)
+    plots.finish(fig, paths["curves"])
     if data.n_features in (64, 784):
-        X, y = (data.X_test, data.y_test) if data.n_test else (data.X_train, data.y_train)
+        Xs, ys = (data.X_test, data.y_test) if data.n_test else (X, y)
         paths["probabilities"] = os.path.join(out, "probabilities.png")
-        plots.plot_probabilities(model, X, indices=range(min(6, len(X))), y=y, class_names=data.class_names,
+        plots.plot_probabilities(model, Xs, indices=range(min(6, len(Xs))), y=ys, class_names=data.class_names,
                                  path=paths["probabilities"])
-    elif data.n_features == 2:
+    elif data.n_features == 2 and model.arch.is_classifier:
         paths["boundary"] = os.path.join(out, "boundary.png")
-        plots.plot_decision_boundary(model, data.X_train, data.y_train, path=paths["boundary"],
-                                     points="training")
+        plots.plot_decision_boundary(model, X, y, path=paths["boundary"], points="training")
     for kind, p in paths.items():
         print(f"wrote {kind}: {p}")
     return 0
 
 
+def _add_test_curves(fig, test_rows):
+    """The test loss and accuracy per epoch, dotted, on the loss and accuracy panels of
+    ``plot_history``'s figure."""
+    epochs = range(1, len(test_rows) + 1)
+    for ax, key in zip(fig.axes[:2], ("loss", "accuracy")):
+        ax.plot(epochs, [t[key] for t in test_rows], color="k", lw=1.4, ls=":", label=f"test {key}")
+        ax.legend(fontsize=8)
+
+
+_AXIS_NAMES = {"batch_size": "batch size", "lr": "learning rate"}
+
+
+def _sweep_grid(args):
+    """The grid of ``sweep``: --batch-sizes and --lrs (the default grid when no --grid is given),
+    each --grid KEY=V1,V2, and --seeds."""
+    grid = {}
+    classic = not args.grid
+    for key, values, default in (("batch_size", args.batch_sizes, [1, 10, 50, 100, 200]),
+                                 ("lr", args.lrs, [0.01, 0.05, 0.1, 0.5, 1.0, 5.0])):
+        if values is not None or classic:
+            grid[key] = values if values is not None else default
+    for key, values in args.grid or []:
+        if key in grid:
+            raise _UsageError(f"the grid gives {key} twice; give its values once")
+        grid[key] = values
+    if args.seeds:
+        if "seed" in grid:
+            raise _UsageError("give the seeds once: --seeds or --grid seed=...")
+        grid["seed"] = args.seeds
+    return grid
+
+
 def cmd_sweep(args):
     from . import plots
-    from .model import MLP
-    from .progress import kernel_notice, warm_up
-    from .sweep import sweep
-    hidden = _hidden(args)
+    from .progress import kernel_notice
+    from .settings import check_keys
+    from .sweep import GENERATOR_KEYS, rehearse, sweep
+    grid = _sweep_grid(args)
+    check_keys(grid, "sweep setting")
+    base = command_settings(args, default_hidden=None if any(k in grid for k in SHAPE_SETTINGS) else [16])
     out = output_folder(args.out)
     _set_threads(args)
-    data = _dataset(args, 0)
-    grid = {"batch_size": args.batch_sizes, "lr": args.lrs}
-    if args.seeds:
-        grid["seed"] = args.seeds
-    base = {"hidden": tuple(hidden), "activation": args.activation, "epochs": args.epochs,
-            "optimizer": args.optimizer}
+    if any(k in base or k in grid for k in GENERATOR_KEYS):
+        data, name = args.dataset, args.dataset  # generated per data setting by the sweep
+    else:
+        data = _dataset(args, 0)
+        name = data.name
     client = None
     if args.scheduler_address:
         try:
@@ -222,33 +367,32 @@ def cmd_sweep(args):
         except ImportError:
             raise ValueError("--scheduler-address needs dask.distributed: pip install fastmlp[dask]") from None
         client = Client(args.scheduler_address)
-    n_runs = len(args.batch_sizes) * len(args.lrs) * max(1, len(args.seeds or []))
+    n_runs = 1
+    for values in grid.values():
+        n_runs *= len(values)
     where = f"Dask scheduler {args.scheduler_address}" if client else f"{args.n_jobs or 'all'} process(es)"
-    print(f"sweep on {data.name}: {n_runs} runs on {where}", flush=True)
-
-    def rehearse():  # here, once: the workers then load the kernels from the cache
-        model = MLP([data.n_features, *hidden, data.n_classes], activation=args.activation, seed=0)
-        for batch_size in args.batch_sizes:  # batch 1 trains with its own kernel
-            warm_up(model, data.X_train, data.y_train, batch_size=batch_size, optimizer=args.optimizer,
-                    lr=min(args.lrs))
-    if client is None:
-        kernel_notice(rehearse, log=lambda line: print(line, flush=True))
+    print(f"sweep on {name}: {n_runs} runs on {where}", flush=True)
+    if client is None:  # here, once: the workers then load the kernels from the cache
+        kernel_notice(lambda: rehearse(data, grid, base), log=lambda line: print(line, flush=True))
     t0 = time.perf_counter()
     try:
         result = sweep(data, grid, base=base, n_jobs=args.n_jobs, client=client, verbose=not args.quiet)
     finally:
         if client is not None:
             client.close()
-    paths = {"csv": result.to_csv(os.path.join(out, "sweep.csv")),
-             "json": os.path.join(out, "sweep.json"),
-             "heatmaps": os.path.join(out, "heatmaps.png"),
-             "curves": os.path.join(out, "curves.png"),
-             "lr_comparison": os.path.join(out, "lr_comparison.png")}
+    paths = {"csv": result.to_csv(os.path.join(out, "sweep.csv")), "json": os.path.join(out, "sweep.json")}
     result.to_json(paths["json"])
-    title = f"{data.name}: batch size x learning rate, {args.epochs} epochs"
-    plots.plot_sweep_heatmaps(result, title=title, path=paths["heatmaps"])
-    plots.plot_sweep_curves(result, path=paths["curves"])
-    plots.plot_lr_comparison(result, path=paths["lr_comparison"])
+    axes = [k for k in result.varied if k != "seed" and len(result.values(k)) > 1]
+    if len(axes) >= 2:
+        names = " x ".join(_AXIS_NAMES.get(k, k.replace("_", " ")) for k in axes[:2])
+        paths["heatmaps"] = os.path.join(out, "heatmaps.png")
+        paths["curves"] = os.path.join(out, "curves.png")
+        plots.plot_sweep_heatmaps(result, row=axes[0], col=axes[1], title=f"{name}: {names}, {base['epochs']} epochs",
+                                  path=paths["heatmaps"])
+        plots.plot_sweep_curves(result, row=axes[0], col=axes[1], path=paths["curves"])
+    if axes:
+        paths[f"{axes[-1]}_comparison"] = os.path.join(out, f"{axes[-1]}_comparison.png")
+        plots.plot_lr_comparison(result, key=axes[-1], path=paths[f"{axes[-1]}_comparison"])
     print(f"{len(result)} runs in {time.perf_counter() - t0:.1f}s, "
           f"{sum(r['diverged'] for r in result.records)} diverged")
     for kind, p in paths.items():
@@ -335,6 +479,8 @@ TRAIN_EXAMPLES = """examples:
   fastmlp train                                          circles, one hidden layer of 32 ReLU units
   fastmlp train --dataset spirals --hidden 64,64 --optimizer adam --epochs 100
   fastmlp train --dataset fashion-mnist --download --hidden 256,128,64 --batch-size 64 --epochs 50
+  fastmlp train --init normal --init-std 0.01 --optimizer sgd --momentum 0.9 --nesterov --test-curves
+  fastmlp train --n-samples 200 --noise 0.2 --schedule step --schedule-param step_size=10 --set dtype=float64
 
 Writes model.npz (fastmlp.load reads it), history.json (one row per epoch, epochs counted
 from 1 as on screen), curves.png and, for images, probabilities.png or, for 2-D data,
@@ -345,10 +491,13 @@ SWEEP_EXAMPLES = """examples:
   fastmlp sweep                                          the default 5 x 6 grid on circles
   fastmlp sweep --batch-sizes 1,10,100 --lrs 0.01,0.1,1 --seeds 0,1,2
   fastmlp sweep --dataset moons --hidden 32,32 --optimizer adam --lrs 0.001,0.01,0.1
+  fastmlp sweep --grid lr=0.1,0.01 --grid hidden=16,32:32 --grid n_samples=200,2000
+  fastmlp sweep --grid init=normal,he_normal --set init_std=0.01 --grid noise=0.05,0.2
 
 Writes sweep.csv, sweep.json and figures: heatmaps of the final test accuracy and of the
 training wall time (kernels compiled beforehand, not counted), the loss curves of every
-cell, and the learning rates compared (each averaged over the batch sizes)."""
+cell, and the learning rates compared (each averaged over the batch sizes). With --grid the
+heatmaps and curves show the first two varied settings, the comparison the last one."""
 
 DEMO_EXAMPLES = """examples:
   fastmlp demo
@@ -375,6 +524,11 @@ def _add_data(p):
     p.add_argument("--n-samples", type=int, default=None, metavar="N",
                    help=f"points of a synthetic dataset ({', '.join(SYNTHETIC)}; default: 400, 80%% of them "
                         "for training)")
+    p.add_argument("--noise", type=float, default=None, metavar="F",
+                   help="jitter (standard deviation) of a synthetic dataset (default: the generator's, 0.05 for "
+                        "circles)")
+    p.add_argument("--test-size", type=float, default=None, metavar="F",
+                   help="held-out share of a synthetic dataset or digits, in [0, 1) (default: 0.2)")
     p.add_argument("--download", action="store_true",
                    help="fetch MNIST or Fashion-MNIST into the user cache when no folder holds them "
                         "(SHA-256 checked)")
@@ -391,11 +545,64 @@ def _add_network(p, hidden_default, activation_default):
     p.add_argument("--optimizer", choices=OPTIMIZER_CHOICES, default="sgd", help="optimizer, as in MLP.fit")
 
 
+def _add_training(p):
+    """The options train and sweep share: initialisation, optimizer hyperparameters, schedule,
+    batching, backend and --set."""
+    from .initializers import INIT_NAMES
+    from .schedules import SCHEDULES
+    p.add_argument("--init", choices=INIT_NAMES, default="auto", metavar="INIT",
+                   help="weight initialisation: auto (He after ReLU-like layers, Glorot otherwise), "
+                        "normal (--init-std), uniform (--init-bound), glorot_uniform, he_normal, lecun_normal, ... "
+                        "(as MLP's init)")
+    p.add_argument("--init-std", type=float, default=None, metavar="F",
+                   help="standard deviation of --init normal, e.g. 0.01")
+    p.add_argument("--init-bound", type=float, default=None, metavar="F",
+                   help="weights uniform in [-F, F] with --init uniform")
+    p.add_argument("--bias-init", type=_number_or_name, default=None, metavar="VALUE",
+                   help="the biases: a constant (e.g. 0.1) or an init name to draw them with (default: 0)")
+    p.add_argument("--momentum", type=float, default=None, metavar="F",
+                   help="momentum of --optimizer sgd (default: 0)")
+    p.add_argument("--nesterov", action="store_const", const=True, default=None,
+                   help="Nesterov momentum with --optimizer sgd")
+    p.add_argument("--beta1", type=float, default=None, metavar="F", help="Adam's beta1 (default: 0.9)")
+    p.add_argument("--beta2", type=float, default=None, metavar="F", help="Adam's beta2 (default: 0.999)")
+    p.add_argument("--eps", type=float, default=None, metavar="F",
+                   help="the epsilon of adam, rmsprop and adagrad (default: the optimizer's)")
+    p.add_argument("--weight-decay", type=float, default=None, metavar="F",
+                   help="weight decay of the optimizer, added to the gradient as in torch.optim (default: 0)")
+    p.add_argument("--decoupled-weight-decay", type=float, default=None, metavar="F",
+                   help="decoupled weight decay p *= 1 - lr F, as torch's AdamW (default: 0; 0.01 for adamw)")
+    p.add_argument("--l2", type=float, default=None, metavar="F",
+                   help="L2 penalty on the weights, scikit-learn's alpha: F/2 sum(W^2) / batch size (default: 0)")
+    p.add_argument("--l1", type=float, default=None, metavar="F", help="L1 penalty F sum|W| (default: 0)")
+    p.add_argument("--clip-norm", type=float, default=None, metavar="F",
+                   help="clip the gradient's global L2 norm to F (default: no clipping)")
+    p.add_argument("--clip-value", type=float, default=None, metavar="F",
+                   help="clip each gradient element to [-F, F] (default: no clipping)")
+    p.add_argument("--schedule", choices=sorted(SCHEDULES), default=None,
+                   help="learning-rate schedule over the epochs (default: constant)")
+    p.add_argument("--schedule-param", type=_assignment, action="append", default=None, metavar="KEY=VALUE",
+                   help="a parameter of --schedule, e.g. step_size=10 or gamma=0.5 (repeat for more)")
+    p.add_argument("--no-shuffle", dest="shuffle", action="store_const", const=False, default=None,
+                   help="keep the data's order in every epoch (default: reshuffled each epoch)")
+    p.add_argument("--drop-last", action="store_const", const=True, default=None,
+                   help="skip the last partial batch of each epoch (default: it is used)")
+    p.add_argument("--backend", choices=BACKEND_CHOICES, default="numba",
+                   help="implementation: numba (fast), numpy or loop (readable references, same numbers)")
+    p.add_argument("--set", type=_assignment, action="append", default=None, metavar="KEY=VALUE",
+                   help="any other setting of MLP, fit or the data by its Python name, e.g. --set dtype=float64 "
+                        "--set leaky_slope=0.1 (a list as 64,32; repeat for more; an unknown name is refused "
+                        "with the list of known ones)")
+
+
+def _number_or_name(text):
+    value = setting_value(text)
+    return float(value) if isinstance(value, int) else value
+
+
 def build_parser():
     """The argparse parser of the ``fastmlp`` command."""
     from . import __version__
-    from .initializers import INIT_NAMES
-    from .schedules import SCHEDULES
     p = _Parser(prog="fastmlp", description=DESCRIPTION.format(version=__version__), epilog=EXAMPLES,
                 formatter_class=_Formatter)
     p.add_argument("--version", action="version", version=f"fastmlp {__version__} (Python "
@@ -416,37 +623,39 @@ def build_parser():
                        epilog=TRAIN_EXAMPLES, formatter_class=_Formatter)
     _add_data(t)
     _add_network(t, "32", "relu")
-    t.add_argument("--init", choices=INIT_NAMES, default="auto", metavar="INIT",
-                   help="weight initialisation: auto (He after ReLU-like layers, Glorot otherwise), "
-                        "glorot_uniform, he_normal, lecun_normal, ... (as MLP's init)")
+    _add_training(t)
     t.add_argument("--lr", type=float, default=0.01, help="learning rate, as in MLP.fit")
-    t.add_argument("--momentum", type=float, default=0.0, help="momentum of --optimizer sgd")
-    t.add_argument("--schedule", choices=sorted(SCHEDULES), default=None,
-                   help="learning-rate schedule over the epochs (default: constant)")
     t.add_argument("--batch-size", type=int, default=32, metavar="N",
                    help="samples per gradient step; 1 is online SGD, more than the data is full batch")
     t.add_argument("--epochs", type=int, default=20, metavar="N", help="passes over the training data")
     t.add_argument("--validation-split", type=float, default=None, metavar="F",
                    help="fraction of the training data held out for validation, e.g. 0.1 (default: none)")
-    t.add_argument("--backend", choices=BACKEND_CHOICES, default="numba",
-                   help="implementation: numba (fast), numpy or loop (readable references, same numbers)")
+    t.add_argument("--test-curves", action="store_true",
+                   help="evaluate the test split after every epoch: test_loss and test_accuracy in history.json "
+                        "and curves.png")
     t.add_argument("--seed", type=int, default=0, help="seeds the data, the initial weights and the shuffling")
     t.add_argument("--out", default="fastmlp-train", help="output folder, created if needed")
     t.add_argument("--quiet", action="store_true", help="no progress display")
     _add_threads(t)
 
-    s = sub.add_parser("sweep", help="batch size x learning rate study with figures, CSV and JSON",
-                       description="Train one model per (batch size, learning rate[, seed]) and compare them.",
+    s = sub.add_parser("sweep", help="grid study (batch size x learning rate, or any settings) with figures, CSV "
+                                     "and JSON",
+                       description="Train one model per combination of the grid's settings and compare them.",
                        epilog=SWEEP_EXAMPLES, formatter_class=_Formatter)
     _add_data(s)
     s.add_argument("--batch-sizes", type=_nonempty(_parsed(check_int_list, "--batch-sizes", low=1)),
-                   default=[1, 10, 50, 100, 200], metavar="LIST",
-                   help="batch sizes, comma-separated (default: 1,10,50,100,200)")
-    s.add_argument("--lrs", type=_nonempty(_floats), default=[0.01, 0.05, 0.1, 0.5, 1.0, 5.0], metavar="LIST",
-                   help="learning rates, comma-separated (default: 0.01,0.05,0.1,0.5,1,5)")
+                   default=None, metavar="LIST",
+                   help="batch sizes, comma-separated (default without --grid: 1,10,50,100,200)")
+    s.add_argument("--lrs", type=_nonempty(_floats), default=None, metavar="LIST",
+                   help="learning rates, comma-separated (default without --grid: 0.01,0.05,0.1,0.5,1,5)")
+    s.add_argument("--grid", type=_grid_axis, action="append", default=None, metavar="KEY=V1,V2",
+                   help="vary any setting of MLP, fit or the data, e.g. --grid hidden=16,32:32 --grid "
+                        "n_samples=200,2000 --grid init=he_normal,glorot_uniform (a list value as 32:32; repeat "
+                        "for more axes). Without --batch-sizes/--lrs the grid is only these")
     s.add_argument("--seeds", type=_nonempty(_parsed(check_int_list, "--seeds", low=0)), default=None,
                    metavar="LIST", help="repeat each cell over these seeds, e.g. 0,1,2 (default: seed 0 only)")
     _add_network(s, "16", "tanh")
+    _add_training(s)
     s.add_argument("--epochs", type=int, default=40, metavar="N", help="epochs of every run")
     s.add_argument("--n-jobs", type=int, default=None, metavar="N",
                    help="worker processes, one thread each (default: one per core)")

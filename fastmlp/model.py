@@ -262,7 +262,8 @@ class MLP:
 
         ``kwargs`` are ``Trainer.fit`` options (shuffle, drop_last, validation_data,
         validation_split, early_stopping, callbacks, verbose, seed, on_divergence)
-        and the optimizer's hyperparameters (momentum, nesterov, weight_decay, ...).
+        and the optimizer's hyperparameters (momentum, nesterov, weight_decay, ..., and the
+        penalties and clipping l2, l1, decoupled_weight_decay, clip_norm, clip_value).
         See ``fastmlp.Trainer``.
         """
         from .trainer import FIT_OPTIONS, Trainer

@@ -79,12 +79,12 @@ _PARAMS_DOC = """
     activation : str or sequence of str, default='relu'
         Hidden activation: 'identity', 'logistic' (= 'sigmoid'), 'tanh', 'relu',
         'leaky_relu'; one name for all hidden layers or one per layer.
-    solver : {'adam', 'sgd', 'rmsprop', 'adagrad'}, default='adam'
+    solver : {'adam', 'sgd', 'adamw', 'rmsprop', 'adagrad'}, default='adam'
         The fastmlp optimizer ('lbfgs' is not available: training is by mini-batches).
     alpha : float, default=1e-4
-        L2 penalty, scaled as in scikit-learn (the penalty ``alpha/2 ||w||^2`` is
-        divided by the batch size): optimizer ``weight_decay = alpha / batch_size``.
-        fastmlp's weight decay also applies to the biases.
+        L2 penalty as in scikit-learn: ``alpha / 2 * sum(W^2) / batch_size`` added to
+        each batch's mean loss, ``alpha * W / batch_size`` to its gradient, weights only
+        (not the biases); the optimizer's ``l2`` (see ``fastmlp.optimizers``).
     batch_size : int or 'auto', default='auto'
         Mini-batch size; 'auto' is ``min(200, n_samples)``; larger values are
         clipped to ``n_samples``.
@@ -134,7 +134,7 @@ _ATTRS_DOC = """
     model_ : fastmlp.MLP
         The trained network.
     loss_curve_ : list of float
-        Mean training loss of each epoch (without the L2 penalty).
+        Mean training loss of each epoch, the L2 penalty included (as scikit-learn's).
     best_loss_ : float or None
         Lowest training loss seen (None with ``early_stopping``).
     validation_scores_ : list of float or None
@@ -293,13 +293,13 @@ class _BaseMLP(BaseEstimator):
             check_int(self.random_state, "random_state", 0, 2**32 - 1)
         return hidden, check_dtype(self.dtype)
 
-    def _optimizer(self, batch_size):
-        hyper = {"weight_decay": float(self.alpha) / batch_size}
+    def _optimizer(self):
+        hyper = {"l2": float(self.alpha)}  # divided by each batch's size in the update, as scikit-learn's
         if self.solver == "sgd":
             hyper.update(momentum=float(self.momentum), nesterov=bool(self.nesterovs_momentum and self.momentum > 0))
         else:
             hyper["eps"] = float(self.epsilon)
-        if self.solver == "adam":
+        if self.solver in ("adam", "adamw"):
             hyper.update(beta1=float(self.beta_1), beta2=float(self.beta_2))
         return Optimizer(self.solver, **hyper)
 
@@ -387,7 +387,7 @@ class _BaseMLP(BaseEstimator):
                     f"{self.activation!r}, dtype {np.dtype(dtype).name}. Refit with warm_start=False")
         model.arch.trainable()
         batch_size = min(200 if self.batch_size == "auto" else int(self.batch_size), X.shape[0])
-        optimizer = self._optimizer(batch_size)
+        optimizer = self._optimizer()
         validation = None
         if self.early_stopping and not incremental:
             stratify = y if self._loss != "mse" else None
@@ -402,7 +402,6 @@ class _BaseMLP(BaseEstimator):
                                             stratify=stratify)
             validation = (Xv, yv)
             batch_size = min(batch_size, X.shape[0])
-            optimizer = self._optimizer(batch_size)
         # every check passed: from here on the estimator changes
         if first:
             self.__dict__.pop("feature_names_in_", None)  # fitted before on named columns, now on an array

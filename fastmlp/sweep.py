@@ -1,17 +1,19 @@
-"""Hyperparameter sweeps: a grid of model and fit settings trained in one call.
+"""Hyperparameter sweeps: a grid of model, fit and data settings trained in one call.
 
 ``sweep(data, grid)`` trains one model per combination of the grid's values
 and returns a :class:`SweepResult` with one record per run (its settings,
 final train/validation/test metrics, per-epoch curves, wall time and whether
-it diverged), savable as CSV or JSON. Runs go to worker processes (one Numba
-and one BLAS thread each, so the cores are not oversubscribed), to a Dask
-cluster when given a ``dask.distributed.Client``, or stay in-process with
-``n_jobs=1``.
+it diverged), savable as CSV or JSON. A setting is anything ``MLP``, ``Trainer``
+or ``Trainer.fit`` takes, or a data setting (``fastmlp.settings``): ``n_train``
+for any data, and ``n_samples``, ``noise``, ``test_size``, ``data_seed`` when the
+data is given by name (or as a function) and generated per run. Runs go to worker
+processes (one Numba and one BLAS thread each, so the cores are not
+oversubscribed), to a Dask cluster when given a ``dask.distributed.Client``, or
+stay in-process with ``n_jobs=1``.
 """
 import concurrent.futures as cf
 import contextlib
 import csv
-import inspect
 import itertools
 import json
 import math
@@ -22,25 +24,26 @@ import warnings
 
 import numpy as np
 
-from .checks import (check_bool, check_choice, check_hidden_sizes, check_int, check_n_jobs, check_path,
-                     check_positive_int, check_real, check_type)
+from .checks import (check_bool, check_choice, check_int, check_n_jobs, check_path, check_positive_int, check_real,
+                     check_type)
 from .model import MLP
-from .optimizers import DEFAULTS as OPTIMIZER_DEFAULTS
 from .progress import warm_up
+from .settings import SHAPE_KEYS, check_keys, hidden_sizes, split_settings
 from .trainer import DivergenceWarning, Trainer
 
 #: Settings every run starts from; ``base`` and the grid override them.
 DEFAULTS = {"hidden": (32,), "activation": "relu", "epochs": 10, "batch_size": 32, "lr": 0.1,
             "optimizer": "sgd", "seed": 0}
-#: Model keys besides ``hidden``: arguments of ``MLP`` (``layers`` and ``seed`` are derived).
-MODEL_KEYS = tuple(k for k in inspect.signature(MLP).parameters if k not in ("layers", "seed"))
-#: Fit keys besides the optimizer's hyperparameters.
-FIT_KEYS = ("epochs", "batch_size", "lr", "optimizer", "schedule", "shuffle", "drop_last", "validation_split")
 #: Environment of worker processes: one thread for Numba, OpenMP and the BLAS libraries.
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "MKL_NUM_THREADS": "1"}
 METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
 CURVES = ("loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
+#: Data settings that make a new data set (the others, ``n_train``, pick rows of one).
+GENERATOR_KEYS = ("n_samples", "noise", "test_size", "data_seed")
+#: Settings whose value does not change which kernels a run compiles (see :func:`rehearse`).
+SAME_KERNELS = ("lr", "seed", "epochs", "n_train", "init", "init_std", "init_bound", "bias_init", "schedule",
+                "validation_split") + GENERATOR_KEYS + SHAPE_KEYS
 
 
 # -- the grid -------------------------------------------------------------------------------------
@@ -73,27 +76,15 @@ def expand_grid(grid):
     raise TypeError(f"grid must be a dict of lists or a non-empty list of dicts; got {type(grid).__name__}")
 
 
-def _hidden(params):
-    """Hidden sizes from 'hidden' (tuple or '64,32') or from 'width' x 'depth'."""
-    if "width" in params or "depth" in params:
-        width = check_positive_int(params.get("width", 32), "width")
-        return (width,) * check_int(params.get("depth", 1), "depth", low=0)
-    return check_hidden_sizes(params["hidden"], "hidden")
-
-
 def _build(params, n_features, n_classes):
     """(model, trainer, fit keywords, optimizer keywords) for one run's settings: the run is
     ``trainer.fit(X, y, **fit_kw)``, or equally ``model.fit(X, y, **fit_kw, **optimizer_kw)``."""
-    hidden = _hidden(params)
-    model_kw = {k: params[k] for k in MODEL_KEYS if k in params}
+    hidden = hidden_sizes(params)
+    model_kw, optimizer_kw, fit_kw, _ = split_settings({k: v for k, v in params.items() if k not in SHAPE_KEYS})
     n_out = 1 if params.get("loss") == "bce" else n_classes
-    model = MLP([n_features, *hidden, n_out], seed=params.get("seed"), **model_kw)
-    used = set(MODEL_KEYS) | set(FIT_KEYS) | {"hidden", "width", "depth", "seed"}
-    hyper = {k: v for k, v in params.items() if k not in used}
-    optimizer_kw = dict(optimizer=params["optimizer"], lr=params["lr"], schedule=params.get("schedule"), **hyper)
+    model = MLP([n_features, *hidden, n_out], **model_kw)
     trainer = Trainer(model, **optimizer_kw)
-    fit_kw = {k: params[k] for k in ("epochs", "batch_size", "shuffle", "drop_last", "validation_split")
-              if k in params}
+    fit_kw.pop("seed", None)  # given to fit on its own
     return model, trainer, fit_kw, optimizer_kw
 
 
@@ -114,6 +105,20 @@ def _check_data(data):
     return X, y, Xt, yt, n_classes
 
 
+def train_subset(X, y, n_train, seed):
+    """The first ``n_train`` rows of a seeded permutation of (X, y): the subsets of one seed
+    are nested (the 50 rows are among the 100), as a learning curve wants.
+
+    Raises ValueError when ``n_train`` exceeds the rows there are.
+    """
+    n_train = check_positive_int(n_train, "n_train")
+    if n_train > len(X):
+        raise ValueError(f"n_train={n_train} exceeds the {len(X)} training rows of the data; give at most {len(X)}")
+    seed = 0 if seed is None else check_int(seed, "seed", low=0)
+    rows = np.random.default_rng([seed, 1]).permutation(len(X))[:n_train]
+    return X[rows], y[rows]
+
+
 # -- one run --------------------------------------------------------------------------------------
 def run_one(data, params, index=0):
     """Train one model with ``params`` and return its record (never raises on divergence).
@@ -121,8 +126,11 @@ def run_one(data, params, index=0):
     Parameters
     ----------
     data : Dataset or (X_train, y_train[, X_test, y_test])
+        The run's data (already generated with its data settings).
     params : dict
-        Complete settings (``DEFAULTS`` merged with the run's values).
+        Complete settings (``DEFAULTS`` merged with the run's values). With
+        ``n_train`` the run trains on that many training rows (see :func:`train_subset`);
+        its train metrics are measured on those rows.
     index : int
         The run's number, stored as ``record['run']``.
 
@@ -135,6 +143,8 @@ def run_one(data, params, index=0):
         run that raised has NaN metrics and the message in ``error``.
     """
     X, y, Xt, yt, n_classes = _check_data(data)
+    if params.get("n_train") is not None:
+        X, y = train_subset(X, y, params["n_train"], params.get("seed"))
     record = {"run": index, "params": _jsonable(params), **{m: math.nan for m in METRICS},
               "epochs_run": 0, "seconds": math.nan, "diverged": False, "error": None,
               "curves": {c: [] for c in CURVES}}
@@ -222,15 +232,23 @@ def sweep(data, grid, base=None, n_jobs=None, client=None, verbose=False):
 
     Parameters
     ----------
-    data : Dataset or (X_train, y_train[, X_test, y_test])
-        Test metrics and curves are recorded when test data is given.
+    data : Dataset, (X_train, y_train[, X_test, y_test]), str or function
+        Test metrics and curves are recorded when test data is given. A dataset
+        name (``fastmlp.datasets.DATASET_NAMES``) or a function
+        ``f(seed=..., n_samples=..., noise=..., test_size=...) -> Dataset`` (only the
+        keywords set are passed; a module-level function when runs go to processes) is
+        generated once per distinct data setting, so the grid may vary them.
     grid : dict of lists or list of dicts
         The settings to vary (see :func:`expand_grid`). Keys: ``hidden``
         (tuple of sizes or '64,32'), or ``width`` and ``depth``; any ``MLP``
         argument (activation, init, init_std, loss, dtype, backend, ...);
-        ``seed`` (weights and shuffling); fit settings ``epochs, batch_size,
-        lr, optimizer, schedule, shuffle, drop_last, validation_split``; and
-        the optimizer's hyperparameters (momentum, weight_decay, beta1, ...).
+        ``seed`` (weights, shuffling and the ``n_train`` subset); any ``Trainer``
+        argument (optimizer, lr, schedule) and optimizer hyperparameter (momentum,
+        weight_decay, beta1, ...); any ``Trainer.fit`` argument (epochs, batch_size,
+        shuffle, drop_last, validation_split, ...); and the data settings
+        ``n_train`` (train on that many rows of the training set) and, for generated
+        data, ``n_samples``, ``noise``, ``test_size``, ``data_seed`` (default 0).
+        ``fastmlp.settings.known_keys()`` lists them all.
     base : dict, optional
         Settings shared by every run, over :data:`DEFAULTS`.
     n_jobs : int, -1 or None
@@ -249,24 +267,14 @@ def sweep(data, grid, base=None, n_jobs=None, client=None, verbose=False):
     ValueError, TypeError
         For an unknown setting or a bad value, before any run starts.
     """
-    check_type(base, "base", (dict, type(None)), "a dict of settings or None")
     verbose = check_bool(verbose, "verbose")
     n_jobs = None if client is not None else check_n_jobs(n_jobs)
-    runs = []
-    for combo in expand_grid(grid):
-        given = {**(base or {}), **combo}
-        defaults = {k: v for k, v in DEFAULTS.items()
-                    if not (k == "hidden" and ("width" in given or "depth" in given))}
-        runs.append({**defaults, **given})
-    X, y, _, _, n_classes = _check_data(data)
-    known = set(MODEL_KEYS) | set(FIT_KEYS) | {"hidden", "width", "depth", "seed"}
-    known |= {h for hyper in OPTIMIZER_DEFAULTS.values() for h in hyper}
-    for params in runs:  # validate every run before starting any
-        unknown = set(params) - known
-        if unknown:
-            raise ValueError(f"unknown sweep setting(s) {sorted(unknown)}; known settings are {sorted(known)}")
-        if "validation_split" in params and params["validation_split"] is None:
-            del params["validation_split"]
+    runs = plan(grid, base)
+    datas = _run_data(data, runs)
+    for params, run_data in zip(runs, datas):  # validate every run before starting any
+        X, y, _, _, n_classes = _check_data(run_data)
+        if params.get("n_train") is not None:
+            train_subset(X, y, params["n_train"], params.get("seed"))
         _, _, fit_kw, _ = _build({**params, "backend": "numpy"}, X.shape[1], n_classes)
         _check_fit_settings(fit_kw)
     records = [None] * len(runs)
@@ -277,22 +285,92 @@ def sweep(data, grid, base=None, n_jobs=None, client=None, verbose=False):
             print(_describe(rec), flush=True)
 
     if client is not None:
-        shared = client.scatter(data, broadcast=True)
-        futures = client.map(_run_single_thread, [shared] * len(runs), runs, range(len(runs)), pure=False)
+        scattered = {}
+        for d in datas:
+            if id(d) not in scattered:
+                scattered[id(d)] = client.scatter(d, broadcast=True)
+        futures = client.map(_run_single_thread, [scattered[id(d)] for d in datas], runs, range(len(runs)),
+                             pure=False)
         for i, rec in enumerate(client.gather(futures)):
             done(i, rec)
     elif min(n_jobs, len(runs)) == 1:
-        for i, params in enumerate(runs):
-            done(i, run_one(data, params, i))
+        for i, (params, run_data) in enumerate(zip(runs, datas)):
+            done(i, run_one(run_data, params, i))
     else:
         ctx = multiprocessing.get_context("spawn")
         with _worker_environment():
             pool = cf.ProcessPoolExecutor(min(n_jobs, len(runs)), mp_context=ctx, initializer=_init_worker)
-            futures = {pool.submit(run_one, data, params, i): i for i, params in enumerate(runs)}
+            futures = {pool.submit(run_one, d, params, i): i for i, (params, d) in enumerate(zip(runs, datas))}
         with pool:
             for fut in cf.as_completed(futures):
                 done(futures[fut], fut.result())
     return SweepResult(records, varied=list(expand_grid(grid)[0]))
+
+
+def plan(grid, base=None):
+    """The complete settings of every run of ``grid`` over ``base`` over :data:`DEFAULTS`
+    (``hidden``'s default left out when ``width`` or ``depth`` is given); unknown setting
+    names are refused (ValueError naming them and the known ones)."""
+    check_type(base, "base", (dict, type(None)), "a dict of settings or None")
+    runs = []
+    for combo in expand_grid(grid):
+        given = {**(base or {}), **combo}
+        defaults = {k: v for k, v in DEFAULTS.items()
+                    if not (k == "hidden" and ("width" in given or "depth" in given))}
+        params = {**defaults, **given}
+        check_keys(params, "sweep setting")
+        if "validation_split" in params and params["validation_split"] is None:
+            del params["validation_split"]
+        runs.append(params)
+    return runs
+
+
+def _run_data(data, runs):
+    """Each run's data: ``data`` itself, or generated from it (a name or a function) with
+    the run's data settings, once per distinct setting."""
+    generated = isinstance(data, str) or (callable(data) and not hasattr(data, "X_train"))
+    made, out = {}, []
+    for params in runs:
+        settings = {k: params[k] for k in GENERATOR_KEYS if k in params}
+        if not generated:
+            if settings:
+                raise ValueError(f"the data settings {sorted(settings)} make new data: give the data as a dataset "
+                                 "name (e.g. 'circles') or a function returning a Dataset, not a fixed data set")
+            out.append(data)
+            continue
+        key = repr(sorted(settings.items()))
+        if key not in made:
+            made[key] = generate_data(data, **settings)
+        out.append(made[key])
+    return out
+
+
+def generate_data(data, n_samples=None, noise=None, test_size=None, data_seed=0):
+    """The data set named ``data`` (``load_dataset``) or made by the function ``data``, with
+    these data settings (those left None are the generator's defaults)."""
+    kw = {k: v for k, v in (("n_samples", n_samples), ("noise", noise), ("test_size", test_size)) if v is not None}
+    if isinstance(data, str):
+        from .datasets.catalog import load_dataset
+        return load_dataset(data, seed=data_seed, **kw)
+    made = data(seed=data_seed, **kw)
+    _check_data(made)
+    return made
+
+
+def rehearse(data, grid, base=None):
+    """Load or compile here the kernels every run of ``sweep(data, grid, base)`` needs: one
+    warm-up fit (``fastmlp.progress.warm_up``) per distinct setting that changes them (not
+    per learning rate, seed, size, ...), so worker processes then load them from the cache."""
+    runs = plan(grid, base)
+    done = set()
+    for params, run_data in zip(runs, _run_data(data, runs)):
+        key = repr(sorted((k, repr(v)) for k, v in params.items() if k not in SAME_KERNELS))
+        if key in done:
+            continue
+        done.add(key)
+        X, y, _, _, n_classes = _check_data(run_data)
+        model, _, fit_kw, optimizer_kw = _build(params, X.shape[1], n_classes)
+        warm_up(model, X, y, **fit_kw, **optimizer_kw)
 
 
 def _check_fit_settings(fit_kw):

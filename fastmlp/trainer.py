@@ -50,7 +50,7 @@ class Trainer:
     ----------
     model : MLP
     optimizer : str or Optimizer, default 'sgd'
-        'sgd', 'adam', 'rmsprop', 'adagrad' (hyperparameters as keywords).
+        'sgd', 'adam', 'adamw', 'rmsprop', 'adagrad' (hyperparameters as keywords).
     lr : float, default 0.01
         Base learning rate.
     schedule : str or Schedule, optional
@@ -59,7 +59,10 @@ class Trainer:
         the schedule its epochs (``schedule.start``): 'cosine' without
         ``total_epochs`` decays over the fit's epochs.
     **optimizer_params
-        Hyperparameters of the optimizer (momentum, nesterov, weight_decay, beta1, ...).
+        Hyperparameters of the optimizer (momentum, nesterov, weight_decay, beta1, ...),
+        and for every optimizer the penalties and clipping: l2 (scikit-learn's alpha), l1,
+        decoupled_weight_decay, clip_norm, clip_value (see ``fastmlp.optimizers``; the
+        reported training loss includes the penalties).
 
     The optimizer state lives in ``model.optimizer_state`` so a later fit with
     the same optimizer resumes it (and ``save`` keeps it).

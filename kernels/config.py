@@ -14,7 +14,11 @@ FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
 # Every kernel: compiled once, cached on disk, releases the GIL.
 JIT = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-JIT_PARALLEL = dict(JIT, parallel=True)
+# Parallel helpers are not cached on their own: their callers' cached code includes them. With
+# their own cache entries, a caller compiled in a later process than one of the helper's
+# specialisations (optimizer_step after train_epoch; loss_and_grad after the epoch kernels)
+# crashed when loaded from the cache in the next process (segfault, numba 0.68).
+JIT_PARALLEL = dict(JIT, parallel=True, cache=False)
 # Helpers only kernels call: no Python or C entry wrappers to generate (each
 # wrapper is machine code emitted at compile time; cold compile -0.4 s).
 JIT_INNER = dict(JIT, no_cpython_wrapper=True, no_cfunc_wrapper=True)

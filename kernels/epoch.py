@@ -4,7 +4,9 @@ For each mini-batch of ``plan.order``: gather its rows into the batch buffers, f
 fused loss, backward, update. Python runs only at epoch boundaries. Two kernels, so that
 each compiles only when used: ``train_epoch_sgd`` for plain SGD (the update fused into the
 backward pass) and ``train_epoch`` for every optimizer (each layer's update applied in the
-backward pass right after its gradient, ``network.update_backward``).
+backward pass right after its gradient, ``network.update_backward``; with a global-norm
+clip, the whole backward first, ``network.clipped_update_backward``), penalties and
+clipping included.
 Arguments are the named groups of ``structs``: data and batch are ``Samples`` (the batch
 buffers hold up to ws.rows rows), plan a ``Batching``, net a ``Net``, hyper a ``Hyper``;
 ``result`` is a one-element ``EPOCH_RESULT`` record array the kernel adds into.
@@ -14,7 +16,7 @@ from numba import njit
 
 from .config import JIT, JIT_INNER_INLINE
 from .intrinsics import borrow
-from .network import forward, loss_and_sgd, top_loss, update_backward
+from .network import clipped_update_backward, forward, loss_and_sgd, top_loss, update_backward
 from .structs import CORRECT, LOSS_SUM, Batching, Samples, Workspace
 
 
@@ -80,6 +82,13 @@ def record_batch(result, stats, m):
     return True
 
 
+@njit(**JIT_INNER_INLINE)
+def add_penalty(result, stats):
+    """Add the penalty the update put into stats[LOSS_SUM] (0 without one) to the epoch's loss."""
+    result[0].loss_sum += stats[LOSS_SUM]
+    stats[LOSS_SUM] = 0.0
+
+
 @njit(**JIT)
 def train_epoch(result, params, grads, slots, ws, batch, data, plan, net, hyper, step0):
     """Mini-batch training with any optimizer (state ``slots`` (2, S >= P), ``step0`` updates done
@@ -95,7 +104,11 @@ def train_epoch(result, params, grads, slots, ws, batch, data, plan, net, hyper,
         top_loss(ws, xm, ym, tm, net, True)
         if not record_batch(result, ws.stats, m):  # a non-finite loss: no update
             break
-        update_backward(grads, slots, ws, params, xm, net, hyper, step0 + result[0].steps)
+        if hyper.clip_norm > 0:
+            clipped_update_backward(grads, slots, ws, params, xm, net, hyper, step0 + result[0].steps)
+        else:
+            update_backward(grads, slots, ws, params, xm, net, hyper, step0 + result[0].steps)
+        add_penalty(result, ws.stats)
 
 
 @njit(**JIT)

@@ -14,6 +14,7 @@ from .dense import dense_backward, dense_dx, dense_forward, dense_sgd
 from .intrinsics import matrix
 from .losses import SIGMOID_BCE, loss_grad
 from .optimizers import update_range
+from .regularisation import clip_global_norm, regularise_layer
 from .structs import A_OFF, B_OFF, N_IN, N_OUT, W_OFF
 
 
@@ -106,14 +107,33 @@ def evaluate(ws, params, x, y, t, net):
 def update_backward(grads, slots, ws, params, x, net, hyper, step):
     """Backward from the top delta with any optimizer fused in, layer by layer: layer l's
     gradient into grads (its W and b), dx for the layer below (with the W not yet updated),
-    then layer l's update while its gradient is still in cache, instead of a separate pass
-    over every parameter after the whole backward. The same numbers as backward, then
-    ``optimizer_step``: each element's update depends only on itself."""
+    its penalties and value clipping (``regularisation``; nothing when off; the penalty
+    into ws.stats[LOSS_SUM]), then layer l's update while its gradient is still in cache,
+    instead of a separate pass over every parameter after the whole backward. The same
+    numbers as backward, then ``optimizer_step``: each element's update depends only on itself."""
     first, second = slots[0], slots[1]
     for l in range(net.lay.shape[0] - 1, -1, -1):
         layer_backward(grads, ws, params, x, net, l)
         lo, hi = net.lay[l, W_OFF], net.lay[l, B_OFF] + net.lay[l, N_OUT]  # W then b: one range
+        regularise_layer(grads[lo:hi], params[lo:hi], net.lay[l, B_OFF] - lo, hyper, x.shape[0], ws.stats)
         update_range(params[lo:hi], first[lo:hi], second[lo:hi], grads[lo:hi], hyper, step)
+
+
+@njit(**JIT_INNER_INLINE)
+def clipped_update_backward(grads, slots, ws, params, x, net, hyper, step):
+    """``update_backward`` with the gradient clipped to the global norm ``hyper.clip_norm``,
+    which needs the whole gradient before any update: the full backward (each layer's
+    penalties and value clipping as its gradient is done), the norm over all of grads,
+    the scaling, then one update of every parameter."""
+    m = x.shape[0]
+    for l in range(net.lay.shape[0] - 1, -1, -1):
+        layer_backward(grads, ws, params, x, net, l)
+        lo, hi = net.lay[l, W_OFF], net.lay[l, B_OFF] + net.lay[l, N_OUT]
+        regularise_layer(grads[lo:hi], params[lo:hi], net.lay[l, B_OFF] - lo, hyper, m, ws.stats)
+    last = net.lay.shape[0] - 1
+    n = net.lay[last, B_OFF] + net.lay[last, N_OUT]
+    clip_global_norm(grads[:n], hyper.clip_norm)
+    update_range(params[:n], slots[0][:n], slots[1][:n], grads[:n], hyper, step)
 
 
 @njit(**JIT_INLINE)

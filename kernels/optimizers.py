@@ -10,6 +10,11 @@ what they hold for each optimizer (``fastmlp.optimizers.SLOT_NAMES``):
     adagrad  slots[0] = sum of squared gradients                   (torch.optim.Adagrad)
 
 Weight decay is L2 added to the gradient, g <- g + wd * p, as torch.optim does.
+Decoupled weight decay (Loshchilov & Hutter 2019, torch.optim.AdamW) shrinks every parameter,
+biases included, before the update and apart from the gradient: p <- p * (1 - lr * dwd), with
+the epoch's learning rate (not Adam's bias-corrected or Adagrad's decayed one); the update that
+follows (and its coupled weight decay) sees the shrunk p. Penalties and clipping act on the
+gradient before it comes here (``regularisation``).
 ``step`` is the 1-based number of this update. Large buffers are split into fixed chunks
 under prange; each element is owned by one chunk: no race, and the result does not depend
 on the number of threads.
@@ -26,7 +31,7 @@ CHUNK = 16384
 
 # The step's scalars in the params dtype, rounded once from float64 (as torch does).
 Coeffs = namedtuple("Coeffs", ["lr", "weight_decay", "eps", "momentum", "beta1", "one_minus_beta1", "beta2",
-                               "one_minus_beta2", "inv_sqrt_bias2", "alpha", "one_minus_alpha"])
+                               "one_minus_beta2", "inv_sqrt_bias2", "alpha", "one_minus_alpha", "decay"])
 
 
 @njit(**JIT_INNER)
@@ -82,8 +87,17 @@ def _adagrad(p, sum_sq, g, c):
 
 
 @njit(**JIT_INNER)
+def _decay(p, factor):
+    """p *= factor: decoupled weight decay, factor = 1 - lr * dwd."""
+    for i in range(p.shape[0]):
+        p[i] *= factor
+
+
+@njit(**JIT_INNER)
 def _apply(p, first, second, g, kind, c, nesterov):
     """One optimizer's update on a range of elements; ``first``/``second`` are its state slots."""
+    if c.decay != 1:
+        _decay(p, c.decay)
     if kind == SGD:
         _sgd(p, first, g, c, nesterov)
     elif kind == ADAM:
@@ -113,7 +127,7 @@ def update_range(params, first, second, grads, hyper, step):
     T = params.dtype.type
     c = Coeffs(T(lr), T(hyper.weight_decay), T(hyper.eps), T(hyper.momentum), T(hyper.beta1),
                T(1.0 - hyper.beta1), T(hyper.beta2), T(1.0 - hyper.beta2), T(inv_sqrt_bias2), T(hyper.alpha),
-               T(1.0 - hyper.alpha))
+               T(1.0 - hyper.alpha), T(1.0 - hyper.lr * hyper.decoupled_weight_decay))
     nesterov = hyper.nesterov != 0
     n = params.shape[0]
     if n < PARALLEL_MIN_WORK:

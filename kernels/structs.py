@@ -15,7 +15,9 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
 - ``Samples``: ``x`` (n, n_in), ``y`` (n,) int64 class ids or empty, ``t`` (n, n_out)
   real targets or empty. Both a data set and the batch buffers it is gathered into.
 - ``Batching``: one epoch's ``order`` (n,) int64, batch ``size`` and ``drop_last``.
-- ``Hyper``: the optimizer id and every hyperparameter by name, with this epoch's ``lr``.
+- ``Hyper``: the optimizer id and every hyperparameter by name, with this epoch's ``lr``;
+  the penalties and clipping (``l2``, ``l1``, ``decoupled_weight_decay``, ``clip_value``,
+  ``clip_norm``) are 0 when off.
 - ``OnlineScratch``: the batch-1 epoch's transposed first-layer weights ``WT``
   (layers[1], n_in) and two aligned sample rows ``xs`` (2, n_in).
 - ``EPOCH_RESULT``: the record an epoch kernel fills: loss_sum, correct, seen, steps, diverged.
@@ -37,7 +39,7 @@ Workspace = namedtuple("Workspace", ["acts", "deltas", "stats", "rows"])
 Samples = namedtuple("Samples", ["x", "y", "t"])
 Batching = namedtuple("Batching", ["order", "size", "drop_last"])
 Hyper = namedtuple("Hyper", ["kind", "lr", "momentum", "nesterov", "weight_decay", "beta1", "beta2", "eps",
-                             "alpha", "lr_decay"])
+                             "alpha", "lr_decay", "l2", "l1", "decoupled_weight_decay", "clip_value", "clip_norm"])
 OnlineScratch = namedtuple("OnlineScratch", ["WT", "xs"])
 
 EPOCH_RESULT = np.dtype([("loss_sum", np.float64), ("correct", np.float64), ("seen", np.int64),

@@ -333,7 +333,7 @@ POLICY = [
     (_sweep({"lr": [0.1]}, n_jobs=1.5), TypeError, r"n_jobs must be a positive integer, -1 or None; got float"),
     (_sweep({"lr": [0.1]}, verbose="yes"), TypeError, r"verbose must be True or False"),
     (_sweep({"lr": [0.1]}, base=[1]), TypeError, r"base must be a dict of settings or None; got list"),
-    (_sweep({"optimizer": ["adamw"]}), ValueError, r"unknown optimizer 'adamw'"),
+    (_sweep({"optimizer": ["nadam"]}), ValueError, r"unknown optimizer 'nadam'"),
     # scikit-learn estimators (checked at fit, as scikit-learn does)
     (_sk("MLPClassifier", max_iter=2.5), TypeError, r"max_iter must be a positive integer; got float 2.5"),
     (_sk("MLPClassifier", max_iter=0), ValueError, r"max_iter must be a positive integer; got 0"),

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import fastmlp
@@ -272,3 +273,110 @@ def test_on_an_80_column_terminal_no_line_is_broken(tmp_path):
     assert progress and max(len(p) for p in progress) <= 79, max(progress, key=len)
     assert any(p.startswith("[####################] epoch 5/5  loss ") for p in progress)
     assert pieces[0].startswith("training MLP 2-32-2 relu") and len(pieces[0]) <= 79
+
+
+# -- every setting on the command line --------------------------------------------------------------
+def test_train_options_reach_the_model_and_the_fit(tmp_path):
+    """The saved model equals the same training written in Python with every option."""
+    from fastmlp import StepDecay
+    from fastmlp.datasets import load_dataset
+    proc = run("train", "--hidden", "8", "--activation", "tanh", "--init", "normal", "--init-std", "0.3",
+               "--bias-init", "0.1", "--optimizer", "sgd", "--lr", "0.1", "--momentum", "0.9", "--nesterov",
+               "--weight-decay", "0.01", "--schedule", "step", "--schedule-param", "step_size=1",
+               "--schedule-param", "gamma=0.5", "--no-shuffle", "--drop-last", "--batch-size", "16", "--epochs", "3",
+               "--n-samples", "300", "--noise", "0.1", "--test-size", "0.3", "--seed", "4", "--set", "dtype=float64",
+               "--backend", "numpy", "--test-curves", "--quiet", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    data = load_dataset("circles", n_samples=300, seed=4, test_size=0.3, noise=0.1)
+    model = MLP([2, 8, 2], activation="tanh", init="normal", init_std=0.3, bias_init=0.1, dtype="float64",
+                backend="numpy", seed=4)
+    model.fit(data.X_train, data.y_train, epochs=3, batch_size=16, lr=0.1, optimizer="sgd", momentum=0.9,
+              nesterov=True, weight_decay=0.01, schedule=StepDecay(step_size=1, gamma=0.5), shuffle=False,
+              drop_last=True, seed=4, verbose=0)
+    saved = fastmlp.load(tmp_path / "model.npz")
+    assert saved.dtype == np.float64 and data.n_train == 210
+    np.testing.assert_allclose(saved.params, model.params, rtol=0, atol=1e-12)
+    assert saved.optimizer_state.step == 3 * (210 // 16)  # --drop-last: no partial batch
+    hyper = saved.optimizer_state.hyper
+    assert {k: hyper[k] for k in ("momentum", "nesterov", "weight_decay")} == {"momentum": 0.9, "nesterov": True,
+                                                                               "weight_decay": 0.01}
+    hist = json.loads((tmp_path / "history.json").read_text())
+    assert [r["lr"] for r in hist["rows"]] == [0.1, 0.05, 0.025]
+    tests = [r["test_loss"] for r in hist["rows"]]  # --test-curves: the test split after every epoch
+    assert len(tests) == 3 and tests[-1] == pytest.approx(hist["result"]["test"]["loss"])
+    assert all(0 <= r["test_accuracy"] <= 1 for r in hist["rows"])
+    assert hist["result"]["settings"]["init_std"] == 0.3 and hist["result"]["settings"]["noise"] == 0.1
+
+
+def test_adam_hyperparameters_and_set_keys_reach_the_saved_model(tmp_path):
+    proc = run("train", "--optimizer", "adam", "--beta1", "0.8", "--beta2", "0.99", "--eps", "1e-6",
+               "--activation", "leaky_relu", "--set", "leaky_slope=0.2", "--set", "n_train=50", "--set",
+               "hidden=5,4", "--set", "init=he_normal,torch,glorot_uniform", "--epochs", "2", "--backend", "numpy", "--quiet", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    saved = fastmlp.load(tmp_path / "model.npz")
+    assert saved.optimizer_state.name == "adam"
+    hyper = saved.optimizer_state.hyper
+    assert {k: hyper[k] for k in ("beta1", "beta2", "eps", "weight_decay")} == {"beta1": 0.8, "beta2": 0.99,
+                                                                                 "eps": 1e-6, "weight_decay": 0.0}
+    assert saved.arch.leaky_slope == 0.2 and list(saved.layers) == [2, 5, 4, 2]
+    assert tuple(json.loads((tmp_path / "history.json").read_text())["result"]["settings"]["init"]) == (
+        "he_normal", "torch", "glorot_uniform")  # one init per layer
+    assert saved.optimizer_state.step == 2 * 2  # 50 rows in batches of 32
+    assert json.loads((tmp_path / "history.json").read_text())["result"]["n_train"] == 50
+    assert "training MLP 2-5-4-2 leaky_relu (numpy) on circles: 50 training / 80 test" in proc.stdout
+
+
+def test_regularisation_flags_and_adamw_reach_the_saved_model(tmp_path):
+    proc = run("train", "--optimizer", "adamw", "--decoupled-weight-decay", "0.02", "--l2", "0.001", "--l1", "1e-5",
+               "--clip-norm", "2.5", "--clip-value", "0.5", "--epochs", "1", "--backend", "numpy", "--quiet",
+               "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    saved = fastmlp.load(tmp_path / "model.npz")
+    hyper = saved.optimizer_state.hyper
+    assert saved.optimizer_state.name == "adamw"
+    assert {k: hyper[k] for k in ("decoupled_weight_decay", "l2", "l1", "clip_norm", "clip_value")} == {
+        "decoupled_weight_decay": 0.02, "l2": 0.001, "l1": 1e-5, "clip_norm": 2.5, "clip_value": 0.5}
+
+
+def test_the_optimizer_choices_are_the_library_s():
+    from fastmlp import cli, optimizers
+    assert sorted(cli.OPTIMIZER_CHOICES) == sorted(optimizers.DEFAULTS)
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["train", "--set", "dropuot=0.5"], "unknown setting 'dropuot'; the known ones are activation, "),
+    (["train", "--set", "lr=0.1", "--lr", "0.5"], "lr is given twice: by --lr and by --set lr=..."),
+    (["train", "--set", "seed=1", "--set", "seed=2"], "seed is given twice"),
+    (["train", "--set", "lr"], "--set takes KEY=VALUE"),
+    (["train", "--schedule-param", "gamma=0.5"], "--schedule-param needs --schedule"),
+    (["train", "--schedule", "step", "--schedule-param", "gama=0.5"], "schedule 'step' has no parameter(s) ['gama']"),
+    (["train", "--noise", "-1", "--backend", "numpy"], "noise must be"),
+    (["train", "--dataset", "digits", "--noise", "0.1", "--backend", "numpy"], "noise applies to the synthetic"),
+    (["train", "--dataset", "synth", "--noise", "0.1", "--backend", "numpy"], "noise does not apply to 'synth'"),
+    (["train", "--init", "normal", "--init-std", "-1", "--backend", "numpy"], "init_std"),
+    (["sweep", "--grid", "nope=1,2"], "unknown sweep setting 'nope'; the known ones are"),
+    (["sweep", "--grid", "lr=0.1", "--lrs", "0.2"], "the grid gives lr twice"),
+    (["sweep", "--grid", "lr="], "--grid takes KEY=VALUE"),
+])
+def test_setting_mistakes_are_one_line_exit_2(argv, says, tmp_path):
+    err = one_line_error(run(*argv, "--out", str(tmp_path / "out")))
+    assert says in err
+    if "known ones are" in err:
+        assert "lr" in err.split("known ones are")[1] and "n_samples" in err
+
+
+def test_sweep_grid_over_model_fit_and_data_settings(tmp_path):
+    proc = run("sweep", "--grid", "hidden=4,6:6", "--grid", "n_samples=60,120", "--grid", "init=he_normal",
+               "--set", "batch_size=8", "--no-shuffle", "--epochs", "2", "--n-jobs", "1", "--threads", "1",
+               "--quiet", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "sweep on circles: 4 runs" in proc.stdout
+    records = json.loads((tmp_path / "sweep.json").read_text())["records"]
+    assert [(r["params"]["hidden"], r["params"]["n_samples"]) for r in records] == [
+        (4, 60), (4, 120), ([6, 6], 60), ([6, 6], 120)]
+    assert all(r["params"]["shuffle"] is False and r["params"]["batch_size"] == 8 for r in records)
+    assert all(r["error"] is None and len(r["curves"]["loss"]) == 2 for r in records)
+    assert all(r["params"]["lr"] == 0.1 for r in records)  # no --lrs with --grid: the grid is only what was given
+    for name in ("heatmaps.png", "curves.png", "n_samples_comparison.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert not (tmp_path / "lr_comparison.png").exists()

@@ -105,7 +105,8 @@ def test_matches_torch_optim(name, hyper, lr):
 
 def test_defaults_and_repr():
     opt = fastmlp.Optimizer("adam")
-    assert opt.hyper == dict(beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0)
+    assert opt.hyper == dict(beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, l2=0.0, l1=0.0,
+                             decoupled_weight_decay=0.0, clip_norm=None, clip_value=None)
     assert "Optimizer('adam'" in repr(opt)
     assert make_optimizer(opt) is opt
     with pytest.raises(ValueError, match="not both"):
@@ -118,7 +119,7 @@ def test_nesterov_is_stored_as_a_plain_bool():
 
 
 @pytest.mark.parametrize("name,hyper,match", [
-    (None, {}, r"optimizer must be one of \['adagrad', 'adam', 'rmsprop', 'sgd'\] \(a str\); got NoneType None"),
+    (None, {}, r"optimizer must be one of \['adagrad', 'adam', 'adamw', 'rmsprop', 'sgd'\] \(a str\); got NoneType None"),
     ("sgd", dict(momentum="0.9"), r"momentum must be a finite number in \[0, 1\); got str '0.9'"),
     ("sgd", dict(momentum=0.9, nesterov=1), r"nesterov must be True or False; got int 1"),
 ])

@@ -108,12 +108,11 @@ def test_predict_checks_feature_count():
         est.predict(X[:, :3])
 
 
-def test_alpha_is_weight_decay_over_batch_size_and_sgd_options():
+def test_alpha_is_the_l2_penalty_and_sgd_options():
     X, y = blobs(n=120)
     est = MLPClassifier(max_iter=2, alpha=0.3, batch_size=40, **SMALL).fit(X, y)
-    assert est.model_.optimizer_state.hyper["weight_decay"] == pytest.approx(0.3 / 40)
-    auto = MLPClassifier(max_iter=2, alpha=0.3, **SMALL).fit(X, y)  # 'auto' = min(200, n)
-    assert auto.model_.optimizer_state.hyper["weight_decay"] == pytest.approx(0.3 / 120)
+    hyper = est.model_.optimizer_state.hyper
+    assert hyper["l2"] == 0.3 and hyper["weight_decay"] == 0.0  # divided by each batch's size in the update
     sgd = MLPClassifier(max_iter=2, solver="sgd", momentum=0.0, **SMALL).fit(X, y)  # nesterov needs momentum
     assert sgd.model_.optimizer_state.name == "sgd" and sgd.model_.optimizer_state.hyper["nesterov"] is False
     with pytest.raises(ValueError, match=r"^unknown solver 'lbfgs'; .*\('lbfgs' is not available: fastmlp trains by "):

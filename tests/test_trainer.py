@@ -437,7 +437,7 @@ BAD_FIT = [  # (arguments, the documented error type, its message)
     (dict(lr=-0.1), ValueError, r"^lr must be a positive finite number; got -0.1$"),
     (dict(lr=float("nan")), ValueError, r"^lr must be a positive finite number; got nan$"),
     (dict(lr=float("inf")), ValueError, r"^lr must be a positive finite number; got inf$"),
-    (dict(optimizer="adamw"), ValueError, r"^unknown optimizer 'adamw'; expected one of \['adagrad', 'adam', "),
+    (dict(optimizer="nadam"), ValueError, r"^unknown optimizer 'nadam'; expected one of \['adagrad', 'adam', 'adamw', "),
     (dict(schedule="linear"), ValueError, r"^unknown schedule 'linear'; expected one of \['constant', "),
     (dict(momentum=1.0), ValueError, r"^momentum must be a finite number in \[0, 1\); got 1.0$"),
     (dict(momentum=-0.1), ValueError, r"^momentum must be a finite number in \[0, 1\); got -0.1$"),
@@ -447,7 +447,8 @@ BAD_FIT = [  # (arguments, the documented error type, its message)
     (dict(optimizer="adam", eps=0.0), ValueError, r"^eps must be a finite number > 0; got 0.0$"),
     (dict(optimizer="rmsprop", eps=-1e-8), ValueError, r"^eps must be a finite number > 0; got -1e-08$"),
     (dict(optimizer="sgd", beta1=0.9), ValueError,
-     r"^optimizer 'sgd' has no parameter\(s\) \['beta1'\]; it takes \['momentum', 'nesterov', 'weight_decay'\]$"),
+     r"^optimizer 'sgd' has no parameter\(s\) \['beta1'\]; it takes \['clip_norm', 'clip_value', "
+     r"'decoupled_weight_decay', 'l1', 'l2', 'momentum', 'nesterov', 'weight_decay'\]$"),
     (dict(weight_decay=-1.0), ValueError, r"^weight_decay must be a finite number >= 0; got -1.0$"),
     (dict(validation_split=0.0), ValueError, r"^validation_split must be a finite number in \(0.0, 1.0\); got 0.0$"),
     (dict(validation_split=1.0), ValueError, r"^validation_split must be a finite number in \(0.0, 1.0\); got 1.0$"),

@@ -12,8 +12,9 @@ private kernel never validates; its public twin checks, then calls it). It owns:
 - the lock (``BackendBase``): one fit at a time per model, a second thread's fit refused;
 - the choice of epoch kernel (``epoch_kernel``): 'online' (batch size 1, plain SGD: the
   first layer transposed for the epoch), 'fused' (plain SGD fused into the backward pass),
-  'generic' (any optimizer, each layer's update fused into the backward pass); 'auto'
-  picks the first that applies;
+  'generic' (any optimizer, penalties and clipping, each layer's update fused into the
+  backward pass, or after the whole backward with a global-norm clip); 'auto' picks the
+  first that applies (plain SGD: no momentum, weight decay, penalty or clipping);
 - getting ready: :meth:`NumbaBackend.prepare` compiles (first run) or loads the epoch
   kernel a training needs before its first batch, so that the trainer can say so.
 """
@@ -258,7 +259,7 @@ class NumbaBackend(BackendBase):
             return "online" if plain and batch_size == 1 else "fused" if plain else "generic"
         if self.epoch_kernel in ("online", "fused") and not plain:
             raise ValueError(f"epoch_kernel {self.epoch_kernel!r} trains plain SGD only (no momentum, no weight "
-                             f"decay); got {optimizer!r}: use 'generic' or 'auto'")
+                             f"decay, no penalty or clipping); got {optimizer!r}: use 'generic' or 'auto'")
         if self.epoch_kernel == "online" and batch_size != 1:
             raise ValueError(f"epoch_kernel 'online' needs batch_size 1; got {batch_size}: use 'fused' or 'auto'")
         return self.epoch_kernel

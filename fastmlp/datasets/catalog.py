@@ -8,6 +8,8 @@ are divided by 16; MNIST and Fashion-MNIST pixels (uint8) by 255 (:func:`scale_u
 
 from __future__ import annotations
 
+import inspect
+
 from ..checks import check_choice
 from .base import Dataset
 from .digits import digits
@@ -26,7 +28,7 @@ SYNTHETIC = tuple(_GENERATORS)
 DATASET_NAMES = SYNTHETIC + ("digits", "mnist", "fashion-mnist")
 
 
-def load_dataset(name, n_samples=None, seed=0, test_size=None) -> Dataset:
+def load_dataset(name, n_samples=None, seed=0, test_size=None, noise=None) -> Dataset:
     """The dataset ``name`` with inputs ready for training.
 
     Parameters
@@ -42,6 +44,9 @@ def load_dataset(name, n_samples=None, seed=0, test_size=None) -> Dataset:
         Held-out share for synthetic data and digits (the loader's default
         when None: 0.2, 0.5 for 'rdfia_circles', 1/7 for 'synth', 0.25 for
         digits); MNIST files come with their own test split.
+    noise : float >= 0, optional
+        Jitter of a synthetic dataset (its generator's default when None); only for
+        the synthetic ones.
 
     Returns
     -------
@@ -60,11 +65,13 @@ def load_dataset(name, n_samples=None, seed=0, test_size=None) -> Dataset:
     check_choice(name, "dataset", DATASET_NAMES)
     split = {} if test_size is None else {"test_size": test_size}
     if name in SYNTHETIC:
-        size = {} if n_samples is None else {"n_samples": n_samples}
-        return _GENERATORS[name](seed=seed, **size, **split)
-    if n_samples is not None:
-        raise ValueError(f"n_samples applies to the synthetic datasets {list(SYNTHETIC)} only; "
-                         f"{name!r} has a fixed size")
+        options = {k: v for k, v in (("n_samples", n_samples), ("noise", noise)) if v is not None}
+        if "noise" in options and "noise" not in inspect.signature(_GENERATORS[name]).parameters:
+            raise ValueError(f"noise does not apply to {name!r}: it has no noise setting")
+        return _GENERATORS[name](seed=seed, **options, **split)
+    for key, value, why in (("n_samples", n_samples, "has a fixed size"), ("noise", noise, "is not generated")):
+        if value is not None:
+            raise ValueError(f"{key} applies to the synthetic datasets {list(SYNTHETIC)} only; {name!r} {why}")
     if name == "digits":
         d = digits(seed=seed, **split)
         return Dataset(d.X_train / 16.0, d.y_train, d.X_test / 16.0, d.y_test, d.name, d.n_classes, d.class_names)

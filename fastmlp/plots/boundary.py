@@ -38,22 +38,9 @@ def plot_decision_boundary(model, X, y, class_names=None, resolution=200, title=
         raise ValueError(f"the model must take 2 inputs; it takes {model.layers[0]}")
     xx, yy, mesh = grid(X, resolution)
     proba = model.predict_proba(mesh)
-    n_classes = proba.shape[1]
-    pred = proba.argmax(axis=1).reshape(xx.shape)
-    conf = proba.max(axis=1).reshape(xx.shape)
-    colors = [_COLORS[i % len(_COLORS)] for i in range(n_classes)]
     fig, axes = new_figure(1, 1, 5.6, 4.8)
     ax = axes[0, 0]
-    rgb = np.array([[int(c[i:i + 2], 16) / 255 for i in (1, 3, 5)] for c in colors])
-    shade = rgb[pred] * 0.35 + 0.65  # light class colour ...
-    shade = shade - (conf[..., None] - 1 / n_classes) / (1 - 1 / n_classes) * 0.2  # ... darker where confident
-    ax.imshow(np.clip(shade, 0, 1), origin="lower", extent=(xx.min(), xx.max(), yy.min(), yy.max()),
-              aspect="auto", interpolation="bilinear")
-    ax.contour(xx, yy, pred, levels=np.arange(n_classes) + 0.5, colors="k", linewidths=1.2)
-    names = list(class_names) if class_names is not None else [f"class {k}" for k in range(n_classes)]
-    for k in range(n_classes):
-        m = y == k
-        ax.scatter(X[m, 0], X[m, 1], s=14, color=colors[k], edgecolors="k", linewidths=0.4, label=names[k])
+    draw_boundary(ax, xx, yy, proba.reshape(*xx.shape, -1), X, y, class_names)
     acc = float((model.predict(X) == y).mean()) if len(y) else float("nan")
     which = f"the {len(y)} {points} points" if points else f"the {len(y)} points shown"
     ax.set(xlabel="$x_1$", ylabel="$x_2$",
@@ -62,3 +49,26 @@ def plot_decision_boundary(model, X, y, class_names=None, resolution=200, title=
     ax.annotate("shading: predicted class, darker = more confident; line: boundary", xy=(0.01, 0.01),
                 xycoords="axes fraction", fontsize=7, color="0.25")
     return finish(fig, path)
+
+
+def draw_boundary(ax, xx, yy, proba, X, y, class_names=None, size=14):
+    """Draw on ``ax`` the predicted class over the mesh (xx, yy) shaded by confidence, the
+    boundary lines and the points (X, y) coloured by class, labelled for a legend.
+
+    ``proba`` is (rows, cols, n_classes), the class probabilities at each mesh point.
+    """
+    n_classes = proba.shape[-1]
+    pred = proba.argmax(axis=-1)
+    conf = proba.max(axis=-1)
+    colors = [_COLORS[i % len(_COLORS)] for i in range(n_classes)]
+    rgb = np.array([[int(c[i:i + 2], 16) / 255 for i in (1, 3, 5)] for c in colors])
+    shade = rgb[pred] * 0.35 + 0.65  # light class colour ...
+    shade = shade - (conf[..., None] - 1 / n_classes) / (1 - 1 / n_classes) * 0.2  # ... darker where confident
+    ax.imshow(np.clip(shade, 0, 1), origin="lower", extent=(xx.min(), xx.max(), yy.min(), yy.max()),
+              aspect="auto", interpolation="bilinear")
+    if pred.min() != pred.max():
+        ax.contour(xx, yy, pred, levels=np.arange(n_classes) + 0.5, colors="k", linewidths=1.2)
+    names = list(class_names) if class_names is not None else [f"class {k}" for k in range(n_classes)]
+    for k in range(n_classes):
+        m = y == k
+        ax.scatter(X[m, 0], X[m, 1], s=size, color=colors[k], edgecolors="k", linewidths=0.4, label=names[k])

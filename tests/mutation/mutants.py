@@ -273,4 +273,35 @@ MUTANTS = [
         "if ids.min() < 0 or ids.max() > n_classes:",
         ("tests/test_bad_input.py", "tests/test_checks.py"),
         "class id n_classes accepted (the kernels would read one past the logits)"),
+    # -- penalties and clipping --------------------------------------------------------------------
+    Mutant(
+        "l2_not_divided_by_batch_rows", "kernels/regularisation.py",
+        "T(hyper.l2 / rows)",
+        "T(hyper.l2)",
+        ("tests/test_regularisation.py::test_l2_is_scikit_learns_alpha_by_hand",),
+        "numba l2 penalty's gradient l2 * W instead of scikit-learn's alpha * W / batch size"),
+    Mutant(
+        "clip_value_skips_biases", "kernels/regularisation.py",
+        "_clip_values(g, T(hyper.clip_value))",
+        "_clip_values(g[:n_w], T(hyper.clip_value))",
+        ("tests/test_clipping.py::test_clip_value_by_hand",),
+        "numba value clipping clips the weights' gradient only, not the biases'"),
+    Mutant(
+        "clip_norm_scales_unclipped_gradients", "kernels/regularisation.py",
+        "if coef < 1.0:",
+        "if coef != 1.0:",
+        ("tests/test_clipping.py::test_clip_norm_by_hand_and_as_torch",),
+        "numba global-norm clipping also scales a gradient whose norm is below the bound (up)"),
+    Mutant(
+        "penalty_not_added_to_the_epoch_loss", "kernels/epoch.py",
+        "        add_penalty(result, ws.stats)\n",
+        "",
+        ("tests/test_regularisation.py::test_backends_agree_in_float64",),
+        "numba generic epoch: each batch's penalty is left in the workspace (counted with the next batch)"),
+    Mutant(
+        "numpy_decoupled_decay_without_lr", "fastmlp/optimizers.py",
+        'p *= T(1.0 - lr * h["decoupled_weight_decay"])',
+        'p *= T(1.0 - h["decoupled_weight_decay"])',
+        ("tests/test_regularisation.py::test_decoupled_weight_decay_by_hand",),
+        "NumPy reference decoupled weight decay p *= 1 - wd, without the learning rate"),
 ]
