@@ -28,7 +28,8 @@ def _same_rows(a, b):
 
 
 OPTIMIZERS = {"sgd": dict(optimizer="sgd", lr=0.1), "momentum": dict(optimizer="sgd", lr=0.05, momentum=0.9),
-              "adam": dict(optimizer="adam", lr=0.01)}
+              "adam": dict(optimizer="adam", lr=0.01),
+              "adamw, l2 and clipping": dict(optimizer="adamw", lr=0.01, l2=1e-3, clip_norm=0.5)}
 
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
