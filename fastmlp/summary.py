@@ -3,7 +3,8 @@ parameter counts), with the totals, loss, dtype, backend and training state belo
 import numpy as np
 
 #: The output layer's function that each loss implies (the loss applies it, fused).
-OUTPUT_ACTIVATION = {"cross_entropy": "softmax", "mse": "identity", "bce": "sigmoid"}
+OUTPUT_ACTIVATION = {"cross_entropy": "softmax", "mse": "identity", "bce": "sigmoid", "multilabel": "sigmoid",
+                     "softmax_mse": "softmax"}
 COLUMNS = ("Layer", "Input shape", "Output shape", "Activation", "Weights", "Biases", "Params")
 
 
