@@ -24,8 +24,13 @@ LOSSES = {
     "cross_entropy": _loss.SOFTMAX_XENT, "softmax_cross_entropy": _loss.SOFTMAX_XENT,
     "mse": _loss.MSE, "squared_error": _loss.MSE,
     "bce": _loss.SIGMOID_BCE, "binary_cross_entropy": _loss.SIGMOID_BCE,
+    "multilabel": _loss.SIGMOID_XENT, "sigmoid_cross_entropy": _loss.SIGMOID_XENT,
+    "softmax_mse": _loss.SOFTMAX_MSE, "softmax_squared_error": _loss.SOFTMAX_MSE,
 }
-CANONICAL_LOSS = {_loss.SOFTMAX_XENT: "cross_entropy", _loss.MSE: "mse", _loss.SIGMOID_BCE: "bce"}
+CANONICAL_LOSS = {_loss.SOFTMAX_XENT: "cross_entropy", _loss.MSE: "mse", _loss.SIGMOID_BCE: "bce",
+                  _loss.SIGMOID_XENT: "multilabel", _loss.SOFTMAX_MSE: "softmax_mse"}
+# Losses whose targets are class ids (one-hot rows are turned into ids).
+CLASS_ID_LOSSES = ("cross_entropy", "softmax_mse")
 CANONICAL_ACT = {v: k for k, v in reversed(list(ACTIVATIONS.items()))}
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -41,8 +46,10 @@ class Architecture:
     activation : str or sequence of str
         Hidden activation, one for all hidden layers or one per hidden layer.
     loss : str
-        ``'cross_entropy'`` (softmax output), ``'mse'`` (identity output) or
-        ``'bce'`` (sigmoid output, one unit).
+        ``'cross_entropy'`` (softmax output), ``'mse'`` (identity output),
+        ``'bce'`` (sigmoid output, one unit), ``'multilabel'`` (a sigmoid per output
+        unit, 0/1 targets per unit) or ``'softmax_mse'`` (softmax output, squared error
+        to the one-hot target).
     leaky_slope : float
         Slope of ``leaky_relu`` for z < 0, in [0, 1).
     dtype : {'float32', 'float64'} or numpy dtype
@@ -75,8 +82,8 @@ class Architecture:
         loss_id = LOSSES[check_choice(loss, "loss", sorted(LOSSES))]
         if loss_id == _loss.SIGMOID_BCE and layers[-1] != 1:
             raise ValueError(f"loss 'bce' needs one output unit; layers ends with {layers[-1]}")
-        if loss_id == _loss.SOFTMAX_XENT and layers[-1] < 2:
-            raise ValueError("loss 'cross_entropy' needs at least 2 output units (use 'bce' for one)")
+        if loss_id in (_loss.SOFTMAX_XENT, _loss.SOFTMAX_MSE) and layers[-1] < 2:
+            raise ValueError(f"loss {CANONICAL_LOSS[loss_id]!r} needs at least 2 output units (use 'bce' for one)")
         leaky_slope = check_real(leaky_slope, "leaky_slope", low=0.0, high=1.0, high_open=True)
         dtype = check_dtype(dtype)
         L = len(layers) - 1
@@ -126,7 +133,14 @@ class Architecture:
 
     @property
     def n_classes(self):
+        """Columns of ``predict_proba``: 2 for 'bce', one per output otherwise (the labels for
+        'multilabel'); 0 for 'mse'."""
         return 2 if self.loss_id == _loss.SIGMOID_BCE else (self.n_out if self.is_classifier else 0)
+
+    @property
+    def takes_class_ids(self):
+        """Whether the targets are class ids (softmax outputs)."""
+        return self.loss in CLASS_ID_LOSSES
 
     def split(self, flat):
         """Per-layer ``(W, b)`` views of a flat vector in the params layout."""

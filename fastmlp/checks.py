@@ -13,7 +13,8 @@ their arguments with these, then call private functions that trust them.
 - settings: :func:`check_dtype`, :func:`check_int_list`, :func:`check_hidden_sizes`,
   :func:`check_per_layer`;
 - arrays: :func:`check_matrix`, :func:`check_X` (for a model, warning with
-  :class:`UnscaledInputWarning` at the user's line, :func:`user_stacklevel`), :func:`check_targets`.
+  :class:`UnscaledInputWarning` at the user's line, :func:`user_stacklevel`), :func:`check_targets`;
+- weights: :func:`check_sample_weight`, :func:`check_class_weight`.
 """
 import math
 import numbers
@@ -355,16 +356,17 @@ def check_X(X, n_features, dtype, name="X"):
 def check_targets(y, arch, n_samples, name="y"):
     """Targets for ``arch``'s loss as (class ids int64 (n,), real targets (n, c)).
 
-    Cross-entropy takes class ids or one-hot rows (turned into ids); bce takes
-    0/1 labels (or probabilities in [0, 1]); mse takes real values, (n,) for
-    one output or (n, n_out).
+    Cross-entropy and softmax_mse take class ids or one-hot rows (turned into ids);
+    bce takes 0/1 labels (or probabilities in [0, 1]); multilabel an (n, n_out)
+    indicator matrix of 0/1 (or probabilities in [0, 1]); mse takes real values, (n,)
+    for one output or (n, n_out).
     """
     y = _as_array(y, name)
     if y.shape[:1] != (n_samples,):
         raise ValueError(f"{name} has {y.shape[0] if y.ndim else 0} rows but X has {n_samples} samples")
     empty_t = np.zeros((0, arch.n_out), arch.dtype)
     empty_y = np.zeros(0, np.int64)
-    if arch.loss == "cross_entropy":
+    if arch.takes_class_ids:
         return _class_ids(y, arch.n_out, name), empty_t
     if y.ndim == 1:
         y = y.reshape(-1, 1)
@@ -375,9 +377,47 @@ def check_targets(y, arch, n_samples, name="y"):
     t = np.ascontiguousarray(y, dtype=arch.dtype)
     if not np.isfinite(t).all():
         raise ValueError(f"{name} contains NaN or inf")
-    if arch.loss == "bce" and ((t < 0) | (t > 1)).any():
-        raise ValueError(f"{name} for loss 'bce' must be 0/1 labels or probabilities in [0, 1]")
+    if arch.loss in ("bce", "multilabel") and ((t < 0) | (t > 1)).any():
+        raise ValueError(f"{name} for loss {arch.loss!r} must be 0/1 labels or probabilities in [0, 1]")
     return empty_y, t
+
+
+def check_sample_weight(sample_weight, n_samples, dtype, name="sample_weight"):
+    """Sample weights as a C-contiguous (n,) array of ``dtype``; None gives an empty array
+    (unweighted). Real, finite, >= 0 (zeros allowed), and not all 0."""
+    if sample_weight is None:
+        return np.zeros(0, dtype)
+    w = _as_array(sample_weight, name)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers; got dtype {w.dtype}")
+    if w.ndim != 1 or w.shape[0] != n_samples:
+        raise ValueError(f"{name} must have shape ({n_samples},), one weight per sample; got shape {w.shape}")
+    with np.errstate(over="ignore"):
+        w = np.ascontiguousarray(w, dtype=dtype)
+    if not np.isfinite(w).all():
+        raise ValueError(f"{name} contains NaN or inf (or values too large for {np.dtype(dtype).name})")
+    if (w < 0).any():
+        raise ValueError(f"{name} must be >= 0; got {float(w.min()):g} at index {int(np.argmin(w))}")
+    if n_samples and not (w > 0).any():
+        raise ValueError(f"{name} are all zero: at least one sample must have a positive weight")
+    return w
+
+
+def check_class_weight(class_weight, n_classes, name="class_weight"):
+    """None, 'balanced', or a dict {class id: finite weight >= 0} with ids in [0, n_classes)."""
+    if class_weight is None or (isinstance(class_weight, str) and class_weight == "balanced"):
+        return class_weight
+    if isinstance(class_weight, str):
+        raise ValueError(f"{name} must be 'balanced', a dict {{class: weight}} or None; got {class_weight!r}")
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"{name} must be 'balanced', a dict {{class: weight}} or None; got {_got(class_weight)}")
+    out = {}
+    for k, v in class_weight.items():
+        k = check_int(k, f"{name} key")
+        if not 0 <= k < n_classes:
+            raise ValueError(f"{name} key {k} is not a class id in [0, {n_classes - 1}]")
+        out[k] = check_real(v, f"{name}[{k}]", low=0.0)
+    return out
 
 
 def _class_ids(y, n_classes, name):

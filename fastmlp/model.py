@@ -12,7 +12,7 @@ from .backends import make_backend
 from .history import History
 from .initializers import initialize
 from .optimizers import Optimizer
-from .checks import check_callable, check_int, check_targets, check_X
+from .checks import check_callable, check_int, check_sample_weight, check_targets, check_X
 from .summary import summary_text
 
 
@@ -37,9 +37,13 @@ class MLP:
     activation : str or sequence of str, default 'relu'
         Hidden activation, for all hidden layers or one per hidden layer:
         'identity', 'tanh', 'sigmoid', 'relu', 'leaky_relu', 'step' (forward only).
-    loss : {'cross_entropy', 'mse', 'bce'}, default 'cross_entropy'
+    loss : {'cross_entropy', 'mse', 'bce', 'multilabel', 'softmax_mse'}, default 'cross_entropy'
         Output and loss together: softmax + cross-entropy (classes), identity +
-        mean squared error (regression), sigmoid + binary cross-entropy (one unit).
+        mean squared error (regression), sigmoid + binary cross-entropy (one unit),
+        a sigmoid + binary cross-entropy per output unit averaged over the units
+        (multi-label: targets (n, n_out) of 0/1; alias 'sigmoid_cross_entropy'),
+        softmax + mean squared error to the one-hot target (classes; alias
+        'softmax_squared_error').
     init : str or list of str, default 'auto'
         'normal' (``init_std``), 'uniform' (``init_bound``), 'fan_max' (variance
         1/max(n_in, n_out)), 'lecun_normal', 'lecun_uniform', 'glorot_normal',
@@ -205,22 +209,27 @@ class MLP:
         return self._impl.layer_outputs(self.params, self._X(X))
 
     def forward(self, X):
-        """The network's output before the loss's link: logits (cross_entropy, bce) or values (mse)."""
+        """The network's output before the loss's link: logits (classifiers) or values (mse)."""
         return self._impl.output(self.params, self._X(X))
 
     def predict_proba(self, X):
-        """Class probabilities (n, n_classes): softmax of the logits, or [1-p, p] for 'bce'."""
+        """Class probabilities (n, n_classes): softmax of the logits, [1-p, p] for 'bce', each
+        label's sigmoid (n, n_out) for 'multilabel' (rows need not sum to 1)."""
         if not self.arch.is_classifier:
-            raise ValueError("predict_proba needs a classifier (loss 'cross_entropy' or 'bce'); this model uses 'mse'")
+            raise ValueError("predict_proba needs a classifier (loss 'cross_entropy', 'softmax_mse', 'bce' or "
+                             "'multilabel'); this model uses 'mse'")
         return self._impl.probabilities(self.params, self._X(X))
 
     def predict(self, X):
-        """Class ids (n,) for classifiers; predicted values (n, n_out) for 'mse'."""
+        """Class ids (n,) for classifiers; the 0/1 indicator matrix (n, n_out) for 'multilabel';
+        predicted values (n, n_out) for 'mse'."""
         z = self.forward(X)
-        if self.loss == "cross_entropy":
+        if self.arch.takes_class_ids:
             return z.argmax(axis=1)
         if self.loss == "bce":
             return (z[:, 0] > 0).astype(np.int64)
+        if self.loss == "multilabel":
+            return (z > 0).astype(np.int64)
         return z
 
     def _data(self, X, y):
@@ -228,14 +237,17 @@ class MLP:
         yi, t = check_targets(y, self.arch, X.shape[0])
         return X, yi, t
 
-    def loss_and_grad(self, X, y):
+    def loss_and_grad(self, X, y, sample_weight=None):
         """Mean loss over the batch and its gradient, laid out like ``params``.
 
         Parameters
         ----------
         X : array (n, n_in)
-        y : class ids (n,) or one-hot (n, n_classes) for 'cross_entropy'; 0/1 (n,)
-            for 'bce'; targets (n,) or (n, n_out) for 'mse'.
+        y : class ids (n,) or one-hot (n, n_classes) for 'cross_entropy' and 'softmax_mse';
+            0/1 (n,) for 'bce'; 0/1 (n, n_out) for 'multilabel'; targets (n,) or
+            (n, n_out) for 'mse'.
+        sample_weight : array (n,) of float >= 0, optional
+            The weighted mean sum w_i l_i / sum w_i instead of the mean.
 
         Returns
         -------
@@ -245,14 +257,18 @@ class MLP:
         """
         self.arch.trainable()
         X, yi, t = self._data(X, y)
+        w = check_sample_weight(sample_weight, X.shape[0], self.dtype)
         grads = np.empty_like(self.params)
-        loss, _ = self._impl.loss_and_grad(self.params, grads, X, yi, t)
+        loss, _ = self._impl.loss_and_grad(self.params, grads, X, yi, t, w)
         return float(loss), grads
 
-    def evaluate(self, X, y):
-        """``{'loss': mean loss, 'accuracy': fraction correct (NaN for 'mse')}``."""
+    def evaluate(self, X, y, sample_weight=None):
+        """``{'loss': mean loss, 'accuracy': fraction correct (NaN for 'mse')}``; the loss is
+        the weighted mean with ``sample_weight`` (the accuracy stays unweighted). For
+        'multilabel' a sample is correct when all its labels are."""
         X, yi, t = self._data(X, y)
-        total, correct = self._impl.evaluate(self.params, X, yi, t)
+        w = check_sample_weight(sample_weight, X.shape[0], self.dtype)
+        total, correct = self._impl.evaluate(self.params, X, yi, t, w)
         n = X.shape[0]
         return {"loss": total / n, "accuracy": correct / n if self.arch.is_classifier else float("nan")}
 
@@ -261,9 +277,10 @@ class MLP:
         """Train in place; returns the run's History (also appended to ``model.history``).
 
         ``kwargs`` are ``Trainer.fit`` options (shuffle, drop_last, validation_data,
-        validation_split, early_stopping, callbacks, verbose, seed, on_divergence)
-        and the optimizer's hyperparameters (momentum, nesterov, weight_decay, ..., and the
-        penalties and clipping l2, l1, decoupled_weight_decay, clip_norm, clip_value).
+        validation_split, early_stopping, callbacks, verbose, seed, on_divergence,
+        sample_weight, class_weight, sampling) and the optimizer's hyperparameters
+        (momentum, nesterov, weight_decay, ..., and the penalties and clipping l2, l1,
+        decoupled_weight_decay, clip_norm, clip_value).
         See ``fastmlp.Trainer``.
         """
         from .trainer import FIT_OPTIONS, Trainer

@@ -5,8 +5,8 @@ dynamic batch dimension. Each layer is one ``Gemm`` (``X @ W + b``, W stored (n_
 in the model) followed by its hidden activation (:data:`ACTIVATIONS`); the loss's head
 (:data:`HEADS`) turns the last layer's output into the model's outputs:
 
-- classifiers: ``'label'`` (= ``predict``), ``'probabilities'`` (= ``predict_proba``) and
-  ``'logits'`` (= ``forward``);
+- classifiers: ``'label'`` (= ``predict``; the (batch, k) 0/1 matrix for 'multilabel'),
+  ``'probabilities'`` (= ``predict_proba``) and ``'logits'`` (= ``forward``);
 - 'mse': ``'values'`` (= ``predict`` = ``forward``).
 
 A fitted ``fastmlp.sklearn`` estimator exports its network, and its ``classes_`` become the
@@ -112,6 +112,15 @@ def _binary_head(g, z, arch, classes):
     g.output("probabilities", g.elem, [_BATCH, 2])
 
 
+def _multilabel_head(g, z, arch, classes):
+    """A sigmoid per label: probabilities (batch, k) and 'label' the 0/1 indicator matrix z > 0."""
+    positive = g.node("Greater", [z, g.const("zero", 0)])
+    g.node("Cast", [positive], output="label", to=TensorProto.INT64)
+    g.output("label", TensorProto.INT64, [_BATCH, arch.n_out])
+    g.node("Sigmoid", [z], output="probabilities")
+    g.output("probabilities", g.elem, [_BATCH, arch.n_out])
+
+
 def _values_head(g, z, arch, classes):
     """Regression: the values themselves."""
     g.node("Identity", [z], output="values")
@@ -133,6 +142,8 @@ def _with_logits(head):
 HEADS = {
     "cross_entropy": _with_logits(_softmax_head),
     "bce": _with_logits(_binary_head),
+    "multilabel": _with_logits(_multilabel_head),
+    "softmax_mse": _with_logits(_softmax_head),
     "mse": _values_head,
 }
 

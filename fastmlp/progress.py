@@ -273,6 +273,10 @@ def warm_up(model, X, y, **fit_options):
     n = min(len(X), 2 * batch)
     options = {k: v for k, v in fit_options.items()
                if k not in ("epochs", "verbose", "validation_data", "validation_split", "early_stopping", "callbacks")}
+    weights = [options.pop(k, None) for k in ("sample_weight", "class_weight")]
+    if any(w is not None for w in weights):  # weights of the rehearsal's rows, unequal: the weighted path warms up
+        import numpy as np
+        options["sample_weight"] = np.linspace(1.0, 2.0, n)
     rehearsal = model.copy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

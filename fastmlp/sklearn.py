@@ -15,9 +15,12 @@ refused where scikit-learn refuses them: in X, in a regressor's y, and in the re
 hyperparameters. Wrong types raise TypeError, wrong values ValueError
 (``fastmlp.checks``).
 
-Sample weights are not supported: the kernels train on the plain mean loss of
-each batch, so ``fit`` takes no ``sample_weight`` (scikit-learn's sample-weight
-checks are skipped for that reason rather than emulated).
+``fit`` and ``partial_fit`` take ``sample_weight`` with scikit-learn's meaning (each
+batch's loss is sum w_i l_i / sum w_i, and the L2 penalty is divided by the expected
+batch weight, batch_size times the mean weight, which is sum w for a full batch:
+integer weights act as repeated rows). ``MLPClassifier`` also takes ``class_weight``
+('balanced' or {label: weight}) and multi-label targets (an (n, k) indicator matrix,
+trained with a sigmoid per label, loss 'multilabel').
 
 scikit-learn is an optional dependency: ``pip install fastmlp[sklearn]``.
 """
@@ -35,7 +38,7 @@ try:
     from sklearn.metrics import r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
-    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.multiclass import check_classification_targets, is_multilabel
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as e:  # pragma: no cover - exercised in a subprocess without scikit-learn
     raise ImportError("fastmlp.sklearn needs scikit-learn (>= 1.6); install it with: "
@@ -50,6 +53,7 @@ from .initializers import INIT_NAMES
 from .model import MLP
 from .optimizers import DEFAULTS as OPTIMIZER_DEFAULTS
 from .optimizers import Optimizer
+from .weights import fit_weights
 from .sklearn_convert import from_sklearn, to_sklearn
 
 __all__ = ["MLPClassifier", "MLPRegressor", "expected_failed_checks", "to_sklearn", "from_sklearn"]
@@ -59,6 +63,10 @@ __all__ = ["MLPClassifier", "MLPRegressor", "expected_failed_checks", "to_sklear
 # ``expected_failed_checks(estimator)`` to ``check_estimator`` (or the function
 # itself to ``parametrize_with_checks``). tests/test_sklearn_checks.py asserts
 # that exactly the listed checks fail, so an entry whose check passes fails there.
+_WEIGHTS_FLOAT32 = (
+    "float32 training on weighted rows and on the same rows repeated sums the batch in another order "
+    "and with other terms (w_i l_i once instead of l_i w_i times): predictions differ by about 3e-7 "
+    "relative after 100 epochs, the check allows 1e-7. Equal to 1e-10 with dtype='float64' (the check passes).")
 EXPECTED_FAILED_CHECKS = {
     "MLPClassifier": {
         "float32": {
@@ -67,11 +75,16 @@ EXPECTED_FAILED_CHECKS = {
                 "bits (about 5e-7 relative): the whole batch's products are large enough for BLAS, a single "
                 "row's run in fastmlp's own loops, which sum in another order; the check allows 1e-7. "
                 "Exact with dtype='float64'."),
+            "check_sample_weight_equivalence_on_dense_data": _WEIGHTS_FLOAT32,
         },
         "float64": {},
     },
-    "MLPRegressor": {"float32": {}, "float64": {}},
+    "MLPRegressor": {"float32": {"check_sample_weight_equivalence_on_dense_data": _WEIGHTS_FLOAT32},
+                     "float64": {}},
 }
+
+# out_activation_ of a fitted estimator, by the fastmlp loss it trains
+OUT_ACTIVATIONS = {"cross_entropy": "softmax", "multilabel": "logistic", "mse": "identity"}
 
 _PARAMS_DOC = """
     hidden_layer_sizes : int or sequence of int, default=(100,)
@@ -180,7 +193,8 @@ def _writable(a):
 
 
 class _Monitor(Callback):
-    """Per-epoch bookkeeping of one fit: loss curve, scores and the stopping rule."""
+    """Per-epoch bookkeeping of one fit: loss curve, scores and the stopping rule
+    (``validation`` is (X, y, sample_weight or None))."""
 
     def __init__(self, est, n_samples, validation, incremental):
         self.est, self.n_samples, self.validation, self.incremental = est, n_samples, validation, incremental
@@ -212,8 +226,6 @@ class _Monitor(Callback):
 class _BaseMLP(BaseEstimator):
     """Shared parameters, checks and training loop of the two estimators."""
 
-    _loss = None
-    _out_activation = None
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", solver="adam", alpha=1e-4, batch_size="auto",
                  learning_rate_init=1e-3, max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
@@ -293,8 +305,12 @@ class _BaseMLP(BaseEstimator):
             check_int(self.random_state, "random_state", 0, 2**32 - 1)
         return hidden, check_dtype(self.dtype)
 
-    def _optimizer(self):
-        hyper = {"l2": float(self.alpha)}  # divided by each batch's size in the update, as scikit-learn's
+    def _optimizer(self, mean_weight=1.0):
+        """The optimizer; the L2 penalty alpha / 2 ||W||^2 is divided by each batch's size in the
+        update, as scikit-learn's, and with sample weights also by their mean: by the batch's
+        expected weight sum (scikit-learn divides by the batch's sum of weights; the same in
+        full-batch training)."""
+        hyper = {"l2": float(self.alpha) / mean_weight}
         if self.solver == "sgd":
             hyper.update(momentum=float(self.momentum), nesterov=bool(self.nesterovs_momentum and self.momentum > 0))
         else:
@@ -317,13 +333,17 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self)
         return self.model_, _writable(validate_data(self, X, reset=False, dtype=self.model_.dtype, order="C"))
 
+    def _class_weight(self, classes, loss):
+        """``class_weight`` for ``MLP.fit`` (the classifier has one)."""
+        return None
+
     # -- training --------------------------------------------------------------------------------
     def _start(self, model, early):
         """The fitted state of a model new to this estimator (nothing trained here yet)."""
         self.model_ = model
         self.n_iter_, self.t_, self.loss_curve_ = 0, 0, []
         self.n_layers_, self.n_outputs_ = len(model.layers), model.layers[-1]
-        self.out_activation_ = self._out_activation
+        self.out_activation_ = OUT_ACTIVATIONS[model.loss]
         self._best_params = None
         self.best_loss_ = None if early else np.inf
         self.validation_scores_ = [] if early else None
@@ -349,7 +369,7 @@ class _BaseMLP(BaseEstimator):
         if not isinstance(estimator, getattr(sklearn_nn, kind)):
             raise TypeError(f"{cls.__name__}.from_sklearn takes a scikit-learn {kind}; got {type(estimator).__name__}")
         model = from_sklearn(estimator, backend=backend, binary="cross_entropy")
-        if model.loss != cls._loss:
+        if model.loss != cls._loss and not (kind == "MLPClassifier" and model.loss == "multilabel"):
             raise ValueError(f"cannot convert this {kind} (loss {model.loss!r}) to fastmlp.sklearn.{cls.__name__}, "
                              f"whose loss is {cls._loss!r}; use fastmlp.sklearn.from_sklearn for a fastmlp.MLP")
         ours = cls().get_params()
@@ -365,32 +385,38 @@ class _BaseMLP(BaseEstimator):
         est._targets_from(estimator)
         return est
 
-    def _fit(self, X, y, incremental, classes=None):
+    def _fit(self, X, y, incremental, classes=None, sample_weight=None):
         hidden, dtype = self._check_params()
         first = not hasattr(self, "model_") or not (self.warm_start or incremental)
-        X, y, n_out, fitted = self._prepare(X, y, first, incremental, classes, dtype)
+        X, y, n_out, fitted, loss = self._prepare(X, y, first, incremental, classes, dtype)  # loss: of this y
         X, y = _writable(X), _writable(y)
+        class_weight = self._class_weight(fitted.get("classes_", getattr(self, "classes_", None)), loss)
         layers = (X.shape[1], *hidden, n_out)
         # a warm start draws from a copy of the fitted random state, kept only if the fit goes ahead
         rs = check_random_state(self.random_state) if first else copy.deepcopy(self._random_state)
         if first:
-            model = MLP(layers, activation=self.activation, loss=self._loss, init=self.init, dtype=dtype,
+            model = MLP(layers, activation=self.activation, loss=loss, init=self.init, dtype=dtype,
                         backend=self.backend, seed=rs.randint(np.iinfo(np.int32).max))
         else:
             model = self.model_
-            if (model.layers != layers or model.dtype != dtype
-                    or model.activation != Architecture.build(layers, self.activation, self._loss).activation):
+            if (model.layers != layers or model.dtype != dtype or model.loss != loss
+                    or model.activation != Architecture.build(layers, self.activation, loss).activation):
                 raise ValueError(
                     f"cannot continue training ({'partial_fit' if incremental else 'warm_start'}): the fitted "
                     f"model has layers {list(model.layers)}, activation {list(model.activation)}, dtype "
                     f"{np.dtype(model.dtype).name}; the parameters now ask for layers {list(layers)}, activation "
                     f"{self.activation!r}, dtype {np.dtype(dtype).name}. Refit with warm_start=False")
         model.arch.trainable()
+        # sample_weight times the class weights: None when unweighted (or all equal)
+        sw = fit_weights(model.arch, *((y, y[:0]) if y.ndim == 1 else (np.zeros(0, np.int64), y)), sample_weight,
+                         class_weight)
+        sw = sw if sw.size else None
         batch_size = min(200 if self.batch_size == "auto" else int(self.batch_size), X.shape[0])
-        optimizer = self._optimizer()
+        mean_weight = 1.0 if sw is None else float(sw.astype(np.float64).mean())
+        optimizer = self._optimizer(mean_weight)
         validation = None
         if self.early_stopping and not incremental:
-            stratify = y if self._loss != "mse" else None
+            stratify = y if loss in ("cross_entropy", "softmax_mse") else None
             n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
             need = max(2, len(np.unique(y)) if stratify is not None else 2)
             if n_val < need or X.shape[0] - n_val < need // 2 + 1:
@@ -398,10 +424,19 @@ class _BaseMLP(BaseEstimator):
                                  f"{self.validation_fraction} of {X.shape[0]}) is too small; it needs at least {need}"
                                  + (" (one per class)" if stratify is not None else "")
                                  + ": increase validation_fraction or the number of samples")
-            X, Xv, y, yv = train_test_split(X, y, test_size=self.validation_fraction, random_state=rs,
-                                            stratify=stratify)
-            validation = (Xv, yv)
+            if sw is None:
+                X, Xv, y, yv = train_test_split(X, y, test_size=self.validation_fraction, random_state=rs,
+                                                stratify=stratify)
+                swv = None
+            else:
+                X, Xv, y, yv, sw, swv = train_test_split(X, y, sw, test_size=self.validation_fraction,
+                                                         random_state=rs, stratify=stratify)
+                if not (sw > 0).any():
+                    raise ValueError("early_stopping=True left only samples of weight 0 to train on")
+                mean_weight = float(sw.astype(np.float64).mean())
+            validation = (Xv, yv, swv)
             batch_size = min(batch_size, X.shape[0])
+            optimizer = self._optimizer(mean_weight)
         # every check passed: from here on the estimator changes
         if first:
             self.__dict__.pop("feature_names_in_", None)  # fitted before on named columns, now on an array
@@ -420,7 +455,7 @@ class _BaseMLP(BaseEstimator):
         history = model.fit(X, y, epochs=1 if incremental else self.max_iter, batch_size=batch_size,
                             lr=float(self.learning_rate_init), optimizer=optimizer, shuffle=bool(self.shuffle),
                             callbacks=[monitor], verbose=2 if self.verbose else 0,
-                            seed=rs.randint(np.iinfo(np.int32).max))
+                            seed=rs.randint(np.iinfo(np.int32).max), sample_weight=sw)
         if not incremental and not history.stopped_early and not history.diverged and not history.interrupted:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
                           "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
@@ -431,19 +466,38 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     __doc__ = f"""Multi-layer perceptron classifier trained by fastmlp (softmax + cross-entropy).
 
     Any class labels (strings, non-contiguous integers) are accepted; binary
-    problems use two softmax outputs, so ``predict_proba`` is (n, 2).
+    problems use two softmax outputs, so ``predict_proba`` is (n, 2). A multi-label
+    y (an (n, k) indicator matrix of 0/1, as scikit-learn's MLPClassifier takes) trains
+    a sigmoid per label (fastmlp's loss 'multilabel'): ``predict`` then returns the
+    (n, k) indicator matrix and ``predict_proba`` each label's probability.
 
     Parameters
     ----------{_PARAMS_DOC}
+    class_weight : dict {{label: weight}}, 'balanced' or None, default=None
+        Weights of the classes, multiplying ``sample_weight``: 'balanced' is
+        n_samples / (n_classes * count of the class), as in scikit-learn's other
+        classifiers; classes missing from a dict weigh 1. Not for multi-label y.
+
     Attributes
     ----------
     classes_ : ndarray (n_classes,)
-        The sorted class labels.{_ATTRS_DOC}"""
+        The sorted class labels (0..k-1 for a multi-label y).{_ATTRS_DOC}"""
 
-    _loss = "cross_entropy"
-    _out_activation = "softmax"
+    _loss = "cross_entropy"  # of class labels; a multi-label y trains 'multilabel'
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", solver="adam", alpha=1e-4, batch_size="auto",
+                 learning_rate_init=1e-3, max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
+                 warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
+                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 init="auto", dtype="float32", backend="numba", class_weight=None):
+        super().__init__(hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate_init, max_iter,
+                         shuffle, random_state, tol, verbose, warm_start, momentum, nesterovs_momentum, early_stopping,
+                         validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, init, dtype, backend)
+        self.class_weight = class_weight
 
     def _prepare(self, X, y, first, incremental, classes, dtype):
+        if is_multilabel(y):
+            return self._prepare_multilabel(X, y, first, dtype)
         X, y, seen = self._validate_data(X, y, first, dtype=dtype)
         check_classification_targets(y)
         if first:
@@ -465,50 +519,91 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         bad = (ids >= len(known)) | (known[np.minimum(ids, len(known) - 1)] != y)
         if bad.any():
             raise ValueError(f"y contains labels not in classes {known!r}: {np.unique(y[bad])!r}")
-        return X, ids.astype(np.int64), len(known), dict(seen, classes_=known) if first else {}
+        return X, ids.astype(np.int64), len(known), dict(seen, classes_=known) if first else {}, self._loss
 
-    def _validation_score(self, model, X, y):
-        return np.mean(model.predict(X) == y)
+    def _prepare_multilabel(self, X, y, first, dtype):
+        """A multi-label indicator y (n, k): targets (n, k) of 0/1 for the loss 'multilabel'."""
+        X, y, seen = self._validate_data(X, y, first, dtype=dtype, multi_output=True)
+        k = y.shape[1]
+        if not first and len(self.classes_) != k:
+            raise ValueError(f"y has {k} labels; the fitted model has {len(self.classes_)}")
+        return X, np.ascontiguousarray(y, dtype=dtype), k, dict(seen, classes_=np.arange(k)) if first else {}, \
+            "multilabel"
 
     def _targets_from(self, estimator):
         """The targets' fitted state from a scikit-learn estimator (``from_sklearn``)."""
         self.classes_ = estimator.classes_.copy()
 
-    def fit(self, X, y):
+
+    def _class_weight(self, classes, loss):
+        """``class_weight`` for ``MLP.fit``: None, 'balanced' or {class id: weight} (labels mapped to ids)."""
+        cw = self.class_weight
+        if cw is None:
+            return None
+        if loss == "multilabel":
+            raise ValueError("class_weight is not supported for multi-label y: use sample_weight")
+        if isinstance(cw, str):
+            return check_choice(cw, "class_weight", ["balanced"])
+        if not isinstance(cw, dict):
+            raise TypeError(f"class_weight must be 'balanced', a dict {{label: weight}} or None; got {cw!r}")
+        ids = {}
+        for label, weight in cw.items():
+            pos = np.flatnonzero(classes == label)
+            if not pos.size:
+                raise ValueError(f"class_weight names the label {label!r}, which is not one of the classes "
+                                 f"{classes!r}")
+            ids[int(pos[0])] = weight
+        return ids
+
+    def _validation_score(self, model, X, y, sample_weight):
+        pred = model.predict(X)
+        right = (pred == y).all(axis=1) if pred.ndim == 2 else pred == y
+        return np.average(right, weights=sample_weight)
+
+    def fit(self, X, y, sample_weight=None):
         """Train on (X, y); returns self.
 
         Parameters
         ----------
         X : array-like (n_samples, n_features)
-        y : array-like (n_samples,)
-            Class labels of any kind numpy can sort.
+        y : array-like (n_samples,) or (n_samples, n_labels)
+            Class labels of any kind numpy can sort, or a multi-label indicator matrix of 0/1.
+        sample_weight : array-like (n_samples,), optional
+            Weights >= 0: each batch's loss is sum w_i l_i / sum w_i.
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over (X, y), continuing from the fitted state; returns self.
 
         Parameters
         ----------
-        X, y : as for ``fit``
+        X, y, sample_weight : as for ``fit``
         classes : array-like, optional
-            All the classes; required on the first call.
+            All the classes; required on the first call (unless y is multi-label).
         """
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     def predict_proba(self, X):
-        """Class probabilities (n_samples, n_classes), columns in ``classes_`` order."""
+        """Class probabilities (n_samples, n_classes), columns in ``classes_`` order; for a
+        multi-label fit, each label's probability (rows need not sum to 1)."""
         model, X = self._fitted_model(X)
         return model.predict_proba(X)
 
     def predict_log_proba(self, X):
         """Log of ``predict_proba``, computed stably from the logits."""
         model, X = self._fitted_model(X)
-        return log_softmax(model.forward(X).astype(np.float64), axis=1)
+        z = model.forward(X).astype(np.float64)
+        if model.loss == "multilabel":
+            return -np.logaddexp(0.0, -z)  # log sigmoid(z)
+        return log_softmax(z, axis=1)
 
     def predict(self, X):
-        """The most probable class label of each sample."""
+        """The most probable class label of each sample; for a multi-label fit the (n, k)
+        indicator matrix of the labels whose probability exceeds 1/2."""
         model, X = self._fitted_model(X)
+        if model.loss == "multilabel":
+            return model.predict(X)
         return self.classes_[model.forward(X).argmax(axis=1)]
 
 
@@ -524,36 +619,38 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     ----------{_ATTRS_DOC}"""
 
     _loss = "mse"
-    _out_activation = "identity"
 
     def _prepare(self, X, y, first, incremental, classes, dtype):
         X, y, seen = self._validate_data(X, y, first, dtype=dtype, multi_output=True, y_numeric=True)
         y2 = y.reshape(-1, 1) if y.ndim == 1 else y
         if not first and y2.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {y2.shape[1]} outputs; the fitted model has {self.n_outputs_}")
-        return X, y2, y2.shape[1], dict(seen, _y_1d=y.ndim == 1) if first else {}
+        return X, y2, y2.shape[1], dict(seen, _y_1d=y.ndim == 1) if first else {}, self._loss
 
-    def _validation_score(self, model, X, y):
-        return r2_score(y, model.forward(X).astype(np.float64))
+    def _validation_score(self, model, X, y, sample_weight):
+        return r2_score(y, model.forward(X).astype(np.float64), sample_weight=sample_weight)
 
     def _targets_from(self, estimator):
         """The targets' fitted state from a scikit-learn estimator (``from_sklearn``): one output
         predicts (n,), as scikit-learn's."""
         self._y_1d = estimator.n_outputs_ == 1
 
-    def fit(self, X, y):
+
+    def fit(self, X, y, sample_weight=None):
         """Train on (X, y); returns self.
 
         Parameters
         ----------
         X : array-like (n_samples, n_features)
         y : array-like (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like (n_samples,), optional
+            Weights >= 0: each batch's loss is sum w_i l_i / sum w_i.
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), continuing from the fitted state; returns self."""
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X):
         """Predicted values, (n_samples,) if fitted on a 1-D y, else (n_samples, n_outputs)."""

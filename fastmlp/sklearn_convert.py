@@ -13,12 +13,13 @@ sigmoid, relu (the same in all layers) 'relu'
 loss 'cross_entropy', 3+ classes       MLPClassifier, out_activation_ 'softmax'
 loss 'cross_entropy', 2 classes        MLPClassifier, one 'logistic' unit
 loss 'bce'                             MLPClassifier, one 'logistic' unit
+loss 'multilabel'                      MLPClassifier, a 'logistic' unit per label
+loss 'softmax_mse' (to scikit-learn)   MLPClassifier, as 'cross_entropy' (same predictions)
 loss 'mse'                             MLPRegressor, out_activation_ 'identity'
 =====================================  ==============================================
 
 What has no counterpart raises ValueError naming it: 'leaky_relu' and 'step', an
-activation per layer, scikit-learn's Poisson regressor ('exp' output) and multi-label
-classifiers (several 'logistic' units). A fastmlp model knows class ids, not labels:
+activation per layer and scikit-learn's Poisson regressor ('exp' output). A fastmlp model knows class ids, not labels:
 ``to_sklearn(..., classes=)`` names them, and ``from_sklearn`` gives a model whose
 class ids index the estimator's ``classes_``. ``fastmlp.sklearn.MLPClassifier.from_sklearn``
 keeps the labels. scikit-learn is needed (``pip install fastmlp[sklearn]``).
@@ -56,8 +57,15 @@ def _softmax_output(coefs, intercepts):
     return SkClassifier, "softmax", np.arange(n)
 
 
+def _multilabel_output(coefs, intercepts):
+    """A logistic unit per label; the label binarizer learns the labels from an indicator matrix."""
+    return SkClassifier, "logistic", np.eye(coefs[-1].shape[1], dtype=np.int64)
+
+
 TO_SKLEARN = {
     "cross_entropy": _softmax_output,
+    "softmax_mse": _softmax_output,  # the same predictions; scikit-learn would train it with cross-entropy
+    "multilabel": _multilabel_output,
     "bce": lambda coefs, intercepts: (SkClassifier, "logistic", np.arange(2)),
     "mse": lambda coefs, intercepts: (SkRegressor, "identity", None),
 }
@@ -130,7 +138,11 @@ def to_sklearn(model, classes=None):
     cls, out_activation, default_classes = TO_SKLEARN[arch.loss](coefs, intercepts)
     if classes is not None and cls is not SkClassifier:
         raise ValueError(f"classes are only for classifiers; this model's loss is {arch.loss!r}")
-    if cls is SkClassifier:
+    if cls is SkClassifier and default_classes.ndim == 2:
+        if classes is not None:
+            raise ValueError(f"classes do not apply to loss {arch.loss!r}: predict gives a 0/1 matrix")
+        classes = default_classes
+    elif cls is SkClassifier:
         given = classes if classes is not None else labels if labels is not None else default_classes
         classes = _class_labels(given, arch.n_classes)
     est = cls(hidden_layer_sizes=tuple(arch.layers[1:-1]), activation=activation)

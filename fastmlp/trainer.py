@@ -21,12 +21,14 @@ from .optimizers import make_optimizer
 from .progress import Progress
 from .schedules import make_schedule
 from .threads import one_blas_thread
-from .checks import (check_choice, check_positive_float, check_positive_int, check_real, check_seed, check_targets,
-                     check_X, user_stacklevel)
+from .weights import fit_weights
+from .checks import (check_choice, check_positive_float, check_positive_int, check_real, check_sample_weight,
+                     check_seed, check_targets, check_X, user_stacklevel)
 
 
 FIT_OPTIONS = ("shuffle", "drop_last", "validation_data", "validation_split", "early_stopping", "callbacks",
-               "verbose", "seed", "on_divergence", "divergence_factor")
+               "verbose", "seed", "on_divergence", "divergence_factor", "sample_weight", "class_weight", "sampling")
+SAMPLINGS = ("epoch", "replacement")
 # Rows of the training data whose loss before training is the reference of divergence_factor.
 REFERENCE_ROWS = 64
 # An epoch runs as compiled chunks of whole batches of about this many seconds each: between
@@ -98,7 +100,8 @@ class Trainer:
 
     # -- input checks (nothing changes until all pass) ------------------------------------------
     def _check(self, X, y, epochs, batch_size, validation_data, validation_split, drop_last, verbose,
-               on_divergence, seed, divergence_factor):
+               on_divergence, seed, divergence_factor, sample_weight=None, class_weight=None, shuffle=True,
+               sampling="epoch"):
         model = self.model
         epochs = check_positive_int(epochs, "epochs")
         batch_size = check_positive_int(batch_size, "batch_size")
@@ -109,21 +112,33 @@ class Trainer:
         model.arch.trainable()
         X = check_X(X, model.arch.n_in, model.arch.dtype)
         yi, t = check_targets(y, model.arch, X.shape[0])
+        w = fit_weights(model.arch, yi, t, sample_weight, class_weight)
+        check_choice(sampling, "sampling", SAMPLINGS)
+        if sampling == "replacement" and not shuffle:
+            raise ValueError("shuffle=False keeps the given order, sampling='replacement' draws samples at random: "
+                             "give one of them")
         if validation_data is not None and validation_split is not None:
             raise ValueError("give validation_data or validation_split, not both")
         if validation_split is not None:
             check_real(validation_split, "validation_split", low=0.0, high=1.0, low_open=True, high_open=True)
-            (X, yi, t), val = _split(X, yi, t, validation_split, model.arch.is_classifier)
+            (X, yi, t, w), val = _split(X, yi, t, w, validation_split, model.arch.is_classifier)
+            if w.size and not (w > 0).any():
+                raise ValueError("validation_split left only samples of weight 0 to train on")
+            if val[3].size and not (val[3] > 0).any():
+                val = val[:3] + (np.zeros(0, w.dtype),)  # held-out rows of weight 0 only: their plain mean
         elif validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a pair (X_val, y_val)")
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be a pair (X_val, y_val) or a triple (X_val, y_val, "
+                                 "sample_weight_val)")
             Xv = check_X(validation_data[0], model.arch.n_in, model.arch.dtype, "validation X")
             yv, tv = check_targets(validation_data[1], model.arch, Xv.shape[0], name="validation y")
-            if model.arch.loss == "cross_entropy":
+            wv = check_sample_weight(validation_data[2] if len(validation_data) == 3 else None, Xv.shape[0],
+                                     model.arch.dtype, "validation sample_weight")
+            if model.arch.takes_class_ids:
                 unseen = np.setdiff1d(yv, yi)
                 if unseen.size:
                     raise ValueError(f"validation labels {unseen.tolist()} do not occur in the training labels")
-            val = (Xv, yv, tv)
+            val = (Xv, yv, tv, wv)
         else:
             val = None
         check_seed(seed)
@@ -131,13 +146,13 @@ class Trainer:
             raise ValueError(f"batch_size {batch_size} exceeds the {X.shape[0]} training samples: "
                              "with drop_last=True no batch would be left")
         batch_size = min(batch_size, X.shape[0])  # a larger batch is the full batch
-        model.engine.check_training(self.optimizer, batch_size)
-        return X, yi, t, epochs, batch_size, val
+        model.engine.check_training(self.optimizer, batch_size, weighted=w.size > 0)
+        return X, yi, t, w, epochs, batch_size, val
 
     # -- training ------------------------------------------------------------------------------
     def fit(self, X, y, epochs=10, batch_size=32, shuffle=True, drop_last=False, validation_data=None,
             validation_split=None, early_stopping=None, callbacks=None, verbose=1, seed=None,
-            on_divergence="warn", divergence_factor=1e4):
+            on_divergence="warn", divergence_factor=1e4, sample_weight=None, class_weight=None, sampling="epoch"):
         """Train for ``epochs`` epochs of mini-batches; returns this run's History.
 
         Parameters
@@ -149,9 +164,10 @@ class Trainer:
             Reshuffle each epoch (seeded by ``seed``); else keep the given order.
         drop_last : bool
             Skip the last partial batch of each epoch (by default it is used).
-        validation_data : (X_val, y_val), optional
+        validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+            The validation loss is the plain mean, or the weighted mean when weights are given.
         validation_split : float in (0, 1), optional
-            Hold out this fraction of (X, y) (stratified for classifiers).
+            Hold out this fraction of (X, y) (stratified for classifiers), with its weights.
         early_stopping : EarlyStopping or int, optional
             An int is the patience with monitor 'val_loss' (or 'loss' without
             validation) and restore of the best weights.
@@ -172,10 +188,26 @@ class Trainer:
             or when an epoch's mean loss exceeds this many times the loss before
             training (on the first 64 training rows): a finite blow-up. None
             counts only non-finite values.
+        sample_weight : array (n,) of float >= 0, optional
+            Each batch's loss is sum_i w_i l_i / sum_i w_i (scikit-learn's convention), so
+            integer weights act as repeated rows in full-batch training, and weights
+            only matter relative to the others in the same batch (at batch_size 1 only
+            zero weights change anything). A batch whose weights sum to 0 is skipped: no
+            update, not counted in the epoch's loss and accuracy. The reported loss is
+            the mean over batches of their weighted mean loss; accuracy is unweighted.
+        class_weight : 'balanced' or dict {class id: weight}, optional
+            Multiplies ``sample_weight`` (or ones) by the weight of each sample's class:
+            'balanced' is n / (n_classes_present * count of the class); a dict's missing
+            classes weigh 1. For class-id losses and 'bce' with 0/1 labels.
+        sampling : {'epoch', 'replacement'}
+            'epoch': every sample once per epoch (shuffled, or in order with
+            ``shuffle=False``). 'replacement': each epoch draws n indices i.i.d. uniformly
+            (seeded like the shuffle: epoch e's draw depends only on the seed and e), so
+            a sample may appear several times in an epoch, or not at all.
         """
-        X, yi, t, epochs, batch_size, val = self._check(
+        X, yi, t, w, epochs, batch_size, val = self._check(
             X, y, epochs, batch_size, validation_data, validation_split, drop_last, verbose, on_divergence, seed,
-            divergence_factor)
+            divergence_factor, sample_weight, class_weight, shuffle, sampling)
         if isinstance(early_stopping, numbers.Integral) and not isinstance(early_stopping, bool):
             early_stopping = EarlyStopping("val_loss" if val is not None else "loss", patience=int(early_stopping))
         elif early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
@@ -185,10 +217,10 @@ class Trainer:
         cbs = make_callbacks(callbacks) + ([early_stopping] if early_stopping else [])
 
         model, arch, engine = self.model, self.model.arch, self.model.engine
-        order_for = _shuffler(model.seed if seed is None else seed) if shuffle else None
+        order_for = _shuffler(model.seed if seed is None else seed, sampling == "replacement") if shuffle else None
         self.state = state = self._state()
         self.has_validation = val is not None
-        data = TrainingData(X, yi, t, batch_size, bool(drop_last))
+        data = TrainingData(X, yi, t, batch_size, bool(drop_last), w)
         saved_params, saved_state = buffers.copy(model.params), state.copy()  # the last good epoch's values
         self.history = history = History()
         self.stop_training = False
@@ -318,25 +350,27 @@ def _scheduled_lr(schedule, epoch, base_lr):
     return float(lr)
 
 
-def _shuffler(seed):
-    """``order(epoch, n)``: the shuffled sample order of an epoch.
+def _shuffler(seed, replacement=False):
+    """``order(epoch, n)``: the sample order of an epoch: a permutation of the n samples, or
+    with ``replacement`` n indices drawn i.i.d. uniformly.
 
     With an int seed (or None, drawn once) each epoch's order depends only on
     the seed and the epoch's number counted over the model's whole history, so
     a fit of 2 epochs then 2 more gives the same orders as one fit of 4. A
-    Generator is used as it is, one permutation per epoch.
+    Generator is used as it is, one draw per epoch.
     """
+    draw = (lambda rng, n: rng.integers(0, n, n, dtype=np.int64)) if replacement else (lambda rng, n: rng.permutation(n))
     if isinstance(seed, np.random.Generator):
-        return lambda epoch, n: seed.permutation(n)
+        return lambda epoch, n: draw(seed, n)
     if seed is None:
         seed = int(np.random.SeedSequence().entropy)
-    return lambda epoch, n: np.random.default_rng([seed, epoch]).permutation(n)
+    return lambda epoch, n: draw(np.random.default_rng([seed, epoch]), n)
 
 
-def _split(X, yi, t, fraction, stratify):
+def _split(X, yi, t, w, fraction, stratify):
     """Hold out ``fraction`` of the rows (stratified over class ids when classifying)."""
     from .datasets.preprocessing import split_indices
     labels = yi if yi.size else np.zeros(X.shape[0], np.int64)
     tr, va = split_indices(labels, fraction, seed=0, stratify=stratify and yi.size > 0)
     pick = lambda a, i: a[i] if a.size else a  # noqa: E731
-    return (X[tr], pick(yi, tr), pick(t, tr)), (X[va], pick(yi, va), pick(t, va))
+    return (X[tr], pick(yi, tr), pick(t, tr), pick(w, tr)), (X[va], pick(yi, va), pick(t, va), pick(w, va))

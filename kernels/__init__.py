@@ -7,7 +7,8 @@ Importing this compiles nothing and starts no thread: kernels compile at their f
 from . import config  # noqa: F401  (registers the kernels' cache folder before any kernel is defined)
 from .activations import IDENTITY, LEAKY_RELU, RELU, SIGMOID, STEP, TANH, act_backward, bias_act
 from .dense import dense_backward, dense_forward
-from .losses import MSE, SIGMOID_BCE, SOFTMAX_XENT, loss_grad, mse, sigmoid_bce, softmax_xent
+from .losses import (MSE, SIGMOID_BCE, SIGMOID_XENT, SOFTMAX_MSE, SOFTMAX_XENT, loss_grad, mse, sigmoid_bce,
+                     sigmoid_xent, softmax_mse, softmax_xent)
 from .network import backward, evaluate, forward, loss_and_grad, output, probabilities
 from .optimizers import ADAGRAD, ADAM, RMSPROP, SGD, optimizer_step
 from .epoch import train_epoch, train_epoch_sgd
@@ -16,9 +17,9 @@ from .structs import EPOCH_RESULT, Batching, Hyper, Net, OnlineScratch, Samples,
 
 __all__ = [
     "IDENTITY", "TANH", "SIGMOID", "RELU", "LEAKY_RELU", "STEP",
-    "SOFTMAX_XENT", "MSE", "SIGMOID_BCE",
+    "SOFTMAX_XENT", "MSE", "SIGMOID_BCE", "SIGMOID_XENT", "SOFTMAX_MSE",
     "bias_act", "act_backward", "dense_forward", "dense_backward",
-    "softmax_xent", "mse", "sigmoid_bce", "loss_grad",
+    "softmax_xent", "mse", "sigmoid_bce", "sigmoid_xent", "softmax_mse", "loss_grad",
     "forward", "output", "probabilities", "backward", "loss_and_grad", "evaluate",
     "SGD", "ADAM", "RMSPROP", "ADAGRAD", "optimizer_step", "train_epoch", "train_epoch_sgd",
     "train_epoch_online",

@@ -1,8 +1,11 @@
 """One training epoch in one compiled call: fast, numba.
 
 For each mini-batch of ``plan.order``: gather its rows into the batch buffers, forward,
-fused loss, backward, update. Python runs only at epoch boundaries. Two kernels, so that
-each compiles only when used: ``train_epoch_sgd`` for plain SGD (the update fused into the
+fused loss, backward, update. Python runs only at epoch boundaries. ``order`` may repeat
+indices (sampling with replacement): a batch's rows are copied, never written back.
+With sample weights (``data.w`` not empty) each batch's loss is its weighted mean, and a
+batch whose weights sum to 0 is skipped: no update, not counted in the epoch's totals.
+Two kernels, so that each compiles only when used: ``train_epoch_sgd`` for plain SGD (the update fused into the
 backward pass) and ``train_epoch`` for every optimizer (each layer's update applied in the
 backward pass right after its gradient, ``network.update_backward``; with a global-norm
 clip, the whole backward first, ``network.clipped_update_backward``), penalties and
@@ -17,7 +20,7 @@ from numba import njit
 from .config import JIT, JIT_INNER_INLINE
 from .intrinsics import borrow
 from .network import clipped_update_backward, forward, loss_and_sgd, top_loss, update_backward
-from .structs import CORRECT, LOSS_SUM, Batching, Samples, Workspace
+from .structs import CORRECT, LOSS_SUM, WEIGHT_SUM, Batching, Samples, Workspace
 
 
 @njit(**JIT_INNER_INLINE)
@@ -28,7 +31,7 @@ def borrow_workspace(ws):
 
 @njit(**JIT_INNER_INLINE)
 def borrow_samples(s):
-    return Samples(borrow(s.x), borrow(s.y), borrow(s.t))
+    return Samples(borrow(s.x), borrow(s.y), borrow(s.t), borrow(s.w))
 
 
 @njit(**JIT_INNER_INLINE)
@@ -38,8 +41,8 @@ def borrow_plan(plan):
 
 @njit(**JIT_INNER_INLINE)
 def _gather(batch, data, idx):
-    """Rows data[idx] -> batch[:len(idx)] (x, and y or t when present)."""
-    X, y, t = data.x, data.y, data.t
+    """Rows data[idx] -> batch[:len(idx)] (x, and y, t, w when present)."""
+    X, y, t, w = data.x, data.y, data.t, data.w
     for r in range(idx.shape[0]):  # element loops: no broadcasting, no error paths
         src = idx[r]
         for j in range(X.shape[1]):
@@ -49,31 +52,49 @@ def _gather(batch, data, idx):
         if t.shape[0] > 0:
             for j in range(t.shape[1]):
                 batch.t[r, j] = t[src, j]
+        if w.shape[0] > 0:
+            batch.w[r] = w[src]
 
 
 @njit(**JIT_INNER_INLINE)
 def _next_batch(batch, data, plan, start):
-    """Gather the batch starting at ``start``: (rows, x, y, t), views of the batch buffers
-    (y or t empty when unused); rows is 0 when the epoch is over."""
+    """Gather the batch starting at ``start``: (rows, x, y, t, w), views of the batch buffers
+    (y, t or w empty when unused); rows is 0 when the epoch is over."""
     m = min(plan.size, plan.order.shape[0] - start)
     if m < plan.size and plan.drop_last:
         m = 0
-    y, t = data.y, data.t
+    y, t, w = data.y, data.t, data.w
     if m == 1:  # one row is contiguous already: no copy
         i = plan.order[start]
-        return m, data.x[i:i + 1], y[i:i + 1] if y.shape[0] else batch.y[:0], t[i:i + 1] if t.shape[0] else batch.t[:0]
+        return (m, data.x[i:i + 1], y[i:i + 1] if y.shape[0] else batch.y[:0],
+                t[i:i + 1] if t.shape[0] else batch.t[:0], w[i:i + 1] if w.shape[0] else batch.w[:0])
     _gather(batch, data, plan.order[start:start + m])
-    return m, batch.x[:m], batch.y[:m] if y.shape[0] else batch.y[:0], batch.t[:m] if t.shape[0] else batch.t[:0]
+    return (m, batch.x[:m], batch.y[:m] if y.shape[0] else batch.y[:0], batch.t[:m] if t.shape[0] else batch.t[:0],
+            batch.w[:m] if w.shape[0] else batch.w[:0])
 
 
 @njit(**JIT_INNER_INLINE)
-def record_batch(result, stats, m):
-    """Add a finished batch to ``result``; False (and the diverged flag) if its loss is not finite."""
+def weightless(w):
+    """True for a weighted batch whose weights are all 0 (it is skipped); False without weights."""
+    for i in range(w.shape[0]):
+        if w[i] != 0:
+            return False
+    return w.shape[0] > 0
+
+
+@njit(**JIT_INNER_INLINE)
+def record_batch(result, stats, m, weighted):
+    """Add a finished batch to ``result``; False (and the diverged flag) if its loss is not finite.
+    A weighted batch adds m times its weighted mean loss (as scikit-learn's loss curve does)."""
     r = result[0]
     if not np.isfinite(stats[LOSS_SUM]):
         r.diverged = True
         return False
-    r.loss_sum += stats[LOSS_SUM]
+    if weighted:
+        r.loss_sum += stats[LOSS_SUM] * m / stats[WEIGHT_SUM]
+        stats[WEIGHT_SUM] = 0.0
+    else:
+        r.loss_sum += stats[LOSS_SUM]
     r.correct += stats[CORRECT]
     r.seen += m
     r.steps += 1
@@ -97,12 +118,14 @@ def train_epoch(result, params, grads, slots, ws, batch, data, plan, net, hyper,
     ws, batch, data, plan = borrow_workspace(ws), borrow_samples(batch), borrow_samples(data), borrow_plan(plan)
     ws.stats[:] = 0.0
     for start in range(0, plan.order.shape[0], plan.size):
-        m, xm, ym, tm = _next_batch(batch, data, plan, start)
+        m, xm, ym, tm, wm = _next_batch(batch, data, plan, start)
         if m == 0:
             break
+        if weightless(wm):
+            continue
         forward(ws, params, xm, net)
-        top_loss(ws, xm, ym, tm, net, True)
-        if not record_batch(result, ws.stats, m):  # a non-finite loss: no update
+        top_loss(ws, xm, ym, tm, wm, net, True)
+        if not record_batch(result, ws.stats, m, wm.shape[0] > 0):  # a non-finite loss: no update
             break
         if hyper.clip_norm > 0:
             clipped_update_backward(grads, slots, ws, params, xm, net, hyper, step0 + result[0].steps)
@@ -119,9 +142,11 @@ def train_epoch_sgd(result, params, ws, batch, data, plan, net, lr):
     plan = borrow_plan(plan)
     ws.stats[:] = 0.0
     for start in range(0, plan.order.shape[0], plan.size):
-        m, xm, ym, tm = _next_batch(batch, data, plan, start)
+        m, xm, ym, tm, wm = _next_batch(batch, data, plan, start)
         if m == 0:
             break
-        loss_and_sgd(ws, params, xm, ym, tm, net, lr)
-        if not record_batch(result, ws.stats, m):
+        if weightless(wm):
+            continue
+        loss_and_sgd(ws, params, xm, ym, tm, wm, net, lr)
+        if not record_batch(result, ws.stats, m, wm.shape[0] > 0):
             break

@@ -12,7 +12,7 @@ from .activations import act_backward
 from .config import JIT, JIT_INLINE, JIT_INNER_INLINE
 from .dense import dense_backward, dense_dx, dense_forward, dense_sgd
 from .intrinsics import matrix
-from .losses import SIGMOID_BCE, loss_grad
+from .losses import SIGMOID_BCE, SIGMOID_XENT, loss_grad
 from .optimizers import update_range
 from .regularisation import clip_global_norm, regularise_layer
 from .structs import A_OFF, B_OFF, N_IN, N_OUT, W_OFF
@@ -78,29 +78,30 @@ def backward(grads, ws, params, x, net):
 
 
 @njit(**JIT_INNER_INLINE)
-def top_loss(ws, x, y, t, net, grad):
-    """The fused loss on the last layer's outputs: ws.stats += (loss sum, correct), and the
-    top delta dL/dz into ws.deltas when ``grad``."""
+def top_loss(ws, x, y, t, w, net, grad):
+    """The fused loss on the last layer's outputs (sample weights w (m,) or empty):
+    ws.stats += (loss sum, correct[, weight sum]), and the top delta dL/dz into ws.deltas
+    when ``grad``."""
     m = x.shape[0]
     last = net.lay.shape[0] - 1
     z = block(ws.acts, ws.rows, net, last, m)
     dz = block(ws.deltas, ws.rows, net, last, m if grad else 0)
-    loss_grad(dz, ws.stats, z, y, t, net.loss)
+    loss_grad(dz, ws.stats, z, y, t, w, net.loss)
 
 
 @njit(**JIT)
-def loss_and_grad(grads, ws, params, x, y, t, net):
-    """Forward, fused loss, backward for one batch; ws.stats += (loss sum, correct)."""
+def loss_and_grad(grads, ws, params, x, y, t, w, net):
+    """Forward, fused loss, backward for one batch; ws.stats += (loss sum, correct[, weight sum])."""
     forward(ws, params, x, net)
-    top_loss(ws, x, y, t, net, True)
+    top_loss(ws, x, y, t, w, net, True)
     backward(grads, ws, params, x, net)
 
 
 @njit(**JIT)
-def evaluate(ws, params, x, y, t, net):
-    """Forward and loss only (no gradient); ws.stats += (loss sum, correct)."""
+def evaluate(ws, params, x, y, t, w, net):
+    """Forward and loss only (no gradient); ws.stats += (loss sum, correct[, weight sum])."""
     forward(ws, params, x, net)
-    top_loss(ws, x, y, t, net, False)
+    top_loss(ws, x, y, t, w, net, False)
 
 
 @njit(**JIT_INNER_INLINE)
@@ -137,12 +138,12 @@ def clipped_update_backward(grads, slots, ws, params, x, net, hyper, step):
 
 
 @njit(**JIT_INLINE)
-def loss_and_sgd(ws, params, x, y, t, net, lr):
+def loss_and_sgd(ws, params, x, y, t, w, net, lr):
     """Forward, fused loss, then backward applying plain SGD layer by layer
     (each layer's dx is taken before its W changes): no gradient buffer, no
     separate optimizer pass. ws.stats += (loss sum, correct)."""
     forward(ws, params, x, net)
-    top_loss(ws, x, y, t, net, True)
+    top_loss(ws, x, y, t, w, net, True)
     sgd_backward(ws, params, x, net, lr, 0)
 
 
@@ -182,8 +183,9 @@ def output(out, scratch, params, x, net):
 @njit(**JIT)
 def probabilities(proba, logits, scratch, params, x, net):
     """Class probabilities (m, classes) as float64 into ``proba`` for the m rows of x: the
-    softmax of the logits (cross-entropy), or [1 - p, p] with p = sigmoid(z) (bce), computed
-    in float64 after the network's output ``logits`` (m, n_out) (``output``'s scratch)."""
+    softmax of the logits (cross-entropy, softmax + squared error), [1 - p, p] with
+    p = sigmoid(z) (bce), or each output's sigmoid (multi-label), computed in float64 after
+    the network's output ``logits`` (m, n_out) (``output``'s scratch)."""
     output(logits, scratch, params, x, net)
     for i in range(x.shape[0]):
         z = logits[i]
@@ -191,6 +193,9 @@ def probabilities(proba, logits, scratch, params, x, net):
             p = 0.5 * (1.0 + np.tanh(0.5 * np.float64(z[0])))
             proba[i, 0] = 1.0 - p
             proba[i, 1] = p
+        elif net.loss == SIGMOID_XENT:
+            for j in range(z.shape[0]):
+                proba[i, j] = 0.5 * (1.0 + np.tanh(0.5 * np.float64(z[j])))
         else:
             zmax = np.float64(z[0])
             for j in range(1, z.shape[0]):

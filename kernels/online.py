@@ -14,7 +14,8 @@ order). Each sample is first copied into an aligned scratch row (the pass
 runs 25% faster than on rows at arbitrary addresses), and the sample after
 it is prefetched so that copy finds it in cache. Layers above the first
 use the usual kernels. Arguments are the named groups of ``structs``;
-``result`` as in ``epoch``.
+``result`` as in ``epoch``. Unweighted training only (``data.w`` is ignored: the backend
+trains weighted data with the ``epoch`` kernels).
 """
 from numba import njit
 
@@ -84,7 +85,7 @@ def train_epoch_online(result, params, ws, scratch, data, order, net, lr):
         bias_act(z0, b0, net.kinds[0], net.alphas[0])
         forward_from(ws, params, z0, net, 1)
         loss_grad(block(ws.deltas, ws.rows, net, last, 1), ws.stats, block(ws.acts, ws.rows, net, last, 1),
-                  y[i:i + 1] if y.shape[0] else y, t[i:i + 1] if t.shape[0] else t, net.loss)
+                  y[i:i + 1] if y.shape[0] else y, t[i:i + 1] if t.shape[0] else t, data.w[:0], net.loss)
         sgd_backward(ws, params, x, net, lr, 1)
         for j in range(b0.shape[0]):
             b0[j] -= b0.dtype.type(lr) * dz0[j]
@@ -94,6 +95,6 @@ def train_epoch_online(result, params, ws, scratch, data, order, net, lr):
         if s + 2 < n:
             _prefetch_row(X[order[s + 2]])
         _update_and_next(z0[0], WT, x[0], dz0, lr, x_next)
-        if not record_batch(result, ws.stats, 1):
+        if not record_batch(result, ws.stats, 1, False):
             break
     _transpose(W0, WT)

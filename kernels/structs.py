@@ -11,9 +11,11 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
   ``alphas`` (L,) leaky slopes in the params dtype; ``loss`` the loss id.
 - ``Workspace``: scratch for up to ``rows`` samples. ``acts`` and ``deltas``
   (rows * sum(layers[1:]),): layer l's (rows, n_out) block starts at ``rows * lay[l, A_OFF]``;
-  ``stats`` (2,) float64 accumulates (loss sum, correct), slots ``LOSS_SUM``, ``CORRECT``.
+  ``stats`` (3,) float64 accumulates (loss sum, correct, weight sum), slots ``LOSS_SUM``,
+  ``CORRECT``, ``WEIGHT_SUM`` (the last only with sample weights, see ``losses``).
 - ``Samples``: ``x`` (n, n_in), ``y`` (n,) int64 class ids or empty, ``t`` (n, n_out)
-  real targets or empty. Both a data set and the batch buffers it is gathered into.
+  real targets or empty, ``w`` (n,) sample weights in the params dtype or empty (unweighted).
+  Both a data set and the batch buffers it is gathered into.
 - ``Batching``: one epoch's ``order`` (n,) int64, batch ``size`` and ``drop_last``.
 - ``Hyper``: the optimizer id and every hyperparameter by name, with this epoch's ``lr``;
   the penalties and clipping (``l2``, ``l1``, ``decoupled_weight_decay``, ``clip_value``,
@@ -31,12 +33,12 @@ import numpy as np
 N_IN, N_OUT, W_OFF, B_OFF, A_OFF = range(5)
 LAYOUT_COLUMNS = ("n_in", "n_out", "w_offset", "b_offset", "a_offset")
 
-# Slots of Workspace.stats.
-LOSS_SUM, CORRECT = range(2)
+# Slots of Workspace.stats (WEIGHT_SUM: written only with sample weights).
+LOSS_SUM, CORRECT, WEIGHT_SUM = range(3)
 
 Net = namedtuple("Net", ["lay", "kinds", "alphas", "loss"])
 Workspace = namedtuple("Workspace", ["acts", "deltas", "stats", "rows"])
-Samples = namedtuple("Samples", ["x", "y", "t"])
+Samples = namedtuple("Samples", ["x", "y", "t", "w"])
 Batching = namedtuple("Batching", ["order", "size", "drop_last"])
 Hyper = namedtuple("Hyper", ["kind", "lr", "momentum", "nesterov", "weight_decay", "beta1", "beta2", "eps",
                              "alpha", "lr_decay", "l2", "l1", "decoupled_weight_decay", "clip_value", "clip_norm"])

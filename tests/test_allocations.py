@@ -53,7 +53,7 @@ def delta(fn, calls):
 
 
 @njit
-def _noop_7(a0, a1, a2, a3, a4, a5, a6):
+def _noop_8(a0, a1, a2, a3, a4, a5, a6, a7):
     pass
 
 
@@ -67,23 +67,25 @@ def _allocates(n):
     return np.empty(n).sum()
 
 
-def setup(layers, m, activation, loss, dtype):
-    """Arguments of fastmlp.kernels.loss_and_grad, with buffers built as NumbaBackend does."""
+def setup(layers, m, activation, loss, dtype, weighted=False):
+    """Arguments of fastmlp.kernels.loss_and_grad, with buffers built as NumbaBackend does
+    (sample weights w empty unless ``weighted``)."""
     arch = Architecture.build(layers, activation, loss, 0.01, dtype)
     ws = new_workspace(arch, m)
     rng = np.random.default_rng(0)
     params = (rng.normal(size=arch.n_params) * 0.1).astype(arch.dtype)
     grads = np.empty_like(params)
     X = rng.normal(size=(m, layers[0])).astype(arch.dtype)
-    if loss == "cross_entropy":
+    if arch.takes_class_ids:
         y = rng.integers(0, layers[-1], m).astype(np.int64)
         t = np.zeros((0, layers[-1]), arch.dtype)
     else:
         y = np.zeros(0, np.int64)
         t = rng.normal(size=(m, layers[-1])).astype(arch.dtype)
-        if loss == "bce":
+        if loss in ("bce", "multilabel"):
             t = (t > 0).astype(arch.dtype)
-    return arch, ws, (grads, ws, params, X, y, t, arch.net)
+    w = rng.uniform(0.5, 2, m).astype(arch.dtype) if weighted else np.zeros(0, arch.dtype)
+    return arch, ws, (grads, ws, params, X, y, t, w, arch.net)
 
 
 CONFIGS = [
@@ -92,10 +94,15 @@ CONFIGS = [
     ([5, 7, 3], 33, "relu", "cross_entropy", "float64"),
     ([3, 4, 4, 4, 2], 9, "sigmoid", "mse", "float32"),
     ([2, 1], 1, "identity", "bce", "float64"),
+    ([5, 7, 4], 6, "tanh", "multilabel", "float64"),
+    ([5, 7, 4], 6, "relu", "softmax_mse", "float32"),
     # big: BLAS products and prange passes (m * n >= PARALLEL_MIN_WORK)
     ([16, 440, 10], 300, "relu", "cross_entropy", "float32"),
     ([32, 300, 1], 450, "leaky_relu", "bce", "float64"),
+    ([16, 440, 10], 300, "relu", "softmax_mse", "float64"),
+    ([16, 440, 6], 300, "tanh", "multilabel", "float32"),
 ]
+FIRST_BIG = 6
 
 
 def test_stats_are_counting():
@@ -108,9 +115,9 @@ def test_stats_are_counting():
 def test_passing_arrays_costs_one_meminfo_each():
     args = setup([5, 7, 3], 4, "tanh", "cross_entropy", "float64")[2]
     n = n_arrays(args)
-    assert n == 11  # grads, params, x, y, t + Workspace (acts, deltas, stats) + Net (lay, kinds, alphas)
-    _noop_7(*args)
-    d = delta(lambda: _noop_7(*args), 1)
+    assert n == 12  # grads, params, x, y, t, w + Workspace (acts, deltas, stats) + Net (lay, kinds, alphas)
+    _noop_8(*args)
+    d = delta(lambda: _noop_8(*args), 1)
     assert d.tolist() == [n] * 4
 
 
@@ -119,11 +126,11 @@ def test_loss_and_grad_allocates_nothing_inside(cfg):
     layers, m, act, loss, dtype = cfg
     arch, ws, args = setup(layers, m, act, loss, dtype)
     big = m * max(layers[1:]) >= config.PARALLEL_MIN_WORK
-    if cfg in CONFIGS[4:]:
+    if cfg in CONFIGS[FIRST_BIG:]:
         assert big and m * layers[0] * layers[1] >= config.BLAS_MIN_WORK
     K.loss_and_grad(*args)  # warm up (compile / load from cache)
-    _noop_7(*args)
-    passing = delta(lambda: _noop_7(*args), 1)
+    _noop_8(*args)
+    passing = delta(lambda: _noop_8(*args), 1)
 
     one = delta(lambda: K.loss_and_grad(*args), 1)
     ten = delta(lambda: K.loss_and_grad(*args), 10)
@@ -131,6 +138,20 @@ def test_loss_and_grad_allocates_nothing_inside(cfg):
     assert ten.tolist() == (10 * one).tolist()
     assert one[0] == one[1] and one[2] == one[3]  # everything allocated is freed
     assert np.isfinite(ws.stats).all()
+
+
+@pytest.mark.parametrize("cfg", [CONFIGS[0], CONFIGS[4], CONFIGS[FIRST_BIG + 1]], ids=["xent", "multilabel", "big-bce"])
+def test_weighted_loss_and_grad_allocates_nothing_inside(cfg):
+    """Sample weights (w not empty) take their own path through the losses: it allocates nothing either."""
+    layers, m, act, loss, dtype = cfg
+    arch, ws, args = setup(layers, m, act, loss, dtype, weighted=True)
+    assert args[6].shape == (m,)
+    K.loss_and_grad(*args)
+    _noop_8(*args)
+    passing = delta(lambda: _noop_8(*args), 1)
+    assert delta(lambda: K.loss_and_grad(*args), 1).tolist() == passing.tolist()
+    assert delta(lambda: K.loss_and_grad(*args), 10).tolist() == (10 * passing).tolist()
+    assert np.isfinite(ws.stats).all() and ws.stats[2] > 0  # the weight sum was added
 
 
 def test_alloc_count_independent_of_batch_and_depth():
@@ -141,21 +162,21 @@ def test_alloc_count_independent_of_batch_and_depth():
         _, _, args = setup(layers, m, "tanh", "cross_entropy", "float64")
         K.loss_and_grad(*args)
         costs.add(tuple(delta(lambda: K.loss_and_grad(*args), 3).tolist()))
-    assert costs == {(33, 33, 33, 33)}  # 3 calls x 11 arrays handed over
+    assert costs == {(36, 36, 36, 36)}  # 3 calls x 12 arrays handed over
 
 
-@pytest.mark.parametrize("cfg", [CONFIGS[0], CONFIGS[4]], ids=["small", "big"])
+@pytest.mark.parametrize("cfg", [CONFIGS[0], CONFIGS[FIRST_BIG]], ids=["small", "big"])
 def test_forward_backward_evaluate_allocate_nothing_inside(cfg):
     layers, m, act, loss, dtype = cfg
     arch, ws, args = setup(layers, m, act, loss, dtype)
-    grads, ws, params, X, y, t, net = args
+    grads, ws, params, X, y, t, w, net = args
     K.loss_and_grad(*args)  # fills deltas' top block
     out = np.empty((m, layers[-1]), arch.dtype)
     scratch = np.empty(2 * m * arch.max_hidden, arch.dtype)
     calls = {
         "forward": (K.forward, (ws, params, X, net)),
         "backward": (K.backward, (grads, ws, params, X, net)),
-        "evaluate": (K.evaluate, (ws, params, X, y, t, net)),
+        "evaluate": (K.evaluate, (ws, params, X, y, t, w, net)),
         "output": (K.output, (out, scratch, params, X, net)),
     }
     for name, (kernel, kargs) in calls.items():
@@ -176,7 +197,7 @@ def test_numba_backend_step_allocates_only_outside_kernels():
     model.loss_and_grad(X, y)
     one = delta(lambda: model.loss_and_grad(X, y), 1)
     ten = delta(lambda: model.loss_and_grad(X, y), 10)
-    assert one.tolist() == [11] * 4  # the 11 arrays handed to fastmlp.kernels.loss_and_grad
+    assert one.tolist() == [12] * 4  # the 12 arrays handed to fastmlp.kernels.loss_and_grad (w empty)
     assert ten.tolist() == (10 * one).tolist()
     # inference: the engine's output kernel gets out, scratch, params, x and Net (3 arrays): 7
     model.predict(X)

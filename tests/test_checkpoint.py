@@ -54,6 +54,21 @@ def test_resume_from_a_checkpoint_equals_the_uninterrupted_run(tmp_path, backend
     assert [r["lr"] for r in full.history] == [kw["lr"] * f for f in (1, 1, 0.5, 0.5, 0.25)]
 
 
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_weighted_sampling_with_replacement_resumes_exactly(tmp_path, backend):
+    X, y, _, _ = _data()
+    weights = np.linspace(0.5, 2.0, len(y))
+    kw = dict(batch_size=8, lr=0.05, optimizer="sgd", momentum=0.5, seed=4, verbose=0, sample_weight=weights,
+              class_weight="balanced", sampling="replacement")
+    full = MLP([3, 6, 3], seed=0, backend=backend)
+    full.fit(X, y, epochs=4, callbacks=[ModelCheckpoint(tmp_path / "w{epoch}.npz")], **kw)
+    resumed = fastmlp.load(tmp_path / "w1.npz")
+    resumed.fit(X, y, epochs=3, **kw)
+    assert np.array_equal(resumed.params, full.params)
+    assert np.array_equal(resumed.optimizer_state.values(), full.optimizer_state.values())
+    _same_rows(resumed.history, full.history)
+
+
 @pytest.mark.parametrize("schedule", [lambda: fastmlp.CosineDecay(total_epochs=6, min_lr=0.001),
                                       lambda: fastmlp.LinearWarmup(2, after=fastmlp.ExponentialDecay(0.7))])
 def test_length_and_warmup_schedules_resume_over_the_models_epochs(tmp_path, schedule):

@@ -23,20 +23,23 @@ except ImportError:  # the checks' module before its rename
 BATCH = 8
 
 
-def _setup(loss, dtype, optimizer, hyper, kernel, batch=BATCH, n_in=4, hidden=8):
+def _setup(loss, dtype, optimizer, hyper, kernel, batch=BATCH, n_in=4, hidden=8, weighted=False):
     rng = np.random.default_rng(0)
     n_out = 1 if loss == "bce" else 3
     model = fastmlp.MLP([n_in, hidden, 6, n_out], loss=loss, dtype=dtype, seed=0)
     model.engine.epoch_kernel = kernel
     X = rng.normal(size=(100 * batch, n_in))
     y = {"cross_entropy": rng.integers(0, 3, len(X)), "bce": rng.integers(0, 2, len(X)),
-         "mse": rng.normal(size=(len(X), 3))}[loss]
+         "mse": rng.normal(size=(len(X), 3)), "softmax_mse": rng.integers(0, 3, len(X)),
+         "multilabel": rng.integers(0, 2, (len(X), 3))}[loss]
     X = check_X(X, model.arch.n_in, model.dtype)
     yi, t = check_targets(y, model.arch, X.shape[0])
     opt = fastmlp.Optimizer(optimizer, **hyper)
     state = opt.new_state(model.n_params, model.dtype)
-    data = TrainingData(X, yi, t, batch, False)
-    assert model.engine.choose_epoch_kernel(opt, batch) == kernel
+    w = rng.uniform(0.5, 2.0, len(X)).astype(dtype) if weighted else None
+    data = TrainingData(X, yi, t, batch, False, w)
+    assert data.weighted == weighted
+    assert model.engine.choose_epoch_kernel(opt, batch, weighted) == kernel
     return model, opt, state, data
 
 
@@ -88,6 +91,25 @@ def test_allocations_do_not_grow_with_batches(loss, dtype, optimizer, hyper, ker
     assert d1 == d100
     assert d1["mi_alloc"] > 0  # the counters run: passing the arrays is counted
     assert d1["alloc"] == d1["free"] and d1["mi_alloc"] == d1["mi_free"]
+    assert d100["alloc"] == d100["free"] and d100["mi_alloc"] == d100["mi_free"]
+    assert np.isfinite(model.params).all()
+
+
+@pytest.mark.parametrize("loss,dtype,optimizer,hyper,kernel,batch,weighted", [
+    ("multilabel", "float32", "sgd", {}, "fused", BATCH, False),
+    ("softmax_mse", "float64", "adam", {}, "generic", BATCH, False),
+    ("cross_entropy", "float32", "sgd", {}, "fused", BATCH, True),
+    ("multilabel", "float64", "sgd", {"momentum": 0.9}, "generic", BATCH, True),
+    ("mse", "float32", "adam", {}, "generic", BATCH, True),
+    ("softmax_mse", "float64", "sgd", {}, "fused", 1, True),  # weighted batch 1: fused, not online
+])
+def test_new_losses_and_weighted_epochs_allocate_nothing_per_batch(loss, dtype, optimizer, hyper, kernel, batch,
+                                                                   weighted):
+    """The losses 'multilabel' and 'softmax_mse', and sample weights (gathered with each batch),
+    add no allocation per batch either."""
+    model, opt, state, data = _setup(loss, dtype, optimizer, hyper, kernel, batch, weighted=weighted)
+    d1, d100 = _one_and_hundred(model, opt, state, data)
+    assert d1 == d100 and d1["mi_alloc"] > 0
     assert d100["alloc"] == d100["free"] and d100["mi_alloc"] == d100["mi_free"]
     assert np.isfinite(model.params).all()
 

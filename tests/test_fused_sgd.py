@@ -69,12 +69,13 @@ def test_fused_step_equals_gradient_then_update(layers, act, loss, m):
         y, t = np.zeros(0, np.int64), rng.uniform(0, 1, (m, layers[-1]))
     ws = new_workspace(a, m)
     grads = np.zeros_like(model.params)
-    K.loss_and_grad(grads, ws, model.params, X, y, t, a.net)
+    w = np.zeros(0, a.dtype)
+    K.loss_and_grad(grads, ws, model.params, X, y, t, w, a.net)
     expected = model.params - 0.1 * grads
     loss_unfused, correct_unfused = ws.stats[LOSS_SUM], ws.stats[CORRECT]
     fused = model.params.copy()
     ws.stats[:] = 0
-    loss_and_sgd(ws, fused, X, y, t, a.net, 0.1)
+    loss_and_sgd(ws, fused, X, y, t, w, a.net, 0.1)
     assert ws.stats[LOSS_SUM] == pytest.approx(loss_unfused, rel=1e-12)
     assert ws.stats[CORRECT] == correct_unfused
     np.testing.assert_allclose(fused, expected, rtol=1e-11, atol=1e-13)

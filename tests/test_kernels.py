@@ -184,7 +184,7 @@ def test_softmax_xent(shape, dtype):
     y = rng.integers(0, c, m).astype(np.int64)
     dz = np.full(shape, np.nan, dtype)
     stats = np.array([1.5, 2.0])  # the kernel adds into stats
-    K.softmax_xent(dz, stats, z, y)
+    K.softmax_xent(dz, stats, z, y, np.zeros(0, z.dtype))
     loss, g, correct = np_softmax_xent(z, y)
     assert dz.dtype == dtype
     assert_close(stats[0], 1.5 + loss, TOL[dtype] * 10 * m, "loss sum (added into stats)")
@@ -194,7 +194,7 @@ def test_softmax_xent(shape, dtype):
     assert_close(dz.astype(np.float64).sum(axis=1), np.zeros(m), TOL[dtype])
     # evaluation mode: empty dz, only stats
     stats2 = np.zeros(2)
-    K.softmax_xent(np.empty((0, c), dtype), stats2, z, y)
+    K.softmax_xent(np.empty((0, c), dtype), stats2, z, y, np.zeros(0, z.dtype))
     assert_close(stats2[0], loss, TOL[dtype] * 10 * m, "evaluation-mode loss")
     assert stats2[1] == correct
 
@@ -208,7 +208,7 @@ def test_softmax_xent_huge_logits(dtype):
     m = len(y)
     dz = np.empty_like(z)
     stats = np.zeros(2)
-    K.softmax_xent(dz, stats, z, y)
+    K.softmax_xent(dz, stats, z, y, np.zeros(0, z.dtype))
     assert np.isfinite(stats).all() and np.isfinite(dz).all()
     # per-sample losses: 2000, 0, 0, 5 + log(1 + e^-5), log 2
     want_loss = 2 * big + 0 + 0 + (5 + np.log1p(np.exp(-5))) + np.log(2)
@@ -228,14 +228,14 @@ def test_mse(shape, dtype):
     t = rng.normal(size=shape).astype(dtype)
     dz = np.full(shape, np.nan, dtype)
     stats = np.zeros(2)
-    K.mse(dz, stats, z, t)
+    K.mse(dz, stats, z, t, np.zeros(0, z.dtype))
     r = z.astype(np.float64) - t
     assert dz.dtype == dtype
     assert_close(stats[0], (r ** 2).mean(axis=1).sum(), TOL[dtype] * m, "loss sum")
     assert stats[1] == 0
     assert_close(dz, 2 * r / r.size, TOL[dtype], "dz")
     stats2 = np.zeros(2)
-    K.mse(np.empty((0, c), dtype), stats2, z, t)
+    K.mse(np.empty((0, c), dtype), stats2, z, t, np.zeros(0, z.dtype))
     assert stats2[0] == stats[0]
 
 
@@ -247,7 +247,7 @@ def test_sigmoid_bce(m, dtype):
     t = rng.integers(0, 2, (m, 1)).astype(dtype)
     dz = np.full((m, 1), np.nan, dtype)
     stats = np.zeros(2)
-    K.sigmoid_bce(dz, stats, z, t)
+    K.sigmoid_bce(dz, stats, z, t, np.zeros(0, z.dtype))
     z64, t64 = z.astype(np.float64), t.astype(np.float64)
     p = 1 / (1 + np.exp(-z64))
     want = -(t64 * np.log(p) + (1 - t64) * np.log(1 - p))
@@ -263,7 +263,7 @@ def test_sigmoid_bce_huge_logits(dtype):
     t = np.array([[1.0], [0.0], [0.0], [1.0]], dtype)
     dz = np.empty_like(z)
     stats = np.zeros(2)
-    K.sigmoid_bce(dz, stats, z, t)
+    K.sigmoid_bce(dz, stats, z, t, np.zeros(0, z.dtype))
     assert np.isfinite(stats).all() and np.isfinite(dz).all()
     assert stats[0] == pytest.approx(2000.0, rel=1e-12)  # two confident mistakes of 1000 each
     assert stats[1] == 2
@@ -324,7 +324,7 @@ def test_network_loss_and_grad_parallel_is_deterministic(dtype):
     for _ in range(20):
         grads = np.empty_like(params)
         ws.stats[:] = 0
-        K.loss_and_grad(grads, ws, params, X, y, t, arch.net)
+        K.loss_and_grad(grads, ws, params, X, y, t, np.zeros(0, arch.dtype), arch.net)
         if first is None:
             first = (grads, ws.stats.copy())
         else:

@@ -102,7 +102,7 @@ def test_online_epoch_on_empty_order_changes_nothing():
     scratch = K.OnlineScratch(buffers.empty((a.layers[1], a.n_in), a.dtype), buffers.empty((2, a.n_in), a.dtype))
     result = np.zeros(1, K.EPOCH_RESULT)
     before = m.params.copy()
-    K.train_epoch_online(result, m.params, ws, scratch, K.Samples(data.X, data.y, data.t), np.zeros(0, np.int64),
+    K.train_epoch_online(result, m.params, ws, scratch, K.Samples(data.X, data.y, data.t, data.w), np.zeros(0, np.int64),
                          a.net, 0.1)
     np.testing.assert_array_equal(m.params, before)
     assert not result[0]["loss_sum"] and not result[0]["correct"] and not result[0]["diverged"]

@@ -14,7 +14,7 @@ ort = pytest.importorskip("onnxruntime")
 import fastmlp  # noqa: E402
 from fastmlp.onnx import ACTIVATIONS, DEFAULT_OPSET, HEADS, MIN_OPSET, convert, export  # noqa: E402
 
-OUTPUTS = {"cross_entropy": 3, "bce": 1, "mse": 2}
+OUTPUTS = {"cross_entropy": 3, "bce": 1, "mse": 2, "multilabel": 3, "softmax_mse": 3}
 TOL = {"float32": dict(rtol=1e-5, atol=2e-6), "float64": dict(rtol=1e-10, atol=1e-11)}
 
 

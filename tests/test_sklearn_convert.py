@@ -15,7 +15,9 @@ from fastmlp.sklearn import MLPClassifier, MLPRegressor, from_sklearn, to_sklear
 
 ACTIVATIONS = ["identity", "tanh", "sigmoid", "relu"]
 # (loss, output units): multi-class and two-class softmax, one sigmoid unit, regression with 1 and 2 outputs
-CASES = [("cross_entropy", 3), ("cross_entropy", 2), ("bce", 1), ("mse", 1), ("mse", 2)]
+CASES = [("cross_entropy", 3), ("cross_entropy", 2), ("bce", 1), ("mse", 1), ("mse", 2), ("softmax_mse", 3),
+         ("softmax_mse", 2), ("multilabel", 3), ("multilabel", 2)]
+COMES_BACK_AS = {("cross_entropy", 2): "bce", ("softmax_mse", 2): "bce", ("softmax_mse", 3): "cross_entropy"}
 TOL = {"float32": dict(rtol=1e-5, atol=1e-6), "float64": dict(rtol=1e-12, atol=1e-13)}
 
 
@@ -62,12 +64,12 @@ def test_fastmlp_to_sklearn_and_back(activation, loss, n_out, dtype):
         assert est.score(X, model.predict(X)) == 1.0
     back = from_sklearn(est, backend="numpy")
     assert back.dtype == dtype and back.activation == model.activation
-    assert back.loss == ("bce" if (loss, n_out) == ("cross_entropy", 2) else loss)  # two softmax units come back as scikit-learn's one unit
+    assert back.loss == COMES_BACK_AS.get((loss, n_out), loss)  # e.g. two softmax units as scikit-learn's one unit
     _assert_same(back, est, X)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("kind", ["multiclass", "binary", "regression", "regression-2"])
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "regression", "regression-2", "multilabel"])
 @pytest.mark.parametrize("activation", ["identity", "tanh", "logistic", "relu"])
 def test_sklearn_to_fastmlp_and_back(activation, kind, dtype):
     X = _X(dtype, n=60)
@@ -76,18 +78,20 @@ def test_sklearn_to_fastmlp_and_back(activation, kind, dtype):
         y = X[:, :2] @ np.array([[1.0, -1.0], [0.5, 2.0]])
         est = _fitted(sk.MLPRegressor, X, y[:, 0] if kind == "regression" else y, hidden_layer_sizes=(7, 3),
                       activation=activation)
+    elif kind == "multilabel":
+        est = _fitted(sk.MLPClassifier, X, (X[:, :3] > 0).astype(int), hidden_layer_sizes=(7, 3), activation=activation)
     else:
         y = np.array(["ant", "bee", "cat"][:3 if kind == "multiclass" else 2])[rng.integers(0, 3 if kind == "multiclass"
                                                                                             else 2, 60)]
         est = _fitted(sk.MLPClassifier, X, y, hidden_layer_sizes=(7, 3), activation=activation)
     model = from_sklearn(est)
     assert model.dtype == dtype and model.layers == (4, 7, 3, est.n_outputs_)
-    assert model.loss == {"multiclass": "cross_entropy", "binary": "bce"}.get(kind, "mse")
-    classes = getattr(est, "classes_", None)
+    assert model.loss == {"multiclass": "cross_entropy", "binary": "bce", "multilabel": "multilabel"}.get(kind, "mse")
+    classes = getattr(est, "classes_", None) if kind != "multilabel" else None
     _assert_same(model, est, X, classes)
     again = to_sklearn(model, classes=classes)
     np.testing.assert_array_equal(again.predict(X), est.predict(X))
-    if classes is not None:
+    if hasattr(est, "classes_"):
         np.testing.assert_allclose(again.predict_proba(X), est.predict_proba(X), **TOL[dtype])
     if kind == "binary":  # as two softmax units: the same probabilities
         softmax = from_sklearn(est, binary="cross_entropy", dtype="float64")
@@ -151,10 +155,6 @@ def test_what_fastmlp_cannot_express():
     poisson = _fitted(sk.MLPRegressor, X, np.exp(X[:, 0]), loss="poisson", hidden_layer_sizes=(3,))
     with pytest.raises(ValueError, match="'exp'"):
         from_sklearn(poisson)
-    if "multilabel" not in fastmlp.architecture.LOSSES:
-        multilabel = _fitted(sk.MLPClassifier, X, (X[:, :3] > 0).astype(int), hidden_layer_sizes=(3,))
-        with pytest.raises(ValueError, match="multi-label"):
-            from_sklearn(multilabel)
     with pytest.raises(NotFittedError):
         from_sklearn(sk.MLPClassifier())
     binary = _fitted(sk.MLPClassifier, X, X[:, 0] > 0, hidden_layer_sizes=(3,))
@@ -174,4 +174,6 @@ def test_wrong_arguments():
         to_sklearn(model, classes=["c", "b", "a"])
     with pytest.raises(ValueError, match="only for classifiers"):
         to_sklearn(_model([3, 2], "relu", "mse", "float32"), classes=[0, 1])
+    with pytest.raises(ValueError, match="0/1 matrix"):
+        to_sklearn(_model([3, 2], "relu", "multilabel", "float32"), classes=[0, 1])
 

@@ -247,7 +247,7 @@ def test_validation_split_is_stratified(monkeypatch):
     monkeypatch.setattr(trainer_mod, "_split", lambda *a: parts.append(real(*a)) or parts[-1])
     m = _model()
     h = m.fit(X, y, epochs=2, batch_size=10, validation_split=0.2, verbose=0)
-    (Xt, yt, _), (Xv, yv, _) = parts[0]
+    (Xt, yt, _, _), (Xv, yv, _, _) = parts[0]  # (X, y, t, sample weights)
     assert len(yv) == 20 and len(yt) == 80
     assert np.bincount(yv).tolist() == [12, 6, 2] and np.bincount(yt).tolist() == [48, 24, 8]
     rows = np.concatenate([Xt, Xv])
@@ -499,7 +499,8 @@ def test_bad_validation_data_is_refused_and_changes_nothing(trained):
         (dict(validation_data=(Xv[:, :2], yv)), "features"),
         (dict(validation_data=(Xv, yv[:5])), "rows"),
         (dict(validation_data=Xv), "pair"),
-        (dict(validation_data=(Xv, yv, yv)), "pair"),
+        (dict(validation_data=(Xv, yv, np.ones(10), yv)), "pair"),  # (X, y) or (X, y, sample_weight)
+        (dict(validation_data=(Xv, yv, -np.ones(10))), "validation sample_weight must be >= 0"),
         (dict(validation_data=(Xv, np.full(10, 7))), r"\[0, 2\]"),
         (dict(validation_data=(Xv, yv), validation_split=0.2), "not both"),
     ]

@@ -13,16 +13,19 @@ through the fused one), so the fused and generic kernels are compared over
 whole epochs.
 
 Dimensions (``OPTIMIZERS``, ``LOSSES``, ``ACTIVATIONS``, ``NETS``, ``SCHEDULES``,
-``GEOMETRIES``, ``RUNS``, ``DTYPES``): the full diagonal (every value of every
+``GEOMETRIES``, ``RUNS``, ``WEIGHTS``, ``SAMPLINGS``, ``DTYPES``): the full diagonal (every value of every
 dimension once, defaults elsewhere, in each dtype) plus ``N_SAMPLED``
 combinations drawn with ``random.Random(14)`` at import time, so the test ids
 are stable and name every parameter of their case
-(dtype-net-activation-loss-optimizer-schedule-geometry-run, each a key of the
-tables below). Size: 64 diagonal cases (32 per dtype) + 90 sampled (43
-float64, 47 float32) = 154 three-backend cases (75 float64, 79 float32), run
-once per applicable epoch kernel: 211 tests; and 42 NumPy-vs-Numba cases at
+(dtype-net-activation-loss-optimizer-schedule-geometry-run-weights-sampling, each a
+key of the tables below). Size: 74 diagonal cases (37 per dtype) + 90 sampled (50
+float64, 40 float32) = 164 three-backend cases (87 float64, 77 float32), run
+once per applicable epoch kernel: 236 tests; and 42 NumPy-vs-Numba cases at
 online, BLAS and parallel sizes (3 sizes x 7 optimizers x 2 dtypes), each also
-per applicable kernel: 48 tests. 259 tests.
+per applicable kernel: 50 tests. 286 tests. The losses include 'multilabel' and
+'softmax_mse'; ``WEIGHTS`` trains with sample weights (integers with zeros, or
+reals; weighted batch-1 training never uses the online kernel) and ``SAMPLINGS``
+with sampling='replacement'.
 
 Tolerances (``assert_allclose`` on the final params, each layer's W and the
 history's loss and val_loss; lr must be equal; measured worst gaps in brackets):
@@ -88,7 +91,13 @@ LOSSES = {
     "mse1": ("mse", 1, False),
     "mse2": ("mse", 2, True),
     "bce": ("bce", 1, False),
+    "multilabel": ("multilabel", 3, True),
+    "softmax_mse": ("softmax_mse", 3, False),
 }
+# name -> sample weights: none, integers 0..3 (zeros included: an all-zero batch is skipped), reals
+WEIGHTS = {"none": None, "int": "int", "real": "real"}
+# name -> fit(sampling=...)
+SAMPLINGS = {"epoch": "epoch", "replacement": "replacement"}
 # name -> (activation, leaky_slope or None for the default, hidden layers needed or None)
 ACTIVATIONS = {
     "identity": ("identity", None, None),
@@ -128,8 +137,9 @@ RUNS = {
 }
 DTYPES = ["float64", "float32"]
 DIMENSIONS = {"net": NETS, "act": ACTIVATIONS, "loss": LOSSES, "opt": OPTIMIZERS, "sched": SCHEDULES,
-              "geom": GEOMETRIES, "run": RUNS}
-DEFAULTS = dict(net="4x5", act="tanh", loss="xent", opt="sgd", sched="constant", geom="partial", run="one_fit")
+              "geom": GEOMETRIES, "run": RUNS, "wts": WEIGHTS, "samp": SAMPLINGS}
+DEFAULTS = dict(net="4x5", act="tanh", loss="xent", opt="sgd", sched="constant", geom="partial", run="one_fit",
+                wts="none", samp="epoch")
 N_SAMPLED = 90
 
 # (rtol, atol) per dtype, for numba vs numpy and loop vs numpy; see the module docstring
@@ -138,10 +148,13 @@ SIZE_TOL = {"float64": (1e-9, 1e-12), "float32": (1e-4, 1e-5)}
 
 
 def _fix(case):
-    """Make a case consistent: a per-layer activation list needs as many hidden layers."""
+    """Make a case consistent: a per-layer activation list needs as many hidden layers;
+    sampling with replacement needs shuffle (the 'noshuffle' geometry keeps epochs)."""
     need = ACTIVATIONS[case["act"]][2]
     if need is not None and len(NETS[case["net"]]) - 1 != need:
         case["net"] = next(k for k, v in NETS.items() if len(v) - 1 == need)
+    if case["geom"] == "noshuffle":
+        case["samp"] = "epoch"
     return case
 
 
@@ -183,10 +196,12 @@ def _data(layers, loss, n_out_2d, n, seed):
     """X (n, n_in) standard normal and targets for the loss."""
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, layers[0]))
-    if loss == "cross_entropy":
+    if loss in ("cross_entropy", "softmax_mse"):
         y = rng.integers(0, layers[-1], n)
     elif loss == "bce":
         y = rng.integers(0, 2, n).astype(np.float64)
+    elif loss == "multilabel":
+        y = rng.integers(0, 2, (n, layers[-1]))
     else:
         y = rng.normal(size=(n, layers[-1]))
         if not n_out_2d:
@@ -194,13 +209,24 @@ def _data(layers, loss, n_out_2d, n, seed):
     return X, y
 
 
-def kernels_for(opt, batch_size):
+def _weights(kind, n, seed):
+    """Sample weights of a WEIGHTS kind for n rows (None: unweighted)."""
+    rng = np.random.default_rng(seed)
+    if kind is None:
+        return None
+    w = rng.integers(0, 4, n).astype(np.float64) if kind == "int" else rng.uniform(0.1, 3.0, n)
+    w[0] = max(w[0], 1.0)  # never all 0
+    return w
+
+
+def kernels_for(opt, batch_size, weighted=False):
     """The NUMBA_KERNELS entries that can train ``opt`` at ``batch_size`` besides the automatic
-    choice: fused and online need plain SGD, online also batch 1."""
+    choice: fused and online need plain SGD, online also batch 1 and no sample weights."""
     name, hyper, _ = opt
     plain = name == "sgd" and not hyper.get("momentum") and not hyper.get("weight_decay")
-    auto = "online" if plain and batch_size == 1 else "fused" if plain else "generic"
-    usable = {"generic": True, "fused": plain, "online": plain and batch_size == 1}
+    online = plain and batch_size == 1 and not weighted
+    auto = "online" if online else "fused" if plain else "generic"
+    usable = {"generic": True, "fused": plain, "online": online}
     return [None] + [k for k in NUMBA_KERNELS[1:] if usable[k] and k != auto]
 
 
@@ -212,7 +238,8 @@ def _spec(case):
     fits, validate = RUNS[case["run"]]
     return dict(layers=NETS[case["net"]] + [n_out], activation=activation, leaky_slope=slope, loss=loss,
                 y_2d=y_2d, dtype=case["dtype"], optimizer=OPTIMIZERS[case["opt"]], schedule=SCHEDULES[case["sched"]],
-                n=n, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, fits=fits, validate=validate)
+                n=n, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, fits=fits, validate=validate,
+                weights=WEIGHTS[case.get("wts", "none")], sampling=SAMPLINGS[case.get("samp", "epoch")])
 
 
 def train(spec, backend, kernel=None):
@@ -222,8 +249,10 @@ def train(spec, backend, kernel=None):
     opt, hyper, lr = spec["optimizer"]
     sched_name, sched_kw = spec["schedule"]
     X, y = _data(layers, loss, spec["y_2d"], spec["n"], seed=7)
-    # validation rows: every other training row, moved a little (its labels occur in training)
-    val = (X[::2] + 0.1, y[::2]) if spec["validate"] else None
+    w = _weights(spec.get("weights"), spec["n"], seed=8)
+    # validation rows: every other training row, moved a little (its labels occur in training),
+    # with their weights when the training is weighted
+    val = ((X[::2] + 0.1, y[::2]) + (() if w is None else (w[::2],))) if spec["validate"] else None
     extra = {} if spec["leaky_slope"] is None else {"leaky_slope": spec["leaky_slope"]}
     # glorot_normal weights and biases keep every unit in its active range, so each
     # activation's branches (relu's both sides, sigmoid's curve) are all exercised.
@@ -236,7 +265,8 @@ def train(spec, backend, kernel=None):
     for epochs in spec["fits"]:
         model.fit(X, y, epochs=epochs, batch_size=spec["batch_size"], lr=lr, optimizer=fastmlp.Optimizer(opt, **hyper),
                   schedule=make_schedule(sched_name, **sched_kw), shuffle=spec["shuffle"],
-                  drop_last=spec["drop_last"], seed=5, validation_data=val, verbose=0)
+                  drop_last=spec["drop_last"], seed=5, validation_data=val, verbose=0, sample_weight=w,
+                  sampling=spec.get("sampling", "epoch"))
     return model, init, model.history
 
 
@@ -270,7 +300,8 @@ def _check_same(ref, got, rtol, atol, what):
 
 
 @pytest.mark.parametrize("key,kernel", [(case_id(c), k) for c in CASES
-                                        for k in kernels_for(OPTIMIZERS[c["opt"]], GEOMETRIES[c["geom"]][1])],
+                                        for k in kernels_for(OPTIMIZERS[c["opt"]], GEOMETRIES[c["geom"]][1],
+                                                             WEIGHTS[c["wts"]] is not None)],
                          ids=lambda v: v if isinstance(v, str) and "-" in v else f"kernel={v or 'auto'}")
 def test_backends_train_to_the_same_weights(key, kernel):
     case = CASES_BY_ID[key]

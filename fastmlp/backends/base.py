@@ -1,7 +1,7 @@
 """What every backend shares: the :class:`Backend` protocol and the records that cross it."""
 import contextlib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -10,12 +10,22 @@ import numpy as np
 @dataclass(frozen=True)
 class TrainingData:
     """What an epoch trains on: X (n, n_in) in the model's dtype, y (n,) int64 class ids or
-    empty, t (n, n_out) real targets or empty, and the batch geometry."""
+    empty, t (n, n_out) real targets or empty, the batch geometry, and w (n,) sample weights
+    in the model's dtype, or empty (unweighted: the default)."""
     X: np.ndarray
     y: np.ndarray
     t: np.ndarray
     batch_size: int
     drop_last: bool
+    w: np.ndarray = field(default=None)
+
+    def __post_init__(self):
+        if self.w is None:
+            object.__setattr__(self, "w", np.zeros(0, self.X.dtype))
+
+    @property
+    def weighted(self):
+        return self.w.shape[0] > 0
 
     @property
     def n(self):
@@ -53,11 +63,13 @@ class Backend(Protocol):
     def probabilities(self, params, X):
         """Class probabilities (n, n_classes) in float64 (classifiers only)."""
 
-    def loss_and_grad(self, params, grads, X, y, t):
-        """(mean loss, correct) for one batch; the gradient into ``grads`` (params layout)."""
+    def loss_and_grad(self, params, grads, X, y, t, w=None):
+        """(mean loss, correct) for one batch; the gradient into ``grads`` (params layout).
+        With sample weights w (n,) the mean is weighted: sum w_i l_i / sum w_i."""
 
-    def evaluate(self, params, X, y, t):
-        """(sum of per-sample losses, correct), forward only."""
+    def evaluate(self, params, X, y, t, w=None):
+        """(n times the mean loss, correct), forward only: the sum of the per-sample losses,
+        or with sample weights w (n,) n times their weighted mean."""
 
     def train_epoch(self, params, state, optimizer, data, order, lr):
         """One pass over ``order`` in mini-batches of ``data``: params and the optimizer
@@ -66,8 +78,9 @@ class Backend(Protocol):
     def exclusive(self):
         """A context holding this backend for one fit (see :class:`BackendBase`)."""
 
-    def check_training(self, optimizer, batch_size):
-        """Raise (ValueError) if this backend cannot train ``optimizer`` at ``batch_size``."""
+    def check_training(self, optimizer, batch_size, weighted=False):
+        """Raise (ValueError) if this backend cannot train ``optimizer`` at ``batch_size``
+        (on weighted data when ``weighted``)."""
 
     def needs_preparing(self, optimizer, data):
         """Whether :meth:`prepare` has work to do (compiling or loading code) for this training."""
@@ -77,13 +90,27 @@ class Backend(Protocol):
         returns (seconds, compiled: bool), or None when there was nothing to do."""
 
 
+def no_weights(w):
+    """Whether ``w`` means unweighted (None or empty)."""
+    return w is None or w.shape[0] == 0
+
+
+def weighted_total(weighted_sum, weight_sum, n):
+    """n times the weighted mean loss, from sum w_i l_i and sum w_i: what ``evaluate``
+    returns for weighted samples (the trainer divides by n)."""
+    return weighted_sum * n / weight_sum
+
+
 def probabilities_from_logits(loss, z):
     """Class probabilities (n, n_classes), float64, from logits z (n, n_out): the softmax
-    (cross-entropy), or [1 - p, p] with p = sigmoid(z) (bce)."""
+    (cross-entropy, softmax_mse), [1 - p, p] with p = sigmoid(z) (bce), or the sigmoid of
+    each output (multilabel)."""
     z = np.asarray(z, np.float64)
     if loss == "bce":
         p = 0.5 * (1.0 + np.tanh(0.5 * z[:, 0]))
         return np.stack([1 - p, p], axis=1)
+    if loss == "multilabel":
+        return 0.5 * (1.0 + np.tanh(0.5 * z))
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
 
@@ -111,7 +138,7 @@ class BackendBase:
         finally:
             self._fit_lock.release()
 
-    def check_training(self, optimizer, batch_size):
+    def check_training(self, optimizer, batch_size, weighted=False):
         """Raise (ValueError) if this backend cannot train ``optimizer`` at ``batch_size``;
         the trainer asks before anything changes. Every optimizer trains here."""
 

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from .base import no_weights, weighted_total
 from .numpy import NumpyBackend
 
 ACT = {
@@ -51,24 +52,41 @@ def _forward_one(layers, x):
     return outs
 
 
+def _sigmoid_xent_one(z, t):
+    """(loss, dL/dz, correct) of one logit z against the target t in [0, 1]: sigmoid and
+    binary cross-entropy, log(1 + e^z) - t z in the log1p form."""
+    p = 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+    return max(z, 0.0) - t * z + math.log1p(math.exp(-abs(z))), p - t, (z > 0) == (t > 0.5)
+
+
 def _loss_one(loss, z, y, t):
     """(loss, dL/dz, correct) for one sample's output logits z."""
-    if loss == "cross_entropy":
+    if loss in ("cross_entropy", "softmax_mse"):
         zmax = max(z)
         e = [math.exp(v - zmax) for v in z]
         s = sum(e)
-        dz = [v / s for v in e]
-        dz[y] -= 1.0
-        return zmax + math.log(s) - z[y], dz, z.index(zmax) == y
+        p = [v / s for v in e]
+        if loss == "cross_entropy":
+            dz = list(p)
+            dz[y] -= 1.0
+            return zmax + math.log(s) - z[y], dz, z.index(zmax) == y
+        c = len(z)
+        d = [pj - (1.0 if j == y else 0.0) for j, pj in enumerate(p)]
+        g = [2.0 * dj / c for dj in d]  # dL/dp, then through the softmax: dz_k = p_k (g_k - sum_j g_j p_j)
+        gp = sum(gj * pj for gj, pj in zip(g, p))
+        return sum(dj * dj for dj in d) / c, [pk * (gk - gp) for pk, gk in zip(p, g)], z.index(zmax) == y
+    if loss == "multilabel":
+        each = [_sigmoid_xent_one(zj, tj) for zj, tj in zip(z, t)]
+        c = len(z)
+        return sum(v for v, _, _ in each) / c, [dj / c for _, dj, _ in each], all(ok for _, _, ok in each)
     if loss == "mse":
         c = len(z)
         # (zi - ti) * (zi - ti), not ** 2: a float power raises OverflowError where the product gives
         # inf, and a diverging fit must end in the trainer's DivergenceWarning, not an exception
         return (sum((zi - ti) * (zi - ti) for zi, ti in zip(z, t)) / c, [2.0 * (zi - ti) / c for zi, ti in zip(z, t)],
                 False)
-    p = 1.0 / (1.0 + math.exp(-z[0])) if z[0] >= 0 else math.exp(z[0]) / (1.0 + math.exp(z[0]))
-    value = max(z[0], 0.0) - t[0] * z[0] + math.log1p(math.exp(-abs(z[0])))
-    return value, [p - t[0]], (z[0] > 0) == (t[0] > 0.5)
+    value, dz, ok = _sigmoid_xent_one(z[0], t[0])
+    return value, [dz], ok
 
 
 def forward(arch, params, X):
@@ -78,17 +96,21 @@ def forward(arch, params, X):
     return [np.array([outs[l] for outs in per_sample], dtype=arch.dtype) for l in range(len(layers))]
 
 
-def loss_and_grad(arch, params, X, y, t):
-    """(mean loss, flat gradient in params layout, number correct)."""
+def loss_and_grad(arch, params, X, y, t, w=None):
+    """(mean loss, flat gradient in params layout, number correct); with sample weights w,
+    each sample's loss and delta count w_s times and the sums are divided by sum w."""
     layers = _layers(arch, params)
     dW = [[[0.0] * len(W[0]) for _ in W] for W, _, _, _ in layers]
     db = [[0.0] * len(b) for _, b, _, _ in layers]
     total, correct = 0.0, 0
     X_rows, t_rows, y_ids = X.tolist(), t.tolist(), y.tolist()
-    m = len(X_rows)
+    weights = [1.0] * len(X_rows) if no_weights(w) else w.tolist()
+    m = len(X_rows) if no_weights(w) else sum(weights)
     for s, x in enumerate(X_rows):
         outs = _forward_one(layers, x)
         value, delta, ok = _loss_one(arch.loss, outs[-1], y_ids[s] if y_ids else None, t_rows[s] if t_rows else None)
+        if not no_weights(w):
+            value, delta = weights[s] * value, [weights[s] * d for d in delta]
         total += value
         correct += ok
         for l in range(len(layers) - 1, -1, -1):
@@ -111,16 +133,20 @@ def loss_and_grad(arch, params, X, y, t):
     return total / m, grads, correct
 
 
-def evaluate(arch, params, X, y, t):
-    """(sum of per-sample losses, number correct), forward only."""
+def evaluate(arch, params, X, y, t, w=None):
+    """(sum of per-sample losses, number correct), forward only; with sample weights w,
+    n times their weighted mean instead of the sum."""
     layers = _layers(arch, params)
     total, correct = 0.0, 0
     y_ids, t_rows = y.tolist(), t.tolist()
+    weights = None if no_weights(w) else w.tolist()
     for s, x in enumerate(X.tolist()):
         z = _forward_one(layers, x)[-1]
         value, _, ok = _loss_one(arch.loss, z, y_ids[s] if y_ids else None, t_rows[s] if t_rows else None)
-        total += value
+        total += value if weights is None else weights[s] * value
         correct += ok
+    if weights is not None:
+        return weighted_total(total, sum(weights), len(weights)), correct
     return total, correct
 
 

@@ -14,7 +14,8 @@ private kernel never validates; its public twin checks, then calls it). It owns:
   first layer transposed for the epoch), 'fused' (plain SGD fused into the backward pass),
   'generic' (any optimizer, penalties and clipping, each layer's update fused into the
   backward pass, or after the whole backward with a global-norm clip); 'auto' picks the
-  first that applies (plain SGD: no momentum, weight decay, penalty or clipping);
+  first that applies (plain SGD: no momentum, weight decay, penalty or clipping; 'online'
+  trains unweighted data only);
 - getting ready: :meth:`NumbaBackend.prepare` compiles (first run) or loads the epoch
   kernel a training needs before its first batch, so that the trainer can say so.
 """
@@ -32,8 +33,9 @@ import numpy as np
 from .. import buffers
 from .. import kernels as K
 from ..kernels import intrinsics
-from ..kernels.structs import A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, Batching, OnlineScratch, Samples, Workspace
-from .base import BackendBase, EpochResult
+from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, WEIGHT_SUM, Batching, OnlineScratch, Samples,
+                               Workspace)
+from .base import BackendBase, EpochResult, no_weights, weighted_total
 
 EPOCH_KERNELS = ("auto", "online", "fused", "generic")
 
@@ -121,9 +123,9 @@ def kernel_view(a):
 
 
 def new_workspace(arch, rows):
-    """Activation and delta buffers for up to ``rows`` samples, and the (loss, correct) totals."""
+    """Activation and delta buffers for up to ``rows`` samples, and the (loss, correct, weight) totals."""
     return Workspace(buffers.empty(rows * arch.width_sum, arch.dtype), buffers.empty(rows * arch.width_sum, arch.dtype),
-                     np.zeros(2, np.float64), rows)
+                     np.zeros(3, np.float64), rows)
 
 
 class _TrainingBuffers:
@@ -134,7 +136,7 @@ class _TrainingBuffers:
         self.rows = rows
         self.ws = new_workspace(arch, rows)
         self.batch = Samples(buffers.empty((rows, arch.n_in), arch.dtype), np.empty(rows, np.int64),
-                             buffers.empty((rows, arch.n_out), arch.dtype))
+                             buffers.empty((rows, arch.n_out), arch.dtype), np.empty(rows, arch.dtype))
         self.grads = buffers.zeros(arch.n_params, arch.dtype)
         self.result = np.zeros(1, EPOCH_RESULT)
         self.online = OnlineScratch(buffers.empty((arch.layers[1], arch.n_in), arch.dtype),
@@ -229,34 +231,46 @@ class NumbaBackend(BackendBase):
                 o[s:e] = ws.acts[off:off + (e - s) * n].reshape(e - s, n)
         return outs
 
-    def loss_and_grad(self, params, grads, X, y, t):
+    def _weights(self, w):
+        """The weights as the kernels take them: an empty array of the params dtype when unweighted."""
+        return np.zeros(0, self.arch.dtype) if no_weights(w) else kernel_view(w)
+
+    def loss_and_grad(self, params, grads, X, y, t, w=None):
         guard = start_runtime()
         ws = self._workspace(X.shape[0])
         ws.stats[:] = 0
-        X, y, t = kernel_view(X), kernel_view(y), kernel_view(t)
+        X, y, t, wk = kernel_view(X), kernel_view(y), kernel_view(t), self._weights(w)
         with guard:
-            K.loss_and_grad(grads, ws, params, X, y, t, self.arch.net)
+            K.loss_and_grad(grads, ws, params, X, y, t, wk, self.arch.net)
+        if wk.shape[0]:
+            return ws.stats[LOSS_SUM] / ws.stats[WEIGHT_SUM], int(ws.stats[CORRECT])
         return ws.stats[LOSS_SUM] / X.shape[0], int(ws.stats[CORRECT])
 
-    def evaluate(self, params, X, y, t):
+    def evaluate(self, params, X, y, t, w=None):
         guard = start_runtime()
         chunks, step = self._chunks(X.shape[0])
         ws = self._workspace(step)
         ws.stats[:] = 0
-        X, y, t = kernel_view(X), kernel_view(y), kernel_view(t)
+        X, y, t, wk = kernel_view(X), kernel_view(y), kernel_view(t), self._weights(w)
         with guard:
             for s, e in chunks:
-                K.evaluate(ws, params, X[s:e], y[s:e], t[s:e], self.arch.net)
+                K.evaluate(ws, params, X[s:e], y[s:e], t[s:e], wk[s:e], self.arch.net)
+        if wk.shape[0]:
+            return float(weighted_total(ws.stats[LOSS_SUM], ws.stats[WEIGHT_SUM], X.shape[0])), int(ws.stats[CORRECT])
         return float(ws.stats[LOSS_SUM]), int(ws.stats[CORRECT])
 
-    def check_training(self, optimizer, batch_size):
-        self.choose_epoch_kernel(optimizer, batch_size)  # a forced kernel that cannot train this is refused
+    def check_training(self, optimizer, batch_size, weighted=False):
+        self.choose_epoch_kernel(optimizer, batch_size, weighted)  # a forced kernel that cannot train this is refused
 
-    def choose_epoch_kernel(self, optimizer, batch_size):
-        """The epoch kernel that trains ``optimizer`` at ``batch_size`` (see ``epoch_kernel``)."""
+    def choose_epoch_kernel(self, optimizer, batch_size, weighted=False):
+        """The epoch kernel that trains ``optimizer`` at ``batch_size`` (see ``epoch_kernel``),
+        on sample-weighted data when ``weighted`` (not 'online')."""
         plain = optimizer.is_plain_sgd
         if self.epoch_kernel == "auto":
-            return "online" if plain and batch_size == 1 else "fused" if plain else "generic"
+            return "online" if plain and batch_size == 1 and not weighted else "fused" if plain else "generic"
+        if self.epoch_kernel == "online" and weighted:
+            raise ValueError("epoch_kernel 'online' trains unweighted data only; got sample weights: use 'fused', "
+                             "'generic' or 'auto'")
         if self.epoch_kernel in ("online", "fused") and not plain:
             raise ValueError(f"epoch_kernel {self.epoch_kernel!r} trains plain SGD only (no momentum, no weight "
                              f"decay, no penalty or clipping); got {optimizer!r}: use 'generic' or 'auto'")
@@ -265,7 +279,8 @@ class NumbaBackend(BackendBase):
         return self.epoch_kernel
 
     def _prepare_key(self, optimizer, data):
-        return self.choose_epoch_kernel(optimizer, data.batch_size), self.arch.dtype, data.t.shape[0] > 0
+        return (self.choose_epoch_kernel(optimizer, data.batch_size, data.weighted), self.arch.dtype,
+                data.t.shape[0] > 0)
 
     def needs_preparing(self, optimizer, data):
         return self._prepare_key(optimizer, data) not in _prepared
@@ -286,7 +301,7 @@ class NumbaBackend(BackendBase):
 
     def train_epoch(self, params, state, optimizer, data, order, lr):
         a = self.arch
-        kernel = self.choose_epoch_kernel(optimizer, data.batch_size)
+        kernel = self.choose_epoch_kernel(optimizer, data.batch_size, data.weighted)
         rows = min(data.batch_size, data.n)
         guard = start_runtime()
         with self._fit_lock, guard:
@@ -295,7 +310,7 @@ class NumbaBackend(BackendBase):
                 tb = self._train = _TrainingBuffers(a, rows, kernel == "online")
             result = tb.result
             result[0] = 0
-            samples = Samples(kernel_view(data.X), kernel_view(data.y), kernel_view(data.t))
+            samples = Samples(kernel_view(data.X), kernel_view(data.y), kernel_view(data.t), self._weights(data.w))
             if kernel == "online":
                 K.train_epoch_online(result, params, tb.ws, tb.online, samples, order, a.net, float(lr))
             else:

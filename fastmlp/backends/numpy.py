@@ -1,14 +1,15 @@
 """The ``numpy`` backend: the vectorized reference, the same math over the whole batch at once.
 
 Its epoch loop (:meth:`NumpyBackend.train_epoch`) is the reference for the compiled epoch
-kernels: batches in ``order``, the loss and gradient of each, the optimizer's penalties and
+kernels: batches in ``order``, the loss and gradient of each (weighted when the data has
+sample weights; a batch whose weights are all 0 is skipped), the optimizer's penalties and
 clipping (``Optimizer.regularise_numpy``), then its NumPy update (``Optimizer.step_numpy``);
 the loop backend shares it.
 """
 import numpy as np
 
 from .. import buffers
-from .base import BackendBase, EpochResult, probabilities_from_logits
+from .base import BackendBase, EpochResult, no_weights, probabilities_from_logits, weighted_total
 
 
 def activation(name, z, slope):
@@ -60,27 +61,46 @@ def forward(arch, params, X):
 def loss_from_logits(loss, z, y, t):
     """(per-sample losses (m,), dL/dz for the batch mean (m, c), correct count)."""
     m = z.shape[0]
-    if loss == "cross_entropy":
+    if loss in ("cross_entropy", "softmax_mse"):
         zmax = z.max(axis=1, keepdims=True)
         e = np.exp(z - zmax)
         s = e.sum(axis=1, keepdims=True)
-        values = (zmax + np.log(s))[:, 0] - z[np.arange(m), y]
-        dz = e / s
-        dz[np.arange(m), y] -= 1
-        return values, dz / m, int((z.argmax(axis=1) == y).sum())
+        correct = int((z.argmax(axis=1) == y).sum())
+        p = e / s
+        onehot = np.zeros_like(z)
+        onehot[np.arange(m), y] = 1
+        if loss == "cross_entropy":
+            values = (zmax + np.log(s))[:, 0] - z[np.arange(m), y]
+            return values, (p - onehot) / m, correct
+        d = p - onehot
+        g = 2 * d / z.shape[1]  # dL_i/dp, then through the softmax's Jacobian
+        return (d * d).mean(axis=1), p * (g - (g * p).sum(axis=1, keepdims=True)) / m, correct
     if loss == "mse":
         r = z - t
         return (r * r).mean(axis=1), 2 * r / r.size, 0
     e = np.exp(-np.abs(z))
     p = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
-    values = (np.maximum(z, 0) - t * z + np.log1p(e))[:, 0]
-    return values, (p - t) / m, int(((z[:, 0] > 0) == (t[:, 0] > 0.5)).sum())
+    elementwise = np.maximum(z, 0) - t * z + np.log1p(e)
+    right = (z > 0) == (t > 0.5)
+    if loss == "multilabel":  # mean over the labels; correct = every label right
+        return elementwise.mean(axis=1), (p - t) / z.size, int(right.all(axis=1).sum())
+    return elementwise[:, 0], (p - t) / m, int(right[:, 0].sum())
 
 
-def loss_and_grad(arch, params, X, y, t):
-    """(mean loss, flat gradient in params layout, number correct)."""
+def weigh(values, delta, w):
+    """The loss and dL/dz of the weighted batch mean from those of the plain mean:
+    (sum w_i l_i / sum w_i, each row of delta times m w_i / sum w)."""
+    total = w.astype(np.float64).sum()
+    return (values.astype(np.float64) * w).sum() / total, delta * (w * (w.shape[0] / total)).astype(delta.dtype)[:, None]
+
+
+def loss_and_grad(arch, params, X, y, t, w=None):
+    """(mean loss, flat gradient in params layout, number correct); the weighted mean with
+    sample weights w (n,)."""
     outs = forward(arch, params, X)
     values, delta, correct = loss_from_logits(arch.loss, outs[-1], y, t)
+    if not no_weights(w):
+        mean, delta = weigh(values, delta, w)
     grads = np.empty(arch.n_params, arch.dtype)
     layers = arch.split(params)
     grad_layers = arch.split(grads)
@@ -92,12 +112,18 @@ def loss_and_grad(arch, params, X, y, t):
         gb[...] = delta.sum(axis=0)
         if l > 0:
             delta = (delta @ layers[l][0].T) * activation_slope(acts[l - 1], a_in, arch.leaky_slope)
+    if not no_weights(w):
+        return float(mean), grads, correct
     return float(values.astype(np.float64).sum()) / X.shape[0], grads, correct
 
 
-def evaluate(arch, params, X, y, t):
-    """(sum of per-sample losses, number correct), forward only."""
+def evaluate(arch, params, X, y, t, w=None):
+    """(sum of per-sample losses, number correct), forward only; with sample weights w (n,),
+    n times their weighted mean instead of the sum."""
     values, _, correct = loss_from_logits(arch.loss, forward(arch, params, X)[-1], y, t)
+    if not no_weights(w):
+        return float(weighted_total((values.astype(np.float64) * w).sum(), w.astype(np.float64).sum(), X.shape[0])), \
+            correct
     return float(values.astype(np.float64).sum()), correct
 
 
@@ -122,13 +148,13 @@ class NumpyBackend(BackendBase):
     def probabilities(self, params, X):
         return probabilities_from_logits(self.arch.loss, self.output(params, X))
 
-    def loss_and_grad(self, params, grads, X, y, t):
-        loss, g, correct = self._loss_and_grad(self.arch, params, X, y, t)
+    def loss_and_grad(self, params, grads, X, y, t, w=None):
+        loss, g, correct = self._loss_and_grad(self.arch, params, X, y, t, w)
         grads[...] = g
         return loss, correct
 
-    def evaluate(self, params, X, y, t):
-        return self._evaluate(self.arch, params, X, y, t)
+    def evaluate(self, params, X, y, t, w=None):
+        return self._evaluate(self.arch, params, X, y, t, w)
 
     def train_epoch(self, params, state, optimizer, data, order, lr):
         if self._grads is None:
@@ -146,7 +172,10 @@ class NumpyBackend(BackendBase):
                 break
             yb = data.y[idx] if data.y.size else data.y
             tb = data.t[idx] if data.t.size else data.t
-            loss, c = self.loss_and_grad(params, g, data.X[idx], yb, tb)
+            wb = data.w[idx] if data.weighted else None
+            if wb is not None and not wb.any():  # weights summing to 0: skipped, as in the kernels
+                continue
+            loss, c = self.loss_and_grad(params, g, data.X[idx], yb, tb, wb)
             if not np.isfinite(loss):
                 return EpochResult(loss_sum, correct, seen, steps, True)
             if optimizer.regularises:  # penalties (into the loss) and clipping, on the gradient

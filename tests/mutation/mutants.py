@@ -202,14 +202,14 @@ MUTANTS = [
     # -- the trainer -------------------------------------------------------------------------------
     Mutant(
         "shuffle_same_order_every_epoch", "fastmlp/trainer.py",
-        "return lambda epoch, n: np.random.default_rng([seed, epoch]).permutation(n)",
-        "return lambda epoch, n: np.random.default_rng(seed).permutation(n)",
+        "return lambda epoch, n: draw(np.random.default_rng([seed, epoch]), n)",
+        "return lambda epoch, n: draw(np.random.default_rng(seed), n)",
         ("tests/test_trainer.py::test_every_epoch_has_its_own_order_fixed_by_the_seed_and_epoch",),
         "seeded shuffling gives every epoch the same order (the epoch is left out of the seed)"),
     Mutant(
         "drop_last_ignored", "fastmlp/trainer.py",
-        "data = TrainingData(X, yi, t, batch_size, bool(drop_last))",
-        "data = TrainingData(X, yi, t, batch_size, False)",
+        "data = TrainingData(X, yi, t, batch_size, bool(drop_last), w)",
+        "data = TrainingData(X, yi, t, batch_size, False, w)",
         (ONE_EPOCH,),
         "fit(drop_last=True) still trains on the last partial batch"),
     Mutant(
@@ -256,10 +256,32 @@ MUTANTS = [
     # -- scikit-learn -------------------------------------------------------------------------------
     Mutant(
         "stale_expected_failed_check", "fastmlp/sklearn.py",
-        """    "MLPRegressor": {"float32": {}, "float64": {}},""",
-        """    "MLPRegressor": {"float32": {"check_methods_subset_invariance": "float32 sums"}, "float64": {}},""",
+        """    "MLPRegressor": {"float32": {"check_sample_weight_equivalence_on_dense_data": _WEIGHTS_FLOAT32},""",
+        """    "MLPRegressor": {"float32": {"check_sample_weight_equivalence_on_dense_data": _WEIGHTS_FLOAT32,
+                                 "check_methods_subset_invariance": "float32 sums"},""",
         ("tests/test_sklearn_checks.py::test_check_estimator_default_dtype",),
         "a scikit-learn check listed as an expected float32 failure of MLPRegressor, which passes it"),
+    # -- sample weights, sampling ----------------------------------------------------------------------
+    Mutant(
+        "weights_ignored_in_the_gradient", "kernels/losses.py",
+        "return w[i] * inv_w if weighted else inv_m",
+        "return inv_m",
+        ("tests/test_sample_weight.py::test_weighted_gradient_is_the_weighted_mean_of_per_sample_gradients",),
+        "dz keeps 1/m with sample weights: the weighted loss is reported but the gradient is the plain mean's"),
+    Mutant(
+        "zero_weight_batch_trained", "fastmlp/backends/numpy.py",
+        """            if wb is not None and not wb.any():  # weights summing to 0: skipped, as in the kernels
+                continue
+""",
+        "",
+        ("tests/test_sample_weight.py::test_a_batch_of_zero_weights_is_skipped",),
+        "the reference trains a batch whose weights are all 0 (0/0 loss) instead of skipping it"),
+    Mutant(
+        "replacement_draws_a_permutation", "fastmlp/trainer.py",
+        "draw = (lambda rng, n: rng.integers(0, n, n, dtype=np.int64)) if replacement else",
+        "draw = (lambda rng, n: rng.permutation(n)) if replacement else",
+        ("tests/test_sampling.py::test_replacement_draws_n_indices_with_repeats",),
+        "sampling='replacement' still visits every sample once per epoch"),
     # -- checks ------------------------------------------------------------------------------------
     Mutant(
         "open_upper_bound_accepted", "fastmlp/checks.py",
