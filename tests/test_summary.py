@@ -34,6 +34,7 @@ def test_the_table_of_layers(capsys):
 
 
 @pytest.mark.parametrize("loss, n_out, output", [("mse", 2, "identity"), ("bce", 1, "sigmoid"),
+                                                 ("multilabel", 4, "sigmoid"), ("softmax_mse", 3, "softmax"),
                                                  ("cross_entropy", 3, "softmax")])
 def test_the_output_function_follows_the_loss(loss, n_out, output):
     text = MLP([3, n_out], loss=loss, dtype="float64", backend="numpy").summary(print_fn=None)
