@@ -15,6 +15,7 @@ import numpy as np
 from .checks import (check_positive_float, check_positive_int, check_real, check_seed, check_targets, check_type,
                      check_X, make_rng)
 from .backends import TrainingData
+from .dropout import Dropout
 from .model import MLP
 from .optimizers import make_optimizer
 
@@ -83,7 +84,8 @@ def lr_finder(model, X, y, min_lr=1e-7, max_lr=10.0, batch_size=32, optimizer="s
         Stop once the smoothed loss exceeds this many times its minimum so far (the loss
         is diverging); None runs every step (a non-finite loss always stops).
     seed : int >= 0, Generator or None
-        The shuffling; None takes the model's seed.
+        The shuffling (and the dropout masks of a model with ``dropout``, which the test
+        trains with, as ``fit`` does); None takes the model's seed.
 
     Returns
     -------
@@ -111,14 +113,16 @@ def lr_finder(model, X, y, min_lr=1e-7, max_lr=10.0, batch_size=32, optimizer="s
     if stop_factor is not None:
         stop_factor = check_real(stop_factor, "stop_factor", low=1.0, low_open=True)
     # the model's own Generator is copied, not advanced: the model stays as it was
-    rng = make_rng(copy.deepcopy(model.seed) if seed is None else check_seed(seed))
+    seed = copy.deepcopy(model.seed) if seed is None else check_seed(seed)
     optimizer = make_optimizer(optimizer, **optimizer_params)
+    model.engine.check_training(optimizer, batch_size, dropout=any(model.dropout))
 
+    dropout = Dropout.from_seed(model.dropout, seed)  # the model's dropout, masks drawn as a fit draws them
+    rng = make_rng(seed)
     trial = model.copy()
     engine = trial.engine
-    engine.check_training(optimizer, batch_size)
     state = optimizer.new_state(trial.n_params, trial.dtype)
-    data = TrainingData(X, yi, t, batch_size, False)
+    data = TrainingData(X, yi, t, batch_size, False, dropout=dropout)
     lrs = min_lr * (max_lr / min_lr) ** (np.arange(steps) / (steps - 1))
     losses, smoothed = [], []
     average, best, stopped = 0.0, math.inf, False

@@ -69,6 +69,19 @@ def test_weighted_sampling_with_replacement_resumes_exactly(tmp_path, backend):
     _same_rows(resumed.history, full.history)
 
 
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_dropout_resumes_with_the_same_masks(tmp_path, backend):
+    X, y, _, _ = _data()
+    kw = dict(batch_size=8, lr=0.01, optimizer="adam", seed=2, verbose=0)
+    full = MLP([3, 8, 6, 3], dropout=[0.4, 0.2], seed=0, backend=backend)
+    full.fit(X, y, epochs=4, callbacks=[ModelCheckpoint(tmp_path / "d{epoch}.npz")], **kw)
+    resumed = fastmlp.load(tmp_path / "d2.npz")
+    assert resumed.dropout == (0.4, 0.2)
+    resumed.fit(X, y, epochs=2, **kw)
+    assert np.array_equal(resumed.params, full.params)
+    _same_rows(resumed.history, full.history)
+
+
 @pytest.mark.parametrize("schedule", [lambda: fastmlp.CosineDecay(total_epochs=6, min_lr=0.001),
                                       lambda: fastmlp.LinearWarmup(2, after=fastmlp.ExponentialDecay(0.7))])
 def test_length_and_warmup_schedules_resume_over_the_models_epochs(tmp_path, schedule):

@@ -168,3 +168,18 @@ def test_the_figure_is_written_when_given_a_path(tmp_path):
     r = lr_finder(MLP([4, 8, 3], seed=0), X, y, batch_size=8, seed=0)
     r.plot(path=tmp_path / "lr.png")
     assert (tmp_path / "lr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_model_with_dropout_is_tested_with_its_dropout_in_every_backend():
+    X, y = _data(37, dtype=np.float64)
+    curves = {}
+    for backend in ("numba", "numpy", "loop"):
+        model = MLP([4, 6, 5, 3], activation="relu", dtype="float64", dropout=[0.3, 0.5], seed=1, backend=backend)
+        curves[backend] = lr_finder(model, X, y, min_lr=1e-3, max_lr=1.0, batch_size=6, optimizer="adam", seed=0,
+                                    stop_factor=None)
+        assert model.dropout == (0.3, 0.5)
+    for backend in ("numpy", "loop"):
+        assert np.allclose(curves[backend].losses, curves["numba"].losses, rtol=1e-10, atol=1e-12)
+    plain = lr_finder(MLP([4, 6, 5, 3], dtype="float64", seed=1), X, y, min_lr=1e-3, max_lr=1.0, batch_size=6,
+                      optimizer="adam", seed=0, stop_factor=None)
+    assert not np.allclose(plain.losses, curves["numba"].losses)  # the masks were applied

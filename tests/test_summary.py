@@ -74,3 +74,11 @@ def test_scikit_learn_wrappers():
     assert [r[:2] for r in _layer_rows(text)] == [["1", "hidden"], ["2", "output"]] and "MLP 4 -> 6 -> 3" in text
     reg = MLPRegressor(hidden_layer_sizes=(5,), max_iter=2, random_state=0).fit(X, X[:, 0])
     assert "MLP 4 -> 5 -> 1" in reg.summary(print_fn=None)
+
+
+def test_a_dropout_column_when_the_model_drops_units():
+    text = MLP([10, 32, 16, 3], dropout=[0.5, 0.2], seed=0).summary(print_fn=None)
+    header = next(line for line in text.splitlines() if line.startswith("Layer"))
+    assert "Dropout" in header.split()
+    assert [r[-4] for r in _layer_rows(text)] == ["0.5", "0.2", "-"]  # before the counts; none on the output
+    assert "Dropout" not in MLP([10, 32, 3]).summary(print_fn=None)
