@@ -17,7 +17,10 @@ private kernel never validates; its public twin checks, then calls it). It owns:
   first that applies (plain SGD: no momentum, weight decay, penalty or clipping; 'online'
   trains unweighted data only);
 - getting ready: :meth:`NumbaBackend.prepare` compiles (first run) or loads the epoch
-  kernel a training needs before its first batch, so that the trainer can say so.
+  kernel a training needs before its first batch, so that the trainer can say so;
+- the thread count of training: each epoch call is timed, and run on all threads or on one,
+  whichever trains faster now (:mod:`fastmlp.backends.thread_choice`), unless the user fixed
+  the count.
 """
 import contextlib
 import ctypes
@@ -35,6 +38,7 @@ from .. import kernels as K
 from ..kernels import intrinsics
 from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, WEIGHT_SUM, Batching, OnlineScratch, Samples,
                                Workspace)
+from . import thread_choice
 from .base import BackendBase, EpochResult, no_weights, weighted_total
 
 EPOCH_KERNELS = ("auto", "online", "fused", "generic")
@@ -155,6 +159,7 @@ class NumbaBackend(BackendBase):
         self.epoch_kernel = epoch_kernel
         self._local = threading.local()  # this thread's scratch
         self._train = None  # training buffers, allocated at the first epoch of a fit
+        self._thread_choices = {}  # (epoch kernel, batch rows) -> ThreadChoice, or None: nothing to choose
 
     @property
     def epoch_kernel(self):
@@ -299,29 +304,61 @@ class NumbaBackend(BackendBase):
         _prepared.add(key)
         return seconds, sum(kernel.stats.cache_misses.values()) > misses
 
+    def thread_choice(self, kernel, rows):
+        """The :class:`~fastmlp.backends.thread_choice.ThreadChoice` of trainings by ``kernel`` at
+        ``rows`` samples per batch, or None when there is nothing to choose (a count fixed by
+        ``fastmlp.set_num_threads``, one core, or products too small to split)."""
+        if thread_choice.is_fixed():
+            return None
+        key = (kernel, rows)
+        if key not in self._thread_choices:
+            self._thread_choices[key] = (thread_choice.ThreadChoice()
+                                         if thread_choice.worth_choosing(self.arch.layers, rows) else None)
+        return self._thread_choices[key]
+
     def train_epoch(self, params, state, optimizer, data, order, lr):
-        a = self.arch
         kernel = self.choose_epoch_kernel(optimizer, data.batch_size, data.weighted)
         rows = min(data.batch_size, data.n)
         guard = start_runtime()
         with self._fit_lock, guard:
             tb = self._train
             if tb is None or tb.rows != rows or (kernel == "online" and tb.online is None):
-                tb = self._train = _TrainingBuffers(a, rows, kernel == "online")
-            result = tb.result
-            result[0] = 0
-            samples = Samples(kernel_view(data.X), kernel_view(data.y), kernel_view(data.t), self._weights(data.w))
-            if kernel == "online":
-                K.train_epoch_online(result, params, tb.ws, tb.online, samples, order, a.net, float(lr))
+                tb = self._train = _TrainingBuffers(self.arch, rows, kernel == "online")
+            choice = self.thread_choice(kernel, rows) if order.shape[0] else None
+            if choice is None:
+                return self._run_epoch(kernel, tb, params, state, optimizer, data, order, lr)
+            # pieces of whole batches, each on the way the choice says, timed: the same batches
+            # in the same order as one call (only the last piece may hold a partial batch)
+            total, start = EpochResult(0.0, 0, 0, 0, False), 0
+            for way, batches in choice.pieces(-(-order.shape[0] // data.batch_size)):
+                piece = order[start:start + batches * data.batch_size]
+                start += piece.shape[0]
+                with thread_choice.one_thread() if way == thread_choice.ONE else contextlib.nullcontext():
+                    t0 = choice.clock()
+                    part = self._run_epoch(kernel, tb, params, state, optimizer, data, piece, lr)
+                    choice.record(way, part.seen, choice.clock() - t0)
+                total = total + part
+                if part.diverged:
+                    break
+            return total
+
+    def _run_epoch(self, kernel, tb, params, state, optimizer, data, order, lr):
+        """One call of the epoch ``kernel`` over ``order`` (the caller holds the locks)."""
+        a = self.arch
+        result = tb.result
+        result[0] = 0
+        samples = Samples(kernel_view(data.X), kernel_view(data.y), kernel_view(data.t), self._weights(data.w))
+        if kernel == "online":
+            K.train_epoch_online(result, params, tb.ws, tb.online, samples, order, a.net, float(lr))
+        else:
+            plan = Batching(order, data.batch_size, data.drop_last)
+            if kernel == "fused":
+                K.train_epoch_sgd(result, params, tb.ws, tb.batch, samples, plan, a.net, float(lr))
             else:
-                plan = Batching(order, data.batch_size, data.drop_last)
-                if kernel == "fused":
-                    K.train_epoch_sgd(result, params, tb.ws, tb.batch, samples, plan, a.net, float(lr))
-                else:
-                    K.train_epoch(result, params, tb.grads, state.slots, tb.ws, tb.batch, samples, plan, a.net,
-                                  optimizer.kernel_hyper(lr), state.step)
-            r = result[0]
-            out = EpochResult(float(r["loss_sum"]), int(r["correct"]), int(r["seen"]), int(r["steps"]),
-                              bool(r["diverged"]))
+                K.train_epoch(result, params, tb.grads, state.slots, tb.ws, tb.batch, samples, plan, a.net,
+                              optimizer.kernel_hyper(lr), state.step)
+        r = result[0]
+        out = EpochResult(float(r["loss_sum"]), int(r["correct"]), int(r["seen"]), int(r["steps"]),
+                          bool(r["diverged"]))
         state.step += out.steps
         return out
