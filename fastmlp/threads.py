@@ -102,7 +102,8 @@ def is_deterministic():
 
 
 def thread_info():
-    """Numba threads and threading layer, BLAS libraries with their thread counts, deterministic mode."""
+    """Numba threads and threading layer, BLAS libraries with their thread counts, deterministic mode, and
+    whether training adapts the thread count ('adaptive': no count fixed by set_num_threads)."""
     info = {"numba_threads": numba.get_num_threads(), "numba_max_threads": numba.config.NUMBA_NUM_THREADS,
             "cores": os.cpu_count(), "deterministic": _deterministic, "adaptive": not thread_choice.is_fixed()}
     try:

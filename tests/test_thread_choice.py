@@ -39,6 +39,14 @@ def _run(choice, batches, seconds_per_sample):
     return pieces
 
 
+def _settled(timings, batches=100):
+    """A choice after the calls of one probe timed by ``timings``."""
+    c = ThreadChoice()
+    for _ in range(tc.PROBE_PIECES):
+        _run(c, batches, timings)
+    return c
+
+
 def test_pieces_split_a_call_at_a_batch_boundary_alternating_the_order():
     c = ThreadChoice()
     assert c.pieces(9) == [(ALL, 4), (ONE, 5)]
@@ -59,14 +67,8 @@ def test_one_thread_is_kept_when_all_threads_are_slower():
 
 
 def test_all_threads_are_kept_only_when_faster_by_the_margin():
-    c = ThreadChoice()
-    for _ in range(2):
-        _run(c, 40, {ALL: 1e-5, ONE: 2e-5})
-    assert c.kept == ALL
-    c = ThreadChoice()
-    for _ in range(2):
-        _run(c, 40, {ALL: 1e-5, ONE: 1e-5 * (1 + tc.MARGIN / 2)})
-    assert c.kept == ONE  # a tie within the margin leaves the other core alone
+    assert _settled({ALL: 1e-5, ONE: 2e-5}, 40).kept == ALL
+    assert _settled({ALL: 1e-5, ONE: 1e-5 * (1 + tc.MARGIN / 2)}, 40).kept == ONE  # a tie within the margin leaves the other core alone
 
 
 def test_short_pieces_do_not_decide_when_longer_ones_exist():
@@ -79,9 +81,7 @@ def test_short_pieces_do_not_decide_when_longer_ones_exist():
 
 
 def test_a_drop_in_speed_probes_again_and_finds_the_other_way():
-    c = ThreadChoice()
-    for _ in range(2):
-        _run(c, 100, {ALL: 1e-5, ONE: 2e-5})
+    c = _settled({ALL: 1e-5, ONE: 2e-5})
     assert c.kept == ALL
     _run(c, 100, {ALL: 1e-5, ONE: 2e-5})
     assert c.kept == ALL
@@ -94,9 +94,7 @@ def test_a_drop_in_speed_probes_again_and_finds_the_other_way():
 
 
 def test_the_choice_is_measured_again_after_recheck_seconds():
-    c = ThreadChoice()
-    for _ in range(2):
-        _run(c, 100, {ALL: 3e-5, ONE: 1e-5})
+    c = _settled({ALL: 3e-5, ONE: 1e-5})
     assert c.kept == ONE
     calls = 0
     while not c.probing:
