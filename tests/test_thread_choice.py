@@ -125,14 +125,14 @@ class _FakeClock:
         return self.now
 
 
-def _adaptive_fit(monkeypatch, optimizer="sgd", epochs=3):
+def _adaptive_fit(monkeypatch, optimizer="sgd", epochs=3, **model_options):
     """A fit of one-batch calls (every call the same work) timed by a :class:`_FakeClock`."""
     monkeypatch.setattr(trainer_module, "CHUNK_SECONDS", 1e-9)
     monkeypatch.setattr(trainer_module, "FIRST_CHUNK_SAMPLES", 1)
     monkeypatch.setattr(tc, "RECHECK_SECONDS", 1e9)
     X, y = _data()
-    m = fastmlp.MLP(LAYERS, seed=0, dtype="float32")
-    kernel = m.engine.choose_epoch_kernel(make_optimizer(optimizer), BATCH)
+    m = fastmlp.MLP(LAYERS, seed=0, dtype="float32", **model_options)
+    kernel = m.engine.choose_epoch_kernel(make_optimizer(optimizer), BATCH, dropout="dropout" in model_options)
     choice = m.engine.thread_choice(kernel, BATCH)
     clock = choice.clock = _FakeClock()
     m.fit(X, y, epochs=epochs, batch_size=BATCH, optimizer=optimizer, lr=1e-3, verbose=0, seed=0)
@@ -196,15 +196,15 @@ def test_small_products_have_nothing_to_choose():
 
 
 @several_threads
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_adapting_never_changes_results_in_deterministic_mode(monkeypatch, optimizer):
+@pytest.mark.parametrize("optimizer,options", [("sgd", {}), ("adam", {}), ("sgd", {"dropout": 0.3})])
+def test_adapting_never_changes_results_in_deterministic_mode(monkeypatch, optimizer, options):
     fastmlp.set_deterministic(True)
-    adapted, choice, clock = _adaptive_fit(monkeypatch, optimizer)
+    adapted, choice, clock = _adaptive_fit(monkeypatch, optimizer, **options)
     assert choice.kept == ONE and {c for c, _ in clock.seen} == {1, numba.config.NUMBA_NUM_THREADS}
     for n in (1, numba.config.NUMBA_NUM_THREADS):
         fastmlp.set_num_threads(n)
         X, y = _data()
-        fixed = fastmlp.MLP(LAYERS, seed=0, dtype="float32")
+        fixed = fastmlp.MLP(LAYERS, seed=0, dtype="float32", **options)
         fixed.fit(X, y, epochs=3, batch_size=BATCH, optimizer=optimizer, lr=1e-3, verbose=0, seed=0)
         assert adapted.params.tobytes() == fixed.params.tobytes()
 
