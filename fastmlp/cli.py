@@ -251,8 +251,9 @@ def command_settings(args, default_hidden):
 
 
 def _model_and_data(args, settings):
-    """``(data, X, y, layers, model, trainer_kw, fit_kw)`` of the command's ``settings``: the
-    dataset (with its data settings and ``n_train`` subset) and a fresh MLP sized to it."""
+    """``(out, data, X, y, layers, model, trainer_kw, fit_kw)`` of the command's ``settings``: the
+    output folder (checked), the dataset (with its data settings and ``n_train`` subset, the
+    training rows X, y) and a fresh MLP sized to it."""
     from .model import MLP
     from .settings import hidden_sizes, split_settings
     from .sweep import train_subset
@@ -424,18 +425,19 @@ def cmd_lr_find(args):
     from .checks import check_positive_float, check_real
     from .lr_finder import lr_finder
     from .progress import kernel_notice, warm_up
+    from .settings import split_settings
     from .sweep import json_ready
     settings = command_settings(args, default_hidden=[32])
-    min_lr = check_positive_float(args.min_lr, "--min-lr")
-    check_real(args.max_lr, "--max-lr", low=min_lr, low_open=True)
+    check_real(args.max_lr, "--max-lr", low=check_positive_float(args.min_lr, "--min-lr"), low_open=True)
     check_real(args.smooth, "--smooth", low=0.0, high=1.0, high_open=True)
     if args.steps is not None and args.steps < 2:
         raise _UsageError(f"--steps must be at least 2 (the learning rate grows from batch to batch); got {args.steps}")
-    out, data, X, y, layers, model, trainer_kw, fit_kw = _model_and_data(args, settings)
+    _, trainer_kw, fit_kw, _ = split_settings(settings)
     for key in [k for k in trainer_kw if k in ("lr", "schedule")] + [k for k in fit_kw if k not in LR_FIND_FIT_KEYS]:
         given = _option(key) if getattr(args, key, None) is not None else f"--set {key}=..."
         raise _UsageError(f"{given} does not apply to lr-find (one pass at learning rates growing from --min-lr to "
                           "--max-lr); leave it out")
+    out, data, X, y, layers, model, trainer_kw, fit_kw = _model_and_data(args, settings)
     print(f"lr-find: MLP {'-'.join(map(str, layers))} ({model.backend}) on {data.name}, {trainer_kw['optimizer']}, "
           f"learning rates {args.min_lr:g} to {args.max_lr:g}", flush=True)
     if model.backend == "numba":
