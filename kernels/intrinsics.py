@@ -15,9 +15,9 @@ Private names used (all imported here, nowhere else):
   thread pool's start (:func:`launch_threads`);
 - ``numba.core.caching.CacheImpl._locator_classes``: where compiled kernels are cached
   (:class:`KernelCacheLocator`);
-- the value ``Dispatcher.compile`` returns, the compiled specialisation's own entry point
-  (``CompileResult.entry_point``): called without the dispatcher's typing of every argument
-  (:func:`compiled_entry`).
+- ``numba.core.dispatcher.Dispatcher.typeof_pyval`` and the value
+  ``numba.core.dispatcher.Dispatcher.compile`` returns (the compiled specialisation's own
+  entry point): called without the dispatcher's typing of every argument (:func:`compiled_entry`).
 """
 import hashlib
 import importlib
