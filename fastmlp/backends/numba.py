@@ -222,15 +222,16 @@ class NumbaBackend(BackendBase):
     # -- the protocol -----------------------------------------------------------------------------
     screens = True
 
-    def screened(self, params, X, probabilities, limit):
+    def screened(self, params, X, probabilities, limit, typed=False):
         """The network's output (``probabilities``: the class probabilities) for X, and how many
         values of X are NaN, inf or beyond ``limit`` in magnitude, counted by the kernel on its
         way (the caller then reports them: no separate passes over X).
 
-        X must be a C-contiguous array of the model's dtype (``checks.ready_rows``). The
-        kernels are called through their compiled entry points (no argument typing per call),
-        in chunks of ``EVAL_CHUNK`` rows, with this thread's buffers: many threads can predict
-        with one model at once. Nothing is allocated but the result.
+        X must be a C-contiguous array of the model's dtype (``checks.ready_rows``), ``params``
+        the model's own buffer (aligned, writable, C order): the kernels are then called through
+        their compiled entry points, which do not type their arguments (``typed``: through the
+        dispatcher, which does). In chunks of ``EVAL_CHUNK`` rows, with this thread's buffers:
+        many threads can predict with one model at once. Nothing is allocated but the result.
         """
         n = X.shape[0]
         step = n if n <= self.EVAL_CHUNK else self.EVAL_CHUNK
@@ -241,6 +242,7 @@ class NumbaBackend(BackendBase):
         elif not flags.writeable:
             X = kernel_view(X)
         lock = _lock if _guard is not None else start_runtime() and _lock
+        limit = float(limit)  # the entry points take a float64
         count = buf.flags
         count[0] = 0
         if probabilities:
@@ -251,7 +253,7 @@ class NumbaBackend(BackendBase):
             kernel, parts = K.screened_output, (count, buf.scratch, buf.nz, params)
         if n == step:  # one call: no slicing
             args = (result,) + parts + (X, self._net, limit)
-            call = self._entries.get(kernel) or self._entry(kernel, args)
+            call = kernel if typed else self._entries.get(kernel) or self._entry(kernel, args)
             if lock is None:
                 call(*args)
             else:
@@ -261,14 +263,14 @@ class NumbaBackend(BackendBase):
             with lock or contextlib.nullcontext():
                 for s in range(0, n, step):
                     args = (result[s:s + step],) + parts + (X[s:s + step], self._net, limit)
-                    self._entry(kernel, args)(*args)
+                    (kernel if typed else self._entry(kernel, args))(*args)
         return result, int(count[0])
 
     def output(self, params, X):
-        return self.screened(params, np.ascontiguousarray(X, self._dtype), False, np.inf)[0]
+        return self.screened(params, np.ascontiguousarray(X, self._dtype), False, np.inf, typed=True)[0]
 
     def probabilities(self, params, X):
-        return self.screened(params, np.ascontiguousarray(X, self._dtype), True, np.inf)[0]
+        return self.screened(params, np.ascontiguousarray(X, self._dtype), True, np.inf, typed=True)[0]
 
     def layer_outputs(self, params, X):
         a = self.arch
