@@ -235,7 +235,9 @@ class NumbaBackend(BackendBase):
         """
         n = X.shape[0]
         step = n if n <= self.EVAL_CHUNK else self.EVAL_CHUNK
-        buf = self._inference(step)
+        buf = getattr(self._local, "inference", None)
+        if buf is None or buf.rows < step:
+            buf = self._inference(step)
         flags = X.flags
         if not flags.aligned:
             X = X.copy()  # the entry points take aligned arrays
@@ -246,24 +248,25 @@ class NumbaBackend(BackendBase):
         count = buf.flags
         count[0] = 0
         if probabilities:
+            kernel = K.screened_probabilities
             result = np.empty((n, self._n_classes), np.float64)
-            kernel, parts = K.screened_probabilities, (buf.logits, count, buf.scratch, buf.nz, params)
+            args = (result, buf.logits, count, buf.scratch, buf.nz, params, X, self._net, limit)
         else:
+            kernel = K.screened_output
             result = np.empty((n, self._n_out), self._dtype)
-            kernel, parts = K.screened_output, (count, buf.scratch, buf.nz, params)
-        if n == step:  # one call: no slicing
-            args = (result,) + parts + (X, self._net, limit)
-            call = kernel if typed else self._entries.get(kernel) or self._entry(kernel, args)
+            args = (result, count, buf.scratch, buf.nz, params, X, self._net, limit)
+        call = kernel if typed else self._entries.get(kernel) or self._entry(kernel, args)
+        if n == step:  # one call
             if lock is None:
                 call(*args)
             else:
                 with lock:
                     call(*args)
         else:
+            x_at = len(args) - 3  # X's place in args
             with lock or contextlib.nullcontext():
                 for s in range(0, n, step):
-                    args = (result[s:s + step],) + parts + (X[s:s + step], self._net, limit)
-                    (kernel if typed else self._entry(kernel, args))(*args)
+                    call(*((result[s:s + step],) + args[1:x_at] + (X[s:s + step],) + args[x_at + 1:]))
         return result, int(count[0])
 
     def output(self, params, X):
