@@ -11,7 +11,7 @@ their arguments with these, then call private functions that trust them.
   :func:`check_path`, :func:`check_n_jobs`;
 - seeds: :func:`check_seed`, :func:`make_rng`;
 - settings: :func:`check_dtype`, :func:`check_int_list`, :func:`check_hidden_sizes`,
-  :func:`check_per_layer`;
+  :func:`check_per_layer`, :func:`check_dropout`;
 - arrays: :func:`check_matrix`, :func:`check_X` (for a model, warning with
   :class:`UnscaledInputWarning` at the user's line, :func:`user_stacklevel`), :func:`check_targets`;
 - weights: :func:`check_sample_weight`, :func:`check_class_weight`.
@@ -261,6 +261,32 @@ def check_per_layer(value, name, n_layers, choices):
     if len(value) != n_layers:
         raise ValueError(f"{name} must name one choice per layer: {n_layers} names; got {len(value)}: {value!r}")
     return tuple(check_choice(v, f"{name}[{i}]", choices) for i, v in enumerate(value))
+
+
+def check_dropout(value, n_hidden, name="dropout"):
+    """Dropout rates as a tuple of ``n_hidden`` floats in [0, 1), from one rate for every
+    hidden layer or a sequence of one rate per hidden layer (None is no dropout).
+
+    A rate above 0 for a network without hidden layers is a ValueError (dropout acts on
+    hidden layers only), as is a sequence of the wrong length.
+    """
+    if value is None:
+        return (0.0,) * n_hidden
+    if isinstance(value, numbers.Real) or _is_bool(value):
+        rate = check_real(value, name, low=0.0, high=1.0, high_open=True)
+        if rate > 0 and n_hidden == 0:
+            raise ValueError(f"{name} {rate!r} needs hidden layers to act on; this network has none (use 0)")
+        return (rate,) * n_hidden
+    if isinstance(value, str):
+        raise TypeError(f"{name} must be a number in [0, 1) or one per hidden layer; got {_got(value)}")
+    try:
+        items = list(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a number in [0, 1) or one per hidden layer; got {_got(value)}") from None
+    if len(items) != n_hidden:
+        raise ValueError(f"{name}: got {len(items)} rates for {n_hidden} hidden layers; give one rate for all "
+                         "or one per hidden layer")
+    return tuple(check_real(v, f"{name}[{i}]", low=0.0, high=1.0, high_open=True) for i, v in enumerate(items))
 
 
 # -- arrays ----------------------------------------------------------------------------------------

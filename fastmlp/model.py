@@ -12,7 +12,8 @@ from .backends import make_backend
 from .history import History
 from .initializers import initialize
 from .optimizers import Optimizer
-from .checks import UNSCALED_LIMIT, check_int, check_sample_weight, check_targets, check_X, ready_rows
+from .checks import UNSCALED_LIMIT, check_dropout, check_int, check_sample_weight, check_targets, check_X, ready_rows
+from .dropout import Dropout
 
 
 def _finite_as(value, dtype, name):
@@ -64,8 +65,14 @@ class MLP:
     backend : {'numba', 'numpy', 'loop'}, default 'numba'
         Which implementation computes; all give the same numbers.
     seed : int, numpy Generator or None
-        Makes the initial weights reproducible, and the shuffling of every ``fit``
-        that is given no seed of its own (as scikit-learn's random_state).
+        Makes the initial weights reproducible, and the shuffling (and dropout masks)
+        of every ``fit`` that is given no seed of its own (as scikit-learn's random_state).
+    dropout : float or sequence of float, default 0.0
+        Inverted dropout on the hidden layers' outputs in training: each unit is dropped
+        with this probability in [0, 1) and the kept ones scaled by 1 / (1 - p); one rate
+        for all hidden layers or one per hidden layer. Prediction, ``evaluate`` and
+        validation never drop (nor ``loss_and_grad`` unless asked). The masks come from
+        the fit's seed and are the same in every backend.
 
     Attributes
     ----------
@@ -77,8 +84,10 @@ class MLP:
     """
 
     def __init__(self, layers, activation="relu", loss="cross_entropy", init="auto", init_std=None,
-                 init_bound=None, bias_init=None, leaky_slope=0.01, dtype="float32", backend="numba", seed=None):
+                 init_bound=None, bias_init=None, leaky_slope=0.01, dtype="float32", backend="numba", seed=None,
+                 dropout=0.0):
         self.arch = Architecture.build(layers, activation, loss, leaky_slope, dtype)
+        self._dropout = check_dropout(dropout, self.arch.n_layers - 1)
         self._impl = make_backend(backend, self.arch)
         self._backend = backend
         self._params = buffers.zeros(self.arch.n_params, self.arch.dtype)
@@ -108,6 +117,16 @@ class MLP:
     b = property(lambda self: [b for _, b in self.arch.split(self.params)])
 
     @property
+    def dropout(self):
+        """The dropout rate of each hidden layer in training (a tuple); assign one rate or one
+        per hidden layer (validated)."""
+        return self._dropout
+
+    @dropout.setter
+    def dropout(self, rates):
+        self._dropout = check_dropout(rates, self.arch.n_layers - 1)
+
+    @property
     def backend(self):
         """Name of the implementation in use; assign another name to switch (weights stay)."""
         return self._backend
@@ -124,7 +143,9 @@ class MLP:
         return self._impl
 
     def __repr__(self):
-        return (f"MLP(layers={list(self.layers)}, activation={list(self.activation)}, loss={self.loss!r}, "
+        rates = self.dropout
+        drop = "" if not any(rates) else f", dropout={rates[0] if len(set(rates)) == 1 else list(rates)}"
+        return (f"MLP(layers={list(self.layers)}, activation={list(self.activation)}, loss={self.loss!r}{drop}, "
                 f"dtype={np.dtype(self.dtype).name}, backend={self.backend!r})")
 
     def split(self, flat):
@@ -172,6 +193,7 @@ class MLP:
             state["_params"] = state.pop("params")
         self.__dict__.update(state)
         self.__dict__.setdefault("seed", None)  # pickled by fastmlp 0.1
+        self.__dict__.setdefault("_dropout", (0.0,) * (len(state["arch"].layers) - 2))  # pickled before dropout
         a = self.arch
         self.arch = Architecture.build(a.layers, a.activation, a.loss, a.leaky_slope, a.dtype)
         self._params = buffers.copy(self._params)
@@ -241,7 +263,7 @@ class MLP:
         yi, t = check_targets(y, self.arch, X.shape[0])
         return X, yi, t
 
-    def loss_and_grad(self, X, y, sample_weight=None):
+    def loss_and_grad(self, X, y, sample_weight=None, dropout_seed=None, step=1):
         """Mean loss over the batch and its gradient, laid out like ``params``.
 
         Parameters
@@ -252,6 +274,12 @@ class MLP:
             (n, n_out) for 'mse'.
         sample_weight : array (n,) of float >= 0, optional
             The weighted mean sum w_i l_i / sum w_i instead of the mean.
+        dropout_seed : int >= 0, optional
+            With a seed (and a model with ``dropout``), the loss and gradient of the
+            training forward: the dropout masks of update ``step`` of a ``fit`` with this
+            seed (the batch's rows in order). None: the network as it predicts.
+        step : int >= 1, default 1
+            The update (1-based, as the optimizer counts them) whose masks are used.
 
         Returns
         -------
@@ -262,8 +290,13 @@ class MLP:
         self.arch.trainable()
         X, yi, t = self._data(X, y)
         w = check_sample_weight(sample_weight, X.shape[0], self.dtype)
+        dropout = None
+        if dropout_seed is not None:
+            dropout_seed = check_int(dropout_seed, "dropout_seed", low=0)
+            step = check_int(step, "step", low=1)
+            dropout = Dropout.from_seed(self.dropout, dropout_seed)
         grads = np.empty_like(self.params)
-        loss, _ = self._impl.loss_and_grad(self.params, grads, X, yi, t, w)
+        loss, _ = self._impl.loss_and_grad(self.params, grads, X, yi, t, w, dropout, step)
         return float(loss), grads
 
     def evaluate(self, X, y, sample_weight=None):
@@ -282,7 +315,7 @@ class MLP:
 
         ``kwargs`` are ``Trainer.fit`` options (shuffle, drop_last, validation_data,
         validation_split, early_stopping, callbacks, verbose, seed, on_divergence,
-        sample_weight, class_weight, sampling) and the optimizer's hyperparameters
+        sample_weight, class_weight, sampling, dropout) and the optimizer's hyperparameters
         (momentum, nesterov, weight_decay, ..., and the penalties and clipping l2, l1,
         decoupled_weight_decay, clip_norm, clip_value).
         See ``fastmlp.Trainer``.
@@ -303,6 +336,7 @@ class MLP:
             "optimizer_step": 0 if st is None else int(st.step),
             "history": None if self.history is None else self.history.to_dict(),
             "seed": self.seed if isinstance(self.seed, int) and not isinstance(self.seed, bool) else None,
+            "dropout": list(self.dropout),
         }
         return modelfile.write(path, meta, self.params, None if st is None else st.values())
 
@@ -320,7 +354,8 @@ class MLP:
         meta = f.meta
         try:
             model = MLP(meta["layers"], meta["activation"] or "identity", meta["loss"], init="zeros",
-                        leaky_slope=meta["leaky_slope"], dtype=meta["dtype"], backend=meta["backend"])
+                        leaky_slope=meta["leaky_slope"], dtype=meta["dtype"], backend=meta["backend"],
+                        dropout=meta.get("dropout"))  # absent in files written before dropout
             model.params[...] = f.params
             if f.slots is not None:
                 optimizer = Optimizer(meta["optimizer"]["name"], **meta["optimizer"]["hyper"])

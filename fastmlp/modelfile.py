@@ -5,7 +5,8 @@ Format (version 1), every entry a plain array (``allow_pickle=False``):
 
 - ``format``: 'fastmlp'; ``format_version``: int 1
 - ``meta``: JSON text: layers, activation, loss, leaky_slope, dtype, backend,
-  optimizer (name and hyperparameters, or null), optimizer_step, history, seed
+  optimizer (name and hyperparameters, or null), optimizer_step, history, seed, dropout
+  (one rate per hidden layer; absent in older files: no dropout)
 - ``params``: the flat parameter vector (dtype as in meta)
 - ``opt_s1``, ``opt_s2``: the optimizer state's two slots in the params layout (if any):
   velocity (sgd), m and v (adam), square_avg (rmsprop), sum_sq (adagrad); see
@@ -221,6 +222,11 @@ def _check_meta(meta, fail):
         fail(f"optimizer must be null or {{'name': ..., 'hyper': {{...}}}}; got {opt!r:.200}")
     if meta["history"] is not None:
         _check_history(meta["history"], fail)
+    dropout = meta.get("dropout")  # absent in files written before dropout
+    if dropout is not None and not (isinstance(dropout, list) and len(dropout) == len(layers) - 2
+                                    and all(_is_number(p) and 0 <= p < 1 for p in dropout)):
+        fail(f"dropout must be a list of one rate in [0, 1) per hidden layer ({len(layers) - 2}); "
+             f"got {dropout!r:.200}")
     seed = meta.get("seed")  # absent in files of fastmlp 0.1
     if seed is not None and (not _is_int(seed) or seed < 0):
         fail(f"seed must be an integer >= 0 or null; got {seed!r:.200}")

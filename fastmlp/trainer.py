@@ -16,18 +16,20 @@ from . import buffers
 from .backends import EpochResult, TrainingData
 from .backends.numpy import evaluate as reference_evaluate
 from .callbacks import EarlyStopping, make_callbacks
+from .dropout import Dropout
 from .history import History
 from .optimizers import make_optimizer
 from .progress import Progress
 from .schedules import make_schedule
 from .threads import one_blas_thread
 from .weights import fit_weights
-from .checks import (check_choice, check_positive_float, check_positive_int, check_real, check_sample_weight,
-                     check_seed, check_targets, check_X, user_stacklevel)
+from .checks import (check_choice, check_dropout, check_positive_float, check_positive_int, check_real,
+                     check_sample_weight, check_seed, check_targets, check_X, user_stacklevel)
 
 
 FIT_OPTIONS = ("shuffle", "drop_last", "validation_data", "validation_split", "early_stopping", "callbacks",
-               "verbose", "seed", "on_divergence", "divergence_factor", "sample_weight", "class_weight", "sampling")
+               "verbose", "seed", "on_divergence", "divergence_factor", "sample_weight", "class_weight", "sampling",
+               "dropout")
 SAMPLINGS = ("epoch", "replacement")
 # Rows of the training data whose loss before training is the reference of divergence_factor.
 REFERENCE_ROWS = 64
@@ -90,7 +92,7 @@ class Trainer:
     # -- input checks (nothing changes until all pass) ------------------------------------------
     def _check(self, X, y, epochs, batch_size, validation_data, validation_split, drop_last, verbose,
                on_divergence, seed, divergence_factor, sample_weight=None, class_weight=None, shuffle=True,
-               sampling="epoch"):
+               sampling="epoch", dropout=None):
         model = self.model
         epochs = check_positive_int(epochs, "epochs")
         batch_size = check_positive_int(batch_size, "batch_size")
@@ -135,13 +137,15 @@ class Trainer:
             raise ValueError(f"batch_size {batch_size} exceeds the {X.shape[0]} training samples: "
                              "with drop_last=True no batch would be left")
         batch_size = min(batch_size, X.shape[0])  # a larger batch is the full batch
-        model.engine.check_training(self.optimizer, batch_size, weighted=w.size > 0)
-        return X, yi, t, w, epochs, batch_size, val
+        rates = model.dropout if dropout is None else check_dropout(dropout, model.arch.n_layers - 1)
+        model.engine.check_training(self.optimizer, batch_size, weighted=w.size > 0, dropout=any(rates))
+        return X, yi, t, w, epochs, batch_size, val, rates
 
     # -- training ------------------------------------------------------------------------------
     def fit(self, X, y, epochs=10, batch_size=32, shuffle=True, drop_last=False, validation_data=None,
             validation_split=None, early_stopping=None, callbacks=None, verbose=1, seed=None,
-            on_divergence="warn", divergence_factor=1e4, sample_weight=None, class_weight=None, sampling="epoch"):
+            on_divergence="warn", divergence_factor=1e4, sample_weight=None, class_weight=None, sampling="epoch",
+            dropout=None):
         """Train for ``epochs`` epochs of mini-batches; returns this run's History.
 
         Parameters
@@ -193,10 +197,15 @@ class Trainer:
             ``shuffle=False``). 'replacement': each epoch draws n indices i.i.d. uniformly
             (seeded like the shuffle: epoch e's draw depends only on the seed and e), so
             a sample may appear several times in an epoch, or not at all.
+        dropout : float or sequence of float, optional
+            The dropout rates of this fit only, in place of the model's ``dropout``
+            (one rate for every hidden layer or one per hidden layer). The masks come
+            from ``seed`` as the shuffling does: an int seed gives the same masks in every
+            run and every backend, and 2 epochs then 2 more the same as 4.
         """
-        X, yi, t, w, epochs, batch_size, val = self._check(
+        X, yi, t, w, epochs, batch_size, val, rates = self._check(
             X, y, epochs, batch_size, validation_data, validation_split, drop_last, verbose, on_divergence, seed,
-            divergence_factor, sample_weight, class_weight, shuffle, sampling)
+            divergence_factor, sample_weight, class_weight, shuffle, sampling, dropout)
         if isinstance(early_stopping, numbers.Integral) and not isinstance(early_stopping, bool):
             early_stopping = EarlyStopping("val_loss" if val is not None else "loss", patience=int(early_stopping))
         elif early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
@@ -204,11 +213,12 @@ class Trainer:
         if isinstance(early_stopping, EarlyStopping) and early_stopping.monitor.startswith("val_") and val is None:
             raise ValueError(f"early stopping monitors {early_stopping.monitor!r} but no validation data was given")
         cbs = make_callbacks(callbacks) + ([early_stopping] if early_stopping else [])
+        dropout = Dropout.from_seed(rates, self.model.seed if seed is None else seed)  # all checks passed
 
         model, arch, engine = self.model, self.model.arch, self.model.engine
         order_for = _shuffler(model.seed if seed is None else seed, sampling == "replacement") if shuffle else None
         state = self._state()
-        data = TrainingData(X, yi, t, batch_size, bool(drop_last), w)
+        data = TrainingData(X, yi, t, batch_size, bool(drop_last), w, dropout)
         saved_params, saved_state = buffers.copy(model.params), state.copy()  # the last good epoch's values
         self.history = history = History()
         self.stop_training = False

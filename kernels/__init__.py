@@ -14,7 +14,7 @@ from .inference import output, probabilities, screened_output, screened_probabil
 from .optimizers import ADAGRAD, ADAM, RMSPROP, SGD, optimizer_step
 from .epoch import train_epoch, train_epoch_sgd
 from .online import train_epoch_online
-from .structs import EPOCH_RESULT, Batching, Hyper, Net, OnlineScratch, Samples, Workspace
+from .structs import EPOCH_RESULT, Batching, DropoutWork, Hyper, Net, OnlineScratch, Samples, Workspace
 
 __all__ = [
     "IDENTITY", "TANH", "SIGMOID", "RELU", "LEAKY_RELU", "STEP",
@@ -24,5 +24,5 @@ __all__ = [
     "forward", "output", "probabilities", "screened_output", "screened_probabilities", "backward", "loss_and_grad", "evaluate",
     "SGD", "ADAM", "RMSPROP", "ADAGRAD", "optimizer_step", "train_epoch", "train_epoch_sgd",
     "train_epoch_online",
-    "Net", "Workspace", "Samples", "Batching", "Hyper", "OnlineScratch", "EPOCH_RESULT",
+    "Net", "Workspace", "Samples", "Batching", "Hyper", "OnlineScratch", "DropoutWork", "EPOCH_RESULT",
 ]

@@ -19,7 +19,7 @@ from numba import njit
 
 from .config import JIT, JIT_INNER_INLINE
 from .intrinsics import borrow
-from .network import clipped_update_backward, forward, loss_and_sgd, top_loss, update_backward
+from .network import clipped_update_backward, loss_and_sgd, top_loss, train_forward, update_backward
 from .structs import CORRECT, LOSS_SUM, WEIGHT_SUM, Batching, Samples, Workspace
 
 
@@ -111,9 +111,10 @@ def add_penalty(result, stats):
 
 
 @njit(**JIT)
-def train_epoch(result, params, grads, slots, ws, batch, data, plan, net, hyper, step0):
+def train_epoch(result, params, grads, slots, ws, batch, data, plan, net, hyper, step0, drop=None):
     """Mini-batch training with any optimizer (state ``slots`` (2, S >= P), ``step0`` updates done
-    before this epoch); stops at the first non-finite batch loss."""
+    before this epoch); stops at the first non-finite batch loss. ``drop``: dropout's
+    ``DropoutWork`` (the masks of update ``step0 + k`` in the k-th batch) or None."""
     params, grads, slots = borrow(params), borrow(grads), borrow(slots)
     ws, batch, data, plan = borrow_workspace(ws), borrow_samples(batch), borrow_samples(data), borrow_plan(plan)
     ws.stats[:] = 0.0
@@ -123,14 +124,14 @@ def train_epoch(result, params, grads, slots, ws, batch, data, plan, net, hyper,
             break
         if weightless(wm):
             continue
-        forward(ws, params, xm, net)
+        train_forward(ws, params, xm, net, drop, step0 + result[0].steps + 1)
         top_loss(ws, xm, ym, tm, wm, net, True)
         if not record_batch(result, ws.stats, m, wm.shape[0] > 0):  # a non-finite loss: no update
             break
         if hyper.clip_norm > 0:
-            clipped_update_backward(grads, slots, ws, params, xm, net, hyper, step0 + result[0].steps)
+            clipped_update_backward(grads, slots, ws, params, xm, net, hyper, step0 + result[0].steps, drop)
         else:
-            update_backward(grads, slots, ws, params, xm, net, hyper, step0 + result[0].steps)
+            update_backward(grads, slots, ws, params, xm, net, hyper, step0 + result[0].steps, drop)
         add_penalty(result, ws.stats)
 
 

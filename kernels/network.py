@@ -3,7 +3,8 @@
 The network comes as a ``Net`` and the scratch as a ``Workspace`` (``structs``). W is
 (n_in, n_out) row-major, so z = x @ W + b. ``ws.acts`` holds each layer's output
 a = act(z) for the first m rows; ``ws.deltas`` the same layout for dL/dz. Gradients use
-the params layout. Nothing here allocates.
+the params layout. Nothing here allocates. Training forwards and backwards take ``drop``,
+dropout's ``DropoutWork`` or None (``dropout``: None compiles to the kernels without it).
 """
 import numpy as np
 from numba import njit
@@ -11,6 +12,7 @@ from numba import njit
 from .activations import act_backward
 from .config import JIT, JIT_INLINE, JIT_INNER_INLINE
 from .dense import dense_backward, dense_dx, dense_forward, dense_sgd
+from .dropout import dropped, layer_input, mask_backward
 from .intrinsics import matrix
 from .losses import loss_grad
 from .optimizers import update_range
@@ -38,43 +40,54 @@ def block(buf, rows, net, l, m):
 
 
 @njit(**JIT_INNER_INLINE)
-def forward_from(ws, params, a_in, net, first):
-    """Layers first.. on the m rows of a_in (the input to layer ``first``), outputs into ws.acts."""
+def forward_from(ws, params, a_in, net, first, drop, step):
+    """Layers first.. on the m rows of a_in (the input to layer ``first``), outputs into ws.acts;
+    with ``drop``, each hidden output masked for update ``step`` before the next layer."""
     m = a_in.shape[0]
     for l in range(first, net.lay.shape[0]):
         out = block(ws.acts, ws.rows, net, l, m)
         dense_forward(out, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l])
-        a_in = out
+        a_in = dropped(out, drop, ws.rows, net, l, step)
 
 
 @njit(**JIT_INLINE)
 def forward(ws, params, x, net):
     """Each layer's output into ws.acts, for the m = len(x) rows of x (m, n_in)."""
-    forward_from(ws, params, x, net, 0)
+    forward_from(ws, params, x, net, 0, None, 0)
 
 
 @njit(**JIT_INNER_INLINE)
-def layer_backward(grads, ws, params, x, net, l):
+def train_forward(ws, params, x, net, drop, step):
+    """``forward`` in training: with ``drop``, the dropout masks of update ``step``."""
+    forward_from(ws, params, x, net, 0, drop, step)
+
+
+@njit(**JIT_INNER_INLINE)
+def layer_backward(grads, ws, params, x, net, l, drop):
     """Layer l's gradient (dW, db into grads) from its delta, and, below the first layer,
-    the delta of layer l - 1 (dx through W, then the activation's slope)."""
+    the delta of layer l - 1 (dx through W, then the activation's slope and the dropout mask)."""
     m = x.shape[0]
     dz = block(ws.deltas, ws.rows, net, l, m)
+    a_in = x
     if l > 0:
-        a_in = block(ws.acts, ws.rows, net, l - 1, m)
+        a = block(ws.acts, ws.rows, net, l - 1, m)
+        a_in = layer_input(a, drop, ws.rows, net, l - 1)
         dx = block(ws.deltas, ws.rows, net, l - 1, m)
     else:
-        a_in = x
+        a = x
         dx = x[:0]
     dense_backward(dx, weight(grads, net, l), bias(grads, net, l), dz, a_in, weight(params, net, l))
     if l > 0:
-        act_backward(dx, a_in, net.kinds[l - 1], net.alphas[l - 1])
+        act_backward(dx, a, net.kinds[l - 1], net.alphas[l - 1])
+        mask_backward(dx, drop, ws.rows, net, l - 1)
 
 
 @njit(**JIT)
-def backward(grads, ws, params, x, net):
-    """Gradients from the top delta (already in ws.deltas' last block) down to the inputs."""
+def backward(grads, ws, params, x, net, drop=None):
+    """Gradients from the top delta (already in ws.deltas' last block) down to the inputs
+    (through the dropout masks of the training forward when ``drop``)."""
     for l in range(net.lay.shape[0] - 1, -1, -1):
-        layer_backward(grads, ws, params, x, net, l)
+        layer_backward(grads, ws, params, x, net, l, drop)
 
 
 @njit(**JIT_INNER_INLINE)
@@ -90,11 +103,12 @@ def top_loss(ws, x, y, t, w, net, grad):
 
 
 @njit(**JIT)
-def loss_and_grad(grads, ws, params, x, y, t, w, net):
-    """Forward, fused loss, backward for one batch; ws.stats += (loss sum, correct[, weight sum])."""
-    forward(ws, params, x, net)
+def loss_and_grad(grads, ws, params, x, y, t, w, net, drop=None, step=0):
+    """Forward, fused loss, backward for one batch; ws.stats += (loss sum, correct[, weight sum]).
+    With ``drop``, the training forward and backward with the dropout masks of update ``step``."""
+    train_forward(ws, params, x, net, drop, step)
     top_loss(ws, x, y, t, w, net, True)
-    backward(grads, ws, params, x, net)
+    backward(grads, ws, params, x, net, drop)
 
 
 @njit(**JIT)
@@ -105,30 +119,31 @@ def evaluate(ws, params, x, y, t, w, net):
 
 
 @njit(**JIT_INNER_INLINE)
-def update_backward(grads, slots, ws, params, x, net, hyper, step):
+def update_backward(grads, slots, ws, params, x, net, hyper, step, drop):
     """Backward from the top delta with any optimizer fused in, layer by layer: layer l's
     gradient into grads (its W and b), dx for the layer below (with the W not yet updated),
     its penalties and value clipping (``regularisation``; nothing when off; the penalty
     into ws.stats[LOSS_SUM]), then layer l's update while its gradient is still in cache,
     instead of a separate pass over every parameter after the whole backward. The same
-    numbers as backward, then ``optimizer_step``: each element's update depends only on itself."""
+    numbers as backward, then ``optimizer_step``: each element's update depends only on itself.
+    ``drop`` as in backward."""
     first, second = slots[0], slots[1]
     for l in range(net.lay.shape[0] - 1, -1, -1):
-        layer_backward(grads, ws, params, x, net, l)
+        layer_backward(grads, ws, params, x, net, l, drop)
         lo, hi = net.lay[l, W_OFF], net.lay[l, B_OFF] + net.lay[l, N_OUT]  # W then b: one range
         regularise_layer(grads[lo:hi], params[lo:hi], net.lay[l, B_OFF] - lo, hyper, x.shape[0], ws.stats)
         update_range(params[lo:hi], first[lo:hi], second[lo:hi], grads[lo:hi], hyper, step)
 
 
 @njit(**JIT_INNER_INLINE)
-def clipped_update_backward(grads, slots, ws, params, x, net, hyper, step):
+def clipped_update_backward(grads, slots, ws, params, x, net, hyper, step, drop):
     """``update_backward`` with the gradient clipped to the global norm ``hyper.clip_norm``,
     which needs the whole gradient before any update: the full backward (each layer's
     penalties and value clipping as its gradient is done), the norm over all of grads,
-    the scaling, then one update of every parameter."""
+    the scaling, then one update of every parameter. ``drop`` as in backward."""
     m = x.shape[0]
     for l in range(net.lay.shape[0] - 1, -1, -1):
-        layer_backward(grads, ws, params, x, net, l)
+        layer_backward(grads, ws, params, x, net, l, drop)
         lo, hi = net.lay[l, W_OFF], net.lay[l, B_OFF] + net.lay[l, N_OUT]
         regularise_layer(grads[lo:hi], params[lo:hi], net.lay[l, B_OFF] - lo, hyper, m, ws.stats)
     last = net.lay.shape[0] - 1

@@ -22,6 +22,9 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
   ``clip_norm``) are 0 when off.
 - ``OnlineScratch``: the batch-1 epoch's transposed first-layer weights ``WT``
   (layers[1], n_in) and two aligned sample rows ``xs`` (2, n_in).
+- ``DropoutWork``: dropout in a training forward and backward (``dropout``): per weight
+  layer ``cut`` (L,) uint64 and ``scale`` (L,) in the params dtype, the masks' ``key``
+  (uint64), and ``masks``, ``kept`` laid out as ``Workspace.acts``.
 - ``EPOCH_RESULT``: the record an epoch kernel fills: loss_sum, correct, seen, steps, diverged.
 """
 from collections import namedtuple
@@ -43,6 +46,7 @@ Batching = namedtuple("Batching", ["order", "size", "drop_last"])
 Hyper = namedtuple("Hyper", ["kind", "lr", "momentum", "nesterov", "weight_decay", "beta1", "beta2", "eps",
                              "alpha", "lr_decay", "l2", "l1", "decoupled_weight_decay", "clip_value", "clip_norm"])
 OnlineScratch = namedtuple("OnlineScratch", ["WT", "xs"])
+DropoutWork = namedtuple("DropoutWork", ["cut", "scale", "key", "masks", "kept"])
 
 EPOCH_RESULT = np.dtype([("loss_sum", np.float64), ("correct", np.float64), ("seen", np.int64),
                          ("steps", np.int64), ("diverged", np.bool_)], align=True)

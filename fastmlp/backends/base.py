@@ -10,14 +10,16 @@ import numpy as np
 @dataclass(frozen=True)
 class TrainingData:
     """What an epoch trains on: X (n, n_in) in the model's dtype, y (n,) int64 class ids or
-    empty, t (n, n_out) real targets or empty, the batch geometry, and w (n,) sample weights
-    in the model's dtype, or empty (unweighted: the default)."""
+    empty, t (n, n_out) real targets or empty, the batch geometry, w (n,) sample weights
+    in the model's dtype, or empty (unweighted: the default), and the training's
+    ``fastmlp.dropout.Dropout`` (None: no dropout)."""
     X: np.ndarray
     y: np.ndarray
     t: np.ndarray
     batch_size: int
     drop_last: bool
     w: np.ndarray = field(default=None)
+    dropout: object = None
 
     def __post_init__(self):
         if self.w is None:
@@ -63,9 +65,11 @@ class Backend(Protocol):
     def probabilities(self, params, X):
         """Class probabilities (n, n_classes) in float64 (classifiers only)."""
 
-    def loss_and_grad(self, params, grads, X, y, t, w=None):
+    def loss_and_grad(self, params, grads, X, y, t, w=None, dropout=None, step=0):
         """(mean loss, correct) for one batch; the gradient into ``grads`` (params layout).
-        With sample weights w (n,) the mean is weighted: sum w_i l_i / sum w_i."""
+        With sample weights w (n,) the mean is weighted: sum w_i l_i / sum w_i. With
+        ``dropout`` (a ``fastmlp.dropout.Dropout``), of the training forward with the masks
+        of update ``step``; without, of the network as it predicts."""
 
     def evaluate(self, params, X, y, t, w=None):
         """(n times the mean loss, correct), forward only: the sum of the per-sample losses,
@@ -78,9 +82,9 @@ class Backend(Protocol):
     def exclusive(self):
         """A context holding this backend for one fit (see :class:`BackendBase`)."""
 
-    def check_training(self, optimizer, batch_size, weighted=False):
+    def check_training(self, optimizer, batch_size, weighted=False, dropout=False):
         """Raise (ValueError) if this backend cannot train ``optimizer`` at ``batch_size``
-        (on weighted data when ``weighted``)."""
+        (on weighted data when ``weighted``, with dropout when ``dropout``)."""
 
     def needs_preparing(self, optimizer, data):
         """Whether :meth:`prepare` has work to do (compiling or loading code) for this training."""
@@ -143,7 +147,7 @@ class BackendBase:
         finally:
             self._fit_lock.release()
 
-    def check_training(self, optimizer, batch_size, weighted=False):
+    def check_training(self, optimizer, batch_size, weighted=False, dropout=False):
         """Raise (ValueError) if this backend cannot train ``optimizer`` at ``batch_size``;
         the trainer asks before anything changes. Every optimizer trains here."""
 

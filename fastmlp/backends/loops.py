@@ -2,14 +2,19 @@
 
 Lists and floats only (no NumPy in the math). Each sample is pushed forward,
 dL/dz is taken at the output, and deltas are carried down layer by layer,
-adding each sample's dW and db; the sums are averaged over the batch.
+adding each sample's dW and db; the sums are averaged over the batch. In training, each
+hidden output is multiplied by its dropout mask (``keep_scale``: the hash of
+``fastmlp.kernels.dropout`` on Python ints).
 """
 import math
 
 import numpy as np
 
+from ..kernels.dropout import GOLDEN, MASK_BITS, MIX1, MIX2
 from .base import no_weights, weighted_total
 from .numpy import NumpyBackend
+
+_U64 = (1 << 64) - 1
 
 ACT = {
     "identity": lambda z: z,
@@ -41,14 +46,44 @@ def _layers(arch, params):
     return out
 
 
-def _forward_one(layers, x):
-    """Outputs of every layer for one sample x (list)."""
+def _stream(base, k):
+    """``kernels.dropout.stream`` on Python ints (each product wrapped to 64 bits)."""
+    z = (base + (k + 1) * int(GOLDEN)) & _U64
+    z = ((z ^ (z >> 30)) * int(MIX1)) & _U64
+    z = ((z ^ (z >> 27)) * int(MIX2)) & _U64
+    return z ^ (z >> 31)
+
+
+def keep_scale(dropout, step, l, row, unit):
+    """The dropout mask of one unit: 1 / (1 - p) if unit ``unit`` of hidden layer l in row
+    ``row`` of the batch of update ``step`` is kept, else 0.0."""
+    h = _stream(_stream(_stream(_stream(dropout.key, step), l), row), unit)
+    return dropout.scale(l) if h >> (64 - MASK_BITS) >= dropout.cut(l) else 0.0
+
+
+def _masks_one(layers, dropout, step, row):
+    """Per layer, the dropout masks of one sample's outputs (a list), or None (no dropout there)."""
+    last = len(layers) - 1
+    return [[keep_scale(dropout, step, l, row, j) for j in range(len(b))]
+            if dropout is not None and l < last and dropout.active(l) else None
+            for l, (_, b, _, _) in enumerate(layers)]
+
+
+def _input(a, mask):
+    """A layer's output as the next layer sees it: times its dropout mask, if any."""
+    return a if mask is None else [v * k for v, k in zip(a, mask)]
+
+
+def _forward_one(layers, x, masks=None):
+    """Outputs of every layer for one sample x (list), each before its dropout mask
+    (``masks``: per layer a list or None)."""
     outs = []
     a = x
-    for W, b, f, _ in layers:
+    for l, (W, b, f, _) in enumerate(layers):
         z = [b[j] + sum(a[i] * W[i][j] for i in range(len(a))) for j in range(len(b))]
-        a = [f(v) for v in z]
-        outs.append(a)
+        out = [f(v) for v in z]
+        outs.append(out)
+        a = _input(out, masks[l] if masks else None)
     return outs
 
 
@@ -96,9 +131,10 @@ def forward(arch, params, X):
     return [np.array([outs[l] for outs in per_sample], dtype=arch.dtype) for l in range(len(layers))]
 
 
-def loss_and_grad(arch, params, X, y, t, w=None):
+def loss_and_grad(arch, params, X, y, t, w=None, dropout=None, step=0):
     """(mean loss, flat gradient in params layout, number correct); with sample weights w,
-    each sample's loss and delta count w_s times and the sums are divided by sum w."""
+    each sample's loss and delta count w_s times and the sums are divided by sum w; with
+    ``dropout``, of the training forward with the masks of update ``step``."""
     layers = _layers(arch, params)
     dW = [[[0.0] * len(W[0]) for _ in W] for W, _, _, _ in layers]
     db = [[0.0] * len(b) for _, b, _, _ in layers]
@@ -107,7 +143,8 @@ def loss_and_grad(arch, params, X, y, t, w=None):
     weights = [1.0] * len(X_rows) if no_weights(w) else w.tolist()
     m = len(X_rows) if no_weights(w) else sum(weights)
     for s, x in enumerate(X_rows):
-        outs = _forward_one(layers, x)
+        masks = _masks_one(layers, dropout, step, s)
+        outs = _forward_one(layers, x, masks)
         value, delta, ok = _loss_one(arch.loss, outs[-1], y_ids[s] if y_ids else None, t_rows[s] if t_rows else None)
         if not no_weights(w):
             value, delta = weights[s] * value, [weights[s] * d for d in delta]
@@ -115,7 +152,7 @@ def loss_and_grad(arch, params, X, y, t, w=None):
         correct += ok
         for l in range(len(layers) - 1, -1, -1):
             W, _, _, _ = layers[l]
-            a_in = outs[l - 1] if l > 0 else x
+            a_in = _input(outs[l - 1], masks[l - 1]) if l > 0 else x
             for i, ai in enumerate(a_in):
                 row = dW[l][i]
                 for j, dj in enumerate(delta):
@@ -123,9 +160,10 @@ def loss_and_grad(arch, params, X, y, t, w=None):
             for j, dj in enumerate(delta):
                 db[l][j] += dj
             if l > 0:
-                slope = layers[l - 1][3]
-                delta = [slope(a_in[i]) * sum(W[i][j] * delta[j] for j in range(len(delta)))
-                         for i in range(len(a_in))]
+                slope, a, mask = layers[l - 1][3], outs[l - 1], masks[l - 1]
+                delta = [slope(a[i]) * sum(W[i][j] * delta[j] for j in range(len(delta))) for i in range(len(a))]
+                if mask is not None:
+                    delta = [d * k for d, k in zip(delta, mask)]
     grads = np.empty(arch.n_params, arch.dtype)
     for (gW, gb), dWl, dbl in zip(arch.split(grads), dW, db):
         gW[...] = np.array(dWl) / m

@@ -13,9 +13,9 @@ private kernel never validates; its public twin checks, then calls it). It owns:
 - the choice of epoch kernel (``epoch_kernel``): 'online' (batch size 1, plain SGD: the
   first layer transposed for the epoch), 'fused' (plain SGD fused into the backward pass),
   'generic' (any optimizer, penalties and clipping, each layer's update fused into the
-  backward pass, or after the whole backward with a global-norm clip); 'auto' picks the
-  first that applies (plain SGD: no momentum, weight decay, penalty or clipping; 'online'
-  trains unweighted data only);
+  backward pass, or after the whole backward with a global-norm clip; the only one with
+  dropout); 'auto' picks the first that applies (plain SGD: no momentum, weight decay,
+  penalty or clipping; 'online' trains unweighted data only);
 - getting ready: :meth:`NumbaBackend.prepare` compiles (first run) or loads the epoch
   kernel a training needs before its first batch, so that the trainer can say so.
 """
@@ -33,8 +33,8 @@ import numpy as np
 from .. import buffers
 from .. import kernels as K
 from ..kernels import intrinsics
-from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, WEIGHT_SUM, Batching, OnlineScratch, Samples,
-                               Workspace)
+from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, WEIGHT_SUM, Batching, DropoutWork, OnlineScratch,
+                               Samples, Workspace)
 from .base import BackendBase, EpochResult, no_weights, weighted_total
 
 EPOCH_KERNELS = ("auto", "online", "fused", "generic")
@@ -130,12 +130,30 @@ def new_workspace(arch, rows):
                      np.zeros(3, np.float64), rows)
 
 
+def new_dropout_buffers(arch, rows):
+    """The dropout masks and the masked outputs for up to ``rows`` samples, laid out as the
+    workspace's activations (``kernels.dropout``)."""
+    return buffers.empty(rows * arch.width_sum, arch.dtype), buffers.empty(rows * arch.width_sum, arch.dtype)
+
+
+def dropout_work(arch, dropout, bufs):
+    """The kernels' ``DropoutWork`` for ``dropout`` (a ``fastmlp.dropout.Dropout``, or None:
+    None) over the buffers ``bufs`` of :func:`new_dropout_buffers`."""
+    if dropout is None:
+        return None
+    hidden = range(arch.n_layers - 1)
+    cut = np.array([dropout.cut(l) for l in hidden] + [0], np.uint64)
+    scale = np.array([dropout.scale(l) for l in hidden] + [1.0], arch.dtype)
+    return DropoutWork(cut, scale, np.uint64(dropout.key), *bufs)
+
+
 class _TrainingBuffers:
     """Everything an epoch kernel writes besides params and optimizer state, for batches of
-    up to ``rows`` samples: allocated once per fit."""
+    up to ``rows`` samples: allocated once per fit (the dropout buffers only with dropout)."""
 
-    def __init__(self, arch, rows, online):
+    def __init__(self, arch, rows, online, dropout):
         self.rows = rows
+        self.dropout = new_dropout_buffers(arch, rows) if dropout else None
         self.ws = new_workspace(arch, rows)
         self.batch = Samples(buffers.empty((rows, arch.n_in), arch.dtype), np.empty(rows, np.int64),
                              buffers.empty((rows, arch.n_out), arch.dtype), np.empty(rows, arch.dtype))
@@ -294,13 +312,19 @@ class NumbaBackend(BackendBase):
         """The weights as the kernels take them: an empty array of the params dtype when unweighted."""
         return np.zeros(0, self.arch.dtype) if no_weights(w) else kernel_view(w)
 
-    def loss_and_grad(self, params, grads, X, y, t, w=None):
+    def loss_and_grad(self, params, grads, X, y, t, w=None, dropout=None, step=0):
         guard = start_runtime()
         ws = self._workspace(X.shape[0])
         ws.stats[:] = 0
         X, y, t, wk = kernel_view(X), kernel_view(y), kernel_view(t), self._weights(w)
         with guard:
-            K.loss_and_grad(grads, ws, params, X, y, t, wk, self.arch.net)
+            if dropout is None:
+                K.loss_and_grad(grads, ws, params, X, y, t, wk, self.arch.net)
+            else:
+                # laid out as the workspace, which may have more rows than X (kept from a larger call)
+                bufs = self._scratch("dropout", ws.rows, lambda r: new_dropout_buffers(self.arch, r))
+                K.loss_and_grad(grads, ws, params, X, y, t, wk, self.arch.net,
+                                dropout_work(self.arch, dropout, bufs), step)
         if wk.shape[0]:
             return ws.stats[LOSS_SUM] / ws.stats[WEIGHT_SUM], int(ws.stats[CORRECT])
         return ws.stats[LOSS_SUM] / X.shape[0], int(ws.stats[CORRECT])
@@ -318,13 +342,19 @@ class NumbaBackend(BackendBase):
             return float(weighted_total(ws.stats[LOSS_SUM], ws.stats[WEIGHT_SUM], X.shape[0])), int(ws.stats[CORRECT])
         return float(ws.stats[LOSS_SUM]), int(ws.stats[CORRECT])
 
-    def check_training(self, optimizer, batch_size, weighted=False):
-        self.choose_epoch_kernel(optimizer, batch_size, weighted)  # a forced kernel that cannot train this is refused
+    def check_training(self, optimizer, batch_size, weighted=False, dropout=False):
+        self.choose_epoch_kernel(optimizer, batch_size, weighted, dropout)  # a kernel that cannot train this: refused
 
-    def choose_epoch_kernel(self, optimizer, batch_size, weighted=False):
+    def choose_epoch_kernel(self, optimizer, batch_size, weighted=False, dropout=False):
         """The epoch kernel that trains ``optimizer`` at ``batch_size`` (see ``epoch_kernel``),
-        on sample-weighted data when ``weighted`` (not 'online')."""
+        on sample-weighted data when ``weighted`` (not 'online'), with dropout when
+        ``dropout`` (the generic one)."""
         plain = optimizer.is_plain_sgd
+        if dropout:
+            if self.epoch_kernel in ("online", "fused"):
+                raise ValueError(f"epoch_kernel {self.epoch_kernel!r} has no dropout, and this training drops "
+                                 "hidden units: use 'generic' or 'auto'")
+            return "generic"
         if self.epoch_kernel == "auto":
             return "online" if plain and batch_size == 1 and not weighted else "fused" if plain else "generic"
         if self.epoch_kernel == "online" and weighted:
@@ -338,8 +368,9 @@ class NumbaBackend(BackendBase):
         return self.epoch_kernel
 
     def _prepare_key(self, optimizer, data):
-        return (self.choose_epoch_kernel(optimizer, data.batch_size, data.weighted), self.arch.dtype,
-                data.t.shape[0] > 0)
+        dropout = data.dropout is not None
+        return (self.choose_epoch_kernel(optimizer, data.batch_size, data.weighted, dropout), self.arch.dtype,
+                data.t.shape[0] > 0, dropout)
 
     def needs_preparing(self, optimizer, data):
         return self._prepare_key(optimizer, data) not in _prepared
@@ -360,13 +391,14 @@ class NumbaBackend(BackendBase):
 
     def train_epoch(self, params, state, optimizer, data, order, lr):
         a = self.arch
-        kernel = self.choose_epoch_kernel(optimizer, data.batch_size, data.weighted)
+        kernel = self.choose_epoch_kernel(optimizer, data.batch_size, data.weighted, data.dropout is not None)
         rows = min(data.batch_size, data.n)
         guard = start_runtime()
         with self._fit_lock, guard:
             tb = self._train
-            if tb is None or tb.rows != rows or (kernel == "online" and tb.online is None):
-                tb = self._train = _TrainingBuffers(a, rows, kernel == "online")
+            if (tb is None or tb.rows != rows or (kernel == "online" and tb.online is None)
+                    or (data.dropout is not None and tb.dropout is None)):
+                tb = self._train = _TrainingBuffers(a, rows, kernel == "online", data.dropout is not None)
             result = tb.result
             result[0] = 0
             samples = Samples(kernel_view(data.X), kernel_view(data.y), kernel_view(data.t), self._weights(data.w))
@@ -378,7 +410,7 @@ class NumbaBackend(BackendBase):
                     K.train_epoch_sgd(result, params, tb.ws, tb.batch, samples, plan, a.net, float(lr))
                 else:
                     K.train_epoch(result, params, tb.grads, state.slots, tb.ws, tb.batch, samples, plan, a.net,
-                                  optimizer.kernel_hyper(lr), state.step)
+                                  optimizer.kernel_hyper(lr), state.step, dropout_work(a, data.dropout, tb.dropout))
             r = result[0]
             out = EpochResult(float(r["loss_sum"]), int(r["correct"]), int(r["seen"]), int(r["steps"]),
                               bool(r["diverged"]))

@@ -4,11 +4,13 @@ Its epoch loop (:meth:`NumpyBackend.train_epoch`) is the reference for the compi
 kernels: batches in ``order``, the loss and gradient of each (weighted when the data has
 sample weights; a batch whose weights are all 0 is skipped), the optimizer's penalties and
 clipping (``Optimizer.regularise_numpy``), then its NumPy update (``Optimizer.step_numpy``);
-the loop backend shares it.
+the loop backend shares it. In training, hidden outputs are masked by dropout
+(``dropout_masks``: the hash of ``fastmlp.kernels.dropout``, vectorised).
 """
 import numpy as np
 
 from .. import buffers
+from ..kernels.dropout import GOLDEN, MASK_BITS, MIX1, MIX2
 from .base import BackendBase, EpochResult, no_weights, probabilities_from_logits, weighted_total
 
 
@@ -47,15 +49,47 @@ def activation_slope(name, a, slope):
     return np.ones_like(a)
 
 
-def forward(arch, params, X):
-    """List of per-layer outputs (m, n_l); the last holds the logits."""
-    outs = []
+def _stream(base, k):
+    """``kernels.dropout.stream`` on uint64 arrays (broadcast; wrapping as in the kernel)."""
+    z = base + (k + np.uint64(1)) * GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * MIX1
+    z = (z ^ (z >> np.uint64(27))) * MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+def dropout_masks(dropout, step, l, m, n, dtype):
+    """Hidden layer l's dropout masks (m, n) in the batch of update ``step``: 1 / (1 - p) for
+    a kept unit, 0 for a dropped one (``kernels.dropout.fill_masks``, vectorised)."""
+    u = lambda v: np.array([v], np.uint64)  # noqa: E731  (1-element arrays: numpy scalars warn when they wrap)
+    base = _stream(_stream(u(dropout.key), u(step)), u(l))
+    rows = _stream(base, np.arange(m, dtype=np.uint64)[:, None])
+    h = _stream(rows, np.arange(n, dtype=np.uint64))
+    keep = (h >> np.uint64(64 - MASK_BITS)) >= np.uint64(dropout.cut(l))
+    return np.where(keep, dtype.type(dropout.scale(l)), dtype.type(0))
+
+
+def forward_train(arch, params, X, dropout=None, step=0):
+    """(outputs, masks): per-layer outputs (m, n_l), the last holding the logits, and the
+    dropout masks of each layer's output (None where it has none): with ``dropout`` (a
+    ``fastmlp.dropout.Dropout``) those of update ``step``. Each layer takes the output of
+    the one below times its mask."""
+    outs, masks = [], []
     a = X
     acts = arch.activation + ("identity",)
-    for (W, b), name in zip(arch.split(params), acts):
-        a = activation(name, a @ W + b, arch.leaky_slope)
-        outs.append(a)
-    return outs
+    for l, ((W, b), name) in enumerate(zip(arch.split(params), acts)):
+        out = activation(name, a @ W + b, arch.leaky_slope)
+        mask = None
+        if dropout is not None and l < arch.n_layers - 1 and dropout.active(l):
+            mask = dropout_masks(dropout, step, l, out.shape[0], out.shape[1], out.dtype)
+        outs.append(out)
+        masks.append(mask)
+        a = out if mask is None else out * mask
+    return outs, masks
+
+
+def forward(arch, params, X):
+    """List of per-layer outputs (m, n_l); the last holds the logits (inference: no dropout)."""
+    return forward_train(arch, params, X)[0]
 
 
 def loss_from_logits(loss, z, y, t):
@@ -94,10 +128,11 @@ def weigh(values, delta, w):
     return (values.astype(np.float64) * w).sum() / total, delta * (w * (w.shape[0] / total)).astype(delta.dtype)[:, None]
 
 
-def loss_and_grad(arch, params, X, y, t, w=None):
+def loss_and_grad(arch, params, X, y, t, w=None, dropout=None, step=0):
     """(mean loss, flat gradient in params layout, number correct); the weighted mean with
-    sample weights w (n,)."""
-    outs = forward(arch, params, X)
+    sample weights w (n,); with ``dropout``, of the training forward with the masks of
+    update ``step``."""
+    outs, masks = forward_train(arch, params, X, dropout, step)
     values, delta, correct = loss_from_logits(arch.loss, outs[-1], y, t)
     if not no_weights(w):
         mean, delta = weigh(values, delta, w)
@@ -106,12 +141,16 @@ def loss_and_grad(arch, params, X, y, t, w=None):
     grad_layers = arch.split(grads)
     acts = arch.activation
     for l in range(arch.n_layers - 1, -1, -1):
-        a_in = outs[l - 1] if l > 0 else X
+        a = outs[l - 1] if l > 0 else X
+        mask = masks[l - 1] if l > 0 else None
+        a_in = a if mask is None else a * mask
         gW, gb = grad_layers[l]
         gW[...] = a_in.T @ delta
         gb[...] = delta.sum(axis=0)
         if l > 0:
-            delta = (delta @ layers[l][0].T) * activation_slope(acts[l - 1], a_in, arch.leaky_slope)
+            delta = (delta @ layers[l][0].T) * activation_slope(acts[l - 1], a, arch.leaky_slope)
+            if mask is not None:
+                delta = delta * mask
     if not no_weights(w):
         return float(mean), grads, correct
     return float(values.astype(np.float64).sum()) / X.shape[0], grads, correct
@@ -148,8 +187,8 @@ class NumpyBackend(BackendBase):
     def probabilities(self, params, X):
         return probabilities_from_logits(self.arch.loss, self.output(params, X))
 
-    def loss_and_grad(self, params, grads, X, y, t, w=None):
-        loss, g, correct = self._loss_and_grad(self.arch, params, X, y, t, w)
+    def loss_and_grad(self, params, grads, X, y, t, w=None, dropout=None, step=0):
+        loss, g, correct = self._loss_and_grad(self.arch, params, X, y, t, w, dropout, step)
         grads[...] = g
         return loss, correct
 
@@ -175,7 +214,7 @@ class NumpyBackend(BackendBase):
             wb = data.w[idx] if data.weighted else None
             if wb is not None and not wb.any():  # weights summing to 0: skipped, as in the kernels
                 continue
-            loss, c = self.loss_and_grad(params, g, data.X[idx], yb, tb, wb)
+            loss, c = self.loss_and_grad(params, g, data.X[idx], yb, tb, wb, data.dropout, state.step + 1)
             if not np.isfinite(loss):
                 return EpochResult(loss_sum, correct, seen, steps, True)
             if optimizer.regularises:  # penalties (into the loss) and clipping, on the gradient

@@ -208,8 +208,8 @@ MUTANTS = [
         "seeded shuffling gives every epoch the same order (the epoch is left out of the seed)"),
     Mutant(
         "drop_last_ignored", "fastmlp/trainer.py",
-        "data = TrainingData(X, yi, t, batch_size, bool(drop_last), w)",
-        "data = TrainingData(X, yi, t, batch_size, False, w)",
+        "data = TrainingData(X, yi, t, batch_size, bool(drop_last), w, dropout)",
+        "data = TrainingData(X, yi, t, batch_size, False, w, dropout)",
         (ONE_EPOCH,),
         "fit(drop_last=True) still trains on the last partial batch"),
     Mutant(
@@ -227,6 +227,29 @@ MUTANTS = [
         "nv = X.shape[0]",
         ("tests/test_trainer.py::test_history_rows_and_validation_data",),
         "validation loss and accuracy divided by the number of training rows"),
+    # -- dropout -----------------------------------------------------------------------------------
+    Mutant(
+        "dropout_backward_ignores_the_mask", "kernels/dropout.py",
+        """        if drop.cut[l] == 0:
+            return
+        mask = _like(drop.masks, rows, net, l, dx)""",
+        """        if drop.cut[l] >= 0:
+            return
+        mask = _like(drop.masks, rows, net, l, dx)""",
+        ("tests/test_dropout.py::test_backends_agree_for_every_activation",),
+        "the numba backward passes gradients through dropped units (and unscaled through kept ones)"),
+    Mutant(
+        "numpy_dropout_next_layer_unmasked", "fastmlp/backends/numpy.py",
+        "a_in = a if mask is None else a * mask",
+        "a_in = a",
+        ("tests/test_dropout.py::test_gradient_of_the_masked_loss_matches_finite_differences",),
+        "the NumPy gradient of W takes the unmasked outputs of the layer below"),
+    Mutant(
+        "dropout_step_restarts_each_chunk", "kernels/epoch.py",
+        "train_forward(ws, params, xm, net, drop, step0 + result[0].steps + 1)",
+        "train_forward(ws, params, xm, net, drop, result[0].steps + 1)",
+        ("tests/test_dropout.py::test_chunked_epochs_give_the_same_bits",),
+        "the masks' update counter restarts with every compiled chunk: masks repeat and depend on the chunking"),
     # -- schedules ---------------------------------------------------------------------------------
     Mutant(
         "cosine_not_clamped", "fastmlp/schedules.py",
