@@ -10,7 +10,7 @@ hidden layer,): nothing is kept, nothing copied. Two paths, chosen by the number
   ``nz`` (widest layer input,) int64 holds the nonzero positions. A mostly nonzero first
   layer input goes to BLAS instead (its gemv beats the loop on dense rows).
 
-The ``screened_`` kernels also look at every input value on the way (``screen``), so that
+The ``screened`` kernel also looks at every input value on the way (``screen``), so that
 the caller's value checks need no separate passes over X: ``flags[0]`` counts the values
 that are NaN, inf or beyond ``limit`` in magnitude.
 """
@@ -167,18 +167,13 @@ def probabilities(proba, logits, scratch, params, x, net):
 
 
 @njit(**JIT)
-def screened_output(out, flags, scratch, nz, params, x, net, limit):
-    """``output`` (the row path for few rows, given ``nz``; empty ``nz``: whole layers), and
-    flags[0] += the count of values of x that are not finite or beyond ``limit`` (``screen``)."""
+def screened(proba, out, flags, scratch, nz, params, x, net, limit):
+    """The network's output for the m rows of x into out's first m rows (the row path for few
+    rows, given ``nz``; empty ``nz``: whole layers), then, unless ``proba`` is empty, the class
+    probabilities into proba (m, classes) (``link``); flags[0] += the count of values of x that
+    are not finite or beyond ``limit`` (``screen``). One kernel for both, compiled once."""
     screen(flags, x, limit)
+    out = out[:x.shape[0]]
     _output(out, scratch, nz, params, x, net)
-
-
-@njit(**JIT)
-def screened_probabilities(proba, logits, flags, scratch, nz, params, x, net, limit):
-    """``probabilities`` on ``screened_output``'s paths, with its ``flags``; ``logits`` may
-    have more rows than x (its first m are used)."""
-    screen(flags, x, limit)
-    logits = logits[:x.shape[0]]
-    _output(logits, scratch, nz, params, x, net)
-    link(proba, logits, net.loss)
+    if proba.shape[0] > 0:
+        link(proba, out, net.loss)

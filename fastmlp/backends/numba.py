@@ -165,10 +165,11 @@ class _TrainingBuffers:
 
 class _InferenceBuffers:
     """One thread's buffers for inference calls of up to ``rows`` rows: the hidden layers'
-    ping-pong ``scratch``, the ``logits``, the row path's nonzero positions ``nz`` and the
-    screening count ``flags`` (see ``kernels.inference``)."""
+    ping-pong ``scratch``, the ``logits``, the row path's nonzero positions ``nz``, the
+    screening count ``flags`` and ``no_proba``, the empty array that asks the kernel for the
+    output only (see ``kernels.inference.screened``)."""
 
-    __slots__ = ("rows", "scratch", "logits", "nz", "flags")
+    __slots__ = ("rows", "scratch", "logits", "nz", "flags", "no_proba")
 
     def __init__(self, arch, rows):
         self.rows = rows
@@ -176,6 +177,7 @@ class _InferenceBuffers:
         self.logits = buffers.empty((rows, arch.n_out), arch.dtype)
         self.nz = np.empty(max(arch.layers[:-1]), np.int64)
         self.flags = np.zeros(1, np.int64)
+        self.no_proba = np.zeros((0, arch.n_classes), np.float64)
 
 
 class NumbaBackend(BackendBase):
@@ -266,13 +268,12 @@ class NumbaBackend(BackendBase):
         count = buf.flags
         count[0] = 0
         if probabilities:
-            kernel = K.screened_probabilities
             result = np.empty((n, self._n_classes), np.float64)
             args = (result, buf.logits, count, buf.scratch, buf.nz, params, X, self._net, limit)
         else:
-            kernel = K.screened_output
             result = np.empty((n, self._n_out), self._dtype)
-            args = (result, count, buf.scratch, buf.nz, params, X, self._net, limit)
+            args = (buf.no_proba, result, count, buf.scratch, buf.nz, params, X, self._net, limit)
+        kernel = K.screened
         call = kernel if typed else self._entries.get(kernel) or self._entry(kernel, args)
         if n == step:  # one call
             if lock is None:
@@ -281,10 +282,11 @@ class NumbaBackend(BackendBase):
                 with lock:
                     call(*args)
         else:
-            x_at = len(args) - 3  # X's place in args
             with lock or contextlib.nullcontext():
                 for s in range(0, n, step):
-                    call(*((result[s:s + step],) + args[1:x_at] + (X[s:s + step],) + args[x_at + 1:]))
+                    part = result[s:s + step]
+                    proba, out = (part, buf.logits) if probabilities else (buf.no_proba, part)
+                    call(proba, out, count, buf.scratch, buf.nz, params, X[s:s + step], self._net, limit)
         return result, int(count[0])
 
     def output(self, params, X):
