@@ -12,8 +12,10 @@ from .backends import make_backend
 from .history import History
 from .initializers import initialize
 from .optimizers import Optimizer
-from .checks import UNSCALED_LIMIT, check_dropout, check_int, check_sample_weight, check_targets, check_X, ready_rows
+from .checks import (UNSCALED_LIMIT, check_callable, check_dropout, check_int, check_sample_weight, check_targets,
+                     check_X, ready_rows)
 from .dropout import Dropout
+from .summary import summary_text
 
 
 def _finite_as(value, dtype, name):
@@ -147,6 +149,15 @@ class MLP:
         drop = "" if not any(rates) else f", dropout={rates[0] if len(set(rates)) == 1 else list(rates)}"
         return (f"MLP(layers={list(self.layers)}, activation={list(self.activation)}, loss={self.loss!r}{drop}, "
                 f"dtype={np.dtype(self.dtype).name}, backend={self.backend!r})")
+
+    def summary(self, print_fn=print):
+        """A Keras-like table of the layers (input and output shapes, activation, weights,
+        biases and parameter count per layer), the total, the loss, dtype, backend and
+        optimizer state; printed with ``print_fn`` (None prints nothing) and returned as text."""
+        text = summary_text(self)
+        if print_fn is not None:
+            check_callable(print_fn, "print_fn", "a function of one str, or None")(text)
+        return text
 
     def split(self, flat):
         """Per-layer ``(W, b)`` views of a flat vector laid out like ``params`` (e.g. gradients)."""

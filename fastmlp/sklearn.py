@@ -267,6 +267,12 @@ class _BaseMLP(BaseEstimator):
         """Copies of the per-layer bias vectors."""
         return [b.copy() for b in self.model_.b]
 
+    def summary(self, print_fn=print):
+        """The fitted network's ``MLP.summary()`` table: printed with ``print_fn`` (None prints
+        nothing) and returned as text."""
+        check_is_fitted(self)
+        return self.model_.summary(print_fn)
+
     # -- checks ----------------------------------------------------------------------------------
     def _check_params(self):
         """Validate the hyperparameters; returns the hidden sizes and the numpy dtype."""

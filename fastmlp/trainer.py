@@ -70,6 +70,15 @@ class Trainer:
 
     The optimizer state lives in ``model.optimizer_state`` so a later fit with
     the same optimizer resumes it (and ``save`` keeps it).
+
+    Attributes (for callbacks, during ``fit``)
+    ------------------------------------------
+    history : History
+        This run's epochs so far.
+    state : OptimizerState
+        The optimizer state being trained (``model.optimizer_state`` once the fit ends).
+    has_validation : bool
+        Validation data was given (the ``val_*`` metrics are measured).
     """
 
     def __init__(self, model, optimizer="sgd", lr=0.01, schedule=None, **optimizer_params):
@@ -78,6 +87,8 @@ class Trainer:
         self.lr = check_positive_float(lr, "lr")
         self.schedule = make_schedule(schedule)
         self.history = None
+        self.state = None
+        self.has_validation = False
         self.stop_training = False
 
     # -- state ---------------------------------------------------------------------------------
@@ -217,7 +228,8 @@ class Trainer:
 
         model, arch, engine = self.model, self.model.arch, self.model.engine
         order_for = _shuffler(model.seed if seed is None else seed, sampling == "replacement") if shuffle else None
-        state = self._state()
+        self.state = state = self._state()
+        self.has_validation = val is not None
         data = TrainingData(X, yi, t, batch_size, bool(drop_last), w, dropout)
         saved_params, saved_state = buffers.copy(model.params), state.copy()  # the last good epoch's values
         self.history = history = History()
