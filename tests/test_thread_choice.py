@@ -59,16 +59,17 @@ def test_pieces_split_a_call_at_a_batch_boundary_alternating_the_order():
 def test_one_thread_is_kept_when_all_threads_are_slower():
     c = ThreadChoice()
     slow_threads = {ALL: 3e-5, ONE: 1e-5}
-    _run(c, 40, slow_threads)
+    _run(c, 100, slow_threads)
     assert c.probing  # one piece of each way is not enough
-    _run(c, 40, slow_threads)
+    _run(c, 100, slow_threads)
     assert not c.probing and c.kept == ONE
-    assert _run(c, 40, slow_threads) == [(ONE, 40)]  # whole calls on one thread from now on
+    assert _run(c, 100, slow_threads) == [(ONE, 100)]  # whole calls on one thread from now on
 
 
 def test_all_threads_are_kept_only_when_faster_by_the_margin():
-    assert _settled({ALL: 1e-5, ONE: 2e-5}, 40).kept == ALL
-    assert _settled({ALL: 1e-5, ONE: 1e-5 * (1 + tc.MARGIN / 2)}, 40).kept == ONE  # a tie within the margin leaves the other core alone
+    assert _settled({ALL: 1e-5, ONE: 2e-5}).kept == ALL
+    tie = {ALL: 1e-5, ONE: 1e-5 * (1 + tc.MARGIN / 2)}
+    assert _settled(tie).kept == ONE  # a tie within the margin leaves the other core alone
 
 
 def test_short_pieces_do_not_decide_when_longer_ones_exist():
@@ -77,7 +78,10 @@ def test_short_pieces_do_not_decide_when_longer_ones_exist():
     c.record(ONE, 10, 1e-4)  # 100k samples/s, too short to judge
     c.record(ALL, 6400, 0.1)  # 64k samples/s
     c.record(ONE, 6400, 0.2)  # 32k samples/s
-    assert c.kept == ALL
+    assert c.probing  # one long piece of each way is not enough
+    c.record(ALL, 6400, 0.2)
+    c.record(ONE, 6400, 0.25)
+    assert c.kept == ALL and c.rate(ALL) == pytest.approx(64000)
 
 
 def test_a_drop_in_speed_probes_again_and_finds_the_other_way():

@@ -12,9 +12,10 @@ How: the numba backend times its own epoch calls (each a chunk of an epoch, abou
 by the trainer) through a :class:`ThreadChoice` per training shape. While probing, each call
 is split at a batch boundary into two pieces, one run on all threads and one on one thread
 (Numba and BLAS; the order alternates from call to call), until each way has run
-``PROBE_PIECES`` pieces of ``STEADY_SECONDS`` in all; the faster way per sample (best piece) is kept, one thread unless all threads are
-``MARGIN`` faster. It probes again after ``RECHECK_SECONDS`` of training, and at once when a
-call runs at less than ``DROP`` times the speed the kept way had: the load changed.
+``PROBE_PIECES`` pieces of at least ``STEADY_SECONDS``; the faster way per sample (best
+piece) is kept, one thread unless all threads are ``MARGIN`` faster. It probes again after
+``RECHECK_SECONDS`` of training, and at once when a call runs at less than ``DROP`` times the
+speed the kept way had: the load changed.
 
 It never acts when nothing can run on several threads: a count fixed by
 ``fastmlp.set_num_threads`` (:func:`fix`), one core (Numba and the BLAS size their pools from
@@ -33,11 +34,11 @@ import numba
 # Products below this many multiply-adds (m*k*n) run on one BLAS thread whatever the count
 # (OpenBLAS's own threshold for threading a gemm: SMP_THRESHOLD_MIN 65536 x 4): nothing to choose.
 MIN_WORK = 1 << 18
-PROBE_PIECES = 2  # timed pieces of each way before choosing
+PROBE_PIECES = 2  # timed pieces of at least STEADY_SECONDS of each way before choosing
 MARGIN = 0.05  # all threads are kept only when faster than one thread by this fraction
 RECHECK_SECONDS = 10.0  # training time between probes
 DROP = 0.6  # a call slower than this fraction of the kept way's speed probes again
-STEADY_SECONDS = 0.02  # shorter pieces (an epoch's first or last few batches) judge the speed only when alone
+STEADY_SECONDS = 0.02  # shorter pieces (an epoch's first or last few batches) do not judge the speed
 ALL, ONE = "all", "one"
 
 _fixed = False  # a count given to fastmlp.set_num_threads: never overridden
@@ -130,9 +131,9 @@ class ThreadChoice:
         return self.kept is None
 
     def rate(self, way):
-        """Samples per second of ``way`` in the current probe: its best piece, counting pieces of
-        at least ``STEADY_SECONDS`` only when there are some (a first call's one-off costs and
-        a few batches' timing noise do not decide); 0 when not measured."""
+        """Samples per second of ``way`` in the current probe: its best piece of at least
+        ``STEADY_SECONDS`` (a first call's one-off costs and a few batches' timing noise do not
+        decide), or of any length when there is none yet; 0 when not measured."""
         pieces = self._probe[way]
         steady = [p for p in pieces if p[1] >= STEADY_SECONDS] or pieces
         return max((samples / seconds for samples, seconds in steady), default=0.0)
@@ -154,7 +155,7 @@ class ThreadChoice:
             return
         if self.probing:
             self._probe[way].append((samples, seconds))
-            if all(len(p) >= PROBE_PIECES and sum(s for _, s in p) >= STEADY_SECONDS for p in self._probe.values()):
+            if all(sum(s >= STEADY_SECONDS for _, s in p) >= PROBE_PIECES for p in self._probe.values()):
                 self._choose()
             return
         self._since_probe += seconds
