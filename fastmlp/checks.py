@@ -339,6 +339,16 @@ def user_stacklevel():
     return level
 
 
+def ready_rows(X, n_features, dtype):
+    """Whether ``X`` is already what :func:`check_X` would return unchanged (an aligned,
+    C-contiguous 2-D ndarray of ``dtype`` with ``n_features`` columns and at least one row),
+    so that only its values remain to be checked: a backend that ``screens`` counts the
+    non-finite and unscaled ones (beyond ``UNSCALED_LIMIT``) while it computes, and any
+    found go through ``check_X``, which refuses or warns with its own messages."""
+    return (type(X) is np.ndarray and X.ndim == 2 and X.shape[0] > 0 and X.shape[1] == n_features
+            and X.dtype == dtype and X.flags.c_contiguous and X.flags.aligned)
+
+
 def check_X(X, n_features, dtype, name="X"):
     """2-D, finite, non-empty, ``n_features`` columns, converted to ``dtype`` (C order).
 

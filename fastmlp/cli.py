@@ -1,4 +1,4 @@
-"""The ``fastmlp`` command (also ``python -m fastmlp``): demo, train, sweep, info and bench.
+"""The ``fastmlp`` command (also ``python -m fastmlp``): demo, train, sweep, lr-find, info and bench.
 
 ``fastmlp`` alone prints the version, the commands and examples; ``fastmlp COMMAND --help``
 a command's options with their defaults. Words mean what they mean in the Python API:
@@ -30,6 +30,8 @@ from .datasets.catalog import DATASET_NAMES, SYNTHETIC, load_dataset
 ACTIVATION_CHOICES = ("identity", "tanh", "sigmoid", "relu", "leaky_relu")
 OPTIMIZER_CHOICES = ("sgd", "adam", "adamw", "rmsprop", "adagrad")  # fastmlp.optimizers.DEFAULTS (a test ties them)
 BACKEND_CHOICES = ("numba", "numpy", "loop")
+SAMPLING_CHOICES = ("epoch", "replacement")  # fastmlp.trainer.SAMPLINGS (a test ties them)
+MONITOR_CHOICES = ("loss", "accuracy", "val_loss", "val_accuracy")  # fastmlp.checkpoint.MONITORS (a test ties them)
 DOWNLOADABLE = {"mnist": "mnist", "fashion-mnist": "fashion_mnist"}  # CLI name -> fastmlp.datasets name
 
 
@@ -202,7 +204,7 @@ def _hidden(args):
 #: Options whose value is the setting of the same name (``fastmlp.settings``) when given.
 SETTING_OPTIONS = ("activation", "init", "init_std", "init_bound", "bias_init", "backend", "optimizer", "lr",
                    "momentum", "nesterov", "beta1", "beta2", "eps", "weight_decay", "decoupled_weight_decay", "l2", "l1",
-                   "clip_norm", "clip_value", "schedule", "batch_size",
+                   "clip_norm", "clip_value", "schedule", "dropout", "sampling", "batch_size",
                    "epochs", "shuffle", "drop_last", "validation_split", "n_samples", "noise", "test_size", "seed")
 SHAPE_SETTINGS = ("hidden", "width", "depth")
 
@@ -248,14 +250,13 @@ def command_settings(args, default_hidden):
     return out
 
 
-def cmd_train(args):
-    from . import plots
+def _model_and_data(args, settings):
+    """``(out, data, X, y, layers, model, trainer_kw, fit_kw)`` of the command's ``settings``: the
+    output folder (checked), the dataset (with its data settings and ``n_train`` subset, the
+    training rows X, y) and a fresh MLP sized to it."""
     from .model import MLP
-    from .progress import kernel_notice, warm_up
     from .settings import hidden_sizes, split_settings
-    from .sweep import json_ready, train_subset
-    from .trainer import Trainer
-    settings = command_settings(args, default_hidden=[32])
+    from .sweep import train_subset
     hidden = hidden_sizes(settings)
     model_kw, trainer_kw, fit_kw, data_kw = split_settings(settings)
     out = output_folder(args.out)
@@ -267,12 +268,86 @@ def cmd_train(args):
     if n_train is not None:
         X, y = train_subset(X, y, n_train, seed)
     layers = [data.n_features, *hidden, 1 if model_kw.get("loss") == "bce" else data.n_classes]
-    model = MLP(layers, **model_kw)
+    return out, data, X, y, layers, MLP(layers, **model_kw), trainer_kw, fit_kw
+
+
+def _resumed(model, path, epochs, trainer_kw):
+    """``model`` (built from the options) continuing the checkpoint at ``path``: its weights,
+    optimizer state and history; the epochs left to train. A checkpoint whose network,
+    optimizer or epoch count disagrees with the options is refused (ValueError)."""
+    from .model import MLP
+    from .trainer import Trainer
+    try:
+        saved = MLP.load(path)
+    except OSError as e:
+        raise ValueError(f"--resume {path}: cannot read the checkpoint: {e.strerror or e}") from None
+    mine, theirs = model.arch, saved.arch
+    for what, a, b in (("layers", mine.layers, theirs.layers), ("activation", mine.activation, theirs.activation),
+                       ("loss", mine.loss, theirs.loss), ("leaky_slope", mine.leaky_slope, theirs.leaky_slope),
+                       ("dtype", mine.dtype, theirs.dtype), ("dropout", model.dropout, saved.dropout)):
+        if a != b:
+            raise ValueError(f"--resume {path}: the checkpoint's {what} is {_shown(b)} but the options give "
+                             f"{_shown(a)}; give the options of the run that wrote it")
+    done = 0 if saved.history is None else len(saved.history)
+    if done >= epochs:
+        raise ValueError(f"--resume {path}: the checkpoint already has {done} epochs and --epochs is {epochs}; "
+                         f"give --epochs above {done} (the total, counted from the start of the run)")
+    optimizer = Trainer(model, **trainer_kw).optimizer
+    if saved.optimizer_state is not None and not saved.optimizer_state.fits(optimizer, mine.n_params, mine.dtype):
+        state = saved.optimizer_state
+        differ = {k: (v, optimizer.hyper.get(k)) for k, v in state.hyper.items() if optimizer.hyper.get(k) != v}
+        said = (f"{state.name} but the options give {optimizer.name}" if state.name != optimizer.name else
+                ", ".join(f"{k}={a} but the options give {k}={b}" for k, (a, b) in differ.items()))
+        raise ValueError(f"--resume {path}: the checkpoint was trained with {said}; give the options of the run that "
+                         "wrote it")
+    model.params[...] = saved.params
+    model.optimizer_state, model.history = saved.optimizer_state, saved.history
+    return epochs - done
+
+
+def _shown(value):
+    return _csv(value) if isinstance(value, tuple) else str(value)
+
+
+def _train_callbacks(args, out, has_validation):
+    """The ModelCheckpoint and CSVLogger callbacks of --checkpoint-every, --checkpoint-best and
+    --csv-log (checkpoints first: their mistakes stop the run before the log is started)."""
+    from .checkpoint import ModelCheckpoint
+    from .csvlog import CSVLogger
+    callbacks = []
+    if args.checkpoint_every is not None:
+        folder = output_folder(os.path.join(out, "checkpoints"), "--checkpoint-every")
+        callbacks.append(ModelCheckpoint(os.path.join(folder, "epoch{epoch:03d}.npz"), every=args.checkpoint_every))
+    if args.checkpoint_best is not None:
+        monitor = None if args.checkpoint_best == "auto" else args.checkpoint_best
+        if (monitor or "").startswith("val_") and not has_validation:
+            raise _UsageError(f"--checkpoint-best {monitor} needs validation data: add --validation-split F")
+        callbacks.append(ModelCheckpoint(os.path.join(out, "best.npz"), monitor=monitor, save_best_only=True))
+    if args.csv_log is not None:
+        path = os.path.abspath(os.path.expanduser(args.csv_log or os.path.join(out, "history.csv")))
+        callbacks.append(CSVLogger(path))
+    return callbacks
+
+
+def cmd_train(args):
+    from . import plots
+    from .progress import kernel_notice, warm_up
+    from .sweep import json_ready
+    from .trainer import Trainer
+    settings = command_settings(args, default_hidden=[32])
+    out, data, X, y, layers, model, trainer_kw, fit_kw = _model_and_data(args, settings)
+    callbacks = _train_callbacks(args, out, bool(fit_kw.get("validation_split")))
+    if args.resume is not None:
+        fit_kw["epochs"] = _resumed(model, args.resume, fit_kw["epochs"], trainer_kw)
     trainer = Trainer(model, **trainer_kw)
     activation = settings["activation"]
     activation = _csv(activation) if isinstance(activation, (list, tuple)) else activation
     print(f"training MLP {'-'.join(map(str, layers))} {activation} ({model.backend}) on {data.name}: "
           f"{len(X)} training / {data.n_test} test samples", flush=True)
+    if args.resume is not None:
+        print(f"resuming {args.resume} after epoch {len(model.history)}: {fit_kw['epochs']} epochs to go", flush=True)
+    if not args.quiet:
+        model.summary(print_fn=lambda line: print(line, flush=True))
     if model.backend == "numba":
         kernel_notice(lambda: warm_up(model, X, y, **trainer_kw, **fit_kw), log=lambda line: print(line, flush=True))
     test_rows = []
@@ -280,17 +355,20 @@ def cmd_train(args):
     def evaluate_test(epoch, logs):  # --test-curves: the test split after every epoch
         test_rows.append(model.evaluate(data.X_test, data.y_test))
         return False
-    callbacks = [evaluate_test] if args.test_curves and data.n_test else []
+    callbacks += [evaluate_test] if args.test_curves and data.n_test else []
     history = trainer.fit(X, y, verbose=0 if args.quiet else 1, callbacks=callbacks, **fit_kw)
     result = {"dataset": data.name, "layers": layers, "n_train": len(X), "epochs_run": len(history),
               "diverged": history.diverged, "settings": settings}
+    if args.resume is not None:
+        result["resumed_from"] = os.path.abspath(args.resume)
+        history = model.history  # the whole run, the checkpoint's epochs included
     if data.n_test:
         result["test"] = model.evaluate(data.X_test, data.y_test)
         print(f"test loss {result['test']['loss']:.4f}  test accuracy {result['test']['accuracy']:.4f}")
     paths = {"model": model.save(os.path.join(out, "model.npz"))}
     paths["history"] = os.path.join(out, "history.json")
     saved = history.to_dict(epoch_base=1)
-    for row, test in zip(saved["rows"], test_rows):
+    for row, test in zip(saved["rows"][len(saved["rows"]) - len(test_rows):], test_rows):  # this fit's epochs
         row["test_loss"], row["test_accuracy"] = test["loss"], test["accuracy"]
     with open(paths["history"], "w") as f:
         json.dump(json_ready(dict(saved, result=result)), f, indent=1, allow_nan=False)
@@ -308,9 +386,26 @@ def cmd_train(args):
     elif data.n_features == 2 and model.arch.is_classifier:
         paths["boundary"] = os.path.join(out, "boundary.png")
         plots.plot_decision_boundary(model, X, y, path=paths["boundary"], points="training")
+    paths.update(_callback_files(callbacks))
     for kind, p in paths.items():
         print(f"wrote {kind}: {p}")
     return 0
+
+
+def _callback_files(callbacks):
+    """What the checkpoint and CSV callbacks wrote, for the list of files the command prints."""
+    from .checkpoint import ModelCheckpoint
+    from .csvlog import CSVLogger
+    files = {}
+    for cb in callbacks:
+        if isinstance(cb, CSVLogger):
+            files["csv log"] = cb.path
+        elif isinstance(cb, ModelCheckpoint) and cb.saved:
+            if cb.save_best_only:
+                files["best"] = f"{cb.saved[-1]} (epoch {cb.best_epoch + 1})"
+            else:
+                files["checkpoints"] = f"{os.path.dirname(cb.saved[-1])} ({len(cb.saved)} file(s))"
+    return files
 
 
 def _add_test_curves(fig, test_rows):
@@ -320,6 +415,51 @@ def _add_test_curves(fig, test_rows):
     for ax, key in zip(fig.axes[:2], ("loss", "accuracy")):
         ax.plot(epochs, [t[key] for t in test_rows], color="k", lw=1.4, ls=":", label=f"test {key}")
         ax.legend(fontsize=8)
+
+
+#: The settings lr-find uses besides the network's: the data, the optimizer's hyperparameters, these.
+LR_FIND_FIT_KEYS = ("batch_size", "seed")
+
+
+def cmd_lr_find(args):
+    from .checks import check_positive_float, check_real
+    from .lr_finder import lr_finder
+    from .progress import kernel_notice, warm_up
+    from .settings import split_settings
+    from .sweep import json_ready
+    settings = command_settings(args, default_hidden=[32])
+    check_real(args.max_lr, "--max-lr", low=check_positive_float(args.min_lr, "--min-lr"), low_open=True)
+    check_real(args.smooth, "--smooth", low=0.0, high=1.0, high_open=True)
+    if args.steps is not None and args.steps < 2:
+        raise _UsageError(f"--steps must be at least 2 (the learning rate grows from batch to batch); got {args.steps}")
+    _, trainer_kw, fit_kw, _ = split_settings(settings)
+    for key in [k for k in trainer_kw if k in ("lr", "schedule")] + [k for k in fit_kw if k not in LR_FIND_FIT_KEYS]:
+        given = _option(key) if getattr(args, key, None) is not None else f"--set {key}=..."
+        raise _UsageError(f"{given} does not apply to lr-find (one pass at learning rates growing from --min-lr to "
+                          "--max-lr); leave it out")
+    out, data, X, y, layers, model, trainer_kw, fit_kw = _model_and_data(args, settings)
+    print(f"lr-find: MLP {'-'.join(map(str, layers))} ({model.backend}) on {data.name}, {trainer_kw['optimizer']}, "
+          f"learning rates {args.min_lr:g} to {args.max_lr:g}", flush=True)
+    if model.backend == "numba":
+        kernel_notice(lambda: warm_up(model, X, y, epochs=1, **trainer_kw, **fit_kw),
+                      log=lambda line: print(line, flush=True))
+    result = lr_finder(model, X, y, min_lr=args.min_lr, max_lr=args.max_lr, steps=args.steps, smooth=args.smooth,
+                       **trainer_kw, **fit_kw)
+    stopped = " (stopped early: the loss diverged)" if result.stopped_early else ""
+    print(f"{len(result.lrs)} batches{stopped}; suggested learning rate {result.suggestion:.3g} (lowest loss at "
+          f"{result.min_loss_lr:.3g})")
+    paths = {"curve": os.path.join(out, "lr_finder.json"), "figure": os.path.join(out, "lr_finder.png")}
+    record = {"suggestion": result.suggestion, "min_loss_lr": result.min_loss_lr,
+              "stopped_early": result.stopped_early, "lrs": result.lrs, "losses": result.losses,
+              "smoothed": result.smoothed, "dataset": data.name, "layers": layers, "n_train": len(X),
+              "settings": dict(settings, min_lr=args.min_lr, max_lr=args.max_lr, steps=args.steps, smooth=args.smooth)}
+    with open(paths["curve"], "w") as f:
+        json.dump(json_ready(record), f, indent=1, allow_nan=False)
+    result.plot(path=paths["figure"], title=f"{data.name}: MLP {'-'.join(map(str, layers))}, {trainer_kw['optimizer']}, "
+                f"batch {settings['batch_size']}")
+    for kind, p in paths.items():
+        print(f"wrote {kind}: {p}")
+    return 0
 
 
 _AXIS_NAMES = {"batch_size": "batch size", "lr": "learning rate"}
@@ -471,6 +611,7 @@ EXAMPLES = """examples:
   fastmlp train --dataset circles --hidden 16 --lr 0.1
   fastmlp train --dataset fashion-mnist --download --hidden 256,128,64 --batch-size 64 --epochs 50
   fastmlp sweep --batch-sizes 1,10,100 --lrs 0.01,0.1,1
+  fastmlp lr-find --optimizer adam          a learning rate to train with (the range test)
   fastmlp info                              versions, threads, cache folder, datasets present
 
 fastmlp COMMAND --help shows a command's options and their defaults."""
@@ -481,11 +622,24 @@ TRAIN_EXAMPLES = """examples:
   fastmlp train --dataset fashion-mnist --download --hidden 256,128,64 --batch-size 64 --epochs 50
   fastmlp train --init normal --init-std 0.01 --optimizer sgd --momentum 0.9 --nesterov --test-curves
   fastmlp train --n-samples 200 --noise 0.2 --schedule step --schedule-param step_size=10 --set dtype=float64
+  fastmlp train --dropout 0.3 --sampling replacement --set class_weight=balanced --epochs 50
+  fastmlp train --epochs 50 --checkpoint-every 10 --checkpoint-best --csv-log --out run
+  fastmlp train --epochs 80 --checkpoint-every 10 --resume run/checkpoints/epoch050.npz --out run
 
 Writes model.npz (fastmlp.load reads it), history.json (one row per epoch, epochs counted
 from 1 as on screen), curves.png and, for images, probabilities.png or, for 2-D data,
 boundary.png. samples/s is training samples per second of each epoch's training pass
-(validation excluded)."""
+(validation excluded). --checkpoint-every and --checkpoint-best write model files that
+--resume continues exactly (same options and seed: the same weights as a run never
+interrupted); --csv-log writes history.json's rows as each epoch ends."""
+
+LR_FIND_EXAMPLES = """examples:
+  fastmlp lr-find                                        circles, SGD, rates 1e-07 to 10
+  fastmlp lr-find --dataset digits --hidden 64 --optimizer adam --min-lr 1e-6 --max-lr 1 --steps 200
+
+Prints the suggested learning rate (in the valley of the smoothed loss, fastai's rule) and
+writes lr_finder.png (loss against learning rate) and lr_finder.json (the curve: lrs,
+losses, smoothed, the suggestion). Train with it: fastmlp train --lr RATE, same options."""
 
 SWEEP_EXAMPLES = """examples:
   fastmlp sweep                                          the default 5 x 6 grid on circles
@@ -587,12 +741,26 @@ def _add_training(p):
                    help="keep the data's order in every epoch (default: reshuffled each epoch)")
     p.add_argument("--drop-last", action="store_const", const=True, default=None,
                    help="skip the last partial batch of each epoch (default: it is used)")
+    p.add_argument("--dropout", type=_dropout_rates, default=None, metavar="RATE",
+                   help="dropout rate of the hidden layers while training, in [0, 1), or one per hidden layer "
+                        "comma-separated, e.g. 0.3 or 0.5,0.2 (as MLP's dropout; default: 0)")
+    p.add_argument("--sampling", choices=SAMPLING_CHOICES, default=None,
+                   help="epoch: each sample once per epoch, reshuffled; replacement: batches drawn with "
+                        "replacement (as fit's sampling; default: epoch)")
     p.add_argument("--backend", choices=BACKEND_CHOICES, default="numba",
                    help="implementation: numba (fast), numpy or loop (readable references, same numbers)")
     p.add_argument("--set", type=_assignment, action="append", default=None, metavar="KEY=VALUE",
                    help="any other setting of MLP, fit or the data by its Python name, e.g. --set dtype=float64 "
                         "--set leaky_slope=0.1 (a list as 64,32; repeat for more; an unknown name is refused "
                         "with the list of known ones)")
+
+
+def _dropout_rates(text):
+    """``--dropout``: one rate (a float) or one per hidden layer (a tuple)."""
+    rates = _floats(text)
+    if not rates:
+        raise argparse.ArgumentTypeError(f"expected a rate or comma-separated rates, got {text!r}")
+    return rates[0] if len(rates) == 1 and "," not in text else tuple(rates)
 
 
 def _number_or_name(text):
@@ -635,7 +803,18 @@ def build_parser():
                         "and curves.png")
     t.add_argument("--seed", type=int, default=0, help="seeds the data, the initial weights and the shuffling")
     t.add_argument("--out", default="fastmlp-train", help="output folder, created if needed")
-    t.add_argument("--quiet", action="store_true", help="no progress display")
+    t.add_argument("--quiet", action="store_true", help="no model summary and no progress display")
+    t.add_argument("--checkpoint-every", type=int, default=None, metavar="K",
+                   help="save the model every K epochs as OUT/checkpoints/epoch001.npz, ... (default: no checkpoints)")
+    t.add_argument("--checkpoint-best", nargs="?", const="auto", default=None, choices=("auto", *MONITOR_CHOICES),
+                   metavar="METRIC",
+                   help="keep the best model so far as OUT/best.npz, by METRIC: loss, accuracy, val_loss or "
+                        "val_accuracy (auto, when no METRIC is given: val_loss with validation data, else loss)")
+    t.add_argument("--resume", default=None, metavar="CKPT",
+                   help="continue the run that wrote the checkpoint CKPT (a model file) up to --epochs in all; give "
+                        "the same options, as it continues with them")
+    t.add_argument("--csv-log", nargs="?", const="", default=None, metavar="PATH",
+                   help="write each epoch's metrics to a CSV file as training goes (default PATH: OUT/history.csv)")
     _add_threads(t)
 
     s = sub.add_parser("sweep", help="grid study (batch size x learning rate, or any settings) with figures, CSV "
@@ -665,6 +844,25 @@ def build_parser():
     s.add_argument("--quiet", action="store_true", help="no line per finished run")
     _add_threads(s)
 
+    f = sub.add_parser("lr-find", help="learning-rate range test: the loss as the rate grows, and a suggested rate",
+                       description="Smith's learning-rate range test (fastmlp.lr_finder) on a fresh model: train "
+                                   "one pass while the learning rate grows exponentially, plot the loss against it "
+                                   "and suggest a rate.",
+                       epilog=LR_FIND_EXAMPLES, formatter_class=_Formatter)
+    _add_data(f)
+    _add_network(f, "32", "relu")
+    _add_training(f)
+    f.add_argument("--min-lr", type=float, default=1e-7, metavar="F", help="learning rate of the first batch")
+    f.add_argument("--max-lr", type=float, default=10.0, metavar="F", help="learning rate of the last batch")
+    f.add_argument("--steps", type=int, default=None, metavar="N",
+                   help="batches to train, at least 2 (default: one pass over the training data)")
+    f.add_argument("--smooth", type=float, default=0.98, metavar="F",
+                   help="factor of the loss's moving average, in [0, 1) (0: no smoothing)")
+    f.add_argument("--batch-size", type=int, default=32, metavar="N", help="samples per gradient step")
+    f.add_argument("--seed", type=int, default=0, help="seeds the data, the initial weights and the shuffling")
+    f.add_argument("--out", default="fastmlp-lr-find", help="output folder, created if needed")
+    _add_threads(f)
+
     i = sub.add_parser("info", help="versions, threads, Numba cache folder and datasets present",
                        description="Versions, threads, threading layer, BLAS, cache folder and datasets present.",
                        epilog="examples:\n  fastmlp info\n  fastmlp info --json | head", formatter_class=_Formatter)
@@ -674,7 +872,7 @@ def build_parser():
     return p
 
 
-COMMANDS = {"demo": cmd_demo, "train": cmd_train, "sweep": cmd_sweep, "info": cmd_info}
+COMMANDS = {"demo": cmd_demo, "train": cmd_train, "sweep": cmd_sweep, "lr-find": cmd_lr_find, "info": cmd_info}
 # The mistakes a command reports as one line (anything else is a bug: its traceback is shown).
 EXPECTED_ERRORS = (_UsageError, ValueError, TypeError, OSError, ImportError, MemoryError)
 
@@ -713,7 +911,7 @@ def _run(argv):
     if args.command is None:
         print(parser.format_help(), end="")
         return 0
-    for name in ("epochs", "batch_size", "n_samples", "n_jobs", "threads"):
+    for name in ("epochs", "batch_size", "n_samples", "n_jobs", "threads", "checkpoint_every"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise _UsageError(f"--{name.replace('_', '-')} must be a positive integer; got {value}")

@@ -12,7 +12,8 @@ from .backends import make_backend
 from .history import History
 from .initializers import initialize
 from .optimizers import Optimizer
-from .checks import check_callable, check_dropout, check_int, check_sample_weight, check_targets, check_X
+from .checks import (UNSCALED_LIMIT, check_callable, check_dropout, check_int, check_sample_weight, check_targets,
+                     check_X, ready_rows)
 from .dropout import Dropout
 from .summary import summary_text
 
@@ -232,7 +233,21 @@ class MLP:
 
     def forward(self, X):
         """The network's output before the loss's link: logits (classifiers) or values (mse)."""
-        return self._impl.output(self.params, self._X(X))
+        return self._infer(X, False)
+
+    def _infer(self, X, probabilities):
+        """The output (``probabilities``: the class probabilities) for X, checked as ``check_X``
+        checks it. An X already in the model's form (``ready_rows``) goes straight to a backend
+        that ``screens`` its values while computing: only when some are not finite or unscaled
+        does ``check_X`` look at it (and refuse or warn, with its messages)."""
+        impl, arch = self._impl, self.arch
+        if impl.screens and ready_rows(X, arch.n_in, arch.dtype):
+            out, flagged = impl.screened(self._params, X, probabilities, UNSCALED_LIMIT)
+            if flagged:
+                self._X(X)
+            return out
+        X = self._X(X)
+        return impl.probabilities(self._params, X) if probabilities else impl.output(self._params, X)
 
     def predict_proba(self, X):
         """Class probabilities (n, n_classes): softmax of the logits, [1-p, p] for 'bce', each
@@ -240,7 +255,7 @@ class MLP:
         if not self.arch.is_classifier:
             raise ValueError("predict_proba needs a classifier (loss 'cross_entropy', 'softmax_mse', 'bce' or "
                              "'multilabel'); this model uses 'mse'")
-        return self._impl.probabilities(self.params, self._X(X))
+        return self._infer(X, True)
 
     def predict(self, X):
         """Class ids (n,) for classifiers; the 0/1 indicator matrix (n, n_out) for 'multilabel';

@@ -7,11 +7,16 @@ owned by one iteration; chunks are fixed, not per thread), so the only source of
 thread-count-dependent results is the BLAS: OpenBLAS splits a product differently
 on 1 and 2 threads and rounds differently (one 64x784x256 product by up to 7e-5).
 The deterministic mode runs the BLAS on one thread.
+
+By default training adapts its thread count: all threads, or one when threads stop paying
+(another process on a core; :mod:`fastmlp.backends.thread_choice`). ``set_num_threads(n)``
+fixes the count (never overridden); ``set_num_threads('auto')`` goes back to adapting.
 """
 import os
 
 import numba
 
+from .backends import thread_choice
 from .backends.numba import start_runtime
 from .checks import check_bool, check_int
 
@@ -37,21 +42,29 @@ def set_num_threads(n):
 
     Parameters
     ----------
-    n : int in [1, numba.config.NUMBA_NUM_THREADS]
+    n : int in [1, numba.config.NUMBA_NUM_THREADS], or 'auto'
+        An int fixes the count: training never adapts it. 'auto' (the default state) uses
+        every thread and lets training step down to one thread while threads do not pay
+        (another process busy on a core), measured as it trains.
 
     Numba keeps this count per Python thread (it applies to the calling
     thread and the threads it starts later); the BLAS limit is process-wide.
     A refused value changes nothing.
     """
     global _threads
+    if isinstance(n, str) and n == "auto":
+        start_runtime()
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        _threads = None
+        _limit_blas(1 if _deterministic else None)
+        thread_choice.fix(False)
+        return
     n = check_int(n, "threads", low=1, high=numba.config.NUMBA_NUM_THREADS)
     start_runtime()  # numba.set_num_threads starts the pool: start it the backend's way first
     numba.set_num_threads(n)
     _threads = n
     _limit_blas(1 if _deterministic else n)
-
-
-_controller = None  # threadpoolctl's view of the loaded BLAS libraries, found once (about 1 ms)
+    thread_choice.fix(True)
 
 
 def one_blas_thread():
@@ -61,11 +74,7 @@ def one_blas_thread():
     threads spin beside the kernels' BLAS threads for about 0.1 s afterwards, on the same
     two cores (measured: fashion-b64 at 93k instead of 128k samples/s over 8192 samples).
     """
-    global _controller
-    if _controller is None:
-        from threadpoolctl import ThreadpoolController
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+    return thread_choice.blas_controller().limit(limits=1)
 
 
 def get_num_threads():
@@ -93,9 +102,10 @@ def is_deterministic():
 
 
 def thread_info():
-    """Numba threads and threading layer, BLAS libraries with their thread counts, deterministic mode."""
+    """Numba threads and threading layer, BLAS libraries with their thread counts, deterministic mode, and
+    whether training adapts the thread count ('adaptive': no count fixed by set_num_threads)."""
     info = {"numba_threads": numba.get_num_threads(), "numba_max_threads": numba.config.NUMBA_NUM_THREADS,
-            "cores": os.cpu_count(), "deterministic": _deterministic}
+            "cores": os.cpu_count(), "deterministic": _deterministic, "adaptive": not thread_choice.is_fixed()}
     try:
         info["threading_layer"] = numba.threading_layer()
     except ValueError:

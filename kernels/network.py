@@ -15,7 +15,7 @@ from .config import JIT, JIT_INLINE, JIT_INNER_INLINE
 from .dense import dense_backward, dense_dx, dense_forward, dense_sgd
 from .dropout import dropped, layer_input, mask_backward
 from .intrinsics import matrix
-from .losses import SIGMOID_BCE, SIGMOID_XENT, fused_loss
+from .losses import fused_loss
 from .optimizers import update_range
 from .regularisation import clip_global_norm, regularise_layer
 from .static import static_field
@@ -198,48 +198,3 @@ def sgd_backward(ws, params, x, net, lr, stop):
             dense_dx(dx, dz, W)
             act_backward(dx, a_in, net.kinds[l - 1], net.alphas[l - 1])
         dense_sgd(W, bias(params, net, l), a_in, dz, lr)
-
-
-@njit(**JIT)
-def output(out, scratch, params, x, net):
-    """The last layer's output only, into out (m, n_out), for the m rows of x (m, n_in).
-
-    Hidden layers ping-pong through the two halves of ``scratch`` (2 * m * widest hidden
-    layer,): nothing is kept and nothing copied (what ``predict`` needs)."""
-    m = x.shape[0]
-    last = net.lay.shape[0] - 1
-    half = scratch.shape[0] // 2
-    a_in = x
-    for l in range(last + 1):
-        dst = out if l == last else matrix(scratch, (l % 2) * half, m, net.lay[l, N_OUT])
-        dense_forward(dst, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l])
-        a_in = dst
-
-
-@njit(**JIT)
-def probabilities(proba, logits, scratch, params, x, net):
-    """Class probabilities (m, classes) as float64 into ``proba`` for the m rows of x: the
-    softmax of the logits (cross-entropy, softmax + squared error), [1 - p, p] with
-    p = sigmoid(z) (bce), or each output's sigmoid (multi-label), computed in float64 after
-    the network's output ``logits`` (m, n_out) (``output``'s scratch)."""
-    output(logits, scratch, params, x, net)
-    for i in range(x.shape[0]):
-        z = logits[i]
-        if net.loss == SIGMOID_BCE:
-            p = 0.5 * (1.0 + np.tanh(0.5 * np.float64(z[0])))
-            proba[i, 0] = 1.0 - p
-            proba[i, 1] = p
-        elif net.loss == SIGMOID_XENT:
-            for j in range(z.shape[0]):
-                proba[i, j] = 0.5 * (1.0 + np.tanh(0.5 * np.float64(z[j])))
-        else:
-            zmax = np.float64(z[0])
-            for j in range(1, z.shape[0]):
-                zmax = max(zmax, np.float64(z[j]))
-            s = 0.0
-            for j in range(z.shape[0]):
-                e = np.exp(np.float64(z[j]) - zmax)
-                proba[i, j] = e
-                s += e
-            for j in range(z.shape[0]):
-                proba[i, j] /= s

@@ -199,7 +199,8 @@ def test_numba_backend_step_allocates_only_outside_kernels():
     ten = delta(lambda: model.loss_and_grad(X, y), 10)
     assert one.tolist() == [12] * 4  # the 12 arrays handed to fastmlp.kernels.loss_and_grad (w empty)
     assert ten.tolist() == (10 * one).tolist()
-    # inference: the engine's output kernel gets out, scratch, params, x and Net (3 arrays): 7
+    # inference: the engine's screened kernel gets proba (empty), out, flags, scratch, nz, params,
+    # x and Net (3 arrays): 10
     model.predict(X)
-    assert delta(lambda: model.predict(X), 1).tolist() == [7] * 4
-    assert delta(lambda: model.predict(X), 10).tolist() == [70] * 4
+    assert delta(lambda: model.predict(X), 1).tolist() == [10] * 4
+    assert delta(lambda: model.predict(X), 10).tolist() == [100] * 4

@@ -3,8 +3,10 @@
 Start (bare command, --version, python -m), help texts with defaults and examples, one
 meaning per word across API and CLI, one-line errors (exit 2, no traceback) before any
 work, the output folder checked first, a missing dataset explained, a closed pipe,
---threads, huge batch sizes, the compile notice, history.json, and the demo.
+--threads, huge batch sizes, the compile notice, history.json, the demo, and the training
+tools: checkpoints, --resume, --csv-log, the model summary and lr-find.
 """
+import csv
 import inspect
 import json
 import os
@@ -47,7 +49,7 @@ def test_bare_command_prints_version_commands_and_examples():
     assert proc.returncode == 0 and proc.stderr == ""
     out = proc.stdout
     assert f"fastmlp {fastmlp.__version__}" in out
-    for command in ("demo", "train", "sweep", "info", "bench"):
+    for command in ("demo", "train", "sweep", "lr-find", "info", "bench"):
         assert f"    {command} " in out
     assert "examples:" in out and "fastmlp train --dataset" in out and "--help" in out
 
@@ -62,7 +64,7 @@ def test_every_option_has_a_description_and_its_default():
     appended); every command has an example epilog."""
     parser = build_parser()
     subparsers = next(a for a in parser._actions if a.dest == "command").choices
-    for name in ("demo", "train", "sweep", "info"):
+    for name in ("demo", "train", "sweep", "lr-find", "info"):
         sub = subparsers[name]
         assert "examples:" in sub.epilog, name
         for action in sub._actions:
@@ -380,3 +382,162 @@ def test_sweep_grid_over_model_fit_and_data_settings(tmp_path):
     for name in ("heatmaps.png", "curves.png", "n_samples_comparison.png"):
         assert (tmp_path / name).stat().st_size > 0
     assert not (tmp_path / "lr_comparison.png").exists()
+
+
+# -- training tools: checkpoints, resume, CSV log, summary, lr-find ---------------------------------
+TOOL_RUN = ("--hidden", "6", "--epochs", "4", "--validation-split", "0.25", "--dropout", "0.2", "--sampling",
+            "replacement", "--optimizer", "adam", "--set", "dtype=float64", "--backend", "numpy")
+
+
+def history_rows(folder):
+    return json.loads((folder / "history.json").read_text())["rows"]
+
+
+def test_checkpoints_csv_log_and_the_summary_reach_their_files(tmp_path):
+    proc = run("train", *TOOL_RUN, "--checkpoint-every", "2", "--checkpoint-best", "--csv-log", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "Total params: 32 (256 B as float64)" in proc.stdout and "Dropout" in proc.stdout  # the summary
+    rows = history_rows(tmp_path)
+    final = fastmlp.load(tmp_path / "model.npz")
+    for epoch in (2, 4):
+        ckpt = fastmlp.load(tmp_path / "checkpoints" / f"epoch{epoch:03d}.npz")
+        assert len(ckpt.history) == epoch and ckpt.dropout == (0.2,) and ckpt.optimizer_state.name == "adam"
+        assert ckpt.history.rows[-1]["val_loss"] == rows[epoch - 1]["val_loss"]
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["epoch002.npz", "epoch004.npz"]
+    np.testing.assert_array_equal(fastmlp.load(tmp_path / "checkpoints" / "epoch004.npz").params, final.params)
+    best_epoch = min(range(4), key=lambda i: rows[i]["val_loss"])  # auto: val_loss, with validation data
+    assert len(fastmlp.load(tmp_path / "best.npz").history) == best_epoch + 1
+    assert f"wrote best: {tmp_path / 'best.npz'} (epoch {best_epoch + 1})" in proc.stdout
+    with open(tmp_path / "history.csv", newline="") as f:
+        logged = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in logged] == [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    for got, want in zip(logged, rows):
+        assert {k: float(v) for k, v in got.items() if k != "epoch"} == {k: want[k] for k in got if k != "epoch"}
+
+
+def test_resume_equals_the_uninterrupted_run(tmp_path):
+    whole, first, resumed = tmp_path / "whole", tmp_path / "first", tmp_path / "resumed"
+    assert run("train", *TOOL_RUN, "--quiet", "--out", str(whole)).returncode == 0
+    proc = run("train", *TOOL_RUN[:3], "2", *TOOL_RUN[4:], "--checkpoint-every", "2", "--quiet", "--out", str(first))
+    assert proc.returncode == 0, proc.stderr
+    log = tmp_path / "resumed.csv"
+    proc = run("train", *TOOL_RUN, "--resume", str(first / "checkpoints" / "epoch002.npz"), "--checkpoint-best",
+               "loss", "--csv-log", str(log), "--quiet", "--out", str(resumed))
+    assert proc.returncode == 0, proc.stderr
+    assert "after epoch 2: 2 epochs to go" in proc.stdout and "Total params" not in proc.stdout  # --quiet: no summary
+    a, b = fastmlp.load(whole / "model.npz"), fastmlp.load(resumed / "model.npz")
+    np.testing.assert_array_equal(a.params, b.params)
+    np.testing.assert_array_equal(a.optimizer_state.slots, b.optimizer_state.slots)
+    assert a.optimizer_state.step == b.optimizer_state.step
+    keys = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
+    assert [[r[k] for k in keys] for r in history_rows(whole)] == [[r[k] for k in keys] for r in history_rows(resumed)]
+    assert [line.split(",")[0] for line in log.read_text().splitlines()] == ["epoch", "3", "4"]  # this run's epochs
+    assert json.loads((resumed / "history.json").read_text())["result"]["epochs_run"] == 2
+
+
+def test_set_dropout_sampling_and_class_weight_reach_the_model_and_the_fit(tmp_path):
+    from fastmlp.datasets import load_dataset
+    from fastmlp.sweep import train_subset
+    common = ("--hidden", "6", "--epochs", "2", "--lr", "0.1", "--backend", "numpy", "--quiet", "--set",
+              "dtype=float64", "--set", "n_train=101")
+    proc = run("train", *common, "--set", "dropout=0.3", "--set", "sampling=replacement", "--set",
+               "class_weight=balanced", "--out", str(tmp_path / "set"))
+    assert proc.returncode == 0, proc.stderr
+    flags = run("train", *common, "--dropout", "0.3", "--sampling", "replacement", "--set", "class_weight=balanced",
+                "--out", str(tmp_path / "flags"))
+    assert flags.returncode == 0, flags.stderr
+    data = load_dataset("circles", seed=0)
+    X, y = train_subset(data.X_train, data.y_train, 101, 0)
+    assert np.bincount(y)[0] != np.bincount(y)[1]  # odd: 'balanced' weighs the classes unequally
+
+    def python(**options):
+        model = MLP([2, 6, 2], dtype="float64", backend="numpy", seed=0, dropout=options.pop("dropout", None))
+        model.fit(X, y, epochs=2, lr=0.1, seed=0, verbose=0, **options)
+        return model.params
+    want = python(dropout=0.3, sampling="replacement", class_weight="balanced")
+    saved = fastmlp.load(tmp_path / "set" / "model.npz")
+    assert saved.dropout == (0.3,)
+    np.testing.assert_allclose(saved.params, want, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(fastmlp.load(tmp_path / "flags" / "model.npz").params, saved.params)
+    for missing in ("dropout", "sampling", "class_weight"):  # each of the three changes the result
+        options = {k: v for k, v in dict(dropout=0.3, sampling="replacement", class_weight="balanced").items()
+                   if k != missing}
+        assert np.abs(python(**options) - want).max() > 1e-6, missing
+
+
+def test_sweep_grid_over_dropout_with_sampling_and_class_weight(tmp_path):
+    proc = run("sweep", "--grid", "dropout=0,0.5", "--sampling", "replacement", "--set", "class_weight=balanced",
+               "--epochs", "2", "--n-jobs", "1", "--backend", "numpy", "--quiet", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    records = json.loads((tmp_path / "sweep.json").read_text())["records"]
+    assert [r["params"]["dropout"] for r in records] == [0, 0.5]
+    assert all(r["params"]["sampling"] == "replacement" and r["params"]["class_weight"] == "balanced"
+               and r["error"] is None for r in records)
+    assert records[0]["curves"]["loss"] != records[1]["curves"]["loss"]
+
+
+def test_lr_find_writes_the_curve_and_the_figure(tmp_path):
+    from fastmlp import lr_finder
+    from fastmlp.datasets import load_dataset
+    proc = run("lr-find", "--hidden", "8", "--optimizer", "sgd", "--momentum", "0.9", "--min-lr", "1e-5", "--max-lr",
+               "3", "--steps", "30", "--smooth", "0.9", "--batch-size", "16", "--seed", "2", "--set", "dtype=float64",
+               "--backend", "numpy", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    curve = json.loads((tmp_path / "lr_finder.json").read_text(), parse_constant=pytest.fail)
+    assert (tmp_path / "lr_finder.png").stat().st_size > 0
+    assert 1e-5 <= curve["suggestion"] <= 3 and curve["lrs"][0] == pytest.approx(1e-5)
+    assert len(curve["lrs"]) == len(curve["losses"]) == len(curve["smoothed"]) <= 30
+    assert f"suggested learning rate {curve['suggestion']:.3g}" in proc.stdout
+    data = load_dataset("circles", seed=2)
+    model = MLP([2, 8, 2], dtype="float64", backend="numpy", seed=2)
+    want = lr_finder(model, data.X_train, data.y_train, min_lr=1e-5, max_lr=3, steps=30, smooth=0.9, batch_size=16,
+                     optimizer="sgd", momentum=0.9, seed=2)
+    assert curve["suggestion"] == want.suggestion and curve["stopped_early"] == want.stopped_early
+    np.testing.assert_allclose(curve["losses"], want.losses, rtol=1e-12)
+
+
+def test_the_tools_choices_and_defaults_are_the_library_s():
+    from fastmlp import checkpoint, cli, lr_finder, trainer
+    assert cli.MONITOR_CHOICES == checkpoint.MONITORS and cli.SAMPLING_CHOICES == trainer.SAMPLINGS
+    defaults = build_parser().parse_args(["lr-find"])
+    signature = inspect.signature(lr_finder).parameters
+    for name in ("min_lr", "max_lr", "steps", "smooth", "batch_size"):
+        assert getattr(defaults, name) == signature[name].default, name
+
+
+@pytest.fixture(scope="module")
+def checkpoint_of_2_epochs(tmp_path_factory):
+    """A model file as ``train`` writes it on circles with the defaults (2-32-2 relu, sgd), after 2 epochs."""
+    rng = np.random.default_rng(0)
+    model = MLP([2, 32, 2], backend="numpy", seed=0)
+    model.fit(rng.normal(size=(40, 2)), rng.integers(0, 2, 40), epochs=2, verbose=0)
+    return str(model.save(tmp_path_factory.mktemp("ckpt") / "ckpt.npz"))
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["train", "--resume", "CKPT", "--hidden", "5"], "the checkpoint's layers is 2,32,2 but the options give 2,5,2"),
+    (["train", "--resume", "CKPT", "--activation", "tanh"], "the checkpoint's activation is relu but the options "
+                                                            "give tanh"),
+    (["train", "--resume", "CKPT", "--dropout", "0.1"], "the checkpoint's dropout is 0 but the options give 0.1"),
+    (["train", "--resume", "CKPT", "--epochs", "2"], "the checkpoint already has 2 epochs and --epochs is 2"),
+    (["train", "--resume", "CKPT", "--optimizer", "adam"], "trained with sgd but the options give adam"),
+    (["train", "--resume", "CKPT", "--momentum", "0.5"], "trained with momentum=0.0 but the options give momentum=0.5"),
+    (["train", "--resume", "no-such.npz"], "cannot read the checkpoint"),
+    (["train", "--checkpoint-best", "val_loss"], "--checkpoint-best val_loss needs validation data"),
+    (["train", "--checkpoint-best", "lss"], "invalid choice: 'lss'"),
+    (["train", "--checkpoint-every", "0"], "--checkpoint-every must be a positive integer"),
+    (["train", "--csv-log", "no/such/folder/log.csv"], "CSVLogger path"),
+    (["train", "--dropout", "1.5"], "dropout must be a finite number in [0.0, 1.0)"),
+    (["train", "--dropout", "0.1", "--set", "dropout=0.2"], "dropout is given twice: by --dropout"),
+    (["train", "--sampling", "bootstrap"], "invalid choice: 'bootstrap'"),
+    (["lr-find", "--schedule", "step"], "--schedule does not apply to lr-find"),
+    (["lr-find", "--set", "class_weight=balanced"], "--set class_weight=... does not apply to lr-find"),
+    (["lr-find", "--steps", "1"], "--steps must be at least 2"),
+    (["lr-find", "--min-lr", "1", "--max-lr", "0.1"], "--max-lr must be a finite number > 1.0"),
+    (["lr-find", "--smooth", "1"], "--smooth must be a finite number in [0.0, 1.0)"),
+])
+def test_training_tool_mistakes_are_one_line_exit_2(argv, says, checkpoint_of_2_epochs, tmp_path):
+    argv = [checkpoint_of_2_epochs if a == "CKPT" else a for a in argv]
+    err = one_line_error(run(*argv, "--backend", "numpy", "--out", str(tmp_path / "out")))
+    assert says in err
+    assert not (tmp_path / "out" / "model.npz").exists() and not (tmp_path / "out" / "history.json").exists()

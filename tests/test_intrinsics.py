@@ -31,6 +31,8 @@ PRIVATE = [
     ("numba.np.ufunc.parallel", "_launch_threads"),
     ("numba.core.caching", "CacheImpl._locator_classes"),
     ("numba.core.caching", "_CacheLocator"),
+    ("numba.core.dispatcher", "Dispatcher.typeof_pyval"),
+    ("numba.core.dispatcher", "Dispatcher.compile"),
 ]
 
 
@@ -277,3 +279,26 @@ def test_kernel_cache_dir_changes_when_any_kernel_source_changes(monkeypatch, tm
     assert changed != original and changed.startswith(str(tmp_path / "nb" / "fastmlp" / "numba-"))
     (copy / "new_kernel.py").write_text("")
     assert intrinsics.kernel_cache_dir() not in (original, changed)  # a new file is a change too
+
+
+def test_compiled_entry_computes_what_the_dispatcher_does_and_compiles_when_needed():
+    """``compiled_entry`` gives a callable that takes the same arguments as the dispatcher
+    and does the same work, without typing them: compiled now for types not seen yet."""
+    @njit
+    def scale_into(out, x, factor):
+        for i in range(x.shape[0]):
+            out[i] = factor * x[i]
+
+    x = np.arange(5, dtype=np.float32)
+    out = np.zeros(5, np.float32)
+    assert not scale_into.signatures
+    entry = intrinsics.compiled_entry(scale_into, (out, x, 2.5))
+    assert len(scale_into.signatures) == 1  # compiled without being called
+    entry(out, x, 2.5)
+    np.testing.assert_array_equal(out, 2.5 * x)
+    intrinsics.compiled_entry(scale_into, (out, x, 1.0))(out, x, 1.0)  # same types: no new compilation
+    assert len(scale_into.signatures) == 1 and out.tolist() == x.tolist()
+    out64 = np.zeros(5)
+    intrinsics.compiled_entry(scale_into, (out64, x.astype(np.float64), 3.0))(out64, x.astype(np.float64), 3.0)
+    np.testing.assert_array_equal(out64, 3.0 * np.arange(5))
+    assert len(scale_into.signatures) == 2

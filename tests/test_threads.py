@@ -83,9 +83,9 @@ def test_two_threads_fit_two_models_like_sequential_fits():
 
 @pytest.fixture
 def restore_threads():
-    before = fastmlp.get_num_threads()
+    before, adaptive = fastmlp.get_num_threads(), fastmlp.thread_info()["adaptive"]
     yield before
-    fastmlp.set_num_threads(before)
+    fastmlp.set_num_threads("auto" if adaptive else before)
 
 
 @pytest.mark.parametrize("bad,error", [(0, ValueError), (-1, ValueError), (numba.config.NUMBA_NUM_THREADS + 1, ValueError),

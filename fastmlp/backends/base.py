@@ -129,6 +129,11 @@ class BackendBase:
     the other.
     """
 
+    # Whether the backend has ``screened(params, X, probabilities, limit)``: the output and the
+    # count of values of X that are not finite or beyond ``limit``, for X already in the model's
+    # dtype and C order (``checks.ready_rows``), so that no separate pass checks them.
+    screens = False
+
     def __init__(self):
         self._fit_lock = threading.RLock()
 

@@ -20,7 +20,10 @@ private kernel never validates; its public twin checks, then calls it). It owns:
   whether penalties or clipping are on, passed as static choices (``kernels.static``), so a
   training compiles only the code it runs (:func:`training_net`, :func:`update_choice`);
 - getting ready: :meth:`NumbaBackend.prepare` compiles (first run) or loads the epoch
-  kernel a training needs before its first batch, so that the trainer can say so.
+  kernel a training needs before its first batch, so that the trainer can say so;
+- the thread count of training: each epoch call is timed, and run on all threads or on one,
+  whichever trains faster now (:mod:`fastmlp.backends.thread_choice`), unless the user fixed
+  the count.
 """
 import contextlib
 import ctypes
@@ -39,12 +42,14 @@ from ..kernels import intrinsics
 from ..kernels.static import Static
 from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, WEIGHT_SUM, Batching, DropoutWork, LossChoice,
                                OnlineScratch, Samples, UpdateChoice, Workspace)
+from . import thread_choice
 from .base import BackendBase, EpochResult, no_weights, weighted_total
 
 EPOCH_KERNELS = ("auto", "online", "fused", "generic")
 
 _runtime_lock = threading.Lock()
 _guard = None  # what every kernel call holds: set by start_runtime
+_lock = None  # the same, or None when there is no lock to hold (thread-safe layers)
 _prepared = set()  # (epoch kernel, dtype, real targets?) whose code this process has compiled or loaded
 
 
@@ -89,7 +94,7 @@ def start_runtime():
     when they fight over two cores), so it is set for the start only, unless the user set it,
     then removed again: the user's child processes do not inherit it.
     """
-    global _guard
+    global _guard, _lock
     if _guard is not None:
         return _guard
     with _runtime_lock:
@@ -104,7 +109,8 @@ def start_runtime():
                 if set_here:
                     del os.environ["OMP_WAIT_POLICY"]
             layer = numba.threading_layer()
-            _guard = threading.RLock() if layer == "workqueue" else contextlib.nullcontext()
+            _lock = threading.RLock() if layer == "workqueue" else None
+            _guard = _lock or contextlib.nullcontext()
     return _guard
 
 
@@ -176,6 +182,23 @@ class _TrainingBuffers:
                                     buffers.empty((2, arch.n_in), arch.dtype)) if online else None
 
 
+class _InferenceBuffers:
+    """One thread's buffers for inference calls of up to ``rows`` rows: the hidden layers'
+    ping-pong ``scratch``, the ``logits``, the row path's nonzero positions ``nz``, the
+    screening count ``flags`` and ``no_proba``, the empty array that asks the kernel for the
+    output only (see ``kernels.inference.screened``)."""
+
+    __slots__ = ("rows", "scratch", "logits", "nz", "flags", "no_proba")
+
+    def __init__(self, arch, rows):
+        self.rows = rows
+        self.scratch = buffers.empty(2 * rows * arch.max_hidden, arch.dtype)
+        self.logits = buffers.empty((rows, arch.n_out), arch.dtype)
+        self.nz = np.empty(max(arch.layers[:-1]), np.int64)
+        self.flags = np.zeros(1, np.int64)
+        self.no_proba = np.zeros((0, arch.n_classes), np.float64)
+
+
 class NumbaBackend(BackendBase):
     """The compiled kernels for one architecture (see the module docstring)."""
 
@@ -188,6 +211,10 @@ class NumbaBackend(BackendBase):
         self.epoch_kernel = epoch_kernel
         self._local = threading.local()  # this thread's scratch
         self._train = None  # training buffers, allocated at the first epoch of a fit
+        self._thread_choices = {}  # (epoch kernel, batch rows) -> ThreadChoice, or None: nothing to choose
+        self._entries = {}  # inference kernel -> its compiled entry point (see ``_entry``)
+        self._net, self._dtype = arch.net, arch.dtype  # read by every inference call: plain attributes
+        self._n_out, self._n_classes = arch.n_out, arch.n_classes
 
     @property
     def epoch_kernel(self):
@@ -213,41 +240,80 @@ class NumbaBackend(BackendBase):
     def _workspace(self, rows):
         return self._scratch("ws", rows, lambda r: new_workspace(self.arch, r))
 
-    def _ping_pong(self, rows):
-        return self._scratch("ping_pong", rows, lambda r: buffers.empty(2 * r * self.arch.max_hidden, self.arch.dtype))
-
-    def _logits(self, rows):
-        return self._scratch("logits", rows, lambda r: buffers.empty((r, self.arch.n_out), self.arch.dtype))
-
     def _chunks(self, n):
         step = min(n, self.EVAL_CHUNK)
         return [(s, min(s + step, n)) for s in range(0, n, step)], step
 
+    def _inference(self, rows):
+        """This thread's inference buffers for calls of up to ``rows`` rows."""
+        have = getattr(self._local, "inference", None)
+        if have is None or have.rows < rows:
+            have = self._local.inference = _InferenceBuffers(self.arch, rows)
+        return have
+
+    def _entry(self, kernel, args):
+        """``kernel``'s compiled specialisation for these argument types (``intrinsics.compiled_entry``),
+        kept per kernel: inference calls always pass the same types (see ``screened``)."""
+        entry = self._entries.get(kernel)
+        if entry is None:
+            entry = self._entries[kernel] = intrinsics.compiled_entry(kernel, args)
+        return entry
+
     # -- the protocol -----------------------------------------------------------------------------
+    screens = True
+
+    def screened(self, params, X, probabilities, limit, typed=False):
+        """The network's output (``probabilities``: the class probabilities) for X, and how many
+        values of X are NaN, inf or beyond ``limit`` in magnitude, counted by the kernel on its
+        way (the caller then reports them: no separate passes over X).
+
+        X must be a C-contiguous array of the model's dtype (``checks.ready_rows``), ``params``
+        the model's own buffer (aligned, writable, C order): the kernels are then called through
+        their compiled entry points, which do not type their arguments (``typed``: through the
+        dispatcher, which does). In chunks of ``EVAL_CHUNK`` rows, with this thread's buffers:
+        many threads can predict with one model at once. Nothing is allocated but the result.
+        """
+        n = X.shape[0]
+        step = n if n <= self.EVAL_CHUNK else self.EVAL_CHUNK
+        buf = getattr(self._local, "inference", None)
+        if buf is None or buf.rows < step:
+            buf = self._inference(step)
+        flags = X.flags
+        if not flags.aligned:
+            X = X.copy()  # the entry points take aligned arrays
+        elif not flags.writeable:
+            X = kernel_view(X)
+        lock = _lock if _guard is not None else start_runtime() and _lock
+        limit = float(limit)  # the entry points take a float64
+        count = buf.flags
+        count[0] = 0
+        if probabilities:
+            result = np.empty((n, self._n_classes), np.float64)
+            args = (result, buf.logits, count, buf.scratch, buf.nz, params, X, self._net, limit)
+        else:
+            result = np.empty((n, self._n_out), self._dtype)
+            args = (buf.no_proba, result, count, buf.scratch, buf.nz, params, X, self._net, limit)
+        kernel = K.screened
+        call = kernel if typed else self._entries.get(kernel) or self._entry(kernel, args)
+        if n == step:  # one call
+            if lock is None:
+                call(*args)
+            else:
+                with lock:
+                    call(*args)
+        else:
+            with lock or contextlib.nullcontext():
+                for s in range(0, n, step):
+                    part = result[s:s + step]
+                    proba, out = (part, buf.logits) if probabilities else (buf.no_proba, part)
+                    call(proba, out, count, buf.scratch, buf.nz, params, X[s:s + step], self._net, limit)
+        return result, int(count[0])
+
     def output(self, params, X):
-        a = self.arch
-        guard = start_runtime()
-        chunks, step = self._chunks(X.shape[0])
-        out = np.empty((X.shape[0], a.n_out), a.dtype)
-        scratch = self._ping_pong(step)
-        X = kernel_view(X)
-        with guard:
-            for s, e in chunks:
-                K.output(out[s:e], scratch, params, X[s:e], a.net)
-        return out
+        return self.screened(params, np.ascontiguousarray(X, self._dtype), False, np.inf, typed=True)[0]
 
     def probabilities(self, params, X):
-        a = self.arch
-        guard = start_runtime()
-        chunks, step = self._chunks(X.shape[0])
-        proba = np.empty((X.shape[0], a.n_classes), np.float64)
-        logits = self._logits(step)
-        scratch = self._ping_pong(step)
-        X = kernel_view(X)
-        with guard:
-            for s, e in chunks:
-                K.probabilities(proba[s:e], logits[:e - s], scratch, params, X[s:e], a.net)
-        return proba
+        return self.screened(params, np.ascontiguousarray(X, self._dtype), True, np.inf, typed=True)[0]
 
     def layer_outputs(self, params, X):
         a = self.arch
@@ -346,8 +412,19 @@ class NumbaBackend(BackendBase):
         _prepared.add(key)
         return seconds, sum(kernel.stats.cache_misses.values()) > misses
 
+    def thread_choice(self, kernel, rows):
+        """The :class:`~fastmlp.backends.thread_choice.ThreadChoice` of trainings by ``kernel`` at
+        ``rows`` samples per batch, or None when there is nothing to choose (a count fixed by
+        ``fastmlp.set_num_threads``, one core, or products too small to split)."""
+        if thread_choice.is_fixed():
+            return None
+        key = (kernel, rows)
+        if key not in self._thread_choices:
+            self._thread_choices[key] = (thread_choice.ThreadChoice()
+                                         if thread_choice.worth_choosing(self.arch.layers, rows) else None)
+        return self._thread_choices[key]
+
     def train_epoch(self, params, state, optimizer, data, order, lr):
-        a = self.arch
         kernel = self.choose_epoch_kernel(optimizer, data.batch_size, data.weighted, data.dropout is not None)
         rows = min(data.batch_size, data.n)
         guard = start_runtime()
@@ -355,24 +432,45 @@ class NumbaBackend(BackendBase):
             tb = self._train
             if (tb is None or tb.rows != rows or (kernel == "online" and tb.online is None)
                     or (data.dropout is not None and tb.dropout is None)):
-                tb = self._train = _TrainingBuffers(a, rows, kernel == "online", data.dropout is not None)
-            result = tb.result
-            result[0] = 0
-            samples = Samples(kernel_view(data.X), kernel_view(data.y), kernel_view(data.t), self._weights(data.w))
-            net = training_net(a.net, samples.w.shape[0] > 0)
-            if kernel == "online":
-                K.train_epoch_online(result, params, tb.ws, tb.online, samples, order, net, float(lr))
+                tb = self._train = _TrainingBuffers(self.arch, rows, kernel == "online", data.dropout is not None)
+            choice = self.thread_choice(kernel, rows) if order.shape[0] else None
+            if choice is None:
+                return self._run_epoch(kernel, tb, params, state, optimizer, data, order, lr)
+            # pieces of whole batches, each on the way the choice says, timed: the same batches
+            # in the same order as one call (only the last piece may hold a partial batch)
+            total, start = EpochResult(0.0, 0, 0, 0, False), 0
+            for way, batches in choice.pieces(-(-order.shape[0] // data.batch_size)):
+                piece = order[start:start + batches * data.batch_size]
+                start += piece.shape[0]
+                with thread_choice.one_thread() if way == thread_choice.ONE else contextlib.nullcontext():
+                    t0 = choice.clock()
+                    part = self._run_epoch(kernel, tb, params, state, optimizer, data, piece, lr)
+                    choice.record(way, part.seen, choice.clock() - t0)
+                total = total + part
+                if part.diverged:
+                    break
+            return total
+
+    def _run_epoch(self, kernel, tb, params, state, optimizer, data, order, lr):
+        """One call of the epoch ``kernel`` over ``order`` (the caller holds the locks)."""
+        a = self.arch
+        result = tb.result
+        result[0] = 0
+        samples = Samples(kernel_view(data.X), kernel_view(data.y), kernel_view(data.t), self._weights(data.w))
+        net = training_net(a.net, samples.w.shape[0] > 0)
+        if kernel == "online":
+            K.train_epoch_online(result, params, tb.ws, tb.online, samples, order, net, float(lr))
+        else:
+            plan = Batching(order, data.batch_size, data.drop_last)
+            if kernel == "fused":
+                K.train_epoch_sgd(result, params, tb.ws, tb.batch, samples, plan, net, float(lr))
             else:
-                plan = Batching(order, data.batch_size, data.drop_last)
-                if kernel == "fused":
-                    K.train_epoch_sgd(result, params, tb.ws, tb.batch, samples, plan, net, float(lr))
-                else:
-                    hyper = optimizer.kernel_hyper(lr)
-                    K.train_epoch(result, params, tb.grads, state.slots, tb.ws, tb.batch, samples, plan, net,
-                                  hyper._replace(kind=Static(update_choice(hyper))), state.step,
-                                  dropout_work(a, data.dropout, tb.dropout))
-            r = result[0]
-            out = EpochResult(float(r["loss_sum"]), int(r["correct"]), int(r["seen"]), int(r["steps"]),
-                              bool(r["diverged"]))
+                hyper = optimizer.kernel_hyper(lr)
+                K.train_epoch(result, params, tb.grads, state.slots, tb.ws, tb.batch, samples, plan, net,
+                              hyper._replace(kind=Static(update_choice(hyper))), state.step,
+                              dropout_work(a, data.dropout, tb.dropout))
+        r = result[0]
+        out = EpochResult(float(r["loss_sum"]), int(r["correct"]), int(r["seen"]), int(r["steps"]),
+                          bool(r["diverged"]))
         state.step += out.steps
         return out

@@ -1,0 +1,178 @@
+"""The adaptive thread count of training: all threads, or one when threads stop paying.
+
+Why: the kernels' large products run on the BLAS's threads (OpenBLAS: two on two cores). When
+another process takes one core, the BLAS's main thread finishes its half of each product and
+then waits, spinning, for the worker thread, which the scheduler runs only in its own time
+slices beside the other process: a 64x784x256 sgemm takes 0.5 ms on one thread, but 10-12 ms
+in one call of ten on two (measured on the 2-core project machine), and training collapses
+to a fraction of its one-thread speed. On an idle machine two threads pay (fashion-b64: 126k
+against 78k samples/s), so the count cannot be fixed in advance: it is measured.
+
+How: the numba backend times its own epoch calls (each a chunk of an epoch, about 0.5 s, cut
+by the trainer) through a :class:`ThreadChoice` per training shape. While probing, each call
+is split at a batch boundary into two pieces, one run on all threads and one on one thread
+(Numba and BLAS; the order alternates from call to call), until each way has run
+``PROBE_PIECES`` pieces of at least ``STEADY_SECONDS``; the faster way per sample (best
+piece) is kept, one thread unless all threads are ``MARGIN`` faster. It probes again after
+``RECHECK_SECONDS`` of training, and at once when a call runs at less than ``DROP`` times the
+speed the kept way had: the load changed.
+
+It never acts when nothing can run on several threads: a count fixed by
+``fastmlp.set_num_threads`` (:func:`fix`), one core (Numba and the BLAS size their pools from
+the process's CPU affinity), or products too small for the BLAS to split (``MIN_WORK``).
+Splitting a call at a batch boundary changes no result (the same batches in the same order);
+Numba's parallel loops give the same bits on any thread count; only the BLAS's thread count
+changes rounding, and it is 1 in either way in the deterministic mode
+(``fastmlp.set_deterministic``): there, adapting never changes a result.
+"""
+import contextlib
+import threading
+import time
+
+import numba
+
+# Products below this many multiply-adds (m*k*n) run on one BLAS thread whatever the count
+# (OpenBLAS's own threshold for threading a gemm: SMP_THRESHOLD_MIN 65536 x 4): nothing to choose.
+MIN_WORK = 1 << 18
+PROBE_PIECES = 2  # timed pieces of at least STEADY_SECONDS of each way before choosing
+MARGIN = 0.05  # all threads are kept only when faster than one thread by this fraction
+RECHECK_SECONDS = 10.0  # training time between probes
+DROP = 0.6  # a call slower than this fraction of the kept way's speed probes again
+STEADY_SECONDS = 0.02  # shorter pieces (an epoch's first or last few batches) do not judge the speed
+ALL, ONE = "all", "one"
+
+_fixed = False  # a count given to fastmlp.set_num_threads: never overridden
+_blas = None  # threadpoolctl's view of the loaded BLAS libraries, found once (about 1 ms)
+_one_lock = threading.Lock()
+_one_users = 0  # threads running in one_thread() now: the BLAS limit is process-wide
+_one_limit = None  # threadpoolctl's limit in force for them
+
+
+def fix(flag):
+    """Whether the thread count is fixed by the user (``fastmlp.set_num_threads``): no adapting."""
+    global _fixed
+    _fixed = bool(flag)
+
+
+def is_fixed():
+    return _fixed
+
+
+def blas_controller():
+    """threadpoolctl's controller of the loaded BLAS libraries (created once)."""
+    global _blas
+    if _blas is None:
+        import scipy.linalg.cython_blas  # noqa: F401  (the BLAS the kernels call: loaded before it is seen)
+        from threadpoolctl import ThreadpoolController
+        _blas = ThreadpoolController().select(user_api="blas")
+    return _blas
+
+
+def blas_threads():
+    """The largest thread count of the loaded BLAS libraries now."""
+    return max((lib.num_threads for lib in blas_controller().lib_controllers), default=1)
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Numba's loops (in the calling thread) and the BLAS on one thread, then back.
+
+    The BLAS limit is process-wide: the first thread in limits it, the last one out restores
+    it, so that two trainings in two threads never leave it limited.
+    """
+    global _one_users, _one_limit
+    with _one_lock:
+        if _one_users == 0:
+            _one_limit = blas_controller().limit(limits=1)
+        _one_users += 1
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+        with _one_lock:
+            _one_users -= 1
+            if _one_users == 0:
+                _one_limit.restore_original_limits()
+                _one_limit = None
+
+
+def largest_product(layers, rows):
+    """The largest product m*k*n of a training step of ``layers`` at ``rows`` samples per batch."""
+    return max(rows * a * b for a, b in zip(layers[:-1], layers[1:]))
+
+
+def worth_choosing(layers, rows):
+    """Whether a training of ``layers`` at batch size ``rows`` may run on several threads (else
+    there is nothing to choose): the count is not fixed, Numba or the BLAS has several threads,
+    and the largest product is large enough for the BLAS to split."""
+    if _fixed or largest_product(layers, rows) < MIN_WORK:
+        return False
+    return numba.get_num_threads() > 1 or blas_threads() > 1
+
+
+class ThreadChoice:
+    """The choice between all threads and one for one training shape (see the module docstring).
+
+    ``clock`` (seconds) is what times the pieces; tests give a fake one.
+    """
+
+    def __init__(self, clock=time.perf_counter):
+        self.clock = clock
+        self.kept = None  # ALL or ONE once chosen; None while probing
+        self._probe = {ALL: [], ONE: []}  # way -> [(samples, seconds) of each piece]
+        self._calls = 0
+        self._kept_rate = 0.0  # samples/s of the kept way when chosen (the best call since)
+        self._since_probe = 0.0  # training seconds since the choice
+
+    @property
+    def probing(self):
+        return self.kept is None
+
+    def rate(self, way):
+        """Samples per second of ``way`` in the current probe: its best piece of at least
+        ``STEADY_SECONDS`` (a first call's one-off costs and a few batches' timing noise do not
+        decide), or of any length when there is none yet; 0 when not measured."""
+        pieces = self._probe[way]
+        steady = [p for p in pieces if p[1] >= STEADY_SECONDS] or pieces
+        return max((samples / seconds for samples, seconds in steady), default=0.0)
+
+    def pieces(self, batches):
+        """How to run a call of ``batches`` batches: a list of (way, number of batches)."""
+        if not self.probing:
+            return [(self.kept, batches)]
+        first, second = (ALL, ONE) if self._calls % 2 == 0 else (ONE, ALL)
+        self._calls += 1
+        if batches < 2:  # one batch: the way measured least so far
+            return [(min((ALL, ONE), key=lambda w: len(self._probe[w])), batches)]
+        half = batches // 2
+        return [(first, half), (second, batches - half)]
+
+    def record(self, way, samples, seconds):
+        """A piece run ``way`` trained ``samples`` samples in ``seconds``."""
+        if samples <= 0 or seconds <= 0:
+            return
+        if self.probing:
+            self._probe[way].append((samples, seconds))
+            if all(sum(s >= STEADY_SECONDS for _, s in p) >= PROBE_PIECES for p in self._probe.values()):
+                self._choose()
+            return
+        self._since_probe += seconds
+        dropped = False
+        if seconds >= STEADY_SECONDS:
+            rate = samples / seconds
+            dropped = rate < DROP * self._kept_rate
+            self._kept_rate = max(self._kept_rate, rate)
+        if dropped or self._since_probe >= RECHECK_SECONDS:
+            self.reprobe()
+
+    def _choose(self):
+        self.kept = ALL if self.rate(ALL) > (1 + MARGIN) * self.rate(ONE) else ONE
+        self._kept_rate = self.rate(self.kept)
+        self._since_probe = 0.0
+
+    def reprobe(self):
+        """Measure both ways again from the next call on."""
+        self.kept = None
+        self._probe = {ALL: [], ONE: []}

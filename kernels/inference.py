@@ -1,0 +1,179 @@
+"""Inference: the network's output and class probabilities, forward only: fast, numba.
+
+Hidden layers ping-pong through the two halves of a ``scratch`` buffer (2 * rows * widest
+hidden layer,): nothing is kept, nothing copied. Two paths, chosen by the number of rows m:
+
+- many rows: each layer one product (``dense_forward``: BLAS for large products);
+- up to ``ROW_PATH_MAX_ROWS`` rows (latency): each row alone, serially, no BLAS call and
+  no thread woken. A row's product x @ W reads only the rows of W at the nonzero inputs
+  (pixels at 0, ReLU zeros: they add nothing), four of them per pass over the output;
+  ``nz`` (widest layer input,) int64 holds the nonzero positions. A mostly nonzero first
+  layer input goes to BLAS instead (its gemv beats the loop on dense rows).
+
+The ``screened`` kernel also looks at every input value on the way (``screen``), so that
+the caller's value checks need no separate passes over X: ``flags[0]`` counts the values
+that are NaN, inf or beyond ``limit`` in magnitude.
+"""
+import numpy as np
+from numba import njit
+
+from .activations import bias_act
+from .blas import gemm
+from .config import BLAS_MIN_WORK, JIT, JIT_INNER, JIT_INNER_INLINE
+from .dense import dense_forward
+from .intrinsics import borrow, matrix
+from .losses import SIGMOID_BCE, SIGMOID_XENT
+from .network import bias, weight
+from .structs import N_IN, N_OUT
+
+# Rows a call takes one at a time (see the module docstring); more go through whole-layer products.
+ROW_PATH_MAX_ROWS = 4
+# A first-layer row with at least this fraction of nonzero inputs goes to BLAS (dense rows).
+DENSE_ROW_FRACTION = 0.75
+
+
+@njit(**JIT_INNER)
+def screen(flags, x, limit):
+    """flags[0] += how many values of x (m, k) are NaN, inf or beyond ``limit`` in magnitude."""
+    bad = 0
+    for i in range(x.shape[0]):
+        r = x[i]
+        for j in range(r.shape[0]):
+            bad += not (abs(r[j]) <= limit)  # NaN compares false
+    flags[0] += bad
+
+
+@njit(**JIT_INNER)
+def _row_product(o, x, W, nz):
+    """o = x @ W for one row x (k,), W (k, n), o (n,), from the rows of W at the nonzero x."""
+    k, n = W.shape
+    zero = o.dtype.type(0)
+    for j in range(n):
+        o[j] = zero
+    c = 0
+    for q in range(k):
+        if x[q] != zero:
+            nz[c] = q
+            c += 1
+    t = 0
+    while t + 4 <= c:  # four rows of W per pass: a quarter of the loads and stores of o
+        q0, q1, q2, q3 = nz[t], nz[t + 1], nz[t + 2], nz[t + 3]
+        x0, x1, x2, x3 = x[q0], x[q1], x[q2], x[q3]
+        w0, w1, w2, w3 = W[q0], W[q1], W[q2], W[q3]
+        for j in range(n):
+            o[j] += x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j]
+        t += 4
+    for s in range(t, c):
+        xv = x[nz[s]]
+        w = W[nz[s]]
+        for j in range(n):
+            o[j] += xv * w[j]
+    return c
+
+
+@njit(**JIT_INNER_INLINE)
+def _dense_row(x, k):
+    """Whether a first-layer row (k,) is mostly nonzero (then BLAS's gemv beats the loop)."""
+    c = 0
+    zero = x.dtype.type(0)
+    for q in range(k):
+        c += x[q] != zero
+    return c >= DENSE_ROW_FRACTION * k
+
+
+@njit(**JIT_INNER)
+def output_rows(out, scratch, nz, params, x, net):
+    """``output`` one row at a time, serially (few rows: see the module docstring)."""
+    m = x.shape[0]
+    last = net.lay.shape[0] - 1
+    half = scratch.shape[0] // 2
+    out = borrow(out)
+    x = borrow(x)
+    for i in range(m):
+        a_in = x[i:i + 1]
+        for l in range(last + 1):
+            n = net.lay[l, N_OUT]
+            dst = out[i:i + 1] if l == last else matrix(scratch, (l % 2) * half, 1, n)
+            W = weight(params, net, l)
+            if l == 0 and net.lay[l, N_IN] * n >= BLAS_MIN_WORK and _dense_row(a_in[0], net.lay[l, N_IN]):
+                gemm(dst, a_in, False, W, False, 1, 0)
+            else:
+                _row_product(dst[0], a_in[0], W, nz)
+            bias_act(dst, bias(params, net, l), net.kinds[l], net.alphas[l])
+            a_in = dst
+
+
+@njit(**JIT_INNER)
+def output_layers(out, scratch, params, x, net):
+    """``output`` by whole-layer products (many rows)."""
+    m = x.shape[0]
+    last = net.lay.shape[0] - 1
+    half = scratch.shape[0] // 2
+    a_in = x
+    for l in range(last + 1):
+        dst = out if l == last else matrix(scratch, (l % 2) * half, m, net.lay[l, N_OUT])
+        dense_forward(dst, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l])
+        a_in = dst
+
+
+@njit(**JIT_INNER_INLINE)
+def _output(out, scratch, nz, params, x, net):
+    if x.shape[0] <= ROW_PATH_MAX_ROWS and nz.shape[0] > 0:
+        output_rows(out, scratch, nz, params, x, net)
+    else:
+        output_layers(out, scratch, params, x, net)
+
+
+@njit(**JIT_INNER)
+def link(proba, logits, loss):
+    """Class probabilities (m, classes) as float64 into ``proba`` from the logits (m, n_out):
+    the softmax (cross-entropy, softmax + squared error), [1 - p, p] with p = sigmoid(z)
+    (bce), or each output's sigmoid (multi-label), computed in float64."""
+    for i in range(logits.shape[0]):
+        z = logits[i]
+        if loss == SIGMOID_BCE:
+            p = 0.5 * (1.0 + np.tanh(0.5 * np.float64(z[0])))
+            proba[i, 0] = 1.0 - p
+            proba[i, 1] = p
+        elif loss == SIGMOID_XENT:
+            for j in range(z.shape[0]):
+                proba[i, j] = 0.5 * (1.0 + np.tanh(0.5 * np.float64(z[j])))
+        else:
+            zmax = np.float64(z[0])
+            for j in range(1, z.shape[0]):
+                zmax = max(zmax, np.float64(z[j]))
+            s = 0.0
+            for j in range(z.shape[0]):
+                e = np.exp(np.float64(z[j]) - zmax)
+                proba[i, j] = e
+                s += e
+            for j in range(z.shape[0]):
+                proba[i, j] /= s
+
+
+@njit(**JIT)
+def output(out, scratch, params, x, net):
+    """The last layer's output only, into out (m, n_out), for the m rows of x (m, n_in),
+    by whole-layer products (what ``predict`` needs)."""
+    output_layers(out, scratch, params, x, net)
+
+
+@njit(**JIT)
+def probabilities(proba, logits, scratch, params, x, net):
+    """Class probabilities (m, classes) as float64 into ``proba`` for the m rows of x
+    (``link`` of the network's output ``logits`` (m, n_out), ``output``'s scratch)."""
+    output_layers(logits, scratch, params, x, net)
+    link(proba, logits, net.loss)
+
+
+@njit(**JIT)
+def screened(proba, out, flags, scratch, nz, params, x, net, limit):
+    """The network's output for the m rows of x into out's first m rows (the row path for few
+    rows, given ``nz``; empty ``nz``: whole layers), then, unless ``proba`` is empty, the class
+    probabilities into proba (m, classes) (``link``); flags[0] += the count of values of x that
+    are not finite or beyond ``limit`` (``screen``). One kernel for both, compiled once."""
+    screen(flags, x, limit)
+    out = out[:x.shape[0]]
+    _output(out, scratch, nz, params, x, net)
+    if proba.shape[0] > 0:
+        link(proba, out, net.loss)

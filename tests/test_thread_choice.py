@@ -1,0 +1,260 @@
+"""The adaptive thread count of training (fastmlp.backends.thread_choice): the choice from
+injected timings, the backend following it, a count fixed by set_num_threads never
+overridden, and the deterministic mode's results unchanged by adapting. No timing here:
+every clock is fake."""
+import argparse
+import threading
+
+import numba
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import trainer as trainer_module
+from fastmlp.optimizers import make_optimizer
+from fastmlp.backends import thread_choice as tc
+from fastmlp.backends.thread_choice import ALL, ONE, ThreadChoice
+
+# Products large enough for the BLAS to split (64 x 128 x 64 >= MIN_WORK): the choice acts.
+LAYERS = [64, 128, 64, 10]
+BATCH = 64
+several_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one core: nothing to choose")
+
+
+@pytest.fixture(autouse=True)
+def adaptive():
+    """Every test starts and ends adapting, with the BLAS at its default counts."""
+    fastmlp.set_num_threads("auto")
+    yield
+    fastmlp.set_deterministic(False)
+    fastmlp.set_num_threads("auto")
+
+
+def _run(choice, batches, seconds_per_sample):
+    """One call of ``batches`` batches of BATCH samples through ``choice``, each way's piece
+    timed by ``seconds_per_sample[way]``; the pieces."""
+    pieces = choice.pieces(batches)
+    for way, n in pieces:
+        choice.record(way, n * BATCH, n * BATCH * seconds_per_sample[way])
+    return pieces
+
+
+def _settled(timings, batches=100):
+    """A choice after the calls of one probe timed by ``timings``."""
+    c = ThreadChoice()
+    for _ in range(tc.PROBE_PIECES):
+        _run(c, batches, timings)
+    return c
+
+
+def test_pieces_split_a_call_at_a_batch_boundary_alternating_the_order():
+    c = ThreadChoice()
+    assert c.pieces(9) == [(ALL, 4), (ONE, 5)]
+    assert c.pieces(9) == [(ONE, 4), (ALL, 5)]
+    assert c.pieces(1) == [(ALL, 1)]  # no piece measured yet: the first way
+    c.record(ALL, BATCH, 1.0)
+    assert c.pieces(1) == [(ONE, 1)]  # the way measured least
+
+
+def test_one_thread_is_kept_when_all_threads_are_slower():
+    c = ThreadChoice()
+    slow_threads = {ALL: 3e-5, ONE: 1e-5}
+    _run(c, 100, slow_threads)
+    assert c.probing  # one piece of each way is not enough
+    _run(c, 100, slow_threads)
+    assert not c.probing and c.kept == ONE
+    assert _run(c, 100, slow_threads) == [(ONE, 100)]  # whole calls on one thread from now on
+
+
+def test_all_threads_are_kept_only_when_faster_by_the_margin():
+    assert _settled({ALL: 1e-5, ONE: 2e-5}).kept == ALL
+    tie = {ALL: 1e-5, ONE: 1e-5 * (1 + tc.MARGIN / 2)}
+    assert _settled(tie).kept == ONE  # a tie within the margin leaves the other core alone
+
+
+def test_short_pieces_do_not_decide_when_longer_ones_exist():
+    c = ThreadChoice()
+    c.record(ALL, 10, 1e-3)  # a first call's few batches: 10k samples/s, too short to judge
+    c.record(ONE, 10, 1e-4)  # 100k samples/s, too short to judge
+    c.record(ALL, 6400, 0.1)  # 64k samples/s
+    c.record(ONE, 6400, 0.2)  # 32k samples/s
+    assert c.probing  # one long piece of each way is not enough
+    c.record(ALL, 6400, 0.2)
+    c.record(ONE, 6400, 0.25)
+    assert c.kept == ALL and c.rate(ALL) == pytest.approx(64000)
+
+
+def test_a_drop_in_speed_probes_again_and_finds_the_other_way():
+    c = _settled({ALL: 1e-5, ONE: 2e-5})
+    assert c.kept == ALL
+    _run(c, 100, {ALL: 1e-5, ONE: 2e-5})
+    assert c.kept == ALL
+    busy = {ALL: 5e-5, ONE: 2e-5}  # another process took a core: all threads now 5x slower
+    _run(c, 100, busy)
+    assert c.probing
+    for _ in range(2):
+        _run(c, 100, busy)
+    assert c.kept == ONE
+
+
+def test_the_choice_is_measured_again_after_recheck_seconds():
+    c = _settled({ALL: 3e-5, ONE: 1e-5})
+    assert c.kept == ONE
+    calls = 0
+    while not c.probing:
+        _run(c, 100, {ALL: 3e-5, ONE: 1e-5})
+        calls += 1
+    assert calls == int(np.ceil(tc.RECHECK_SECONDS / (100 * BATCH * 1e-5)))
+    for _ in range(2):
+        _run(c, 100, {ALL: 1e-5, ONE: 3e-5})  # the other core is free again
+    assert c.kept == ALL
+
+
+def _data(n=20 * BATCH, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, LAYERS[0])).astype(np.float32), rng.integers(0, LAYERS[-1], n)
+
+
+class _FakeClock:
+    """Time that runs 3x slower per call on several threads than on one, and notes the thread
+    counts (Numba, BLAS) seen at each reading."""
+
+    def __init__(self):
+        self.now, self.seen = 0.0, []
+
+    def __call__(self):
+        numba_threads = numba.get_num_threads()
+        self.seen.append((numba_threads, tc.blas_threads()))
+        self.now += 1.0 if numba_threads == 1 else 3.0
+        return self.now
+
+
+def _adaptive_fit(monkeypatch, optimizer="sgd", epochs=3, **model_options):
+    """A fit of one-batch calls (every call the same work) timed by a :class:`_FakeClock`."""
+    monkeypatch.setattr(trainer_module, "CHUNK_SECONDS", 1e-9)
+    monkeypatch.setattr(trainer_module, "FIRST_CHUNK_SAMPLES", 1)
+    monkeypatch.setattr(tc, "RECHECK_SECONDS", 1e9)
+    X, y = _data()
+    m = fastmlp.MLP(LAYERS, seed=0, dtype="float32", **model_options)
+    kernel = m.engine.choose_epoch_kernel(make_optimizer(optimizer), BATCH, dropout="dropout" in model_options)
+    choice = m.engine.thread_choice(kernel, BATCH)
+    clock = choice.clock = _FakeClock()
+    m.fit(X, y, epochs=epochs, batch_size=BATCH, optimizer=optimizer, lr=1e-3, verbose=0, seed=0)
+    return m, choice, clock
+
+
+@several_threads
+def test_training_settles_on_one_thread_when_the_clock_says_threads_are_slower(monkeypatch):
+    numba_before, blas_before = numba.get_num_threads(), tc.blas_threads()
+    m, choice, clock = _adaptive_fit(monkeypatch)
+    assert choice.kept == ONE
+    counts = {c for c, _ in clock.seen}
+    assert counts == {1, numba_before}  # both ways were tried
+    assert clock.seen[:8:2] == [(numba_before, blas_before), (1, 1)] * 2  # probed: all threads, one, ...
+    assert all(c == (1, 1) for c in clock.seen[8:])  # then every call on one thread (Numba and BLAS)
+    assert len(clock.seen) == 2 * 3 * 20
+    assert (numba.get_num_threads(), tc.blas_threads()) == (numba_before, blas_before)  # restored after
+
+
+@several_threads
+def test_an_explicit_thread_count_is_never_overridden(monkeypatch):
+    top = numba.config.NUMBA_NUM_THREADS
+    fastmlp.set_num_threads(top)
+    assert not fastmlp.thread_info()["adaptive"]
+    m = fastmlp.MLP(LAYERS, seed=0, dtype="float32")
+    assert m.engine.thread_choice("fused", BATCH) is None
+
+    def refuse():
+        raise AssertionError("the thread count was changed although set_num_threads fixed it")
+    monkeypatch.setattr(tc, "one_thread", refuse)
+    X, y = _data()
+    m.fit(X, y, epochs=2, batch_size=BATCH, verbose=0)
+    assert numba.get_num_threads() == top and tc.blas_threads() == top
+    fastmlp.set_num_threads("auto")
+    assert fastmlp.thread_info()["adaptive"]
+    assert m.engine.thread_choice("fused", BATCH) is not None
+
+
+def test_the_cli_threads_option_fixes_the_count():
+    from fastmlp.cli import _set_threads
+    _set_threads(argparse.Namespace(threads=1))
+    assert numba.get_num_threads() == 1 and tc.is_fixed()
+    _set_threads(argparse.Namespace(threads=None))  # no --threads: nothing changes
+    assert numba.get_num_threads() == 1 and tc.is_fixed()
+
+
+def test_set_num_threads_auto_and_refusals():
+    fastmlp.set_num_threads(1)
+    with pytest.raises(TypeError, match="threads must be an integer"):
+        fastmlp.set_num_threads("automatic")
+    assert tc.is_fixed() and numba.get_num_threads() == 1
+    fastmlp.set_num_threads("auto")
+    assert not tc.is_fixed() and numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS
+
+
+def test_small_products_have_nothing_to_choose():
+    m = fastmlp.MLP([6, 9, 3], seed=0)
+    assert m.engine.thread_choice("fused", 32) is None
+    big = fastmlp.MLP([784, 256, 10], seed=0)
+    assert (big.engine.thread_choice("online", 1) is None)  # batch 1: 1 x 784 x 256 < MIN_WORK
+
+
+@several_threads
+@pytest.mark.parametrize("optimizer,options", [("sgd", {}), ("adam", {}), ("sgd", {"dropout": 0.3})])
+def test_adapting_never_changes_results_in_deterministic_mode(monkeypatch, optimizer, options):
+    fastmlp.set_deterministic(True)
+    adapted, choice, clock = _adaptive_fit(monkeypatch, optimizer, **options)
+    assert choice.kept == ONE and {c for c, _ in clock.seen} == {1, numba.config.NUMBA_NUM_THREADS}
+    for n in (1, numba.config.NUMBA_NUM_THREADS):
+        fastmlp.set_num_threads(n)
+        X, y = _data()
+        fixed = fastmlp.MLP(LAYERS, seed=0, dtype="float32", **options)
+        fixed.fit(X, y, epochs=3, batch_size=BATCH, optimizer=optimizer, lr=1e-3, verbose=0, seed=0)
+        assert adapted.params.tobytes() == fixed.params.tobytes()
+
+
+class _FakeBlas:
+    """A BLAS controller that notes limits and restores (the process-wide count it would set)."""
+
+    def __init__(self):
+        self.count, self.events = 2, []
+
+    def limit(self, limits):
+        blas, before = self, self.count
+        self.count = limits
+        self.events.append(("limit", limits))
+
+        class Limiter:
+            def restore_original_limits(self):
+                blas.count = before
+                blas.events.append(("restore", before))
+        return Limiter()
+
+
+def test_one_thread_in_two_threads_at_once_keeps_the_blas_limited_until_both_left(monkeypatch):
+    blas = _FakeBlas()
+    monkeypatch.setattr(tc, "blas_controller", lambda: blas)
+    inside, leave_a, done_b = threading.Event(), threading.Event(), threading.Event()
+    seen = []
+
+    def a():
+        with tc.one_thread():
+            inside.set()
+            leave_a.wait(10)
+        seen.append(("a left", blas.count))
+
+    def b():
+        inside.wait(10)
+        with tc.one_thread():
+            seen.append(("b in", numba.get_num_threads()))
+            leave_a.set()
+            done_b.wait(10)
+            seen.append(("b inside", blas.count))
+
+    ta, tb = threading.Thread(target=a), threading.Thread(target=b)
+    ta.start(), tb.start()
+    ta.join(10)
+    done_b.set()
+    tb.join(10)
+    assert seen == [("b in", 1), ("a left", 1), ("b inside", 1)]  # a left while b runs: still one thread
+    assert blas.events == [("limit", 1), ("restore", 2)] and blas.count == 2
