@@ -26,7 +26,9 @@ class EpochRecorder(Callback):
         """Raise ValueError if this recorder cannot measure ``model`` (default: any model)."""
 
     def take(self, model, epoch):
-        raise NotImplementedError
+        """Measure ``model`` after ``epoch`` completed epochs and store it: the abstract step that
+        each recorder defines (``LayerDiagnostics``, ``BoundarySnapshots``)."""
+        raise NotImplementedError(f"{type(self).__name__} must define take(model, epoch): what it records")
 
     def _record(self, model, epoch):
         self.take(model, epoch)
