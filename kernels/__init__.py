@@ -13,7 +13,7 @@ from .network import backward, evaluate, forward, loss_and_grad
 from .inference import output, probabilities, screened
 from .optimizers import ADAGRAD, ADAM, RMSPROP, SGD, optimizer_step
 from .epoch import train_epoch, train_epoch_sgd
-from .online import train_epoch_online
+from .online import train_epoch_online, train_epoch_online_any
 from .structs import EPOCH_RESULT, Batching, DropoutWork, Hyper, Net, OnlineScratch, Samples, Workspace
 
 __all__ = [
@@ -23,6 +23,6 @@ __all__ = [
     "softmax_xent", "mse", "sigmoid_bce", "sigmoid_xent", "softmax_mse", "loss_grad",
     "forward", "output", "probabilities", "screened", "backward", "loss_and_grad", "evaluate",
     "SGD", "ADAM", "RMSPROP", "ADAGRAD", "optimizer_step", "train_epoch", "train_epoch_sgd",
-    "train_epoch_online",
+    "train_epoch_online", "train_epoch_online_any",
     "Net", "Workspace", "Samples", "Batching", "Hyper", "OnlineScratch", "DropoutWork", "EPOCH_RESULT",
 ]

@@ -121,8 +121,9 @@ def evaluate(ws, params, x, y, t, w, net):
 
 
 @njit(**JIT_INNER_INLINE)
-def update_backward(grads, slots, ws, params, x, net, hyper, step, drop):
-    """Backward from the top delta with any optimizer fused in, layer by layer: layer l's
+def update_backward(grads, slots, ws, params, x, net, hyper, step, drop, stop):
+    """Backward from the top delta with any optimizer fused in, layer by layer (layers top..stop;
+    for stop > 0 the delta of layer stop - 1 is left in ws.deltas): layer l's
     gradient into grads (its W and b), dx for the layer below (with the W not yet updated),
     its penalties and value clipping (``regularisation``; nothing when off; the penalty
     into ws.stats[LOSS_SUM]), then layer l's update while its gradient is still in cache,
@@ -130,7 +131,7 @@ def update_backward(grads, slots, ws, params, x, net, hyper, step, drop):
     numbers as backward, then ``optimizer_step``: each element's update depends only on itself.
     ``drop`` as in backward."""
     first, second = slots[0], slots[1]
-    for l in range(net.lay.shape[0] - 1, -1, -1):
+    for l in range(net.lay.shape[0] - 1, stop - 1, -1):
         layer_backward(grads, ws, params, x, net, l, drop)
         lo, hi = net.lay[l, W_OFF], net.lay[l, B_OFF] + net.lay[l, N_OUT]  # W then b: one range
         regularise_layer(grads[lo:hi], params[lo:hi], net.lay[l, B_OFF] - lo, hyper, x.shape[0], ws.stats)
@@ -169,7 +170,7 @@ def _update_backward_any_impl(grads, slots, ws, params, x, net, hyper, step, dro
         if clipped:
             clipped_update_backward(grads, slots, ws, params, x, net, hyper, step, drop)
         else:
-            update_backward(grads, slots, ws, params, x, net, hyper, step, drop)
+            update_backward(grads, slots, ws, params, x, net, hyper, step, drop, 0)
     return impl
 
 

@@ -18,6 +18,7 @@ use the usual kernels. Arguments are the named groups of ``structs``;
 trains weighted data with the ``epoch`` kernels).
 """
 from numba import njit
+from numba.extending import overload
 
 from .activations import bias_act
 from .config import JIT, JIT_INNER
@@ -25,7 +26,10 @@ from .dense import _matmul_t_right
 from .epoch import borrow_samples, borrow_workspace, record_batch
 from .intrinsics import borrow, prefetch
 from .losses import fused_loss
-from .network import bias, block, forward_from, sgd_backward, weight
+from .network import bias, block, forward_from, sgd_backward, update_backward, weight
+from .optimizers import (ADAGRAD, ADAM, RMSPROP, adagrad_element, adam_element, momentum_element, nesterov_element,
+                         rmsprop_element, sgd_element, step_coeffs, update_range)
+from .static import static_value
 
 
 @njit(**JIT_INNER)
@@ -98,3 +102,113 @@ def train_epoch_online(result, params, ws, scratch, data, order, net, lr):
         if not record_batch(result, ws.stats, 1, False):
             break
     _transpose(W0, WT)
+
+
+@njit(**JIT_INNER)
+def _dot(a, b):
+    """a . b, (n,) each: the one loop that computes the first layer's products in the online epoch
+    of any optimizer, so that a product does not depend on where an epoch was cut into calls."""
+    s = a.dtype.type(0)
+    for p in range(a.shape[0]):
+        s += a[p] * b[p]
+    return s
+
+
+@njit(**JIT_INNER)
+def _row_dots(z, WT, x):
+    """z = WT @ x by ``_dot``: WT (n_out, n_in), x (n_in,)."""
+    for j in range(WT.shape[0]):
+        z[j] = _dot(WT[j], x)
+
+
+def update_rows_and_next(z, WT, ST, x, dz, c, kind, nesterov, x_next):
+    """The first layer's update by any optimizer and the next sample's product, one output unit's
+    row at a time (each row stays in L1 between the two): for row j of WT (n_out, n_in) and of
+    its state ST (2, n_out, n_in), each element's gradient g = dz[j] * x[p] goes through the
+    optimizer's element update (``optimizers``; the decoupled decay first: c.decay is 1
+    without it), then z[j] = updated row . x_next. ``kind`` as in ``optimizers.apply_update``:
+    with a static ``UpdateChoice`` only that optimizer's pass is compiled."""
+
+
+@overload(update_rows_and_next, jit_options=JIT)
+def _update_rows_and_next_impl(z, WT, ST, x, dz, c, kind, nesterov, x_next):
+    choice = static_value(kind)
+    only = None if choice is None else choice.kind  # a constant: the other passes are pruned before typing
+
+    def impl(z, WT, ST, x, dz, c, kind, nesterov, x_next):
+        k = kind if only is None else only
+        n = WT.shape[1]
+        for j in range(WT.shape[0]):
+            w, first, second = WT[j], ST[0, j], ST[1, j]
+            d = dz[j]
+            if k == ADAM:
+                for p in range(n):
+                    w[p], first[p], second[p] = adam_element(w[p] * c.decay, first[p], second[p], d * x[p], c)
+            elif k == RMSPROP:
+                for p in range(n):
+                    w[p], first[p] = rmsprop_element(w[p] * c.decay, first[p], d * x[p], c)
+            elif k == ADAGRAD:
+                for p in range(n):
+                    w[p], first[p] = adagrad_element(w[p] * c.decay, first[p], d * x[p], c)
+            elif c.momentum == 0:
+                for p in range(n):
+                    w[p] = sgd_element(w[p] * c.decay, d * x[p], c)
+            elif not nesterov:
+                for p in range(n):
+                    w[p], first[p] = momentum_element(w[p] * c.decay, first[p], d * x[p], c)
+            else:
+                for p in range(n):
+                    w[p], first[p] = nesterov_element(w[p] * c.decay, first[p], d * x[p], c)
+            z[j] = _dot(w, x_next)
+    return impl
+
+
+@njit(**JIT)
+def train_epoch_online_any(result, params, grads, slots, ws, scratch, data, order, net, hyper, step0):
+    """Any optimizer (state ``slots`` (2, S >= P), ``step0`` updates done before this epoch),
+    one sample per step over ``order``; stops at the first non-finite loss, before that
+    sample's update. The first layer's weights and their state are copied transposed into
+    scratch.WT and scratch.ST at the start and back at the end; layers above it are updated
+    by ``network.update_backward``, the first layer's bias by ``optimizers.update_range``."""
+    params, grads, slots = borrow(params), borrow(grads), borrow(slots)
+    ws, data, order = borrow_workspace(ws), borrow_samples(data), borrow(order)
+    WT, ST, xs = borrow(scratch.WT), borrow(scratch.ST), borrow(scratch.xs)
+    X, y, t = data.x, data.y, data.t
+    ws.stats[:] = 0.0
+    n = order.shape[0]
+    last = net.lay.shape[0] - 1
+    W0, b0, gb0 = weight(params, net, 0), bias(params, net, 0), bias(grads, net, 0)
+    S0 = (weight(slots[0], net, 0), weight(slots[1], net, 0))
+    bias_slots = (bias(slots[0], net, 0), bias(slots[1], net, 0))
+    _transpose(WT, W0)
+    _transpose(ST[0], S0[0])
+    _transpose(ST[1], S0[1])
+    z0 = block(ws.acts, ws.rows, net, 0, 1)
+    dz0 = block(ws.deltas, ws.rows, net, 0, 1)[0]
+    nesterov = hyper.nesterov != 0
+    if n > 0:
+        _copy_row(xs[0], X[order[0]])
+        _row_dots(z0[0], WT, xs[0])
+    for s in range(n):
+        i = order[s]
+        x = xs[s % 2:s % 2 + 1]
+        bias_act(z0, b0, net.kinds[0], net.alphas[0])
+        forward_from(ws, params, z0, net, 1, None, 0)
+        fused_loss(block(ws.deltas, ws.rows, net, last, 1), ws.stats, block(ws.acts, ws.rows, net, last, 1),
+                   y[i:i + 1] if y.shape[0] else y, t[i:i + 1] if t.shape[0] else t, data.w[:0], net.loss)
+        if not record_batch(result, ws.stats, 1, False):  # a non-finite loss: no update
+            break
+        step = step0 + result[0].steps
+        update_backward(grads, slots, ws, params, x, net, hyper, step, None, 1)
+        _copy_row(gb0, dz0)
+        update_range(b0, bias_slots[0], bias_slots[1], gb0, hyper, step)
+        x_next = xs[(s + 1) % 2]
+        if s + 1 < n:
+            _copy_row(x_next, X[order[s + 1]])
+        if s + 2 < n:
+            _prefetch_row(X[order[s + 2]])
+        update_rows_and_next(z0[0], WT, ST, x[0], dz0, step_coeffs(hyper, step, params), hyper.kind, nesterov,
+                             x_next)
+    _transpose(W0, WT)
+    _transpose(S0[0], ST[0])
+    _transpose(S0[1], ST[1])

@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import overload
 
-from .config import JIT, JIT_INNER, JIT_PARALLEL, PARALLEL_MIN_WORK
+from .config import JIT, JIT_INNER, JIT_INNER_INLINE, JIT_PARALLEL, PARALLEL_MIN_WORK
 from .static import static_value
 
 SGD, ADAM, RMSPROP, ADAGRAD = 0, 1, 2, 3
@@ -38,56 +38,95 @@ Coeffs = namedtuple("Coeffs", ["lr", "weight_decay", "eps", "momentum", "beta1",
                                "one_minus_beta2", "inv_sqrt_bias2", "alpha", "one_minus_alpha", "decay"])
 
 
+@njit(**JIT_INNER_INLINE)
+def sgd_element(p, g, c):
+    """SGD without momentum on one element: p - lr (g + wd p)."""
+    return p - c.lr * (g + c.weight_decay * p)
+
+
+@njit(**JIT_INNER_INLINE)
+def momentum_element(p, velocity, g, c):
+    """SGD with momentum on one element: velocity = momentum velocity + g + wd p; p - lr velocity.
+    Returns (p, velocity)."""
+    velocity = c.momentum * velocity + g + c.weight_decay * p
+    return p - c.lr * velocity, velocity
+
+
+@njit(**JIT_INNER_INLINE)
+def nesterov_element(p, velocity, g, c):
+    """Nesterov momentum on one element: g' = g + wd p; velocity = momentum velocity + g';
+    p - lr (g' + momentum velocity). Returns (p, velocity)."""
+    gi = g + c.weight_decay * p
+    velocity = c.momentum * velocity + gi
+    return p - c.lr * (gi + c.momentum * velocity), velocity
+
+
+@njit(**JIT_INNER_INLINE)
+def adam_element(p, m, v, g, c):
+    """Adam on one element: g' = g + wd p;  m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2;
+    p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)  (c.lr carries 1 / (1 - b1^t)).
+    Returns (p, m, v)."""
+    gi = g + c.weight_decay * p
+    m = c.beta1 * m + c.one_minus_beta1 * gi
+    v = c.beta2 * v + c.one_minus_beta2 * gi * gi
+    return p - c.lr * m / (np.sqrt(v) * c.inv_sqrt_bias2 + c.eps), m, v
+
+
+@njit(**JIT_INNER_INLINE)
+def rmsprop_element(p, square_avg, g, c):
+    """RMSprop on one element: g' = g + wd p;  square_avg = alpha square_avg + (1 - alpha) g'^2;
+    p - lr g' / (sqrt(square_avg) + eps). Returns (p, square_avg)."""
+    gi = g + c.weight_decay * p
+    square_avg = c.alpha * square_avg + c.one_minus_alpha * gi * gi
+    return p - c.lr * gi / (np.sqrt(square_avg) + c.eps), square_avg
+
+
+@njit(**JIT_INNER_INLINE)
+def adagrad_element(p, sum_sq, g, c):
+    """Adagrad on one element: g' = g + wd p;  sum_sq += g'^2;
+    p - lr / (1 + (t - 1) lr_decay) g' / (sqrt(sum_sq) + eps)  (c.lr is already decayed).
+    Returns (p, sum_sq)."""
+    gi = g + c.weight_decay * p
+    sum_sq = sum_sq + gi * gi
+    return p - c.lr * gi / (np.sqrt(sum_sq) + c.eps), sum_sq
+
+
 @njit(**JIT_INNER)
 def _sgd(p, velocity, g, c, nesterov):
-    """g' = g + wd p;  velocity = momentum velocity + g';
-    p -= lr g' (no momentum) | lr velocity | lr (g' + momentum velocity) (Nesterov).
+    """``sgd_element`` (no momentum) | ``momentum_element`` | ``nesterov_element`` over the arrays.
     Loops run over range(len): a loop over range(lo, hi) keeps numba's negative-index
     check and does not vectorise (7x slower measured)."""
     n = p.shape[0]
-    lr, wd, mu = c.lr, c.weight_decay, c.momentum
-    if mu == 0:  # one branch-free loop that vectorises
+    if c.momentum == 0:  # one branch-free loop that vectorises
         for i in range(n):
-            p[i] -= lr * (g[i] + wd * p[i])
+            p[i] = sgd_element(p[i], g[i], c)
     elif not nesterov:
         for i in range(n):
-            velocity[i] = mu * velocity[i] + g[i] + wd * p[i]
-            p[i] -= lr * velocity[i]
+            p[i], velocity[i] = momentum_element(p[i], velocity[i], g[i], c)
     else:
         for i in range(n):
-            gi = g[i] + wd * p[i]
-            velocity[i] = mu * velocity[i] + gi
-            p[i] -= lr * (gi + mu * velocity[i])
+            p[i], velocity[i] = nesterov_element(p[i], velocity[i], g[i], c)
 
 
 @njit(**JIT_INNER)
 def _adam(p, m, v, g, c):
-    """g' = g + wd p;  m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2;
-    p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)  (c.lr carries 1 / (1 - b1^t))."""
+    """``adam_element`` over the arrays."""
     for i in range(p.shape[0]):
-        gi = g[i] + c.weight_decay * p[i]
-        m[i] = c.beta1 * m[i] + c.one_minus_beta1 * gi
-        v[i] = c.beta2 * v[i] + c.one_minus_beta2 * gi * gi
-        p[i] -= c.lr * m[i] / (np.sqrt(v[i]) * c.inv_sqrt_bias2 + c.eps)
+        p[i], m[i], v[i] = adam_element(p[i], m[i], v[i], g[i], c)
 
 
 @njit(**JIT_INNER)
 def _rmsprop(p, square_avg, g, c):
-    """g' = g + wd p;  square_avg = alpha square_avg + (1 - alpha) g'^2;  p -= lr g' / (sqrt(square_avg) + eps)."""
+    """``rmsprop_element`` over the arrays."""
     for i in range(p.shape[0]):
-        gi = g[i] + c.weight_decay * p[i]
-        square_avg[i] = c.alpha * square_avg[i] + c.one_minus_alpha * gi * gi
-        p[i] -= c.lr * gi / (np.sqrt(square_avg[i]) + c.eps)
+        p[i], square_avg[i] = rmsprop_element(p[i], square_avg[i], g[i], c)
 
 
 @njit(**JIT_INNER)
 def _adagrad(p, sum_sq, g, c):
-    """g' = g + wd p;  sum_sq += g'^2;  p -= lr / (1 + (t - 1) lr_decay) g' / (sqrt(sum_sq) + eps)
-    (c.lr is already decayed)."""
+    """``adagrad_element`` over the arrays."""
     for i in range(p.shape[0]):
-        gi = g[i] + c.weight_decay * p[i]
-        sum_sq[i] += gi * gi
-        p[i] -= c.lr * gi / (np.sqrt(sum_sq[i]) + c.eps)
+        p[i], sum_sq[i] = adagrad_element(p[i], sum_sq[i], g[i], c)
 
 
 @njit(**JIT_INNER)
@@ -136,6 +175,22 @@ def _apply_update_impl(p, first, second, g, kind, c, nesterov):
     return impl
 
 
+@njit(**JIT_INNER_INLINE)
+def step_coeffs(hyper, step, params):
+    """The ``Coeffs`` of update number ``step`` (1-based) by ``hyper``, in the dtype of ``params``."""
+    lr, inv_sqrt_bias2 = hyper.lr, 0.0
+    kind = optimizer_id(hyper.kind)
+    if kind == ADAM:
+        lr = lr / (1.0 - hyper.beta1 ** step)
+        inv_sqrt_bias2 = 1.0 / np.sqrt(1.0 - hyper.beta2 ** step)
+    elif kind == ADAGRAD:
+        lr = lr / (1.0 + (step - 1) * hyper.lr_decay)
+    T = params.dtype.type
+    return Coeffs(T(lr), T(hyper.weight_decay), T(hyper.eps), T(hyper.momentum), T(hyper.beta1),
+                  T(1.0 - hyper.beta1), T(hyper.beta2), T(1.0 - hyper.beta2), T(inv_sqrt_bias2), T(hyper.alpha),
+                  T(1.0 - hyper.alpha), T(1.0 - hyper.lr * hyper.decoupled_weight_decay))
+
+
 @njit(**JIT)
 def optimizer_step(params, slots, grads, hyper, step):
     """One update of params (P,) and its state slots (2, S >= P) from grads (P,), by ``hyper``."""
@@ -146,17 +201,7 @@ def optimizer_step(params, slots, grads, hyper, step):
 def update_range(params, first, second, grads, hyper, step):
     """The update of one contiguous range of the parameters (a layer's W and b, or all of
     them): params, its two state slots ``first``/``second`` and grads, each (n,) or longer."""
-    lr, inv_sqrt_bias2 = hyper.lr, 0.0
-    kind = optimizer_id(hyper.kind)
-    if kind == ADAM:
-        lr = lr / (1.0 - hyper.beta1 ** step)
-        inv_sqrt_bias2 = 1.0 / np.sqrt(1.0 - hyper.beta2 ** step)
-    elif kind == ADAGRAD:
-        lr = lr / (1.0 + (step - 1) * hyper.lr_decay)
-    T = params.dtype.type
-    c = Coeffs(T(lr), T(hyper.weight_decay), T(hyper.eps), T(hyper.momentum), T(hyper.beta1),
-               T(1.0 - hyper.beta1), T(hyper.beta2), T(1.0 - hyper.beta2), T(inv_sqrt_bias2), T(hyper.alpha),
-               T(1.0 - hyper.alpha), T(1.0 - hyper.lr * hyper.decoupled_weight_decay))
+    c = step_coeffs(hyper, step, params)
     nesterov = hyper.nesterov != 0
     n = params.shape[0]
     if n < PARALLEL_MIN_WORK:

@@ -21,7 +21,8 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
   the penalties and clipping (``l2``, ``l1``, ``decoupled_weight_decay``, ``clip_value``,
   ``clip_norm``) are 0 when off.
 - ``OnlineScratch``: the batch-1 epoch's transposed first-layer weights ``WT``
-  (layers[1], n_in) and two aligned sample rows ``xs`` (2, n_in).
+  (layers[1], n_in), two aligned sample rows ``xs`` (2, n_in), and the transposed first-layer
+  optimizer state ``ST`` (2, layers[1], n_in) (any optimizer; (2, 0, n_in) for plain SGD).
 - ``DropoutWork``: dropout in a training forward and backward (``dropout``): per weight
   layer ``cut`` (L,) uint64 and ``scale`` (L,) in the params dtype, the masks' ``key``
   (uint64), and ``masks``, ``kept`` laid out as ``Workspace.acts``.
@@ -51,7 +52,7 @@ Hyper = namedtuple("Hyper", ["kind", "lr", "momentum", "nesterov", "weight_decay
                              "alpha", "lr_decay", "l2", "l1", "decoupled_weight_decay", "clip_value", "clip_norm"])
 LossChoice = namedtuple("LossChoice", ["loss", "weighted"])
 UpdateChoice = namedtuple("UpdateChoice", ["kind", "penalties", "clip_norm"])
-OnlineScratch = namedtuple("OnlineScratch", ["WT", "xs"])
+OnlineScratch = namedtuple("OnlineScratch", ["WT", "xs", "ST"])
 DropoutWork = namedtuple("DropoutWork", ["cut", "scale", "key", "masks", "kept"])
 
 EPOCH_RESULT = np.dtype([("loss_sum", np.float64), ("correct", np.float64), ("seen", np.int64),

@@ -54,6 +54,24 @@ def test_resume_from_a_checkpoint_equals_the_uninterrupted_run(tmp_path, backend
     assert [r["lr"] for r in full.history] == [kw["lr"] * f for f in (1, 1, 0.5, 0.5, 0.25)]
 
 
+@pytest.mark.parametrize("opt", ["momentum", "adam"])
+def test_online_training_resumes_exactly(tmp_path, opt):
+    """Batch 1 (numba's 'online' kernel, which holds the first layer's optimizer state transposed
+    during each call): the checkpointed state is the exact state, and resuming from it is exact."""
+    X, y, _, _ = _data()
+    kw = dict(OPTIMIZERS[opt], batch_size=1, seed=3, verbose=0)
+    full = MLP([3, 7, 5, 3], activation="tanh", seed=1)
+    assert full.engine.choose_epoch_kernel(fastmlp.Optimizer(kw["optimizer"]), 1) == "online"
+    full.fit(X, y, epochs=3, callbacks=[ModelCheckpoint(tmp_path / "run-{epoch}.npz")], **kw)
+    resumed = fastmlp.load(tmp_path / "run-1.npz")
+    assert resumed.optimizer_state.step == 70
+    resumed.fit(X, y, epochs=2, **kw)
+    assert np.array_equal(resumed.params, full.params)
+    assert resumed.optimizer_state.step == full.optimizer_state.step == 210
+    assert np.array_equal(resumed.optimizer_state.values(), full.optimizer_state.values())
+    _same_rows(resumed.history, full.history)
+
+
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
 def test_weighted_sampling_with_replacement_resumes_exactly(tmp_path, backend):
     X, y, _, _ = _data()

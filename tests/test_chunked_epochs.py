@@ -42,7 +42,8 @@ def _fit(monkeypatch, one_batch_chunks, kernel, dtype, optimizer, batch_size, dr
 
 
 @pytest.mark.parametrize("backend,kernel,optimizer,batch_size,drop_last", [
-    ("numba", "online", "sgd", 1, False), ("numba", "fused", "sgd", 7, False), ("numba", "fused", "sgd", 7, True),
+    ("numba", "online", "sgd", 1, False), ("numba", "online", "adam", 1, False), ("numba", None, "momentum", 1, False),
+    ("numba", "fused", "sgd", 7, False), ("numba", "fused", "sgd", 7, True),
     ("numba", "generic", "sgd", 7, True), ("numba", None, "adam", 5, False), ("numba", None, "momentum", 16, True),
     ("numpy", None, "adam", 5, False), ("loop", None, "rmsprop", 64, False)])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

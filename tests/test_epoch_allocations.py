@@ -2,8 +2,8 @@
 
 ``model.engine.train_epoch`` (the public ``Backend`` call the trainer makes) runs with each
 epoch kernel forced through ``model.engine.epoch_kernel``: 'generic' (any optimizer),
-'fused' (plain SGD, update fused into the backward pass) and 'online' (plain SGD at batch
-1). Each is called once over 1 batch and once over 100 of the same data (the backend's
+'fused' (plain SGD, update fused into the backward pass) and 'online' (batch 1, plain SGD
+or any other optimizer). Each is called once over 1 batch and once over 100 of the same data (the backend's
 training buffers, allocated at its first epoch, are reused); the NRT allocation counts of
 the two calls must be equal (only the arguments' boxing counts) and every allocation freed.
 """
@@ -83,6 +83,8 @@ def nrt_stats():
     ("bce", "float64", "adagrad", {}, "generic", BATCH),
     ("cross_entropy", "float32", "sgd", {}, "online", 1),
     ("mse", "float64", "sgd", {}, "online", 1),
+    ("cross_entropy", "float32", "adam", {}, "online", 1),  # any optimizer at batch 1: online too
+    ("bce", "float64", "sgd", {"momentum": 0.9, "nesterov": True}, "online", 1),
     ("bce", "float32", "sgd", {}, "fused", 1),  # batch 1 through the batched kernel
 ])
 def test_allocations_do_not_grow_with_batches(loss, dtype, optimizer, hyper, kernel, batch):

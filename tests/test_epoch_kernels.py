@@ -1,10 +1,10 @@
 """The numba backend's epoch kernels against each other, over whole epochs.
 
 ``model.engine.epoch_kernel`` forces one: 'generic' (gradient, then the optimizer's pass;
-any optimizer), 'fused' (plain SGD applied inside the backward pass) and 'online' (plain
-SGD at batch size 1, first layer transposed). For plain SGD all that apply must train the
-same weights from the same data, order and learning rate; 'auto' picks the most special
-one that applies; forcing one that does not apply is refused.
+any optimizer), 'fused' (plain SGD applied inside the backward pass) and 'online' (batch
+size 1, first layer transposed; any optimizer without penalties or clipping). For plain SGD
+all that apply must train the same weights from the same data, order and learning rate;
+'auto' picks the most special one that applies; forcing one that does not apply is refused.
 (The online kernel's own checks are in test_online_epoch.py.)
 """
 import numpy as np
@@ -120,9 +120,13 @@ def test_the_kernels_equal_the_numpy_backends_epoch():
     (fastmlp.Optimizer("sgd"), 1, "online"),
     (fastmlp.Optimizer("sgd"), 2, "fused"),
     (fastmlp.Optimizer("sgd"), 50, "fused"),
-    (fastmlp.Optimizer("sgd", momentum=0.9), 1, "generic"),
+    (fastmlp.Optimizer("sgd", momentum=0.9), 1, "online"),
+    (fastmlp.Optimizer("sgd", momentum=0.9), 2, "generic"),
     (fastmlp.Optimizer("sgd", weight_decay=1e-4), 8, "generic"),
-    (fastmlp.Optimizer("adam"), 1, "generic"),
+    (fastmlp.Optimizer("adam"), 1, "online"),
+    (fastmlp.Optimizer("adamw"), 1, "online"),  # decoupled weight decay: online too
+    (fastmlp.Optimizer("adam", l2=1e-3), 1, "generic"),  # a penalty: not online
+    (fastmlp.Optimizer("sgd", momentum=0.9, clip_norm=1.0), 1, "generic"),
     (fastmlp.Optimizer("rmsprop"), 8, "generic"),
 ])
 def test_auto_picks_the_most_special_kernel_that_applies(optimizer, batch_size, kernel):
@@ -151,8 +155,9 @@ def test_fit_with_a_forced_kernel_equals_auto():
 
 @pytest.mark.parametrize("kernel,optimizer,batch_size,match", [
     ("online", fastmlp.Optimizer("sgd"), 8, "'online' needs batch_size 1; got 8"),
-    ("online", fastmlp.Optimizer("sgd", momentum=0.9), 1, "'online' trains plain SGD only"),
-    ("online", fastmlp.Optimizer("adam"), 1, "'online' trains plain SGD only"),
+    ("online", fastmlp.Optimizer("sgd", momentum=0.9, l1=1e-3), 1, "'online' trains no penalty or clipping"),
+    ("online", fastmlp.Optimizer("adam", clip_value=1.0), 1, "'online' trains no penalty or clipping"),
+    ("online", fastmlp.Optimizer("rmsprop", l2=1e-3), 1, "'online' trains no penalty or clipping"),
     ("fused", fastmlp.Optimizer("sgd", momentum=0.5), 8, "'fused' trains plain SGD only"),
     ("fused", fastmlp.Optimizer("sgd", weight_decay=1e-3), 8, "'fused' trains plain SGD only"),
     ("fused", fastmlp.Optimizer("adagrad"), 8, "'fused' trains plain SGD only"),

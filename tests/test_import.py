@@ -42,7 +42,7 @@ out = {
     "native_threads": [native_before, native_threads()],
     "layer_after_import": layer(),
     "compiled_after_import": [k for k in ("output", "forward", "loss_and_grad", "train_epoch", "train_epoch_sgd",
-                                          "train_epoch_online", "optimizer_step")
+                                          "train_epoch_online", "train_epoch_online_any", "optimizer_step")
                               if getattr(fastmlp.kernels, k).signatures],
 }
 fastmlp.MLP([3, 4, 2], seed=0).predict(np.zeros((2, 3)))

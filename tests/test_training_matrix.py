@@ -124,7 +124,7 @@ SCHEDULES = {
 GEOMETRIES = {
     "partial": (11, 4, True, False),      # 4 + 4 + 3
     "bs_gt_n": (7, 16, True, False),      # one batch of 7
-    "online": (7, 1, True, False),        # batch 1: numba's online kernel with plain SGD
+    "online": (7, 1, True, False),        # batch 1: numba's online kernel
     "drop_last": (13, 4, True, True),     # 4 + 4 + 4, the 13th sample skipped
     "full": (10, 10, True, False),        # full batch
     "noshuffle": (11, 4, False, False),
@@ -221,10 +221,11 @@ def _weights(kind, n, seed):
 
 def kernels_for(opt, batch_size, weighted=False):
     """The NUMBA_KERNELS entries that can train ``opt`` at ``batch_size`` besides the automatic
-    choice: fused and online need plain SGD, online also batch 1 and no sample weights."""
+    choice: fused needs plain SGD, online batch 1, no sample weights and no penalty or clipping
+    (none in OPTIMIZERS: every optimizer)."""
     name, hyper, _ = opt
     plain = name == "sgd" and not hyper.get("momentum") and not hyper.get("weight_decay")
-    online = plain and batch_size == 1 and not weighted
+    online = batch_size == 1 and not weighted
     auto = "online" if online else "fused" if plain else "generic"
     usable = {"generic": True, "fused": plain, "online": online}
     return [None] + [k for k in NUMBA_KERNELS[1:] if usable[k] and k != auto]
@@ -323,7 +324,7 @@ def test_backends_train_to_the_same_weights(key, kernel):
 
 
 # -- NumPy vs Numba where the numba kernels switch to BLAS and to prange ---------------------------
-# online: numba's online kernel (plain SGD) and the generic one with one row per batch, through
+# online: numba's online kernel (any optimizer) and the generic one with one row per batch, through
 # layers whose products reach the BLAS size (1 x 64 x 96 = 6144).
 # blas: every product has m*k*n >= 4096 (32 x 32 x 64 ...) and >= 8 rows, with a partial last batch.
 # parallel: n_params = 133898 >= 131072 (every optimizer's update under prange) and batch * width =

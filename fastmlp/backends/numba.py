@@ -10,12 +10,14 @@ private kernel never validates; its public twin checks, then calls it). It owns:
   gradient, online scratch) are allocated at the first epoch of a fit and reused, never
   per batch;
 - the lock (``BackendBase``): one fit at a time per model, a second thread's fit refused;
-- the choice of epoch kernel (``epoch_kernel``): 'online' (batch size 1, plain SGD: the
-  first layer transposed for the epoch), 'fused' (plain SGD fused into the backward pass),
-  'generic' (any optimizer, penalties and clipping, each layer's update fused into the
-  backward pass, or after the whole backward with a global-norm clip; the only one with
-  dropout); 'auto' picks the first that applies (plain SGD: no momentum, weight decay,
-  penalty or clipping; 'online' trains unweighted data only);
+- the choice of epoch kernel (``epoch_kernel``): 'online' (batch size 1: the first layer
+  transposed for the epoch, its update fused with the next sample's product; plain SGD, or
+  any optimizer, weight decay and decoupled weight decay included, without penalties or
+  clipping), 'fused' (plain SGD fused into the backward pass), 'generic' (any optimizer,
+  penalties and clipping, each layer's update fused into the backward pass, or after the
+  whole backward with a global-norm clip; the only one with dropout); 'auto' picks the first
+  that applies (plain SGD: no momentum, weight decay, penalty or clipping; 'online' trains
+  unweighted data only);
 - what each epoch kernel compiles: the loss (and whether the data is weighted), the optimizer,
   whether penalties or clipping are on, passed as static choices (``kernels.static``), so a
   training compiles only the code it runs (:func:`training_net`, :func:`update_choice`);
@@ -46,6 +48,7 @@ from . import thread_choice
 from .base import BackendBase, EpochResult, no_weights, weighted_total
 
 EPOCH_KERNELS = ("auto", "online", "fused", "generic")
+ONLINE_REFUSES = ("l2", "l1", "clip_value", "clip_norm")  # what the 'online' kernel does not implement
 
 _runtime_lock = threading.Lock()
 _guard = None  # what every kernel call holds: set by start_runtime
@@ -160,6 +163,12 @@ def training_net(net, weighted):
     return net._replace(loss=Static(LossChoice(int(net.loss), bool(weighted))))
 
 
+def online_trains(optimizer):
+    """Whether the 'online' epoch kernel can train ``optimizer``: any optimizer without the
+    penalties and clipping (l2, l1, clip_value, clip_norm), which it does not implement."""
+    return not any(optimizer.hyper[k] for k in ONLINE_REFUSES)
+
+
 def update_choice(hyper):
     """The static ``UpdateChoice`` of a kernel ``Hyper``: its optimizer, whether a penalty or value
     clipping is on, whether the gradient is clipped to a global norm."""
@@ -171,6 +180,7 @@ class _TrainingBuffers:
     up to ``rows`` samples: allocated once per fit (the dropout buffers only with dropout)."""
 
     def __init__(self, arch, rows, online, dropout):
+        """``online``: None, 'sgd' (the online kernel's scratch) or 'any' (with its optimizer state)."""
         self.rows = rows
         self.dropout = new_dropout_buffers(arch, rows) if dropout else None
         self.ws = new_workspace(arch, rows)
@@ -178,8 +188,10 @@ class _TrainingBuffers:
                              buffers.empty((rows, arch.n_out), arch.dtype), np.empty(rows, arch.dtype))
         self.grads = buffers.zeros(arch.n_params, arch.dtype)
         self.result = np.zeros(1, EPOCH_RESULT)
+        state_rows = arch.layers[1] if online == "any" else 0
         self.online = OnlineScratch(buffers.empty((arch.layers[1], arch.n_in), arch.dtype),
-                                    buffers.empty((2, arch.n_in), arch.dtype)) if online else None
+                                    buffers.empty((2, arch.n_in), arch.dtype),
+                                    buffers.empty((2, state_rows, arch.n_in), arch.dtype)) if online else None
 
 
 class _InferenceBuffers:
@@ -372,28 +384,41 @@ class NumbaBackend(BackendBase):
         on sample-weighted data when ``weighted`` (not 'online'), with dropout when
         ``dropout`` (the generic one)."""
         plain = optimizer.is_plain_sgd
+        online = online_trains(optimizer) and batch_size == 1 and not weighted
         if dropout:
             if self.epoch_kernel in ("online", "fused"):
                 raise ValueError(f"epoch_kernel {self.epoch_kernel!r} has no dropout, and this training drops "
                                  "hidden units: use 'generic' or 'auto'")
             return "generic"
         if self.epoch_kernel == "auto":
-            return "online" if plain and batch_size == 1 and not weighted else "fused" if plain else "generic"
+            return "online" if online else "fused" if plain else "generic"
         if self.epoch_kernel == "online" and weighted:
             raise ValueError("epoch_kernel 'online' trains unweighted data only; got sample weights: use 'fused', "
                              "'generic' or 'auto'")
-        if self.epoch_kernel in ("online", "fused") and not plain:
-            raise ValueError(f"epoch_kernel {self.epoch_kernel!r} trains plain SGD only (no momentum, no weight "
-                             f"decay, no penalty or clipping); got {optimizer!r}: use 'generic' or 'auto'")
+        if self.epoch_kernel == "online" and not online_trains(optimizer):
+            raise ValueError(f"epoch_kernel 'online' trains no penalty or clipping ({', '.join(ONLINE_REFUSES)}); "
+                             f"got {optimizer!r}: use 'generic' or 'auto'")
+        if self.epoch_kernel == "fused" and not plain:
+            raise ValueError(f"epoch_kernel 'fused' trains plain SGD only (no momentum, no weight decay, no "
+                             f"penalty or clipping); got {optimizer!r}: use 'generic' or 'auto'")
         if self.epoch_kernel == "online" and batch_size != 1:
             raise ValueError(f"epoch_kernel 'online' needs batch_size 1; got {batch_size}: use 'fused' or 'auto'")
         return self.epoch_kernel
 
+    @staticmethod
+    def _kernel_function(kernel, optimizer):
+        """The compiled epoch kernel behind the name ``kernel`` for ``optimizer``."""
+        if kernel == "online":
+            return K.train_epoch_online if optimizer.is_plain_sgd else K.train_epoch_online_any
+        return K.train_epoch_sgd if kernel == "fused" else K.train_epoch
+
     def _prepare_key(self, optimizer, data):
         dropout = data.dropout is not None
         kernel = self.choose_epoch_kernel(optimizer, data.batch_size, data.weighted, dropout)
-        update = update_choice(optimizer.kernel_hyper(0.0)) if kernel == "generic" else None
-        return kernel, self.arch.dtype, data.t.shape[0] > 0, dropout, bool(data.weighted), update
+        function = self._kernel_function(kernel, optimizer)
+        update = None if function in (K.train_epoch_online, K.train_epoch_sgd) else update_choice(
+            optimizer.kernel_hyper(0.0))
+        return function, self.arch.dtype, data.t.shape[0] > 0, dropout, bool(data.weighted), update
 
     def needs_preparing(self, optimizer, data):
         return self._prepare_key(optimizer, data) not in _prepared
@@ -404,7 +429,7 @@ class NumbaBackend(BackendBase):
         key = self._prepare_key(optimizer, data)
         if key in _prepared:
             return None
-        kernel = {"online": K.train_epoch_online, "fused": K.train_epoch_sgd, "generic": K.train_epoch}[key[0]]
+        kernel = key[0]
         misses = sum(kernel.stats.cache_misses.values())
         t0 = time.perf_counter()
         self.train_epoch(params, state, optimizer, data, np.zeros(0, np.int64), 0.0)
@@ -430,9 +455,11 @@ class NumbaBackend(BackendBase):
         guard = start_runtime()
         with self._fit_lock, guard:
             tb = self._train
-            if (tb is None or tb.rows != rows or (kernel == "online" and tb.online is None)
+            online = None if kernel != "online" else "sgd" if optimizer.is_plain_sgd else "any"
+            if (tb is None or tb.rows != rows or (online and tb.online is None)
+                    or (online == "any" and tb.online.ST.shape[1] == 0)
                     or (data.dropout is not None and tb.dropout is None)):
-                tb = self._train = _TrainingBuffers(self.arch, rows, kernel == "online", data.dropout is not None)
+                tb = self._train = _TrainingBuffers(self.arch, rows, online, data.dropout is not None)
             choice = self.thread_choice(kernel, rows) if order.shape[0] else None
             if choice is None:
                 return self._run_epoch(kernel, tb, params, state, optimizer, data, order, lr)
@@ -458,8 +485,12 @@ class NumbaBackend(BackendBase):
         result[0] = 0
         samples = Samples(kernel_view(data.X), kernel_view(data.y), kernel_view(data.t), self._weights(data.w))
         net = training_net(a.net, samples.w.shape[0] > 0)
-        if kernel == "online":
+        if kernel == "online" and optimizer.is_plain_sgd:
             K.train_epoch_online(result, params, tb.ws, tb.online, samples, order, net, float(lr))
+        elif kernel == "online":
+            hyper = optimizer.kernel_hyper(lr)
+            K.train_epoch_online_any(result, params, tb.grads, state.slots, tb.ws, tb.online, samples, order, net,
+                                     hyper._replace(kind=Static(update_choice(hyper))), state.step)
         else:
             plan = Batching(order, data.batch_size, data.drop_last)
             if kernel == "fused":
