@@ -1,4 +1,4 @@
-"""Online (batch-1) plain SGD epoch, one compiled call: fast, numba.
+"""Online (batch-1) epochs, one compiled call each: fast, numba.
 
 With one sample per step the work is two passes over the first layer's
 weights (the largest matrix): the forward product and the rank-1 update.
@@ -16,12 +16,23 @@ it is prefetched so that copy finds it in cache. Layers above the first
 use the usual kernels. Arguments are the named groups of ``structs``;
 ``result`` as in ``epoch``. Unweighted training only (``data.w`` is ignored: the backend
 trains weighted data with the ``epoch`` kernels).
+
+``train_epoch_online`` is plain SGD (the pass above). ``train_epoch_online_any`` is any other
+optimizer without penalties or clipping (momentum, Nesterov, weight decay, Adam, AdamW's
+decoupled decay, RMSprop, Adagrad): the first layer's optimizer state lives transposed too,
+scratch.ST, and each row's pass takes the gradient dz[j] * x_s element by element through
+the optimizer's element update (the formulas of ``optimizers``, written once), with no
+gradient buffer for the first layer; the row, still in L1, then gives z_next[j] (a separate
+loop, the same one that computes a call's first product: where the epoch is cut into calls
+changes no bit). The layers above and the first layer's bias go through ``update_backward``
+and ``update_range`` as in the generic epoch. Adam, RMSprop and Adagrad are bound by the
+divider (a square root and a division per weight per step).
 """
 from numba import njit
 from numba.extending import overload
 
 from .activations import bias_act
-from .config import JIT, JIT_INNER
+from .config import JIT, JIT_INNER, JIT_INNER_INLINE
 from .dense import _matmul_t_right
 from .epoch import borrow_samples, borrow_workspace, record_batch
 from .intrinsics import borrow, prefetch
@@ -51,6 +62,31 @@ def _transpose(dst, src):
             dst[j, i] = src[i, j]
 
 
+@njit(**JIT_INNER_INLINE)
+def _forward_and_loss(ws, params, z0, data, i, net):
+    """Sample i's forward from its first-layer product z0 (1, n_out) (bias, activation, the layers
+    above) and its fused loss: ws.stats += (loss, correct), the top delta into ws.deltas."""
+    last = net.lay.shape[0] - 1
+    y, t = data.y, data.t
+    bias_act(z0, bias(params, net, 0), net.kinds[0], net.alphas[0])
+    forward_from(ws, params, z0, net, 1, None, 0)
+    fused_loss(block(ws.deltas, ws.rows, net, last, 1), ws.stats, block(ws.acts, ws.rows, net, last, 1),
+               y[i:i + 1] if y.shape[0] else y, t[i:i + 1] if t.shape[0] else t, data.w[:0], net.loss)
+
+
+@njit(**JIT_INNER_INLINE)
+def _next_sample(xs, X, order, s):
+    """The aligned row of sample s + 1 (copied into xs' other row, unless s is the last) and a
+    prefetch of sample s + 2's row."""
+    n = order.shape[0]
+    x_next = xs[(s + 1) % 2]
+    if s + 1 < n:
+        _copy_row(x_next, X[order[s + 1]])
+    if s + 2 < n:
+        _prefetch_row(X[order[s + 2]])
+    return x_next
+
+
 @njit(**JIT_INNER)
 def _update_and_next(z, WT, x, dz, lr, x_next):
     """WT -= lr * outer(dz, x); z = WT @ x_next, in one pass over WT's rows."""
@@ -72,10 +108,9 @@ def train_epoch_online(result, params, ws, scratch, data, order, net, lr):
     The first layer's weights are copied into scratch.WT at the start and back at the end."""
     params, ws, data, order = borrow(params), borrow_workspace(ws), borrow_samples(data), borrow(order)
     WT, xs = borrow(scratch.WT), borrow(scratch.xs)
-    X, y, t = data.x, data.y, data.t
+    X = data.x
     ws.stats[:] = 0.0
     n = order.shape[0]
-    last = net.lay.shape[0] - 1
     W0, b0 = weight(params, net, 0), bias(params, net, 0)
     _transpose(WT, W0)
     z0 = block(ws.acts, ws.rows, net, 0, 1)
@@ -86,18 +121,11 @@ def train_epoch_online(result, params, ws, scratch, data, order, net, lr):
     for s in range(n):
         i = order[s]
         x = xs[s % 2:s % 2 + 1]
-        bias_act(z0, b0, net.kinds[0], net.alphas[0])
-        forward_from(ws, params, z0, net, 1, None, 0)
-        fused_loss(block(ws.deltas, ws.rows, net, last, 1), ws.stats, block(ws.acts, ws.rows, net, last, 1),
-                  y[i:i + 1] if y.shape[0] else y, t[i:i + 1] if t.shape[0] else t, data.w[:0], net.loss)
+        _forward_and_loss(ws, params, z0, data, i, net)
         sgd_backward(ws, params, x, net, lr, 1)
         for j in range(b0.shape[0]):
             b0[j] -= b0.dtype.type(lr) * dz0[j]
-        x_next = xs[(s + 1) % 2]
-        if s + 1 < n:
-            _copy_row(x_next, X[order[s + 1]])
-        if s + 2 < n:
-            _prefetch_row(X[order[s + 2]])
+        x_next = _next_sample(xs, X, order, s)
         _update_and_next(z0[0], WT, x[0], dz0, lr, x_next)
         if not record_batch(result, ws.stats, 1, False):
             break
@@ -173,10 +201,9 @@ def train_epoch_online_any(result, params, grads, slots, ws, scratch, data, orde
     params, grads, slots = borrow(params), borrow(grads), borrow(slots)
     ws, data, order = borrow_workspace(ws), borrow_samples(data), borrow(order)
     WT, ST, xs = borrow(scratch.WT), borrow(scratch.ST), borrow(scratch.xs)
-    X, y, t = data.x, data.y, data.t
+    X = data.x
     ws.stats[:] = 0.0
     n = order.shape[0]
-    last = net.lay.shape[0] - 1
     W0, b0, gb0 = weight(params, net, 0), bias(params, net, 0), bias(grads, net, 0)
     S0 = (weight(slots[0], net, 0), weight(slots[1], net, 0))
     bias_slots = (bias(slots[0], net, 0), bias(slots[1], net, 0))
@@ -192,21 +219,14 @@ def train_epoch_online_any(result, params, grads, slots, ws, scratch, data, orde
     for s in range(n):
         i = order[s]
         x = xs[s % 2:s % 2 + 1]
-        bias_act(z0, b0, net.kinds[0], net.alphas[0])
-        forward_from(ws, params, z0, net, 1, None, 0)
-        fused_loss(block(ws.deltas, ws.rows, net, last, 1), ws.stats, block(ws.acts, ws.rows, net, last, 1),
-                   y[i:i + 1] if y.shape[0] else y, t[i:i + 1] if t.shape[0] else t, data.w[:0], net.loss)
+        _forward_and_loss(ws, params, z0, data, i, net)
         if not record_batch(result, ws.stats, 1, False):  # a non-finite loss: no update
             break
         step = step0 + result[0].steps
         update_backward(grads, slots, ws, params, x, net, hyper, step, None, 1)
         _copy_row(gb0, dz0)
         update_range(b0, bias_slots[0], bias_slots[1], gb0, hyper, step)
-        x_next = xs[(s + 1) % 2]
-        if s + 1 < n:
-            _copy_row(x_next, X[order[s + 1]])
-        if s + 2 < n:
-            _prefetch_row(X[order[s + 2]])
+        x_next = _next_sample(xs, X, order, s)
         update_rows_and_next(z0[0], WT, ST, x[0], dz0, step_coeffs(hyper, step, params), hyper.kind, nesterov,
                              x_next)
     _transpose(W0, WT)

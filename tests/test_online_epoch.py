@@ -137,14 +137,13 @@ def test_online_divergence_stops_and_keeps_the_last_finite_weights():
     np.testing.assert_array_equal(m.params, good)  # the weights from before it, restored
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_online_epoch_allocates_nothing_per_sample(dtype):
+def _assert_no_allocation_per_sample(dtype, opt):
+    """200 samples by the 'online' kernel allocate what 1 sample does, and free it all."""
     layers = [64, 32, 16, 3]
     X, y = _data(layers, "cross_entropy", 200)
     m = _model(layers, "sigmoid", "cross_entropy", dtype)
     m.engine.epoch_kernel = "online"
     data = _training_data(m, X, y, 1)
-    opt = fastmlp.Optimizer("sgd")
     state = opt.new_state(m.n_params, m.dtype)
 
     def stats(order):
@@ -163,6 +162,11 @@ def test_online_epoch_allocates_nothing_per_sample(dtype):
         if not was_enabled:
             _nrt_python.memsys_disable_stats()
     assert one == many and one["alloc"] == one["free"] and one["mi_alloc"] == one["mi_free"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_online_epoch_allocates_nothing_per_sample(dtype):
+    _assert_no_allocation_per_sample(dtype, fastmlp.Optimizer("sgd"))
 
 
 # -- any optimizer: train_epoch_online_any against the generic kernel at batch 1 ----------------
@@ -279,30 +283,7 @@ def test_online_kernel_over_an_empty_order_changes_nothing():
 
 @pytest.mark.parametrize("dtype,opt", [("float32", "adam"), ("float64", "nesterov_wd"), ("float32", "adagrad")])
 def test_online_kernel_allocates_nothing_per_sample_with_any_optimizer(dtype, opt):
-    layers = [64, 32, 16, 3]
-    X, y = _data(layers, "cross_entropy", 200)
-    m = _model(layers, "sigmoid", "cross_entropy", dtype)
-    m.engine.epoch_kernel = "online"
-    data = _training_data(m, X, y, 1)
-    optimizer = fastmlp.Optimizer(OPTIMIZERS[opt][0], **OPTIMIZERS[opt][1])
-    state = optimizer.new_state(m.n_params, m.dtype)
-
-    def stats(order):
-        before = rtsys.get_allocation_stats()
-        r = m.engine.train_epoch(m.params, state, optimizer, data, order, 1e-3)
-        after = rtsys.get_allocation_stats()
-        assert r.steps == len(order)
-        return {k: getattr(after, k) - getattr(before, k) for k in ("alloc", "free", "mi_alloc", "mi_free")}
-
-    was_enabled = _nrt_python.memsys_stats_enabled()
-    _nrt_python.memsys_enable_stats()
-    try:
-        stats(np.arange(1))
-        one, many = stats(np.arange(1)), stats(np.arange(200))
-    finally:
-        if not was_enabled:
-            _nrt_python.memsys_disable_stats()
-    assert one == many and one["alloc"] == one["free"] and one["mi_alloc"] == one["mi_free"]
+    _assert_no_allocation_per_sample(dtype, fastmlp.Optimizer(OPTIMIZERS[opt][0], **OPTIMIZERS[opt][1]))
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 threads to compare thread counts")
