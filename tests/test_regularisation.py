@@ -269,12 +269,20 @@ def test_bad_values_are_refused_and_change_nothing(kwargs, exc, match, backend):
                                    dict(decoupled_weight_decay=1e-3), dict(l1=1e-3)])
 @pytest.mark.parametrize("kernel,batch", [("fused", 8), ("online", 1)])
 def test_plain_sgd_kernels_are_not_chosen_and_cannot_be_forced(hyper, kernel, batch):
+    """'fused' trains plain SGD only; 'online' any optimizer with decoupled weight decay (an
+    element-wise shrink it applies in its pass), but no penalty or clipping."""
     opt = fastmlp.Optimizer("sgd", **hyper)
     assert not opt.is_plain_sgd and opt.regularises
     model = MLP([4, 5, 3], dtype="float64", seed=0)
-    assert model.engine.choose_epoch_kernel(opt, batch) == "generic"
+    online_takes_it = kernel == "online" and "decoupled_weight_decay" in hyper
+    assert model.engine.choose_epoch_kernel(opt, batch) == ("online" if online_takes_it else "generic")
     model.engine.epoch_kernel = kernel
-    with pytest.raises(ValueError, match="trains plain SGD only .*no penalty or clipping"):
+    if online_takes_it:
+        assert model.engine.choose_epoch_kernel(opt, batch) == "online"
+        return
+    match = "'fused' trains plain SGD only .*no penalty or clipping" if kernel == "fused" else (
+        "'online' trains no penalty or clipping")
+    with pytest.raises(ValueError, match=match):
         model.engine.choose_epoch_kernel(opt, batch)
 
 

@@ -121,8 +121,8 @@ def _variants(X):
             "fortran": np.asfortranarray(X), "float64": X.astype(np.float64)}
 
 
-@pytest.mark.parametrize("kernel,batch_size,optimizer", [("online", 1, "sgd"), ("fused", 16, "sgd"),
-                                                         ("generic", 16, "adam")])
+@pytest.mark.parametrize("kernel,batch_size,optimizer", [("online", 1, "sgd"), ("online", 1, "adam"),
+                                                         ("fused", 16, "sgd"), ("generic", 16, "adam")])
 def test_any_array_flags_train_and_predict_the_same_without_writing_or_recompiling(tmp_path, kernel, batch_size,
                                                                                   optimizer):
     X, y = _data()
@@ -138,8 +138,8 @@ def test_any_array_flags_train_and_predict_the_same_without_writing_or_recompili
         return m
     ref = train(X, y)
     ref.predict_proba(X), ref.evaluate(X, y), ref.layer_outputs(X), ref.loss_and_grad(X[:20], y[:20])  # compiled
-    kernels = (K.train_epoch_online, K.train_epoch_sgd, K.train_epoch, K.output, K.evaluate, K.forward,
-               K.loss_and_grad)
+    kernels = (K.train_epoch_online, K.train_epoch_online_any, K.train_epoch_sgd, K.train_epoch, K.output,
+               K.evaluate, K.forward, K.loss_and_grad)
     compiled = [len(k.signatures) for k in kernels]
     for name, Xv in arrays.items():
         snapshot = np.array(Xv, copy=True)

@@ -90,8 +90,9 @@ def test_backends_agree_with_replacement(opt, batch_size, weighted):
         assert_allclose(runs[b][1]["loss"], runs["numpy"][1]["loss"], rtol=1e-10)
 
 
-@pytest.mark.parametrize("kernel,batch_size", [("online", 1), ("fused", 1), ("fused", 3), ("generic", 3)])
-def test_every_numba_kernel_trains_repeated_indices(kernel, batch_size):
+@pytest.mark.parametrize("kernel,batch_size,optimizer", [("online", 1, "sgd"), ("online", 1, "adam"), ("fused", 1, "sgd"),
+                                                         ("fused", 3, "sgd"), ("generic", 3, "sgd")])
+def test_every_numba_kernel_trains_repeated_indices(kernel, batch_size, optimizer):
     """An order that repeats rows (and leaves some out) through each epoch kernel equals the
     NumPy reference on the same order."""
     X, y = _data(9)
@@ -101,7 +102,7 @@ def test_every_numba_kernel_trains_repeated_indices(kernel, batch_size):
         m = MLP([3, 5, 3], activation="tanh", dtype="float64", backend=backend, seed=1)
         if backend == "numba":
             m.engine.epoch_kernel = kernel
-        opt = fastmlp.Optimizer("sgd")
+        opt = fastmlp.Optimizer(optimizer)
         state = opt.new_state(m.n_params, m.dtype)
         yi = y.astype(np.int64)
         data = TrainingData(np.ascontiguousarray(X), yi, np.zeros((0, 3)), batch_size, False)
