@@ -11,6 +11,8 @@ Private names used (all imported here, nowhere else):
   reference (:func:`borrow`, :func:`matrix`);
 - ``numba.core.cgutils``: stack slots and intrinsic declarations;
 - ``numba.np.linalg._BLAS``, ``ensure_blas``: the BLAS gemm entry point numba's np.dot uses;
+  and the module Numba finds the BLAS in, ``scipy.linalg.cython_blas``, by its name
+  (:func:`load_scipy_blas` loads it without the rest of ``scipy.linalg``);
 - ``numba.np.ufunc.parallel._launch_threads`` and the ``tbbpool``/``omppool`` modules: the
   thread pool's start (:func:`launch_threads`);
 - ``numba.core.caching.CacheImpl._locator_classes``: where compiled kernels are cached
@@ -19,10 +21,15 @@ Private names used (all imported here, nowhere else):
   ``numba.core.dispatcher.Dispatcher.compile`` returns (the compiled specialisation's own
   entry point): called without the dispatcher's typing of every argument (:func:`compiled_entry`).
 """
+import contextlib
 import hashlib
 import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import os
 import pathlib
+import sys
 
 from llvmlite import ir
 from numba import types
@@ -85,6 +92,76 @@ def xxgemm(dtype):
     """Numba's external BLAS gemm function for ``dtype`` (scipy's BLAS behind it)."""
     ensure_blas()  # scipy present, or a clear error now
     return _BLAS().numba_xxgemm(dtype)
+
+
+SCIPY_BLAS = "scipy.linalg.cython_blas"
+
+
+def load_scipy_blas():
+    """Load SciPy's BLAS module (:data:`SCIPY_BLAS`) by itself, without the rest of ``scipy.linalg``.
+
+    Numba needs that module, and only it: the first time it compiles or loads any code it
+    checks for it (``import scipy.linalg.cython_blas`` in ``numba.np.arraymath``), and its
+    ``numba_xxgemm`` finds the BLAS functions in it by that name. Imported the usual way,
+    the package ``scipy.linalg`` comes first, with most of SciPy behind it (about 0.1 s,
+    more than loading every cached kernel). Loaded here from its file and registered under
+    its name, those imports find it. ``scipy.linalg`` stays unimported until something
+    imports it; the module is then set as its attribute, as the import system does for a
+    submodule it loads itself (:class:`_AttachScipyBlas`).
+
+    Does nothing when the module or ``scipy.linalg`` is already imported, or when SciPy or
+    the module cannot be found or loaded (Numba's own import then gives its usual error).
+    Returns whether it loaded the module.
+    """
+    if SCIPY_BLAS in sys.modules or "scipy.linalg" in sys.modules:
+        return False
+    try:
+        scipy_spec = importlib.util.find_spec("scipy")
+    except (ImportError, ValueError):
+        return False
+    if scipy_spec is None or not scipy_spec.submodule_search_locations:
+        return False
+    for folder in scipy_spec.submodule_search_locations:
+        finder = importlib.machinery.FileFinder(
+            os.path.join(folder, "linalg"),
+            (importlib.machinery.ExtensionFileLoader, importlib.machinery.EXTENSION_SUFFIXES))
+        spec = finder.find_spec(SCIPY_BLAS)
+        if spec is not None:
+            break
+    else:
+        return False
+    try:
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[SCIPY_BLAS] = module
+        spec.loader.exec_module(module)
+    except Exception:  # noqa: BLE001  (an unusual SciPy: leave it to the normal import)
+        sys.modules.pop(SCIPY_BLAS, None)
+        return False
+    sys.meta_path.insert(0, _AttachScipyBlas())
+    return True
+
+
+class _AttachScipyBlas(importlib.abc.MetaPathFinder):
+    """Sets the module :func:`load_scipy_blas` loaded as the attribute ``cython_blas`` of
+    ``scipy.linalg`` when that package is imported (then removes itself): so
+    ``import scipy.linalg.cython_blas; scipy.linalg.cython_blas.<name>`` works as usual."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "scipy.linalg":
+            return None
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)  # the usual finders' spec (this one is gone)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        exec_module = spec.loader.exec_module  # this package's own loader object only
+
+        def exec_and_attach(module):
+            exec_module(module)
+            if SCIPY_BLAS in sys.modules:
+                module.cython_blas = sys.modules[SCIPY_BLAS]
+        spec.loader.exec_module = exec_and_attach
+        return spec
 
 
 @intrinsic
@@ -229,8 +306,9 @@ class KernelCacheLocator(caching._CacheLocator):
     def get_source_stamp(self):
         # The folder is already keyed on the content of every kernel file: a stamp of that
         # content (not the file's mtime) lets two checkouts of the same sources share a cache
-        # instead of recompiling over each other's entries.
-        return kernel_cache_dir()
+        # instead of recompiling over each other's entries. Numba asks for it as each kernel
+        # is defined: the folder's name, hashed once per process (not once per kernel).
+        return self.get_cache_path()
 
     def get_disambiguator(self):
         return str(self._lineno)

@@ -93,6 +93,10 @@ def start_runtime():
     spinning after a parallel region while BLAS threads run (8 ms instead of 0.2 ms per step
     when they fight over two cores), so it is set for the start only, unless the user set it,
     then removed again: the user's child processes do not inherit it.
+
+    SciPy's BLAS module, which Numba looks for before it loads or compiles any kernel, is
+    loaded here by itself (``intrinsics.load_scipy_blas``): the rest of ``scipy.linalg``
+    would take longer to import than all the cached kernels a training loads.
     """
     global _guard, _lock
     if _guard is not None:
@@ -100,6 +104,7 @@ def start_runtime():
     with _runtime_lock:
         if _guard is None:
             _load_tbb()
+            intrinsics.load_scipy_blas()  # Numba's BLAS without the rest of scipy.linalg (0.1 s)
             set_here = "OMP_WAIT_POLICY" not in os.environ
             if set_here:
                 os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
