@@ -1,5 +1,5 @@
 """Every use of a private Numba API, in one module: borrowed views, BLAS pointers, prefetch,
-the kernels' cache folder and the thread pool's start.
+the kernels' cache folder, loading cached kernels, and the thread pool's start.
 
 Numba's public API cannot express these, so they reach into Numba's internals. When a
 Numba release moves one of them, this module is the only one to change, and
@@ -19,7 +19,11 @@ Private names used (all imported here, nowhere else):
   (:class:`KernelCacheLocator`);
 - ``numba.core.dispatcher.Dispatcher.typeof_pyval`` and the value
   ``numba.core.dispatcher.Dispatcher.compile`` returns (the compiled specialisation's own
-  entry point): called without the dispatcher's typing of every argument (:func:`compiled_entry`).
+  entry point): called without the dispatcher's typing of every argument (:func:`compiled_entry`);
+- ``numba.core.caching.FunctionCache`` (its ``_cache_file``, ``_index_key``, ``_impl``,
+  ``_enabled`` and ``_guard_against_spurious_io_errors``), a dispatcher's ``_cache``,
+  ``numba.core.runtime.rtsys`` and the symbols ``numba.cpython.hashing`` registers: cached
+  kernels loaded without setting up Numba's compiler (:class:`CacheWithoutCompiler`).
 """
 import contextlib
 import hashlib
@@ -35,8 +39,7 @@ from llvmlite import ir
 from numba import types
 from numba.core import caching, cgutils
 from numba.extending import intrinsic
-from numba.np.arrayobj import make_array, populate_array
-from numba.np.linalg import _BLAS, ensure_blas
+from numba.core.runtime import rtsys
 
 KERNELS_DIR = pathlib.Path(__file__).resolve().parent
 
@@ -55,6 +58,7 @@ def borrow(typingctx, arr):
         return None
 
     def codegen(context, builder, sig, args):
+        from numba.np.arrayobj import make_array, populate_array  # compiling only (see CacheWithoutCompiler)
         src = make_array(sig.args[0])(context, builder, args[0])
         dst = make_array(sig.return_type)(context, builder)
         populate_array(dst, data=src.data, shape=src.shape, strides=src.strides,
@@ -74,6 +78,7 @@ def matrix(typingctx, buf, offset, rows, cols):
     ret = types.Array(buf.dtype, 2, "C")
 
     def codegen(context, builder, sig, args):
+        from numba.np.arrayobj import make_array, populate_array  # compiling only (see CacheWithoutCompiler)
         src = make_array(sig.args[0])(context, builder, args[0])
         off, m, n = (context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], sig.args[1:]))
         itemsize = src.itemsize
@@ -90,6 +95,7 @@ def matrix(typingctx, buf, offset, rows, cols):
 
 def xxgemm(dtype):
     """Numba's external BLAS gemm function for ``dtype`` (scipy's BLAS behind it)."""
+    from numba.np.linalg import _BLAS, ensure_blas  # compiling only (see CacheWithoutCompiler)
     ensure_blas()  # scipy present, or a clear error now
     return _BLAS().numba_xxgemm(dtype)
 
@@ -319,3 +325,63 @@ def register_cache_locator():
     classes = caching.CacheImpl._locator_classes
     if KernelCacheLocator not in classes:
         classes.insert(0, KernelCacheLocator)
+
+
+# -- loading cached kernels without the compiler --------------------------------------------------
+
+# Symbols that Numba adds to LLVM's table when a module is imported (not when its runtime,
+# thread pool or target context starts), by that module: code that links to one of them can
+# only be loaded once the module is imported. numba.cpython.hashing is the only one (the
+# hash secret: code that hashes); tests/test_intrinsics.py checks numba's sources for others.
+IMPORT_TIME_SYMBOLS = {b"_numba_hashsecret_": "numba.cpython.hashing"}
+
+
+class CacheWithoutCompiler(caching.FunctionCache):
+    """A kernel's on-disk cache that loads compiled code without first setting up Numba's compiler.
+
+    Numba's ``FunctionCache.load_overload`` first "refreshes" the target context: it imports
+    and registers the typing and lowering of every type and function Numba can compile,
+    scipy.linalg included (``numba.np.arraymath`` checks for a BLAS) and cffi's C parser:
+    0.15-0.3 s at a process's first load, more than loading the kernels a training needs.
+    Loading machine code uses none of it. What loaded code links to is set up here: the
+    runtime (NRT: allocation, reference counts), and the symbols a module registers when it is
+    imported (:data:`IMPORT_TIME_SYMBOLS`, imported when the code mentions one). Numba's own
+    helpers are registered when its target context is made (when a kernel is defined), and
+    the thread pool's functions when the pool starts (:func:`launch_threads`, which the
+    backend calls before its first kernel).
+
+    A kernel that is not in the cache compiles as usual: Numba's compiler sets itself up
+    then. For the same reason this module imports ``numba.np.arrayobj`` and
+    ``numba.np.linalg`` (0.05-0.1 s) only inside code that runs while compiling.
+    """
+
+    def load_overload(self, sig, target_context):
+        if not self._enabled:
+            return None
+        rtsys.initialize(target_context)
+        with self._guard_against_spurious_io_errors():
+            data = self._cache_file.load(self._index_key(sig, target_context.codegen()))
+            if data is None:
+                return None
+            for symbol, module in IMPORT_TIME_SYMBOLS.items():
+                if _mentions(data, symbol):
+                    importlib.import_module(module)
+            return self._impl.rebuild(target_context, data)
+
+
+def _mentions(value, name):
+    """Whether the bytes ``name`` occur in ``value``: bytes, or tuples holding bytes (a cache
+    entry holds the object code and bitcode of its library that way)."""
+    if isinstance(value, (bytes, bytearray)):
+        return name in value
+    if isinstance(value, tuple):
+        return any(_mentions(v, name) for v in value)
+    return False
+
+
+def load_without_compiler(kernel):
+    """Make ``kernel`` (a dispatcher defined with ``cache=True``) load its cached code through
+    :class:`CacheWithoutCompiler` from now on; anything else is left alone. Returns ``kernel``."""
+    if type(getattr(kernel, "_cache", None)) is caching.FunctionCache:
+        kernel._cache.__class__ = CacheWithoutCompiler
+    return kernel
