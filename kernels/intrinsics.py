@@ -35,6 +35,7 @@ import os
 import pathlib
 import sys
 
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import caching, cgutils
@@ -325,6 +326,41 @@ def register_cache_locator():
     classes = caching.CacheImpl._locator_classes
     if KernelCacheLocator not in classes:
         classes.insert(0, KernelCacheLocator)
+
+
+# -- typing arrays without numpy.ma ---------------------------------------------------------------
+
+def type_arrays_without_numpy_ma():
+    """Make Numba type NumPy arrays without importing ``numpy.ma`` (once; returns whether it did now).
+
+    A kernel's first call types each argument (``numba.core.typing.typeof.typeof_impl``), and
+    Numba's typing of an array first checks that it is not a ``np.ma.MaskedArray``: NumPy 2
+    imports ``numpy.ma`` when its attribute is first read (0.03-0.06 s). While ``numpy.ma`` is
+    not imported no masked array can exist, so the check is skipped and the array is typed as
+    Numba does (``tests/test_intrinsics.py`` compares the two on every layout, dtype and flag);
+    once it is imported, Numba's own function types every array.
+    """
+    from numba.core import errors
+    from numba.core.typing.typeof import typeof_impl
+    from numba.np import numpy_support
+
+    numbas = typeof_impl.dispatch(np.ndarray)
+    if getattr(numbas, "without_numpy_ma", False):
+        return False
+
+    def typeof_ndarray(val, c):
+        if "numpy.ma" in sys.modules:  # a masked array may exist now: Numba's own check
+            return numbas(val, c)
+        try:
+            dtype = numpy_support.from_dtype(val.dtype)
+        except errors.NumbaNotImplementedError:
+            raise errors.NumbaValueError(f"Unsupported array dtype: {val.dtype}") from None
+        return types.Array(dtype, val.ndim, numpy_support.map_layout(val), readonly=not val.flags.writeable)
+
+    typeof_ndarray.without_numpy_ma = True
+    typeof_ndarray.numbas = numbas
+    typeof_impl.register(np.ndarray)(typeof_ndarray)
+    return True
 
 
 # -- loading cached kernels without the compiler --------------------------------------------------

@@ -105,6 +105,7 @@ def start_runtime():
         if _guard is None:
             _load_tbb()
             intrinsics.load_scipy_blas()  # Numba's BLAS without the rest of scipy.linalg (0.1 s)
+            intrinsics.type_arrays_without_numpy_ma()  # kernel arguments typed without importing numpy.ma
             set_here = "OMP_WAIT_POLICY" not in os.environ
             if set_here:
                 os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
