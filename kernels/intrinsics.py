@@ -23,7 +23,10 @@ Private names used (all imported here, nowhere else):
 - ``numba.core.caching.FunctionCache`` (its ``_cache_file``, ``_index_key``, ``_impl``,
   ``_enabled`` and ``_guard_against_spurious_io_errors``), a dispatcher's ``_cache``,
   ``numba.core.runtime.rtsys`` and the symbols ``numba.cpython.hashing`` registers: cached
-  kernels loaded without setting up Numba's compiler (:class:`CacheWithoutCompiler`).
+  kernels loaded without setting up Numba's compiler (:class:`CacheWithoutCompiler`);
+- ``numba.core.typing.typeof.typeof_impl`` and ``numba.np.numpy_support.from_dtype``,
+  ``map_layout``: arrays typed as Numba types them, without importing numpy.ma
+  (:func:`type_arrays_without_numpy_ma`).
 """
 import contextlib
 import hashlib

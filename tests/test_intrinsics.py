@@ -46,6 +46,9 @@ PRIVATE = [
     ("numba.core.runtime", "rtsys"),
     ("numba.core.runtime", "rtsys.initialize"),
     ("numba.cpython.hashing", "_build_hashsecret"),
+    ("numba.core.typing.typeof", "typeof_impl"),
+    ("numba.np.numpy_support", "from_dtype"),
+    ("numba.np.numpy_support", "map_layout"),
 ]
 
 
@@ -462,3 +465,49 @@ def test_load_scipy_blas_loads_the_module_alone_and_scipy_linalg_still_works():
 def test_load_scipy_blas_does_nothing_once_scipy_linalg_is_imported():
     import scipy.linalg  # noqa: F401  (this process: long imported)
     assert intrinsics.load_scipy_blas() is False
+
+
+# -- typing arrays without numpy.ma -------------------------------------------------------------
+
+def _arrays():
+    """Arrays of every layout, dimension count, flag and supported dtype kind."""
+    base = np.arange(24, dtype=np.float64).reshape(2, 3, 4)
+    frozen = np.arange(6.0)
+    frozen.flags.writeable = False
+    out = [base, base[0], base[:, 1], base.T, np.asfortranarray(base[0]), base[..., ::2], frozen,
+           np.zeros(0, np.float32), np.zeros((0, 3), np.int64), np.array(3.5), np.ones(4, np.bool_),
+           np.ones(3, np.uint8), np.ones(2, np.complex64), np.zeros(2, [("a", np.float64), ("b", np.int32)]),
+           np.zeros(4, dtype="datetime64[D]"),
+           np.zeros(2, "U3"), np.zeros(2, np.float16)]
+    unaligned = np.frombuffer(bytearray(8 * 5 + 1), np.uint8)[1:].view(np.float64)
+    return out + [unaligned]
+
+
+def test_arrays_are_typed_as_numba_types_them():
+    from numba.core.typing.typeof import Purpose, typeof, typeof_impl
+    intrinsics.type_arrays_without_numpy_ma()
+    assert intrinsics.type_arrays_without_numpy_ma() is False  # once
+    ours = typeof_impl.dispatch(np.ndarray)
+    assert ours.without_numpy_ma
+    import numpy.ma  # noqa: F401  (imported in this process, whatever the order of the tests)
+    for a in _arrays():
+        c = type("C", (), {"purpose": Purpose.argument})()
+        expected = ours.numbas(a, c)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.delitem(sys.modules, "numpy.ma")  # as before numpy.ma is imported
+            assert ours(a, c) == expected, a
+        assert ours(a, c) == expected and typeof(a) == expected
+
+
+def test_unsupported_dtypes_and_masked_arrays_are_refused_as_numba_refuses_them():
+    from numba.core import errors
+    from numba.core.typing.typeof import typeof
+    intrinsics.type_arrays_without_numpy_ma()
+    with pytest.raises(errors.NumbaValueError, match="Unsupported array dtype"):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.delitem(sys.modules, "numpy.ma", raising=False)
+            typeof(np.zeros(2, np.longdouble))
+    masked = np.ma.masked_array([1.0, 2.0], mask=[False, True])
+    with pytest.raises(errors.NumbaTypeError, match="MaskedArray"):
+        typeof(masked)
+

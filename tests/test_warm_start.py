@@ -1,10 +1,11 @@
 """A warm start: a fresh process whose kernels are in the on-disk cache trains its first batch
-after loading them, and nothing else: not Numba's compiler set-up, not scipy.linalg.
+after loading them, and nothing else: not Numba's compiler set-up, not scipy.linalg, not numpy.ma.
 
 Numba's own way to load a cached function first sets up its whole compiler (``numba.np.arraymath``
 and the rest, scipy.linalg and cffi's C parser with them), and its BLAS check imports all of
-scipy.linalg: together more than half of a warm start (see ``intrinsics.CacheWithoutCompiler``
-and ``intrinsics.load_scipy_blas``). Checked here in fresh interpreters (``subprocess``): the
+scipy.linalg, and its typing of a kernel's array arguments imports numpy.ma: together more than
+half of a warm start (see ``intrinsics.CacheWithoutCompiler``, ``intrinsics.load_scipy_blas`` and
+``intrinsics.type_arrays_without_numpy_ma``). Checked here in fresh interpreters (``subprocess``): the
 first may compile (or load), the second must load, and both must train to the same weights.
 """
 import json
@@ -31,7 +32,7 @@ print(json.dumps({
     "params": model.params.tolist(),
     "hits": sum(k.stats.cache_hits.total() for k in epoch_kernels),
     "misses": sum(k.stats.cache_misses.total() for k in epoch_kernels),
-    "imported": [m for m in ("scipy.linalg", "numba.np.arraymath", "cffi") if m in sys.modules],
+    "imported": [m for m in ("scipy.linalg", "numba.np.arraymath", "cffi", "numpy.ma") if m in sys.modules],
 }))
 """
 
