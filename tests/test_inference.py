@@ -81,6 +81,22 @@ def test_float32_fashion_shape_one_row(loss):
             np.testing.assert_allclose(got.predict_proba(X[i:i + 1]), ref.predict_proba(X[i:i + 1]), atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("rows", [1, inference.ROW_PATH_MAX_ROWS])
+def test_row_product_output_blocks_of_every_width(dtype, rows):
+    """Widths that take every block of the row product (``ROW_BLOCK_BYTES`` of outputs, then a
+    half, a quarter and the rest): two full blocks and all three smaller ones, each alone, and
+    widths below a quarter block. Float64 to 1e-10, float32 to float32 accuracy."""
+    wide = inference.ROW_BLOCK_BYTES // np.dtype(dtype).itemsize
+    every = 2 * wide + wide // 2 + wide // 4 + 3
+    layers = [90, every, wide // 2, wide // 4 + 1, wide, 7]
+    ref, got = _pair(layers, "cross_entropy", "relu", dtype)
+    X = _inputs(rows, layers[0], np.random.default_rng(6), 0.5).astype(dtype)
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == "float64" else dict(rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got.forward(X), ref.forward(X), **tol)
+    np.testing.assert_allclose(got.predict_proba(X), ref.predict_proba(X), **tol)
+
+
 def test_row_path_and_layer_path_agree():
     """One row at a time (the row path) and all rows at once (whole-layer products) give the
     same outputs to rounding, and the same rows in either order of calls."""
