@@ -39,13 +39,13 @@ DENSE_ROW_FRACTION = 0.75
 
 @njit(**JIT_INNER)
 def screen(flags, x, limit):
-    """flags[0] += how many values of x (m, k) are NaN, inf or beyond ``limit`` in magnitude."""
+    """flags[0] = how many values of x (m, k) are NaN, inf or beyond ``limit`` in magnitude."""
     bad = 0
     for i in range(x.shape[0]):
         r = x[i]
         for j in range(r.shape[0]):
             bad += not (abs(r[j]) <= limit)  # NaN compares false
-    flags[0] += bad
+    flags[0] = bad
 
 
 @njit(**JIT_INNER)
@@ -192,7 +192,7 @@ def probabilities(proba, logits, scratch, params, x, net):
 def screened(proba, out, flags, scratch, nz, params, x, net, limit):
     """The network's output for the m rows of x into out's first m rows (the row path for few
     rows, given ``nz``; empty ``nz``: whole layers), then, unless ``proba`` is empty, the class
-    probabilities into proba (m, classes) (``link``); flags[0] += the count of values of x that
+    probabilities into proba (m, classes) (``link``); flags[0] = the count of values of x that
     are not finite or beyond ``limit`` (``screen``). One kernel for both, compiled once."""
     screen(flags, x, limit)
     out = out[:x.shape[0]]
