@@ -1,7 +1,7 @@
 """The lean inference path (kernels/inference.py and the numba backend's ``screened``).
 
 Same numbers as the reference backends for every loss, on the row path (few rows, zero
-inputs skipped, dense first rows through BLAS) and the whole-layer path, on inputs in the
+inputs skipped, dense rows too) and the whole-layer path, on inputs in the
 model's form and not; values checked in the kernel still refused or warned about with
 check_X's own messages; many threads at once give the serial bits; a one-row call allocates
 nothing but its output.
@@ -41,7 +41,7 @@ def _pair(layers, loss, activation, dtype, seed=4):
 @pytest.mark.parametrize("zeros", [0.0, 0.6, 1.0])
 def test_numba_equals_numpy_for_every_loss_float64(loss, rows, zeros):
     """forward, predict and predict_proba agree with the NumPy backend to 1e-10 in float64, on
-    both paths, for dense rows (BLAS first layer), sparse rows (zeros skipped) and all-zero rows."""
+    both paths, for dense rows, sparse rows (zeros skipped) and all-zero rows."""
     layers = [300, 40, 17, 3 if loss != "bce" else 1]
     ref, got = _pair(layers, loss, "relu", "float64")
     X = _inputs(rows, layers[0], np.random.default_rng(rows), zeros)
@@ -72,7 +72,7 @@ def test_float32_fashion_shape_one_row(loss):
     ref, got = _pair(layers, loss, "relu", "float32")
     rng = np.random.default_rng(0)
     X = np.clip(_inputs(6, 784, rng, 0.5), 0, 1).astype(np.float32)  # half the pixels at 0
-    X[5] = rng.random(784).astype(np.float32)  # a dense row: the first layer goes to BLAS
+    X[5] = rng.random(784).astype(np.float32)  # a dense row: every W row read
     for i in range(X.shape[0]):
         z = got.forward(X[i:i + 1])
         assert z.dtype == np.float32 and z.shape == (1, layers[-1])
