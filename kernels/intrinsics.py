@@ -8,7 +8,7 @@ numba to the versions this module was tested with.
 
 Private names used (all imported here, nowhere else):
 - ``numba.np.arrayobj.make_array``, ``populate_array``: array structs without an owner
-  reference (:func:`borrow`, :func:`matrix`);
+  reference (:func:`borrow`, :func:`matrix`, :func:`stack_block`);
 - ``numba.core.cgutils``: stack slots and intrinsic declarations;
 - ``numba.np.linalg._BLAS``, ``ensure_blas``: the BLAS gemm entry point numba's np.dot uses;
   and the module Numba finds the BLAS in, ``scipy.linalg.cython_blas``, by its name
@@ -93,6 +93,34 @@ def matrix(typingctx, buf, offset, rows, cols):
                        itemsize=itemsize, meminfo=None)
         return dst._getvalue()
     return ret(buf, offset, rows, cols), codegen
+
+
+@intrinsic
+def stack_block(typingctx, like, nbytes):
+    """A C-contiguous 1-D array of ``nbytes // like.itemsize`` elements of ``like``'s dtype on the
+    calling kernel's stack (``nbytes`` a literal int); uninitialised, no owner.
+
+    Its length is a compile-time constant and nothing else can point into it, so LLVM keeps
+    it in registers in a loop that accumulates into it over a constant length (a row block's
+    partial sums: ``kernels.inference``). Valid until the calling kernel returns: never
+    return or store it.
+    """
+    if not (isinstance(like, types.Array) and isinstance(nbytes, types.IntegerLiteral)):
+        return None
+    ret = types.Array(like.dtype, 1, "C")
+
+    def codegen(context, builder, sig, args):
+        ll = context.get_data_type(like.dtype)
+        itemsize = context.get_abi_sizeof(ll)
+        size = max(1, nbytes.literal_value // itemsize)
+        dst = make_array(ret)(context, builder)
+        intp = context.get_value_type(types.intp)
+        populate_array(dst, data=cgutils.alloca_once(builder, ll, size=size),
+                       shape=cgutils.pack_array(builder, [intp(size)]),
+                       strides=cgutils.pack_array(builder, [intp(itemsize)]),
+                       itemsize=intp(itemsize), meminfo=None)
+        return dst._getvalue()
+    return ret(like, nbytes), codegen
 
 
 # -- BLAS ----------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from numba import njit
 
 from fastmlp.kernels import intrinsics
 from fastmlp.kernels.blas import gemm
-from fastmlp.kernels.intrinsics import borrow, by_reference, data_pointer, matrix, prefetch
+from fastmlp.kernels.intrinsics import borrow, by_reference, data_pointer, matrix, prefetch, stack_block
 
 # -- the private Numba names ---------------------------------------------------------------------
 # (module, attribute path) of every private Numba API intrinsics.py uses.
@@ -29,6 +29,7 @@ PRIVATE = [
     ("numba.np.arrayobj", "make_array"),
     ("numba.np.arrayobj", "populate_array"),
     ("numba.core.cgutils", "alloca_once_value"),
+    ("numba.core.cgutils", "alloca_once"),
     ("numba.core.cgutils", "pack_array"),
     ("numba.core.cgutils", "get_or_insert_function"),
     ("numba.np.linalg", "_BLAS"),
@@ -149,6 +150,42 @@ def test_borrow_reads_and_writes_the_callers_array():
     assert a[0, 0] == -1.0
 
 
+# -- stack blocks ---------------------------------------------------------------------------------
+
+@njit
+def _running_sums_on_the_stack(like, rows):
+    """The column sums of rows (m, n) accumulated in a 256-byte stack block (n <= its length),
+    and the block's length and stride; two blocks of one kernel do not overlap."""
+    acc = stack_block(like, 256)
+    other = stack_block(like, 256)
+    n = rows.shape[1]
+    for j in range(acc.shape[0]):
+        acc[j] = 0
+        other[j] = -1
+    for i in range(rows.shape[0]):
+        for j in range(n):
+            acc[j] += rows[i, j]
+    out = np.empty(n, like.dtype)
+    for j in range(n):
+        out[j] = acc[j]
+    untouched = True
+    for j in range(other.shape[0]):
+        untouched &= other[j] == -1
+    return out, acc.shape[0], acc.strides[0], untouched
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, 32])
+def test_stack_block_is_a_private_array_of_the_bytes_asked(dtype, n):
+    rows = np.arange(5 * n, dtype=dtype).reshape(5, n)
+    sums, length, stride, untouched = _running_sums_on_the_stack(np.zeros(1, dtype), rows)
+    itemsize = np.dtype(dtype).itemsize
+    assert (length, stride) == (256 // itemsize, itemsize)
+    assert sums.dtype == dtype
+    np.testing.assert_array_equal(sums, rows.sum(axis=0))
+    assert untouched
+
+
 # -- pointers ------------------------------------------------------------------------------------
 
 @njit
@@ -225,6 +262,7 @@ def test_float32_from_bits_is_a_bit_cast():
 EXERCISED = {
     "borrow": test_borrow_reads_and_writes_the_callers_array,
     "matrix": test_matrix_is_the_reshaped_slice_and_writes_through,
+    "stack_block": test_stack_block_is_a_private_array_of_the_bytes_asked,
     "data_pointer": test_data_pointer_is_the_arrays_first_element,
     "by_reference": test_by_reference_holds_the_value,
     "prefetch": test_prefetch_changes_no_result,
