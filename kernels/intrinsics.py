@@ -1,5 +1,5 @@
 """Every use of a private Numba API, in one module: borrowed views, BLAS pointers, prefetch,
-the kernels' cache folder and the thread pool's start.
+the kernels' cache folder, loading cached kernels, and the thread pool's start.
 
 Numba's public API cannot express these, so they reach into Numba's internals. When a
 Numba release moves one of them, this module is the only one to change, and
@@ -8,28 +8,42 @@ numba to the versions this module was tested with.
 
 Private names used (all imported here, nowhere else):
 - ``numba.np.arrayobj.make_array``, ``populate_array``: array structs without an owner
-  reference (:func:`borrow`, :func:`matrix`);
+  reference (:func:`borrow`, :func:`matrix`, :func:`stack_block`);
 - ``numba.core.cgutils``: stack slots and intrinsic declarations;
 - ``numba.np.linalg._BLAS``, ``ensure_blas``: the BLAS gemm entry point numba's np.dot uses;
+  and the module Numba finds the BLAS in, ``scipy.linalg.cython_blas``, by its name
+  (:func:`load_scipy_blas` loads it without the rest of ``scipy.linalg``);
 - ``numba.np.ufunc.parallel._launch_threads`` and the ``tbbpool``/``omppool`` modules: the
   thread pool's start (:func:`launch_threads`);
 - ``numba.core.caching.CacheImpl._locator_classes``: where compiled kernels are cached
   (:class:`KernelCacheLocator`);
 - ``numba.core.dispatcher.Dispatcher.typeof_pyval`` and the value
   ``numba.core.dispatcher.Dispatcher.compile`` returns (the compiled specialisation's own
-  entry point): called without the dispatcher's typing of every argument (:func:`compiled_entry`).
+  entry point): called without the dispatcher's typing of every argument (:func:`compiled_entry`);
+- ``numba.core.caching.FunctionCache`` (its ``_cache_file``, ``_index_key``, ``_impl``,
+  ``_enabled`` and ``_guard_against_spurious_io_errors``), a dispatcher's ``_cache``,
+  ``numba.core.runtime.rtsys`` and the symbols ``numba.cpython.hashing`` registers: cached
+  kernels loaded without setting up Numba's compiler (:class:`CacheWithoutCompiler`);
+- ``numba.core.typing.typeof.typeof_impl`` and ``numba.np.numpy_support.from_dtype``,
+  ``map_layout``: arrays typed as Numba types them, without importing numpy.ma
+  (:func:`type_arrays_without_numpy_ma`).
 """
+import contextlib
 import hashlib
 import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import os
 import pathlib
+import sys
 
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import caching, cgutils
 from numba.extending import intrinsic
-from numba.np.arrayobj import make_array, populate_array
-from numba.np.linalg import _BLAS, ensure_blas
+from numba.core.runtime import rtsys
 
 KERNELS_DIR = pathlib.Path(__file__).resolve().parent
 
@@ -48,6 +62,7 @@ def borrow(typingctx, arr):
         return None
 
     def codegen(context, builder, sig, args):
+        from numba.np.arrayobj import make_array, populate_array  # compiling only (see CacheWithoutCompiler)
         src = make_array(sig.args[0])(context, builder, args[0])
         dst = make_array(sig.return_type)(context, builder)
         populate_array(dst, data=src.data, shape=src.shape, strides=src.strides,
@@ -67,6 +82,7 @@ def matrix(typingctx, buf, offset, rows, cols):
     ret = types.Array(buf.dtype, 2, "C")
 
     def codegen(context, builder, sig, args):
+        from numba.np.arrayobj import make_array, populate_array  # compiling only (see CacheWithoutCompiler)
         src = make_array(sig.args[0])(context, builder, args[0])
         off, m, n = (context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], sig.args[1:]))
         itemsize = src.itemsize
@@ -79,12 +95,111 @@ def matrix(typingctx, buf, offset, rows, cols):
     return ret(buf, offset, rows, cols), codegen
 
 
+@intrinsic
+def stack_block(typingctx, like, nbytes):
+    """A C-contiguous 1-D array of ``nbytes // like.itemsize`` elements of ``like``'s dtype on the
+    calling kernel's stack (``nbytes`` a literal int); uninitialised, no owner.
+
+    Its length is a compile-time constant and nothing else can point into it, so LLVM keeps
+    it in registers in a loop that accumulates into it over a constant length (a row block's
+    partial sums: ``kernels.inference``). Valid until the calling kernel returns: never
+    return or store it.
+    """
+    if not (isinstance(like, types.Array) and isinstance(nbytes, types.IntegerLiteral)):
+        return None
+    ret = types.Array(like.dtype, 1, "C")
+
+    def codegen(context, builder, sig, args):
+        ll = context.get_data_type(like.dtype)
+        itemsize = context.get_abi_sizeof(ll)
+        size = max(1, nbytes.literal_value // itemsize)
+        dst = make_array(ret)(context, builder)
+        intp = context.get_value_type(types.intp)
+        populate_array(dst, data=cgutils.alloca_once(builder, ll, size=size),
+                       shape=cgutils.pack_array(builder, [intp(size)]),
+                       strides=cgutils.pack_array(builder, [intp(itemsize)]),
+                       itemsize=intp(itemsize), meminfo=None)
+        return dst._getvalue()
+    return ret(like, nbytes), codegen
+
+
 # -- BLAS ----------------------------------------------------------------------------------------
 
 def xxgemm(dtype):
     """Numba's external BLAS gemm function for ``dtype`` (scipy's BLAS behind it)."""
+    from numba.np.linalg import _BLAS, ensure_blas  # compiling only (see CacheWithoutCompiler)
     ensure_blas()  # scipy present, or a clear error now
     return _BLAS().numba_xxgemm(dtype)
+
+
+SCIPY_BLAS = "scipy.linalg.cython_blas"
+
+
+def load_scipy_blas():
+    """Load SciPy's BLAS module (:data:`SCIPY_BLAS`) by itself, without the rest of ``scipy.linalg``.
+
+    Numba needs that module, and only it: the first time it compiles or loads any code it
+    checks for it (``import scipy.linalg.cython_blas`` in ``numba.np.arraymath``), and its
+    ``numba_xxgemm`` finds the BLAS functions in it by that name. Imported the usual way,
+    the package ``scipy.linalg`` comes first, with most of SciPy behind it (about 0.1 s,
+    more than loading every cached kernel). Loaded here from its file and registered under
+    its name, those imports find it. ``scipy.linalg`` stays unimported until something
+    imports it; the module is then set as its attribute, as the import system does for a
+    submodule it loads itself (:class:`_AttachScipyBlas`).
+
+    Does nothing when the module or ``scipy.linalg`` is already imported, or when SciPy or
+    the module cannot be found or loaded (Numba's own import then gives its usual error).
+    Returns whether it loaded the module.
+    """
+    if SCIPY_BLAS in sys.modules or "scipy.linalg" in sys.modules:
+        return False
+    try:
+        scipy_spec = importlib.util.find_spec("scipy")
+    except (ImportError, ValueError):
+        return False
+    if scipy_spec is None or not scipy_spec.submodule_search_locations:
+        return False
+    for folder in scipy_spec.submodule_search_locations:
+        finder = importlib.machinery.FileFinder(
+            os.path.join(folder, "linalg"),
+            (importlib.machinery.ExtensionFileLoader, importlib.machinery.EXTENSION_SUFFIXES))
+        spec = finder.find_spec(SCIPY_BLAS)
+        if spec is not None:
+            break
+    else:
+        return False
+    try:
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[SCIPY_BLAS] = module
+        spec.loader.exec_module(module)
+    except Exception:  # noqa: BLE001  (an unusual SciPy: leave it to the normal import)
+        sys.modules.pop(SCIPY_BLAS, None)
+        return False
+    sys.meta_path.insert(0, _AttachScipyBlas())
+    return True
+
+
+class _AttachScipyBlas(importlib.abc.MetaPathFinder):
+    """Sets the module :func:`load_scipy_blas` loaded as the attribute ``cython_blas`` of
+    ``scipy.linalg`` when that package is imported (then removes itself): so
+    ``import scipy.linalg.cython_blas; scipy.linalg.cython_blas.<name>`` works as usual."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "scipy.linalg":
+            return None
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)  # the usual finders' spec (this one is gone)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        exec_module = spec.loader.exec_module  # this package's own loader object only
+
+        def exec_and_attach(module):
+            exec_module(module)
+            if SCIPY_BLAS in sys.modules:
+                module.cython_blas = sys.modules[SCIPY_BLAS]
+        spec.loader.exec_module = exec_and_attach
+        return spec
 
 
 @intrinsic
@@ -229,8 +344,9 @@ class KernelCacheLocator(caching._CacheLocator):
     def get_source_stamp(self):
         # The folder is already keyed on the content of every kernel file: a stamp of that
         # content (not the file's mtime) lets two checkouts of the same sources share a cache
-        # instead of recompiling over each other's entries.
-        return kernel_cache_dir()
+        # instead of recompiling over each other's entries. Numba asks for it as each kernel
+        # is defined: the folder's name, hashed once per process (not once per kernel).
+        return self.get_cache_path()
 
     def get_disambiguator(self):
         return str(self._lineno)
@@ -241,3 +357,98 @@ def register_cache_locator():
     classes = caching.CacheImpl._locator_classes
     if KernelCacheLocator not in classes:
         classes.insert(0, KernelCacheLocator)
+
+
+# -- typing arrays without numpy.ma ---------------------------------------------------------------
+
+def type_arrays_without_numpy_ma():
+    """Make Numba type NumPy arrays without importing ``numpy.ma`` (once; returns whether it did now).
+
+    A kernel's first call types each argument (``numba.core.typing.typeof.typeof_impl``), and
+    Numba's typing of an array first checks that it is not a ``np.ma.MaskedArray``: NumPy 2
+    imports ``numpy.ma`` when its attribute is first read (0.03-0.06 s). While ``numpy.ma`` is
+    not imported no masked array can exist, so the check is skipped and the array is typed as
+    Numba does (``tests/test_intrinsics.py`` compares the two on every layout, dtype and flag);
+    once it is imported, Numba's own function types every array.
+    """
+    from numba.core import errors
+    from numba.core.typing.typeof import typeof_impl
+    from numba.np import numpy_support
+
+    numbas = typeof_impl.dispatch(np.ndarray)
+    if getattr(numbas, "without_numpy_ma", False):
+        return False
+
+    def typeof_ndarray(val, c):
+        if "numpy.ma" in sys.modules:  # a masked array may exist now: Numba's own check
+            return numbas(val, c)
+        try:
+            dtype = numpy_support.from_dtype(val.dtype)
+        except errors.NumbaNotImplementedError:
+            raise errors.NumbaValueError(f"Unsupported array dtype: {val.dtype}") from None
+        return types.Array(dtype, val.ndim, numpy_support.map_layout(val), readonly=not val.flags.writeable)
+
+    typeof_ndarray.without_numpy_ma = True
+    typeof_ndarray.numbas = numbas
+    typeof_impl.register(np.ndarray)(typeof_ndarray)
+    return True
+
+
+# -- loading cached kernels without the compiler --------------------------------------------------
+
+# Symbols that Numba adds to LLVM's table when a module is imported (not when its runtime,
+# thread pool or target context starts), by that module: code that links to one of them can
+# only be loaded once the module is imported. numba.cpython.hashing is the only one (the
+# hash secret: code that hashes); tests/test_intrinsics.py checks numba's sources for others.
+IMPORT_TIME_SYMBOLS = {b"_numba_hashsecret_": "numba.cpython.hashing"}
+
+
+class CacheWithoutCompiler(caching.FunctionCache):
+    """A kernel's on-disk cache that loads compiled code without first setting up Numba's compiler.
+
+    Numba's ``FunctionCache.load_overload`` first "refreshes" the target context: it imports
+    and registers the typing and lowering of every type and function Numba can compile,
+    scipy.linalg included (``numba.np.arraymath`` checks for a BLAS) and cffi's C parser:
+    0.15-0.3 s at a process's first load, more than loading the kernels a training needs.
+    Loading machine code uses none of it. What loaded code links to is set up here: the
+    runtime (NRT: allocation, reference counts), and the symbols a module registers when it is
+    imported (:data:`IMPORT_TIME_SYMBOLS`, imported when the code mentions one). Numba's own
+    helpers are registered when its target context is made (when a kernel is defined), and
+    the thread pool's functions when the pool starts (:func:`launch_threads`, which the
+    backend calls before its first kernel).
+
+    A kernel that is not in the cache compiles as usual: Numba's compiler sets itself up
+    then. For the same reason this module imports ``numba.np.arrayobj`` and
+    ``numba.np.linalg`` (0.05-0.1 s) only inside code that runs while compiling.
+    """
+
+    def load_overload(self, sig, target_context):
+        if not self._enabled:
+            return None
+        rtsys.initialize(target_context)
+        with self._guard_against_spurious_io_errors():
+            data = self._cache_file.load(self._index_key(sig, target_context.codegen()))
+            if data is None:
+                return None
+            for symbol, module in IMPORT_TIME_SYMBOLS.items():
+                if _mentions(data, symbol):
+                    importlib.import_module(module)
+            return self._impl.rebuild(target_context, data)
+
+
+def _mentions(value, name):
+    """Whether the bytes ``name`` occur in ``value``: bytes, or tuples holding bytes (a cache
+    entry holds the object code and bitcode of its library that way)."""
+    if isinstance(value, (bytes, bytearray)):
+        return name in value
+    if isinstance(value, tuple):
+        return any(_mentions(v, name) for v in value)
+    return False
+
+
+def load_without_compiler(kernel):
+    """Make ``kernel`` (a dispatcher defined with ``cache=True``) load its cached code through
+    :class:`CacheWithoutCompiler` from now on; anything else is left alone. Returns ``kernel``."""
+    if type(getattr(kernel, "_cache", None)) is caching.FunctionCache:
+        kernel._cache.__class__ = CacheWithoutCompiler
+    return kernel

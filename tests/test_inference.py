@@ -1,7 +1,7 @@
 """The lean inference path (kernels/inference.py and the numba backend's ``screened``).
 
 Same numbers as the reference backends for every loss, on the row path (few rows, zero
-inputs skipped, dense first rows through BLAS) and the whole-layer path, on inputs in the
+inputs skipped, dense rows too) and the whole-layer path, on inputs in the
 model's form and not; values checked in the kernel still refused or warned about with
 check_X's own messages; many threads at once give the serial bits; a one-row call allocates
 nothing but its output.
@@ -41,7 +41,7 @@ def _pair(layers, loss, activation, dtype, seed=4):
 @pytest.mark.parametrize("zeros", [0.0, 0.6, 1.0])
 def test_numba_equals_numpy_for_every_loss_float64(loss, rows, zeros):
     """forward, predict and predict_proba agree with the NumPy backend to 1e-10 in float64, on
-    both paths, for dense rows (BLAS first layer), sparse rows (zeros skipped) and all-zero rows."""
+    both paths, for dense rows, sparse rows (zeros skipped) and all-zero rows."""
     layers = [300, 40, 17, 3 if loss != "bce" else 1]
     ref, got = _pair(layers, loss, "relu", "float64")
     X = _inputs(rows, layers[0], np.random.default_rng(rows), zeros)
@@ -72,13 +72,29 @@ def test_float32_fashion_shape_one_row(loss):
     ref, got = _pair(layers, loss, "relu", "float32")
     rng = np.random.default_rng(0)
     X = np.clip(_inputs(6, 784, rng, 0.5), 0, 1).astype(np.float32)  # half the pixels at 0
-    X[5] = rng.random(784).astype(np.float32)  # a dense row: the first layer goes to BLAS
+    X[5] = rng.random(784).astype(np.float32)  # a dense row: every W row read
     for i in range(X.shape[0]):
         z = got.forward(X[i:i + 1])
         assert z.dtype == np.float32 and z.shape == (1, layers[-1])
         np.testing.assert_allclose(z, ref.forward(X[i:i + 1]), rtol=1e-4, atol=1e-5)
         if loss != "mse":
             np.testing.assert_allclose(got.predict_proba(X[i:i + 1]), ref.predict_proba(X[i:i + 1]), atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("rows", [1, inference.ROW_PATH_MAX_ROWS])
+def test_row_product_output_blocks_of_every_width(dtype, rows):
+    """Widths that take every block of the row product (``ROW_BLOCK_BYTES`` of outputs, then a
+    half, a quarter and the rest): two full blocks and all three smaller ones, each alone, and
+    widths below a quarter block. Float64 to 1e-10, float32 to float32 accuracy."""
+    wide = inference.ROW_BLOCK_BYTES // np.dtype(dtype).itemsize
+    every = 2 * wide + wide // 2 + wide // 4 + 3
+    layers = [90, every, wide // 2, wide // 4 + 1, wide, 7]
+    ref, got = _pair(layers, "cross_entropy", "relu", dtype)
+    X = _inputs(rows, layers[0], np.random.default_rng(6), 0.5).astype(dtype)
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == "float64" else dict(rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got.forward(X), ref.forward(X), **tol)
+    np.testing.assert_allclose(got.predict_proba(X), ref.predict_proba(X), **tol)
 
 
 def test_row_path_and_layer_path_agree():
@@ -201,7 +217,7 @@ def test_screen_counts_non_finite_and_beyond_limit():
     run(flags, x, 2.0)
     assert flags[0] == 4  # 2.5, nan, inf, -inf (the limit itself passes)
     run(flags, x[:1], 10.0)
-    assert flags[0] == 4  # added to: nothing more
+    assert flags[0] == 0  # set, not added to: none in the first row
 
 
 def test_many_threads_at_once_give_the_serial_bits():

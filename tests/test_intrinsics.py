@@ -7,7 +7,12 @@ borrowed views (same data as the NumPy views they replace), data pointers, scala
 reference (through the BLAS gemm), prefetch hints, the kernels' cache folder and locator.
 """
 import importlib
+import json
+import os
+import pathlib
 import re
+import subprocess
+import sys
 
 import numba
 import numpy as np
@@ -16,7 +21,7 @@ from numba import njit
 
 from fastmlp.kernels import intrinsics
 from fastmlp.kernels.blas import gemm
-from fastmlp.kernels.intrinsics import borrow, by_reference, data_pointer, matrix, prefetch
+from fastmlp.kernels.intrinsics import borrow, by_reference, data_pointer, matrix, prefetch, stack_block
 
 # -- the private Numba names ---------------------------------------------------------------------
 # (module, attribute path) of every private Numba API intrinsics.py uses.
@@ -24,6 +29,7 @@ PRIVATE = [
     ("numba.np.arrayobj", "make_array"),
     ("numba.np.arrayobj", "populate_array"),
     ("numba.core.cgutils", "alloca_once_value"),
+    ("numba.core.cgutils", "alloca_once"),
     ("numba.core.cgutils", "pack_array"),
     ("numba.core.cgutils", "get_or_insert_function"),
     ("numba.np.linalg", "_BLAS"),
@@ -33,6 +39,17 @@ PRIVATE = [
     ("numba.core.caching", "_CacheLocator"),
     ("numba.core.dispatcher", "Dispatcher.typeof_pyval"),
     ("numba.core.dispatcher", "Dispatcher.compile"),
+    ("numba.core.caching", "FunctionCache"),
+    ("numba.core.caching", "FunctionCache._index_key"),
+    ("numba.core.caching", "FunctionCache._guard_against_spurious_io_errors"),
+    ("numba.core.caching", "IndexDataCacheFile.load"),
+    ("numba.core.caching", "CompileResultCacheImpl.rebuild"),
+    ("numba.core.runtime", "rtsys"),
+    ("numba.core.runtime", "rtsys.initialize"),
+    ("numba.cpython.hashing", "_build_hashsecret"),
+    ("numba.core.typing.typeof", "typeof_impl"),
+    ("numba.np.numpy_support", "from_dtype"),
+    ("numba.np.numpy_support", "map_layout"),
 ]
 
 
@@ -78,6 +95,12 @@ def test_private_objects_have_the_shape_intrinsics_relies_on():
     for method in ("get_cache_path", "get_source_stamp", "get_disambiguator", "from_function", "ensure_cache_path"):
         assert hasattr(caching._CacheLocator, method), method
     assert callable(_BLAS().numba_xxgemm)
+    # what CacheWithoutCompiler reads of a kernel's numba cache (instance attributes)
+    from fastmlp.kernels import network
+    cache = network.loss_and_grad._cache
+    assert isinstance(cache, caching.FunctionCache)
+    assert isinstance(cache._cache_file, caching.IndexDataCacheFile) and isinstance(cache._enabled, bool)
+    assert isinstance(cache._impl, caching.CompileResultCacheImpl)
     assert intrinsics.xxgemm(numba.float64) is not None and intrinsics.xxgemm(numba.float32) is not None
 
 
@@ -125,6 +148,42 @@ def test_borrow_reads_and_writes_the_callers_array():
     a = np.arange(12.0).reshape(3, 4)
     assert _sum_rows_of_borrowed(a) == 66.0
     assert a[0, 0] == -1.0
+
+
+# -- stack blocks ---------------------------------------------------------------------------------
+
+@njit
+def _running_sums_on_the_stack(like, rows):
+    """The column sums of rows (m, n) accumulated in a 256-byte stack block (n <= its length),
+    and the block's length and stride; two blocks of one kernel do not overlap."""
+    acc = stack_block(like, 256)
+    other = stack_block(like, 256)
+    n = rows.shape[1]
+    for j in range(acc.shape[0]):
+        acc[j] = 0
+        other[j] = -1
+    for i in range(rows.shape[0]):
+        for j in range(n):
+            acc[j] += rows[i, j]
+    out = np.empty(n, like.dtype)
+    for j in range(n):
+        out[j] = acc[j]
+    untouched = True
+    for j in range(other.shape[0]):
+        untouched &= other[j] == -1
+    return out, acc.shape[0], acc.strides[0], untouched
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, 32])
+def test_stack_block_is_a_private_array_of_the_bytes_asked(dtype, n):
+    rows = np.arange(5 * n, dtype=dtype).reshape(5, n)
+    sums, length, stride, untouched = _running_sums_on_the_stack(np.zeros(1, dtype), rows)
+    itemsize = np.dtype(dtype).itemsize
+    assert (length, stride) == (256 // itemsize, itemsize)
+    assert sums.dtype == dtype
+    np.testing.assert_array_equal(sums, rows.sum(axis=0))
+    assert untouched
 
 
 # -- pointers ------------------------------------------------------------------------------------
@@ -203,6 +262,7 @@ def test_float32_from_bits_is_a_bit_cast():
 EXERCISED = {
     "borrow": test_borrow_reads_and_writes_the_callers_array,
     "matrix": test_matrix_is_the_reshaped_slice_and_writes_through,
+    "stack_block": test_stack_block_is_a_private_array_of_the_bytes_asked,
     "data_pointer": test_data_pointer_is_the_arrays_first_element,
     "by_reference": test_by_reference_holds_the_value,
     "prefetch": test_prefetch_changes_no_result,
@@ -302,3 +362,190 @@ def test_compiled_entry_computes_what_the_dispatcher_does_and_compiles_when_need
     intrinsics.compiled_entry(scale_into, (out64, x.astype(np.float64), 3.0))(out64, x.astype(np.float64), 3.0)
     np.testing.assert_array_equal(out64, 3.0 * np.arange(5))
     assert len(scale_into.signatures) == 2
+
+
+# -- loading cached kernels without the compiler -----------------------------------------------
+
+def _run(code, env=None, timeout=600):
+    """Run ``code`` in a fresh interpreter; its last line of output, parsed as JSON."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, **(env or {})))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+_HASHING_MODULE = """
+from numba import njit
+
+
+@njit(cache=True)
+def salted_hash(s):
+    return hash(s + "!")  # the hash of a str: Numba's code links to the hash secret's symbols
+
+
+@njit(cache=True)
+def total(x):
+    s = 0.0
+    for v in x:
+        s += v
+    return s
+"""
+
+_HASHING_CHILD = """
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import user_kernels as k
+from fastmlp.kernels import intrinsics
+if sys.argv[2] == "lean":
+    intrinsics.load_without_compiler(k.salted_hash)
+    intrinsics.load_without_compiler(k.total)
+out = {"hash_ok": k.salted_hash("abc") == hash("abc!"), "total": k.total(np.arange(5.0)),
+       "set_up_compiler": "numba.np.arraymath" in sys.modules,
+       "hits": sum(f.stats.cache_hits.total() for f in (k.salted_hash, k.total)),
+       "misses": sum(f.stats.cache_misses.total() for f in (k.salted_hash, k.total))}
+print(json.dumps(out))
+"""
+
+
+def test_cache_without_compiler_loads_what_numba_cached_and_links_the_hash_secret(tmp_path):
+    """Compiled and cached by one process, the same functions load in the next through
+    CacheWithoutCompiler: same results, cache hits only, and Numba's compiler never set up;
+    code that hashes a str (linked to the symbols numba.cpython.hashing registers) loads too."""
+    (tmp_path / "user_kernels.py").write_text(_HASHING_MODULE)
+    env = {"NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    first = _run(_HASHING_CHILD.replace("sys.argv[1]", repr(str(tmp_path))).replace("sys.argv[2]", "'full'"), env)
+    assert first["hash_ok"] and first["total"] == 10.0 and first["misses"] == 2
+    again = _run(_HASHING_CHILD.replace("sys.argv[1]", repr(str(tmp_path))).replace("sys.argv[2]", "'lean'"), env)
+    assert again == {"hash_ok": True, "total": 10.0, "set_up_compiler": False, "hits": 2, "misses": 0}
+
+
+def test_cache_without_compiler_compiles_what_is_not_cached(tmp_path):
+    @njit(cache=True)
+    def double(x):
+        return 2 * x
+
+    intrinsics.load_without_compiler(double)
+    assert type(double._cache) is intrinsics.CacheWithoutCompiler
+    assert double(21) == 42 and double(1.5) == 3.0  # compiled (or loaded), whichever the cache holds
+    assert len(double.signatures) == 2
+
+
+def test_load_without_compiler_leaves_uncached_kernels_and_other_objects_alone():
+    @njit
+    def plain(x):
+        return x
+
+    before = type(plain._cache)
+    assert intrinsics.load_without_compiler(plain) is plain and type(plain._cache) is before
+    assert intrinsics.load_without_compiler(3) == 3
+
+
+def test_the_kernels_python_calls_load_without_compiler():
+    from fastmlp import kernels
+    for name in ("train_epoch", "train_epoch_sgd", "train_epoch_online", "evaluate", "loss_and_grad", "forward",
+                 "screened", "optimizer_step"):
+        assert type(getattr(kernels, name)._cache) is intrinsics.CacheWithoutCompiler, name
+
+
+def test_mentions_finds_bytes_in_nested_tuples():
+    assert intrinsics._mentions(("lib", "object", (b"..._numba_hashsecret_k0...", b"")), b"_numba_hashsecret_")
+    assert not intrinsics._mentions(("lib", "object", (b"code", b"bitcode"), None), b"_numba_hashsecret_")
+    assert not intrinsics._mentions("_numba_hashsecret_", b"_numba_hashsecret_")  # str is not code
+
+
+def test_no_other_numba_module_registers_symbols_when_imported():
+    """CacheWithoutCompiler loads code without importing the modules Numba's compiler set-up
+    imports; a symbol one of them registers at import would then be missing (LLVM aborts
+    the process). Every numba file that registers symbols is known here; a new one must be
+    checked (registered at import: add it to intrinsics.IMPORT_TIME_SYMBOLS)."""
+    root = pathlib.Path(numba.__file__).parent
+    found = {str(p.relative_to(root)) for p in root.rglob("*.py")
+             if "tests" not in p.parts and "add_symbol(" in p.read_text(errors="replace")}
+    known = {
+        "core/base.py",  # numba's C helpers: when the target context is made
+        "core/externals.py",  # C math functions: when the target context is made
+        "core/runtime/nrt.py",  # the runtime: rtsys.initialize, which CacheWithoutCompiler calls
+        "np/ufunc/parallel.py",  # the thread pool: launch_threads, which the backend calls first
+        "cpython/hashing.py",  # the hash secret: at import (IMPORT_TIME_SYMBOLS)
+    }
+    assert found == known, f"numba {numba.__version__}: files that register symbols changed: {sorted(found ^ known)}"
+    assert set(intrinsics.IMPORT_TIME_SYMBOLS.values()) == {"numba.cpython.hashing"}
+
+
+# -- SciPy's BLAS module by itself ----------------------------------------------------------------
+
+_SCIPY_BLAS_CHILD = """
+import json, sys
+import numba
+from numba.extending import get_cython_function_address
+from fastmlp.kernels import intrinsics
+out = {"loaded": intrinsics.load_scipy_blas(), "again": intrinsics.load_scipy_blas(),
+       "linalg_imported": "scipy.linalg" in sys.modules}
+out["sgemm"] = get_cython_function_address("scipy.linalg.cython_blas", "sgemm") > 0
+import scipy.linalg.cython_blas  # what numba does: finds the loaded module
+out["still_no_linalg"] = "scipy.linalg" not in sys.modules
+import numpy as np
+import scipy.linalg  # later, the whole package: the module is its attribute, as after a usual import
+out["attribute"] = scipy.linalg.cython_blas is sys.modules["scipy.linalg.cython_blas"]
+out["solve"] = scipy.linalg.solve(np.eye(2), np.ones(2)).tolist()
+out["finder_gone"] = not any(type(f).__name__ == "_AttachScipyBlas" for f in sys.meta_path)
+print(json.dumps(out))
+"""
+
+
+def test_load_scipy_blas_loads_the_module_alone_and_scipy_linalg_still_works():
+    out = _run(_SCIPY_BLAS_CHILD)
+    assert out == {"loaded": True, "again": False, "linalg_imported": False, "sgemm": True, "still_no_linalg": True,
+                   "attribute": True, "solve": [1.0, 1.0], "finder_gone": True}
+
+
+def test_load_scipy_blas_does_nothing_once_scipy_linalg_is_imported():
+    import scipy.linalg  # noqa: F401  (this process: long imported)
+    assert intrinsics.load_scipy_blas() is False
+
+
+# -- typing arrays without numpy.ma -------------------------------------------------------------
+
+def _arrays():
+    """Arrays of every layout, dimension count, flag and supported dtype kind."""
+    base = np.arange(24, dtype=np.float64).reshape(2, 3, 4)
+    frozen = np.arange(6.0)
+    frozen.flags.writeable = False
+    out = [base, base[0], base[:, 1], base.T, np.asfortranarray(base[0]), base[..., ::2], frozen,
+           np.zeros(0, np.float32), np.zeros((0, 3), np.int64), np.array(3.5), np.ones(4, np.bool_),
+           np.ones(3, np.uint8), np.ones(2, np.complex64), np.zeros(2, [("a", np.float64), ("b", np.int32)]),
+           np.zeros(4, dtype="datetime64[D]"),
+           np.zeros(2, "U3"), np.zeros(2, np.float16)]
+    unaligned = np.frombuffer(bytearray(8 * 5 + 1), np.uint8)[1:].view(np.float64)
+    return out + [unaligned]
+
+
+def test_arrays_are_typed_as_numba_types_them():
+    from numba.core.typing.typeof import Purpose, typeof, typeof_impl
+    intrinsics.type_arrays_without_numpy_ma()
+    assert intrinsics.type_arrays_without_numpy_ma() is False  # once
+    ours = typeof_impl.dispatch(np.ndarray)
+    assert ours.without_numpy_ma
+    import numpy.ma  # noqa: F401  (imported in this process, whatever the order of the tests)
+    for a in _arrays():
+        c = type("C", (), {"purpose": Purpose.argument})()
+        expected = ours.numbas(a, c)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.delitem(sys.modules, "numpy.ma")  # as before numpy.ma is imported
+            assert ours(a, c) == expected, a
+        assert ours(a, c) == expected and typeof(a) == expected
+
+
+def test_unsupported_dtypes_and_masked_arrays_are_refused_as_numba_refuses_them():
+    from numba.core import errors
+    from numba.core.typing.typeof import typeof
+    intrinsics.type_arrays_without_numpy_ma()
+    with pytest.raises(errors.NumbaValueError, match="Unsupported array dtype"):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.delitem(sys.modules, "numpy.ma", raising=False)
+            typeof(np.zeros(2, np.longdouble))
+    masked = np.ma.masked_array([1.0, 2.0], mask=[False, True])
+    with pytest.raises(errors.NumbaTypeError, match="MaskedArray"):
+        typeof(masked)
+

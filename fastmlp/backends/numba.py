@@ -96,6 +96,10 @@ def start_runtime():
     spinning after a parallel region while BLAS threads run (8 ms instead of 0.2 ms per step
     when they fight over two cores), so it is set for the start only, unless the user set it,
     then removed again: the user's child processes do not inherit it.
+
+    SciPy's BLAS module, which Numba looks for before it loads or compiles any kernel, is
+    loaded here by itself (``intrinsics.load_scipy_blas``): the rest of ``scipy.linalg``
+    would take longer to import than all the cached kernels a training loads.
     """
     global _guard, _lock
     if _guard is not None:
@@ -103,6 +107,8 @@ def start_runtime():
     with _runtime_lock:
         if _guard is None:
             _load_tbb()
+            intrinsics.load_scipy_blas()  # Numba's BLAS without the rest of scipy.linalg (0.1 s)
+            intrinsics.type_arrays_without_numpy_ma()  # kernel arguments typed without importing numpy.ma
             set_here = "OMP_WAIT_POLICY" not in os.environ
             if set_here:
                 os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
@@ -285,41 +291,37 @@ class NumbaBackend(BackendBase):
         dispatcher, which does). In chunks of ``EVAL_CHUNK`` rows, with this thread's buffers:
         many threads can predict with one model at once. Nothing is allocated but the result.
         """
-        n = X.shape[0]
-        step = n if n <= self.EVAL_CHUNK else self.EVAL_CHUNK
+        n, chunk = X.shape[0], self.EVAL_CHUNK
         buf = getattr(self._local, "inference", None)
-        if buf is None or buf.rows < step:
-            buf = self._inference(step)
+        if buf is None or buf.rows < n and buf.rows < chunk:
+            buf = self._inference(min(n, chunk))
         flags = X.flags
-        if not flags.aligned:
-            X = X.copy()  # the entry points take aligned arrays
-        elif not flags.writeable:
-            X = kernel_view(X)
+        if not flags.carray:  # C-contiguous (the caller's promise), aligned and writable
+            X = kernel_view(X) if flags.aligned else X.copy()  # the entry points take aligned arrays
         lock = _lock if _guard is not None else start_runtime() and _lock
-        limit = float(limit)  # the entry points take a float64
-        count = buf.flags
-        count[0] = 0
+        if type(limit) is not float:
+            limit = float(limit)  # the entry points take a float64
+        count = buf.flags  # set by each call
         if probabilities:
-            result = np.empty((n, self._n_classes), np.float64)
-            args = (result, buf.logits, count, buf.scratch, buf.nz, params, X, self._net, limit)
+            result = np.empty((n, self._n_classes))
+            proba, out = result, buf.logits
         else:
             result = np.empty((n, self._n_out), self._dtype)
-            args = (buf.no_proba, result, count, buf.scratch, buf.nz, params, X, self._net, limit)
-        kernel = K.screened
-        call = kernel if typed else self._entries.get(kernel) or self._entry(kernel, args)
-        if n == step:  # one call
-            if lock is None:
-                call(*args)
-            else:
-                with lock:
-                    call(*args)
-        else:
-            with lock or contextlib.nullcontext():
-                for s in range(0, n, step):
-                    part = result[s:s + step]
-                    proba, out = (part, buf.logits) if probabilities else (buf.no_proba, part)
-                    call(proba, out, count, buf.scratch, buf.nz, params, X[s:s + step], self._net, limit)
-        return result, int(count[0])
+            proba, out = buf.no_proba, result
+        call = self._entries.get(K.screened) if not typed else K.screened
+        if call is None:
+            call = self._entry(K.screened, (proba, out, count, buf.scratch, buf.nz, params, X, self._net, limit))
+        if n <= buf.rows and n <= chunk and lock is None:  # one call: the latency path
+            call(proba, out, count, buf.scratch, buf.nz, params, X, self._net, limit)
+            return result, count.item()
+        step, bad = min(buf.rows, chunk), 0
+        with lock or contextlib.nullcontext():
+            for s in range(0, n, step):
+                part = result[s:s + step]
+                proba, out = (part, buf.logits) if probabilities else (buf.no_proba, part)
+                call(proba, out, count, buf.scratch, buf.nz, params, X[s:s + step], self._net, limit)
+                bad += count.item()
+        return result, bad
 
     def output(self, params, X):
         return self.screened(params, np.ascontiguousarray(X, self._dtype), False, np.inf, typed=True)[0]

@@ -31,6 +31,8 @@ import time
 
 import numba
 
+from ..kernels import intrinsics
+
 # Products below this many multiply-adds (m*k*n) run on one BLAS thread whatever the count
 # (OpenBLAS's own threshold for threading a gemm: SMP_THRESHOLD_MIN 65536 x 4): nothing to choose.
 MIN_WORK = 1 << 18
@@ -62,7 +64,8 @@ def blas_controller():
     """threadpoolctl's controller of the loaded BLAS libraries (created once)."""
     global _blas
     if _blas is None:
-        import scipy.linalg.cython_blas  # noqa: F401  (the BLAS the kernels call: loaded before it is seen)
+        intrinsics.load_scipy_blas()  # the BLAS the kernels call, loaded before it is seen (not all of scipy.linalg)
+        import scipy.linalg.cython_blas  # noqa: F401  (already loaded, or SciPy's usual import)
         from threadpoolctl import ThreadpoolController
         _blas = ThreadpoolController().select(user_api="blas")
     return _blas
