@@ -9,9 +9,9 @@ Two kernels, so that each compiles only when used: ``train_epoch_sgd`` for plain
 backward pass) and ``train_epoch`` for every optimizer (each layer's update applied in the
 backward pass right after its gradient, ``network.update_backward``; with a global-norm
 clip, the whole backward first, ``network.clipped_update_backward``), penalties and
-clipping included. ``net.loss`` and ``hyper.kind`` may be static choices (``LossChoice``,
-``UpdateChoice`` as ``static.Static``, what the numba backend passes): then each kernel compiles
-only the loss, weighting, optimizer, penalties and clipping that training uses.
+clipping included. ``net.loss``, ``net.acts`` and ``hyper.kind`` may be static choices (``LossChoice``,
+``ActChoice``, ``UpdateChoice`` as ``static.Static``, what the numba backend passes): then each kernel
+compiles only the loss, weighting, activations, optimizer, penalties and clipping that training uses.
 Arguments are the named groups of ``structs``: data and batch are ``Samples`` (the batch
 buffers hold up to ws.rows rows), plan a ``Batching``, net a ``Net``, hyper a ``Hyper``;
 ``result`` is a one-element ``EPOCH_RESULT`` record array the kernel adds into.

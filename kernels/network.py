@@ -11,7 +11,7 @@ from numba import njit
 from numba.extending import overload
 
 from .activations import act_backward
-from .config import JIT, JIT_INLINE, JIT_INNER_INLINE
+from .config import JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE
 from .dense import dense_backward, dense_dx, dense_forward, dense_sgd
 from .dropout import dropped, layer_input, mask_backward
 from .intrinsics import matrix
@@ -48,7 +48,7 @@ def forward_from(ws, params, a_in, net, first, drop, step):
     m = a_in.shape[0]
     for l in range(first, net.lay.shape[0]):
         out = block(ws.acts, ws.rows, net, l, m)
-        dense_forward(out, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l])
+        dense_forward(out, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l], net.acts)
         a_in = dropped(out, drop, ws.rows, net, l, step)
 
 
@@ -80,7 +80,7 @@ def layer_backward(grads, ws, params, x, net, l, drop):
         dx = x[:0]
     dense_backward(dx, weight(grads, net, l), bias(grads, net, l), dz, a_in, weight(params, net, l))
     if l > 0:
-        act_backward(dx, a, net.kinds[l - 1], net.alphas[l - 1])
+        act_backward(dx, a, net.kinds[l - 1], net.alphas[l - 1], net.acts)
         mask_backward(dx, drop, ws.rows, net, l - 1)
 
 
@@ -159,18 +159,18 @@ def update_backward_any(grads, slots, ws, params, x, net, hyper, step, drop):
     per call, or, with a static ``UpdateChoice`` as ``hyper.kind``, the one compiled."""
 
 
-@overload(update_backward_any, jit_options=JIT)
+@overload(update_backward_any, jit_options=JIT_INNER)
 def _update_backward_any_impl(grads, slots, ws, params, x, net, hyper, step, drop):
     choice = static_field(hyper, "kind")
-    clip = None if choice is None else bool(choice.clip_norm)  # a constant: the other branch is pruned
-
-    def impl(grads, slots, ws, params, x, net, hyper, step, drop):
-        clipped = hyper.clip_norm > 0 if clip is None else clip
-        if clipped:
-            clipped_update_backward(grads, slots, ws, params, x, net, hyper, step, drop)
-        else:
-            update_backward(grads, slots, ws, params, x, net, hyper, step, drop)
-    return impl
+    if choice is None:
+        def impl(grads, slots, ws, params, x, net, hyper, step, drop):
+            if hyper.clip_norm > 0:
+                clipped_update_backward(grads, slots, ws, params, x, net, hyper, step, drop)
+            else:
+                update_backward(grads, slots, ws, params, x, net, hyper, step, drop)
+        return impl
+    # a static choice: only the one used is compiled (its Python body, as this overload's implementation)
+    return (clipped_update_backward if choice.clip_norm else update_backward).py_func
 
 
 @njit(**JIT_INLINE)
@@ -196,5 +196,5 @@ def sgd_backward(ws, params, x, net, lr, stop):
             a_in = block(ws.acts, ws.rows, net, l - 1, m)
             dx = block(ws.deltas, ws.rows, net, l - 1, m)
             dense_dx(dx, dz, W)
-            act_backward(dx, a_in, net.kinds[l - 1], net.alphas[l - 1])
+            act_backward(dx, a_in, net.kinds[l - 1], net.alphas[l - 1], net.acts)
         dense_sgd(W, bias(params, net, l), a_in, dz, lr)

@@ -82,7 +82,7 @@ def train_epoch_online(result, params, ws, scratch, data, order, net, lr):
     for s in range(n):
         i = order[s]
         x = xs[s % 2:s % 2 + 1]
-        bias_act(z0, b0, net.kinds[0], net.alphas[0])
+        bias_act(z0, b0, net.kinds[0], net.alphas[0], net.acts)
         forward_from(ws, params, z0, net, 1, None, 0)
         fused_loss(block(ws.deltas, ws.rows, net, last, 1), ws.stats, block(ws.acts, ws.rows, net, last, 1),
                   y[i:i + 1] if y.shape[0] else y, t[i:i + 1] if t.shape[0] else t, data.w[:0], net.loss)

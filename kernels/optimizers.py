@@ -101,7 +101,7 @@ def optimizer_id(kind):
     """The optimizer id of ``hyper.kind``: the id itself, or a static ``UpdateChoice``'s (a constant)."""
 
 
-@overload(optimizer_id, jit_options=JIT)
+@overload(optimizer_id, jit_options=JIT_INNER)
 def _optimizer_id_impl(kind):
     c = static_value(kind)
     if c is None:
@@ -116,7 +116,7 @@ def apply_update(p, first, second, g, kind, c, nesterov):
     call) or for one (a static ``UpdateChoice``)."""
 
 
-@overload(apply_update, jit_options=JIT)
+@overload(apply_update, jit_options=JIT_INNER)
 def _apply_update_impl(p, first, second, g, kind, c, nesterov):
     choice = static_value(kind)
     only = None if choice is None else choice.kind  # a constant: the other updates are pruned before typing
