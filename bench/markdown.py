@@ -221,6 +221,12 @@ def _targets(report):
         op, wanted = target_of(wid)
         what = "numba latency ÷ best peer's" if is_latency(w) else "numba ÷ best peer"
         rows.append([f"{wid}: {what} ({v or 'none'})", f"{op} {wanted:g}x", ratio(got), _met_target(op, got, wanted)])
+        bound = _bound(report, w, v, wanted) if op == ">=" else None
+        if bound:
+            needed, ceiling, which = bound
+            rows.append([f"{wid}: GFLOP/s the target needs (work done), against the {which} sgemm ceiling",
+                         f"<= {ceiling:.3g}", f"{needed:.3g}", "reachable" if needed <= ceiling else
+                         "no: beyond the ceiling"])
         if w.get("sgd_baseline"):
             sgd = _sgd_ratio(report, w)
             rows.append([f"{wid}: numba ÷ numba plain SGD ({w['sgd_baseline']})", f">= {OPTIMIZER_TARGET:g}x",
@@ -253,6 +259,22 @@ def _targets(report):
             rows.append(["recipe wall time, fastmlp ÷ PyTorch", f"<= {RECIPE_TIME_RATIO}", f"{got:.3g}",
                          _met(RECIPE_TIME_RATIO, got)])
     return table(["target", "wanted", "measured", "met"], rows)
+
+
+ONE_CORE_SETTINGS = ("onecore", "busy")  # rows whose work has one core: the one-thread ceiling bounds them
+
+
+def _bound(report, w, peer, wanted):
+    """``(GFLOP/s numba needs to reach ``wanted`` x the peer, ceiling, 'one-core' | 'all-core')`` for a
+    throughput row, or None. The flops are the work done (training skips the first layer's input
+    gradient, :func:`work_done`); a row in a one-core setting is bounded by the one-thread ceiling."""
+    case = _ok(w["cases"]).get(peer) if peer else None
+    one = w.get("setting") in ONE_CORE_SETTINGS
+    ceiling = report.get("sgemm_one_gflops") if one else report.get("sgemm_gflops")
+    if case is None or not ceiling:
+        return None
+    done = work_done(w["network"]) if w.get("kind", "train") == "train" else 1.0
+    return wanted * case["gflops"] * done, ceiling, "one-core" if one else "all-core"
 
 
 def _met(got, wanted):
@@ -325,7 +347,9 @@ def render(report):
         f"- isolation: {m.get('isolation', 'not recorded')}",
         f"- fp32 sgemm ceiling (2048³ NumPy matmul, best of {m['sgemm_repeats']} at the start and "
         f"{m['sgemm_repeats']} at the end of the run): "
-        f"**{report['sgemm_gflops']:.4g} GFLOP/s**",
+        f"**{report['sgemm_gflops']:.4g} GFLOP/s**"
+        + (f"; on one BLAS thread (one core, the bound of the one-core rows): **{report['sgemm_one_gflops']:.4g} "
+           "GFLOP/s**" if report.get("sgemm_one_gflops") else ""),
         ("- every variant trains the same network from the same initial weights on the same data, with the same "
          "batch size, softmax cross-entropy and the row's optimizer (same formulas and hyperparameters) in "
          "float32; it is validated first (loss lower after the warm-up epochs; predictions equal to the float64 "

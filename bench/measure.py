@@ -89,8 +89,13 @@ def measure(runner, n_samples, rounds=3, validate_epochs=2, min_round_s=0.2):
     return dict(v, epochs_per_round=k, round_s=secs, samples=n_samples, samples_per_s=k * n_samples / min(secs))
 
 
-def sgemm_gflops(n=2048, repeats=5, seed=0):
-    """GFLOP/s of the best of ``repeats`` float32 ``n x n @ n x n`` NumPy products (2 n^3 flops each)."""
+def sgemm_gflops(n=2048, repeats=5, seed=0, threads=None):
+    """GFLOP/s of the best of ``repeats`` float32 ``n x n @ n x n`` NumPy products (2 n^3 flops each),
+    on NumPy's BLAS threads, or on ``threads`` of them (1: the one-core ceiling)."""
+    if threads is not None:
+        from threadpoolctl import threadpool_limits
+        with threadpool_limits(limits=threads, user_api="blas"):
+            return sgemm_gflops(n, repeats, seed)
     rng = np.random.default_rng(seed)
     a = rng.random((n, n), dtype=np.float32)
     b = rng.random((n, n), dtype=np.float32)

@@ -304,6 +304,44 @@ def test_compile_section_and_targets_use_launch_to_first_batch():
 
 
 
+def test_targets_say_when_a_row_needs_more_than_the_ceiling_of_its_cores():
+    def row(wid, setting, jax_gflops, kind="train", network="784-300-10 sigmoid"):
+        return {"workload": wid, "network": network, "kind": kind, "setting": setting, "batch_size": 64, "cases": [
+            {"variant": "numba", "status": "ok", "samples_per_s": 1.0, "gflops": 1.0},
+            {"variant": "jax-scan", "status": "ok", "samples_per_s": 1.0, "gflops": jax_gflops}]}
+    done = bench_markdown.work_done("784-300-10 sigmoid")
+    report = {"workloads": [row("onecore-b64", "onecore", 90.0), row("busy-b64", "busy", 50.0),
+                            row("fashion-b64", "idle", 90.0), row("predict-10k", "idle", 180.0, "predict")],
+              "sgemm_gflops": 200.0, "sgemm_one_gflops": 100.0, "compile": {}, "recipe": {}}
+    lines = bench_markdown._targets(report).splitlines()
+
+    def bound(wid):
+        return next(x for x in lines if x.startswith(f"| {wid}: GFLOP/s the target needs"))
+    # one core: 1.2 x the peer's work done against the one-thread ceiling
+    assert f"one-core sgemm ceiling | <= 100 | {1.2 * 90 * done:.3g} | " in bound("onecore-b64")
+    assert bound("onecore-b64").endswith("| reachable |")  # 1.2 x 90 x 0.66 = 71.6 <= 100
+    assert bound("busy-b64").endswith("| reachable |") and "one-core" in bound("busy-b64")
+    assert "all-core sgemm ceiling | <= 200 |" in bound("fashion-b64")
+    assert bound("predict-10k").endswith("| 216 | no: beyond the ceiling |")  # inference: every flop counts
+    del report["sgemm_one_gflops"]  # a report from before the one-core ceiling: no bound, no error
+    assert not any(x.startswith("| onecore-b64: GFLOP/s") for x in bench_markdown._targets(report).splitlines())
+
+
+def test_the_one_core_ceiling_runs_on_one_blas_thread_and_restores_the_count():
+    from threadpoolctl import threadpool_info
+
+    from fastmlp.bench.measure import sgemm_gflops
+    before = [(p["internal_api"], p["num_threads"]) for p in threadpool_info()]
+    seen = []
+    real = np.matmul
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(np, "matmul", lambda *a, **k: seen.append(
+            [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]) or real(*a, **k))
+        assert sgemm_gflops(n=64, repeats=2, threads=1) > 0
+    assert seen and all(set(t) == {1} for t in seen)
+    assert [(p["internal_api"], p["num_threads"]) for p in threadpool_info()] == before
+
+
 def test_a_peer_not_installed_is_skipped_with_how_to_install_and_no_process(tmp_path, monkeypatch):
     from fastmlp.bench import report as bench_report
     real = bench_peers.importlib.util.find_spec
