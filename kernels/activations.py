@@ -1,6 +1,8 @@
 """Hidden-layer activations and their derivatives: fast, numba.
 
-Activation ids are small ints so one compiled kernel serves every layer.
+Activation ids are small ints so one compiled kernel serves every layer. The kernels
+compile every activation, or, given a static ``ActChoice`` (``used``, the ids a network
+uses; what the numba backend passes to the epoch kernels), only those.
 Derivatives are taken from the activation's output ``a`` (not from ``z``),
 so the forward pass stores one buffer per layer.
 """
@@ -10,8 +12,10 @@ from numba.extending import overload
 
 from .config import JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE
 from .intrinsics import float32_from_bits
+from .static import static_value
 
 IDENTITY, TANH, SIGMOID, RELU, LEAKY_RELU, STEP = 0, 1, 2, 3, 4, 5
+ALL = frozenset(range(6))
 
 
 @njit(**JIT_INNER)
@@ -68,7 +72,7 @@ def tanh(z):
     """np.tanh, but the fast rational form for float32 (chosen at compile time)."""
 
 
-@overload(tanh, jit_options=JIT)
+@overload(tanh, jit_options=JIT_INNER)
 def _tanh_impl(z):
     if z == types.float32:
         return lambda z: _tanh_f32(z)
@@ -79,7 +83,7 @@ def sigmoid(z):
     """1 / (1 + exp(-z)), stable; float32 through the vectorising exp (chosen at compile time)."""
 
 
-@overload(sigmoid, jit_options=JIT)
+@overload(sigmoid, jit_options=JIT_INNER)
 def _sigmoid_impl(z):
     if z == types.float32:
         one = np.float32(1)
@@ -97,79 +101,107 @@ def _sigmoid_impl(z):
     return exact
 
 
-@njit(**JIT_INNER)
-def act_value(z, kind, alpha, one):
-    if kind == TANH:
-        return tanh(z)
-    if kind == SIGMOID:
-        return sigmoid(z)
-    if kind == RELU:
-        return one - one if z <= 0 else z  # NaN stays NaN, as np.maximum(z, 0)
-    if kind == LEAKY_RELU:
-        return z if z > 0 else alpha * z
-    if kind == STEP:
-        return one if z >= 0 else one - one
-    return z
+def _used(used):
+    """The activation ids a static ``ActChoice`` (``structs``, passed as ``static.Static``) names, or every id
+    (None: a runtime value, or no choice given)."""
+    choice = None if isinstance(used, (types.NoneType, types.Omitted)) else static_value(used)
+    return ALL if choice is None else frozenset(choice.kinds) | {IDENTITY}
 
 
-@njit(**JIT_INNER)
-def act_slope(a, kind, alpha, one):
-    """d act / d z, written in terms of the output a = act(z)."""
-    if kind == TANH:
-        return one - a * a
-    if kind == SIGMOID:
-        return a * (one - a)
-    if kind == RELU:
-        return one if a > 0 else one - one
-    if kind == LEAKY_RELU:
-        return one if a > 0 else alpha
-    if kind == STEP:
-        return one - one
-    return one
+def act_value(z, kind, alpha, one, used):
+    """act(z) for activation id ``kind``; only the ids ``used`` allows are compiled."""
+
+
+@overload(act_value, jit_options=JIT_INNER)
+def _act_value_impl(z, kind, alpha, one, used):
+    ids = _used(used)
+    has_tanh, has_sigmoid, has_relu = TANH in ids, SIGMOID in ids, RELU in ids  # constants: the
+    has_leaky, has_step = LEAKY_RELU in ids, STEP in ids  # branches of unused ids are pruned before typing
+
+    def impl(z, kind, alpha, one, used):
+        if has_tanh and kind == TANH:
+            return tanh(z)
+        if has_sigmoid and kind == SIGMOID:
+            return sigmoid(z)
+        if has_relu and kind == RELU:
+            return one - one if z <= 0 else z  # NaN stays NaN, as np.maximum(z, 0)
+        if has_leaky and kind == LEAKY_RELU:
+            return z if z > 0 else alpha * z
+        if has_step and kind == STEP:
+            return one if z >= 0 else one - one
+        return z
+    return impl
+
+
+def act_slope(a, kind, alpha, one, used):
+    """d act / d z, written in terms of the output a = act(z); only the ids ``used`` allows are compiled."""
+
+
+@overload(act_slope, jit_options=JIT_INNER)
+def _act_slope_impl(a, kind, alpha, one, used):
+    ids = _used(used)
+    has_tanh, has_sigmoid, has_relu = TANH in ids, SIGMOID in ids, RELU in ids
+    has_leaky, has_step = LEAKY_RELU in ids, STEP in ids
+
+    def impl(a, kind, alpha, one, used):
+        if has_tanh and kind == TANH:
+            return one - a * a
+        if has_sigmoid and kind == SIGMOID:
+            return a * (one - a)
+        if has_relu and kind == RELU:
+            return one if a > 0 else one - one
+        if has_leaky and kind == LEAKY_RELU:
+            return one if a > 0 else alpha
+        if has_step and kind == STEP:
+            return one - one
+        return one
+    return impl
 
 
 @njit(**JIT_INNER_INLINE)
-def _bias_act_loop(row, b, kind, alpha, one):
+def _bias_act_loop(row, b, kind, alpha, one, used):
     for j in range(row.shape[0]):
-        row[j] = act_value(row[j] + b[j], kind, alpha, one)
+        row[j] = act_value(row[j] + b[j], kind, alpha, one, used)
 
 
 @njit(**JIT_INNER)
-def _bias_act_row(row, b, kind, alpha, one):
+def _bias_act_row(row, b, kind, alpha, one, used):
     """row = act(row + b). ReLU has its own copy of the loop, compiled with the kind a
     constant so that it vectorises (256 values: 123 -> 23 ns, a one-row prediction's
     hidden layers); the other kinds share one loop (one more copy of each would cost
     compile time for little: their activations cost more than the call per value)."""
     if kind == RELU:
-        _bias_act_loop(row, b, RELU, alpha, one)
+        _bias_act_loop(row, b, RELU, alpha, one, used)
     else:
-        _bias_act_loop(row, b, kind, alpha, one)
+        _bias_act_loop(row, b, kind, alpha, one, used)
 
 
 @njit(**JIT_INLINE)
-def bias_act(out, b, kind, alpha):
+def bias_act(out, b, kind, alpha, used=None):
     """out[i, :] = act(out[i, :] + b), in place. out (m, n), b (n,). Serial: the
     activations vectorise, so this pass costs well under 1% of the product before
-    it even for the largest batches, less than a parallel region would save."""
+    it even for the largest batches, less than a parallel region would save.
+    ``used``: a static ``ActChoice`` (only its activations compiled) or None (all)."""
     one = out.dtype.type(1)
     alpha = out.dtype.type(alpha)
     for i in range(out.shape[0]):
-        _bias_act_row(out[i], b, kind, alpha, one)
+        _bias_act_row(out[i], b, kind, alpha, one, used)
 
 
 @njit(**JIT_INNER)
-def _slope_row(dz, a, kind, alpha, one):
+def _slope_row(dz, a, kind, alpha, one, used):
     for j in range(dz.shape[0]):
-        dz[j] *= act_slope(a[j], kind, alpha, one)
+        dz[j] *= act_slope(a[j], kind, alpha, one, used)
 
 
 @njit(**JIT_INLINE)
-def act_backward(dz, a, kind, alpha):
+def act_backward(dz, a, kind, alpha, used=None):
     """dz *= act'(z), in place, from the outputs a. dz, a (m, n). Serial: a few
-    flops per element, memory-bound; a parallel region would cost more than it saves."""
+    flops per element, memory-bound; a parallel region would cost more than it saves.
+    ``used`` as in bias_act."""
     if kind == IDENTITY:
         return
     one = dz.dtype.type(1)
     alpha = dz.dtype.type(alpha)
     for i in range(dz.shape[0]):
-        _slope_row(dz[i], a[i], kind, alpha, one)
+        _slope_row(dz[i], a[i], kind, alpha, one, used)

@@ -7,13 +7,15 @@ beta = 1), which ``np.dot(a, b, out)`` cannot do. It calls the BLAS entry
 point numba's np.dot uses (``numba_xxgemm``, scipy's BLAS behind it), so it
 caches like any kernel, and compiles in a fraction of np.dot's time (one
 small function instead of np.dot's checks and gemv/gemm/dot dispatch).
-Scalars go by reference through stack slots: nothing is allocated.
+Scalars go by reference through stack slots: nothing is allocated. ``gemm`` is inlined
+into its callers (each call passes constant transposes: as a function of its own it
+compiled once per combination, three times in a training).
 """
 import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from .config import JIT
+from .config import JIT_INLINE, JIT_INNER
 from .intrinsics import by_reference, data_pointer, xxgemm
 
 # BLAS flags are chars; as int8 constants so no string code compiles.
@@ -24,7 +26,7 @@ def _gemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     """Column-major gemm: c = alpha * op(a) @ op(b) + beta * c, dtype chosen at compile time."""
 
 
-@overload(_gemm, jit_options=JIT)
+@overload(_gemm, jit_options=JIT_INNER)
 def _gemm_impl(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     dtype = c.dtype
     fn = xxgemm(dtype)
@@ -35,7 +37,7 @@ def _gemm_impl(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     return impl
 
 
-@njit(**JIT)
+@njit(**JIT_INLINE)
 def gemm(C, A, ta, B, tb, alpha, beta):
     """C = alpha * op(A) @ op(B) + beta * C; op transposes when ta / tb is True.
 

@@ -73,7 +73,7 @@ def dropped(out, drop, rows, net, l, step):
     ``rows`` rows: ``out`` itself, or its masked copy in ``drop.kept`` for update ``step``."""
 
 
-@overload(dropped, jit_options=JIT)
+@overload(dropped, jit_options=JIT_INNER)
 def _dropped_impl(out, drop, rows, net, l, step):
     if _is_none(drop):
         return lambda out, drop, rows, net, l, step: out
@@ -94,7 +94,7 @@ def layer_input(a, drop, rows, net, l):
     outputs ``a`` (m, n): ``a`` itself, or its masked copy in ``drop.kept``."""
 
 
-@overload(layer_input, jit_options=JIT)
+@overload(layer_input, jit_options=JIT_INNER)
 def _layer_input_impl(a, drop, rows, net, l):
     if _is_none(drop):
         return lambda a, drop, rows, net, l: a
@@ -109,7 +109,7 @@ def mask_backward(dx, drop, rows, net, l):
     outputs (nothing without dropout). dx (m, n)."""
 
 
-@overload(mask_backward, jit_options=JIT)
+@overload(mask_backward, jit_options=JIT_INNER)
 def _mask_backward_impl(dx, drop, rows, net, l):
     if _is_none(drop):
         return lambda dx, drop, rows, net, l: None

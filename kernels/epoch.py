@@ -7,11 +7,11 @@ With sample weights (``data.w`` not empty) each batch's loss is its weighted mea
 batch whose weights sum to 0 is skipped: no update, not counted in the epoch's totals.
 Two kernels, so that each compiles only when used: ``train_epoch_sgd`` for plain SGD (the update fused into the
 backward pass) and ``train_epoch`` for every optimizer (each layer's update applied in the
-backward pass right after its gradient, ``network.update_backward``; with a global-norm
-clip, the whole backward first, ``network.clipped_update_backward``), penalties and
-clipping included. ``net.loss`` and ``hyper.kind`` may be static choices (``LossChoice``,
-``UpdateChoice`` as ``static.Static``, what the numba backend passes): then each kernel compiles
-only the loss, weighting, optimizer, penalties and clipping that training uses.
+backward pass right after its gradient, or, with a global-norm clip, after the whole
+backward: ``network.update_backward``), penalties and
+clipping included. ``net.loss``, ``net.acts`` and ``hyper.kind`` may be static choices (``LossChoice``,
+``ActChoice``, ``UpdateChoice`` as ``static.Static``, what the numba backend passes): then each kernel
+compiles only the loss, weighting, activations, optimizer, penalties and clipping that training uses.
 Arguments are the named groups of ``structs``: data and batch are ``Samples`` (the batch
 buffers hold up to ws.rows rows), plan a ``Batching``, net a ``Net``, hyper a ``Hyper``;
 ``result`` is a one-element ``EPOCH_RESULT`` record array the kernel adds into.
@@ -21,7 +21,7 @@ from numba import njit
 
 from .config import JIT, JIT_INNER_INLINE
 from .intrinsics import borrow
-from .network import loss_and_sgd, top_loss, train_forward, update_backward_any
+from .network import loss_and_sgd, top_loss, train_forward, update_backward
 from .structs import CORRECT, LOSS_SUM, WEIGHT_SUM, Batching, Samples, Workspace
 
 
@@ -130,7 +130,7 @@ def train_epoch(result, params, grads, slots, ws, batch, data, plan, net, hyper,
         top_loss(ws, xm, ym, tm, wm, net, True)
         if not record_batch(result, ws.stats, m, wm.shape[0] > 0):  # a non-finite loss: no update
             break
-        update_backward_any(grads, slots, ws, params, xm, net, hyper, step0 + result[0].steps, drop)
+        update_backward(grads, slots, ws, params, xm, net, hyper, step0 + result[0].steps, drop, 0)
         add_penalty(result, ws.stats)
 
 

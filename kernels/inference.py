@@ -113,7 +113,7 @@ def output_rows(out, scratch, nz, params, x, net):
             dst = out[i:i + 1] if l == last else matrix(scratch, (l % 2) * half, 1, n)
             c = _nonzeros(nz, a_in[0])
             _row_product(dst[0], a_in[0], weight(params, net, l), nz, c)
-            bias_act(dst, bias(params, net, l), net.kinds[l], net.alphas[l])
+            bias_act(dst, bias(params, net, l), net.kinds[l], net.alphas[l], net.acts)
             a_in = dst
 
 
@@ -126,7 +126,7 @@ def output_layers(out, scratch, params, x, net):
     a_in = x
     for l in range(last + 1):
         dst = out if l == last else matrix(scratch, (l % 2) * half, m, net.lay[l, N_OUT])
-        dense_forward(dst, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l])
+        dense_forward(dst, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l], net.acts)
         a_in = dst
 
 

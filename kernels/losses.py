@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 from numba.extending import overload
 
-from .config import JIT, JIT_INLINE, JIT_INNER_INLINE
+from .config import JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE
 from .static import static_value
 from .structs import CORRECT, LOSS_SUM, WEIGHT_SUM
 
@@ -268,7 +268,7 @@ def fused_loss(dz, stats, z, y, t, w, choice):
     ``w`` is then read only when ``choice.weighted``)."""
 
 
-@overload(fused_loss, jit_options=JIT)
+@overload(fused_loss, jit_options=JIT_INNER)
 def _fused_loss_impl(dz, stats, z, y, t, w, choice):
     c = static_value(choice)
     if c is None:

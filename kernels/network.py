@@ -11,7 +11,7 @@ from numba import njit
 from numba.extending import overload
 
 from .activations import act_backward
-from .config import JIT, JIT_INLINE, JIT_INNER_INLINE
+from .config import JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE
 from .dense import dense_backward, dense_dx, dense_forward, dense_sgd
 from .dropout import dropped, layer_input, mask_backward
 from .intrinsics import matrix
@@ -48,7 +48,7 @@ def forward_from(ws, params, a_in, net, first, drop, step):
     m = a_in.shape[0]
     for l in range(first, net.lay.shape[0]):
         out = block(ws.acts, ws.rows, net, l, m)
-        dense_forward(out, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l])
+        dense_forward(out, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l], net.acts)
         a_in = dropped(out, drop, ws.rows, net, l, step)
 
 
@@ -80,7 +80,7 @@ def layer_backward(grads, ws, params, x, net, l, drop):
         dx = x[:0]
     dense_backward(dx, weight(grads, net, l), bias(grads, net, l), dz, a_in, weight(params, net, l))
     if l > 0:
-        act_backward(dx, a, net.kinds[l - 1], net.alphas[l - 1])
+        act_backward(dx, a, net.kinds[l - 1], net.alphas[l - 1], net.acts)
         mask_backward(dx, drop, ws.rows, net, l - 1)
 
 
@@ -129,49 +129,66 @@ def update_backward(grads, slots, ws, params, x, net, hyper, step, drop, stop):
     into ws.stats[LOSS_SUM]), then layer l's update while its gradient is still in cache,
     instead of a separate pass over every parameter after the whole backward. The same
     numbers as backward, then ``optimizer_step``: each element's update depends only on itself.
-    ``drop`` as in backward."""
+    With a global-norm clip (``hyper.clip_norm`` > 0), which needs the whole gradient before
+    any update, the layers are not updated in the loop: after it, the norm over all of grads,
+    the scaling, then one update of every parameter. ``drop`` as in backward."""
     first, second = slots[0], slots[1]
     for l in range(net.lay.shape[0] - 1, stop - 1, -1):
         layer_backward(grads, ws, params, x, net, l, drop)
         lo, hi = net.lay[l, W_OFF], net.lay[l, B_OFF] + net.lay[l, N_OUT]  # W then b: one range
         regularise_layer(grads[lo:hi], params[lo:hi], net.lay[l, B_OFF] - lo, hyper, x.shape[0], ws.stats)
-        update_range(params[lo:hi], first[lo:hi], second[lo:hi], grads[lo:hi], hyper, step)
+        layer_update(params[lo:hi], first[lo:hi], second[lo:hi], grads[lo:hi], hyper, step)
+    last = net.lay.shape[0] - 1
+    clipped_update(params, slots, grads, net.lay[last, B_OFF] + net.lay[last, N_OUT], hyper, step)
 
 
 @njit(**JIT_INNER_INLINE)
-def clipped_update_backward(grads, slots, ws, params, x, net, hyper, step, drop):
-    """``update_backward`` with the gradient clipped to the global norm ``hyper.clip_norm``,
-    which needs the whole gradient before any update: the full backward (each layer's
-    penalties and value clipping as its gradient is done), the norm over all of grads,
-    the scaling, then one update of every parameter. ``drop`` as in backward."""
-    m = x.shape[0]
-    for l in range(net.lay.shape[0] - 1, -1, -1):
-        layer_backward(grads, ws, params, x, net, l, drop)
-        lo, hi = net.lay[l, W_OFF], net.lay[l, B_OFF] + net.lay[l, N_OUT]
-        regularise_layer(grads[lo:hi], params[lo:hi], net.lay[l, B_OFF] - lo, hyper, m, ws.stats)
-    last = net.lay.shape[0] - 1
-    n = net.lay[last, B_OFF] + net.lay[last, N_OUT]
+def _clip_and_update(params, slots, grads, n, hyper, step):
+    """The first n gradients clipped to the global norm ``hyper.clip_norm``, then one update of the first n parameters."""
     clip_global_norm(grads[:n], hyper.clip_norm)
     update_range(params[:n], slots[0][:n], slots[1][:n], grads[:n], hyper, step)
 
 
-def update_backward_any(grads, slots, ws, params, x, net, hyper, step, drop):
-    """``clipped_update_backward`` when ``hyper.clip_norm`` > 0, else ``update_backward``: tested
-    per call, or, with a static ``UpdateChoice`` as ``hyper.kind``, the one compiled."""
-
-
-@overload(update_backward_any, jit_options=JIT)
-def _update_backward_any_impl(grads, slots, ws, params, x, net, hyper, step, drop):
+def _clips(hyper):
+    """Whether the gradient is clipped to a global norm, as a constant (a static ``UpdateChoice``), or None (tested per call)."""
     choice = static_field(hyper, "kind")
-    clip = None if choice is None else bool(choice.clip_norm)  # a constant: the other branch is pruned
+    return None if choice is None else bool(choice.clip_norm)
 
-    def impl(grads, slots, ws, params, x, net, hyper, step, drop):
-        clipped = hyper.clip_norm > 0 if clip is None else clip
-        if clipped:
-            clipped_update_backward(grads, slots, ws, params, x, net, hyper, step, drop)
-        else:
-            update_backward(grads, slots, ws, params, x, net, hyper, step, drop, 0)
-    return impl
+
+def layer_update(params, first, second, grads, hyper, step):
+    """``update_range`` on one layer's range in the backward, unless the gradient is clipped to a
+    global norm (then nothing: see ``clipped_update``)."""
+
+
+@overload(layer_update, jit_options=JIT_INNER)
+def _layer_update_impl(params, first, second, grads, hyper, step):
+    clip = _clips(hyper)
+    if clip is None:
+        def impl(params, first, second, grads, hyper, step):
+            if not hyper.clip_norm > 0:
+                update_range(params, first, second, grads, hyper, step)
+        return impl
+    if clip:
+        return lambda params, first, second, grads, hyper, step: None
+    return update_range.py_func  # compiled as this overload's implementation: no call level between
+
+
+def clipped_update(params, slots, grads, n, hyper, step):
+    """With a global-norm clip, after the backward: the norm over the first n gradients, the
+    scaling, one update of the first n parameters; nothing without (the layers were updated)."""
+
+
+@overload(clipped_update, jit_options=JIT_INNER)
+def _clipped_update_impl(params, slots, grads, n, hyper, step):
+    clip = _clips(hyper)
+    if clip is None:
+        def impl(params, slots, grads, n, hyper, step):
+            if hyper.clip_norm > 0:
+                _clip_and_update(params, slots, grads, n, hyper, step)
+        return impl
+    if clip:
+        return _clip_and_update.py_func
+    return lambda params, slots, grads, n, hyper, step: None
 
 
 @njit(**JIT_INLINE)
@@ -197,5 +214,5 @@ def sgd_backward(ws, params, x, net, lr, stop):
             a_in = block(ws.acts, ws.rows, net, l - 1, m)
             dx = block(ws.deltas, ws.rows, net, l - 1, m)
             dense_dx(dx, dz, W)
-            act_backward(dx, a_in, net.kinds[l - 1], net.alphas[l - 1])
+            act_backward(dx, a_in, net.kinds[l - 1], net.alphas[l - 1], net.acts)
         dense_sgd(W, bias(params, net, l), a_in, dz, lr)

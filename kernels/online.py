@@ -68,7 +68,7 @@ def _forward_and_loss(ws, params, z0, data, i, net):
     above) and its fused loss: ws.stats += (loss, correct), the top delta into ws.deltas."""
     last = net.lay.shape[0] - 1
     y, t = data.y, data.t
-    bias_act(z0, bias(params, net, 0), net.kinds[0], net.alphas[0])
+    bias_act(z0, bias(params, net, 0), net.kinds[0], net.alphas[0], net.acts)
     forward_from(ws, params, z0, net, 1, None, 0)
     fused_loss(block(ws.deltas, ws.rows, net, last, 1), ws.stats, block(ws.acts, ws.rows, net, last, 1),
                y[i:i + 1] if y.shape[0] else y, t[i:i + 1] if t.shape[0] else t, data.w[:0], net.loss)

@@ -140,7 +140,7 @@ def optimizer_id(kind):
     """The optimizer id of ``hyper.kind``: the id itself, or a static ``UpdateChoice``'s (a constant)."""
 
 
-@overload(optimizer_id, jit_options=JIT)
+@overload(optimizer_id, jit_options=JIT_INNER)
 def _optimizer_id_impl(kind):
     c = static_value(kind)
     if c is None:
@@ -155,7 +155,7 @@ def apply_update(p, first, second, g, kind, c, nesterov):
     call) or for one (a static ``UpdateChoice``)."""
 
 
-@overload(apply_update, jit_options=JIT)
+@overload(apply_update, jit_options=JIT_INNER)
 def _apply_update_impl(p, first, second, g, kind, c, nesterov):
     choice = static_value(kind)
     only = None if choice is None else choice.kind  # a constant: the other updates are pruned before typing
@@ -198,6 +198,18 @@ def optimizer_step(params, slots, grads, hyper, step):
 
 
 @njit(**JIT_PARALLEL)
+def _update_chunks(params, first, second, grads, kind, c, nesterov):
+    """``apply_update`` over fixed chunks of CHUNK elements under prange (each chunk owned by one
+    iteration). Only this loop is compiled parallel: the smaller the function the parallel
+    passes see, the less they cost at compile time."""
+    n = params.shape[0]
+    for k in prange((n + CHUNK - 1) // CHUNK):
+        lo = k * CHUNK
+        hi = min(n, lo + CHUNK)
+        apply_update(params[lo:hi], first[lo:hi], second[lo:hi], grads[lo:hi], kind, c, nesterov)
+
+
+@njit(**JIT_INNER)
 def update_range(params, first, second, grads, hyper, step):
     """The update of one contiguous range of the parameters (a layer's W and b, or all of
     them): params, its two state slots ``first``/``second`` and grads, each (n,) or longer."""
@@ -207,7 +219,4 @@ def update_range(params, first, second, grads, hyper, step):
     if n < PARALLEL_MIN_WORK:
         apply_update(params, first, second, grads, hyper.kind, c, nesterov)
     else:
-        for k in prange((n + CHUNK - 1) // CHUNK):
-            lo = k * CHUNK
-            hi = min(n, lo + CHUNK)
-            apply_update(params[lo:hi], first[lo:hi], second[lo:hi], grads[lo:hi], hyper.kind, c, nesterov)
+        _update_chunks(params, first, second, grads, hyper.kind, c, nesterov)

@@ -78,7 +78,7 @@ def regularise_layer(g, p, n_w, hyper, rows, stats):
     stats[LOSS_SUM] += the batch's penalty summed over its rows."""
 
 
-@overload(regularise_layer, jit_options=JIT)
+@overload(regularise_layer, jit_options=JIT_INNER)
 def _regularise_layer_impl(g, p, n_w, hyper, rows, stats):
     choice = static_field(hyper, "kind")
     if choice is not None and not choice.penalties:

@@ -8,7 +8,8 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
 
 - ``Net``: the network's description. ``lay`` (L, 5) int64, one row per layer, columns
   named below; ``kinds`` (L,) int64 activation ids (the output layer's is identity);
-  ``alphas`` (L,) leaky slopes in the params dtype; ``loss`` the loss id.
+  ``alphas`` (L,) leaky slopes in the params dtype; ``loss`` the loss id; ``acts`` None (any
+  activation) or a static ``ActChoice``.
 - ``Workspace``: scratch for up to ``rows`` samples. ``acts`` and ``deltas``
   (rows * sum(layers[1:]),): layer l's (rows, n_out) block starts at ``rows * lay[l, A_OFF]``;
   ``stats`` (3,) float64 accumulates (loss sum, correct, weight sum), slots ``LOSS_SUM``,
@@ -26,10 +27,11 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
 - ``DropoutWork``: dropout in a training forward and backward (``dropout``): per weight
   layer ``cut`` (L,) uint64 and ``scale`` (L,) in the params dtype, the masks' ``key``
   (uint64), and ``masks``, ``kept`` laid out as ``Workspace.acts``.
-- ``LossChoice`` and ``UpdateChoice``: what an epoch kernel compiles, passed as ``static.Static``
-  values in place of ``Net.loss`` and ``Hyper.kind`` (the epoch kernels take either): the loss
-  id and whether the data is sample-weighted; the optimizer id, whether any penalty or value
-  clipping is on (``penalties``), and whether the gradient is clipped to a global norm.
+- ``LossChoice``, ``ActChoice`` and ``UpdateChoice``: what an epoch kernel compiles, passed as
+  ``static.Static`` values in place of ``Net.loss``, ``Net.acts`` and ``Hyper.kind`` (the epoch kernels
+  take either): the loss id and whether the data is sample-weighted; the sorted activation ids the
+  layers use (``kinds``); the optimizer id, whether any penalty or value clipping is on
+  (``penalties``), and whether the gradient is clipped to a global norm.
 - ``EPOCH_RESULT``: the record an epoch kernel fills: loss_sum, correct, seen, steps, diverged.
 """
 from collections import namedtuple
@@ -44,13 +46,14 @@ LAYOUT_COLUMNS = ("n_in", "n_out", "w_offset", "b_offset", "a_offset")
 # Slots of Workspace.stats (WEIGHT_SUM: written only with sample weights).
 LOSS_SUM, CORRECT, WEIGHT_SUM = range(3)
 
-Net = namedtuple("Net", ["lay", "kinds", "alphas", "loss"])
+Net = namedtuple("Net", ["lay", "kinds", "alphas", "loss", "acts"], defaults=(None,))
 Workspace = namedtuple("Workspace", ["acts", "deltas", "stats", "rows"])
 Samples = namedtuple("Samples", ["x", "y", "t", "w"])
 Batching = namedtuple("Batching", ["order", "size", "drop_last"])
 Hyper = namedtuple("Hyper", ["kind", "lr", "momentum", "nesterov", "weight_decay", "beta1", "beta2", "eps",
                              "alpha", "lr_decay", "l2", "l1", "decoupled_weight_decay", "clip_value", "clip_norm"])
 LossChoice = namedtuple("LossChoice", ["loss", "weighted"])
+ActChoice = namedtuple("ActChoice", ["kinds"])
 UpdateChoice = namedtuple("UpdateChoice", ["kind", "penalties", "clip_norm"])
 OnlineScratch = namedtuple("OnlineScratch", ["WT", "xs", "ST"])
 DropoutWork = namedtuple("DropoutWork", ["cut", "scale", "key", "masks", "kept"])

@@ -1,5 +1,6 @@
 """A training compiles only the code it runs (``kernels.static``): the numba backend passes the
-loss, the weighting, the optimizer, penalties and global-norm clipping as compile-time choices.
+loss, the weighting, the activations, the optimizer, penalties and global-norm clipping as
+compile-time choices.
 
 Checked by what Numba compiles (its ``numba:compile`` events, each naming the function) in a
 fresh interpreter with an empty kernel cache (``NUMBA_CACHE_DIR``): here the kernels are long
@@ -35,20 +36,23 @@ rng = np.random.default_rng(0)
 X = rng.random((40, 12), dtype=np.float32)
 y = rng.integers(0, 3, 40)
 out = {}
-for name, kwargs in json.loads(sys.argv[1]):
+for name, activation, kwargs in json.loads(sys.argv[1]):
     compiled.clear()
-    fastmlp.MLP([12, 8, 3], seed=0).fit(X, y, epochs=1, batch_size=16, verbose=0, **kwargs)
+    fastmlp.MLP([12, 8, 3], activation=activation, seed=0).fit(X, y, epochs=1, batch_size=16, verbose=0, **kwargs)
     out[name] = dict(compiled, train_epoch_signatures=len(K.train_epoch.signatures))
 print(json.dumps(out))
 """
 
 FITS = [
-    ("sgd", {"optimizer": "sgd", "lr": 0.1}),
-    ("adam", {"optimizer": "adam", "lr": 1e-3}),
-    ("adam_l2", {"optimizer": "adam", "lr": 1e-3, "l2": 1e-4}),
-    ("adam_again", {"optimizer": "adam", "lr": 1e-2}),
+    ("sgd", "relu", {"optimizer": "sgd", "lr": 0.1}),
+    ("adam", "relu", {"optimizer": "adam", "lr": 1e-3}),
+    ("adam_l2", "relu", {"optimizer": "adam", "lr": 1e-3, "l2": 1e-4}),
+    ("adam_again", "relu", {"optimizer": "adam", "lr": 1e-2}),
+    ("adam_clip", "relu", {"optimizer": "adam", "lr": 1e-3, "clip_norm": 1.0}),
+    ("sgd_tanh", "tanh", {"optimizer": "sgd", "lr": 0.1}),
 ]
 LOSS_KERNELS = ("softmax_xent", "mse", "sigmoid_bce", "sigmoid_xent", "softmax_mse", "loss_grad")
+OTHER_ACTIVATIONS = ("_tanh_f32", "_exp_neg_f32", "_tanh_impl", "_sigmoid_impl")  # a relu net needs none of these
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +87,25 @@ def test_an_option_compiles_when_used_once(compiled):
     assert "_sum_sq" not in l2 and "_scale" not in l2  # no global-norm clipping asked
     again = compiled["adam_again"]  # another learning rate: the same specialisation, nothing compiled
     assert "train_epoch" not in again and again["train_epoch_signatures"] == 2
+
+
+def test_a_relu_network_compiles_no_other_activation(compiled):
+    for name in ("sgd", "adam"):
+        found = [k for k in compiled[name] if k.split(".")[0] in OTHER_ACTIVATIONS]
+        assert not found, f"the relu fit {name} compiled {found}"
+    tanh = compiled["sgd_tanh"]  # another activation set: its own specialisation, with tanh's code
+    assert tanh.get("train_epoch_sgd") == 1 and "_tanh_f32" in tanh
+    assert "_exp_neg_f32" not in tanh  # no sigmoid
+
+
+def test_each_helper_compiles_once_per_training(compiled):
+    """No helper compiles twice for one training (e.g. once per array layout or per constant argument)."""
+    for name in ("sgd", "adam"):
+        twice = {k: n for k, n in compiled[name].items() if n > 1 and k != "ol_min.<locals>.impl"}
+        assert not twice, f"{name}: {twice}"
+
+
+def test_global_norm_clipping_compiles_its_path_only_when_asked(compiled):
+    clip = compiled["adam_clip"]
+    assert clip.get("train_epoch") == 1 and clip["train_epoch_signatures"] == 3
+    assert "_sum_sq" in clip and "_scale" in clip

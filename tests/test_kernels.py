@@ -290,7 +290,7 @@ def test_dense_backward_parallel_is_deterministic():
                 assert np.array_equal(a, b)
 
 
-def test_col_sums_parallel_branch_is_deterministic_and_exact():
+def test_col_sums_of_a_tall_block_are_deterministic_and_exact():
     """db = column sums of a tall (m*n >= PARALLEL_MIN_WORK) dout, repeated 20 times."""
     m, n = 4096, 40
     assert m * n >= PAR

@@ -18,7 +18,8 @@ private kernel never validates; its public twin checks, then calls it). It owns:
   whole backward with a global-norm clip; the only one with dropout); 'auto' picks the first
   that applies (plain SGD: no momentum, weight decay, penalty or clipping; 'online' trains
   unweighted data only);
-- what each epoch kernel compiles: the loss (and whether the data is weighted), the optimizer,
+- what each epoch kernel compiles: the loss (and whether the data is weighted), the activations
+  the layers use, the optimizer,
   whether penalties or clipping are on, passed as static choices (``kernels.static``), so a
   training compiles only the code it runs (:func:`training_net`, :func:`update_choice`);
 - getting ready: :meth:`NumbaBackend.prepare` compiles (first run) or loads the epoch
@@ -42,8 +43,8 @@ from .. import buffers
 from .. import kernels as K
 from ..kernels import intrinsics
 from ..kernels.static import Static
-from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, WEIGHT_SUM, Batching, DropoutWork, LossChoice,
-                               OnlineScratch, Samples, UpdateChoice, Workspace)
+from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, WEIGHT_SUM, ActChoice, Batching, DropoutWork,
+                               LossChoice, OnlineScratch, Samples, UpdateChoice, Workspace)
 from . import thread_choice
 from .base import BackendBase, EpochResult, no_weights, weighted_total
 
@@ -165,8 +166,10 @@ def dropout_work(arch, dropout, bufs):
 
 
 def training_net(net, weighted):
-    """``net`` for the epoch kernels: its loss a static ``LossChoice`` (that loss only, weighted or not)."""
-    return net._replace(loss=Static(LossChoice(int(net.loss), bool(weighted))))
+    """``net`` for the epoch kernels: its loss a static ``LossChoice`` (that loss only, weighted or not),
+    its activations a static ``ActChoice`` (the ones its layers use only)."""
+    return net._replace(loss=Static(LossChoice(int(net.loss), bool(weighted))),
+                        acts=Static(ActChoice(tuple(sorted({int(k) for k in net.kinds})))))
 
 
 def online_trains(optimizer):

@@ -119,11 +119,11 @@ MUTANTS = [
         (LARGE_EQUIVALENCE, SIZES_MATRIX),
         "numba dense backward at BLAS sizes divides dW by the batch size again (dout already is the mean's)"),
     Mutant(
-        "col_sums_parallel_accumulates", "kernels/dense.py",
-        "db[j] = s",
-        "db[j] += s",
+        "col_sums_accumulates", "kernels/dense.py",
+        "db[j] = zero",
+        "db[j] += zero",
         (SIZES_MATRIX, LARGE_EQUIVALENCE),
-        "numba bias gradient, parallel branch (m * n >= PARALLEL_MIN_WORK), adds into the stale gradient"),
+        "numba bias gradient adds into the stale gradient"),
     Mutant(
         "gemm_transpose_flags_swapped", "kernels/blas.py",
         "_gemm(_T if tb else _N, _T if ta else _N, n, m, k,",
