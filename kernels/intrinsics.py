@@ -110,6 +110,7 @@ def stack_block(typingctx, like, nbytes):
     ret = types.Array(like.dtype, 1, "C")
 
     def codegen(context, builder, sig, args):
+        from numba.np.arrayobj import make_array, populate_array  # compiling only (see CacheWithoutCompiler)
         ll = context.get_data_type(like.dtype)
         itemsize = context.get_abi_sizeof(ll)
         size = max(1, nbytes.literal_value // itemsize)
