@@ -5,7 +5,7 @@ Large products go to BLAS through ``blas.gemm`` (no allocation, transposes
 passed as flags); small ones run as loops that beat a BLAS call.
 Everything here is serial: the products' threads are BLAS's.
 """
-from numba import njit, prange
+from numba import njit
 
 from .activations import bias_act
 from .blas import gemm

@@ -158,7 +158,7 @@ def update_rows_and_next(z, WT, ST, x, dz, c, kind, nesterov, x_next):
     with a static ``UpdateChoice`` only that optimizer's pass is compiled."""
 
 
-@overload(update_rows_and_next, jit_options=JIT)
+@overload(update_rows_and_next, jit_options=JIT_INNER)
 def _update_rows_and_next_impl(z, WT, ST, x, dz, c, kind, nesterov, x_next):
     choice = static_value(kind)
     only = None if choice is None else choice.kind  # a constant: the other passes are pruned before typing
