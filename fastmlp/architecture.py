@@ -4,7 +4,9 @@ One flat parameter vector holds, layer after layer, W (n_in, n_out) row-major
 then b (n_out,). Gradients and optimizer state use the same layout. The same
 table drives all three backends; the kernels receive it as ``Architecture.net``.
 """
+import functools
 from dataclasses import dataclass, field
+
 import numpy as np
 
 from .checks import check_choice, check_dtype, check_int_list, check_real
@@ -119,19 +121,19 @@ class Architecture:
         """Number of weight layers (hidden layers + output)."""
         return len(self.layers) - 1
 
-    @property
+    @functools.cached_property  # read on every prediction: computed once (the fields are frozen)
     def n_in(self):
         return self.layers[0]
 
-    @property
+    @functools.cached_property
     def n_out(self):
         return self.layers[-1]
 
-    @property
+    @functools.cached_property
     def is_classifier(self):
         return self.loss_id != _loss.MSE
 
-    @property
+    @functools.cached_property
     def n_classes(self):
         """Columns of ``predict_proba``: 2 for 'bce', one per output otherwise (the labels for
         'multilabel'); 0 for 'mse'."""

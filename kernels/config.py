@@ -14,11 +14,6 @@ FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
 # Every kernel: compiled once, cached on disk, releases the GIL.
 JIT = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-# Parallel helpers are not cached on their own: their callers' cached code includes them. With
-# their own cache entries, a caller compiled in a later process than one of the helper's
-# specialisations (optimizer_step after train_epoch; loss_and_grad after the epoch kernels)
-# crashed when loaded from the cache in the next process (segfault, numba 0.68).
-JIT_PARALLEL = dict(JIT, parallel=True, cache=False)
 # Helpers only kernels call: no Python or C entry wrappers to generate (each
 # wrapper is machine code emitted at compile time; cold compile -0.4 s).
 JIT_INNER = dict(JIT, no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -36,7 +31,3 @@ BLAS_MIN_WORK = 4096
 # dx = dout @ W.T is a row of dot products that loops do well: BLAS only from
 # this many rows on (measured: 1x32x784 loop 2.4 us vs BLAS 3.4 us).
 BLAS_MIN_ROWS_DX = 8
-
-# Column sums (db) and optimizer updates run under prange from this many elements on;
-# below it one region launch (~2 us) costs more than it saves.
-PARALLEL_MIN_WORK = 1 << 17

@@ -24,14 +24,13 @@ update is compiled.
 from collections import namedtuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from numba.extending import overload
 
-from .config import JIT, JIT_INNER, JIT_INNER_INLINE, JIT_PARALLEL, PARALLEL_MIN_WORK
+from .config import JIT, JIT_INNER, JIT_INNER_INLINE
 from .static import static_value
 
 SGD, ADAM, RMSPROP, ADAGRAD = 0, 1, 2, 3
-CHUNK = 16384
 
 # The step's scalars in the params dtype, rounded once from float64 (as torch does).
 Coeffs = namedtuple("Coeffs", ["lr", "weight_decay", "eps", "momentum", "beta1", "one_minus_beta1", "beta2",
@@ -197,26 +196,9 @@ def optimizer_step(params, slots, grads, hyper, step):
     update_range(params, slots[0], slots[1], grads, hyper, step)
 
 
-@njit(**JIT_PARALLEL)
-def _update_chunks(params, first, second, grads, kind, c, nesterov):
-    """``apply_update`` over fixed chunks of CHUNK elements under prange (each chunk owned by one
-    iteration). Only this loop is compiled parallel: the smaller the function the parallel
-    passes see, the less they cost at compile time."""
-    n = params.shape[0]
-    for k in prange((n + CHUNK - 1) // CHUNK):
-        lo = k * CHUNK
-        hi = min(n, lo + CHUNK)
-        apply_update(params[lo:hi], first[lo:hi], second[lo:hi], grads[lo:hi], kind, c, nesterov)
-
-
 @njit(**JIT_INNER)
 def update_range(params, first, second, grads, hyper, step):
     """The update of one contiguous range of the parameters (a layer's W and b, or all of
     them): params, its two state slots ``first``/``second`` and grads, each (n,) or longer."""
     c = step_coeffs(hyper, step, params)
-    nesterov = hyper.nesterov != 0
-    n = params.shape[0]
-    if n < PARALLEL_MIN_WORK:
-        apply_update(params, first, second, grads, hyper.kind, c, nesterov)
-    else:
-        _update_chunks(params, first, second, grads, hyper.kind, c, nesterov)
+    apply_update(params, first, second, grads, hyper.kind, c, hyper.nesterov != 0)

@@ -10,7 +10,7 @@ count one each too). The proof therefore is:
 * a jitted no-op with the same arguments as ``loss_and_grad`` costs exactly one
   allocation per array it is handed (the price of passing them);
 * one ``loss_and_grad`` call costs exactly that much, for small networks
-  (loop products) and big ones (BLAS products, prange element-wise passes),
+  (loop products) and big ones (BLAS products, long element-wise passes),
   whatever the batch size and number of layers: nothing inside allocates;
 * 10 calls cost 10 times one call, and every allocation is freed.
 
@@ -96,13 +96,14 @@ CONFIGS = [
     ([2, 1], 1, "identity", "bce", "float64"),
     ([5, 7, 4], 6, "tanh", "multilabel", "float64"),
     ([5, 7, 4], 6, "relu", "softmax_mse", "float32"),
-    # big: BLAS products and prange passes (m * n >= PARALLEL_MIN_WORK)
+    # big: BLAS products and long element-wise passes (m * n >= LARGE)
     ([16, 440, 10], 300, "relu", "cross_entropy", "float32"),
     ([32, 300, 1], 450, "leaky_relu", "bce", "float64"),
     ([16, 440, 10], 300, "relu", "softmax_mse", "float64"),
     ([16, 440, 6], 300, "tanh", "multilabel", "float32"),
 ]
 FIRST_BIG = 6
+LARGE = 1 << 17  # elements of a large block: long vectorised passes, products in the BLAS
 
 
 def test_stats_are_counting():
@@ -125,7 +126,7 @@ def test_passing_arrays_costs_one_meminfo_each():
 def test_loss_and_grad_allocates_nothing_inside(cfg):
     layers, m, act, loss, dtype = cfg
     arch, ws, args = setup(layers, m, act, loss, dtype)
-    big = m * max(layers[1:]) >= config.PARALLEL_MIN_WORK
+    big = m * max(layers[1:]) >= LARGE
     if cfg in CONFIGS[FIRST_BIG:]:
         assert big and m * layers[0] * layers[1] >= config.BLAS_MIN_WORK
     K.loss_and_grad(*args)  # warm up (compile / load from cache)

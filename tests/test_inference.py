@@ -119,6 +119,28 @@ def test_chunks_beyond_eval_chunk_agree():
     np.testing.assert_allclose(got.forward(X), ref.forward(X), rtol=1e-10, atol=1e-12)
 
 
+def test_the_short_way_after_the_first_call_gives_the_same_numbers():
+    """After a call that fits this thread's buffers, the next such calls take the short way
+    (``screened``'s ``one_call``): probabilities and outputs, one row and a few, between calls
+    larger than the buffers and calls of read-only rows, equal a fresh model's (the long way)."""
+    layers = [40, 24, 3]
+    ref, got = _pair(layers, "cross_entropy", "relu", "float32")
+    X = np.clip(_inputs(60, layers[0], np.random.default_rng(9), 0.4), -3, 3).astype(np.float32)
+    frozen = X.copy()
+    frozen.flags.writeable = False
+    assert getattr(got.engine._local, "one_call", None) is None
+    got.predict_proba(X[:1])
+    assert got.engine._local.one_call is not None
+    for rows, method, data in [(1, "predict_proba", X), (1, "forward", X), (60, "predict_proba", X),
+                               (2, "predict_proba", X), (1, "predict_proba", frozen), (3, "forward", X),
+                               (1, "predict", X), (1, "predict_proba", X[5:])]:
+        part = data[:rows]
+        fresh = got.copy()  # its own backend: the long way
+        assert getattr(fresh.engine._local, "one_call", None) is None
+        np.testing.assert_array_equal(getattr(got, method)(part), getattr(fresh, method)(part), err_msg=method)
+        np.testing.assert_allclose(getattr(got, method)(part), getattr(ref, method)(part), rtol=1e-5, atol=1e-6)
+
+
 def test_inputs_not_in_the_models_form_give_the_same_numbers():
     """Read-only, Fortran-ordered, strided, float64-for-float32, int and list inputs: the
     same probabilities as the C-contiguous array of the model's dtype; read-only stays untouched."""

@@ -15,7 +15,7 @@ from fastmlp.kernels import config
 from fastmlp.kernels.structs import CORRECT, LOSS_SUM
 
 BLAS = config.BLAS_MIN_WORK
-PAR = config.PARALLEL_MIN_WORK
+PAR = 1 << 17  # elements of a large block: long vectorised passes
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
 DTYPES = [np.float64, np.float32]
 ACT_IDS = {"identity": K.IDENTITY, "tanh": K.TANH, "sigmoid": K.SIGMOID, "relu": K.RELU,
@@ -61,7 +61,7 @@ SHAPES = [
     (8, 8, _NB - 1),          # just below BLAS_MIN_WORK: loops
     (8, 8, _NB),              # at BLAS_MIN_WORK: BLAS
     (33, 50, 49),             # BLAS, serial element-wise passes
-    (_MP, 3, 256),            # m*n at PARALLEL_MIN_WORK: prange
+    (_MP, 3, 256),            # m*n at PAR: a large block
     (_MP_ODD, 37, 301),       # odd sizes above both thresholds
 ]
 
@@ -144,7 +144,7 @@ def test_dense_backward_skips_empty_dx(shape):
 @pytest.mark.parametrize("act", list(ACT_IDS))
 @pytest.mark.parametrize("shape", [(1, 1), (7, 3), (1, PAR + 3), (_MP, 256)], ids=shape_id)
 def test_act_backward(shape, act, dtype):
-    """dz *= act'(z) from the outputs a; one row, small, and big (>= PARALLEL_MIN_WORK) blocks."""
+    """dz *= act'(z) from the outputs a; one row, small, and big (>= PAR) blocks."""
     rng = np.random.default_rng(1)
     z = rng.normal(size=shape)
     a = np_act(act, z, 0.2).astype(dtype)
@@ -291,7 +291,7 @@ def test_dense_backward_parallel_is_deterministic():
 
 
 def test_col_sums_of_a_tall_block_are_deterministic_and_exact():
-    """db = column sums of a tall (m*n >= PARALLEL_MIN_WORK) dout, repeated 20 times."""
+    """db = column sums of a tall (m*n >= PAR) dout, repeated 20 times."""
     m, n = 4096, 40
     assert m * n >= PAR
     rng = np.random.default_rng(3)

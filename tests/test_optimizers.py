@@ -6,7 +6,6 @@ import pytest
 import fastmlp
 from fastmlp import buffers
 from fastmlp import kernels as K
-from fastmlp.kernels.config import PARALLEL_MIN_WORK
 from fastmlp.optimizers import SLOT_NAMES, OptimizerState, make_optimizer
 
 CONFIGS = [
@@ -53,7 +52,7 @@ def _used_slots(name, hyper):
     return [k < n for k in range(2)]
 
 
-@pytest.mark.parametrize("size", [1000, PARALLEL_MIN_WORK + 7], ids=["serial", "parallel"])
+@pytest.mark.parametrize("size", [1000, (1 << 17) + 7], ids=["small", "large"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name,hyper,lr", CONFIGS, ids=IDS)
 def test_numba_kernel_matches_numpy_reference(name, hyper, lr, dtype, size):

@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 
 import fastmlp
-from fastmlp.kernels.config import PARALLEL_MIN_WORK
 
-# Wide enough that the optimizer (n_params) and the element-wise passes
-# (batch * 512) run under prange: the parallel code paths are covered.
+# Wide enough that the products run in the BLAS on its threads, with long element-wise
+# passes (batch * 512 = 131072 elements, 150k parameters).
 LAYERS = [32, 512, 256, 10]
-BATCH = PARALLEL_MIN_WORK // 512
+BATCH = 256
 
 FIT_SCRIPT = """
 import sys
@@ -34,7 +33,6 @@ def _data(seed=0, n=2 * BATCH):
 def _fit(seed=0, optimizer="adam", data_seed=0):
     X, y = _data(data_seed)
     m = fastmlp.MLP(LAYERS, seed=seed)
-    assert m.n_params >= PARALLEL_MIN_WORK
     m.fit(X, y, epochs=2, batch_size=BATCH, lr=1e-3, optimizer=optimizer, verbose=0, seed=seed)
     return m.params
 

@@ -21,7 +21,7 @@ are stable and name every parameter of their case
 key of the tables below). Size: 74 diagonal cases (37 per dtype) + 90 sampled (50
 float64, 40 float32) = 164 three-backend cases (87 float64, 77 float32), run
 once per applicable epoch kernel: 236 tests; and 42 NumPy-vs-Numba cases at
-online, BLAS and parallel sizes (3 sizes x 7 optimizers x 2 dtypes), each also
+online, BLAS and large sizes (3 sizes x 7 optimizers x 2 dtypes), each also
 per applicable kernel: 50 tests. 286 tests. The losses include 'multilabel' and
 'softmax_mse'; ``WEIGHTS`` trains with sample weights (integers with zeros, or
 reals; weighted batch-1 training never uses the online kernel) and ``SAMPLINGS``
@@ -38,8 +38,8 @@ history's loss and val_loss; lr must be equal; measured worst gaps in brackets):
   so it differs from numpy by numpy's float32 rounding, the same order. The
   weights are O(1) and every layer moves by more than 100 * atol, so a wrong
   formula (off by >1e-3) cannot hide in 1e-5;
-- online / BLAS / parallel sizes: float64 rtol 1e-9, atol 1e-12 [1e-15]: BLAS
-  blocks and the fixed parallel chunks sum in other orders than numpy; float32
+- online / BLAS / large sizes: float64 rtol 1e-9, atol 1e-12 [1e-15]: BLAS
+  blocks sum in other orders than numpy; float32
   rtol 1e-4, atol 1e-5 [3e-7]: sums of 32-512 float32 terms in other orders.
   The adaptive optimizers run there with eps 1e-3: with a tiny eps, float32
   noise on a near-zero gradient entry becomes a step of size ~lr (see
@@ -323,21 +323,21 @@ def test_backends_train_to_the_same_weights(key, kernel):
     _check_same(runs["numpy"], runs["loop"], rtol, atol, f"loop vs numpy, {key}")
 
 
-# -- NumPy vs Numba where the numba kernels switch to BLAS and to prange ---------------------------
+# -- NumPy vs Numba where the numba kernels switch to BLAS and to long passes------------------------
 # online: numba's online kernel (any optimizer) and the generic one with one row per batch, through
 # layers whose products reach the BLAS size (1 x 64 x 96 = 6144).
 # blas: every product has m*k*n >= 4096 (32 x 32 x 64 ...) and >= 8 rows, with a partial last batch.
-# parallel: n_params = 133898 >= 131072 (every optimizer's update under prange) and batch * width =
-# 512 * 256 = 131072 (column sums under prange), then a last batch of 488 rows whose sums are serial.
+# large: n_params = 133898 and batch * width = 512 * 256 = 131072 (long update and column-sum
+# passes), then a partial last batch of 488 rows.
 SIZES = {
     "online": dict(layers=[64, 96, 10], activation="sigmoid", n=24, batch_size=1),
     "blas": dict(layers=[32, 64, 48, 5], activation="tanh", n=80, batch_size=32),
-    "parallel": dict(layers=[512, 256, 10], activation="relu", n=1000, batch_size=512),
+    "large": dict(layers=[512, 256, 10], activation="relu", n=1000, batch_size=512),
 }
 # The adaptive optimizers run with eps = 1e-3 here, about the typical gradient entry. They divide
 # by sqrt(v) + eps: with the default eps (1e-8, 1e-10) an entry whose gradient cancels to ~0 has
 # its float32 rounding noise normalised into a step of size ~lr, even its sign flipped. Measured on
-# 'parallel' at lr 0.002-0.02: numpy and numba float32 each 1e-4 to 3e-3 away from float64 on such
+# 'large' at lr 0.002-0.02: numpy and numba float32 each 1e-4 to 3e-3 away from float64 on such
 # an element, 1.4e-4 apart from each other (not a bug: float64 numba = numpy to 1e-12). With
 # eps 1e-3 small entries take small steps and float32 numba = numpy to 3e-7 over 4 data seeds.
 SIZE_OPTIMIZERS = {
@@ -353,7 +353,7 @@ SIZE_OPTIMIZERS = {
 @pytest.mark.parametrize("size,opt,kernel", [(size, opt, k) for size in sorted(SIZES) for opt in sorted(SIZE_OPTIMIZERS)
                                              for k in kernels_for(SIZE_OPTIMIZERS[opt], SIZES[size]["batch_size"])],
                          ids=lambda v: f"kernel={v or 'auto'}" if v is None or v in NUMBA_KERNELS else str(v))
-def test_numpy_and_numba_agree_at_online_blas_and_parallel_sizes(size, opt, dtype, kernel):
+def test_numpy_and_numba_agree_at_online_blas_and_large_sizes(size, opt, dtype, kernel):
     spec = dict(SIZES[size], leaky_slope=None, loss="cross_entropy", y_2d=False, dtype=dtype,
                 optimizer=SIZE_OPTIMIZERS[opt], schedule=SCHEDULES["constant"], shuffle=True, drop_last=False,
                 fits=(2,), validate=False)

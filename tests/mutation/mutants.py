@@ -28,10 +28,10 @@ class Mutant:
 
 
 TRAINING_MATRIX = "tests/test_training_matrix.py::test_backends_train_to_the_same_weights"
-SIZES_MATRIX = "tests/test_training_matrix.py::test_numpy_and_numba_agree_at_online_blas_and_parallel_sizes"
+SIZES_MATRIX = "tests/test_training_matrix.py::test_numpy_and_numba_agree_at_online_blas_and_large_sizes"
 OPTIMIZERS_AGREE = "tests/test_trainer.py::test_numba_and_numpy_agree_for_each_optimizer"
 ONE_EPOCH = "tests/test_trainer.py::test_one_epoch_equals_manual_minibatch_sgd"
-LARGE_EQUIVALENCE = "tests/test_equivalence.py::test_backends_agree_large_blas_and_parallel"
+LARGE_EQUIVALENCE = "tests/test_equivalence.py::test_backends_agree_large_blas"
 
 MUTANTS = [
     # -- the nine of the issue ---------------------------------------------------------------------
