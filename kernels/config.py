@@ -5,15 +5,16 @@ registers where the kernels' compiled code is cached (``intrinsics``). The
 threading layer and thread pool are chosen and started by the numba backend
 (``fastmlp.backends.numba``) when its first kernel runs.
 """
-from .intrinsics import register_cache_locator
+from .intrinsics import NO_REFCOUNTS, register_cache_locator
 
 register_cache_locator()
 
 # Keep NaN/inf semantics (no 'nnan'/'ninf'): divergence checks must survive.
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
-# Every kernel: compiled once, cached on disk, releases the GIL.
-JIT = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+# Every kernel: compiled once, cached on disk, releases the GIL, counts no references
+# (``intrinsics.NO_REFCOUNTS``: nothing a kernel holds outlives its call).
+JIT = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", **NO_REFCOUNTS)
 # Helpers only kernels call: no Python or C entry wrappers to generate (each
 # wrapper is machine code emitted at compile time; cold compile -0.4 s).
 JIT_INNER = dict(JIT, no_cpython_wrapper=True, no_cfunc_wrapper=True)

@@ -12,7 +12,7 @@ from numba.extending import overload
 
 from .activations import act_backward
 from .config import JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE
-from .dense import dense_backward, dense_dx, dense_forward, dense_sgd
+from .dense import dense_backward, dense_forward, dense_sgd
 from .dropout import dropped, layer_input, mask_backward
 from .intrinsics import matrix
 from .losses import fused_loss
@@ -48,7 +48,8 @@ def forward_from(ws, params, a_in, net, first, drop, step):
     m = a_in.shape[0]
     for l in range(first, net.lay.shape[0]):
         out = block(ws.acts, ws.rows, net, l, m)
-        dense_forward(out, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l], net.acts)
+        dense_forward(out, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l], net.acts,
+                      net.loops)
         a_in = dropped(out, drop, ws.rows, net, l, step)
 
 
@@ -78,7 +79,7 @@ def layer_backward(grads, ws, params, x, net, l, drop):
     else:
         a = x
         dx = x[:0]
-    dense_backward(dx, weight(grads, net, l), bias(grads, net, l), dz, a_in, weight(params, net, l))
+    dense_backward(dx, weight(grads, net, l), bias(grads, net, l), dz, a_in, weight(params, net, l), net.loops)
     if l > 0:
         act_backward(dx, a, net.kinds[l - 1], net.alphas[l - 1], net.acts)
         mask_backward(dx, drop, ws.rows, net, l - 1)
@@ -209,10 +210,10 @@ def sgd_backward(ws, params, x, net, lr, stop):
     for l in range(net.lay.shape[0] - 1, stop - 1, -1):
         dz = block(ws.deltas, ws.rows, net, l, m)
         W = weight(params, net, l)
-        a_in = x
+        a_in, dx = x, x[:0]
         if l > 0:
             a_in = block(ws.acts, ws.rows, net, l - 1, m)
             dx = block(ws.deltas, ws.rows, net, l - 1, m)
-            dense_dx(dx, dz, W)
+        dense_sgd(dx, W, bias(params, net, l), a_in, dz, lr, net.loops)
+        if l > 0:
             act_backward(dx, a_in, net.kinds[l - 1], net.alphas[l - 1], net.acts)
-        dense_sgd(W, bias(params, net, l), a_in, dz, lr)

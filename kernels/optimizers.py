@@ -31,6 +31,7 @@ from .config import JIT, JIT_INNER, JIT_INNER_INLINE
 from .static import static_value
 
 SGD, ADAM, RMSPROP, ADAGRAD = 0, 1, 2, 3
+PLAIN, MOMENTUM, NESTEROV = 0, 1, 2  # SGD's forms (``UpdateChoice.momentum``)
 
 # The step's scalars in the params dtype, rounded once from float64 (as torch does).
 Coeffs = namedtuple("Coeffs", ["lr", "weight_decay", "eps", "momentum", "beta1", "one_minus_beta1", "beta2",
@@ -91,20 +92,25 @@ def adagrad_element(p, sum_sq, g, c):
 
 
 @njit(**JIT_INNER)
-def _sgd(p, velocity, g, c, nesterov):
-    """``sgd_element`` (no momentum) | ``momentum_element`` | ``nesterov_element`` over the arrays.
-    Loops run over range(len): a loop over range(lo, hi) keeps numba's negative-index
-    check and does not vectorise (7x slower measured)."""
-    n = p.shape[0]
-    if c.momentum == 0:  # one branch-free loop that vectorises
-        for i in range(n):
-            p[i] = sgd_element(p[i], g[i], c)
-    elif not nesterov:
-        for i in range(n):
-            p[i], velocity[i] = momentum_element(p[i], velocity[i], g[i], c)
-    else:
-        for i in range(n):
-            p[i], velocity[i] = nesterov_element(p[i], velocity[i], g[i], c)
+def _sgd(p, g, c):
+    """``sgd_element`` (no momentum) over the arrays. Loops run over range(len): a loop over
+    range(lo, hi) keeps numba's negative-index check and does not vectorise (7x slower measured)."""
+    for i in range(p.shape[0]):
+        p[i] = sgd_element(p[i], g[i], c)
+
+
+@njit(**JIT_INNER)
+def _momentum(p, velocity, g, c):
+    """``momentum_element`` over the arrays."""
+    for i in range(p.shape[0]):
+        p[i], velocity[i] = momentum_element(p[i], velocity[i], g[i], c)
+
+
+@njit(**JIT_INNER)
+def _nesterov(p, velocity, g, c):
+    """``nesterov_element`` over the arrays."""
+    for i in range(p.shape[0]):
+        p[i], velocity[i] = nesterov_element(p[i], velocity[i], g[i], c)
 
 
 @njit(**JIT_INNER)
@@ -157,20 +163,30 @@ def apply_update(p, first, second, g, kind, c, nesterov):
 @overload(apply_update, jit_options=JIT_INNER)
 def _apply_update_impl(p, first, second, g, kind, c, nesterov):
     choice = static_value(kind)
-    only = None if choice is None else choice.kind  # a constant: the other updates are pruned before typing
+    # constants (or None: chosen per call): the other updates are pruned before typing
+    only, form, decays = (None, None, None) if choice is None else (choice.kind, choice.momentum, choice.decay)
 
     def impl(p, first, second, g, kind, c, nesterov):
         k = kind if only is None else only
-        if c.decay != 1:
+        if decays is None:
+            if c.decay != 1:
+                _decay(p, c.decay)
+        elif decays:
             _decay(p, c.decay)
-        if k == SGD:
-            _sgd(p, first, g, c, nesterov)
-        elif k == ADAM:
+        if k == ADAM:
             _adam(p, first, second, g, c)
         elif k == RMSPROP:
             _rmsprop(p, first, g, c)
-        else:
+        elif k == ADAGRAD:
             _adagrad(p, first, g, c)
+        else:
+            f = (PLAIN if c.momentum == 0 else NESTEROV if nesterov else MOMENTUM) if form is None else form
+            if f == PLAIN:  # one branch-free loop that vectorises
+                _sgd(p, g, c)
+            elif f == MOMENTUM:
+                _momentum(p, first, g, c)
+            else:
+                _nesterov(p, first, g, c)
     return impl
 
 

@@ -9,7 +9,8 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
 - ``Net``: the network's description. ``lay`` (L, 5) int64, one row per layer, columns
   named below; ``kinds`` (L,) int64 activation ids (the output layer's is identity);
   ``alphas`` (L,) leaky slopes in the params dtype; ``loss`` the loss id; ``acts`` None (any
-  activation) or a static ``ActChoice``.
+  activation) or a static ``ActChoice``; ``loops`` True (products below the BLAS size run as
+  loops) or None (every product goes to BLAS and no loop code is compiled: see ``dense``).
 - ``Workspace``: scratch for up to ``rows`` samples. ``acts`` and ``deltas``
   (rows * sum(layers[1:]),): layer l's (rows, n_out) block starts at ``rows * lay[l, A_OFF]``;
   ``stats`` (3,) float64 accumulates (loss sum, correct, weight sum), slots ``LOSS_SUM``,
@@ -31,7 +32,9 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
   ``static.Static`` values in place of ``Net.loss``, ``Net.acts`` and ``Hyper.kind`` (the epoch kernels
   take either): the loss id and whether the data is sample-weighted; the sorted activation ids the
   layers use (``kinds``); the optimizer id, whether any penalty or value clipping is on
-  (``penalties``), and whether the gradient is clipped to a global norm.
+  (``penalties``), whether the gradient is clipped to a global norm, SGD's form (``momentum``:
+  ``optimizers.PLAIN``, ``MOMENTUM`` or ``NESTEROV``; PLAIN for the others) and whether
+  decoupled weight decay is on (``decay``).
 - ``EPOCH_RESULT``: the record an epoch kernel fills: loss_sum, correct, seen, steps, diverged.
 """
 from collections import namedtuple
@@ -46,7 +49,7 @@ LAYOUT_COLUMNS = ("n_in", "n_out", "w_offset", "b_offset", "a_offset")
 # Slots of Workspace.stats (WEIGHT_SUM: written only with sample weights).
 LOSS_SUM, CORRECT, WEIGHT_SUM = range(3)
 
-Net = namedtuple("Net", ["lay", "kinds", "alphas", "loss", "acts"], defaults=(None,))
+Net = namedtuple("Net", ["lay", "kinds", "alphas", "loss", "acts", "loops"], defaults=(None, True))
 Workspace = namedtuple("Workspace", ["acts", "deltas", "stats", "rows"])
 Samples = namedtuple("Samples", ["x", "y", "t", "w"])
 Batching = namedtuple("Batching", ["order", "size", "drop_last"])
@@ -54,7 +57,7 @@ Hyper = namedtuple("Hyper", ["kind", "lr", "momentum", "nesterov", "weight_decay
                              "alpha", "lr_decay", "l2", "l1", "decoupled_weight_decay", "clip_value", "clip_norm"])
 LossChoice = namedtuple("LossChoice", ["loss", "weighted"])
 ActChoice = namedtuple("ActChoice", ["kinds"])
-UpdateChoice = namedtuple("UpdateChoice", ["kind", "penalties", "clip_norm"])
+UpdateChoice = namedtuple("UpdateChoice", ["kind", "penalties", "clip_norm", "momentum", "decay"])
 OnlineScratch = namedtuple("OnlineScratch", ["WT", "xs", "ST"])
 DropoutWork = namedtuple("DropoutWork", ["cut", "scale", "key", "masks", "kept"])
 

@@ -38,7 +38,8 @@ y = rng.integers(0, 3, 40)
 out = {}
 for name, activation, kwargs in json.loads(sys.argv[1]):
     compiled.clear()
-    fastmlp.MLP([12, 8, 3], activation=activation, seed=0).fit(X, y, epochs=1, batch_size=16, verbose=0, **kwargs)
+    layers, batch_size = kwargs.pop("layers", [12, 8, 3]), kwargs.pop("batch_size", 16)
+    fastmlp.MLP(layers, activation=activation, seed=0).fit(X, y, epochs=1, batch_size=batch_size, verbose=0, **kwargs)
     out[name] = dict(compiled, train_epoch_signatures=len(K.train_epoch.signatures))
 print(json.dumps(out))
 """
@@ -51,17 +52,37 @@ FITS = [
     ("adam_clip", "relu", {"optimizer": "adam", "lr": 1e-3, "clip_norm": 1.0}),
     ("sgd_tanh", "tanh", {"optimizer": "sgd", "lr": 0.1}),
 ]
+# Every product of a full batch BLAS-sized (32 rows: 32 * 12 * 64, 32 * 64 * 32, 32 * 32 * 8 >= 4096
+# multiply-adds): no loop code. Run in a process of their own, before any loop was compiled there.
+WIDE = {"layers": [12, 64, 32, 8], "batch_size": 32}
+BLAS_FITS = [
+    ("sgd", "relu", {"optimizer": "sgd", "lr": 0.1, **WIDE}),
+    ("momentum", "relu", {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, **WIDE}),
+    ("adam", "relu", {"optimizer": "adam", "lr": 1e-3, **WIDE}),
+    ("adam_dwd", "relu", {"optimizer": "adam", "lr": 1e-3, "decoupled_weight_decay": 0.01, **WIDE}),
+]
+LOOPS = ("_matmul", "_matmul_t_right", "_outer_sum")
 LOSS_KERNELS = ("softmax_xent", "mse", "sigmoid_bce", "sigmoid_xent", "softmax_mse", "loss_grad")
 OTHER_ACTIVATIONS = ("_tanh_f32", "_exp_neg_f32", "_tanh_impl", "_sigmoid_impl")  # a relu net needs none of these
 
 
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory):
+def _compile_in_a_fresh_process(fits, tmp_path_factory):
+    """What each of ``fits`` compiled, in order, in one fresh interpreter with an empty cache."""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path_factory.mktemp("empty-numba-cache")))
-    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(FITS)], env=env, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(fits)], env=env, capture_output=True, text=True,
                           timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    return _compile_in_a_fresh_process(FITS, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def compiled_blas(tmp_path_factory):
+    return _compile_in_a_fresh_process(BLAS_FITS, tmp_path_factory)
 
 
 def test_plain_sgd_compiles_its_own_kernel_and_one_loss_only(compiled):
@@ -109,3 +130,22 @@ def test_global_norm_clipping_compiles_its_path_only_when_asked(compiled):
     clip = compiled["adam_clip"]
     assert clip.get("train_epoch") == 1 and clip["train_epoch_signatures"] == 3
     assert "_sum_sq" in clip and "_scale" in clip
+
+
+def test_blas_sized_batches_compile_no_loop_products(compiled_blas, compiled):
+    """Full batches whose products all go to BLAS compile none of the small-product loops
+    (``Net.loops`` None), with any optimizer; small products still compile and use them."""
+    for name, fit in compiled_blas.items():
+        assert fit.get("train_epoch_sgd" if name == "sgd" else "train_epoch") == 1, fit  # compiled here, not loaded
+        found = [k for k in LOOPS if k in fit]
+        assert not found, f"{name} compiled {found} for BLAS-sized products"
+    assert "_matmul" in compiled["sgd"] and "_outer_sum" in compiled["adam"]
+
+
+def test_sgd_compiles_its_momentum_form_only_and_decay_only_when_asked(compiled_blas, compiled):
+    momentum = compiled_blas["momentum"]
+    assert momentum.get("_momentum") == 1
+    for unused in ("_sgd", "_nesterov", "_decay", "_adam"):
+        assert unused not in momentum, f"a momentum fit compiled {unused}: {momentum}"
+    assert "_decay" not in compiled_blas["adam"] and "_decay" not in compiled["adam"]
+    assert compiled_blas["adam_dwd"].get("_decay") == 1

@@ -15,21 +15,30 @@ from fastmlp.kernels.structs import CORRECT, LOSS_SUM
 SHAPES = [(1, 1, 1), (1, 784, 32), (3, 5, 7), (10, 2, 10), (64, 300, 10), (33, 50, 1)]
 
 
+@pytest.mark.parametrize("loops", [True, None], ids=["loops", "blas-only"])
 @pytest.mark.parametrize("dtype,tol", [("float32", 1e-5), ("float64", 1e-13)])
 @pytest.mark.parametrize("m,k,n", SHAPES)
-def test_dense_sgd_matches_numpy(m, k, n, dtype, tol):
+def test_dense_sgd_matches_numpy(m, k, n, dtype, tol, loops):
+    """dx from the W before the update, then the update: by loops for small products, or
+    everything through BLAS (``loops`` None: a training whose full batches are BLAS-sized)."""
     rng = np.random.default_rng(m * 1000 + k + n)
     x = rng.normal(size=(m, k)).astype(dtype)
     x[x < -0.5] = 0  # zero inputs are skipped by the loop path: results must not change
     d = rng.normal(size=(m, n)).astype(dtype)
     W = rng.normal(size=(k, n)).astype(dtype)
     b = rng.normal(size=n).astype(dtype)
+    dx_ref = d.astype(np.float64) @ W.T.astype(np.float64)
     W_ref = W.astype(np.float64) - 0.05 * x.T.astype(np.float64) @ d
     b_ref = b.astype(np.float64) - 0.05 * d.sum(axis=0)
-    dense_sgd(W, b, x, d, 0.05)
+    dx = np.full((m, k), np.nan, dtype)
+    dense_sgd(dx, W, b, x, d, 0.05, loops)
     assert W.dtype == np.dtype(dtype)
+    assert np.abs(dx - dx_ref).max() <= tol * max(1.0, np.abs(dx_ref).max())
     assert np.abs(W - W_ref).max() <= tol * max(1.0, np.abs(W_ref).max())
     assert np.abs(b - b_ref).max() <= tol * max(1.0, np.abs(b_ref).max())
+    W2, b2 = W.copy(), b.copy()
+    dense_sgd(dx[:0], W2, b2, x, d, 0.0, loops)  # no dx asked for: nothing else written
+    assert np.array_equal(W2, W) and np.array_equal(b2, b)
 
 
 def test_both_code_paths_are_exercised():

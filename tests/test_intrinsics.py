@@ -50,6 +50,7 @@ PRIVATE = [
     ("numba.core.typing.typeof", "typeof_impl"),
     ("numba.np.numpy_support", "from_dtype"),
     ("numba.np.numpy_support", "map_layout"),
+    ("numba.core.cpu", "CPUTargetOptions._nrt"),
 ]
 
 
@@ -271,6 +272,30 @@ EXERCISED = {
 
 
 # -- the thread pool ------------------------------------------------------------------------------
+
+def test_no_refcounts_compiles_without_reference_counting_and_computes_the_same():
+    """A kernel with ``NO_REFCOUNTS`` calls no NRT_incref/NRT_decref (a counting one does,
+    for the views it passes to an inlined helper) and gives the same result."""
+    def scale_rows(out, x, k):
+        for i in range(x.shape[0]):
+            _scale_row(out[i], x[i], k)
+    counted = njit(scale_rows)
+    uncounted = njit(**intrinsics.NO_REFCOUNTS)(scale_rows)
+    x = np.arange(12.0).reshape(3, 4)
+    a, b = np.zeros_like(x), np.zeros_like(x)
+    counted(a, x, 2.0)
+    uncounted(b, x, 2.0)
+    assert np.array_equal(a, 2 * x) and np.array_equal(b, a)
+    refcount_calls = re.compile(r"call .*@NRT_(incref|decref)")
+    assert any(refcount_calls.search(ir) for ir in counted.inspect_llvm().values())
+    assert not any(refcount_calls.search(ir) for ir in uncounted.inspect_llvm().values())
+
+
+@njit(inline="always")
+def _scale_row(o, r, k):
+    for j in range(r.shape[0]):
+        o[j] = k * r[j]
+
 
 def test_launch_threads_starts_the_pool_and_is_idempotent():
     intrinsics.launch_threads()

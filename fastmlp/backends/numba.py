@@ -43,8 +43,9 @@ from .. import buffers
 from .. import kernels as K
 from ..kernels import intrinsics
 from ..kernels.static import Static
-from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, WEIGHT_SUM, ActChoice, Batching, DropoutWork,
-                               LossChoice, OnlineScratch, Samples, UpdateChoice, Workspace)
+from ..kernels.config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK
+from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, N_IN, N_OUT, WEIGHT_SUM, ActChoice, Batching,
+                               DropoutWork, LossChoice, OnlineScratch, Samples, UpdateChoice, Workspace)
 from . import thread_choice
 from .base import BackendBase, EpochResult, no_weights, weighted_total
 
@@ -165,11 +166,21 @@ def dropout_work(arch, dropout, bufs):
     return DropoutWork(cut, scale, np.uint64(dropout.key), *bufs)
 
 
-def training_net(net, weighted):
-    """``net`` for the epoch kernels: its loss a static ``LossChoice`` (that loss only, weighted or not),
-    its activations a static ``ActChoice`` (the ones its layers use only)."""
+def blas_only(net, rows):
+    """Whether a batch of ``rows`` rows makes only products that go to BLAS (``kernels.dense``):
+    every layer's rows * n_in * n_out multiply-adds from BLAS_MIN_WORK on, and enough rows for dx."""
+    return rows >= BLAS_MIN_ROWS_DX and all(rows * int(k) * int(n) >= BLAS_MIN_WORK
+                                            for k, n in net.lay[:, [N_IN, N_OUT]])
+
+
+def training_net(net, weighted, rows):
+    """``net`` for the epoch kernels with batches of up to ``rows`` rows: its loss a static
+    ``LossChoice`` (that loss only, weighted or not), its activations a static ``ActChoice`` (the
+    ones its layers use only), and ``loops`` None when the full batches make only BLAS-sized
+    products (:func:`blas_only`): no loop code is compiled, a shorter last batch goes to BLAS too."""
     return net._replace(loss=Static(LossChoice(int(net.loss), bool(weighted))),
-                        acts=Static(ActChoice(tuple(sorted({int(k) for k in net.kinds})))))
+                        acts=Static(ActChoice(tuple(sorted({int(k) for k in net.kinds})))),
+                        loops=None if blas_only(net, rows) else True)
 
 
 def online_trains(optimizer):
@@ -180,8 +191,13 @@ def online_trains(optimizer):
 
 def update_choice(hyper):
     """The static ``UpdateChoice`` of a kernel ``Hyper``: its optimizer, whether a penalty or value
-    clipping is on, whether the gradient is clipped to a global norm."""
-    return UpdateChoice(int(hyper.kind), bool(hyper.l2 or hyper.l1 or hyper.clip_value), bool(hyper.clip_norm > 0))
+    clipping is on, whether the gradient is clipped to a global norm, SGD's form (plain, momentum
+    or Nesterov) and whether decoupled weight decay is on."""
+    form = K.optimizers.PLAIN
+    if int(hyper.kind) == K.SGD and hyper.momentum != 0:
+        form = K.optimizers.NESTEROV if hyper.nesterov else K.optimizers.MOMENTUM
+    return UpdateChoice(int(hyper.kind), bool(hyper.l2 or hyper.l1 or hyper.clip_value), bool(hyper.clip_norm > 0),
+                        form, bool(hyper.decoupled_weight_decay != 0))
 
 
 class _TrainingBuffers:
@@ -506,7 +522,7 @@ class NumbaBackend(BackendBase):
         result = tb.result
         result[0] = 0
         samples = Samples(kernel_view(data.X), kernel_view(data.y), kernel_view(data.t), self._weights(data.w))
-        net = training_net(a.net, samples.w.shape[0] > 0)
+        net = training_net(a.net, samples.w.shape[0] > 0, tb.rows)
         if kernel == "online" and optimizer.is_plain_sgd:
             K.train_epoch_online(result, params, tb.ws, tb.online, samples, order, net, float(lr))
         elif kernel == "online":
