@@ -5,7 +5,7 @@ registers where the kernels' compiled code is cached (``intrinsics``). The
 threading layer and thread pool are chosen and started by the numba backend
 (``fastmlp.backends.numba``) when its first kernel runs.
 """
-from .intrinsics import NO_REFCOUNTS, register_cache_locator
+from .intrinsics import NO_REFCOUNTS, REFCOUNTS, register_cache_locator
 
 register_cache_locator()
 
@@ -18,6 +18,9 @@ JIT = dict(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", **NO_
 # Helpers only kernels call: no Python or C entry wrappers to generate (each
 # wrapper is machine code emitted at compile time; cold compile -0.4 s).
 JIT_INNER = dict(JIT, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+# Helpers that return a view they made (dropout's masked blocks): without reference counting
+# Numba returns only arrays passed in, so these few count references (of borrowed views: none).
+JIT_INNER_VIEWS = dict(JIT_INNER, **REFCOUNTS)
 # Glue (views, dispatch, the layer loops) is inlined into its caller before
 # typing. Every compiled function's machine code includes all it calls, so each
 # call level re-optimises and re-emits the levels below it; inlining the glue

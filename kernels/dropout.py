@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from .config import JIT, JIT_INNER
+from .config import JIT, JIT_INNER, JIT_INNER_VIEWS
 from .intrinsics import matrix
 from .structs import A_OFF
 
@@ -62,7 +62,7 @@ def _is_none(drop):
     return isinstance(drop, (types.NoneType, types.Omitted))
 
 
-@njit(**JIT_INNER)
+@njit(**JIT_INNER_VIEWS)
 def _like(buf, rows, net, l, a):
     """Layer l's block of ``buf`` (laid out as the workspace's acts for ``rows`` rows), shaped as a (m, n)."""
     return matrix(buf, rows * net.lay[l, A_OFF], a.shape[0], a.shape[1])
@@ -73,7 +73,7 @@ def dropped(out, drop, rows, net, l, step):
     ``rows`` rows: ``out`` itself, or its masked copy in ``drop.kept`` for update ``step``."""
 
 
-@overload(dropped, jit_options=JIT_INNER)
+@overload(dropped, jit_options=JIT_INNER_VIEWS)
 def _dropped_impl(out, drop, rows, net, l, step):
     if _is_none(drop):
         return lambda out, drop, rows, net, l, step: out
@@ -94,7 +94,7 @@ def layer_input(a, drop, rows, net, l):
     outputs ``a`` (m, n): ``a`` itself, or its masked copy in ``drop.kept``."""
 
 
-@overload(layer_input, jit_options=JIT_INNER)
+@overload(layer_input, jit_options=JIT_INNER_VIEWS)
 def _layer_input_impl(a, drop, rows, net, l):
     if _is_none(drop):
         return lambda a, drop, rows, net, l: a

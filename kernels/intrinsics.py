@@ -28,7 +28,7 @@ Private names used (all imported here, nowhere else):
   ``map_layout``: arrays typed as Numba types them, without importing numpy.ma
   (:func:`type_arrays_without_numpy_ma`);
 - the jit option ``_nrt`` (``numba.core.cpu.CPUTargetOptions._nrt``): kernels compiled without
-  reference counting (:data:`NO_REFCOUNTS`).
+  reference counting (:data:`NO_REFCOUNTS`, :data:`REFCOUNTS`).
 """
 import contextlib
 import hashlib
@@ -57,8 +57,11 @@ KERNELS_DIR = pathlib.Path(__file__).resolve().parent
 # counts: the epoch kernel's unoptimised code was about 26,000 LLVM lines, 1,159 of them count
 # calls with about 12,000 field reads around them, and compiling without them measured 0.4 s
 # less of every cold start (momentum, 784-256-128-64-10). A kernel that allocated would fail to
-# compile with these options, loudly, rather than leak.
+# compile with these options, loudly, rather than leak. Without counts Numba returns only arrays
+# passed in, so the few helpers that return a view they made count (``REFCOUNTS``: said
+# explicitly, since a callee otherwise inherits its caller's choice).
 NO_REFCOUNTS = {"_nrt": False}
+REFCOUNTS = {"_nrt": True}
 
 
 # -- views without reference counts --------------------------------------------------------------

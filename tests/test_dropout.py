@@ -340,8 +340,7 @@ def test_dropout_epochs_allocate_nothing_per_batch(dtype, optimizer, batch, hidd
     d1, r1 = _epoch_stats(model, opt, state, data, np.arange(batch))
     d100, r100 = _epoch_stats(model, opt, state, data, np.arange(100 * batch))
     assert r1.steps == 1 and r100.steps == 100 and not r100.diverged
-    assert d1 == d100 and d1["mi_alloc"] > 0
-    assert d100["alloc"] == d100["free"] and d100["mi_alloc"] == d100["mi_free"]
+    assert d1 == d100 == {"alloc": 0, "free": 0, "mi_alloc": 0, "mi_free": 0}  # no NRT event (see test_epoch_allocations)
 
 
 def test_dropout_is_saved_loaded_pickled_copied_and_shown(tmp_path):
