@@ -1,9 +1,8 @@
 """Thread control: Numba's threads and the BLAS threads, set together so they never
-oversubscribe the cores (Numba's parallel loops and BLAS calls never overlap in
-the kernels; both get the same count), and the deterministic mode.
+oversubscribe the cores (both get the same count), and the deterministic mode.
 
-Numba's parallel loops are deterministic by construction (each output element is
-owned by one iteration; chunks are fixed, not per thread), so the only source of
+The kernels' own loops run on one thread (none is parallel now: the optimizer update,
+the last one, measured faster serial beside the BLAS's threads), so the only source of
 thread-count-dependent results is the BLAS: OpenBLAS splits a product differently
 on 1 and 2 threads and rounds differently (one 64x784x256 product by up to 7e-5).
 The deterministic mode runs the BLAS on one thread.
@@ -80,7 +79,7 @@ def one_blas_thread():
 
 
 def get_num_threads():
-    """Threads Numba's parallel loops use now."""
+    """Numba's thread count now (the BLAS follows the same count, see ``set_num_threads``)."""
     return numba.get_num_threads()
 
 

@@ -21,7 +21,7 @@ It never acts when nothing can run on several threads: a count fixed by
 ``fastmlp.set_num_threads`` (:func:`fix`), one core (Numba and the BLAS size their pools from
 the process's CPU affinity), or products too small for the BLAS to split (``MIN_WORK``).
 Splitting a call at a batch boundary changes no result (the same batches in the same order);
-Numba's parallel loops give the same bits on any thread count; only the BLAS's thread count
+the kernels' own loops run on one thread; only the BLAS's thread count
 changes rounding, and it is 1 in either way in the deterministic mode
 (``fastmlp.set_deterministic``): there, adapting never changes a result.
 """
