@@ -1,11 +1,12 @@
 """Thread control: Numba's threads and the BLAS threads, set together so they never
 oversubscribe the cores (both get the same count), and the deterministic mode.
 
-The kernels' own loops run on one thread (none is parallel now: the optimizer update,
-the last one, measured faster serial beside the BLAS's threads), so the only source of
-thread-count-dependent results is the BLAS: OpenBLAS splits a product differently
-on 1 and 2 threads and rounds differently (one 64x784x256 product by up to 7e-5).
-The deterministic mode runs the BLAS on one thread.
+The kernels' own loops run on one thread, so what makes results depend on the thread count is
+how products are cut: OpenBLAS splits a product differently on 1 and 2 threads and rounds
+differently (one 64x784x256 product by up to 7e-5), and so may the kernels' own cut of an
+epoch's products over Numba's threads (``kernels.split``: every optimizer but plain SGD on large
+products, the BLAS then on one thread during the call). The deterministic mode runs the BLAS on
+one thread and cuts nothing.
 
 By default training adapts its thread count: all threads, or one when threads stop paying
 (another process on a core; :mod:`fastmlp.backends.thread_choice`). ``set_num_threads(n)``

@@ -35,3 +35,8 @@ BLAS_MIN_WORK = 4096
 # dx = dout @ W.T is a row of dot products that loops do well: BLAS only from
 # this many rows on (measured: 1x32x784 loop 2.4 us vs BLAS 3.4 us).
 BLAS_MIN_ROWS_DX = 8
+# With ``Net.parts`` (``split``): products from this many multiply-adds are cut into one
+# one-thread BLAS call per thread, and updates from this many elements into one range per
+# thread; smaller ones run whole (64x128x64, 0.5M: 10 us either way; 64x256x128: 29 us).
+SPLIT_MIN_WORK = 1 << 20
+SPLIT_MIN_UPDATE = 1 << 14

@@ -6,14 +6,16 @@ passed as flags); small ones run as loops that beat a BLAS call. ``loops`` (``Ne
 True, small products run as loops; None, every product goes to BLAS and the loops are not
 compiled at all (Numba prunes the ``loops is not None`` branches of a None argument before
 typing): what a training whose full batches make only BLAS-sized products gets, saving a
-third of its compile time (a shorter last batch then goes to BLAS too).
-Everything here is serial: the products' threads are BLAS's.
+third of its compile time (a shorter last batch then goes to BLAS too). ``parts`` (``Net.parts``):
+None, each BLAS product is one call on the BLAS's threads; a count, large products are cut
+into that many one-thread calls on Numba's threads (``split``). Everything else here is serial.
 """
 from numba import njit
 
 from .activations import bias_act
 from .blas import gemm
 from .config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_INLINE, JIT_INNER
+from .split import product
 
 
 @njit(**JIT_INNER)
@@ -92,39 +94,39 @@ def _col_sums(db, dout):
 
 
 @njit(**JIT)
-def dense_forward(out, x, W, b, act, alpha, used=None, loops=True):
+def dense_forward(out, x, W, b, act, alpha, used=None, loops=True, parts=None):
     """out = act(x @ W + b); ``used`` as in ``activations.bias_act``."""
     m, k = x.shape
     n = W.shape[1]
     if loops is not None and m * k * n < BLAS_MIN_WORK:
         _matmul(out, x, W)
     else:
-        gemm(out, x, False, W, False, 1, 0)
+        product(out, x, False, W, False, 1, 0, parts)
     bias_act(out, b, act, alpha, used)
 
 
 @njit(**JIT_INLINE)
-def dense_dx(dx, dout, W, loops):
+def dense_dx(dx, dout, W, loops, parts):
     """dx = dout @ W.T: the gradient for the layer below (before its activation)."""
     m, n = dout.shape
     if loops is not None and (m * W.shape[0] * n < BLAS_MIN_WORK or m < BLAS_MIN_ROWS_DX):
         _matmul_t_right(dx, dout, W)
     else:
-        gemm(dx, dout, False, W, True, 1, 0)
+        product(dx, dout, False, W, True, 1, 0, parts)
 
 
 @njit(**JIT)
-def dense_backward(dx, dW, db, dout, x, W, loops=True):
+def dense_backward(dx, dW, db, dout, x, W, loops=True, parts=None):
     """dW = x.T @ dout, db = sum of dout's rows, dx = dout @ W.T (skipped if dx is empty)."""
     m, k = x.shape
     n = W.shape[1]
     if loops is not None and m * k * n < BLAS_MIN_WORK:
         _outer_sum(dW, x, dout)
     else:
-        gemm(dW, x, True, dout, False, 1, 0)
+        product(dW, x, True, dout, False, 1, 0, parts)
     _col_sums(db, dout)
     if dx.size > 0:
-        dense_dx(dx, dout, W, loops)
+        dense_dx(dx, dout, W, loops, parts)
 
 
 @njit(**JIT)
@@ -139,7 +141,7 @@ def dense_sgd(dx, W, b, x, dout, lr, loops=True):
     n = W.shape[1]
     T = W.dtype.type
     if dx.size > 0:
-        dense_dx(dx, dout, W, loops)
+        dense_dx(dx, dout, W, loops, None)
     if loops is None or m * k * n >= BLAS_MIN_WORK:
         gemm(W, x, True, dout, False, -lr, 1)
     else:

@@ -18,6 +18,7 @@ from .intrinsics import matrix
 from .losses import fused_loss
 from .optimizers import update_range
 from .regularisation import clip_global_norm, regularise_layer
+from .split import _no_parts, split_update
 from .static import static_field
 from .structs import A_OFF, B_OFF, N_IN, N_OUT, W_OFF
 
@@ -49,7 +50,7 @@ def forward_from(ws, params, a_in, net, first, drop, step):
     for l in range(first, net.lay.shape[0]):
         out = block(ws.acts, ws.rows, net, l, m)
         dense_forward(out, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l], net.acts,
-                      net.loops)
+                      net.loops, net.parts)
         a_in = dropped(out, drop, ws.rows, net, l, step)
 
 
@@ -79,7 +80,8 @@ def layer_backward(grads, ws, params, x, net, l, drop):
     else:
         a = x
         dx = x[:0]
-    dense_backward(dx, weight(grads, net, l), bias(grads, net, l), dz, a_in, weight(params, net, l), net.loops)
+    dense_backward(dx, weight(grads, net, l), bias(grads, net, l), dz, a_in, weight(params, net, l), net.loops,
+                   net.parts)
     if l > 0:
         act_backward(dx, a, net.kinds[l - 1], net.alphas[l - 1], net.acts)
         mask_backward(dx, drop, ws.rows, net, l - 1)
@@ -138,16 +140,16 @@ def update_backward(grads, slots, ws, params, x, net, hyper, step, drop, stop):
         layer_backward(grads, ws, params, x, net, l, drop)
         lo, hi = net.lay[l, W_OFF], net.lay[l, B_OFF] + net.lay[l, N_OUT]  # W then b: one range
         regularise_layer(grads[lo:hi], params[lo:hi], net.lay[l, B_OFF] - lo, hyper, x.shape[0], ws.stats)
-        layer_update(params[lo:hi], first[lo:hi], second[lo:hi], grads[lo:hi], hyper, step)
+        layer_update(params[lo:hi], first[lo:hi], second[lo:hi], grads[lo:hi], hyper, step, net.parts)
     last = net.lay.shape[0] - 1
-    clipped_update(params, slots, grads, net.lay[last, B_OFF] + net.lay[last, N_OUT], hyper, step)
+    clipped_update(params, slots, grads, net.lay[last, B_OFF] + net.lay[last, N_OUT], hyper, step, net.parts)
 
 
 @njit(**JIT_INNER_INLINE)
-def _clip_and_update(params, slots, grads, n, hyper, step):
+def _clip_and_update(params, slots, grads, n, hyper, step, parts):
     """The first n gradients clipped to the global norm ``hyper.clip_norm``, then one update of the first n parameters."""
     clip_global_norm(grads[:n], hyper.clip_norm)
-    update_range(params[:n], slots[0][:n], slots[1][:n], grads[:n], hyper, step)
+    split_update(params[:n], slots[0][:n], slots[1][:n], grads[:n], hyper, step, parts)
 
 
 def _clips(hyper):
@@ -156,40 +158,44 @@ def _clips(hyper):
     return None if choice is None else bool(choice.clip_norm)
 
 
-def layer_update(params, first, second, grads, hyper, step):
-    """``update_range`` on one layer's range in the backward, unless the gradient is clipped to a
-    global norm (then nothing: see ``clipped_update``)."""
+def layer_update(params, first, second, grads, hyper, step, parts):
+    """``update_range`` on one layer's range in the backward (``split.split_update`` with ``parts``),
+    unless the gradient is clipped to a global norm (then nothing: see ``clipped_update``)."""
 
 
 @overload(layer_update, jit_options=JIT_INNER)
-def _layer_update_impl(params, first, second, grads, hyper, step):
+def _layer_update_impl(params, first, second, grads, hyper, step, parts):
     clip = _clips(hyper)
     if clip is None:
-        def impl(params, first, second, grads, hyper, step):
+        def impl(params, first, second, grads, hyper, step, parts):
             if not hyper.clip_norm > 0:
-                update_range(params, first, second, grads, hyper, step)
+                split_update(params, first, second, grads, hyper, step, parts)
         return impl
     if clip:
-        return lambda params, first, second, grads, hyper, step: None
-    return update_range.py_func  # compiled as this overload's implementation: no call level between
+        return lambda params, first, second, grads, hyper, step, parts: None
+    if _no_parts(parts):
+        return lambda params, first, second, grads, hyper, step, parts: update_range(params, first, second, grads,
+                                                                                      hyper, step)
+    return lambda params, first, second, grads, hyper, step, parts: split_update(params, first, second, grads,
+                                                                                  hyper, step, parts)
 
 
-def clipped_update(params, slots, grads, n, hyper, step):
+def clipped_update(params, slots, grads, n, hyper, step, parts):
     """With a global-norm clip, after the backward: the norm over the first n gradients, the
     scaling, one update of the first n parameters; nothing without (the layers were updated)."""
 
 
 @overload(clipped_update, jit_options=JIT_INNER)
-def _clipped_update_impl(params, slots, grads, n, hyper, step):
+def _clipped_update_impl(params, slots, grads, n, hyper, step, parts):
     clip = _clips(hyper)
     if clip is None:
-        def impl(params, slots, grads, n, hyper, step):
+        def impl(params, slots, grads, n, hyper, step, parts):
             if hyper.clip_norm > 0:
-                _clip_and_update(params, slots, grads, n, hyper, step)
+                _clip_and_update(params, slots, grads, n, hyper, step, parts)
         return impl
     if clip:
         return _clip_and_update.py_func
-    return lambda params, slots, grads, n, hyper, step: None
+    return lambda params, slots, grads, n, hyper, step, parts: None
 
 
 @njit(**JIT_INLINE)

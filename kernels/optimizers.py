@@ -15,10 +15,11 @@ biases included, before the update and apart from the gradient: p <- p * (1 - lr
 the epoch's learning rate (not Adam's bias-corrected or Adagrad's decayed one); the update that
 follows (and its coupled weight decay) sees the shrunk p. Penalties and clipping act on the
 gradient before it comes here (``regularisation``).
-``step`` is the 1-based number of this update. The update runs on one thread: at two threads
-a parallel update measured slower at every batch size (Adam on 784-256-128-64-10: batch 8
-27k against 30k samples/s serial, batch 64 and 256 equal or 1% behind: its threads wait for
-the BLAS's), and its parallel loop cost 0.85 s of every cold compile. ``hyper.kind`` is an optimizer id (every update compiled, chosen per
+``step`` is the 1-based number of this update. The update here runs on one thread: beside the
+BLAS's own threads a parallel update measured slower at every batch size (Adam on
+784-256-128-64-10: batch 8 27k against 30k samples/s serial, batch 64 and 256 equal or 1% behind:
+its threads wait for the BLAS's spinning ones). When the kernels own the threads instead
+(``split``, the BLAS on one thread), a large layer's update is cut over them there. ``hyper.kind`` is an optimizer id (every update compiled, chosen per
 call) or a static ``UpdateChoice`` (``structs``, ``static.Static``): only that optimizer's
 update is compiled.
 """
@@ -213,7 +214,7 @@ def optimizer_step(params, slots, grads, hyper, step):
     update_range(params, slots[0], slots[1], grads, hyper, step)
 
 
-@njit(**JIT_INNER)
+@njit(**JIT_INNER_INLINE)
 def update_range(params, first, second, grads, hyper, step):
     """The update of one contiguous range of the parameters (a layer's W and b, or all of
     them): params, its two state slots ``first``/``second`` and grads, each (n,) or longer."""

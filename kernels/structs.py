@@ -10,7 +10,9 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
   named below; ``kinds`` (L,) int64 activation ids (the output layer's is identity);
   ``alphas`` (L,) leaky slopes in the params dtype; ``loss`` the loss id; ``acts`` None (any
   activation) or a static ``ActChoice``; ``loops`` True (products below the BLAS size run as
-  loops) or None (every product goes to BLAS and no loop code is compiled: see ``dense``).
+  loops) or None (every product goes to BLAS and no loop code is compiled: see ``dense``);
+  ``parts`` None (each BLAS product one call on the BLAS's threads) or the number of pieces
+  large products and updates are cut into, one per Numba thread (``split``).
 - ``Workspace``: scratch for up to ``rows`` samples. ``acts`` and ``deltas``
   (rows * sum(layers[1:]),): layer l's (rows, n_out) block starts at ``rows * lay[l, A_OFF]``;
   ``stats`` (3,) float64 accumulates (loss sum, correct, weight sum), slots ``LOSS_SUM``,
@@ -49,7 +51,7 @@ LAYOUT_COLUMNS = ("n_in", "n_out", "w_offset", "b_offset", "a_offset")
 # Slots of Workspace.stats (WEIGHT_SUM: written only with sample weights).
 LOSS_SUM, CORRECT, WEIGHT_SUM = range(3)
 
-Net = namedtuple("Net", ["lay", "kinds", "alphas", "loss", "acts", "loops"], defaults=(None, True))
+Net = namedtuple("Net", ["lay", "kinds", "alphas", "loss", "acts", "loops", "parts"], defaults=(None, True, None))
 Workspace = namedtuple("Workspace", ["acts", "deltas", "stats", "rows"])
 Samples = namedtuple("Samples", ["x", "y", "t", "w"])
 Batching = namedtuple("Batching", ["order", "size", "drop_last"])

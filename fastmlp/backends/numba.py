@@ -26,9 +26,12 @@ private kernel never validates; its public twin checks, then calls it). It owns:
   kernel a training needs before its first batch, so that the trainer can say so;
 - the thread count of training: each epoch call is timed, and run on all threads or on one,
   whichever trains faster now (:mod:`fastmlp.backends.thread_choice`), unless the user fixed
-  the count.
+  the count; and whose threads run the products: the BLAS's, or, for every optimizer but plain
+  SGD on large products, Numba's, each product and update cut into one piece per thread with
+  the BLAS on one thread for the call (:func:`split_parts`, ``kernels.split``).
 """
 import contextlib
+import copy
 import ctypes
 import importlib.metadata
 import os
@@ -56,6 +59,21 @@ _runtime_lock = threading.Lock()
 _guard = None  # what every kernel call holds: set by start_runtime
 _lock = None  # the same, or None when there is no lock to hold (thread-safe layers)
 _prepared = set()  # (epoch kernel, dtype, real targets?) whose code this process has compiled or loaded
+_cut_lock = threading.Lock()
+_cut_ready = set()  # prepare keys whose cut epoch kernel (Net.parts, kernels.split) is compiled or loaded here
+_cut_compiling = {}  # prepare key -> the thread compiling (or loading) it now
+_cut_failed = {}  # prepare key -> the exception its compile raised: that training is never cut
+
+
+def _wait_for_cut_compiles():
+    """Let the threads that compile cut kernels finish (before a fork: a child forked while one
+    holds Numba's compiler lock would hang at its first compile)."""
+    for thread in list(_cut_compiling.values()):
+        thread.join()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_wait_for_cut_compiles)
 
 
 def _load_tbb():
@@ -173,14 +191,35 @@ def blas_only(net, rows):
                                             for k, n in net.lay[:, [N_IN, N_OUT]])
 
 
-def training_net(net, weighted, rows):
+def training_net(net, weighted, rows, parts=None):
     """``net`` for the epoch kernels with batches of up to ``rows`` rows: its loss a static
     ``LossChoice`` (that loss only, weighted or not), its activations a static ``ActChoice`` (the
-    ones its layers use only), and ``loops`` None when the full batches make only BLAS-sized
-    products (:func:`blas_only`): no loop code is compiled, a shorter last batch goes to BLAS too."""
+    ones its layers use only), ``loops`` None when the full batches make only BLAS-sized
+    products (:func:`blas_only`): no loop code is compiled, a shorter last batch goes to BLAS too;
+    and ``parts`` (:func:`split_parts`)."""
     return net._replace(loss=Static(LossChoice(int(net.loss), bool(weighted))),
                         acts=Static(ActChoice(tuple(sorted({int(k) for k in net.kinds})))),
-                        loops=None if blas_only(net, rows) else True)
+                        loops=None if blas_only(net, rows) else True, parts=parts)
+
+
+def split_parts(kernel, arch, rows):
+    """``Net.parts`` of an epoch by ``kernel`` at ``rows`` samples per batch: Numba's thread count now
+    when the epoch's large products and updates are cut over Numba's threads (``kernels.split``),
+    else None (each product one call on the BLAS's threads; so too on one thread).
+
+    They are for the 'generic' kernel (every optimizer but plain SGD: its update pass then runs on
+    every thread, not on one beside the BLAS's spinning threads), when every product goes to BLAS
+    and the largest is one the BLAS would thread, on a machine with several threads, outside the
+    deterministic mode (whose BLAS runs on one thread: a cut product may round otherwise).
+    The plain SGD kernels keep the BLAS's threads: their update rides inside the dW product.
+    """
+    from ..threads import is_deterministic  # (fastmlp.threads imports this module)
+    if (kernel != "generic" or numba.config.NUMBA_NUM_THREADS < 2 or is_deterministic()
+            or thread_choice.largest_product(arch.layers, rows) < thread_choice.MIN_WORK
+            or not blas_only(arch.net, rows)):
+        return None
+    n = numba.get_num_threads()
+    return n if n > 1 else None  # one thread (fixed, or the adaptive choice's one-thread way): nothing to cut
 
 
 def online_trains(optimizer):
@@ -522,7 +561,56 @@ class NumbaBackend(BackendBase):
         result = tb.result
         result[0] = 0
         samples = Samples(kernel_view(data.X), kernel_view(data.y), kernel_view(data.t), self._weights(data.w))
-        net = training_net(a.net, samples.w.shape[0] > 0, tb.rows)
+        parts = split_parts(kernel, a, tb.rows) if order.shape[0] else None  # (preparing: the uncut kernel first)
+        if parts is not None and not self._cut_kernel_ready(kernel, tb, params, state, optimizer, samples, data, lr,
+                                                            parts):
+            parts = None  # until the cut kernel is ready: the same training on the BLAS's threads
+        net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts)
+        with thread_choice.blas_limited() if parts is not None else contextlib.nullcontext():
+            self._call_epoch(kernel, tb, params, state, optimizer, samples, data, order, lr, net)
+        r = result[0]
+        out = EpochResult(float(r["loss_sum"]), int(r["correct"]), int(r["seen"]), int(r["steps"]),
+                          bool(r["diverged"]))
+        state.step += out.steps
+        return out
+
+    def _cut_kernel_ready(self, kernel, tb, params, state, optimizer, samples, data, lr, parts):
+        """Whether the epoch kernel cut over ``parts`` threads (``split_parts``) is compiled or
+        loaded in this process. If not, a thread starts compiling it (or loading it from the
+        cache) now, and the training goes on uncut meanwhile: cold, the cut kernel takes about
+        2 s more to compile than the uncut one (its parallel loops), and the first trained batch
+        does not wait for it. It compiles by a call over no sample with its own result and
+        statistics: it writes nothing the training reads or writes."""
+        key = self._prepare_key(optimizer, data)
+        if key in _cut_ready:
+            return True
+        with _cut_lock:
+            if key in _cut_ready or key in _cut_compiling or key in _cut_failed:
+                return key in _cut_ready
+            net = training_net(self.arch.net, samples.w.shape[0] > 0, tb.rows, parts)
+            quiet = copy.copy(tb)
+            quiet.result = np.zeros(1, EPOCH_RESULT)
+            quiet.ws = tb.ws._replace(stats=np.zeros_like(tb.ws.stats))
+
+            def compile_cut():
+                try:
+                    with start_runtime():
+                        self._call_epoch(kernel, quiet, params, state, optimizer, samples, data,
+                                         np.zeros(0, np.int64), lr, net)
+                    _cut_ready.add(key)
+                except Exception as e:  # a bug, not the user's: that training stays uncut
+                    _cut_failed[key] = e
+                finally:
+                    with _cut_lock:
+                        _cut_compiling.pop(key, None)
+            thread = threading.Thread(target=compile_cut, name="fastmlp-compile-cut")
+            _cut_compiling[key] = thread
+            thread.start()
+        return False
+
+    def _call_epoch(self, kernel, tb, params, state, optimizer, samples, data, order, lr, net):
+        """The kernel call of :meth:`_run_epoch`: results in ``tb.result``."""
+        a, result = self.arch, tb.result
         if kernel == "online" and optimizer.is_plain_sgd:
             K.train_epoch_online(result, params, tb.ws, tb.online, samples, order, net, float(lr))
         elif kernel == "online":
@@ -538,8 +626,3 @@ class NumbaBackend(BackendBase):
                 K.train_epoch(result, params, tb.grads, state.slots, tb.ws, tb.batch, samples, plan, net,
                               hyper._replace(kind=Static(update_choice(hyper))), state.step,
                               dropout_work(a, data.dropout, tb.dropout))
-        r = result[0]
-        out = EpochResult(float(r["loss_sum"]), int(r["correct"]), int(r["seen"]), int(r["steps"]),
-                          bool(r["diverged"]))
-        state.step += out.steps
-        return out

@@ -21,9 +21,10 @@ It never acts when nothing can run on several threads: a count fixed by
 ``fastmlp.set_num_threads`` (:func:`fix`), one core (Numba and the BLAS size their pools from
 the process's CPU affinity), or products too small for the BLAS to split (``MIN_WORK``).
 Splitting a call at a batch boundary changes no result (the same batches in the same order);
-the kernels' own loops run on one thread; only the BLAS's thread count
-changes rounding, and it is 1 in either way in the deterministic mode
-(``fastmlp.set_deterministic``): there, adapting never changes a result.
+the kernels' own loops run on one thread; only how products are cut (by the BLAS's threads,
+or into the kernels' own pieces of ``kernels.split``, none on one thread) changes rounding, and in the
+deterministic mode (``fastmlp.set_deterministic``) the BLAS runs on one thread and nothing is
+cut either way: there, adapting never changes a result.
 """
 import contextlib
 import threading
@@ -46,7 +47,7 @@ ALL, ONE = "all", "one"
 _fixed = False  # a count given to fastmlp.set_num_threads: never overridden
 _blas = None  # threadpoolctl's view of the loaded BLAS libraries, found once (about 1 ms)
 _one_lock = threading.Lock()
-_one_users = 0  # threads running in one_thread() now: the BLAS limit is process-wide
+_one_users = 0  # threads running in blas_limited() now: the BLAS limit is process-wide
 _one_limit = None  # threadpoolctl's limit in force for them
 
 
@@ -77,28 +78,39 @@ def blas_threads():
 
 
 @contextlib.contextmanager
-def one_thread():
-    """Numba's loops (in the calling thread) and the BLAS on one thread, then back.
+def blas_limited():
+    """The BLAS on one thread, then back: for kernels that cut their products over Numba's
+    threads themselves (``kernels.split``), and for :func:`one_thread`.
 
-    The BLAS limit is process-wide: the first thread in limits it, the last one out restores
-    it, so that two trainings in two threads never leave it limited.
+    The limit is process-wide: the first thread in limits it, the last one out restores it, so
+    that two trainings in two threads never leave it limited.
     """
     global _one_users, _one_limit
     with _one_lock:
         if _one_users == 0:
             _one_limit = blas_controller().limit(limits=1)
         _one_users += 1
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
     try:
         yield
     finally:
-        numba.set_num_threads(before)
         with _one_lock:
             _one_users -= 1
             if _one_users == 0:
                 _one_limit.restore_original_limits()
                 _one_limit = None
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Numba's loops (in the calling thread) and the BLAS on one thread, then back
+    (the BLAS's limit as in :func:`blas_limited`)."""
+    with blas_limited():
+        before = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            yield
+        finally:
+            numba.set_num_threads(before)
 
 
 def largest_product(layers, rows):

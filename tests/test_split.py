@@ -1,0 +1,277 @@
+"""Products and updates cut over Numba's threads (``kernels.split``): the same numbers as one
+call, every output element written by exactly one piece; the epoch kernel with ``Net.parts``
+trains what it trains without; the numba backend cuts only the trainings it should, with the
+BLAS on one thread during the call and back after."""
+import numba
+import numpy as np
+import pytest
+from numba.core.runtime import _nrt_python, rtsys
+
+import fastmlp
+from fastmlp import kernels as K
+from fastmlp.backends import numba as backend
+from fastmlp.backends import TrainingData
+from fastmlp.backends import thread_choice as tc
+from fastmlp.checks import check_targets, check_X
+from fastmlp.kernels.blas import gemm
+from fastmlp.kernels.config import SPLIT_MIN_UPDATE, SPLIT_MIN_WORK
+from fastmlp.kernels.optimizers import update_range as _update_range
+from fastmlp.kernels import split
+from fastmlp.kernels.structs import Hyper
+from fastmlp.kernels.static import Static
+
+
+
+# The kernels' helpers have no Python entry point (``config.JIT_INNER``): called through these.
+@numba.njit
+def piece(n, parts, t, align):
+    return split.piece(n, parts, t, align)
+
+
+@numba.njit
+def product(C, A, ta, B, tb, alpha, beta, parts):
+    split.product(C, A, ta, B, tb, alpha, beta, parts)
+
+
+@numba.njit
+def split_update(params, first, second, grads, hyper, step, parts):
+    split.split_update(params, first, second, grads, hyper, step, parts)
+
+
+@numba.njit
+def update_range(params, first, second, grads, hyper, step):
+    _update_range(params, first, second, grads, hyper, step)
+
+
+several_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one core: nothing is cut")
+
+
+@pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 100, 1000, 4097])
+@pytest.mark.parametrize("parts", [1, 2, 3, 7])
+@pytest.mark.parametrize("align", [1, 16])
+def test_pieces_cover_the_range_once_in_order_on_aligned_boundaries(n, parts, align):
+    bounds = [piece(n, parts, t, align) for t in range(parts)]
+    assert bounds[0][0] == 0 and bounds[-1][1] == n
+    for (lo, hi), (lo2, _) in zip(bounds, bounds[1:]):
+        assert lo <= hi == lo2
+    assert all(lo % align == 0 or lo == n for lo, _ in bounds)
+    sizes = [hi - lo for lo, hi in bounds]
+    assert max(sizes) - min(sizes) <= align  # even, to the alignment
+
+
+# (m, k, n, transpose A, transpose B): C (m, n) = op(A) (m, k) @ op(B) (k, n). Each is cut (m*k*n >=
+# SPLIT_MIN_WORK): along C's rows (m > n) or its columns, odd sizes, a piece narrower than the
+# alignment, fewer rows than pieces.
+SHAPES = [(64, 200, 100, False, False), (300, 64, 70, True, False), (64, 128, 257, False, True),
+          (2, 4096, 130, False, False), (1100, 1000, 1, True, False), (33, 301, 129, True, True)]
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+@pytest.mark.parametrize("dtype,tol", [("float64", 1e-12), ("float32", 1e-5)])
+@pytest.mark.parametrize("m,k,n,ta,tb", SHAPES)
+def test_a_cut_product_equals_one_call(m, k, n, ta, tb, dtype, tol, parts):
+    assert m * k * n >= SPLIT_MIN_WORK
+    rng = np.random.default_rng(m + k + n)
+    A = rng.normal(size=(k, m) if ta else (m, k)).astype(dtype)
+    B = rng.normal(size=(n, k) if tb else (k, n)).astype(dtype)
+    C0 = rng.normal(size=(m, n)).astype(dtype)
+    for alpha, beta in ((1.0, 0.0), (-0.05, 1.0), (0.5, 0.25)):
+        one, cut = C0.copy(), C0.copy()
+        gemm(one, A, ta, B, tb, alpha, beta)
+        product(cut, A, ta, B, tb, alpha, beta, parts)
+        ref = alpha * ((A.T if ta else A).astype(np.float64) @ (B.T if tb else B)) + beta * C0
+        scale = max(1.0, np.abs(ref).max())
+        assert np.abs(cut - ref).max() <= tol * scale * np.sqrt(k)
+        assert np.abs(cut - one).max() <= tol * scale * np.sqrt(k)
+
+
+@pytest.mark.parametrize("parts", [None, 1, 2])
+def test_small_products_and_no_parts_are_one_call(parts):
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(8, 16)), rng.normal(size=(16, 8))  # 1024 multiply-adds < SPLIT_MIN_WORK
+    C = np.zeros((8, 8))
+    product(C, A, False, B, False, 1.0, 0.0, parts)
+    np.testing.assert_allclose(C, A @ B, rtol=1e-13)
+
+
+def _hyper(kind, **kw):
+    base = dict(kind=kind, lr=0.01, momentum=0.0, nesterov=0, weight_decay=0.0, beta1=0.9, beta2=0.999, eps=1e-3,
+                alpha=0.9, lr_decay=0.0, l2=0.0, l1=0.0, decoupled_weight_decay=0.0, clip_value=0.0, clip_norm=0.0)
+    base.update(kw)
+    return Hyper(**base)
+
+
+UPDATES = {
+    "sgd": _hyper(K.SGD), "momentum": _hyper(K.SGD, momentum=0.9), "nesterov": _hyper(K.SGD, momentum=0.9, nesterov=1),
+    "sgd_wd": _hyper(K.SGD, weight_decay=0.01), "adam": _hyper(K.ADAM, weight_decay=0.01),
+    "adamw": _hyper(K.ADAM, decoupled_weight_decay=0.1), "rmsprop": _hyper(K.RMSPROP), "adagrad": _hyper(K.ADAGRAD),
+}
+
+
+@pytest.mark.parametrize("static", [False, True], ids=["any", "static"])
+@pytest.mark.parametrize("n", [SPLIT_MIN_UPDATE - 1, SPLIT_MIN_UPDATE + 7, 3 * SPLIT_MIN_UPDATE + 1])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", sorted(UPDATES))
+def test_a_cut_update_is_bit_identical_to_one_pass(name, dtype, n, static):
+    """Each element's update depends only on itself: a cut changes nothing at all."""
+    hyper = UPDATES[name]
+    if static:
+        from fastmlp.backends.numba import update_choice
+        hyper = hyper._replace(kind=Static(update_choice(hyper)))
+    rng = np.random.default_rng(n)
+    p, g = rng.normal(size=n).astype(dtype), rng.normal(size=n).astype(dtype)
+    first, second = rng.random(n).astype(dtype), rng.random(n).astype(dtype)
+    one = [a.copy() for a in (p, first, second)]
+    cut = [a.copy() for a in (p, first, second)]
+    for step in (1, 2, 3):
+        update_range(*one, g, hyper, step)
+        split_update(*cut, g, hyper, step, 3)
+    for a, b, before in zip(one, cut, (p, first, second)):
+        assert a.tobytes() == b.tobytes()
+    assert not np.array_equal(one[0], p)  # the parameters moved
+
+
+def _spy(monkeypatch):
+    """Each epoch call's kernel, Net.parts and the BLAS's thread count during it."""
+    calls = []
+    real = backend.NumbaBackend._call_epoch
+
+    def spy(self, kernel, *args):
+        net = args[-1]
+        calls.append((kernel, net.parts, tc.blas_threads()))
+        return real(self, kernel, *args)
+    monkeypatch.setattr(backend.NumbaBackend, "_call_epoch", spy)
+    return calls
+
+
+# -- the epoch kernel with Net.parts -------------------------------------------------------------------
+# 300-128-10 at batch 64: 64 x 300 x 128 = 2.5M multiply-adds (cut), then 64 x 128 x 10 (one call);
+# 38,400 first-layer weights (a cut update), a partial last batch of 8 rows.
+LAYERS = [300, 128, 10]
+
+
+def _epochs(monkeypatch, parts, optimizer, dtype, dropout=None, **options):
+    """A model trained 2 epochs through the generic kernel with ``Net.parts`` = ``parts``: once to have the
+    cut kernel compiled (a thread compiles it while the first epochs run uncut), then the measured run,
+    every call of which is checked to run cut."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(200, LAYERS[0])).astype(dtype)
+    y = rng.integers(0, LAYERS[-1], 200)
+    extra = {} if dropout is None else {"dropout": dropout}
+    monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows: parts)
+    for run in range(2):
+        m = fastmlp.MLP(LAYERS, activation="relu", seed=3, dtype=dtype, **extra)
+        m.engine.epoch_kernel = "generic"
+        calls = _spy(monkeypatch)
+        m.fit(X, y, epochs=2, batch_size=64, optimizer=optimizer, verbose=0, seed=1, **options)
+        backend._wait_for_cut_compiles()
+        monkeypatch.undo()
+        monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows: parts)
+    assert calls and {c[1] for c in calls} == {parts}
+    monkeypatch.undo()
+    return m
+
+
+TRAININGS = {
+    "momentum": dict(optimizer="sgd", lr=0.02, momentum=0.9), "nesterov_l2": dict(optimizer="sgd", lr=0.02,
+                                                                                    momentum=0.9, nesterov=True, l2=1e-3),
+    "adam": dict(optimizer="adam", lr=1e-3), "adamw_clip": dict(optimizer="adam", lr=1e-3, decoupled_weight_decay=0.1,
+                                                                 clip_norm=1.0),
+    "rmsprop_l1": dict(optimizer="rmsprop", lr=1e-3, l1=1e-4), "adagrad_clip_value": dict(optimizer="adagrad", lr=0.01,
+                                                                                           clip_value=0.5),
+    "sgd_wd_dropout": dict(optimizer="sgd", lr=0.05, weight_decay=1e-3, dropout=0.2),
+}
+
+
+@pytest.mark.parametrize("dtype,rtol,atol", [("float64", 1e-10, 1e-12), ("float32", 1e-4, 1e-5)])
+@pytest.mark.parametrize("name", sorted(TRAININGS))
+def test_the_epoch_kernel_cut_over_threads_trains_the_same_weights(monkeypatch, name, dtype, rtol, atol):
+    options = dict(TRAININGS[name])
+    optimizer = options.pop("optimizer")
+    whole = _epochs(monkeypatch, None, optimizer, dtype, **options)
+    for parts in (2, 3):
+        cut = _epochs(monkeypatch, parts, optimizer, dtype, **options)
+        np.testing.assert_allclose(cut.params, whole.params, rtol=rtol, atol=atol)
+        assert not np.allclose(cut.params, fastmlp.MLP(LAYERS, activation="relu", seed=3, dtype=dtype).params,
+                               rtol=rtol, atol=100 * atol)  # trained: the weights moved
+        assert cut.history["loss"] == pytest.approx(whole.history["loss"], rel=1e-6)
+
+
+# -- the backend's choice and the BLAS limit ----------------------------------------------------------
+
+@pytest.fixture
+def fixed_threads():
+    top = numba.config.NUMBA_NUM_THREADS
+    fastmlp.set_num_threads(top)
+    yield top
+    fastmlp.set_deterministic(False)
+    fastmlp.set_num_threads("auto")
+
+
+@several_threads
+def test_adam_on_large_products_is_cut_with_the_blas_on_one_thread_and_back(monkeypatch, fixed_threads):
+    top = fixed_threads
+    calls = _spy(monkeypatch)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(256, 300)).astype(np.float32), rng.integers(0, 10, 256)
+    m = fastmlp.MLP(LAYERS, seed=0)
+    m.fit(X, y, epochs=1, batch_size=64, optimizer="adam", verbose=0)  # uncut while the cut kernel compiles
+    backend._wait_for_cut_compiles()
+    calls.clear()
+    m.fit(X, y, epochs=2, batch_size=64, optimizer="adam", verbose=0)
+    assert calls and all(c == ("generic", top, 1) for c in calls)
+    assert tc.blas_threads() == top  # restored
+    calls.clear()
+    m2 = fastmlp.MLP(LAYERS, seed=0)
+    m2.fit(X, y, epochs=1, batch_size=64, optimizer="sgd", verbose=0)  # plain SGD: its update rides in dW
+    assert calls and all(c == ("fused", None, top) for c in calls)
+    calls.clear()
+    fastmlp.set_deterministic(True)  # one BLAS thread and nothing cut: a cut may round otherwise
+    m.fit(X, y, epochs=1, batch_size=64, optimizer="adam", verbose=0)
+    assert calls and all(c == ("generic", None, 1) for c in calls)
+
+
+def test_small_trainings_and_other_kernels_are_not_cut():
+    arch = fastmlp.MLP([6, 9, 3], seed=0).engine.arch
+    assert backend.split_parts("generic", arch, 32) is None  # products too small to thread
+    big = fastmlp.MLP(LAYERS, seed=0).engine.arch
+    assert backend.split_parts("fused", big, 64) is None and backend.split_parts("online", big, 1) is None
+    assert backend.split_parts("generic", big, 4) is None  # 4 rows: not every product goes to BLAS
+    n = numba.get_num_threads()
+    assert backend.split_parts("generic", big, 64) == (n if n > 1 else None)
+    fastmlp.set_num_threads(1)
+    try:
+        assert backend.split_parts("generic", big, 64) is None  # one thread: nothing to cut
+    finally:
+        fastmlp.set_num_threads("auto")
+
+
+@pytest.fixture
+def nrt_stats():
+    """Numba's allocation statistics, on for the test."""
+    was_enabled = _nrt_python.memsys_stats_enabled()
+    _nrt_python.memsys_enable_stats()
+    yield
+    if not was_enabled:
+        _nrt_python.memsys_disable_stats()
+
+
+@several_threads
+def test_a_cut_epoch_allocates_nothing(fixed_threads, nrt_stats):
+    rng = np.random.default_rng(0)
+    m = fastmlp.MLP(LAYERS, seed=0, dtype="float32")
+    X = check_X(rng.normal(size=(640, LAYERS[0])), LAYERS[0], m.dtype)
+    y, t = check_targets(rng.integers(0, 10, 640), m.arch, 640)
+    opt = fastmlp.Optimizer("adam")
+    state = opt.new_state(m.n_params, m.dtype)
+    data = TrainingData(X, y, t, 64, False, None)
+    order = np.arange(640)
+    m.engine.train_epoch(m.params, state, opt, data, order[:64], 1e-3)  # buffers; starts the cut kernel's compile
+    backend._wait_for_cut_compiles()
+    for o in (order[:64], order):
+        before = rtsys.get_allocation_stats()
+        result = m.engine.train_epoch(m.params, state, opt, data, o, 1e-3)
+        after = rtsys.get_allocation_stats()
+        assert result.seen == len(o)
+        assert {k: getattr(after, k) - getattr(before, k) for k in ("alloc", "free", "mi_alloc", "mi_free")} == \
+            {"alloc": 0, "free": 0, "mi_alloc": 0, "mi_free": 0}
