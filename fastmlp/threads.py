@@ -23,7 +23,6 @@ from .kernels.intrinsics import load_scipy_blas
 
 _blas_limit = None  # threadpoolctl's limit in force, if any
 _threads = None  # the count given to set_num_threads, if any
-_deterministic = False
 
 
 def _limit_blas(n):
@@ -58,14 +57,14 @@ def set_num_threads(n):
         start_runtime()
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
         _threads = None
-        _limit_blas(1 if _deterministic else None)
+        _limit_blas(1 if thread_choice.is_deterministic() else None)
         thread_choice.fix(False)
         return
     n = check_int(n, "threads", low=1, high=numba.config.NUMBA_NUM_THREADS)
     start_runtime()  # numba.set_num_threads starts the pool: start it the backend's way first
     numba.set_num_threads(n)
     _threads = n
-    _limit_blas(1 if _deterministic else n)
+    _limit_blas(1 if thread_choice.is_deterministic() else n)
     thread_choice.fix(True)
 
 
@@ -93,21 +92,20 @@ def set_deterministic(flag=True):
     the README gives the measured figure. Off: back to ``set_num_threads``'s count (or the
     BLAS's own default).
     """
-    global _deterministic
-    _deterministic = check_bool(flag, "flag")
-    _limit_blas(1 if _deterministic else _threads)
+    thread_choice.set_deterministic(check_bool(flag, "flag"))
+    _limit_blas(1 if thread_choice.is_deterministic() else _threads)
 
 
 def is_deterministic():
     """Whether the deterministic mode is on."""
-    return _deterministic
+    return thread_choice.is_deterministic()
 
 
 def thread_info():
     """Numba threads and threading layer, BLAS libraries with their thread counts, deterministic mode, and
     whether training adapts the thread count ('adaptive': no count fixed by set_num_threads)."""
     info = {"numba_threads": numba.get_num_threads(), "numba_max_threads": numba.config.NUMBA_NUM_THREADS,
-            "cores": os.cpu_count(), "deterministic": _deterministic, "adaptive": not thread_choice.is_fixed()}
+            "cores": os.cpu_count(), "deterministic": thread_choice.is_deterministic(), "adaptive": not thread_choice.is_fixed()}
     try:
         info["threading_layer"] = numba.threading_layer()
     except ValueError:

@@ -213,8 +213,7 @@ def split_parts(kernel, arch, rows):
     deterministic mode (whose BLAS runs on one thread: a cut product may round otherwise).
     The plain SGD kernels keep the BLAS's threads: their update rides inside the dW product.
     """
-    from ..threads import is_deterministic  # (fastmlp.threads imports this module)
-    if (kernel != "generic" or numba.config.NUMBA_NUM_THREADS < 2 or is_deterministic()
+    if (kernel != "generic" or numba.config.NUMBA_NUM_THREADS < 2 or thread_choice.is_deterministic()
             or thread_choice.largest_product(arch.layers, rows) < thread_choice.MIN_WORK
             or not blas_only(arch.net, rows)):
         return None

@@ -45,6 +45,7 @@ STEADY_SECONDS = 0.02  # shorter pieces (an epoch's first or last few batches) d
 ALL, ONE = "all", "one"
 
 _fixed = False  # a count given to fastmlp.set_num_threads: never overridden
+_deterministic = False  # fastmlp.set_deterministic's mode: the BLAS on one thread, no product cut
 _blas = None  # threadpoolctl's view of the loaded BLAS libraries, found once (about 1 ms)
 _one_lock = threading.Lock()
 _one_users = 0  # threads running in blas_limited() now: the BLAS limit is process-wide
@@ -59,6 +60,16 @@ def fix(flag):
 
 def is_fixed():
     return _fixed
+
+
+def set_deterministic(flag):
+    """Record ``fastmlp.set_deterministic``'s mode, which the numba backend reads here (no product cut)."""
+    global _deterministic
+    _deterministic = bool(flag)
+
+
+def is_deterministic():
+    return _deterministic
 
 
 def blas_controller():
