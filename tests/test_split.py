@@ -5,7 +5,7 @@ BLAS on one thread during the call and back after."""
 import numba
 import numpy as np
 import pytest
-from numba.core.runtime import _nrt_python, rtsys
+from numba.core.runtime import rtsys
 
 import fastmlp
 from fastmlp import kernels as K
@@ -13,6 +13,7 @@ from fastmlp.backends import numba as backend
 from fastmlp.backends import TrainingData
 from fastmlp.backends import thread_choice as tc
 from fastmlp.checks import check_targets, check_X
+from test_epoch_allocations import nrt_stats  # noqa: F401  (the NRT statistics, switched on)
 from fastmlp.kernels.blas import gemm
 from fastmlp.kernels.config import SPLIT_MIN_UPDATE, SPLIT_MIN_WORK
 from fastmlp.kernels.optimizers import update_range as _update_range
@@ -256,18 +257,8 @@ def test_small_trainings_and_other_kernels_are_not_cut():
         fastmlp.set_num_threads("auto")
 
 
-@pytest.fixture
-def nrt_stats():
-    """Numba's allocation statistics, on for the test."""
-    was_enabled = _nrt_python.memsys_stats_enabled()
-    _nrt_python.memsys_enable_stats()
-    yield
-    if not was_enabled:
-        _nrt_python.memsys_disable_stats()
-
-
 @several_threads
-def test_a_cut_epoch_allocates_nothing(fixed_threads, nrt_stats):
+def test_a_cut_epoch_allocates_nothing(fixed_threads):
     rng = np.random.default_rng(0)
     m = fastmlp.MLP(LAYERS, seed=0, dtype="float32")
     X = check_X(rng.normal(size=(640, LAYERS[0])), LAYERS[0], m.dtype)
