@@ -79,7 +79,7 @@ def _outer_sum(dW, x, dout):
 
 
 @njit(**JIT_INNER)
-def _col_sums(db, dout):
+def col_sums(db, dout):
     """db = dout.sum(axis=0), row by row: the inner loop runs along contiguous rows and
     vectorises. Serial at every size: a parallel loop over columns (each owning its sum)
     reads dout with a stride and measured 10-25x slower (1024x256: 18 us serial, 500 us
@@ -124,7 +124,7 @@ def dense_backward(dx, dW, db, dout, x, W, loops=True, parts=None):
         _outer_sum(dW, x, dout)
     else:
         product(dW, x, True, dout, False, 1, 0, parts)
-    _col_sums(db, dout)
+    col_sums(db, dout)
     if dx.size > 0:
         dense_dx(dx, dout, W, loops, parts)
 

@@ -16,7 +16,10 @@ Private names used (all imported here, nowhere else):
 - ``numba.np.ufunc.parallel._launch_threads`` and the ``tbbpool``/``omppool`` modules: the
   thread pool's start (:func:`launch_threads`);
 - ``numba.core.caching.CacheImpl._locator_classes``: where compiled kernels are cached
-  (:class:`KernelCacheLocator`);
+  (:class:`KernelCacheLocator`); ``numba.core.caching.IndexDataCacheFile`` (its ``save``,
+  ``_load_index``, ``_save_index``, ``_save_data``, ``_dump``, ``_index_name``) and the module
+  name ``caching.IndexDataCacheFile`` that ``Cache`` builds it from: one data file per
+  specialisation, safe for several processes (:class:`KeyedDataCacheFile`);
 - ``numba.core.dispatcher.Dispatcher.typeof_pyval`` and the value
   ``numba.core.dispatcher.Dispatcher.compile`` returns (the compiled specialisation's own
   entry point): called without the dispatcher's typing of every argument (:func:`compiled_entry`);
@@ -369,11 +372,46 @@ class KernelCacheLocator(caching._CacheLocator):
         return str(self._lineno)
 
 
+class KeyedDataCacheFile(caching.IndexDataCacheFile):
+    """Numba's index and data files of a cached function, with each data file named by its
+    specialisation in the kernels' folder (anywhere else, Numba's own behaviour).
+
+    Numba names a new specialisation's data file ``<function>.<n>.nbc`` with the first number
+    its index does not list yet. Two processes compiling two specialisations of one function at
+    once (test workers, sweep workers, the first runs of two trainings) each read the index
+    without the other's entry, so both write ``.1.nbc``, and the index can end up naming one
+    signature's file for the other: a later process would then run machine code compiled for
+    other types. Here the name is a hash of the index key (signature, CPU, bytecode), and the data
+    file is written before the index names it, so an index entry always names its own code. Two
+    processes can still replace each other's index: an entry lost that way is compiled again.
+    """
+
+    def __init__(self, cache_path, filename_base, source_stamp):
+        super().__init__(cache_path, filename_base, source_stamp)
+        self._keyed = cache_path == KernelCacheLocator._path
+
+    def _data_name_for(self, key):
+        """``<function>.<hash of the index key>.nbc``."""
+        return "%s.%s.nbc" % (self._index_name[:-len(".nbi")], hashlib.sha256(self._dump(key)).hexdigest()[:20])
+
+    def save(self, key, data):
+        if not self._keyed:
+            return super().save(key, data)
+        name = self._data_name_for(key)
+        self._save_data(name, data)
+        overloads = self._load_index()
+        if overloads.get(key) != name:
+            overloads[key] = name
+            self._save_index(overloads)
+
+
 def register_cache_locator():
-    """Put :class:`KernelCacheLocator` first in Numba's list (once); other code is unaffected."""
+    """Put :class:`KernelCacheLocator` first in Numba's list and have Numba's caches use
+    :class:`KeyedDataCacheFile` (once); other code is unaffected."""
     classes = caching.CacheImpl._locator_classes
     if KernelCacheLocator not in classes:
         classes.insert(0, KernelCacheLocator)
+    caching.IndexDataCacheFile = KeyedDataCacheFile
 
 
 # -- typing arrays without numpy.ma ---------------------------------------------------------------

@@ -11,16 +11,16 @@ from numba import njit
 from numba.extending import overload
 
 from .activations import act_backward
-from .config import JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE
-from .dense import dense_backward, dense_forward, dense_sgd
+from .config import JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE, SPLIT_MIN_UPDATE, SPLIT_MIN_WORK
+from .dense import col_sums, dense_backward, dense_forward, dense_sgd
 from .dropout import dropped, layer_input, mask_backward
 from .intrinsics import matrix
 from .losses import fused_loss
-from .optimizers import update_range
+from .optimizers import apply_update, step_coeffs
 from .regularisation import clip_global_norm, regularise_layer
-from .split import _no_parts, split_update
-from .static import static_field
-from .structs import A_OFF, B_OFF, N_IN, N_OUT, W_OFF
+from .split import cuts_nothing, split_step, split_update
+from .static import field_type, static_field
+from .structs import A_OFF, B_OFF, N_IN, N_OUT, W_OFF, UpdateRange
 
 
 @njit(**JIT_INNER_INLINE)
@@ -67,9 +67,10 @@ def train_forward(ws, params, x, net, drop, step):
 
 
 @njit(**JIT_INNER_INLINE)
-def layer_backward(grads, ws, params, x, net, l, drop):
-    """Layer l's gradient (dW, db into grads) from its delta, and, below the first layer,
-    the delta of layer l - 1 (dx through W, then the activation's slope and the dropout mask)."""
+def layer_blocks(ws, x, net, l, drop):
+    """Layer l's arrays in the backward, for the m = len(x) rows of the batch x: (dz, a, a_in,
+    dx) = its delta, the output a of layer l - 1 (x for the first layer), what the layer took
+    as input (a after the dropout mask), and the delta of layer l - 1 to fill (empty for the first layer)."""
     m = x.shape[0]
     dz = block(ws.deltas, ws.rows, net, l, m)
     a_in = x
@@ -80,11 +81,25 @@ def layer_backward(grads, ws, params, x, net, l, drop):
     else:
         a = x
         dx = x[:0]
-    dense_backward(dx, weight(grads, net, l), bias(grads, net, l), dz, a_in, weight(params, net, l), net.loops,
-                   net.parts)
+    return dz, a, a_in, dx
+
+
+@njit(**JIT_INNER_INLINE)
+def delta_below(dx, a, net, l, drop, rows):
+    """Layer l - 1's delta from dx = dz @ W.T: its activation's slope at a, then its dropout mask (none for l = 0)."""
     if l > 0:
         act_backward(dx, a, net.kinds[l - 1], net.alphas[l - 1], net.acts)
-        mask_backward(dx, drop, ws.rows, net, l - 1)
+        mask_backward(dx, drop, rows, net, l - 1)
+
+
+@njit(**JIT_INNER_INLINE)
+def layer_backward(grads, ws, params, x, net, l, drop):
+    """Layer l's gradient (dW, db into grads) from its delta, and, below the first layer,
+    the delta of layer l - 1 (dx through W, then the activation's slope and the dropout mask)."""
+    dz, a, a_in, dx = layer_blocks(ws, x, net, l, drop)
+    dense_backward(dx, weight(grads, net, l), bias(grads, net, l), dz, a_in, weight(params, net, l), net.loops,
+                   net.parts)
+    delta_below(dx, a, net, l, drop, ws.rows)
 
 
 @njit(**JIT)
@@ -135,14 +150,62 @@ def update_backward(grads, slots, ws, params, x, net, hyper, step, drop, stop):
     With a global-norm clip (``hyper.clip_norm`` > 0), which needs the whole gradient before
     any update, the layers are not updated in the loop: after it, the norm over all of grads,
     the scaling, then one update of every parameter. ``drop`` as in backward."""
-    first, second = slots[0], slots[1]
     for l in range(net.lay.shape[0] - 1, stop - 1, -1):
-        layer_backward(grads, ws, params, x, net, l, drop)
-        lo, hi = net.lay[l, W_OFF], net.lay[l, B_OFF] + net.lay[l, N_OUT]  # W then b: one range
-        regularise_layer(grads[lo:hi], params[lo:hi], net.lay[l, B_OFF] - lo, hyper, x.shape[0], ws.stats)
-        layer_update(params[lo:hi], first[lo:hi], second[lo:hi], grads[lo:hi], hyper, step, net.parts)
+        layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop)
     last = net.lay.shape[0] - 1
     clipped_update(params, slots, grads, net.lay[last, B_OFF] + net.lay[last, N_OUT], hyper, step, net.parts)
+
+
+@njit(**JIT_INNER_INLINE)
+def backward_then_update(grads, slots, ws, params, x, net, l, hyper, step, drop):
+    """Layer l's gradient and dx (``layer_backward``), its penalties and value clipping, then its update."""
+    layer_backward(grads, ws, params, x, net, l, drop)
+    lo, hi = net.lay[l, W_OFF], net.lay[l, B_OFF] + net.lay[l, N_OUT]  # W then b: one range
+    regularise_layer(grads[lo:hi], params[lo:hi], net.lay[l, B_OFF] - lo, hyper, x.shape[0], ws.stats)
+    layer_update(params[lo:hi], slots[0][lo:hi], slots[1][lo:hi], grads[lo:hi], hyper, step, net.parts)
+
+
+@njit(**JIT_INNER_INLINE)
+def cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
+    """``backward_then_update`` without penalties or clipping, for a large layer when the kernel
+    cuts (``net.parts``): dx, dW and W's update in one parallel region (``split.split_step``:
+    each thread updates the rows of W whose gradient it just made, while they are in its cache),
+    then db, b's update and the slope and mask on dx, serially. The same numbers element by element."""
+    dz, a, a_in, dx = layer_blocks(ws, x, net, l, drop)
+    k, n = net.lay[l, N_IN], net.lay[l, N_OUT]
+    w0, b0 = net.lay[l, W_OFF], net.lay[l, B_OFF]
+    w1, b1 = w0 + k * n, b0 + n
+    first, second = slots[0], slots[1]
+    c = step_coeffs(hyper, step, params)
+    nesterov = hyper.nesterov != 0
+    split_step(dx, weight(grads, net, l), dz, a_in, weight(params, net, l),
+               UpdateRange(params[w0:w1], first[w0:w1], second[w0:w1], grads[w0:w1]), hyper.kind, c, nesterov,
+               net.parts)
+    col_sums(bias(grads, net, l), dz)
+    apply_update(params[b0:b1], first[b0:b1], second[b0:b1], grads[b0:b1], hyper.kind, c, nesterov)
+    delta_below(dx, a, net, l, drop, ws.rows)
+
+
+def layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
+    """Layer l's backward and update in ``update_backward``: ``cut_layer_step`` for a layer from
+    ``SPLIT_MIN_WORK`` multiply-adds or ``SPLIT_MIN_UPDATE`` weights when the kernel cuts
+    (``net.parts``) and the update is a static choice with no penalty or clipping; else
+    ``backward_then_update`` (the one compiled without ``parts`` or without a static choice)."""
+
+
+@overload(layer_step, jit_options=JIT_INNER)
+def _layer_step_impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
+    choice = static_field(hyper, "kind")
+    if cuts_nothing(field_type(net, "parts")) or choice is None or choice.penalties or choice.clip_norm:
+        return backward_then_update.py_func
+
+    def impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
+        k, n = net.lay[l, N_IN], net.lay[l, N_OUT]
+        if net.parts > 1 and (x.shape[0] * k * n >= SPLIT_MIN_WORK or k * n >= SPLIT_MIN_UPDATE):
+            cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop)
+        else:
+            backward_then_update(grads, slots, ws, params, x, net, l, hyper, step, drop)
+    return impl
 
 
 @njit(**JIT_INNER_INLINE)
@@ -173,9 +236,6 @@ def _layer_update_impl(params, first, second, grads, hyper, step, parts):
         return impl
     if clip:
         return lambda params, first, second, grads, hyper, step, parts: None
-    if _no_parts(parts):
-        return lambda params, first, second, grads, hyper, step, parts: update_range(params, first, second, grads,
-                                                                                      hyper, step)
     return lambda params, first, second, grads, hyper, step, parts: split_update(params, first, second, grads,
                                                                                   hyper, step, parts)
 

@@ -7,8 +7,15 @@ measured slower still. Here the kernels own the threads instead: each large prod
 into ``parts`` pieces along its larger output dimension, each piece one BLAS call on one
 thread (the numba backend holds the BLAS to one thread for the call), and each large layer's
 update is cut the same way. Measured on 784-256-128-64-10 at batch 64 (2 vCPUs, Zen 4, each
-case in fresh processes): an Adam step 633-671 -> 594-609 us; the 64x784x256 product alone
+case in fresh processes): an Adam step 628-671 -> 582-612 us; the 64x784x256 product alone
 156 us cut against 161 us on the BLAS's two threads.
+
+``split_step`` goes further for a large layer whose update needs nothing of the whole layer
+(a static optimizer choice, no penalty or clipping: ``network.layer_step``): one parallel
+region per layer in the backward, each thread computing its rows of W's gradient (and its
+columns of dx, read from W before the change) and then updating those rows while they are in
+its cache. Best of 15 fits in fresh processes, same session: Adam 597 -> 563 us a step,
+momentum 570 -> 521 us.
 
 ``parts`` (``Net.parts``) is None (every product one call: nothing here is compiled) or the
 number of pieces, Numba's thread count when the epoch runs. Only products from
@@ -38,19 +45,18 @@ def piece(n, parts, t, align):
 
 
 @njit(**JIT_INNER)
-def _gemm_piece(C, A, ta, B, tb, alpha, beta, parts, t):
-    """Piece t of ``_split_gemm``: one BLAS call on the calling thread."""
+def _gemm_piece(C, A, ta, B, tb, alpha, beta, lo, hi, rows):
+    """Rows lo..hi of C (``rows``; and of op(A)) or its columns lo..hi (and of op(B)):
+    one BLAS call on the calling thread. Shapes as in ``blas.gemm``."""
     m, n = C.shape
     k = A.shape[0] if ta else A.shape[1]
     T = C.dtype.type
     fa, fb = _T if ta else _N, _T if tb else _N
-    if m > n:  # rows lo..hi of C and of op(A)
-        lo, hi = piece(m, parts, t, 1)
+    if rows:
         a = A[:, lo:] if ta else A[lo:]
         _gemm(fb, fa, n, hi - lo, k, by_reference(T(alpha)), data_pointer(B), B.shape[1], data_pointer(a), A.shape[1],
               by_reference(T(beta)), data_pointer(C[lo:]), n)
-    else:  # columns lo..hi of C and of op(B)
-        lo, hi = piece(n, parts, t, ALIGN)
+    else:
         b = B[lo:] if tb else B[:, lo:]
         _gemm(fb, fa, hi - lo, m, k, by_reference(T(alpha)), data_pointer(b), B.shape[1], data_pointer(A), A.shape[1],
               by_reference(T(beta)), data_pointer(C[:, lo:]), n)
@@ -61,11 +67,15 @@ def _split_gemm(C, A, ta, B, tb, alpha, beta, parts):
     """C = alpha * op(A) @ op(B) + beta * C in ``parts`` pieces, one BLAS call per thread:
     along C's rows when it has more rows than columns, else along its columns (each piece then
     reads a slice of op(B) and writes a strided block of C). Shapes as in ``blas.gemm``."""
+    m, n = C.shape
+    rows = m > n
     for t in prange(parts):
-        _gemm_piece(C, A, ta, B, tb, alpha, beta, parts, t)
+        lo, hi = piece(m, parts, t, 1) if rows else piece(n, parts, t, ALIGN)
+        if lo < hi:
+            _gemm_piece(C, A, ta, B, tb, alpha, beta, lo, hi, rows)
 
 
-def _no_parts(parts):
+def cuts_nothing(parts):
     """Whether the ``parts`` argument's type says None (nothing split, nothing of it compiled)."""
     return parts is None or isinstance(parts, (types.NoneType, types.Omitted))
 
@@ -77,7 +87,7 @@ def product(C, A, ta, B, tb, alpha, beta, parts):
 
 @overload(product, jit_options=JIT_INNER)
 def _product_impl(C, A, ta, B, tb, alpha, beta, parts):
-    if _no_parts(parts):
+    if cuts_nothing(parts):
         return lambda C, A, ta, B, tb, alpha, beta, parts: gemm(C, A, ta, B, tb, alpha, beta)
 
     def impl(C, A, ta, B, tb, alpha, beta, parts):
@@ -109,7 +119,7 @@ def split_update(params, first, second, grads, hyper, step, parts):
 
 @overload(split_update, jit_options=JIT_INNER)
 def _split_update_impl(params, first, second, grads, hyper, step, parts):
-    if _no_parts(parts):
+    if cuts_nothing(parts):
         return lambda params, first, second, grads, hyper, step, parts: update_range(params, first, second, grads,
                                                                                       hyper, step)
 
@@ -120,3 +130,31 @@ def _split_update_impl(params, first, second, grads, hyper, step, parts):
             update_range(params, first, second, grads, hyper, step)
     return impl
 
+
+
+@njit(**JIT_INNER)
+def _step_piece(dx, dW, dz, a_in, W, weights, kind, c, nesterov, lo, hi):
+    """Piece [lo, hi) of ``split_step``'s rows of W, on the calling thread."""
+    n = W.shape[1]
+    if dx.shape[0] > 0:  # before W changes
+        _gemm_piece(dx, dz, False, W, True, 1.0, 0.0, lo, hi, False)
+    _gemm_piece(dW, a_in, True, dz, False, 1.0, 0.0, lo, hi, True)
+    r0, r1 = lo * n, hi * n  # W's rows lo..hi are one range of the flat buffers
+    apply_update(weights.params[r0:r1], weights.first[r0:r1], weights.second[r0:r1], weights.grads[r0:r1], kind, c,
+                 nesterov)
+
+
+@njit(**JIT_SPLIT)
+def split_step(dx, dW, dz, a_in, W, weights, kind, c, nesterov, parts):
+    """A layer's backward products and its weights' update in one parallel region, cut along
+    the rows of W (k, n) into ``parts`` pieces: piece [lo, hi) computes dx[:, lo:hi] =
+    dz @ W[lo:hi].T (skipped when dx is empty: the first layer), then dW[lo:hi] =
+    a_in[:, lo:hi].T @ dz, then the update of W's rows lo..hi while they are in that core's
+    cache (``kind``, ``c``, ``nesterov`` as in ``optimizers.apply_update``). Each piece touches
+    only its own rows of W and dW and columns of dx, and reads W before it changes it.
+    Shapes: dx (m, k) or empty, dW and W (k, n), dz (m, n), a_in (m, k); ``weights`` an
+    ``UpdateRange`` of W's flat ranges (k * n,)."""
+    for t in prange(parts):
+        lo, hi = piece(W.shape[0], parts, t, ALIGN)
+        if lo < hi:
+            _step_piece(dx, dW, dz, a_in, W, weights, kind, c, nesterov, lo, hi)

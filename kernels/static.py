@@ -50,6 +50,11 @@ def static_value(ty):
     return ty.value if isinstance(ty, StaticType) else None
 
 
+def field_type(tuple_type, name):
+    """The Numba type of a named tuple type's field ``name``."""
+    return tuple_type.types[tuple_type.fields.index(name)]
+
+
 def static_field(tuple_type, name):
     """The value a named tuple's field ``name`` carries as a ``StaticType``, or None (a runtime value)."""
-    return static_value(tuple_type.types[tuple_type.fields.index(name)])
+    return static_value(field_type(tuple_type, name))

@@ -27,6 +27,9 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
 - ``OnlineScratch``: the batch-1 epoch's transposed first-layer weights ``WT``
   (layers[1], n_in), two aligned sample rows ``xs`` (2, n_in), and the transposed first-layer
   optimizer state ``ST`` (2, layers[1], n_in) (any optimizer; (2, 0, n_in) for plain SGD).
+- ``UpdateRange``: one contiguous range of the parameters and, in the same layout, its two
+  optimizer state slots and its gradient, each (n,): what an update of part of a layer reads
+  and writes (``split.split_step``).
 - ``DropoutWork``: dropout in a training forward and backward (``dropout``): per weight
   layer ``cut`` (L,) uint64 and ``scale`` (L,) in the params dtype, the masks' ``key``
   (uint64), and ``masks``, ``kept`` laid out as ``Workspace.acts``.
@@ -61,6 +64,7 @@ LossChoice = namedtuple("LossChoice", ["loss", "weighted"])
 ActChoice = namedtuple("ActChoice", ["kinds"])
 UpdateChoice = namedtuple("UpdateChoice", ["kind", "penalties", "clip_norm", "momentum", "decay"])
 OnlineScratch = namedtuple("OnlineScratch", ["WT", "xs", "ST"])
+UpdateRange = namedtuple("UpdateRange", ["params", "first", "second", "grads"])
 DropoutWork = namedtuple("DropoutWork", ["cut", "scale", "key", "masks", "kept"])
 
 EPOCH_RESULT = np.dtype([("loss_sum", np.float64), ("correct", np.float64), ("seen", np.int64),

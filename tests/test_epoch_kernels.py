@@ -189,3 +189,35 @@ def test_unknown_epoch_kernel_is_refused(name):
     assert m.engine.epoch_kernel == "auto"  # unchanged
     with pytest.raises(ValueError, match="epoch_kernel must be one of"):
         NumbaBackend(m.arch, epoch_kernel=name)
+
+
+ONE_BATCH_CHILD = """
+import json, sys
+import numpy as np
+import fastmlp
+rng = np.random.default_rng(0)
+X, y = rng.random((64, 784), dtype=np.float32), rng.integers(0, 10, 64)
+out = {}
+for optimizer in ("adam", "sgd"):
+    m = fastmlp.MLP([784, 256, 128, 64, 10], activation="relu", seed=0)
+    start = m.params.copy()
+    m.fit(X, y, epochs=1, batch_size=64, optimizer=optimizer, verbose=0)
+    out[optimizer] = [float(m.history["loss"][-1]), bool(np.any(m.params != start))]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_a_data_set_of_one_batch_trains_in_a_fresh_process(threads):
+    """The whole data one batch of 64 on the Fashion network, from a fresh process (as the compile-time
+    benchmark runs it): a layer-step overload inlined into the Adam kernel once crashed here."""
+    import json
+    import os
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-c", ONE_BATCH_CHILD], capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, NUMBA_NUM_THREADS=threads))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    for optimizer, (loss, moved) in out.items():
+        assert np.isfinite(loss) and moved, optimizer

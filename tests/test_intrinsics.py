@@ -389,6 +389,48 @@ def test_compiled_entry_computes_what_the_dispatcher_does_and_compiles_when_need
     assert len(scale_into.signatures) == 2
 
 
+def test_two_processes_adding_specialisations_at_once_keep_each_ones_code(monkeypatch, tmp_path):
+    """Two writers that each read the index before the other added to it (two processes compiling
+    two signatures of one kernel at once): each signature's data goes to a file of its own, and
+    every entry the index keeps names its own signature's code."""
+    monkeypatch.setattr(intrinsics.KernelCacheLocator, "_path", str(tmp_path))
+    writers = [intrinsics.KeyedDataCacheFile(str(tmp_path), "dense_forward-60.py312", "stamp") for _ in range(2)]
+    keys = [("float32 signature", "cpu"), ("float64 signature", "cpu")]
+    for w in writers:
+        monkeypatch.setattr(w, "_load_index", lambda: {})  # neither sees the other's entry
+    for w, key in zip(writers, keys):
+        w.save(key, ("code for", key))
+    assert len(list(tmp_path.glob("*.nbc"))) == 2
+    reader = intrinsics.KeyedDataCacheFile(str(tmp_path), "dense_forward-60.py312", "stamp")
+    index = reader._load_index()
+    assert index  # the last writer's entry; the other's is compiled again when next needed
+    for key in index:
+        assert reader.load(key) == ("code for", key)
+    for w, key in zip(writers, keys):  # a writer saving again finds its own file
+        assert w._load_data(w._data_name_for(key)) == ("code for", key)
+
+
+def test_kernel_caches_name_data_files_by_signature_and_other_caches_stay_numbas(tmp_path):
+    from fastmlp.kernels import network
+    assert type(network.loss_and_grad._cache._cache_file) is intrinsics.KeyedDataCacheFile
+    assert network.loss_and_grad._cache._cache_file._keyed
+
+    @njit(cache=True)
+    def elsewhere(x):
+        return x + 1
+    assert not elsewhere._cache._cache_file._keyed  # not a kernel: Numba's numbering
+    code = ("import numpy as np\nfrom fastmlp.kernels.optimizers import optimizer_step\n"
+            "from fastmlp.kernels.structs import Hyper\n"
+            "h = Hyper(0, 0.1, 0.0, 0, 0.0, 0.9, 0.999, 1e-8, 0.9, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)\n"
+            "p = np.ones(5); optimizer_step(p, np.zeros((2, 5)), np.ones(5), h, 1)\n"
+            "from fastmlp.kernels.intrinsics import kernel_cache_dir\nimport json\n"
+            "print(json.dumps([p.tolist(), kernel_cache_dir()]))")
+    p, folder = _run(code, env={"NUMBA_CACHE_DIR": str(tmp_path)})
+    assert p == [0.9] * 5
+    names = [f.name for f in pathlib.Path(folder).glob("*.nbc")]
+    assert names and all(re.fullmatch(r".+\.[0-9a-f]{20}\.nbc", n) for n in names), names
+
+
 # -- loading cached kernels without the compiler -----------------------------------------------
 
 def _run(code, env=None, timeout=600):

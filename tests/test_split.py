@@ -16,9 +16,9 @@ from fastmlp.checks import check_targets, check_X
 from test_epoch_allocations import nrt_stats  # noqa: F401  (the NRT statistics, switched on)
 from fastmlp.kernels.blas import gemm
 from fastmlp.kernels.config import SPLIT_MIN_UPDATE, SPLIT_MIN_WORK
-from fastmlp.kernels.optimizers import update_range as _update_range
+from fastmlp.kernels.optimizers import step_coeffs, update_range as _update_range
 from fastmlp.kernels import split
-from fastmlp.kernels.structs import Hyper
+from fastmlp.kernels.structs import Hyper, UpdateRange
 from fastmlp.kernels.static import Static
 
 
@@ -42,6 +42,13 @@ def split_update(params, first, second, grads, hyper, step, parts):
 @numba.njit
 def update_range(params, first, second, grads, hyper, step):
     _update_range(params, first, second, grads, hyper, step)
+
+
+@numba.njit
+def split_step(dx, dW, dz, a_in, W, params, first, second, grads, hyper, step, parts):
+    c = step_coeffs(hyper, step, params)
+    split.split_step(dx, dW, dz, a_in, W, UpdateRange(params, first, second, grads), hyper.kind, c,
+                     hyper.nesterov != 0, parts)
 
 
 several_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one core: nothing is cut")
@@ -137,6 +144,45 @@ def test_a_cut_update_is_bit_identical_to_one_pass(name, dtype, n, static):
     assert not np.array_equal(one[0], p)  # the parameters moved
 
 
+# Every optimizer chosen per call in float64 (one compile), Adam static in float32.
+STEP_CASES = [(name, "float64", False) for name in sorted(UPDATES)] + [("adam", "float32", True)]
+STEP_TOLERANCES = {"float64": dict(rtol=1e-12, atol=1e-13), "float32": dict(rtol=2e-5, atol=1e-6)}
+
+
+@pytest.mark.parametrize("m,k,n", [(64, 300, 128), (5, 33, 17), (1, 17, 40)])
+@pytest.mark.parametrize("below", [True, False], ids=["with_dx", "first_layer"])
+@pytest.mark.parametrize("name,dtype,static", STEP_CASES, ids=lambda v: {True: "static", False: "any"}.get(v, v))
+def test_a_cut_layer_step_is_the_backward_then_the_update(name, dtype, static, below, m, k, n):
+    """dx with the W before the step, dW, and W updated from dW: as the products, then one update pass."""
+    hyper = UPDATES[name]
+    if static:
+        from fastmlp.backends.numba import update_choice
+        hyper = hyper._replace(kind=Static(update_choice(hyper)))
+    rng = np.random.default_rng(m + k + n)
+    dz, a_in = rng.normal(size=(m, n)).astype(dtype), rng.normal(size=(m, k)).astype(dtype)
+    start = [rng.normal(size=k * n).astype(dtype), rng.random(k * n).astype(dtype), rng.random(k * n).astype(dtype)]
+    p, first, second = [a.copy() for a in start]
+    state = {}
+    for step in (1, 2):
+        W = p.reshape(k, n)
+        dx_expected, dW_expected = dz @ W.T, a_in.T @ dz
+        update_range(p, first, second, dW_expected.ravel().copy(), hyper, step)
+        for parts in (2, 3):
+            q, f, s = [a.copy() for a in state[parts]] if step > 1 else [a.copy() for a in start]
+            dx = np.full((m, k) if below else (0, k), np.nan, dtype)
+            grads = np.full(k * n, np.nan, dtype)
+            split_step(dx, grads.reshape(k, n), dz, a_in, q.reshape(k, n), q, f, s, grads, hyper, step, parts)
+            tol = STEP_TOLERANCES[dtype]
+            if below:
+                np.testing.assert_allclose(dx, dx_expected, **tol)
+            np.testing.assert_allclose(grads.reshape(k, n), dW_expected, **tol)
+            for got, expected in zip((q, f, s), (p, first, second)):
+                np.testing.assert_allclose(got, expected, **tol)
+            state[parts] = (q, f, s)
+        dz, a_in = rng.normal(size=(m, n)).astype(dtype), rng.normal(size=(m, k)).astype(dtype)
+    assert not np.allclose(p, start[0])  # the parameters moved
+
+
 def _spy(monkeypatch):
     """Each epoch call's kernel, Net.parts and the BLAS's thread count during it."""
     calls = []
@@ -151,9 +197,10 @@ def _spy(monkeypatch):
 
 
 # -- the epoch kernel with Net.parts -------------------------------------------------------------------
-# 300-128-10 at batch 64: 64 x 300 x 128 = 2.5M multiply-adds (cut), then 64 x 128 x 10 (one call);
-# 38,400 first-layer weights (a cut update), a partial last batch of 8 rows.
-LAYERS = [300, 128, 10]
+# 300-128-128-10 at batch 64: 64 x 300 x 128 = 2.5M multiply-adds (cut), 64 x 128 x 128 = 1.05M (cut, with
+# its dx), then 64 x 128 x 10 (one call); 38,400 and 16,384 weights (cut updates: with a static optimizer
+# and no penalty, each in the same region as its layer's products), a partial last batch of 8 rows.
+LAYERS = [300, 128, 128, 10]
 
 
 def _epochs(monkeypatch, parts, optimizer, dtype, dropout=None, **options):
