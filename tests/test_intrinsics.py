@@ -42,7 +42,14 @@ PRIVATE = [
     ("numba.core.caching", "FunctionCache"),
     ("numba.core.caching", "FunctionCache._index_key"),
     ("numba.core.caching", "FunctionCache._guard_against_spurious_io_errors"),
+    ("numba.core.caching", "IndexDataCacheFile"),
     ("numba.core.caching", "IndexDataCacheFile.load"),
+    ("numba.core.caching", "IndexDataCacheFile.save"),
+    ("numba.core.caching", "IndexDataCacheFile._load_index"),
+    ("numba.core.caching", "IndexDataCacheFile._save_index"),
+    ("numba.core.caching", "IndexDataCacheFile._save_data"),
+    ("numba.core.caching", "IndexDataCacheFile._load_data"),
+    ("numba.core.caching", "IndexDataCacheFile._dump"),
     ("numba.core.caching", "CompileResultCacheImpl.rebuild"),
     ("numba.core.runtime", "rtsys"),
     ("numba.core.runtime", "rtsys.initialize"),
@@ -102,6 +109,8 @@ def test_private_objects_have_the_shape_intrinsics_relies_on():
     assert isinstance(cache, caching.FunctionCache)
     assert isinstance(cache._cache_file, caching.IndexDataCacheFile) and isinstance(cache._enabled, bool)
     assert isinstance(cache._impl, caching.CompileResultCacheImpl)
+    # what KeyedDataCacheFile reads of Numba's (instance attributes)
+    assert cache._cache_file._index_name.endswith(".nbi") and cache._cache_file._cache_path == cache._cache_path
     assert intrinsics.xxgemm(numba.float64) is not None and intrinsics.xxgemm(numba.float32) is not None
 
 
