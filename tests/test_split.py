@@ -2,6 +2,8 @@
 call, every output element written by exactly one piece; the epoch kernel with ``Net.parts``
 trains what it trains without; the numba backend cuts only the trainings it should, with the
 BLAS on one thread during the call and back after."""
+import threading
+
 import numba
 import numpy as np
 import pytest
@@ -183,6 +185,13 @@ def test_a_cut_layer_step_is_the_backward_then_the_update(name, dtype, static, b
     assert not np.allclose(p, start[0])  # the parameters moved
 
 
+@pytest.fixture(autouse=True)
+def cut_at_once(monkeypatch):
+    """The cut kernel prepared at a training's first epoch call (as before ``CUT_AFTER_S``), so that
+    these short trainings reach it; the tests of the delay set their own."""
+    monkeypatch.setattr(backend, "CUT_AFTER_S", 0.0)
+
+
 def _spy(monkeypatch):
     """Each epoch call's kernel, Net.parts and the BLAS's thread count during it."""
     calls = []
@@ -323,3 +332,51 @@ def test_a_cut_epoch_allocates_nothing(fixed_threads):
         assert result.seen == len(o)
         assert {k: getattr(after, k) - getattr(before, k) for k in ("alloc", "free", "mi_alloc", "mi_free")} == \
             {"alloc": 0, "free": 0, "mi_alloc": 0, "mi_free": 0}
+
+
+# -- when the cut kernel is prepared ------------------------------------------------------------------
+
+@pytest.fixture
+def fresh_cut_state(monkeypatch):
+    """No cut kernel ready, compiling or failed, and no training timed, as in a fresh process."""
+    backend._wait_for_cut_compiles()
+    for name, empty in (("_cut_ready", set()), ("_cut_compiling", {}), ("_cut_failed", {}), ("_uncut_seconds", {})):
+        monkeypatch.setattr(backend, name, empty)
+    monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows: 2)
+
+
+def _fit_calls(monkeypatch, epochs):
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(128, LAYERS[0])).astype(np.float32), rng.integers(0, 10, 128)
+    calls = []
+    real = backend.NumbaBackend._call_epoch
+
+    def spy(self, kernel, *args):
+        if len(args[-3]):  # the training's calls (not the empty one that prepares a kernel)
+            calls.append(args[-1].parts)
+        return real(self, kernel, *args)
+    monkeypatch.setattr(backend.NumbaBackend, "_call_epoch", spy)
+    m = fastmlp.MLP(LAYERS, seed=0)
+    m.fit(X, y, epochs=epochs, batch_size=64, optimizer="adam", verbose=0)
+    return calls, m
+
+
+def test_a_short_training_never_starts_the_cut_kernels_compile(monkeypatch, fresh_cut_state, fixed_threads):
+    monkeypatch.setattr(backend, "CUT_AFTER_S", 1.0)  # the default
+    parts, m = _fit_calls(monkeypatch, 1)  # one epoch call (fixed threads: no probes), the first: not counted
+    assert parts == [None]
+    assert not backend._cut_compiling and not backend._cut_ready
+    assert not any(t.name == "fastmlp-compile-cut" for t in threading.enumerate())
+    assert list(backend._uncut_seconds.values()) == [0.0]
+
+
+def test_a_training_past_the_delay_starts_the_compile_then_trains_cut(monkeypatch, fresh_cut_state, fixed_threads):
+    monkeypatch.setattr(backend, "CUT_AFTER_S", 1e-9)
+    parts, _ = _fit_calls(monkeypatch, 3)
+    # call 1 not counted, call 2 counted (still under the delay when it started), call 3 starts the compile
+    assert parts == [None, None, None]
+    assert len(backend._cut_compiling) + len(backend._cut_ready) == 1
+    assert list(backend._uncut_seconds.values())[0] > 0
+    backend._wait_for_cut_compiles()
+    parts, m = _fit_calls(monkeypatch, 2)
+    assert parts == [2, 2] and np.isfinite(m.history["loss"]).all()

@@ -63,6 +63,10 @@ _cut_lock = threading.Lock()
 _cut_ready = set()  # prepare keys whose cut epoch kernel (Net.parts, kernels.split) is compiled or loaded here
 _cut_compiling = {}  # prepare key -> the thread compiling (or loading) it now
 _cut_failed = {}  # prepare key -> the exception its compile raised: that training is never cut
+# A training's cut kernel is prepared once it has trained this long uncut in this process (its first epoch call,
+# which compiles or loads the uncut kernel, not counted): a short fit never pays for a compile it would not use.
+CUT_AFTER_S = 1.0
+_uncut_seconds = {}  # prepare key -> seconds trained uncut after its first call (absent before that call)
 
 
 def _wait_for_cut_compiles():
@@ -561,12 +565,18 @@ class NumbaBackend(BackendBase):
         result[0] = 0
         samples = Samples(kernel_view(data.X), kernel_view(data.y), kernel_view(data.t), self._weights(data.w))
         parts = split_parts(kernel, a, tb.rows) if order.shape[0] else None  # (preparing: the uncut kernel first)
+        waiting = None  # the prepare key of a training that could be cut but is not yet
         if parts is not None and not self._cut_kernel_ready(kernel, tb, params, state, optimizer, samples, data, lr,
                                                             parts):
             parts = None  # until the cut kernel is ready: the same training on the BLAS's threads
+            waiting = self._prepare_key(optimizer, data)
         net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts)
+        started = time.perf_counter()
         with thread_choice.blas_limited() if parts is not None else contextlib.nullcontext():
             self._call_epoch(kernel, tb, params, state, optimizer, samples, data, order, lr, net)
+        if waiting is not None:
+            _uncut_seconds[waiting] = _uncut_seconds[waiting] + time.perf_counter() - started \
+                if waiting in _uncut_seconds else 0.0
         r = result[0]
         out = EpochResult(float(r["loss_sum"]), int(r["correct"]), int(r["seen"]), int(r["steps"]),
                           bool(r["diverged"]))
@@ -575,14 +585,17 @@ class NumbaBackend(BackendBase):
 
     def _cut_kernel_ready(self, kernel, tb, params, state, optimizer, samples, data, lr, parts):
         """Whether the epoch kernel cut over ``parts`` threads (``split_parts``) is compiled or
-        loaded in this process. If not, a thread starts compiling it (or loading it from the
-        cache) now, and the training goes on uncut meanwhile: cold, the cut kernel takes about
-        2 s more to compile than the uncut one (its parallel loops), and the first trained batch
-        does not wait for it. It compiles by a call over no sample with its own result and
-        statistics: it writes nothing the training reads or writes."""
+        loaded in this process. If not, and the training has trained ``CUT_AFTER_S`` seconds
+        uncut, a thread starts compiling it (or loading it from the cache) now, and the training
+        goes on uncut meanwhile: cold, the cut kernel takes several seconds more to compile than
+        the uncut one (its parallel loops), and no batch waits for it; a short fit never starts
+        it. It compiles by a call over no sample with its own result and statistics: it writes
+        nothing the training reads or writes."""
         key = self._prepare_key(optimizer, data)
         if key in _cut_ready:
             return True
+        if CUT_AFTER_S > 0 and _uncut_seconds.get(key, 0.0) < CUT_AFTER_S:
+            return False
         with _cut_lock:
             if key in _cut_ready or key in _cut_compiling or key in _cut_failed:
                 return key in _cut_ready
