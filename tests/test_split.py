@@ -19,10 +19,18 @@ from test_epoch_allocations import nrt_stats  # noqa: F401  (the NRT statistics,
 from fastmlp.kernels.blas import gemm
 from fastmlp.kernels.config import SPLIT_MIN_UPDATE, SPLIT_MIN_WORK
 from fastmlp.kernels.optimizers import step_coeffs, update_range as _update_range
-from fastmlp.kernels import split
+from fastmlp.kernels import intrinsics, split
 from fastmlp.kernels.structs import Hyper, UpdateRange
 from fastmlp.kernels.static import Static
 
+
+
+@pytest.fixture(autouse=True, scope="module")
+def thread_pool():
+    """Numba's thread pool started, as the numba backend starts it before its first kernel: code that
+    links to a cached parallel kernel cannot load before it (``intrinsics.launch_threads``), and the
+    wrappers below call the kernels directly."""
+    intrinsics.launch_threads()
 
 
 # The kernels' helpers have no Python entry point (``config.JIT_INNER``): called through these.
@@ -186,10 +194,13 @@ def test_a_cut_layer_step_is_the_backward_then_the_update(name, dtype, static, b
 
 
 @pytest.fixture(autouse=True)
-def cut_at_once(monkeypatch):
+def cut_at_once():
     """The cut kernel prepared at a training's first epoch call (as before ``CUT_AFTER_S``), so that
-    these short trainings reach it; the tests of the delay set their own."""
-    monkeypatch.setattr(backend, "CUT_AFTER_S", 0.0)
+    these short trainings reach it; the tests of the delay set their own. A patch of its own: the
+    tests' ``monkeypatch.undo()`` leaves it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(backend, "CUT_AFTER_S", 0.0)
+        yield
 
 
 def _spy(monkeypatch):
