@@ -4,7 +4,11 @@ accuracy, and the machine's fp32 matrix-multiply ceiling.
 
 Protocol for a case: loss on its data, ``validate_epochs`` epochs (the
 first, which includes any JIT compilation, is timed on its own as
-``first_epoch_s``), loss again, which must be finite and lower. Only then the
+``first_epoch_s``), loss again, which must be finite and lower. Then, for the
+reference workloads, a warm-up: whole epochs until ``WARMUP_S`` seconds have passed
+(every variant alike: the steady state a training of more than a few seconds reaches;
+fastmlp prepares the cut kernels of optimizers other than plain SGD after its first
+second of training, and peers warm their own caches and allocators). Only then the
 timed rounds: each trains ``k`` epochs, ``k`` chosen so a round lasts at least
 ``min_round_s``; throughput is samples per second of the best round.
 
@@ -65,6 +69,17 @@ def validate(runner, epochs=2):
     return {"loss_before": before, "loss_after": after, "first_epoch_s": times[0], "epoch_s": times[-1]}
 
 
+WARMUP_S = 2.0  # the reference workloads' warm-up between validation and the timed rounds (module docstring)
+
+
+def warm_up(runner, seconds):
+    """Train whole epochs until ``seconds`` have passed (none for 0); the seconds it took."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        runner.train(1)
+    return time.perf_counter() - t0
+
+
 def epochs_per_round(epoch_s, min_round_s):
     """Epochs per timed round so that a round lasts at least ``min_round_s``."""
     return max(1, math.ceil(min_round_s / max(epoch_s, 1e-9)))
@@ -80,13 +95,16 @@ def time_rounds(runner, epochs, rounds):
     return out
 
 
-def measure(runner, n_samples, rounds=3, validate_epochs=2, min_round_s=0.2):
-    """Validate ``runner`` then time it; a dict of the validation results plus
-    ``epochs_per_round``, ``round_s`` (list), ``samples`` (per epoch) and ``samples_per_s`` (best round)."""
+def measure(runner, n_samples, rounds=3, validate_epochs=2, min_round_s=0.2, warmup_s=0.0):
+    """Validate ``runner``, warm it up for ``warmup_s`` seconds, then time it; a dict of the validation
+    results plus ``warmup_s`` (seconds it took), ``epochs_per_round``, ``round_s`` (list), ``samples``
+    (per epoch) and ``samples_per_s`` (best round)."""
     v = validate(runner, validate_epochs)
+    warm = warm_up(runner, warmup_s)
     k = epochs_per_round(v["epoch_s"], min_round_s)
     secs = time_rounds(runner, k, rounds)
-    return dict(v, epochs_per_round=k, round_s=secs, samples=n_samples, samples_per_s=k * n_samples / min(secs))
+    return dict(v, warmup_s=warm, epochs_per_round=k, round_s=secs, samples=n_samples,
+                samples_per_s=k * n_samples / min(secs))
 
 
 def sgemm_gflops(n=2048, repeats=5, seed=0, threads=None):
@@ -201,7 +219,7 @@ def run_predict_case(variant, net, X, rows, rounds=3, min_round_s=0.2, seed=0):
     return _guarded(variant, "sgd", work)
 
 
-def run_case(variant, net, X, y, rounds=3, validate_epochs=2, min_round_s=0.2, seed=0):
+def run_case(variant, net, X, y, rounds=3, validate_epochs=2, min_round_s=0.2, seed=0, warmup_s=0.0):
     """Build the runner of ``variant`` for ``net`` on (X, y) and :func:`measure` it.
 
     Returns
@@ -213,7 +231,7 @@ def run_case(variant, net, X, y, rounds=3, validate_epochs=2, min_round_s=0.2, s
     """
     def work():
         runner = make_runner(variant, net, X, y, seed)
-        m = measure(runner, X.shape[0], rounds, validate_epochs, min_round_s)
+        m = measure(runner, X.shape[0], rounds, validate_epochs, min_round_s, warmup_s)
         return dict(m, variant=variant, status="ok", reason="", note=runner.note,
                     gflops=net.gflops(m["samples_per_s"]))
     return _guarded(variant, net.optimizer, work)

@@ -15,7 +15,7 @@ import hashlib
 
 import numpy as np
 
-from .measure import run_case, run_predict_case, time_recipe
+from .measure import WARMUP_S, run_case, run_predict_case, time_recipe
 from .peers import missing_reason, variants_for
 from .workloads import SETTINGS, Net, check_choice, load_data
 
@@ -34,7 +34,8 @@ def _common(variant, net, data, setting):
     return {"variant": variant, "net": net.to_list(), "data": dict(data), "setting": setting}
 
 
-def case_task(variant, net, data, rounds=3, validate_epochs=2, min_round_s=0.2, seed=0, take=None, setting="idle"):
+def case_task(variant, net, data, rounds=3, validate_epochs=2, min_round_s=0.2, seed=0, take=None, setting="idle",
+              warmup_s=0.0):
     """A task that measures ``variant`` training ``net`` with :func:`fastmlp.bench.measure.run_case`.
 
     Parameters
@@ -45,7 +46,7 @@ def case_task(variant, net, data, rounds=3, validate_epochs=2, min_round_s=0.2, 
     data : dict
         Keyword arguments of :func:`fastmlp.bench.workloads.load_data`
         (``kind``, ``n`` and optionally ``n_in``, ``n_out``, ``source``, ``seed``).
-    rounds, validate_epochs, min_round_s, seed
+    rounds, validate_epochs, min_round_s, seed, warmup_s
         As in ``run_case``.
     take : int, optional
         Train on the first ``take`` samples only.
@@ -57,7 +58,7 @@ def case_task(variant, net, data, rounds=3, validate_epochs=2, min_round_s=0.2, 
     dict
     """
     return dict(_common(variant, net, data, setting), task="case", take=take, rounds=rounds,
-                validate_epochs=validate_epochs, min_round_s=min_round_s, seed=seed)
+                validate_epochs=validate_epochs, min_round_s=min_round_s, seed=seed, warmup_s=warmup_s)
 
 
 def predict_task(variant, net, data, rows, rounds=3, min_round_s=0.2, seed=0, setting="idle"):
@@ -84,7 +85,8 @@ def workload_task(workload, variant, rounds=3, validate_epochs=2, min_round_s=0.
     when it is not run there (:func:`not_run_reason`).
 
     The loop variant trains on the workload's first ``loop_samples`` samples with :data:`LOOP_TIMING`;
-    an inference workload times ``predict_proba`` in calls of ``workload.predict_rows`` rows.
+    every other variant warms up for ``measure.WARMUP_S`` seconds before its timed rounds; an
+    inference workload times ``predict_proba`` in calls of ``workload.predict_rows`` rows.
     """
     missing_reason(variant)  # raises ValueError for an unknown variant
     if not_run_reason(workload, variant):
@@ -96,7 +98,7 @@ def workload_task(workload, variant, rounds=3, validate_epochs=2, min_round_s=0.
                             workload.setting)
     if variant != "loop":
         return case_task(variant, workload.net, data, rounds, validate_epochs, min_round_s, seed,
-                         setting=workload.setting)
+                         setting=workload.setting, warmup_s=WARMUP_S)
     return case_task(variant, workload.net, data, seed=seed, take=workload.loop_samples, setting=workload.setting,
                      **LOOP_TIMING)
 
@@ -136,7 +138,7 @@ def execute(task):
                                  task["seed"])
         else:
             r = run_case(task["variant"], net, X, y, task["rounds"], task["validate_epochs"], task["min_round_s"],
-                         task["seed"])
+                         task["seed"], task.get("warmup_s", 0.0))
         if task.get("take") and r["status"] == "ok":
             r["note"] = "; ".join(filter(None, [r["note"], f"on {task['take']} samples"]))
         return dict(r, data=description, data_sha1=data_digest(X, y), setting=task.get("setting", "idle"))

@@ -399,3 +399,44 @@ def test_quick_sweeps_are_markers_not_lines():
         labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
         assert labels and not any("^" in s for s in labels)
         plt.close(fig)
+
+
+class _CountingRunner:
+    """A runner whose epochs take at least ``epoch_s`` and whose loss falls with each one."""
+
+    name, note = "counting", ""
+
+    def __init__(self, epoch_s):
+        self.epoch_s, self.epochs = epoch_s, 0
+
+    def loss(self):
+        return 1.0 / (1 + self.epochs)
+
+    def train(self, epochs=1):
+        import time
+        time.sleep(self.epoch_s * epochs)
+        self.epochs += epochs
+
+
+def test_measure_warms_up_for_the_seconds_asked_between_validation_and_the_timed_rounds():
+    from fastmlp.bench.measure import measure
+    runner = _CountingRunner(0.01)
+    m = measure(runner, 10, rounds=2, validate_epochs=1, min_round_s=0.0, warmup_s=0.05)
+    assert m["warmup_s"] >= 0.05
+    warm_epochs = runner.epochs - 1 - 2 * m["epochs_per_round"]
+    assert warm_epochs >= 1 and warm_epochs * 0.01 <= m["warmup_s"]
+    runner = _CountingRunner(0.0)
+    m = measure(runner, 10, rounds=2, validate_epochs=1, min_round_s=0.0)  # no warm-up by default
+    assert runner.epochs == 3 and m["warmup_s"] < 0.05
+
+
+def test_reference_training_rows_warm_up_and_the_loop_and_inference_rows_do_not():
+    from fastmlp.bench.measure import WARMUP_S
+    from fastmlp.bench.tasks import workload_task
+    assert WARMUP_S >= 1.5  # past fastmlp's CUT_AFTER_S: the rows time the kernels a long training runs
+    from fastmlp.backends.numba import CUT_AFTER_S
+    assert WARMUP_S > CUT_AFTER_S
+    assert workload_task(WORKLOADS["adam-b64"], "numba")["warmup_s"] == WARMUP_S
+    assert workload_task(WORKLOADS["fashion-b64"], "jax-scan")["warmup_s"] == WARMUP_S
+    assert workload_task(WORKLOADS["mnist-b1"], "loop")["warmup_s"] == 0.0
+    assert "warmup_s" not in workload_task(WORKLOADS["predict-10k"], "numba")
