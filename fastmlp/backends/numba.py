@@ -566,32 +566,32 @@ class NumbaBackend(BackendBase):
         samples = Samples(kernel_view(data.X), kernel_view(data.y), kernel_view(data.t), self._weights(data.w))
         parts = split_parts(kernel, a, tb.rows) if order.shape[0] else None  # (preparing: the uncut kernel first)
         waiting = None  # the prepare key of a training that could be cut but is not yet
-        if parts is not None and not self._cut_kernel_ready(kernel, tb, params, state, optimizer, samples, data, lr,
-                                                            parts):
-            parts = None  # until the cut kernel is ready: the same training on the BLAS's threads
-            waiting = self._prepare_key(optimizer, data)
+        if parts is not None:
+            key = self._prepare_key(optimizer, data)
+            if not self._cut_kernel_ready(key, kernel, tb, params, state, optimizer, samples, data, lr, parts):
+                parts, waiting = None, key  # until the cut kernel is ready: the same training on the BLAS's threads
         net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts)
         started = time.perf_counter()
         with thread_choice.blas_limited() if parts is not None else contextlib.nullcontext():
             self._call_epoch(kernel, tb, params, state, optimizer, samples, data, order, lr, net)
-        if waiting is not None:
-            _uncut_seconds[waiting] = _uncut_seconds[waiting] + time.perf_counter() - started \
-                if waiting in _uncut_seconds else 0.0
+        if waiting in _uncut_seconds:
+            _uncut_seconds[waiting] += time.perf_counter() - started
+        elif waiting is not None:  # its first call compiles or loads the uncut kernel: not counted
+            _uncut_seconds[waiting] = 0.0
         r = result[0]
         out = EpochResult(float(r["loss_sum"]), int(r["correct"]), int(r["seen"]), int(r["steps"]),
                           bool(r["diverged"]))
         state.step += out.steps
         return out
 
-    def _cut_kernel_ready(self, kernel, tb, params, state, optimizer, samples, data, lr, parts):
-        """Whether the epoch kernel cut over ``parts`` threads (``split_parts``) is compiled or
-        loaded in this process. If not, and the training has trained ``CUT_AFTER_S`` seconds
-        uncut, a thread starts compiling it (or loading it from the cache) now, and the training
+    def _cut_kernel_ready(self, key, kernel, tb, params, state, optimizer, samples, data, lr, parts):
+        """Whether the epoch kernel cut over ``parts`` threads (``split_parts``) for the training
+        ``key`` (``_prepare_key``) is compiled or loaded in this process. If not, and the training
+        has trained ``CUT_AFTER_S`` seconds uncut, a thread starts compiling it (or loading it from the cache) now, and the training
         goes on uncut meanwhile: cold, the cut kernel takes several seconds more to compile than
         the uncut one (its parallel loops), and no batch waits for it; a short fit never starts
         it. It compiles by a call over no sample with its own result and statistics: it writes
         nothing the training reads or writes."""
-        key = self._prepare_key(optimizer, data)
         if key in _cut_ready:
             return True
         if CUT_AFTER_S > 0 and _uncut_seconds.get(key, 0.0) < CUT_AFTER_S:
