@@ -377,12 +377,18 @@ def check_X(X, n_features, dtype, name="X"):
             raise TypeError(f"{name} has dtype {X.dtype}, which cannot be converted to {np.dtype(dtype)}") from None
     with np.errstate(over="ignore"):  # values too large for dtype become inf: refused just below
         X = np.ascontiguousarray(X, dtype=dtype)
-    if not np.isfinite(X).all():
+    if not X.size:
+        return X
+    # Two passes over X decide both checks: a NaN makes the largest and the smallest value NaN, an
+    # inf shows in one of them. np.isfinite(X).all() was a third pass and a mask the size of X
+    # (7.8 -> 3.5 ms a fit on 16384 Fashion-MNIST rows, whose epoch trains in about 130 ms).
+    high, low = float(X.max()), float(X.min())
+    if not (math.isfinite(high) and math.isfinite(low)):
         raise ValueError(f"{name} contains NaN or inf")
-    if X.size and given.kind != "b":
-        top = max(float(X.max()), -float(X.min()))
+    if given.kind != "b":
+        top = max(high, -low)
         if top > UNSCALED_LIMIT:
-            in_pixel_range = 0 <= X.min() and top <= 255
+            in_pixel_range = 0 <= low and top <= 255
             if in_pixel_range and given.kind in "iu":
                 advice = "divide images by 255 (fastmlp.datasets.scale_uint8(X))"
             else:

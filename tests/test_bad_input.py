@@ -159,6 +159,22 @@ def test_X_overflowing_float32_is_refused():
     assert_unchanged(model, snap)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [0, 15, 16, 33 * 70 // 2 + 3, 33 * 70 - 1])
+def test_one_bad_value_anywhere_in_a_large_X_stops_fit(dtype, bad, where):
+    """check_X decides finiteness from X's largest and smallest values (NaN propagates through
+    both reductions, inf shows in one): one bad value at the start, at either side of a SIMD
+    block's end, in the middle or last is refused by fit, beside values that would only warn."""
+    model = MLP([70, 4, 3], dtype=dtype, seed=0)
+    snap = snapshot(model)
+    X = np.random.default_rng(0).random((33, 70)) * 500  # beyond UNSCALED_LIMIT: a warning, not an error
+    X.flat[where] = bad
+    with pytest.raises(ValueError, match=r"X contains NaN or inf"):
+        model.fit(X, np.arange(33) % 3, epochs=1, verbose=0)
+    assert_unchanged(model, snap)
+
+
 def test_complex_X_is_refused():
     """Complex X cannot be converted to a real dtype without losing the imaginary part."""
     model = MLP([2, 2], dtype="float64", seed=0)
