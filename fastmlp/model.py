@@ -105,6 +105,7 @@ class MLP:
     loss = property(lambda self: self.arch.loss)
     dtype = property(lambda self: self.arch.dtype)
     n_params = property(lambda self: self.arch.n_params)
+
     @property
     def params(self):
         """Every weight and bias in one flat buffer (see the class docstring); write into it,

@@ -226,7 +226,6 @@ class _Monitor(Callback):
 class _BaseMLP(BaseEstimator):
     """Shared parameters, checks and training loop of the two estimators."""
 
-
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", solver="adam", alpha=1e-4, batch_size="auto",
                  learning_rate_init=1e-3, max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
@@ -534,7 +533,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """The targets' fitted state from a scikit-learn estimator (``from_sklearn``)."""
         self.classes_ = estimator.classes_.copy()
 
-
     def _class_weight(self, classes, loss):
         """``class_weight`` for ``MLP.fit``: None, 'balanced' or {class id: weight} (labels mapped to ids)."""
         cw = self.class_weight
@@ -634,7 +632,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """The targets' fitted state from a scikit-learn estimator (``from_sklearn``): one output
         predicts (n,), as scikit-learn's."""
         self._y_1d = estimator.n_outputs_ == 1
-
 
     def fit(self, X, y, sample_weight=None):
         """Train on (X, y); returns self.

@@ -312,7 +312,6 @@ class Trainer:
                 model.history.extend(history)
             return history
 
-
     def _epoch(self, state, data, order, lr, clock, progress):
         """One epoch over ``order`` as chunks of whole batches, each one call of the engine
         (see ``_ChunkClock``): the same batches and updates as one call, with the progress

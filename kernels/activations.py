@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from .config import JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE
+from .config import JIT_INLINE, JIT_INNER, JIT_INNER_INLINE
 from .intrinsics import float32_from_bits
 from .static import static_value
 

@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from .config import JIT, JIT_INNER, JIT_INNER_VIEWS
+from .config import JIT_INNER, JIT_INNER_VIEWS
 from .intrinsics import matrix
 from .structs import A_OFF
 

@@ -6,7 +6,6 @@ a = act(z) for the first m rows; ``ws.deltas`` the same layout for dL/dz. Gradie
 the params layout. Nothing here allocates. Training forwards and backwards take ``drop``,
 dropout's ``DropoutWork`` or None (``dropout``: None compiles to the kernels without it).
 """
-import numpy as np
 from numba import njit
 from numba.extending import overload
 
@@ -210,13 +209,15 @@ def _layer_step_impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
 
 @njit(**JIT_INNER_INLINE)
 def _clip_and_update(params, slots, grads, n, hyper, step, parts):
-    """The first n gradients clipped to the global norm ``hyper.clip_norm``, then one update of the first n parameters."""
+    """The first n gradients clipped to the global norm ``hyper.clip_norm``, then one update of
+    the first n parameters."""
     clip_global_norm(grads[:n], hyper.clip_norm)
     split_update(params[:n], slots[0][:n], slots[1][:n], grads[:n], hyper, step, parts)
 
 
 def _clips(hyper):
-    """Whether the gradient is clipped to a global norm, as a constant (a static ``UpdateChoice``), or None (tested per call)."""
+    """Whether the gradient is clipped to a global norm, as a constant (a static ``UpdateChoice``),
+    or None (tested per call)."""
     choice = static_field(hyper, "kind")
     return None if choice is None else bool(choice.clip_norm)
 

@@ -19,9 +19,9 @@ gradient before it comes here (``regularisation``).
 BLAS's own threads a parallel update measured slower at every batch size (Adam on
 784-256-128-64-10: batch 8 27k against 30k samples/s serial, batch 64 and 256 equal or 1% behind:
 its threads wait for the BLAS's spinning ones). When the kernels own the threads instead
-(``split``, the BLAS on one thread), a large layer's update is cut over them there. ``hyper.kind`` is an optimizer id (every update compiled, chosen per
-call) or a static ``UpdateChoice`` (``structs``, ``static.Static``): only that optimizer's
-update is compiled.
+(``split``, the BLAS on one thread), a large layer's update is cut over them there.
+``hyper.kind`` is an optimizer id (every update compiled, chosen per call) or a static
+``UpdateChoice`` (``structs``, ``static.Static``): only that optimizer's update is compiled.
 """
 from collections import namedtuple
 

@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 from numba.extending import overload
 
-from .config import JIT, JIT_INNER, JIT_INNER_INLINE
+from .config import JIT_INNER, JIT_INNER_INLINE
 from .static import static_field
 from .structs import LOSS_SUM
 

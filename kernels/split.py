@@ -131,7 +131,6 @@ def _split_update_impl(params, first, second, grads, hyper, step, parts):
     return impl
 
 
-
 @njit(**JIT_INNER)
 def _step_piece(dx, dW, dz, a_in, W, weights, kind, c, nesterov, lo, hi):
     """Piece [lo, hi) of ``split_step``'s rows of W, on the calling thread."""
