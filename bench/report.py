@@ -294,7 +294,8 @@ def _compile(args, optimizers):
     _log("compile time per optimizer ...")
     net = WORKLOADS["fashion-b64"].net
     return {"status": "ok", "network": net.describe(), "batch_size": net.batch_size,
-            "optimizers": compile_per_optimizer(net, optimizers, cold_runs=_processes(args), log=_log)}
+            "optimizers": compile_per_optimizer(net, optimizers, warm_runs=max(2, _processes(args)),
+                                                cold_runs=_processes(args), log=_log)}
 
 
 def _recipe(args, variants, planned=True):

@@ -2,6 +2,7 @@
 argument errors change nothing; validation, skipping and the report's arithmetic;
 cases run in fresh processes on the same data as in-process, with the peers'
 environment as launched, and a crashed child is a failed case."""
+import argparse
 import itertools
 import json
 import os
@@ -290,6 +291,8 @@ def test_processes_are_interleaved_and_the_best_ok_record_is_kept(monkeypatch):
 def test_compile_section_and_targets_use_launch_to_first_batch():
     cold = {"to_first_batch_s": 4.4, "import_s": 0.4, "first_batch_s": 4.0, "wall_s": 4.9}
     warm = {"to_first_batch_s": 0.45, "import_s": 0.4, "first_batch_s": 0.05, "wall_s": 1.2}
+    cold = dict(cold, per_process=[4.9, 4.4, 5.0])
+    warm = dict(warm, per_process=[0.5, 0.45, 0.47])
     comp = {"status": "ok", "network": "784-256-128-64-10 relu", "batch_size": 64,
             "optimizers": {"sgd": {"cold": cold, "warm": warm},
                            "adam": {"cold": dict(cold, to_first_batch_s=17.5), "warm": warm}}}
@@ -301,6 +304,21 @@ def test_compile_section_and_targets_use_launch_to_first_batch():
     section = bench_markdown._compile(report)
     assert "launch → exit s" in section and "| sgd | cold (empty NUMBA_CACHE_DIR) | 4.4 | 0.4 | 4 | 4.9 |" in section
     assert "| adam | warm (same cache) | 0.45 |" in section
+    assert "cold, the best of 3 processes" in section and "warm, the best of 3 on the cache" in section
+
+
+def test_the_warm_start_is_the_best_of_as_many_processes_as_every_case(monkeypatch):
+    """--processes N: the cold start is the best of N processes, the warm start of max(2, N)."""
+    from fastmlp.bench import compile as bench_compile
+    from fastmlp.bench import report as bench_report
+    seen = []
+    monkeypatch.setattr(bench_compile, "compile_per_optimizer",
+                        lambda net, opts, warm_runs, cold_runs, log: seen.append((warm_runs, cold_runs)) or {})
+    for processes, quick, want in ((3, False, (3, 3)), (None, False, (2, 2)), (None, True, (2, 1)), (5, False, (5, 5))):
+        seen.clear()
+        args = argparse.Namespace(no_compile=False, processes=processes, quick=quick)
+        assert bench_report._compile(args, ["sgd"])["status"] == "ok"
+        assert seen == [want]
 
 
 
