@@ -289,10 +289,10 @@ def test_processes_are_interleaved_and_the_best_ok_record_is_kept(monkeypatch):
 
 
 def test_compile_section_and_targets_use_launch_to_first_batch():
-    cold = {"to_first_batch_s": 4.4, "import_s": 0.4, "first_batch_s": 4.0, "wall_s": 4.9}
-    warm = {"to_first_batch_s": 0.45, "import_s": 0.4, "first_batch_s": 0.05, "wall_s": 1.2}
-    cold = dict(cold, per_process=[4.9, 4.4, 5.0])
-    warm = dict(warm, per_process=[0.5, 0.45, 0.47])
+    cold = {"to_first_batch_s": 4.4, "import_s": 0.4, "first_batch_s": 4.0, "wall_s": 4.9,
+            "per_process": [4.9, 4.4, 5.0]}
+    warm = {"to_first_batch_s": 0.45, "import_s": 0.4, "first_batch_s": 0.05, "wall_s": 1.2,
+            "per_process": [0.5, 0.45, 0.47]}
     comp = {"status": "ok", "network": "784-256-128-64-10 relu", "batch_size": 64,
             "optimizers": {"sgd": {"cold": cold, "warm": warm},
                            "adam": {"cold": dict(cold, to_first_batch_s=17.5), "warm": warm}}}

@@ -587,11 +587,11 @@ class NumbaBackend(BackendBase):
     def _cut_kernel_ready(self, key, kernel, tb, params, state, optimizer, samples, data, lr, parts):
         """Whether the epoch kernel cut over ``parts`` threads (``split_parts``) for the training
         ``key`` (``_prepare_key``) is compiled or loaded in this process. If not, and the training
-        has trained ``CUT_AFTER_S`` seconds uncut, a thread starts compiling it (or loading it from the cache) now, and the training
-        goes on uncut meanwhile: cold, the cut kernel takes several seconds more to compile than
-        the uncut one (its parallel loops), and no batch waits for it; a short fit never starts
-        it. It compiles by a call over no sample with its own result and statistics: it writes
-        nothing the training reads or writes."""
+        has trained ``CUT_AFTER_S`` seconds uncut, a thread starts compiling it (or loading it from
+        the cache) now, and the training goes on uncut meanwhile: cold, the cut kernel takes
+        several seconds more to compile than the uncut one (its parallel loops), and no batch
+        waits for it; a short fit never starts it. It compiles by a call over no sample with its
+        own result and statistics: it writes nothing the training reads or writes."""
         if key in _cut_ready:
             return True
         if CUT_AFTER_S > 0 and _uncut_seconds.get(key, 0.0) < CUT_AFTER_S:
