@@ -383,11 +383,39 @@ def test_a_short_training_never_starts_the_cut_kernels_compile(monkeypatch, fres
 
 def test_a_training_past_the_delay_starts_the_compile_then_trains_cut(monkeypatch, fresh_cut_state, fixed_threads):
     monkeypatch.setattr(backend, "CUT_AFTER_S", 1e-9)
+    held = []  # whether the cut lock was held each time a key became ready
+
+    class Watched(set):
+        def add(self, key):
+            held.append(backend._cut_lock.locked())
+            super().add(key)
+    monkeypatch.setattr(backend, "_cut_ready", Watched())
     parts, _ = _fit_calls(monkeypatch, 3)
     # call 1 not counted, call 2 counted (still under the delay when it started), call 3 starts the compile
     assert parts == [None, None, None]
-    assert len(backend._cut_compiling) + len(backend._cut_ready) == 1
+    with backend._cut_lock:  # the compile thread moves the key from compiling to ready under this lock
+        assert len(backend._cut_compiling) + len(backend._cut_ready) == 1
     assert list(backend._uncut_seconds.values())[0] > 0
     backend._wait_for_cut_compiles()
     parts, m = _fit_calls(monkeypatch, 2)
     assert parts == [2, 2] and np.isfinite(m.history["loss"]).all()
+    assert held == [True]
+
+
+def test_a_cut_compile_that_fails_leaves_the_training_uncut(monkeypatch, fresh_cut_state, fixed_threads):
+    monkeypatch.setattr(backend, "CUT_AFTER_S", 1e-9)
+    real = backend.NumbaBackend._call_epoch
+
+    def broken(self, kernel, *args):
+        if args[-1].parts is not None:
+            raise RuntimeError("the cut compile broke")
+        return real(self, kernel, *args)
+    monkeypatch.setattr(backend.NumbaBackend, "_call_epoch", broken)
+    _fit_calls(monkeypatch, 3)  # the third epoch call starts the compile, which fails
+    backend._wait_for_cut_compiles()
+    with backend._cut_lock:
+        assert not backend._cut_compiling and not backend._cut_ready
+        assert [str(e) for e in backend._cut_failed.values()] == ["the cut compile broke"]
+    parts, m = _fit_calls(monkeypatch, 2)
+    assert parts == [None, None] and np.isfinite(m.history["loss"]).all()
+    assert len(backend._cut_failed) == 1 and not backend._cut_compiling

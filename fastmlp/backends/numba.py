@@ -605,15 +605,20 @@ class NumbaBackend(BackendBase):
             quiet.ws = tb.ws._replace(stats=np.zeros_like(tb.ws.stats))
 
             def compile_cut():
+                error = RuntimeError("the cut kernel's compile did not finish")
                 try:
                     with start_runtime():
                         self._call_epoch(kernel, quiet, params, state, optimizer, samples, data,
                                          np.zeros(0, np.int64), lr, net)
-                    _cut_ready.add(key)
+                    error = None
                 except Exception as e:  # a bug, not the user's: that training stays uncut
-                    _cut_failed[key] = e
-                finally:
+                    error = e
+                finally:  # compiling -> ready (or failed) in one step: under the lock, never in both
                     with _cut_lock:
+                        if error is None:
+                            _cut_ready.add(key)
+                        else:
+                            _cut_failed[key] = error
                         _cut_compiling.pop(key, None)
             thread = threading.Thread(target=compile_cut, name="fastmlp-compile-cut")
             _cut_compiling[key] = thread
