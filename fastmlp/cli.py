@@ -580,6 +580,8 @@ def cmd_info(args):
                   f"({b.get('filepath')})")
     else:
         print(f"  BLAS: {blas}")
+    print(f"  the kernels call {'NumPy' if t['kernel_blas'] == 'numpy' else 'SciPy'}'s BLAS (FASTMLP_BLAS: auto, "
+          f"numpy or scipy)")
     print(f"numba cache: {data['numba_cache_dir']}")
     print("datasets:")
     for name, st in data["datasets"].items():

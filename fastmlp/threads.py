@@ -19,7 +19,7 @@ import numba
 from .backends import thread_choice
 from .backends.numba import start_runtime
 from .checks import check_bool, check_int
-from .kernels.intrinsics import load_scipy_blas
+from .kernels.intrinsics import kernel_blas, load_scipy_blas
 
 _blas_limit = None  # threadpoolctl's limit in force, if any
 _threads = None  # the count given to set_num_threads, if any
@@ -28,7 +28,7 @@ _threads = None  # the count given to set_num_threads, if any
 def _limit_blas(n):
     """Limit every loaded BLAS to ``n`` threads (None: back to the original counts)."""
     global _blas_limit
-    load_scipy_blas()  # the BLAS the kernels call, loaded before it is limited (not all of scipy.linalg)
+    load_scipy_blas()  # SciPy's BLAS (the kernels' unless NumPy has one), loaded before it is limited
     import scipy.linalg.cython_blas  # noqa: F401  (already loaded, or SciPy's usual import)
     from threadpoolctl import threadpool_limits
     if _blas_limit is not None:
@@ -102,7 +102,8 @@ def is_deterministic():
 
 
 def thread_info():
-    """Numba threads and threading layer, BLAS libraries with their thread counts, deterministic mode, and
+    """Numba threads and threading layer, BLAS libraries with their thread counts, the one the kernels call
+    ('kernel_blas': 'numpy' or 'scipy', see ``FASTMLP_BLAS`` in the README), deterministic mode, and
     whether training adapts the thread count ('adaptive': no count fixed by set_num_threads)."""
     info = {"numba_threads": numba.get_num_threads(), "numba_max_threads": numba.config.NUMBA_NUM_THREADS,
             "cores": os.cpu_count(), "deterministic": thread_choice.is_deterministic(), "adaptive": not thread_choice.is_fixed()}
@@ -113,4 +114,5 @@ def thread_info():
     from threadpoolctl import threadpool_info
     info["blas"] = [{k: d.get(k) for k in ("internal_api", "version", "num_threads", "filepath")}
                     for d in threadpool_info() if d.get("user_api") == "blas"]
+    info["kernel_blas"] = kernel_blas()
     return info

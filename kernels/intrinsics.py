@@ -12,7 +12,9 @@ Private names used (all imported here, nowhere else):
 - ``numba.core.cgutils``: stack slots and intrinsic declarations;
 - ``numba.np.linalg._BLAS``, ``ensure_blas``: the BLAS gemm entry point numba's np.dot uses;
   and the module Numba finds the BLAS in, ``scipy.linalg.cython_blas``, by its name
-  (:func:`load_scipy_blas` loads it without the rest of ``scipy.linalg``);
+  (:func:`load_scipy_blas` loads it without the rest of ``scipy.linalg``); and
+  ``numba.core.types.ExternalFunction`` with ``llvmlite.binding.add_symbol``: NumPy's own BLAS
+  gemm called by a name registered with LLVM (:func:`kernel_blas`, :func:`xxgemm`);
 - ``numba.np.ufunc.parallel._launch_threads`` and the ``tbbpool``/``omppool`` modules: the
   thread pool's start (:func:`launch_threads`);
 - ``numba.core.caching.CacheImpl._locator_classes``: where compiled kernels are cached
@@ -34,6 +36,7 @@ Private names used (all imported here, nowhere else):
   reference counting (:data:`NO_REFCOUNTS`, :data:`REFCOUNTS`).
 """
 import contextlib
+import ctypes
 import hashlib
 import importlib
 import importlib.abc
@@ -44,6 +47,7 @@ import pathlib
 import sys
 
 import numpy as np
+from llvmlite import binding as llvm
 from llvmlite import ir
 from numba import types
 from numba.core import caching, cgutils
@@ -144,12 +148,79 @@ def stack_block(typingctx, like, nbytes):
 
 
 # -- BLAS ----------------------------------------------------------------------------------------
+# The kernels call one of two BLAS libraries (``kernel_blas``):
+# - 'numpy': the OpenBLAS NumPy's own wheels link, built with 64-bit integers (ILP64). It is what
+#   ``np.matmul`` and the peers' NumPy run, and it is usually newer than SciPy's: NumPy 2.4.6's
+#   OpenBLAS 0.3.31 against SciPy 1.17.1's 0.3.30 here (Zen 4, one thread) ran the 64x784x300 forward
+#   product at 89.5 GFLOP/s against 80.5, and its two-thread dW at 183 against 153. Its gemm is found by
+#   its symbol through NumPy's core extension (the loader searches the libraries that extension links)
+#   and registered with LLVM under a fixed name (``NUMPY_GEMM``), so compiled kernels name no address
+#   and load from the cache in any process that registers it again.
+# - 'scipy': Numba's own entry point (``numba_xxgemm``), SciPy's BLAS behind it: when NumPy links no
+#   such gemm (a system BLAS, MKL), or when the environment variable ``FASTMLP_BLAS`` says 'scipy'.
+# The choice is part of the kernels' cache folder (``kernel_cache_dir``): the compiled calls differ.
+
+BLAS_VARIABLE = "FASTMLP_BLAS"
+BLAS_CHOICES = ("auto", "numpy", "scipy")
+NUMPY_GEMM = {"s": "fastmlp_numpy_sgemm64", "d": "fastmlp_numpy_dgemm64"}  # the names the kernels call it by
+# Its symbols: NumPy >= 2 wheels (scipy-openblas64), then NumPy 1.22-1.26 wheels (openblas64_).
+ILP64_GEMM_SYMBOLS = ("scipy_{}gemm_64_", "{}gemm_64_")
+_kernel_blas = None  # the choice, made once per process
+
+
+def numpy_gemm_addresses(symbols=ILP64_GEMM_SYMBOLS):
+    """The addresses of sgemm and dgemm (``{'s': ..., 'd': ...}``) of the 64-bit-integer BLAS NumPy
+    links, found by the first of ``symbols`` that names both, or None."""
+    try:
+        from numpy._core import _multiarray_umath as core
+    except ImportError:  # NumPy 1.x
+        from numpy.core import _multiarray_umath as core
+    try:
+        library = ctypes.CDLL(core.__file__)
+    except OSError:
+        return None
+    for symbol in symbols:
+        try:
+            return {t: ctypes.cast(getattr(library, symbol.format(t)), ctypes.c_void_p).value for t in "sd"}
+        except AttributeError:
+            continue
+    return None
+
+
+def kernel_blas():
+    """The BLAS the kernels call, 'numpy' or 'scipy' (see above), chosen once per process by the
+    environment variable ``FASTMLP_BLAS`` ('auto', the default: NumPy's when it has one; 'numpy':
+    NumPy's or an error; 'scipy'). Choosing NumPy's registers its gemm with LLVM."""
+    global _kernel_blas
+    if _kernel_blas is None:
+        asked = os.environ.get(BLAS_VARIABLE, "auto").strip().lower() or "auto"
+        if asked not in BLAS_CHOICES:
+            raise ValueError(f"{BLAS_VARIABLE}={os.environ[BLAS_VARIABLE]!r} is not a BLAS choice: use one of "
+                             f"{', '.join(BLAS_CHOICES)} (or leave it unset: auto)")
+        addresses = None if asked == "scipy" else numpy_gemm_addresses()
+        if addresses is None and asked == "numpy":
+            raise ValueError(f"{BLAS_VARIABLE}=numpy, but the NumPy here links no 64-bit-integer OpenBLAS gemm "
+                             f"(one of {', '.join(s.format('s') for s in ILP64_GEMM_SYMBOLS)}): unset it or set "
+                             f"it to scipy")
+        if addresses is not None:
+            for t, address in addresses.items():
+                llvm.add_symbol(NUMPY_GEMM[t], address)
+        _kernel_blas = "numpy" if addresses is not None else "scipy"
+    return _kernel_blas
+
 
 def xxgemm(dtype):
-    """Numba's external BLAS gemm function for ``dtype`` (scipy's BLAS behind it)."""
+    """The external BLAS gemm function the kernels call for ``dtype``, and whether it is NumPy's:
+    NumPy's (``kernel_blas``), called as Fortran's ``?gemm`` with every argument by reference and
+    64-bit integers; or Numba's (``numba_xxgemm``, SciPy's BLAS behind it), called with a type
+    code first and the integers by value."""
+    if kernel_blas() == "numpy":
+        char, i64, f = types.CPointer(types.int8), types.CPointer(types.int64), types.CPointer(dtype)
+        name = NUMPY_GEMM["s" if dtype == types.float32 else "d"]
+        return types.ExternalFunction(name, types.void(char, char, i64, i64, i64, f, f, i64, f, i64, f, f, i64)), True
     from numba.np.linalg import _BLAS, ensure_blas  # compiling only (see CacheWithoutCompiler)
     ensure_blas()  # scipy present, or a clear error now
-    return _BLAS().numba_xxgemm(dtype)
+    return _BLAS().numba_xxgemm(dtype), False
 
 
 SCIPY_BLAS = "scipy.linalg.cython_blas"
@@ -319,7 +390,7 @@ def kernels_digest():
 
 
 def kernel_cache_dir():
-    """The folder compiled kernels go to: ``<root>/numba-<digest of the kernel sources>``.
+    """The folder compiled kernels go to: ``<root>/numba-<digest of the kernel sources>-<kernel_blas()>``.
 
     Numba checks only a function's own file when it loads a cached version, so a change in a
     kernel it calls from another file would leave a stale (even crashing) binary in use
@@ -333,7 +404,7 @@ def kernel_cache_dir():
     else:
         root = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
                             "fastmlp")
-    return os.path.join(root, "numba-" + kernels_digest())
+    return os.path.join(root, f"numba-{kernels_digest()}-{kernel_blas()}")
 
 
 class KernelCacheLocator(caching._CacheLocator):

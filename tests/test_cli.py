@@ -207,6 +207,9 @@ def test_info_text_and_json():
     assert text.returncode == 0 and "numba" in text.stdout and "fashion_mnist" in text.stdout
     data = json.loads(run("info", "--json").stdout)
     assert data["versions"]["fastmlp"] == fastmlp.__version__
+    assert data["threads"]["kernel_blas"] == fastmlp.thread_info()["kernel_blas"] in ("numpy", "scipy")
+    assert f"the kernels call {'NumPy' if data['threads']['kernel_blas'] == 'numpy' else 'SciPy'}'s BLAS" in text.stdout
+    assert data["numba_cache_dir"].endswith("-" + data["threads"]["kernel_blas"])
 
 
 # -- demo -------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ PRIVATE = [
     ("numba.core.cgutils", "get_or_insert_function"),
     ("numba.np.linalg", "_BLAS"),
     ("numba.np.linalg", "ensure_blas"),
+    ("numba.core.types", "ExternalFunction"),
     ("numba.np.ufunc.parallel", "_launch_threads"),
     ("numba.core.caching", "CacheImpl._locator_classes"),
     ("numba.core.caching", "_CacheLocator"),
@@ -111,7 +112,9 @@ def test_private_objects_have_the_shape_intrinsics_relies_on():
     assert isinstance(cache._impl, caching.CompileResultCacheImpl)
     # what KeyedDataCacheFile reads of Numba's (instance attributes)
     assert cache._cache_file._index_name.endswith(".nbi") and cache._cache_file._cache_path == cache._cache_path
-    assert intrinsics.xxgemm(numba.float64) is not None and intrinsics.xxgemm(numba.float32) is not None
+    for dtype in (numba.float64, numba.float32):
+        fn, fortran = intrinsics.xxgemm(dtype)
+        assert fn is not None and fortran == (intrinsics.kernel_blas() == "numpy")
 
 
 def test_every_intrinsic_is_exercised_here():
@@ -235,6 +238,111 @@ def test_by_reference_and_data_pointer_through_gemm(dtype):
     np.testing.assert_allclose(C, expected, rtol=1e-5 if dtype == np.float32 else 1e-13, atol=1e-5)
 
 
+# -- which BLAS the kernels call ------------------------------------------------------------------
+
+def _numpy_links_openblas64():
+    """Whether this NumPy is a wheel that links its own 64-bit-integer OpenBLAS."""
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    except (TypeError, KeyError):  # NumPy 1.x: no dicts
+        return False
+    return blas.get("name") == "scipy-openblas" and "USE64BITINT" in blas.get("openblas configuration", "")
+
+
+def test_numpy_gemm_is_found_where_numpy_links_openblas64_and_not_by_other_names():
+    if not _numpy_links_openblas64():
+        pytest.skip("this NumPy links no 64-bit-integer OpenBLAS of its own")
+    found = intrinsics.numpy_gemm_addresses()
+    assert set(found) == {"s", "d"} and all(isinstance(a, int) and a > 0 for a in found.values())
+    assert found["s"] != found["d"]
+    assert intrinsics.kernel_blas() == ("scipy" if os.environ.get("FASTMLP_BLAS") == "scipy" else "numpy")
+    assert intrinsics.numpy_gemm_addresses(("no_such_{}gemm_",)) is None
+
+
+@pytest.fixture
+def choose_blas_again(monkeypatch):
+    """kernel_blas chooses again (as in a fresh process) for the test; the process's choice is put back."""
+    monkeypatch.setattr(intrinsics, "_kernel_blas", None)
+    return monkeypatch
+
+
+@pytest.mark.parametrize("value", ["openblas", "mkl", "yes", "numpy scipy"])
+def test_an_unknown_blas_choice_is_refused_naming_the_variable_and_the_choices(choose_blas_again, value):
+    choose_blas_again.setenv("FASTMLP_BLAS", value)
+    with pytest.raises(ValueError, match=re.escape(f"FASTMLP_BLAS={value!r} is not a BLAS choice: use one of "
+                                                   "auto, numpy, scipy")):
+        intrinsics.kernel_blas()
+
+
+@pytest.mark.parametrize("value,found,chosen", [
+    ("", True, "numpy"), ("auto", True, "numpy"), ("AUTO", True, "numpy"), ("numpy", True, "numpy"),
+    ("scipy", True, "scipy"), (" Scipy ", True, "scipy"), ("", False, "scipy"), ("auto", False, "scipy"),
+    ("scipy", False, "scipy")])
+def test_the_blas_choice_follows_the_variable_and_what_numpy_links(choose_blas_again, value, found, chosen):
+    choose_blas_again.setenv("FASTMLP_BLAS", value)
+    real = intrinsics.numpy_gemm_addresses
+    choose_blas_again.setattr(intrinsics, "numpy_gemm_addresses",
+                              lambda: real() if found else None)
+    if found and real() is None:
+        pytest.skip("this NumPy links no 64-bit-integer OpenBLAS of its own")
+    assert intrinsics.kernel_blas() == chosen
+    assert intrinsics.kernel_blas() == chosen  # chosen once: the same again
+    assert intrinsics.kernel_cache_dir().endswith(f"-{chosen}")
+
+
+def test_numpy_asked_for_but_not_there_is_refused_with_what_to_do(choose_blas_again):
+    choose_blas_again.setenv("FASTMLP_BLAS", "numpy")
+    choose_blas_again.setattr(intrinsics, "numpy_gemm_addresses", lambda: None)
+    with pytest.raises(ValueError, match="FASTMLP_BLAS=numpy, but the NumPy here links no 64-bit-integer OpenBLAS "
+                                         "gemm .*: unset it or set it to scipy"):
+        intrinsics.kernel_blas()
+
+
+_BLAS_CHILD = """
+import json
+import numpy as np
+import fastmlp
+from fastmlp.kernels import intrinsics
+from fastmlp.kernels.blas import gemm
+rng = np.random.default_rng(3)
+products = []
+for dtype in (np.float64, np.float32):
+    for ta in (False, True):
+        for tb in (False, True):
+            A = rng.normal(size=(37, 19) if ta else (19, 37)).astype(dtype)
+            B = rng.normal(size=(23, 37) if tb else (37, 23)).astype(dtype)
+            C = rng.normal(size=(19, 23)).astype(dtype)
+            expected = 0.5 * (A.T if ta else A) @ (B.T if tb else B) - 2.0 * C
+            gemm(C, A, ta, B, tb, 0.5, -2.0)
+            products.append(float(np.abs(C - expected).max() / np.abs(expected).max()))
+X = rng.normal(size=(96, 40)); y = rng.integers(0, 5, 96)
+m = fastmlp.MLP([40, 48, 5], dtype=np.float64, seed=1)
+m.fit(X, y, epochs=2, batch_size=32, lr=0.05, shuffle=False, verbose=0)
+print(json.dumps({"blas": intrinsics.kernel_blas(), "products": products,
+                  "params": m.params.tolist(), "loss": m.history["loss"]}))
+"""
+
+
+def test_both_blas_libraries_compute_the_same_products_and_training():
+    """In fresh processes, the kernels on NumPy's BLAS and on SciPy's: each product (every transpose, both
+    dtypes) equal to NumPy's, and the same float64 training to 1e-10."""
+    scipy = _run(_BLAS_CHILD, env={"FASTMLP_BLAS": "scipy"})
+    auto = _run(_BLAS_CHILD, env={"FASTMLP_BLAS": "auto"})
+    assert scipy["blas"] == "scipy"
+    assert auto["blas"] == ("numpy" if intrinsics.numpy_gemm_addresses() else "scipy")
+    for run in (scipy, auto):
+        assert max(run["products"][:4]) < 1e-13 and max(run["products"][4:]) < 1e-5
+    np.testing.assert_allclose(auto["params"], scipy["params"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(auto["loss"], scipy["loss"], rtol=1e-10)
+
+
+def test_an_unknown_blas_choice_stops_the_import_with_its_message():
+    proc = subprocess.run([sys.executable, "-c", "import fastmlp"], capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, FASTMLP_BLAS="mkl"))
+    assert proc.returncode != 0
+    assert "FASTMLP_BLAS='mkl' is not a BLAS choice: use one of auto, numpy, scipy" in proc.stderr
+
+
 # -- prefetch ------------------------------------------------------------------------------------
 
 @njit
@@ -333,21 +441,25 @@ def test_kernel_cache_locator_takes_the_kernels():
     assert isinstance(loc, intrinsics.KernelCacheLocator)
     assert loc.get_disambiguator() == str(network.loss_and_grad.py_func.__code__.co_firstlineno)
     stamp = loc.get_source_stamp()  # the content of the kernel sources, not a file's mtime
-    assert stamp.endswith("numba-" + intrinsics.kernels_digest())
+    assert stamp.endswith(_cache_folder_name())
     path = loc.get_cache_path()
-    assert path.endswith("numba-" + intrinsics.kernels_digest())
+    assert path.endswith(f"numba-{intrinsics.kernels_digest()}-{intrinsics.kernel_blas()}")
     # numba's own cache of a kernel uses it (decided when the kernel is defined)
     assert network.loss_and_grad._cache._cache_path == path
+
+
+def _cache_folder_name():
+    return f"numba-{intrinsics.kernels_digest()}-{intrinsics.kernel_blas()}"
 
 
 def test_kernel_cache_dir_honours_numba_cache_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "nb"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert intrinsics.kernel_cache_dir() == str(tmp_path / "nb" / "fastmlp" / ("numba-" + intrinsics.kernels_digest()))
+    assert intrinsics.kernel_cache_dir() == str(tmp_path / "nb" / "fastmlp" / _cache_folder_name())
 
 
 def test_kernel_cache_dir_honours_xdg_cache_home_then_home(monkeypatch, tmp_path):
-    digest = "numba-" + intrinsics.kernels_digest()
+    digest = _cache_folder_name()
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert intrinsics.kernel_cache_dir() == str(tmp_path / "xdg" / "fastmlp" / digest)

@@ -76,7 +76,7 @@ def blas_controller():
     """threadpoolctl's controller of the loaded BLAS libraries (created once)."""
     global _blas
     if _blas is None:
-        intrinsics.load_scipy_blas()  # the BLAS the kernels call, loaded before it is seen (not all of scipy.linalg)
+        intrinsics.load_scipy_blas()  # SciPy's BLAS (the kernels' unless NumPy has one), loaded before it is seen
         import scipy.linalg.cython_blas  # noqa: F401  (already loaded, or SciPy's usual import)
         from threadpoolctl import ThreadpoolController
         _blas = ThreadpoolController().select(user_api="blas")

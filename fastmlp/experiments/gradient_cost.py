@@ -91,7 +91,7 @@ def _best_seconds(f, repeats):
 @contextlib.contextmanager
 def _one_blas_thread():
     """The BLAS on one thread inside the block (threadpoolctl), as before after it."""
-    import scipy.linalg.cython_blas  # noqa: F401  (the kernels' BLAS: loaded, so that it is limited too)
+    import scipy.linalg.cython_blas  # noqa: F401  (SciPy's BLAS, which the kernels may call: limited too)
     from threadpoolctl import threadpool_limits
     with threadpool_limits(limits=1, user_api="blas"):
         yield
