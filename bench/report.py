@@ -129,7 +129,9 @@ def _meta(args, variants, sgemm_repeats, data, processes=1):
     return {"date": datetime.datetime.now().isoformat(timespec="seconds"), "quick": args.quick,
             "machine": f"{platform.processor() or platform.machine()} ({platform.platform()})",
             "cores": os.cpu_count(), "python": platform.python_version(), "numpy": numpy.__version__,
-            "numba": numba.__version__, "threads": f"numba {ti['numba_threads']} ({ti['threading_layer']})",
+            "numba": numba.__version__,
+            "threads": f"numba {ti['numba_threads']} ({ti['threading_layer']}); the kernels call "
+                       f"{'NumPy' if ti['kernel_blas'] == 'numpy' else 'SciPy'}'s BLAS",
             "peers": ", ".join(peers) or "none", "data": data, "sgemm_repeats": sgemm_repeats,
             "variants": variants,
             "isolation": "none: every case ran in the report's process (--in-process)" if args.in_process

@@ -11,6 +11,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+import fastmlp
 from fastmlp.bench import isolate as bench_isolate
 from fastmlp.bench import markdown as bench_markdown
 from fastmlp.bench import peers as bench_peers
@@ -56,6 +57,9 @@ def test_quick_report_results_are_consistent(quick_report):
     _, out = quick_report
     res = json.loads((out / "results.json").read_text())
     assert res["sgemm_gflops"] > 0
+    blas = "NumPy" if fastmlp.thread_info()["kernel_blas"] == "numpy" else "SciPy"
+    assert res["meta"]["threads"].endswith(f"; the kernels call {blas}'s BLAS")
+    assert f"; the kernels call {blas}'s BLAS" in (out / "report.md").read_text(encoding="utf-8")
     (w,) = res["workloads"]
     assert w["workload"] == "circles-b10" and w["n_weights"] == 2 * 10 + 10 * 2
     for case in w["cases"]:
