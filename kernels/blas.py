@@ -4,8 +4,8 @@ Every large product in the kernels is one call of :func:`gemm`: the forward
 product (alpha 1, beta 0), dx and dW, and the plain SGD step
 W = W - lr * x.T @ dout in one pass with no gradient buffer (alpha = -lr,
 beta = 1), which ``np.dot(a, b, out)`` cannot do. It calls NumPy's own BLAS
-when NumPy links a 64-bit-integer OpenBLAS (its wheels do; measured 10-20% faster
-here than SciPy's on these products), else the entry point numba's np.dot uses
+when NumPy links a 64-bit-integer OpenBLAS (its wheels do; 7-23% faster here than
+SciPy's on most of these products, see the README), else the entry point numba's np.dot uses
 (``numba_xxgemm``, SciPy's BLAS behind it): ``intrinsics.kernel_blas``. Either way
 it caches like any kernel, and compiles in a fraction of np.dot's time (one
 small function instead of np.dot's checks and gemv/gemm/dot dispatch).

@@ -151,11 +151,11 @@ def stack_block(typingctx, like, nbytes):
 # The kernels call one of two BLAS libraries (``kernel_blas``):
 # - 'numpy': the OpenBLAS NumPy's own wheels link, built with 64-bit integers (ILP64). It is what
 #   ``np.matmul`` and the peers' NumPy run, and it is usually newer than SciPy's: NumPy 2.4.6's
-#   OpenBLAS 0.3.31 against SciPy 1.17.1's 0.3.30 here (Zen 4, one thread) ran the 64x784x300 forward
-#   product at 89.5 GFLOP/s against 80.5, and its two-thread dW at 183 against 153. Its gemm is found by
-#   its symbol through NumPy's core extension (the loader searches the libraries that extension links)
-#   and registered with LLVM under a fixed name (``NUMPY_GEMM``), so compiled kernels name no address
-#   and load from the cache in any process that registers it again.
+#   OpenBLAS 0.3.31 against SciPy 1.17.1's 0.3.30 here (Zen 4) ran the kernels' 64x784x256 forward
+#   product at 83.0 GFLOP/s against 72.8 on one thread, 161 against 140 on two (the README has the
+#   table). Its gemm is found by its symbol through NumPy's core extension (the loader searches the
+#   libraries that extension links) and registered with LLVM under a fixed name (``NUMPY_GEMM``), so
+#   compiled kernels name no address and load from the cache in any process that registers it again.
 # - 'scipy': Numba's own entry point (``numba_xxgemm``), SciPy's BLAS behind it: when NumPy links no
 #   such gemm (a system BLAS, MKL), or when the environment variable ``FASTMLP_BLAS`` says 'scipy'.
 # The choice is part of the kernels' cache folder (``kernel_cache_dir``): the compiled calls differ.
