@@ -119,7 +119,7 @@ def _meta(args, variants, sgemm_repeats, data, processes=1):
     import numba
     import numpy
 
-    from fastmlp.threads import thread_info
+    from fastmlp.threads import KERNEL_BLAS_NAMES, thread_info
     ti = thread_info()
     peers = []
     for name, modules in (("torch", ("torch",)), ("jax", ("jax", "optax")), ("sklearn", ("sklearn",)),
@@ -131,7 +131,7 @@ def _meta(args, variants, sgemm_repeats, data, processes=1):
             "cores": os.cpu_count(), "python": platform.python_version(), "numpy": numpy.__version__,
             "numba": numba.__version__,
             "threads": f"numba {ti['numba_threads']} ({ti['threading_layer']}); the kernels call "
-                       f"{'NumPy' if ti['kernel_blas'] == 'numpy' else 'SciPy'}'s BLAS",
+                       f"{KERNEL_BLAS_NAMES[ti['kernel_blas']]}'s BLAS",
             "peers": ", ".join(peers) or "none", "data": data, "sgemm_repeats": sgemm_repeats,
             "variants": variants,
             "isolation": "none: every case ran in the report's process (--in-process)" if args.in_process

@@ -563,6 +563,7 @@ def info():
 
 
 def cmd_info(args):
+    from .threads import KERNEL_BLAS_NAMES
     data = info()
     if args.json:
         print(json.dumps(data, indent=1, default=str))
@@ -580,8 +581,7 @@ def cmd_info(args):
                   f"({b.get('filepath')})")
     else:
         print(f"  BLAS: {blas}")
-    print(f"  the kernels call {'NumPy' if t['kernel_blas'] == 'numpy' else 'SciPy'}'s BLAS (FASTMLP_BLAS: auto, "
-          f"numpy or scipy)")
+    print(f"  the kernels call {KERNEL_BLAS_NAMES[t['kernel_blas']]}'s BLAS (FASTMLP_BLAS: auto, numpy or scipy)")
     print(f"numba cache: {data['numba_cache_dir']}")
     print("datasets:")
     for name, st in data["datasets"].items():

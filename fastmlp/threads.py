@@ -21,6 +21,7 @@ from .backends.numba import start_runtime
 from .checks import check_bool, check_int
 from .kernels.intrinsics import kernel_blas, load_scipy_blas
 
+KERNEL_BLAS_NAMES = {"numpy": "NumPy", "scipy": "SciPy"}  # whose BLAS each thread_info()["kernel_blas"] is
 _blas_limit = None  # threadpoolctl's limit in force, if any
 _threads = None  # the count given to set_num_threads, if any
 

@@ -22,6 +22,7 @@ from fastmlp.bench.recipe import run_recipe
 from fastmlp.bench.report import main
 from fastmlp.bench.tasks import case_task, data_digest
 from fastmlp.bench.workloads import OPTIMIZERS, WORKLOADS, Net, get_workloads, load_data
+from fastmlp.threads import KERNEL_BLAS_NAMES
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -57,7 +58,7 @@ def test_quick_report_results_are_consistent(quick_report):
     _, out = quick_report
     res = json.loads((out / "results.json").read_text())
     assert res["sgemm_gflops"] > 0
-    blas = "NumPy" if fastmlp.thread_info()["kernel_blas"] == "numpy" else "SciPy"
+    blas = KERNEL_BLAS_NAMES[fastmlp.thread_info()["kernel_blas"]]
     assert res["meta"]["threads"].endswith(f"; the kernels call {blas}'s BLAS")
     assert f"; the kernels call {blas}'s BLAS" in (out / "report.md").read_text(encoding="utf-8")
     (w,) = res["workloads"]

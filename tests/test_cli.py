@@ -21,6 +21,7 @@ import pytest
 import fastmlp
 from fastmlp import MLP
 from fastmlp.cli import build_parser
+from fastmlp.threads import KERNEL_BLAS_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -208,7 +209,7 @@ def test_info_text_and_json():
     data = json.loads(run("info", "--json").stdout)
     assert data["versions"]["fastmlp"] == fastmlp.__version__
     assert data["threads"]["kernel_blas"] == fastmlp.thread_info()["kernel_blas"] in ("numpy", "scipy")
-    assert f"the kernels call {'NumPy' if data['threads']['kernel_blas'] == 'numpy' else 'SciPy'}'s BLAS" in text.stdout
+    assert f"the kernels call {KERNEL_BLAS_NAMES[data['threads']['kernel_blas']]}'s BLAS" in text.stdout
     assert data["numba_cache_dir"].endswith("-" + data["threads"]["kernel_blas"])
 
 
