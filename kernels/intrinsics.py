@@ -1,5 +1,6 @@
 """Every use of a private Numba API, in one module: borrowed views, BLAS pointers, prefetch,
-the kernels' cache folder, loading cached kernels, and the thread pool's start.
+the floating-point mode (denormals flushed), the kernels' cache folder, loading cached
+kernels, and the thread pool's start.
 
 Numba's public API cannot express these, so they reach into Numba's internals. When a
 Numba release moves one of them, this module is the only one to change, and
@@ -9,7 +10,8 @@ numba to the versions this module was tested with.
 Private names used (all imported here, nowhere else):
 - ``numba.np.arrayobj.make_array``, ``populate_array``: array structs without an owner
   reference (:func:`borrow`, :func:`matrix`, :func:`stack_block`);
-- ``numba.core.cgutils``: stack slots and intrinsic declarations;
+- ``numba.core.cgutils``: stack slots and intrinsic declarations (prefetch, MXCSR:
+  :func:`flush_denormals`);
 - ``numba.np.linalg._BLAS``, ``ensure_blas``: the BLAS gemm entry point numba's np.dot uses;
   and the module Numba finds the BLAS in, ``scipy.linalg.cython_blas``, by its name
   (:func:`load_scipy_blas` loads it without the rest of ``scipy.linalg``); and
@@ -44,6 +46,7 @@ import importlib.machinery
 import importlib.util
 import os
 import pathlib
+import platform
 import sys
 
 import numpy as np
@@ -337,6 +340,55 @@ def float32_from_bits(typingctx, bits):
         low = context.cast(builder, args[0], sig.args[0], types.int32)
         return builder.bitcast(low, ir.FloatType())
     return types.float32(bits), codegen
+
+
+# -- the floating-point mode: denormals flushed --------------------------------------------------
+
+# MXCSR's flush-to-zero (bit 15: results below the smallest normal become 0) and
+# denormals-are-zero (bit 6: such inputs read as 0) bits, as XLA sets them for every computation
+# and torch.set_flush_denormal(True) does.
+FLUSH_DENORMALS_BITS = 0x8040
+# Where MXCSR exists (x86-64); elsewhere the two intrinsics below compile to nothing.
+HAS_MXCSR = platform.machine().lower() in ("x86_64", "amd64")
+
+
+def _mxcsr_call(builder, name, slot):
+    i8p = ir.IntType(8).as_pointer()
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p]), name)
+    builder.call(fn, [builder.bitcast(slot, i8p)])
+
+
+@intrinsic
+def flush_denormals(typingctx, on):
+    """With ``on`` true, this thread's floating-point mode flushes denormals to zero (MXCSR's
+    FTZ and DAZ bits), until ``restore_fp_mode`` gets the mode this returns (uint32; 0 where
+    there is no MXCSR). Each operation on or into a denormal float32 then costs what a normal one
+    does: on this project's Zen 4 an Adam update with denormal moments took 1.6-2x as long."""
+    def codegen(context, builder, sig, args):
+        i32 = ir.IntType(32)
+        if not HAS_MXCSR:
+            return i32(0)
+        slot = cgutils.alloca_once(builder, i32)
+        _mxcsr_call(builder, "llvm.x86.sse.stmxcsr", slot)
+        old = builder.load(slot)
+        bits = builder.select(context.cast(builder, args[0], sig.args[0], types.boolean), i32(FLUSH_DENORMALS_BITS),
+                              i32(0))
+        builder.store(builder.or_(old, bits), slot)
+        _mxcsr_call(builder, "llvm.x86.sse.ldmxcsr", slot)
+        return old
+    return types.uint32(on), codegen
+
+
+@intrinsic
+def restore_fp_mode(typingctx, mode):
+    """Sets this thread's floating-point mode back to ``mode``, what ``flush_denormals`` returned."""
+    def codegen(context, builder, sig, args):
+        if HAS_MXCSR:
+            slot = cgutils.alloca_once(builder, ir.IntType(32))
+            builder.store(context.cast(builder, args[0], sig.args[0], types.uint32), slot)
+            _mxcsr_call(builder, "llvm.x86.sse.ldmxcsr", slot)
+        return context.get_dummy_value()
+    return types.none(mode), codegen
 
 
 # -- the thread pool -----------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from .activations import bias_act
 from .config import JIT, JIT_INNER, JIT_INNER_INLINE
 from .dense import _matmul_t_right
 from .epoch import borrow_samples, borrow_workspace, record_batch
-from .intrinsics import borrow, prefetch
+from .intrinsics import borrow, flush_denormals, prefetch, restore_fp_mode
 from .losses import fused_loss
 from .network import bias, block, forward_from, sgd_backward, update_backward, weight
 from .optimizers import (ADAGRAD, ADAM, RMSPROP, adagrad_element, adam_element, momentum_element, nesterov_element,
@@ -154,8 +154,9 @@ def update_rows_and_next(z, WT, ST, x, dz, c, kind, nesterov, x_next):
     row at a time (each row stays in L1 between the two): for row j of WT (n_out, n_in) and of
     its state ST (2, n_out, n_in), each element's gradient g = dz[j] * x[p] goes through the
     optimizer's element update (``optimizers``; the decoupled decay first: c.decay is 1
-    without it), then z[j] = updated row . x_next. ``kind`` as in ``optimizers.apply_update``:
-    with a static ``UpdateChoice`` only that optimizer's pass is compiled."""
+    without it; denormals flushed as in every update), then z[j] = updated row . x_next.
+    ``kind`` as in ``optimizers.apply_update``: with a static ``UpdateChoice`` only that
+    optimizer's pass is compiled."""
 
 
 @overload(update_rows_and_next, jit_options=JIT_INNER)
@@ -166,6 +167,7 @@ def _update_rows_and_next_impl(z, WT, ST, x, dz, c, kind, nesterov, x_next):
     def impl(z, WT, ST, x, dz, c, kind, nesterov, x_next):
         k = kind if only is None else only
         n = WT.shape[1]
+        mode = flush_denormals(c.flush)  # as every optimizer update (``optimizers``)
         for j in range(WT.shape[0]):
             w, first, second = WT[j], ST[0, j], ST[1, j]
             d = dz[j]
@@ -188,6 +190,7 @@ def _update_rows_and_next_impl(z, WT, ST, x, dz, c, kind, nesterov, x_next):
                 for p in range(n):
                     w[p], first[p] = nesterov_element(w[p] * c.decay, first[p], d * x[p], c)
             z[j] = _dot(w, x_next)
+        restore_fp_mode(mode)
     return impl
 
 

@@ -15,6 +15,14 @@ biases included, before the update and apart from the gradient: p <- p * (1 - lr
 the epoch's learning rate (not Adam's bias-corrected or Adagrad's decayed one); the update that
 follows (and its coupled weight decay) sees the shrunk p. Penalties and clipping act on the
 gradient before it comes here (``regularisation``).
+Every update runs with denormals flushed to zero (``intrinsics.flush_denormals``, on the thread
+that runs it, and back after): moments and velocities that decay geometrically (a weight whose
+gradient stays 0, e.g. under an input pixel that is 0) become denormal after some hundred steps
+(m, momentum 0.9) or tens of thousands (v), and each operation on one then costs several times a
+normal one. Flushed, such a value is 0 instead of below 1.2e-38: its share of a step
+(lr * m / (sqrt(v) + eps) against a parameter) was already below the parameter's rounding. Not
+flushed when ``eps`` itself is below the smallest normal float32 (``Coeffs.flush``), where a
+flushed v could matter.
 ``step`` is the 1-based number of this update. The update here runs on one thread: beside the
 BLAS's own threads a parallel update measured slower at every batch size (Adam on
 784-256-128-64-10: batch 8 27k against 30k samples/s serial, batch 64 and 256 equal or 1% behind:
@@ -30,14 +38,18 @@ from numba import njit
 from numba.extending import overload
 
 from .config import JIT, JIT_INNER, JIT_INNER_INLINE
+from .intrinsics import flush_denormals, restore_fp_mode
 from .static import static_value
 
 SGD, ADAM, RMSPROP, ADAGRAD = 0, 1, 2, 3
 PLAIN, MOMENTUM, NESTEROV = 0, 1, 2  # SGD's forms (``UpdateChoice.momentum``)
 
-# The step's scalars in the params dtype, rounded once from float64 (as torch does).
+# The step's scalars in the params dtype, rounded once from float64 (as torch does); ``flush``
+# (bool): whether the update flushes denormals (see the module docstring).
 Coeffs = namedtuple("Coeffs", ["lr", "weight_decay", "eps", "momentum", "beta1", "one_minus_beta1", "beta2",
-                               "one_minus_beta2", "inv_sqrt_bias2", "alpha", "one_minus_alpha", "decay"])
+                               "one_minus_beta2", "inv_sqrt_bias2", "alpha", "one_minus_alpha", "decay", "flush"])
+# The smallest normal float32: an eps below it keeps denormals (``Coeffs.flush``).
+SMALLEST_NORMAL_FLOAT32 = float(np.finfo(np.float32).tiny)
 
 
 @njit(**JIT_INNER_INLINE)
@@ -170,6 +182,7 @@ def _apply_update_impl(p, first, second, g, kind, c, nesterov):
 
     def impl(p, first, second, g, kind, c, nesterov):
         k = kind if only is None else only
+        mode = flush_denormals(c.flush)
         if decays is None:
             if c.decay != 1:
                 _decay(p, c.decay)
@@ -189,6 +202,7 @@ def _apply_update_impl(p, first, second, g, kind, c, nesterov):
                 _momentum(p, first, g, c)
             else:
                 _nesterov(p, first, g, c)
+        restore_fp_mode(mode)
     return impl
 
 
@@ -205,7 +219,8 @@ def step_coeffs(hyper, step, params):
     T = params.dtype.type
     return Coeffs(T(lr), T(hyper.weight_decay), T(hyper.eps), T(hyper.momentum), T(hyper.beta1),
                   T(1.0 - hyper.beta1), T(hyper.beta2), T(1.0 - hyper.beta2), T(inv_sqrt_bias2), T(hyper.alpha),
-                  T(1.0 - hyper.alpha), T(1.0 - hyper.lr * hyper.decoupled_weight_decay))
+                  T(1.0 - hyper.alpha), T(1.0 - hyper.lr * hyper.decoupled_weight_decay),
+                  not 0.0 < hyper.eps < SMALLEST_NORMAL_FLOAT32)
 
 
 @njit(**JIT)

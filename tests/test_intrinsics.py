@@ -377,7 +377,57 @@ def test_float32_from_bits_is_a_bit_cast():
     assert np.isnan(f(np.int64(0x7FC00000)))
 
 
+# -- the floating-point mode ------------------------------------------------------------------------
+
+TINY32 = np.float32(np.finfo(np.float32).tiny)  # the smallest normal float32
+
+
+@njit
+def _scaled_under_mode(on, xs, out):
+    """out[0] = xs[0] * xs[1] with denormals flushed when ``on``, out[1] the same after the mode is
+    restored; returns (the mode flush_denormals returned, the mode inside, the mode after).
+    The operands are read from memory after each mode change: LLVM does not move a load across
+    the MXCSR calls (they may write memory), while it may reuse a product of plain values."""
+    old = intrinsics.flush_denormals(on)
+    out[0] = xs[0] * xs[1]
+    mode = intrinsics.flush_denormals(False)  # reads the mode without changing it
+    intrinsics.restore_fp_mode(old)
+    out[1] = xs[0] * xs[1]
+    again = intrinsics.flush_denormals(False)
+    intrinsics.restore_fp_mode(again)
+    return old, mode, again
+
+
+def _under_mode(on):
+    xs = np.array([TINY32, 0.25], np.float32)  # a denormal product
+    out = np.full(2, -1.0, np.float32)
+    old, mode, again = _scaled_under_mode(on, xs, out)
+    return out[0], out[1], old, mode, again
+
+
+def test_flush_denormals_flushes_inside_and_restore_puts_the_mode_back():
+    product = np.float32(TINY32 * np.float32(0.25))
+    assert product != 0 and product < TINY32
+    inside, after, old, mode, again = _under_mode(True)
+    if not intrinsics.HAS_MXCSR:
+        assert (old, mode, again) == (0, 0, 0) and inside == after == product
+        return
+    assert inside == 0.0  # flushed to zero
+    assert after == product  # the denormal again: the mode is back
+    control = ~0x3F  # MXCSR's bits 0-5 are sticky exception flags the product may set
+    assert mode & control == (old | intrinsics.FLUSH_DENORMALS_BITS) & control
+    assert again & control == old & control
+
+
+def test_flush_denormals_off_changes_nothing():
+    inside, after, old, mode, again = _under_mode(False)
+    assert inside == after == np.float32(TINY32 * np.float32(0.25))
+    assert mode & ~0x3F == old & ~0x3F == again & ~0x3F
+
+
 EXERCISED = {
+    "flush_denormals": test_flush_denormals_flushes_inside_and_restore_puts_the_mode_back,
+    "restore_fp_mode": test_flush_denormals_flushes_inside_and_restore_puts_the_mode_back,
     "borrow": test_borrow_reads_and_writes_the_callers_array,
     "matrix": test_matrix_is_the_reshaped_slice_and_writes_through,
     "stack_block": test_stack_block_is_a_private_array_of_the_bytes_asked,

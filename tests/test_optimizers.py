@@ -226,3 +226,71 @@ def test_kernel_hyper_names_every_field():
     assert h.momentum == h.beta1 == h.beta2 == h.lr_decay == h.nesterov == 0.0
     assert all(isinstance(v, float) for v in h[1:])
     assert fastmlp.Optimizer("sgd", momentum=0.5, nesterov=True).kernel_hyper(1).nesterov == 1.0
+
+
+# -- denormals: every kernel update flushes them (kernels/optimizers.py) ------------------------------
+
+TINY32 = float(np.finfo(np.float32).tiny)  # the smallest normal float32
+
+
+def _denormal_state(name, hyper, size=64):
+    """An optimizer with state slots of denormal float32 values, as long training leaves them under
+    gradients that stay 0 (m decays by beta1 a step, v by beta2)."""
+    opt = fastmlp.Optimizer(name, **hyper)
+    state = opt.new_state(size, np.float32)
+    for slot, used in zip(state.slots, _used_slots(name, hyper)):
+        if used:
+            slot[:size] = np.float32(TINY32 * 0.5)
+    return opt, state
+
+
+@pytest.mark.parametrize("name,hyper", [("adam", {}), ("sgd", dict(momentum=0.9)), ("rmsprop", {}), ("adagrad", {})])
+def test_the_kernel_update_flushes_denormal_state_and_leaves_the_thread_as_it_was(name, hyper):
+    opt, state = _denormal_state(name, hyper)
+    p0 = np.linspace(-1, 1, 64).astype(np.float32)
+    p_nb, p_np, s_np = p0.copy(), p0.copy(), opt.new_state(64, np.float32)
+    s_np.slots[:] = state.slots
+    g = np.zeros(64, np.float32)
+    step_numba(opt, p_nb, g, state, 1e-3)
+    step_numpy(opt, p_np, g, s_np, 1e-3)
+    used = _used_slots(name, hyper)
+    for k in range(2):
+        if used[k]:  # decayed (or, Adagrad's sum of squares, read as 0): flushed to 0
+            assert not state.slots[k].any(), "a denormal state value was kept"
+            assert s_np.slots[k].any() and (np.abs(s_np.slots[k]) < TINY32).all()  # the reference keeps them
+    np.testing.assert_array_equal(p_nb, p_np)  # their share of the step is below the parameters' rounding
+    # the caller's thread computes with denormals again after the call
+    assert np.multiply(np.float32(TINY32), np.float32(0.25)) != 0
+
+
+def test_an_eps_below_the_smallest_normal_float32_keeps_denormals():
+    opt, state = _denormal_state("adam", dict(eps=1e-40))
+    p = np.ones(64, np.float32)
+    step_numba(opt, p, np.zeros(64, np.float32), state, 1e-3)
+    m = state.slots[0][:64]
+    assert m.all() and (np.abs(m) < TINY32).all()  # beta1 * m: still denormal, not flushed
+    np.testing.assert_array_equal(m, np.float32(np.float32(TINY32 * 0.5) * np.float32(0.9)))
+
+
+@pytest.mark.parametrize("batch_size", [1, 4], ids=["online", "mini-batch"])
+@pytest.mark.parametrize("name,hyper,steps", [("adam", {}, 800), ("sgd", dict(momentum=0.9), 850)])
+def test_training_flushes_the_moments_a_zero_input_leaves_decaying(name, hyper, steps, batch_size):
+    """Input 0 is nonzero in the first sample only: the moments (velocities) of its weights then
+    decay for ``steps`` steps, into denormals in the reference, to 0 in the kernels. The weights agree."""
+    n = steps * batch_size + 1
+    rng = np.random.default_rng(0)
+    X = rng.random((n, 3)).astype(np.float32)
+    X[1:, 0] = 0.0
+    y = rng.integers(0, 2, n)
+    fitted = {}
+    for backend in ("numba", "numpy"):
+        m = fastmlp.MLP([3, 4, 2], activation="tanh", dtype="float32", seed=0, backend=backend)
+        m.fit(X, y, epochs=1, batch_size=batch_size, shuffle=False, optimizer=name, lr=1e-3, verbose=0, **hyper)
+        W0 = m.split(m.params)[0][0]
+        first = m.split(m.optimizer_state.slots[0][:m.n_params])[0][0]  # m, or the velocity, of W[0]'s weights
+        fitted[backend] = (m.params.copy(), W0[0].copy(), first[0].copy())
+    ref_first, nb_first = fitted["numpy"][2], fitted["numba"][2]
+    assert ref_first.all() and (np.abs(ref_first) < TINY32).all(), "the reference's moments are not denormal"
+    assert not nb_first.any()
+    np.testing.assert_allclose(fitted["numba"][0], fitted["numpy"][0], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(fitted["numba"][1], fitted["numpy"][1], rtol=1e-6)  # input 0's weights: an ulp
