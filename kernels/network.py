@@ -10,14 +10,15 @@ from numba import njit
 from numba.extending import overload
 
 from .activations import act_backward
-from .config import JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE, SPLIT_MIN_UPDATE, SPLIT_MIN_WORK
+from .config import (BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE, SPLIT_MIN_UPDATE,
+                     SPLIT_MIN_WORK)
 from .dense import col_sums, dense_backward, dense_forward, dense_sgd
 from .dropout import dropped, layer_input, mask_backward
 from .intrinsics import matrix
 from .losses import fused_loss
-from .optimizers import apply_update, step_coeffs
+from .optimizers import apply_update, step_coeffs, velocity_fused
 from .regularisation import clip_global_norm, regularise_layer
-from .split import cuts_nothing, split_step, split_update
+from .split import cuts_nothing, layer_weights_step, split_update
 from .static import field_type, static_field
 from .structs import A_OFF, B_OFF, N_IN, N_OUT, W_OFF, UpdateRange
 
@@ -165,11 +166,13 @@ def backward_then_update(grads, slots, ws, params, x, net, l, hyper, step, drop)
 
 
 @njit(**JIT_INNER_INLINE)
-def cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
+def cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop, parts):
     """``backward_then_update`` without penalties or clipping, for a large layer when the kernel
-    cuts (``net.parts``): dx, dW and W's update in one parallel region (``split.split_step``:
+    cuts (``parts``, ``net.parts``): dx, dW and W's update in one parallel region (``split.split_step``:
     each thread updates the rows of W whose gradient it just made, while they are in its cache),
-    then db, b's update and the slope and mask on dx, serially. The same numbers element by element."""
+    then db, b's update and the slope and mask on dx, serially. The same numbers element by element.
+    With ``parts`` None (SGD with momentum, whose gradient goes into the velocity) the same steps
+    as one piece on this thread (``split.layer_weights_step``)."""
     dz, a, a_in, dx = layer_blocks(ws, x, net, l, drop)
     k, n = net.lay[l, N_IN], net.lay[l, N_OUT]
     w0, b0 = net.lay[l, W_OFF], net.lay[l, B_OFF]
@@ -177,9 +180,9 @@ def cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     first, second = slots[0], slots[1]
     c = step_coeffs(hyper, step, params)
     nesterov = hyper.nesterov != 0
-    split_step(dx, weight(grads, net, l), dz, a_in, weight(params, net, l),
-               UpdateRange(params[w0:w1], first[w0:w1], second[w0:w1], grads[w0:w1]), hyper.kind, c, nesterov,
-               net.parts)
+    layer_weights_step(dx, weight(grads, net, l), dz, a_in, weight(params, net, l),
+                       UpdateRange(params[w0:w1], first[w0:w1], second[w0:w1], grads[w0:w1]), hyper.kind, c,
+                       nesterov, parts)
     col_sums(bias(grads, net, l), dz)
     apply_update(params[b0:b1], first[b0:b1], second[b0:b1], grads[b0:b1], hyper.kind, c, nesterov)
     delta_below(dx, a, net, l, drop, ws.rows)
@@ -188,23 +191,52 @@ def cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
 def layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     """Layer l's backward and update in ``update_backward``: ``cut_layer_step`` for a layer from
     ``SPLIT_MIN_WORK`` multiply-adds or ``SPLIT_MIN_UPDATE`` weights when the kernel cuts
-    (``net.parts``) and the update is a static choice with no penalty or clipping; else
-    ``backward_then_update`` (the one compiled without ``parts`` or without a static choice)."""
+    (``net.parts``) and the update is a static choice with no penalty or clipping; for SGD with
+    plain momentum (``optimizers.velocity_fused``) ``cut_layer_step`` on one thread for any other
+    layer whose products go to BLAS; else ``backward_then_update`` (the one compiled without
+    ``parts`` or without a static choice)."""
 
 
 @overload(layer_step, jit_options=JIT_INNER)
 def _layer_step_impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
     choice = static_field(hyper, "kind")
-    if cuts_nothing(field_type(net, "parts")) or choice is None or choice.penalties or choice.clip_norm:
+    if choice is None or choice.penalties or choice.clip_norm:
+        return backward_then_update.py_func
+    cuts = not cuts_nothing(field_type(net, "parts"))
+    if velocity_fused(choice):  # SGD with momentum: W's gradient straight into the velocity (``cut_layer_step``)
+        if not cuts:
+            def impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
+                if _blas_sized(x.shape[0], net.lay[l, N_IN], net.lay[l, N_OUT]):
+                    cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop, None)
+                else:
+                    backward_then_update(grads, slots, ws, params, x, net, l, hyper, step, drop)
+            return impl
+
+        def impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
+            k, n = net.lay[l, N_IN], net.lay[l, N_OUT]
+            if net.parts > 1 and (x.shape[0] * k * n >= SPLIT_MIN_WORK or k * n >= SPLIT_MIN_UPDATE):
+                cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop, net.parts)
+            elif _blas_sized(x.shape[0], k, n):
+                cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop, None)
+            else:
+                backward_then_update(grads, slots, ws, params, x, net, l, hyper, step, drop)
+        return impl
+    if not cuts:
         return backward_then_update.py_func
 
     def impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
         k, n = net.lay[l, N_IN], net.lay[l, N_OUT]
         if net.parts > 1 and (x.shape[0] * k * n >= SPLIT_MIN_WORK or k * n >= SPLIT_MIN_UPDATE):
-            cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop)
+            cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop, net.parts)
         else:
             backward_then_update(grads, slots, ws, params, x, net, l, hyper, step, drop)
     return impl
+
+
+@njit(**JIT_INNER_INLINE)
+def _blas_sized(m, k, n):
+    """Whether a layer's products at m rows go to BLAS in ``dense``'s choice (both dx and dW)."""
+    return m * k * n >= BLAS_MIN_WORK and m >= BLAS_MIN_ROWS_DX
 
 
 @njit(**JIT_INNER_INLINE)

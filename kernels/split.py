@@ -30,8 +30,9 @@ from numba.extending import overload
 
 from .blas import _N, _T, _gemm, gemm
 from .config import JIT_INNER, JIT_INNER_INLINE, SPLIT_MIN_UPDATE, SPLIT_MIN_WORK
-from .intrinsics import by_reference, data_pointer
-from .optimizers import apply_update, step_coeffs, update_range
+from .intrinsics import by_reference, data_pointer, matrix
+from .optimizers import apply_update, descend, step_coeffs, update_range, velocity_fused
+from .static import static_value
 
 JIT_SPLIT = dict(JIT_INNER, parallel=True)
 ALIGN = 16  # a piece's first column is a multiple of this (whole 64-byte lines of float32)
@@ -131,16 +132,36 @@ def _split_update_impl(params, first, second, grads, hyper, step, parts):
     return impl
 
 
+def _rows_step(dW, dz, a_in, weights, kind, c, nesterov, lo, hi):
+    """Rows lo..hi of W's gradient dW = a_in.T @ dz, then their update (``_step_piece``)."""
+
+
+@overload(_rows_step, jit_options=JIT_INNER)
+def _rows_step_impl(dW, dz, a_in, weights, kind, c, nesterov, lo, hi):
+    if velocity_fused(static_value(kind)):  # the product goes straight into the velocity (beta = momentum)
+        def impl(dW, dz, a_in, weights, kind, c, nesterov, lo, hi):
+            n = dW.shape[1]
+            r0, r1 = lo * n, hi * n
+            velocity = matrix(weights.first, 0, dW.shape[0], n)
+            _gemm_piece(velocity, a_in, True, dz, False, 1.0, float(c.momentum), lo, hi, True)
+            descend(weights.params[r0:r1], weights.first[r0:r1], c)
+        return impl
+
+    def impl(dW, dz, a_in, weights, kind, c, nesterov, lo, hi):
+        n = dW.shape[1]
+        r0, r1 = lo * n, hi * n  # W's rows lo..hi are one range of the flat buffers
+        _gemm_piece(dW, a_in, True, dz, False, 1.0, 0.0, lo, hi, True)
+        apply_update(weights.params[r0:r1], weights.first[r0:r1], weights.second[r0:r1], weights.grads[r0:r1], kind,
+                     c, nesterov)
+    return impl
+
+
 @njit(**JIT_INNER)
 def _step_piece(dx, dW, dz, a_in, W, weights, kind, c, nesterov, lo, hi):
     """Piece [lo, hi) of ``split_step``'s rows of W, on the calling thread."""
-    n = W.shape[1]
     if dx.shape[0] > 0:  # before W changes
         _gemm_piece(dx, dz, False, W, True, 1.0, 0.0, lo, hi, False)
-    _gemm_piece(dW, a_in, True, dz, False, 1.0, 0.0, lo, hi, True)
-    r0, r1 = lo * n, hi * n  # W's rows lo..hi are one range of the flat buffers
-    apply_update(weights.params[r0:r1], weights.first[r0:r1], weights.second[r0:r1], weights.grads[r0:r1], kind, c,
-                 nesterov)
+    _rows_step(dW, dz, a_in, weights, kind, c, nesterov, lo, hi)
 
 
 @njit(**JIT_SPLIT)
@@ -150,10 +171,26 @@ def split_step(dx, dW, dz, a_in, W, weights, kind, c, nesterov, parts):
     dz @ W[lo:hi].T (skipped when dx is empty: the first layer), then dW[lo:hi] =
     a_in[:, lo:hi].T @ dz, then the update of W's rows lo..hi while they are in that core's
     cache (``kind``, ``c``, ``nesterov`` as in ``optimizers.apply_update``). Each piece touches
-    only its own rows of W and dW and columns of dx, and reads W before it changes it.
+    only its own rows of W and dW and columns of dx, and reads W before it changes it. For SGD
+    with plain momentum (``optimizers.velocity_fused``) the rows of W's gradient go straight into
+    the velocity (beta = momentum) instead of dW, then ``optimizers.descend``.
     Shapes: dx (m, k) or empty, dW and W (k, n), dz (m, n), a_in (m, k); ``weights`` an
     ``UpdateRange`` of W's flat ranges (k * n,)."""
     for t in prange(parts):
         lo, hi = piece(W.shape[0], parts, t, ALIGN)
         if lo < hi:
             _step_piece(dx, dW, dz, a_in, W, weights, kind, c, nesterov, lo, hi)
+
+
+def layer_weights_step(dx, dW, dz, a_in, W, weights, kind, c, nesterov, parts):
+    """``split_step`` in ``parts`` pieces; with ``parts`` None the whole of W as one piece on the
+    calling thread (its products on the BLAS's threads), and nothing of the split compiled."""
+
+
+@overload(layer_weights_step, jit_options=JIT_INNER)
+def _layer_weights_step_impl(dx, dW, dz, a_in, W, weights, kind, c, nesterov, parts):
+    if cuts_nothing(parts):
+        return lambda dx, dW, dz, a_in, W, weights, kind, c, nesterov, parts: _step_piece(
+            dx, dW, dz, a_in, W, weights, kind, c, nesterov, 0, W.shape[0])
+    return lambda dx, dW, dz, a_in, W, weights, kind, c, nesterov, parts: split_step(
+        dx, dW, dz, a_in, W, weights, kind, c, nesterov, parts)

@@ -154,8 +154,12 @@ def test_a_cut_update_is_bit_identical_to_one_pass(name, dtype, n, static):
     assert not np.array_equal(one[0], p)  # the parameters moved
 
 
-# Every optimizer chosen per call in float64 (one compile), Adam static in float32.
-STEP_CASES = [(name, "float64", False) for name in sorted(UPDATES)] + [("adam", "float32", True)]
+# Every optimizer chosen per call in float64 (one compile), Adam static in float32; SGD with momentum
+# static (its gradient goes straight into the velocity: ``optimizers.velocity_fused``), with and
+# without weight decay, in float64 and float32.
+UPDATES["momentum_wd"] = _hyper(K.SGD, momentum=0.9, weight_decay=0.01)
+STEP_CASES = ([(name, "float64", False) for name in sorted(UPDATES)] + [("adam", "float32", True)]
+              + [(name, dtype, True) for name in ("momentum", "momentum_wd") for dtype in ("float64", "float32")])
 STEP_TOLERANCES = {"float64": dict(rtol=1e-12, atol=1e-13), "float32": dict(rtol=2e-5, atol=1e-6)}
 
 
@@ -163,11 +167,15 @@ STEP_TOLERANCES = {"float64": dict(rtol=1e-12, atol=1e-13), "float32": dict(rtol
 @pytest.mark.parametrize("below", [True, False], ids=["with_dx", "first_layer"])
 @pytest.mark.parametrize("name,dtype,static", STEP_CASES, ids=lambda v: {True: "static", False: "any"}.get(v, v))
 def test_a_cut_layer_step_is_the_backward_then_the_update(name, dtype, static, below, m, k, n):
-    """dx with the W before the step, dW, and W updated from dW: as the products, then one update pass."""
+    """dx with the W before the step, dW, and W updated from dW: as the products, then one update
+    pass. SGD with momentum, static: no gradient buffer is written (the product went into the velocity)."""
     hyper = UPDATES[name]
+    into_velocity = False
     if static:
         from fastmlp.backends.numba import update_choice
         hyper = hyper._replace(kind=Static(update_choice(hyper)))
+        into_velocity = K.optimizers.velocity_fused(hyper.kind.value)
+    assert into_velocity == (static and name.startswith("momentum"))
     rng = np.random.default_rng(m + k + n)
     dz, a_in = rng.normal(size=(m, n)).astype(dtype), rng.normal(size=(m, k)).astype(dtype)
     start = [rng.normal(size=k * n).astype(dtype), rng.random(k * n).astype(dtype), rng.random(k * n).astype(dtype)]
@@ -185,7 +193,10 @@ def test_a_cut_layer_step_is_the_backward_then_the_update(name, dtype, static, b
             tol = STEP_TOLERANCES[dtype]
             if below:
                 np.testing.assert_allclose(dx, dx_expected, **tol)
-            np.testing.assert_allclose(grads.reshape(k, n), dW_expected, **tol)
+            if into_velocity:
+                assert np.isnan(grads).all()
+            else:
+                np.testing.assert_allclose(grads.reshape(k, n), dW_expected, **tol)
             for got, expected in zip((q, f, s), (p, first, second)):
                 np.testing.assert_allclose(got, expected, **tol)
             state[parts] = (q, f, s)
