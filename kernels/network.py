@@ -6,7 +6,7 @@ a = act(z) for the first m rows; ``ws.deltas`` the same layout for dL/dz. Gradie
 the params layout. Nothing here allocates. Training forwards and backwards take ``drop``,
 dropout's ``DropoutWork`` or None (``dropout``: None compiles to the kernels without it).
 """
-from numba import njit
+from numba import njit, types
 from numba.extending import overload
 
 from .activations import act_backward
@@ -204,6 +204,18 @@ def _layer_step_impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
         return backward_then_update.py_func
     cuts = not cuts_nothing(field_type(net, "parts"))
     if velocity_fused(choice):  # SGD with momentum: W's gradient straight into the velocity (``cut_layer_step``)
+        if isinstance(field_type(net, "loops"), types.NoneType):  # every product goes to BLAS (``Net.loops``)
+            if not cuts:
+                return lambda grads, slots, ws, params, x, net, l, hyper, step, drop: cut_layer_step(
+                    grads, slots, ws, params, x, net, l, hyper, step, drop, None)
+
+            def impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
+                if _cut(x.shape[0], net, l):
+                    cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop, net.parts)
+                else:
+                    cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop, None)
+            return impl
+
         if not cuts:
             def impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
                 if _blas_sized(x.shape[0], net.lay[l, N_IN], net.lay[l, N_OUT]):
@@ -213,10 +225,9 @@ def _layer_step_impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
             return impl
 
         def impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
-            k, n = net.lay[l, N_IN], net.lay[l, N_OUT]
-            if net.parts > 1 and (x.shape[0] * k * n >= SPLIT_MIN_WORK or k * n >= SPLIT_MIN_UPDATE):
+            if _cut(x.shape[0], net, l):
                 cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop, net.parts)
-            elif _blas_sized(x.shape[0], k, n):
+            elif _blas_sized(x.shape[0], net.lay[l, N_IN], net.lay[l, N_OUT]):
                 cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop, None)
             else:
                 backward_then_update(grads, slots, ws, params, x, net, l, hyper, step, drop)
@@ -225,12 +236,19 @@ def _layer_step_impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
         return backward_then_update.py_func
 
     def impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
-        k, n = net.lay[l, N_IN], net.lay[l, N_OUT]
-        if net.parts > 1 and (x.shape[0] * k * n >= SPLIT_MIN_WORK or k * n >= SPLIT_MIN_UPDATE):
+        if _cut(x.shape[0], net, l):
             cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop, net.parts)
         else:
             backward_then_update(grads, slots, ws, params, x, net, l, hyper, step, drop)
     return impl
+
+
+@njit(**JIT_INNER_INLINE)
+def _cut(m, net, l):
+    """Whether layer l at m rows is cut over the kernel's threads: ``net.parts`` > 1 and the
+    layer from ``SPLIT_MIN_WORK`` multiply-adds or ``SPLIT_MIN_UPDATE`` weights."""
+    k, n = net.lay[l, N_IN], net.lay[l, N_OUT]
+    return net.parts > 1 and (m * k * n >= SPLIT_MIN_WORK or k * n >= SPLIT_MIN_UPDATE)
 
 
 @njit(**JIT_INNER_INLINE)

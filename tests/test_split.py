@@ -286,6 +286,23 @@ def test_the_epoch_kernel_cut_over_threads_trains_the_same_weights(monkeypatch, 
         assert cut.history["loss"] == pytest.approx(whole.history["loss"], rel=1e-6)
 
 
+@pytest.mark.parametrize("parts", [None, 2], ids=["whole", "cut"])
+def test_momentum_puts_each_weight_gradient_into_its_velocity_not_the_gradient_buffer(monkeypatch, parts):
+    """SGD with momentum (``optimizers.velocity_fused``): each W's gradient product writes the velocity
+    itself (beta = momentum), uncut or cut; the training's gradient buffer gets the biases' only. Adam
+    needs every gradient, and writes them."""
+    def layer_gradients(m):
+        return m.split(m.engine._train.grads)
+
+    momentum = _epochs(monkeypatch, parts, "sgd", "float32", lr=0.02, momentum=0.9)
+    for dW, db in layer_gradients(momentum):
+        assert not dW.any() and db.any()
+    velocity = momentum.optimizer_state.slots[0][:momentum.params.size]
+    assert all(dV.any() and dv.any() for dV, dv in momentum.split(velocity))  # where the gradients went
+    adam = _epochs(monkeypatch, parts, "adam", "float32", lr=1e-3)
+    assert all(dW.any() and db.any() for dW, db in layer_gradients(adam))
+
+
 # -- the backend's choice and the BLAS limit ----------------------------------------------------------
 
 @pytest.fixture
