@@ -12,13 +12,14 @@ from numba.extending import overload
 from .activations import act_backward
 from .config import (BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE, SPLIT_MIN_UPDATE,
                      SPLIT_MIN_WORK)
-from .dense import col_sums, dense_backward, dense_forward, dense_sgd
+from .blas import gemm
+from .dense import col_sums, dense_backward, dense_dx, dense_forward, dense_sgd
 from .dropout import dropped, layer_input, mask_backward
 from .intrinsics import matrix
 from .losses import fused_loss
-from .optimizers import apply_update, step_coeffs, velocity_fused
+from .optimizers import apply_update, descend, step_coeffs, velocity_fused
 from .regularisation import clip_global_norm, regularise_layer
-from .split import cuts_nothing, layer_weights_step, split_update
+from .split import cuts_nothing, split_step, split_update
 from .static import field_type, static_field
 from .structs import A_OFF, B_OFF, N_IN, N_OUT, W_OFF, UpdateRange
 
@@ -166,13 +167,12 @@ def backward_then_update(grads, slots, ws, params, x, net, l, hyper, step, drop)
 
 
 @njit(**JIT_INNER_INLINE)
-def cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop, parts):
+def cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     """``backward_then_update`` without penalties or clipping, for a large layer when the kernel
-    cuts (``parts``, ``net.parts``): dx, dW and W's update in one parallel region (``split.split_step``:
-    each thread updates the rows of W whose gradient it just made, while they are in its cache),
-    then db, b's update and the slope and mask on dx, serially. The same numbers element by element.
-    With ``parts`` None (SGD with momentum, whose gradient goes into the velocity) the same steps
-    as one piece on this thread (``split.layer_weights_step``)."""
+    cuts (``net.parts``): dx, dW and W's update in one parallel region (``split.split_step``:
+    each thread updates the rows of W whose gradient it just made, while they are in its cache;
+    for SGD with plain momentum the gradient goes into the velocity there), then db, b's update
+    and the slope and mask on dx, serially. The same numbers element by element."""
     dz, a, a_in, dx = layer_blocks(ws, x, net, l, drop)
     k, n = net.lay[l, N_IN], net.lay[l, N_OUT]
     w0, b0 = net.lay[l, W_OFF], net.lay[l, B_OFF]
@@ -180,11 +180,34 @@ def cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop, parts
     first, second = slots[0], slots[1]
     c = step_coeffs(hyper, step, params)
     nesterov = hyper.nesterov != 0
-    layer_weights_step(dx, weight(grads, net, l), dz, a_in, weight(params, net, l),
-                       UpdateRange(params[w0:w1], first[w0:w1], second[w0:w1], grads[w0:w1]), hyper.kind, c,
-                       nesterov, parts)
+    split_step(dx, weight(grads, net, l), dz, a_in, weight(params, net, l),
+               UpdateRange(params[w0:w1], first[w0:w1], second[w0:w1], grads[w0:w1]), hyper.kind, c, nesterov,
+               net.parts)
     col_sums(bias(grads, net, l), dz)
     apply_update(params[b0:b1], first[b0:b1], second[b0:b1], grads[b0:b1], hyper.kind, c, nesterov)
+    delta_below(dx, a, net, l, drop, ws.rows)
+
+
+@njit(**JIT_INNER_INLINE)
+def velocity_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
+    """``backward_then_update`` for SGD with plain momentum (``optimizers.velocity_fused``) on a
+    layer whose products go to BLAS, uncut: dx with the W before the step, then W's gradient
+    straight into its velocity (one gemm, beta = momentum: no gradient buffer) and
+    ``optimizers.descend``, then db and b's update, then the slope and mask on dx. On the inlined
+    ``blas.gemm`` and ``dense.dense_dx``, as ``backward_then_update``: through the cut kernel's
+    piece functions instead, momentum's cold compile took about a second more."""
+    dz, a, a_in, dx = layer_blocks(ws, x, net, l, drop)
+    k, n = net.lay[l, N_IN], net.lay[l, N_OUT]
+    w0, b0 = net.lay[l, W_OFF], net.lay[l, B_OFF]
+    w1, b1 = w0 + k * n, b0 + n
+    first, second = slots[0], slots[1]
+    if dx.shape[0] > 0:
+        dense_dx(dx, dz, weight(params, net, l), net.loops, None)
+    c = step_coeffs(hyper, step, params)
+    gemm(weight(first, net, l), a_in, True, dz, False, 1, c.momentum)
+    descend(params[w0:w1], first[w0:w1], c)
+    col_sums(bias(grads, net, l), dz)
+    apply_update(params[b0:b1], first[b0:b1], second[b0:b1], grads[b0:b1], hyper.kind, c, hyper.nesterov != 0)
     delta_below(dx, a, net, l, drop, ws.rows)
 
 
@@ -192,8 +215,8 @@ def layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     """Layer l's backward and update in ``update_backward``: ``cut_layer_step`` for a layer from
     ``SPLIT_MIN_WORK`` multiply-adds or ``SPLIT_MIN_UPDATE`` weights when the kernel cuts
     (``net.parts``) and the update is a static choice with no penalty or clipping; for SGD with
-    plain momentum (``optimizers.velocity_fused``) ``cut_layer_step`` on one thread for any other
-    layer whose products go to BLAS; else ``backward_then_update`` (the one compiled without
+    plain momentum (``optimizers.velocity_fused``) ``velocity_layer_step`` for any other layer
+    whose products go to BLAS; else ``backward_then_update`` (the one compiled without
     ``parts`` or without a static choice)."""
 
 
@@ -203,32 +226,32 @@ def _layer_step_impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
     if choice is None or choice.penalties or choice.clip_norm:
         return backward_then_update.py_func
     cuts = not cuts_nothing(field_type(net, "parts"))
-    if velocity_fused(choice):  # SGD with momentum: W's gradient straight into the velocity (``cut_layer_step``)
+    if velocity_fused(choice):  # SGD with momentum: W's gradient straight into the velocity
         if isinstance(field_type(net, "loops"), types.NoneType):  # every product goes to BLAS (``Net.loops``)
             if not cuts:
-                return lambda grads, slots, ws, params, x, net, l, hyper, step, drop: cut_layer_step(
-                    grads, slots, ws, params, x, net, l, hyper, step, drop, None)
+                return lambda grads, slots, ws, params, x, net, l, hyper, step, drop: velocity_layer_step(
+                    grads, slots, ws, params, x, net, l, hyper, step, drop)
 
             def impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
                 if _cut(x.shape[0], net, l):
-                    cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop, net.parts)
+                    cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop)
                 else:
-                    cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop, None)
+                    velocity_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop)
             return impl
 
         if not cuts:
             def impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
                 if _blas_sized(x.shape[0], net.lay[l, N_IN], net.lay[l, N_OUT]):
-                    cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop, None)
+                    velocity_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop)
                 else:
                     backward_then_update(grads, slots, ws, params, x, net, l, hyper, step, drop)
             return impl
 
         def impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
             if _cut(x.shape[0], net, l):
-                cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop, net.parts)
+                cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop)
             elif _blas_sized(x.shape[0], net.lay[l, N_IN], net.lay[l, N_OUT]):
-                cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop, None)
+                velocity_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop)
             else:
                 backward_then_update(grads, slots, ws, params, x, net, l, hyper, step, drop)
         return impl
@@ -237,7 +260,7 @@ def _layer_step_impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
 
     def impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
         if _cut(x.shape[0], net, l):
-            cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop, net.parts)
+            cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop)
         else:
             backward_then_update(grads, slots, ws, params, x, net, l, hyper, step, drop)
     return impl

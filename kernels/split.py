@@ -181,16 +181,3 @@ def split_step(dx, dW, dz, a_in, W, weights, kind, c, nesterov, parts):
         if lo < hi:
             _step_piece(dx, dW, dz, a_in, W, weights, kind, c, nesterov, lo, hi)
 
-
-def layer_weights_step(dx, dW, dz, a_in, W, weights, kind, c, nesterov, parts):
-    """``split_step`` in ``parts`` pieces; with ``parts`` None the whole of W as one piece on the
-    calling thread (its products on the BLAS's threads), and nothing of the split compiled."""
-
-
-@overload(layer_weights_step, jit_options=JIT_INNER)
-def _layer_weights_step_impl(dx, dW, dz, a_in, W, weights, kind, c, nesterov, parts):
-    if cuts_nothing(parts):
-        return lambda dx, dW, dz, a_in, W, weights, kind, c, nesterov, parts: _step_piece(
-            dx, dW, dz, a_in, W, weights, kind, c, nesterov, 0, W.shape[0])
-    return lambda dx, dW, dz, a_in, W, weights, kind, c, nesterov, parts: split_step(
-        dx, dW, dz, a_in, W, weights, kind, c, nesterov, parts)
