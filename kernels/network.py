@@ -13,7 +13,7 @@ from .activations import act_backward
 from .config import (BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE, SPLIT_MIN_UPDATE,
                      SPLIT_MIN_WORK)
 from .blas import gemm
-from .dense import col_sums, dense_backward, dense_dx, dense_forward, dense_sgd
+from .dense import col_sums, dense_backward, dense_forward, dense_sgd
 from .dropout import dropped, layer_input, mask_backward
 from .intrinsics import matrix
 from .losses import fused_loss
@@ -193,16 +193,17 @@ def velocity_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     """``backward_then_update`` for SGD with plain momentum (``optimizers.velocity_fused``) on a
     layer whose products go to BLAS, uncut: dx with the W before the step, then W's gradient
     straight into its velocity (one gemm, beta = momentum: no gradient buffer) and
-    ``optimizers.descend``, then db and b's update, then the slope and mask on dx. On the inlined
-    ``blas.gemm`` and ``dense.dense_dx``, as ``backward_then_update``: through the cut kernel's
-    piece functions instead, momentum's cold compile took about a second more."""
+    ``optimizers.descend``, then db and b's update, then the slope and mask on dx. Both products
+    straight on the inlined ``blas.gemm`` (the layer is BLAS-sized, so ``dense.dense_dx`` would
+    choose it too, but through ``net.loops`` it would compile its loop beside it); through the cut
+    kernel's piece functions instead, momentum's cold compile took about a second more."""
     dz, a, a_in, dx = layer_blocks(ws, x, net, l, drop)
     k, n = net.lay[l, N_IN], net.lay[l, N_OUT]
     w0, b0 = net.lay[l, W_OFF], net.lay[l, B_OFF]
     w1, b1 = w0 + k * n, b0 + n
     first, second = slots[0], slots[1]
     if dx.shape[0] > 0:
-        dense_dx(dx, dz, weight(params, net, l), net.loops, None)
+        gemm(dx, dz, False, weight(params, net, l), True, 1, 0)  # dx = dz W.T, W before the step
     c = step_coeffs(hyper, step, params)
     gemm(weight(first, net, l), a_in, True, dz, False, 1, c.momentum)
     descend(params[w0:w1], first[w0:w1], c)
