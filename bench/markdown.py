@@ -1,6 +1,7 @@
 """The benchmark report as Markdown: machine, every row against every peer with the targets
 of issue 13 beside it (met or not), the training and inference tables (GFLOP/s, share of
-the sgemm ceiling, Numba-to-variant ratios), the targets, compile time per optimizer, the
+the sgemm ceiling, Numba-to-variant ratios), the spread of every row's figures across its processes
+(the ratio by the median process beside the best), the targets, compile time per optimizer, the
 end-to-end recipe, the peers that were skipped (with how to install them) and the charts.
 
 ``render(report)`` takes the dict :mod:`fastmlp.bench.report` builds (also saved
@@ -13,6 +14,7 @@ latency over latency (< 1: fastmlp faster). The best peer is the best variant ot
 than numba and loop (fastmlp's NumPy backend counts, as the NumPy column of WORKLOADS.md).
 """
 import math
+import statistics
 
 from fastmlp.progress import rate  # 1234567 -> '1.23M'; also part of this module's interface
 
@@ -212,6 +214,54 @@ def _inference(report):
             "GFLOP/s = 2 x weights x rows/s.\n\n" + table(head, rows))
 
 
+def _process_figures(workload, r):
+    """Every process's figure of a case, in the order they ran: '95.2k / 99.7k / 70.4k' or '14.4 / 13.5 us'."""
+    runs = r.get("per_process") or [r["samples_per_s"]]
+    if is_latency(workload):
+        return " / ".join(f"{1e6 / x:.3g}" for x in runs) + " us"
+    return " / ".join(rate(x) for x in runs)
+
+
+def _exact(x):
+    """A ratio with three decimals, '1.199x': next to a target such as 1.2x, ``ratio``'s three
+    significant digits could show a miss as '1.2x'."""
+    return f"{x:.3f}x" if x is not None and x < 1000 else ratio(x)
+
+
+def _spread(report):
+    """Per row: numba's and the best peer's figure in every process, and numba ÷ the best peer by
+    the best process of each (the figure of the tables above) and by the median process of each
+    (the best peer by its median, named when it is another), with whether the median ratio meets
+    the row's target. On a machine whose speed moves between
+    processes, a target met by the best processes only is not met reliably. Rows of one process
+    per case (``--processes 1``, ``--in-process``) are left out."""
+    rows = []
+    for w in report["workloads"]:
+        peer, _ = best_other(w["cases"])
+        ok = _ok(w["cases"])
+        mine, theirs = ok.get("numba"), ok.get(peer)
+        if mine is None or theirs is None or min(len(mine.get("per_process", [])),
+                                                  len(theirs.get("per_process", []))) < 2:
+            continue
+        medians = {v: statistics.median(r.get("per_process") or [r["samples_per_s"]]) for v, r in ok.items()
+                   if v not in ("numba", "loop")}
+        by_median = max(medians, key=medians.get)  # the best peer by its median process (may be another)
+        median = statistics.median(mine["per_process"]) / medians[by_median]
+        median = 1.0 / median if is_latency(w) else median
+        op, wanted = target_of(w["workload"])
+        rows.append([w["workload"], _process_figures(w, mine), peer, _process_figures(w, theirs),
+                     _exact(row_ratio(w, peer)), _exact(median) + ("" if by_median == peer else f" ({by_median})"),
+                     f"{op} {wanted:g}x", _met_target(op, median, wanted)])
+    if not rows:
+        return "One process per case: no spread to show."
+    return ("Each case's figure in every process it ran in (in order), and numba ÷ the best peer taken two ways: "
+            "best process against best process (the tables above) and median against median (against the peer "
+            "with the best median, named when it is another). Where only the "
+            "first meets the target, the row is met in the fast spells of this machine, not reliably.\n\n"
+            + table(["row", "numba, each process", "best peer", "its processes", "numba ÷ best peer (best)",
+                     "numba ÷ best peer (median)", "target", "met by the medians"], rows))
+
+
 def _targets(report):
     rows = []
     byid = {w["workload"]: w for w in report["workloads"]}
@@ -363,6 +413,8 @@ def render(report):
          "predict-1 the latency ratio, < 1 means fastmlp is faster."), "",
         _summary(report), "",
         _rows_described(report), "",
+        "## Spread across processes", "",
+        _spread(report), "",
         "## Training throughput", "",
         _throughput(report), "",
         SGEMM_NOTE, "",

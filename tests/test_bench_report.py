@@ -463,3 +463,33 @@ def test_reference_training_rows_warm_up_and_the_loop_and_inference_rows_do_not(
     assert workload_task(WORKLOADS["fashion-b64"], "jax-scan")["warmup_s"] == WARMUP_S
     assert workload_task(WORKLOADS["mnist-b1"], "loop")["warmup_s"] == 0.0
     assert "warmup_s" not in workload_task(WORKLOADS["predict-10k"], "numba")
+
+
+def test_the_spread_shows_every_process_and_the_ratio_of_the_medians():
+    """A row met by the best processes only reads 'no' by the medians; the median is taken against
+    the peer with the best median (named when another); a latency row compares latencies; a row
+    with one process per case is left out."""
+    def case(variant, runs):
+        return {"variant": variant, "status": "ok", "samples_per_s": max(runs), "per_process": runs}
+    noisy = {"workload": "fashion-b64", "cases": [case("numba", [125.0, 90.0, 95.0]), case("jax-step", [100.0, 60.0, 70.0]),
+                                                 case("jax-scan", [90.0, 85.0, 88.0]), case("loop", [1.0, 1.0, 1.0])]}
+    latency = {"workload": "predict-1", "metric": "us/call",
+               "cases": [case("numba", [1e5, 8e4, 9e4]), case("onnxruntime", [4e4, 5e4, 3e4])]}
+    single = {"workload": "mnist-b1", "cases": [{"variant": "numba", "status": "ok", "samples_per_s": 3.0},
+                                               {"variant": "jax-scan", "status": "ok", "samples_per_s": 1.0}]}
+    text = bench_markdown._spread({"workloads": [noisy, latency, single]})
+    lines = [x for x in text.splitlines() if x.startswith("| ") and not x.startswith("| row")]
+    # best 125 / 100 = 1.25x (met); medians 95 / 88 (jax-scan's median beats jax-step's 70) = 1.080x (not met)
+    assert lines[0] == ("| fashion-b64 | 125 / 90 / 95 | jax-step | 100 / 60 / 70 | 1.250x | 1.080x (jax-scan) "
+                        "| >= 1.2x | no |")
+    # latency: 10 us best against 20 us best = 0.5x; medians 1e6/9e4 = 11.1 us against 1e6/4e4 = 25 us = 0.444x
+    assert lines[1] == ("| predict-1 | 10 / 12.5 / 11.1 us | onnxruntime | 25 / 20 / 33.3 us | 0.500x | 0.444x "
+                        "| <= 0.5x | yes |")
+    assert len(lines) == 2  # mnist-b1 ran one process per case
+    assert bench_markdown._spread({"workloads": [single]}) == "One process per case: no spread to show."
+
+
+def test_the_report_has_the_spread_section(quick_report):
+    _, out = quick_report  # --in-process: one process per case
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Spread across processes\n\nOne process per case: no spread to show.\n" in text
