@@ -232,9 +232,9 @@ def _spread(report):
     """Per row: numba's and the best peer's figure in every process, and numba ÷ the best peer by
     the best process of each (the figure of the tables above) and by the median process of each
     (the best peer by its median, named when it is another), with whether the median ratio meets
-    the row's target. On a machine whose speed moves between
-    processes, a target met by the best processes only is not met reliably. Rows of one process
-    per case (``--processes 1``, ``--in-process``) are left out."""
+    the row's target. On a machine whose speed moves between processes, a target met by the best
+    processes only is not met reliably. Rows of one process per case (``--processes 1``,
+    ``--in-process``) are left out."""
     rows = []
     for w in report["workloads"]:
         peer, _ = best_other(w["cases"])
@@ -256,8 +256,8 @@ def _spread(report):
         return "One process per case: no spread to show."
     return ("Each case's figure in every process it ran in (in order), and numba ÷ the best peer taken two ways: "
             "best process against best process (the tables above) and median against median (against the peer "
-            "with the best median, named when it is another). Where only the "
-            "first meets the target, the row is met in the fast spells of this machine, not reliably.\n\n"
+            "with the best median, named when it is another). Where only the first meets the target, the row "
+            "is met in the fast spells of this machine, not reliably.\n\n"
             + table(["row", "numba, each process", "best peer", "its processes", "numba ÷ best peer (best)",
                      "numba ÷ best peer (median)", "target", "met by the medians"], rows))
 
