@@ -174,18 +174,15 @@ def cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     for SGD with plain momentum the gradient goes into the velocity there), then db, b's update
     and the slope and mask on dx, serially. The same numbers element by element."""
     dz, a, a_in, dx = layer_blocks(ws, x, net, l, drop)
-    k, n = net.lay[l, N_IN], net.lay[l, N_OUT]
-    w0, b0 = net.lay[l, W_OFF], net.lay[l, B_OFF]
-    w1, b1 = w0 + k * n, b0 + n
+    w0 = net.lay[l, W_OFF]
+    w1 = w0 + net.lay[l, N_IN] * net.lay[l, N_OUT]
     first, second = slots[0], slots[1]
     c = step_coeffs(hyper, step, params)
     nesterov = hyper.nesterov != 0
     split_step(dx, weight(grads, net, l), dz, a_in, weight(params, net, l),
                UpdateRange(params[w0:w1], first[w0:w1], second[w0:w1], grads[w0:w1]), hyper.kind, c, nesterov,
                net.parts)
-    col_sums(bias(grads, net, l), dz)
-    apply_update(params[b0:b1], first[b0:b1], second[b0:b1], grads[b0:b1], hyper.kind, c, nesterov)
-    delta_below(dx, a, net, l, drop, ws.rows)
+    bias_step_then_below(grads, slots, ws, params, dz, dx, a, net, l, hyper, c, drop)
 
 
 @njit(**JIT_INNER_INLINE)
@@ -198,17 +195,25 @@ def velocity_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     choose it too, but through ``net.loops`` it would compile its loop beside it); through the cut
     kernel's piece functions instead, momentum's cold compile took about a second more."""
     dz, a, a_in, dx = layer_blocks(ws, x, net, l, drop)
-    k, n = net.lay[l, N_IN], net.lay[l, N_OUT]
-    w0, b0 = net.lay[l, W_OFF], net.lay[l, B_OFF]
-    w1, b1 = w0 + k * n, b0 + n
-    first, second = slots[0], slots[1]
+    w0 = net.lay[l, W_OFF]
+    w1 = w0 + net.lay[l, N_IN] * net.lay[l, N_OUT]
     if dx.shape[0] > 0:
         gemm(dx, dz, False, weight(params, net, l), True, 1, 0)  # dx = dz W.T, W before the step
     c = step_coeffs(hyper, step, params)
-    gemm(weight(first, net, l), a_in, True, dz, False, 1, c.momentum)
-    descend(params[w0:w1], first[w0:w1], c)
+    gemm(weight(slots[0], net, l), a_in, True, dz, False, 1, c.momentum)
+    descend(params[w0:w1], slots[0][w0:w1], c)
+    bias_step_then_below(grads, slots, ws, params, dz, dx, a, net, l, hyper, c, drop)
+
+
+@njit(**JIT_INNER_INLINE)
+def bias_step_then_below(grads, slots, ws, params, dz, dx, a, net, l, hyper, c, drop):
+    """The tail of the fused layer steps (``cut_layer_step``, ``velocity_layer_step``), serially:
+    db (the column sums of dz) into grads, b's update with the step's ``Coeffs`` c, then the
+    slope and mask on dx (``delta_below``)."""
+    b0 = net.lay[l, B_OFF]
+    b1 = b0 + net.lay[l, N_OUT]
     col_sums(bias(grads, net, l), dz)
-    apply_update(params[b0:b1], first[b0:b1], second[b0:b1], grads[b0:b1], hyper.kind, c, hyper.nesterov != 0)
+    apply_update(params[b0:b1], slots[0][b0:b1], slots[1][b0:b1], grads[b0:b1], hyper.kind, c, hyper.nesterov != 0)
     delta_below(dx, a, net, l, drop, ws.rows)
 
 
@@ -226,45 +231,34 @@ def _layer_step_impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
     choice = static_field(hyper, "kind")
     if choice is None or choice.penalties or choice.clip_norm:
         return backward_then_update.py_func
-    cuts = not cuts_nothing(field_type(net, "parts"))
-    if velocity_fused(choice):  # SGD with momentum: W's gradient straight into the velocity
-        if isinstance(field_type(net, "loops"), types.NoneType):  # every product goes to BLAS (``Net.loops``)
-            if not cuts:
-                return lambda grads, slots, ws, params, x, net, l, hyper, step, drop: velocity_layer_step(
-                    grads, slots, ws, params, x, net, l, hyper, step, drop)
-
-            def impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
-                if _cut(x.shape[0], net, l):
-                    cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop)
-                else:
-                    velocity_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop)
-            return impl
-
-        if not cuts:
-            def impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
-                if _blas_sized(x.shape[0], net.lay[l, N_IN], net.lay[l, N_OUT]):
-                    velocity_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop)
-                else:
-                    backward_then_update(grads, slots, ws, params, x, net, l, hyper, step, drop)
-            return impl
-
-        def impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
-            if _cut(x.shape[0], net, l):
-                cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop)
-            elif _blas_sized(x.shape[0], net.lay[l, N_IN], net.lay[l, N_OUT]):
-                velocity_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop)
-            else:
-                backward_then_update(grads, slots, ws, params, x, net, l, hyper, step, drop)
-        return impl
-    if not cuts:
-        return backward_then_update.py_func
+    # a layer that is not cut: chosen here from what can run, so that nothing else is compiled
+    if not velocity_fused(choice):
+        uncut = backward_then_update
+    elif isinstance(field_type(net, "loops"), types.NoneType):  # every product goes to BLAS (``Net.loops``)
+        uncut = velocity_layer_step
+    else:
+        uncut = blas_velocity_step
+    if cuts_nothing(field_type(net, "parts")):
+        return lambda grads, slots, ws, params, x, net, l, hyper, step, drop: uncut(
+            grads, slots, ws, params, x, net, l, hyper, step, drop)
 
     def impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
         if _cut(x.shape[0], net, l):
             cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop)
         else:
-            backward_then_update(grads, slots, ws, params, x, net, l, hyper, step, drop)
+            uncut(grads, slots, ws, params, x, net, l, hyper, step, drop)
     return impl
+
+
+@njit(**JIT_INNER_INLINE)
+def blas_velocity_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
+    """SGD with plain momentum on a layer that is not cut, when products may also go to loops:
+    ``velocity_layer_step`` if its products go to BLAS at this batch's rows, else
+    ``backward_then_update``."""
+    if _blas_sized(x.shape[0], net.lay[l, N_IN], net.lay[l, N_OUT]):
+        velocity_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop)
+    else:
+        backward_then_update(grads, slots, ws, params, x, net, l, hyper, step, drop)
 
 
 @njit(**JIT_INNER_INLINE)
