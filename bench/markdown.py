@@ -228,10 +228,29 @@ def _exact(x):
     return f"{x:.3f}x" if x is not None and x < 1000 else ratio(x)
 
 
+def _per_pass(workload, ok):
+    """numba ÷ the best peer within each pass of the run (``isolate.run_interleaved``: one pass runs
+    every variant once, one after another, so the two figures of a pass were taken minutes apart at
+    most, in the same spell of the machine), and the median of those ratios; (None, []) when numba
+    missed a pass. Only peers that ran in every pass count (a failed process would shift the
+    pairing). On a latency row each ratio compares latencies."""
+    runs = {v: r.get("per_process") or [] for v, r in ok.items() if v != "loop"}
+    passes = max(len(x) for x in runs.values())
+    mine = runs.pop("numba")
+    peers = [x for x in runs.values() if len(x) == passes]
+    if len(mine) < passes or not peers:
+        return None, []
+    ratios = [m / max(p[i] for p in peers) for i, m in enumerate(mine)]
+    if is_latency(workload):
+        ratios = [1.0 / x for x in ratios]
+    return statistics.median(ratios), ratios
+
+
 def _spread(report):
     """Per row: numba's and the best peer's figure in every process, and numba ÷ the best peer by
-    the best process of each (the figure of the tables above) and by the median process of each
-    (the best peer by its median, named when it is another), with whether the median ratio meets
+    the best process of each (the figure of the tables above), by the median process of each
+    (the best peer by its median, named when it is another) and within each pass (``_per_pass``:
+    the median of the passes' ratios, then each one), with whether the median ratio meets
     the row's target. On a machine whose speed moves between processes, a target met by the best
     processes only is not met reliably. Rows of one process per case (``--processes 1``,
     ``--in-process``) are left out."""
@@ -248,18 +267,23 @@ def _spread(report):
         by_median = max(medians, key=medians.get)  # the best peer by its median process (may be another)
         median = statistics.median(mine["per_process"]) / medians[by_median]
         median = 1.0 / median if is_latency(w) else median
+        per_pass, ratios = _per_pass(w, ok)
+        passes = "-" if per_pass is None else f"{_exact(per_pass)} ({' / '.join(f'{x:.3f}' for x in ratios)})"
         op, wanted = target_of(w["workload"])
         rows.append([w["workload"], _process_figures(w, mine), peer, _process_figures(w, theirs),
                      _exact(row_ratio(w, peer)), _exact(median) + ("" if by_median == peer else f" ({by_median})"),
-                     f"{op} {wanted:g}x", _met_target(op, median, wanted)])
+                     passes, f"{op} {wanted:g}x", _met_target(op, median, wanted)])
     if not rows:
         return "One process per case: no spread to show."
-    return ("Each case's figure in every process it ran in (in order), and numba ÷ the best peer taken two ways: "
-            "best process against best process (the tables above) and median against median (against the peer "
-            "with the best median, named when it is another). Where only the first meets the target, the row "
+    return ("Each case's figure in every process it ran in (in order), and numba ÷ the best peer taken three ways: "
+            "best process against best process (the tables above), median against median (against the peer "
+            "with the best median, named when it is another), and pass by pass: a pass runs every variant once, "
+            "one after another, and each pass gives numba ÷ the best peer of that pass (the median of them, then "
+            "each in order; peers that missed a pass left out). Where only the first meets the target, the row "
             "is met in the fast spells of this machine, not reliably.\n\n"
             + table(["row", "numba, each process", "best peer", "its processes", "numba ÷ best peer (best)",
-                     "numba ÷ best peer (median)", "target", "met by the medians"], rows))
+                     "numba ÷ best peer (median)", "numba ÷ best peer, pass by pass (median: each)", "target",
+                     "met by the medians"], rows))
 
 
 def _targets(report):

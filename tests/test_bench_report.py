@@ -480,13 +480,31 @@ def test_the_spread_shows_every_process_and_the_ratio_of_the_medians():
     text = bench_markdown._spread({"workloads": [noisy, latency, single]})
     lines = [x for x in text.splitlines() if x.startswith("| ") and not x.startswith("| row")]
     # best 125 / 100 = 1.25x (met); medians 95 / 88 (jax-scan's median beats jax-step's 70) = 1.080x (not met)
+    # pass by pass, against the best peer of each pass: 125 / 100, 90 / 85, 95 / 88; the loop is no peer
     assert lines[0] == ("| fashion-b64 | 125 / 90 / 95 | jax-step | 100 / 60 / 70 | 1.250x | 1.080x (jax-scan) "
-                        "| >= 1.2x | no |")
-    # latency: 10 us best against 20 us best = 0.5x; medians 1e6/9e4 = 11.1 us against 1e6/4e4 = 25 us = 0.444x
+                        "| 1.080x (1.250 / 1.059 / 1.080) | >= 1.2x | no |")
+    # latency: 10 us best against 20 us best = 0.5x; medians 1e6/9e4 = 11.1 us against 1e6/4e4 = 25 us = 0.444x;
+    # pass by pass 10 / 25, 12.5 / 20, 11.1 / 33.3 us
     assert lines[1] == ("| predict-1 | 10 / 12.5 / 11.1 us | onnxruntime | 25 / 20 / 33.3 us | 0.500x | 0.444x "
-                        "| <= 0.5x | yes |")
+                        "| 0.400x (0.400 / 0.625 / 0.333) | <= 0.5x | yes |")
     assert len(lines) == 2  # mnist-b1 ran one process per case
     assert bench_markdown._spread({"workloads": [single]}) == "One process per case: no spread to show."
+
+
+def test_the_passes_pair_only_variants_that_ran_in_every_pass():
+    """A peer with a failed process is left out of the pass-by-pass ratios (its figures would pair
+    with the wrong passes); when numba itself missed a pass, there is no pass-by-pass ratio."""
+    def case(variant, runs):
+        return {"variant": variant, "status": "ok", "samples_per_s": max(runs), "per_process": runs}
+    peer_missed = {"workload": "fashion-b64", "cases": [case("numba", [100.0, 90.0, 80.0]),
+                                                       case("jax-scan", [150.0, 200.0]),  # one process failed
+                                                       case("torch", [50.0, 60.0, 100.0])]}
+    numba_missed = {"workload": "adam-b64", "cases": [case("numba", [100.0, 90.0]),
+                                                     case("jax-scan", [50.0, 60.0, 70.0])]}
+    text = bench_markdown._spread({"workloads": [peer_missed, numba_missed]})
+    lines = [x for x in text.splitlines() if x.startswith("| ") and not x.startswith("| row")]
+    assert "| 1.500x (2.000 / 1.500 / 0.800) |" in lines[0]  # against torch alone: 100 / 50, 90 / 60, 80 / 100
+    assert lines[1].split(" | ")[6] == "-"
 
 
 def test_the_report_has_the_spread_section(quick_report):
