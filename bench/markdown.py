@@ -1,7 +1,7 @@
 """The benchmark report as Markdown: machine, every row against every peer with the targets
 of issue 13 beside it (met or not), the training and inference tables (GFLOP/s, share of
 the sgemm ceiling, Numba-to-variant ratios), the spread of every row's figures across its processes
-(the ratio by the median process beside the best), the targets, compile time per optimizer, the
+(the ratio by the median process and pass by pass beside the best), the targets, compile time per optimizer, the
 end-to-end recipe, the peers that were skipped (with how to install them) and the charts.
 
 ``render(report)`` takes the dict :mod:`fastmlp.bench.report` builds (also saved
@@ -214,9 +214,14 @@ def _inference(report):
             "GFLOP/s = 2 x weights x rows/s.\n\n" + table(head, rows))
 
 
+def _runs(r):
+    """Every process's figure of a case (samples or rows per second), in the order they ran."""
+    return r.get("per_process") or [r["samples_per_s"]]
+
+
 def _process_figures(workload, r):
     """Every process's figure of a case, in the order they ran: '95.2k / 99.7k / 70.4k' or '14.4 / 13.5 us'."""
-    runs = r.get("per_process") or [r["samples_per_s"]]
+    runs = _runs(r)
     if is_latency(workload):
         return " / ".join(f"{1e6 / x:.3g}" for x in runs) + " us"
     return " / ".join(rate(x) for x in runs)
@@ -234,7 +239,7 @@ def _per_pass(workload, ok):
     most, in the same spell of the machine), and the median of those ratios; (None, []) when numba
     missed a pass. Only peers that ran in every pass count (a failed process would shift the
     pairing). On a latency row each ratio compares latencies."""
-    runs = {v: r.get("per_process") or [] for v, r in ok.items() if v != "loop"}
+    runs = {v: _runs(r) for v, r in ok.items() if v != "loop"}
     passes = max(len(x) for x in runs.values())
     mine = runs.pop("numba")
     peers = [x for x in runs.values() if len(x) == passes]
@@ -259,13 +264,11 @@ def _spread(report):
         peer, _ = best_other(w["cases"])
         ok = _ok(w["cases"])
         mine, theirs = ok.get("numba"), ok.get(peer)
-        if mine is None or theirs is None or min(len(mine.get("per_process", [])),
-                                                  len(theirs.get("per_process", []))) < 2:
+        if mine is None or theirs is None or min(len(_runs(mine)), len(_runs(theirs))) < 2:
             continue
-        medians = {v: statistics.median(r.get("per_process") or [r["samples_per_s"]]) for v, r in ok.items()
-                   if v not in ("numba", "loop")}
+        medians = {v: statistics.median(_runs(r)) for v, r in ok.items() if v not in ("numba", "loop")}
         by_median = max(medians, key=medians.get)  # the best peer by its median process (may be another)
-        median = statistics.median(mine["per_process"]) / medians[by_median]
+        median = statistics.median(_runs(mine)) / medians[by_median]
         median = 1.0 / median if is_latency(w) else median
         per_pass, ratios = _per_pass(w, ok)
         passes = "-" if per_pass is None else f"{_exact(per_pass)} ({' / '.join(f'{x:.3f}' for x in ratios)})"
