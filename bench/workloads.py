@@ -170,6 +170,7 @@ WORKLOADS = {w.id: w for w in (
     Workload("busy-b64", _FASHION, "mnist-size", 8192, 0, _NO_LOOP, setting="busy"),
     Workload("predict-10k", _FASHION, "mnist-size", 10000, 0, predict_rows=10000),
     Workload("predict-1", _FASHION, "mnist-size", 2000, 0, predict_rows=1),
+    Workload("busy-predict-256", _FASHION, "mnist-size", 8192, 0, setting="busy", predict_rows=256),
 )}
 
 RECIPE_NET = _FASHION

@@ -24,7 +24,8 @@ from fastmlp.bench.report import main
 from fastmlp.bench.tasks import case_task, not_run_reason, workload_task
 from fastmlp.bench.workloads import OPTIMIZERS, WORKLOADS, Net, load_data
 
-NEW_ROWS = ("adam-b64", "momentum-b64", "adam-b1", "onecore-b64", "busy-b64", "predict-10k", "predict-1")
+NEW_ROWS = ("adam-b64", "momentum-b64", "adam-b1", "onecore-b64", "busy-b64", "predict-10k", "predict-1",
+            "busy-predict-256")
 OPTIMIZER_ROWS = ("adam-b64", "momentum-b64", "adam-b1")
 needs_affinity = pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="needs os.sched_getaffinity")
 
@@ -53,7 +54,8 @@ def test_the_new_rows_are_defined_as_workloads_md_says():
             "onecore-b64": (fashion, "relu", 64, "sgd", "onecore", 0, ""),
             "busy-b64": (fashion, "relu", 64, "sgd", "busy", 0, ""),
             "predict-10k": (fashion, "relu", 64, "sgd", "idle", 10000, ""),
-            "predict-1": (fashion, "relu", 64, "sgd", "idle", 1, "")}
+            "predict-1": (fashion, "relu", 64, "sgd", "idle", 1, ""),
+            "busy-predict-256": (fashion, "relu", 64, "sgd", "busy", 256, "")}
     for wid, (layers, act, bs, opt, setting, rows, base) in want.items():
         w = WORKLOADS[wid]
         assert (w.net.layers, w.net.activation, w.net.batch_size, w.net.optimizer, w.setting, w.predict_rows,
@@ -102,7 +104,7 @@ def test_each_training_variant_trains_the_optimizer_rows(variant, row):
     assert r["gflops"] == pytest.approx(w.net.gflops(r["samples_per_s"]))
 
 
-@pytest.mark.parametrize("row", ("predict-10k", "predict-1"))
+@pytest.mark.parametrize("row", ("predict-10k", "predict-1", "busy-predict-256"))
 @pytest.mark.parametrize("variant", bench_peers.PREDICT_VARIANTS)
 def test_each_inference_variant_predicts_and_matches_the_reference(variant, row):
     _require(variant)

@@ -258,3 +258,136 @@ def test_one_thread_in_two_threads_at_once_keeps_the_blas_limited_until_both_lef
     tb.join(10)
     assert seen == [("b in", 1), ("a left", 1), ("b inside", 1)]  # a left while b runs: still one thread
     assert blas.events == [("limit", 1), ("restore", 2)] and blas.count == 2
+
+
+# -- inference ---------------------------------------------------------------------------------
+def _calls(choice, n, rows, seconds_per_row):
+    """``n`` whole calls of ``rows`` rows through ``choice``, each timed by ``seconds_per_row``
+    (way -> seconds per row, or a function of the call's index); the ways they ran on."""
+    ways = []
+    for i in range(n):
+        way = choice.way()
+        per_row = seconds_per_row[way]
+        choice.record(way, rows, rows * (per_row(i) if callable(per_row) else per_row))
+        ways.append(way)
+    return ways
+
+
+def test_inference_calls_alternate_while_probing_then_run_on_the_kept_way():
+    c = tc.PooledChoice()
+    rows = 1000  # 1e-5 s per row: 10 ms calls, POOLED_SECONDS after two
+    ways = _calls(c, 2 * tc.POOLED_CALLS, rows, {ALL: 1e-5, ONE: 2e-5})
+    assert ways == [ALL, ONE] * tc.POOLED_CALLS
+    assert not c.probing and c.kept == ALL
+    assert _calls(c, 3, rows, {ALL: 1e-5, ONE: 2e-5}) == [ALL] * 3
+
+
+def test_inference_judges_pooled_time_not_the_best_call():
+    """On a busy core two BLAS threads run some calls fast and many slowly: their pooled speed
+    loses to one thread although their best call wins."""
+    c = tc.PooledChoice()
+    busy = {ALL: lambda i: 0.5e-5 if i % 4 == 0 else 8e-5, ONE: 1e-5}
+    _calls(c, 4 * tc.POOLED_CALLS, 1000, busy)
+    assert c.kept == ONE
+    assert c.rate(ONE) > c.rate(ALL)
+
+
+def test_inference_leaves_out_each_ways_slowest_call():
+    c = tc.PooledChoice()
+    first_slow = {ALL: lambda i: 50e-5 if i == 0 else 1e-5, ONE: 2e-5}  # the first call touches new buffers
+    _calls(c, 2 * tc.POOLED_CALLS, 1000, first_slow)
+    assert c.kept == ALL and c.rate(ALL) == pytest.approx(1e5)
+
+
+def test_inference_chooses_only_after_enough_calls_and_seconds():
+    c = tc.PooledChoice()
+    _calls(c, 2 * tc.POOLED_CALLS, 10, {ALL: 1e-5, ONE: 2e-5})  # 0.1 ms calls: far from POOLED_SECONDS
+    assert c.probing
+    _calls(c, 2 * int(tc.POOLED_SECONDS / 1e-4) + 2, 10, {ALL: 1e-5, ONE: 2e-5})
+    assert c.kept == ALL
+
+
+def test_inference_probes_again_when_the_kept_way_slows_down():
+    c = tc.PooledChoice()
+    _calls(c, 2 * tc.POOLED_CALLS, 1000, {ALL: 1e-5, ONE: 2e-5})
+    assert c.kept == ALL
+    slow = {ALL: 5e-5, ONE: 2e-5}  # 100-row calls of 5 ms: judged by POOLED_SECONDS
+    _calls(c, 1, 100, slow)  # one slow call: not yet judged (pooled)
+    assert not c.probing
+    _calls(c, int(tc.POOLED_SECONDS / 5e-3), 100, slow)
+    assert c.probing
+    _calls(c, 2 * tc.POOLED_CALLS, 1000, {ALL: 5e-5, ONE: 2e-5})
+    assert c.kept == ONE
+
+
+class _BlasClock:
+    """Time that runs 3x slower per call with the BLAS on several threads than on one, and notes
+    the BLAS's thread count at each reading."""
+
+    def __init__(self):
+        self.now, self.seen = 0.0, []
+
+    def __call__(self):
+        blas = tc.blas_threads()
+        self.seen.append(blas)
+        self.now += 1.0 if blas == 1 else 3.0
+        return self.now
+
+
+@several_threads
+@pytest.mark.parametrize("method", ["predict_proba", "predict", "forward"])
+def test_inference_settles_on_one_blas_thread_when_the_clock_says_so(method):
+    X, _ = _data(300)
+    m = fastmlp.MLP(LAYERS, seed=0, dtype="float32")
+    choice = m.engine.inference_choice(X.shape[0])
+    clock = choice.clock = _BlasClock()
+    top = tc.blas_threads()
+    results = [getattr(m, method)(X) for _ in range(2 * tc.POOLED_CALLS + 3)]
+    assert choice.kept == ONE
+    assert clock.seen[:4] == [top, top, 1, 1]  # probed: a call on all threads, one on one, ...
+    assert clock.seen[-6:] == [1] * 6  # then every call on one thread
+    assert tc.blas_threads() == top  # restored after each call
+    fastmlp.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # fixed: the BLAS's own threads, no choice
+    reference = getattr(m, method)(X)
+    for r in results:  # the same rows on one BLAS thread or several: equal to rounding
+        np.testing.assert_allclose(r, reference, rtol=1e-5, atol=1e-6)
+
+
+@several_threads
+def test_inference_counts_bad_values_on_either_way():
+    X, _ = _data(300)
+    X[7, 3], X[250, 0] = np.nan, np.inf
+    m = fastmlp.MLP(LAYERS, seed=0, dtype="float32")
+    choice = m.engine.inference_choice(X.shape[0])
+    choice.clock = _BlasClock()
+    for _ in range(4):  # both ways
+        with pytest.raises(ValueError, match="NaN or inf"):
+            m.predict_proba(X)
+    assert {w for w, calls in choice._probe.items() if calls} <= {ALL, ONE}
+
+
+def test_inference_has_nothing_to_choose_for_few_rows_small_nets_or_a_fixed_count():
+    m = fastmlp.MLP([784, 256, 10], seed=0)
+    few = m.engine.inference_choice(1)  # the row path: no BLAS call
+    assert few is None
+    if numba.config.NUMBA_NUM_THREADS > 1:
+        assert m.engine.inference_choice(64) is not None
+        assert m.engine.inference_choice(64) is m.engine.inference_choice(100)  # one per power of two
+        assert m.engine.inference_choice(64) is not m.engine.inference_choice(200)
+    assert fastmlp.MLP([6, 9, 3], seed=0).engine.inference_choice(4096) is None  # 4096 x 6 x 9 < MIN_WORK
+    fastmlp.set_num_threads(1)
+    assert m.engine.inference_choice(4096) is None
+    fastmlp.set_num_threads("auto")
+    fastmlp.set_deterministic(True)
+    assert m.engine.inference_choice(4096) is None
+
+
+@several_threads
+def test_each_thread_predicting_has_its_own_inference_choice():
+    m = fastmlp.MLP(LAYERS, seed=0, dtype="float32")
+    X, _ = _data(300)
+    mine = m.engine.inference_choice(300)
+    theirs = []
+    t = threading.Thread(target=lambda: (m.predict_proba(X), theirs.append(m.engine.inference_choice(300))))
+    t.start(), t.join(30)
+    assert theirs and theirs[0] is not mine and theirs[0] is not None

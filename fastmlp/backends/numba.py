@@ -26,7 +26,9 @@ private kernel never validates; its public twin checks, then calls it). It owns:
   kernel a training needs before its first batch, so that the trainer can say so;
 - the thread count of training: each epoch call is timed, and run on all threads or on one,
   whichever trains faster now (:mod:`fastmlp.backends.thread_choice`), unless the user fixed
-  the count; and whose threads run the products: the BLAS's, or, for every optimizer but plain
+  the count; inference calls on more than a few rows choose the BLAS's threads the same way,
+  each calling thread for itself (:meth:`NumbaBackend.inference_choice`); and whose threads run
+  the products: the BLAS's, or, for every optimizer but plain
   SGD on large products, Numba's, each product and update cut into one piece per thread with
   the BLAS on one thread for the call (:func:`split_parts`, ``kernels.split``).
 """
@@ -261,6 +263,16 @@ class _TrainingBuffers:
                                     buffers.empty((2, state_rows, arch.n_in), arch.dtype)) if online else None
 
 
+def inference_choosing_from(layers):
+    """The fewest rows from which an inference call chooses its BLAS threads
+    (``NumbaBackend.inference_choice``): it takes whole-layer products (more than
+    ``kernels.inference.ROW_PATH_MAX_ROWS`` rows), one of them large enough for the BLAS to split
+    (``thread_choice.MIN_WORK``). None on one core: nothing to choose."""
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        return None
+    return max(K.inference.ROW_PATH_MAX_ROWS + 1, -(-thread_choice.MIN_WORK // thread_choice.largest_product(layers, 1)))
+
+
 class _InferenceBuffers:
     """One thread's buffers for inference calls of up to ``rows`` rows: the hidden layers'
     ping-pong ``scratch``, the ``logits``, the row path's nonzero positions ``nz``, the
@@ -294,6 +306,7 @@ class NumbaBackend(BackendBase):
         self._entries = {}  # inference kernel -> its compiled entry point (see ``_entry``)
         self._net, self._dtype = arch.net, arch.dtype  # read by every inference call: plain attributes
         self._n_out, self._n_classes = arch.n_out, arch.n_classes
+        self._choosing_from = inference_choosing_from(arch.layers)  # see ``inference_choice``
 
     @property
     def epoch_kernel(self):
@@ -353,7 +366,8 @@ class NumbaBackend(BackendBase):
         many threads can predict with one model at once. Nothing is allocated but the result.
 
         A call that fits this thread's buffers takes the shortest way (``one_call``, set by the
-        first such call that went the long way): a few microseconds per row are at stake.
+        first such call that went the long way): a few microseconds per row are at stake. A call
+        with threads to choose (``inference_choice``) runs on the way the choice says, timed.
         """
         if not typed:
             fast = getattr(self._local, "one_call", None)
@@ -386,20 +400,45 @@ class NumbaBackend(BackendBase):
         call = self._entries.get(K.screened) if not typed else K.screened
         if call is None:
             call = self._entry(K.screened, (proba, out, count, buf.scratch, buf.nz, params, X, self._net, limit))
-        if n <= buf.rows and n <= chunk and lock is None:  # one call: the latency path
+        choice = self.inference_choice(n)
+        if n <= buf.rows and n <= chunk and lock is None and choice is None:  # one call: the latency path
             call(proba, out, count, buf.scratch, buf.nz, params, X, self._net, limit)
-            if not typed:
-                self._local.one_call = (min(buf.rows, chunk), call, buf.logits, count, buf.scratch, buf.nz,
+            if not typed:  # the shortest way from now on, for calls with no threads to choose
+                few = chunk if self._choosing_from is None else min(chunk, self._choosing_from - 1)
+                self._local.one_call = (min(buf.rows, few), call, buf.logits, count, buf.scratch, buf.nz,
                                         buf.no_proba)
             return result, count.item()
         step, bad = min(buf.rows, chunk), 0
-        with lock or contextlib.nullcontext():
+        way = None if choice is None else choice.way()
+        with lock or contextlib.nullcontext(), (
+                thread_choice.blas_limited() if way == thread_choice.ONE else contextlib.nullcontext()):
+            t0 = choice.clock() if choice is not None else 0.0
             for s in range(0, n, step):
                 part = result[s:s + step]
                 proba, out = (part, buf.logits) if probabilities else (buf.no_proba, part)
                 call(proba, out, count, buf.scratch, buf.nz, params, X[s:s + step], self._net, limit)
                 bad += count.item()
+            if choice is not None:
+                choice.record(way, n, choice.clock() - t0)
         return result, bad
+
+    def inference_choice(self, rows):
+        """This thread's :class:`~fastmlp.backends.thread_choice.PooledChoice` between the BLAS on
+        all its threads and on one for inference calls of about ``rows`` rows (one per power of
+        two), or None when there is nothing to choose: fewer rows than ``inference_choosing_from``,
+        one core, a count fixed by ``fastmlp.set_num_threads``, or the deterministic mode (the
+        BLAS on one thread). Each thread has its own: many threads can predict at once."""
+        if (self._choosing_from is None or rows < self._choosing_from or thread_choice.is_fixed()
+                or thread_choice.is_deterministic()):
+            return None
+        choices = getattr(self._local, "choices", None)
+        if choices is None:
+            choices = self._local.choices = {}
+        key = min(rows, self.EVAL_CHUNK).bit_length()
+        choice = choices.get(key)
+        if choice is None:
+            choice = choices[key] = thread_choice.PooledChoice()
+        return choice
 
     def output(self, params, X):
         return self.screened(params, np.ascontiguousarray(X, self._dtype), False, np.inf, typed=True)[0]
