@@ -320,6 +320,17 @@ def test_inference_probes_again_when_the_kept_way_slows_down():
     assert c.kept == ONE
 
 
+def test_inference_with_one_thread_kept_is_measured_again_only_after_recheck_seconds():
+    c = tc.PooledChoice()
+    _calls(c, 2 * tc.POOLED_CALLS, 1000, {ALL: 3e-5, ONE: 1e-5})
+    assert c.kept == ONE
+    calls = 0
+    while not c.probing:  # one thread 5x slower (0.05 s calls): the machine got busier, no drop acts
+        _calls(c, 1, 1000, {ALL: 3e-5, ONE: 5e-5})
+        calls += 1
+    assert calls == int(np.ceil(tc.RECHECK_SECONDS / 0.05))
+
+
 class _BlasClock:
     """Time that runs 3x slower per call with the BLAS on several threads than on one, and notes
     the BLAS's thread count at each reading."""

@@ -230,8 +230,12 @@ class PooledChoice(ThreadChoice):
     with its whole wait (the best of a few short calls would hide it: on a busy core some calls
     on two BLAS threads run fast and others several times slower); its slowest call is left out
     (a first call's one-off costs: buffers touched for the first time). It chooses once each way
-    has run ``POOLED_CALLS`` calls and ``POOLED_SECONDS`` in all; the kept way's speed is watched
-    the same way, pooled over ``POOLED_SECONDS`` at a time."""
+    has run ``POOLED_CALLS`` calls and ``POOLED_SECONDS`` in all. All threads, once kept, are
+    watched the same way, pooled over ``POOLED_SECONDS`` at a time, and measured again when they
+    drop; one thread only every ``RECHECK_SECONDS``: its drop says the machine got busier, which
+    would not make all threads faster, and each probe of all threads on a busy core costs calls
+    several times slower (on the project machine with a core busy, dropping with one thread kept
+    probed again and again and halved the mean speed of 64-row calls)."""
 
     def __init__(self, clock=time.perf_counter):
         super().__init__(clock)
@@ -252,6 +256,8 @@ class PooledChoice(ThreadChoice):
         return all(len(c) >= POOLED_CALLS and sum(s for _, s in c) >= POOLED_SECONDS for c in self._probe.values())
 
     def _dropped(self, samples, seconds):
+        if self.kept == ONE:
+            return False
         rows, total = self._window[0] + samples, self._window[1] + seconds
         if total < POOLED_SECONDS:
             self._window = (rows, total)
