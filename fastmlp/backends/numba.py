@@ -270,7 +270,8 @@ def inference_choosing_from(layers):
     (``thread_choice.MIN_WORK``). None on one core: nothing to choose."""
     if numba.config.NUMBA_NUM_THREADS < 2:
         return None
-    return max(K.inference.ROW_PATH_MAX_ROWS + 1, -(-thread_choice.MIN_WORK // thread_choice.largest_product(layers, 1)))
+    per_row = thread_choice.largest_product(layers, 1)
+    return max(K.inference.ROW_PATH_MAX_ROWS + 1, -(-thread_choice.MIN_WORK // per_row))
 
 
 class _InferenceBuffers:

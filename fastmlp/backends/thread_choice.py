@@ -50,7 +50,7 @@ MARGIN = 0.05  # all threads are kept only when faster than one thread by this f
 RECHECK_SECONDS = 10.0  # training time between probes
 DROP = 0.6  # a call slower than this fraction of the kept way's speed probes again
 STEADY_SECONDS = 0.02  # shorter pieces (an epoch's first or last few batches) do not judge the speed
-POOLED_CALLS = 4  # inference (``PooledChoice``): calls of each way before choosing (the slowest left out)
+POOLED_CALLS = 2  # inference (``PooledChoice``): calls of each way before choosing
 POOLED_SECONDS = 0.02  # and their seconds in all
 ALL, ONE = "all", "one"
 
@@ -228,27 +228,35 @@ class PooledChoice(ThreadChoice):
     each call runs on the way measured least so far. A way's speed is its calls' rows over their
     seconds, pooled, so that a call that waited on a thread the scheduler had put aside counts
     with its whole wait (the best of a few short calls would hide it: on a busy core some calls
-    on two BLAS threads run fast and others several times slower); its slowest call is left out
-    (a first call's one-off costs: buffers touched for the first time). It chooses once each way
-    has run ``POOLED_CALLS`` calls and ``POOLED_SECONDS`` in all. All threads, once kept, are
-    watched the same way, pooled over ``POOLED_SECONDS`` at a time, and measured again when they
-    drop; one thread only every ``RECHECK_SECONDS``: its drop says the machine got busier, which
-    would not make all threads faster, and each probe of all threads on a busy core costs calls
-    several times slower (on the project machine with a core busy, dropping with one thread kept
-    probed again and again and halved the mean speed of 64-row calls)."""
+    on two BLAS threads run fast and others several times slower). The first call a choice sees
+    does not judge (it touches new buffers). It chooses once each way has run ``POOLED_CALLS``
+    calls and ``POOLED_SECONDS`` in all: two calls each for calls of 20 ms or more, so that a
+    program that predicts a few large batches soon runs them all on the faster way. All
+    threads, once kept, are watched the same way, pooled over ``POOLED_SECONDS`` at a time, and
+    measured again when they drop; one thread only every ``RECHECK_SECONDS``: its drop says the
+    machine got busier, which would not make all threads faster, and each probe of all threads
+    on a busy core costs calls several times slower (on the project machine with two other
+    processes spinning, probing again on drops with one thread kept halved the mean speed of
+    64-row calls)."""
 
     def __init__(self, clock=time.perf_counter):
         super().__init__(clock)
         self._window = (0, 0.0)  # (rows, seconds) of the kept way since its speed was last judged
+        self._warm = False  # whether the first call went by
 
     def way(self):
         """The way to run the next call on: ALL or ONE."""
         return self.pieces(1)[0][0]
 
+    def record(self, way, samples, seconds):
+        if not self._warm:
+            self._warm = True
+            return
+        super().record(way, samples, seconds)
+
     def rate(self, way):
-        """Rows per second of ``way`` over its calls in the current probe but the slowest; 0 when
-        not measured."""
-        calls = sorted(self._probe[way], key=lambda c: c[0] / c[1])[1:] or self._probe[way]
+        """Rows per second of ``way`` over its calls in the current probe; 0 when not measured."""
+        calls = self._probe[way]
         seconds = sum(s for _, s in calls)
         return sum(n for n, _ in calls) / seconds if seconds > 0 else 0.0
 
