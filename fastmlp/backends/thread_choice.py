@@ -207,7 +207,10 @@ class ThreadChoice:
         ``STEADY_SECONDS``; the best one raises the mark)."""
         if seconds < STEADY_SECONDS:
             return False
-        rate = samples / seconds
+        return self._below(samples / seconds)
+
+    def _below(self, rate):
+        """Whether the kept way's ``rate`` is below ``DROP`` times its mark; the best rate raises the mark."""
         dropped = rate < DROP * self._kept_rate
         self._kept_rate = max(self._kept_rate, rate)
         return dropped
@@ -271,10 +274,7 @@ class PooledChoice(ThreadChoice):
             self._window = (rows, total)
             return False
         self._window = (0, 0.0)
-        rate = rows / total
-        dropped = rate < DROP * self._kept_rate
-        self._kept_rate = max(self._kept_rate, rate)
-        return dropped
+        return self._below(rows / total)
 
     def reprobe(self):
         super().reprobe()
