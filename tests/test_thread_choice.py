@@ -110,6 +110,20 @@ def test_the_choice_is_measured_again_after_recheck_seconds():
     assert c.kept == ALL
 
 
+def test_with_one_thread_kept_a_drop_does_not_probe_again_only_the_recheck_does():
+    c = _settled({ALL: 3e-5, ONE: 1e-5})
+    assert c.kept == ONE
+    busier = {ALL: 9e-5, ONE: 5e-5}  # the machine got busier: one thread 5x slower, all threads slower still
+    calls = 0
+    while not c.probing:
+        assert _run(c, 100, busier) == [(ONE, 100)]  # whole calls on the kept way, no piece on all threads
+        calls += 1
+    assert calls == int(np.ceil(tc.RECHECK_SECONDS / (100 * BATCH * 5e-5)))
+    for _ in range(2):
+        _run(c, 100, busier)
+    assert c.kept == ONE
+
+
 def _data(n=20 * BATCH, seed=0):
     rng = np.random.default_rng(seed)
     return rng.normal(size=(n, LAYERS[0])).astype(np.float32), rng.integers(0, LAYERS[-1], n)
