@@ -17,11 +17,10 @@ piece) is kept, one thread unless all threads are ``MARGIN`` faster. It probes a
 ``RECHECK_SECONDS`` of training, and, with all threads kept, at once when a call runs at less
 than ``DROP`` times the speed the kept way had: the load changed. One thread kept is probed
 again only after ``RECHECK_SECONDS``: its drop says the machine got busier, which would not make
-all threads faster, and each probe runs pieces on all threads beside the other load (on the
-project machine with another process spinning on a core, fashion-b64 plain SGD with one thread
-kept probed again on such drops 9 times in 8 trainings of 60 epochs of 8192 samples; those
-that probed ran at 54-71k samples/s, the slowest two with 3 and 2 probes, those that did not,
-with this rule or before it, at 61-71k).
+all threads faster, and each probe runs pieces on all threads beside the other load. On the
+project machine with another process spinning on a core, 8 trainings of fashion-b64 (plain SGD,
+60 epochs of 8192 samples) probed again on such drops 9 times in all and ran at 54.3-71.3k
+samples/s; 8 with this rule, alternated with them, probed none and ran at 61.7-71.0k.
 
 Inference (``predict``, ``predict_proba``, ``forward`` on more than a few rows) chooses the same way
 between the BLAS on all its threads and on one (its kernel runs on the calling thread), each
