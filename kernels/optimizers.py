@@ -45,11 +45,17 @@ SGD, ADAM, RMSPROP, ADAGRAD = 0, 1, 2, 3
 PLAIN, MOMENTUM, NESTEROV = 0, 1, 2  # SGD's forms (``UpdateChoice.momentum``)
 
 # The step's scalars in the params dtype, rounded once from float64 (as torch does); ``flush``
-# (bool): whether the update flushes denormals (see the module docstring).
+# (bool): whether the update flushes denormals (see the module docstring); ``write_velocity``
+# (bool): whether ``descend`` writes each velocity back (with weight decay, which changes it, and
+# every ``VELOCITY_FLUSH_EVERY``-th update when denormals are flushed).
 Coeffs = namedtuple("Coeffs", ["lr", "weight_decay", "eps", "momentum", "beta1", "one_minus_beta1", "beta2",
-                               "one_minus_beta2", "inv_sqrt_bias2", "alpha", "one_minus_alpha", "decay", "flush"])
+                               "one_minus_beta2", "inv_sqrt_bias2", "alpha", "one_minus_alpha", "decay", "flush",
+                               "write_velocity"])
 # The smallest normal float32: an eps below it keeps denormals (``Coeffs.flush``).
 SMALLEST_NORMAL_FLOAT32 = float(np.finfo(np.float32).tiny)
+# Without weight decay ``descend`` leaves the velocities as the gradient's product wrote them, except
+# on every this many updates, when it writes them back with denormals flushed (see ``descend``).
+VELOCITY_FLUSH_EVERY = 16
 
 
 @njit(**JIT_INNER_INLINE)
@@ -170,12 +176,21 @@ def descend(p, velocity, c):
     then p -= lr velocity. ``momentum_element``'s numbers, in the same order, without a gradient
     buffer: the gradient is never written, read back and added (measured on the 784x256 layer at
     batch 64 (Intel Xeon, AVX-512): its product and update 290-450 us a step, 260-420 fused).
-    Denormals are flushed as in ``apply_update``: each velocity is written back here."""
+    Denormals are read as 0 as in ``apply_update``. Without weight decay the velocity is final
+    already, and it is written back (denormals flushed) only when ``c.write_velocity`` says: every
+    ``VELOCITY_FLUSH_EVERY``-th update, so that a velocity decaying towards 0 spends at most that
+    many products as a denormal, each of them slow on Intel CPUs. The other updates read the
+    velocity and write only p: 1.5-1.6x faster on 32k-200k elements (Intel Xeon, AVX-512, one
+    thread: 200,704 elements 52 -> 35 us)."""
     mode = flush_denormals(c.flush)
-    for i in range(p.shape[0]):
-        v = velocity[i] + c.weight_decay * p[i]
-        velocity[i] = v
-        p[i] = p[i] - c.lr * v
+    if c.write_velocity:
+        for i in range(p.shape[0]):
+            v = velocity[i] + c.weight_decay * p[i]
+            velocity[i] = v
+            p[i] = p[i] - c.lr * v
+    else:
+        for i in range(p.shape[0]):
+            p[i] = p[i] - c.lr * velocity[i]
     restore_fp_mode(mode)
 
 
@@ -241,10 +256,12 @@ def step_coeffs(hyper, step, params):
     elif kind == ADAGRAD:
         lr = lr / (1.0 + (step - 1) * hyper.lr_decay)
     T = params.dtype.type
-    return Coeffs(T(lr), T(hyper.weight_decay), T(hyper.eps), T(hyper.momentum), T(hyper.beta1),
+    flush = not 0.0 < hyper.eps < SMALLEST_NORMAL_FLOAT32
+    wd = T(hyper.weight_decay)
+    return Coeffs(T(lr), wd, T(hyper.eps), T(hyper.momentum), T(hyper.beta1),
                   T(1.0 - hyper.beta1), T(hyper.beta2), T(1.0 - hyper.beta2), T(inv_sqrt_bias2), T(hyper.alpha),
-                  T(1.0 - hyper.alpha), T(1.0 - hyper.lr * hyper.decoupled_weight_decay),
-                  not 0.0 < hyper.eps < SMALLEST_NORMAL_FLOAT32)
+                  T(1.0 - hyper.alpha), T(1.0 - hyper.lr * hyper.decoupled_weight_decay), flush,
+                  wd != 0 or (flush and step % VELOCITY_FLUSH_EVERY == 0))
 
 
 @njit(**JIT)

@@ -2,6 +2,7 @@
 the state (``OptimizerState``): named views of one aligned buffer, copies, the old dict access."""
 import numpy as np
 import pytest
+from numba import njit
 
 import fastmlp
 from fastmlp import buffers
@@ -270,6 +271,56 @@ def test_an_eps_below_the_smallest_normal_float32_keeps_denormals():
     m = state.slots[0][:64]
     assert m.all() and (np.abs(m) < TINY32).all()  # beta1 * m: still denormal, not flushed
     np.testing.assert_array_equal(m, np.float32(np.float32(TINY32 * 0.5) * np.float32(0.9)))
+
+
+# -- descend: SGD with momentum whose gradient product wrote the velocity (kernels/optimizers.py) ---------
+
+@njit
+def _coeffs(hyper, step, like):
+    return K.optimizers.step_coeffs(hyper, step, like)
+
+
+@njit
+def _descend(p, velocity, c):
+    K.optimizers.descend(p, velocity, c)
+
+
+def test_descend_writes_the_velocities_back_with_weight_decay_or_every_so_many_updates_to_flush_them():
+    like = np.zeros(1, np.float32)
+    every = K.optimizers.VELOCITY_FLUSH_EVERY
+    plain = fastmlp.Optimizer("sgd", momentum=0.9).kernel_hyper(0.1)
+    writes = [step for step in range(1, 3 * every + 1) if _coeffs(plain, step, like).write_velocity]
+    assert writes == [every, 2 * every, 3 * every]
+    decayed = fastmlp.Optimizer("sgd", momentum=0.9, weight_decay=1e-4).kernel_hyper(0.1)
+    assert all(_coeffs(decayed, step, like).write_velocity for step in range(1, every + 1))
+    # denormals kept (an eps below the smallest normal float32, as the kernels see it): nothing written
+    keeps = plain._replace(eps=1e-40)
+    assert not any(_coeffs(keeps, step, like).write_velocity for step in range(1, 3 * every + 1))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_descend_without_weight_decay_gives_the_momentum_update_and_leaves_the_velocity_between_flushes(dtype):
+    """The parameters are the same bits whether the velocities are written back or not, and
+    p - lr * velocity (momentum_element's, the velocity holding momentum * v + g already); the
+    velocity is left as it is, denormals included, except on the flushing updates."""
+    rng = np.random.default_rng(0)
+    n = 1003
+    p0 = rng.normal(size=n).astype(dtype)
+    velocity = rng.normal(size=n).astype(dtype)
+    velocity[:3] = np.float32(TINY32 * 0.5)  # denormal in float32
+    hyper = fastmlp.Optimizer("sgd", momentum=0.9).kernel_hyper(0.05)
+    every = K.optimizers.VELOCITY_FLUSH_EVERY
+    kept = velocity if dtype == "float64" else np.where(np.abs(velocity) < TINY32, 0, velocity)  # read as 0
+    out = {}
+    for step in (1, every):
+        c = _coeffs(hyper, step, p0)
+        p, v = p0.copy(), velocity.copy()
+        _descend(p, v, c)
+        out[c.write_velocity] = p
+        np.testing.assert_array_equal(v, kept if c.write_velocity else velocity)  # flushed / untouched
+    np.testing.assert_array_equal(out[False], out[True])
+    exact = p0.astype(np.longdouble) - np.longdouble(p0.dtype.type(0.05)) * kept.astype(np.longdouble)
+    np.testing.assert_array_max_ulp(out[False], exact.astype(dtype), maxulp=1)  # one rounding (FMA) or two
 
 
 @pytest.mark.parametrize("batch_size", [1, 4], ids=["online", "mini-batch"])
