@@ -243,14 +243,18 @@ def _epochs(monkeypatch, parts, optimizer, dtype, dropout=None, **options):
     y = rng.integers(0, LAYERS[-1], 200)
     extra = {} if dropout is None else {"dropout": dropout}
     monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows: parts)
-    for run in range(2):
-        m = fastmlp.MLP(LAYERS, activation="relu", seed=3, dtype=dtype, **extra)
-        m.engine.epoch_kernel = "generic"
-        calls = _spy(monkeypatch)
-        m.fit(X, y, epochs=2, batch_size=64, optimizer=optimizer, verbose=0, seed=1, **options)
-        backend._wait_for_cut_compiles()
-        monkeypatch.undo()
-        monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows: parts)
+    fastmlp.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # fixed: no one-thread probe pieces (never cut)
+    try:
+        for run in range(2):
+            m = fastmlp.MLP(LAYERS, activation="relu", seed=3, dtype=dtype, **extra)
+            m.engine.epoch_kernel = "generic"
+            calls = _spy(monkeypatch)
+            m.fit(X, y, epochs=2, batch_size=64, optimizer=optimizer, verbose=0, seed=1, **options)
+            backend._wait_for_cut_compiles()
+            monkeypatch.undo()
+            monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows: parts)
+    finally:
+        fastmlp.set_num_threads("auto")
     assert calls and {c[1] for c in calls} == {parts}
     monkeypatch.undo()
     return m
@@ -428,6 +432,48 @@ def test_a_training_past_the_delay_starts_the_compile_then_trains_cut(monkeypatc
     parts, m = _fit_calls(monkeypatch, 2)
     assert parts == [2, 2] and np.isfinite(m.history["loss"]).all()
     assert held == [True]
+
+
+@several_threads
+def test_one_thread_kept_still_prepares_the_cut_kernel_and_its_readiness_measures_the_threads_again(
+        monkeypatch, fresh_cut_state):
+    """With the adaptive thread count, a training the choice keeps on one thread (chosen while all
+    threads still ran the uncut kernel) counts that time towards ``CUT_AFTER_S`` and so prepares its cut
+    kernel; once it is ready, the choice measures both ways again, and all threads now run it cut."""
+    monkeypatch.setattr(backend, "CUT_AFTER_S", 1e-9)
+    monkeypatch.setattr(tc, "RECHECK_SECONDS", 1e9)  # no probe by the clock: only the one readiness asks
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(128, LAYERS[0])).astype(np.float32), rng.integers(0, 10, 128)
+    m = fastmlp.MLP(LAYERS, seed=0)
+    choice = m.engine.thread_choice("generic", 64)
+    assert choice is not None  # adaptive: nothing fixed
+    choice.kept = tc.ONE  # as if the probe had chosen one thread
+    calls, reprobes = [], []
+    real_call, real_reprobe = backend.NumbaBackend._call_epoch, tc.ThreadChoice.reprobe
+
+    def spy(self, kernel, *args):
+        if len(args[-3]):  # the training's calls (not the empty ones that prepare kernels)
+            calls.append((args[-1].parts, numba.get_num_threads()))
+        return real_call(self, kernel, *args)
+
+    def counted(self):
+        reprobes.append(self)
+        real_reprobe(self)
+    monkeypatch.setattr(backend.NumbaBackend, "_call_epoch", spy)
+    monkeypatch.setattr(tc.ThreadChoice, "reprobe", counted)
+    m.fit(X, y, epochs=3, batch_size=64, optimizer="adam", verbose=0)
+    assert calls and all(c == (None, 1) for c in calls)  # one thread, nothing cut
+    backend._wait_for_cut_compiles()
+    assert len(backend._cut_ready) == 1  # prepared all the same
+    assert not reprobes
+    calls.clear()
+    m.fit(X, y, epochs=3, batch_size=64, optimizer="adam", verbose=0)
+    assert reprobes == [choice]  # told once that all threads now run the cut kernel
+    assert (2, numba.get_num_threads()) in calls  # all threads measured again: cut
+    assert (None, 1) in calls  # and one thread
+    calls.clear()
+    m.fit(X, y, epochs=1, batch_size=64, optimizer="adam", verbose=0)
+    assert reprobes == [choice]  # once only
 
 
 def test_a_cut_compile_that_fails_leaves_the_training_uncut(monkeypatch, fresh_cut_state, fixed_threads):

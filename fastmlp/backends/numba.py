@@ -30,7 +30,9 @@ private kernel never validates; its public twin checks, then calls it). It owns:
   each calling thread for itself (:meth:`NumbaBackend.inference_choice`); and whose threads run
   the products: the BLAS's, or, for every optimizer but plain
   SGD on large products, Numba's, each product and update cut into one piece per thread with
-  the BLAS on one thread for the call (:func:`split_parts`, ``kernels.split``).
+  the BLAS on one thread for the call (:func:`split_parts`, ``kernels.split``). That cut kernel is
+  prepared by a thread once the training has run ``CUT_AFTER_S`` on either way, and when it is
+  ready, the thread choice measures both ways again (all threads ran uncut until then).
 """
 import contextlib
 import copy
@@ -304,6 +306,7 @@ class NumbaBackend(BackendBase):
         self._local = threading.local()  # this thread's scratch
         self._train = None  # training buffers, allocated at the first epoch of a fit
         self._thread_choices = {}  # (epoch kernel, batch rows) -> ThreadChoice, or None: nothing to choose
+        self._cut_measured = set()  # prepare keys whose ready cut kernel the thread choice has been told of
         self._entries = {}  # inference kernel -> its compiled entry point (see ``_entry``)
         self._net, self._dtype = arch.net, arch.dtype  # read by every inference call: plain attributes
         self._n_out, self._n_classes = arch.n_out, arch.n_classes
@@ -580,9 +583,12 @@ class NumbaBackend(BackendBase):
                     or (online == "any" and tb.online.ST.shape[1] == 0)
                     or (data.dropout is not None and tb.dropout is None)):
                 tb = self._train = _TrainingBuffers(self.arch, rows, online, data.dropout is not None)
+            cut = split_parts(kernel, self.arch, rows) if order.shape[0] else None  # all threads (preparing: none)
             choice = self.thread_choice(kernel, rows) if order.shape[0] else None
             if choice is None:
-                return self._run_epoch(kernel, tb, params, state, optimizer, data, order, lr)
+                return self._run_epoch(kernel, tb, params, state, optimizer, data, order, lr, cut)
+            if cut is not None and self._cut_newly_ready(optimizer, data):
+                choice.reprobe()  # all threads now run the cut kernel: a way not measured yet
             # pieces of whole batches, each on the way the choice says, timed: the same batches
             # in the same order as one call (only the last piece may hold a partial batch)
             total, start = EpochResult(0.0, 0, 0, 0, False), 0
@@ -591,24 +597,38 @@ class NumbaBackend(BackendBase):
                 start += piece.shape[0]
                 with thread_choice.one_thread() if way == thread_choice.ONE else contextlib.nullcontext():
                     t0 = choice.clock()
-                    part = self._run_epoch(kernel, tb, params, state, optimizer, data, piece, lr)
+                    part = self._run_epoch(kernel, tb, params, state, optimizer, data, piece, lr, cut,
+                                           one_thread=way == thread_choice.ONE)
                     choice.record(way, part.seen, choice.clock() - t0)
                 total = total + part
                 if part.diverged:
                     break
             return total
 
-    def _run_epoch(self, kernel, tb, params, state, optimizer, data, order, lr):
-        """One call of the epoch ``kernel`` over ``order`` (the caller holds the locks)."""
+    def _cut_newly_ready(self, optimizer, data):
+        """Whether the cut epoch kernel of this training (``_prepare_key``) is ready in this process
+        and this backend has not said so before: its thread choice then measures all threads again,
+        since they ran the uncut kernel until now (one thread runs the same either way)."""
+        key = self._prepare_key(optimizer, data)
+        if key not in _cut_ready or key in self._cut_measured:
+            return False
+        self._cut_measured.add(key)
+        return True
+
+    def _run_epoch(self, kernel, tb, params, state, optimizer, data, order, lr, cut, one_thread=False):
+        """One call of the epoch ``kernel`` over ``order`` (the caller holds the locks). ``cut``: the
+        training's ``Net.parts`` on all threads (``split_parts``, taken outside the thread choice's
+        one-thread pieces), or None. A ``one_thread`` piece cuts nothing, but its time counts
+        towards preparing the cut kernel, as the uncut calls on all threads do."""
         a = self.arch
         result = tb.result
         result[0] = 0
         samples = Samples(kernel_view(data.X), kernel_view(data.y), kernel_view(data.t), self._weights(data.w))
-        parts = split_parts(kernel, a, tb.rows) if order.shape[0] else None  # (preparing: the uncut kernel first)
+        parts = None if one_thread else cut
         waiting = None  # the prepare key of a training that could be cut but is not yet
-        if parts is not None:
+        if cut is not None:
             key = self._prepare_key(optimizer, data)
-            if not self._cut_kernel_ready(key, kernel, tb, params, state, optimizer, samples, data, lr, parts):
+            if not self._cut_kernel_ready(key, kernel, tb, params, state, optimizer, samples, data, lr, cut):
                 parts, waiting = None, key  # until the cut kernel is ready: the same training on the BLAS's threads
         net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts)
         started = time.perf_counter()
