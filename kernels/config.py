@@ -1,13 +1,14 @@
 """Numba flags and thresholds: the one place they are set.
 
 Importing this starts nothing and changes no environment variable: it only
-registers where the kernels' compiled code is cached (``intrinsics``). The
-threading layer and thread pool are chosen and started by the numba backend
-(``fastmlp.backends.numba``) when its first kernel runs.
+registers where the kernels' compiled code is cached and has their helpers compiled for
+linking only (``intrinsics``). The threading layer and thread pool are chosen and started
+by the numba backend (``fastmlp.backends.numba``) when its first kernel runs.
 """
-from .intrinsics import NO_REFCOUNTS, REFCOUNTS, register_cache_locator
+from .intrinsics import NO_REFCOUNTS, REFCOUNTS, compile_helpers_for_linking_only, register_cache_locator
 
 register_cache_locator()
+compile_helpers_for_linking_only()
 
 # Keep NaN/inf semantics (no 'nnan'/'ninf'): divergence checks must survive.
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}

@@ -35,7 +35,16 @@ Private names used (all imported here, nowhere else):
   ``map_layout``: arrays typed as Numba types them, without importing numpy.ma
   (:func:`type_arrays_without_numpy_ma`);
 - the jit option ``_nrt`` (``numba.core.cpu.CPUTargetOptions._nrt``): kernels compiled without
-  reference counting (:data:`NO_REFCOUNTS`, :data:`REFCOUNTS`).
+  reference counting (:data:`NO_REFCOUNTS`, :data:`REFCOUNTS`);
+- ``numba.core.typed_passes.BaseNativeLowering.run_pass`` (the library it makes when given
+  none), ``numba.core.codegen.CPUCodeLibrary._finalize_final_module`` (with
+  ``numba.core.codegen.CPUCodeLibrary._finalize_dynamic_globals`` and
+  ``numba.core.codegen.CPUCodeLibrary._verify_declare_only_symbols``),
+  ``numba.core.codegen.CPUCodeLibrary.serialize_using_object_code``,
+  ``numba.core.codegen.CPUCodeLibrary._get_module_for_linking``,
+  ``numba.core.codegen.CPUCodeLibrary._unserialize`` and ``numba.core.codegen.JITCPUCodegen.set_env``
+  (its ``_engine``): the kernels' helpers compiled for linking only
+  (:func:`compile_helpers_for_linking_only`).
 """
 import contextlib
 import ctypes
@@ -473,11 +482,7 @@ class KernelCacheLocator(caching._CacheLocator):
 
     @classmethod
     def from_function(cls, py_func, py_file):
-        try:
-            inside = pathlib.Path(py_file).resolve().parent == KERNELS_DIR
-        except (OSError, ValueError):
-            return None
-        return cls(py_func, py_file) if inside else None
+        return cls(py_func, py_file) if _in_kernels(py_file) else None
 
     def get_cache_path(self):
         if KernelCacheLocator._path is None:
@@ -535,6 +540,96 @@ def register_cache_locator():
     if KernelCacheLocator not in classes:
         classes.insert(0, KernelCacheLocator)
     caching.IndexDataCacheFile = KeyedDataCacheFile
+
+
+# -- helpers compiled for linking only ------------------------------------------------------------
+# Numba compiles each function a kernel calls (each helper, each ``@overload`` implementation) as
+# a library of its own and makes every library ready to run: it optimises the library's module
+# with everything it calls linked in, then adds it to the JIT engine, which emits its machine
+# code. A helper without entry wrappers (``config.JIT_INNER``) is never run on its own, though:
+# its callers link its optimised module in and emit it again as part of their own machine code.
+# The kernels' helpers therefore skip the engine (``_finalize_final_module``): no machine code of
+# their own. A cold Adam compile (784-256-128-64-10) spent 0.44-0.46 s emitting the helpers'.
+# Their optimisation stays: a caller links the helper's module as optimised on its own, as before,
+# so the kernels compute what they did (optimised only inside each caller, the fast-math
+# helpers came out differently per caller: cut and uncut updates no longer agreed to the bit, and
+# a NaN loss went unnoticed). The helpers' cache entries hold that module as bitcode instead of
+# machine code (Numba's own 'bitcode' kind, which nothing else in Numba writes), and load for
+# linking only too.
+
+def _in_kernels(py_file):
+    """Whether the source file ``py_file`` is one of this package's kernel files."""
+    try:
+        return pathlib.Path(py_file).resolve().parent == KERNELS_DIR
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def is_link_only(library):
+    """Whether ``library`` (a Numba code library) is a helper's, compiled for linking only."""
+    return getattr(library, "_fastmlp_link_only", False)
+
+
+_LINK_ONLY = {}  # the Numba methods replaced, by name -> Numba's own (see ``compile_helpers_for_linking_only``)
+
+
+def compile_helpers_for_linking_only():
+    """From now on, compile the kernels' helpers (functions in this package's kernel files with
+    neither a Python nor a C entry wrapper) for linking into their callers only (see above);
+    everything else compiles as before. Once; returns whether it did now."""
+    if _LINK_ONLY:
+        return False
+    from numba.core import codegen, typed_passes
+
+    library_class = codegen.CPUCodeLibrary
+    own = _LINK_ONLY
+    own.update(run_pass=typed_passes.BaseNativeLowering.run_pass,
+               finalize=library_class._finalize_final_module,
+               serialize=library_class.serialize_using_object_code,
+               unserialize=library_class._unserialize.__func__,
+               set_env=codegen.JITCPUCodegen.set_env)
+
+    def run_pass(self, state):
+        flags = state.flags
+        if (state.library is None and flags.no_cpython_wrapper and flags.no_cfunc_wrapper
+                and _in_kernels(state.func_id.filename)):
+            state.library = state.targetctx.codegen().create_library(state.func_id.func_qualname)
+            state.library.enable_object_caching()
+            state.library._fastmlp_link_only = True
+        return own["run_pass"](self, state)
+
+    def finalize_final_module(self):
+        if not is_link_only(self):
+            return own["finalize"](self)
+        self._finalize_dynamic_globals()
+        self._verify_declare_only_symbols()
+        self._finalized = True  # no machine code: not added to the JIT engine
+
+    def serialize_using_object_code(self):
+        if not is_link_only(self):
+            return own["serialize"](self)
+        return (self.name, "bitcode", self._get_module_for_linking().as_bitcode())
+
+    def unserialize(cls, codegen_, state):
+        name, kind, data = state
+        if kind != "bitcode":
+            return own["unserialize"](cls, codegen_, state)
+        library = codegen_.create_library(name)
+        library._fastmlp_link_only = True
+        library._final_module = llvm.parse_bitcode(data)
+        library._finalize_final_module()
+        return library
+
+    def set_env(self, env_name, env):
+        if self._engine.get_global_value_address(env_name):  # not in the engine: a helper's own
+            own["set_env"](self, env_name, env)
+
+    typed_passes.BaseNativeLowering.run_pass = run_pass
+    library_class._finalize_final_module = finalize_final_module
+    library_class.serialize_using_object_code = serialize_using_object_code
+    library_class._unserialize = classmethod(unserialize)
+    codegen.JITCPUCodegen.set_env = set_env
+    return True
 
 
 # -- typing arrays without numpy.ma ---------------------------------------------------------------

@@ -59,6 +59,14 @@ PRIVATE = [
     ("numba.np.numpy_support", "from_dtype"),
     ("numba.np.numpy_support", "map_layout"),
     ("numba.core.cpu", "CPUTargetOptions._nrt"),
+    ("numba.core.typed_passes", "BaseNativeLowering.run_pass"),
+    ("numba.core.codegen", "CPUCodeLibrary._finalize_final_module"),
+    ("numba.core.codegen", "CPUCodeLibrary._finalize_dynamic_globals"),
+    ("numba.core.codegen", "CPUCodeLibrary._verify_declare_only_symbols"),
+    ("numba.core.codegen", "CPUCodeLibrary._get_module_for_linking"),
+    ("numba.core.codegen", "CPUCodeLibrary.serialize_using_object_code"),
+    ("numba.core.codegen", "CPUCodeLibrary._unserialize"),
+    ("numba.core.codegen", "JITCPUCodegen.set_env"),
 ]
 
 
@@ -600,6 +608,67 @@ def test_kernel_caches_name_data_files_by_signature_and_other_caches_stay_numbas
     assert p == [0.9] * 5
     names = [f.name for f in pathlib.Path(folder).glob("*.nbc")]
     assert names and all(re.fullmatch(r".+\.[0-9a-f]{20}\.nbc", n) for n in names), names
+
+
+# -- helpers compiled for linking only -------------------------------------------------------------
+
+_LINKING_CHILD = """
+import json
+import numpy as np
+from numba import njit
+from fastmlp.kernels import intrinsics
+from fastmlp.kernels.dense import col_sums  # a helper: no entry wrappers, in a kernel file
+
+
+@njit
+def user_sums(dout):  # not a kernel: compiled as Numba compiles, with the helper linked in
+    db = np.zeros(dout.shape[1])
+    col_sums(db, dout)
+    return db
+
+
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def user_helper(x):  # no wrappers either, but not a kernel's
+    return x + 1
+
+
+@njit
+def calls_user_helper(x):
+    return user_helper(x)
+
+
+sums, other_result = user_sums(np.arange(12.0).reshape(3, 4)), calls_user_helper(41)
+(helper,) = col_sums.overloads.values()
+(user,) = user_sums.overloads.values()
+(other,) = user_helper.overloads.values()
+print(json.dumps({"sums": sums.tolist(), "other": other_result,
+                  "helper": [intrinsics.is_link_only(helper.library), helper.library.serialize_using_object_code()[1]],
+                  "user": [intrinsics.is_link_only(user.library), user.library.serialize_using_object_code()[1]],
+                  "other_kind": [intrinsics.is_link_only(other.library), other.library.serialize_using_object_code()[1]],
+                  "hits": col_sums.stats.cache_hits.total(), "misses": col_sums.stats.cache_misses.total()}))
+"""
+
+
+def test_helpers_compile_for_linking_only_and_load_from_the_cache_for_linking_only(tmp_path):
+    """A kernel helper compiles without machine code of its own (cached as bitcode), a function
+    that calls it links it in and computes the right result; a second process loads the helper
+    from the cache the same way and links it into a new function. Other functions, with or
+    without wrappers, compile as Numba compiles them (machine code, cached as object code)."""
+    env = {"NUMBA_CACHE_DIR": str(tmp_path)}
+    expected = {"sums": [12.0, 15.0, 18.0, 21.0], "other": 42, "helper": [True, "bitcode"],
+                "user": [False, "object"], "other_kind": [False, "object"]}
+    first = _run(_LINKING_CHILD, env)
+    assert first == dict(expected, hits=0, misses=1)
+    again = _run(_LINKING_CHILD, env)
+    assert again == dict(expected, hits=1, misses=0)
+
+
+def test_compiling_helpers_for_linking_only_is_installed_once():
+    from numba.core import codegen
+    assert intrinsics.compile_helpers_for_linking_only() is False  # the kernels' import did it
+    assert codegen.CPUCodeLibrary._finalize_final_module is not intrinsics._LINK_ONLY["finalize"]
+    assert not intrinsics._in_kernels(__file__) and intrinsics._in_kernels(intrinsics.__file__)
+    assert not intrinsics._in_kernels(None)
 
 
 # -- loading cached kernels without the compiler -----------------------------------------------
