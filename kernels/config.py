@@ -1,14 +1,17 @@
 """Numba flags and thresholds: the one place they are set.
 
-Importing this starts nothing and changes no environment variable: it only
-registers where the kernels' compiled code is cached and has their helpers compiled for
-linking only (``intrinsics``). The threading layer and thread pool are chosen and started
-by the numba backend (``fastmlp.backends.numba``) when its first kernel runs.
+Importing this starts nothing and changes no environment variable: it only registers where
+the kernels' compiled code is cached, has their helpers compiled for linking only and their
+glue inlined without copies of its IR (``intrinsics``). The threading layer and thread pool
+are chosen and started by the numba backend (``fastmlp.backends.numba``) when its first kernel
+runs.
 """
-from .intrinsics import NO_REFCOUNTS, REFCOUNTS, compile_helpers_for_linking_only, register_cache_locator
+from .intrinsics import (NO_REFCOUNTS, REFCOUNTS, compile_helpers_for_linking_only, inline_glue_without_copies,
+                         register_cache_locator)
 
 register_cache_locator()
 compile_helpers_for_linking_only()
+inline_glue_without_copies()
 
 # Keep NaN/inf semantics (no 'nnan'/'ninf'): divergence checks must survive.
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}

@@ -6,7 +6,9 @@ compilation), and every intrinsic and helper still does what the kernels expect 
 borrowed views (same data as the NumPy views they replace), data pointers, scalars by
 reference (through the BLAS gemm), prefetch hints, the kernels' cache folder and locator.
 """
+import copy
 import importlib
+import inspect
 import json
 import os
 import pathlib
@@ -67,6 +69,10 @@ PRIVATE = [
     ("numba.core.codegen", "CPUCodeLibrary.serialize_using_object_code"),
     ("numba.core.codegen", "CPUCodeLibrary._unserialize"),
     ("numba.core.codegen", "JITCPUCodegen.set_env"),
+    ("numba.core.inline_closurecall", "InlineWorker.inline_function"),
+    ("numba.core.inline_closurecall", "InlineWorker.run_untyped_passes"),
+    ("numba.core.inline_closurecall", "InlineWorker.inline_ir"),
+    ("numba.core.inline_closurecall", "copy"),
 ]
 
 
@@ -123,6 +129,15 @@ def test_private_objects_have_the_shape_intrinsics_relies_on():
     for dtype in (numba.float64, numba.float32):
         fn, fortran = intrinsics.xxgemm(dtype)
         assert fn is not None and fortran == (intrinsics.kernel_blas() == "numpy")
+    # what inline_glue_without_copies replaces and calls: Numba's inline_function and inline_ir by
+    # these parameters, inline_ir copying the callee's IR with its module's copy.deepcopy
+    from numba.core import inline_closurecall
+    worker = inline_closurecall.InlineWorker
+    assert list(inspect.signature(intrinsics._INLINE["inline_function"]).parameters) == [
+        "self", "caller_ir", "block", "i", "function", "arg_typs"]
+    assert list(inspect.signature(worker.inline_ir).parameters) == [
+        "self", "caller_ir", "block", "i", "callee_ir", "callee_freevars", "arg_typs"]
+    assert "copy.deepcopy(" in inspect.getsource(worker.inline_ir)
 
 
 def test_every_intrinsic_is_exercised_here():
@@ -669,6 +684,50 @@ def test_compiling_helpers_for_linking_only_is_installed_once():
     assert codegen.CPUCodeLibrary._finalize_final_module is not intrinsics._LINK_ONLY["finalize"]
     assert not intrinsics._in_kernels(__file__) and intrinsics._in_kernels(intrinsics.__file__)
     assert not intrinsics._in_kernels(None)
+
+
+# -- the kernels' glue inlined without copies of its IR --------------------------------------------
+
+def test_kernels_glue_inlines_without_copies_and_other_functions_as_numba_inlines_them(monkeypatch):
+    """A function that calls the kernels' glue (``split.piece``, inline="always") inlines it
+    without deep-copying its IR and computes what the glue's Python computes; a user's own
+    inline="always" function is inlined with Numba's copies, as before."""
+    from numba.core import inline_closurecall
+
+    from fastmlp.kernels.split import piece
+    copied = []
+
+    class CountingCopy:
+        @staticmethod
+        def deepcopy(value, memo=None):
+            copied.append(value)
+            return copy.deepcopy(value, memo)
+
+    monkeypatch.setattr(inline_closurecall, "copy", CountingCopy)
+
+    @njit(inline="always")
+    def user_glue(n):
+        return n + 1
+
+    @njit
+    def calls_kernels_glue(n, parts, t):
+        return piece(n, parts, t, 16)
+
+    @njit
+    def calls_user_glue(n):
+        return user_glue(n)
+
+    assert [calls_kernels_glue(100, 3, t) for t in range(3)] == [piece.py_func(100, 3, t, 16) for t in range(3)]
+    assert copied == []
+    assert inline_closurecall.copy is CountingCopy  # put back after inlining
+    assert calls_user_glue(41) == 42
+    assert copied  # Numba's own copies
+
+
+def test_inlining_glue_without_copies_is_installed_once():
+    from numba.core import inline_closurecall
+    assert intrinsics.inline_glue_without_copies() is False  # the kernels' import did it
+    assert inline_closurecall.InlineWorker.inline_function is not intrinsics._INLINE["inline_function"]
 
 
 # -- loading cached kernels without the compiler -----------------------------------------------
