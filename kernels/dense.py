@@ -9,6 +9,9 @@ typing): what a training whose full batches make only BLAS-sized products gets, 
 third of its compile time (a shorter last batch then goes to BLAS too). ``parts`` (``Net.parts``):
 None, each BLAS product is one call on the BLAS's threads; a count, large products are cut
 into that many one-thread calls on Numba's threads (``split``). Everything else here is serial.
+Each kernel (``dense_forward``, ``dense_backward``, ``dense_sgd``) is its ``_body`` helper behind
+a Python entry: the other kernels call the helper, compiled for linking into them only (no entry
+wrappers or machine code of its own: ``intrinsics``).
 """
 from numba import njit
 
@@ -93,9 +96,9 @@ def col_sums(db, dout):
             db[j] += dout[i, j]
 
 
-@njit(**JIT)
-def dense_forward(out, x, W, b, act, alpha, used=None, loops=True, parts=None):
-    """out = act(x @ W + b); ``used`` as in ``activations.bias_act``."""
+@njit(**JIT_INNER)
+def dense_forward_body(out, x, W, b, act, alpha, used, loops, parts):
+    """``dense_forward``'s body, the one the other kernels call."""
     m, k = x.shape
     n = W.shape[1]
     if loops is not None and m * k * n < BLAS_MIN_WORK:
@@ -103,6 +106,12 @@ def dense_forward(out, x, W, b, act, alpha, used=None, loops=True, parts=None):
     else:
         product(out, x, False, W, False, 1, 0, parts)
     bias_act(out, b, act, alpha, used)
+
+
+@njit(**JIT)
+def dense_forward(out, x, W, b, act, alpha, used=None, loops=True, parts=None):
+    """out = act(x @ W + b); ``used`` as in ``activations.bias_act``."""
+    dense_forward_body(out, x, W, b, act, alpha, used, loops, parts)
 
 
 @njit(**JIT_INLINE)
@@ -115,9 +124,9 @@ def dense_dx(dx, dout, W, loops, parts):
         product(dx, dout, False, W, True, 1, 0, parts)
 
 
-@njit(**JIT)
-def dense_backward(dx, dW, db, dout, x, W, loops=True, parts=None):
-    """dW = x.T @ dout, db = sum of dout's rows, dx = dout @ W.T (skipped if dx is empty)."""
+@njit(**JIT_INNER)
+def dense_backward_body(dx, dW, db, dout, x, W, loops, parts):
+    """``dense_backward``'s body, the one the other kernels call."""
     m, k = x.shape
     n = W.shape[1]
     if loops is not None and m * k * n < BLAS_MIN_WORK:
@@ -130,13 +139,14 @@ def dense_backward(dx, dW, db, dout, x, W, loops=True, parts=None):
 
 
 @njit(**JIT)
-def dense_sgd(dx, W, b, x, dout, lr, loops=True):
-    """Plain SGD in place, no gradient buffer: first dx = dout @ W.T (skipped if dx is empty)
-    with the W not yet updated, then W -= lr * x.T @ dout, b -= lr * sum of dout's rows.
+def dense_backward(dx, dW, db, dout, x, W, loops=True, parts=None):
+    """dW = x.T @ dout, db = sum of dout's rows, dx = dout @ W.T (skipped if dx is empty)."""
+    dense_backward_body(dx, dW, db, dout, x, W, loops, parts)
 
-    BLAS gemm (alpha = -lr, beta = 1) for large products; for small ones a loop
-    that skips zero inputs (sparse pixels, ReLU zeros) since they change nothing.
-    """
+
+@njit(**JIT_INNER)
+def dense_sgd_body(dx, W, b, x, dout, lr, loops):
+    """``dense_sgd``'s body, the one the other kernels call."""
     m, k = x.shape
     n = W.shape[1]
     T = W.dtype.type
@@ -154,3 +164,14 @@ def dense_sgd(dx, W, b, x, dout, lr, loops=True):
     for i in range(m):
         for j in range(n):
             b[j] -= T(lr) * dout[i, j]
+
+
+@njit(**JIT)
+def dense_sgd(dx, W, b, x, dout, lr, loops=True):
+    """Plain SGD in place, no gradient buffer: first dx = dout @ W.T (skipped if dx is empty)
+    with the W not yet updated, then W -= lr * x.T @ dout, b -= lr * sum of dout's rows.
+
+    BLAS gemm (alpha = -lr, beta = 1) for large products; for small ones a loop
+    that skips zero inputs (sparse pixels, ReLU zeros) since they change nothing.
+    """
+    dense_sgd_body(dx, W, b, x, dout, lr, loops)

@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 
 from .config import JIT, JIT_INNER_INLINE
-from .intrinsics import borrow
+from .intrinsics import borrow, rows
 from .network import loss_and_sgd, top_loss, train_forward, update_backward
 from .structs import CORRECT, LOSS_SUM, WEIGHT_SUM, Batching, Samples, Workspace
 
@@ -61,18 +61,18 @@ def _gather(batch, data, idx):
 @njit(**JIT_INNER_INLINE)
 def _next_batch(batch, data, plan, start):
     """Gather the batch starting at ``start``: (rows, x, y, t, w), views of the batch buffers
-    (y, t or w empty when unused); rows is 0 when the epoch is over."""
+    (y, t or w empty when unused); rows is 0 when the epoch is over. Views by ``rows``, their
+    length chosen as a number: the fewest instructions to compile (this is inlined in each epoch kernel)."""
     m = min(plan.size, plan.order.shape[0] - start)
     if m < plan.size and plan.drop_last:
         m = 0
     y, t, w = data.y, data.t, data.w
+    ny, nt, nw = min(y.shape[0], 1), min(t.shape[0], 1), min(w.shape[0], 1)  # 1 for a field in use, else 0
     if m == 1:  # one row is contiguous already: no copy
         i = plan.order[start]
-        return (m, data.x[i:i + 1], y[i:i + 1] if y.shape[0] else batch.y[:0],
-                t[i:i + 1] if t.shape[0] else batch.t[:0], w[i:i + 1] if w.shape[0] else batch.w[:0])
-    _gather(batch, data, plan.order[start:start + m])
-    return (m, batch.x[:m], batch.y[:m] if y.shape[0] else batch.y[:0], batch.t[:m] if t.shape[0] else batch.t[:0],
-            batch.w[:m] if w.shape[0] else batch.w[:0])
+        return m, rows(data.x, i, 1), rows(y, i * ny, ny), rows(t, i * nt, nt), rows(w, i * nw, nw)
+    _gather(batch, data, rows(plan.order, start, m))
+    return m, rows(batch.x, 0, m), rows(batch.y, 0, m * ny), rows(batch.t, 0, m * nt), rows(batch.w, 0, m * nw)
 
 
 @njit(**JIT_INNER_INLINE)

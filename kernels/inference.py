@@ -22,7 +22,7 @@ from numba import njit
 
 from .activations import bias_act
 from .config import JIT, JIT_INNER, JIT_INNER_INLINE
-from .dense import dense_forward
+from .dense import dense_forward_body
 from .intrinsics import borrow, matrix, stack_block
 from .losses import SIGMOID_BCE, SIGMOID_XENT
 from .network import bias, weight
@@ -126,7 +126,8 @@ def output_layers(out, scratch, params, x, net):
     a_in = x
     for l in range(last + 1):
         dst = out if l == last else matrix(scratch, (l % 2) * half, m, net.lay[l, N_OUT])
-        dense_forward(dst, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l], net.acts)
+        dense_forward_body(dst, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l],
+                           net.acts, True, None)
         a_in = dst
 
 

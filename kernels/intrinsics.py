@@ -9,7 +9,8 @@ numba to the versions this module was tested with.
 
 Private names used (all imported here, nowhere else):
 - ``numba.np.arrayobj.make_array``, ``populate_array``: array structs without an owner
-  reference (:func:`borrow`, :func:`matrix`, :func:`stack_block`);
+  reference (:func:`borrow`, :func:`matrix`, :func:`rows`, :func:`stack_block`), and ``make_array``'s data
+  pointer read without index checks (:func:`entry`);
 - ``numba.core.cgutils``: stack slots and intrinsic declarations (prefetch, MXCSR:
   :func:`flush_denormals`);
 - ``numba.np.linalg._BLAS``, ``ensure_blas``: the BLAS gemm entry point numba's np.dot uses;
@@ -133,6 +134,51 @@ def matrix(typingctx, buf, offset, rows, cols):
                        itemsize=itemsize, meminfo=None)
         return dst._getvalue()
     return ret(buf, offset, rows, cols), codegen
+
+
+@intrinsic
+def entry(typingctx, arr, i, j):
+    """``arr[i, j]`` of a C-contiguous 2-D array, for 0 <= i < rows and 0 <= j < columns (not
+    checked): the element without the negative-index logic Numba's indexing compiles at each use.
+    """
+    if not (isinstance(arr, types.Array) and arr.layout == "C" and arr.ndim == 2
+            and isinstance(i, types.Integer) and isinstance(j, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        from numba.np.arrayobj import make_array  # compiling only (see CacheWithoutCompiler)
+        src = make_array(sig.args[0])(context, builder, args[0])
+        r, c = (context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], sig.args[1:]))
+        columns = cgutils.unpack_tuple(builder, src.shape, 2)[1]
+        return builder.load(builder.gep(src.data, [builder.add(builder.mul(r, columns), c)]))
+    return arr.dtype(arr, i, j), codegen
+
+
+@intrinsic
+def rows(typingctx, arr, start, n):
+    """``arr[start:start + n]`` (along the first axis) of a C-contiguous array, borrowed.
+
+    The rows must lie inside ``arr`` (not checked), or ``n`` be 0. The same view as Numba's
+    slice, without the slice's general logic (negative bounds, clamping, steps), which a kernel's
+    glue otherwise repeats at every slice it makes: fewer instructions to compile.
+    """
+    if not (isinstance(arr, types.Array) and arr.layout == "C" and arr.ndim >= 1):
+        return None
+
+    def codegen(context, builder, sig, args):
+        from numba.np.arrayobj import make_array, populate_array  # compiling only (see CacheWithoutCompiler)
+        src = make_array(sig.args[0])(context, builder, args[0])
+        first, count = (context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], sig.args[1:]))
+        shape = cgutils.unpack_tuple(builder, src.shape, sig.args[0].ndim)
+        row = context.get_constant(types.intp, 1)
+        for extent in shape[1:]:
+            row = builder.mul(row, extent)
+        dst = make_array(sig.return_type)(context, builder)
+        populate_array(dst, data=builder.gep(src.data, [builder.mul(first, row)]),
+                       shape=cgutils.pack_array(builder, [count] + shape[1:]), strides=src.strides,
+                       itemsize=src.itemsize, meminfo=None)
+        return dst._getvalue()
+    return arr(arr, start, n), codegen
 
 
 @intrinsic

@@ -13,34 +13,34 @@ from .activations import act_backward
 from .config import (BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE, SPLIT_MIN_UPDATE,
                      SPLIT_MIN_WORK)
 from .blas import gemm
-from .dense import col_sums, dense_backward, dense_forward, dense_sgd
+from .dense import col_sums, dense_backward_body, dense_forward_body, dense_sgd_body
 from .dropout import dropped, layer_input, mask_backward
-from .intrinsics import matrix
+from .intrinsics import entry, matrix, rows
 from .losses import fused_loss
 from .optimizers import apply_update, descend, step_coeffs, velocity_fused
 from .regularisation import clip_global_norm, regularise_layer
-from .split import cuts_nothing, split_step, split_update
+from .split import cuts_nothing, split_step, split_update, split_update_impl
 from .static import field_type, static_field
 from .structs import A_OFF, B_OFF, N_IN, N_OUT, W_OFF, UpdateRange
 
 
 @njit(**JIT_INNER_INLINE)
 def weight(params, net, l):
-    """Layer l's W (n_in, n_out), a view of a flat buffer in the params layout."""
-    return matrix(params, net.lay[l, W_OFF], net.lay[l, N_IN], net.lay[l, N_OUT])
+    """Layer l's W (n_in, n_out), a view of a flat buffer in the params layout. ``entry(net.lay, l, k)`` reads
+    ``net.lay[l, k]`` with less code to compile (this glue is inlined many times, as are ``bias`` and ``block``)."""
+    return matrix(params, entry(net.lay, l, W_OFF), entry(net.lay, l, N_IN), entry(net.lay, l, N_OUT))
 
 
 @njit(**JIT_INNER_INLINE)
 def bias(params, net, l):
     """Layer l's b (n_out,), a view of a flat buffer in the params layout."""
-    b = net.lay[l, B_OFF]
-    return params[b:b + net.lay[l, N_OUT]]
+    return rows(params, entry(net.lay, l, B_OFF), entry(net.lay, l, N_OUT))
 
 
 @njit(**JIT_INNER_INLINE)
 def block(buf, rows, net, l, m):
     """Layer l's (m, n_out) block of a workspace buffer (acts or deltas) sized for ``rows`` rows."""
-    return matrix(buf, rows * net.lay[l, A_OFF], m, net.lay[l, N_OUT])
+    return matrix(buf, rows * entry(net.lay, l, A_OFF), m, entry(net.lay, l, N_OUT))
 
 
 @njit(**JIT_INNER_INLINE)
@@ -50,8 +50,8 @@ def forward_from(ws, params, a_in, net, first, drop, step):
     m = a_in.shape[0]
     for l in range(first, net.lay.shape[0]):
         out = block(ws.acts, ws.rows, net, l, m)
-        dense_forward(out, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l], net.acts,
-                      net.loops, net.parts)
+        dense_forward_body(out, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l],
+                           net.acts, net.loops, net.parts)
         a_in = dropped(out, drop, ws.rows, net, l, step)
 
 
@@ -81,7 +81,7 @@ def layer_blocks(ws, x, net, l, drop):
         dx = block(ws.deltas, ws.rows, net, l - 1, m)
     else:
         a = x
-        dx = x[:0]
+        dx = rows(x, 0, 0)
     return dz, a, a_in, dx
 
 
@@ -98,8 +98,8 @@ def layer_backward(grads, ws, params, x, net, l, drop):
     """Layer l's gradient (dW, db into grads) from its delta, and, below the first layer,
     the delta of layer l - 1 (dx through W, then the activation's slope and the dropout mask)."""
     dz, a, a_in, dx = layer_blocks(ws, x, net, l, drop)
-    dense_backward(dx, weight(grads, net, l), bias(grads, net, l), dz, a_in, weight(params, net, l), net.loops,
-                   net.parts)
+    dense_backward_body(dx, weight(grads, net, l), bias(grads, net, l), dz, a_in, weight(params, net, l), net.loops,
+                        net.parts)
     delta_below(dx, a, net, l, drop, ws.rows)
 
 
@@ -161,9 +161,11 @@ def update_backward(grads, slots, ws, params, x, net, hyper, step, drop, stop):
 def backward_then_update(grads, slots, ws, params, x, net, l, hyper, step, drop):
     """Layer l's gradient and dx (``layer_backward``), its penalties and value clipping, then its update."""
     layer_backward(grads, ws, params, x, net, l, drop)
-    lo, hi = net.lay[l, W_OFF], net.lay[l, B_OFF] + net.lay[l, N_OUT]  # W then b: one range
-    regularise_layer(grads[lo:hi], params[lo:hi], net.lay[l, B_OFF] - lo, hyper, x.shape[0], ws.stats)
-    layer_update(params[lo:hi], slots[0][lo:hi], slots[1][lo:hi], grads[lo:hi], hyper, step, net.parts)
+    lo = net.lay[l, W_OFF]
+    n = net.lay[l, B_OFF] + net.lay[l, N_OUT] - lo  # W then b: one range of n parameters from lo
+    g, p = rows(grads, lo, n), rows(params, lo, n)
+    regularise_layer(g, p, net.lay[l, B_OFF] - lo, hyper, x.shape[0], ws.stats)
+    layer_update(p, rows(slots[0], lo, n), rows(slots[1], lo, n), g, hyper, step, net.parts)
 
 
 @njit(**JIT_INNER_INLINE)
@@ -175,13 +177,12 @@ def cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     and the slope and mask on dx, serially. The same numbers element by element."""
     dz, a, a_in, dx = layer_blocks(ws, x, net, l, drop)
     w0 = net.lay[l, W_OFF]
-    w1 = w0 + net.lay[l, N_IN] * net.lay[l, N_OUT]
+    n = net.lay[l, N_IN] * net.lay[l, N_OUT]  # W: n weights from w0
     first, second = slots[0], slots[1]
     c = step_coeffs(hyper, step, params)
     nesterov = hyper.nesterov != 0
-    split_step(dx, weight(grads, net, l), dz, a_in, weight(params, net, l),
-               UpdateRange(params[w0:w1], first[w0:w1], second[w0:w1], grads[w0:w1]), hyper.kind, c, nesterov,
-               net.parts)
+    w = UpdateRange(rows(params, w0, n), rows(first, w0, n), rows(second, w0, n), rows(grads, w0, n))
+    split_step(dx, weight(grads, net, l), dz, a_in, weight(params, net, l), w, hyper.kind, c, nesterov, net.parts)
     bias_step_then_below(grads, slots, ws, params, dz, dx, a, net, l, hyper, c, drop)
 
 
@@ -196,12 +197,12 @@ def velocity_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     kernel's piece functions instead, momentum's cold compile took about a second more."""
     dz, a, a_in, dx = layer_blocks(ws, x, net, l, drop)
     w0 = net.lay[l, W_OFF]
-    w1 = w0 + net.lay[l, N_IN] * net.lay[l, N_OUT]
+    n = net.lay[l, N_IN] * net.lay[l, N_OUT]  # W: n weights from w0
     if dx.shape[0] > 0:
         gemm(dx, dz, False, weight(params, net, l), True, 1, 0)  # dx = dz W.T, W before the step
     c = step_coeffs(hyper, step, params)
     gemm(weight(slots[0], net, l), a_in, True, dz, False, 1, c.momentum)
-    descend(params[w0:w1], slots[0][w0:w1], c)
+    descend(rows(params, w0, n), rows(slots[0], w0, n), c)
     bias_step_then_below(grads, slots, ws, params, dz, dx, a, net, l, hyper, c, drop)
 
 
@@ -211,9 +212,10 @@ def bias_step_then_below(grads, slots, ws, params, dz, dx, a, net, l, hyper, c, 
     db (the column sums of dz) into grads, b's update with the step's ``Coeffs`` c, then the
     slope and mask on dx (``delta_below``)."""
     b0 = net.lay[l, B_OFF]
-    b1 = b0 + net.lay[l, N_OUT]
+    n = net.lay[l, N_OUT]  # b: n biases from b0
     col_sums(bias(grads, net, l), dz)
-    apply_update(params[b0:b1], slots[0][b0:b1], slots[1][b0:b1], grads[b0:b1], hyper.kind, c, hyper.nesterov != 0)
+    apply_update(rows(params, b0, n), rows(slots[0], b0, n), rows(slots[1], b0, n), rows(grads, b0, n), hyper.kind, c,
+                 hyper.nesterov != 0)
     delta_below(dx, a, net, l, drop, ws.rows)
 
 
@@ -279,8 +281,9 @@ def _blas_sized(m, k, n):
 def _clip_and_update(params, slots, grads, n, hyper, step, parts):
     """The first n gradients clipped to the global norm ``hyper.clip_norm``, then one update of
     the first n parameters."""
-    clip_global_norm(grads[:n], hyper.clip_norm)
-    split_update(params[:n], slots[0][:n], slots[1][:n], grads[:n], hyper, step, parts)
+    g = rows(grads, 0, n)
+    clip_global_norm(g, hyper.clip_norm)
+    split_update(rows(params, 0, n), rows(slots[0], 0, n), rows(slots[1], 0, n), g, hyper, step, parts)
 
 
 def _clips(hyper):
@@ -305,8 +308,7 @@ def _layer_update_impl(params, first, second, grads, hyper, step, parts):
         return impl
     if clip:
         return lambda params, first, second, grads, hyper, step, parts: None
-    return lambda params, first, second, grads, hyper, step, parts: split_update(params, first, second, grads,
-                                                                                  hyper, step, parts)
+    return split_update_impl(params, first, second, grads, hyper, step, parts)  # split_update itself, no call between
 
 
 def clipped_update(params, slots, grads, n, hyper, step, parts):
@@ -345,10 +347,10 @@ def sgd_backward(ws, params, x, net, lr, stop):
     for l in range(net.lay.shape[0] - 1, stop - 1, -1):
         dz = block(ws.deltas, ws.rows, net, l, m)
         W = weight(params, net, l)
-        a_in, dx = x, x[:0]
+        a_in, dx = x, rows(x, 0, 0)
         if l > 0:
             a_in = block(ws.acts, ws.rows, net, l - 1, m)
             dx = block(ws.deltas, ws.rows, net, l - 1, m)
-        dense_sgd(dx, W, bias(params, net, l), a_in, dz, lr, net.loops)
+        dense_sgd_body(dx, W, bias(params, net, l), a_in, dz, lr, net.loops)
         if l > 0:
             act_backward(dx, a_in, net.kinds[l - 1], net.alphas[l - 1], net.acts)

@@ -250,9 +250,10 @@ def step_coeffs(hyper, step, params):
     """The ``Coeffs`` of update number ``step`` (1-based) by ``hyper``, in the dtype of ``params``."""
     lr, inv_sqrt_bias2 = hyper.lr, 0.0
     kind = optimizer_id(hyper.kind)
-    if kind == ADAM:
-        lr = lr / (1.0 - hyper.beta1 ** step)
-        inv_sqrt_bias2 = 1.0 / np.sqrt(1.0 - hyper.beta2 ** step)
+    if kind == ADAM:  # float powers: the C library's pow, as Python's float ** int in the reference (an
+        t = float(step)  # int power compiles Numba's repeated squaring on first use: 0.1 s of a cold start)
+        lr = lr / (1.0 - hyper.beta1 ** t)
+        inv_sqrt_bias2 = 1.0 / np.sqrt(1.0 - hyper.beta2 ** t)
     elif kind == ADAGRAD:
         lr = lr / (1.0 + (step - 1) * hyper.lr_decay)
     T = params.dtype.type

@@ -119,7 +119,10 @@ def split_update(params, first, second, grads, hyper, step, parts):
 
 
 @overload(split_update, jit_options=JIT_INNER)
-def _split_update_impl(params, first, second, grads, hyper, step, parts):
+def split_update_impl(params, first, second, grads, hyper, step, parts):
+    """``split_update``'s implementation for these (Numba) argument types; also what an overload
+    with the same arguments that does exactly this returns (``network.layer_update``), so that
+    Numba compiles one function, not one that only calls another."""
     if cuts_nothing(parts):
         return lambda params, first, second, grads, hyper, step, parts: update_range(params, first, second, grads,
                                                                                       hyper, step)

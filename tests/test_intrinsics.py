@@ -23,7 +23,7 @@ from numba import njit
 
 from fastmlp.kernels import intrinsics
 from fastmlp.kernels.blas import gemm
-from fastmlp.kernels.intrinsics import borrow, by_reference, data_pointer, matrix, prefetch, stack_block
+from fastmlp.kernels.intrinsics import borrow, by_reference, data_pointer, entry, matrix, prefetch, rows, stack_block
 
 # -- the private Numba names ---------------------------------------------------------------------
 # (module, attribute path) of every private Numba API intrinsics.py uses.
@@ -178,6 +178,41 @@ def test_matrix_is_the_reshaped_slice_and_writes_through(dtype, off, r, c):
     expect = np.zeros(20, dtype)
     expect[off:off + r * c] = (10 * np.arange(r)[:, None] + np.arange(c)).ravel()
     np.testing.assert_array_equal(buf, expect)
+
+
+@njit
+def _rows_view(a, start, n):
+    v = rows(a, start, n)
+    v += 100  # writes through to a
+    return v.copy(), v.strides
+
+
+@pytest.mark.parametrize("shape", [(7,), (5, 3), (4, 2, 3), (6, 1)])
+@pytest.mark.parametrize("start,n", [(0, 1), (2, 2), (1, 0), (0, 4), (3, 1)])
+def test_rows_is_the_slice_along_the_first_axis_and_writes_through(shape, start, n):
+    a = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    expect = a.copy()
+    got, strides = _rows_view(a, start, n)
+    np.testing.assert_array_equal(got, expect[start:start + n] + 100)
+    assert got.shape == expect[start:start + n].shape and strides == a.strides
+    expect[start:start + n] += 100
+    np.testing.assert_array_equal(a, expect)  # only those rows changed
+
+
+@njit
+def _entries(a):
+    out = np.empty(a.shape, a.dtype)
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            out[i, j] = entry(a, i, j)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (4, 1), (1, 6)])
+def test_entry_reads_every_element(dtype, shape):
+    a = (np.arange(np.prod(shape)) * 3 + 1).astype(dtype).reshape(shape)
+    np.testing.assert_array_equal(_entries(a), a)
 
 
 def test_borrow_reads_and_writes_the_callers_array():
@@ -453,6 +488,8 @@ EXERCISED = {
     "restore_fp_mode": test_flush_denormals_flushes_inside_and_restore_puts_the_mode_back,
     "borrow": test_borrow_reads_and_writes_the_callers_array,
     "matrix": test_matrix_is_the_reshaped_slice_and_writes_through,
+    "rows": test_rows_is_the_slice_along_the_first_axis_and_writes_through,
+    "entry": test_entry_reads_every_element,
     "stack_block": test_stack_block_is_a_private_array_of_the_bytes_asked,
     "data_pointer": test_data_pointer_is_the_arrays_first_element,
     "by_reference": test_by_reference_holds_the_value,
