@@ -96,6 +96,22 @@ REFCOUNTS = {"_nrt": True}
 # instead borrow their arguments, so views made from them count nothing. Safe because the
 # caller (Python) holds the arrays for the whole call and no kernel returns or stores a view.
 
+def _borrowed_view(context, builder, array_type, data, shape, strides, itemsize):
+    """An array struct of ``array_type`` over ``data`` with the given shape, strides and itemsize
+    (LLVM values; shape and strides as lists or packed tuples) and no owner: what every view here is."""
+    from numba.np.arrayobj import make_array, populate_array  # compiling only (see CacheWithoutCompiler)
+    shape = cgutils.pack_array(builder, shape) if isinstance(shape, list) else shape
+    strides = cgutils.pack_array(builder, strides) if isinstance(strides, list) else strides
+    dst = make_array(array_type)(context, builder)
+    populate_array(dst, data=data, shape=shape, strides=strides, itemsize=itemsize, meminfo=None)
+    return dst._getvalue()
+
+
+def _intp_args(context, builder, sig, args):
+    """An intrinsic's integer arguments after its first, as intp values."""
+    return [context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], sig.args[1:])]
+
+
 @intrinsic
 def borrow(typingctx, arr):
     """``arr`` without its owner reference: views of it are not reference-counted."""
@@ -103,12 +119,9 @@ def borrow(typingctx, arr):
         return None
 
     def codegen(context, builder, sig, args):
-        from numba.np.arrayobj import make_array, populate_array  # compiling only (see CacheWithoutCompiler)
+        from numba.np.arrayobj import make_array  # compiling only (see CacheWithoutCompiler)
         src = make_array(sig.args[0])(context, builder, args[0])
-        dst = make_array(sig.return_type)(context, builder)
-        populate_array(dst, data=src.data, shape=src.shape, strides=src.strides,
-                       itemsize=src.itemsize, meminfo=None)
-        return dst._getvalue()
+        return _borrowed_view(context, builder, sig.return_type, src.data, src.shape, src.strides, src.itemsize)
     return arr(arr), codegen
 
 
@@ -123,16 +136,12 @@ def matrix(typingctx, buf, offset, rows, cols):
     ret = types.Array(buf.dtype, 2, "C")
 
     def codegen(context, builder, sig, args):
-        from numba.np.arrayobj import make_array, populate_array  # compiling only (see CacheWithoutCompiler)
+        from numba.np.arrayobj import make_array  # compiling only (see CacheWithoutCompiler)
         src = make_array(sig.args[0])(context, builder, args[0])
-        off, m, n = (context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], sig.args[1:]))
+        off, m, n = _intp_args(context, builder, sig, args)
         itemsize = src.itemsize
-        dst = make_array(ret)(context, builder)
-        populate_array(dst, data=builder.gep(src.data, [off]),
-                       shape=cgutils.pack_array(builder, [m, n]),
-                       strides=cgutils.pack_array(builder, [builder.mul(n, itemsize), itemsize]),
-                       itemsize=itemsize, meminfo=None)
-        return dst._getvalue()
+        return _borrowed_view(context, builder, ret, builder.gep(src.data, [off]), [m, n],
+                              [builder.mul(n, itemsize), itemsize], itemsize)
     return ret(buf, offset, rows, cols), codegen
 
 
@@ -148,7 +157,7 @@ def entry(typingctx, arr, i, j):
     def codegen(context, builder, sig, args):
         from numba.np.arrayobj import make_array  # compiling only (see CacheWithoutCompiler)
         src = make_array(sig.args[0])(context, builder, args[0])
-        r, c = (context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], sig.args[1:]))
+        r, c = _intp_args(context, builder, sig, args)
         columns = cgutils.unpack_tuple(builder, src.shape, 2)[1]
         return builder.load(builder.gep(src.data, [builder.add(builder.mul(r, columns), c)]))
     return arr.dtype(arr, i, j), codegen
@@ -166,18 +175,15 @@ def rows(typingctx, arr, start, n):
         return None
 
     def codegen(context, builder, sig, args):
-        from numba.np.arrayobj import make_array, populate_array  # compiling only (see CacheWithoutCompiler)
+        from numba.np.arrayobj import make_array  # compiling only (see CacheWithoutCompiler)
         src = make_array(sig.args[0])(context, builder, args[0])
-        first, count = (context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], sig.args[1:]))
+        first, count = _intp_args(context, builder, sig, args)
         shape = cgutils.unpack_tuple(builder, src.shape, sig.args[0].ndim)
         row = context.get_constant(types.intp, 1)
         for extent in shape[1:]:
             row = builder.mul(row, extent)
-        dst = make_array(sig.return_type)(context, builder)
-        populate_array(dst, data=builder.gep(src.data, [builder.mul(first, row)]),
-                       shape=cgutils.pack_array(builder, [count] + shape[1:]), strides=src.strides,
-                       itemsize=src.itemsize, meminfo=None)
-        return dst._getvalue()
+        return _borrowed_view(context, builder, sig.return_type, builder.gep(src.data, [builder.mul(first, row)]),
+                              [count] + shape[1:], src.strides, src.itemsize)
     return arr(arr, start, n), codegen
 
 
@@ -196,17 +202,12 @@ def stack_block(typingctx, like, nbytes):
     ret = types.Array(like.dtype, 1, "C")
 
     def codegen(context, builder, sig, args):
-        from numba.np.arrayobj import make_array, populate_array  # compiling only (see CacheWithoutCompiler)
         ll = context.get_data_type(like.dtype)
         itemsize = context.get_abi_sizeof(ll)
         size = max(1, nbytes.literal_value // itemsize)
-        dst = make_array(ret)(context, builder)
         intp = context.get_value_type(types.intp)
-        populate_array(dst, data=cgutils.alloca_once(builder, ll, size=size),
-                       shape=cgutils.pack_array(builder, [intp(size)]),
-                       strides=cgutils.pack_array(builder, [intp(itemsize)]),
-                       itemsize=intp(itemsize), meminfo=None)
-        return dst._getvalue()
+        return _borrowed_view(context, builder, ret, cgutils.alloca_once(builder, ll, size=size), [intp(size)],
+                              [intp(itemsize)], intp(itemsize))
     return ret(like, nbytes), codegen
 
 
