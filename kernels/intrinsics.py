@@ -54,6 +54,7 @@ Private names used (all imported here, nowhere else):
 """
 import contextlib
 import ctypes
+import functools
 import hashlib
 import importlib
 import importlib.abc
@@ -300,7 +301,7 @@ def load_scipy_blas():
     more than loading every cached kernel). Loaded here from its file and registered under
     its name, those imports find it. ``scipy.linalg`` stays unimported until something
     imports it; the module is then set as its attribute, as the import system does for a
-    submodule it loads itself (:class:`_AttachScipyBlas`).
+    submodule it loads itself (:func:`after_import`).
 
     Does nothing when the module or ``scipy.linalg`` is already imported, or when SciPy or
     the module cannot be found or loaded (Numba's own import then gives its usual error).
@@ -330,30 +331,52 @@ def load_scipy_blas():
     except Exception:  # noqa: BLE001  (an unusual SciPy: leave it to the normal import)
         sys.modules.pop(SCIPY_BLAS, None)
         return False
-    sys.meta_path.insert(0, _AttachScipyBlas())
+    after_import("scipy.linalg", _attach_scipy_blas)
     return True
 
 
-class _AttachScipyBlas(importlib.abc.MetaPathFinder):
-    """Sets the module :func:`load_scipy_blas` loaded as the attribute ``cython_blas`` of
-    ``scipy.linalg`` when that package is imported (then removes itself): so
-    ``import scipy.linalg.cython_blas; scipy.linalg.cython_blas.<name>`` works as usual."""
+def _attach_scipy_blas(linalg):
+    """Sets the module :func:`load_scipy_blas` loaded as the attribute ``cython_blas`` of the
+    package ``scipy.linalg`` once that is imported: so ``import scipy.linalg.cython_blas;
+    scipy.linalg.cython_blas.<name>`` works as usual."""
+    if SCIPY_BLAS in sys.modules:
+        linalg.cython_blas = sys.modules[SCIPY_BLAS]
+
+
+def after_import(name, action):
+    """Calls ``action(module)`` with the module ``name`` once it is imported: now if it is
+    already, else right after the usual import system has run it (:class:`_AfterImport`).
+    So a module can be adjusted without being imported before anything needs it."""
+    module = sys.modules.get(name)
+    if module is not None:
+        action(module)
+    else:
+        sys.meta_path.insert(0, _AfterImport(name, action))
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """The finder of :func:`after_import`: when the module ``name`` is imported, it removes
+    itself, takes the usual finders' spec and has its loader call ``action(module)`` right
+    after running the module (before the import statement returns)."""
+
+    def __init__(self, name, action):
+        self.name, self.action = name, action
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != "scipy.linalg":
+        if fullname != self.name:
             return None
         with contextlib.suppress(ValueError):
             sys.meta_path.remove(self)
         spec = importlib.util.find_spec(fullname)  # the usual finders' spec (this one is gone)
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
-        exec_module = spec.loader.exec_module  # this package's own loader object only
+        exec_module = spec.loader.exec_module  # this module's own loader object only
+        action = self.action
 
-        def exec_and_attach(module):
+        def exec_then_act(module):
             exec_module(module)
-            if SCIPY_BLAS in sys.modules:
-                module.cython_blas = sys.modules[SCIPY_BLAS]
-        spec.loader.exec_module = exec_and_attach
+            action(module)
+        spec.loader.exec_module = exec_then_act
         return spec
 
 
@@ -610,8 +633,11 @@ def register_cache_locator():
 # machine code (Numba's own 'bitcode' kind, which nothing else in Numba writes), and load for
 # linking only too.
 
+@functools.lru_cache(maxsize=None)
 def _in_kernels(py_file):
-    """Whether the source file ``py_file`` is one of this package's kernel files."""
+    """Whether the source file ``py_file`` is one of this package's kernel files (asked for each
+    kernel as it is defined and each function compiled: each file's answer is kept, since resolving
+    a path reads the file system: 0.01-0.02 s of every ``import fastmlp`` for its 122 kernels)."""
     try:
         return pathlib.Path(py_file).resolve().parent == KERNELS_DIR
     except (OSError, ValueError, TypeError):
@@ -696,7 +722,7 @@ def compile_helpers_for_linking_only():
 # kernels' machine code came out the same, instruction for instruction. Functions outside the
 # kernel files are inlined as Numba inlines them.
 
-_INLINE = {}  # Numba's own InlineWorker.inline_function once replaced (see ``inline_glue_without_copies``)
+_INLINE = {}  # "asked": True once arranged; "inline_function": Numba's own, once replaced (see below)
 
 
 class _NoCopy:
@@ -710,11 +736,19 @@ class _NoCopy:
 def inline_glue_without_copies():
     """From now on, inline the kernels' ``inline="always"`` functions without copying the IR made
     for each call site (see above); everything else is inlined as before. Once; returns whether it
-    did now."""
+    did now. Numba's module is changed when it is imported (:func:`after_import`): its compiler
+    imports it as it sets itself up, before it inlines anything, and a start that only loads cached
+    kernels never does (importing it here cost 0.03-0.05 s of every ``import fastmlp``)."""
     if _INLINE:
         return False
-    from numba.core import inline_closurecall
+    _INLINE["asked"] = True
+    after_import("numba.core.inline_closurecall", _inline_without_copies)
+    return True
 
+
+def _inline_without_copies(inline_closurecall):
+    """Replaces ``InlineWorker.inline_function`` of Numba's module ``inline_closurecall``
+    (:func:`inline_glue_without_copies`)."""
     worker = inline_closurecall.InlineWorker
     _INLINE["inline_function"] = own = worker.inline_function
 
@@ -730,7 +764,6 @@ def inline_glue_without_copies():
             inline_closurecall.copy = copier
 
     worker.inline_function = inline_function
-    return True
 
 
 # -- typing arrays without numpy.ma ---------------------------------------------------------------

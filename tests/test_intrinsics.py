@@ -767,6 +767,51 @@ def test_inlining_glue_without_copies_is_installed_once():
     assert inline_closurecall.InlineWorker.inline_function is not intrinsics._INLINE["inline_function"]
 
 
+_INLINE_ON_IMPORT_CHILD = """
+import json, sys
+import fastmlp
+from fastmlp.kernels import intrinsics
+out = {"imported_by_fastmlp": "numba.core.inline_closurecall" in sys.modules,
+       "replaced_before": "inline_function" in intrinsics._INLINE}
+from numba import njit
+from fastmlp.kernels.split import piece
+@njit
+def calls_kernels_glue(n, parts, t):
+    return piece(n, parts, t, 16)
+out["result"] = calls_kernels_glue(100, 3, 1)  # compiling imports Numba's module, then inlines piece
+from numba.core import inline_closurecall
+out["replaced"] = inline_closurecall.InlineWorker.inline_function is not intrinsics._INLINE["inline_function"]
+out["finder_gone"] = not any(getattr(f, "name", None) == "numba.core.inline_closurecall" for f in sys.meta_path)
+print(json.dumps(out))
+"""
+
+
+def test_inlining_without_copies_waits_for_numbas_module_then_replaces_it_before_any_inlining():
+    """``import fastmlp`` does not import Numba's inlining module (a warm start never needs it);
+    the first compile does, and from then on the kernels' glue inlines without copies."""
+    out = _run(_INLINE_ON_IMPORT_CHILD)
+    from fastmlp.kernels.split import piece
+    assert out == {"imported_by_fastmlp": False, "replaced_before": False, "result": list(piece.py_func(100, 3, 1, 16)),
+                   "replaced": True, "finder_gone": True}
+
+
+def test_after_import_acts_now_on_an_imported_module_and_later_on_one_imported_later(tmp_path, monkeypatch):
+    seen = []
+    intrinsics.after_import("json", seen.append)
+    assert seen == [sys.modules["json"]]
+    (tmp_path / "fastmlp_probe_module.py").write_text("VALUE = 41\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "fastmlp_probe_module", raising=False)
+    finders = list(sys.meta_path)
+    intrinsics.after_import("fastmlp_probe_module", lambda module: seen.append(module.VALUE + 1))
+    assert len(seen) == 1 and len(sys.meta_path) == len(finders) + 1  # waiting, nothing imported
+    import fastmlp_probe_module  # noqa: F401
+    assert seen[1:] == [42]  # right after the module ran, before the import returned
+    assert sys.meta_path == finders  # the finder removed itself
+    importlib.reload(fastmlp_probe_module)
+    assert seen[1:] == [42]  # once
+
+
 # -- loading cached kernels without the compiler -----------------------------------------------
 
 def _run(code, env=None, timeout=600):
@@ -892,7 +937,7 @@ import numpy as np
 import scipy.linalg  # later, the whole package: the module is its attribute, as after a usual import
 out["attribute"] = scipy.linalg.cython_blas is sys.modules["scipy.linalg.cython_blas"]
 out["solve"] = scipy.linalg.solve(np.eye(2), np.ones(2)).tolist()
-out["finder_gone"] = not any(type(f).__name__ == "_AttachScipyBlas" for f in sys.meta_path)
+out["finder_gone"] = not any(getattr(f, "name", None) == "scipy.linalg" for f in sys.meta_path)
 print(json.dumps(out))
 """
 
