@@ -21,10 +21,9 @@ slope is computed from. With ``drop`` None the hooks below compile to nothing: t
 are exactly those without dropout.
 """
 import numpy as np
-from numba import njit, types
-from numba.extending import overload
+from numba import njit
 
-from .config import JIT_INNER, JIT_INNER_VIEWS
+from .config import JIT_INNER, JIT_INNER_INLINE, JIT_INNER_VIEWS
 from .intrinsics import matrix
 from .structs import A_OFF
 
@@ -58,67 +57,67 @@ def fill_masks(masks, kept, out, cut, scale, base):
             kept[r, j] = out[r, j] * s
 
 
-def _is_none(drop):
-    return isinstance(drop, (types.NoneType, types.Omitted))
-
-
 @njit(**JIT_INNER_VIEWS)
 def _like(buf, rows, net, l, a):
     """Layer l's block of ``buf`` (laid out as the workspace's acts for ``rows`` rows), shaped as a (m, n)."""
     return matrix(buf, rows * net.lay[l, A_OFF], a.shape[0], a.shape[1])
 
 
+# The three hooks below are glue, inlined into the kernels: with ``drop`` None (an argument typed
+# None, left out, or the constant) Numba removes their ``drop is None`` branch's other side before
+# typing, so nothing of dropout is compiled, not even a function that does nothing (each such
+# level was a compile of its own: 0.02-0.03 s of every cold start).
+
+@njit(**JIT_INNER_INLINE)
 def dropped(out, drop, rows, net, l, step):
     """The input of layer l + 1 from layer l's output block ``out`` (m, n) of a workspace of
     ``rows`` rows: ``out`` itself, or its masked copy in ``drop.kept`` for update ``step``."""
+    if drop is None:
+        return out
+    return _masked_output(out, drop, rows, net, l, step)
 
 
-@overload(dropped, jit_options=JIT_INNER_VIEWS)
-def _dropped_impl(out, drop, rows, net, l, step):
-    if _is_none(drop):
-        return lambda out, drop, rows, net, l, step: out
-
-    def masked(out, drop, rows, net, l, step):
-        cut = drop.cut[l]
-        if cut == 0:
-            return out
-        kept = _like(drop.kept, rows, net, l, out)
-        base = stream(stream(drop.key, step), l)
-        fill_masks(_like(drop.masks, rows, net, l, out), kept, out, cut, drop.scale[l], base)
-        return kept
-    return masked
+@njit(**JIT_INNER_VIEWS)
+def _masked_output(out, drop, rows, net, l, step):
+    """``dropped`` with dropout: ``out`` when layer l is never dropped, else its masked copy."""
+    cut = drop.cut[l]
+    if cut == 0:
+        return out
+    kept = _like(drop.kept, rows, net, l, out)
+    base = stream(stream(drop.key, step), l)
+    fill_masks(_like(drop.masks, rows, net, l, out), kept, out, cut, drop.scale[l], base)
+    return kept
 
 
+@njit(**JIT_INNER_INLINE)
 def layer_input(a, drop, rows, net, l):
     """What layer l + 1 took as input in the training forward, given layer l's (unmasked)
     outputs ``a`` (m, n): ``a`` itself, or its masked copy in ``drop.kept``."""
+    if drop is None:
+        return a
+    return _masked_input(a, drop, rows, net, l)
 
 
-@overload(layer_input, jit_options=JIT_INNER_VIEWS)
-def _layer_input_impl(a, drop, rows, net, l):
-    if _is_none(drop):
-        return lambda a, drop, rows, net, l: a
-
-    def masked(a, drop, rows, net, l):
-        return a if drop.cut[l] == 0 else _like(drop.kept, rows, net, l, a)
-    return masked
+@njit(**JIT_INNER_VIEWS)
+def _masked_input(a, drop, rows, net, l):
+    """``layer_input`` with dropout."""
+    return a if drop.cut[l] == 0 else _like(drop.kept, rows, net, l, a)
 
 
+@njit(**JIT_INNER_INLINE)
 def mask_backward(dx, drop, rows, net, l):
     """dx *= layer l's masks, in place: the gradient through the dropout of layer l's
     outputs (nothing without dropout). dx (m, n)."""
+    if drop is not None:
+        _mask_backward(dx, drop, rows, net, l)
 
 
-@overload(mask_backward, jit_options=JIT_INNER)
-def _mask_backward_impl(dx, drop, rows, net, l):
-    if _is_none(drop):
-        return lambda dx, drop, rows, net, l: None
-
-    def masked(dx, drop, rows, net, l):
-        if drop.cut[l] == 0:
-            return
-        mask = _like(drop.masks, rows, net, l, dx)
-        for r in range(dx.shape[0]):
-            for j in range(dx.shape[1]):
-                dx[r, j] *= mask[r, j]
-    return masked
+@njit(**JIT_INNER)
+def _mask_backward(dx, drop, rows, net, l):
+    """``mask_backward`` with dropout."""
+    if drop.cut[l] == 0:
+        return
+    mask = _like(drop.masks, rows, net, l, dx)
+    for r in range(dx.shape[0]):
+        for j in range(dx.shape[1]):
+            dx[r, j] *= mask[r, j]

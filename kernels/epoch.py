@@ -63,11 +63,12 @@ def _next_batch(batch, data, plan, start):
     """Gather the batch starting at ``start``: (rows, x, y, t, w), views of the batch buffers
     (y, t or w empty when unused); rows is 0 when the epoch is over. Views by ``rows``, their
     length chosen as a number: the fewest instructions to compile (this is inlined in each epoch kernel)."""
-    m = min(plan.size, plan.order.shape[0] - start)
+    left = plan.order.shape[0] - start
+    m = plan.size if plan.size < left else left  # not min(): Numba compiles its min as a function of its own
     if m < plan.size and plan.drop_last:
         m = 0
     y, t, w = data.y, data.t, data.w
-    ny, nt, nw = min(y.shape[0], 1), min(t.shape[0], 1), min(w.shape[0], 1)  # 1 for a field in use, else 0
+    ny, nt, nw = (1 if y.shape[0] else 0), (1 if t.shape[0] else 0), (1 if w.shape[0] else 0)  # 1 for a field in use
     if m == 1:  # one row is contiguous already: no copy
         i = plan.order[start]
         return m, rows(data.x, i, 1), rows(y, i * ny, ny), rows(t, i * nt, nt), rows(w, i * nw, nw)

@@ -40,9 +40,11 @@ ALIGN = 16  # a piece's first column is a multiple of this (whole 64-byte lines 
 
 @njit(**JIT_INNER_INLINE)
 def piece(n, parts, t, align):
-    """The range [lo, hi) of piece t of ``parts`` over n items, boundaries on multiples of ``align``."""
+    """The range [lo, hi) of piece t of ``parts`` over n items, boundaries on multiples of ``align``
+    (not min(): Numba compiles its min as a function of its own)."""
     units = -(-n // align)
-    return min(n, units * t // parts * align), min(n, units * (t + 1) // parts * align)
+    lo, hi = units * t // parts * align, units * (t + 1) // parts * align
+    return (lo if lo < n else n), (hi if hi < n else n)
 
 
 @njit(**JIT_INNER)
