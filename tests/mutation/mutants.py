@@ -43,8 +43,8 @@ MUTANTS = [
         "numba Adam: first-moment bias correction 1 / (1 + beta1^t) instead of 1 / (1 - beta1^t)"),
     Mutant(
         "last_batch_one_row_short", "kernels/epoch.py",
-        "m = min(plan.size, plan.order.shape[0] - start)",
-        "m = min(plan.size, plan.order.shape[0] - start - 1)",
+        "left = plan.order.shape[0] - start\n",
+        "left = plan.order.shape[0] - start - 1\n",
         (ONE_EPOCH, TRAINING_MATRIX),
         "numba epoch kernels: the last batch of an epoch loses its last row"),
     Mutant(
@@ -230,12 +230,12 @@ MUTANTS = [
     # -- dropout -----------------------------------------------------------------------------------
     Mutant(
         "dropout_backward_ignores_the_mask", "kernels/dropout.py",
-        """        if drop.cut[l] == 0:
-            return
-        mask = _like(drop.masks, rows, net, l, dx)""",
-        """        if drop.cut[l] >= 0:
-            return
-        mask = _like(drop.masks, rows, net, l, dx)""",
+        """    if drop.cut[l] == 0:
+        return
+    mask = _like(drop.masks, rows, net, l, dx)""",
+        """    if drop.cut[l] >= 0:
+        return
+    mask = _like(drop.masks, rows, net, l, dx)""",
         ("tests/test_dropout.py::test_backends_agree_for_every_activation",),
         "the numba backward passes gradients through dropped units (and unscaled through kept ones)"),
     Mutant(
