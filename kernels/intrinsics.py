@@ -345,22 +345,27 @@ def _attach_scipy_blas(linalg):
 
 def after_import(name, action):
     """Calls ``action(module)`` with the module ``name`` once it is imported: now if it is
-    already, else right after the usual import system has run it (:class:`_AfterImport`).
-    So a module can be adjusted without being imported before anything needs it."""
+    already, else right after the usual import system has run it (:class:`_AfterImport`; actions
+    for the same module run in the order given). So a module can be adjusted without being
+    imported before anything needs it."""
     module = sys.modules.get(name)
     if module is not None:
         action(module)
-    else:
-        sys.meta_path.insert(0, _AfterImport(name, action))
+        return
+    for finder in sys.meta_path:
+        if isinstance(finder, _AfterImport) and finder.name == name:
+            finder.actions.append(action)
+            return
+    sys.meta_path.insert(0, _AfterImport(name, [action]))
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
     """The finder of :func:`after_import`: when the module ``name`` is imported, it removes
-    itself, takes the usual finders' spec and has its loader call ``action(module)`` right
-    after running the module (before the import statement returns)."""
+    itself, takes the usual finders' spec and has its loader call each of ``actions`` with the
+    module right after running it (before the import statement returns)."""
 
-    def __init__(self, name, action):
-        self.name, self.action = name, action
+    def __init__(self, name, actions):
+        self.name, self.actions = name, actions
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != self.name:
@@ -371,11 +376,12 @@ class _AfterImport(importlib.abc.MetaPathFinder):
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         exec_module = spec.loader.exec_module  # this module's own loader object only
-        action = self.action
+        actions = self.actions
 
         def exec_then_act(module):
             exec_module(module)
-            action(module)
+            for action in actions:
+                action(module)
         spec.loader.exec_module = exec_then_act
         return spec
 

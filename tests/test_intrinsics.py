@@ -804,12 +804,13 @@ def test_after_import_acts_now_on_an_imported_module_and_later_on_one_imported_l
     monkeypatch.delitem(sys.modules, "fastmlp_probe_module", raising=False)
     finders = list(sys.meta_path)
     intrinsics.after_import("fastmlp_probe_module", lambda module: seen.append(module.VALUE + 1))
-    assert len(seen) == 1 and len(sys.meta_path) == len(finders) + 1  # waiting, nothing imported
+    intrinsics.after_import("fastmlp_probe_module", lambda module: seen.append(module.VALUE + 2))
+    assert len(seen) == 1 and len(sys.meta_path) == len(finders) + 1  # waiting (one finder), nothing imported
     import fastmlp_probe_module  # noqa: F401
-    assert seen[1:] == [42]  # right after the module ran, before the import returned
+    assert seen[1:] == [42, 43]  # right after the module ran, before the import returned, in order
     assert sys.meta_path == finders  # the finder removed itself
     importlib.reload(fastmlp_probe_module)
-    assert seen[1:] == [42]  # once
+    assert seen[1:] == [42, 43]  # once
 
 
 # -- loading cached kernels without the compiler -----------------------------------------------
