@@ -354,12 +354,19 @@ def ready_rows(X, n_features, dtype):
     return X.dtype == dtype and flags.c_contiguous and flags.aligned
 
 
-def check_X(X, n_features, dtype, name="X"):
+def check_X(X, n_features, dtype, name="X", count=None):
     """2-D, finite, non-empty, ``n_features`` columns, converted to ``dtype`` (C order).
 
     Warns (:class:`UnscaledInputWarning`, pointing at the caller's line) when the values
     reach beyond ``UNSCALED_LIMIT`` in magnitude, e.g. uint8 images not divided by 255.
+
+    ``count`` (optional): an engine's ``count_flagged(X, limit)``, which counts in one pass the
+    values of an X already in this form (:func:`ready_rows`) that are NaN, inf or beyond
+    ``limit`` in magnitude, or returns None to leave them to NumPy's passes here. A count of 0
+    returns X as it is; any other looks at X as without ``count``, to refuse or warn.
     """
+    if count is not None and ready_rows(X, n_features, dtype) and count(X, UNSCALED_LIMIT) == 0:
+        return X
     X = _as_array(X, name)
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features); got {X.ndim}-D array of shape {X.shape}")

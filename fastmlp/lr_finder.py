@@ -94,7 +94,7 @@ def lr_finder(model, X, y, min_lr=1e-7, max_lr=10.0, batch_size=32, optimizer="s
     """
     check_type(model, "model", MLP, "an MLP")
     model.arch.trainable()
-    X = check_X(X, model.arch.n_in, model.arch.dtype)
+    X = check_X(X, model.arch.n_in, model.arch.dtype, count=model.engine.count_flagged)
     yi, t = check_targets(y, model.arch, X.shape[0])
     min_lr = check_positive_float(min_lr, "min_lr")
     max_lr = check_real(max_lr, "max_lr", low=min_lr, low_open=True)

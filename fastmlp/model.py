@@ -271,7 +271,7 @@ class MLP:
         return z
 
     def _data(self, X, y):
-        X = self._X(X)
+        X = check_X(X, self.arch.n_in, self.arch.dtype, count=self._impl.count_flagged)
         yi, t = check_targets(y, self.arch, X.shape[0])
         return X, yi, t
 

@@ -177,8 +177,9 @@ def make_schedule(schedule, name="schedule", **kwargs):
     if isinstance(schedule, Schedule):
         return schedule
     cls = SCHEDULES[check_choice(schedule, name, sorted(SCHEDULES))]
-    takes = list(inspect.signature(cls).parameters)
-    unknown = sorted(set(kwargs) - set(takes))
-    if unknown:
-        raise ValueError(f"schedule {schedule!r} has no parameter(s) {unknown}; it takes {takes}")
+    if kwargs:  # (inspect.signature takes 0.35 ms: every fit makes its schedule, most with none)
+        takes = list(inspect.signature(cls).parameters)
+        unknown = sorted(set(kwargs) - set(takes))
+        if unknown:
+            raise ValueError(f"schedule {schedule!r} has no parameter(s) {unknown}; it takes {takes}")
     return cls(**kwargs)

@@ -112,7 +112,7 @@ class Trainer:
         if divergence_factor is not None:
             check_real(divergence_factor, "divergence_factor", low=1.0, low_open=True)
         model.arch.trainable()
-        X = check_X(X, model.arch.n_in, model.arch.dtype)
+        X = check_X(X, model.arch.n_in, model.arch.dtype, count=model.engine.count_flagged)
         yi, t = check_targets(y, model.arch, X.shape[0])
         w = fit_weights(model.arch, yi, t, sample_weight, class_weight)
         check_choice(sampling, "sampling", SAMPLINGS)
@@ -132,7 +132,8 @@ class Trainer:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError("validation_data must be a pair (X_val, y_val) or a triple (X_val, y_val, "
                                  "sample_weight_val)")
-            Xv = check_X(validation_data[0], model.arch.n_in, model.arch.dtype, "validation X")
+            Xv = check_X(validation_data[0], model.arch.n_in, model.arch.dtype, "validation X",
+                         count=model.engine.count_flagged)
             yv, tv = check_targets(validation_data[1], model.arch, Xv.shape[0], name="validation y")
             wv = check_sample_weight(validation_data[2] if len(validation_data) == 3 else None, Xv.shape[0],
                                      model.arch.dtype, "validation sample_weight")
@@ -231,7 +232,6 @@ class Trainer:
         self.state = state = self._state()
         self.has_validation = val is not None
         data = TrainingData(X, yi, t, batch_size, bool(drop_last), w, dropout)
-        saved_params, saved_state = buffers.copy(model.params), state.copy()  # the last good epoch's values
         self.history = history = History()
         self.stop_training = False
         base_epoch = len(model.history) if model.history is not None else 0
@@ -251,12 +251,14 @@ class Trainer:
                 limit = divergence_factor * max(ref / min(X.shape[0], REFERENCE_ROWS), np.finfo(arch.dtype).tiny)
             for cb in cbs:
                 cb.on_train_begin(self)
+            saved_params, saved_state = buffers.copy(model.params), state.copy()  # the last good epoch's values
             try:
                 for epoch in range(base_epoch, base_epoch + epochs):
                     done = False
                     try:
-                        saved_params[...] = model.params
-                        saved_state.copy_from(state)
+                        if epoch > base_epoch:  # the first epoch's were copied above
+                            saved_params[...] = model.params
+                            saved_state.copy_from(state)
                         lr = _scheduled_lr(self.schedule, epoch, self.lr)
                         order = order_for(epoch, X.shape[0]) if order_for else np.arange(X.shape[0])
                         progress.start_epoch(epoch)

@@ -15,6 +15,7 @@ from .inference import output, probabilities, screened
 from .optimizers import ADAGRAD, ADAM, RMSPROP, SGD, optimizer_step
 from .epoch import train_epoch, train_epoch_sgd
 from .online import train_epoch_online, train_epoch_online_any
+from .screen import screen_rows
 from .structs import EPOCH_RESULT, Batching, DropoutWork, Hyper, Net, OnlineScratch, Samples, Workspace
 
 __all__ = [
@@ -24,7 +25,7 @@ __all__ = [
     "softmax_xent", "mse", "sigmoid_bce", "sigmoid_xent", "softmax_mse", "loss_grad",
     "forward", "output", "probabilities", "screened", "backward", "loss_and_grad", "evaluate",
     "SGD", "ADAM", "RMSPROP", "ADAGRAD", "optimizer_step", "train_epoch", "train_epoch_sgd",
-    "train_epoch_online", "train_epoch_online_any",
+    "train_epoch_online", "train_epoch_online_any", "screen_rows",
     "Net", "Workspace", "Samples", "Batching", "Hyper", "OnlineScratch", "DropoutWork", "EPOCH_RESULT",
 ]
 

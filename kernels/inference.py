@@ -15,7 +15,7 @@ hidden layer,): nothing is kept, nothing copied. Two paths, chosen by the number
 
 The ``screened`` kernel also looks at every input value on the way (``screen``), so that
 the caller's value checks need no separate passes over X: ``flags[0]`` counts the values
-that are NaN, inf or beyond ``limit`` in magnitude.
+that are NaN, inf or beyond ``limit`` in magnitude (``screen.screen``).
 """
 import numpy as np
 from numba import njit
@@ -26,23 +26,13 @@ from .dense import dense_forward_body
 from .intrinsics import borrow, matrix, stack_block
 from .losses import SIGMOID_BCE, SIGMOID_XENT
 from .network import bias, weight
+from .screen import screen
 from .structs import N_OUT
 
 # Rows a call takes one at a time (see the module docstring); more go through whole-layer products.
 ROW_PATH_MAX_ROWS = 4
 # Bytes of outputs a row product sums at once: 16 AVX-512 registers.
 ROW_BLOCK_BYTES = 1024
-
-
-@njit(**JIT_INNER)
-def screen(flags, x, limit):
-    """flags[0] = how many values of x (m, k) are NaN, inf or beyond ``limit`` in magnitude."""
-    bad = 0
-    for i in range(x.shape[0]):
-        r = x[i]
-        for j in range(r.shape[0]):
-            bad += not (abs(r[j]) <= limit)  # NaN compares false
-    flags[0] = bad
 
 
 @njit(**JIT_INNER)

@@ -893,7 +893,7 @@ def test_load_without_compiler_leaves_uncached_kernels_and_other_objects_alone()
 def test_the_kernels_python_calls_load_without_compiler():
     from fastmlp import kernels
     for name in ("train_epoch", "train_epoch_sgd", "train_epoch_online", "evaluate", "loss_and_grad", "forward",
-                 "screened", "optimizer_step"):
+                 "screened", "optimizer_step", "screen_rows"):
         assert type(getattr(kernels, name)._cache) is intrinsics.CacheWithoutCompiler, name
 
 

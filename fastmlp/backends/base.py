@@ -86,6 +86,11 @@ class Backend(Protocol):
         """Raise (ValueError) if this backend cannot train ``optimizer`` at ``batch_size``
         (on weighted data when ``weighted``, with dropout when ``dropout``)."""
 
+    def count_flagged(self, X, limit):
+        """How many values of X (already in the model's form: ``checks.ready_rows``) are NaN,
+        inf or beyond ``limit`` in magnitude, counted in one pass; None leaves them to the
+        NumPy passes of ``checks.check_X``."""
+
     def needs_preparing(self, optimizer, data):
         """Whether :meth:`prepare` has work to do (compiling or loading code) for this training."""
 
@@ -150,6 +155,9 @@ class BackendBase:
     def check_training(self, optimizer, batch_size, weighted=False, dropout=False):
         """Raise (ValueError) if this backend cannot train ``optimizer`` at ``batch_size``;
         the trainer asks before anything changes. Every optimizer trains here."""
+
+    def count_flagged(self, X, limit):
+        return None  # NumPy's passes in ``check_X`` are this backend's own way
 
     def needs_preparing(self, optimizer, data):
         return False

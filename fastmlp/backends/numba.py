@@ -293,6 +293,11 @@ class _InferenceBuffers:
         self.no_proba = np.zeros((0, arch.n_classes), np.float64)
 
 
+# Values of X from which a fit's input checks count them with a kernel (``count_flagged``): below
+# (4 MB of float32) NumPy's two passes take under 0.3 ms.
+SCREEN_MIN_VALUES = 1 << 20
+
+
 class NumbaBackend(BackendBase):
     """The compiled kernels for one architecture (see the module docstring)."""
 
@@ -357,6 +362,19 @@ class NumbaBackend(BackendBase):
 
     # -- the protocol -----------------------------------------------------------------------------
     screens = True
+
+    def count_flagged(self, X, limit):
+        """How many values of X (C-contiguous, the model's dtype: ``checks.ready_rows``) are NaN,
+        inf or beyond ``limit`` in magnitude: ``kernels.screen.screen_rows`` on Numba's threads,
+        one pass over X instead of NumPy's two on one core. None below ``SCREEN_MIN_VALUES``
+        values, where NumPy's passes take microseconds and the kernel is not worth compiling."""
+        if X.size < SCREEN_MIN_VALUES:
+            return None
+        with start_runtime():
+            flags = np.zeros(numba.get_num_threads(), np.int64)  # one count per piece of the rows
+            K.screen_rows(flags, kernel_view(X), float(limit))
+        return int(flags.sum())
+
 
     def screened(self, params, X, probabilities, limit, typed=False):
         """The network's output (``probabilities``: the class probabilities) for X, and how many
