@@ -349,4 +349,16 @@ MUTANTS = [
         'p *= T(1.0 - h["decoupled_weight_decay"])',
         ("tests/test_regularisation.py::test_decoupled_weight_decay_by_hand",),
         "NumPy reference decoupled weight decay p *= 1 - wd, without the learning rate"),
+    Mutant(
+        "screen_pieces_miss_the_last_row", "kernels/screen.py",
+        "lo, hi = piece(x.shape[0], parts, t, 1)",
+        "lo, hi = piece(x.shape[0] - 1, parts, t, 1)",
+        ("tests/test_screen.py",),
+        "numba input screen: the pieces of rows leave out the last row, so a NaN there trains"),
+    Mutant(
+        "screen_lets_nan_through", "kernels/screen.py",
+        "row += np.int32(not (abs(r[j]) <= lim))  # NaN compares false",
+        "row += np.int32(abs(r[j]) > lim)  # NaN compares false",
+        ("tests/test_screen.py", "tests/test_inference.py"),
+        "numba input screen: counts values beyond the limit but not NaN (a comparison NaN fails)"),
 ]
