@@ -375,7 +375,6 @@ class NumbaBackend(BackendBase):
             K.screen_rows(flags, kernel_view(X), float(limit))
         return int(flags.sum())
 
-
     def screened(self, params, X, probabilities, limit, typed=False):
         """The network's output (``probabilities``: the class probabilities) for X, and how many
         values of X are NaN, inf or beyond ``limit`` in magnitude, counted by the kernel on its
