@@ -65,6 +65,10 @@ import pathlib
 import platform
 import sys
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; the index is written as before (see KeyedDataCacheFile)
+    fcntl = None
 import numpy as np
 from llvmlite import binding as llvm
 from llvmlite import ir
@@ -591,8 +595,12 @@ class KeyedDataCacheFile(caching.IndexDataCacheFile):
     without the other's entry, so both write ``.1.nbc``, and the index can end up naming one
     signature's file for the other: a later process would then run machine code compiled for
     other types. Here the name is a hash of the index key (signature, CPU, bytecode), and the data
-    file is written before the index names it, so an index entry always names its own code. Two
-    processes can still replace each other's index: an entry lost that way is compiled again.
+    file is written before the index names it, so an index entry always names its own code.
+
+    The index itself is read, extended and written again under an exclusive lock of a file beside
+    it (``flock``, where the OS has it), so that two processes saving at once each add their entry
+    to what the other wrote. Without it the second writer replaced the first's index: that entry
+    was lost and compiled again by the next process that needed it (seconds for an epoch kernel).
     """
 
     def __init__(self, cache_path, filename_base, source_stamp):
@@ -608,10 +616,25 @@ class KeyedDataCacheFile(caching.IndexDataCacheFile):
             return super().save(key, data)
         name = self._data_name_for(key)
         self._save_data(name, data)
-        overloads = self._load_index()
-        if overloads.get(key) != name:
-            overloads[key] = name
-            self._save_index(overloads)
+        with self._index_locked():
+            overloads = self._load_index()
+            if overloads.get(key) != name:
+                overloads[key] = name
+                self._save_index(overloads)
+
+    @contextlib.contextmanager
+    def _index_locked(self):
+        """An exclusive lock on ``<index>.lock`` while held (blocking until other processes and
+        threads release theirs), or nothing where the OS has no ``flock``."""
+        if fcntl is None:
+            yield
+            return
+        with open(self._index_path + ".lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def register_cache_locator():

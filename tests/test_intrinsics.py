@@ -15,6 +15,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import threading
 
 import numba
 import numpy as np
@@ -639,6 +640,34 @@ def test_two_processes_adding_specialisations_at_once_keep_each_ones_code(monkey
         assert reader.load(key) == ("code for", key)
     for w, key in zip(writers, keys):  # a writer saving again finds its own file
         assert w._load_data(w._data_name_for(key)) == ("code for", key)
+
+
+def test_a_writer_between_anothers_read_and_write_of_the_index_waits_and_both_entries_stay(monkeypatch, tmp_path):
+    """The race of two processes saving at once, made to happen: writer B saves (in a thread) while
+    writer A holds the index it has read and not yet written. B waits for A's lock, then reads A's
+    entry and adds its own: the index keeps both. (Without the lock B wrote in between and A's write
+    replaced B's entry.)"""
+    monkeypatch.setattr(intrinsics.KernelCacheLocator, "_path", str(tmp_path))
+    a, b = (intrinsics.KeyedDataCacheFile(str(tmp_path), "dense_forward-60.py312", "stamp") for _ in range(2))
+    key_a, key_b = ("float32 signature", "cpu"), ("float64 signature", "cpu")
+    b_done = threading.Event()
+    b_thread = threading.Thread(target=lambda: (b.save(key_b, ("code for", key_b)), b_done.set()))
+    read = a._load_index
+
+    def read_then_let_b_try():
+        index = read()
+        b_thread.start()
+        b_done.wait(0.5)  # B has all the time it needs to write, unless it waits for A's lock
+        return index
+    monkeypatch.setattr(a, "_load_index", read_then_let_b_try)
+    a.save(key_a, ("code for", key_a))
+    b_thread.join(30)
+    assert b_done.is_set()
+    reader = intrinsics.KeyedDataCacheFile(str(tmp_path), "dense_forward-60.py312", "stamp")
+    index = reader._load_index()
+    assert sorted(index) == sorted([key_a, key_b])
+    for key in index:
+        assert reader.load(key) == ("code for", key)
 
 
 def test_kernel_caches_name_data_files_by_signature_and_other_caches_stay_numbas(tmp_path):

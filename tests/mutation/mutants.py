@@ -361,4 +361,11 @@ MUTANTS = [
         "row += np.int32(abs(r[j]) > lim)  # NaN compares false",
         ("tests/test_screen.py", "tests/test_inference.py"),
         "numba input screen: counts values beyond the limit but not NaN (a comparison NaN fails)"),
+    Mutant(
+        "cache_index_saved_without_the_lock", "kernels/intrinsics.py",
+        "        with self._index_locked():\n",
+        "        with contextlib.nullcontext():\n",
+        ("tests/test_intrinsics.py::"
+         "test_a_writer_between_anothers_read_and_write_of_the_index_waits_and_both_entries_stay",),
+        "kernel cache: the index read, extended and written without the lock, so a second writer's entry can be lost"),
 ]
