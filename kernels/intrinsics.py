@@ -625,12 +625,17 @@ class KeyedDataCacheFile(caching.IndexDataCacheFile):
     @contextlib.contextmanager
     def _index_locked(self):
         """An exclusive lock on ``<index>.lock`` while held (blocking until other processes and
-        threads release theirs), or nothing where the OS has no ``flock``."""
+        threads release theirs; the OS releases it if a process dies), or nothing where the OS or
+        the file system has no ``flock``: the index is then written as it was without the lock."""
         if fcntl is None:
             yield
             return
         with open(self._index_path + ".lock", "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX)
+            except OSError:  # e.g. ENOLCK on a network file system
+                yield
+                return
             try:
                 yield
             finally:

@@ -670,6 +670,18 @@ def test_a_writer_between_anothers_read_and_write_of_the_index_waits_and_both_en
         assert reader.load(key) == ("code for", key)
 
 
+def test_an_index_saved_where_the_file_system_refuses_locks_is_written_all_the_same(monkeypatch, tmp_path):
+    monkeypatch.setattr(intrinsics.KernelCacheLocator, "_path", str(tmp_path))
+
+    def refuse(f, op):
+        raise OSError(37, "No locks available")
+    monkeypatch.setattr(intrinsics.fcntl, "flock", refuse)
+    w = intrinsics.KeyedDataCacheFile(str(tmp_path), "dense_forward-60.py312", "stamp")
+    key = ("float32 signature", "cpu")
+    w.save(key, ("code for", key))
+    assert w.load(key) == ("code for", key)
+
+
 def test_kernel_caches_name_data_files_by_signature_and_other_caches_stay_numbas(tmp_path):
     from fastmlp.kernels import network
     assert type(network.loss_and_grad._cache._cache_file) is intrinsics.KeyedDataCacheFile
