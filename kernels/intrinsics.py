@@ -69,6 +69,7 @@ try:
     import fcntl
 except ImportError:  # Windows: no flock; the index is written as before (see KeyedDataCacheFile)
     fcntl = None
+
 import numpy as np
 from llvmlite import binding as llvm
 from llvmlite import ir
@@ -627,19 +628,18 @@ class KeyedDataCacheFile(caching.IndexDataCacheFile):
         """An exclusive lock on ``<index>.lock`` while held (blocking until other processes and
         threads release theirs; the OS releases it if a process dies), or nothing where the OS or
         the file system has no ``flock``: the index is then written as it was without the lock."""
-        if fcntl is None:
-            yield
-            return
         with open(self._index_path + ".lock", "a") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX)
-            except OSError:  # e.g. ENOLCK on a network file system
-                yield
-                return
+            locked = fcntl is not None
+            if locked:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX)
+                except OSError:  # e.g. ENOLCK on a network file system
+                    locked = False
             try:
                 yield
             finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+                if locked:
+                    fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def register_cache_locator():
