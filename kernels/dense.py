@@ -8,7 +8,9 @@ compiled at all (Numba prunes the ``loops is not None`` branches of a None argum
 typing): what a training whose full batches make only BLAS-sized products gets, saving a
 third of its compile time (a shorter last batch then goes to BLAS too). ``parts`` (``Net.parts``):
 None, each BLAS product is one call on the BLAS's threads; a count, large products are cut
-into that many one-thread calls on Numba's threads (``split``). Everything else here is serial.
+into that many one-thread calls on Numba's threads (``split``). ``own`` (a layer's ``Net.own`` entry):
+None, never ``matmul`` (nothing of it compiled); True, the forward product by fastmlp's own register-blocked
+``matmul`` instead (one thread: chosen where measured faster, see ``matmul``). Everything else here is serial.
 Each kernel (``dense_forward``, ``dense_backward``, ``dense_sgd``) is its ``_body`` helper behind
 a Python entry: the other kernels call the helper, compiled for linking into them only (no entry
 wrappers or machine code of its own: ``intrinsics``).
@@ -18,6 +20,7 @@ from numba import njit
 from .activations import bias_act
 from .blas import gemm
 from .config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_INLINE, JIT_INNER
+from .matmul import matmul
 from .split import product
 
 
@@ -97,11 +100,13 @@ def col_sums(db, dout):
 
 
 @njit(**JIT_INNER)
-def dense_forward_body(out, x, W, b, act, alpha, used, loops, parts):
+def dense_forward_body(out, x, W, b, act, alpha, used, loops, parts, own):
     """``dense_forward``'s body, the one the other kernels call."""
     m, k = x.shape
     n = W.shape[1]
-    if loops is not None and m * k * n < BLAS_MIN_WORK:
+    if own is not None and own:
+        matmul(out, x, W)
+    elif loops is not None and m * k * n < BLAS_MIN_WORK:
         _matmul(out, x, W)
     else:
         product(out, x, False, W, False, 1, 0, parts)
@@ -111,7 +116,7 @@ def dense_forward_body(out, x, W, b, act, alpha, used, loops, parts):
 @njit(**JIT)
 def dense_forward(out, x, W, b, act, alpha, used=None, loops=True, parts=None):
     """out = act(x @ W + b); ``used`` as in ``activations.bias_act``."""
-    dense_forward_body(out, x, W, b, act, alpha, used, loops, parts)
+    dense_forward_body(out, x, W, b, act, alpha, used, loops, parts, None)
 
 
 @njit(**JIT_INLINE)

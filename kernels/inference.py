@@ -117,7 +117,7 @@ def output_layers(out, scratch, params, x, net):
     for l in range(last + 1):
         dst = out if l == last else matrix(scratch, (l % 2) * half, m, net.lay[l, N_OUT])
         dense_forward_body(dst, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l],
-                           net.acts, True, None)
+                           net.acts, True, None, None)
         a_in = dst
 
 

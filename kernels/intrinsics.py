@@ -13,6 +13,10 @@ Private names used (all imported here, nowhere else):
   pointer read without index checks (:func:`entry`);
 - ``numba.core.cgutils``: stack slots and intrinsic declarations (prefetch, MXCSR:
   :func:`flush_denormals`);
+- ``llvmlite.ir.FunctionAttributes`` as the set it is (``set.add``: it accepts only attributes
+  without values), and the settings ``CPU_NAME`` and ``CPU_FEATURES`` of ``numba.core.config`` with
+  ``llvmlite.binding.get_host_cpu_features``: the vector width a kernel is compiled for
+  (:func:`wide_vectors`, :func:`vector_bytes`);
 - ``numba.np.linalg._BLAS``, ``ensure_blas``: the BLAS gemm entry point numba's np.dot uses;
   and the module Numba finds the BLAS in, ``scipy.linalg.cython_blas``, by its name
   (:func:`load_scipy_blas` loads it without the rest of ``scipy.linalg``); and
@@ -75,6 +79,7 @@ from llvmlite import binding as llvm
 from llvmlite import ir
 from numba import types
 from numba.core import caching, cgutils
+from numba.core import config as numba_config
 from numba.extending import intrinsic
 from numba.core.runtime import rtsys
 
@@ -215,6 +220,40 @@ def stack_block(typingctx, like, nbytes):
         return _borrowed_view(context, builder, ret, cgutils.alloca_once(builder, ll, size=size), [intp(size)],
                               [intp(itemsize)], intp(itemsize))
     return ret(like, nbytes), codegen
+
+
+# -- vector width ---------------------------------------------------------------------------------
+# LLVM compiles for 256-bit vectors on most AVX-512 CPUs (its 'prefer-256-bit' tuning: wide vectors
+# once slowed the clock), also where a register-blocked loop wants all 32 of the 512-bit registers.
+# A function attribute asks for them in one function only (clang's -mprefer-vector-width=512).
+
+# The attribute written as LLVM IR prints it (llvmlite's attribute sets take names without values).
+WIDE_VECTORS = '"prefer-vector-width"="512"'
+
+
+@functools.lru_cache(maxsize=None)
+def vector_bytes():
+    """The width in bytes of the widest vector registers the kernels are compiled for: 64 with
+    AVX-512 (the host's features, or those of ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES`` when set),
+    else 32 (AVX2 and older x86, and other CPUs: a guess that only sizes register blocks)."""
+    if numba_config.CPU_NAME or numba_config.CPU_FEATURES:
+        features = numba_config.CPU_FEATURES or ""
+    else:
+        features = llvm.get_host_cpu_features().flatten()
+    return 64 if "+avx512f" in features.split(",") else 32
+
+
+@intrinsic
+def wide_vectors(typingctx):
+    """Compile the calling function for the widest vector registers (512-bit with AVX-512), and
+    never inline it into its callers (which would compile it at their width). For a function whose
+    loops are register-blocked for them (``matmul``); nothing happens at run time."""
+    def codegen(context, builder, sig, args):
+        attributes = builder.function.attributes
+        set.add(attributes, WIDE_VECTORS)  # not in llvmlite's list of known attributes
+        attributes.add("noinline")
+        return context.get_dummy_value()
+    return types.none(), codegen
 
 
 # -- BLAS ----------------------------------------------------------------------------------------

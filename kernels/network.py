@@ -43,6 +43,18 @@ def block(buf, rows, net, l, m):
     return matrix(buf, rows * entry(net.lay, l, A_OFF), m, entry(net.lay, l, N_OUT))
 
 
+def own_product(net, l):
+    """Whether layer l's forward product goes to ``matmul`` (``Net.own``), or None when ``Net.own`` is
+    None (no layer's does: nothing of ``matmul`` is compiled)."""
+
+
+@overload(own_product, jit_options=JIT_INNER)
+def _own_product_impl(net, l):
+    if cuts_nothing(field_type(net, "own")):
+        return lambda net, l: None
+    return lambda net, l: net.own[l] != 0
+
+
 @njit(**JIT_INNER_INLINE)
 def forward_from(ws, params, a_in, net, first, drop, step):
     """Layers first.. on the m rows of a_in (the input to layer ``first``), outputs into ws.acts;
@@ -51,7 +63,7 @@ def forward_from(ws, params, a_in, net, first, drop, step):
     for l in range(first, net.lay.shape[0]):
         out = block(ws.acts, ws.rows, net, l, m)
         dense_forward_body(out, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l],
-                           net.acts, net.loops, net.parts)
+                           net.acts, net.loops, net.parts, own_product(net, l))
         a_in = dropped(out, drop, ws.rows, net, l, step)
 
 

@@ -12,7 +12,9 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
   activation) or a static ``ActChoice``; ``loops`` True (products below the BLAS size run as
   loops) or None (every product goes to BLAS and no loop code is compiled: see ``dense``);
   ``parts`` None (each BLAS product one call on the BLAS's threads) or the number of pieces
-  large products and updates are cut into, one per Numba thread (``split``).
+  large products and updates are cut into, one per Numba thread (``split``); ``own`` None (every
+  forward product as above) or (L,) int64, nonzero where layer l's forward product goes to fastmlp's
+  own ``matmul`` instead (a training on one thread, where measured faster: ``matmul``).
 - ``Workspace``: scratch for up to ``rows`` samples. ``acts`` and ``deltas``
   (rows * sum(layers[1:]),): layer l's (rows, n_out) block starts at ``rows * lay[l, A_OFF]``;
   ``stats`` (3,) float64 accumulates (loss sum, correct, weight sum), slots ``LOSS_SUM``,
@@ -54,7 +56,8 @@ LAYOUT_COLUMNS = ("n_in", "n_out", "w_offset", "b_offset", "a_offset")
 # Slots of Workspace.stats (WEIGHT_SUM: written only with sample weights).
 LOSS_SUM, CORRECT, WEIGHT_SUM = range(3)
 
-Net = namedtuple("Net", ["lay", "kinds", "alphas", "loss", "acts", "loops", "parts"], defaults=(None, True, None))
+Net = namedtuple("Net", ["lay", "kinds", "alphas", "loss", "acts", "loops", "parts", "own"],
+                 defaults=(None, True, None, None))
 Workspace = namedtuple("Workspace", ["acts", "deltas", "stats", "rows"])
 Samples = namedtuple("Samples", ["x", "y", "t", "w"])
 Batching = namedtuple("Batching", ["order", "size", "drop_last"])

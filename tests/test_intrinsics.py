@@ -62,6 +62,7 @@ PRIVATE = [
     ("numba.np.numpy_support", "from_dtype"),
     ("numba.np.numpy_support", "map_layout"),
     ("numba.core.cpu", "CPUTargetOptions._nrt"),
+    ("numba.core", "config"),
     ("numba.core.typed_passes", "BaseNativeLowering.run_pass"),
     ("numba.core.codegen", "CPUCodeLibrary._finalize_final_module"),
     ("numba.core.codegen", "CPUCodeLibrary._finalize_dynamic_globals"),
@@ -119,6 +120,8 @@ def test_private_objects_have_the_shape_intrinsics_relies_on():
     for method in ("get_cache_path", "get_source_stamp", "get_disambiguator", "from_function", "ensure_cache_path"):
         assert hasattr(caching._CacheLocator, method), method
     assert callable(_BLAS().numba_xxgemm)
+    from numba.core import config  # the settings vector_bytes reads (None unless set)
+    assert hasattr(config, "CPU_NAME") and hasattr(config, "CPU_FEATURES")
     # what CacheWithoutCompiler reads of a kernel's numba cache (instance attributes)
     from fastmlp.kernels import network
     cache = network.loss_and_grad._cache
@@ -256,6 +259,53 @@ def test_stack_block_is_a_private_array_of_the_bytes_asked(dtype, n):
     assert sums.dtype == dtype
     np.testing.assert_array_equal(sums, rows.sum(axis=0))
     assert untouched
+
+
+# -- vector width --------------------------------------------------------------------------------
+
+def test_wide_vectors_marks_the_calling_function():
+    """The attribute lands on the function that calls ``wide_vectors`` (and only there), with noinline;
+    on an AVX-512 CPU its loop then runs on 512-bit registers."""
+    @njit(fastmath=True)
+    def wide(a):
+        intrinsics.wide_vectors()
+        s = np.float32(0)
+        for i in range(a.shape[0]):
+            s += a[i] * a[i]
+        return s
+
+    @njit(fastmath=True)
+    def plain(a):
+        s = np.float32(0)
+        for i in range(a.shape[0]):
+            s += a[i] * a[i]
+        return s
+
+    a = np.arange(1000, dtype=np.float32)
+    assert wide(a) == pytest.approx(plain(a), rel=1e-5)
+    ir = wide.inspect_llvm(wide.signatures[0])
+    attributes = [line for line in ir.splitlines()
+                  if line.startswith("attributes #") and intrinsics.WIDE_VECTORS in line]
+    assert attributes and all("noinline" in line for line in attributes)
+    assert intrinsics.WIDE_VECTORS not in plain.inspect_llvm(plain.signatures[0])
+    if intrinsics.vector_bytes() == 64:
+        assert "zmm" in wide.inspect_asm(wide.signatures[0])
+
+
+def test_vector_bytes_follows_the_compiled_features(monkeypatch):
+    """64 with AVX-512 in the features the kernels compile for (NUMBA_CPU_FEATURES when set), else 32."""
+    from numba.core import config
+    intrinsics.vector_bytes.cache_clear()
+    try:
+        monkeypatch.setattr(config, "CPU_FEATURES", "+avx2,+fma,+avx512f")
+        assert intrinsics.vector_bytes() == 64
+        intrinsics.vector_bytes.cache_clear()
+        monkeypatch.setattr(config, "CPU_FEATURES", "+avx2,+fma,-avx512f")
+        assert intrinsics.vector_bytes() == 32
+    finally:
+        monkeypatch.undo()
+        intrinsics.vector_bytes.cache_clear()
+    assert intrinsics.vector_bytes() in (32, 64)
 
 
 # -- pointers ------------------------------------------------------------------------------------
@@ -496,6 +546,7 @@ EXERCISED = {
     "by_reference": test_by_reference_holds_the_value,
     "prefetch": test_prefetch_changes_no_result,
     "float32_from_bits": test_float32_from_bits_is_a_bit_cast,
+    "wide_vectors": test_wide_vectors_marks_the_calling_function,
 }
 
 

@@ -32,7 +32,10 @@ private kernel never validates; its public twin checks, then calls it). It owns:
   SGD on large products, Numba's, each product and update cut into one piece per thread with
   the BLAS on one thread for the call (:func:`split_parts`, ``kernels.split``). That cut kernel is
   prepared by a thread once the training has run ``CUT_AFTER_S`` on either way, and when it is
-  ready, the thread choice measures both ways again (all threads ran uncut until then).
+  ready, the thread choice measures both ways again (all threads ran uncut until then);
+- on one core, which layers' forward products go to the kernels' own register-blocked product
+  (``kernels.matmul``) instead of the BLAS: measured per layer when a training's buffers are made
+  (:mod:`fastmlp.backends.products`), and passed to the epoch kernels as ``Net.own``.
 """
 import contextlib
 import copy
@@ -54,6 +57,7 @@ from ..kernels.config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK
 from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, N_IN, N_OUT, WEIGHT_SUM, ActChoice, Batching,
                                DropoutWork, LossChoice, OnlineScratch, Samples, UpdateChoice, Workspace)
 from . import thread_choice
+from .products import own_products
 from .base import BackendBase, EpochResult, no_weights, weighted_total
 
 EPOCH_KERNELS = ("auto", "online", "fused", "generic")
@@ -199,15 +203,15 @@ def blas_only(net, rows):
                                             for k, n in net.lay[:, [N_IN, N_OUT]])
 
 
-def training_net(net, weighted, rows, parts=None):
+def training_net(net, weighted, rows, parts=None, own=None):
     """``net`` for the epoch kernels with batches of up to ``rows`` rows: its loss a static
     ``LossChoice`` (that loss only, weighted or not), its activations a static ``ActChoice`` (the
     ones its layers use only), ``loops`` None when the full batches make only BLAS-sized
     products (:func:`blas_only`): no loop code is compiled, a shorter last batch goes to BLAS too;
-    and ``parts`` (:func:`split_parts`)."""
+    ``parts`` (:func:`split_parts`) and ``own`` (``products.own_products``)."""
     return net._replace(loss=Static(LossChoice(int(net.loss), bool(weighted))),
                         acts=Static(ActChoice(tuple(sorted({int(k) for k in net.kinds})))),
-                        loops=None if blas_only(net, rows) else True, parts=parts)
+                        loops=None if blas_only(net, rows) else True, parts=parts, own=own)
 
 
 def split_parts(kernel, arch, rows):
@@ -259,6 +263,7 @@ class _TrainingBuffers:
                              buffers.empty((rows, arch.n_out), arch.dtype), np.empty(rows, arch.dtype))
         self.grads = buffers.zeros(arch.n_params, arch.dtype)
         self.result = np.zeros(1, EPOCH_RESULT)
+        self.own = own_products(arch, rows)  # Net.own: the layers whose forward goes to kernels.matmul
         state_rows = arch.layers[1] if online == "any" else 0
         self.online = OnlineScratch(buffers.empty((arch.layers[1], arch.n_in), arch.dtype),
                                     buffers.empty((2, arch.n_in), arch.dtype),
@@ -647,7 +652,7 @@ class NumbaBackend(BackendBase):
             key = self._prepare_key(optimizer, data)
             if not self._cut_kernel_ready(key, kernel, tb, params, state, optimizer, samples, data, lr, cut):
                 parts, waiting = None, key  # until the cut kernel is ready: the same training on the BLAS's threads
-        net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts)
+        net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts, tb.own)
         started = time.perf_counter()
         with thread_choice.blas_limited() if parts is not None else contextlib.nullcontext():
             self._call_epoch(kernel, tb, params, state, optimizer, samples, data, order, lr, net)
@@ -676,7 +681,7 @@ class NumbaBackend(BackendBase):
         with _cut_lock:
             if key in _cut_ready or key in _cut_compiling or key in _cut_failed:
                 return key in _cut_ready
-            net = training_net(self.arch.net, samples.w.shape[0] > 0, tb.rows, parts)
+            net = training_net(self.arch.net, samples.w.shape[0] > 0, tb.rows, parts, tb.own)
             quiet = copy.copy(tb)
             quiet.result = np.zeros(1, EPOCH_RESULT)
             quiet.ws = tb.ws._replace(stats=np.zeros_like(tb.ws.stats))

@@ -362,6 +362,24 @@ MUTANTS = [
         ("tests/test_screen.py", "tests/test_inference.py"),
         "numba input screen: counts values beyond the limit but not NaN (a comparison NaN fails)"),
     Mutant(
+        "matmul_drops_an_odd_last_k", "kernels/matmul.py",
+        "    if p < k:\n",
+        "    if p < k - 1:\n",
+        ("tests/test_matmul.py",),
+        "numba own product: with an odd k, the last input's products are left out of every sum"),
+    Mutant(
+        "matmul_misses_the_last_row", "kernels/matmul.py",
+        "        if i0 < m:\n",
+        "        if i0 < m - 1:\n",
+        ("tests/test_matmul.py",),
+        "numba own product: a last row left over after the tiles of 6, 4 and 2 is never computed"),
+    Mutant(
+        "own_product_chosen_without_margin", "fastmlp/backends/products.py",
+        "own[l] = best[True] * (1 + MARGIN) < best[False]",
+        "own[l] = best[True] < best[False]",
+        ("tests/test_matmul.py",),
+        "a layer goes to the own product when barely faster than the BLAS (within the timing noise)"),
+    Mutant(
         "cache_index_saved_without_the_lock", "kernels/intrinsics.py",
         "        with self._index_locked():\n",
         "        with contextlib.nullcontext():\n",

@@ -1,0 +1,80 @@
+"""Which forward products of a training on one thread go to fastmlp's own ``matmul``: measured.
+
+Why: on one core the BLAS is most of a training step, and at a batch's shapes OpenBLAS runs well
+below the core's peak, where the kernels' own register-blocked product (``kernels.matmul``) does
+better on some CPUs and layers (AVX-512 Xeon, one thread: 64x784x256 157 GFLOP/s against
+OpenBLAS's 131) and worse on others (no AVX-512; a library tuned for the CPU). So nothing is
+assumed: when a training's buffers are made (the first epoch, or :meth:`prepare`), each layer's
+forward product at the batch's rows is timed both ways on random values of its shape, and the
+layer goes to ``matmul`` only when it ran faster by ``MARGIN`` (the result, per network shape
+and batch rows, is kept for the process). A few milliseconds, once.
+
+Only where the training runs on one thread: a process on one core (Numba's pool of one thread;
+the BLAS then runs on one thread too). With several threads the BLAS's threads (plain SGD) or
+the kernels' cut products (``kernels.split``) share each product out. Not in the deterministic
+mode either: the choice, made by timing, would decide how the products round. float32 only, and
+only layers whose width fits the register block (``kernels.matmul.fits``) and whose product goes
+to the BLAS (not the small-product loops).
+"""
+import threading
+import time
+
+import numba
+import numpy as np
+
+from .. import kernels as K
+from ..kernels.config import BLAS_MIN_WORK
+from ..kernels.matmul import fits
+from . import thread_choice
+
+MARGIN = 0.05  # a layer goes to matmul only when faster than the BLAS by this fraction
+TIMED_WORK = 1 << 23  # multiply-adds per timing (a few ms for the whole network), at least 2 products
+TIMINGS = 3  # timings of each way, alternated; the best of each is compared
+
+_chosen = {}  # (layers, rows, dtype name) -> the Net.own array, or None
+_lock = threading.Lock()  # one measurement at a time (two at once would time each other)
+
+
+def own_products(arch, rows):
+    """``Net.own`` for a training of ``arch`` at ``rows`` samples per batch: an int64 array (L,),
+    nonzero for the layers whose forward product runs faster by ``kernels.matmul`` (see the module
+    docstring), or None when no layer does or there is nothing to choose."""
+    if numba.config.NUMBA_NUM_THREADS >= 2 or thread_choice.is_deterministic():
+        return None
+    key = (tuple(arch.layers), rows, np.dtype(arch.dtype).name)
+    with _lock:
+        if key not in _chosen:
+            _chosen[key] = _measure(arch, rows)
+        return _chosen[key]
+
+
+def eligible(arch, rows):
+    """The layers whose forward product at ``rows`` rows could go to ``matmul``: its width fits the
+    register block (float32) and the product goes to the BLAS (``kernels.dense``)."""
+    itemsize = np.dtype(arch.dtype).itemsize
+    return [l for l, (k, n) in enumerate(zip(arch.layers[:-1], arch.layers[1:]))
+            if fits(n, itemsize) and rows * k * n >= BLAS_MIN_WORK]
+
+
+def _measure(arch, rows):
+    layers = eligible(arch, rows)
+    if not layers:
+        return None
+    own = np.zeros(len(arch.layers) - 1, np.int64)
+    rng = np.random.default_rng(0)
+    for l in layers:
+        k, n = arch.layers[l], arch.layers[l + 1]
+        x = rng.standard_normal((rows, k)).astype(arch.dtype)
+        W = rng.standard_normal((k, n)).astype(arch.dtype)
+        out = np.empty((rows, n), arch.dtype)
+        reps = max(2, TIMED_WORK // (rows * k * n))
+        best = {True: np.inf, False: np.inf}
+        for way in (True, False):  # compiled (or loaded) and warm before any timing
+            K.repeat_product(out, x, W, way, 1)
+        for _ in range(TIMINGS):
+            for way in (True, False):
+                t0 = time.perf_counter()
+                K.repeat_product(out, x, W, way, reps)
+                best[way] = min(best[way], time.perf_counter() - t0)
+        own[l] = best[True] * (1 + MARGIN) < best[False]
+    return own if own.any() else None
