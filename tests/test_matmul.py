@@ -126,16 +126,19 @@ def test_a_real_measurement_on_one_thread(monkeypatch):
     assert own is None or (own.dtype == np.int64 and own.shape == (3,) and own[2] == 0 and own.any())
 
 
+FLAGS = np.array([1, 1, 0], np.int64)  # the two hidden layers' forward products by matmul
+
+
 def _fit(monkeypatch, own, optimizer, batch_size, n=100, epochs=2, **kw):
     """A model trained with its layers' forward products by ``matmul`` (``own``) or by the BLAS."""
-    flags = np.array([1, 1, 0], np.int64)
-    monkeypatch.setattr(backend, "own_products", lambda arch, rows: flags if own else None)
+    asked = []
+    monkeypatch.setattr(backend, "own_products", lambda arch, rows: asked.append(rows) or (FLAGS if own else None))
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, 20)).astype(np.float32)
     y = rng.integers(0, 3, n)
     model = fastmlp.MLP([20, 2 * COLUMNS, COLUMNS, 3], activation="relu", seed=3)
     model.fit(X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer, verbose=0, **kw)
-    assert (model._impl._train.own is flags) == own
+    assert asked and set(asked) == {batch_size}  # the epoch kernels were given what it said
     return model
 
 
@@ -151,8 +154,8 @@ def test_training_with_matmul_trains_what_the_blas_trains(monkeypatch, optimizer
 
 @pytest.mark.parametrize("optimizer,kernel", [("sgd", "fused"), ("adam", "generic")])
 def test_training_with_matmul_allocates_nothing_per_batch(monkeypatch, optimizer, kernel):
-    flags = np.array([1, 1, 0], np.int64)
-    monkeypatch.setattr(backend, "own_products", lambda arch, rows: flags)
+    asked = []
+    monkeypatch.setattr(backend, "own_products", lambda arch, rows: asked.append(rows) or FLAGS)
     rng = np.random.default_rng(0)
     model = fastmlp.MLP([20, 2 * COLUMNS, COLUMNS, 3], activation="relu", seed=0)
     model.engine.epoch_kernel = kernel
@@ -162,5 +165,13 @@ def test_training_with_matmul_allocates_nothing_per_batch(monkeypatch, optimizer
     state = opt.new_state(model.n_params, model.dtype)
     data = TrainingData(X, yi, t, 16, False, None)
     d1, d100 = _one_and_hundred(model, opt, state, data)
-    assert model.engine._train.own is flags
+    assert asked and set(asked) == {16}
     assert d1 == ZERO and d100 == ZERO
+
+
+def test_the_deterministic_mode_set_after_a_measurement_gets_none(monkeypatch):
+    """The choice is asked for at every epoch call: a mode set after it was measured is kept to."""
+    _fake(monkeypatch, 1.0, 2.0)
+    assert products.own_products(ARCH, 16) is not None
+    monkeypatch.setattr(tc, "_deterministic", True)
+    assert products.own_products(ARCH, 16) is None

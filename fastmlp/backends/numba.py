@@ -263,7 +263,7 @@ class _TrainingBuffers:
                              buffers.empty((rows, arch.n_out), arch.dtype), np.empty(rows, arch.dtype))
         self.grads = buffers.zeros(arch.n_params, arch.dtype)
         self.result = np.zeros(1, EPOCH_RESULT)
-        self.own = own_products(arch, rows)  # Net.own: the layers whose forward goes to kernels.matmul
+        own_products(arch, rows)  # measured now (before the kernel compiles), then kept: see _run_epoch
         state_rows = arch.layers[1] if online == "any" else 0
         self.online = OnlineScratch(buffers.empty((arch.layers[1], arch.n_in), arch.dtype),
                                     buffers.empty((2, arch.n_in), arch.dtype),
@@ -652,7 +652,8 @@ class NumbaBackend(BackendBase):
             key = self._prepare_key(optimizer, data)
             if not self._cut_kernel_ready(key, kernel, tb, params, state, optimizer, samples, data, lr, cut):
                 parts, waiting = None, key  # until the cut kernel is ready: the same training on the BLAS's threads
-        net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts, tb.own)
+        # Net.own: asked at each call (a lookup), so that the deterministic mode, once set, is never measured
+        net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts, own_products(a, tb.rows))
         started = time.perf_counter()
         with thread_choice.blas_limited() if parts is not None else contextlib.nullcontext():
             self._call_epoch(kernel, tb, params, state, optimizer, samples, data, order, lr, net)
@@ -681,7 +682,7 @@ class NumbaBackend(BackendBase):
         with _cut_lock:
             if key in _cut_ready or key in _cut_compiling or key in _cut_failed:
                 return key in _cut_ready
-            net = training_net(self.arch.net, samples.w.shape[0] > 0, tb.rows, parts, tb.own)
+            net = training_net(self.arch.net, samples.w.shape[0] > 0, tb.rows, parts, None)  # cut: threads
             quiet = copy.copy(tb)
             quiet.result = np.zeros(1, EPOCH_RESULT)
             quiet.ws = tb.ws._replace(stats=np.zeros_like(tb.ws.stats))
