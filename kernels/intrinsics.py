@@ -248,9 +248,12 @@ def wide_vectors(typingctx):
     """Compile the calling function for the widest vector registers (512-bit with AVX-512), and
     never inline it into its callers (which would compile it at their width). For a function whose
     loops are register-blocked for them (``matmul``); nothing happens at run time."""
+    wide = vector_bytes() == 64
+
     def codegen(context, builder, sig, args):
         attributes = builder.function.attributes
-        set.add(attributes, WIDE_VECTORS)  # not in llvmlite's list of known attributes
+        if wide:  # (asked of a CPU without them, LLVM splits 512-bit vectors into pairs: slower still)
+            set.add(attributes, WIDE_VECTORS)  # not in llvmlite's list of known attributes
         attributes.add("noinline")
         return context.get_dummy_value()
     return types.none(), codegen

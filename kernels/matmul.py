@@ -1,20 +1,24 @@
 """fastmlp's own product out = x @ W on one thread, register-blocked: fast, numba.
 
-Why: on one core the BLAS is the cost of a training step (77% of a one-core fashion-b64 step
-in OpenBLAS's sgemm and its packing), and at these shapes OpenBLAS runs well below the core's
-peak: a batch of 64 rows is too few for its blocking. Here each block of ``ROWS_PER_TILE`` rows
+Why: on one core the BLAS is the cost of a training step (88% of a one-core fashion-b64 step
+in OpenBLAS's sgemm and its packing, ``perf``), and at these shapes OpenBLAS runs well below the
+core's peak: a batch of 64 rows is too few for its blocking. Here each block of ``ROWS_PER_TILE`` rows
 of out and one vector-register row of columns (``tile_columns``: 4 registers, 64 float32 with
 AVX-512) is summed in registers over the whole of k: per k, 4 loads of a row of W, one broadcast
 of x per row and 24 fused multiply-adds, with no packing (W's rows are contiguous, x's values
 are read in order), and each output written once. k runs two at a time (half the loop's own
-instructions per multiply-add). Measured on one thread (AVX-512 Xeon, best of 7 x 1 s): 64x784x256
-157 GFLOP/s against OpenBLAS's 131, 64x256x128 194 against 131, 64x128x64 195 against 196.
+instructions per multiply-add). Measured on one thread (AVX-512 Xeon, two runs, best of 5 each):
+64x784x256 157-165 GFLOP/s against OpenBLAS's 131-143, 64x256x128 176-194 against 131-139,
+64x128x64 186-195 against 182-196.
 
 It is compiled for 512-bit vectors (``intrinsics.wide_vectors``: LLVM otherwise keeps to 256-bit
-ones on AVX-512 CPUs, and 24 accumulators do not fit 16 ymm registers); with AVX2 the tile is
-half as wide. Where it is used is measured, not assumed (``fastmlp.backends.numba``: the
-products of a training on one thread, layer by layer, only when faster than the BLAS there), and
-only float32 layers whose width is a multiple of the tile's (``fits``) can take it.
+ones on AVX-512 CPUs, and 24 accumulators do not fit 16 ymm registers), and offered only on CPUs
+with AVX-512 (``AVAILABLE``): compiled for AVX2 (``NUMBA_CPU_NAME=haswell`` on this machine) its
+register block did not form, with 4 or with 2 registers per tile row: 7-13 GFLOP/s against the
+BLAS's 118-130 on 64x784x256. Where it is used is measured, not assumed
+(``fastmlp.backends.products``: the products of a training on one thread, layer by layer, only
+when faster than the BLAS there), and only float32 layers whose width is a multiple of the tile's
+(``fits``) can take it.
 Shapes: out (m, n), x (m, k), W (k, n), all C-contiguous, the same dtype; n a multiple of
 ``tile_columns``. Summation order: per output, the k products in pairs, in order.
 """
@@ -24,6 +28,7 @@ from .blas import gemm
 from .config import JIT, JIT_INNER, JIT_INNER_INLINE
 from .intrinsics import stack_block, vector_bytes, wide_vectors
 
+AVAILABLE = vector_bytes() == 64  # AVX-512 (see the module docstring)
 ROWS_PER_TILE = 6  # 6 rows x 4 registers: 24 accumulators, 4 W loads and 6 broadcasts per k
 REGISTERS_PER_ROW = 4
 TILE_BYTES = REGISTERS_PER_ROW * vector_bytes()  # one tile row: 256 bytes with AVX-512, 128 with AVX2
@@ -36,10 +41,10 @@ def tile_columns(itemsize):
 
 
 def fits(n, itemsize):
-    """Whether a layer of ``n`` outputs of ``itemsize`` bytes can go to :func:`matmul`: float32 (in
-    float64 its register block did not form: 14 GFLOP/s against the BLAS's 63 on 64x784x256) and a
-    whole number of tile rows."""
-    return itemsize == 4 and n > 0 and n % tile_columns(itemsize) == 0
+    """Whether a layer of ``n`` outputs of ``itemsize`` bytes can go to :func:`matmul`: on a CPU with
+    AVX-512, float32 (in float64 its register block did not form either: 14 GFLOP/s against the
+    BLAS's 63 on 64x784x256) and a whole number of tile rows."""
+    return AVAILABLE and itemsize == 4 and n > 0 and n % tile_columns(itemsize) == 0
 
 
 @njit(**JIT_INNER_INLINE)

@@ -16,6 +16,7 @@ from fastmlp.backends import numba as backend
 from fastmlp.backends import products
 from fastmlp.backends import thread_choice as tc
 from fastmlp.kernels.intrinsics import vector_bytes
+from fastmlp.kernels import matmul
 from fastmlp.kernels.matmul import fits, tile_columns
 from fastmlp.backends import TrainingData
 from fastmlp.checks import check_targets, check_X
@@ -50,10 +51,19 @@ def test_matmul_at_the_fashion_shapes_matches_the_blas():
 
 
 def test_what_fits():
-    assert fits(COLUMNS, 4) and fits(4 * COLUMNS, 4)
+    assert matmul.AVAILABLE == (vector_bytes() == 64)
+    assert fits(COLUMNS, 4) == fits(4 * COLUMNS, 4) == matmul.AVAILABLE  # offered with AVX-512 only
     assert not fits(COLUMNS + 1, 4) and not fits(10, 4) and not fits(0, 4)
     assert not fits(COLUMNS, 8) and not fits(4 * COLUMNS, 8)  # float64: not used
     assert COLUMNS == 4 * vector_bytes() // 4
+
+
+@pytest.fixture
+def offered(monkeypatch):
+    """The choice's tests run on any CPU: without AVX-512 (where nothing fits, so nothing is ever
+    measured) as if the product were offered there too."""
+    if not matmul.AVAILABLE:
+        monkeypatch.setattr(products, "fits", lambda n, itemsize: itemsize == 4 and n % COLUMNS == 0)
 
 
 # -- where a training uses it ------------------------------------------------------------------------
@@ -80,11 +90,12 @@ def _fake(monkeypatch, own_cost, blas_cost, threads=1):
     return clock
 
 
-ARCH = fastmlp.MLP([20, 2 * COLUMNS, COLUMNS, 3], seed=0).arch  # the last layer (3 wide) never fits
+LAYERS = [20, 128, 64, 3]  # hidden widths of whole tile rows with AVX-512 and AVX2; the last layer never fits
+ARCH = fastmlp.MLP(LAYERS, seed=0).arch
 
 
 @pytest.mark.parametrize("own_cost,blas_cost,chosen", [(1.0, 2.0, True), (1.0, 1.04, False), (2.0, 1.0, False)])
-def test_a_layer_goes_to_matmul_only_when_measured_faster(monkeypatch, own_cost, blas_cost, chosen):
+def test_a_layer_goes_to_matmul_only_when_measured_faster(offered, monkeypatch, own_cost, blas_cost, chosen):
     _fake(monkeypatch, own_cost, blas_cost)
     own = products.own_products(ARCH, 16)
     if not chosen:
@@ -93,7 +104,7 @@ def test_a_layer_goes_to_matmul_only_when_measured_faster(monkeypatch, own_cost,
         assert own.dtype == np.int64 and own.tolist() == [1, 1, 0]
 
 
-def test_the_choice_is_kept_per_shape(monkeypatch):
+def test_the_choice_is_kept_per_shape(offered, monkeypatch):
     clock = _fake(monkeypatch, 1.0, 2.0)
     first = products.own_products(ARCH, 16)
     spent = clock.now
@@ -102,7 +113,7 @@ def test_the_choice_is_kept_per_shape(monkeypatch):
     assert clock.now > spent  # another batch size: measured again
 
 
-def test_nothing_to_choose_on_several_threads_or_when_deterministic(monkeypatch):
+def test_nothing_to_choose_on_several_threads_or_when_deterministic(offered, monkeypatch):
     clock = _fake(monkeypatch, 1.0, 2.0, threads=2)
     assert products.own_products(ARCH, 16) is None
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 1)
@@ -111,14 +122,14 @@ def test_nothing_to_choose_on_several_threads_or_when_deterministic(monkeypatch)
     assert clock.now == 0.0  # nothing even timed
 
 
-def test_eligible_layers():
+def test_eligible_layers(offered):
     assert products.eligible(ARCH, 16) == [0, 1]
     assert products.eligible(ARCH, 1) == [1]  # 1 x 20 x 128: below the BLAS's size, the loops' product
-    wide64 = fastmlp.MLP([20, 2 * COLUMNS, 3], dtype="float64", seed=0).arch
+    wide64 = fastmlp.MLP([20, 128, 3], dtype="float64", seed=0).arch
     assert products.eligible(wide64, 16) == []
 
 
-def test_a_real_measurement_on_one_thread(monkeypatch):
+def test_a_real_measurement_on_one_thread(offered, monkeypatch):
     """Timed for real (whatever it chooses): an int64 flag per layer, 0 where nothing fits, or None."""
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 1)
     monkeypatch.setattr(products, "_chosen", {})
@@ -136,7 +147,7 @@ def _fit(monkeypatch, own, optimizer, batch_size, n=100, epochs=2, **kw):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, 20)).astype(np.float32)
     y = rng.integers(0, 3, n)
-    model = fastmlp.MLP([20, 2 * COLUMNS, COLUMNS, 3], activation="relu", seed=3)
+    model = fastmlp.MLP(LAYERS, activation="relu", seed=3)
     model.fit(X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer, verbose=0, **kw)
     assert asked and set(asked) == {batch_size}  # the epoch kernels were given what it said
     return model
@@ -157,7 +168,7 @@ def test_training_with_matmul_allocates_nothing_per_batch(monkeypatch, optimizer
     asked = []
     monkeypatch.setattr(backend, "own_products", lambda arch, rows: asked.append(rows) or FLAGS)
     rng = np.random.default_rng(0)
-    model = fastmlp.MLP([20, 2 * COLUMNS, COLUMNS, 3], activation="relu", seed=0)
+    model = fastmlp.MLP(LAYERS, activation="relu", seed=0)
     model.engine.epoch_kernel = kernel
     X = check_X(rng.standard_normal((100 * 16, 20)), model.arch.n_in, model.dtype)
     yi, t = check_targets(rng.integers(0, 3, len(X)), model.arch, X.shape[0])
@@ -169,7 +180,7 @@ def test_training_with_matmul_allocates_nothing_per_batch(monkeypatch, optimizer
     assert d1 == ZERO and d100 == ZERO
 
 
-def test_the_deterministic_mode_set_after_a_measurement_gets_none(monkeypatch):
+def test_the_deterministic_mode_set_after_a_measurement_gets_none(offered, monkeypatch):
     """The choice is asked for at every epoch call: a mode set after it was measured is kept to."""
     _fake(monkeypatch, 1.0, 2.0)
     assert products.own_products(ARCH, 16) is not None
