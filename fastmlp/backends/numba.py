@@ -652,7 +652,7 @@ class NumbaBackend(BackendBase):
             key = self._prepare_key(optimizer, data)
             if not self._cut_kernel_ready(key, kernel, tb, params, state, optimizer, samples, data, lr, cut):
                 parts, waiting = None, key  # until the cut kernel is ready: the same training on the BLAS's threads
-        # Net.own: asked at each call (a lookup), so that the deterministic mode, once set, is never measured
+        # Net.own asked for at each call (a lookup): a deterministic mode set after the measurement is kept to
         net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts, own_products(a, tb.rows))
         started = time.perf_counter()
         with thread_choice.blas_limited() if parts is not None else contextlib.nullcontext():
