@@ -1,6 +1,6 @@
 """fastmlp's own product out = x @ W on one thread, register-blocked: fast, numba.
 
-Why: on one core the BLAS is the cost of a training step (88% of a one-core fashion-b64 step
+Why: on one core the BLAS is the cost of a training step (87% of a one-core fashion-b64 step
 in OpenBLAS's sgemm and its packing, ``perf``), and at these shapes OpenBLAS runs well below the
 core's peak: a batch of 64 rows is too few for its blocking. Here each block of ``ROWS_PER_TILE`` rows
 of out and one vector-register row of columns (``tile_columns``: 4 registers, 64 float32 with
