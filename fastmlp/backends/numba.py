@@ -34,7 +34,7 @@ private kernel never validates; its public twin checks, then calls it). It owns:
   prepared by a thread once the training has run ``CUT_AFTER_S`` on either way, and when it is
   ready, the thread choice measures both ways again (all threads ran uncut until then);
 - on one core, which layers' forward products go to the kernels' own register-blocked product
-  (``kernels.matmul``) instead of the BLAS: measured per layer when a training's buffers are made
+  (``kernels.matmul``) instead of the BLAS: measured per layer at a training shape's first epoch call
   (:mod:`fastmlp.backends.products`), and passed to the epoch kernels as ``Net.own``.
 """
 import contextlib
@@ -263,7 +263,6 @@ class _TrainingBuffers:
                              buffers.empty((rows, arch.n_out), arch.dtype), np.empty(rows, arch.dtype))
         self.grads = buffers.zeros(arch.n_params, arch.dtype)
         self.result = np.zeros(1, EPOCH_RESULT)
-        own_products(arch, rows)  # measured now (before the kernel compiles), then kept: see _run_epoch
         state_rows = arch.layers[1] if online == "any" else 0
         self.online = OnlineScratch(buffers.empty((arch.layers[1], arch.n_in), arch.dtype),
                                     buffers.empty((2, arch.n_in), arch.dtype),
@@ -652,7 +651,8 @@ class NumbaBackend(BackendBase):
             key = self._prepare_key(optimizer, data)
             if not self._cut_kernel_ready(key, kernel, tb, params, state, optimizer, samples, data, lr, cut):
                 parts, waiting = None, key  # until the cut kernel is ready: the same training on the BLAS's threads
-        # Net.own asked for at each call (a lookup): a deterministic mode set after the measurement is kept to
+        # Net.own asked for at each call (a lookup; measured at the first, before the kernel compiles, `prepare`'s
+        # included): a deterministic mode set after the measurement is kept to
         net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts, own_products(a, tb.rows))
         started = time.perf_counter()
         with thread_choice.blas_limited() if parts is not None else contextlib.nullcontext():

@@ -4,7 +4,7 @@ Why: on one core the BLAS is most of a training step, and at a batch's shapes Op
 below the core's peak, where the kernels' own register-blocked product (``kernels.matmul``) does
 better on some CPUs and layers (AVX-512 Xeon, one thread: 64x784x256 157 GFLOP/s against
 OpenBLAS's 131) and worse on others (no AVX-512; a library tuned for the CPU). So nothing is
-assumed: when a training's buffers are made (the first epoch, or :meth:`prepare`), each layer's
+assumed: at a training shape's first epoch call (the first epoch, or ``prepare``), each layer's
 forward product at the batch's rows is timed both ways on random values of its shape, and the
 layer goes to ``matmul`` only when it ran faster by ``MARGIN`` (the result, per network shape
 and batch rows, is kept for the process). A few milliseconds, once.
