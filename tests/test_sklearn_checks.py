@@ -12,17 +12,25 @@ pytestmark = [pytest.mark.filterwarnings("ignore::sklearn.exceptions.Convergence
               pytest.mark.filterwarnings("ignore::fastmlp.UnscaledInputWarning")]
 
 
+# Listed checks that pass with some BLAS kernels: whether one row's float32 probabilities equal the whole
+# batch's to 1e-7 depends on the order the BLAS's kernel sums in (they did on AMD EPYC Zen 5 with OpenBLAS's
+# Haswell kernels, did not on an Intel Xeon with its SkylakeX ones).
+ROUNDING_DEPENDENT = {"check_methods_subset_invariance"}
+
+
 @pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
 def test_check_estimator_default_dtype(cls):
     """The default (float32) estimators fail exactly the listed checks: an unlisted failure
-    fails here, and so does a listed check that passes (a stale entry)."""
+    fails here, and so does a listed check that passes (a stale entry), unless its passing
+    depends on the BLAS's rounding (``ROUNDING_DEPENDENT``)."""
     est = cls(max_iter=100)
     expected = expected_failed_checks(est)
     assert expected == EXPECTED_FAILED_CHECKS[cls.__name__]["float32"] and all(expected.values())
     results = check_estimator(est, expected_failed_checks=expected, on_skip=None, on_fail=None)
     failed = {r["check_name"] for r in results if r["status"] == "failed"}
     assert not failed
-    assert {r["check_name"] for r in results if r["status"] == "xfail"} == set(expected)
+    xfailed = {r["check_name"] for r in results if r["status"] == "xfail"}
+    assert xfailed <= set(expected) and set(expected) - xfailed <= ROUNDING_DEPENDENT
     assert sum(r["status"] == "passed" for r in results) > 40
 
 

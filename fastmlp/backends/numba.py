@@ -56,7 +56,7 @@ from ..kernels.static import Static
 from ..kernels.config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK
 from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, N_IN, N_OUT, WEIGHT_SUM, ActChoice, Batching,
                                DropoutWork, LossChoice, OnlineScratch, Samples, UpdateChoice, Workspace)
-from . import thread_choice
+from . import products, thread_choice
 from .products import own_products
 from .base import BackendBase, EpochResult, no_weights, weighted_total
 
@@ -283,10 +283,11 @@ def inference_choosing_from(layers):
 class _InferenceBuffers:
     """One thread's buffers for inference calls of up to ``rows`` rows: the hidden layers'
     ping-pong ``scratch``, the ``logits``, the row path's nonzero positions ``nz``, the
-    screening count ``flags`` and ``no_proba``, the empty array that asks the kernel for the
-    output only (see ``kernels.inference.screened``)."""
+    screening count ``flags``, each block's count ``counts`` (``kernels.inference.screened_blocks``)
+    and ``no_proba``, the empty array that asks the kernel for the output only (see
+    ``kernels.inference.screened``)."""
 
-    __slots__ = ("rows", "scratch", "logits", "nz", "flags", "no_proba")
+    __slots__ = ("rows", "scratch", "logits", "nz", "flags", "counts", "no_proba")
 
     def __init__(self, arch, rows):
         self.rows = rows
@@ -294,6 +295,7 @@ class _InferenceBuffers:
         self.logits = buffers.empty((rows, arch.n_out), arch.dtype)
         self.nz = np.empty(max(arch.layers[:-1]), np.int64)
         self.flags = np.zeros(1, np.int64)
+        self.counts = np.zeros(-(-rows // products.SMALL_BLOCK_ROWS), np.int64)
         self.no_proba = np.zeros((0, arch.n_classes), np.float64)
 
 
@@ -320,6 +322,8 @@ class NumbaBackend(BackendBase):
         self._net, self._dtype = arch.net, arch.dtype  # read by every inference call: plain attributes
         self._n_out, self._n_classes = arch.n_out, arch.n_classes
         self._choosing_from = inference_choosing_from(arch.layers)  # see ``inference_choice``
+        self._blocks = products.blocks_possible(arch)  # Net.own of inference by blocks if possible (``_by_blocks``)
+        self._blocks_net = None  # self._net with the measured Net.own, once measured
 
     @property
     def epoch_kernel(self):
@@ -392,7 +396,8 @@ class NumbaBackend(BackendBase):
 
         A call that fits this thread's buffers takes the shortest way (``one_call``, set by the
         first such call that went the long way): a few microseconds per row are at stake. A call
-        with threads to choose (``inference_choice``) runs on the way the choice says, timed.
+        of many rows goes by blocks where they measured faster (``_by_blocks``). A call with
+        threads to choose (``inference_choice``) runs on the way the choice says, timed.
         """
         if not typed:
             fast = getattr(self._local, "one_call", None)
@@ -426,26 +431,52 @@ class NumbaBackend(BackendBase):
         if call is None:
             call = self._entry(K.screened, (proba, out, count, buf.scratch, buf.nz, params, X, self._net, limit))
         choice = self.inference_choice(n)
-        if n <= buf.rows and n <= chunk and lock is None and choice is None:  # one call: the latency path
+        blocks = self._by_blocks(n)
+        if n <= buf.rows and n <= chunk and lock is None and choice is None and blocks is None:  # the latency path
             call(proba, out, count, buf.scratch, buf.nz, params, X, self._net, limit)
-            if not typed:  # the shortest way from now on, for calls with no threads to choose
+            if not typed:  # the shortest way from now on, for calls with no threads to choose and not by blocks
                 few = chunk if self._choosing_from is None else min(chunk, self._choosing_from - 1)
+                if self._blocks is not None:
+                    few = min(few, products.BLOCKS_FROM - 1)
                 self._local.one_call = (min(buf.rows, few), call, buf.logits, count, buf.scratch, buf.nz,
                                         buf.no_proba)
             return result, count.item()
         step, bad = min(buf.rows, chunk), 0
         way = None if choice is None else choice.way()
-        with lock or contextlib.nullcontext(), (
-                thread_choice.blas_limited() if way == thread_choice.ONE else contextlib.nullcontext()):
+        if blocks is not None:  # each block on one thread; one thread: the blocks in turn
+            size = products.block_rows(n)
+            call = self._entries.get(K.screened_blocks) if not typed else K.screened_blocks
+            if call is None:
+                call = self._entry(K.screened_blocks, (proba, out, count, buf.counts, buf.scratch, params, X, blocks,
+                                                       limit, size))
+        one = thread_choice.one_thread if blocks is not None else thread_choice.blas_limited
+        with lock or contextlib.nullcontext(), one() if way == thread_choice.ONE else contextlib.nullcontext():
             t0 = choice.clock() if choice is not None else 0.0
             for s in range(0, n, step):
                 part = result[s:s + step]
                 proba, out = (part, buf.logits) if probabilities else (buf.no_proba, part)
-                call(proba, out, count, buf.scratch, buf.nz, params, X[s:s + step], self._net, limit)
+                if blocks is None:
+                    call(proba, out, count, buf.scratch, buf.nz, params, X[s:s + step], self._net, limit)
+                else:
+                    call(proba, out, count, buf.counts, buf.scratch, params, X[s:s + step], blocks, limit, size)
                 bad += count.item()
             if choice is not None:
                 choice.record(way, n, choice.clock() - t0)
         return result, bad
+
+    def _by_blocks(self, rows):
+        """The network (``Net`` with ``Net.own``) of an inference call of ``rows`` rows by blocks
+        (``kernels.inference.screened_blocks``), or None: fewer than ``products.BLOCKS_FROM`` rows,
+        no layer fits ``matmul``, the deterministic mode, or not measured faster than the BLAS
+        (``products.inference_own``, once per network shape in the process)."""
+        if self._blocks is None or rows < products.BLOCKS_FROM:
+            return None
+        own = products.inference_own(self.arch)
+        if own is None:
+            return None
+        if self._blocks_net is None:
+            self._blocks_net = self._net._replace(own=own)
+        return self._blocks_net
 
     def inference_choice(self, rows):
         """This thread's :class:`~fastmlp.backends.thread_choice.PooledChoice` between the BLAS on

@@ -1,4 +1,4 @@
-"""Which forward products of a training on one thread go to fastmlp's own ``matmul``: measured.
+"""Which forward products go to fastmlp's own ``matmul`` (training on one thread, inference by blocks): measured.
 
 Why: on one core the BLAS is most of a training step, and at a batch's shapes OpenBLAS runs well
 below the core's peak, where the kernels' own register-blocked product (``kernels.matmul``) does
@@ -15,6 +15,10 @@ the kernels' cut products (``kernels.split``) share each product out. Not in the
 mode either: the choice, made by timing, would decide how the products round. float32 only, and
 only layers whose width fits the register block (``kernels.matmul.fits``) and whose product goes
 to the BLAS (not the small-product loops).
+
+Inference by blocks (:func:`inference_own`): a large ``predict`` call's rows cut into blocks, each
+block through every layer on one of Numba's threads (``kernels.inference.screened_blocks``), its
+products by ``matmul``; taken where that product measured faster than the BLAS on one thread.
 """
 import threading
 import time
@@ -56,6 +60,25 @@ def eligible(arch, rows):
             if fits(n, itemsize) and rows * k * n >= BLAS_MIN_WORK]
 
 
+def _timed(arch, rows, l, rng):
+    """The best of ``TIMINGS`` alternated timings of layer l's forward product at ``rows`` rows on
+    random values, by ``matmul`` and by the BLAS: (own seconds, BLAS seconds)."""
+    k, n = arch.layers[l], arch.layers[l + 1]
+    x = rng.standard_normal((rows, k)).astype(arch.dtype)
+    W = rng.standard_normal((k, n)).astype(arch.dtype)
+    out = np.empty((rows, n), arch.dtype)
+    reps = max(2, TIMED_WORK // (rows * k * n))
+    best = {True: np.inf, False: np.inf}
+    for way in (True, False):  # compiled (or loaded) and warm before any timing
+        K.repeat_product(out, x, W, way, 1)
+    for _ in range(TIMINGS):
+        for way in (True, False):
+            t0 = time.perf_counter()
+            K.repeat_product(out, x, W, way, reps)
+            best[way] = min(best[way], time.perf_counter() - t0)
+    return best[True], best[False]
+
+
 def _measure(arch, rows):
     layers = eligible(arch, rows)
     if not layers:
@@ -63,18 +86,64 @@ def _measure(arch, rows):
     own = np.zeros(len(arch.layers) - 1, np.int64)
     rng = np.random.default_rng(0)
     for l in layers:
-        k, n = arch.layers[l], arch.layers[l + 1]
-        x = rng.standard_normal((rows, k)).astype(arch.dtype)
-        W = rng.standard_normal((k, n)).astype(arch.dtype)
-        out = np.empty((rows, n), arch.dtype)
-        reps = max(2, TIMED_WORK // (rows * k * n))
-        best = {True: np.inf, False: np.inf}
-        for way in (True, False):  # compiled (or loaded) and warm before any timing
-            K.repeat_product(out, x, W, way, 1)
-        for _ in range(TIMINGS):
-            for way in (True, False):
-                t0 = time.perf_counter()
-                K.repeat_product(out, x, W, way, reps)
-                best[way] = min(best[way], time.perf_counter() - t0)
-        own[l] = best[True] * (1 + MARGIN) < best[False]
+        own_s, blas_s = _timed(arch, rows, l, rng)
+        own[l] = own_s * (1 + MARGIN) < blas_s
     return own if own.any() else None
+
+
+# -- inference by blocks (kernels.inference.screened_blocks) ------------------------------------------
+
+BLOCK_ROWS = 96  # rows per block of a large inference call, and the rows the products are timed at
+SMALL_BLOCK_ROWS = 48  # per block of calls under BLOCKS_LARGE rows (more blocks to share out)
+BLOCKS_LARGE = 1024
+BLOCKS_FROM = 2 * SMALL_BLOCK_ROWS  # the fewest rows a call takes by blocks
+LOOP_SHARE = 0.05  # the most of a row's multiply-adds that layers too narrow for matmul may hold
+
+
+def block_rows(rows):
+    """Rows per block of an inference call of ``rows`` rows."""
+    return BLOCK_ROWS if rows >= BLOCKS_LARGE else SMALL_BLOCK_ROWS
+
+
+def blocks_possible(arch):
+    """``Net.own`` for inference by blocks if it can be taken at all (float32 on a CPU where
+    ``matmul`` is offered: the layers whose width fits it; the others, by loops, hold at most
+    ``LOOP_SHARE`` of the multiply-adds), else None. Nothing measured: see :func:`inference_own`."""
+    itemsize = np.dtype(arch.dtype).itemsize
+    pairs = list(zip(arch.layers[:-1], arch.layers[1:]))
+    own = np.array([fits(n, itemsize) for _, n in pairs], np.int64)
+    loops = sum(k * n for (k, n), o in zip(pairs, own) if not o)
+    if not own.any() or loops > LOOP_SHARE * sum(k * n for k, n in pairs):
+        return None
+    return own
+
+
+def inference_own(arch):
+    """``Net.own`` for inference calls by blocks (``kernels.inference.screened_blocks``), or None
+    when they go by whole-layer products as before. The blocks gain by their structure (no thread
+    waits for another between layers, a block's layers stay in its core's cache: 20-30% on the
+    fashion net), as long as each block's products run about as fast on one thread as the BLAS's
+    would: so they are taken where :func:`blocks_possible` and ``matmul`` over those layers'
+    products at ``BLOCK_ROWS`` rows measured no slower than the BLAS on one thread by ``MARGIN``
+    (timed once per network shape and dtype in the process, as in :func:`own_products`). Not in the
+    deterministic mode."""
+    if thread_choice.is_deterministic():
+        return None
+    key = ("inference", tuple(arch.layers), np.dtype(arch.dtype).name)
+    with _lock:
+        if key not in _chosen:
+            _chosen[key] = _measure_blocks(arch)
+        return _chosen[key]
+
+
+def _measure_blocks(arch):
+    own = blocks_possible(arch)
+    if own is None:
+        return None
+    rng = np.random.default_rng(0)
+    own_s = blas_s = 0.0
+    with thread_choice.blas_limited():
+        for l in np.flatnonzero(own):
+            o, b = _timed(arch, BLOCK_ROWS, int(l), rng)
+            own_s, blas_s = own_s + o, blas_s + b
+    return own if own_s < (1 + MARGIN) * blas_s else None

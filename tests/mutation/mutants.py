@@ -375,10 +375,23 @@ MUTANTS = [
         "numba own product: a last row left over after the tiles of 6, 4 and 2 is never computed"),
     Mutant(
         "own_product_chosen_without_margin", "fastmlp/backends/products.py",
-        "own[l] = best[True] * (1 + MARGIN) < best[False]",
-        "own[l] = best[True] < best[False]",
+        "own[l] = own_s * (1 + MARGIN) < blas_s",
+        "own[l] = own_s < blas_s",
         ("tests/test_matmul.py",),
         "a layer goes to the own product when barely faster than the BLAS (within the timing noise)"),
+    Mutant(
+        "inference_blocks_share_the_layer_views", "kernels/inference.py",
+        "dst = out[i0:i1] if l == last else matrix(scratch, (l % 2) * half + i0 * width, i1 - i0, net.lay[l, N_OUT])",
+        "dst = out[i0:i1] if l == last else matrix(scratch, (l % 2) * half, m, net.lay[l, N_OUT])[i0:i1]",
+        ("tests/test_inference_blocks.py",),
+        "numba inference by blocks: each block's hidden layers in its rows of the whole-call (m, n) views, where "
+        "one block's third layer lands on another's first (a race)"),
+    Mutant(
+        "inference_blocks_count_one_block", "kernels/inference.py",
+        "        bad += counts[t]\n",
+        "        bad = counts[t]\n",
+        ("tests/test_inference_blocks.py",),
+        "numba inference by blocks: only the last block's count of NaN, inf or too large values is reported"),
     Mutant(
         "cache_index_saved_without_the_lock", "kernels/intrinsics.py",
         "        with self._index_locked():\n",

@@ -1,0 +1,236 @@
+"""Inference by blocks (``kernels.inference.screened_blocks``) and where a model takes it (``backends.products``).
+
+The kernel gives what the whole-layer kernel ``screened`` gives (outputs, probabilities and the
+screening count) for any rows, any block size and one thread or several, float32 with its products
+by ``matmul`` and float64 by loops; a call gives the same on one thread or several, bit for bit,
+and with another block size to rounding. The choice is the measured one (fake timings decide here): only networks whose
+layers mostly fit ``matmul``, only for calls of ``BLOCKS_FROM`` rows or more, never in the
+deterministic mode; a model predicting by blocks predicts what it did before (float tolerance),
+refuses NaN the same way, and many threads can predict with it at once.
+"""
+import threading
+
+import numba
+import numpy as np
+import pytest
+
+import fastmlp
+from fastmlp import kernels as K
+from fastmlp.backends import products
+from fastmlp.backends import thread_choice as tc
+from fastmlp.kernels.matmul import AVAILABLE, tile_columns
+
+COLUMNS = tile_columns(4)  # one tile row of float32: 64 with AVX-512, 32 with AVX2
+N_IN = 100
+LAYERS = [N_IN, 2 * COLUMNS, COLUMNS, 10]  # both hidden layers fit matmul; the last one (4% of the work) never does
+
+
+@pytest.fixture
+def offered(monkeypatch):
+    """As if ``matmul`` were offered on this CPU too (without AVX-512 nothing fits, and a model
+    would never predict by blocks), with a fresh record of what was measured."""
+    if not AVAILABLE:
+        monkeypatch.setattr(products, "fits", lambda n, itemsize: itemsize == 4 and n % COLUMNS == 0)
+    monkeypatch.setattr(products, "_chosen", {})
+
+
+def _call_both(model, X, own, block, limit=1e6):
+    """(outputs, probabilities, count) of ``screened`` and of ``screened_blocks`` with ``own``."""
+    m, net = X.shape[0], model.engine._net
+    scratch = np.full(2 * m * max(model.arch.layers[1:-1]), np.nan, model.dtype)
+    results = []
+    for blocks in (False, True):
+        out = np.full((m, model.arch.n_out), np.nan, model.dtype)
+        proba = np.full((m, model.arch.n_classes), np.nan)
+        flags = np.full(1, -1, np.int64)
+        if blocks:
+            counts = np.full(-(-m // block), -1, np.int64)
+            K.screened_blocks(proba, out, flags, counts, scratch.copy(), model.params, X, net._replace(own=own),
+                              limit, block)
+        else:
+            K.screened(proba, out, flags, scratch.copy(), np.empty(0, np.int64), model.params, X, net, limit)
+        results.append((out, proba, int(flags[0])))
+    return results
+
+
+def _rows(m, n_in, dtype, seed=0):
+    X = np.random.default_rng(seed).random((m, n_in)).astype(dtype)
+    X[0, 3] = np.nan
+    X[m - 1, 0] = np.inf
+    X[m // 2, 1] = 2e6  # beyond the limit
+    return X
+
+
+@pytest.mark.parametrize("m", [3, 5, 47, 48, 49, 97, 200])
+@pytest.mark.parametrize("block", [6, 48, 96])
+def test_blocks_give_what_whole_layers_give(m, block):
+    model = fastmlp.MLP(LAYERS, activation="relu", seed=1)
+    own = np.array([1, 1, 0], np.int64)
+    (out, proba, bad), (out_b, proba_b, bad_b) = _call_both(model, _rows(m, N_IN, np.float32), own, block)
+    assert bad == bad_b == (3 if m > 2 else 2)
+    ok = np.isfinite(out).all(axis=1)  # the rows with NaN or inf give NaN either way
+    assert ok.sum() >= m - 2 and not np.isfinite(out_b[~ok]).all()
+    np.testing.assert_allclose(out_b[ok], out[ok], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(proba_b[ok], proba[ok], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss,layers,act", [("cross_entropy", [7, 5, 3, 4], "tanh"), ("bce", [7, 5, 1], "sigmoid"),
+                                             ("multilabel", [7, 9, 3], "leaky_relu"), ("mse", [7, 5, 2], "relu")])
+def test_blocks_by_loops_in_float64_give_the_reference(loss, layers, act):
+    """float64 (matmul never taken): every product by loops, to 1e-10 of the whole-layer kernel."""
+    model = fastmlp.MLP(layers, activation=act, loss=loss, dtype="float64", seed=2)
+    own = np.zeros(len(layers) - 1, np.int64)
+    (out, proba, bad), (out_b, proba_b, bad_b) = _call_both(model, _rows(61, layers[0], np.float64), own, 48)
+    assert bad == bad_b == 3
+    ok = np.isfinite(out).all(axis=1)
+    np.testing.assert_allclose(out_b[ok], out[ok], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(proba_b[ok], proba[ok], rtol=1e-10, atol=1e-12)
+
+
+def test_a_call_gives_the_same_on_one_thread_or_several_and_any_block_to_rounding():
+    model = fastmlp.MLP(LAYERS, activation="relu", seed=1)
+    own = np.array([1, 1, 0], np.int64)
+    X = np.random.default_rng(3).random((211, N_IN)).astype(np.float32)
+    got = {}
+    for block in (6, 48, 97):
+        for threads in (1, numba.config.NUMBA_NUM_THREADS):
+            before = numba.get_num_threads()
+            numba.set_num_threads(threads)
+            try:
+                got[block, threads] = _call_both(model, X, own, block)[1]
+            finally:
+                numba.set_num_threads(before)
+    for block in (6, 48, 97):  # a block's rows go the same way on any thread: bit for bit
+        one, every = got[block, 1], got[block, numba.config.NUMBA_NUM_THREADS]
+        assert np.array_equal(one[0], every[0]) and np.array_equal(one[1], every[1]) and one[2] == every[2] == 0
+        # a row's place in matmul's tile of rows may round its sums otherwise (fastmath contracts)
+        np.testing.assert_allclose(one[0], got[6, 1][0], rtol=1e-5, atol=1e-6)
+
+
+def test_the_blocks_of_a_deep_net_keep_to_their_own_scratch():
+    """Three hidden layers, each narrower: the blocks run through them at their own pace, and a
+    block's third layer must not land on the first layer's rows of another (a race, so: many
+    blocks on every thread, many times)."""
+    model = fastmlp.MLP([N_IN, 3 * COLUMNS, 2 * COLUMNS, COLUMNS, 10], activation="relu", seed=5)
+    own = np.array([1, 1, 1, 0], np.int64)
+    X = np.random.default_rng(6).random((4000, N_IN)).astype(np.float32)
+    for _ in range(20):
+        (out, proba, _), (out_b, proba_b, _) = _call_both(model, X, own, 48)
+        np.testing.assert_allclose(out_b, out, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(proba_b, proba, rtol=1e-5, atol=1e-6)
+
+
+# -- where a model takes it ----------------------------------------------------------------------------
+
+def _fake_timings(monkeypatch, own_cost, blas_cost):
+    """``products._timed`` answering set costs per layer; returns the list of layers it was asked for."""
+    asked = []
+
+    def timed(arch, rows, l, rng):
+        asked.append((rows, l))
+        return own_cost, blas_cost
+    monkeypatch.setattr(products, "_timed", timed)
+    return asked
+
+
+ARCH = fastmlp.MLP(LAYERS, seed=0).arch
+
+
+@pytest.mark.parametrize("own_cost,blas_cost,taken", [(1.0, 2.0, True), (1.04, 1.0, True), (1.1, 1.0, False)])
+def test_blocks_taken_unless_matmul_measured_slower(offered, monkeypatch, own_cost, blas_cost, taken):
+    asked = _fake_timings(monkeypatch, own_cost, blas_cost)
+    own = products.inference_own(ARCH)
+    assert sorted(asked) == [(products.BLOCK_ROWS, 0), (products.BLOCK_ROWS, 1)]  # the layers that fit
+    assert (own.tolist() == [1, 1, 0]) if taken else own is None
+    assert products.inference_own(ARCH) is own and len(asked) == 2  # measured once per shape
+
+
+def test_no_blocks_when_layers_do_not_fit_or_in_the_deterministic_mode(offered, monkeypatch):
+    asked = _fake_timings(monkeypatch, 1.0, 2.0)
+    narrow = fastmlp.MLP([N_IN, 2 * COLUMNS, 100, 10], seed=0).arch  # 100 wide: over 40% of the work by loops
+    assert products.blocks_possible(narrow) is None and products.inference_own(narrow) is None
+    assert products.blocks_possible(fastmlp.MLP(LAYERS, dtype="float64", seed=0).arch) is None
+    monkeypatch.setattr(tc, "_deterministic", True)
+    assert products.inference_own(ARCH) is None
+    assert asked == []  # nothing even timed
+    monkeypatch.setattr(tc, "_deterministic", False)
+    assert products.inference_own(ARCH) is not None
+
+
+def test_a_real_measurement(offered):
+    """Timed for real (whatever it chooses): the flags of the layers that fit, or None."""
+    own = products.inference_own(ARCH)
+    assert own is None or own.tolist() == [1, 1, 0]
+
+
+def _model_and_rows(m=300, seed=4):
+    model = fastmlp.MLP(LAYERS, activation="relu", seed=seed)
+    X = np.random.default_rng(seed).random((m, N_IN)).astype(np.float32)
+    return model, X
+
+
+@pytest.mark.parametrize("m", [products.BLOCKS_FROM, 300, 5000])  # one chunk with blocks of 48; of 96 in chunks
+def test_a_model_predicts_by_blocks_what_it_predicted_before(offered, monkeypatch, m):
+    model, X = _model_and_rows(m)
+    monkeypatch.setattr(products, "inference_own", lambda arch: None)
+    before = (model.predict_proba(X), model.forward(X), model.predict(X))
+    assert model.engine._blocks_net is None
+    monkeypatch.setattr(products, "inference_own", lambda arch: np.array([1, 1, 0], np.int64))
+    after = (model.predict_proba(X), model.forward(X), model.predict(X))
+    assert model.engine._blocks_net is not None and model.engine._blocks_net.own.tolist() == [1, 1, 0]
+    np.testing.assert_allclose(after[0], before[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(after[1], before[1], rtol=1e-5, atol=1e-5)
+    assert np.mean(after[2] == before[2]) > 0.99  # a near tie may round the other way
+
+
+def test_few_rows_go_by_whole_layers(offered, monkeypatch):
+    model, X = _model_and_rows()
+    calls = []
+    monkeypatch.setattr(products, "inference_own", lambda arch: calls.append(1) or np.array([1, 1, 0], np.int64))
+    for m in (products.BLOCKS_FROM - 1, 1, 5, products.BLOCKS_FROM - 1):  # the latency path once set, too
+        model.predict_proba(X[:m])
+    assert calls == [] and model.engine._blocks_net is None
+    model.predict_proba(X[:products.BLOCKS_FROM])
+    assert calls == [1] and model.engine._blocks_net is not None
+
+
+def test_the_deterministic_mode_measures_nothing(offered, monkeypatch):
+    asked = _fake_timings(monkeypatch, 1.0, 2.0)
+    model, X = _model_and_rows()
+    fastmlp.set_deterministic(True)
+    try:
+        model.predict_proba(X)
+    finally:
+        fastmlp.set_deterministic(False)
+    assert asked == [] and model.engine._blocks_net is None
+
+
+def test_bad_values_are_refused_by_blocks_as_before(offered, monkeypatch):
+    model, X = _model_and_rows()
+    monkeypatch.setattr(products, "inference_own", lambda arch: np.array([1, 1, 0], np.int64))
+    X[217, 5] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict_proba(X)
+    assert model.engine._blocks_net is not None  # refused on the blocks' own count
+
+
+def test_many_threads_predict_by_blocks_at_once(offered, monkeypatch):
+    model, X = _model_and_rows(1500)
+    monkeypatch.setattr(products, "inference_own", lambda arch: np.array([1, 1, 0], np.int64))
+    want = [model.predict_proba(X[i * 100:]) for i in range(4)]  # each call alone first
+    got, errors = {}, []
+
+    def work(i):
+        try:
+            for _ in range(5):
+                got[i] = model.predict_proba(X[i * 100:])
+        except Exception as e:  # reported below
+            errors.append(e)
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for i in range(4):
+        np.testing.assert_array_equal(got[i], want[i])  # the same call: the same blocks, bit for bit
