@@ -18,7 +18,8 @@ the caller's value checks need no separate passes over X: ``flags[0]`` counts th
 that are NaN, inf or beyond ``limit`` in magnitude (``screen.screen``).
 
 ``screened_blocks`` is a third path for many rows, where fastmlp's own product (``matmul``) runs
-faster than the BLAS (``fastmlp.backends.products.inference_own`` measures it): the rows are cut
+about as fast as the BLAS on one thread or faster (``fastmlp.backends.products.inference_own``
+measures it): the rows are cut
 into blocks of ``block`` rows, and each of Numba's threads takes whole blocks through every layer
 (screen, products, activations, probabilities), each product on its own thread. No thread waits
 for another between layers, a block's hidden layers stay in the core's cache, and with TBB a free
@@ -34,8 +35,7 @@ from numba import njit, prange
 
 from .activations import bias_act
 from .config import JIT, JIT_INNER, JIT_INNER_INLINE
-from .dense import dense_forward_body
-from .dense import _matmul
+from .dense import _matmul, dense_forward_body
 from .intrinsics import borrow, matrix, stack_block
 from .losses import SIGMOID_BCE, SIGMOID_XENT
 from .matmul import matmul

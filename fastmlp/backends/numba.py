@@ -467,8 +467,9 @@ class NumbaBackend(BackendBase):
     def _by_blocks(self, rows):
         """The network (``Net`` with ``Net.own``) of an inference call of ``rows`` rows by blocks
         (``kernels.inference.screened_blocks``), or None: fewer than ``products.BLOCKS_FROM`` rows,
-        no layer fits ``matmul``, the deterministic mode, or not measured faster than the BLAS
-        (``products.inference_own``, once per network shape in the process)."""
+        no layer fits ``matmul``, the deterministic mode, or ``matmul`` measured slower than the BLAS
+        on one thread (``products.inference_own``, once per network shape in the process). By blocks,
+        the thread choice's two ways are the blocks on all of Numba's threads and on one."""
         if self._blocks is None or rows < products.BLOCKS_FROM:
             return None
         own = products.inference_own(self.arch)
