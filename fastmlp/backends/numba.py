@@ -427,11 +427,18 @@ class NumbaBackend(BackendBase):
         else:
             result = np.empty((n, self._n_out), self._dtype)
             proba, out = buf.no_proba, result
-        call = self._entries.get(K.screened) if not typed else K.screened
-        if call is None:
-            call = self._entry(K.screened, (proba, out, count, buf.scratch, buf.nz, params, X, self._net, limit))
         choice = self.inference_choice(n)
         blocks = self._by_blocks(n)
+        if blocks is not None:  # each block on one thread; one thread: the blocks in turn
+            size = products.block_rows(n)
+            call = self._entries.get(K.screened_blocks) if not typed else K.screened_blocks
+            if call is None:
+                call = self._entry(K.screened_blocks, (proba, out, count, buf.counts, buf.scratch, params, X, blocks,
+                                                       limit, size))
+        else:  # (only here: a model that predicts only by blocks never compiles the whole-layer kernel)
+            call = self._entries.get(K.screened) if not typed else K.screened
+            if call is None:
+                call = self._entry(K.screened, (proba, out, count, buf.scratch, buf.nz, params, X, self._net, limit))
         if n <= buf.rows and n <= chunk and lock is None and choice is None and blocks is None:  # the latency path
             call(proba, out, count, buf.scratch, buf.nz, params, X, self._net, limit)
             if not typed:  # the shortest way from now on, for calls with no threads to choose and not by blocks
@@ -443,12 +450,6 @@ class NumbaBackend(BackendBase):
             return result, count.item()
         step, bad = min(buf.rows, chunk), 0
         way = None if choice is None else choice.way()
-        if blocks is not None:  # each block on one thread; one thread: the blocks in turn
-            size = products.block_rows(n)
-            call = self._entries.get(K.screened_blocks) if not typed else K.screened_blocks
-            if call is None:
-                call = self._entry(K.screened_blocks, (proba, out, count, buf.counts, buf.scratch, params, X, blocks,
-                                                       limit, size))
         one = thread_choice.one_thread if blocks is not None else thread_choice.blas_limited
         with lock or contextlib.nullcontext(), one() if way == thread_choice.ONE else contextlib.nullcontext():
             t0 = choice.clock() if choice is not None else 0.0

@@ -18,7 +18,8 @@ to the BLAS (not the small-product loops).
 
 Inference by blocks (:func:`inference_own`): a large ``predict`` call's rows cut into blocks, each
 block through every layer on one of Numba's threads (``kernels.inference.screened_blocks``), its
-products by ``matmul``; taken where that product measured faster than the BLAS on one thread.
+products by ``matmul``; taken where that product measured no more than ``MARGIN`` slower than the
+BLAS on one thread.
 """
 import threading
 import time
