@@ -136,7 +136,8 @@ def _fake_timings(monkeypatch, own_cost, blas_cost):
 ARCH = fastmlp.MLP(LAYERS, seed=0).arch
 
 
-@pytest.mark.parametrize("own_cost,blas_cost,taken", [(1.0, 2.0, True), (1.04, 1.0, True), (1.1, 1.0, False)])
+@pytest.mark.parametrize("own_cost,blas_cost,taken", [(1.0, 2.0, True), (1.04, 1.0, True), (1.14, 1.0, True),
+                                                     (1.2, 1.0, False)])
 def test_blocks_taken_unless_matmul_measured_slower(offered, monkeypatch, own_cost, blas_cost, taken):
     asked = _fake_timings(monkeypatch, own_cost, blas_cost)
     own = products.inference_own(ARCH)

@@ -18,8 +18,8 @@ to the BLAS (not the small-product loops).
 
 Inference by blocks (:func:`inference_own`): a large ``predict`` call's rows cut into blocks, each
 block through every layer on one of Numba's threads (``kernels.inference.screened_blocks``), its
-products by ``matmul``; taken where that product measured no more than ``MARGIN`` slower than the
-BLAS on one thread.
+products by ``matmul``; taken where that product measured no more than ``BLOCKS_MARGIN`` slower than
+the BLAS on one thread.
 """
 import threading
 import time
@@ -70,8 +70,8 @@ def _timed(arch, rows, l, rng):
     out = np.empty((rows, n), arch.dtype)
     reps = max(2, TIMED_WORK // (rows * k * n))
     best = {True: np.inf, False: np.inf}
-    for way in (True, False):  # compiled (or loaded) and warm before any timing
-        K.repeat_product(out, x, W, way, 1)
+    for way in (True, False):  # compiled (or loaded) and warm before any timing: one untimed round
+        K.repeat_product(out, x, W, way, reps)
     for _ in range(TIMINGS):
         for way in (True, False):
             t0 = time.perf_counter()
@@ -99,6 +99,12 @@ SMALL_BLOCK_ROWS = 48  # per block of calls under BLOCKS_LARGE rows (more blocks
 BLOCKS_LARGE = 1024
 BLOCKS_FROM = 2 * SMALL_BLOCK_ROWS  # the fewest rows a call takes by blocks
 LOOP_SHARE = 0.05  # the most of a row's multiply-adds that layers too narrow for matmul may hold
+# Blocks are taken unless matmul ran slower than the BLAS by more than this fraction: they gained 20-30% by
+# their structure on the fashion net, where the two products at 96 rows about tie (matmul ÷ BLAS over its
+# three layers 0.85-1.04 in 20 processes on AMD EPYC Zen 5, each timing after an untimed round of each way;
+# with one warm-up call instead of a round, a process's first timings ran matmul up to 1.6x slower, and with
+# a 5% margin some processes predicted by whole layers).
+BLOCKS_MARGIN = 0.15
 
 
 def block_rows(rows):
@@ -125,7 +131,7 @@ def inference_own(arch):
     waits for another between layers, a block's layers stay in its core's cache: 20-30% on the
     fashion net), as long as each block's products run about as fast on one thread as the BLAS's
     would: so they are taken where :func:`blocks_possible` and ``matmul`` over those layers'
-    products at ``BLOCK_ROWS`` rows measured no slower than the BLAS on one thread by ``MARGIN``
+    products at ``BLOCK_ROWS`` rows measured no slower than the BLAS on one thread by ``BLOCKS_MARGIN``
     (timed once per network shape and dtype in the process, as in :func:`own_products`). Not in the
     deterministic mode."""
     if thread_choice.is_deterministic():
@@ -147,4 +153,4 @@ def _measure_blocks(arch):
         for l in np.flatnonzero(own):
             o, b = _timed(arch, BLOCK_ROWS, int(l), rng)
             own_s, blas_s = own_s + o, blas_s + b
-    return own if own_s < (1 + MARGIN) * blas_s else None
+    return own if own_s < (1 + BLOCKS_MARGIN) * blas_s else None
