@@ -84,6 +84,45 @@ def test_short_pieces_do_not_decide_when_longer_ones_exist():
     assert c.kept == ALL and c.rate(ALL) == pytest.approx(64000)
 
 
+def test_pieces_shorter_than_steady_seconds_are_pooled_and_decide():
+    """A CPU fast enough to run every piece on all threads in less than STEADY_SECONDS: those
+    pieces pooled in order decide, not the odd piece the scheduler slowed past it."""
+    c = ThreadChoice()
+    short = 0.75 * tc.STEADY_SECONDS  # 4000 samples per piece on all threads: 267k samples/s ...
+    slowed = 1.5 * tc.STEADY_SECONDS  # ... but one piece slowed to 133k
+    c.record(ALL, 4000, short)
+    c.record(ONE, 4000, slowed)  # 133k on one thread, every piece
+    c.record(ALL, 4000, slowed)
+    c.record(ONE, 4000, slowed)
+    assert c.probing  # all threads: one span of a slowed piece, one short piece pooled
+    assert c.spans(ALL) == [(4000, slowed)]
+    c.record(ALL, 4000, short)
+    assert c.spans(ALL) == [(4000, slowed), (8000, 2 * short)]
+    assert c.kept == ALL and c.rate(ALL) == pytest.approx(8000 / (2 * short))
+
+
+def test_a_way_with_no_span_yet_is_rated_by_its_pieces_pooled():
+    c = ThreadChoice()
+    assert c.rate(ALL) == 0.0
+    c.record(ALL, 100, 0.001)
+    c.record(ALL, 300, 0.001)
+    assert c.spans(ALL) == [] and c.rate(ALL) == pytest.approx(200000)
+
+
+def test_a_drop_is_judged_over_short_pieces_pooled():
+    c = _settled({ALL: 1e-5, ONE: 2e-5})
+    assert c.kept == ALL
+    seconds = 0.3 * tc.STEADY_SECONDS  # every piece: four of them judged together
+    for _ in range(8):
+        c.record(ALL, round(seconds / 1e-5), seconds)
+    assert c.kept == ALL
+    for _ in range(3):  # another process took a core: 5x slower, pieces as long
+        c.record(ALL, round(seconds / 5e-5), seconds)
+    assert c.kept == ALL  # not yet STEADY_SECONDS of them
+    c.record(ALL, round(seconds / 5e-5), seconds)
+    assert c.probing
+
+
 def test_a_drop_in_speed_probes_again_and_finds_the_other_way():
     c = _settled({ALL: 1e-5, ONE: 2e-5})
     assert c.kept == ALL

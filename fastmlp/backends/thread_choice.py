@@ -12,10 +12,12 @@ How: the numba backend times its own epoch calls (each a chunk of an epoch, abou
 by the trainer) through a :class:`ThreadChoice` per training shape. While probing, each call
 is split at a batch boundary into two pieces, one run on all threads and one on one thread
 (Numba and BLAS; the order alternates from call to call), until each way has run
-``PROBE_PIECES`` pieces of at least ``STEADY_SECONDS``; the faster way per sample (best
-piece) is kept, one thread unless all threads are ``MARGIN`` faster. It probes again after
-``RECHECK_SECONDS`` of training, and, with all threads kept, at once when a call runs at less
-than ``DROP`` times the speed the kept way had: the load changed. One thread kept is probed
+``PROBE_PIECES`` spans of at least ``STEADY_SECONDS`` (a piece that long on its own; shorter pieces
+pooled in order until their seconds reach it, so that a CPU fast enough to run every piece in less
+still decides); the faster way per sample (best span) is kept, one thread unless all threads are
+``MARGIN`` faster. It probes again after
+``RECHECK_SECONDS`` of training, and, with all threads kept, at once when their calls (pooled
+over ``STEADY_SECONDS``) run at less than ``DROP`` times the speed the kept way had: the load changed. One thread kept is probed
 again only after ``RECHECK_SECONDS``: its drop says the machine got busier, which would not make
 all threads faster, and each probe runs pieces on all threads beside the other load. On the
 project machine with another process spinning on a core, 8 trainings of fashion-b64 (plain SGD,
@@ -166,18 +168,39 @@ class ThreadChoice:
         self._calls = 0
         self._kept_rate = 0.0  # samples/s of the kept way when chosen (the best call since)
         self._since_probe = 0.0  # training seconds since the choice
+        self._window = (0, 0.0)  # (samples, seconds) of the kept way since its speed was last judged
 
     @property
     def probing(self):
         return self.kept is None
 
+    def spans(self, way):
+        """``way``'s pieces in the current probe as spans of at least ``STEADY_SECONDS``, a list of
+        (samples, seconds): a piece that long on its own, shorter ones pooled in the order they ran
+        until their seconds reach it (the pool not yet that long is left out). A first call's one-off
+        costs and a few batches' timing noise do not decide, and neither does the CPU's speed: on the
+        Zen 5 project machine every piece of fashion-b64 on all threads (62 batches, 15 ms) was shorter
+        than ``STEADY_SECONDS``, and taking only the long pieces judged that way by the few the
+        scheduler had slowed down, or never chose."""
+        spans, pool = [], (0, 0.0)
+        for samples, seconds in self._probe[way]:
+            if seconds >= STEADY_SECONDS:
+                spans.append((samples, seconds))
+                continue
+            pool = (pool[0] + samples, pool[1] + seconds)
+            if pool[1] >= STEADY_SECONDS:
+                spans.append(pool)
+                pool = (0, 0.0)
+        return spans
+
     def rate(self, way):
-        """Samples per second of ``way`` in the current probe: its best piece of at least
-        ``STEADY_SECONDS`` (a first call's one-off costs and a few batches' timing noise do not
-        decide), or of any length when there is none yet; 0 when not measured."""
-        pieces = self._probe[way]
-        steady = [p for p in pieces if p[1] >= STEADY_SECONDS] or pieces
-        return max((samples / seconds for samples, seconds in steady), default=0.0)
+        """Samples per second of ``way`` in the current probe: its best span (:meth:`spans`), or all
+        its pieces pooled when there is none yet; 0 when not measured."""
+        spans = self.spans(way)
+        if spans:
+            return max(samples / seconds for samples, seconds in spans)
+        samples, seconds = sum(p[0] for p in self._probe[way]), sum(p[1] for p in self._probe[way])
+        return samples / seconds if seconds > 0 else 0.0
 
     def pieces(self, batches):
         """How to run a call of ``batches`` batches: a list of (way, number of batches)."""
@@ -206,14 +229,18 @@ class ThreadChoice:
 
     def _measured(self):
         """Whether the probe has measured both ways enough to choose."""
-        return all(sum(s >= STEADY_SECONDS for _, s in p) >= PROBE_PIECES for p in self._probe.values())
+        return all(len(self.spans(way)) >= PROBE_PIECES for way in (ALL, ONE))
 
     def _dropped(self, samples, seconds):
-        """Whether a piece of all threads kept ran below ``DROP`` times their speed (pieces of at
-        least ``STEADY_SECONDS``; the best one raises the mark)."""
-        if seconds < STEADY_SECONDS:
+        """Whether the kept way ran below ``DROP`` times its speed, judged over pieces pooled until
+        they last ``STEADY_SECONDS`` (the best pool raises the mark): for all threads kept, each of
+        their pieces in training; every call in inference (:class:`PooledChoice`)."""
+        rows, total = self._window[0] + samples, self._window[1] + seconds
+        if total < STEADY_SECONDS:
+            self._window = (rows, total)
             return False
-        return self._below(samples / seconds)
+        self._window = (0, 0.0)
+        return self._below(rows / total)
 
     def _below(self, rate):
         """Whether the kept way's ``rate`` is below ``DROP`` times its mark; the best rate raises the mark."""
@@ -230,6 +257,7 @@ class ThreadChoice:
         """Measure both ways again from the next call on."""
         self.kept = None
         self._probe = {ALL: [], ONE: []}
+        self._window = (0, 0.0)
 
 
 class PooledChoice(ThreadChoice):
@@ -241,14 +269,13 @@ class PooledChoice(ThreadChoice):
     does not judge (it touches new buffers). It chooses once each way has run ``POOLED_CALLS``
     calls and ``POOLED_SECONDS`` in all: two calls each for calls of 20 ms or more, so that a
     program that predicts a few large batches soon runs them all on the faster way. All
-    threads, once kept, are watched the same way, pooled over ``POOLED_SECONDS`` at a time, and
+    threads, once kept, are watched as in training, pooled over ``STEADY_SECONDS`` at a time, and
     measured again when they drop; one thread, as in training, only every ``RECHECK_SECONDS``
     (on the project machine with two other processes spinning, probing again on drops with one
     thread kept halved the mean speed of 64-row calls)."""
 
     def __init__(self, clock=time.perf_counter):
         super().__init__(clock)
-        self._window = (0, 0.0)  # (rows, seconds) of the kept way since its speed was last judged
         self._warm = False  # whether the first call went by
 
     def way(self):
@@ -270,14 +297,3 @@ class PooledChoice(ThreadChoice):
     def _measured(self):
         return all(len(c) >= POOLED_CALLS and sum(s for _, s in c) >= POOLED_SECONDS for c in self._probe.values())
 
-    def _dropped(self, samples, seconds):
-        rows, total = self._window[0] + samples, self._window[1] + seconds
-        if total < POOLED_SECONDS:
-            self._window = (rows, total)
-            return False
-        self._window = (0, 0.0)
-        return self._below(rows / total)
-
-    def reprobe(self):
-        super().reprobe()
-        self._window = (0, 0.0)

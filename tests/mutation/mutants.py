@@ -393,6 +393,13 @@ MUTANTS = [
         ("tests/test_inference_blocks.py",),
         "numba inference by blocks: only the last block's count of NaN, inf or too large values is reported"),
     Mutant(
+        "thread_choice_only_long_pieces_judge", "fastmlp/backends/thread_choice.py",
+        "            pool = (pool[0] + samples, pool[1] + seconds)\n",
+        "            continue\n",
+        ("tests/test_thread_choice.py",),
+        "the thread choice judges a way only by pieces of STEADY_SECONDS or more: on a CPU that runs every piece "
+        "on all threads faster, the few the scheduler slowed decide, or nothing does"),
+    Mutant(
         "cache_index_saved_without_the_lock", "kernels/intrinsics.py",
         "        with self._index_locked():\n",
         "        with contextlib.nullcontext():\n",
