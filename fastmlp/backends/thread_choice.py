@@ -9,20 +9,20 @@ to a fraction of its one-thread speed. On an idle machine two threads pay (fashi
 against 78k samples/s), so the count cannot be fixed in advance: it is measured.
 
 How: the numba backend times its own epoch calls (each a chunk of an epoch, about 0.5 s, cut
-by the trainer) through a :class:`ThreadChoice` per training shape. While probing, each call
-is split at a batch boundary into two pieces, one run on all threads and one on one thread
-(Numba and BLAS; the order alternates from call to call), until each way has run
-``PROBE_PIECES`` spans of at least ``STEADY_SECONDS`` (a piece that long on its own; shorter pieces
-pooled in order until their seconds reach it, so that a CPU fast enough to run every piece in less
-still decides); the faster way per sample (best span) is kept, one thread unless all threads are
-``MARGIN`` faster. It probes again after
-``RECHECK_SECONDS`` of training, and, with all threads kept, at once when their calls (pooled
-over ``STEADY_SECONDS``) run at less than ``DROP`` times the speed the kept way had: the load changed. One thread kept is probed
-again only after ``RECHECK_SECONDS``: its drop says the machine got busier, which would not make
-all threads faster, and each probe runs pieces on all threads beside the other load. On the
-project machine with another process spinning on a core, 8 trainings of fashion-b64 (plain SGD,
-60 epochs of 8192 samples) probed again on such drops 9 times in all and ran at 54.3-71.3k
-samples/s; 8 with this rule, alternated with them, probed none and ran at 61.7-71.0k.
+by the trainer) through a :class:`ThreadChoice` per training shape. While probing, each call is
+split at a batch boundary into two pieces, one run on all threads and one on one thread (Numba and
+BLAS; the order alternates from call to call), until each way has run ``PROBE_PIECES`` spans of at
+least ``STEADY_SECONDS`` (a piece that long on its own; shorter pieces pooled in order until their
+seconds reach it, so that a CPU fast enough to run every piece in less still decides); the faster
+way per sample (best span) is kept, one thread unless all threads are ``MARGIN`` faster. It probes
+again after ``RECHECK_SECONDS`` of training, and, with all threads kept, at once when their calls
+(pooled over ``STEADY_SECONDS``) run at less than ``DROP`` times the speed the kept way had: the
+load changed. One thread kept is probed again only after ``RECHECK_SECONDS``: its drop says the
+machine got busier, which would not make all threads faster, and each probe runs pieces on all
+threads beside the other load. On the project machine with another process spinning on a core, 8
+trainings of fashion-b64 (plain SGD, 60 epochs of 8192 samples) probed again on such drops 9 times
+in all and ran at 54.3-71.3k samples/s; 8 with this rule, alternated with them, probed none and ran
+at 61.7-71.0k.
 
 Inference (``predict``, ``predict_proba``, ``forward`` on more than a few rows) chooses the same way
 between the BLAS on all its threads and on one (its kernel runs on the calling thread), each
@@ -155,6 +155,12 @@ def worth_choosing(layers, rows):
     return numba.get_num_threads() > 1 or blas_threads() > 1
 
 
+def _pooled(pieces):
+    """Samples per second of ``pieces`` (samples, seconds) taken together; 0 when there are none."""
+    seconds = sum(s for _, s in pieces)
+    return sum(n for n, _ in pieces) / seconds if seconds > 0 else 0.0
+
+
 class ThreadChoice:
     """The choice between all threads and one for one training shape (see the module docstring).
 
@@ -199,8 +205,7 @@ class ThreadChoice:
         spans = self.spans(way)
         if spans:
             return max(samples / seconds for samples, seconds in spans)
-        samples, seconds = sum(p[0] for p in self._probe[way]), sum(p[1] for p in self._probe[way])
-        return samples / seconds if seconds > 0 else 0.0
+        return _pooled(self._probe[way])
 
     def pieces(self, batches):
         """How to run a call of ``batches`` batches: a list of (way, number of batches)."""
@@ -290,9 +295,7 @@ class PooledChoice(ThreadChoice):
 
     def rate(self, way):
         """Rows per second of ``way`` over its calls in the current probe; 0 when not measured."""
-        calls = self._probe[way]
-        seconds = sum(s for _, s in calls)
-        return sum(n for n, _ in calls) / seconds if seconds > 0 else 0.0
+        return _pooled(self._probe[way])
 
     def _measured(self):
         return all(len(c) >= POOLED_CALLS and sum(s for _, s in c) >= POOLED_SECONDS for c in self._probe.values())
