@@ -32,10 +32,12 @@ def adaptive():
 
 def _run(choice, batches, seconds_per_sample):
     """One call of ``batches`` batches of BATCH samples through ``choice``, each way's piece
-    timed by ``seconds_per_sample[way]``; the pieces."""
-    pieces = choice.pieces(batches)
-    for way, n in pieces:
+    timed by ``seconds_per_sample[way]``, each recorded before the next is asked for (as the
+    backend does); the pieces run."""
+    pieces = []
+    for way, n in choice.pieces(batches):
         choice.record(way, n * BATCH, n * BATCH * seconds_per_sample[way])
+        pieces.append((way, n))
     return pieces
 
 
@@ -47,13 +49,32 @@ def _settled(timings, batches=100):
     return c
 
 
-def test_pieces_split_a_call_at_a_batch_boundary_alternating_the_order():
+def test_pieces_split_a_call_at_a_batch_boundary_one_thread_first_then_alternating():
     c = ThreadChoice()
-    assert c.pieces(9) == [(ALL, 4), (ONE, 5)]
-    assert c.pieces(9) == [(ONE, 4), (ALL, 5)]
-    assert c.pieces(1) == [(ALL, 1)]  # no piece measured yet: the first way
-    c.record(ALL, BATCH, 1.0)
-    assert c.pieces(1) == [(ONE, 1)]  # the way measured least
+    slow = {ALL: 4e-4, ONE: 4e-4}  # every batch 25.6 ms: each slice would be a span of its own
+    assert _run(c, 9, slow) == [(ONE, 4), (ALL, 1), (ALL, 2), (ALL, 2)]  # all threads in slices 1, 2, 4, ...
+    assert c.spans(ALL) == [(5 * BATCH, 5 * BATCH * 4e-4)]  # ... recorded as one piece
+    assert _run(c, 9, slow) == [(ALL, 1), (ALL, 2), (ALL, 1), (ONE, 5)]
+    c = ThreadChoice()
+    assert _run(c, 1, slow) == [(ALL, 1)]  # no piece measured yet: the first way
+    assert _run(c, 1, slow) == [(ONE, 1)]  # the way measured least
+
+
+def test_a_probe_gives_up_all_threads_that_collapse_after_one_slice():
+    c = ThreadChoice()
+    collapsed = {ALL: 100e-5, ONE: 1e-5}  # a busy core: a batch on all threads waits for the thread put aside
+    assert _run(c, 100, collapsed) == [(ONE, 50), (ALL, 1), (ONE, 49)]
+    assert c.kept == ONE  # chosen at once: no second call of the probe on all threads
+    assert _run(c, 100, collapsed) == [(ONE, 100)]
+
+
+def test_all_threads_slower_within_the_give_up_factor_run_their_whole_piece():
+    c = ThreadChoice()
+    slower = {ALL: 0.9 * tc.GIVE_UP * 1e-5, ONE: 1e-5}
+    assert _run(c, 100, slower) == [(ONE, 50), (ALL, 1), (ALL, 2), (ALL, 4), (ALL, 8), (ALL, 16), (ALL, 19)]
+    assert c.probing
+    _run(c, 100, slower)
+    assert c.kept == ONE
 
 
 def test_one_thread_is_kept_when_all_threads_are_slower():
@@ -136,28 +157,60 @@ def test_a_drop_in_speed_probes_again_and_finds_the_other_way():
     assert c.kept == ONE
 
 
-def test_the_choice_is_measured_again_after_recheck_seconds():
-    c = _settled({ALL: 3e-5, ONE: 1e-5})
-    assert c.kept == ONE
+def _calls_until_probing(c, batches, timings):
+    """Calls of ``batches`` batches on the kept way until ``c`` probes again; the count."""
     calls = 0
     while not c.probing:
-        _run(c, 100, {ALL: 3e-5, ONE: 1e-5})
+        kept = c.kept
+        assert _run(c, batches, timings) == [(kept, batches)]  # whole calls on the kept way
         calls += 1
-    assert calls == int(np.ceil(tc.RECHECK_SECONDS / (100 * BATCH * 1e-5)))
-    for _ in range(2):
-        _run(c, 100, {ALL: 1e-5, ONE: 3e-5})  # the other core is free again
+    return calls
+
+
+def test_all_threads_kept_are_measured_again_after_recheck_seconds():
+    fast_threads = {ALL: 1e-5, ONE: 3e-5}
+    c = _settled(fast_threads)
     assert c.kept == ALL
+    assert _calls_until_probing(c, 100, fast_threads) == int(np.ceil(tc.RECHECK_SECONDS / (100 * BATCH * 1e-5)))
+    for _ in range(2):
+        _run(c, 100, {ALL: 3e-5, ONE: 1e-5})  # another process took a core
+    assert c.kept == ONE
+
+
+def test_one_thread_kept_is_measured_again_soon_then_less_often():
+    """A probe that kept one thread in a spell where the other core ran slowly is measured again
+    after ONE_RECHECK_SECONDS; each further probe in a row that keeps one thread doubles the wait,
+    up to RECHECK_SECONDS; all threads kept start the waits over."""
+    slow_threads = {ALL: 2e-5, ONE: 1e-5}
+    per_call = 100 * BATCH * 1e-5
+    c = _settled(slow_threads)
+    assert c.kept == ONE
+    waits = []
+    for _ in range(6):
+        waits.append(_calls_until_probing(c, 100, slow_threads))
+        for _ in range(2):
+            _run(c, 100, slow_threads)
+        assert c.kept == ONE
+    seconds = [min(tc.ONE_RECHECK_SECONDS * 2 ** i, tc.RECHECK_SECONDS) for i in range(6)]
+    assert waits == [int(np.ceil(s / per_call)) for s in seconds]
+    assert waits[-1] == int(np.ceil(tc.RECHECK_SECONDS / per_call))
+    _calls_until_probing(c, 100, slow_threads)
+    for _ in range(2):
+        _run(c, 100, {ALL: 1e-5, ONE: 2e-5})  # the other core runs at its speed again
+    assert c.kept == ALL
+    _calls_until_probing(c, 100, {ALL: 1e-5, ONE: 2e-5})
+    for _ in range(2):
+        _run(c, 100, slow_threads)
+    assert c.kept == ONE
+    assert _calls_until_probing(c, 100, slow_threads) == int(np.ceil(tc.ONE_RECHECK_SECONDS / per_call))
 
 
 def test_with_one_thread_kept_a_drop_does_not_probe_again_only_the_recheck_does():
     c = _settled({ALL: 3e-5, ONE: 1e-5})
     assert c.kept == ONE
     busier = {ALL: 9e-5, ONE: 5e-5}  # the machine got busier: one thread 5x slower, all threads slower still
-    calls = 0
-    while not c.probing:
-        assert _run(c, 100, busier) == [(ONE, 100)]  # whole calls on the kept way, no piece on all threads
-        calls += 1
-    assert calls == int(np.ceil(tc.RECHECK_SECONDS / (100 * BATCH * 5e-5)))
+    calls = _calls_until_probing(c, 100, busier)  # no piece on all threads meanwhile
+    assert calls == int(np.ceil(tc.ONE_RECHECK_SECONDS / (100 * BATCH * 5e-5)))
     for _ in range(2):
         _run(c, 100, busier)
     assert c.kept == ONE
@@ -187,6 +240,7 @@ def _adaptive_fit(monkeypatch, optimizer="sgd", epochs=3, **model_options):
     monkeypatch.setattr(trainer_module, "CHUNK_SECONDS", 1e-9)
     monkeypatch.setattr(trainer_module, "FIRST_CHUNK_SAMPLES", 1)
     monkeypatch.setattr(tc, "RECHECK_SECONDS", 1e9)
+    monkeypatch.setattr(tc, "ONE_RECHECK_SECONDS", 1e9)
     X, y = _data()
     m = fastmlp.MLP(LAYERS, seed=0, dtype="float32", **model_options)
     kernel = m.engine.choose_epoch_kernel(make_optimizer(optimizer), BATCH, dropout="dropout" in model_options)

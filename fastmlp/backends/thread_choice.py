@@ -11,18 +11,24 @@ against 78k samples/s), so the count cannot be fixed in advance: it is measured.
 How: the numba backend times its own epoch calls (each a chunk of an epoch, about 0.5 s, cut
 by the trainer) through a :class:`ThreadChoice` per training shape. While probing, each call is
 split at a batch boundary into two pieces, one run on all threads and one on one thread (Numba and
-BLAS; the order alternates from call to call), until each way has run ``PROBE_PIECES`` spans of at
+BLAS; one thread first in a probe's first call, then alternating), until each way has run ``PROBE_PIECES`` spans of at
 least ``STEADY_SECONDS`` (a piece that long on its own; shorter pieces pooled in order until their
 seconds reach it, so that a CPU fast enough to run every piece in less still decides); the faster
-way per sample (best span) is kept, one thread unless all threads are ``MARGIN`` faster. It probes
-again after ``RECHECK_SECONDS`` of training, and, with all threads kept, at once when their calls
-(pooled over ``STEADY_SECONDS``) run at less than ``DROP`` times the speed the kept way had: the
-load changed. One thread kept is probed again only after ``RECHECK_SECONDS``: its drop says the
-machine got busier, which would not make all threads faster, and each probe runs pieces on all
-threads beside the other load. On the project machine with another process spinning on a core, 8
-trainings of fashion-b64 (plain SGD, 60 epochs of 8192 samples) probed again on such drops 9 times
-in all and ran at 54.3-71.3k samples/s; 8 with this rule, alternated with them, probed none and ran
-at 61.7-71.0k.
+way per sample (best span) is kept, one thread unless all threads are ``MARGIN`` faster. The piece on
+all threads runs in slices and is given up once ``GIVE_UP`` times slower than one thread: on a busy
+core a piece on all threads can collapse (2-7k samples/s against 140k on one thread, one piece running
+for seconds), and the guard bounds that to about a batch. With all threads kept, it probes again after
+``RECHECK_SECONDS`` of training, and at once when their calls (pooled over ``STEADY_SECONDS``) run at
+less than ``DROP`` times the speed the kept way had: the load changed. One thread kept is probed again
+after ``ONE_RECHECK_SECONDS``, doubled at each probe in a row that keeps it, up to ``RECHECK_SECONDS``,
+and never on a drop: its drop says the machine got busier, which would not make all threads faster.
+Why recheck one thread soon: on the KVM project machine (Zen 5) the second vCPU runs now and then at a
+fraction of its speed for a second or more; a probe in such a spell keeps one thread (all threads
+measured 112-146k samples/s against 140-156k, where they run 225k), and kept for ``RECHECK_SECONDS``
+it held 2 of 3 processes of a benchmark row at one thread's speed. On the project machine with
+another process spinning on a core, 8 trainings of fashion-b64 (plain SGD, 60 epochs of 8192 samples)
+that probed again on drops of one thread 9 times in all ran at 54.3-71.3k samples/s; 8 without, at
+61.7-71.0k (Zen 1, before the guard).
 
 Inference (``predict``, ``predict_proba``, ``forward`` on more than a few rows) chooses the same way
 between the BLAS on all its threads and on one (its kernel runs on the calling thread), each
@@ -54,7 +60,10 @@ from ..kernels import intrinsics
 MIN_WORK = 1 << 18
 PROBE_PIECES = 2  # timed pieces of at least STEADY_SECONDS of each way before choosing
 MARGIN = 0.05  # all threads are kept only when faster than one thread by this fraction
-RECHECK_SECONDS = 10.0  # training time between probes
+RECHECK_SECONDS = 10.0  # training time between probes (the longest, with one thread kept)
+ONE_RECHECK_SECONDS = 1.0  # one thread kept by a probe: measured again after this, doubled at each such probe in a row
+GIVE_UP = 3.0  # a probe's piece on all threads stops once this many times slower than one thread (``_guarded``)
+GIVE_UP_SLACK = 0.002  # seconds: a few batches' wake-up of the threads never give up
 DROP = 0.6  # a call slower than this fraction of the kept way's speed probes again
 STEADY_SECONDS = 0.02  # shorter pieces (an epoch's first or last few batches) do not judge the speed
 POOLED_CALLS = 2  # inference (``PooledChoice``): calls of each way before choosing
@@ -175,6 +184,9 @@ class ThreadChoice:
         self._kept_rate = 0.0  # samples/s of the kept way when chosen (the best call since)
         self._since_probe = 0.0  # training seconds since the choice
         self._window = (0, 0.0)  # (samples, seconds) of the kept way since its speed was last judged
+        self._open = None  # (samples, seconds) of the guarded piece on all threads being run (``_guarded``)
+        self._recheck = RECHECK_SECONDS  # training seconds before the kept way is measured again
+        self._one_wait = self._first_one_wait()  # the recheck of one thread when a probe next keeps it
 
     @property
     def probing(self):
@@ -208,29 +220,77 @@ class ThreadChoice:
         return _pooled(self._probe[way])
 
     def pieces(self, batches):
-        """How to run a call of ``batches`` batches: a list of (way, number of batches)."""
+        """How to run a call of ``batches`` batches: yields (way, number of batches), one piece at a
+        time, the caller running and recording each (:meth:`record`) before taking the next. While
+        probing, the call's first half on one way and its second on the other, one thread first in
+        a probe's first call (the order alternates from call to call); the piece on all threads in
+        slices (:meth:`_guarded`); a way chosen meanwhile runs the rest of the call."""
+        self._open = None  # a guarded piece of a call given up part way (a diverged training) ends there
         if not self.probing:
-            return [(self.kept, batches)]
-        first, second = (ALL, ONE) if self._calls % 2 == 0 else (ONE, ALL)
+            yield self.kept, batches
+            return
+        first, second = (ONE, ALL) if self._calls % 2 == 0 else (ALL, ONE)
         self._calls += 1
         if batches < 2:  # one batch: the way measured least so far
-            return [(min((ALL, ONE), key=lambda w: len(self._probe[w])), batches)]
+            yield min((ALL, ONE), key=lambda w: len(self._probe[w])), batches
+            return
         half = batches // 2
-        return [(first, half), (second, batches - half)]
+        for way, n in ((first, half), (second, batches - half)):
+            if not self.probing:
+                yield self.kept, n
+            elif way == ALL:
+                yield from self._guarded(n)
+            else:
+                yield way, n
+
+    def _guarded(self, batches):
+        """A probe's piece of ``batches`` batches on all threads, run in slices of 1, 2, 4, ... batches
+        and recorded as one piece; given up once it has taken ``GIVE_UP`` times what one thread took for
+        as many samples in this probe (plus ``GIVE_UP_SLACK``): one thread is then kept and runs the
+        rest. On a core another process keeps busy, a batch on all threads can wait tens of milliseconds
+        for the thread the scheduler put aside (a whole piece ran for seconds, at 2-7k samples/s against
+        140k on one thread): the guard bounds what a probe costs there to about its first slice."""
+        self._open = (0, 0.0)
+        size, left = 1, batches
+        while left > 0 and not self._collapsed():
+            n = min(size, left)
+            yield ALL, n
+            left, size = left - n, 2 * size
+        piece, self._open = self._open, None
+        self._add(ALL, *piece)
+        if left > 0:
+            if self.probing:
+                self._keep(ONE)
+            yield self.kept, left
+
+    def _collapsed(self):
+        """Whether the open piece on all threads has run ``GIVE_UP`` times slower than one thread in
+        this probe (never before one thread has run)."""
+        samples, seconds = self._open
+        one = self.rate(ONE)
+        return one > 0 and seconds > GIVE_UP * samples / one + GIVE_UP_SLACK
 
     def record(self, way, samples, seconds):
         """A piece run ``way`` trained ``samples`` samples in ``seconds``."""
         if samples <= 0 or seconds <= 0:
             return
         if self.probing:
-            self._probe[way].append((samples, seconds))
-            if self._measured():
-                self._choose()
+            if self._open is not None and way == ALL:  # a slice of the guarded piece (``_guarded``)
+                self._open = (self._open[0] + samples, self._open[1] + seconds)
+            else:
+                self._add(way, samples, seconds)
             return
         self._since_probe += seconds
-        # One thread kept is measured again only after RECHECK_SECONDS (module docstring).
-        if (self.kept == ALL and self._dropped(samples, seconds)) or self._since_probe >= RECHECK_SECONDS:
+        # One thread kept is measured again only after its recheck (module docstring).
+        if (self.kept == ALL and self._dropped(samples, seconds)) or self._since_probe >= self._recheck:
             self.reprobe()
+
+    def _add(self, way, samples, seconds):
+        """A whole piece of ``way`` into the probe; the choice once both ways are measured."""
+        if samples > 0 and seconds > 0:
+            self._probe[way].append((samples, seconds))
+        if self.probing and self._measured():
+            self._keep(ALL if self.rate(ALL) > (1 + MARGIN) * self.rate(ONE) else ONE)
 
     def _measured(self):
         """Whether the probe has measured both ways enough to choose."""
@@ -253,16 +313,28 @@ class ThreadChoice:
         self._kept_rate = max(self._kept_rate, rate)
         return dropped
 
-    def _choose(self):
-        self.kept = ALL if self.rate(ALL) > (1 + MARGIN) * self.rate(ONE) else ONE
-        self._kept_rate = self.rate(self.kept)
+    def _keep(self, way):
+        """End the probe keeping ``way``; its recheck (one thread: ``ONE_RECHECK_SECONDS``, doubled at each
+        probe in a row that keeps it, up to ``RECHECK_SECONDS``; all threads: ``RECHECK_SECONDS``)."""
+        self.kept = way
+        self._kept_rate = self.rate(way)
         self._since_probe = 0.0
+        if way == ALL:
+            self._recheck, self._one_wait = RECHECK_SECONDS, self._first_one_wait()
+        else:
+            self._recheck, self._one_wait = self._one_wait, min(2 * self._one_wait, RECHECK_SECONDS)
+
+    def _first_one_wait(self):
+        """Training seconds before one thread, kept by a probe after all threads, is measured again."""
+        return ONE_RECHECK_SECONDS
 
     def reprobe(self):
         """Measure both ways again from the next call on."""
         self.kept = None
         self._probe = {ALL: [], ONE: []}
         self._window = (0, 0.0)
+        self._calls = 0
+        self._open = None
 
 
 class PooledChoice(ThreadChoice):
@@ -283,9 +355,12 @@ class PooledChoice(ThreadChoice):
         super().__init__(clock)
         self._warm = False  # whether the first call went by
 
+    def _first_one_wait(self):
+        return RECHECK_SECONDS  # one thread kept: measured again only every RECHECK_SECONDS (class docstring)
+
     def way(self):
         """The way to run the next call on: ALL or ONE."""
-        return self.pieces(1)[0][0]
+        return next(self.pieces(1))[0]
 
     def record(self, way, samples, seconds):
         if not self._warm:

@@ -400,6 +400,18 @@ MUTANTS = [
         "the thread choice judges a way only by pieces of STEADY_SECONDS or more: on a CPU that runs every piece "
         "on all threads faster, the few the scheduler slowed decide, or nothing does"),
     Mutant(
+        "thread_choice_probe_never_gives_up_all_threads", "fastmlp/backends/thread_choice.py",
+        "        return one > 0 and seconds > GIVE_UP * samples / one + GIVE_UP_SLACK\n",
+        "        return False\n",
+        ("tests/test_thread_choice.py",),
+        "a probe runs its whole piece on all threads however slow: on a busy core one piece can run for seconds"),
+    Mutant(
+        "thread_choice_one_thread_rechecked_only_every_recheck_seconds", "fastmlp/backends/thread_choice.py",
+        "            self._recheck, self._one_wait = self._one_wait, min(2 * self._one_wait, RECHECK_SECONDS)\n",
+        "            self._recheck = RECHECK_SECONDS\n",
+        ("tests/test_thread_choice.py",),
+        "one thread kept by a probe in a slow spell of the other core stays for RECHECK_SECONDS"),
+    Mutant(
         "cache_index_saved_without_the_lock", "kernels/intrinsics.py",
         "        with self._index_locked():\n",
         "        with contextlib.nullcontext():\n",
