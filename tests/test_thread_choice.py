@@ -205,6 +205,23 @@ def test_one_thread_kept_is_measured_again_soon_then_less_often():
     assert _calls_until_probing(c, 100, slow_threads) == int(np.ceil(tc.ONE_RECHECK_SECONDS / per_call))
 
 
+def test_a_new_kernel_keeps_all_threads_and_learns_their_mark_again_but_probes_one_thread_kept():
+    fast_threads = {ALL: 1e-5, ONE: 2e-5}
+    c = _settled(fast_threads)
+    assert c.kept == ALL
+    c.kernel_changed()  # the cut kernel, ready: its first calls run slowly (the uncut kernel's mark would drop)
+    starting = {ALL: 1.9e-5, ONE: 2e-5}
+    assert _run(c, 100, starting) == [(ALL, 100)]
+    assert c.kept == ALL and c._kept_rate == pytest.approx(1 / 1.9e-5)
+    _run(c, 100, {ALL: 0.9e-5, ONE: 2e-5})
+    _run(c, 100, {ALL: 1.6e-5, ONE: 2e-5})  # below DROP times the new kernel's best: probes again
+    assert c.probing
+    c = _settled({ALL: 3e-5, ONE: 1e-5})
+    assert c.kept == ONE
+    c.kernel_changed()
+    assert c.probing  # all threads run a kernel not measured yet
+
+
 def test_with_one_thread_kept_a_drop_does_not_probe_again_only_the_recheck_does():
     c = _settled({ALL: 3e-5, ONE: 1e-5})
     assert c.kept == ONE

@@ -642,7 +642,7 @@ class NumbaBackend(BackendBase):
             if choice is None:
                 return self._run_epoch(kernel, tb, params, state, optimizer, data, order, lr, cut)
             if cut is not None and self._cut_newly_ready(optimizer, data):
-                choice.reprobe()  # all threads now run the cut kernel: a way not measured yet
+                choice.kernel_changed()  # all threads now run the cut kernel
             # pieces of whole batches, each on the way the choice says, timed: the same batches
             # in the same order as one call (only the last piece may hold a partial batch)
             total, start = EpochResult(0.0, 0, 0, 0, False), 0

@@ -412,6 +412,12 @@ MUTANTS = [
         ("tests/test_thread_choice.py",),
         "one thread kept by a probe in a slow spell of the other core stays for RECHECK_SECONDS"),
     Mutant(
+        "thread_choice_new_kernel_always_probes", "fastmlp/backends/thread_choice.py",
+        "        if self.kept != ALL:\n",
+        "        if True:\n",
+        ("tests/test_thread_choice.py",),
+        "the cut kernel, once ready, is probed at once: its slow first calls keep one thread"),
+    Mutant(
         "cache_index_saved_without_the_lock", "kernels/intrinsics.py",
         "        with self._index_locked():\n",
         "        with contextlib.nullcontext():\n",
