@@ -490,6 +490,24 @@ def test_one_thread_kept_still_prepares_the_cut_kernel_and_its_readiness_measure
     assert reprobes == [choice]  # once only
 
 
+@several_threads
+def test_a_cut_kernel_ready_during_a_call_is_taken_from_the_next_call(monkeypatch, fresh_cut_state, fixed_threads):
+    """The compiling thread can finish between ``train_epoch``'s look at the cut kernel and the call: that
+    call runs uncut (a thread choice, not yet told, would judge the cut kernel by the uncut one's speed), the
+    next ones cut."""
+    monkeypatch.setattr(backend, "CUT_AFTER_S", 1e-9)
+    _fit_calls(monkeypatch, 3)
+    backend._wait_for_cut_compiles()
+    real, looks = backend.NumbaBackend._cut_newly_ready, []
+
+    def late(self, optimizer, data):
+        looks.append(data)
+        return False if len(looks) == 1 else real(self, optimizer, data)  # the first look: not ready yet
+    monkeypatch.setattr(backend.NumbaBackend, "_cut_newly_ready", late)
+    parts, m = _fit_calls(monkeypatch, 3)
+    assert parts == [None, 2, 2] and np.isfinite(m.history["loss"]).all()
+
+
 def test_a_cut_compile_that_fails_leaves_the_training_uncut(monkeypatch, fresh_cut_state, fixed_threads):
     monkeypatch.setattr(backend, "CUT_AFTER_S", 1e-9)
     real = backend.NumbaBackend._call_epoch

@@ -281,6 +281,17 @@ def test_training_settles_on_one_thread_when_the_clock_says_threads_are_slower(m
 
 
 @several_threads
+def test_pieces_run_while_a_cut_kernel_compiles_do_not_judge(monkeypatch):
+    """A cut kernel compiling (or loading) in its thread takes a core: the pieces run meanwhile are not
+    recorded, so the probe goes on until the compile is over (here, the whole fit)."""
+    from fastmlp.backends import numba as backend
+    monkeypatch.setattr(backend, "_cut_compiling", {"a cut kernel": None})
+    m, choice, clock = _adaptive_fit(monkeypatch)
+    assert choice.probing and choice._probe == {ALL: [], ONE: []}
+    assert len(clock.seen) == 2 * 3 * 20  # every call timed, none judged
+
+
+@several_threads
 def test_an_explicit_thread_count_is_never_overridden(monkeypatch):
     top = numba.config.NUMBA_NUM_THREADS
     fastmlp.set_num_threads(top)

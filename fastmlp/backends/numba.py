@@ -638,10 +638,11 @@ class NumbaBackend(BackendBase):
                     or (data.dropout is not None and tb.dropout is None)):
                 tb = self._train = _TrainingBuffers(self.arch, rows, online, data.dropout is not None)
             cut = split_parts(kernel, self.arch, rows) if order.shape[0] else None  # all threads (preparing: none)
+            newly_cut = cut is not None and self._cut_newly_ready(optimizer, data)
             choice = self.thread_choice(kernel, rows) if order.shape[0] else None
             if choice is None:
                 return self._run_epoch(kernel, tb, params, state, optimizer, data, order, lr, cut)
-            if cut is not None and self._cut_newly_ready(optimizer, data):
+            if newly_cut:
                 choice.kernel_changed()  # all threads now run the cut kernel
             # pieces of whole batches, each on the way the choice says, timed: the same batches
             # in the same order as one call (only the last piece may hold a partial batch)
@@ -650,10 +651,14 @@ class NumbaBackend(BackendBase):
                 piece = order[start:start + batches * data.batch_size]
                 start += piece.shape[0]
                 with thread_choice.one_thread() if way == thread_choice.ONE else contextlib.nullcontext():
-                    t0 = choice.clock()
+                    compiling, t0 = bool(_cut_compiling), choice.clock()
                     part = self._run_epoch(kernel, tb, params, state, optimizer, data, piece, lr, cut,
                                            one_thread=way == thread_choice.ONE)
-                    choice.record(way, part.seen, choice.clock() - t0)
+                    seconds = choice.clock() - t0
+                # a cut kernel compiling (or loading) in its thread takes a core meanwhile: such a piece does not
+                # judge (on Zen 5, momentum-b64's two threads, slowed by it, looked like a drop and a probe kept one)
+                if not (compiling or _cut_compiling):
+                    choice.record(way, part.seen, seconds)
                 total = total + part
                 if part.diverged:
                     break
@@ -661,8 +666,9 @@ class NumbaBackend(BackendBase):
 
     def _cut_newly_ready(self, optimizer, data):
         """Whether the cut epoch kernel of this training (``_prepare_key``) is ready in this process
-        and this backend has not said so before: its thread choice then measures all threads again,
-        since they ran the uncut kernel until now (one thread runs the same either way)."""
+        and this backend has not said so before: its thread choice is then told (``kernel_changed``),
+        since all threads ran the uncut kernel until now (one thread runs the same either way). The
+        calls run cut only from then on (``_run_epoch``), with or without a thread choice."""
         key = self._prepare_key(optimizer, data)
         if key not in _cut_ready or key in self._cut_measured:
             return False
@@ -684,6 +690,10 @@ class NumbaBackend(BackendBase):
             key = self._prepare_key(optimizer, data)
             if not self._cut_kernel_ready(key, kernel, tb, params, state, optimizer, samples, data, lr, cut):
                 parts, waiting = None, key  # until the cut kernel is ready: the same training on the BLAS's threads
+            elif key not in self._cut_measured:
+                # ready since this call began (the compiling thread): cut from the next call on, once
+                # ``train_epoch`` has told the thread choice (its speed mark was the uncut kernel's)
+                parts = None
         # Net.own asked for at each call (a lookup; measured at the first, before the kernel compiles, `prepare`'s
         # included): a deterministic mode set after the measurement is kept to
         net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts, own_products(a, tb.rows))

@@ -418,6 +418,18 @@ MUTANTS = [
         ("tests/test_thread_choice.py",),
         "the cut kernel, once ready, is probed at once: its slow first calls keep one thread"),
     Mutant(
+        "cut_kernel_taken_in_the_call_it_became_ready", "fastmlp/backends/numba.py",
+        "            elif key not in self._cut_measured:\n",
+        "            elif False:\n",
+        ("tests/test_split.py",),
+        "a cut kernel ready since the call began runs at once: the thread choice judges it by the uncut speed"),
+    Mutant(
+        "thread_choice_judges_pieces_run_beside_a_cut_compile", "fastmlp/backends/numba.py",
+        "                if not (compiling or _cut_compiling):\n",
+        "                if True:\n",
+        ("tests/test_thread_choice.py",),
+        "pieces slowed by the cut kernel's compile thread judge: a drop, then a probe that keeps one thread"),
+    Mutant(
         "cache_index_saved_without_the_lock", "kernels/intrinsics.py",
         "        with self._index_locked():\n",
         "        with contextlib.nullcontext():\n",
