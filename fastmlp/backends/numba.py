@@ -31,8 +31,9 @@ private kernel never validates; its public twin checks, then calls it). It owns:
   the products: the BLAS's, or, for every optimizer but plain
   SGD on large products, Numba's, each product and update cut into one piece per thread with
   the BLAS on one thread for the call (:func:`split_parts`, ``kernels.split``). That cut kernel is
-  prepared by a thread once the training has run ``CUT_AFTER_S`` on either way, and when it is
-  ready, the thread choice measures both ways again (all threads ran uncut until then);
+  prepared by a thread once the training has run ``CUT_AFTER_S`` on either way (the pieces run
+  meanwhile, beside that thread, are not timed), and when it is ready, the thread choice is told
+  (``ThreadChoice.kernel_changed``: all threads ran uncut until then);
 - on one core, which layers' forward products go to the kernels' own register-blocked product
   (``kernels.matmul``) instead of the BLAS: measured per layer at a training shape's first epoch call
   (:mod:`fastmlp.backends.products`), and passed to the epoch kernels as ``Net.own``.
