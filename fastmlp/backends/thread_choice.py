@@ -11,13 +11,13 @@ against 78k samples/s), so the count cannot be fixed in advance: it is measured.
 How: the numba backend times its own epoch calls (each a chunk of an epoch, about 0.5 s, cut
 by the trainer) through a :class:`ThreadChoice` per training shape. While probing, each call is
 split at a batch boundary into two pieces, one run on all threads and one on one thread (Numba and
-BLAS; one thread first in a probe's first call, then alternating), until each way has run ``PROBE_PIECES`` spans of at
-least ``STEADY_SECONDS`` (a piece that long on its own; shorter pieces pooled in order until their
-seconds reach it, so that a CPU fast enough to run every piece in less still decides); the faster
-way per sample (best span) is kept, one thread unless all threads are ``MARGIN`` faster. The piece on
-all threads runs in slices and is given up once ``GIVE_UP`` times slower than one thread: on a busy
-core a piece on all threads can collapse (2-7k samples/s against 140k on one thread, one piece running
-for seconds), and the guard bounds that to about a batch. With all threads kept, it probes again after
+BLAS; one thread first in a probe's first call, then alternating), until each way has run
+``PROBE_PIECES`` spans of at least ``STEADY_SECONDS`` (a piece that long on its own; shorter pieces
+pooled in order until their seconds reach it, so that a CPU fast enough to run every piece in less
+still decides); the faster way per sample (best span) is kept, one thread unless all threads are
+``MARGIN`` faster. The piece on all threads runs in slices and is given up once ``GIVE_UP`` times
+slower than one thread: on a busy core a piece on all threads can collapse (2-7k samples/s against
+140k on one thread, one piece running for seconds), and the guard bounds that to about a batch. With all threads kept, it probes again after
 ``RECHECK_SECONDS`` of training, and at once when their calls (pooled over ``STEADY_SECONDS``) run at
 less than ``DROP`` times the speed the kept way had: the load changed. One thread kept is probed again
 after ``ONE_RECHECK_SECONDS``, doubled at each probe in a row that keeps it, up to ``RECHECK_SECONDS``,
@@ -346,7 +346,6 @@ class ThreadChoice:
         self._probe = {ALL: [], ONE: []}
         self._window = (0, 0.0)
         self._calls = 0
-        self._open = None
 
 
 class PooledChoice(ThreadChoice):
