@@ -8,27 +8,25 @@ in one call of ten on two (measured on the 2-core project machine), and training
 to a fraction of its one-thread speed. On an idle machine two threads pay (fashion-b64: 126k
 against 78k samples/s), so the count cannot be fixed in advance: it is measured.
 
-How: the numba backend times its own epoch calls (each a chunk of an epoch, about 0.5 s, cut
-by the trainer) through a :class:`ThreadChoice` per training shape. While probing, each call is
-split at a batch boundary into two pieces, one run on all threads and one on one thread (Numba and
-BLAS; one thread first in a probe's first call, then alternating), until each way has run
-``PROBE_PIECES`` spans of at least ``STEADY_SECONDS`` (a piece that long on its own; shorter pieces
-pooled in order until their seconds reach it, so that a CPU fast enough to run every piece in less
-still decides); the faster way per sample (best span) is kept, one thread unless all threads are
-``MARGIN`` faster. The piece on all threads runs in slices and is given up once ``GIVE_UP`` times
-slower than one thread: on a busy core a piece on all threads can collapse (2-7k samples/s against
-140k on one thread, one piece running for seconds), and the guard bounds that to about a batch. With all threads kept, it probes again after
-``RECHECK_SECONDS`` of training, and at once when their calls (pooled over ``STEADY_SECONDS``) run at
-less than ``DROP`` times the speed the kept way had: the load changed. One thread kept is probed again
-after ``ONE_RECHECK_SECONDS``, doubled at each probe in a row that keeps it, up to ``RECHECK_SECONDS``,
-and never on a drop: its drop says the machine got busier, which would not make all threads faster.
-Why recheck one thread soon: on the KVM project machine (Zen 5) the second vCPU runs now and then at a
-fraction of its speed for a second or more; a probe in such a spell keeps one thread (all threads
-measured 112-146k samples/s against 140-156k, where they run 225k), and kept for ``RECHECK_SECONDS``
-it held 2 of 3 processes of a benchmark row at one thread's speed. On the project machine with
-another process spinning on a core, 8 trainings of fashion-b64 (plain SGD, 60 epochs of 8192 samples)
-that probed again on drops of one thread 9 times in all ran at 54.3-71.3k samples/s; 8 without, at
-61.7-71.0k (Zen 1, before the guard).
+How: the numba backend times its own epoch calls (each a chunk of an epoch, about 0.5 s, cut by the trainer)
+through a :class:`ThreadChoice` per training shape. While probing, each call is split at a batch boundary into
+two pieces, one run on all threads and one on one thread (Numba and BLAS; one thread first in a probe's first
+call, then alternating), until each way has run ``PROBE_PIECES`` spans of at least ``STEADY_SECONDS`` (a piece
+that long on its own; shorter pieces pooled in order until their seconds reach it, so that a CPU fast enough
+to run every piece in less still decides); the faster way per sample (best span) is kept, one thread unless
+all threads are ``MARGIN`` faster. The piece on all threads runs in slices and is given up once ``GIVE_UP``
+times slower than one thread: on a busy core a piece on all threads can collapse (2-7k samples/s against 140k
+on one thread, one piece running for seconds), and the guard bounds that to about a batch. With all threads
+kept, it probes again after ``RECHECK_SECONDS`` of training, and at once when their calls (pooled over
+``STEADY_SECONDS``) run at less than ``DROP`` times the speed the kept way had: the load changed. One thread
+kept is probed again after ``ONE_RECHECK_SECONDS``, doubled at each probe in a row that keeps it, up to
+``RECHECK_SECONDS``, and never on a drop: its drop says the machine got busier, which would not make all
+threads faster. Why recheck one thread soon: on the KVM project machine (Zen 5) the second vCPU runs now and
+then at a fraction of its speed for a second or more; a probe in such a spell keeps one thread (all threads
+measured 112-146k samples/s against 140-156k, where they run 225k), and kept for ``RECHECK_SECONDS`` it held 2
+of 3 processes of a benchmark row at one thread's speed. On the project machine with another process spinning
+on a core, 8 trainings of fashion-b64 (plain SGD, 60 epochs of 8192 samples) that probed again on drops of one
+thread 9 times in all ran at 54.3-71.3k samples/s; 8 without, at 61.7-71.0k (Zen 1, before the guard).
 
 Inference (``predict``, ``predict_proba``, ``forward`` on more than a few rows) chooses the same way
 between the BLAS on all its threads and on one (its kernel runs on the calling thread), each
