@@ -424,6 +424,12 @@ MUTANTS = [
         ("tests/test_split.py",),
         "a cut kernel ready since the call began runs at once: the thread choice judges it by the uncut speed"),
     Mutant(
+        "blocks_given_up_after_one_slow_measurement", "fastmlp/backends/products.py",
+        "                best[l] = (min(o, o2), min(b, b2))\n",
+        "                best[l] = (o2, b2)\n",
+        ("tests/test_inference_blocks.py",),
+        "a verdict against the blocks is measured again but only the last try counts: a try in a slow spell decides"),
+    Mutant(
         "thread_choice_judges_pieces_run_beside_a_cut_compile", "fastmlp/backends/numba.py",
         "                if not (compiling or _cut_compiling):\n",
         "                if True:\n",
