@@ -17,6 +17,7 @@ import math
 import statistics
 
 from fastmlp.progress import rate  # 1234567 -> '1.23M'; also part of this module's interface
+from .measure import WARMUP_S
 
 # Targets of issue 13 / WORKLOADS.md, per row: ('>=', x) numba ÷ best peer's throughput,
 # ('<=', x) numba's latency ÷ best peer's; a row not listed has DEFAULT_TARGET.
@@ -432,8 +433,9 @@ def render(report):
            "GFLOP/s**" if report.get("sgemm_one_gflops") else ""),
         ("- every variant trains the same network from the same initial weights on the same data, with the same "
          "batch size, softmax cross-entropy and the row's optimizer (same formulas and hyperparameters) in "
-         "float32; it is validated first (loss lower after the warm-up epochs; predictions equal to the float64 "
-         "reference) and then timed (best round); GFLOP/s = 6 x weights x samples/s (training)"),
+         "float32; it is validated first (loss lower after the validation epochs; predictions equal to the float64 "
+         f"reference), warmed up ({WARMUP_S:g} s of epochs or calls) and then timed (best round); "
+         "GFLOP/s = 6 x weights x samples/s (training)"),
         "",
         "## Rows: fastmlp against every peer", "",
         ("Each cell: the variant's figure and (numba ÷ it): throughput ratio, > 1 means fastmlp is faster; on "

@@ -61,14 +61,14 @@ def case_task(variant, net, data, rounds=3, validate_epochs=2, min_round_s=0.2, 
                 validate_epochs=validate_epochs, min_round_s=min_round_s, seed=seed, warmup_s=warmup_s)
 
 
-def predict_task(variant, net, data, rows, rounds=3, min_round_s=0.2, seed=0, setting="idle"):
+def predict_task(variant, net, data, rows, rounds=3, min_round_s=0.2, seed=0, setting="idle", warmup_s=0.0):
     """A task that measures ``variant``'s ``predict_proba`` on ``net``'s network in calls of
     ``rows`` rows over the data (:func:`fastmlp.bench.measure.run_predict_case`); arguments as
     in :func:`case_task`."""
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
         raise ValueError(f"rows must be a positive int; got {rows!r}")
     return dict(_common(variant, net, data, setting), task="predict", rows=rows, rounds=rounds,
-                min_round_s=min_round_s, seed=seed)
+                min_round_s=min_round_s, seed=seed, warmup_s=warmup_s)
 
 
 def not_run_reason(workload, variant):
@@ -86,7 +86,8 @@ def workload_task(workload, variant, rounds=3, validate_epochs=2, min_round_s=0.
 
     The loop variant trains on the workload's first ``loop_samples`` samples with :data:`LOOP_TIMING`;
     every other variant warms up for ``measure.WARMUP_S`` seconds before its timed rounds; an
-    inference workload times ``predict_proba`` in calls of ``workload.predict_rows`` rows.
+    inference workload times ``predict_proba`` in calls of ``workload.predict_rows`` rows, after
+    the same warm-up.
     """
     missing_reason(variant)  # raises ValueError for an unknown variant
     if not_run_reason(workload, variant):
@@ -95,7 +96,7 @@ def workload_task(workload, variant, rounds=3, validate_epochs=2, min_round_s=0.
             "n_out": workload.net.layers[-1], "source": source, "seed": seed}
     if workload.kind == "predict":
         return predict_task(variant, workload.net, data, workload.predict_rows, rounds, min_round_s, seed,
-                            workload.setting)
+                            workload.setting, warmup_s=WARMUP_S)
     if variant != "loop":
         return case_task(variant, workload.net, data, rounds, validate_epochs, min_round_s, seed,
                          setting=workload.setting, warmup_s=WARMUP_S)
@@ -135,7 +136,7 @@ def execute(task):
             X, y = X[:task["take"]], y[:task["take"]]
         if kind == "predict":
             r = run_predict_case(task["variant"], net, X, task["rows"], task["rounds"], task["min_round_s"],
-                                 task["seed"])
+                                 task["seed"], task.get("warmup_s", 0.0))
         else:
             r = run_case(task["variant"], net, X, y, task["rounds"], task["validate_epochs"], task["min_round_s"],
                          task["seed"], task.get("warmup_s", 0.0))

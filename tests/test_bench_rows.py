@@ -19,7 +19,7 @@ from fastmlp.bench import peers as bench_peers
 from fastmlp.bench import settings as bench_settings
 from fastmlp.bench.isolate import run_task
 from fastmlp.bench.markdown import render, row_ratio
-from fastmlp.bench.measure import PREDICT_ATOL, run_case, run_predict_case
+from fastmlp.bench.measure import PREDICT_ATOL, measure_predict, run_case, run_predict_case
 from fastmlp.bench.report import main
 from fastmlp.bench.tasks import case_task, not_run_reason, workload_task
 from fastmlp.bench.workloads import OPTIMIZERS, WORKLOADS, Net, load_data
@@ -301,3 +301,31 @@ def test_compile_rows_train_the_first_batch_with_each_optimizer(monkeypatch):
     out = bench_compile.compile_per_optimizer(WORKLOADS["fashion-b64"].net, ["adam", "momentum"])
     assert list(out) == ["adam", "momentum"] and [n.optimizer for n in seen] == ["adam", "momentum"]
     assert {n.layers for n in seen} == {WORKLOADS["fashion-b64"].net.layers}
+
+
+class _SlowFirstCall:
+    """A predictor whose first call takes ``first`` seconds (compiling) and every later one ``then``."""
+    name, note = "slow-first", ""
+
+    def __init__(self, first, then):
+        self.first, self.then, self.calls = first, then, 0
+
+    def predict_proba(self, X):
+        time.sleep(self.first if self.calls == 0 else self.then)
+        self.calls += 1
+        return np.zeros((len(X), 2))
+
+
+def test_a_round_of_one_call_per_pass_is_counted_from_a_call_after_the_first():
+    # the data is one call: a round's calls come from a second call's time, not from the compiling first
+    p = _SlowFirstCall(first=0.25, then=0.001)
+    r = measure_predict(p, np.zeros((8, 3)), 8, np.zeros((8, 2)), rounds=1, min_round_s=0.05)
+    assert r["first_call_s"] >= 0.25 and r["call_s"] < 0.1
+    assert r["calls_per_round"] >= 5 and r["round_s"][0] >= 0.025  # (without: one call of 1 ms)
+
+
+def test_inference_rows_warm_up_like_training_rows_before_their_rounds():
+    p = _SlowFirstCall(first=0.0, then=0.002)
+    r = measure_predict(p, np.zeros((8, 3)), 4, np.zeros((8, 2)), rounds=1, min_round_s=0.0, warmup_s=0.05)
+    assert r["warmup_s"] >= 0.05 and r["warmup_calls"] >= 5
+    assert p.calls == 2 + r["warmup_calls"] + r["calls_per_round"]
