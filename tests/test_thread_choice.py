@@ -458,15 +458,27 @@ def test_inference_probes_again_when_the_kept_way_slows_down():
     assert c.kept == ONE
 
 
-def test_inference_with_one_thread_kept_is_measured_again_only_after_recheck_seconds():
+def test_inference_with_one_thread_kept_is_measured_again_after_one_recheck_seconds_then_doubled():
+    """No drop acts with one thread kept (the machine got busier); it is measured again after
+    ONE_RECHECK_SECONDS, doubled at each probe in a row that keeps it, up to RECHECK_SECONDS: a first
+    probe while the BLAS's new threads spin keeps one thread, and must not hold it for long."""
     c = tc.PooledChoice()
     _calls(c, SETTLE, 1000, {ALL: 3e-5, ONE: 1e-5})
     assert c.kept == ONE
-    calls = 0
-    while not c.probing:  # one thread 5x slower (0.05 s calls): the machine got busier, no drop acts
-        _calls(c, 1, 1000, {ALL: 3e-5, ONE: 5e-5})
-        calls += 1
-    assert calls == int(np.ceil(tc.RECHECK_SECONDS / 0.05))
+    waits = []
+    for _ in range(6):
+        calls = 0
+        while not c.probing:  # one thread 5x slower (0.05 s calls)
+            _calls(c, 1, 1000, {ALL: 3e-5, ONE: 5e-5})
+            calls += 1
+        waits.append(calls)
+        _calls(c, 2 * tc.POOLED_CALLS, 1000, {ALL: 3e-5, ONE: 1e-5})  # the probe keeps one thread again
+        assert c.kept == ONE
+    seconds = [min(tc.ONE_RECHECK_SECONDS * 2 ** i, tc.RECHECK_SECONDS) for i in range(6)]
+    assert all(round(s / 0.05) <= w <= round(s / 0.05) + 1 for w, s in zip(waits, seconds))  # (sums of 0.05 s)
+    _calls(c, int(np.ceil(tc.ONE_RECHECK_SECONDS / 0.05)), 1000, {ALL: 3e-5, ONE: 5e-5})
+    _calls(c, 2 * tc.POOLED_CALLS, 1000, {ALL: 1e-5, ONE: 2e-5})  # not yet: RECHECK_SECONDS now
+    assert c.kept == ONE
 
 
 class _BlasClock:
@@ -485,7 +497,8 @@ class _BlasClock:
 
 @several_threads
 @pytest.mark.parametrize("method", ["predict_proba", "predict", "forward"])
-def test_inference_settles_on_one_blas_thread_when_the_clock_says_so(method):
+def test_inference_settles_on_one_blas_thread_when_the_clock_says_so(method, monkeypatch):
+    monkeypatch.setattr(tc, "ONE_RECHECK_SECONDS", 1e9)  # calls of 1 s on this clock: no recheck here
     X, _ = _data(300)
     m = fastmlp.MLP(LAYERS, seed=0, dtype="float32")
     choice = m.engine.inference_choice(X.shape[0])

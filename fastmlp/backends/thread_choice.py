@@ -356,16 +356,20 @@ class PooledChoice(ThreadChoice):
     calls and ``POOLED_SECONDS`` in all: two calls each for calls of 20 ms or more, so that a
     program that predicts a few large batches soon runs them all on the faster way. All
     threads, once kept, are watched as in training, pooled over ``STEADY_SECONDS`` at a time, and
-    measured again when they drop; one thread, as in training, only every ``RECHECK_SECONDS``
-    (on the project machine with two other processes spinning, probing again on drops with one
-    thread kept halved the mean speed of 64-row calls)."""
+    measured again when they drop; one thread, as in training, never on a drop (on the project machine
+    with two other processes spinning, probing again on drops with one thread kept halved the mean
+    speed of 64-row calls) but after ``ONE_RECHECK_SECONDS``, doubled up to ``RECHECK_SECONDS``. Why
+    soon: a process's first probe runs while the BLAS's threads spin. The kernels' BLAS (SciPy's
+    OpenBLAS, a second library beside NumPy's) starts its worker thread at the first kernel call, and
+    the worker spins for about 0.1 s (OpenBLAS's ``THREAD_TIMEOUT``, 2^28 cycles) on the core Numba's
+    other thread needs: a probe of 256-row calls by blocks, which make no BLAS call, measured all
+    threads at 604-697 us a call against 634-734 on one and kept one thread, where all threads run
+    in 357-362 us (Zen 5; probed 0.3 s later, all threads kept in 4 processes of 4). Before, one
+    thread stayed kept for ``RECHECK_SECONDS``: idle 256-row calls at one thread's speed."""
 
     def __init__(self, clock=time.perf_counter):
         super().__init__(clock)
         self._warm = False  # whether the first call went by
-
-    def _first_one_wait(self):
-        return RECHECK_SECONDS  # one thread kept: measured again only every RECHECK_SECONDS (class docstring)
 
     def way(self):
         """The way to run the next call on: ALL or ONE."""

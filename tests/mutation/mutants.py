@@ -424,6 +424,12 @@ MUTANTS = [
         ("tests/test_split.py",),
         "a cut kernel ready since the call began runs at once: the thread choice judges it by the uncut speed"),
     Mutant(
+        "inference_one_thread_kept_for_recheck_seconds", "fastmlp/backends/thread_choice.py",
+        "        self._warm = False  # whether the first call went by\n",
+        "        self._warm = False  # whether the first call went by\n        self._one_wait = RECHECK_SECONDS\n",
+        ("tests/test_thread_choice.py",),
+        "inference keeps one thread 10 s after a probe in the BLAS's spin: idle 256-row calls at one thread's speed"),
+    Mutant(
         "blocks_given_up_after_one_slow_measurement", "fastmlp/backends/products.py",
         "                best[l] = (min(o, o2), min(b, b2))\n",
         "                best[l] = (o2, b2)\n",
