@@ -250,3 +250,39 @@ def test_many_threads_predict_by_blocks_at_once(offered, monkeypatch):
     assert not errors
     for i in range(4):
         np.testing.assert_array_equal(got[i], want[i])  # the same call: the same blocks, bit for bit
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+@pytest.mark.parametrize("rows", [96, 100, 200, 256, 1000, 1024, 1808, 4096, 10000])
+def test_the_blocks_share_a_call_evenly_over_the_threads(rows, threads):
+    """As many blocks as threads or a multiple (or fewer, each on a thread of its own), all of one
+    size but a shorter last one, about the target size."""
+    size = products.block_rows(rows, threads)
+    blocks = -(-rows // size)
+    target = products.BLOCK_ROWS if rows >= products.BLOCKS_LARGE else products.SMALL_BLOCK_ROWS
+    assert blocks % threads == 0 or blocks == -(-rows // target) <= threads
+    assert 0 <= blocks * size - rows < blocks  # the last block at most blocks - 1 rows short
+    assert size <= target and (blocks <= threads or size > target // 2)
+    assert blocks <= products.most_blocks(rows, threads)
+
+
+def test_a_call_of_256_rows_goes_in_four_blocks_of_64_on_two_threads():
+    assert products.block_rows(256, 2) == 64 and products.block_rows(200, 2) == 50
+    assert products.block_rows(4096, 2) == 94 and products.block_rows(1808, 2) == 91  # 44 and 20 blocks
+
+
+@pytest.mark.parametrize("m", [200, 256, 5000])
+def test_blocks_give_the_same_bits_on_one_thread_as_on_every_thread(offered, monkeypatch, m):
+    """The blocks' size follows the pool, not the way the thread choice takes."""
+    model, X = _model_and_rows(m)
+    monkeypatch.setattr(products, "inference_own", lambda arch: np.array([1, 1, 0], np.int64))
+    choice = model.engine.inference_choice(m)
+    if choice is None:
+        pytest.skip("no thread choice here (one core, or a fixed count)")
+    got = {}
+    model.predict_proba(X)  # the first call a choice sees does not judge
+    for way in (tc.ALL, tc.ONE, tc.ALL):
+        monkeypatch.setattr(choice, "way", lambda way=way: way)
+        got[way] = model.predict_proba(X)
+        assert choice._probe[way]  # (the call ran on that way and was timed)
+    np.testing.assert_array_equal(got[tc.ONE], got[tc.ALL])

@@ -296,7 +296,7 @@ class _InferenceBuffers:
         self.logits = buffers.empty((rows, arch.n_out), arch.dtype)
         self.nz = np.empty(max(arch.layers[:-1]), np.int64)
         self.flags = np.zeros(1, np.int64)
-        self.counts = np.zeros(-(-rows // products.SMALL_BLOCK_ROWS), np.int64)
+        self.counts = np.zeros(products.most_blocks(rows, numba.config.NUMBA_NUM_THREADS), np.int64)
         self.no_proba = np.zeros((0, arch.n_classes), np.float64)
 
 
@@ -431,11 +431,11 @@ class NumbaBackend(BackendBase):
         choice = self.inference_choice(n)
         blocks = self._by_blocks(n)
         if blocks is not None:  # each block on one thread; one thread: the blocks in turn
-            size = products.block_rows(n)
+            threads = numba.get_num_threads()  # the pool's, whichever way runs: the blocks' size decides rounding
             call = self._entries.get(K.screened_blocks) if not typed else K.screened_blocks
             if call is None:
                 call = self._entry(K.screened_blocks, (proba, out, count, buf.counts, buf.scratch, params, X, blocks,
-                                                       limit, size))
+                                                       limit, products.block_rows(n, threads)))
         else:  # (only here: a model that predicts only by blocks never compiles the whole-layer kernel)
             call = self._entries.get(K.screened) if not typed else K.screened
             if call is None:
@@ -460,6 +460,7 @@ class NumbaBackend(BackendBase):
                 if blocks is None:
                     call(proba, out, count, buf.scratch, buf.nz, params, X[s:s + step], self._net, limit)
                 else:
+                    size = products.block_rows(min(step, n - s), threads)
                     call(proba, out, count, buf.counts, buf.scratch, params, X[s:s + step], blocks, limit, size)
                 bad += count.item()
             if choice is not None:

@@ -424,6 +424,12 @@ MUTANTS = [
         ("tests/test_split.py",),
         "a cut kernel ready since the call began runs at once: the thread choice judges it by the uncut speed"),
     Mutant(
+        "inference_blocks_sized_by_the_way_taken", "fastmlp/backends/numba.py",
+        "                    size = products.block_rows(min(step, n - s), threads)\n",
+        "                    size = products.block_rows(min(step, n - s), numba.get_num_threads())\n",
+        ("tests/test_inference_blocks.py",),
+        "the blocks sized by the thread count of the way taken: one thread and all threads round rows otherwise"),
+    Mutant(
         "inference_one_thread_kept_for_recheck_seconds", "fastmlp/backends/thread_choice.py",
         "        self._warm = False  # whether the first call went by\n",
         "        self._warm = False  # whether the first call went by\n        self._one_wait = RECHECK_SECONDS\n",
