@@ -19,9 +19,10 @@ that are NaN, inf or beyond ``limit`` in magnitude (``screen.screen``).
 
 ``screened_blocks`` is a third path for many rows, where fastmlp's own product (``matmul``) runs
 about as fast as the BLAS on one thread or faster (``fastmlp.backends.products.inference_own``
-measures it): the rows are cut
-into blocks of ``block`` rows, and each of Numba's threads takes whole blocks through every layer
-(screen, products, activations, probabilities), each product on its own thread. No thread waits
+measures it): the rows are cut into blocks of ``block`` rows (``fastmlp.backends.products.block_rows``:
+as many blocks as threads or a multiple, all of one size but the last), and each of Numba's threads
+takes whole blocks through every layer (screen, products, activations, probabilities), each product
+on its own thread. No thread waits
 for another between layers, a block's hidden layers stay in the core's cache, and with TBB a free
 core takes more blocks than a busy one. Measured on the fashion net (784-256-128-64-10 relu,
 float32, AMD EPYC Zen 5, 2 vCPUs): 10,000 rows 700-808k rows/s in blocks of 96 against 533-668k
