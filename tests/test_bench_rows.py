@@ -304,28 +304,41 @@ def test_compile_rows_train_the_first_batch_with_each_optimizer(monkeypatch):
 
 
 class _SlowFirstCall:
-    """A predictor whose first call takes ``first`` seconds (compiling) and every later one ``then``."""
+    """A predictor whose first call takes ``first`` seconds (compiling) and every later one ``then``,
+    on a clock of its own (``perf_counter``) that only its calls move: no test here waits on real time."""
     name, note = "slow-first", ""
 
     def __init__(self, first, then):
-        self.first, self.then, self.calls = first, then, 0
+        self.first, self.then, self.calls, self.now = first, then, 0, 0.0
+
+    def perf_counter(self):
+        return self.now
 
     def predict_proba(self, X):
-        time.sleep(self.first if self.calls == 0 else self.then)
+        self.now += self.first if self.calls == 0 else self.then
         self.calls += 1
         return np.zeros((len(X), 2))
 
 
-def test_a_round_of_one_call_per_pass_is_counted_from_a_call_after_the_first():
+def _measure_on_its_clock(monkeypatch, p, *args, **kwargs):
+    from fastmlp.bench import measure
+    monkeypatch.setattr(measure, "time", p)
+    return measure_predict(p, *args, **kwargs)
+
+
+def test_a_round_of_one_call_per_pass_is_counted_from_a_call_after_the_first(monkeypatch):
     # the data is one call: a round's calls come from a second call's time, not from the compiling first
-    p = _SlowFirstCall(first=0.25, then=0.001)
-    r = measure_predict(p, np.zeros((8, 3)), 8, np.zeros((8, 2)), rounds=1, min_round_s=0.05)
-    assert r["first_call_s"] >= 0.25 and r["call_s"] < 0.1
-    assert r["calls_per_round"] >= 5 and r["round_s"][0] >= 0.025  # (without: one call of 1 ms)
+    p = _SlowFirstCall(first=0.25, then=1 / 1024)  # (binary fractions: exact sums)
+    r = _measure_on_its_clock(monkeypatch, p, np.zeros((8, 3)), 8, np.zeros((8, 2)), rounds=1, min_round_s=48 / 1024)
+    assert r["first_call_s"] == 0.25 and r["call_s"] == 1 / 1024
+    assert r["calls_per_round"] == 48 and r["round_s"] == [48 / 1024]  # (before: one call of 1 ms)
+    assert p.calls == 2 + 48
 
 
-def test_inference_rows_warm_up_like_training_rows_before_their_rounds():
-    p = _SlowFirstCall(first=0.0, then=0.002)
-    r = measure_predict(p, np.zeros((8, 3)), 4, np.zeros((8, 2)), rounds=1, min_round_s=0.0, warmup_s=0.05)
-    assert r["warmup_s"] >= 0.05 and r["warmup_calls"] >= 5
-    assert p.calls == 2 + r["warmup_calls"] + r["calls_per_round"]
+def test_inference_rows_warm_up_like_training_rows_before_their_rounds(monkeypatch):
+    p = _SlowFirstCall(first=0.0, then=1 / 16)
+    r = _measure_on_its_clock(monkeypatch, p, np.zeros((8, 3)), 4, np.zeros((8, 2)), rounds=1, min_round_s=0.25,
+                              warmup_s=0.5)
+    assert r["warmup_s"] == 0.5 and r["warmup_calls"] == 8
+    assert r["calls_per_round"] == 4  # from the warm-up's pace
+    assert p.calls == 2 + 8 + 4

@@ -165,9 +165,9 @@ def inference_own(arch):
 def _measure_blocks(arch):
     """``Net.own`` if ``matmul`` is no slower than the BLAS by ``BLOCKS_MARGIN`` over the layers that
     fit (each layer's best timings of each way, summed), else None. A verdict against the blocks is
-    measured again, up to ``BLOCKS_TRIES`` times in all, each layer's best over every try: a slow spell
-    of the VM during one try made one process in about ten predict by whole layers (444k rows/s on
-    predict-10k against 711-749k in its siblings)."""
+    measured again, up to ``BLOCKS_TRIES`` times in all, each layer's best over every try: traced this
+    way, one process of about a dozen chose whole layers after a single try (its first timings in a
+    slow spell of the VM), where the blocks run 20-30% faster."""
     own = blocks_possible(arch)
     if own is None:
         return None
