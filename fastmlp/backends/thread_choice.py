@@ -184,7 +184,7 @@ class ThreadChoice:
         self._window = (0, 0.0)  # (samples, seconds) of the kept way since its speed was last judged
         self._open = None  # (samples, seconds) of the guarded piece on all threads being run (``_guarded``)
         self._recheck = RECHECK_SECONDS  # training seconds before the kept way is measured again
-        self._one_wait = self._first_one_wait()  # the recheck of one thread when a probe next keeps it
+        self._one_wait = ONE_RECHECK_SECONDS  # the recheck of one thread when a probe next keeps it
 
     @property
     def probing(self):
@@ -318,13 +318,9 @@ class ThreadChoice:
         self._kept_rate = self.rate(way)
         self._since_probe = 0.0
         if way == ALL:
-            self._recheck, self._one_wait = RECHECK_SECONDS, self._first_one_wait()
+            self._recheck, self._one_wait = RECHECK_SECONDS, ONE_RECHECK_SECONDS
         else:
             self._recheck, self._one_wait = self._one_wait, min(2 * self._one_wait, RECHECK_SECONDS)
-
-    def _first_one_wait(self):
-        """Training seconds before one thread, kept by a probe after all threads, is measured again."""
-        return ONE_RECHECK_SECONDS
 
     def kernel_changed(self):
         """All threads now run another kernel (the cut one, ``kernels.split``, once it is ready): with all
