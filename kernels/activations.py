@@ -11,7 +11,7 @@ from numba import njit, types
 from numba.extending import overload
 
 from .config import JIT_INLINE, JIT_INNER, JIT_INNER_INLINE
-from .intrinsics import float32_from_bits
+from .intrinsics import float32_from_bits, kernel_only
 from .static import static_value
 
 IDENTITY, TANH, SIGMOID, RELU, LEAKY_RELU, STEP = 0, 1, 2, 3, 4, 5
@@ -68,6 +68,7 @@ def _exp_neg_f32(x):
     return T(0) if x > cutoff else e  # NaN compares false: it stays NaN
 
 
+@kernel_only
 def tanh(z):
     """np.tanh, but the fast rational form for float32 (chosen at compile time)."""
 
@@ -79,6 +80,7 @@ def _tanh_impl(z):
     return lambda z: np.tanh(z)
 
 
+@kernel_only
 def sigmoid(z):
     """1 / (1 + exp(-z)), stable; float32 through the vectorising exp (chosen at compile time)."""
 
@@ -108,6 +110,7 @@ def _used(used):
     return ALL if choice is None else frozenset(choice.kinds) | {IDENTITY}
 
 
+@kernel_only
 def act_value(z, kind, alpha, one, used):
     """act(z) for activation id ``kind``; only the ids ``used`` allows are compiled."""
 
@@ -133,6 +136,7 @@ def _act_value_impl(z, kind, alpha, one, used):
     return impl
 
 
+@kernel_only
 def act_slope(a, kind, alpha, one, used):
     """d act / d z, written in terms of the output a = act(z); only the ids ``used`` allows are compiled."""
 

@@ -18,12 +18,13 @@ from numba import njit, types
 from numba.extending import overload
 
 from .config import JIT_INLINE, JIT_INNER
-from .intrinsics import by_reference, data_pointer, xxgemm
+from .intrinsics import by_reference, data_pointer, kernel_only, xxgemm
 
 # BLAS flags are chars; as int8 constants so no string code compiles.
 _N, _T = np.int8(ord("n")), np.int8(ord("t"))
 
 
+@kernel_only
 def _gemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     """Column-major gemm: c = alpha * op(a) @ op(b) + beta * c, dtype chosen at compile time."""
 

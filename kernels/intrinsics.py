@@ -50,6 +50,10 @@ Private names used (all imported here, nowhere else):
   ``numba.core.codegen.CPUCodeLibrary._unserialize`` and ``numba.core.codegen.JITCPUCodegen.set_env``
   (its ``_engine``): the kernels' helpers compiled for linking only
   (:func:`compile_helpers_for_linking_only`);
+- ``numba.core.dispatcher.Dispatcher._insert`` (the table of entry points Python calls look up)
+  and ``_compile_for_args`` (what a Python call runs when that table has none), with a
+  dispatcher's ``targetoptions`` and ``py_func``: a Python call of a helper raises a clear error
+  (:func:`is_helper`, :func:`called_from_python`);
 - ``numba.core.inline_closurecall.InlineWorker.inline_function``, which it replaces with
   ``numba.core.inline_closurecall.InlineWorker.run_untyped_passes`` and
   ``numba.core.inline_closurecall.InlineWorker.inline_ir``, the latter run with the module
@@ -730,19 +734,22 @@ _LINK_ONLY = {}  # the Numba methods replaced, by name -> Numba's own (see ``com
 
 def compile_helpers_for_linking_only():
     """From now on, compile the kernels' helpers (functions in this package's kernel files with
-    neither a Python nor a C entry wrapper) for linking into their callers only (see above);
-    everything else compiles as before. Once; returns whether it did now."""
+    neither a Python nor a C entry wrapper: ``is_helper``) for linking into their callers only (see
+    above), and have a Python call of one raise a clear error (see below); everything else compiles
+    and runs as before. Once; returns whether it did now."""
     if _LINK_ONLY:
         return False
-    from numba.core import codegen, typed_passes
+    from numba.core import codegen, dispatcher, typed_passes
 
-    library_class = codegen.CPUCodeLibrary
+    library_class, dispatcher_class = codegen.CPUCodeLibrary, dispatcher.Dispatcher
     own = _LINK_ONLY
     own.update(run_pass=typed_passes.BaseNativeLowering.run_pass,
                finalize=library_class._finalize_final_module,
                serialize=library_class.serialize_using_object_code,
                unserialize=library_class._unserialize.__func__,
-               set_env=codegen.JITCPUCodegen.set_env)
+               set_env=codegen.JITCPUCodegen.set_env,
+               insert=dispatcher_class._insert,
+               compile_for_args=dispatcher_class._compile_for_args)
 
     def run_pass(self, state):
         flags = state.flags
@@ -779,12 +786,59 @@ def compile_helpers_for_linking_only():
         if self._engine.get_global_value_address(env_name):  # not in the engine: a helper's own
             own["set_env"](self, env_name, env)
 
+    def insert(self, *args):
+        if not is_helper(self):
+            own["insert"](self, *args)
+
+    def compile_for_args(self, *args, **kws):
+        if is_helper(self):
+            raise called_from_python(self.py_func)
+        return own["compile_for_args"](self, *args, **kws)
+
     typed_passes.BaseNativeLowering.run_pass = run_pass
     library_class._finalize_final_module = finalize_final_module
     library_class.serialize_using_object_code = serialize_using_object_code
     library_class._unserialize = classmethod(unserialize)
     codegen.JITCPUCodegen.set_env = set_env
+    dispatcher_class._insert = insert
+    dispatcher_class._compile_for_args = compile_for_args
     return True
+
+
+# -- helpers called from Python: a clear error ------------------------------------------------------
+# A helper compiled for linking only has no machine code of its own, so the entry point Numba
+# would run for a Python call is not there: calling one from Python (``split.piece(10, 2, 0, 1)``
+# in a console) crashed the interpreter. Its dispatcher keeps no Python entry (``_insert`` adds
+# one to the table Python calls look up; kernels reach a helper through its ``overloads`` when
+# they compile, never through that table), and a Python call raises ``called_from_python``'s
+# error instead of compiling it (``_compile_for_args``, which Numba runs when that table has no
+# entry). An ``@overload`` declaration (``kernel_only``) raises the same: its Python body is a
+# docstring, so a call from Python did nothing and returned None.
+
+def is_helper(dispatcher):
+    """Whether ``dispatcher`` is one of the kernels' helpers (no entry wrappers, in a kernel file):
+    compiled for linking only, never called from Python."""
+    options = getattr(dispatcher, "targetoptions", None) or {}
+    code = getattr(getattr(dispatcher, "py_func", None), "__code__", None)
+    return (bool(options.get("no_cpython_wrapper") and options.get("no_cfunc_wrapper")) and code is not None
+            and _in_kernels(code.co_filename))
+
+
+def called_from_python(func):
+    """The error a Python call of a kernels-only function ``func`` raises."""
+    name = f"{func.__module__}.{func.__qualname__}"
+    return TypeError(f"{name} runs only inside fastmlp's compiled kernels (it has no Python entry point); "
+                     f"call it from a function compiled with numba.njit, or call one of the kernels "
+                     f"fastmlp.kernels exports (fastmlp.kernels.__all__), which check their arguments")
+
+
+def kernel_only(declaration):
+    """``declaration`` (a function that an ``@overload`` implements inside kernels, whose Python body
+    is its docstring) as a function that raises ``called_from_python``'s error when Python calls it."""
+    @functools.wraps(declaration)
+    def from_python(*args, **kwargs):
+        raise called_from_python(declaration)
+    return from_python
 
 
 # -- the kernels' glue inlined without copies of its IR -------------------------------------------

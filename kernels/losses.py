@@ -19,6 +19,7 @@ from numba import njit
 from numba.extending import overload
 
 from .config import JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE
+from .intrinsics import kernel_only
 from .static import static_value
 from .structs import CORRECT, LOSS_SUM, WEIGHT_SUM
 
@@ -262,6 +263,7 @@ def loss_grad(dz, stats, z, y, t, w, kind):
         softmax_mse(dz, stats, z, y, w)
 
 
+@kernel_only
 def fused_loss(dz, stats, z, y, t, w, choice):
     """``loss_grad`` for ``choice``: a loss id (every loss compiled, the weighting tested per
     call) or a static ``LossChoice`` (only that loss's body, weighted or not, is compiled;

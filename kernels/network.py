@@ -15,7 +15,7 @@ from .config import (BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_INLINE, JIT_INNER
 from .blas import gemm
 from .dense import col_sums, dense_backward_body, dense_forward_body, dense_sgd_body
 from .dropout import dropped, layer_input, mask_backward
-from .intrinsics import entry, matrix, rows
+from .intrinsics import entry, kernel_only, matrix, rows
 from .losses import fused_loss
 from .optimizers import apply_update, descend, step_coeffs, velocity_fused
 from .regularisation import clip_global_norm, regularise_layer
@@ -43,6 +43,7 @@ def block(buf, rows, net, l, m):
     return matrix(buf, rows * entry(net.lay, l, A_OFF), m, entry(net.lay, l, N_OUT))
 
 
+@kernel_only
 def own_product(net, l):
     """Whether layer l's forward product goes to ``matmul`` (``Net.own``), or None when ``Net.own`` is
     None (no layer's does: nothing of ``matmul`` is compiled)."""
@@ -231,6 +232,7 @@ def bias_step_then_below(grads, slots, ws, params, dz, dx, a, net, l, hyper, c, 
     delta_below(dx, a, net, l, drop, ws.rows)
 
 
+@kernel_only
 def layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     """Layer l's backward and update in ``update_backward``: ``cut_layer_step`` for a layer from
     ``SPLIT_MIN_WORK`` multiply-adds or ``SPLIT_MIN_UPDATE`` weights when the kernel cuts
@@ -305,6 +307,7 @@ def _clips(hyper):
     return None if choice is None else bool(choice.clip_norm)
 
 
+@kernel_only
 def layer_update(params, first, second, grads, hyper, step, parts):
     """``update_range`` on one layer's range in the backward (``split.split_update`` with ``parts``),
     unless the gradient is clipped to a global norm (then nothing: see ``clipped_update``)."""
@@ -323,6 +326,7 @@ def _layer_update_impl(params, first, second, grads, hyper, step, parts):
     return split_update_impl(params, first, second, grads, hyper, step, parts)  # split_update itself, no call between
 
 
+@kernel_only
 def clipped_update(params, slots, grads, n, hyper, step, parts):
     """With a global-norm clip, after the backward: the norm over the first n gradients, the
     scaling, one update of the first n parameters; nothing without (the layers were updated)."""

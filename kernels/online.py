@@ -35,7 +35,7 @@ from .activations import bias_act
 from .config import JIT, JIT_INNER, JIT_INNER_INLINE
 from .dense import _matmul_t_right
 from .epoch import borrow_samples, borrow_workspace, record_batch
-from .intrinsics import borrow, flush_denormals, prefetch, restore_fp_mode
+from .intrinsics import borrow, flush_denormals, kernel_only, prefetch, restore_fp_mode
 from .losses import fused_loss
 from .network import bias, block, forward_from, sgd_backward, update_backward, weight
 from .optimizers import (ADAGRAD, ADAM, RMSPROP, adagrad_element, adam_element, momentum_element, nesterov_element,
@@ -149,6 +149,7 @@ def _row_dots(z, WT, x):
         z[j] = _dot(WT[j], x)
 
 
+@kernel_only
 def update_rows_and_next(z, WT, ST, x, dz, c, kind, nesterov, x_next):
     """The first layer's update by any optimizer and the next sample's product, one output unit's
     row at a time (each row stays in L1 between the two): for row j of WT (n_out, n_in) and of

@@ -38,7 +38,7 @@ from numba import njit
 from numba.extending import overload
 
 from .config import JIT, JIT_INNER, JIT_INNER_INLINE
-from .intrinsics import flush_denormals, restore_fp_mode
+from .intrinsics import flush_denormals, kernel_only, restore_fp_mode
 from .static import static_value
 
 SGD, ADAM, RMSPROP, ADAGRAD = 0, 1, 2, 3
@@ -194,6 +194,7 @@ def descend(p, velocity, c):
     restore_fp_mode(mode)
 
 
+@kernel_only
 def optimizer_id(kind):
     """The optimizer id of ``hyper.kind``: the id itself, or a static ``UpdateChoice``'s (a constant)."""
 
@@ -207,6 +208,7 @@ def _optimizer_id_impl(kind):
     return lambda kind: k
 
 
+@kernel_only
 def apply_update(p, first, second, g, kind, c, nesterov):
     """One optimizer's update on a range of elements (``first``/``second`` its state slots),
     after the decoupled weight decay; compiled for every optimizer (``kind`` an id, chosen per

@@ -21,6 +21,7 @@ from numba import njit
 from numba.extending import overload
 
 from .config import JIT_INNER, JIT_INNER_INLINE
+from .intrinsics import kernel_only
 from .static import static_field
 from .structs import LOSS_SUM
 
@@ -72,6 +73,7 @@ def _regularise(g, p, n_w, hyper, rows, stats):
         _clip_values(g, T(hyper.clip_value))
 
 
+@kernel_only
 def regularise_layer(g, p, n_w, hyper, rows, stats):
     """One layer's penalties and value clipping, in place on its gradient g (n,) (W then b,
     params p alike; the first n_w elements are W) for a batch of ``rows`` rows;

@@ -30,7 +30,7 @@ from numba.extending import overload
 
 from .blas import _N, _T, _gemm, gemm
 from .config import JIT_INNER, JIT_INNER_INLINE, SPLIT_MIN_UPDATE, SPLIT_MIN_WORK
-from .intrinsics import by_reference, data_pointer, matrix
+from .intrinsics import by_reference, data_pointer, kernel_only, matrix
 from .optimizers import apply_update, descend, step_coeffs, update_range, velocity_fused
 from .static import static_value
 
@@ -83,6 +83,7 @@ def cuts_nothing(parts):
     return parts is None or isinstance(parts, (types.NoneType, types.Omitted))
 
 
+@kernel_only
 def product(C, A, ta, B, tb, alpha, beta, parts):
     """``blas.gemm``, cut into ``parts`` pieces on as many threads when large (see the module
     docstring); with ``parts`` None exactly ``gemm``, and nothing of the split compiled."""
@@ -115,6 +116,7 @@ def _split_update(params, first, second, grads, hyper, step, parts):
         apply_update(params[lo:hi], first[lo:hi], second[lo:hi], grads[lo:hi], hyper.kind, c, nesterov)
 
 
+@kernel_only
 def split_update(params, first, second, grads, hyper, step, parts):
     """``optimizers.update_range``, cut into ``parts`` pieces on as many threads when the range is
     large; with ``parts`` None exactly ``update_range``, and nothing of the split compiled."""
@@ -137,6 +139,7 @@ def split_update_impl(params, first, second, grads, hyper, step, parts):
     return impl
 
 
+@kernel_only
 def _rows_step(dW, dz, a_in, weights, kind, c, nesterov, lo, hi):
     """Rows lo..hi of W's gradient dW = a_in.T @ dz, then their update (``_step_piece``)."""
 

@@ -71,6 +71,8 @@ PRIVATE = [
     ("numba.core.codegen", "CPUCodeLibrary.serialize_using_object_code"),
     ("numba.core.codegen", "CPUCodeLibrary._unserialize"),
     ("numba.core.codegen", "JITCPUCodegen.set_env"),
+    ("numba.core.dispatcher", "Dispatcher._insert"),
+    ("numba.core.dispatcher", "Dispatcher._compile_for_args"),
     ("numba.core.inline_closurecall", "InlineWorker.inline_function"),
     ("numba.core.inline_closurecall", "InlineWorker.run_untyped_passes"),
     ("numba.core.inline_closurecall", "InlineWorker.inline_ir"),
@@ -142,6 +144,12 @@ def test_private_objects_have_the_shape_intrinsics_relies_on():
     assert list(inspect.signature(worker.inline_ir).parameters) == [
         "self", "caller_ir", "block", "i", "callee_ir", "callee_freevars", "arg_typs"]
     assert "copy.deepcopy(" in inspect.getsource(worker.inline_ir)
+    # what a helper's Python call relies on: add_overload inserts an entry by _insert, and a
+    # dispatcher knows its options and Python function
+    from numba.core import dispatcher
+    assert "self._insert(" in inspect.getsource(dispatcher.Dispatcher.add_overload)
+    from fastmlp.kernels.dense import col_sums
+    assert col_sums.targetoptions["no_cpython_wrapper"] and callable(col_sums.py_func)
 
 
 def test_every_intrinsic_is_exercised_here():
@@ -814,8 +822,105 @@ def test_compiling_helpers_for_linking_only_is_installed_once():
     from numba.core import codegen
     assert intrinsics.compile_helpers_for_linking_only() is False  # the kernels' import did it
     assert codegen.CPUCodeLibrary._finalize_final_module is not intrinsics._LINK_ONLY["finalize"]
+    assert numba.core.dispatcher.Dispatcher._insert is not intrinsics._LINK_ONLY["insert"]
     assert not intrinsics._in_kernels(__file__) and intrinsics._in_kernels(intrinsics.__file__)
     assert not intrinsics._in_kernels(None)
+
+
+# -- helpers called from Python: a clear error -----------------------------------------------------
+
+_FROM_PYTHON_CHILD = """
+import json
+import math
+import numpy as np
+from numba import njit
+from fastmlp.kernels.activations import tanh  # an @overload declaration
+from fastmlp.kernels.dense import col_sums  # a helper compiled for linking only (not inlined)
+
+
+@njit
+def uses_both(db, dout):  # compiles col_sums for these arrays and tanh for a float, as kernels do
+    col_sums(db, dout)
+    return tanh(0.5)
+
+
+db, dout = np.zeros(4), np.arange(12.0).reshape(3, 4)
+inside = [uses_both(db, dout) - math.tanh(0.5), db.tolist()]
+errors = []
+for call in (lambda: col_sums(db, dout), lambda: tanh(0.5)):  # the same argument types, from Python
+    try:
+        errors.append(["returned", repr(call())])
+    except TypeError as e:
+        errors.append(["TypeError", str(e)])
+print(json.dumps({"inside": inside, "from_python": errors}))
+"""
+
+
+def test_a_helper_called_from_python_raises_naming_it_even_after_a_kernel_compiled_it(tmp_path):
+    """A helper (no machine code of its own) called from Python with the argument types a compiled
+    function already uses raises a TypeError naming it and what to call instead; before, the call
+    jumped to an entry point that is not there and the interpreter died (a segmentation fault). An
+    ``@overload`` declaration called from Python raises the same, where it returned None. Both
+    still work inside compiled code. In a child process: a regression kills the process, not pytest."""
+    out = _run(_FROM_PYTHON_CHILD, {"NUMBA_CACHE_DIR": str(tmp_path)})
+    assert abs(out["inside"][0]) < 1e-12 and out["inside"][1] == [12.0, 15.0, 18.0, 21.0]
+    (sums_kind, sums_error), (tanh_kind, tanh_error) = out["from_python"]
+    assert sums_kind == tanh_kind == "TypeError", out["from_python"]
+    assert sums_error.startswith("fastmlp.kernels.dense.col_sums runs only inside fastmlp's compiled kernels")
+    assert tanh_error.startswith("fastmlp.kernels.activations.tanh runs only inside fastmlp's compiled kernels")
+    assert "numba.njit" in sums_error and "fastmlp.kernels.__all__" in sums_error
+
+
+_EVERY_HELPER_CHILD = """
+import ast
+import importlib
+import inspect
+import json
+import pathlib
+from numba.core.dispatcher import Dispatcher
+import fastmlp.kernels
+from fastmlp.kernels import intrinsics
+
+found = {"helpers": {}, "declarations": {}, "exported_helpers": []}
+for path in sorted(intrinsics.KERNELS_DIR.glob("*.py")):
+    module = importlib.import_module("fastmlp.kernels." + path.stem)
+    declared = [d.args[0].id for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.FunctionDef)
+                for d in node.decorator_list
+                if isinstance(d, ast.Call) and getattr(d.func, "id", "") == "overload"]
+    for name, obj in vars(module).items():
+        is_declaration = name in declared
+        if not (is_declaration or isinstance(obj, Dispatcher) and intrinsics.is_helper(obj)):
+            continue
+        if getattr(obj, "__module__", module.__name__) != module.__name__:
+            continue  # imported from another kernel file: checked there
+        func = obj if is_declaration else obj.py_func
+        args = [None] * len(inspect.signature(func).parameters)
+        try:
+            outcome = "returned " + repr(obj(*args))
+        except TypeError as e:
+            outcome = str(e)
+        kind = "declarations" if is_declaration else "helpers"
+        found[kind][module.__name__ + "." + name] = outcome
+    found.setdefault("declared", []).extend(module.__name__ + "." + name for name in declared)
+for name in fastmlp.kernels.__all__:
+    obj = getattr(fastmlp.kernels, name)
+    if isinstance(obj, Dispatcher) and intrinsics.is_helper(obj):
+        found["exported_helpers"].append(name)
+print(json.dumps(found))
+"""
+
+
+def test_every_helper_and_overload_declaration_in_the_kernels_raises_when_python_calls_it():
+    """Every function of the kernel files that has no Python entry (each helper, each ``@overload``
+    declaration, found by reading the files) raises the TypeError that names it when Python calls
+    it, whatever its arguments; no kernel that ``fastmlp.kernels`` exports is such a helper."""
+    found = _run(_EVERY_HELPER_CHILD)
+    helpers, declarations = found["helpers"], found["declarations"]
+    assert len(helpers) > 50 and "fastmlp.kernels.optimizers.descend" in helpers, sorted(helpers)
+    assert sorted(declarations) == sorted(found["declared"]) and len(declarations) >= 17
+    for name, outcome in {**helpers, **declarations}.items():
+        assert outcome.startswith(name + " runs only inside fastmlp's compiled kernels"), (name, outcome)
+    assert found["exported_helpers"] == []
 
 
 # -- the kernels' glue inlined without copies of its IR --------------------------------------------

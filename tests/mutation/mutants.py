@@ -454,4 +454,25 @@ MUTANTS = [
         ("tests/test_intrinsics.py::"
          "test_a_writer_between_anothers_read_and_write_of_the_index_waits_and_both_entries_stay",),
         "kernel cache: the index read, extended and written without the lock, so a second writer's entry can be lost"),
+    Mutant(
+        "helper_entry_kept_for_python_calls", "kernels/intrinsics.py",
+        "        if not is_helper(self):\n            own[\"insert\"](self, *args)\n",
+        "        own[\"insert\"](self, *args)\n",
+        ("tests/test_intrinsics.py::"
+         "test_a_helper_called_from_python_raises_naming_it_even_after_a_kernel_compiled_it",),
+        "a helper's entry point kept for Python calls: once a kernel compiled it, calling it from Python crashes"),
+    Mutant(
+        "helper_compiled_for_a_python_call", "kernels/intrinsics.py",
+        "        if is_helper(self):\n            raise called_from_python(self.py_func)\n",
+        "",
+        ("tests/test_intrinsics.py::"
+         "test_every_helper_and_overload_declaration_in_the_kernels_raises_when_python_calls_it",),
+        "a helper called from Python compiled as any function: no clear error (a typing error, or a crash)"),
+    Mutant(
+        "overload_declaration_does_nothing_from_python", "kernels/optimizers.py",
+        "@kernel_only\ndef apply_update(",
+        "def apply_update(",
+        ("tests/test_intrinsics.py::"
+         "test_every_helper_and_overload_declaration_in_the_kernels_raises_when_python_calls_it",),
+        "an @overload declaration left as its docstring: called from Python it returns None and updates nothing"),
 ]
