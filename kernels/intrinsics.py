@@ -829,7 +829,7 @@ def called_from_python(func):
     name = f"{func.__module__}.{func.__qualname__}"
     return TypeError(f"{name} runs only inside fastmlp's compiled kernels (it has no Python entry point); "
                      f"call it from a function compiled with numba.njit, or call one of the kernels "
-                     f"fastmlp.kernels exports (fastmlp.kernels.__all__), which check their arguments")
+                     f"fastmlp.kernels exports (fastmlp.kernels.__all__), which Python can call")
 
 
 def kernel_only(declaration):

@@ -210,9 +210,13 @@ def test_a_new_kernel_keeps_all_threads_and_learns_their_mark_again_but_probes_o
     c = _settled(fast_threads)
     assert c.kept == ALL
     c.kernel_changed()  # the cut kernel, ready: its first calls run slowly (the uncut kernel's mark would drop)
-    starting = {ALL: 1.9e-5, ONE: 2e-5}
-    assert _run(c, 100, starting) == [(ALL, 100)]
-    assert c.kept == ALL and c._kept_rate == pytest.approx(1 / 1.9e-5)
+    starting = {ALL: 4e-5, ONE: 2e-5}  # 0.128 s a call of 50 batches: within SETTLE_SECONDS, judged by nothing
+    assert _run(c, 50, starting) == [(ALL, 50)]
+    assert c.kept == ALL and c._kept_rate == 0 and c._settling == pytest.approx(tc.SETTLE_SECONDS - 0.128)
+    _run(c, 50, starting)  # the rest of the settling, and past it: still judged by nothing
+    assert c.kept == ALL and c._kept_rate == 0 and c._settling < 0
+    _run(c, 100, {ALL: 1.9e-5, ONE: 2e-5})
+    assert c._kept_rate == pytest.approx(1 / 1.9e-5)  # the mark, learned from the new kernel's calls
     _run(c, 100, {ALL: 0.9e-5, ONE: 2e-5})
     _run(c, 100, {ALL: 1.6e-5, ONE: 2e-5})  # below DROP times the new kernel's best: probes again
     assert c.probing
@@ -220,6 +224,26 @@ def test_a_new_kernel_keeps_all_threads_and_learns_their_mark_again_but_probes_o
     assert c.kept == ONE
     c.kernel_changed()
     assert c.probing  # all threads run a kernel not measured yet
+
+
+def test_a_probe_after_a_kernel_change_judges_all_threads_by_the_new_kernel_after_its_first_calls():
+    """One thread kept under the uncut kernel; the cut kernel arrives and runs its first calls on all
+    threads slowly (the first SETTLE_SECONDS of them, traced on Zen 5), then fast: the probe judges
+    all threads by the later calls and keeps them, where the first calls would have kept one thread."""
+    c = _settled({ALL: 3e-5, ONE: 1.5e-5})
+    assert c.kept == ONE
+    c.kernel_changed()
+    on_all = 0.0  # seconds on all threads since the change
+    for _ in range(20):
+        for way, n in c.pieces(50):
+            per_sample = 1.5e-5 if way == ONE else 2e-5 if on_all < 0.9 * tc.SETTLE_SECONDS else 1e-5
+            seconds = n * BATCH * per_sample
+            on_all += seconds if way == ALL else 0.0
+            c.record(way, n * BATCH, seconds)
+        if not c.probing:
+            break
+    assert c.kept == ALL
+    assert all(samples / seconds == pytest.approx(1e5) for samples, seconds in c.spans(ALL))
 
 
 def test_with_one_thread_kept_a_drop_does_not_probe_again_only_the_recheck_does():

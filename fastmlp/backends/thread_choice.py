@@ -64,6 +64,7 @@ GIVE_UP = 3.0  # a probe's piece on all threads stops once this many times slowe
 GIVE_UP_SLACK = 0.002  # seconds: a few batches' wake-up of the threads never give up
 DROP = 0.6  # a call slower than this fraction of the kept way's speed probes again
 STEADY_SECONDS = 0.02  # shorter pieces (an epoch's first or last few batches) do not judge the speed
+SETTLE_SECONDS = 0.15  # a new kernel's first seconds on all threads judge nothing (``kernel_changed``)
 POOLED_CALLS = 2  # inference (``PooledChoice``): calls of each way before choosing
 POOLED_SECONDS = 0.02  # and their seconds in all
 ALL, ONE = "all", "one"
@@ -185,6 +186,7 @@ class ThreadChoice:
         self._open = None  # (samples, seconds) of the guarded piece on all threads being run (``_guarded``)
         self._recheck = RECHECK_SECONDS  # training seconds before the kept way is measured again
         self._one_wait = ONE_RECHECK_SECONDS  # the recheck of one thread when a probe next keeps it
+        self._settling = 0.0  # seconds on all threads a new kernel still runs unjudged (``kernel_changed``)
 
     @property
     def probing(self):
@@ -272,6 +274,9 @@ class ThreadChoice:
         """A piece run ``way`` trained ``samples`` samples in ``seconds``."""
         if samples <= 0 or seconds <= 0:
             return
+        if way == ALL and self._settling > 0:  # a new kernel's first calls (``kernel_changed``)
+            self._settling -= seconds
+            return
         if self.probing:
             if self._open is not None and way == ALL:  # a slice of the guarded piece (``_guarded``)
                 self._open = (self._open[0] + samples, self._open[1] + seconds)
@@ -325,10 +330,15 @@ class ThreadChoice:
     def kernel_changed(self):
         """All threads now run another kernel (the cut one, ``kernels.split``, once it is ready): with all
         threads kept they stay, their drop mark learned again from the new kernel's calls; else a probe from
-        the next call (one thread kept: all threads now run a kernel not measured yet). No probe with all
-        threads kept: the cut kernel's first calls after the uncut ones ran slowly for about 0.15 s
-        (momentum-b64 on Zen 5: 109-164k samples/s, 245-258k after; the uncut kernel 210k), and a probe
-        in them kept one thread."""
+        the next call (one thread kept: all threads now run a kernel not measured yet). Either way the new
+        kernel's first ``SETTLE_SECONDS`` on all threads judge nothing: the cut kernel's first calls after
+        the uncut ones run slowly (momentum-b64 on Zen 5: 109-164k samples/s for about 0.15 s, 245-258k
+        after; adam-b64 with two threads fixed: its first two calls, 36 ms each, at 115-165k, then
+        197-242k, in each of 4 processes outside the VM's slow spells, 2 of them with
+        ``OPENBLAS_NUM_THREADS=1``, so not the BLAS's spin). A probe in them kept one thread in 4 of 6
+        adam-b64 processes traced (all threads 109-132k against one thread's 123-139k), which then
+        trained on one thread until its recheck 2 s later: in a benchmark process, all its timed rounds."""
+        self._settling = SETTLE_SECONDS
         if self.kept != ALL:
             self.reprobe()
             return

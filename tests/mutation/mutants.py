@@ -475,4 +475,11 @@ MUTANTS = [
         ("tests/test_intrinsics.py::"
          "test_every_helper_and_overload_declaration_in_the_kernels_raises_when_python_calls_it",),
         "an @overload declaration left as its docstring: called from Python it returns None and updates nothing"),
+    Mutant(
+        "probe_judges_a_new_kernels_first_calls", "fastmlp/backends/thread_choice.py",
+        "        if way == ALL and self._settling > 0:  # a new kernel's first calls (``kernel_changed``)\n",
+        "        if False:\n",
+        ("tests/test_thread_choice.py::"
+         "test_a_probe_after_a_kernel_change_judges_all_threads_by_the_new_kernel_after_its_first_calls",),
+        "the cut kernel's slow first calls judge the probe after its arrival: one thread kept for 2 s more"),
 ]
