@@ -753,8 +753,7 @@ def compile_helpers_for_linking_only():
 
     def run_pass(self, state):
         flags = state.flags
-        if (state.library is None and flags.no_cpython_wrapper and flags.no_cfunc_wrapper
-                and _in_kernels(state.func_id.filename)):
+        if state.library is None and _helper(flags.no_cpython_wrapper, flags.no_cfunc_wrapper, state.func_id.filename):
             state.library = state.targetctx.codegen().create_library(state.func_id.func_qualname)
             state.library.enable_object_caching()
             state.library._fastmlp_link_only = True
@@ -815,13 +814,18 @@ def compile_helpers_for_linking_only():
 # entry). An ``@overload`` declaration (``kernel_only``) raises the same: its Python body is a
 # docstring, so a call from Python did nothing and returned None.
 
+def _helper(no_cpython_wrapper, no_cfunc_wrapper, py_file):
+    """Whether a function compiled with these two options from the source file ``py_file`` is one of the
+    kernels' helpers: no entry wrappers, in a kernel file (what compiles for linking only)."""
+    return bool(no_cpython_wrapper and no_cfunc_wrapper) and _in_kernels(py_file)
+
+
 def is_helper(dispatcher):
-    """Whether ``dispatcher`` is one of the kernels' helpers (no entry wrappers, in a kernel file):
+    """Whether ``dispatcher`` (a Numba ``Dispatcher``) is one of the kernels' helpers (``_helper``):
     compiled for linking only, never called from Python."""
-    options = getattr(dispatcher, "targetoptions", None) or {}
-    code = getattr(getattr(dispatcher, "py_func", None), "__code__", None)
-    return (bool(options.get("no_cpython_wrapper") and options.get("no_cfunc_wrapper")) and code is not None
-            and _in_kernels(code.co_filename))
+    options = dispatcher.targetoptions
+    return _helper(options.get("no_cpython_wrapper"), options.get("no_cfunc_wrapper"),
+                   dispatcher.py_func.__code__.co_filename)
 
 
 def called_from_python(func):
