@@ -36,7 +36,7 @@ from numba import njit, prange
 
 from .activations import bias_act
 from .config import JIT, JIT_INNER, JIT_INNER_INLINE
-from .dense import _matmul, dense_forward_body
+from .dense import _matmul, dense_forward_body, is_narrow, narrow_product
 from .intrinsics import borrow, matrix, stack_block
 from .losses import SIGMOID_BCE, SIGMOID_XENT
 from .matmul import matmul
@@ -195,7 +195,7 @@ def screened(proba, out, flags, scratch, nz, params, x, net, limit):
     screen(flags, x, limit)
     out = out[:x.shape[0]]
     _output(out, scratch, nz, params, x, net)
-    if proba.shape[0] > 0:
+    if proba.size > 0:  # empty (no rows, or no classes: mse): the output only
         link(proba, out, net.loss)
 
 
@@ -203,7 +203,7 @@ def screened(proba, out, flags, scratch, nz, params, x, net, limit):
 def _block_layers(out, scratch, params, x, net, i0, i1):
     """``output_layers`` for rows i0..i1 of x (m, n_in) alone, on the calling thread: each layer's
     product by ``matmul`` where ``Net.own`` says, else by loops (no BLAS call inside a parallel
-    region), into out (m, n_out). The block's hidden layers ping-pong in its own slab of each half
+    region: ``dense.narrow_product`` for a narrow layer, such as the last), into out (m, n_out). The block's hidden layers ping-pong in its own slab of each half
     of scratch, elements [i0 * width, i1 * width) with width = half // m >= the widest layer: the
     blocks run through the layers at their own pace, and a (m, n) view per layer, as in
     ``output_layers``, would lay one block's deeper, narrower layer over another's wider one."""
@@ -217,6 +217,8 @@ def _block_layers(out, scratch, params, x, net, i0, i1):
         W = weight(params, net, l)
         if net.own[l] != 0:
             matmul(dst, a_in, W)
+        elif is_narrow(W):
+            narrow_product(dst, a_in, W)
         else:
             _matmul(dst, a_in, W)
         bias_act(dst, bias(params, net, l), net.kinds[l], net.alphas[l], net.acts)
@@ -237,7 +239,7 @@ def screened_blocks(proba, out, flags, counts, scratch, params, x, net, limit, b
         i1 = i0 + block if i0 + block < m else m
         screen(counts[t:t + 1], x[i0:i1], limit)
         _block_layers(out, scratch, params, x, net, i0, i1)
-        if proba.shape[0] > 0:
+        if proba.size > 0:
             link(proba[i0:i1], out[i0:i1], net.loss)
     bad = 0
     for t in range(blocks):

@@ -37,7 +37,7 @@ def offered(monkeypatch):
 def _call_both(model, X, own, block, limit=1e6):
     """(outputs, probabilities, count) of ``screened`` and of ``screened_blocks`` with ``own``."""
     m, net = X.shape[0], model.engine._net
-    scratch = np.full(2 * m * max(model.arch.layers[1:-1]), np.nan, model.dtype)
+    scratch = np.full(2 * m * max(model.arch.layers[1:-1], default=1), np.nan, model.dtype)
     results = []
     for blocks in (False, True):
         out = np.full((m, model.arch.n_out), np.nan, model.dtype)
@@ -85,6 +85,44 @@ def test_blocks_by_loops_in_float64_give_the_reference(loss, layers, act):
     ok = np.isfinite(out).all(axis=1)
     np.testing.assert_allclose(out_b[ok], out[ok], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(proba_b[ok], proba[ok], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n_in,n_out", [(1, 1), (1, 7), (3, 1), (64, 10), (100, 15), (128, 16), (2048, 1),
+                                        (204, 10), (205, 10), (1024, 2), (512, 2), (513, 2)])
+def test_narrow_layers_by_blocks_give_the_reference(dtype, n_in, n_out):
+    """A one-layer net by blocks, its product by loops: ``dense.narrow_product`` where the layer is narrow
+    (fewer than 16 float32 or 8 float64 outputs, W within 8 KB: 64x10, 204x10 float32, 512x2 float64),
+    ``_matmul`` beyond (16 outputs, 205x10 and 513x2 float64). The whole-layer kernel is the reference:
+    1e-10 in float64 (rows of 1 to 2048 values), float32 to its rounding."""
+    model = fastmlp.MLP([n_in, n_out], loss="mse", dtype=dtype, seed=8)
+    X = np.random.default_rng(9).standard_normal((53, n_in)).astype(dtype)
+    (out, _, bad), (out_b, _, bad_b) = _call_both(model, X, np.zeros(1, np.int64), 24)
+    assert bad == bad_b == 0 and np.isfinite(out).all()
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == "float64" else dict(rtol=1e-4, atol=1e-5 * np.sqrt(n_in))
+    np.testing.assert_allclose(out_b, out, **tol)
+    np.testing.assert_allclose(out_b, X.astype(np.float64) @ model.split(model.params)[0][0].astype(np.float64)
+                               + model.split(model.params)[0][1], **tol)
+
+
+@pytest.mark.parametrize("blocks", [False, True])
+def test_a_proba_without_classes_is_left_alone(blocks):
+    """A network without classes (mse) has an (m, 0) proba: both kernels write the outputs only (they wrote
+    the softmax of each row past it, into whatever lay there: a heap corruption, this module's crash once).
+    Here the (m, 0) proba is a view at the start of each row of a larger array that must stay as it was."""
+    model = fastmlp.MLP([N_IN, COLUMNS, 3], loss="mse", seed=4)
+    m, net = 50, model.engine._net
+    X = np.random.default_rng(5).random((m, N_IN)).astype(np.float32)
+    around = np.full((m, 4), 7.0)
+    out = np.full((m, 3), np.nan, np.float32)
+    flags, scratch = np.full(1, -1, np.int64), np.zeros(2 * m * COLUMNS, np.float32)
+    if blocks:
+        K.screened_blocks(around[:, :0], out, flags, np.zeros(m, np.int64), scratch, model.params, X,
+                          net._replace(own=np.array([1, 0], np.int64)), 1e6, 24)
+    else:
+        K.screened(around[:, :0], out, flags, scratch, np.empty(0, np.int64), model.params, X, net, 1e6)
+    assert (around == 7.0).all() and flags[0] == 0
+    np.testing.assert_allclose(out, model.forward(X), rtol=1e-5, atol=1e-5)
 
 
 def test_a_call_gives_the_same_on_one_thread_or_several_and_any_block_to_rounding():

@@ -482,4 +482,16 @@ MUTANTS = [
         ("tests/test_thread_choice.py::"
          "test_a_probe_after_a_kernel_change_judges_all_threads_by_the_new_kernel_after_its_first_calls",),
         "the cut kernel's slow first calls judge the probe after its arrival: one thread kept for 2 s more"),
+    Mutant(
+        "narrow_product_drops_the_last_input", "kernels/dense.py",
+        "    for p in range(k):\n        for j in range(n):\n            WT[j, p] = W[p, j]\n",
+        "    for p in range(k - 1):\n        for j in range(n):\n            WT[j, p] = W[p, j]\n",
+        ("tests/test_inference_blocks.py::test_narrow_layers_by_blocks_give_the_reference",),
+        "a narrow layer's W transposed without its last row: its products by blocks miss one input"),
+    Mutant(
+        "blocks_write_probabilities_without_classes", "kernels/inference.py",
+        "        if proba.size > 0:\n",
+        "        if proba.shape[0] > 0:\n",
+        ("tests/test_inference_blocks.py::test_a_proba_without_classes_is_left_alone",),
+        "an (m, 0) proba (mse) taken for one to fill: each row's softmax written past it"),
 ]
