@@ -203,10 +203,11 @@ def screened(proba, out, flags, scratch, nz, params, x, net, limit):
 def _block_layers(out, scratch, params, x, net, i0, i1):
     """``output_layers`` for rows i0..i1 of x (m, n_in) alone, on the calling thread: each layer's
     product by ``matmul`` where ``Net.own`` says, else by loops (no BLAS call inside a parallel
-    region: ``dense.narrow_product`` for a narrow layer, such as the last), into out (m, n_out). The block's hidden layers ping-pong in its own slab of each half
-    of scratch, elements [i0 * width, i1 * width) with width = half // m >= the widest layer: the
-    blocks run through the layers at their own pace, and a (m, n) view per layer, as in
-    ``output_layers``, would lay one block's deeper, narrower layer over another's wider one."""
+    region: ``dense.narrow_product`` for a narrow layer, such as the last), into out (m, n_out).
+    The block's hidden layers ping-pong in its own slab of each half of scratch, elements
+    [i0 * width, i1 * width) with width = half // m >= the widest layer: the blocks run through the
+    layers at their own pace, and a (m, n) view per layer, as in ``output_layers``, would lay one
+    block's deeper, narrower layer over another's wider one."""
     m = x.shape[0]
     last = net.lay.shape[0] - 1
     half = scratch.shape[0] // 2
