@@ -10,19 +10,22 @@ third of its compile time (a shorter last batch then goes to BLAS too). ``parts`
 None, each BLAS product is one call on the BLAS's threads; a count, large products are cut
 into that many one-thread calls on Numba's threads (``split``). ``own`` (a layer's ``Net.own`` entry):
 None, never ``matmul`` (nothing of it compiled); True, the forward product by fastmlp's own register-blocked
-``matmul`` instead (one thread: chosen where measured faster, see ``matmul``). Everything else here is serial.
+``matmul`` instead (one thread: chosen where measured faster, see ``matmul``). ``wt`` (the backward's): None,
+dx never by ``matmul`` (nothing of it compiled); an array, scratch for W.T, dx by ``matmul.matmul_t`` when not
+empty (the layer's ``Net.own`` has ``OWN_DX``: see ``network.dx_scratch``). Everything else here is serial.
 Each kernel (``dense_forward``, ``dense_backward``, ``dense_sgd``) is its ``_body`` helper behind
 a Python entry: the other kernels call the helper, compiled for linking into them only (no entry
 wrappers or machine code of its own: ``intrinsics``).
 """
 from numba import njit
+from numba.extending import overload
 
 from .activations import bias_act
 from .blas import gemm
 from .config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE
-from .intrinsics import matrix, stack_block
-from .matmul import matmul
-from .split import product
+from .intrinsics import kernel_only, matrix, stack_block
+from .matmul import matmul, matmul_t
+from .split import cuts_nothing, product
 
 NARROW_ROW_BYTES = 64  # a layer narrower than one AVX-512 vector of outputs is narrow (16 float32, 8 float64)
 NARROW_BYTES = 8192  # the most bytes of W ``narrow_product`` transposes onto the stack (2,048 float32)
@@ -147,10 +150,32 @@ def dense_forward(out, x, W, b, act, alpha, used=None, loops=True, parts=None):
     dense_forward_body(out, x, W, b, act, alpha, used, loops, parts, None)
 
 
+@kernel_only
+def _dx_by_matmul_t(dx, dout, W, wt):
+    """dx = dout @ W.T by ``matmul_t`` when ``wt`` is not empty (True), else nothing (False); for a
+    ``wt`` typed None, False and nothing of ``matmul_t`` compiled (also where ``wt`` comes from a call
+    in an inlined caller, which Numba's pruning of None arguments does not see)."""
+
+
+@overload(_dx_by_matmul_t, jit_options=JIT_INNER)
+def _dx_by_matmul_t_impl(dx, dout, W, wt):
+    if cuts_nothing(wt):
+        return lambda dx, dout, W, wt: False
+
+    def impl(dx, dout, W, wt):
+        if wt.size == 0:
+            return False
+        matmul_t(dx, dout, W, wt)
+        return True
+    return impl
+
+
 @njit(**JIT_INLINE)
-def dense_dx(dx, dout, W, loops, parts):
-    """dx = dout @ W.T: the gradient for the layer below (before its activation)."""
+def dense_dx(dx, dout, W, loops, parts, wt):
+    """dx = dout @ W.T: the gradient for the layer below (before its activation); ``wt`` as above."""
     m, n = dout.shape
+    if _dx_by_matmul_t(dx, dout, W, wt):
+        return
     if loops is not None and (m * W.shape[0] * n < BLAS_MIN_WORK or m < BLAS_MIN_ROWS_DX):
         _matmul_t_right(dx, dout, W)
     else:
@@ -158,7 +183,7 @@ def dense_dx(dx, dout, W, loops, parts):
 
 
 @njit(**JIT_INNER)
-def dense_backward_body(dx, dW, db, dout, x, W, loops, parts):
+def dense_backward_body(dx, dW, db, dout, x, W, loops, parts, wt):
     """``dense_backward``'s body, the one the other kernels call."""
     m, k = x.shape
     n = W.shape[1]
@@ -168,23 +193,23 @@ def dense_backward_body(dx, dW, db, dout, x, W, loops, parts):
         product(dW, x, True, dout, False, 1, 0, parts)
     col_sums(db, dout)
     if dx.size > 0:
-        dense_dx(dx, dout, W, loops, parts)
+        dense_dx(dx, dout, W, loops, parts, wt)
 
 
 @njit(**JIT)
-def dense_backward(dx, dW, db, dout, x, W, loops=True, parts=None):
+def dense_backward(dx, dW, db, dout, x, W, loops=True, parts=None, wt=None):
     """dW = x.T @ dout, db = sum of dout's rows, dx = dout @ W.T (skipped if dx is empty)."""
-    dense_backward_body(dx, dW, db, dout, x, W, loops, parts)
+    dense_backward_body(dx, dW, db, dout, x, W, loops, parts, wt)
 
 
 @njit(**JIT_INNER)
-def dense_sgd_body(dx, W, b, x, dout, lr, loops):
+def dense_sgd_body(dx, W, b, x, dout, lr, loops, wt):
     """``dense_sgd``'s body, the one the other kernels call."""
     m, k = x.shape
     n = W.shape[1]
     T = W.dtype.type
     if dx.size > 0:
-        dense_dx(dx, dout, W, loops, None)
+        dense_dx(dx, dout, W, loops, None, wt)
     if loops is None or m * k * n >= BLAS_MIN_WORK:
         gemm(W, x, True, dout, False, -lr, 1)
     else:
@@ -200,11 +225,11 @@ def dense_sgd_body(dx, W, b, x, dout, lr, loops):
 
 
 @njit(**JIT)
-def dense_sgd(dx, W, b, x, dout, lr, loops=True):
+def dense_sgd(dx, W, b, x, dout, lr, loops=True, wt=None):
     """Plain SGD in place, no gradient buffer: first dx = dout @ W.T (skipped if dx is empty)
     with the W not yet updated, then W -= lr * x.T @ dout, b -= lr * sum of dout's rows.
 
     BLAS gemm (alpha = -lr, beta = 1) for large products; for small ones a loop
     that skips zero inputs (sparse pixels, ReLU zeros) since they change nothing.
     """
-    dense_sgd_body(dx, W, b, x, dout, lr, loops)
+    dense_sgd_body(dx, W, b, x, dout, lr, loops, wt)

@@ -42,7 +42,7 @@ from .losses import SIGMOID_BCE, SIGMOID_XENT
 from .matmul import matmul
 from .network import bias, weight
 from .screen import screen
-from .structs import N_OUT
+from .structs import N_OUT, OWN_FORWARD
 
 # Rows a call takes one at a time (see the module docstring); more go through whole-layer products.
 ROW_PATH_MAX_ROWS = 4
@@ -216,7 +216,7 @@ def _block_layers(out, scratch, params, x, net, i0, i1):
     for l in range(last + 1):
         dst = out[i0:i1] if l == last else matrix(scratch, (l % 2) * half + i0 * width, i1 - i0, net.lay[l, N_OUT])
         W = weight(params, net, l)
-        if net.own[l] != 0:
+        if net.own[l] & OWN_FORWARD:
             matmul(dst, a_in, W)
         elif is_narrow(W):
             narrow_product(dst, a_in, W)

@@ -10,10 +10,10 @@ from numba import njit, types
 from numba.extending import overload
 
 from .activations import act_backward
-from .config import (BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE, SPLIT_MIN_UPDATE,
-                     SPLIT_MIN_WORK)
+from .config import (BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE, JIT_INNER_VIEWS,
+                     SPLIT_MIN_UPDATE, SPLIT_MIN_WORK)
 from .blas import gemm
-from .dense import col_sums, dense_backward_body, dense_forward_body, dense_sgd_body
+from .dense import col_sums, dense_backward_body, dense_dx, dense_forward_body, dense_sgd_body
 from .dropout import dropped, layer_input, mask_backward
 from .intrinsics import entry, kernel_only, matrix, rows
 from .losses import fused_loss
@@ -21,7 +21,7 @@ from .optimizers import apply_update, descend, step_coeffs, velocity_fused
 from .regularisation import clip_global_norm, regularise_layer
 from .split import cuts_nothing, split_step, split_update, split_update_impl
 from .static import field_type, static_field
-from .structs import A_OFF, B_OFF, N_IN, N_OUT, W_OFF, UpdateRange
+from .structs import A_OFF, B_OFF, N_IN, N_OUT, OWN_DX, OWN_FORWARD, W_OFF, UpdateRange
 
 
 @njit(**JIT_INNER_INLINE)
@@ -45,15 +45,33 @@ def block(buf, rows, net, l, m):
 
 @kernel_only
 def own_product(net, l):
-    """Whether layer l's forward product goes to ``matmul`` (``Net.own``), or None when ``Net.own`` is
-    None (no layer's does: nothing of ``matmul`` is compiled)."""
+    """Whether layer l's forward product goes to ``matmul`` (``Net.own`` has ``OWN_FORWARD``), or None when
+    ``Net.own`` is None (no layer's does: nothing of ``matmul`` is compiled)."""
 
 
 @overload(own_product, jit_options=JIT_INNER)
 def _own_product_impl(net, l):
     if cuts_nothing(field_type(net, "own")):
         return lambda net, l: None
-    return lambda net, l: net.own[l] != 0
+    return lambda net, l: net.own[l] & OWN_FORWARD != 0
+
+
+@kernel_only
+def dx_scratch(ws, net, l):
+    """``dense``'s ``wt`` for layer l's dx: the first n_in * n_out values of ``ws.wt`` when ``Net.own`` has
+    ``OWN_DX`` for it (dx by ``matmul.matmul_t``), else none of them (by the BLAS or loops); None when
+    ``Net.own`` is None (nothing of ``matmul_t`` is compiled)."""
+
+
+@overload(dx_scratch, jit_options=JIT_INNER_VIEWS)  # it returns a view it makes
+def _dx_scratch_impl(ws, net, l):
+    if cuts_nothing(field_type(net, "own")):
+        return lambda ws, net, l: None
+
+    def impl(ws, net, l):
+        n = entry(net.lay, l, N_IN) * entry(net.lay, l, N_OUT) if net.own[l] & OWN_DX else 0
+        return rows(ws.wt, 0, n)
+    return impl
 
 
 @njit(**JIT_INNER_INLINE)
@@ -112,7 +130,7 @@ def layer_backward(grads, ws, params, x, net, l, drop):
     the delta of layer l - 1 (dx through W, then the activation's slope and the dropout mask)."""
     dz, a, a_in, dx = layer_blocks(ws, x, net, l, drop)
     dense_backward_body(dx, weight(grads, net, l), bias(grads, net, l), dz, a_in, weight(params, net, l), net.loops,
-                        net.parts)
+                        net.parts, dx_scratch(ws, net, l))
     delta_below(dx, a, net, l, drop, ws.rows)
 
 
@@ -205,14 +223,14 @@ def velocity_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     layer whose products go to BLAS, uncut: dx with the W before the step, then W's gradient
     straight into its velocity (one gemm, beta = momentum: no gradient buffer) and
     ``optimizers.descend``, then db and b's update, then the slope and mask on dx. Both products
-    straight on the inlined ``blas.gemm`` (the layer is BLAS-sized, so ``dense.dense_dx`` would
-    choose it too, but through ``net.loops`` it would compile its loop beside it); through the cut
-    kernel's piece functions instead, momentum's cold compile took about a second more."""
+    on the BLAS (the layer is BLAS-sized), dx by ``matmul_t`` where ``Net.own`` says: ``dense.dense_dx``
+    with ``loops`` None, so that no loop is compiled beside them; through the cut kernel's piece
+    functions instead, momentum's cold compile took about a second more."""
     dz, a, a_in, dx = layer_blocks(ws, x, net, l, drop)
     w0 = net.lay[l, W_OFF]
     n = net.lay[l, N_IN] * net.lay[l, N_OUT]  # W: n weights from w0
-    if dx.shape[0] > 0:
-        gemm(dx, dz, False, weight(params, net, l), True, 1, 0)  # dx = dz W.T, W before the step
+    if dx.shape[0] > 0:  # dx = dz W.T, W before the step: by the BLAS, or ``matmul_t`` (``dx_scratch``)
+        dense_dx(dx, dz, weight(params, net, l), None, None, dx_scratch(ws, net, l))
     c = step_coeffs(hyper, step, params)
     gemm(weight(slots[0], net, l), a_in, True, dz, False, 1, c.momentum)
     descend(rows(params, w0, n), rows(slots[0], w0, n), c)
@@ -367,6 +385,6 @@ def sgd_backward(ws, params, x, net, lr, stop):
         if l > 0:
             a_in = block(ws.acts, ws.rows, net, l - 1, m)
             dx = block(ws.deltas, ws.rows, net, l - 1, m)
-        dense_sgd_body(dx, W, bias(params, net, l), a_in, dz, lr, net.loops)
+        dense_sgd_body(dx, W, bias(params, net, l), a_in, dz, lr, net.loops, dx_scratch(ws, net, l))
         if l > 0:
             act_backward(dx, a_in, net.kinds[l - 1], net.alphas[l - 1], net.acts)

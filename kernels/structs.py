@@ -13,12 +13,16 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
   loops) or None (every product goes to BLAS and no loop code is compiled: see ``dense``);
   ``parts`` None (each BLAS product one call on the BLAS's threads) or the number of pieces
   large products and updates are cut into, one per Numba thread (``split``); ``own`` None (every
-  forward product as above) or (L,) int64, nonzero where layer l's forward product goes to fastmlp's
-  own ``matmul`` instead (a training on one thread, where measured faster: ``matmul``).
+  product as above) or (L,) int64 flags, per layer, of the products that go to fastmlp's own
+  ``matmul`` instead (a training on one thread, where measured faster: ``matmul``): ``OWN_FORWARD``,
+  its forward product; ``OWN_DX``, its dx = dz @ W.T (``matmul.matmul_t``, W transposed into
+  ``Workspace.wt``).
 - ``Workspace``: scratch for up to ``rows`` samples. ``acts`` and ``deltas``
   (rows * sum(layers[1:]),): layer l's (rows, n_out) block starts at ``rows * lay[l, A_OFF]``;
   ``stats`` (3,) float64 accumulates (loss sum, correct, weight sum), slots ``LOSS_SUM``,
-  ``CORRECT``, ``WEIGHT_SUM`` (the last only with sample weights, see ``losses``).
+  ``CORRECT``, ``WEIGHT_SUM`` (the last only with sample weights, see ``losses``); ``wt``, room for
+  the transposed W of every layer flagged ``OWN_DX`` (at least its n_in * n_out values; empty when
+  none is).
 - ``Samples``: ``x`` (n, n_in), ``y`` (n,) int64 class ids or empty, ``t`` (n, n_out)
   real targets or empty, ``w`` (n,) sample weights in the params dtype or empty (unweighted).
   Both a data set and the batch buffers it is gathered into.
@@ -53,12 +57,15 @@ import numpy as np
 N_IN, N_OUT, W_OFF, B_OFF, A_OFF = range(5)
 LAYOUT_COLUMNS = ("n_in", "n_out", "w_offset", "b_offset", "a_offset")
 
+# Flags of Net.own: which of a layer's products go to fastmlp's own matmul.
+OWN_FORWARD, OWN_DX = 1, 2
+
 # Slots of Workspace.stats (WEIGHT_SUM: written only with sample weights).
 LOSS_SUM, CORRECT, WEIGHT_SUM = range(3)
 
 Net = namedtuple("Net", ["lay", "kinds", "alphas", "loss", "acts", "loops", "parts", "own"],
                  defaults=(None, True, None, None))
-Workspace = namedtuple("Workspace", ["acts", "deltas", "stats", "rows"])
+Workspace = namedtuple("Workspace", ["acts", "deltas", "stats", "rows", "wt"])
 Samples = namedtuple("Samples", ["x", "y", "t", "w"])
 Batching = namedtuple("Batching", ["order", "size", "drop_last"])
 Hyper = namedtuple("Hyper", ["kind", "lr", "momentum", "nesterov", "weight_decay", "beta1", "beta2", "eps",

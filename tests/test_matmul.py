@@ -2,9 +2,11 @@
 
 The product equals the float64 product for any rows (whole tiles of 6 and the 4-, 2- and 1-row
 remainders), any k (even and odd) and any width its tile fits; it overwrites its output (its
-compiling for the widest vectors: ``test_intrinsics``). The choice is the measured one (a fake clock decides here), only
-on one thread and outside the deterministic mode; a training whose forward products go to it
-trains what the BLAS trains (float tolerance), allocating nothing per batch.
+compiling for the widest vectors: ``test_intrinsics``); so does its transposed form for the
+backward's dx (``matmul_t``), whatever its scratch held. The choice is the measured one, forward
+and dx apart (a fake clock decides here), only on one thread and outside the deterministic mode; a
+training whose products go to it trains what the BLAS trains (float tolerance), allocating
+nothing per batch, its scratch sized for the largest W it transposes.
 """
 import numba
 import numpy as np
@@ -17,7 +19,9 @@ from fastmlp.backends import products
 from fastmlp.backends import thread_choice as tc
 from fastmlp.kernels.intrinsics import vector_bytes
 from fastmlp.kernels import matmul
+from fastmlp.kernels.dense import dense_sgd
 from fastmlp.kernels.matmul import fits, tile_columns
+from fastmlp.kernels.structs import OWN_DX, OWN_FORWARD
 from fastmlp.backends import TrainingData
 from fastmlp.checks import check_targets, check_X
 from test_epoch_allocations import ZERO, _one_and_hundred, nrt_stats  # noqa: F401  (nrt_stats: switched on)
@@ -37,6 +41,51 @@ def test_matmul_equals_the_float64_product(m, k, tiles):
     K.repeat_product(out, x, W, True, 1)
     want = x.astype(np.float64) @ W.astype(np.float64)
     np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5 * np.sqrt(k))
+
+
+@pytest.mark.parametrize("m", [1, 5, 6, 7, 64, 65])
+@pytest.mark.parametrize("n", [1, 3, 10, 30, 128])
+@pytest.mark.parametrize("tiles", [1, 2])
+def test_matmul_t_equals_the_float64_product(m, n, tiles):
+    """dx = dz @ W.T for W (k, n): k whole tile rows, any n (the layer's outputs, 10 for a classifier's)."""
+    rng = np.random.default_rng(m * 1000 + n)
+    k = tiles * COLUMNS
+    dz = rng.standard_normal((m, n)).astype(np.float32)
+    W = rng.standard_normal((k, n)).astype(np.float32)
+    dx = np.full((m, k), np.nan, np.float32)  # every element written
+    wt = np.full(k * n + 5, np.nan, np.float32)  # scratch as left by anything: overwritten before it is read
+    K.repeat_dx(dx, dz, W, wt, True, 2)
+    want = dz.astype(np.float64) @ W.astype(np.float64).T
+    np.testing.assert_allclose(dx, want, rtol=1e-5, atol=1e-5 * np.sqrt(n))
+    assert np.isnan(wt[k * n:]).all()  # nothing past the k * n values of W.T
+    blas = np.empty_like(dx)
+    K.repeat_dx(blas, dz, W, wt, False, 1)
+    np.testing.assert_allclose(dx, blas, rtol=1e-5, atol=1e-5 * np.sqrt(n))
+
+
+@pytest.mark.parametrize("sgd", [False, True])
+def test_the_dense_backward_with_scratch_takes_dx_by_matmul_t(sgd):
+    """``dense_backward`` / ``dense_sgd`` with ``wt``: the same dx (float tolerance), dW, db and step as without."""
+    rng = np.random.default_rng(5)
+    m, k, n = 33, 2 * COLUMNS, 24
+    x, dout = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((m, n)).astype(np.float32)
+    W = rng.standard_normal((k, n)).astype(np.float32)
+    results = []
+    for wt in (None, np.full(k * n, np.nan, np.float32)):
+        dx = np.full((m, k), np.nan, np.float32)
+        if sgd:
+            W2, b2 = W.copy(), np.zeros(n, np.float32)
+            dense_sgd(dx, W2, b2, x, dout, 0.01, True, wt)
+            results.append((dx, W2, b2))
+        else:
+            dW, db = np.empty((k, n), np.float32), np.empty(n, np.float32)
+            K.dense_backward(dx, dW, db, dout, x, W, True, None, wt)
+            results.append((dx, dW, db))
+    (dx0, *rest0), (dx1, *rest1) = results
+    np.testing.assert_allclose(dx1, dout.astype(np.float64) @ W.astype(np.float64).T, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(dx1, dx0, rtol=1e-5, atol=1e-4)
+    for a, b in zip(rest0, rest1):
+        np.testing.assert_array_equal(a, b)  # the rest does not depend on how dx was taken
 
 
 def test_matmul_at_the_fashion_shapes_matches_the_blas():
@@ -69,10 +118,12 @@ def offered(monkeypatch):
 # -- where a training uses it ------------------------------------------------------------------------
 
 class _FakeClock:
-    """A clock that advances by a set cost per product run by ``repeat_product`` (no real timing)."""
+    """A clock that advances by a set cost per product run by ``repeat_product`` and, at costs of their
+    own (the forward's unless given), by ``repeat_dx`` (no real timing)."""
 
-    def __init__(self, own_cost, blas_cost):
+    def __init__(self, own_cost, blas_cost, dx_costs=None):
         self.now, self.cost = 0.0, {True: own_cost, False: blas_cost}
+        self.dx_cost = dict(zip((True, False), dx_costs)) if dx_costs else self.cost
 
     def perf_counter(self):
         return self.now
@@ -80,11 +131,16 @@ class _FakeClock:
     def repeat_product(self, out, x, W, own, reps):
         self.now += self.cost[bool(own)] * reps
 
+    def repeat_dx(self, dx, dz, W, wt, own, reps):
+        assert wt.size >= W.size and dx.shape == (dz.shape[0], W.shape[0])
+        self.now += self.dx_cost[bool(own)] * reps
 
-def _fake(monkeypatch, own_cost, blas_cost, threads=1):
-    clock = _FakeClock(own_cost, blas_cost)
+
+def _fake(monkeypatch, own_cost, blas_cost, threads=1, dx_costs=None):
+    clock = _FakeClock(own_cost, blas_cost, dx_costs)
     monkeypatch.setattr(products.time, "perf_counter", clock.perf_counter)
     monkeypatch.setattr(products.K, "repeat_product", clock.repeat_product)
+    monkeypatch.setattr(products.K, "repeat_dx", clock.repeat_dx)
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", threads)
     monkeypatch.setattr(products, "_chosen", {})
     return clock
@@ -100,8 +156,15 @@ def test_a_layer_goes_to_matmul_only_when_measured_faster(offered, monkeypatch, 
     own = products.own_products(ARCH, 16)
     if not chosen:
         assert own is None  # no layer: nothing of matmul compiled
-    else:
-        assert own.dtype == np.int64 and own.tolist() == [1, 1, 0]
+    else:  # forward: the two hidden layers; dx: the second layer's (the first has none, the last's is small)
+        assert own.dtype == np.int64 and own.tolist() == [OWN_FORWARD, OWN_FORWARD | OWN_DX, 0]
+
+
+@pytest.mark.parametrize("forward,dx,flags", [((1.0, 2.0), (2.0, 1.0), [OWN_FORWARD, OWN_FORWARD, 0]),
+                                              ((2.0, 1.0), (1.0, 2.0), [0, OWN_DX, 0])])
+def test_the_forward_and_dx_are_chosen_apart(offered, monkeypatch, forward, dx, flags):
+    _fake(monkeypatch, *forward, dx_costs=dx)
+    assert products.own_products(ARCH, 16).tolist() == flags
 
 
 def test_the_choice_is_kept_per_shape(offered, monkeypatch):
@@ -127,6 +190,27 @@ def test_eligible_layers(offered):
     assert products.eligible(ARCH, 1) == [1]  # 1 x 20 x 128: below the BLAS's size, the loops' product
     wide64 = fastmlp.MLP([20, 128, 3], dtype="float64", seed=0).arch
     assert products.eligible(wide64, 16) == []
+    assert products.dx_eligible(ARCH, 16) == [1]  # the first layer has no dx; 16 x 64 x 3 is the loops'
+    assert products.dx_eligible(ARCH, 64) == [1, 2]  # dx widths 128 and 64 fit
+    assert products.dx_eligible(ARCH, 7) == []  # too few rows: dx by loops
+    assert products.dx_eligible(fastmlp.MLP([20, 100, 64, 3], seed=0).arch, 64) == [2]  # 100 does not fit
+    assert products.dx_eligible(fastmlp.MLP([20, 128, 64, 3], dtype="float64", seed=0).arch, 64) == []
+
+
+def test_the_training_scratch_holds_the_largest_w_it_transposes():
+    arch = fastmlp.MLP([20, 128, 64, 96, 3], seed=0).arch
+    tb = backend._TrainingBuffers(arch, 16, None, False)
+    assert tb.ws.wt.size == 0  # nothing until a training's flags ask
+    tb.make_room(arch, None)
+    tb.make_room(arch, np.array([OWN_FORWARD, OWN_FORWARD, 0, 0], np.int64))
+    assert tb.ws.wt.size == 0  # forward flags need no room
+    tb.make_room(arch, np.array([0, OWN_DX, 0, OWN_DX], np.int64))
+    assert tb.ws.wt.size == 128 * 64  # the larger of 128 x 64 and 96 x 3
+    first = tb.ws.wt
+    tb.make_room(arch, np.array([0, 0, OWN_DX, 0], np.int64))  # 64 x 96: less than there is
+    assert tb.ws.wt is first
+    tb.make_room(arch, np.array([0, 0, OWN_DX | OWN_FORWARD, OWN_DX], np.int64))
+    assert tb.ws.wt is first
 
 
 def test_a_real_measurement_on_one_thread(offered, monkeypatch):
@@ -134,10 +218,13 @@ def test_a_real_measurement_on_one_thread(offered, monkeypatch):
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 1)
     monkeypatch.setattr(products, "_chosen", {})
     own = products.own_products(ARCH, 64)
-    assert own is None or (own.dtype == np.int64 and own.shape == (3,) and own[2] == 0 and own.any())
+    assert own is None or (own.dtype == np.int64 and own.shape == (3,) and own[0] & OWN_DX == 0
+                           and own[2] & OWN_FORWARD == 0 and own.any())
 
 
-FLAGS = np.array([1, 1, 0], np.int64)  # the two hidden layers' forward products by matmul
+# the two hidden layers' forward products by matmul, the dx of the second and third by matmul_t (the third's
+# at every batch size: a flag is followed whatever the size)
+FLAGS = np.array([OWN_FORWARD, OWN_FORWARD | OWN_DX, OWN_DX], np.int64)
 
 
 def _fit(monkeypatch, own, optimizer, batch_size, n=100, epochs=2, **kw):

@@ -55,8 +55,8 @@ from .. import kernels as K
 from ..kernels import intrinsics
 from ..kernels.static import Static
 from ..kernels.config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK
-from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, N_IN, N_OUT, WEIGHT_SUM, ActChoice, Batching,
-                               DropoutWork, LossChoice, OnlineScratch, Samples, UpdateChoice, Workspace)
+from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, N_IN, N_OUT, OWN_DX, WEIGHT_SUM, ActChoice,
+                               Batching, DropoutWork, LossChoice, OnlineScratch, Samples, UpdateChoice, Workspace)
 from . import products, thread_choice
 from .products import own_products
 from .base import BackendBase, EpochResult, no_weights, weighted_total
@@ -175,9 +175,10 @@ def kernel_view(a):
 
 
 def new_workspace(arch, rows):
-    """Activation and delta buffers for up to ``rows`` samples, and the (loss, correct, weight) totals."""
+    """Activation and delta buffers for up to ``rows`` samples, and the (loss, correct, weight) totals; no room
+    for transposed weights (:meth:`_TrainingBuffers.make_room` gives a training what its ``Net.own`` needs)."""
     return Workspace(buffers.empty(rows * arch.width_sum, arch.dtype), buffers.empty(rows * arch.width_sum, arch.dtype),
-                     np.zeros(3, np.float64), rows)
+                     np.zeros(3, np.float64), rows, np.empty(0, arch.dtype))
 
 
 def new_dropout_buffers(arch, rows):
@@ -268,6 +269,14 @@ class _TrainingBuffers:
         self.online = OnlineScratch(buffers.empty((arch.layers[1], arch.n_in), arch.dtype),
                                     buffers.empty((2, arch.n_in), arch.dtype),
                                     buffers.empty((2, state_rows, arch.n_in), arch.dtype)) if online else None
+
+    def make_room(self, arch, own):
+        """``ws.wt`` grown, if need be, to hold the transposed W of each layer whose dx ``own`` (``Net.own``)
+        sends to ``matmul_t`` (``OWN_DX``): once per fit, before the first epoch that needs it."""
+        need = max((k * n for flag, k, n in zip(own, arch.layers[:-1], arch.layers[1:]) if flag & OWN_DX),
+                   default=0) if own is not None else 0
+        if self.ws.wt.size < need:
+            self.ws = self.ws._replace(wt=buffers.empty(need, arch.dtype))
 
 
 def inference_choosing_from(layers):
@@ -698,7 +707,9 @@ class NumbaBackend(BackendBase):
                 parts = None
         # Net.own asked for at each call (a lookup; measured at the first, before the kernel compiles, `prepare`'s
         # included): a deterministic mode set after the measurement is kept to
-        net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts, own_products(a, tb.rows))
+        own = own_products(a, tb.rows)
+        tb.make_room(a, own)
+        net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts, own)
         started = time.perf_counter()
         with thread_choice.blas_limited() if parts is not None else contextlib.nullcontext():
             self._call_epoch(kernel, tb, params, state, optimizer, samples, data, order, lr, net)

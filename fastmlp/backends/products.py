@@ -1,4 +1,4 @@
-"""Which forward products go to fastmlp's own ``matmul`` (training on one thread, inference by blocks): measured.
+"""Which products go to fastmlp's own ``matmul`` (training on one thread, inference by blocks): measured.
 
 Why: on one core the BLAS is most of a training step, and at a batch's shapes OpenBLAS runs well
 below the core's peak, where the kernels' own register-blocked product (``kernels.matmul``) does
@@ -7,14 +7,16 @@ OpenBLAS's 131) and worse on others (no AVX-512; a library tuned for the CPU). S
 assumed: at a training shape's first epoch call (the first epoch, or ``prepare``), each layer's
 forward product at the batch's rows is timed both ways on random values of its shape, and the
 layer goes to ``matmul`` only when it ran faster by ``MARGIN`` (the result, per network shape
-and batch rows, is kept for the process). A few milliseconds, once.
+and batch rows, is kept for the process). So too its backward's dx = dz @ W.T, by ``matmul_t``
+(W transposed into scratch, then ``matmul``) against the BLAS's transposed form. A few
+milliseconds, once.
 
 Only where the training runs on one thread: a process on one core (Numba's pool of one thread;
 the BLAS then runs on one thread too). With several threads the BLAS's threads (plain SGD) or
 the kernels' cut products (``kernels.split``) share each product out. Not in the deterministic
 mode either: the choice, made by timing, would decide how the products round. float32 only, and
-only layers whose width fits the register block (``kernels.matmul.fits``) and whose product goes
-to the BLAS (not the small-product loops).
+only products whose output width fits the register block (``kernels.matmul.fits``: the layer's
+outputs forward, its inputs for dx) and that go to the BLAS (not the small-product loops).
 
 Inference by blocks (:func:`inference_own`): a large ``predict`` call's rows cut into blocks, each
 block through every layer on one of Numba's threads (``kernels.inference.screened_blocks``), its
@@ -28,8 +30,9 @@ import numba
 import numpy as np
 
 from .. import kernels as K
-from ..kernels.config import BLAS_MIN_WORK
+from ..kernels.config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK
 from ..kernels.matmul import fits
+from ..kernels.structs import OWN_DX, OWN_FORWARD
 from . import thread_choice
 
 MARGIN = 0.05  # a layer goes to matmul only when faster than the BLAS by this fraction
@@ -41,9 +44,10 @@ _lock = threading.Lock()  # one measurement at a time (two at once would time ea
 
 
 def own_products(arch, rows):
-    """``Net.own`` for a training of ``arch`` at ``rows`` samples per batch: an int64 array (L,),
-    nonzero for the layers whose forward product runs faster by ``kernels.matmul`` (see the module
-    docstring), or None when no layer does or there is nothing to choose."""
+    """``Net.own`` for a training of ``arch`` at ``rows`` samples per batch: an int64 array (L,) of
+    flags, ``OWN_FORWARD`` for the layers whose forward product runs faster by ``kernels.matmul``,
+    ``OWN_DX`` for those whose dx does by ``matmul_t`` (see the module docstring), or None when no
+    product does or there is nothing to choose."""
     if numba.config.NUMBA_NUM_THREADS >= 2 or thread_choice.is_deterministic():
         return None
     key = (tuple(arch.layers), rows, np.dtype(arch.dtype).name)
@@ -61,34 +65,68 @@ def eligible(arch, rows):
             if fits(n, itemsize) and rows * k * n >= BLAS_MIN_WORK]
 
 
-def _timed(arch, rows, l, rng):
-    """The best of ``TIMINGS`` alternated timings of layer l's forward product at ``rows`` rows on
-    random values, by ``matmul`` and by the BLAS: (own seconds, BLAS seconds)."""
-    k, n = arch.layers[l], arch.layers[l + 1]
-    x = rng.standard_normal((rows, k)).astype(arch.dtype)
-    W = rng.standard_normal((k, n)).astype(arch.dtype)
-    out = np.empty((rows, n), arch.dtype)
-    reps = max(2, TIMED_WORK // (rows * k * n))
+def dx_eligible(arch, rows):
+    """The layers whose dx = dz @ W.T at ``rows`` rows could go to ``matmul_t``: all but the first (it
+    has no dx), its inputs (dx's width) fit the register block (float32), and dx goes to the BLAS
+    (``kernels.dense.dense_dx``)."""
+    itemsize = np.dtype(arch.dtype).itemsize
+    return [l for l, (k, n) in enumerate(zip(arch.layers[:-1], arch.layers[1:]))
+            if l > 0 and fits(k, itemsize) and rows * k * n >= BLAS_MIN_WORK and rows >= BLAS_MIN_ROWS_DX]
+
+
+def _best_of(run, work):
+    """The best of ``TIMINGS`` alternated timings of ``run(own, reps)`` (a product of ``work``
+    multiply-adds, ``reps`` times: by fastmlp's own product when ``own``, else by the BLAS):
+    (own seconds, BLAS seconds)."""
+    reps = max(2, TIMED_WORK // work)
     best = {True: np.inf, False: np.inf}
     for way in (True, False):  # compiled (or loaded) and warm before any timing: one untimed round
-        K.repeat_product(out, x, W, way, reps)
+        run(way, reps)
     for _ in range(TIMINGS):
         for way in (True, False):
             t0 = time.perf_counter()
-            K.repeat_product(out, x, W, way, reps)
+            run(way, reps)
             best[way] = min(best[way], time.perf_counter() - t0)
     return best[True], best[False]
 
 
+def _timed(arch, rows, l, rng):
+    """Layer l's forward product at ``rows`` rows on random values, by ``matmul`` and by the BLAS:
+    (own seconds, BLAS seconds) (:func:`_best_of`)."""
+    k, n = arch.layers[l], arch.layers[l + 1]
+    x = rng.standard_normal((rows, k)).astype(arch.dtype)
+    W = rng.standard_normal((k, n)).astype(arch.dtype)
+    out = np.empty((rows, n), arch.dtype)
+    return _best_of(lambda way, reps: K.repeat_product(out, x, W, way, reps), rows * k * n)
+
+
+def _dx_timed(arch, rows, l, rng):
+    """Layer l's dx = dz @ W.T at ``rows`` rows on random values, by ``matmul_t`` and by the BLAS:
+    (own seconds, BLAS seconds) (:func:`_best_of`)."""
+    k, n = arch.layers[l], arch.layers[l + 1]
+    dz = rng.standard_normal((rows, n)).astype(arch.dtype)
+    W = rng.standard_normal((k, n)).astype(arch.dtype)
+    dx, wt = np.empty((rows, k), arch.dtype), np.empty(k * n, arch.dtype)
+    return _best_of(lambda way, reps: K.repeat_dx(dx, dz, W, wt, way, reps), rows * k * n)
+
+
+def _faster(own_s, blas_s):
+    """Whether fastmlp's own product ran faster than the BLAS by ``MARGIN``."""
+    return own_s * (1 + MARGIN) < blas_s
+
+
 def _measure(arch, rows):
-    layers = eligible(arch, rows)
-    if not layers:
+    forward, dx = eligible(arch, rows), dx_eligible(arch, rows)
+    if not forward and not dx:
         return None
     own = np.zeros(len(arch.layers) - 1, np.int64)
     rng = np.random.default_rng(0)
-    for l in layers:
-        own_s, blas_s = _timed(arch, rows, l, rng)
-        own[l] = own_s * (1 + MARGIN) < blas_s
+    for l in forward:
+        if _faster(*_timed(arch, rows, l, rng)):
+            own[l] |= OWN_FORWARD
+    for l in dx:
+        if _faster(*_dx_timed(arch, rows, l, rng)):
+            own[l] |= OWN_DX
     return own if own.any() else None
 
 

@@ -375,10 +375,28 @@ MUTANTS = [
         "numba own product: a last row left over after the tiles of 6, 4 and 2 is never computed"),
     Mutant(
         "own_product_chosen_without_margin", "fastmlp/backends/products.py",
-        "own[l] = own_s * (1 + MARGIN) < blas_s",
-        "own[l] = own_s < blas_s",
+        "return own_s * (1 + MARGIN) < blas_s",
+        "return own_s < blas_s",
         ("tests/test_matmul.py",),
         "a layer goes to the own product when barely faster than the BLAS (within the timing noise)"),
+    Mutant(
+        "matmul_t_transposes_a_row_short", "kernels/matmul.py",
+        "            for p in range(TRANSPOSE_ROWS):\n",
+        "            for p in range(TRANSPOSE_ROWS - 1):\n",
+        ("tests/test_matmul.py",),
+        "numba own dx: one row of W in 16 left out of W.T (what the scratch held is multiplied instead)"),
+    Mutant(
+        "own_dx_chosen_unmeasured", "fastmlp/backends/products.py",
+        "        if _faster(*_dx_timed(arch, rows, l, rng)):\n",
+        "        if True:\n",
+        ("tests/test_matmul.py",),
+        "every layer's dx goes to matmul_t, faster or not"),
+    Mutant(
+        "training_scratch_sized_by_the_smallest", "fastmlp/backends/numba.py",
+        "        need = max((k * n for flag",
+        "        need = min((k * n for flag",
+        ("tests/test_matmul.py",),
+        "the transposed-W scratch holds the smallest flagged W: a larger one is transposed past its end"),
     Mutant(
         "inference_blocks_share_the_layer_views", "kernels/inference.py",
         "dst = out[i0:i1] if l == last else matrix(scratch, (l % 2) * half + i0 * width, i1 - i0, net.lay[l, N_OUT])",
