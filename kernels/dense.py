@@ -11,7 +11,7 @@ None, each BLAS product is one call on the BLAS's threads; a count, large produc
 into that many one-thread calls on Numba's threads (``split``). ``own`` (a layer's ``Net.own`` entry):
 None, never ``matmul`` (nothing of it compiled); True, the forward product by fastmlp's own register-blocked
 ``matmul`` instead (one thread: chosen where measured faster, see ``matmul``). ``wt`` (the backward's): None,
-dx never by ``matmul`` (nothing of it compiled); an array, scratch for W.T, dx by ``matmul.matmul_t`` when not
+dx never by ``matmul.matmul_t`` (nothing of it compiled); an array, scratch for W.T, dx by ``matmul_t`` when not
 empty (the layer's ``Net.own`` has ``OWN_DX``: see ``network.dx_scratch``). Everything else here is serial.
 Each kernel (``dense_forward``, ``dense_backward``, ``dense_sgd``) is its ``_body`` helper behind
 a Python entry: the other kernels call the helper, compiled for linking into them only (no entry
