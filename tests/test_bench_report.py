@@ -453,6 +453,29 @@ def test_measure_warms_up_for_the_seconds_asked_between_validation_and_the_timed
     assert runner.epochs == 3 and m["warmup_s"] < 0.05
 
 
+
+class _SettlingRunner(_CountingRunner):
+    """Epochs of ``slow_s`` for the first ``slow`` epochs (the validation), of ``epoch_s`` after."""
+
+    def __init__(self, slow_s, slow, epoch_s):
+        super().__init__(epoch_s)
+        self.slow_s, self.slow = slow_s, slow
+
+    def train(self, epochs=1):
+        import time
+        time.sleep(self.slow_s if self.epochs < self.slow else self.epoch_s * epochs)
+        self.epochs += epochs
+
+
+def test_the_rounds_are_counted_from_the_warm_ups_pace_not_the_validations():
+    """A validation epoch slowed (compiling, a thread probe, a busy spell) must not shorten the timed rounds."""
+    from fastmlp.bench.measure import measure
+    m = measure(_SettlingRunner(0.1, 2, 0.002), 10, rounds=2, validate_epochs=2, min_round_s=0.02, warmup_s=0.05)
+    assert m["warmup_epochs"] >= 1
+    assert m["epochs_per_round"] >= 3  # 0.02 s at about 0.002 s an epoch; from the validation's 0.1 s: 1
+    m = measure(_SettlingRunner(0.1, 2, 0.002), 10, rounds=2, validate_epochs=2, min_round_s=0.02)
+    assert m["warmup_epochs"] == 0 and m["epochs_per_round"] == 1  # no warm-up: the validation's last epoch
+
 def test_reference_rows_warm_up_training_and_inference_alike_and_the_loop_does_not():
     from fastmlp.bench.measure import WARMUP_S
     from fastmlp.bench.tasks import workload_task

@@ -512,4 +512,10 @@ MUTANTS = [
         "        if proba.shape[0] > 0:\n",
         ("tests/test_inference_blocks.py::test_a_proba_without_classes_is_left_alone",),
         "an (m, 0) proba (mse) taken for one to fill: each row's softmax written past it"),
+    Mutant(
+        "rounds_counted_from_the_validation_epoch", "bench/measure.py",
+        '    k = epochs_per_round(warm / made if made else v["epoch_s"], min_round_s)\n',
+        '    k = epochs_per_round(v["epoch_s"], min_round_s)\n',
+        ("tests/test_bench_report.py::test_the_rounds_are_counted_from_the_warm_ups_pace_not_the_validations",),
+        "a training's timed rounds sized by its validation epoch: a slow one (compiling, a probe) shortens every round"),
 ]

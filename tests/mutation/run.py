@@ -44,7 +44,8 @@ except ImportError:  # run as a script: python tests/mutation/run.py
 REPO = Path(__file__).resolve().parents[2]
 PYTEST = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
 BASELINE_TIMEOUT = 3600.0
-IMPORT_CHECK = "import fastmlp, fastmlp.kernels; print(fastmlp.__file__); print(fastmlp.kernels.__file__)"
+IMPORT_CHECK = ("import fastmlp, fastmlp.kernels, fastmlp.bench; print(fastmlp.__file__); print(fastmlp.kernels.__file__); "
+                "print(fastmlp.bench.__file__)")
 
 
 class MutantError(Exception):
@@ -58,7 +59,8 @@ def tracked_files(repo):
 
 def copy_repository(repo, dest):
     """The tracked files of ``repo`` (working-tree contents, times kept) into ``dest``, and
-    the ``fastmlp/kernels -> ../kernels`` link."""
+    the ``fastmlp/kernels -> ../kernels`` and ``fastmlp/bench -> ../bench`` links (the packages the
+    installed project maps there: without them the copy's fastmlp would import the installed ones)."""
     for name in tracked_files(repo):
         src = repo / name
         if not src.exists():  # deleted in the working tree, not yet committed
@@ -66,7 +68,8 @@ def copy_repository(repo, dest):
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, target)
-    (dest / "fastmlp" / "kernels").symlink_to(Path("..") / "kernels", target_is_directory=True)
+    for package in ("kernels", "bench"):
+        (dest / "fastmlp" / package).symlink_to(Path("..") / package, target_is_directory=True)
 
 
 def apply(mutant, root):
@@ -93,7 +96,7 @@ def check_imports(root, env):
     """The copy's fastmlp and kernels are the ones imported (not an installed fastmlp)."""
     done = subprocess.run([sys.executable, "-c", IMPORT_CHECK], cwd=root, env=env, capture_output=True, text=True)
     files = done.stdout.split()
-    if done.returncode != 0 or len(files) != 2:
+    if done.returncode != 0 or len(files) != 3:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise MutantError(f"importing fastmlp from the copy failed: {last}")
     for f in files:
