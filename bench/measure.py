@@ -11,9 +11,9 @@ fastmlp prepares the cut kernels of optimizers other than plain SGD after its fi
 second of training, and peers warm their own caches and allocators). Only then the
 timed rounds: each trains ``k`` epochs, ``k`` chosen from the warm-up's pace (the validation's
 last epoch without a warm-up) so that a round lasts at least ``min_round_s``; throughput is
-samples per second of the best round. (Counted from the validation's epoch instead, just after
-compiling and while fastmlp's thread choice still probes, rounds of fashion-b64 lasted 0.14 s on
-the project machine, and 0.06 s after an epoch slowed by a busy spell.)
+samples per second of the best round. (Counted from the validation's last epoch instead, run
+while fastmlp's thread choice still probes, rounds of momentum-b64 lasted 0.14-0.20 s on the
+project machine, and 0.06 s after another process had slowed that epoch.)
 
 Protocol for inference: the data is cut into calls of ``rows`` rows each (views; one
 row per call for the latency row); one pass over every call (the first call, which

@@ -93,7 +93,7 @@ def environment(root, fresh_kernel_cache):
 
 
 def check_imports(root, env):
-    """The copy's fastmlp and kernels are the ones imported (not an installed fastmlp)."""
+    """The copy's fastmlp, kernels and bench are the ones imported (not an installed fastmlp's)."""
     done = subprocess.run([sys.executable, "-c", IMPORT_CHECK], cwd=root, env=env, capture_output=True, text=True)
     files = done.stdout.split()
     if done.returncode != 0 or len(files) != 3:
