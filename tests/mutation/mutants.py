@@ -518,5 +518,5 @@ MUTANTS = [
         '    k = epochs_per_round(warm / made if made else v["epoch_s"], min_round_s)\n',
         '    k = epochs_per_round(v["epoch_s"], min_round_s)\n',
         ("tests/test_bench_report.py::test_the_rounds_are_counted_from_the_warm_ups_pace_not_the_validations",),
-        "a training's timed rounds sized by its validation epoch: a slow one (compiling, a probe) shortens every round"),
+        "a training's timed rounds sized by its validation epoch: a slow one (compiling, a probe) shortens each round"),
 ]

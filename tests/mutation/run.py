@@ -44,8 +44,8 @@ except ImportError:  # run as a script: python tests/mutation/run.py
 REPO = Path(__file__).resolve().parents[2]
 PYTEST = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
 BASELINE_TIMEOUT = 3600.0
-IMPORT_CHECK = ("import fastmlp, fastmlp.kernels, fastmlp.bench; print(fastmlp.__file__); print(fastmlp.kernels.__file__); "
-                "print(fastmlp.bench.__file__)")
+IMPORT_CHECK = ("import fastmlp, fastmlp.kernels, fastmlp.bench; "
+                "print(fastmlp.__file__); print(fastmlp.kernels.__file__); print(fastmlp.bench.__file__)")
 
 
 class MutantError(Exception):
