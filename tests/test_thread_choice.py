@@ -304,15 +304,43 @@ def test_training_settles_on_one_thread_when_the_clock_says_threads_are_slower(m
     assert (numba.get_num_threads(), tc.blas_threads()) == (numba_before, blas_before)  # restored after
 
 
+def _spy_on_kernel_calls(monkeypatch):
+    """The (Numba threads, BLAS threads) in force at each epoch kernel call of the numba backend that
+    trains (not the calls over no sample that compile or load a kernel)."""
+    from fastmlp.backends import numba as backend
+    seen, call = [], backend.NumbaBackend._call_epoch
+
+    def spy(self, kernel, tb, params, state, optimizer, samples, data, order, lr, net):
+        if order.shape[0]:
+            seen.append((numba.get_num_threads(), tc.blas_threads()))
+        return call(self, kernel, tb, params, state, optimizer, samples, data, order, lr, net)
+    monkeypatch.setattr(backend.NumbaBackend, "_call_epoch", spy)
+    return seen
+
+
 @several_threads
-def test_pieces_run_while_a_cut_kernel_compiles_do_not_judge(monkeypatch):
-    """A cut kernel compiling (or loading) in its thread takes a core: the pieces run meanwhile are not
-    recorded, so the probe goes on until the compile is over (here, the whole fit)."""
+def test_pieces_run_while_a_cut_kernel_compiles_step_aside_and_do_not_judge(monkeypatch):
+    """A cut kernel compiling (or loading) in its thread takes a core: the pieces run meanwhile run on
+    one thread (Numba and BLAS), the ones the probe meant for all threads too, and are not recorded,
+    so the probe goes on until the compile is over (here, the whole fit)."""
     from fastmlp.backends import numba as backend
     monkeypatch.setattr(backend, "_cut_compiling", {"a cut kernel": None})
+    seen = _spy_on_kernel_calls(monkeypatch)
+    numba_before, blas_before = numba.get_num_threads(), tc.blas_threads()
     m, choice, clock = _adaptive_fit(monkeypatch)
     assert choice.probing and choice._probe == {ALL: [], ONE: []}
     assert len(clock.seen) == 2 * 3 * 20  # every call timed, none judged
+    assert (numba_before, blas_before) in clock.seen  # the probe meant half the pieces for all threads
+    assert len(seen) == len(clock.seen) // 2 and set(seen) == {(1, 1)}  # and each ran on one (two clock reads a piece)
+    assert (numba.get_num_threads(), tc.blas_threads()) == (numba_before, blas_before)  # restored after
+
+
+@several_threads
+def test_with_no_compile_running_the_pieces_meant_for_all_threads_run_on_all(monkeypatch):
+    seen = _spy_on_kernel_calls(monkeypatch)
+    numba_before, blas_before = numba.get_num_threads(), tc.blas_threads()
+    _adaptive_fit(monkeypatch)
+    assert (numba_before, blas_before) in seen and (1, 1) in seen
 
 
 @several_threads
@@ -326,6 +354,8 @@ def test_an_explicit_thread_count_is_never_overridden(monkeypatch):
     def refuse():
         raise AssertionError("the thread count was changed although set_num_threads fixed it")
     monkeypatch.setattr(tc, "one_thread", refuse)
+    from fastmlp.backends import numba as backend
+    monkeypatch.setattr(backend, "_cut_compiling", {"a cut kernel": None})  # no stepping aside either
     X, y = _data()
     m.fit(X, y, epochs=2, batch_size=BATCH, verbose=0)
     assert numba.get_num_threads() == top and tc.blas_threads() == top

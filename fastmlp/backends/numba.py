@@ -32,7 +32,7 @@ private kernel never validates; its public twin checks, then calls it). It owns:
   SGD on large products, Numba's, each product and update cut into one piece per thread with
   the BLAS on one thread for the call (:func:`split_parts`, ``kernels.split``). That cut kernel is
   prepared by a thread once the training has run ``CUT_AFTER_S`` on either way (the pieces run
-  meanwhile, beside that thread, are not timed), and when it is ready, the thread choice is told
+  meanwhile, beside that thread, run on one thread and are not timed), and when it is ready, the thread choice is told
   (``ThreadChoice.kernel_changed``: all threads ran uncut until then);
 - on one core, which layers' forward products go to the kernels' own register-blocked product
   (``kernels.matmul``) instead of the BLAS: measured per layer at a training shape's first epoch call
@@ -664,10 +664,11 @@ class NumbaBackend(BackendBase):
                 with thread_choice.one_thread() if way == thread_choice.ONE else contextlib.nullcontext():
                     compiling, t0 = bool(_cut_compiling), choice.clock()
                     part = self._run_epoch(kernel, tb, params, state, optimizer, data, piece, lr, cut,
-                                           one_thread=way == thread_choice.ONE)
+                                           one_thread=way == thread_choice.ONE, step_aside=True)
                     seconds = choice.clock() - t0
-                # a cut kernel compiling (or loading) in its thread takes a core meanwhile: such a piece does not
-                # judge (on Zen 5, momentum-b64's two threads, slowed by it, looked like a drop and a probe kept one)
+                # a cut kernel compiling (or loading) in its thread takes a core meanwhile: such a piece ran on one
+                # thread (``_run_epoch``) and does not judge (on Zen 5, momentum-b64's two threads, slowed by it,
+                # looked like a drop and a probe kept one)
                 if not (compiling or _cut_compiling):
                     choice.record(way, part.seen, seconds)
                 total = total + part
@@ -686,11 +687,16 @@ class NumbaBackend(BackendBase):
         self._cut_measured.add(key)
         return True
 
-    def _run_epoch(self, kernel, tb, params, state, optimizer, data, order, lr, cut, one_thread=False):
+    def _run_epoch(self, kernel, tb, params, state, optimizer, data, order, lr, cut, one_thread=False,
+                   step_aside=False):
         """One call of the epoch ``kernel`` over ``order`` (the caller holds the locks). ``cut``: the
         training's ``Net.parts`` on all threads (``split_parts``, taken outside the thread choice's
         one-thread pieces), or None. A ``one_thread`` piece cuts nothing, but its time counts
-        towards preparing the cut kernel, as the uncut calls on all threads do."""
+        towards preparing the cut kernel, as the uncut calls on all threads do. ``step_aside`` (the
+        thread choice's calls; not a count the user fixed): while a cut kernel compiles in its
+        thread, which takes a core, the call runs on one thread: on all threads beside that thread,
+        adam-b64 and momentum-b64 trained at a quarter of their speed (31-37k samples/s against
+        126-130k; Intel Xeon model 167, cold cache)."""
         a = self.arch
         result = tb.result
         result[0] = 0
@@ -711,7 +717,9 @@ class NumbaBackend(BackendBase):
         tb.make_room(a, own)
         net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts, own)
         started = time.perf_counter()
-        with thread_choice.blas_limited() if parts is not None else contextlib.nullcontext():
+        aside = step_aside and not one_thread and bool(_cut_compiling)
+        with (thread_choice.one_thread() if aside else thread_choice.blas_limited() if parts is not None
+              else contextlib.nullcontext()):
             self._call_epoch(kernel, tb, params, state, optimizer, samples, data, order, lr, net)
         if waiting in _uncut_seconds:
             _uncut_seconds[waiting] += time.perf_counter() - started

@@ -519,4 +519,10 @@ MUTANTS = [
         '    k = epochs_per_round(v["epoch_s"], min_round_s)\n',
         ("tests/test_bench_report.py::test_the_rounds_are_counted_from_the_warm_ups_pace_not_the_validations",),
         "a training's timed rounds sized by its validation epoch: a slow one (compiling, a probe) shortens each round"),
+    Mutant(
+        "no_stepping_aside_while_a_cut_kernel_compiles", "fastmlp/backends/numba.py",
+        "        aside = step_aside and not one_thread and bool(_cut_compiling)\n",
+        "        aside = False\n",
+        ("tests/test_thread_choice.py::test_pieces_run_while_a_cut_kernel_compiles_step_aside_and_do_not_judge",),
+        "all threads run beside the thread compiling a cut kernel, which takes a core: a quarter of the speed"),
 ]
