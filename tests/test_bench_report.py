@@ -453,7 +453,6 @@ def test_measure_warms_up_for_the_seconds_asked_between_validation_and_the_timed
     assert runner.epochs == 3 and m["warmup_s"] < 0.05
 
 
-
 class _SettlingRunner(_CountingRunner):
     """Epochs of ``slow_s`` for the first ``slow`` epochs (the validation), of ``epoch_s`` after."""
 
@@ -476,6 +475,7 @@ def test_the_rounds_are_counted_from_the_warm_ups_pace_not_the_validations():
     assert m["epochs_per_round"] >= 3
     m = measure(_SettlingRunner(0.2, 2, 0.002), 10, rounds=2, validate_epochs=2, min_round_s=0.05)
     assert m["warmup_epochs"] == 0 and m["epochs_per_round"] == 1  # no warm-up: the validation's last epoch
+
 
 def test_reference_rows_warm_up_training_and_inference_alike_and_the_loop_does_not():
     from fastmlp.bench.measure import WARMUP_S
