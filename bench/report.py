@@ -34,9 +34,9 @@ from .isolate import best_record, run_interleaved
 from .measure import sgemm_gflops
 from .peers import ALL_VARIANTS, FASTMLP_VARIANTS, PEERS, TRAIN_VARIANTS, missing_reason, variants_for
 from .tasks import not_run_reason, workload_task
-from .workloads import OPTIMIZERS, RECIPE_NET, WORKLOADS, get_workloads
+from .workloads import COMPILE_OPTIMIZERS, RECIPE_NET, WORKLOADS, get_workloads
 
-COMPILE_ROWS = {f"compile-{o}": o for o in OPTIMIZERS}
+COMPILE_ROWS = {f"compile-{o}": o for o in COMPILE_OPTIMIZERS}
 ROW_IDS = tuple(WORKLOADS) + tuple(COMPILE_ROWS) + ("compile", "sweeps", "recipe")
 
 
@@ -261,7 +261,7 @@ def _plan(args):
         raise argparse.ArgumentTypeError("give --rows or --workloads, not both")
     if args.rows in (None, "all"):
         ids = None if args.workloads in (None, "all") else _names(args.workloads, WORKLOADS, "workloads")
-        return {"workloads": ids, "compile": "--quick" if args.quick else list(OPTIMIZERS),
+        return {"workloads": ids, "compile": "--quick" if args.quick else list(COMPILE_OPTIMIZERS),
                 "sweeps": True, "recipe": "--quick" if args.quick else True}
     names = _names(args.rows, ROW_IDS, "rows")
     compile_ids = [o for row, o in COMPILE_ROWS.items() if row in names or "compile" in names]

@@ -16,7 +16,7 @@ import hashlib
 import numpy as np
 
 from .measure import WARMUP_S, run_case, run_predict_case, time_recipe
-from .peers import missing_reason, variants_for
+from .peers import cannot_train, missing_reason, variants_for
 from .workloads import SETTINGS, Net, check_choice, load_data
 
 # The loop variant's timing everywhere: one validation epoch, one round of one epoch.
@@ -77,7 +77,7 @@ def not_run_reason(workload, variant):
         return f"not a {'training' if workload.kind == 'train' else 'inference'} variant"
     if variant == "loop" and not workload.loop_samples:
         return workload.loop_note
-    return ""
+    return cannot_train(variant, workload.net.opt) if workload.kind == "train" else ""
 
 
 def workload_task(workload, variant, rounds=3, validate_epochs=2, min_round_s=0.2, source="auto", seed=0):

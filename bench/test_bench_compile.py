@@ -4,7 +4,7 @@ with the cache it filled (warm)."""
 import pytest
 
 from fastmlp.bench.compile import run_child
-from fastmlp.bench.workloads import OPTIMIZERS, WORKLOADS
+from fastmlp.bench.workloads import COMPILE_OPTIMIZERS, WORKLOADS
 
 NET = WORKLOADS["fashion-b64"].net
 
@@ -12,10 +12,10 @@ NET = WORKLOADS["fashion-b64"].net
 @pytest.fixture(scope="module")
 def cache_dirs(tmp_path_factory):
     """One cache folder per optimizer, empty until its cold benchmark runs."""
-    return {opt: tmp_path_factory.mktemp(f"numba-cache-{opt}") for opt in OPTIMIZERS}
+    return {opt: tmp_path_factory.mktemp(f"numba-cache-{opt}") for opt in COMPILE_OPTIMIZERS}
 
 
-@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("optimizer", COMPILE_OPTIMIZERS)
 def test_compile_cold(benchmark, cache_dirs, optimizer):
     cache_dir = cache_dirs[optimizer]
     assert not any(cache_dir.iterdir())
@@ -27,7 +27,7 @@ def test_compile_cold(benchmark, cache_dirs, optimizer):
     benchmark.extra_info.update(out)
 
 
-@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("optimizer", COMPILE_OPTIMIZERS)
 def test_compile_warm(benchmark, cache_dirs, optimizer):
     cache_dir, net = cache_dirs[optimizer], NET.with_optimizer(optimizer)
     if not any(cache_dir.iterdir()):  # the cold benchmark was deselected: fill the cache untimed

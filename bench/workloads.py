@@ -2,8 +2,9 @@
 
 A :class:`Net` is what every variant trains (layer sizes, hidden activation,
 batch size, optimizer; softmax cross-entropy, float32). An :class:`Optimizer`
-is one of the workloads' optimizers, in torch.optim's terms (plain SGD lr 0.01,
-SGD with momentum 0.9, Adam lr 1e-3). A :class:`Workload` names a Net, the data
+is one of the workloads' optimizers, in torch.optim's terms (plain SGD lr 0.01, SGD
+with momentum 0.9 or Nesterov momentum 0.9, Adam lr 1e-3, RMSprop lr 1e-4, Adagrad lr
+1e-3). A :class:`Workload` names a Net, the data
 it runs on, how many samples one timed round uses, the machine setting it runs
 in ('idle'; 'onecore': every variant pinned to one core; 'busy': another process
 spins on a core meanwhile; see :mod:`fastmlp.bench.settings`) and whether it
@@ -30,40 +31,70 @@ def check_choice(value, allowed, what):
 class Optimizer:
     """An optimizer of the workloads, in torch.optim's terms, which fastmlp's formulas follow.
 
-    SGD: ``v = momentum * v + g; p -= lr * v`` (dampening 0, Nesterov off, no weight
-    decay; plain SGD when ``momentum`` is 0). Adam (``betas`` given): ``m``, ``v`` moving
-    averages, bias-corrected, ``p -= lr * m_hat / (sqrt(v_hat) + eps)``, no weight decay,
-    no AMSGrad.
+    ``kind`` 'sgd': ``v = momentum * v + g; p -= lr * v`` (dampening 0, no weight decay;
+    plain SGD when ``momentum`` is 0; with ``nesterov``, ``p -= lr * (g + momentum * v)``).
+    'adam' (``betas``): ``m``, ``v`` moving averages, bias-corrected,
+    ``p -= lr * m_hat / (sqrt(v_hat) + eps)``, no weight decay, no AMSGrad.
+    'rmsprop': ``s = alpha * s + (1 - alpha) * g^2; p -= lr * g / (sqrt(s) + eps)`` (not
+    centered, no momentum). 'adagrad': ``s += g^2; p -= lr * g / (sqrt(s) + eps)`` (initial
+    accumulator 0, no learning-rate decay). Their first steps move every weight by
+    lr / sqrt(1 - alpha) and lr: the learning rates of :data:`OPTIMIZERS` train the rows' networks
+    on Fashion-MNIST and on the random stand-in data alike, in every peer's order of batches
+    (RMSprop at 1e-3 with alpha 0.99 and Adagrad at 3e-3 raised the loss of a first epoch of 4
+    batches of random data in some), and their first steps differ (3.2e-4 and 1e-3), so that the
+    peers' equivalence test tells the two apart.
     """
 
     id: str
     lr: float
+    kind: str = "sgd"
     momentum: float = 0.0
+    nesterov: bool = False
     betas: tuple = ()
+    alpha: float = 0.0
     eps: float = 0.0
+
+    def __post_init__(self):
+        check_choice(self.kind, OPTIMIZER_KINDS, "optimizer kind")
 
     @property
     def is_adam(self):
-        return bool(self.betas)
+        return self.kind == "adam"
 
     def fastmlp_kwargs(self):
         """The keyword arguments of ``MLP.fit`` that select this optimizer (``optimizer``, ``lr``, ...)."""
-        if self.is_adam:
+        if self.kind == "adam":
             return {"optimizer": "adam", "lr": self.lr, "beta1": self.betas[0], "beta2": self.betas[1],
                     "eps": self.eps}
-        return {"optimizer": "sgd", "lr": self.lr, "momentum": self.momentum, "nesterov": False}
+        if self.kind == "rmsprop":
+            return {"optimizer": "rmsprop", "lr": self.lr, "alpha": self.alpha, "eps": self.eps}
+        if self.kind == "adagrad":
+            return {"optimizer": "adagrad", "lr": self.lr, "eps": self.eps}
+        return {"optimizer": "sgd", "lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov}
 
     def describe(self):
-        if self.is_adam:
+        if self.kind == "adam":
             return f"Adam lr {self.lr:g} (betas {self.betas[0]:g}, {self.betas[1]:g}, eps {self.eps:g})"
-        return f"SGD lr {self.lr:g}" + (f", momentum {self.momentum:g}" if self.momentum else "")
+        if self.kind == "rmsprop":
+            return f"RMSprop lr {self.lr:g} (alpha {self.alpha:g}, eps {self.eps:g})"
+        if self.kind == "adagrad":
+            return f"Adagrad lr {self.lr:g} (eps {self.eps:g})"
+        form = ", Nesterov" if self.nesterov else ""
+        return f"SGD lr {self.lr:g}" + (f", momentum {self.momentum:g}{form}" if self.momentum else "")
 
 
+OPTIMIZER_KINDS = ("sgd", "adam", "rmsprop", "adagrad")
 OPTIMIZERS = {o.id: o for o in (
     Optimizer("sgd", 0.01),
     Optimizer("momentum", 0.01, momentum=0.9),
-    Optimizer("adam", 1e-3, betas=(0.9, 0.999), eps=1e-8),
+    Optimizer("adam", 1e-3, "adam", betas=(0.9, 0.999), eps=1e-8),
+    Optimizer("nesterov", 0.01, momentum=0.9, nesterov=True),
+    Optimizer("rmsprop", 1e-4, "rmsprop", alpha=0.9, eps=1e-8),
+    Optimizer("adagrad", 1e-3, "adagrad", eps=1e-10),
 )}
+# The optimizers whose cold compile the benchmark times (``compile-<id>`` rows): plain SGD and the two
+# most used, on which the compile targets are set.
+COMPILE_OPTIMIZERS = ("sgd", "momentum", "adam")
 LR = OPTIMIZERS["sgd"].lr
 
 
@@ -164,6 +195,12 @@ WORKLOADS = {w.id: w for w in (
     Workload("adam-b64", _FASHION.with_optimizer("adam"), "mnist-size", 8192, 0, _NO_LOOP,
              sgd_baseline="fashion-b64"),
     Workload("momentum-b64", _FASHION.with_optimizer("momentum"), "mnist-size", 8192, 0, _NO_LOOP,
+             sgd_baseline="fashion-b64"),
+    Workload("nesterov-b64", _FASHION.with_optimizer("nesterov"), "mnist-size", 8192, 0, _NO_LOOP,
+             sgd_baseline="fashion-b64"),
+    Workload("rmsprop-b64", _FASHION.with_optimizer("rmsprop"), "mnist-size", 8192, 0, _NO_LOOP,
+             sgd_baseline="fashion-b64"),
+    Workload("adagrad-b64", _FASHION.with_optimizer("adagrad"), "mnist-size", 8192, 0, _NO_LOOP,
              sgd_baseline="fashion-b64"),
     Workload("adam-b1", _MNIST_B1.with_optimizer("adam"), "mnist-size", 2000, 0, _NO_LOOP, sgd_baseline="mnist-b1"),
     Workload("onecore-b64", _FASHION, "mnist-size", 8192, 0, _NO_LOOP, setting="onecore"),

@@ -15,13 +15,27 @@ compiles only the loss, weighting, activations, optimizer, penalties and clippin
 Arguments are the named groups of ``structs``: data and batch are ``Samples`` (the batch
 buffers hold up to ws.rows rows), plan a ``Batching``, net a ``Net``, hyper a ``Hyper``;
 ``result`` is a one-element ``EPOCH_RESULT`` record array the kernel adds into.
+
+An epoch computes with denormals flushed to zero (MXCSR's FTZ and DAZ bits, ``intrinsics.flush_denormals``),
+on the calling thread and in every piece it cuts over Numba's threads (``split``), and sets the
+thread's mode back at its end, as XLA does in every computation: not only in the optimizer's update
+(``optimizers``), but in the products, activations and loss. A weight that Adam with weight decay
+drives towards 0 passes 1e-36 on its way (the decay by ``eps``), and the products of such weights
+with the activations are denormal, each one a slow microcode assist on Intel CPUs: fashion-b64 with
+Adam and weight decay 5e-4 slowed from 128k to 71-96k samples/s over 60 epochs, and trained at 143k
+with the whole computation flushed (Intel Xeon model 167, 2 vCPUs); a softmax's probabilities below
+1.2e-38 (a confident net) make the gradient's product slow the same way (Adam without weight decay
+135k -> 144k late in a training). Not when ``eps`` is below the smallest normal float32
+(``optimizers.flushes``), as in the update. A flushed value was below 1.2e-38: the NumPy and loop
+variants keep it, with the same weights to their tolerances.
 """
 import numpy as np
 from numba import njit
 
 from .config import JIT, JIT_INNER_INLINE
-from .intrinsics import borrow, prefetch, rows
+from .intrinsics import borrow, flush_denormals, prefetch, restore_fp_mode, rows
 from .network import loss_and_sgd, top_loss, train_forward, update_backward
+from .optimizers import flushes
 from .structs import CORRECT, LOSS_SUM, WEIGHT_SUM, Batching, Samples, Workspace
 
 
@@ -134,6 +148,7 @@ def train_epoch(result, params, grads, slots, ws, batch, data, plan, net, hyper,
     params, grads, slots = borrow(params), borrow(grads), borrow(slots)
     ws, batch, data, plan = borrow_workspace(ws), borrow_samples(batch), borrow_samples(data), borrow_plan(plan)
     ws.stats[:] = 0.0
+    mode = flush_denormals(flushes(hyper))  # see the module docstring
     for start in range(0, plan.order.shape[0], plan.size):
         m, xm, ym, tm, wm = _next_batch(batch, data, plan, start)
         if m == 0:
@@ -146,6 +161,7 @@ def train_epoch(result, params, grads, slots, ws, batch, data, plan, net, hyper,
             break
         update_backward(grads, slots, ws, params, xm, net, hyper, step0 + result[0].steps, drop, 0)
         add_penalty(result, ws.stats)
+    restore_fp_mode(mode)
 
 
 @njit(**JIT)
@@ -155,6 +171,7 @@ def train_epoch_sgd(result, params, ws, batch, data, plan, net, lr):
     params, ws, batch, data = borrow(params), borrow_workspace(ws), borrow_samples(batch), borrow_samples(data)
     plan = borrow_plan(plan)
     ws.stats[:] = 0.0
+    mode = flush_denormals(True)  # see the module docstring
     for start in range(0, plan.order.shape[0], plan.size):
         m, xm, ym, tm, wm = _next_batch(batch, data, plan, start)
         if m == 0:
@@ -164,3 +181,4 @@ def train_epoch_sgd(result, params, ws, batch, data, plan, net, lr):
         loss_and_sgd(ws, params, xm, ym, tm, wm, net, lr)
         if not record_batch(result, ws.stats, m, wm.shape[0] > 0):
             break
+    restore_fp_mode(mode)

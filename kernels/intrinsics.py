@@ -12,7 +12,7 @@ Private names used (all imported here, nowhere else):
   reference (:func:`borrow`, :func:`matrix`, :func:`rows`, :func:`stack_block`), and ``make_array``'s data
   pointer read without index checks (:func:`entry`);
 - ``numba.core.cgutils``: stack slots and intrinsic declarations (prefetch, MXCSR:
-  :func:`flush_denormals`);
+  :func:`flush_denormals`, :func:`enter_fp_mode`, :func:`restore_fp_mode`);
 - ``llvmlite.ir.FunctionAttributes`` as the set it is (``set.add``: it accepts only attributes
   without values), and the settings ``CPU_NAME`` and ``CPU_FEATURES`` of ``numba.core.config`` with
   ``llvmlite.binding.get_host_cpu_features``: the vector width a kernel is compiled for
@@ -518,6 +518,25 @@ def flush_denormals(typingctx, on):
         _mxcsr_call(builder, "llvm.x86.sse.ldmxcsr", slot)
         return old
     return types.uint32(on), codegen
+
+
+@intrinsic
+def enter_fp_mode(typingctx, mode):
+    """Sets this thread's floating-point mode to ``mode`` (what ``flush_denormals`` returned on
+    another thread: each piece of a parallel region takes its caller's mode this way, so that a
+    worker thread flushes denormals when the caller does) and returns the mode it had, for
+    ``restore_fp_mode``."""
+    def codegen(context, builder, sig, args):
+        i32 = ir.IntType(32)
+        if not HAS_MXCSR:
+            return i32(0)
+        slot = cgutils.alloca_once(builder, i32)
+        _mxcsr_call(builder, "llvm.x86.sse.stmxcsr", slot)
+        old = builder.load(slot)
+        builder.store(context.cast(builder, args[0], sig.args[0], types.uint32), slot)
+        _mxcsr_call(builder, "llvm.x86.sse.ldmxcsr", slot)
+        return old
+    return types.uint32(mode), codegen
 
 
 @intrinsic

@@ -40,8 +40,8 @@ from .epoch import borrow_samples, borrow_workspace, record_batch
 from .intrinsics import borrow, flush_denormals, kernel_only, prefetch, restore_fp_mode
 from .losses import fused_loss
 from .network import bias, block, forward_from, sgd_backward, update_backward, weight
-from .optimizers import (ADAGRAD, ADAM, RMSPROP, adagrad_element, adam_element, momentum_element, nesterov_element,
-                         rmsprop_element, sgd_element, step_coeffs, update_range)
+from .optimizers import (ADAGRAD, ADAM, RMSPROP, adagrad_element, adam_element, flushes, momentum_element,
+                         nesterov_element, rmsprop_element, sgd_element, step_coeffs, update_range)
 from .static import static_value
 
 
@@ -112,6 +112,7 @@ def train_epoch_online(result, params, ws, scratch, data, order, net, lr):
     WT, xs = borrow(scratch.WT), borrow(scratch.xs)
     X = data.x
     ws.stats[:] = 0.0
+    mode = flush_denormals(True)  # as every epoch (``epoch``)
     n = order.shape[0]
     W0, b0 = weight(params, net, 0), bias(params, net, 0)
     _transpose(WT, W0)
@@ -132,6 +133,7 @@ def train_epoch_online(result, params, ws, scratch, data, order, net, lr):
         if not record_batch(result, ws.stats, 1, False):
             break
     _transpose(W0, WT)
+    restore_fp_mode(mode)
 
 
 @njit(**JIT_INNER)
@@ -209,6 +211,7 @@ def train_epoch_online_any(result, params, grads, slots, ws, scratch, data, orde
     WT, ST, xs = borrow(scratch.WT), borrow(scratch.ST), borrow(scratch.xs)
     X = data.x
     ws.stats[:] = 0.0
+    mode = flush_denormals(flushes(hyper))  # as every epoch (``epoch``)
     n = order.shape[0]
     W0, b0, gb0 = weight(params, net, 0), bias(params, net, 0), bias(grads, net, 0)
     S0 = (weight(slots[0], net, 0), weight(slots[1], net, 0))
@@ -238,3 +241,4 @@ def train_epoch_online_any(result, params, grads, slots, ws, scratch, data, orde
     _transpose(W0, WT)
     _transpose(S0[0], ST[0])
     _transpose(S0[1], ST[1])
+    restore_fp_mode(mode)

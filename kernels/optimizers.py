@@ -21,8 +21,9 @@ gradient stays 0, e.g. under an input pixel that is 0) become denormal after som
 (m, momentum 0.9) or tens of thousands (v), and each operation on one then costs several times a
 normal one. Flushed, such a value is 0 instead of below 1.2e-38: its share of a step
 (lr * m / (sqrt(v) + eps) against a parameter) was already below the parameter's rounding. Not
-flushed when ``eps`` itself is below the smallest normal float32 (``Coeffs.flush``), where a
-flushed v could matter.
+flushed when ``eps`` itself is below the smallest normal float32 (``Coeffs.flush``, ``flushes``),
+where a flushed v could matter. A training epoch flushes them in all it computes (``epoch``);
+the update flushes them itself too, for the update called alone (``optimizer_step``).
 ``step`` is the 1-based number of this update. The update here runs on one thread: beside the
 BLAS's own threads a parallel update measured slower at every batch size (Adam on
 784-256-128-64-10: batch 8 27k against 30k samples/s serial, batch 64 and 256 equal or 1% behind:
@@ -248,6 +249,13 @@ def _apply_update_impl(p, first, second, g, kind, c, nesterov):
 
 
 @njit(**JIT_INNER_INLINE)
+def flushes(hyper):
+    """Whether training by ``hyper`` flushes denormals (see the module docstring): unless its
+    ``eps`` is positive and below the smallest normal float32."""
+    return not 0.0 < hyper.eps < SMALLEST_NORMAL_FLOAT32
+
+
+@njit(**JIT_INNER_INLINE)
 def step_coeffs(hyper, step, params):
     """The ``Coeffs`` of update number ``step`` (1-based) by ``hyper``, in the dtype of ``params``."""
     lr, inv_sqrt_bias2 = hyper.lr, 0.0
@@ -259,7 +267,7 @@ def step_coeffs(hyper, step, params):
     elif kind == ADAGRAD:
         lr = lr / (1.0 + (step - 1) * hyper.lr_decay)
     T = params.dtype.type
-    flush = not 0.0 < hyper.eps < SMALLEST_NORMAL_FLOAT32
+    flush = flushes(hyper)
     wd = T(hyper.weight_decay)
     return Coeffs(T(lr), wd, T(hyper.eps), T(hyper.momentum), T(hyper.beta1),
                   T(1.0 - hyper.beta1), T(hyper.beta2), T(1.0 - hyper.beta2), T(inv_sqrt_bias2), T(hyper.alpha),

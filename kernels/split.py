@@ -23,14 +23,17 @@ number of pieces, Numba's thread count when the epoch runs. Only products from
 parallel region of two pieces costs about 12 us here (TBB), more than a smaller one saves.
 Each output element is one piece's (no two threads write the same element), computed by the
 same one-thread BLAS over the same k as in one call: measured bit-identical to one
-one-thread call on the fashion net's products.
+one-thread call on the fashion net's products. Each piece runs in its caller's floating-point
+mode (``intrinsics.enter_fp_mode``), whichever thread takes it: a training epoch flushes
+denormals on every thread it computes on (``epoch``).
 """
 from numba import njit, prange, types
 from numba.extending import overload
 
 from .blas import _N, _T, _gemm, gemm
 from .config import JIT_INNER, JIT_INNER_INLINE, SPLIT_MIN_UPDATE, SPLIT_MIN_WORK
-from .intrinsics import by_reference, data_pointer, kernel_only, matrix
+from .intrinsics import (by_reference, data_pointer, enter_fp_mode, flush_denormals, kernel_only, matrix,
+                         restore_fp_mode)
 from .optimizers import apply_update, descend, step_coeffs, update_range, velocity_fused
 from .static import static_value
 
@@ -72,10 +75,13 @@ def _split_gemm(C, A, ta, B, tb, alpha, beta, parts):
     reads a slice of op(B) and writes a strided block of C). Shapes as in ``blas.gemm``."""
     m, n = C.shape
     rows = m > n
+    mode = flush_denormals(False)  # the caller's floating-point mode, unchanged, for every piece
     for t in prange(parts):
+        old = enter_fp_mode(mode)
         lo, hi = piece(m, parts, t, 1) if rows else piece(n, parts, t, ALIGN)
         if lo < hi:
             _gemm_piece(C, A, ta, B, tb, alpha, beta, lo, hi, rows)
+        restore_fp_mode(old)
 
 
 def cuts_nothing(parts):
@@ -111,9 +117,12 @@ def _split_update(params, first, second, grads, hyper, step, parts):
     n = params.shape[0]
     c = step_coeffs(hyper, step, params)
     nesterov = hyper.nesterov != 0
+    mode = flush_denormals(False)  # the caller's floating-point mode, unchanged, for every piece
     for t in prange(parts):
+        old = enter_fp_mode(mode)
         lo, hi = piece(n, parts, t, ALIGN)
         apply_update(params[lo:hi], first[lo:hi], second[lo:hi], grads[lo:hi], hyper.kind, c, nesterov)
+        restore_fp_mode(old)
 
 
 @kernel_only
@@ -184,8 +193,11 @@ def split_step(dx, dW, dz, a_in, W, weights, kind, c, nesterov, parts):
     the velocity (beta = momentum) instead of dW, then ``optimizers.descend``.
     Shapes: dx (m, k) or empty, dW and W (k, n), dz (m, n), a_in (m, k); ``weights`` an
     ``UpdateRange`` of W's flat ranges (k * n,)."""
+    mode = flush_denormals(False)  # the caller's floating-point mode, unchanged, for every piece
     for t in prange(parts):
+        old = enter_fp_mode(mode)
         lo, hi = piece(W.shape[0], parts, t, ALIGN)
         if lo < hi:
             _step_piece(dx, dW, dz, a_in, W, weights, kind, c, nesterov, lo, hi)
+        restore_fp_mode(old)
 

@@ -24,9 +24,10 @@ from fastmlp.bench.report import main
 from fastmlp.bench.tasks import case_task, not_run_reason, workload_task
 from fastmlp.bench.workloads import OPTIMIZERS, WORKLOADS, Net, load_data
 
-NEW_ROWS = ("adam-b64", "momentum-b64", "adam-b1", "onecore-b64", "busy-b64", "predict-10k", "predict-1",
+NEW_ROWS = ("adam-b64", "momentum-b64", "nesterov-b64", "rmsprop-b64", "adagrad-b64", "adam-b1", "onecore-b64",
+            "busy-b64", "predict-10k", "predict-1",
             "busy-predict-256")
-OPTIMIZER_ROWS = ("adam-b64", "momentum-b64", "adam-b1")
+OPTIMIZER_ROWS = ("adam-b64", "momentum-b64", "nesterov-b64", "rmsprop-b64", "adagrad-b64", "adam-b1")
 needs_affinity = pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="needs os.sched_getaffinity")
 
 
@@ -50,6 +51,9 @@ def test_the_new_rows_are_defined_as_workloads_md_says():
     fashion, mnist_b1 = (784, 256, 128, 64, 10), (784, 32, 32, 10)
     want = {"adam-b64": (fashion, "relu", 64, "adam", "idle", 0, "fashion-b64"),
             "momentum-b64": (fashion, "relu", 64, "momentum", "idle", 0, "fashion-b64"),
+            "nesterov-b64": (fashion, "relu", 64, "nesterov", "idle", 0, "fashion-b64"),
+            "rmsprop-b64": (fashion, "relu", 64, "rmsprop", "idle", 0, "fashion-b64"),
+            "adagrad-b64": (fashion, "relu", 64, "adagrad", "idle", 0, "fashion-b64"),
             "adam-b1": (mnist_b1, "sigmoid", 1, "adam", "idle", 0, "mnist-b1"),
             "onecore-b64": (fashion, "relu", 64, "sgd", "onecore", 0, ""),
             "busy-b64": (fashion, "relu", 64, "sgd", "busy", 0, ""),
@@ -66,6 +70,15 @@ def test_the_new_rows_are_defined_as_workloads_md_says():
                                                    "eps": 1e-8}
     assert OPTIMIZERS["momentum"].fastmlp_kwargs() == {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9,
                                                        "nesterov": False}
+    assert OPTIMIZERS["nesterov"].fastmlp_kwargs() == {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9,
+                                                       "nesterov": True}
+    assert OPTIMIZERS["rmsprop"].fastmlp_kwargs() == {"optimizer": "rmsprop", "lr": 1e-4, "alpha": 0.9, "eps": 1e-8}
+    assert OPTIMIZERS["adagrad"].fastmlp_kwargs() == {"optimizer": "adagrad", "lr": 1e-3, "eps": 1e-10}
+    assert [OPTIMIZERS[o].describe() for o in ("nesterov", "rmsprop", "adagrad")] == [
+        "SGD lr 0.01, momentum 0.9, Nesterov", "RMSprop lr 0.0001 (alpha 0.9, eps 1e-08)",
+        "Adagrad lr 0.001 (eps 1e-10)"]
+    with pytest.raises(ValueError, match="optimizer kind"):
+        type(OPTIMIZERS["sgd"])("lbfgs", 0.1, "lbfgs")
     with pytest.raises(ValueError, match="optimizer"):
         Net((2, 2), "relu", 1, "lbfgs")
 
@@ -78,7 +91,7 @@ def test_every_row_has_a_task_per_variant_that_applies():
             if v not in bench_peers.variants_for(w.kind):
                 assert task is None and "not a" in not_run_reason(w, v)
                 continue
-            if v == "loop":
+            if v == "loop" or bench_peers.cannot_train(v, w.net.opt):
                 assert task is None and not_run_reason(w, v)
                 continue
             assert task["task"] == ("predict" if w.predict_rows else "case") and task["setting"] == w.setting
@@ -95,6 +108,11 @@ def test_every_row_has_a_task_per_variant_that_applies():
 def test_each_training_variant_trains_the_optimizer_rows(variant, row):
     w = WORKLOADS[row]
     _require(variant, w.net.optimizer)
+    if bench_peers.cannot_train(variant, w.net.opt):
+        r = run_case(variant, w.net, *load_data("mnist-size", 8, source="random")[:2], rounds=1)
+        assert r["status"] == "failed" and "no " + w.net.opt.kind + " solver" in r["reason"]
+        assert workload_task(w, variant) is None and "MLPClassifier has no" in not_run_reason(w, variant)
+        return
     n = 4 * w.net.batch_size if w.net.batch_size > 1 else 24
     X, y, _ = load_data("mnist-size", n, source="random", seed=1)
     r = run_case(variant, w.net, X, y, rounds=1, validate_epochs=1, min_round_s=0.0)

@@ -545,8 +545,38 @@ def test_flush_denormals_off_changes_nothing():
     assert mode & ~0x3F == old & ~0x3F == again & ~0x3F
 
 
+@njit
+def _product_in_mode(mode, xs, out):
+    """out[0] = xs[0] * xs[1] in the floating-point mode ``mode`` (``enter_fp_mode``), out[1] the
+    same after the mode it returned is restored; returns (that mode, the mode inside)."""
+    old = intrinsics.enter_fp_mode(mode)
+    out[0] = xs[0] * xs[1]
+    inside = intrinsics.flush_denormals(False)
+    intrinsics.restore_fp_mode(old)
+    out[1] = xs[0] * xs[1]
+    return old, inside
+
+
+def test_enter_fp_mode_takes_the_mode_given_and_returns_the_one_it_had():
+    xs = np.array([TINY32, 0.25], np.float32)  # a denormal product
+    product = np.float32(TINY32 * np.float32(0.25))
+    out = np.full(2, -1.0, np.float32)
+    _, _, now, _, _ = _under_mode(False)  # this thread's mode
+    flushing = now | intrinsics.FLUSH_DENORMALS_BITS
+    old, inside = _product_in_mode(flushing, xs, out)
+    if not intrinsics.HAS_MXCSR:
+        assert (old, inside) == (0, 0) and out[0] == out[1] == product
+        return
+    control = ~0x3F  # MXCSR's bits 0-5 are sticky exception flags
+    assert out[0] == 0.0 and out[1] == product  # flushed inside, the denormal again after
+    assert inside & control == flushing & control and old & control == now & control
+    old, inside = _product_in_mode(now, xs, out)  # the mode it has: nothing changes
+    assert out[0] == out[1] == product and inside & control == now & control
+
+
 EXERCISED = {
     "flush_denormals": test_flush_denormals_flushes_inside_and_restore_puts_the_mode_back,
+    "enter_fp_mode": test_enter_fp_mode_takes_the_mode_given_and_returns_the_one_it_had,
     "restore_fp_mode": test_flush_denormals_flushes_inside_and_restore_puts_the_mode_back,
     "borrow": test_borrow_reads_and_writes_the_callers_array,
     "matrix": test_matrix_is_the_reshaped_slice_and_writes_through,

@@ -4,7 +4,7 @@
 Training: fastmlp's own variants ('numba', 'numpy', 'loop') train through ``MLP.fit``
 (:mod:`.fastmlp`; the numba one is the whole-epoch compiled call of the Trainer); the
 peers are PyTorch eager with ``torch.optim`` ('torch', :mod:`.torch`), JAX with a jitted
-step or a jitted epoch over ``lax.scan``, optax for momentum and Adam ('jax-step',
+step or a jitted epoch over ``lax.scan``, optax for the optimizers but plain SGD ('jax-step',
 'jax-scan', :mod:`.jax`) and scikit-learn's ``MLPClassifier.partial_fit`` ('sklearn',
 :mod:`.sklearn`). Inference (``predict_proba``): fastmlp's 'numba' and 'numpy', PyTorch
 under ``inference_mode`` ('torch'), ONNX Runtime on fastmlp's ONNX export of the network
@@ -61,6 +61,19 @@ def missing_reason(name, optimizer="sgd"):
     if not missing:
         return ""
     return f"{', '.join(missing)} not installed ({'; '.join(INSTALL[m] for m in missing)})"
+
+
+# The optimizer kinds (``workloads.Optimizer.kind``) each training peer offers, where not all of them.
+PEER_OPTIMIZERS = {"sklearn": ("sgd", "adam")}
+
+
+def cannot_train(name, opt):
+    """Why training variant ``name`` cannot train with ``opt`` (a workloads.Optimizer) by its own
+    means ('' when it can)."""
+    kinds = PEER_OPTIMIZERS.get(name)
+    if kinds is None or opt.kind in kinds:
+        return ""
+    return f"scikit-learn's MLPClassifier has no {opt.kind} solver (only 'sgd', with momentum or Nesterov, and 'adam')"
 
 
 def initial_weights(net, seed=0):

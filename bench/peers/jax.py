@@ -2,9 +2,13 @@
 whole epoch in one jitted call (``lax.scan`` over the batches), training the same Net with the
 same optimizer from the same weights as fastmlp.
 
-Plain SGD is written out (``p - lr * g``); momentum and Adam are optax's ``sgd(lr,
-momentum, nesterov=False)`` and ``adam(lr, b1, b2, eps)``, whose formulas are torch.optim's
-(momentum without dampening; Adam bias-corrected with eps added to sqrt(v_hat), eps_root 0).
+Plain SGD is written out (``p - lr * g``); the other optimizers are optax's, with the arguments
+that give torch.optim's formulas: ``sgd(lr, momentum, nesterov)`` (momentum without dampening),
+``adam(lr, b1, b2, eps, eps_root=0)`` (bias-corrected, eps added to sqrt(v_hat)),
+``rmsprop(lr, decay=alpha, eps, eps_in_sqrt=False)`` (eps added to the square root, initial
+average 0) and ``adagrad(lr, initial_accumulator_value=0, eps)``, whose eps goes under the square
+root (``g / sqrt(s + eps)`` against torch's ``g / (sqrt(s) + eps)``: with eps 1e-10 the steps
+differ by about eps / (2 s) relatively, below float32's rounding once s is above 1e-3).
 Imported only when a JAX runner is made (:mod:`fastmlp.bench.peers`); ``import jax``
 below is the installed JAX (absolute import), not this file. JAX is told to use the CPU
 unless ``JAX_PLATFORMS`` says otherwise.
@@ -22,12 +26,16 @@ from .runner import Runner, cross_entropy  # noqa: E402
 
 def transform(opt):
     """The optax transformation of ``opt`` (a workloads.Optimizer), or None for plain SGD."""
-    if not opt.is_adam and not opt.momentum:
+    if opt.kind == "sgd" and not opt.momentum:
         return None
     import optax
-    if opt.is_adam:
+    if opt.kind == "adam":
         return optax.adam(opt.lr, b1=opt.betas[0], b2=opt.betas[1], eps=opt.eps, eps_root=0.0)
-    return optax.sgd(opt.lr, momentum=opt.momentum, nesterov=False)
+    if opt.kind == "rmsprop":
+        return optax.rmsprop(opt.lr, decay=opt.alpha, eps=opt.eps, initial_scale=0.0, eps_in_sqrt=False)
+    if opt.kind == "adagrad":
+        return optax.adagrad(opt.lr, initial_accumulator_value=0.0, eps=opt.eps)
+    return optax.sgd(opt.lr, momentum=opt.momentum, nesterov=opt.nesterov)
 
 
 class _JaxRunner(Runner):

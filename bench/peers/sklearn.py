@@ -16,12 +16,15 @@ ADAM_NOTE = ("Adam: scikit-learn adds eps to sqrt(v) before the bias correction 
 
 
 def _solver(opt):
-    """MLPClassifier's solver arguments for ``opt`` (a workloads.Optimizer)."""
+    """MLPClassifier's solver arguments for ``opt`` (a workloads.Optimizer): SGD (plain, momentum or
+    Nesterov) or Adam; ValueError for the others (``peers.cannot_train``)."""
+    if opt.kind not in ("sgd", "adam"):
+        raise ValueError(f"scikit-learn's MLPClassifier has no {opt.kind} solver")
     if opt.is_adam:
         return {"solver": "adam", "learning_rate_init": opt.lr, "beta_1": opt.betas[0], "beta_2": opt.betas[1],
                 "epsilon": opt.eps}
     return {"solver": "sgd", "learning_rate": "constant", "learning_rate_init": opt.lr, "momentum": opt.momentum,
-            "nesterovs_momentum": False}
+            "nesterovs_momentum": opt.nesterov}
 
 
 def classifier(net, init, seed=0):
@@ -48,7 +51,7 @@ def classifier(net, init, seed=0):
 
 
 class SklearnRunner(Runner):
-    """``MLPClassifier(solver='sgd' with momentum, or 'adam'; alpha=0).partial_fit``, one call per epoch."""
+    """``MLPClassifier(solver='sgd' with momentum or Nesterov, or 'adam'; alpha=0).partial_fit``, one call per epoch."""
 
     name = "sklearn"
 

@@ -40,9 +40,15 @@ def sequential(net, init):
 
 def optimizer(opt, params):
     """The ``torch.optim`` optimizer of ``opt`` (a workloads.Optimizer), every hyperparameter spelled out."""
-    if opt.is_adam:
+    if opt.kind == "adam":
         return torch.optim.Adam(params, lr=opt.lr, betas=opt.betas, eps=opt.eps, weight_decay=0.0, amsgrad=False)
-    return torch.optim.SGD(params, lr=opt.lr, momentum=opt.momentum, dampening=0.0, nesterov=False,
+    if opt.kind == "rmsprop":
+        return torch.optim.RMSprop(params, lr=opt.lr, alpha=opt.alpha, eps=opt.eps, weight_decay=0.0, momentum=0.0,
+                                   centered=False)
+    if opt.kind == "adagrad":
+        return torch.optim.Adagrad(params, lr=opt.lr, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
+                                   eps=opt.eps)
+    return torch.optim.SGD(params, lr=opt.lr, momentum=opt.momentum, dampening=0.0, nesterov=opt.nesterov,
                            weight_decay=0.0)
 
 

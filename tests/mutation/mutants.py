@@ -525,4 +525,30 @@ MUTANTS = [
         "        aside = False\n",
         ("tests/test_thread_choice.py::test_pieces_run_while_a_cut_kernel_compiles_step_aside_and_do_not_judge",),
         "all threads run beside the thread compiling a cut kernel, which takes a core: a quarter of the speed"),
+    Mutant(
+        "epoch_keeps_denormals", "kernels/epoch.py",
+        "    mode = flush_denormals(flushes(hyper))  # see the module docstring\n",
+        "    mode = flush_denormals(False)  # see the module docstring\n",
+        ("tests/test_epoch_denormals.py",),
+        "an epoch's products with denormals unflushed: Adam with weight decay at two thirds of its speed"),
+    Mutant(
+        "online_epoch_keeps_denormals", "kernels/online.py",
+        "    mode = flush_denormals(flushes(hyper))  # as every epoch (``epoch``)\n",
+        "    mode = flush_denormals(False)  # as every epoch (``epoch``)\n",
+        ("tests/test_epoch_denormals.py",),
+        "the online epoch of any optimizer with denormals unflushed outside its first layer's update"),
+    Mutant(
+        "pieces_keep_their_threads_mode", "kernels/split.py",
+        "        old = enter_fp_mode(mode)\n        lo, hi = piece(m, parts, t, 1) if rows else piece(n, parts, t, ALIGN)\n",
+        "        old = enter_fp_mode(flush_denormals(False))\n"
+        "        lo, hi = piece(m, parts, t, 1) if rows else piece(n, parts, t, ALIGN)\n",
+        ("tests/test_split.py::"
+         "test_the_pieces_take_the_callers_floating_point_mode_with_a_thread_layer_that_does_not_pass_it_on",),
+        "a cut product's pieces in their own threads' mode: denormals unflushed there with the workqueue or omp layer"),
+    Mutant(
+        "sklearn_trains_any_optimizer", "bench/peers/__init__.py",
+        "    if kinds is None or opt.kind in kinds:\n",
+        "    if True:\n",
+        ("tests/test_bench_rows.py::test_each_training_variant_trains_the_optimizer_rows",),
+        "scikit-learn given a task on the RMSprop and Adagrad rows, which its MLPClassifier cannot train"),
 ]
