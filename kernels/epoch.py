@@ -22,12 +22,14 @@ thread's mode back at its end, as XLA does in every computation: not only in the
 (``optimizers``), but in the products, activations and loss. A weight that Adam with weight decay
 drives towards 0 passes 1e-36 on its way (the decay by ``eps``), and the products of such weights
 with the activations are denormal, each one a slow microcode assist on Intel CPUs: fashion-b64 with
-Adam and weight decay 5e-4 slowed from 128k to 71-96k samples/s over 60 epochs, and trained at 143k
-with the whole computation flushed (Intel Xeon model 167, 2 vCPUs); a softmax's probabilities below
-1.2e-38 (a confident net) make the gradient's product slow the same way (Adam without weight decay
-135k -> 144k late in a training). Not when ``eps`` is below the smallest normal float32
-(``optimizers.flushes``), as in the update. A flushed value was below 1.2e-38: the NumPy and loop
-variants keep it, with the same weights to their tolerances.
+Adam and weight decay 5e-4 slowed from 128k to 71-96k samples/s over 60 epochs with only the update
+flushing, and ran its epochs 36-65 at 131-132k against 94-101k with the whole epoch flushing (Intel
+Xeon model 167, 2 vCPUs, alternated); a softmax's probabilities below 1.2e-38 (a confident net) make
+the gradient's product slow the same way (Adam without weight decay: 132-139k against 123-129k).
+The BLAS's own threads (plain SGD's products on two threads, and a training's first second, before
+its cut kernel) keep their own mode: nothing here reaches them. Not when ``eps`` is below the
+smallest normal float32 (``optimizers.flushes``), as in the update. A flushed value was below
+1.2e-38: the NumPy and loop variants keep it, with the same weights to their tolerances.
 """
 import numpy as np
 from numba import njit
