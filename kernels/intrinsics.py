@@ -499,6 +499,20 @@ def _mxcsr_call(builder, name, slot):
     builder.call(fn, [builder.bitcast(slot, i8p)])
 
 
+def _swap_mxcsr(builder, new_mode):
+    """Emits: read this thread's MXCSR, write ``new_mode(old)`` (an i32 from the old value) into it;
+    the old value is returned (i32; 0 where there is no MXCSR, and nothing is emitted)."""
+    i32 = ir.IntType(32)
+    if not HAS_MXCSR:
+        return i32(0)
+    slot = cgutils.alloca_once(builder, i32)
+    _mxcsr_call(builder, "llvm.x86.sse.stmxcsr", slot)
+    old = builder.load(slot)
+    builder.store(new_mode(old), slot)
+    _mxcsr_call(builder, "llvm.x86.sse.ldmxcsr", slot)
+    return old
+
+
 @intrinsic
 def flush_denormals(typingctx, on):
     """With ``on`` true, this thread's floating-point mode flushes denormals to zero (MXCSR's
@@ -507,16 +521,9 @@ def flush_denormals(typingctx, on):
     does: on this project's Zen 4 an Adam update with denormal moments took 1.6-2x as long."""
     def codegen(context, builder, sig, args):
         i32 = ir.IntType(32)
-        if not HAS_MXCSR:
-            return i32(0)
-        slot = cgutils.alloca_once(builder, i32)
-        _mxcsr_call(builder, "llvm.x86.sse.stmxcsr", slot)
-        old = builder.load(slot)
         bits = builder.select(context.cast(builder, args[0], sig.args[0], types.boolean), i32(FLUSH_DENORMALS_BITS),
                               i32(0))
-        builder.store(builder.or_(old, bits), slot)
-        _mxcsr_call(builder, "llvm.x86.sse.ldmxcsr", slot)
-        return old
+        return _swap_mxcsr(builder, lambda old: builder.or_(old, bits))
     return types.uint32(on), codegen
 
 
@@ -527,15 +534,7 @@ def enter_fp_mode(typingctx, mode):
     worker thread flushes denormals when the caller does) and returns the mode it had, for
     ``restore_fp_mode``."""
     def codegen(context, builder, sig, args):
-        i32 = ir.IntType(32)
-        if not HAS_MXCSR:
-            return i32(0)
-        slot = cgutils.alloca_once(builder, i32)
-        _mxcsr_call(builder, "llvm.x86.sse.stmxcsr", slot)
-        old = builder.load(slot)
-        builder.store(context.cast(builder, args[0], sig.args[0], types.uint32), slot)
-        _mxcsr_call(builder, "llvm.x86.sse.ldmxcsr", slot)
-        return old
+        return _swap_mxcsr(builder, lambda old: context.cast(builder, args[0], sig.args[0], types.uint32))
     return types.uint32(mode), codegen
 
 
