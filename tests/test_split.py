@@ -65,7 +65,6 @@ def split_step(dx, dW, dz, a_in, W, params, first, second, grads, hyper, step, p
 
 
 several_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one core: nothing is cut")
-TINY32 = np.float32(np.finfo(np.float32).tiny)  # the smallest normal float32
 
 
 @pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 100, 1000, 4097])
@@ -107,60 +106,45 @@ def test_a_cut_product_equals_one_call(m, k, n, ta, tb, dtype, tol, parts):
         assert np.abs(cut - one).max() <= tol * scale * np.sqrt(k)
 
 
-@numba.njit
-def product_flushing(C, A, ta, B, tb, alpha, beta, parts):
-    """``product`` called with denormals flushed on this thread, as a training epoch calls it; the mode back after."""
-    mode = intrinsics.flush_denormals(True)
-    split.product(C, A, ta, B, tb, alpha, beta, parts)
-    intrinsics.restore_fp_mode(mode)
-
-
-_LAYER_CHECK = """
+# A cut product (256x64 @ 64x128, cut along its rows, one BLAS call per piece on one thread) whose sums of 64
+# products of 1e-20 * 1e-20 are denormal: kept by the BLAS alone, 0 in every piece when the caller flushes.
+_PIECES_CHECK = """
 import numba, numpy as np
 from fastmlp.backends import thread_choice as tc
 from fastmlp.kernels import intrinsics, split
 intrinsics.launch_threads()  # before a cached parallel kernel loads (as the numba backend does)
+TINY32 = np.float32(np.finfo(np.float32).tiny)
 @numba.njit
-def product_flushing(C, A, B):
-    mode = intrinsics.flush_denormals(True)
+def product(C, A, B, flush):
+    mode = intrinsics.flush_denormals(flush)
     split.product(C, A, False, B, False, 1.0, 0.0, 2)
     intrinsics.restore_fp_mode(mode)
 A, B = np.full((256, 64), 1e-20, np.float32), np.full((64, 128), 1e-20, np.float32)
 C = np.full((256, 128), -1.0, np.float32)
 with tc.blas_limited():
-    for _ in range(5):
-        product_flushing(C, A, B)
-        assert not C.any(), "pieces kept denormals"
+    product(C, A, B, False)
+    assert (C > 0).all() and (C < TINY32).all(), "the BLAS alone flushed"
+    for _ in range(20):  # whichever threads take the pieces
+        C[:] = -1.0
+        product(C, A, B, True)
+        assert not C.any(), f"rows {np.flatnonzero(C.any(axis=1))[[0, -1]]} kept denormals"
+assert TINY32 * np.float32(0.25) != 0, "the caller's mode was not set back"
 print(numba.threading_layer())
 """
 
 
 @several_threads
 @pytest.mark.skipif(not intrinsics.HAS_MXCSR, reason="no MXCSR: no floating-point mode to take")
-def test_the_pieces_take_the_callers_floating_point_mode_with_a_thread_layer_that_does_not_pass_it_on():
+@pytest.mark.parametrize("layer", ["tbb", "workqueue"])
+def test_every_piece_of_a_cut_product_computes_in_its_callers_floating_point_mode(layer):
     """TBB runs a region's tasks in the mode of the thread that started it; Numba's workqueue layer runs
-    every piece on its own threads in theirs (measured: not flushed there without ``enter_fp_mode``)."""
-    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
-    out = subprocess.run([sys.executable, "-c", _LAYER_CHECK], capture_output=True, text=True, env=env, timeout=300)
+    every piece on threads of its own, in theirs (measured: not flushed there without ``enter_fp_mode``)."""
+    if layer not in intrinsics.available_threading_layers() + ["workqueue"]:
+        pytest.skip(f"the {layer} layer does not load here")
+    env = dict(os.environ, NUMBA_THREADING_LAYER=layer)
+    out = subprocess.run([sys.executable, "-c", _PIECES_CHECK], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split()[-1] == "workqueue"
-
-
-@several_threads
-@pytest.mark.skipif(not intrinsics.HAS_MXCSR, reason="no MXCSR: no floating-point mode to take")
-def test_every_piece_of_a_cut_product_computes_in_its_callers_floating_point_mode():
-    m, k, n = 256, 64, 128  # cut along the rows, one piece a thread
-    assert m * k * n >= SPLIT_MIN_WORK
-    A, B = np.full((m, k), 1e-20, np.float32), np.full((k, n), 1e-20, np.float32)  # sums of 64 products of 1e-40
-    C = np.full((m, n), -1.0, np.float32)
-    with tc.blas_limited():  # each piece one BLAS call on its own thread, as the numba backend runs them
-        product(C, A, False, B, False, 1.0, 0.0, 2)
-        assert (C > 0).all() and (C < TINY32).all()  # denormal: the BLAS alone does not flush
-        for _ in range(20):  # whichever threads take the pieces
-            C[:] = -1.0
-            product_flushing(C, A, False, B, False, 1.0, 0.0, 2)
-            assert not C.any(), f"rows {np.flatnonzero(C.any(axis=1))[[0, -1]]} kept denormals"
-    assert np.float32(TINY32) * np.float32(0.25) != 0  # this thread's mode is back
+    assert out.stdout.split()[-1] == layer
 
 
 @pytest.mark.parametrize("parts", [None, 1, 2])

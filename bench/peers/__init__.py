@@ -63,15 +63,15 @@ def missing_reason(name, optimizer="sgd"):
     return f"{', '.join(missing)} not installed ({'; '.join(INSTALL[m] for m in missing)})"
 
 
-# The optimizer kinds (``workloads.Optimizer.kind``) each training peer offers, where not all of them.
-PEER_OPTIMIZERS = {"sklearn": ("sgd", "adam")}
+# The optimizer kinds (``workloads.Optimizer.kind``) scikit-learn's MLPClassifier has solvers for; every other
+# training variant has them all.
+SKLEARN_OPTIMIZERS = ("sgd", "adam")
 
 
 def cannot_train(name, opt):
     """Why training variant ``name`` cannot train with ``opt`` (a workloads.Optimizer) by its own
     means ('' when it can)."""
-    kinds = PEER_OPTIMIZERS.get(name)
-    if kinds is None or opt.kind in kinds:
+    if name != "sklearn" or opt.kind in SKLEARN_OPTIMIZERS:
         return ""
     return f"scikit-learn's MLPClassifier has no {opt.kind} solver (only 'sgd', with momentum or Nesterov, and 'adam')"
 

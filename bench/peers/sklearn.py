@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 from sklearn.neural_network import MLPClassifier
 
+from . import cannot_train
 from .runner import Predictor, Runner, cross_entropy
 
 ADAM_NOTE = ("Adam: scikit-learn adds eps to sqrt(v) before the bias correction (eps / sqrt(1 - beta2^t) "
@@ -18,8 +19,9 @@ ADAM_NOTE = ("Adam: scikit-learn adds eps to sqrt(v) before the bias correction 
 def _solver(opt):
     """MLPClassifier's solver arguments for ``opt`` (a workloads.Optimizer): SGD (plain, momentum or
     Nesterov) or Adam; ValueError for the others (``peers.cannot_train``)."""
-    if opt.kind not in ("sgd", "adam"):
-        raise ValueError(f"scikit-learn's MLPClassifier has no {opt.kind} solver")
+    reason = cannot_train("sklearn", opt)
+    if reason:
+        raise ValueError(reason)
     if opt.is_adam:
         return {"solver": "adam", "learning_rate_init": opt.lr, "beta_1": opt.betas[0], "beta_2": opt.betas[1],
                 "epsilon": opt.eps}

@@ -542,12 +542,11 @@ MUTANTS = [
         "        old = enter_fp_mode(mode)\n        lo, hi = piece(m, parts, t, 1) if rows else piece(n, parts, t, ALIGN)\n",
         "        old = enter_fp_mode(flush_denormals(False))\n"
         "        lo, hi = piece(m, parts, t, 1) if rows else piece(n, parts, t, ALIGN)\n",
-        ("tests/test_split.py::"
-         "test_the_pieces_take_the_callers_floating_point_mode_with_a_thread_layer_that_does_not_pass_it_on",),
+        ("tests/test_split.py::test_every_piece_of_a_cut_product_computes_in_its_callers_floating_point_mode",),
         "a cut product's pieces in their own threads' mode: denormals unflushed there with the workqueue or omp layer"),
     Mutant(
         "sklearn_trains_any_optimizer", "bench/peers/__init__.py",
-        "    if kinds is None or opt.kind in kinds:\n",
+        '    if name != "sklearn" or opt.kind in SKLEARN_OPTIMIZERS:\n',
         "    if True:\n",
         ("tests/test_bench_rows.py::test_each_training_variant_trains_the_optimizer_rows",),
         "scikit-learn given a task on the RMSprop and Adagrad rows, which its MLPClassifier cannot train"),
