@@ -23,6 +23,8 @@ import importlib.util
 
 from fastmlp import MLP
 
+from .runner import cannot_train  # noqa: F401  (the peers' one list of what each can train)
+
 FASTMLP_VARIANTS = ("numba", "numpy", "loop")
 TRAIN_PEERS = ("torch", "jax-step", "jax-scan", "sklearn")
 PREDICT_PEERS = ("torch", "onnxruntime", "sklearn", "numpy-matmul")
@@ -61,19 +63,6 @@ def missing_reason(name, optimizer="sgd"):
     if not missing:
         return ""
     return f"{', '.join(missing)} not installed ({'; '.join(INSTALL[m] for m in missing)})"
-
-
-# The optimizer kinds (``workloads.Optimizer.kind``) scikit-learn's MLPClassifier has solvers for; every other
-# training variant has them all.
-SKLEARN_OPTIMIZERS = ("sgd", "adam")
-
-
-def cannot_train(name, opt):
-    """Why training variant ``name`` cannot train with ``opt`` (a workloads.Optimizer) by its own
-    means ('' when it can)."""
-    if name != "sklearn" or opt.kind in SKLEARN_OPTIMIZERS:
-        return ""
-    return f"scikit-learn's MLPClassifier has no {opt.kind} solver (only 'sgd', with momentum or Nesterov, and 'adam')"
 
 
 def initial_weights(net, seed=0):

@@ -1,6 +1,20 @@
 """The interfaces every benchmark runner has (:class:`Runner` trains, :class:`Predictor` runs
-``predict_proba``) and the loss and accuracy the peers report (:func:`cross_entropy`)."""
+``predict_proba``), the optimizers a runner cannot train (:func:`cannot_train`) and the loss and
+accuracy the peers report (:func:`cross_entropy`)."""
 import numpy as np
+
+
+# The optimizer kinds (``workloads.Optimizer.kind``) scikit-learn's MLPClassifier has solvers for; every other
+# training variant has them all.
+SKLEARN_OPTIMIZERS = ("sgd", "adam")
+
+
+def cannot_train(name, opt):
+    """Why training variant ``name`` cannot train with ``opt`` (a workloads.Optimizer) by its own
+    means ('' when it can)."""
+    if name != "sklearn" or opt.kind in SKLEARN_OPTIMIZERS:
+        return ""
+    return f"scikit-learn's MLPClassifier has no {opt.kind} solver (only 'sgd', with momentum or Nesterov, and 'adam')"
 
 
 class Runner:

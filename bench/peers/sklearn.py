@@ -9,8 +9,7 @@ import warnings
 import numpy as np
 from sklearn.neural_network import MLPClassifier
 
-from . import cannot_train
-from .runner import Predictor, Runner, cross_entropy
+from .runner import Predictor, Runner, cannot_train, cross_entropy
 
 ADAM_NOTE = ("Adam: scikit-learn adds eps to sqrt(v) before the bias correction (eps / sqrt(1 - beta2^t) "
              "in torch.optim's terms)")

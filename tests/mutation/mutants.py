@@ -545,7 +545,7 @@ MUTANTS = [
         ("tests/test_split.py::test_every_piece_of_a_cut_product_computes_in_its_callers_floating_point_mode",),
         "a cut product's pieces in their own threads' mode: denormals unflushed there with the workqueue or omp layer"),
     Mutant(
-        "sklearn_trains_any_optimizer", "bench/peers/__init__.py",
+        "sklearn_trains_any_optimizer", "bench/peers/runner.py",
         '    if name != "sklearn" or opt.kind in SKLEARN_OPTIMIZERS:\n',
         "    if True:\n",
         ("tests/test_bench_rows.py::test_each_training_variant_trains_the_optimizer_rows",),
