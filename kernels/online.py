@@ -158,7 +158,7 @@ def update_rows_and_next(z, WT, ST, x, dz, c, kind, nesterov, x_next):
     """The first layer's update by any optimizer and the next sample's product, one output unit's
     row at a time (each row stays in L1 between the two): for row j of WT (n_out, n_in) and of
     its state ST (2, n_out, n_in), each element's gradient g = dz[j] * x[p] goes through the
-    optimizer's element update (``optimizers``; the decoupled decay first: c.decay is 1
+    optimizer's element update (``optimizers``, the decoupled decay included: c.decay is 1
     without it; denormals flushed as in every update), then z[j] = updated row . x_next.
     ``kind`` as in ``optimizers.apply_update``: with a static ``UpdateChoice`` only that
     optimizer's pass is compiled."""
@@ -178,22 +178,22 @@ def _update_rows_and_next_impl(z, WT, ST, x, dz, c, kind, nesterov, x_next):
             d = dz[j]
             if k == ADAM:
                 for p in range(n):
-                    w[p], first[p], second[p] = adam_element(w[p] * c.decay, first[p], second[p], d * x[p], c)
+                    w[p], first[p], second[p] = adam_element(w[p], first[p], second[p], d * x[p], c)
             elif k == RMSPROP:
                 for p in range(n):
-                    w[p], first[p] = rmsprop_element(w[p] * c.decay, first[p], d * x[p], c)
+                    w[p], first[p] = rmsprop_element(w[p], first[p], d * x[p], c)
             elif k == ADAGRAD:
                 for p in range(n):
-                    w[p], first[p] = adagrad_element(w[p] * c.decay, first[p], d * x[p], c)
+                    w[p], first[p] = adagrad_element(w[p], first[p], d * x[p], c)
             elif c.momentum == 0:
                 for p in range(n):
-                    w[p] = sgd_element(w[p] * c.decay, d * x[p], c)
+                    w[p] = sgd_element(w[p], d * x[p], c)
             elif not nesterov:
                 for p in range(n):
-                    w[p], first[p] = momentum_element(w[p] * c.decay, first[p], d * x[p], c)
+                    w[p], first[p] = momentum_element(w[p], first[p], d * x[p], c)
             else:
                 for p in range(n):
-                    w[p], first[p] = nesterov_element(w[p] * c.decay, first[p], d * x[p], c)
+                    w[p], first[p] = nesterov_element(w[p], first[p], d * x[p], c)
             z[j] = _dot(w, x_next)
         restore_fp_mode(mode)
     return impl

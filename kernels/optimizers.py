@@ -13,7 +13,9 @@ Weight decay is L2 added to the gradient, g <- g + wd * p, as torch.optim does.
 Decoupled weight decay (Loshchilov & Hutter 2019, torch.optim.AdamW) shrinks every parameter,
 biases included, before the update and apart from the gradient: p <- p * (1 - lr * dwd), with
 the epoch's learning rate (not Adam's bias-corrected or Adagrad's decayed one); the update that
-follows (and its coupled weight decay) sees the shrunk p. Penalties and clipping act on the
+follows (and its coupled weight decay) sees the shrunk p. Each element update does it first
+(``Coeffs.decay``, exactly 1 without decoupled decay): no separate pass over the parameters
+(AdamW on the fashion net at batch 64, two threads: see ``fastmlp.bench.features``). Penalties and clipping act on the
 gradient before it comes here (``regularisation``).
 Every update runs with denormals flushed to zero (``intrinsics.flush_denormals``, on the thread
 that runs it, and back after): moments and velocities that decay geometrically (a weight whose
@@ -61,22 +63,25 @@ VELOCITY_FLUSH_EVERY = 16
 
 @njit(**JIT_INNER_INLINE)
 def sgd_element(p, g, c):
-    """SGD without momentum on one element: p - lr (g + wd p)."""
+    """SGD without momentum on one element: p <- decay p (decoupled weight decay), then p - lr (g + wd p)."""
+    p = p * c.decay
     return p - c.lr * (g + c.weight_decay * p)
 
 
 @njit(**JIT_INNER_INLINE)
 def momentum_element(p, velocity, g, c):
-    """SGD with momentum on one element: velocity = momentum velocity + g + wd p; p - lr velocity.
-    Returns (p, velocity)."""
+    """SGD with momentum on one element: p <- decay p; velocity = momentum velocity + g + wd p;
+    p - lr velocity. Returns (p, velocity)."""
+    p = p * c.decay
     velocity = c.momentum * velocity + g + c.weight_decay * p
     return p - c.lr * velocity, velocity
 
 
 @njit(**JIT_INNER_INLINE)
 def nesterov_element(p, velocity, g, c):
-    """Nesterov momentum on one element: g' = g + wd p; velocity = momentum velocity + g';
+    """Nesterov momentum on one element: p <- decay p; g' = g + wd p; velocity = momentum velocity + g';
     p - lr (g' + momentum velocity). Returns (p, velocity)."""
+    p = p * c.decay
     gi = g + c.weight_decay * p
     velocity = c.momentum * velocity + gi
     return p - c.lr * (gi + c.momentum * velocity), velocity
@@ -84,9 +89,10 @@ def nesterov_element(p, velocity, g, c):
 
 @njit(**JIT_INNER_INLINE)
 def adam_element(p, m, v, g, c):
-    """Adam on one element: g' = g + wd p;  m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2;
+    """Adam on one element: p <- decay p; g' = g + wd p;  m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2;
     p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)  (c.lr carries 1 / (1 - b1^t)).
     Returns (p, m, v)."""
+    p = p * c.decay
     gi = g + c.weight_decay * p
     m = c.beta1 * m + c.one_minus_beta1 * gi
     v = c.beta2 * v + c.one_minus_beta2 * gi * gi
@@ -95,8 +101,9 @@ def adam_element(p, m, v, g, c):
 
 @njit(**JIT_INNER_INLINE)
 def rmsprop_element(p, square_avg, g, c):
-    """RMSprop on one element: g' = g + wd p;  square_avg = alpha square_avg + (1 - alpha) g'^2;
+    """RMSprop on one element: p <- decay p; g' = g + wd p;  square_avg = alpha square_avg + (1 - alpha) g'^2;
     p - lr g' / (sqrt(square_avg) + eps). Returns (p, square_avg)."""
+    p = p * c.decay
     gi = g + c.weight_decay * p
     square_avg = c.alpha * square_avg + c.one_minus_alpha * gi * gi
     return p - c.lr * gi / (np.sqrt(square_avg) + c.eps), square_avg
@@ -104,9 +111,10 @@ def rmsprop_element(p, square_avg, g, c):
 
 @njit(**JIT_INNER_INLINE)
 def adagrad_element(p, sum_sq, g, c):
-    """Adagrad on one element: g' = g + wd p;  sum_sq += g'^2;
+    """Adagrad on one element: p <- decay p; g' = g + wd p;  sum_sq += g'^2;
     p - lr / (1 + (t - 1) lr_decay) g' / (sqrt(sum_sq) + eps)  (c.lr is already decayed).
     Returns (p, sum_sq)."""
+    p = p * c.decay
     gi = g + c.weight_decay * p
     sum_sq = sum_sq + gi * gi
     return p - c.lr * gi / (np.sqrt(sum_sq) + c.eps), sum_sq
@@ -155,13 +163,6 @@ def _adagrad(p, sum_sq, g, c):
         p[i], sum_sq[i] = adagrad_element(p[i], sum_sq[i], g[i], c)
 
 
-@njit(**JIT_INNER)
-def _decay(p, factor):
-    """p *= factor: decoupled weight decay, factor = 1 - lr * dwd."""
-    for i in range(p.shape[0]):
-        p[i] *= factor
-
-
 def velocity_fused(choice):
     """Whether a static ``UpdateChoice`` lets W's gradient go straight into its velocity
     (``descend``): SGD with plain momentum (not Nesterov, whose step needs the gradient itself),
@@ -182,13 +183,20 @@ def descend(p, velocity, c):
     ``VELOCITY_FLUSH_EVERY``-th update, so that a velocity decaying towards 0 spends at most that
     many products as a denormal, each of them slow on Intel CPUs. The other updates read the
     velocity and write only p: 1.5-1.6x faster on 32k-200k elements (Intel Xeon, AVX-512, one
-    thread: 200,704 elements 52 -> 35 us)."""
+    thread: 200,704 elements 52 -> 35 us).
+    With the write-back, the velocity is written in one loop and p in the next, not both in one:
+    with two threads the other core's forward product reads p's cache lines, so each store to p
+    waits for its line, and a store to the velocity (a line this core holds) between two of them
+    takes a place in the core's store buffer where another p store could have waited (likely; what
+    was measured: fashion net, batch 64, two threads, weight decay 5e-4, Intel Xeon model 167,
+    fresh processes alternated: 139-141k samples/s with one loop, 159-162k with two, as fast as
+    without weight decay; one loop per 1024-element chunk 155-159k)."""
     mode = flush_denormals(c.flush)
     if c.write_velocity:
         for i in range(p.shape[0]):
-            v = velocity[i] + c.weight_decay * p[i]
-            velocity[i] = v
-            p[i] = p[i] - c.lr * v
+            velocity[i] = velocity[i] + c.weight_decay * p[i]
+        for i in range(p.shape[0]):
+            p[i] = p[i] - c.lr * velocity[i]
     else:
         for i in range(p.shape[0]):
             p[i] = p[i] - c.lr * velocity[i]
@@ -212,7 +220,7 @@ def _optimizer_id_impl(kind):
 @kernel_only
 def apply_update(p, first, second, g, kind, c, nesterov):
     """One optimizer's update on a range of elements (``first``/``second`` its state slots),
-    after the decoupled weight decay; compiled for every optimizer (``kind`` an id, chosen per
+    the decoupled weight decay included; compiled for every optimizer (``kind`` an id, chosen per
     call) or for one (a static ``UpdateChoice``)."""
 
 
@@ -220,16 +228,11 @@ def apply_update(p, first, second, g, kind, c, nesterov):
 def _apply_update_impl(p, first, second, g, kind, c, nesterov):
     choice = static_value(kind)
     # constants (or None: chosen per call): the other updates are pruned before typing
-    only, form, decays = (None, None, None) if choice is None else (choice.kind, choice.momentum, choice.decay)
+    only, form = (None, None) if choice is None else (choice.kind, choice.momentum)
 
     def impl(p, first, second, g, kind, c, nesterov):
         k = kind if only is None else only
         mode = flush_denormals(c.flush)
-        if decays is None:
-            if c.decay != 1:
-                _decay(p, c.decay)
-        elif decays:
-            _decay(p, c.decay)
         if k == ADAM:
             _adam(p, first, second, g, c)
         elif k == RMSPROP:

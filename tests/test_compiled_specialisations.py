@@ -142,10 +142,19 @@ def test_blas_sized_batches_compile_no_loop_products(compiled_blas, compiled):
     assert "_matmul" in compiled["sgd"] and "_outer_sum" in compiled["adam"]
 
 
-def test_sgd_compiles_its_momentum_form_only_and_decay_only_when_asked(compiled_blas, compiled):
+def test_sgd_compiles_its_momentum_form_only(compiled_blas):
     momentum = compiled_blas["momentum"]
     assert momentum.get("_momentum") == 1
-    for unused in ("_sgd", "_nesterov", "_decay", "_adam"):
+    for unused in ("_sgd", "_nesterov", "_adam"):
         assert unused not in momentum, f"a momentum fit compiled {unused}: {momentum}"
-    assert "_decay" not in compiled_blas["adam"] and "_decay" not in compiled["adam"]
-    assert compiled_blas["adam_dwd"].get("_decay") == 1
+
+
+def test_decoupled_decay_is_in_the_update_pass(compiled_blas):
+    """AdamW (fit after Adam in the same process) runs Adam's one pass over the parameters, the decay
+    folded into each element's update: it compiles no pass of its own (no separate decay pass)."""
+    assert compiled_blas["adam"].get("_adam") == 1
+    adamw = compiled_blas["adam_dwd"]
+    assert adamw.get("train_epoch") == 1  # its own specialisation (velocity_fused needs the choice)...
+    passes = [k for k in adamw if k.startswith("_") and k.lstrip("_").split(".")[0] in
+              ("sgd", "momentum", "nesterov", "adam", "rmsprop", "adagrad", "decay")]
+    assert not passes, f"an AdamW fit after an Adam fit compiled {passes}: {adamw}"  # ...but no update pass

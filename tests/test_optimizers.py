@@ -323,6 +323,24 @@ def test_descend_without_weight_decay_gives_the_momentum_update_and_leaves_the_v
     np.testing.assert_array_max_ulp(out[False], exact.astype(dtype), maxulp=1)  # one rounding (FMA) or two
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_descend_with_weight_decay_adds_it_to_the_velocity_then_steps_by_the_new_velocity(dtype):
+    """With weight decay: velocity += wd * p (the p before the step), then p -= lr * velocity (the new one)."""
+    rng = np.random.default_rng(1)
+    n = 2051
+    p0 = rng.normal(size=n).astype(dtype)
+    velocity = rng.normal(size=n).astype(dtype)
+    hyper = fastmlp.Optimizer("sgd", momentum=0.9, weight_decay=0.25).kernel_hyper(0.05)
+    c = _coeffs(hyper, 1, p0)
+    p, v = p0.copy(), velocity.copy()
+    _descend(p, v, c)
+    T, L = p0.dtype.type, np.longdouble
+    new_v = (velocity.astype(L) + L(T(0.25)) * p0.astype(L)).astype(dtype)
+    np.testing.assert_array_max_ulp(v, new_v, maxulp=1)  # one rounding (FMA) or two
+    new_p = (p0.astype(L) - L(T(0.05)) * v.astype(L)).astype(dtype)
+    np.testing.assert_array_max_ulp(p, new_p, maxulp=1)
+
+
 @pytest.mark.parametrize("batch_size", [1, 4], ids=["online", "mini-batch"])
 @pytest.mark.parametrize("name,hyper,steps", [("adam", {}, 800), ("sgd", dict(momentum=0.9), 850)])
 def test_training_flushes_the_moments_a_zero_input_leaves_decaying(name, hyper, steps, batch_size):

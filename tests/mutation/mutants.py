@@ -165,6 +165,21 @@ MUTANTS = [
         (OPTIMIZERS_AGREE, SIZES_MATRIX),
         "numba RMSprop divides by the mean square, not its root"),
     Mutant(
+        "descend_steps_before_the_decay", "kernels/optimizers.py",
+        "            velocity[i] = velocity[i] + c.weight_decay * p[i]\n        for i in range(p.shape[0]):\n"
+        "            p[i] = p[i] - c.lr * velocity[i]\n",
+        "            p[i] = p[i] - c.lr * velocity[i]\n        for i in range(p.shape[0]):\n"
+        "            velocity[i] = velocity[i] + c.weight_decay * p[i]\n",
+        ("tests/test_optimizers.py::test_descend_with_weight_decay_adds_it_to_the_velocity_then_steps_by_the_new_velocity",
+         TRAINING_MATRIX),
+        "numba fused momentum with weight decay steps p by the velocity before the decay is added to it"),
+    Mutant(
+        "adamw_decay_skipped", "kernels/optimizers.py",
+        'Returns (p, m, v)."""\n    p = p * c.decay\n',
+        'Returns (p, m, v)."""\n',
+        ("tests/test_regularisation.py::test_decoupled_weight_decay_by_hand", "tests/test_split.py"),
+        "numba Adam's element update forgets the decoupled weight decay (AdamW trains as Adam)"),
+    Mutant(
         "adagrad_lr_decay_from_first_step", "kernels/optimizers.py",
         "lr = lr / (1.0 + (step - 1) * hyper.lr_decay)",
         "lr = lr / (1.0 + step * hyper.lr_decay)",
