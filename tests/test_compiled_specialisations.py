@@ -154,7 +154,7 @@ def test_decoupled_decay_is_in_the_update_pass(compiled_blas):
     folded into each element's update: it compiles no pass of its own (no separate decay pass)."""
     assert compiled_blas["adam"].get("_adam") == 1
     adamw = compiled_blas["adam_dwd"]
-    assert adamw.get("train_epoch") == 1  # its own specialisation (velocity_fused needs the choice)...
+    assert adamw.get("train_epoch") == 1  # its own specialisation (the static choice names the decay)...
     passes = [k for k in adamw if k.startswith("_") and k.lstrip("_").split(".")[0] in
               ("sgd", "momentum", "nesterov", "adam", "rmsprop", "adagrad", "decay")]
     assert not passes, f"an AdamW fit after an Adam fit compiled {passes}: {adamw}"  # ...but no update pass

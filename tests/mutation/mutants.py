@@ -170,8 +170,8 @@ MUTANTS = [
         "            p[i] = p[i] - c.lr * velocity[i]\n",
         "            p[i] = p[i] - c.lr * velocity[i]\n        for i in range(p.shape[0]):\n"
         "            velocity[i] = velocity[i] + c.weight_decay * p[i]\n",
-        ("tests/test_optimizers.py::test_descend_with_weight_decay_adds_it_to_the_velocity_then_steps_by_the_new_velocity",
-         TRAINING_MATRIX),
+        ("tests/test_optimizers.py::"
+         "test_descend_with_weight_decay_adds_it_to_the_velocity_then_steps_by_the_new_velocity", TRAINING_MATRIX),
         "numba fused momentum with weight decay steps p by the velocity before the decay is added to it"),
     Mutant(
         "adamw_decay_skipped", "kernels/optimizers.py",
