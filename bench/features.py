@@ -40,6 +40,7 @@ CASES = {
     "sgd_weight_decay": ("sgd", {}, {"weight_decay": 5e-4}),
     "momentum": ("sgd", {}, {"momentum": 0.9}),
     "momentum_weight_decay": ("momentum", {}, {"momentum": 0.9, "weight_decay": 5e-4}),
+    "nesterov": ("sgd", {}, {"momentum": 0.9, "nesterov": True}),
     "adam_l2": ("adam", {}, dict(ADAM, l2=1e-4)),
     "adam_clip_norm": ("adam", {}, dict(ADAM, clip_norm=5.0)),
     "diagnostics": ("sgd", {}, {"callbacks": "diagnostics"}),

@@ -78,13 +78,26 @@ def momentum_element(p, velocity, g, c):
 
 
 @njit(**JIT_INNER_INLINE)
-def nesterov_element(p, velocity, g, c):
-    """Nesterov momentum on one element: p <- decay p; g' = g + wd p; velocity = momentum velocity + g';
-    p - lr (g' + momentum velocity). Returns (p, velocity)."""
+def nesterov_velocity(p, velocity, g, c):
+    """Nesterov momentum's new velocity on one element: momentum velocity + g', with p <- decay p
+    and g' = g + wd p."""
+    return c.momentum * velocity + (g + c.weight_decay * (p * c.decay))
+
+
+@njit(**JIT_INNER_INLINE)
+def nesterov_param(p, velocity, g, c):
+    """Nesterov momentum's new p on one element from its new velocity: p <- decay p;
+    p - lr (g' + momentum velocity), g' = g + wd p."""
     p = p * c.decay
-    gi = g + c.weight_decay * p
-    velocity = c.momentum * velocity + gi
-    return p - c.lr * (gi + c.momentum * velocity), velocity
+    return p - c.lr * ((g + c.weight_decay * p) + c.momentum * velocity)
+
+
+@njit(**JIT_INNER_INLINE)
+def nesterov_element(p, velocity, g, c):
+    """Nesterov momentum on one element (``nesterov_velocity``, then ``nesterov_param``).
+    Returns (p, velocity)."""
+    velocity = nesterov_velocity(p, velocity, g, c)
+    return nesterov_param(p, velocity, g, c), velocity
 
 
 @njit(**JIT_INNER_INLINE)
@@ -137,9 +150,13 @@ def _momentum(p, velocity, g, c):
 
 @njit(**JIT_INNER)
 def _nesterov(p, velocity, g, c):
-    """``nesterov_element`` over the arrays."""
+    """``nesterov_element`` over the arrays: the velocities in one loop, then p in another (as
+    ``descend``: with two threads, stores to p wait for lines the other core reads; fashion net,
+    batch 64, Intel Xeon model 167, alternated: 147.9-154.9k -> 154.1-157.8k samples/s)."""
     for i in range(p.shape[0]):
-        p[i], velocity[i] = nesterov_element(p[i], velocity[i], g[i], c)
+        velocity[i] = nesterov_velocity(p[i], velocity[i], g[i], c)
+    for i in range(p.shape[0]):
+        p[i] = nesterov_param(p[i], velocity[i], g[i], c)
 
 
 @njit(**JIT_INNER)

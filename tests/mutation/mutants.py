@@ -174,6 +174,14 @@ MUTANTS = [
          "test_descend_with_weight_decay_adds_it_to_the_velocity_then_steps_by_the_new_velocity", TRAINING_MATRIX),
         "numba fused momentum with weight decay steps p by the velocity before the decay is added to it"),
     Mutant(
+        "nesterov_steps_with_the_old_velocity", "kernels/optimizers.py",
+        "        velocity[i] = nesterov_velocity(p[i], velocity[i], g[i], c)\n    for i in range(p.shape[0]):\n"
+        "        p[i] = nesterov_param(p[i], velocity[i], g[i], c)\n",
+        "        p[i] = nesterov_param(p[i], velocity[i], g[i], c)\n    for i in range(p.shape[0]):\n"
+        "        velocity[i] = nesterov_velocity(p[i], velocity[i], g[i], c)\n",
+        (OPTIMIZERS_AGREE, TRAINING_MATRIX),
+        "numba Nesterov over a layer steps p by the velocity before updating it (its two loops swapped)"),
+    Mutant(
         "adamw_decay_skipped", "kernels/optimizers.py",
         'Returns (p, m, v)."""\n    p = p * c.decay\n',
         'Returns (p, m, v)."""\n',
