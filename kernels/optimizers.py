@@ -15,8 +15,8 @@ biases included, before the update and apart from the gradient: p <- p * (1 - lr
 the epoch's learning rate (not Adam's bias-corrected or Adagrad's decayed one); the update that
 follows (and its coupled weight decay) sees the shrunk p. Each element update does it first
 (``Coeffs.decay``, exactly 1 without decoupled decay): no separate pass over the parameters
-(AdamW on the fashion net at batch 64, two threads: see ``fastmlp.bench.features``). Penalties and clipping act on the
-gradient before it comes here (``regularisation``).
+(AdamW as fast as Adam: ``fastmlp.bench.features``). Penalties and clipping act on the gradient
+before it comes here (``regularisation``).
 Every update runs with denormals flushed to zero (``intrinsics.flush_denormals``, on the thread
 that runs it, and back after): moments and velocities that decay geometrically (a weight whose
 gradient stays 0, e.g. under an input pixel that is 0) become denormal after some hundred steps
