@@ -1,6 +1,7 @@
 """Every use of a private Numba API, in one module: borrowed views, BLAS pointers, prefetch,
 the floating-point mode (denormals flushed), the kernels' cache folder, loading cached
-kernels, and the thread pool's start.
+kernels, and the thread pool's start; with them the kernels' other intrinsics (a bit cast, a
+division by a refined reciprocal estimate), which need only the public ``numba.extending``.
 
 Numba's public API cannot express these, so they reach into Numba's internals. When a
 Numba release moves one of them, this module is the only one to change, and
@@ -481,6 +482,30 @@ def float32_from_bits(typingctx, bits):
         low = context.cast(builder, args[0], sig.args[0], types.int32)
         return builder.bitcast(low, ir.FloatType())
     return types.float32(bits), codegen
+
+
+# -- division by a refined reciprocal estimate ---------------------------------------------------
+
+@intrinsic
+def estimated_quotient(typingctx, a, b):
+    """a / b; for float32 an LLVM fdiv with the flags 'arcp' and 'ninf', which vector loops compute
+    as a times the CPU's reciprocal estimate of b refined by one Newton step (rcpps or rcp14ps and
+    two FMAs, where the divide unit takes 5-10 cycles a vector): within a few units in the last
+    place of the rounded quotient. For an optimizer's denominator, b = sqrt(state) + eps > 0: a b
+    below the smallest normal float32 (only with a denormal eps) is raised to it, which the
+    estimate would read as 0 (a = 0 then, and so is the quotient); b = inf (a diverged state)
+    gives NaN. float64 and other types: the exact division."""
+    if not (isinstance(a, types.Float) and a == b):
+        return None
+
+    def codegen(context, builder, sig, args):
+        x, y = args
+        if sig.return_type != types.float32:
+            return builder.fdiv(x, y)
+        tiny = ir.Constant(ir.FloatType(), float(np.finfo(np.float32).tiny))
+        y = builder.select(builder.fcmp_ordered("<", y, tiny), tiny, y)
+        return builder.fdiv(x, y, flags=("arcp", "ninf"))
+    return a(a, b), codegen
 
 
 # -- the floating-point mode: denormals flushed --------------------------------------------------

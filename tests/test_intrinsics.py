@@ -497,6 +497,45 @@ def test_float32_from_bits_is_a_bit_cast():
     assert np.isnan(f(np.int64(0x7FC00000)))
 
 
+# -- division by a refined reciprocal estimate -----------------------------------------------------
+
+@njit(fastmath={"nsz", "arcp", "contract", "reassoc"}, error_model="numpy")
+def _quotients(out, a, b):
+    for i in range(a.shape[0]):
+        out[i] = intrinsics.estimated_quotient(a[i], b[i])
+
+
+def test_estimated_quotient_is_within_a_few_ulp_in_float32_and_exact_in_float64():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal(20000) * 10.0 ** rng.integers(-15, 15, 20000)
+    b = rng.random(20000) * 10.0 ** rng.integers(-15, 15, 20000) + 1e-20  # quotients normal
+    for dtype, ulps in ((np.float32, 4), (np.float64, 0)):
+        x, y = a.astype(dtype), b.astype(dtype)
+        got = np.empty_like(x)
+        _quotients(got, x, y)
+        want = x / y
+        assert np.all(np.abs(got - want) <= ulps * np.spacing(np.abs(want)).astype(dtype)), dtype
+    # b below the smallest normal float32 (a denormal eps): raised to it, never read as 0 (in a vector
+    # loop, as an optimizer's update runs); NaN stays NaN
+    x = np.tile(np.array([0.0, 1e-30, 1.0, 1.0], np.float32), 32)
+    y = np.tile(np.array([1e-40, 1e-40, np.nan, 1e-40], np.float32), 32)
+    got = np.empty_like(x)
+    _quotients(got, x, y)
+    tiny = np.finfo(np.float32).tiny
+    np.testing.assert_allclose(got[0::4], 0.0)
+    np.testing.assert_allclose(got[1::4], np.float32(1e-30) / tiny, rtol=1e-6)
+    assert np.isnan(got[2::4]).all()
+    np.testing.assert_allclose(got[3::4], np.float32(1.0 / tiny), rtol=1e-6)
+
+
+@pytest.mark.skipif(not intrinsics.HAS_MXCSR, reason="x86-64 code only")
+def test_estimated_quotient_takes_the_reciprocal_estimate_in_a_vector_loop():
+    got = np.empty(64, np.float32)
+    _quotients(got, np.ones(64, np.float32), np.full(64, 3.0, np.float32))
+    asm = next(code for sig, code in _quotients.inspect_asm().items() if sig[0].dtype == numba.float32)
+    assert re.search(r"\bvrcp(14)?ps\b|\brcpps\b", asm) and not re.search(r"\bv?divps\b", asm)
+
+
 # -- the floating-point mode ------------------------------------------------------------------------
 
 TINY32 = np.float32(np.finfo(np.float32).tiny)  # the smallest normal float32
@@ -587,6 +626,7 @@ EXERCISED = {
     "by_reference": test_by_reference_holds_the_value,
     "prefetch": test_prefetch_changes_no_result,
     "float32_from_bits": test_float32_from_bits_is_a_bit_cast,
+    "estimated_quotient": test_estimated_quotient_is_within_a_few_ulp_in_float32_and_exact_in_float64,
     "wide_vectors": test_wide_vectors_marks_the_calling_function,
 }
 

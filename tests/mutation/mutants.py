@@ -182,6 +182,13 @@ MUTANTS = [
         (OPTIMIZERS_AGREE, TRAINING_MATRIX),
         "numba Nesterov over a layer steps p by the velocity before updating it (its two loops swapped)"),
     Mutant(
+        "estimated_quotient_reads_denormals_as_zero", "kernels/intrinsics.py",
+        "        y = builder.select(builder.fcmp_ordered(\"<\", y, tiny), tiny, y)\n",
+        "",
+        ("tests/test_intrinsics.py::test_estimated_quotient_is_within_a_few_ulp_in_float32_and_exact_in_float64",),
+        "the float32 division by a reciprocal estimate without raising a denormal denominator to the smallest "
+        "normal: the estimate reads it as 0 (with a denormal eps, an untouched weight's update is 0 * inf = NaN)"),
+    Mutant(
         "adamw_decay_skipped", "kernels/optimizers.py",
         'Returns (p, m, v)."""\n    p = p * c.decay\n',
         'Returns (p, m, v)."""\n',
