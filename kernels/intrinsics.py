@@ -1,7 +1,7 @@
 """Every use of a private Numba API, in one module: borrowed views, BLAS pointers, prefetch,
 the floating-point mode (denormals flushed), the kernels' cache folder, loading cached
 kernels, and the thread pool's start; with them the kernels' other intrinsics (a bit cast, a
-division by a refined reciprocal estimate), which need only the public ``numba.extending``.
+division by a refined reciprocal estimate), which need only Numba's public extension API.
 
 Numba's public API cannot express these, so they reach into Numba's internals. When a
 Numba release moves one of them, this module is the only one to change, and

@@ -160,8 +160,8 @@ MUTANTS = [
         "numba fused SGD (small layers) skips negative inputs instead of only zero ones"),
     Mutant(
         "rmsprop_without_sqrt", "kernels/optimizers.py",
-        "return p - c.lr * gi / (np.sqrt(square_avg) + c.eps), square_avg",
-        "return p - c.lr * gi / (square_avg + c.eps), square_avg",
+        "return p - estimated_quotient(c.lr * gi, np.sqrt(square_avg) + c.eps), square_avg",
+        "return p - estimated_quotient(c.lr * gi, square_avg + c.eps), square_avg",
         (OPTIMIZERS_AGREE, SIZES_MATRIX),
         "numba RMSprop divides by the mean square, not its root"),
     Mutant(
