@@ -26,12 +26,13 @@ gradient buffer for the first layer; the row, still in L1, then gives z_next[j] 
 loop, the same one that computes a call's first product: where the epoch is cut into calls
 changes no bit). The layers above and the first layer's bias go through ``update_backward``
 and ``update_range`` as in the generic epoch. Such a pass reads and writes three rows (the weights
-and two of state) where plain SGD's reads and writes one, and that traffic is its cost once the
-division is not: over the 32 x 784 first layer of mnist-b1, one thread, Adam's pass took 3.38 us on
-a Zen 5, the same loads and stores with a multiply-add each 2.85 us, plain SGD's 1.22 us; on an
-Intel Xeon (family 6 model 167) 9.6 us with a divide per element, 7.5 us with the reciprocal
-estimate Adam, RMSprop and Adagrad now divide by (``intrinsics.estimated_quotient``), 6.2 us for
-the loads and stores with a multiply-add each (adam-b1 80k -> 100k samples/s).
+and two of state) where plain SGD's reads and writes one, and that traffic is most of its cost:
+over the 32 x 784 first layer of mnist-b1, one thread, Adam's pass took 3.38 us on a Zen 5, the
+same loads and stores with a multiply-add each 2.85 us, plain SGD's 1.22 us. On an Intel Xeon
+(family 6 model 167) the divide unit weighed more: 9.6 us with a division per element, 7.5 us with
+the reciprocal estimate Adam, RMSprop and Adagrad now divide by (``intrinsics.estimated_quotient``;
+the square root, still on that unit, is the rest), 6.2 us for the loads and stores with a
+multiply-add each (adam-b1 80k -> 100k samples/s).
 """
 from numba import njit
 from numba.extending import overload
