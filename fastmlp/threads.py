@@ -104,8 +104,9 @@ def is_deterministic():
 
 def thread_info():
     """Numba threads and threading layer, BLAS libraries with their thread counts, the one the kernels call
-    ('kernel_blas': 'numpy' or 'scipy', see ``FASTMLP_BLAS`` in the README), deterministic mode, and
-    whether training adapts the thread count ('adaptive': no count fixed by set_num_threads)."""
+    ('kernel_blas': 'numpy' or 'scipy', see ``FASTMLP_BLAS`` in the README), deterministic mode,
+    whether training adapts the thread count ('adaptive': no count fixed by set_num_threads), and whether
+    inference may put products on AMX tiles ('amx_tiles', see ``FASTMLP_TILES``; asks Linux the first time)."""
     info = {"numba_threads": numba.get_num_threads(), "numba_max_threads": numba.config.NUMBA_NUM_THREADS,
             "cores": os.cpu_count(), "deterministic": thread_choice.is_deterministic(), "adaptive": not thread_choice.is_fixed()}
     try:
@@ -116,4 +117,6 @@ def thread_info():
     info["blas"] = [{k: d.get(k) for k in ("internal_api", "version", "num_threads", "filepath")}
                     for d in threadpool_info() if d.get("user_api") == "blas"]
     info["kernel_blas"] = kernel_blas()
+    from .backends import tiles
+    info["amx_tiles"] = tiles.available()
     return info

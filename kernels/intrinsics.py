@@ -13,7 +13,8 @@ Private names used (all imported here, nowhere else):
   reference (:func:`borrow`, :func:`matrix`, :func:`rows`, :func:`stack_block`), and ``make_array``'s data
   pointer read without index checks (:func:`entry`);
 - ``numba.core.cgutils``: stack slots and intrinsic declarations (prefetch, MXCSR:
-  :func:`flush_denormals`, :func:`enter_fp_mode`, :func:`restore_fp_mode`);
+  :func:`flush_denormals`, :func:`enter_fp_mode`, :func:`restore_fp_mode`; AMX: :func:`tile_configure`
+  and the other ``tile_`` intrinsics);
 - ``llvmlite.ir.FunctionAttributes`` as the set it is (``set.add``: it accepts only attributes
   without values), and the settings ``CPU_NAME`` and ``CPU_FEATURES`` of ``numba.core.config`` with
   ``llvmlite.binding.get_host_cpu_features``: the vector width a kernel is compiled for
@@ -83,7 +84,7 @@ import numpy as np
 from llvmlite import binding as llvm
 from llvmlite import ir
 from numba import types
-from numba.core import caching, cgutils
+from numba.core import caching, cgutils, errors
 from numba.core import config as numba_config
 from numba.extending import intrinsic
 from numba.core.runtime import rtsys
@@ -203,10 +204,13 @@ def rows(typingctx, arr, start, n):
     return arr(arr, start, n), codegen
 
 
+STACK_BLOCK_ALIGN = 64  # a cache line: whole vector and tile rows load from one line
+
+
 @intrinsic
 def stack_block(typingctx, like, nbytes):
     """A C-contiguous 1-D array of ``nbytes // like.itemsize`` elements of ``like``'s dtype on the
-    calling kernel's stack (``nbytes`` a literal int); uninitialised, no owner.
+    calling kernel's stack (``nbytes`` a literal int), starting on a 64-byte boundary; uninitialised, no owner.
 
     Its length is a compile-time constant and nothing else can point into it, so LLVM keeps
     it in registers in a loop that accumulates into it over a constant length (a row block's
@@ -222,8 +226,9 @@ def stack_block(typingctx, like, nbytes):
         itemsize = context.get_abi_sizeof(ll)
         size = max(1, nbytes.literal_value // itemsize)
         intp = context.get_value_type(types.intp)
-        return _borrowed_view(context, builder, ret, cgutils.alloca_once(builder, ll, size=size), [intp(size)],
-                              [intp(itemsize)], intp(itemsize))
+        slot = cgutils.alloca_once(builder, ll, size=size)
+        slot.align = STACK_BLOCK_ALIGN
+        return _borrowed_view(context, builder, ret, slot, [intp(size)], [intp(itemsize)], intp(itemsize))
     return ret(like, nbytes), codegen
 
 
@@ -506,6 +511,139 @@ def estimated_quotient(typingctx, a, b):
         y = builder.select(builder.fcmp_ordered("<", y, tiny), tiny, y)
         return builder.fdiv(x, y, flags=("arcp", "ninf"))
     return a(a, b), codegen
+
+
+# -- AMX tiles ------------------------------------------------------------------------------------
+# Intel's AMX (Sapphire Rapids and later): eight tile registers of up to 16 rows x 64 bytes and a
+# product of bfloat16 tiles into a float32 tile (``kernels.tiles``). The instructions are LLVM's
+# x86 intrinsics, the tile numbers immediates (literal ints). A function that uses them is compiled
+# with the AMX features added to the kernels' own (``tile_target``), whatever CPU the kernels are
+# compiled for, so that every CPU compiles it; only a CPU with AMX, in a process the kernel has
+# allowed to use it (``fastmlp.backends.tiles``), may run it.
+
+TILE_ROWS = 16  # rows of every tile as ``tile_configure`` sets them
+TILE_BYTES_PER_ROW = 64
+AMX_FEATURES = "+amx-tile,+amx-bf16"
+
+
+def _tile_target_attribute():
+    if numba_config.CPU_NAME or numba_config.CPU_FEATURES:
+        features = numba_config.CPU_FEATURES or ""
+    else:
+        features = llvm.get_host_cpu_features().flatten()
+    return f'"target-features"="{features + "," if features else ""}{AMX_FEATURES}"'
+
+
+def tiles_compile_here():
+    """Whether the kernels are compiled for this very CPU (no ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES``)
+    and it has AMX's tiles and bfloat16 products (LLVM's host features): what running ``kernels.tiles``
+    needs of the compiler; the operating system must allow it too (``fastmlp.backends.tiles``)."""
+    if numba_config.CPU_NAME or numba_config.CPU_FEATURES:
+        return False
+    features = llvm.get_host_cpu_features()
+    return bool(features.get("amx-tile") and features.get("amx-bf16"))
+
+
+def _call_void(builder, name, argument_types, arguments):
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), argument_types), name)
+    builder.call(fn, arguments)
+
+
+@intrinsic
+def tile_target(typingctx):
+    """Compile the calling function with the AMX instructions (the kernels' target features and
+    AMX's), and never inline it into a caller compiled without them. Nothing happens at run time."""
+    def codegen(context, builder, sig, args):
+        set.add(builder.function.attributes, _tile_target_attribute())  # a string attribute: see WIDE_VECTORS
+        builder.function.attributes.add("noinline")
+        return context.get_dummy_value()
+    return types.none(), codegen
+
+
+@intrinsic
+def tile_configure(typingctx):
+    """Set every tile register to ``TILE_ROWS`` rows of ``TILE_BYTES_PER_ROW`` bytes (ldtilecfg, palette 1)."""
+    def codegen(context, builder, sig, args):
+        i8 = ir.IntType(8)
+        config = bytearray(64)
+        config[0] = 1  # palette 1
+        for t in range(8):
+            config[16 + 2 * t:18 + 2 * t] = TILE_BYTES_PER_ROW.to_bytes(2, "little")
+            config[48 + t] = TILE_ROWS
+        slot = cgutils.alloca_once_value(builder, ir.Constant(ir.ArrayType(i8, 64), config))
+        _call_void(builder, "llvm.x86.ldtilecfg", [i8.as_pointer()], [builder.bitcast(slot, i8.as_pointer())])
+        return context.get_dummy_value()
+    return types.none(), codegen
+
+
+@intrinsic
+def tile_release(typingctx):
+    """Release the tile registers (tilerelease): the thread's next context switch saves no tile state."""
+    def codegen(context, builder, sig, args):
+        _call_void(builder, "llvm.x86.tilerelease", [], [])
+        return context.get_dummy_value()
+    return types.none(), codegen
+
+
+@intrinsic
+def tile_zero(typingctx, t):
+    """Tile t (a literal int) = 0."""
+    if not isinstance(t, types.IntegerLiteral):
+        return None
+
+    def codegen(context, builder, sig, args):
+        _call_void(builder, "llvm.x86.tilezero", [ir.IntType(8)], [ir.IntType(8)(t.literal_value)])
+        return context.get_dummy_value()
+    return types.none(t), codegen
+
+
+def _tile_move(name, t, arr, offset, stride):
+    """The signature and code of a tile load or store (``name``) of tile t at arr's element ``offset``."""
+    if not (isinstance(t, types.IntegerLiteral) and isinstance(arr, types.Array)
+            and isinstance(offset, types.Integer) and isinstance(stride, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        _, arr_value, offset_value, stride_value = args
+        data = context.make_array(sig.args[1])(context, builder, arr_value).data
+        i8, i64 = ir.IntType(8), ir.IntType(64)
+        address = builder.bitcast(builder.gep(data, [offset_value]), i8.as_pointer())
+        stride_i64 = context.cast(builder, stride_value, sig.args[3], types.int64)
+        _call_void(builder, name, [i8, i8.as_pointer(), i64], [i8(t.literal_value), address, stride_i64])
+        return context.get_dummy_value()
+    return types.none(t, arr, offset, stride), codegen
+
+
+@intrinsic
+def tile_load(typingctx, t, arr, offset, stride):
+    """Tile t (a literal int) = ``TILE_ROWS`` rows of ``TILE_BYTES_PER_ROW`` bytes from arr, the first at
+    element ``offset`` of arr's data, each ``stride`` bytes after the one before (tileloadd; no index checks).
+    Rows that start on a 64-byte boundary load fastest."""
+    return _tile_move("llvm.x86.tileloadd64", t, arr, offset, stride)
+
+
+@intrinsic
+def tile_store(typingctx, t, arr, offset, stride):
+    """The rows of tile t (a literal int) into arr, where ``tile_load`` would read them (tilestored)."""
+    return _tile_move("llvm.x86.tilestored64", t, arr, offset, stride)
+
+
+@intrinsic
+def tile_dot_bf16(typingctx, c, a, b):
+    """Tile c += tile a . tile b (literal ints, three different tiles; tdpbf16ps): a holds 16 rows of 32
+    bfloat16, b 16 rows of 16 pairs of bfloat16 (b's rows k and k + 1 interleaved), c 16 x 16 float32;
+    each product is exact in float32 and the sums round to nearest, denormals read and written as 0."""
+    if not all(isinstance(t, types.IntegerLiteral) for t in (c, a, b)):
+        return None
+    if len({t.literal_value for t in (c, a, b)}) < 3:  # the CPU would raise an invalid-opcode fault
+        raise errors.NumbaValueError(f"tile_dot_bf16 needs three different tiles; got {c.literal_value}, "
+                                     f"{a.literal_value}, {b.literal_value}")
+
+    def codegen(context, builder, sig, args):
+        i8 = ir.IntType(8)
+        _call_void(builder, "llvm.x86.tdpbf16ps", [i8, i8, i8], [i8(t.literal_value) for t in (c, a, b)])
+        return context.get_dummy_value()
+    return types.none(c, a, b), codegen
 
 
 # -- the floating-point mode: denormals flushed --------------------------------------------------
@@ -955,7 +1093,6 @@ def type_arrays_without_numpy_ma():
     Numba does (``tests/test_intrinsics.py`` compares the two on every layout, dtype and flag);
     once it is imported, Numba's own function types every array.
     """
-    from numba.core import errors
     from numba.core.typing.typeof import typeof_impl
     from numba.np import numpy_support
 

@@ -16,7 +16,14 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
   product as above) or (L,) int64 flags, per layer, of the products that go to fastmlp's own
   ``matmul`` instead (a training on one thread, where measured faster: ``matmul``): ``OWN_FORWARD``,
   its forward product; ``OWN_DX``, its dx = dz @ W.T (``matmul.matmul_t``, W transposed into
-  ``Workspace.wt``).
+  ``Workspace.wt``); in inference by blocks also ``OWN_TILES``, its forward product on AMX tiles
+  (``tiles.tile_product``, the weights packed in ``TileWork``).
+- ``TileWork``: inference by blocks on AMX tiles (``tiles``), one calling thread's: ``packed``, the
+  packed weights of every layer flagged ``OWN_TILES`` (uint16, 64-byte aligned), layer l's from
+  ``offsets[l]`` ((L,) int64); ``source``, the params they were packed from (the params layout),
+  and ``packed_ok`` (L,) int64, 1 where layer l's are packed (``inference.refresh_tiles`` packs a
+  layer again when its weights differ); ``rows`` (threads * ``room``,) uint16, 64-byte aligned,
+  each Numba thread's room for a block's packed rows. All empty when no layer takes tiles.
 - ``Workspace``: scratch for up to ``rows`` samples. ``acts`` and ``deltas``
   (rows * sum(layers[1:]),): layer l's (rows, n_out) block starts at ``rows * lay[l, A_OFF]``;
   ``stats`` (3,) float64 accumulates (loss sum, correct, weight sum), slots ``LOSS_SUM``,
@@ -58,8 +65,8 @@ import numpy as np
 N_IN, N_OUT, W_OFF, B_OFF, A_OFF = range(5)
 LAYOUT_COLUMNS = ("n_in", "n_out", "w_offset", "b_offset", "a_offset")
 
-# Flags of Net.own: which of a layer's products go to fastmlp's own matmul.
-OWN_FORWARD, OWN_DX = 1, 2
+# Flags of Net.own: which of a layer's products go to fastmlp's own matmul (or, inference only, AMX tiles).
+OWN_FORWARD, OWN_DX, OWN_TILES = 1, 2, 4
 
 # Slots of Workspace.stats (WEIGHT_SUM: written only with sample weights).
 LOSS_SUM, CORRECT, WEIGHT_SUM = range(3)
@@ -76,6 +83,7 @@ ActChoice = namedtuple("ActChoice", ["kinds"])
 UpdateChoice = namedtuple("UpdateChoice", ["kind", "penalties", "clip_norm", "momentum", "decay"])
 OnlineScratch = namedtuple("OnlineScratch", ["WT", "xs", "ST"])
 UpdateRange = namedtuple("UpdateRange", ["params", "first", "second", "grads"])
+TileWork = namedtuple("TileWork", ["packed", "offsets", "source", "packed_ok", "rows", "room"])
 DropoutWork = namedtuple("DropoutWork", ["cut", "scale", "key", "masks", "kept"])
 
 EPOCH_RESULT = np.dtype([("loss_sum", np.float64), ("correct", np.float64), ("seen", np.int64),

@@ -6,7 +6,8 @@ by ``matmul`` and float64 by loops; a call gives the same on one thread or sever
 and with another block size to rounding. The choice is the measured one (fake timings decide here): only networks whose
 layers mostly fit ``matmul``, only for calls of ``BLOCKS_FROM`` rows or more, never in the
 deterministic mode; a model predicting by blocks predicts what it did before (float tolerance),
-refuses NaN the same way, and many threads can predict with it at once.
+refuses NaN the same way, and many threads can predict with it at once. Each of these with the
+layers' products on AMX tiles too (``kernels.tiles``), where this CPU and process may run them.
 """
 import threading
 
@@ -16,13 +17,23 @@ import pytest
 
 import fastmlp
 from fastmlp import kernels as K
-from fastmlp.backends import products
+from fastmlp.backends import products, tiles
 from fastmlp.backends import thread_choice as tc
 from fastmlp.kernels.matmul import AVAILABLE, tile_columns
+from fastmlp.kernels.structs import OWN_TILES
 
 COLUMNS = tile_columns(4)  # one tile row of float32: 64 with AVX-512, 32 with AVX2
 N_IN = 100
 LAYERS = [N_IN, 2 * COLUMNS, COLUMNS, 10]  # both hidden layers fit matmul; the last one (4% of the work) never does
+# The products of the layers that take matmul: by it (vector units), or on AMX tiles where they may run here.
+PRODUCTS = [pytest.param(0, id="vector"),
+            pytest.param(OWN_TILES, id="tiles", marks=pytest.mark.skipif(not tiles.available(),
+                                                                         reason="AMX tiles cannot run here"))]
+
+
+def _own(flags, extra):
+    """``Net.own`` of ``flags`` (0 or 1 per layer) with ``extra`` added where 1 (``PRODUCTS``)."""
+    return np.array([f | extra if f else 0 for f in flags], np.int64)
 
 
 @pytest.fixture
@@ -46,7 +57,7 @@ def _call_both(model, X, own, block, limit=1e6):
         if blocks:
             counts = np.full(-(-m // block), -1, np.int64)
             K.screened_blocks(proba, out, flags, counts, scratch.copy(), model.params, X, net._replace(own=own),
-                              limit, block)
+                              limit, block, tiles.work(model.arch, own))
         else:
             K.screened(proba, out, flags, scratch.copy(), np.empty(0, np.int64), model.params, X, net, limit)
         results.append((out, proba, int(flags[0])))
@@ -63,9 +74,10 @@ def _rows(m, n_in, dtype, seed=0):
 
 @pytest.mark.parametrize("m", [3, 5, 47, 48, 49, 97, 200])
 @pytest.mark.parametrize("block", [6, 48, 96])
-def test_blocks_give_what_whole_layers_give(m, block):
+@pytest.mark.parametrize("extra", PRODUCTS)
+def test_blocks_give_what_whole_layers_give(m, block, extra):
     model = fastmlp.MLP(LAYERS, activation="relu", seed=1)
-    own = np.array([1, 1, 0], np.int64)
+    own = _own([1, 1, 0], extra)
     (out, proba, bad), (out_b, proba_b, bad_b) = _call_both(model, _rows(m, N_IN, np.float32), own, block)
     assert bad == bad_b == (3 if m > 2 else 2)
     ok = np.isfinite(out).all(axis=1)  # the rows with NaN or inf give NaN either way
@@ -117,17 +129,19 @@ def test_a_proba_without_classes_is_left_alone(blocks):
     out = np.full((m, 3), np.nan, np.float32)
     flags, scratch = np.full(1, -1, np.int64), np.zeros(2 * m * COLUMNS, np.float32)
     if blocks:
+        own = np.array([1, 0], np.int64)
         K.screened_blocks(around[:, :0], out, flags, np.zeros(m, np.int64), scratch, model.params, X,
-                          net._replace(own=np.array([1, 0], np.int64)), 1e6, 24)
+                          net._replace(own=own), 1e6, 24, tiles.work(model.arch, own))
     else:
         K.screened(around[:, :0], out, flags, scratch, np.empty(0, np.int64), model.params, X, net, 1e6)
     assert (around == 7.0).all() and flags[0] == 0
     np.testing.assert_allclose(out, model.forward(X), rtol=1e-5, atol=1e-5)
 
 
-def test_a_call_gives_the_same_on_one_thread_or_several_and_any_block_to_rounding():
+@pytest.mark.parametrize("extra", PRODUCTS)
+def test_a_call_gives_the_same_on_one_thread_or_several_and_any_block_to_rounding(extra):
     model = fastmlp.MLP(LAYERS, activation="relu", seed=1)
-    own = np.array([1, 1, 0], np.int64)
+    own = _own([1, 1, 0], extra)
     X = np.random.default_rng(3).random((211, N_IN)).astype(np.float32)
     got = {}
     for block in (6, 48, 97):
@@ -145,12 +159,13 @@ def test_a_call_gives_the_same_on_one_thread_or_several_and_any_block_to_roundin
         np.testing.assert_allclose(one[0], got[6, 1][0], rtol=1e-5, atol=1e-6)
 
 
-def test_the_blocks_of_a_deep_net_keep_to_their_own_scratch():
+@pytest.mark.parametrize("extra", PRODUCTS)
+def test_the_blocks_of_a_deep_net_keep_to_their_own_scratch(extra):
     """Three hidden layers, each narrower: the blocks run through them at their own pace, and a
     block's third layer must not land on the first layer's rows of another (a race, so: many
     blocks on every thread, many times)."""
     model = fastmlp.MLP([N_IN, 3 * COLUMNS, 2 * COLUMNS, COLUMNS, 10], activation="relu", seed=5)
-    own = np.array([1, 1, 1, 0], np.int64)
+    own = _own([1, 1, 1, 0], extra)
     X = np.random.default_rng(6).random((4000, N_IN)).astype(np.float32)
     for _ in range(20):
         (out, proba, _), (out_b, proba_b, _) = _call_both(model, X, own, 48)
@@ -214,7 +229,8 @@ def test_no_blocks_when_layers_do_not_fit_or_in_the_deterministic_mode(offered, 
 def test_a_real_measurement(offered):
     """Timed for real (whatever it chooses): the flags of the layers that fit, or None."""
     own = products.inference_own(ARCH)
-    assert own is None or own.tolist() == [1, 1, 0]
+    assert own is None or (own & ~OWN_TILES).tolist() == [1, 1, 0]
+    assert own is None or tiles.available() or not (own & OWN_TILES).any()
 
 
 def _model_and_rows(m=300, seed=4):
@@ -224,14 +240,16 @@ def _model_and_rows(m=300, seed=4):
 
 
 @pytest.mark.parametrize("m", [products.BLOCKS_FROM, 300, 5000])  # one chunk with blocks of 48; of 96 in chunks
-def test_a_model_predicts_by_blocks_what_it_predicted_before(offered, monkeypatch, m):
+@pytest.mark.parametrize("extra", PRODUCTS)
+def test_a_model_predicts_by_blocks_what_it_predicted_before(offered, monkeypatch, m, extra):
     model, X = _model_and_rows(m)
     monkeypatch.setattr(products, "inference_own", lambda arch: None)
     before = (model.predict_proba(X), model.forward(X), model.predict(X))
     assert model.engine._blocks_net is None
-    monkeypatch.setattr(products, "inference_own", lambda arch: np.array([1, 1, 0], np.int64))
+    monkeypatch.setattr(products, "inference_own", lambda arch: _own([1, 1, 0], extra))
     after = (model.predict_proba(X), model.forward(X), model.predict(X))
-    assert model.engine._blocks_net is not None and model.engine._blocks_net.own.tolist() == [1, 1, 0]
+    blocks_net = model.engine._blocks_net
+    assert blocks_net is not None and blocks_net.own.tolist() == _own([1, 1, 0], extra).tolist()
     np.testing.assert_allclose(after[0], before[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(after[1], before[1], rtol=1e-5, atol=1e-5)
     assert np.mean(after[2] == before[2]) > 0.99  # a near tie may round the other way
@@ -259,18 +277,20 @@ def test_the_deterministic_mode_measures_nothing(offered, monkeypatch):
     assert asked == [] and model.engine._blocks_net is None
 
 
-def test_bad_values_are_refused_by_blocks_as_before(offered, monkeypatch):
+@pytest.mark.parametrize("extra", PRODUCTS)
+def test_bad_values_are_refused_by_blocks_as_before(offered, monkeypatch, extra):
     model, X = _model_and_rows()
-    monkeypatch.setattr(products, "inference_own", lambda arch: np.array([1, 1, 0], np.int64))
+    monkeypatch.setattr(products, "inference_own", lambda arch: _own([1, 1, 0], extra))
     X[217, 5] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         model.predict_proba(X)
     assert model.engine._blocks_net is not None  # refused on the blocks' own count
 
 
-def test_many_threads_predict_by_blocks_at_once(offered, monkeypatch):
+@pytest.mark.parametrize("extra", PRODUCTS)
+def test_many_threads_predict_by_blocks_at_once(offered, monkeypatch, extra):
     model, X = _model_and_rows(1500)
-    monkeypatch.setattr(products, "inference_own", lambda arch: np.array([1, 1, 0], np.int64))
+    monkeypatch.setattr(products, "inference_own", lambda arch: _own([1, 1, 0], extra))
     want = [model.predict_proba(X[i * 100:]) for i in range(4)]  # each call alone first
     got, errors = {}, []
 
@@ -310,10 +330,11 @@ def test_a_call_of_256_rows_goes_in_four_blocks_of_64_on_two_threads():
 
 
 @pytest.mark.parametrize("m", [200, 256, 5000])
-def test_blocks_give_the_same_bits_on_one_thread_as_on_every_thread(offered, monkeypatch, m):
+@pytest.mark.parametrize("extra", PRODUCTS)
+def test_blocks_give_the_same_bits_on_one_thread_as_on_every_thread(offered, monkeypatch, m, extra):
     """The blocks' size follows the pool, not the way the thread choice takes."""
     model, X = _model_and_rows(m)
-    monkeypatch.setattr(products, "inference_own", lambda arch: np.array([1, 1, 0], np.int64))
+    monkeypatch.setattr(products, "inference_own", lambda arch: _own([1, 1, 0], extra))
     choice = model.engine.inference_choice(m)
     if choice is None:
         pytest.skip("no thread choice here (one core, or a fixed count)")

@@ -613,6 +613,83 @@ def test_enter_fp_mode_takes_the_mode_given_and_returns_the_one_it_had():
     assert out[0] == out[1] == product and inside & control == now & control
 
 
+# -- AMX tiles -------------------------------------------------------------------------------------
+
+@njit
+def _one_tile_product(c, a, b_pairs, run):
+    """c (16, 16) float32 = a (16, 32) . b (32, 16), bfloat16 bits (uint16) with b's rows in pairs
+    (16, 32): on the tiles when ``run``, else only compiled."""
+    intrinsics.tile_target()
+    if run:
+        intrinsics.tile_configure()
+        intrinsics.tile_zero(0)
+        intrinsics.tile_load(1, a, 0, 64)
+        intrinsics.tile_load(2, b_pairs, 0, 64)
+        intrinsics.tile_dot_bf16(0, 1, 2)
+        intrinsics.tile_store(0, c, 0, 64)
+        intrinsics.tile_load(3, c, 0, 64)  # c += c . 0: a load, the product of a zero tile, a store
+        intrinsics.tile_zero(4)
+        intrinsics.tile_zero(5)
+        intrinsics.tile_dot_bf16(3, 4, 5)  # (the three tiles of a product must differ)
+        intrinsics.tile_store(3, c, 0, 64)
+        intrinsics.tile_release()
+
+
+def _bfloat16_bits(x):
+    return (np.asarray(x, np.float32).view(np.uint32) >> 16).astype(np.uint16)
+
+
+def _tile_operands(seed=0):
+    rng = np.random.default_rng(seed)
+    A = rng.integers(-8, 9, (16, 32)).astype(np.float32)  # small integers: every sum exact in float32
+    B = rng.integers(-8, 9, (32, 16)).astype(np.float32)
+    pairs = np.empty((16, 32), np.uint16)  # row r: (B[2r, j], B[2r + 1, j]) for each column j
+    pairs[:, 0::2], pairs[:, 1::2] = _bfloat16_bits(B[0::2]), _bfloat16_bits(B[1::2])
+    return A, B, pairs
+
+
+def test_tile_intrinsics_compile_to_the_amx_instructions():
+    """On any x86-64 CPU (``tile_target`` adds AMX's features to the function's): the calls become
+    ldtilecfg, tilezero, tileloadd, tdpbf16ps, tilestored and tilerelease."""
+    A, _, pairs = _tile_operands()
+    c = np.zeros((16, 16), np.float32)
+    _one_tile_product.compile((numba.typeof(c), numba.typeof(_bfloat16_bits(A)), numba.typeof(pairs),
+                               numba.types.boolean))
+    asm = _one_tile_product.inspect_asm(_one_tile_product.signatures[0])
+    for instruction in ("ldtilecfg", "tilezero", "tileloadd", "tdpbf16ps", "tilestored", "tilerelease"):
+        assert re.search(rf"\b{instruction}\b", asm), instruction
+    ir = _one_tile_product.inspect_llvm(_one_tile_product.signatures[0])
+    assert intrinsics.AMX_FEATURES in ir
+
+
+def test_tile_intrinsics_compile_for_a_cpu_without_amx():
+    """Compiled for an AVX2 CPU (Zen 1's features), the function that uses tiles still compiles (and
+    ``tiles_compile_here`` says no): a kernel that may call it compiles on every CPU."""
+    code = ("import numba, numpy as np\n"
+            "from tests.test_intrinsics import _one_tile_product, _tile_operands, _bfloat16_bits\n"
+            "from fastmlp.kernels import intrinsics\n"
+            "A, _, pairs = _tile_operands()\n"
+            "c = np.zeros((16, 16), np.float32)\n"
+            "_one_tile_product(c, _bfloat16_bits(A), pairs, False)\n"
+            "assert 'tdpbf16ps' in _one_tile_product.inspect_asm(_one_tile_product.signatures[0])\n"
+            "print(intrinsics.tiles_compile_here())\n")
+    env = dict(os.environ, NUMBA_CPU_NAME="znver1", NUMBA_CPU_FEATURES="+avx,+avx2,+fma,+f16c,+bmi,+bmi2,+sse4.2",
+               PYTHONPATH=str(pathlib.Path(__file__).resolve().parents[1]))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"
+
+
+def test_a_tile_product_is_the_product():
+    from fastmlp.backends import tiles
+    if not tiles.available():
+        pytest.skip("AMX tiles cannot run here")
+    A, B, pairs = _tile_operands()
+    c = np.full((16, 16), np.nan, np.float32)
+    _one_tile_product(c, _bfloat16_bits(A), pairs, True)
+    np.testing.assert_array_equal(c, A @ B)
+
+
 EXERCISED = {
     "flush_denormals": test_flush_denormals_flushes_inside_and_restore_puts_the_mode_back,
     "enter_fp_mode": test_enter_fp_mode_takes_the_mode_given_and_returns_the_one_it_had,
@@ -628,6 +705,13 @@ EXERCISED = {
     "float32_from_bits": test_float32_from_bits_is_a_bit_cast,
     "estimated_quotient": test_estimated_quotient_is_within_a_few_ulp_in_float32_and_exact_in_float64,
     "wide_vectors": test_wide_vectors_marks_the_calling_function,
+    "tile_target": test_tile_intrinsics_compile_for_a_cpu_without_amx,
+    "tile_configure": test_a_tile_product_is_the_product,
+    "tile_release": test_a_tile_product_is_the_product,
+    "tile_zero": test_a_tile_product_is_the_product,
+    "tile_load": test_a_tile_product_is_the_product,
+    "tile_store": test_a_tile_product_is_the_product,
+    "tile_dot_bf16": test_a_tile_product_is_the_product,
 }
 
 

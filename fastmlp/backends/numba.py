@@ -57,7 +57,7 @@ from ..kernels.static import Static
 from ..kernels.config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK
 from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, N_IN, N_OUT, OWN_DX, WEIGHT_SUM, ActChoice,
                                Batching, DropoutWork, LossChoice, OnlineScratch, Samples, UpdateChoice, Workspace)
-from . import products, thread_choice
+from . import products, thread_choice, tiles
 from .products import own_products
 from .base import BackendBase, EpochResult, no_weights, weighted_total
 
@@ -296,11 +296,12 @@ def inference_choosing_from(layers):
 class _InferenceBuffers:
     """One thread's buffers for inference calls of up to ``rows`` rows: the hidden layers'
     ping-pong ``scratch``, the ``logits``, the row path's nonzero positions ``nz``, the
-    screening count ``flags``, each block's count ``counts`` (``kernels.inference.screened_blocks``)
+    screening count ``flags``, each block's count ``counts`` and the AMX tiles' work ``tiles``
+    (``kernels.inference.screened_blocks``: made for the layers that take tiles by :meth:`tiles_for`)
     and ``no_proba``, the empty array that asks the kernel for the output only (see
     ``kernels.inference.screened``)."""
 
-    __slots__ = ("rows", "scratch", "logits", "nz", "flags", "counts", "no_proba")
+    __slots__ = ("rows", "scratch", "logits", "nz", "flags", "counts", "no_proba", "tiles", "tiles_own")
 
     def __init__(self, arch, rows):
         self.rows = rows
@@ -310,6 +311,13 @@ class _InferenceBuffers:
         self.flags = np.zeros(1, np.int64)
         self.counts = np.zeros(products.most_blocks(rows, numba.config.NUMBA_NUM_THREADS), np.int64)
         self.no_proba = np.zeros((0, arch.n_classes), np.float64)
+        self.tiles, self.tiles_own = None, None
+
+    def tiles_for(self, arch, own):
+        """This thread's ``TileWork`` for inference by blocks with ``Net.own`` flags ``own``."""
+        if self.tiles is None or self.tiles_own is not own:
+            self.tiles, self.tiles_own = tiles.work(arch, own), own
+        return self.tiles
 
 
 # Values of X from which a fit's input checks count them with a kernel (``count_flagged``): below
@@ -444,10 +452,11 @@ class NumbaBackend(BackendBase):
         blocks = self._by_blocks(n)
         if blocks is not None:  # each block on one thread; one thread: the blocks in turn
             threads = numba.get_num_threads()  # the pool's, whichever way runs: the blocks' size decides rounding
+            tile_work = buf.tiles_for(self.arch, blocks.own)
             call = self._entries.get(K.screened_blocks) if not typed else K.screened_blocks
             if call is None:
                 call = self._entry(K.screened_blocks, (proba, out, count, buf.counts, buf.scratch, params, X, blocks,
-                                                       limit, products.block_rows(n, threads)))
+                                                       limit, products.block_rows(n, threads), tile_work))
         else:  # (only here: a model that predicts only by blocks never compiles the whole-layer kernel)
             call = self._entries.get(K.screened) if not typed else K.screened
             if call is None:
@@ -473,7 +482,8 @@ class NumbaBackend(BackendBase):
                     call(proba, out, count, buf.scratch, buf.nz, params, X[s:s + step], self._net, limit)
                 else:
                     size = products.block_rows(min(step, n - s), threads)
-                    call(proba, out, count, buf.counts, buf.scratch, params, X[s:s + step], blocks, limit, size)
+                    call(proba, out, count, buf.counts, buf.scratch, params, X[s:s + step], blocks, limit, size,
+                         tile_work)
                 bad += count.item()
             if choice is not None:
                 choice.record(way, n, choice.clock() - t0)

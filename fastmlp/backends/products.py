@@ -21,7 +21,9 @@ outputs forward, its inputs for dx) and that go to the BLAS (not the small-produ
 Inference by blocks (:func:`inference_own`): a large ``predict`` call's rows cut into blocks, each
 block through every layer on one of Numba's threads (``kernels.inference.screened_blocks``), its
 products by ``matmul``; taken where that product measured no more than ``BLOCKS_MARGIN`` slower than
-the BLAS on one thread.
+the BLAS on one thread. Where AMX may run (``tiles.available``), a layer's product goes to the tiles
+(``kernels.tiles``, float32 results from bfloat16 parts) where they measured faster than ``matmul`` by
+``MARGIN`` at the blocks' rows.
 """
 import threading
 import time
@@ -29,11 +31,13 @@ import time
 import numba
 import numpy as np
 
+from .. import buffers
 from .. import kernels as K
+from ..kernels import tiles as K_tiles
 from ..kernels.config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK
 from ..kernels.matmul import fits
-from ..kernels.structs import OWN_DX, OWN_FORWARD
-from . import thread_choice
+from ..kernels.structs import OWN_DX, OWN_FORWARD, OWN_TILES
+from . import thread_choice, tiles
 
 MARGIN = 0.05  # a layer goes to matmul only when faster than the BLAS by this fraction
 TIMED_WORK = 1 << 23  # multiply-adds per timing (a few ms for the whole network), at least 2 products
@@ -217,5 +221,31 @@ def _measure_blocks(arch):
                 o2, b2 = _timed(arch, BLOCK_ROWS, l, rng)
                 best[l] = (min(o, o2), min(b, b2))
             if sum(o for o, _ in best.values()) < (1 + BLOCKS_MARGIN) * sum(b for _, b in best.values()):
-                return own
+                return _with_tiles(arch, own, rng)
     return None
+
+
+def _tiles_timed(arch, rows, l, rng):
+    """Layer l's forward product at ``rows`` rows on random values, on AMX tiles (its rows packed on the
+    way, its weights before) and by ``matmul``: (tiles seconds, matmul seconds) (:func:`_best_of`)."""
+    k, n = arch.layers[l], arch.layers[l + 1]
+    x = rng.standard_normal((rows, k)).astype(arch.dtype)
+    W = rng.standard_normal((k, n)).astype(arch.dtype)
+    out = np.empty((rows, n), arch.dtype)
+    packed = buffers.zeros(K_tiles.packed_size(k, n), np.uint16)
+    rows_buf = buffers.zeros(K_tiles.rows_size(k), np.uint16)
+    K_tiles.pack_weights(packed, W)
+    return _best_of(lambda way, reps: K_tiles.repeat_tile_product(out, x, packed, rows_buf, reps) if way
+                    else K.repeat_product(out, x, W, True, reps), rows * k * n)
+
+
+def _with_tiles(arch, own, rng):
+    """``own`` with ``OWN_TILES`` added on each of its layers whose product measured faster on AMX tiles than
+    by ``matmul`` by ``MARGIN`` (float32, where ``tiles.available``)."""
+    if np.dtype(arch.dtype) != np.float32 or not tiles.available():
+        return own
+    own = own.copy()
+    for l in np.flatnonzero(own):
+        if _faster(*_tiles_timed(arch, BLOCK_ROWS, l, rng)):
+            own[l] |= OWN_TILES
+    return own

@@ -580,4 +580,22 @@ MUTANTS = [
         "    if True:\n",
         ("tests/test_bench_rows.py::test_each_training_variant_trains_the_optimizer_rows",),
         "scikit-learn given a task on the RMSprop and Adagrad rows, which its MLPClassifier cannot train"),
+    Mutant(
+        "tiles_three_products", "kernels/tiles.py",
+        "                    for pb in range(PARTS - pa):\n",
+        "                    for pb in range(PARTS - pa - 1):\n",
+        ("tests/test_tiles.py::test_a_tile_product_is_within_float32_rounding_of_float64",),
+        "AMX tile products of the parts hi.hi, hi.mid and mid.hi only: about 16 bits where float32 has 24"),
+    Mutant(
+        "tiles_packed_once", "kernels/inference.py",
+        "            if tiles.packed_ok[l] == 0 or not _same_bits(now, before):\n",
+        "            if tiles.packed_ok[l] == 0:\n",
+        ("tests/test_tiles.py::test_the_packed_weights_follow_the_params",),
+        "inference on AMX tiles keeps the weights packed at its first call: the old weights' predictions after a fit"),
+    Mutant(
+        "tiles_high_part_rounded", "kernels/tiles.py",
+        "    hi = np.uint32(u & HIGH)",
+        "    hi = _round_high(u)",
+        ("tests/test_tiles.py::test_the_three_parts_sum_to_the_value_exactly",),
+        "the high part rounded, not truncated: the float32 maximum's rounds up to inf (NaN in the product)"),
 ]

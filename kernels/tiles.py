@@ -1,0 +1,210 @@
+"""Products on AMX tiles with float32 accuracy, for inference by blocks: fast, numba.
+
+Why: predicting many rows is the products, and on one core fastmlp's own float32 product (``matmul``)
+and the BLAS both run near the core's float32 peak (the fashion net's 10,000 rows at 93% of the sgemm
+ceiling, ONNX Runtime at 91%): nothing more is to be had in float32. Intel CPUs since Sapphire Rapids
+also have AMX, whose bfloat16 tile product ran about 8x the float32 peak here (PyTorch's oneDNN,
+2048x784x256 on one thread: 1,506 GFLOP/s against 187). bfloat16 alone would change the predictions
+(8 significant bits); three bfloat16 parts of each float32 keep them.
+
+How: every float32 value v is cut into three bfloat16 parts, v = hi + mid + lo exactly: hi is v's top
+16 bits, mid the rest rounded to 8 significant bits, lo what then remains (at most 8 bits: exact).
+x @ W is summed from the six products of parts at or above float32's precision, for each 32 inputs
+in this order: hi.hi, hi.mid, hi.lo, mid.hi, mid.mid and lo.hi (those left out, mid.lo, lo.mid and
+lo.lo, are below 2^-23 of |x_i W_ij| each). The tile unit multiplies bfloat16 exactly and sums in
+float32, rounding to nearest, as a float32 product does. Measured on 10,016 x 784 @ 784 x 256 (random
+weights, half-zero inputs): the largest error against float64 1.63e-6, float32's own product 1.54e-6;
+one thread 12.1 ms, of which 1.5 ms cut the rows into parts (NumPy's float32 product: about 19.6 ms).
+
+Layout (``TILE_ELEMENTS`` uint16 per tile, 16 rows of 64 bytes):
+- a layer's W (k, n) packed by :func:`pack_weights`: (3 parts, ``n_tiles(n)`` column tiles, ``k_tiles(k)``
+  input tiles, 16, 32): the tile of a part for columns 16c..16c+15 and inputs 32t..32t+31 holds in row r
+  the pairs (W[32t + 2r, j], W[32t + 2r + 1, j]) for its 16 columns j, the layout the tile product reads
+  (inputs beyond k and columns beyond n are 0; ``n_tiles`` is even: columns go by pairs of tiles);
+- a block of ``ROWS`` rows of x (m, k) packed by :func:`pack_rows`: (3 parts, ``ROWS``, 32 * ``k_tiles(k)``),
+  each part of each row in order (inputs beyond k and rows beyond m 0), a tile's 16 rows read each a row
+  apart.
+
+:func:`tile_product` takes each block of 32 rows and each pair of column tiles with its 2 x 2 tiles of
+sums in tile registers over all of k (tiles 0-3; 4-5 a part of the rows, loaded once for the products
+it takes, 6-7 a part of W), and writes each output once. A row's outputs do not depend on the other
+rows of its block: the same bits in any block, on any thread. Tile loads want 64-byte aligned rows
+(misaligned, the product ran 1.4-2.4x slower): the packed buffers are allocated aligned
+(``fastmlp.buffers``). Only a CPU with AMX may run these kernels, in a process that asked the kernel
+for AMX's state (``fastmlp.backends.tiles``); every CPU compiles them (``intrinsics.tile_target``).
+"""
+import numpy as np
+from numba import njit
+
+from .config import JIT, JIT_INNER
+from .intrinsics import (TILE_ROWS, float32_from_bits, stack_block, tile_configure, tile_dot_bf16, tile_load,
+                         tile_release, tile_store, tile_target, tile_zero, wide_vectors)
+
+PARTS = 3
+K_TILE = 32  # inputs per tile: 32 bfloat16 = 64 bytes a row
+N_TILE = 16  # outputs per tile: 16 float32 = 64 bytes a row
+TILE_ELEMENTS = TILE_ROWS * K_TILE  # uint16 per tile
+ROWS = 2 * TILE_ROWS  # rows of x per block
+ROW_BYTES = 64
+EDGE_BYTES = ROWS * 2 * N_TILE * 4  # a block's sums for one pair of column tiles, in float32
+
+# The cuts are exact only without fastmath (reassociation would fold v - hi - mid into v - (hi + mid)).
+JIT_EXACT = dict(JIT_INNER, fastmath=False)
+SIZES = dict(JIT, fastmath=False, inline="always")  # called from Python too
+HIGH = 0xFFFF0000
+HALF = 0x7FFF
+
+
+@njit(**SIZES)
+def n_tiles(n):
+    """Column tiles of a layer of n outputs: an even count."""
+    return 2 * -(-n // (2 * N_TILE))
+
+
+@njit(**SIZES)
+def k_tiles(k):
+    """Input tiles of a layer of k inputs."""
+    return -(-k // K_TILE)
+
+
+def packed_size(k, n):
+    """uint16 elements of a (k, n) layer's packed W (:func:`pack_weights`)."""
+    return PARTS * n_tiles(n) * k_tiles(k) * TILE_ELEMENTS
+
+
+def rows_size(k):
+    """uint16 elements of a block of ``ROWS`` rows of k inputs, packed (:func:`pack_rows`)."""
+    return PARTS * 2 * k_tiles(k) * TILE_ELEMENTS
+
+
+@njit(**dict(JIT_EXACT, inline="always"))
+def _round_high(u):
+    """The float32 bits u rounded to their top 16 bits (to nearest, ties to even), as uint32."""
+    return np.uint32((u + HALF + ((u >> 16) & 1)) & HIGH)
+
+
+@njit(**dict(JIT_EXACT, inline="always"))
+def _parts(v):
+    """The three bfloat16 parts of the float32 v (hi + mid + lo == v), as uint16 bits."""
+    u = np.uint32(np.float32(v).view(np.uint32))
+    hi = np.uint32(u & HIGH)  # truncated: no carry can reach the exponent (v near the float32 maximum stays finite)
+    rest = v - float32_from_bits(hi)  # exact
+    mid = _round_high(np.uint32(np.float32(rest).view(np.uint32)))
+    lo = np.uint32(np.float32(rest - float32_from_bits(mid)).view(np.uint32))  # fits 8 bits: its top 16 bits
+    return np.uint16(hi >> 16), np.uint16(mid >> 16), np.uint16(lo >> 16)
+
+
+@njit(**dict(JIT, fastmath=False))
+def pack_weights(packed, W):
+    """packed[:packed_size(k, n)] = W (k, n) float32 cut into parts, in tiles (the module docstring)."""
+    k, n = W.shape
+    nt, kt = n_tiles(n), k_tiles(k)
+    part = nt * kt * TILE_ELEMENTS
+    zero = np.float32(0)
+    for c in range(nt):
+        for t in range(kt):
+            base = (c * kt + t) * TILE_ELEMENTS
+            for r in range(TILE_ROWS):
+                for j in range(N_TILE):
+                    col = c * N_TILE + j
+                    for e in range(2):
+                        q = t * K_TILE + 2 * r + e
+                        v = zero
+                        if q < k and col < n:
+                            v = W[q, col]
+                        hi, mid, lo = _parts(v)
+                        o = base + r * K_TILE + 2 * j + e
+                        packed[o] = hi
+                        packed[part + o] = mid
+                        packed[2 * part + o] = lo
+
+
+@njit(**dict(JIT_EXACT, inline="always"))
+def _cut(hi, mid, lo, values):
+    """hi, mid, lo = the parts of each of values (n,) (slices: indices from 0, and the loop vectorises)."""
+    for j in range(values.shape[0]):
+        hi[j], mid[j], lo[j] = _parts(values[j])
+
+
+@njit(**JIT_EXACT)
+def pack_rows(rows_buf, x, i0, rows):
+    """rows_buf[:rows_size(k)] = rows i0..i0 + rows of x (m, k) float32 cut into parts (the module
+    docstring), inputs beyond k and rows beyond ``rows`` (up to ``ROWS``) 0."""
+    wide_vectors()
+    k = x.shape[1]
+    width = k_tiles(k) * K_TILE
+    part = ROWS * width
+    for r in range(ROWS):
+        o = r * width
+        filled = 0
+        if r < rows:
+            filled = k
+            _cut(rows_buf[o:o + k], rows_buf[part + o:part + o + k], rows_buf[2 * part + o:2 * part + o + k],
+                 x[i0 + r])
+        for q in range(o + filled, o + width):
+            rows_buf[q] = 0
+            rows_buf[part + q] = 0
+            rows_buf[2 * part + q] = 0
+
+
+@njit(**JIT)
+def tile_product(out, x, packed, rows_buf):
+    """out (m, n) = x (m, k) @ W, both float32 and C-contiguous, for the W (k, n) packed into ``packed``
+    (:func:`pack_weights`); rows_buf (at least ``rows_size(k)``,) uint16, 64-byte aligned: the calling
+    thread's room for a block's packed rows. Run only where AMX may be (the module docstring)."""
+    tile_target()
+    m, k = x.shape
+    n = out.shape[1]
+    nt, kt = n_tiles(n), k_tiles(k)
+    part, rows_part = nt * kt * TILE_ELEMENTS, 2 * kt * TILE_ELEMENTS
+    col_tile = kt * TILE_ELEMENTS  # from a column tile of W to the next
+    row_tile = TILE_ROWS * kt * K_TILE  # from the first row tile of the packed rows to the second
+    rows_stride = kt * K_TILE * 2  # bytes from one packed row to the next
+    edge = stack_block(out, EDGE_BYTES)  # 64-byte aligned: a block's sums where they do not fill out's tiles
+    stride = n * 4
+    tile_configure()
+    for i0 in range(0, m, ROWS):
+        rows = min(ROWS, m - i0)
+        pack_rows(rows_buf, x, i0, rows)
+        for c in range(0, nt, 2):
+            tile_zero(0)
+            tile_zero(1)
+            tile_zero(2)
+            tile_zero(3)
+            for t in range(kt):
+                for pa in range(PARTS):  # the six products: x's part pa with W's parts 0 .. 2 - pa
+                    a = pa * rows_part + t * K_TILE
+                    tile_load(4, rows_buf, a, rows_stride)
+                    tile_load(5, rows_buf, a + row_tile, rows_stride)
+                    for pb in range(PARTS - pa):
+                        b = pb * part + (c * kt + t) * TILE_ELEMENTS
+                        tile_load(6, packed, b, ROW_BYTES)
+                        tile_load(7, packed, b + col_tile, ROW_BYTES)
+                        tile_dot_bf16(0, 4, 6)
+                        tile_dot_bf16(1, 4, 7)
+                        tile_dot_bf16(2, 5, 6)
+                        tile_dot_bf16(3, 5, 7)
+            j0 = c * N_TILE
+            if rows == ROWS and j0 + 2 * N_TILE <= n:
+                o = i0 * n + j0
+                tile_store(0, out, o, stride)
+                tile_store(1, out, o + N_TILE, stride)
+                tile_store(2, out, o + TILE_ROWS * n, stride)
+                tile_store(3, out, o + TILE_ROWS * n + N_TILE, stride)
+            else:
+                w = 2 * N_TILE
+                tile_store(0, edge, 0, w * 4)
+                tile_store(1, edge, N_TILE, w * 4)
+                tile_store(2, edge, TILE_ROWS * w, w * 4)
+                tile_store(3, edge, TILE_ROWS * w + N_TILE, w * 4)
+                for r in range(rows):
+                    for j in range(min(w, n - j0)):
+                        out[i0 + r, j0 + j] = edge[r * w + j]
+    tile_release()
+
+
+@njit(**JIT)
+def repeat_tile_product(out, x, packed, rows_buf, reps):
+    """:func:`tile_product` ``reps`` times, for timing it against ``matmul`` (``fastmlp.backends.products``)."""
+    for _ in range(reps):
+        tile_product(out, x, packed, rows_buf)

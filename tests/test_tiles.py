@@ -1,0 +1,179 @@
+"""AMX tile products (``kernels.tiles``) and where inference takes them (``backends.tiles``, ``backends.products``).
+
+The three bfloat16 parts of any float32 sum back to it exactly; the tile product of any shape (a row,
+odd widths, a last block of fewer than 32 rows, inputs and outputs that fill no whole tile) is within
+a float32 product's rounding of float64's; a model predicting on tiles predicts what its float32
+products predict and follows its weights when they change (in place, or by a fit). (Inference by
+blocks with tiles, many threads at once among it: ``test_inference_blocks.py``.) Where AMX cannot run here (another CPU, ``FASTMLP_TILES=off``), nothing
+flags a layer for tiles, and the kernels that could call them still compile.
+"""
+import numpy as np
+import pytest
+from numba import njit
+
+import fastmlp
+from fastmlp import buffers
+from fastmlp.backends import products, tiles
+from fastmlp.kernels import tiles as K
+from fastmlp.kernels.structs import OWN_FORWARD, OWN_TILES
+
+needs_tiles = pytest.mark.skipif(not tiles.available(), reason="AMX tiles cannot run here")
+LAYERS = [784, 256, 128, 64, 10]  # the fashion net
+
+
+@njit
+def _parts_of_rows(rows_buf, x, rows):
+    K.pack_rows(rows_buf, x, 0, rows)
+
+
+def _unpack(bits):
+    return (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+
+
+def _special_values():
+    f = np.finfo(np.float32)
+    rng = np.random.default_rng(0)
+    v = (rng.standard_normal(2000) * 10.0 ** rng.uniform(-30, 30, 2000)).astype(np.float32)
+    return np.concatenate([v, np.array([0.0, -0.0, 1.0, -1.0, f.max, -f.max, f.tiny, -f.tiny, 1 / 3, np.pi,
+                                        np.nextafter(np.float32(1), np.float32(2))], np.float32)])
+
+
+def test_the_three_parts_sum_to_the_value_exactly():
+    v = _special_values()
+    k = v.shape[0]
+    rows_buf = np.full(K.rows_size(k), 0xFFFF, np.uint16)
+    _parts_of_rows(rows_buf, v[None, :], 1)
+    width = K.rows_size(k) // (3 * K.ROWS)
+    hi, mid, lo = (_unpack(rows_buf[p * K.ROWS * width:p * K.ROWS * width + k]) for p in range(3))
+    assert np.array_equal(hi + mid + lo, v.astype(np.float64))  # three 8-bit parts in float64: exact
+    assert np.all(np.abs(mid) <= 2.0 ** -7 * np.abs(v)) and np.all(np.abs(lo) <= 2.0 ** -15 * np.abs(v))
+    assert np.isfinite(hi).all()  # the float32 maximum does not round up to inf
+    assert not rows_buf[K.ROWS * width - width:K.ROWS * width].any()  # rows beyond those given: 0
+
+
+def _product(x, W):
+    packed = buffers.zeros(K.packed_size(*W.shape), np.uint16)
+    K.pack_weights(packed, W)
+    out = np.full((x.shape[0], W.shape[1]), np.nan, np.float32)
+    K.tile_product(out, x, packed, buffers.zeros(K.rows_size(W.shape[0]), np.uint16))
+    return out
+
+
+@needs_tiles
+@pytest.mark.parametrize("m", [1, 5, 31, 32, 33, 96, 100])
+@pytest.mark.parametrize("k,n", [(1, 1), (7, 10), (32, 16), (33, 17), (100, 64), (784, 256), (50, 100)])
+def test_a_tile_product_is_within_float32_rounding_of_float64(m, k, n):
+    rng = np.random.default_rng(m * 1000 + k + n)
+    x = (rng.standard_normal((m, k)) * (rng.random((m, k)) > 0.3)).astype(np.float32)
+    W = rng.standard_normal((k, n)).astype(np.float32)
+    got = _product(x, W)
+    exact = x.astype(np.float64) @ W.astype(np.float64)
+    # a rounding for each pair of inputs of each of the six products at most (float32's product: one per input)
+    bound = (np.abs(x).astype(np.float64) @ np.abs(W).astype(np.float64)) * (3 * k + 6) * 2.0 ** -24
+    assert np.all(np.abs(got - exact) <= bound)
+    if k >= 32:  # in practice as close as float32's own product
+        assert np.abs(got - exact).max() <= 4 * np.abs(x @ W - exact).max()
+
+
+@needs_tiles
+def test_a_row_gives_the_same_bits_in_any_block():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((70, 100)).astype(np.float32)
+    W = rng.standard_normal((100, 48)).astype(np.float32)
+    whole = _product(x, W)
+    for i in (0, 31, 32, 69):
+        assert np.array_equal(_product(x[i:i + 1], W)[0], whole[i])
+
+
+@needs_tiles
+def test_non_finite_inputs_stay_in_their_rows():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((32, 40)).astype(np.float32)
+    x[3, 5], x[7, 0] = np.nan, np.inf
+    got = _product(x, rng.standard_normal((40, 20)).astype(np.float32))
+    assert not np.isfinite(got[[3, 7]]).any() and np.isfinite(np.delete(got, [3, 7], axis=0)).all()
+
+
+# -- where inference takes them -----------------------------------------------------------------------
+
+def _data(m=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.random((m, LAYERS[0])) * (rng.random((m, LAYERS[0])) > 0.5)).astype(np.float32)
+
+
+def _on_tiles(monkeypatch, own):
+    monkeypatch.setattr(products, "_chosen", {})
+    monkeypatch.setattr(products, "inference_own", lambda arch: np.array(own, np.int64))
+
+
+@needs_tiles
+def test_a_model_on_tiles_predicts_what_its_float32_products_predict(monkeypatch):
+    model, X = fastmlp.MLP(LAYERS, activation="relu", seed=3), _data()
+    reference = fastmlp.MLP(LAYERS, activation="relu", seed=3, backend="numpy")
+    _on_tiles(monkeypatch, [5, 5, 1, 0])
+    got = model.predict_proba(X)
+    assert model.engine._blocks_net.own.tolist() == [5, 5, 1, 0]
+    np.testing.assert_allclose(got, reference.predict_proba(X), rtol=1e-5, atol=1e-6)
+    assert np.mean(model.predict(X) == reference.predict(X)) > 0.999
+
+
+@needs_tiles
+def test_the_packed_weights_follow_the_params(monkeypatch):
+    """Changed in place, set, or fitted: the next call packs the changed layers again."""
+    model, X = fastmlp.MLP(LAYERS, activation="relu", seed=4), _data(500)
+    _on_tiles(monkeypatch, [5, 5, 1, 0])
+    model.predict_proba(X)
+    work = model.engine._local.inference.tiles
+    assert work.packed_ok.tolist() == [1, 1, 0, 0]
+
+    def expect():
+        ref = fastmlp.MLP(LAYERS, activation="relu", backend="numpy")
+        ref.set_params(model.params)
+        np.testing.assert_allclose(model.predict_proba(X), ref.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+    model.params[:1000] *= -2.0  # the first layer's weights, in place
+    expect()
+    model.set_params(model.params[::-1].copy())
+    expect()
+    y = np.random.default_rng(0).integers(0, 10, X.shape[0])
+    model.fit(X, y, epochs=1, batch_size=64, lr=0.05)
+    expect()
+    assert model.engine._local.inference.tiles is work  # the same buffers throughout
+
+
+def _fake_tile_timings(monkeypatch, tile_cost):
+    asked = []
+
+    def timed(arch, rows, l, rng):
+        asked.append(l)
+        return tile_cost[l], 1.0
+    monkeypatch.setattr(products, "_tiles_timed", timed)
+    return asked
+
+
+@pytest.mark.parametrize("dtype,available,want", [(np.float32, True, [5, 1, 5, 0]), (np.float32, False, [1, 1, 1, 0]),
+                                                  (np.float64, True, [1, 1, 1, 0])])
+def test_layers_take_tiles_where_they_measured_faster(monkeypatch, dtype, available, want):
+    asked = _fake_tile_timings(monkeypatch, {0: 0.5, 1: 0.97, 2: 0.9})
+    monkeypatch.setattr(tiles, "available", lambda: available)
+    arch = fastmlp.MLP(LAYERS, dtype=dtype).arch
+    own = products._with_tiles(arch, np.array([OWN_FORWARD] * 3 + [0], np.int64), np.random.default_rng(0))
+    assert own.tolist() == want
+    assert asked == ([0, 1, 2] if available and dtype == np.float32 else [])
+
+
+def test_no_tiles_without_leave_to_run_them(monkeypatch):
+    monkeypatch.setattr(tiles, "available", lambda: False)
+    arch = fastmlp.MLP(LAYERS).arch
+    with pytest.raises(RuntimeError, match="may not run them"):
+        tiles.work(arch, np.array([OWN_FORWARD | OWN_TILES, 1, 1, 0], np.int64))
+    empty = tiles.work(arch, np.array([1, 1, 1, 0], np.int64))
+    assert empty.packed.size == empty.rows.size == empty.source.size == 0
+
+
+def test_the_setting_turns_them_off_and_refuses_other_values(monkeypatch):
+    monkeypatch.setenv(tiles.TILES_VARIABLE, "off")
+    assert tiles.available() is False
+    monkeypatch.setenv(tiles.TILES_VARIABLE, "fast")
+    with pytest.raises(ValueError, match="FASTMLP_TILES must be one of"):
+        tiles.available()
