@@ -11,7 +11,7 @@ from .dense import dense_backward, dense_forward
 from .losses import (MSE, SIGMOID_BCE, SIGMOID_XENT, SOFTMAX_MSE, SOFTMAX_XENT, loss_grad, mse, sigmoid_bce,
                      sigmoid_xent, softmax_mse, softmax_xent)
 from .network import backward, evaluate, forward, loss_and_grad
-from .inference import output, probabilities, screened, screened_blocks
+from .inference import output, probabilities, refresh_tiles, screened, screened_blocks
 from .optimizers import ADAGRAD, ADAM, RMSPROP, SGD, optimizer_step
 from .epoch import train_epoch, train_epoch_sgd
 from .online import train_epoch_online, train_epoch_online_any
@@ -24,7 +24,8 @@ __all__ = [
     "SOFTMAX_XENT", "MSE", "SIGMOID_BCE", "SIGMOID_XENT", "SOFTMAX_MSE",
     "bias_act", "act_backward", "dense_forward", "dense_backward",
     "softmax_xent", "mse", "sigmoid_bce", "sigmoid_xent", "softmax_mse", "loss_grad",
-    "forward", "output", "probabilities", "screened", "screened_blocks", "backward", "loss_and_grad", "evaluate",
+    "forward", "output", "probabilities", "screened", "screened_blocks", "refresh_tiles", "backward", "loss_and_grad",
+    "evaluate",
     "SGD", "ADAM", "RMSPROP", "ADAGRAD", "optimizer_step", "train_epoch", "train_epoch_sgd",
     "train_epoch_online", "train_epoch_online_any", "screen_rows", "repeat_product", "repeat_dx",
     "Net", "Workspace", "Samples", "Batching", "Hyper", "OnlineScratch", "DropoutWork", "EPOCH_RESULT",

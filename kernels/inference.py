@@ -35,7 +35,7 @@ Where the CPU has AMX and the process may run it, a layer's product in the block
 tiles instead (``Net.own`` flag ``OWN_TILES``: ``tiles.tile_product``, float32 results from three
 bfloat16 parts of each value), where it measured faster than ``matmul``
 (``fastmlp.backends.products``). Its weights are packed into the calling thread's ``TileWork`` at
-the start of a call, and packed again only when they changed (``refresh_tiles``). On the Xeon
+the start of a ``predict`` call, and packed again only when they changed (``refresh_tiles``). On the Xeon
 (model 167, 2 vCPUs), the fashion net's 10,000 rows on two threads: 10.5-10.8 ms against 13.0-13.2
 by ``matmul`` alone.
 """
@@ -54,6 +54,8 @@ from .screen import screen
 from .structs import N_IN, N_OUT, OWN_FORWARD, OWN_TILES, W_OFF
 from .tiles import pack_weights, tile_product
 
+# Pieces of the comparison of a layer's weights with those its tiles were packed from (``refresh_tiles``).
+REFRESH_PIECES = 16
 # Rows a call takes one at a time (see the module docstring); more go through whole-layer products.
 ROW_PATH_MAX_ROWS = 4
 # Bytes of outputs a row product sums at once: 16 AVX-512 registers.
@@ -224,17 +226,27 @@ def _same_bits(a, b):
     return True
 
 
-@njit(**JIT_INNER)
+@njit(**dict(JIT, parallel=True))
 def refresh_tiles(tiles, params, net):
     """Pack the weights of each layer flagged ``OWN_TILES`` into tiles.packed (``tiles.pack_weights``) unless
     those packed were packed from the same values (``TileWork``: its ``source`` and ``packed_ok``). The
     params are the model's own buffer, which users and fits may change between calls: one pass over the
-    weights per call (about 20 us for the fashion net's 241k), a packing (about 0.4 ms) only after a change."""
+    weights and the copy per ``predict`` call, in ``REFRESH_PIECES`` pieces over Numba's threads (the
+    fashion net's 233k weights on tiles, 1.9 MB from L3: 140 us on one thread of the Xeon), a packing
+    (about 0.45 ms) only after a change. Called before ``screened_blocks``."""
     for l in range(net.lay.shape[0]):
         if net.own[l] & OWN_TILES:
             off, size = net.lay[l, W_OFF], net.lay[l, N_IN] * net.lay[l, N_OUT]
             now, before = params[off:off + size], tiles.source[off:off + size]
-            if tiles.packed_ok[l] == 0 or not _same_bits(now, before):
+            piece = -(-size // REFRESH_PIECES)
+            flags = tiles.changed
+            for p in prange(REFRESH_PIECES):  # each piece writes its own flag
+                lo, hi = min(p * piece, size), min((p + 1) * piece, size)
+                flags[p] = 0 if _same_bits(now[lo:hi], before[lo:hi]) else 1
+            changed = tiles.packed_ok[l] == 0
+            for p in range(REFRESH_PIECES):
+                changed |= flags[p] != 0
+            if changed:
                 pack_weights(tiles.packed[tiles.offsets[l]:], weight(params, net, l))
                 for i in range(size):
                     before[i] = now[i]
@@ -277,14 +289,12 @@ def _block_layers(out, scratch, params, x, net, i0, i1, tiles):
 def screened_blocks(proba, out, flags, counts, scratch, params, x, net, limit, block, tiles):
     """``screened`` by blocks of ``block`` rows over Numba's threads (see the module docstring):
     ``Net.own`` (L,) int64 says which layers' products go to ``matmul`` (widths that fit it) or to AMX
-    tiles, their weights packed first into ``tiles`` (``TileWork``, empty arrays when none is; see
-    ``refresh_tiles``);
+    tiles, their weights packed into ``tiles`` (``TileWork``, empty arrays when none is) by
+    ``refresh_tiles`` before the call;
     counts (at least the number of blocks,) int64 takes each block's ``screen`` count (no two
     threads add into one element), summed in order into flags[0]."""
     m = x.shape[0]
     out = out[:m]
-    if tiles.packed.size > 0:
-        refresh_tiles(tiles, params, net)
     blocks = -(-m // block)
     for t in prange(blocks):
         i0 = t * block

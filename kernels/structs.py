@@ -22,7 +22,8 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
   packed weights of every layer flagged ``OWN_TILES`` (uint16, 64-byte aligned), layer l's from
   ``offsets[l]`` ((L,) int64); ``source``, the params they were packed from (the params layout),
   and ``packed_ok`` (L,) int64, 1 where layer l's are packed (``inference.refresh_tiles`` packs a
-  layer again when its weights differ); ``rows`` (threads * ``room``,) uint16, 64-byte aligned,
+  layer again when its weights differ; ``changed`` (``inference.REFRESH_PIECES``,) int64, what each
+  piece of its comparison found); ``rows`` (threads * ``room``,) uint16, 64-byte aligned,
   each Numba thread's room for a block's packed rows. All empty when no layer takes tiles.
 - ``Workspace``: scratch for up to ``rows`` samples. ``acts`` and ``deltas``
   (rows * sum(layers[1:]),): layer l's (rows, n_out) block starts at ``rows * lay[l, A_OFF]``;
@@ -83,7 +84,7 @@ ActChoice = namedtuple("ActChoice", ["kinds"])
 UpdateChoice = namedtuple("UpdateChoice", ["kind", "penalties", "clip_norm", "momentum", "decay"])
 OnlineScratch = namedtuple("OnlineScratch", ["WT", "xs", "ST"])
 UpdateRange = namedtuple("UpdateRange", ["params", "first", "second", "grads"])
-TileWork = namedtuple("TileWork", ["packed", "offsets", "source", "packed_ok", "rows", "room"])
+TileWork = namedtuple("TileWork", ["packed", "offsets", "source", "packed_ok", "changed", "rows", "room"])
 DropoutWork = namedtuple("DropoutWork", ["cut", "scale", "key", "masks", "kept"])
 
 EPOCH_RESULT = np.dtype([("loss_sum", np.float64), ("correct", np.float64), ("seen", np.int64),

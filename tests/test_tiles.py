@@ -120,10 +120,10 @@ def test_a_model_on_tiles_predicts_what_its_float32_products_predict(monkeypatch
 @needs_tiles
 def test_the_packed_weights_follow_the_params(monkeypatch):
     """Changed in place, set, or fitted: the next call packs the changed layers again."""
-    model, X = fastmlp.MLP(LAYERS, activation="relu", seed=4), _data(500)
+    model, X = fastmlp.MLP(LAYERS, activation="relu", seed=4), _data()
     _on_tiles(monkeypatch, [5, 5, 1, 0])
     model.predict_proba(X)
-    work = model.engine._local.inference.tiles
+    (_, work), = model.engine._local.inference.tiles
     assert work.packed_ok.tolist() == [1, 1, 0, 0]
 
     def expect():
@@ -138,7 +138,7 @@ def test_the_packed_weights_follow_the_params(monkeypatch):
     y = np.random.default_rng(0).integers(0, 10, X.shape[0])
     model.fit(X, y, epochs=1, batch_size=64, lr=0.05)
     expect()
-    assert model.engine._local.inference.tiles is work  # the same buffers throughout
+    assert model.engine._local.inference.tiles[-1][1] is work  # the same buffers throughout
 
 
 def _fake_tile_timings(monkeypatch, tile_cost):
@@ -156,10 +156,38 @@ def _fake_tile_timings(monkeypatch, tile_cost):
 def test_layers_take_tiles_where_they_measured_faster(monkeypatch, dtype, available, want):
     asked = _fake_tile_timings(monkeypatch, {0: 0.5, 1: 0.97, 2: 0.9})
     monkeypatch.setattr(tiles, "available", lambda: available)
+    monkeypatch.setattr(products, "_refresh_seconds", lambda arch, own: 1e-4)
+    monkeypatch.setattr(products, "_tiles_from", {})
     arch = fastmlp.MLP(LAYERS, dtype=dtype).arch
     own = products._with_tiles(arch, np.array([OWN_FORWARD] * 3 + [0], np.int64), np.random.default_rng(0))
     assert own.tolist() == want
     assert asked == ([0, 1, 2] if available and dtype == np.float32 else [])
+    if want[0] & OWN_TILES:  # from the rows whose saved time pays twice for a call's pass over the weights
+        rows = products.BLOCK_ROWS
+        saved = sum((1.0 - cost) / (products._reps(rows * LAYERS[l] * LAYERS[l + 1]) * rows)
+                    for l, cost in ((0, 0.5), (2, 0.9)))
+        assert products.tiles_from(arch) == max(products.BLOCKS_FROM, int(np.ceil(2 * 1e-4 / saved)))
+    else:
+        assert products.tiles_from(arch) == products.BLOCKS_FROM
+
+
+@needs_tiles
+def test_a_pass_over_unchanged_weights_packs_nothing():
+    arch = fastmlp.MLP(LAYERS).arch
+    own = np.array([5, 5, 1, 0], np.int64)
+    seconds = products._refresh_seconds(arch, own)
+    assert 0 < seconds < 0.05
+    model, work = fastmlp.MLP(LAYERS, seed=2), tiles.work(arch, own)
+    net = arch.net._replace(own=own)
+    fastmlp.kernels.refresh_tiles(work, model.params, net)
+    packed = work.packed.copy()
+    work.packed[:] = 0  # would be packed again if the pass thought the weights had changed
+    fastmlp.kernels.refresh_tiles(work, model.params, net)
+    assert not work.packed.any() and work.packed_ok.tolist() == [1, 1, 0, 0]
+    model.params[arch.net.lay[1, 2]] += 1.0  # a weight of the second layer
+    fastmlp.kernels.refresh_tiles(work, model.params, net)
+    offset = work.offsets[1]
+    assert not work.packed[:offset].any() and np.array_equal(work.packed[offset:], packed[offset:]) is False
 
 
 def test_no_tiles_without_leave_to_run_them(monkeypatch):

@@ -55,8 +55,9 @@ from .. import kernels as K
 from ..kernels import intrinsics
 from ..kernels.static import Static
 from ..kernels.config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK
-from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, N_IN, N_OUT, OWN_DX, WEIGHT_SUM, ActChoice,
-                               Batching, DropoutWork, LossChoice, OnlineScratch, Samples, UpdateChoice, Workspace)
+from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, N_IN, N_OUT, OWN_DX, OWN_TILES, WEIGHT_SUM,
+                               ActChoice, Batching, DropoutWork, LossChoice, OnlineScratch, Samples, UpdateChoice,
+                               Workspace)
 from . import products, thread_choice, tiles
 from .products import own_products
 from .base import BackendBase, EpochResult, no_weights, weighted_total
@@ -301,7 +302,7 @@ class _InferenceBuffers:
     and ``no_proba``, the empty array that asks the kernel for the output only (see
     ``kernels.inference.screened``)."""
 
-    __slots__ = ("rows", "scratch", "logits", "nz", "flags", "counts", "no_proba", "tiles", "tiles_own")
+    __slots__ = ("rows", "scratch", "logits", "nz", "flags", "counts", "no_proba", "tiles")
 
     def __init__(self, arch, rows):
         self.rows = rows
@@ -311,13 +312,16 @@ class _InferenceBuffers:
         self.flags = np.zeros(1, np.int64)
         self.counts = np.zeros(products.most_blocks(rows, numba.config.NUMBA_NUM_THREADS), np.int64)
         self.no_proba = np.zeros((0, arch.n_classes), np.float64)
-        self.tiles, self.tiles_own = None, None
+        self.tiles = []  # (Net.own, its TileWork): the blocks' two nets (``NumbaBackend._by_blocks``)
 
     def tiles_for(self, arch, own):
-        """This thread's ``TileWork`` for inference by blocks with ``Net.own`` flags ``own``."""
-        if self.tiles is None or self.tiles_own is not own:
-            self.tiles, self.tiles_own = tiles.work(arch, own), own
-        return self.tiles
+        """This thread's ``TileWork`` for inference by blocks with ``Net.own`` flags ``own``, made once."""
+        for flags, work in self.tiles:
+            if flags is own:
+                return work
+        work = tiles.work(arch, own)
+        self.tiles = self.tiles[-1:] + [(own, work)]
+        return work
 
 
 # Values of X from which a fit's input checks count them with a kernel (``count_flagged``): below
@@ -345,6 +349,7 @@ class NumbaBackend(BackendBase):
         self._choosing_from = inference_choosing_from(arch.layers)  # see ``inference_choice``
         self._blocks = products.blocks_possible(arch)  # Net.own of inference by blocks if possible (``_by_blocks``)
         self._blocks_net = None  # self._net with the measured Net.own, once measured
+        self._blocks_net_vector = None  # the same with no layer on AMX tiles (calls of fewer rows than tiles_from)
 
     @property
     def epoch_kernel(self):
@@ -450,9 +455,12 @@ class NumbaBackend(BackendBase):
             proba, out = buf.no_proba, result
         choice = self.inference_choice(n)
         blocks = self._by_blocks(n)
+        refresh = None
         if blocks is not None:  # each block on one thread; one thread: the blocks in turn
             threads = numba.get_num_threads()  # the pool's, whichever way runs: the blocks' size decides rounding
             tile_work = buf.tiles_for(self.arch, blocks.own)
+            if tile_work.packed.size:  # the weights packed for the tiles (again if they changed), in the call below
+                refresh = self._entry(K.refresh_tiles, (tile_work, params, blocks))
             call = self._entries.get(K.screened_blocks) if not typed else K.screened_blocks
             if call is None:
                 call = self._entry(K.screened_blocks, (proba, out, count, buf.counts, buf.scratch, params, X, blocks,
@@ -475,6 +483,8 @@ class NumbaBackend(BackendBase):
         one = thread_choice.one_thread if blocks is not None else thread_choice.blas_limited
         with lock or contextlib.nullcontext(), one() if way == thread_choice.ONE else contextlib.nullcontext():
             t0 = choice.clock() if choice is not None else 0.0
+            if refresh is not None:
+                refresh(tile_work, params, blocks)
             for s in range(0, n, step):
                 part = result[s:s + step]
                 proba, out = (part, buf.logits) if probabilities else (buf.no_proba, part)
@@ -494,7 +504,8 @@ class NumbaBackend(BackendBase):
         (``kernels.inference.screened_blocks``), or None: fewer than ``products.BLOCKS_FROM`` rows,
         no layer fits ``matmul``, the deterministic mode, or ``matmul`` measured slower than the BLAS
         on one thread (``products.inference_own``, once per network shape in the process). By blocks,
-        the thread choice's two ways are the blocks on all of Numba's threads and on one."""
+        the thread choice's two ways are the blocks on all of Numba's threads and on one. Layers take the
+        AMX tiles the measurement gave them only in calls of ``products.tiles_from`` rows or more."""
         if self._blocks is None or rows < products.BLOCKS_FROM:
             return None
         own = products.inference_own(self.arch)
@@ -502,7 +513,8 @@ class NumbaBackend(BackendBase):
             return None
         if self._blocks_net is None:
             self._blocks_net = self._net._replace(own=own)
-        return self._blocks_net
+            self._blocks_net_vector = self._net._replace(own=own & ~OWN_TILES)
+        return self._blocks_net if rows >= products.tiles_from(self.arch) else self._blocks_net_vector
 
     def inference_choice(self, rows):
         """This thread's :class:`~fastmlp.backends.thread_choice.PooledChoice` between the BLAS on

@@ -78,11 +78,16 @@ def dx_eligible(arch, rows):
             if l > 0 and fits(k, itemsize) and rows * k * n >= BLAS_MIN_WORK and rows >= BLAS_MIN_ROWS_DX]
 
 
+def _reps(work):
+    """Products of ``work`` multiply-adds per timing (:func:`_best_of`)."""
+    return max(2, TIMED_WORK // work)
+
+
 def _best_of(run, work):
     """The best of ``TIMINGS`` alternated timings of ``run(own, reps)`` (a product of ``work``
     multiply-adds, ``reps`` times: by fastmlp's own product when ``own``, else by the BLAS):
     (own seconds, BLAS seconds)."""
-    reps = max(2, TIMED_WORK // work)
+    reps = _reps(work)
     best = {True: np.inf, False: np.inf}
     for way in (True, False):  # compiled (or loaded) and warm before any timing: one untimed round
         run(way, reps)
@@ -148,6 +153,11 @@ LOOP_SHARE = 0.05  # the most of a row's multiply-adds that layers too narrow fo
 # a 5% margin some processes predicted by whole layers).
 BLOCKS_MARGIN = 0.15
 BLOCKS_TRIES = 3  # measurements before inference by blocks is given up (``_measure_blocks``)
+# A call takes the AMX tiles chosen for its layers from as many rows as pay for the pass over the weights each call
+# makes (``kernels.inference.refresh_tiles``) TILES_MARGIN times over, at the gain per row measured (``tiles_from``).
+TILES_MARGIN = 2.0
+EVICT_BYTES = 8 << 20  # data through the cache before each timing of that pass (``_refresh_seconds``)
+REFRESH_TIMINGS = 7
 
 
 def block_rows(rows, threads):
@@ -186,6 +196,13 @@ def blocks_possible(arch):
     return own
 
 
+_tiles_from = {}  # the inference key (``_key``) -> the fewest rows of a call that takes the tiles (``tiles_from``)
+
+
+def _key(arch):
+    return ("inference", tuple(arch.layers), np.dtype(arch.dtype).name)
+
+
 def inference_own(arch):
     """``Net.own`` for inference calls by blocks (``kernels.inference.screened_blocks``), or None
     when they go by whole-layer products as before. The blocks gain by their structure (no thread
@@ -197,7 +214,7 @@ def inference_own(arch):
     deterministic mode."""
     if thread_choice.is_deterministic():
         return None
-    key = ("inference", tuple(arch.layers), np.dtype(arch.dtype).name)
+    key = _key(arch)
     with _lock:
         if key not in _chosen:
             _chosen[key] = _measure_blocks(arch)
@@ -241,11 +258,43 @@ def _tiles_timed(arch, rows, l, rng):
 
 def _with_tiles(arch, own, rng):
     """``own`` with ``OWN_TILES`` added on each of its layers whose product measured faster on AMX tiles than
-    by ``matmul`` by ``MARGIN`` (float32, where ``tiles.available``)."""
+    by ``matmul`` by ``MARGIN`` (float32, where ``tiles.available``), and the fewest rows of a call that takes
+    them recorded (:func:`tiles_from`): where the time they save per row, summed over those layers, pays
+    ``TILES_MARGIN`` times for a call's pass over the weights, timed on this network (``_refresh_seconds``)."""
     if np.dtype(arch.dtype) != np.float32 or not tiles.available():
         return own
-    own = own.copy()
+    own, saved = own.copy(), 0.0
     for l in np.flatnonzero(own):
-        if _faster(*_tiles_timed(arch, BLOCK_ROWS, l, rng)):
+        tiles_s, matmul_s = _tiles_timed(arch, BLOCK_ROWS, l, rng)
+        if _faster(tiles_s, matmul_s):
             own[l] |= OWN_TILES
+            saved += (matmul_s - tiles_s) / (_reps(BLOCK_ROWS * arch.layers[l] * arch.layers[l + 1]) * BLOCK_ROWS)
+    if saved > 0:
+        _tiles_from[_key(arch)] = max(BLOCKS_FROM, int(np.ceil(TILES_MARGIN * _refresh_seconds(arch, own) / saved)))
     return own
+
+
+def _refresh_seconds(arch, own):
+    """The median of ``REFRESH_TIMINGS`` of a call's passes over the weights of the layers ``own`` puts on tiles, unchanged
+    since packed (``kernels.inference.refresh_tiles``), on random weights of ``arch``, each after
+    ``EVICT_BYTES`` of other data went through the cache, as a call's products do (from the cache the pass
+    measured 12-20 us on the fashion net, in calls 80-145 us)."""
+    work = tiles.work(arch, own)
+    params = buffers.empty(arch.n_params, arch.dtype)
+    params[:] = np.random.default_rng(0).standard_normal(arch.n_params)
+    other = np.zeros(EVICT_BYTES // 8)
+    net = arch.net._replace(own=own)
+    K.refresh_tiles(work, params, net)  # packs (and compiles, or loads)
+    seconds = []
+    for _ in range(REFRESH_TIMINGS):
+        other += 1.0
+        t0 = time.perf_counter()
+        K.refresh_tiles(work, params, net)
+        seconds.append(time.perf_counter() - t0)
+    return float(np.median(seconds))
+
+
+def tiles_from(arch):
+    """The fewest rows of an inference call by blocks whose layers take the AMX tiles ``inference_own`` chose,
+    measured with it (:func:`_with_tiles`)."""
+    return _tiles_from.get(_key(arch), BLOCKS_FROM)

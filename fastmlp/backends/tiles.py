@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import buffers
 from ..kernels import intrinsics, tiles
+from ..kernels.inference import REFRESH_PIECES
 from ..kernels.structs import OWN_TILES, TileWork
 
 TILES_VARIABLE = "FASTMLP_TILES"
@@ -80,11 +81,12 @@ def work(arch, own):
                            f"(tiles.available() is False): flag them only where products.inference_own chose them")
     if not layers:
         return TileWork(buffers.empty(0, np.uint16), np.zeros(L, np.int64), buffers.empty(0, arch.dtype),
-                        np.zeros(L, np.int64), buffers.empty(0, np.uint16), 0)
+                        np.zeros(L, np.int64), np.zeros(0, np.int64), buffers.empty(0, np.uint16), 0)
     offsets, total = np.zeros(L, np.int64), 0
     for l in layers:  # each a multiple of a tile: every layer's packed weights start 64-byte aligned
         offsets[l] = total
         total += tiles.packed_size(arch.layers[l], arch.layers[l + 1])
     room = max(tiles.rows_size(arch.layers[l]) for l in layers)
     return TileWork(buffers.zeros(total, np.uint16), offsets, buffers.zeros(arch.n_params, arch.dtype),
-                    np.zeros(L, np.int64), buffers.zeros(numba.config.NUMBA_NUM_THREADS * room, np.uint16), room)
+                    np.zeros(L, np.int64), np.zeros(REFRESH_PIECES, np.int64),
+                    buffers.zeros(numba.config.NUMBA_NUM_THREADS * room, np.uint16), room)

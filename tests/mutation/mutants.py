@@ -588,8 +588,8 @@ MUTANTS = [
         "AMX tile products of the parts hi.hi, hi.mid and mid.hi only: about 16 bits where float32 has 24"),
     Mutant(
         "tiles_packed_once", "kernels/inference.py",
-        "            if tiles.packed_ok[l] == 0 or not _same_bits(now, before):\n",
-        "            if tiles.packed_ok[l] == 0:\n",
+        "                changed |= flags[p] != 0\n",
+        "                changed |= False\n",
         ("tests/test_tiles.py::test_the_packed_weights_follow_the_params",),
         "inference on AMX tiles keeps the weights packed at its first call: the old weights' predictions after a fit"),
     Mutant(
