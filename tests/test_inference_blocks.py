@@ -58,7 +58,8 @@ def _call_both(model, X, own, block, limit=1e6):
             counts = np.full(-(-m // block), -1, np.int64)
             work, blocks_net = tiles.work(model.arch, own), net._replace(own=own)
             K.refresh_tiles(work, model.params, blocks_net)  # the weights on tiles packed (none: nothing done)
-            K.screened_blocks(proba, out, flags, counts, scratch.copy(), model.params, X, blocks_net, limit, block, work)
+            K.screened_blocks(proba, out, flags, counts, scratch.copy(), model.params, X, blocks_net, limit, block,
+                              work)
         else:
             K.screened(proba, out, flags, scratch.copy(), np.empty(0, np.int64), model.params, X, net, limit)
         results.append((out, proba, int(flags[0])))

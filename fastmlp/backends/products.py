@@ -275,8 +275,8 @@ def _with_tiles(arch, own, rng):
 
 
 def _refresh_seconds(arch, own):
-    """The median of ``REFRESH_TIMINGS`` of a call's passes over the weights of the layers ``own`` puts on tiles, unchanged
-    since packed (``kernels.inference.refresh_tiles``), on random weights of ``arch``, each after
+    """The median of ``REFRESH_TIMINGS`` of a call's passes over the weights of the layers ``own`` puts on
+    tiles, unchanged since packed (``kernels.inference.refresh_tiles``), on random weights of ``arch``, each after
     ``EVICT_BYTES`` of other data went through the cache, as a call's products do (from the cache the pass
     measured 12-20 us on the fashion net, in calls 80-145 us)."""
     work = tiles.work(arch, own)
