@@ -3,9 +3,11 @@
 The three bfloat16 parts of any float32 sum back to it exactly; the tile product of any shape (a row,
 odd widths, a last block of fewer than 32 rows, inputs and outputs that fill no whole tile) is within
 a float32 product's rounding of float64's; a model predicting on tiles predicts what its float32
-products predict and follows its weights when they change (in place, or by a fit). (Inference by
-blocks with tiles, many threads at once among it: ``test_inference_blocks.py``.) Where AMX cannot run here (another CPU, ``FASTMLP_TILES=off``), nothing
-flags a layer for tiles, and the kernels that could call them still compile.
+products predict and follows its weights when they change (in place, or by a fit), and a call compares
+them with those packed without packing again when none changed. (Inference by blocks with tiles, many
+threads at once among it: ``test_inference_blocks.py``.) Where AMX cannot run here (another CPU,
+``FASTMLP_TILES=off``), nothing flags a layer for tiles, and the kernels that could call them still
+compile (``test_intrinsics.py``).
 """
 import numpy as np
 import pytest
