@@ -164,11 +164,12 @@ def test_layers_take_tiles_where_they_measured_faster(monkeypatch, dtype, availa
     own = products._with_tiles(arch, np.array([OWN_FORWARD] * 3 + [0], np.int64), np.random.default_rng(0))
     assert own.tolist() == want
     assert asked == ([0, 1, 2] if available and dtype == np.float32 else [])
-    if want[0] & OWN_TILES:  # from the rows whose saved time pays twice for a call's pass over the weights
+    if want[0] & OWN_TILES:  # from the rows whose saved time pays for a call's pass over the weights, with a margin
         rows = products.BLOCK_ROWS
         saved = sum((1.0 - cost) / (products._reps(rows * LAYERS[l] * LAYERS[l + 1]) * rows)
                     for l, cost in ((0, 0.5), (2, 0.9)))
-        assert products.tiles_from(arch) == max(products.BLOCKS_FROM, int(np.ceil(2 * 1e-4 / saved)))
+        want_rows = int(np.ceil(products.TILES_MARGIN * 1e-4 / saved))
+        assert products.tiles_from(arch) == max(products.BLOCKS_FROM, want_rows)
     else:
         assert products.tiles_from(arch) == products.BLOCKS_FROM
 

@@ -154,8 +154,12 @@ LOOP_SHARE = 0.05  # the most of a row's multiply-adds that layers too narrow fo
 BLOCKS_MARGIN = 0.15
 BLOCKS_TRIES = 3  # measurements before inference by blocks is given up (``_measure_blocks``)
 # A call takes the AMX tiles chosen for its layers from as many rows as pay for the pass over the weights each call
-# makes (``kernels.inference.refresh_tiles``) TILES_MARGIN times over, at the gain per row measured (``tiles_from``).
-TILES_MARGIN = 2.0
+# makes (``kernels.inference.refresh_tiles``, timed on one thread) TILES_MARGIN times over, at the time saved per row
+# measured (``tiles_from``). Three times: the products timed alone save more than in a call, which also switches
+# between the tile unit and the vector units. On the Xeon (fashion net, one thread, 2026-12-04): 256-row calls ran
+# 318k rows/s on tiles against 366k without (a pass of 145 us), 512-row calls 413k against 370k; with a margin of 2
+# the measured threshold was 190-263 rows, and busy-predict-256 fell from 0.97x to 0.80x of ONNX Runtime.
+TILES_MARGIN = 3.0
 EVICT_BYTES = 8 << 20  # data through the cache before each timing of that pass (``_refresh_seconds``)
 REFRESH_TIMINGS = 7
 
@@ -276,9 +280,9 @@ def _with_tiles(arch, own, rng):
 
 def _refresh_seconds(arch, own):
     """The median of ``REFRESH_TIMINGS`` of a call's passes over the weights of the layers ``own`` puts on
-    tiles, unchanged since packed (``kernels.inference.refresh_tiles``), on random weights of ``arch``, each after
-    ``EVICT_BYTES`` of other data went through the cache, as a call's products do (from the cache the pass
-    measured 12-20 us on the fashion net, in calls 80-145 us)."""
+    tiles, unchanged since packed (``kernels.inference.refresh_tiles``), on one thread, on random weights of
+    ``arch``, each after ``EVICT_BYTES`` of other data went through the cache, as a call's products do (from the
+    cache the pass measured 12-20 us on the fashion net, in calls 80-145 us)."""
     work = tiles.work(arch, own)
     params = buffers.empty(arch.n_params, arch.dtype)
     params[:] = np.random.default_rng(0).standard_normal(arch.n_params)
@@ -286,11 +290,12 @@ def _refresh_seconds(arch, own):
     net = arch.net._replace(own=own)
     K.refresh_tiles(work, params, net)  # packs (and compiles, or loads)
     seconds = []
-    for _ in range(REFRESH_TIMINGS):
-        other += 1.0
-        t0 = time.perf_counter()
-        K.refresh_tiles(work, params, net)
-        seconds.append(time.perf_counter() - t0)
+    with thread_choice.one_thread():  # as a call on a busy machine makes it
+        for _ in range(REFRESH_TIMINGS):
+            other += 1.0
+            t0 = time.perf_counter()
+            K.refresh_tiles(work, params, net)
+            seconds.append(time.perf_counter() - t0)
     return float(np.median(seconds))
 
 
