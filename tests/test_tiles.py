@@ -9,6 +9,9 @@ threads at once among it: ``test_inference_blocks.py``.) Where AMX cannot run he
 ``FASTMLP_TILES=off``), nothing flags a layer for tiles, and the kernels that could call them still
 compile (``test_intrinsics.py``).
 """
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from numba import njit
@@ -208,3 +211,32 @@ def test_the_setting_turns_them_off_and_refuses_other_values(monkeypatch):
     monkeypatch.setenv(tiles.TILES_VARIABLE, "fast")
     with pytest.raises(ValueError, match="FASTMLP_TILES must be one of"):
         tiles.available()
+
+
+FORKED = r"""
+import os
+import numpy as np
+import fastmlp
+from fastmlp.backends import products
+
+model = fastmlp.MLP([784, 256, 128, 64, 10], seed=0)
+X = np.random.default_rng(0).random((2000, 784), dtype=np.float32)
+products.inference_own = lambda arch: np.array([5, 5, 1, 0], np.int64)  # the tiles, as a measurement may choose
+parent = model.predict_proba(X)
+pid = os.fork()
+if pid == 0:  # the child predicts on tiles with the leave its parent was given
+    os._exit(0 if np.array_equal(model.predict_proba(X), parent) else 3)
+_, status = os.waitpid(pid, 0)
+print("child", os.waitstatus_to_exitcode(status), flush=True)
+"""
+
+
+@needs_tiles
+def test_a_forked_child_predicts_on_tiles(tmp_path):
+    """Linux's leave to use AMX is the process's: a child forked after its parent predicted on tiles keeps it
+    (a tile instruction without it would kill the child)."""
+    script = tmp_path / "forked.py"
+    script.write_text(FORKED)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "child 0" in done.stdout
