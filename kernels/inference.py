@@ -239,7 +239,7 @@ def refresh_tiles(tiles, params, net):
             off, size = net.lay[l, W_OFF], net.lay[l, N_IN] * net.lay[l, N_OUT]
             now, before = params[off:off + size], tiles.source[off:off + size]
             piece = -(-size // REFRESH_PIECES)
-            flags = tiles.changed
+            flags = tiles.changed  # a local: writes through a namedtuple's array in a prange body are lost (numba#5872)
             for p in prange(REFRESH_PIECES):  # each piece writes its own flag
                 lo, hi = min(p * piece, size), min((p + 1) * piece, size)
                 flags[p] = 0 if _same_bits(now[lo:hi], before[lo:hi]) else 1
