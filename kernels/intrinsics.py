@@ -18,7 +18,8 @@ Private names used (all imported here, nowhere else):
 - ``llvmlite.ir.FunctionAttributes`` as the set it is (``set.add``: it accepts only attributes
   without values), and the settings ``CPU_NAME`` and ``CPU_FEATURES`` of ``numba.core.config`` with
   ``llvmlite.binding.get_host_cpu_features``: the vector width a kernel is compiled for
-  (:func:`wide_vectors`, :func:`vector_bytes`);
+  (:func:`wide_vectors`, :func:`vector_bytes`) and AMX's (:func:`tile_target`, :func:`tiles_compile_here`),
+  through :func:`compiled_features` and :func:`compiled_for_host`;
 - ``numba.np.linalg._BLAS``, ``ensure_blas``: the BLAS gemm entry point numba's np.dot uses;
   and the module Numba finds the BLAS in, ``scipy.linalg.cython_blas``, by its name
   (:func:`load_scipy_blas` loads it without the rest of ``scipy.linalg``); and
@@ -246,11 +247,18 @@ def vector_bytes():
     """The width in bytes of the widest vector registers the kernels are compiled for: 64 with
     AVX-512 (the host's features, or those of ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES`` when set),
     else 32 (AVX2 and older x86, and other CPUs: a guess that only sizes register blocks)."""
-    if numba_config.CPU_NAME or numba_config.CPU_FEATURES:
-        features = numba_config.CPU_FEATURES or ""
-    else:
-        features = llvm.get_host_cpu_features().flatten()
-    return 64 if "+avx512f" in features.split(",") else 32
+    return 64 if "+avx512f" in compiled_features().split(",") else 32
+
+
+def compiled_for_host():
+    """Whether the kernels are compiled for this very CPU (no ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES``)."""
+    return not (numba_config.CPU_NAME or numba_config.CPU_FEATURES)
+
+
+def compiled_features():
+    """The target features the kernels are compiled with, as LLVM writes them ('+avx2,+fma,...'): the
+    host's, or ``NUMBA_CPU_FEATURES`` when a CPU is named ('' if only its name is)."""
+    return llvm.get_host_cpu_features().flatten() if compiled_for_host() else numba_config.CPU_FEATURES or ""
 
 
 @intrinsic
@@ -527,10 +535,7 @@ AMX_FEATURES = "+amx-tile,+amx-bf16"
 
 
 def _tile_target_attribute():
-    if numba_config.CPU_NAME or numba_config.CPU_FEATURES:
-        features = numba_config.CPU_FEATURES or ""
-    else:
-        features = llvm.get_host_cpu_features().flatten()
+    features = compiled_features()
     return f'"target-features"="{features + "," if features else ""}{AMX_FEATURES}"'
 
 
@@ -538,7 +543,7 @@ def tiles_compile_here():
     """Whether the kernels are compiled for this very CPU (no ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES``)
     and it has AMX's tiles and bfloat16 products (LLVM's host features): what running ``kernels.tiles``
     needs of the compiler; the operating system must allow it too (``fastmlp.backends.tiles``)."""
-    if numba_config.CPU_NAME or numba_config.CPU_FEATURES:
+    if not compiled_for_host():
         return False
     features = llvm.get_host_cpu_features()
     return bool(features.get("amx-tile") and features.get("amx-bf16"))

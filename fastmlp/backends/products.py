@@ -99,14 +99,19 @@ def _best_of(run, work):
     return best[True], best[False]
 
 
-def _timed(arch, rows, l, rng):
-    """Layer l's forward product at ``rows`` rows on random values, by ``matmul`` and by the BLAS:
-    (own seconds, BLAS seconds) (:func:`_best_of`)."""
+def _forward_operands(arch, rows, l, rng):
+    """Random x (rows, k) and W (k, n) of layer l's forward product, and room for its out (rows, n)."""
     k, n = arch.layers[l], arch.layers[l + 1]
     x = rng.standard_normal((rows, k)).astype(arch.dtype)
     W = rng.standard_normal((k, n)).astype(arch.dtype)
-    out = np.empty((rows, n), arch.dtype)
-    return _best_of(lambda way, reps: K.repeat_product(out, x, W, way, reps), rows * k * n)
+    return x, W, np.empty((rows, n), arch.dtype)
+
+
+def _timed(arch, rows, l, rng):
+    """Layer l's forward product at ``rows`` rows on random values, by ``matmul`` and by the BLAS:
+    (own seconds, BLAS seconds) (:func:`_best_of`)."""
+    x, W, out = _forward_operands(arch, rows, l, rng)
+    return _best_of(lambda way, reps: K.repeat_product(out, x, W, way, reps), x.size * W.shape[1])
 
 
 def _dx_timed(arch, rows, l, rng):
@@ -249,15 +254,12 @@ def _measure_blocks(arch):
 def _tiles_timed(arch, rows, l, rng):
     """Layer l's forward product at ``rows`` rows on random values, on AMX tiles (its rows packed on the
     way, its weights before) and by ``matmul``: (tiles seconds, matmul seconds) (:func:`_best_of`)."""
-    k, n = arch.layers[l], arch.layers[l + 1]
-    x = rng.standard_normal((rows, k)).astype(arch.dtype)
-    W = rng.standard_normal((k, n)).astype(arch.dtype)
-    out = np.empty((rows, n), arch.dtype)
-    packed = buffers.zeros(K_tiles.packed_size(k, n), np.uint16)
-    rows_buf = buffers.zeros(K_tiles.rows_size(k), np.uint16)
+    x, W, out = _forward_operands(arch, rows, l, rng)
+    packed = buffers.zeros(K_tiles.packed_size(*W.shape), np.uint16)
+    rows_buf = buffers.zeros(K_tiles.rows_size(W.shape[0]), np.uint16)
     K_tiles.pack_weights(packed, W)
     return _best_of(lambda way, reps: K_tiles.repeat_tile_product(out, x, packed, rows_buf, reps) if way
-                    else K.repeat_product(out, x, W, True, reps), rows * k * n)
+                    else K.repeat_product(out, x, W, True, reps), x.size * W.shape[1])
 
 
 def _with_tiles(arch, own, rng):
