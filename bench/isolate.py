@@ -74,7 +74,8 @@ def run_task(task, isolate=True, timeout=TIMEOUT_S):
     dict
         The task's record, plus ``isolated`` (bool), ``setting``, and for a child
         ``threads`` (its affinity and thread pools at the end), ``process_s`` (launch
-        to exit) and, in the 'busy' setting, ``spinner`` (its core, pid and CPU seconds).
+        to exit), ``machine_gflops`` (``measure.machine_check`` run in it after the case)
+        and, in the 'busy' setting, ``spinner`` (its core, pid and CPU seconds).
         A child that crashes or times out gives ``status`` 'failed' with the reason.
 
     Raises
@@ -117,7 +118,8 @@ def run_task(task, isolate=True, timeout=TIMEOUT_S):
         name, message = out["error"]
         cls = getattr(builtins, name, None)
         raise (cls if isinstance(cls, type) and issubclass(cls, Exception) else RuntimeError)(message)
-    return dict(out["record"], isolated=True, threads=out["threads"], process_s=wall, **extra)
+    return dict(out["record"], isolated=True, threads=out["threads"], process_s=wall,
+                machine_gflops=out.get("machine_gflops"), **extra)
 
 
 def run_interleaved(tasks, processes, isolate=True, log=None):
@@ -144,12 +146,13 @@ def run_interleaved(tasks, processes, isolate=True, log=None):
 
 def best_record(records, key="samples_per_s", higher_is_better=True):
     """The ok record with the best ``key`` (else the first record), plus ``per_process``:
-    every ok record's ``key``."""
+    every ok record's ``key``, and ``per_process_machine``: each one's ``machine_gflops`` (None
+    where it has none)."""
     ok = [r for r in records if r["status"] == "ok"]
     if not ok:
         return records[0]
     best = (max if higher_is_better else min)(ok, key=lambda r: r[key])
-    return dict(best, per_process=[r[key] for r in ok])
+    return dict(best, per_process=[r[key] for r in ok], per_process_machine=[r.get("machine_gflops") for r in ok])
 
 
 def launch_environment():
@@ -216,6 +219,9 @@ def _child(argv):
     except Exception as e:  # handed to the parent, which raises it again
         out = {"error": [type(e).__name__, str(e)]}
     out["threads"] = thread_pools()
+    if "record" in out:  # after the case, never before: a BLAS's threads, once started, spin beside it for a while
+        from .measure import machine_check
+        out["machine_gflops"] = machine_check()
     print(RESULT_TAG + json.dumps(out, default=float), flush=True)
     return 0
 

@@ -1,7 +1,8 @@
 """The benchmark report as Markdown: machine, every row against every peer with the targets
 of issue 13 beside it (met or not), the training and inference tables (GFLOP/s, share of
 the sgemm ceiling, Numba-to-variant ratios), the spread of every row's figures across its processes
-(the ratio by the median process and pass by pass beside the best), the targets, compile time per optimizer, the
+(the ratio by the median process and pass by pass beside the best), the machine's state in each process (a
+product each ran after its case), the targets, compile time per optimizer, the
 end-to-end recipe, the peers that were skipped (with how to install them) and the charts.
 
 ``render(report)`` takes the dict :mod:`fastmlp.bench.report` builds (also saved
@@ -17,7 +18,7 @@ import math
 import statistics
 
 from fastmlp.progress import rate  # 1234567 -> '1.23M'; also part of this module's interface
-from .measure import WARMUP_S
+from .measure import MACHINE_CHECK_S, MACHINE_CHECK_SHAPE, WARMUP_S
 
 # Targets of issue 13 / WORKLOADS.md, per row: ('>=', x) numba ÷ best peer's throughput,
 # ('<=', x) numba's latency ÷ best peer's; a row not listed has DEFAULT_TARGET.
@@ -290,6 +291,36 @@ def _spread(report):
                      "met by the medians"], rows))
 
 
+def _checks(r):
+    """A case's machine check in each of its processes ('165 / 112 / 160' GFLOP/s; '-' where a process has none)."""
+    return " / ".join("-" if g is None else f"{g:.0f}" for g in r.get("per_process_machine") or [])
+
+
+def _machine(report):
+    """Per row of several processes: numba's and the best peer's figure in each process beside the
+    machine check each process ran after its case (``measure.machine_check``): a process that ran
+    slowly in a slow spell of the machine shows it there too. Rows whose processes ran no check
+    (``--in-process``, one process per case) are left out."""
+    rows = []
+    for w in report["workloads"]:
+        peer, _ = best_other(w["cases"])
+        ok = _ok(w["cases"])
+        mine, theirs = ok.get("numba"), ok.get(peer)
+        checked = mine is not None and any(g is not None for g in mine.get("per_process_machine") or [])
+        if not checked or len(_runs(mine)) < 2:
+            continue
+        peer_cells = ["-", "-"] if theirs is None else [_process_figures(w, theirs), _checks(theirs)]
+        rows.append([w["workload"], _process_figures(w, mine), _checks(mine), peer or "-", *peer_cells])
+    if not rows:
+        return "No process ran a machine check (one process per case, or in-process)."
+    m, k, n = MACHINE_CHECK_SHAPE
+    return (f"After its case, each process ran a float32 {m}x{k} @ {k}x{n} NumPy product for {MACHINE_CHECK_S:g} s on "
+            "its BLAS threads as they were (the mean GFLOP/s over that time): the machine's state in that process. "
+            "Where a variant's slow process shows a low check too, the machine was slow then, not the variant.\n\n"
+            + table(["row", "numba, each process", "its machine checks (GFLOP/s)", "best peer", "its processes",
+                     "its machine checks (GFLOP/s)"], rows))
+
+
 def _targets(report):
     rows = []
     byid = {w["workload"]: w for w in report["workloads"]}
@@ -444,6 +475,8 @@ def render(report):
         _rows_described(report), "",
         "## Spread across processes", "",
         _spread(report), "",
+        "## The machine in each process", "",
+        _machine(report), "",
         "## Training throughput", "",
         _throughput(report), "",
         SGEMM_NOTE, "",

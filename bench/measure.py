@@ -1,6 +1,6 @@
 """What one process measures: a variant's training throughput on a case, its inference
 throughput and latency (``predict_proba``), the end-to-end recipe's wall time and test
-accuracy, and the machine's fp32 matrix-multiply ceiling.
+accuracy, the machine's fp32 matrix-multiply ceiling, and the machine's state in each process (``machine_check``).
 
 Protocol for a case: loss on its data, ``validate_epochs`` epochs (the
 first, which includes any JIT compilation, is timed on its own as
@@ -134,6 +134,34 @@ def sgemm_gflops(n=2048, repeats=5, seed=0, threads=None):
         np.matmul(a, b, out=out)
         best = min(best, time.perf_counter() - t0)
     return 2.0 * n ** 3 / best / 1e9
+
+
+MACHINE_CHECK_SHAPE = (64, 784, 256)  # the fashion net's first-layer product at batch 64: (rows, inputs, outputs)
+MACHINE_CHECK_S = 0.1
+
+
+def machine_check(seconds=MACHINE_CHECK_S, shape=MACHINE_CHECK_SHAPE, seed=0):
+    """GFLOP/s of a float32 ``rows x inputs @ inputs x outputs`` NumPy product repeated for ``seconds``
+    on the process's BLAS threads as they are: the mean over the window, slow calls included. Run
+    by each benchmark process after its case, so that a slow process can be told from a slow
+    machine: on the 2-core project VM (AMD EPYC Zen 4) NumPy alone ran this product on two threads
+    at 108-128 GFLOP/s in some fresh processes and 155-174 in others, each process staying at its
+    level, while each core alone ran it at 80-93."""
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 < seconds <= 10:
+        raise ValueError(f"seconds must be a number in (0, 10]; got {seconds!r}")
+    m, k, n = shape
+    rng = np.random.default_rng(seed)
+    a = rng.random((m, k), dtype=np.float32)
+    b = rng.random((k, n), dtype=np.float32)
+    out = np.empty((m, n), np.float32)
+    np.matmul(a, b, out=out)  # the first call (thread wake-up, buffers) is not counted
+    calls, t0 = 0, time.perf_counter()
+    while True:
+        np.matmul(a, b, out=out)
+        calls += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= seconds:
+            return 2.0 * m * k * n * calls / elapsed / 1e9
 
 
 def validate_predict(predictor, calls, reference, atol=PREDICT_ATOL):

@@ -94,6 +94,7 @@ def test_isolated_cases_train_on_the_parents_data(tmp_path):
     n = WORKLOADS["circles-b10"].loop_samples
     for v, c in cases.items():
         assert c["status"] == "ok" and c["isolated"] and c["loss_after"] < c["loss_before"], c
+        assert c["machine_gflops"] > 0  # the child's machine check, after its case
         assert c["data_sha1"] == (data_digest(X[:n], y[:n]) if v == "loop" else data_digest(X, y))
     assert cases["loop"]["samples"] == n and cases["loop"]["note"] == f"on {n} samples"
     assert cases["numba"]["threads"]["env"]["OMP_WAIT_POLICY"] == os.environ.get("OMP_WAIT_POLICY")
@@ -544,3 +545,33 @@ def test_the_report_has_the_spread_section(quick_report):
     _, out = quick_report  # --in-process: one process per case
     text = (out / "report.md").read_text(encoding="utf-8")
     assert "## Spread across processes\n\nOne process per case: no spread to show.\n" in text
+
+
+def test_each_process_checks_the_machine_after_its_case(monkeypatch):
+    """The best record keeps every process's machine check in order (None where a process ran none);
+    the report shows them beside each process's figure, for numba and its best peer; rows without
+    checks (one process per case) are left out."""
+    recs = [{"status": "ok", "samples_per_s": s, "machine_gflops": g} for s, g in ((90.0, 110.0), (130.0, 165.0))]
+    best = best_record(recs + [{"status": "failed", "reason": "crash"}, {"status": "ok", "samples_per_s": 80.0}])
+    assert best["per_process"] == [90.0, 130.0, 80.0] and best["per_process_machine"] == [110.0, 165.0, None]
+
+    def case(variant, runs, checks):
+        return {"variant": variant, "status": "ok", "samples_per_s": max(runs), "per_process": runs,
+                "per_process_machine": checks}
+    noisy = {"workload": "momentum-b64", "cases": [case("numba", [132e3, 80.6e3], [168.2, 111.7]),
+                                                  case("jax-scan", [103e3, 93e3], [170.0, None])]}
+    unchecked = {"workload": "fashion-b64", "cases": [case("numba", [1.0, 2.0], [None, None]),
+                                                     case("jax-scan", [1.0, 1.5], [None, None])]}
+    text = bench_markdown._machine({"workloads": [noisy, unchecked]})
+    lines = [x for x in text.splitlines() if x.startswith("| ") and not x.startswith("| row")]
+    assert lines == ["| momentum-b64 | 132k / 80.6k | 168 / 112 | jax-scan | 103k / 93k | 170 / - |"]
+    assert "64x784 @ 784x256" in text
+    assert bench_markdown._machine({"workloads": [unchecked]}).startswith("No process ran a machine check")
+
+
+def test_the_machine_check_times_the_product_and_refuses_bad_windows():
+    from fastmlp.bench.measure import machine_check
+    assert 0 < machine_check(seconds=0.01, shape=(4, 8, 2)) < 1e5
+    for bad in (0, -1, 11, True, "0.1", float("nan")):
+        with pytest.raises(ValueError, match="seconds must be a number in"):
+            machine_check(seconds=bad)
