@@ -68,6 +68,33 @@ def test_a_probe_gives_up_all_threads_that_collapse_after_one_slice():
     assert _run(c, 100, collapsed) == [(ONE, 100)]
 
 
+def test_a_first_probe_that_gives_up_is_measured_again_soon_without_doubling_the_wait():
+    """A training's first probe that gives up all threads (a fresh process's thread pools starting
+    beside its first pieces) keeps one thread for FIRST_GIVE_UP_RECHECK_SECONDS only; a later give-up
+    waits ONE_RECHECK_SECONDS, then the waits double as for any probe that keeps one thread."""
+    collapsed = {ALL: 100e-5, ONE: 1e-5}
+    per_call = 100 * BATCH * 1e-5
+    c = ThreadChoice()
+    assert _run(c, 100, collapsed) == [(ONE, 50), (ALL, 1), (ONE, 49)]
+    assert c.kept == ONE
+    assert _calls_until_probing(c, 100, collapsed) == int(np.ceil(tc.FIRST_GIVE_UP_RECHECK_SECONDS / per_call))
+    waits = []
+    for _ in range(3):
+        _run(c, 100, collapsed)  # gives up again: not the first probe
+        assert c.kept == ONE
+        waits.append(_calls_until_probing(c, 100, collapsed))
+    rest = 49 * BATCH * 1e-5  # the given-up call's last piece, on one thread, counts towards the wait
+    assert waits == [int(np.ceil((tc.ONE_RECHECK_SECONDS * 2 ** i - rest) / per_call)) for i in range(3)]
+    c = ThreadChoice()
+    _run(c, 100, {ALL: 1e-5, ONE: 2e-5})
+    _run(c, 100, {ALL: 1e-5, ONE: 2e-5})
+    assert c.kept == ALL
+    _calls_until_probing(c, 100, {ALL: 1e-5, ONE: 2e-5})
+    _run(c, 100, collapsed)  # a give-up in a later probe: the usual wait
+    assert c.kept == ONE
+    assert _calls_until_probing(c, 100, collapsed) == int(np.ceil((tc.ONE_RECHECK_SECONDS - rest) / per_call))
+
+
 def test_all_threads_slower_within_the_give_up_factor_run_their_whole_piece():
     c = ThreadChoice()
     slower = {ALL: 0.9 * tc.GIVE_UP * 1e-5, ONE: 1e-5}

@@ -9,24 +9,25 @@ to a fraction of its one-thread speed. On an idle machine two threads pay (fashi
 against 78k samples/s), so the count cannot be fixed in advance: it is measured.
 
 How: the numba backend times its own epoch calls (each a chunk of an epoch, about 0.5 s, cut by the trainer)
-through a :class:`ThreadChoice` per training shape. While probing, each call is split at a batch boundary into
-two pieces, one run on all threads and one on one thread (Numba and BLAS; one thread first in a probe's first
-call, then alternating), until each way has run ``PROBE_PIECES`` spans of at least ``STEADY_SECONDS`` (a piece
-that long on its own; shorter pieces pooled in order until their seconds reach it, so that a CPU fast enough
-to run every piece in less still decides); the faster way per sample (best span) is kept, one thread unless
-all threads are ``MARGIN`` faster. The piece on all threads runs in slices and is given up once ``GIVE_UP``
-times slower than one thread: on a busy core a piece on all threads can collapse (2-7k samples/s against 140k
-on one thread, one piece running for seconds), and the guard bounds that to about a batch. With all threads
-kept, it probes again after ``RECHECK_SECONDS`` of training, and at once when their calls (pooled over
-``STEADY_SECONDS``) run at less than ``DROP`` times the speed the kept way had: the load changed. One thread
-kept is probed again after ``ONE_RECHECK_SECONDS``, doubled at each probe in a row that keeps it, up to
-``RECHECK_SECONDS``, and never on a drop: its drop says the machine got busier, which would not make all
-threads faster. Why recheck one thread soon: on the KVM project machine (Zen 5) the second vCPU runs now and
-then at a fraction of its speed for a second or more; a probe in such a spell keeps one thread (all threads
-measured 112-146k samples/s against 140-156k, where they run 225k), and kept for ``RECHECK_SECONDS`` it held 2
-of 3 processes of a benchmark row at one thread's speed. On the project machine with another process spinning
-on a core, 8 trainings of fashion-b64 (plain SGD, 60 epochs of 8192 samples) that probed again on drops of one
-thread 9 times in all ran at 54.3-71.3k samples/s; 8 without, at 61.7-71.0k (Zen 1, before the guard).
+through a :class:`ThreadChoice` per training shape. While probing, each call is split at a batch boundary into two
+pieces, one run on all threads and one on one thread (Numba and BLAS; one thread first in a probe's first call,
+then alternating), until each way has run ``PROBE_PIECES`` spans of at least ``STEADY_SECONDS`` (a piece that long
+on its own; shorter pieces pooled in order until their seconds reach it, so that a CPU fast enough to run every
+piece in less still decides); the faster way per sample (best span) is kept, one thread unless all threads are
+``MARGIN`` faster. The piece on all threads runs in slices and is given up once ``GIVE_UP`` times slower than one
+thread: on a busy core a piece on all threads can collapse (2-7k samples/s against 140k on one thread, one piece
+running for seconds), and the guard bounds that to about a batch. With all threads kept, it probes again after
+``RECHECK_SECONDS`` of training, and at once when their calls (pooled over ``STEADY_SECONDS``) run at less than
+``DROP`` times the speed the kept way had: the load changed. One thread kept is probed again after
+``ONE_RECHECK_SECONDS``, doubled at each probe in a row that keeps it, up to ``RECHECK_SECONDS``, and never on a
+drop: its drop says the machine got busier, which would not make all threads faster (kept because a training's
+first probe gave up all threads, after ``FIRST_GIVE_UP_RECHECK_SECONDS``: a fresh process's first pieces also pay
+for its thread pools starting). Why recheck one thread soon: on the KVM project machine (Zen 5) the second vCPU
+runs now and then at a fraction of its speed for a second or more; a probe in such a spell keeps one thread (all
+threads measured 112-146k samples/s against 140-156k, where they run 225k), and kept for ``RECHECK_SECONDS`` it
+held 2 of 3 processes of a benchmark row at one thread's speed. On the project machine with another process
+spinning on a core, 8 trainings of fashion-b64 (plain SGD, 60 epochs of 8192 samples) that probed again on drops
+of one thread 9 times in all ran at 54.3-71.3k samples/s; 8 without, at 61.7-71.0k (Zen 1, before the guard).
 
 Inference (``predict``, ``predict_proba``, ``forward`` on more than a few rows) chooses the same way
 between the BLAS on all its threads and on one (its kernel runs on the calling thread), each
@@ -60,6 +61,7 @@ PROBE_PIECES = 2  # timed pieces of at least STEADY_SECONDS of each way before c
 MARGIN = 0.05  # all threads are kept only when faster than one thread by this fraction
 RECHECK_SECONDS = 10.0  # training time between probes (the longest, with one thread kept)
 ONE_RECHECK_SECONDS = 1.0  # one thread kept by a probe: measured again after this, doubled at each such probe in a row
+FIRST_GIVE_UP_RECHECK_SECONDS = 0.25  # one thread kept as a training's first probe gave up: measured again after
 GIVE_UP = 3.0  # a probe's piece on all threads stops once this many times slower than one thread (``_guarded``)
 GIVE_UP_SLACK = 0.002  # seconds: a few batches' wake-up of the threads never give up
 DROP = 0.6  # a call slower than this fraction of the kept way's speed probes again
@@ -187,6 +189,7 @@ class ThreadChoice:
         self._recheck = RECHECK_SECONDS  # training seconds before the kept way is measured again
         self._one_wait = ONE_RECHECK_SECONDS  # the recheck of one thread when a probe next keeps it
         self._settling = 0.0  # seconds on all threads a new kernel still runs unjudged (``kernel_changed``)
+        self._chosen = False  # whether a probe has chosen yet (``_keep``)
 
     @property
     def probing(self):
@@ -260,7 +263,7 @@ class ThreadChoice:
         self._add(ALL, *piece)
         if left > 0:
             if self.probing:
-                self._keep(ONE)
+                self._keep(ONE, gave_up=True)
             yield self.kept, left
 
     def _collapsed(self):
@@ -316,14 +319,23 @@ class ThreadChoice:
         self._kept_rate = max(self._kept_rate, rate)
         return dropped
 
-    def _keep(self, way):
+    def _keep(self, way, gave_up=False):
         """End the probe keeping ``way``; its recheck (one thread: ``ONE_RECHECK_SECONDS``, doubled at each
-        probe in a row that keeps it, up to ``RECHECK_SECONDS``; all threads: ``RECHECK_SECONDS``)."""
+        probe in a row that keeps it, up to ``RECHECK_SECONDS``; all threads: ``RECHECK_SECONDS``). One thread
+        kept because the training's first probe gave up all threads (``gave_up``, :meth:`_guarded`) is measured
+        again after ``FIRST_GIVE_UP_RECHECK_SECONDS``, the doubling left as it was: a fresh process's first
+        pieces on all threads also pay for the thread pools that start beside them. Traced on the Zen 4 VM
+        (momentum-b64, fresh processes): the first piece on two BLAS threads ran at 1-26k samples/s in 3 of 6
+        processes, 0.1 s into the first fit, then at 110-126k a second later; each of the 3 kept one thread for
+        its first second, and one of them, whose next probe fell in a slow spell, for 3.9 s."""
+        first, self._chosen = not self._chosen, True
         self.kept = way
         self._kept_rate = self.rate(way)
         self._since_probe = 0.0
         if way == ALL:
             self._recheck, self._one_wait = RECHECK_SECONDS, ONE_RECHECK_SECONDS
+        elif gave_up and first:
+            self._recheck = FIRST_GIVE_UP_RECHECK_SECONDS
         else:
             self._recheck, self._one_wait = self._one_wait, min(2 * self._one_wait, RECHECK_SECONDS)
 
