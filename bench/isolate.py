@@ -37,6 +37,7 @@ import sys
 import time
 
 from . import settings
+from .measure import machine_check
 from .peers import FASTMLP_VARIANTS
 from .tasks import execute
 
@@ -220,7 +221,6 @@ def _child(argv):
         out = {"error": [type(e).__name__, str(e)]}
     out["threads"] = thread_pools()
     if "record" in out:  # after the case, never before: a BLAS's threads, once started, spin beside it for a while
-        from .measure import machine_check
         out["machine_gflops"] = machine_check()
     print(RESULT_TAG + json.dumps(out, default=float), flush=True)
     return 0

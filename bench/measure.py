@@ -116,6 +116,17 @@ def measure(runner, n_samples, rounds=3, validate_epochs=2, min_round_s=0.2, war
                 samples_per_s=k * n_samples / min(secs))
 
 
+def _product_operands(m, k, n, seed):
+    """Random float32 ``a`` (m x k), ``b`` (k x n) and ``out`` (m x n), after one untimed ``a @ b``
+    into ``out`` (a first call's thread wake-up and buffers are not what the timings measure)."""
+    rng = np.random.default_rng(seed)
+    a = rng.random((m, k), dtype=np.float32)
+    b = rng.random((k, n), dtype=np.float32)
+    out = np.empty((m, n), np.float32)
+    np.matmul(a, b, out=out)
+    return a, b, out
+
+
 def sgemm_gflops(n=2048, repeats=5, seed=0, threads=None):
     """GFLOP/s of the best of ``repeats`` float32 ``n x n @ n x n`` NumPy products (2 n^3 flops each),
     on NumPy's BLAS threads, or on ``threads`` of them (1: the one-core ceiling)."""
@@ -123,11 +134,7 @@ def sgemm_gflops(n=2048, repeats=5, seed=0, threads=None):
         from threadpoolctl import threadpool_limits
         with threadpool_limits(limits=threads, user_api="blas"):
             return sgemm_gflops(n, repeats, seed)
-    rng = np.random.default_rng(seed)
-    a = rng.random((n, n), dtype=np.float32)
-    b = rng.random((n, n), dtype=np.float32)
-    out = np.empty((n, n), np.float32)
-    np.matmul(a, b, out=out)
+    a, b, out = _product_operands(n, n, n, seed)
     best = math.inf
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -150,11 +157,7 @@ def machine_check(seconds=MACHINE_CHECK_S, shape=MACHINE_CHECK_SHAPE, seed=0):
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 < seconds <= 10:
         raise ValueError(f"seconds must be a number in (0, 10]; got {seconds!r}")
     m, k, n = shape
-    rng = np.random.default_rng(seed)
-    a = rng.random((m, k), dtype=np.float32)
-    b = rng.random((k, n), dtype=np.float32)
-    out = np.empty((m, n), np.float32)
-    np.matmul(a, b, out=out)  # the first call (thread wake-up, buffers) is not counted
+    a, b, out = _product_operands(m, k, n, seed)
     calls, t0 = 0, time.perf_counter()
     while True:
         np.matmul(a, b, out=out)
