@@ -18,7 +18,7 @@ import math
 import statistics
 
 from fastmlp.progress import rate  # 1234567 -> '1.23M'; also part of this module's interface
-from .measure import MACHINE_CHECK_S, MACHINE_CHECK_SHAPE, WARMUP_S
+from .measure import COOPERATION_WINDOW_S, MACHINE_CHECK_S, MACHINE_CHECK_SHAPE, SLOW_COOPERATION, WARMUP_S
 
 # Targets of issue 13 / WORKLOADS.md, per row: ('>=', x) numba ÷ best peer's throughput,
 # ('<=', x) numba's latency ÷ best peer's; a row not listed has DEFAULT_TARGET.
@@ -321,6 +321,27 @@ def _machine(report):
                      "its machine checks (GFLOP/s)"], rows))
 
 
+
+def _cooperation(report):
+    """The header's line on how the cores worked together at the start and at the end of the run
+    (``measure.cooperation_check``), as a list of one line; none for a report without it."""
+    checks = report.get("cooperation") or []
+    if not checks:
+        return []
+    m, k, n = MACHINE_CHECK_SHAPE
+
+    def fig(value):
+        return "-" if value is None else f"{value:.0f}"
+    said = [f"{when}: all threads usually {fig(c['usual'])} GFLOP/s; {c['slow_share']:.0%} of {len(c['rounds'])} "
+            f"rounds below {SLOW_COOPERATION:.0%} of that (median {fig(c['all_slow'])}), one core alone "
+            f"{fig(c['one_slow'])} in those rounds and {fig(c['one_fast'])} in the others"
+            for when, c in zip(("at the start", "at the end"), checks)]
+    return [f"- the cores together (a {m}x{k} @ {k}x{n} NumPy product in rounds of two {COOPERATION_WINDOW_S:g} s "
+            "windows, on all BLAS threads, then on one thread pinned to each core in turn): " + "; ".join(said)
+            + ". Slow rounds with a steady one-core figure: the cores' working together slowed, not the cores; "
+            "every variant on several threads runs slower then"]
+
+
 def _targets(report):
     rows = []
     byid = {w["workload"]: w for w in report["workloads"]}
@@ -462,6 +483,7 @@ def render(report):
         f"**{report['sgemm_gflops']:.4g} GFLOP/s**"
         + (f"; on one BLAS thread (one core, the bound of the one-core rows): **{report['sgemm_one_gflops']:.4g} "
            "GFLOP/s**" if report.get("sgemm_one_gflops") else ""),
+        *_cooperation(report),
         ("- every variant trains the same network from the same initial weights on the same data, with the same "
          "batch size, softmax cross-entropy and the row's optimizer (same formulas and hyperparameters) in "
          "float32; it is validated first (loss lower after the validation epochs; predictions equal to the float64 "

@@ -1,6 +1,7 @@
 """What one process measures: a variant's training throughput on a case, its inference
 throughput and latency (``predict_proba``), the end-to-end recipe's wall time and test
-accuracy, the machine's fp32 matrix-multiply ceiling, and the machine's state in each process (``machine_check``).
+accuracy, the machine's fp32 matrix-multiply ceiling, the machine's state in each process (``machine_check``) and
+how its cores work together (``cooperation_check``).
 
 Protocol for a case: loss on its data, ``validate_epochs`` epochs (the
 first, which includes any JIT compilation, is timed on its own as
@@ -32,6 +33,7 @@ counted; then the 60000 training images for the given epochs, timed as a whole, 
 test accuracy and loss on the 10000 test images. Every variant starts from the same weights.
 """
 import math
+import os
 import time
 
 import numpy as np
@@ -152,8 +154,9 @@ def machine_check(seconds=MACHINE_CHECK_S, shape=MACHINE_CHECK_SHAPE, seed=0):
     on the process's BLAS threads as they are: the mean over the window, slow calls included. Run
     by each benchmark process after its case, so that a slow process can be told from a slow
     machine: on the 2-core project VM (AMD EPYC Zen 4) NumPy alone ran this product on two threads
-    at 108-128 GFLOP/s in some fresh processes and 155-174 in others, each process staying at its
-    level, while each core alone ran it at 80-93."""
+    at 108-128 GFLOP/s in some fresh processes and 155-174 in others, while each core alone ran it
+    at 80-93. The level changes within a process too, for a second or more at a time
+    (:func:`cooperation_check`): the check says how the machine was when the case ended."""
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 < seconds <= 10:
         raise ValueError(f"seconds must be a number in (0, 10]; got {seconds!r}")
     m, k, n = shape
@@ -166,6 +169,67 @@ def machine_check(seconds=MACHINE_CHECK_S, shape=MACHINE_CHECK_SHAPE, seed=0):
         if elapsed >= seconds:
             return 2.0 * m * k * n * calls / elapsed / 1e9
 
+
+
+COOPERATION_S = 3.0  # seconds of ``cooperation_check`` at the start and at the end of a run
+COOPERATION_WINDOW_S = 0.1
+SLOW_COOPERATION = 0.8  # a round is slow when all threads ran below this fraction of their usual speed
+
+
+def cooperation_check(seconds=COOPERATION_S, window=COOPERATION_WINDOW_S, shape=MACHINE_CHECK_SHAPE, seed=0):
+    """Whether the cores slow down together or one by one: for ``seconds``, rounds of two windows of
+    ``window`` seconds each, the :func:`machine_check` product on all of the BLAS's threads, then on
+    one BLAS thread pinned to one core (each core the process may run on in turn; unpinned where the
+    OS does not allow it). Returns ``{'rounds': [[all threads GFLOP/s, one thread GFLOP/s, core or
+    None], ...]}`` and :func:`cooperation_summary`'s figures.
+
+    Why: on the 2-core project VM (AMD EPYC Zen 4, KVM) every variant's speed on two threads comes
+    and goes for a second or more at a time while each core alone keeps its speed: measured with
+    this check, 40 s, 65 of 197 rounds ran two threads at 92-118 GFLOP/s against 150-165 in the
+    others, one core alone 85-90 in both kinds. A slow round with a steady one-core figure is the
+    cores' working together that slowed (how the hypervisor runs the two vCPUs), not the cores."""
+    for name, value, top in (("seconds", seconds, 60), ("window", window, 10)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= top:
+            raise ValueError(f"{name} must be a number in (0, {top}]; got {value!r}")
+    from threadpoolctl import threadpool_limits
+    pinnable = hasattr(os, "sched_getaffinity") and hasattr(os, "sched_setaffinity")
+    cores = sorted(os.sched_getaffinity(0)) if pinnable else [None]
+    rounds, end = [], time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        core = cores[len(rounds) % len(cores)]
+        every = machine_check(window, shape, seed)
+        with threadpool_limits(limits=1, user_api="blas"):
+            if core is None:
+                one = machine_check(window, shape, seed)
+            else:
+                mask = os.sched_getaffinity(0)
+                os.sched_setaffinity(0, {core})
+                try:
+                    one = machine_check(window, shape, seed)
+                finally:
+                    os.sched_setaffinity(0, mask)
+        rounds.append([every, one, core])
+    return dict(cooperation_summary(rounds), rounds=rounds)
+
+
+def cooperation_summary(rounds, slow=SLOW_COOPERATION):
+    """Figures of :func:`cooperation_check`'s ``rounds`` ([all threads, one thread, core], GFLOP/s):
+    ``usual`` (the 90th percentile of all threads' figures: their speed when the cores work well
+    together), ``slow_share`` (the share of rounds whose all-threads figure is below ``slow`` x
+    ``usual``), ``all_slow`` (the median all-threads figure of those rounds) and ``one_slow`` /
+    ``one_fast`` (the median one-thread figure in the slow rounds / in the others); None where there
+    is no such round."""
+    if not rounds:
+        raise ValueError("no rounds to summarise: run the check for at least one round")
+    every = np.array([r[0] for r in rounds], dtype=float)
+    one = np.array([r[1] for r in rounds], dtype=float)
+    usual = float(np.percentile(every, 90))
+    is_slow = every < slow * usual
+
+    def median(values):
+        return float(np.median(values)) if values.size else None
+    return {"usual": usual, "slow_share": float(is_slow.mean()), "all_slow": median(every[is_slow]),
+            "one_slow": median(one[is_slow]), "one_fast": median(one[~is_slow])}
 
 def validate_predict(predictor, calls, reference, atol=PREDICT_ATOL):
     """Run ``predictor`` once over every call and compare with ``reference`` (their rows stacked).

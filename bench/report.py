@@ -31,7 +31,7 @@ from pathlib import Path
 
 from . import settings
 from .isolate import best_record, run_interleaved
-from .measure import sgemm_gflops
+from .measure import COOPERATION_S, cooperation_check, sgemm_gflops
 from .peers import ALL_VARIANTS, FASTMLP_VARIANTS, PEERS, TRAIN_VARIANTS, missing_reason, variants_for
 from .tasks import not_run_reason, workload_task
 from .workloads import COMPILE_OPTIMIZERS, RECIPE_NET, WORKLOADS, get_workloads
@@ -231,6 +231,9 @@ def main(argv=None):
     _log("fp32 sgemm ceiling ...")
     ceiling_start = sgemm_gflops(repeats=repeats)
     one_start = sgemm_gflops(repeats=repeats, threads=1)
+    cooperation_s = 0.4 if args.quick else COOPERATION_S
+    _log("how the cores work together ...")
+    cooperation_start = cooperation_check(cooperation_s)
     isolate = not args.in_process
     report = {"workloads": run_workloads(workloads, variants, rounds, min_round_s, 2, args.data, args.seed,
                                          isolate=isolate, processes=processes),
@@ -241,6 +244,8 @@ def main(argv=None):
     report["sgemm_gflops"] = max(report["sgemm_gflops_runs"])  # the ceiling: the best the machine showed
     report["sgemm_one_gflops_runs"] = [one_start, sgemm_gflops(repeats=repeats, threads=1)]
     report["sgemm_one_gflops"] = max(report["sgemm_one_gflops_runs"])  # the same on one BLAS thread: one core
+    _log("how the cores work together, again ...")
+    report["cooperation"] = [cooperation_start, cooperation_check(cooperation_s)]
     sources = [f"{w['workload']}: {w['data']}" for w in report["workloads"]]
     if report["sweeps"].get("status") == "ok":
         sources.append(f"sweeps: {report['sweeps']['data']}")

@@ -575,3 +575,48 @@ def test_the_machine_check_times_the_product_and_refuses_bad_windows():
     for bad in (0, -1, 11, True, "0.1", float("nan")):
         with pytest.raises(ValueError, match="seconds must be a number in"):
             machine_check(seconds=bad)
+
+
+def test_the_cooperation_summary_tells_slow_rounds_and_what_one_core_did():
+    """Rounds whose all-threads figure is below SLOW_COOPERATION x the usual (90th percentile) are
+    slow; the one-core medians are taken in the slow rounds and in the others; None where there are none."""
+    from fastmlp.bench.measure import SLOW_COOPERATION, cooperation_summary
+    rounds = [[160.0, 90.0, 0], [158.0, 88.0, 1], [96.0, 91.0, 0], [94.0, 87.0, 1], [161.0, 86.0, 0],
+              [159.0, 89.0, 1], [162.0, 90.0, 0], [157.0, 92.0, 1], [160.0, 88.0, 0], [100.0, 93.0, 1]]
+    got = cooperation_summary(rounds)
+    usual = float(np.percentile([r[0] for r in rounds], 90))
+    assert got["usual"] == usual and 0.8 == SLOW_COOPERATION
+    assert got["slow_share"] == 0.3 and got["all_slow"] == 96.0
+    assert got["one_slow"] == 91.0 and got["one_fast"] == 89.0
+    steady = cooperation_summary([[150.0, 80.0, None]] * 4)
+    assert steady["slow_share"] == 0.0 and steady["all_slow"] is None and steady["one_slow"] is None
+    with pytest.raises(ValueError, match="no rounds"):
+        cooperation_summary([])
+
+
+def test_the_cooperation_check_alternates_all_threads_and_each_core_and_restores_the_affinity():
+    from threadpoolctl import threadpool_info
+    from fastmlp.bench.measure import cooperation_check
+    before = os.sched_getaffinity(0)
+    threads = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    got = cooperation_check(seconds=0.05, window=0.01, shape=(4, 8, 2))
+    assert os.sched_getaffinity(0) == before
+    assert [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"] == threads
+    cores = sorted(before)
+    assert len(got["rounds"]) >= 1
+    assert [r[2] for r in got["rounds"]] == [cores[i % len(cores)] for i in range(len(got["rounds"]))]
+    assert all(a > 0 and b > 0 for a, b, _ in got["rounds"]) and got["usual"] > 0
+    for bad in ({"seconds": 0}, {"seconds": 61}, {"window": -1}, {"window": True}, {"seconds": "1"}):
+        with pytest.raises(ValueError, match="must be a number in"):
+            cooperation_check(**bad)
+
+
+def test_the_report_header_says_how_the_cores_worked_together(quick_report):
+    """The quick run measured the cores together at its start and end; the header says it."""
+    _, out = quick_report
+    data = json.loads((out / "results.json").read_text())
+    assert len(data["cooperation"]) == 2 and all(c["rounds"] for c in data["cooperation"])
+    text = (out / "report.md").read_text()
+    line = next(x for x in text.splitlines() if x.startswith("- the cores together"))
+    assert "at the start: all threads usually" in line and "at the end: all threads usually" in line
+    assert bench_markdown._cooperation({}) == []
