@@ -332,7 +332,8 @@ def _cooperation(report):
 
     def fig(value):
         return "-" if value is None else f"{value:.0f}"
-    said = [f"{when}: all threads usually {fig(c['usual'])} GFLOP/s; {c['slow_share']:.0%} of {len(c['rounds'])} "
+    said = [f"{when}: all threads usually {fig(c['usual'])} GFLOP/s ({c['usual_per_core']:.2g}x one core); "
+            f"{c['slow_share']:.0%} of {len(c['rounds'])} "
             f"rounds below {SLOW_COOPERATION:.0%} of that (median {fig(c['all_slow'])}), one core alone "
             f"{fig(c['one_slow'])} in those rounds and {fig(c['one_fast'])} in the others"
             for when, c in zip(("at the start", "at the end"), checks)]

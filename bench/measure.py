@@ -217,8 +217,10 @@ def cooperation_summary(rounds, slow=SLOW_COOPERATION):
     ``usual`` (the 90th percentile of all threads' figures: their speed when the cores work well
     together), ``slow_share`` (the share of rounds whose all-threads figure is below ``slow`` x
     ``usual``), ``all_slow`` (the median all-threads figure of those rounds) and ``one_slow`` /
-    ``one_fast`` (the median one-thread figure in the slow rounds / in the others); None where there
-    is no such round."""
+    ``one_fast`` (the median one-thread figure in the slow rounds / in the others; None where there
+    is no such round), and ``usual_per_core`` (``usual`` over the median one-thread figure: about the
+    number of cores when they work well together; near 1 when the whole check fell in a slow spell,
+    which the share of slow rounds cannot tell)."""
     if not rounds:
         raise ValueError("no rounds to summarise: run the check for at least one round")
     every = np.array([r[0] for r in rounds], dtype=float)
@@ -229,7 +231,8 @@ def cooperation_summary(rounds, slow=SLOW_COOPERATION):
     def median(values):
         return float(np.median(values)) if values.size else None
     return {"usual": usual, "slow_share": float(is_slow.mean()), "all_slow": median(every[is_slow]),
-            "one_slow": median(one[is_slow]), "one_fast": median(one[~is_slow])}
+            "one_slow": median(one[is_slow]), "one_fast": median(one[~is_slow]),
+            "usual_per_core": usual / float(np.median(one))}
 
 def validate_predict(predictor, calls, reference, atol=PREDICT_ATOL):
     """Run ``predictor`` once over every call and compare with ``reference`` (their rows stacked).

@@ -588,6 +588,7 @@ def test_the_cooperation_summary_tells_slow_rounds_and_what_one_core_did():
     assert got["usual"] == usual and 0.8 == SLOW_COOPERATION
     assert got["slow_share"] == 0.3 and got["all_slow"] == 96.0
     assert got["one_slow"] == 91.0 and got["one_fast"] == 89.0
+    assert got["usual_per_core"] == usual / 89.5  # the median of every round's one-core figure
     steady = cooperation_summary([[150.0, 80.0, None]] * 4)
     assert steady["slow_share"] == 0.0 and steady["all_slow"] is None and steady["one_slow"] is None
     with pytest.raises(ValueError, match="no rounds"):
@@ -619,4 +620,5 @@ def test_the_report_header_says_how_the_cores_worked_together(quick_report):
     text = (out / "report.md").read_text()
     line = next(x for x in text.splitlines() if x.startswith("- the cores together"))
     assert "at the start: all threads usually" in line and "at the end: all threads usually" in line
+    assert line.count("x one core)") == 2
     assert bench_markdown._cooperation({}) == []
