@@ -67,3 +67,49 @@ def test_every_optimizer_state_slot_is_aligned(layers, optimizer):
         st = model.optimizer_state
         for name in SLOT_NAMES[optimizer]:
             assert _aligned(getattr(st, name)), f"{optimizer}'s {name} ({model.n_params} params) starts off a 64-byte line"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_staggered_arrays_share_one_allocation_at_fixed_distances(dtype):
+    """Each array starts on a 64-byte line, STAGGER bytes (rounded up to a line) after the previous one's
+    last line, all in one allocation; shapes and dtype as asked, writable and C-contiguous; an empty shape
+    is fine."""
+    shapes = [(3, 7), (2, 5), (2, 0, 5), (1,)]
+    parts = buffers.staggered(shapes, dtype)
+    itemsize = np.dtype(dtype).itemsize
+    assert [p.shape for p in parts] == shapes and all(p.dtype == np.dtype(dtype) for p in parts)
+    assert all(_aligned(p) and p.flags.c_contiguous and p.flags.writeable for p in parts)
+    step = -(-buffers.STAGGER // buffers.ALIGN) * buffers.ALIGN
+    at = parts[0].ctypes.data
+    for shape, part in zip(shapes, parts):
+        assert part.ctypes.data == at or part.size == 0  # an empty array's address means nothing
+        at += -(-int(np.prod(shape)) * itemsize // buffers.ALIGN) * buffers.ALIGN + step
+    base = parts[0].base
+    while base.base is not None:
+        base = base.base
+    assert all(np.shares_memory(p, base) for p in parts if p.size)
+    for i, p in enumerate(parts):  # no two overlap: writing one leaves the others as they were
+        for q in parts:
+            q[...] = 0
+        p[...] = 1
+        assert all(not q.any() for j, q in enumerate(parts) if j != i)
+    odd = buffers.staggered([(4,), (4,)], dtype, gap=100)  # a gap rounds up to whole lines
+    assert odd[1].ctypes.data - odd[0].ctypes.data == buffers.ALIGN + 128
+
+
+def test_the_batch_one_scratch_is_laid_out_staggered():
+    """The online (batch-1) kernel's transposed weights, sample rows and transposed optimizer state are one
+    staggered allocation (``buffers.staggered``): their distances are the same in every model."""
+    rng = np.random.default_rng(0)
+    X = rng.random((20, 9), dtype=np.float32)
+    y = rng.integers(0, 3, 20)
+    distances = []
+    for _ in range(2):
+        m = MLP([9, 6, 3], seed=0)
+        m.fit(X, y, epochs=1, batch_size=1, optimizer="adam", verbose=0)
+        online = m._impl._train.online
+        assert online is not None and all(_aligned(a) for a in online)
+        distances.append([online.xs.ctypes.data - online.WT.ctypes.data, online.ST.ctypes.data - online.xs.ctypes.data])
+    step = -(-buffers.STAGGER // buffers.ALIGN) * buffers.ALIGN
+    line = buffers.ALIGN
+    assert distances[0] == distances[1] == [-(-6 * 9 * 4 // line) * line + step, -(-2 * 9 * 4 // line) * line + step]

@@ -270,9 +270,8 @@ class _TrainingBuffers:
         self.grads = buffers.zeros(arch.n_params, arch.dtype)
         self.result = np.zeros(1, EPOCH_RESULT)
         state_rows = arch.layers[1] if online == "any" else 0
-        self.online = OnlineScratch(buffers.empty((arch.layers[1], arch.n_in), arch.dtype),
-                                    buffers.empty((2, arch.n_in), arch.dtype),
-                                    buffers.empty((2, state_rows, arch.n_in), arch.dtype)) if online else None
+        self.online = OnlineScratch(*buffers.staggered([(arch.layers[1], arch.n_in), (2, arch.n_in),
+                                                        (2, state_rows, arch.n_in)], arch.dtype)) if online else None
 
     def make_room(self, arch, own):
         """``ws.wt`` grown, if need be, to hold the transposed W of each layer whose dx ``own`` (``Net.own``)
