@@ -321,7 +321,6 @@ def _machine(report):
                      "its machine checks (GFLOP/s)"], rows))
 
 
-
 def _cooperation(report):
     """The header's line on how the cores worked together at the start and at the end of the run
     (``measure.cooperation_check``), as a list of one line; none for a report without it."""

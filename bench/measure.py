@@ -38,6 +38,8 @@ import time
 
 import numpy as np
 
+from fastmlp.checks import check_real
+
 from .peers import initial_weights, make_predictor, make_runner, missing_reason
 from .peers.matmul import reference_proba
 from .workloads import RECIPE_NET, fashion_data
@@ -157,8 +159,7 @@ def machine_check(seconds=MACHINE_CHECK_S, shape=MACHINE_CHECK_SHAPE, seed=0):
     at 108-128 GFLOP/s in some fresh processes and 155-174 in others, while each core alone ran it
     at 80-93. The level changes within a process too, for a second or more at a time
     (:func:`cooperation_check`): the check says how the machine was when the case ended."""
-    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 < seconds <= 10:
-        raise ValueError(f"seconds must be a number in (0, 10]; got {seconds!r}")
+    seconds = check_real(seconds, "seconds", 0, 10, low_open=True)
     m, k, n = shape
     a, b, out = _product_operands(m, k, n, seed)
     calls, t0 = 0, time.perf_counter()
@@ -168,7 +169,6 @@ def machine_check(seconds=MACHINE_CHECK_S, shape=MACHINE_CHECK_SHAPE, seed=0):
         elapsed = time.perf_counter() - t0
         if elapsed >= seconds:
             return 2.0 * m * k * n * calls / elapsed / 1e9
-
 
 
 COOPERATION_S = 3.0  # seconds of ``cooperation_check`` at the start and at the end of a run
@@ -188,12 +188,12 @@ def cooperation_check(seconds=COOPERATION_S, window=COOPERATION_WINDOW_S, shape=
     this check, 40 s, 65 of 197 rounds ran two threads at 92-118 GFLOP/s against 150-165 in the
     others, one core alone 85-90 in both kinds. A slow round with a steady one-core figure is the
     cores' working together that slowed (how the hypervisor runs the two vCPUs), not the cores."""
-    for name, value, top in (("seconds", seconds, 60), ("window", window, 10)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= top:
-            raise ValueError(f"{name} must be a number in (0, {top}]; got {value!r}")
+    seconds = check_real(seconds, "seconds", 0, 60, low_open=True)
+    window = check_real(window, "window", 0, 10, low_open=True)
     from threadpoolctl import threadpool_limits
     pinnable = hasattr(os, "sched_getaffinity") and hasattr(os, "sched_setaffinity")
-    cores = sorted(os.sched_getaffinity(0)) if pinnable else [None]
+    mask = os.sched_getaffinity(0) if pinnable else None
+    cores = sorted(mask) if pinnable else [None]
     rounds, end = [], time.perf_counter() + seconds
     while time.perf_counter() < end:
         core = cores[len(rounds) % len(cores)]
@@ -202,7 +202,6 @@ def cooperation_check(seconds=COOPERATION_S, window=COOPERATION_WINDOW_S, shape=
             if core is None:
                 one = machine_check(window, shape, seed)
             else:
-                mask = os.sched_getaffinity(0)
                 os.sched_setaffinity(0, {core})
                 try:
                     one = machine_check(window, shape, seed)
@@ -233,6 +232,7 @@ def cooperation_summary(rounds, slow=SLOW_COOPERATION):
     return {"usual": usual, "slow_share": float(is_slow.mean()), "all_slow": median(every[is_slow]),
             "one_slow": median(one[is_slow]), "one_fast": median(one[~is_slow]),
             "usual_per_core": usual / float(np.median(one))}
+
 
 def validate_predict(predictor, calls, reference, atol=PREDICT_ATOL):
     """Run ``predictor`` once over every call and compare with ``reference`` (their rows stacked).
