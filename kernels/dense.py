@@ -12,7 +12,9 @@ into that many one-thread calls on Numba's threads (``split``). ``own`` (a layer
 None, never ``matmul`` (nothing of it compiled); True, the forward product by fastmlp's own register-blocked
 ``matmul`` instead (one thread: chosen where measured faster, see ``matmul``). ``wt`` (the backward's): None,
 dx never by ``matmul.matmul_t`` (nothing of it compiled); an array, scratch for W.T, dx by ``matmul_t`` when not
-empty (the layer's ``Net.own`` has ``OWN_DX``: see ``network.dx_scratch``). Everything else here is serial.
+empty (the layer's ``Net.own`` has ``OWN_DX``: see ``network.dx_scratch``). ``own_dw`` (the backward's): None, the
+weight product never by ``matmul.matmul_tn`` (nothing of it compiled); True, by it (``OWN_DW``: ``weight_product``).
+Everything else here is serial.
 Each kernel (``dense_forward``, ``dense_backward``, ``dense_sgd``) is its ``_body`` helper behind
 a Python entry: the other kernels call the helper, compiled for linking into them only (no entry
 wrappers or machine code of its own: ``intrinsics``).
@@ -24,7 +26,7 @@ from .activations import bias_act
 from .blas import gemm
 from .config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE
 from .intrinsics import kernel_only, matrix, stack_block
-from .matmul import matmul, matmul_t
+from .matmul import matmul, matmul_t, matmul_tn
 from .split import cuts_nothing, product
 
 NARROW_ROW_BYTES = 64  # a layer narrower than one AVX-512 vector of outputs is narrow (16 float32, 8 float64)
@@ -182,36 +184,71 @@ def dense_dx(dx, dout, W, loops, parts, wt):
         product(dx, dout, False, W, True, 1, 0, parts)
 
 
+@njit(**JIT_INNER_INLINE)
+def _weight_gemm(out, x, dout, alpha, beta, parts):
+    """``weight_product`` by one BLAS call (``parts`` None)."""
+    gemm(out, x, True, dout, False, alpha, beta)
+
+
+@njit(**JIT_INNER_INLINE)
+def _weight_cut(out, x, dout, alpha, beta, parts):
+    """``weight_product`` by the BLAS, cut into ``parts`` pieces when large (``split.product``)."""
+    product(out, x, True, dout, False, alpha, beta, parts)
+
+
+@kernel_only
+def weight_product(out, x, dout, alpha, beta, parts, own_dw):
+    """out = alpha * x.T @ dout + beta * out, a layer's weight product (dW; plain SGD's W; momentum's
+    velocity): by ``matmul.matmul_tn`` where ``own_dw`` says (``OWN_DW``), else by the BLAS (``split.product``,
+    cut by ``parts``). Shapes: out (k, n), x (m, k), dout (m, n)."""
+
+
+@overload(weight_product, jit_options=JIT_INNER)
+def _weight_product_impl(out, x, dout, alpha, beta, parts, own_dw):
+    # chosen by the argument types, so that nothing unused is compiled: with ``parts`` None one ``gemm`` call (not
+    # ``product``, which would compile again for these alpha and beta types); with ``own_dw`` None no ``matmul_tn``
+    blas = _weight_gemm if cuts_nothing(parts) else _weight_cut
+    if cuts_nothing(own_dw):
+        return lambda out, x, dout, alpha, beta, parts, own_dw: blas(out, x, dout, alpha, beta, parts)
+
+    def impl(out, x, dout, alpha, beta, parts, own_dw):
+        if own_dw:
+            matmul_tn(out, x, dout, alpha, beta)
+        else:
+            blas(out, x, dout, alpha, beta, parts)
+    return impl
+
+
 @njit(**JIT_INNER)
-def dense_backward_body(dx, dW, db, dout, x, W, loops, parts, wt):
+def dense_backward_body(dx, dW, db, dout, x, W, loops, parts, wt, own_dw=None):
     """``dense_backward``'s body, the one the other kernels call."""
     m, k = x.shape
     n = W.shape[1]
-    if loops is not None and m * k * n < BLAS_MIN_WORK:
+    if loops is not None and m * k * n < BLAS_MIN_WORK and not (own_dw is not None and own_dw):
         _outer_sum(dW, x, dout)
     else:
-        product(dW, x, True, dout, False, 1, 0, parts)
+        weight_product(dW, x, dout, 1, 0, parts, own_dw)
     col_sums(db, dout)
     if dx.size > 0:
         dense_dx(dx, dout, W, loops, parts, wt)
 
 
 @njit(**JIT)
-def dense_backward(dx, dW, db, dout, x, W, loops=True, parts=None, wt=None):
+def dense_backward(dx, dW, db, dout, x, W, loops=True, parts=None, wt=None, own_dw=None):
     """dW = x.T @ dout, db = sum of dout's rows, dx = dout @ W.T (skipped if dx is empty)."""
-    dense_backward_body(dx, dW, db, dout, x, W, loops, parts, wt)
+    dense_backward_body(dx, dW, db, dout, x, W, loops, parts, wt, own_dw)
 
 
 @njit(**JIT_INNER)
-def dense_sgd_body(dx, W, b, x, dout, lr, loops, wt):
+def dense_sgd_body(dx, W, b, x, dout, lr, loops, wt, own_dw=None):
     """``dense_sgd``'s body, the one the other kernels call."""
     m, k = x.shape
     n = W.shape[1]
     T = W.dtype.type
     if dx.size > 0:
         dense_dx(dx, dout, W, loops, None, wt)
-    if loops is None or m * k * n >= BLAS_MIN_WORK:
-        gemm(W, x, True, dout, False, -lr, 1)
+    if loops is None or m * k * n >= BLAS_MIN_WORK or (own_dw is not None and own_dw):
+        weight_product(W, x, dout, -lr, 1, None, own_dw)
     else:
         for i in range(m):
             for p in range(k):
@@ -225,11 +262,12 @@ def dense_sgd_body(dx, W, b, x, dout, lr, loops, wt):
 
 
 @njit(**JIT)
-def dense_sgd(dx, W, b, x, dout, lr, loops=True, wt=None):
+def dense_sgd(dx, W, b, x, dout, lr, loops=True, wt=None, own_dw=None):
     """Plain SGD in place, no gradient buffer: first dx = dout @ W.T (skipped if dx is empty)
     with the W not yet updated, then W -= lr * x.T @ dout, b -= lr * sum of dout's rows.
 
     BLAS gemm (alpha = -lr, beta = 1) for large products; for small ones a loop
-    that skips zero inputs (sparse pixels, ReLU zeros) since they change nothing.
+    that skips zero inputs (sparse pixels, ReLU zeros) since they change nothing; by
+    ``matmul.matmul_tn`` instead at any size with ``own_dw``.
     """
-    dense_sgd_body(dx, W, b, x, dout, lr, loops, wt)
+    dense_sgd_body(dx, W, b, x, dout, lr, loops, wt, own_dw)

@@ -12,8 +12,7 @@ from numba.extending import overload
 from .activations import act_backward
 from .config import (BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE, JIT_INNER_VIEWS,
                      SPLIT_MIN_UPDATE, SPLIT_MIN_WORK)
-from .blas import gemm
-from .dense import col_sums, dense_backward_body, dense_dx, dense_forward_body, dense_sgd_body
+from .dense import col_sums, dense_backward_body, dense_dx, dense_forward_body, dense_sgd_body, weight_product
 from .dropout import dropped, layer_input, mask_backward
 from .intrinsics import entry, kernel_only, matrix, rows
 from .losses import fused_loss
@@ -21,7 +20,7 @@ from .optimizers import apply_update, descend, step_coeffs, velocity_fused
 from .regularisation import clip_global_norm, regularise_layer
 from .split import cuts_nothing, split_step, split_update, split_update_impl
 from .static import field_type, static_field
-from .structs import A_OFF, B_OFF, N_IN, N_OUT, OWN_DX, OWN_FORWARD, W_OFF, UpdateRange
+from .structs import A_OFF, B_OFF, N_IN, N_OUT, OWN_DW, OWN_DX, OWN_FORWARD, W_OFF, UpdateRange
 
 
 @njit(**JIT_INNER_INLINE)
@@ -49,11 +48,27 @@ def own_product(net, l):
     ``Net.own`` is None (no layer's does: nothing of ``matmul`` is compiled)."""
 
 
-@overload(own_product, jit_options=JIT_INNER)
-def _own_product_impl(net, l):
+def _own_flag(net, flag):
+    """The implementation of a ``Net.own`` flag's getter: None when ``Net.own`` is None, else layer l's ``flag``."""
     if cuts_nothing(field_type(net, "own")):
         return lambda net, l: None
-    return lambda net, l: net.own[l] & OWN_FORWARD != 0
+    return lambda net, l: net.own[l] & flag != 0
+
+
+@overload(own_product, jit_options=JIT_INNER)
+def _own_product_impl(net, l):
+    return _own_flag(net, OWN_FORWARD)
+
+
+@kernel_only
+def own_weight_product(net, l):
+    """Whether layer l's weight product (``dense.weight_product``) goes to ``matmul_tn`` (``Net.own`` has
+    ``OWN_DW``), or None when ``Net.own`` is None (nothing of ``matmul_tn`` is compiled)."""
+
+
+@overload(own_weight_product, jit_options=JIT_INNER)
+def _own_weight_product_impl(net, l):
+    return _own_flag(net, OWN_DW)
 
 
 @kernel_only
@@ -130,7 +145,7 @@ def layer_backward(grads, ws, params, x, net, l, drop):
     the delta of layer l - 1 (dx through W, then the activation's slope and the dropout mask)."""
     dz, a, a_in, dx = layer_blocks(ws, x, net, l, drop)
     dense_backward_body(dx, weight(grads, net, l), bias(grads, net, l), dz, a_in, weight(params, net, l), net.loops,
-                        net.parts, dx_scratch(ws, net, l))
+                        net.parts, dx_scratch(ws, net, l), own_weight_product(net, l))
     delta_below(dx, a, net, l, drop, ws.rows)
 
 
@@ -221,9 +236,10 @@ def cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
 def velocity_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     """``backward_then_update`` for SGD with plain momentum (``optimizers.velocity_fused``) on a
     layer whose products go to BLAS, uncut: dx with the W before the step, then W's gradient
-    straight into its velocity (one gemm, beta = momentum: no gradient buffer) and
+    straight into its velocity (one product, beta = momentum: no gradient buffer) and
     ``optimizers.descend``, then db and b's update, then the slope and mask on dx. Both products
-    on the BLAS (the layer is BLAS-sized), dx by ``matmul_t`` where ``Net.own`` says: ``dense.dense_dx``
+    on the BLAS (the layer is BLAS-sized), dx by ``matmul_t`` and the velocity's by ``matmul_tn`` where
+    ``Net.own`` says (``dense.weight_product``): ``dense.dense_dx``
     with ``loops`` None, so that no loop is compiled beside them; through the cut kernel's piece
     functions instead, momentum's cold compile took about a second more."""
     dz, a, a_in, dx = layer_blocks(ws, x, net, l, drop)
@@ -232,7 +248,7 @@ def velocity_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     if dx.shape[0] > 0:  # dx = dz W.T, W before the step: by the BLAS, or ``matmul_t`` (``dx_scratch``)
         dense_dx(dx, dz, weight(params, net, l), None, None, dx_scratch(ws, net, l))
     c = step_coeffs(hyper, step, params)
-    gemm(weight(slots[0], net, l), a_in, True, dz, False, 1, c.momentum)
+    weight_product(weight(slots[0], net, l), a_in, dz, 1, c.momentum, None, own_weight_product(net, l))
     descend(rows(params, w0, n), rows(slots[0], w0, n), c)
     bias_step_then_below(grads, slots, ws, params, dz, dx, a, net, l, hyper, c, drop)
 
@@ -385,6 +401,7 @@ def sgd_backward(ws, params, x, net, lr, stop):
         if l > 0:
             a_in = block(ws.acts, ws.rows, net, l - 1, m)
             dx = block(ws.deltas, ws.rows, net, l - 1, m)
-        dense_sgd_body(dx, W, bias(params, net, l), a_in, dz, lr, net.loops, dx_scratch(ws, net, l))
+        dense_sgd_body(dx, W, bias(params, net, l), a_in, dz, lr, net.loops, dx_scratch(ws, net, l),
+                       own_weight_product(net, l))
         if l > 0:
             act_backward(dx, a_in, net.kinds[l - 1], net.alphas[l - 1], net.acts)

@@ -16,8 +16,9 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
   product as above) or (L,) int64 flags, per layer, of the products that go to fastmlp's own
   ``matmul`` instead (a training on one thread, where measured faster: ``matmul``): ``OWN_FORWARD``,
   its forward product; ``OWN_DX``, its dx = dz @ W.T (``matmul.matmul_t``, W transposed into
-  ``Workspace.wt``); in inference by blocks also ``OWN_TILES``, its forward product on AMX tiles
-  (``tiles.tile_product``, the weights packed in ``TileWork``).
+  ``Workspace.wt``); ``OWN_DW``, its weight product (dW = x.T @ dz, or plain SGD's and momentum's
+  product into W or the velocity: ``matmul.matmul_tn``); in inference by blocks also ``OWN_TILES``, its
+  forward product on AMX tiles (``tiles.tile_product``, the weights packed in ``TileWork``).
 - ``TileWork``: inference by blocks on AMX tiles (``tiles``), one calling thread's: ``packed``, the
   packed weights of every layer flagged ``OWN_TILES`` (uint16, 64-byte aligned), layer l's from
   ``offsets[l]`` ((L,) int64); ``source``, the params they were packed from (the params layout),
@@ -67,7 +68,7 @@ N_IN, N_OUT, W_OFF, B_OFF, A_OFF = range(5)
 LAYOUT_COLUMNS = ("n_in", "n_out", "w_offset", "b_offset", "a_offset")
 
 # Flags of Net.own: which of a layer's products go to fastmlp's own matmul (or, inference only, AMX tiles).
-OWN_FORWARD, OWN_DX, OWN_TILES = 1, 2, 4
+OWN_FORWARD, OWN_DX, OWN_TILES, OWN_DW = 1, 2, 4, 8
 
 # Slots of Workspace.stats (WEIGHT_SUM: written only with sample weights).
 LOSS_SUM, CORRECT, WEIGHT_SUM = range(3)

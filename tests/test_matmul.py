@@ -3,8 +3,10 @@
 The product equals the float64 product for any rows (whole tiles of 6 and the 4-, 2- and 1-row
 remainders), any k (even and odd) and any width its tile fits; it overwrites its output (its
 compiling for the widest vectors: ``test_intrinsics``); so does its transposed form for the
-backward's dx (``matmul_t``), whatever its scratch held. The choice is the measured one, forward
-and dx apart (a fake clock decides here), only on one thread and outside the deterministic mode; a
+backward's dx (``matmul_t``), whatever its scratch held, and its weight product (``matmul_tn``: dW,
+plain SGD's W) for any batch rows, any number of inputs and every alpha and beta it is called with. The
+choice is the measured one, forward, dx and weight product apart (a fake clock decides here), only on one
+thread and outside the deterministic mode; a
 training whose products go to it trains what the BLAS trains (float tolerance), allocating
 nothing per batch, its scratch sized for the largest W it transposes.
 """
@@ -21,7 +23,7 @@ from fastmlp.kernels.intrinsics import vector_bytes
 from fastmlp.kernels import matmul
 from fastmlp.kernels.dense import dense_sgd
 from fastmlp.kernels.matmul import fits, tile_columns
-from fastmlp.kernels.structs import OWN_DX, OWN_FORWARD
+from fastmlp.kernels.structs import OWN_DW, OWN_DX, OWN_FORWARD
 from fastmlp.backends import TrainingData
 from fastmlp.checks import check_targets, check_X
 from test_epoch_allocations import ZERO, _one_and_hundred, nrt_stats  # noqa: F401  (nrt_stats: switched on)
@@ -63,6 +65,55 @@ def test_matmul_t_equals_the_float64_product(m, n, tiles):
     np.testing.assert_allclose(dx, blas, rtol=1e-5, atol=1e-5 * np.sqrt(n))
 
 
+@pytest.mark.parametrize("m", [1, 2, 3, 5, 64, 65])
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 6, 7, 11, 13, 30])
+@pytest.mark.parametrize("tiles", [1, 2])
+def test_matmul_tn_equals_the_float64_product(m, k, tiles):
+    """out += x.T @ dout (``repeat_dw``: alpha 1, beta 1) for any batch rows m (pairs and one left over) and any
+    k rows of out (tiles of 6 and the 4-, 2- and 1-row remainders); nothing past out's values is touched."""
+    rng = np.random.default_rng(m * 100 + k)
+    n = tiles * COLUMNS
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    dout = rng.standard_normal((m, n)).astype(np.float32)
+    start = rng.standard_normal((k, n)).astype(np.float32)
+    room = np.full((k + 1, n), np.nan, np.float32)  # a row of NaN past out: left as it is
+    out = room[:k]
+    out[:] = start
+    K.repeat_dw(out, x, dout, True, 2)  # twice: out = start + 2 x.T @ dout
+    want = start.astype(np.float64) + 2 * x.astype(np.float64).T @ dout.astype(np.float64)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5 * np.sqrt(m))
+    assert np.isnan(room[k]).all()
+    blas = start.copy()
+    K.repeat_dw(blas, x, dout, False, 2)
+    np.testing.assert_allclose(out, blas, rtol=1e-5, atol=1e-5 * np.sqrt(m))
+
+
+@pytest.mark.parametrize("m,k", [(1, 7), (7, 13), (64, 30)])
+def test_the_weight_product_by_matmul_tn_in_the_dense_kernels(m, k):
+    """``own_dw``: ``dense_backward``'s dW = x.T @ dout (alpha 1, beta 0: whatever dW held) and ``dense_sgd``'s
+    W -= lr x.T @ dout (alpha -lr, beta 1) by ``matmul_tn``, to float tolerance of the BLAS's and the loops';
+    dx, db and b as without it (bit for bit)."""
+    rng = np.random.default_rng(m + k)
+    n = COLUMNS
+    x, dout = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((m, n)).astype(np.float32)
+    W = rng.standard_normal((k, n)).astype(np.float32)
+    got = {}
+    for own_dw in (None, True):
+        dx, dW, db = np.empty((m, k), np.float32), np.full((k, n), np.nan, np.float32), np.empty(n, np.float32)
+        K.dense_backward(dx, dW, db, dout, x, W, True, None, None, own_dw)
+        dx2, W2, b2 = np.empty((m, k), np.float32), W.copy(), np.zeros(n, np.float32)
+        dense_sgd(dx2, W2, b2, x, dout, 0.01, True, None, own_dw)
+        got[own_dw] = (dx, dW, db, dx2, W2, b2)
+    want = x.astype(np.float64).T @ dout.astype(np.float64)
+    (dx0, dW0, db0, dx20, W20, b20), (dx1, dW1, db1, dx21, W21, b21) = got[None], got[True]
+    np.testing.assert_allclose(dW1, want, rtol=1e-5, atol=1e-5 * np.sqrt(m))
+    np.testing.assert_allclose(dW1, dW0, rtol=1e-5, atol=1e-5 * np.sqrt(m))
+    np.testing.assert_allclose(W21, W.astype(np.float64) - 0.01 * want, rtol=1e-5, atol=1e-6 * np.sqrt(m))
+    np.testing.assert_allclose(W21, W20, rtol=1e-5, atol=1e-6 * np.sqrt(m))
+    for a, b in ((dx0, dx1), (db0, db1), (dx20, dx21), (b20, b21)):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("sgd", [False, True])
 def test_the_dense_backward_with_scratch_takes_dx_by_matmul_t(sgd):
     """``dense_backward`` / ``dense_sgd`` with ``wt``: the same dx (float tolerance), dW, db and step as without."""
@@ -97,6 +148,11 @@ def test_matmul_at_the_fashion_shapes_matches_the_blas():
         K.repeat_product(own, x, W, True, 2)
         K.repeat_product(blas, x, W, False, 2)
         np.testing.assert_allclose(own, blas, rtol=1e-4, atol=1e-4)
+        dz = rng.standard_normal((m, n)).astype(np.float32)  # the weight product of the same layer
+        own, blas = W.copy(), W.copy()
+        K.repeat_dw(own, x, dz, True, 2)
+        K.repeat_dw(blas, x, dz, False, 2)
+        np.testing.assert_allclose(own, blas, rtol=1e-4, atol=1e-3)
 
 
 def test_what_fits():
@@ -119,11 +175,12 @@ def offered(monkeypatch):
 
 class _FakeClock:
     """A clock that advances by a set cost per product run by ``repeat_product`` and, at costs of their
-    own (the forward's unless given), by ``repeat_dx`` (no real timing)."""
+    own (the forward's unless given), by ``repeat_dx`` and ``repeat_dw`` (no real timing)."""
 
-    def __init__(self, own_cost, blas_cost, dx_costs=None):
+    def __init__(self, own_cost, blas_cost, dx_costs=None, dw_costs=None):
         self.now, self.cost = 0.0, {True: own_cost, False: blas_cost}
         self.dx_cost = dict(zip((True, False), dx_costs)) if dx_costs else self.cost
+        self.dw_cost = dict(zip((True, False), dw_costs)) if dw_costs else self.cost
 
     def perf_counter(self):
         return self.now
@@ -135,12 +192,17 @@ class _FakeClock:
         assert wt.size >= W.size and dx.shape == (dz.shape[0], W.shape[0])
         self.now += self.dx_cost[bool(own)] * reps
 
+    def repeat_dw(self, out, x, dout, own, reps):
+        assert out.shape == (x.shape[1], dout.shape[1]) and x.shape[0] == dout.shape[0]
+        self.now += self.dw_cost[bool(own)] * reps
 
-def _fake(monkeypatch, own_cost, blas_cost, threads=1, dx_costs=None):
-    clock = _FakeClock(own_cost, blas_cost, dx_costs)
+
+def _fake(monkeypatch, own_cost, blas_cost, threads=1, dx_costs=None, dw_costs=None):
+    clock = _FakeClock(own_cost, blas_cost, dx_costs, dw_costs)
     monkeypatch.setattr(products.time, "perf_counter", clock.perf_counter)
     monkeypatch.setattr(products.K, "repeat_product", clock.repeat_product)
     monkeypatch.setattr(products.K, "repeat_dx", clock.repeat_dx)
+    monkeypatch.setattr(products.K, "repeat_dw", clock.repeat_dw)
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", threads)
     monkeypatch.setattr(products, "_chosen", {})
     return clock
@@ -156,14 +218,18 @@ def test_a_layer_goes_to_matmul_only_when_measured_faster(offered, monkeypatch, 
     own = products.own_products(ARCH, 16)
     if not chosen:
         assert own is None  # no layer: nothing of matmul compiled
-    else:  # forward: the two hidden layers; dx: the second layer's (the first has none, the last's is small)
-        assert own.dtype == np.int64 and own.tolist() == [OWN_FORWARD, OWN_FORWARD | OWN_DX, 0]
+    else:  # forward and weight product: the two hidden layers; dx: the second layer's (the first has none, the
+        # last's is small); the last layer's outputs (3) fit no tile
+        assert own.dtype == np.int64 and own.tolist() == [OWN_FORWARD | OWN_DW, OWN_FORWARD | OWN_DX | OWN_DW, 0]
 
 
-@pytest.mark.parametrize("forward,dx,flags", [((1.0, 2.0), (2.0, 1.0), [OWN_FORWARD, OWN_FORWARD, 0]),
-                                              ((2.0, 1.0), (1.0, 2.0), [0, OWN_DX, 0])])
-def test_the_forward_and_dx_are_chosen_apart(offered, monkeypatch, forward, dx, flags):
-    _fake(monkeypatch, *forward, dx_costs=dx)
+@pytest.mark.parametrize("forward,dx,dw,flags", [
+    ((1.0, 2.0), (2.0, 1.0), (2.0, 1.0), [OWN_FORWARD, OWN_FORWARD, 0]),
+    ((2.0, 1.0), (1.0, 2.0), (2.0, 1.0), [0, OWN_DX, 0]),
+    ((2.0, 1.0), (2.0, 1.0), (1.0, 2.0), [OWN_DW, OWN_DW, 0]),
+])
+def test_the_forward_dx_and_weight_product_are_chosen_apart(offered, monkeypatch, forward, dx, dw, flags):
+    _fake(monkeypatch, *forward, dx_costs=dx, dw_costs=dw)
     assert products.own_products(ARCH, 16).tolist() == flags
 
 
@@ -195,6 +261,10 @@ def test_eligible_layers(offered):
     assert products.dx_eligible(ARCH, 7) == []  # too few rows: dx by loops
     assert products.dx_eligible(fastmlp.MLP([20, 100, 64, 3], seed=0).arch, 64) == [2]  # 100 does not fit
     assert products.dx_eligible(fastmlp.MLP([20, 128, 64, 3], dtype="float64", seed=0).arch, 64) == []
+    assert products.dw_eligible(ARCH, 16) == [0, 1]  # the outputs 128 and 64 fit; 3 does not
+    assert products.dw_eligible(ARCH, 1) == [1]  # 1 x 20 x 128: the loops' product
+    assert products.dw_eligible(fastmlp.MLP([20, 100, 64, 3], seed=0).arch, 16) == [1]
+    assert products.dw_eligible(wide64, 16) == []
 
 
 def test_the_training_scratch_holds_the_largest_w_it_transposes():
@@ -219,18 +289,20 @@ def test_a_real_measurement_on_one_thread(offered, monkeypatch):
     monkeypatch.setattr(products, "_chosen", {})
     own = products.own_products(ARCH, 64)
     assert own is None or (own.dtype == np.int64 and own.shape == (3,) and own[0] & OWN_DX == 0
-                           and own[2] & OWN_FORWARD == 0 and own.any())
+                           and own[2] & (OWN_FORWARD | OWN_DW) == 0 and own.any())
 
 
-# the two hidden layers' forward products by matmul, the dx of the second and third by matmul_t (the third's
-# at every batch size: a flag is followed whatever the size)
-FLAGS = np.array([OWN_FORWARD, OWN_FORWARD | OWN_DX, OWN_DX], np.int64)
+# the two hidden layers' forward and weight products by matmul and matmul_tn, the dx of the second and third by
+# matmul_t (the third's at every batch size: a flag is followed whatever the size)
+FLAGS = np.array([OWN_FORWARD | OWN_DW, OWN_FORWARD | OWN_DX | OWN_DW, OWN_DX], np.int64)
+DW_ONLY = np.array([OWN_DW, OWN_DW, 0], np.int64)  # the weight products alone (at every batch size too)
 
 
 def _fit(monkeypatch, own, optimizer, batch_size, n=100, epochs=2, **kw):
-    """A model trained with its layers' forward products by ``matmul`` (``own``) or by the BLAS."""
+    """A model trained with the products ``own`` flags (an array like ``FLAGS``) by fastmlp's own, or (None)
+    every product by the BLAS."""
     asked = []
-    monkeypatch.setattr(backend, "own_products", lambda arch, rows: asked.append(rows) or (FLAGS if own else None))
+    monkeypatch.setattr(backend, "own_products", lambda arch, rows: asked.append(rows) or own)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, 20)).astype(np.float32)
     y = rng.integers(0, 3, n)
@@ -243,9 +315,10 @@ def _fit(monkeypatch, own, optimizer, batch_size, n=100, epochs=2, **kw):
 @pytest.mark.parametrize("optimizer,kw", [("sgd", {}), ("adam", {"lr": 1e-3}), ("sgd", {"momentum": 0.9})])
 # 1: the online kernel; 7: tiles of 6 and 1 row; 16: 100 rows leave a last batch of 4
 @pytest.mark.parametrize("batch_size", [1, 7, 16])
-def test_training_with_matmul_trains_what_the_blas_trains(monkeypatch, optimizer, kw, batch_size):
-    own = _fit(monkeypatch, True, optimizer, batch_size, **kw)
-    blas = _fit(monkeypatch, False, optimizer, batch_size, **kw)
+@pytest.mark.parametrize("flags", [FLAGS, DW_ONLY], ids=["all", "dw"])
+def test_training_with_matmul_trains_what_the_blas_trains(monkeypatch, optimizer, kw, batch_size, flags):
+    own = _fit(monkeypatch, flags, optimizer, batch_size, **kw)
+    blas = _fit(monkeypatch, None, optimizer, batch_size, **kw)
     np.testing.assert_allclose(own.params, blas.params, rtol=1e-4, atol=5e-5)  # float32: rounding differs
     assert own.history.history["loss"] == pytest.approx(blas.history.history["loss"], rel=1e-4)
 

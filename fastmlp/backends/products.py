@@ -8,8 +8,11 @@ assumed: at a training shape's first epoch call (the first epoch, or ``prepare``
 forward product at the batch's rows is timed both ways on random values of its shape, and the
 layer goes to ``matmul`` only when it ran faster by ``MARGIN`` (the result, per network shape
 and batch rows, is kept for the process). So too its backward's dx = dz @ W.T, by ``matmul_t``
-(W transposed into scratch, then ``matmul``) against the BLAS's transposed form. A few
-milliseconds, once.
+(W transposed into scratch, then ``matmul``) against the BLAS's transposed form, and its weight
+product x.T @ dz (dW, or plain SGD's product into W) by ``matmul_tn`` against the BLAS's (AMD EPYC
+Zen 4, one thread: 64x784x256 about 109 GFLOP/s against 102, 64x256x128 111-114 against 100-101;
+fashion-b64 on one core 91.0-91.9k -> 94.5-95.9k samples/s, four fresh processes each way
+alternated). A few milliseconds, once.
 
 Only where the training runs on one thread: a process on one core (Numba's pool of one thread;
 the BLAS then runs on one thread too). With several threads the BLAS's threads (plain SGD) or
@@ -36,7 +39,7 @@ from .. import kernels as K
 from ..kernels import tiles as K_tiles
 from ..kernels.config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK
 from ..kernels.matmul import fits
-from ..kernels.structs import OWN_DX, OWN_FORWARD, OWN_TILES
+from ..kernels.structs import OWN_DW, OWN_DX, OWN_FORWARD, OWN_TILES
 from . import thread_choice, tiles
 
 MARGIN = 0.05  # a layer goes to matmul only when faster than the BLAS by this fraction
@@ -50,8 +53,9 @@ _lock = threading.Lock()  # one measurement at a time (two at once would time ea
 def own_products(arch, rows):
     """``Net.own`` for a training of ``arch`` at ``rows`` samples per batch: an int64 array (L,) of
     flags, ``OWN_FORWARD`` for the layers whose forward product runs faster by ``kernels.matmul``,
-    ``OWN_DX`` for those whose dx does by ``matmul_t`` (see the module docstring), or None when no
-    product does or there is nothing to choose."""
+    ``OWN_DX`` for those whose dx does by ``matmul_t``, ``OWN_DW`` for those whose weight product does
+    by ``matmul_tn`` (see the module docstring), or None when no product does or there is nothing to
+    choose."""
     if numba.config.NUMBA_NUM_THREADS >= 2 or thread_choice.is_deterministic():
         return None
     key = (tuple(arch.layers), rows, np.dtype(arch.dtype).name)
@@ -76,6 +80,15 @@ def dx_eligible(arch, rows):
     itemsize = np.dtype(arch.dtype).itemsize
     return [l for l, (k, n) in enumerate(zip(arch.layers[:-1], arch.layers[1:]))
             if l > 0 and fits(k, itemsize) and rows * k * n >= BLAS_MIN_WORK and rows >= BLAS_MIN_ROWS_DX]
+
+
+def dw_eligible(arch, rows):
+    """The layers whose weight product x.T @ dz at ``rows`` rows could go to ``matmul_tn``: its outputs
+    (the product's width) fit the register block (float32) and the product goes to the BLAS
+    (``kernels.dense``: below ``BLAS_MIN_WORK`` it is the loops')."""
+    itemsize = np.dtype(arch.dtype).itemsize
+    return [l for l, (k, n) in enumerate(zip(arch.layers[:-1], arch.layers[1:]))
+            if fits(n, itemsize) and rows * k * n >= BLAS_MIN_WORK]
 
 
 def _reps(work):
@@ -124,14 +137,24 @@ def _dx_timed(arch, rows, l, rng):
     return _best_of(lambda way, reps: K.repeat_dx(dx, dz, W, wt, way, reps), rows * k * n)
 
 
+def _dw_timed(arch, rows, l, rng):
+    """Layer l's weight product x.T @ dz (into W, beta 1, as plain SGD's) at ``rows`` rows on random
+    values, by ``matmul_tn`` and by the BLAS: (own seconds, BLAS seconds) (:func:`_best_of`)."""
+    k, n = arch.layers[l], arch.layers[l + 1]
+    x = rng.standard_normal((rows, k)).astype(arch.dtype)
+    dz = rng.standard_normal((rows, n)).astype(arch.dtype)
+    out = np.zeros((k, n), arch.dtype)
+    return _best_of(lambda way, reps: K.repeat_dw(out, x, dz, way, reps), rows * k * n)
+
+
 def _faster(own_s, blas_s):
     """Whether fastmlp's own product ran faster than the BLAS by ``MARGIN``."""
     return own_s * (1 + MARGIN) < blas_s
 
 
 def _measure(arch, rows):
-    forward, dx = eligible(arch, rows), dx_eligible(arch, rows)
-    if not forward and not dx:
+    forward, dx, dw = eligible(arch, rows), dx_eligible(arch, rows), dw_eligible(arch, rows)
+    if not forward and not dx and not dw:
         return None
     own = np.zeros(len(arch.layers) - 1, np.int64)
     rng = np.random.default_rng(0)
@@ -141,6 +164,9 @@ def _measure(arch, rows):
     for l in dx:
         if _faster(*_dx_timed(arch, rows, l, rng)):
             own[l] |= OWN_DX
+    for l in dw:
+        if _faster(*_dw_timed(arch, rows, l, rng)):
+            own[l] |= OWN_DW
     return own if own.any() else None
 
 

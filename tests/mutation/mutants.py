@@ -114,8 +114,8 @@ MUTANTS = [
         "numba dense forward at BLAS sizes adds x @ W to the stale output buffer (beta 1, not 0)"),
     Mutant(
         "dense_backward_dW_scaled_by_batch", "kernels/dense.py",
-        "product(dW, x, True, dout, False, 1, 0, parts)",
-        "product(dW, x, True, dout, False, 1.0 / m, 0, parts)",
+        "weight_product(dW, x, dout, 1, 0, parts, own_dw)",
+        "weight_product(dW, x, dout, 1.0 / m, 0, parts, own_dw)",
         (LARGE_EQUIVALENCE, SIZES_MATRIX),
         "numba dense backward at BLAS sizes divides dW by the batch size again (dout already is the mean's)"),
     Mutant(
@@ -422,6 +422,18 @@ MUTANTS = [
         "        if True:\n",
         ("tests/test_matmul.py",),
         "every layer's dx goes to matmul_t, faster or not"),
+    Mutant(
+        "own_dw_chosen_unmeasured", "fastmlp/backends/products.py",
+        "        if _faster(*_dw_timed(arch, rows, l, rng)):\n",
+        "        if True:\n",
+        ("tests/test_matmul.py",),
+        "every layer's weight product goes to matmul_tn, faster or not"),
+    Mutant(
+        "matmul_tn_reads_out_at_beta_0", "kernels/matmul.py",
+        "        if beta == 0:\n",
+        "        if False:\n",
+        ("tests/test_matmul.py",),
+        "numba own weight product: with beta 0 it reads out (0 * NaN: a stale NaN in dW poisons the gradient)"),
     Mutant(
         "training_scratch_sized_by_the_smallest", "fastmlp/backends/numba.py",
         "        need = max((k * n for flag",
