@@ -10,7 +10,9 @@ third of its compile time (a shorter last batch then goes to BLAS too). ``parts`
 None, each BLAS product is one call on the BLAS's threads; a count, large products are cut
 into that many one-thread calls on Numba's threads (``split``). ``own`` (a layer's ``Net.own`` entry):
 None, never ``matmul`` (nothing of it compiled); True, the forward product by fastmlp's own register-blocked
-``matmul`` instead (one thread: chosen where measured faster, see ``matmul``). ``wt`` (the backward's): None,
+``matmul`` instead (one thread: chosen where measured faster, see ``matmul``). ``room``: None, or int32 scratch
+for lists of x's nonzero inputs: not empty, the own products (forward, weight) sum over those only where x has
+zeros (``matmul.matmul_sparse``: a first layer's, ``network.sparse_room``). ``wt`` (the backward's): None,
 dx never by ``matmul.matmul_t`` (nothing of it compiled); an array, scratch for W.T, dx by ``matmul_t`` when not
 empty (the layer's ``Net.own`` has ``OWN_DX``: see ``network.dx_scratch``). ``own_dw`` (the backward's): None, the
 weight product never by ``matmul.matmul_tn`` (nothing of it compiled); True, by it (``OWN_DW``: ``weight_product``).
@@ -26,7 +28,7 @@ from .activations import bias_act
 from .blas import gemm
 from .config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE
 from .intrinsics import kernel_only, matrix, stack_block
-from .matmul import matmul, matmul_t, matmul_tn
+from .matmul import matmul_or_sparse, matmul_t, matmul_tn_or_sparse
 from .split import cuts_nothing, product
 
 NARROW_ROW_BYTES = 64  # a layer narrower than one AVX-512 vector of outputs is narrow (16 float32, 8 float64)
@@ -133,12 +135,12 @@ def col_sums(db, dout):
 
 
 @njit(**JIT_INNER)
-def dense_forward_body(out, x, W, b, act, alpha, used, loops, parts, own):
+def dense_forward_body(out, x, W, b, act, alpha, used, loops, parts, own, room=None):
     """``dense_forward``'s body, the one the other kernels call."""
     m, k = x.shape
     n = W.shape[1]
     if own is not None and own:
-        matmul(out, x, W)
+        matmul_or_sparse(out, x, W, room)
     elif loops is not None and m * k * n < BLAS_MIN_WORK:
         _matmul(out, x, W)
     else:
@@ -197,50 +199,51 @@ def _weight_cut(out, x, dout, alpha, beta, parts):
 
 
 @kernel_only
-def weight_product(out, x, dout, alpha, beta, parts, own_dw):
+def weight_product(out, x, dout, alpha, beta, parts, own_dw, room=None):
     """out = alpha * x.T @ dout + beta * out, a layer's weight product (dW; plain SGD's W; momentum's
-    velocity): by ``matmul.matmul_tn`` where ``own_dw`` says (``OWN_DW``), else by the BLAS (``split.product``,
-    cut by ``parts``). Shapes: out (k, n), x (m, k), dout (m, n)."""
+    velocity): by ``matmul.matmul_tn`` where ``own_dw`` says (``OWN_DW``; over x's nonzero inputs with a
+    ``room`` that is not empty: ``matmul.matmul_tn_sparse``), else by the BLAS (``split.product``, cut by
+    ``parts``). Shapes: out (k, n), x (m, k), dout (m, n)."""
 
 
 @overload(weight_product, jit_options=JIT_INNER)
-def _weight_product_impl(out, x, dout, alpha, beta, parts, own_dw):
+def _weight_product_impl(out, x, dout, alpha, beta, parts, own_dw, room=None):
     # chosen by the argument types, so that nothing unused is compiled: with ``parts`` None one ``gemm`` call (not
     # ``product``, which would compile again for these alpha and beta types); with ``own_dw`` None no ``matmul_tn``
     blas = _weight_gemm if cuts_nothing(parts) else _weight_cut
     if cuts_nothing(own_dw):
-        return lambda out, x, dout, alpha, beta, parts, own_dw: blas(out, x, dout, alpha, beta, parts)
+        return lambda out, x, dout, alpha, beta, parts, own_dw, room=None: blas(out, x, dout, alpha, beta, parts)
 
-    def impl(out, x, dout, alpha, beta, parts, own_dw):
+    def impl(out, x, dout, alpha, beta, parts, own_dw, room=None):
         if own_dw:
-            matmul_tn(out, x, dout, alpha, beta)
+            matmul_tn_or_sparse(out, x, dout, alpha, beta, room)
         else:
             blas(out, x, dout, alpha, beta, parts)
     return impl
 
 
 @njit(**JIT_INNER)
-def dense_backward_body(dx, dW, db, dout, x, W, loops, parts, wt, own_dw=None):
+def dense_backward_body(dx, dW, db, dout, x, W, loops, parts, wt, own_dw=None, room=None):
     """``dense_backward``'s body, the one the other kernels call."""
     m, k = x.shape
     n = W.shape[1]
     if loops is not None and m * k * n < BLAS_MIN_WORK and not (own_dw is not None and own_dw):
         _outer_sum(dW, x, dout)
     else:
-        weight_product(dW, x, dout, 1, 0, parts, own_dw)
+        weight_product(dW, x, dout, 1, 0, parts, own_dw, room)
     col_sums(db, dout)
     if dx.size > 0:
         dense_dx(dx, dout, W, loops, parts, wt)
 
 
 @njit(**JIT)
-def dense_backward(dx, dW, db, dout, x, W, loops=True, parts=None, wt=None, own_dw=None):
+def dense_backward(dx, dW, db, dout, x, W, loops=True, parts=None, wt=None, own_dw=None, room=None):
     """dW = x.T @ dout, db = sum of dout's rows, dx = dout @ W.T (skipped if dx is empty)."""
-    dense_backward_body(dx, dW, db, dout, x, W, loops, parts, wt, own_dw)
+    dense_backward_body(dx, dW, db, dout, x, W, loops, parts, wt, own_dw, room)
 
 
 @njit(**JIT_INNER)
-def dense_sgd_body(dx, W, b, x, dout, lr, loops, wt, own_dw=None):
+def dense_sgd_body(dx, W, b, x, dout, lr, loops, wt, own_dw=None, room=None):
     """``dense_sgd``'s body, the one the other kernels call."""
     m, k = x.shape
     n = W.shape[1]
@@ -248,7 +251,7 @@ def dense_sgd_body(dx, W, b, x, dout, lr, loops, wt, own_dw=None):
     if dx.size > 0:
         dense_dx(dx, dout, W, loops, None, wt)
     if loops is None or m * k * n >= BLAS_MIN_WORK or (own_dw is not None and own_dw):
-        weight_product(W, x, dout, -lr, 1, None, own_dw)
+        weight_product(W, x, dout, -lr, 1, None, own_dw, room)
     else:
         for i in range(m):
             for p in range(k):
@@ -262,7 +265,7 @@ def dense_sgd_body(dx, W, b, x, dout, lr, loops, wt, own_dw=None):
 
 
 @njit(**JIT)
-def dense_sgd(dx, W, b, x, dout, lr, loops=True, wt=None, own_dw=None):
+def dense_sgd(dx, W, b, x, dout, lr, loops=True, wt=None, own_dw=None, room=None):
     """Plain SGD in place, no gradient buffer: first dx = dout @ W.T (skipped if dx is empty)
     with the W not yet updated, then W -= lr * x.T @ dout, b -= lr * sum of dout's rows.
 
@@ -270,4 +273,4 @@ def dense_sgd(dx, W, b, x, dout, lr, loops=True, wt=None, own_dw=None):
     that skips zero inputs (sparse pixels, ReLU zeros) since they change nothing; by
     ``matmul.matmul_tn`` instead at any size with ``own_dw``.
     """
-    dense_sgd_body(dx, W, b, x, dout, lr, loops, wt, own_dw)
+    dense_sgd_body(dx, W, b, x, dout, lr, loops, wt, own_dw, room)

@@ -44,7 +44,7 @@ from .structs import CORRECT, LOSS_SUM, WEIGHT_SUM, Batching, Samples, Workspace
 @njit(**JIT_INNER_INLINE)
 def borrow_workspace(ws):
     """The workspace with its buffers borrowed (views of them are not reference-counted)."""
-    return Workspace(borrow(ws.acts), borrow(ws.deltas), ws.stats, ws.rows, borrow(ws.wt))
+    return Workspace(borrow(ws.acts), borrow(ws.deltas), ws.stats, ws.rows, borrow(ws.wt), borrow(ws.room))
 
 
 @njit(**JIT_INNER_INLINE)

@@ -20,7 +20,7 @@ from .optimizers import apply_update, descend, step_coeffs, velocity_fused
 from .regularisation import clip_global_norm, regularise_layer
 from .split import cuts_nothing, split_step, split_update, split_update_impl
 from .static import field_type, static_field
-from .structs import A_OFF, B_OFF, N_IN, N_OUT, OWN_DW, OWN_DX, OWN_FORWARD, W_OFF, UpdateRange
+from .structs import A_OFF, B_OFF, N_IN, N_OUT, OWN_DW, OWN_DX, OWN_FORWARD, OWN_SPARSE, W_OFF, UpdateRange
 
 
 @njit(**JIT_INNER_INLINE)
@@ -89,6 +89,23 @@ def _dx_scratch_impl(ws, net, l):
     return impl
 
 
+@kernel_only
+def sparse_room(ws, net, l):
+    """``dense``'s ``room`` for layer l: ``ws.room`` when ``Net.own`` has ``OWN_SPARSE`` for it (its own products
+    over the batch's nonzero inputs, ``matmul.matmul_sparse``), else none of it; None when ``Net.own`` is None
+    (nothing of those products is compiled)."""
+
+
+@overload(sparse_room, jit_options=JIT_INNER_VIEWS)  # it returns a view it makes
+def _sparse_room_impl(ws, net, l):
+    if cuts_nothing(field_type(net, "own")):
+        return lambda ws, net, l: None
+
+    def impl(ws, net, l):
+        return rows(ws.room, 0, ws.room.size if net.own[l] & OWN_SPARSE else 0)
+    return impl
+
+
 @njit(**JIT_INNER_INLINE)
 def forward_from(ws, params, a_in, net, first, drop, step):
     """Layers first.. on the m rows of a_in (the input to layer ``first``), outputs into ws.acts;
@@ -97,7 +114,7 @@ def forward_from(ws, params, a_in, net, first, drop, step):
     for l in range(first, net.lay.shape[0]):
         out = block(ws.acts, ws.rows, net, l, m)
         dense_forward_body(out, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l],
-                           net.acts, net.loops, net.parts, own_product(net, l))
+                           net.acts, net.loops, net.parts, own_product(net, l), sparse_room(ws, net, l))
         a_in = dropped(out, drop, ws.rows, net, l, step)
 
 
@@ -145,7 +162,7 @@ def layer_backward(grads, ws, params, x, net, l, drop):
     the delta of layer l - 1 (dx through W, then the activation's slope and the dropout mask)."""
     dz, a, a_in, dx = layer_blocks(ws, x, net, l, drop)
     dense_backward_body(dx, weight(grads, net, l), bias(grads, net, l), dz, a_in, weight(params, net, l), net.loops,
-                        net.parts, dx_scratch(ws, net, l), own_weight_product(net, l))
+                        net.parts, dx_scratch(ws, net, l), own_weight_product(net, l), sparse_room(ws, net, l))
     delta_below(dx, a, net, l, drop, ws.rows)
 
 
@@ -248,7 +265,8 @@ def velocity_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     if dx.shape[0] > 0:  # dx = dz W.T, W before the step: by the BLAS, or ``matmul_t`` (``dx_scratch``)
         dense_dx(dx, dz, weight(params, net, l), None, None, dx_scratch(ws, net, l))
     c = step_coeffs(hyper, step, params)
-    weight_product(weight(slots[0], net, l), a_in, dz, 1, c.momentum, None, own_weight_product(net, l))
+    weight_product(weight(slots[0], net, l), a_in, dz, 1, c.momentum, None, own_weight_product(net, l),
+                   sparse_room(ws, net, l))
     descend(rows(params, w0, n), rows(slots[0], w0, n), c)
     bias_step_then_below(grads, slots, ws, params, dz, dx, a, net, l, hyper, c, drop)
 
@@ -402,6 +420,6 @@ def sgd_backward(ws, params, x, net, lr, stop):
             a_in = block(ws.acts, ws.rows, net, l - 1, m)
             dx = block(ws.deltas, ws.rows, net, l - 1, m)
         dense_sgd_body(dx, W, bias(params, net, l), a_in, dz, lr, net.loops, dx_scratch(ws, net, l),
-                       own_weight_product(net, l))
+                       own_weight_product(net, l), sparse_room(ws, net, l))
         if l > 0:
             act_backward(dx, a_in, net.kinds[l - 1], net.alphas[l - 1], net.acts)

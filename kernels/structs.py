@@ -17,7 +17,9 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
   ``matmul`` instead (a training on one thread, where measured faster: ``matmul``): ``OWN_FORWARD``,
   its forward product; ``OWN_DX``, its dx = dz @ W.T (``matmul.matmul_t``, W transposed into
   ``Workspace.wt``); ``OWN_DW``, its weight product (dW = x.T @ dz, or plain SGD's and momentum's
-  product into W or the velocity: ``matmul.matmul_tn``); in inference by blocks also ``OWN_TILES``, its
+  product into W or the velocity: ``matmul.matmul_tn``); ``OWN_SPARSE`` (the first layer's, with one of the
+  two others), those two products over the batch's nonzero inputs where it has zeros (``matmul.matmul_sparse``,
+  ``matmul_tn_sparse``: their lists in ``Workspace.room``); in inference by blocks also ``OWN_TILES``, its
   forward product on AMX tiles (``tiles.tile_product``, the weights packed in ``TileWork``).
 - ``TileWork``: inference by blocks on AMX tiles (``tiles``), one calling thread's: ``packed``, the
   packed weights of every layer flagged ``OWN_TILES`` (uint16, 64-byte aligned), layer l's from
@@ -31,7 +33,8 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
   ``stats`` (3,) float64 accumulates (loss sum, correct, weight sum), slots ``LOSS_SUM``,
   ``CORRECT``, ``WEIGHT_SUM`` (the last only with sample weights, see ``losses``); ``wt``, room for
   the transposed W of every layer flagged ``OWN_DX`` (at least its n_in * n_out values; empty when
-  none is).
+  none is); ``room``, int32 scratch for the lists of a first layer flagged ``OWN_SPARSE``
+  (``matmul.sparse_room(rows, n_in)`` values; empty when it is not).
 - ``Samples``: ``x`` (n, n_in), ``y`` (n,) int64 class ids or empty, ``t`` (n, n_out)
   real targets or empty, ``w`` (n,) sample weights in the params dtype or empty (unweighted).
   Both a data set and the batch buffers it is gathered into.
@@ -68,14 +71,14 @@ N_IN, N_OUT, W_OFF, B_OFF, A_OFF = range(5)
 LAYOUT_COLUMNS = ("n_in", "n_out", "w_offset", "b_offset", "a_offset")
 
 # Flags of Net.own: which of a layer's products go to fastmlp's own matmul (or, inference only, AMX tiles).
-OWN_FORWARD, OWN_DX, OWN_TILES, OWN_DW = 1, 2, 4, 8
+OWN_FORWARD, OWN_DX, OWN_TILES, OWN_DW, OWN_SPARSE = 1, 2, 4, 8, 16
 
 # Slots of Workspace.stats (WEIGHT_SUM: written only with sample weights).
 LOSS_SUM, CORRECT, WEIGHT_SUM = range(3)
 
 Net = namedtuple("Net", ["lay", "kinds", "alphas", "loss", "acts", "loops", "parts", "own"],
                  defaults=(None, True, None, None))
-Workspace = namedtuple("Workspace", ["acts", "deltas", "stats", "rows", "wt"])
+Workspace = namedtuple("Workspace", ["acts", "deltas", "stats", "rows", "wt", "room"])
 Samples = namedtuple("Samples", ["x", "y", "t", "w"])
 Batching = namedtuple("Batching", ["order", "size", "drop_last"])
 Hyper = namedtuple("Hyper", ["kind", "lr", "momentum", "nesterov", "weight_decay", "beta1", "beta2", "eps",

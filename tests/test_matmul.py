@@ -23,7 +23,8 @@ from fastmlp.kernels.intrinsics import vector_bytes
 from fastmlp.kernels import matmul
 from fastmlp.kernels.dense import dense_sgd
 from fastmlp.kernels.matmul import fits, tile_columns
-from fastmlp.kernels.structs import OWN_DW, OWN_DX, OWN_FORWARD
+from fastmlp.kernels.matmul import sparse_room
+from fastmlp.kernels.structs import OWN_DW, OWN_DX, OWN_FORWARD, OWN_SPARSE
 from fastmlp.backends import TrainingData
 from fastmlp.checks import check_targets, check_X
 from test_epoch_allocations import ZERO, _one_and_hundred, nrt_stats  # noqa: F401  (nrt_stats: switched on)
@@ -179,21 +180,24 @@ class _FakeClock:
 
     def __init__(self, own_cost, blas_cost, dx_costs=None, dw_costs=None):
         self.now, self.cost = 0.0, {True: own_cost, False: blas_cost}
+        self.rooms = []  # the ``room`` of each product timed (None: not over nonzero inputs)
         self.dx_cost = dict(zip((True, False), dx_costs)) if dx_costs else self.cost
         self.dw_cost = dict(zip((True, False), dw_costs)) if dw_costs else self.cost
 
     def perf_counter(self):
         return self.now
 
-    def repeat_product(self, out, x, W, own, reps):
+    def repeat_product(self, out, x, W, own, reps, room=None):
+        self.rooms.append(room)
         self.now += self.cost[bool(own)] * reps
 
     def repeat_dx(self, dx, dz, W, wt, own, reps):
         assert wt.size >= W.size and dx.shape == (dz.shape[0], W.shape[0])
         self.now += self.dx_cost[bool(own)] * reps
 
-    def repeat_dw(self, out, x, dout, own, reps):
+    def repeat_dw(self, out, x, dout, own, reps, room=None):
         assert out.shape == (x.shape[1], dout.shape[1]) and x.shape[0] == dout.shape[0]
+        self.rooms.append(room)
         self.now += self.dw_cost[bool(own)] * reps
 
 
@@ -296,15 +300,21 @@ def test_a_real_measurement_on_one_thread(offered, monkeypatch):
 # matmul_t (the third's at every batch size: a flag is followed whatever the size)
 FLAGS = np.array([OWN_FORWARD | OWN_DW, OWN_FORWARD | OWN_DX | OWN_DW, OWN_DX], np.int64)
 DW_ONLY = np.array([OWN_DW, OWN_DW, 0], np.int64)  # the weight products alone (at every batch size too)
+SPARSE = FLAGS | np.array([OWN_SPARSE, 0, 0], np.int64)  # and the first layer's over the nonzero inputs
+SPARSE_DW = DW_ONLY | np.array([OWN_SPARSE, 0, 0], np.int64)
 
 
-def _fit(monkeypatch, own, optimizer, batch_size, n=100, epochs=2, **kw):
+def _fit(monkeypatch, own, optimizer, batch_size, n=100, epochs=2, zeros=0.0, **kw):
     """A model trained with the products ``own`` flags (an array like ``FLAGS``) by fastmlp's own, or (None)
-    every product by the BLAS."""
+    every product by the BLAS; ``zeros``, the share of the inputs set to zero (as an image's dark pixels: the
+    same few inputs in most samples, and some more at random)."""
     asked = []
-    monkeypatch.setattr(backend, "own_products", lambda arch, rows: asked.append(rows) or own)
+    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None: asked.append(rows) or own)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, 20)).astype(np.float32)
+    if zeros:
+        X[:, :8][rng.random((n, 8)) < 0.95] = 0  # 8 of 20 inputs dark in nearly every sample
+        X[rng.random(X.shape) < zeros] = 0
     y = rng.integers(0, 3, n)
     model = fastmlp.MLP(LAYERS, activation="relu", seed=3)
     model.fit(X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer, verbose=0, **kw)
@@ -315,22 +325,28 @@ def _fit(monkeypatch, own, optimizer, batch_size, n=100, epochs=2, **kw):
 @pytest.mark.parametrize("optimizer,kw", [("sgd", {}), ("adam", {"lr": 1e-3}), ("sgd", {"momentum": 0.9})])
 # 1: the online kernel; 7: tiles of 6 and 1 row; 16: 100 rows leave a last batch of 4
 @pytest.mark.parametrize("batch_size", [1, 7, 16])
-@pytest.mark.parametrize("flags", [FLAGS, DW_ONLY], ids=["all", "dw"])
-def test_training_with_matmul_trains_what_the_blas_trains(monkeypatch, optimizer, kw, batch_size, flags):
-    own = _fit(monkeypatch, flags, optimizer, batch_size, **kw)
-    blas = _fit(monkeypatch, None, optimizer, batch_size, **kw)
+@pytest.mark.parametrize("flags,zeros", [(FLAGS, 0.0), (DW_ONLY, 0.0), (SPARSE, 0.3), (SPARSE, 0.0), (SPARSE_DW, 0.3)],
+                         ids=["all", "dw", "sparse", "sparse-dense-data", "sparse-dw"])
+def test_training_with_matmul_trains_what_the_blas_trains(monkeypatch, optimizer, kw, batch_size, flags, zeros):
+    """Also with the first layer's products over the batch's nonzero inputs (``SPARSE``): on inputs with zeros,
+    and on inputs without (where each batch takes the plain products)."""
+    own = _fit(monkeypatch, flags, optimizer, batch_size, zeros=zeros, **kw)
+    blas = _fit(monkeypatch, None, optimizer, batch_size, zeros=zeros, **kw)
     np.testing.assert_allclose(own.params, blas.params, rtol=1e-4, atol=5e-5)  # float32: rounding differs
     assert own.history.history["loss"] == pytest.approx(blas.history.history["loss"], rel=1e-4)
 
 
 @pytest.mark.parametrize("optimizer,kernel", [("sgd", "fused"), ("adam", "generic")])
-def test_training_with_matmul_allocates_nothing_per_batch(monkeypatch, optimizer, kernel):
+@pytest.mark.parametrize("flags", [FLAGS, SPARSE], ids=["own", "sparse"])
+def test_training_with_matmul_allocates_nothing_per_batch(monkeypatch, optimizer, kernel, flags):
     asked = []
-    monkeypatch.setattr(backend, "own_products", lambda arch, rows: asked.append(rows) or FLAGS)
+    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None: asked.append(rows) or flags)
     rng = np.random.default_rng(0)
     model = fastmlp.MLP(LAYERS, activation="relu", seed=0)
     model.engine.epoch_kernel = kernel
-    X = check_X(rng.standard_normal((100 * 16, 20)), model.arch.n_in, model.dtype)
+    X = rng.standard_normal((100 * 16, 20))
+    X[rng.random(X.shape) < 0.5] = 0
+    X = check_X(X, model.arch.n_in, model.dtype)
     yi, t = check_targets(rng.integers(0, 3, len(X)), model.arch, X.shape[0])
     opt = fastmlp.Optimizer(optimizer)
     state = opt.new_state(model.n_params, model.dtype)
@@ -346,3 +362,110 @@ def test_the_deterministic_mode_set_after_a_measurement_gets_none(offered, monke
     assert products.own_products(ARCH, 16) is not None
     monkeypatch.setattr(tc, "_deterministic", True)
     assert products.own_products(ARCH, 16) is None
+
+
+# -- the first layer's products over the batch's nonzero inputs (matmul_sparse, matmul_tn_sparse) ---------------
+
+def _sparse_inputs(rng, m, k, zeros):
+    """x (m, k) float32 with about ``zeros`` of its values zero, and some inputs zero in every sample."""
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    x[rng.random((m, k)) < zeros] = 0
+    x[:, ::3] = 0 if zeros else x[:, ::3]
+    return x
+
+
+@pytest.mark.parametrize("m", [1, 2, 5, 6, 7, 11, 13, 64, 65])
+@pytest.mark.parametrize("k", [1, 5, 6, 7, 13, 30])
+@pytest.mark.parametrize("zeros", [0.0, 0.5, 0.9, 1.0])
+def test_the_products_over_nonzero_inputs_equal_the_float64_products(m, k, zeros):
+    """Forward (out written whatever it held), dW (alpha 1, beta 0) and SGD's form (alpha -lr, beta 1), for any
+    rows and inputs (tiles of 6 and the 4-, 2- and 1-row remainders both ways), inputs all zero, none or some,
+    whatever the room held before."""
+    rng = np.random.default_rng(m * 1000 + k + int(zeros * 10))
+    n = COLUMNS
+    x = _sparse_inputs(rng, m, k, zeros)
+    W = rng.standard_normal((k, n)).astype(np.float32)
+    dz = rng.standard_normal((m, n)).astype(np.float32)
+    room = rng.integers(-2**31, 2**31 - 1, sparse_room(m, k) + 3).astype(np.int32)
+    x64 = x.astype(np.float64)
+    out = np.full((m, n), np.nan, np.float32)
+    K.repeat_product(out, x, W, True, 2, room[:-3])
+    np.testing.assert_allclose(out, x64 @ W, rtol=1e-5, atol=1e-5 * np.sqrt(k))
+    dW = np.full((k, n), np.nan, np.float32)
+    K.repeat_dw(dW, x, dz, True, 1, room[:-3], 1.0, 0.0)
+    np.testing.assert_allclose(dW, x64.T @ dz, rtol=1e-5, atol=1e-5 * np.sqrt(m))
+    W2 = W.copy()
+    K.repeat_dw(W2, x, dz, True, 2, room[:-3], -0.01, 1.0)
+    np.testing.assert_allclose(W2, W - 0.02 * (x64.T @ dz), rtol=1e-5, atol=1e-6 * np.sqrt(m))
+
+
+def test_zero_inputs_are_skipped_and_a_dense_batch_takes_the_plain_products():
+    """The evidence that zeros are skipped: an infinity met only by zero inputs (0 * inf is NaN) is not spread
+    (the module's docstring says so), in W by the forward, in dz by the weight product; a batch without zeros
+    gives :func:`matmul`'s and :func:`matmul_tn`'s numbers bit for bit."""
+    rng = np.random.default_rng(3)
+    m, k, n = 12, 30, COLUMNS
+    x = _sparse_inputs(rng, m, k, 0.8)  # input 0 is zero in every sample; lists that skip enough
+    x[0, 6:12] = 0  # sample 0 meets the second tile of inputs (6-11) only with zeros
+    room = np.zeros(sparse_room(m, k), np.int32)
+    W = rng.standard_normal((k, n)).astype(np.float32)
+    W[0, 5] = np.inf
+    plain, sparse = np.empty((m, n), np.float32), np.empty((m, n), np.float32)
+    K.repeat_product(plain, x, W, True, 1)
+    K.repeat_product(sparse, x, W, True, 1, room)
+    assert np.isnan(plain[:, 5]).all() and np.isfinite(sparse).all()
+    dz = rng.standard_normal((m, n)).astype(np.float32)
+    dz[0] = np.inf
+    plain_dW, sparse_dW = np.empty((k, n), np.float32), np.empty((k, n), np.float32)
+    K.repeat_dw(plain_dW, x, dz, True, 1, None, 1.0, 0.0)
+    K.repeat_dw(sparse_dW, x, dz, True, 1, room, 1.0, 0.0)
+    assert np.isnan(plain_dW[6:12]).all() and np.isfinite(sparse_dW[6:12]).all()
+    dense = rng.standard_normal((m, k)).astype(np.float32)
+    W[0, 5] = 1.0
+    K.repeat_product(plain, dense, W, True, 1)
+    K.repeat_product(sparse, dense, W, True, 1, room)
+    np.testing.assert_array_equal(sparse, plain)
+    K.repeat_dw(plain_dW, dense, dz[::-1].copy(), True, 1, None, 1.0, 0.0)
+    K.repeat_dw(sparse_dW, dense, dz[::-1].copy(), True, 1, room, 1.0, 0.0)
+    np.testing.assert_array_equal(sparse_dW, plain_dW)
+
+
+def test_the_inputs_sampled_for_the_choice():
+    rng = np.random.default_rng(0)
+    dense = rng.standard_normal((500, 20))
+    assert products.sample_batch(dense, 16) is None and products.sample_batch(None, 16) is None
+    assert products.sample_batch(dense[:0], 16) is None
+    images = dense.copy()
+    images[:, :10] = 0  # half the inputs dark
+    batch = products.sample_batch(images, 16)
+    assert batch.shape == (16, 20) and batch.flags.c_contiguous
+    np.testing.assert_array_equal(batch, images[np.linspace(0, 499, 16).astype(int)])
+
+
+def test_with_zeros_in_the_inputs_the_first_layer_is_timed_over_them(offered, monkeypatch):
+    """The first layer's own products timed with a room on a batch of the inputs, chosen with ``OWN_SPARSE``; the
+    other layers' as before; inputs with zeros and without are two choices, each measured once."""
+    clock = _fake(monkeypatch, 1.0, 2.0)
+    X = np.random.default_rng(0).standard_normal((100, 20)).astype(np.float32)
+    X[:, :12] = 0
+    own = products.own_products(ARCH, 16, X)
+    assert own.tolist() == [OWN_FORWARD | OWN_DW | OWN_SPARSE, OWN_FORWARD | OWN_DX | OWN_DW, 0]
+    # the first layer's forward and dW, each way, an untimed round and TIMINGS timed
+    assert sum(r is not None for r in clock.rooms) == 2 * 2 * (1 + products.TIMINGS)
+    assert all(r.dtype == np.int32 and r.size >= sparse_room(16, 20) for r in clock.rooms if r is not None)
+    spent = clock.now
+    assert products.own_products(ARCH, 16, X) is own and clock.now == spent
+    dense = products.own_products(ARCH, 16, np.ones((100, 20), np.float32))
+    assert clock.now > spent and dense.tolist() == [OWN_FORWARD | OWN_DW, OWN_FORWARD | OWN_DX | OWN_DW, 0]
+    _fake(monkeypatch, 2.0, 1.0)
+    assert products.own_products(ARCH, 16, X) is None  # slower: neither taken, so no OWN_SPARSE either
+
+
+def test_the_training_scratch_holds_the_lists():
+    arch = fastmlp.MLP([20, 128, 64, 3], seed=0).arch
+    tb = backend._TrainingBuffers(arch, 16, None, False)
+    assert tb.ws.room.size == 0 and tb.ws.room.dtype == np.int32
+    tb.make_room(arch, np.array([OWN_FORWARD | OWN_DW, 0, 0], np.int64))
+    assert tb.ws.room.size == 0
+    tb.make_room(arch, np.array([OWN_FORWARD | OWN_SPARSE, 0, 0], np.int64))
+    assert tb.ws.room.size == sparse_room(16, 20)

@@ -55,9 +55,10 @@ from .. import kernels as K
 from ..kernels import intrinsics
 from ..kernels.static import Static
 from ..kernels.config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK
-from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, N_IN, N_OUT, OWN_DX, OWN_TILES, WEIGHT_SUM,
-                               ActChoice, Batching, DropoutWork, LossChoice, OnlineScratch, Samples, UpdateChoice,
-                               Workspace)
+from ..kernels.matmul import sparse_room
+from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, N_IN, N_OUT, OWN_DX, OWN_SPARSE, OWN_TILES,
+                               WEIGHT_SUM, ActChoice, Batching, DropoutWork, LossChoice, OnlineScratch, Samples,
+                               UpdateChoice, Workspace)
 from . import products, thread_choice, tiles
 from .products import own_products
 from .base import BackendBase, EpochResult, no_weights, weighted_total
@@ -179,7 +180,7 @@ def new_workspace(arch, rows):
     """Activation and delta buffers for up to ``rows`` samples, and the (loss, correct, weight) totals; no room
     for transposed weights (:meth:`_TrainingBuffers.make_room` gives a training what its ``Net.own`` needs)."""
     return Workspace(buffers.empty(rows * arch.width_sum, arch.dtype), buffers.empty(rows * arch.width_sum, arch.dtype),
-                     np.zeros(3, np.float64), rows, np.empty(0, arch.dtype))
+                     np.zeros(3, np.float64), rows, np.empty(0, arch.dtype), np.empty(0, np.int32))
 
 
 def new_dropout_buffers(arch, rows):
@@ -275,11 +276,15 @@ class _TrainingBuffers:
 
     def make_room(self, arch, own):
         """``ws.wt`` grown, if need be, to hold the transposed W of each layer whose dx ``own`` (``Net.own``)
-        sends to ``matmul_t`` (``OWN_DX``): once per fit, before the first epoch that needs it."""
+        sends to ``matmul_t`` (``OWN_DX``), and ``ws.room`` the lists of a first layer's products over the
+        batch's nonzero inputs (``OWN_SPARSE``): once per fit, before the first epoch that needs them."""
         need = max((k * n for flag, k, n in zip(own, arch.layers[:-1], arch.layers[1:]) if flag & OWN_DX),
                    default=0) if own is not None else 0
         if self.ws.wt.size < need:
             self.ws = self.ws._replace(wt=buffers.empty(need, arch.dtype))
+        lists = sparse_room(self.rows, arch.n_in) if own is not None and own[0] & OWN_SPARSE else 0
+        if self.ws.room.size < lists:
+            self.ws = self.ws._replace(room=np.empty(lists, np.int32))
 
 
 def inference_choosing_from(layers):
@@ -737,7 +742,7 @@ class NumbaBackend(BackendBase):
                 parts = None
         # Net.own asked for at each call (a lookup; measured at the first, before the kernel compiles, `prepare`'s
         # included): a deterministic mode set after the measurement is kept to
-        own = own_products(a, tb.rows)
+        own = own_products(a, tb.rows, data.X)
         tb.make_room(a, own)
         net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts, own)
         started = time.perf_counter()

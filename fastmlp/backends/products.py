@@ -12,7 +12,11 @@ and batch rows, is kept for the process). So too its backward's dx = dz @ W.T, b
 product x.T @ dz (dW, or plain SGD's product into W) by ``matmul_tn`` against the BLAS's (AMD EPYC
 Zen 4, one thread: 64x784x256 about 109 GFLOP/s against 102, 64x256x128 111-114 against 100-101;
 fashion-b64 on one core 91.0-91.9k -> 94.5-95.9k samples/s, four fresh processes each way
-alternated). A few milliseconds, once.
+alternated). A few milliseconds, once. Where the training's inputs have zeros (images' dark pixels:
+``sample_batch``), the first layer's own products are those over each batch's nonzero inputs
+(``kernels.matmul.matmul_sparse``, ``OWN_SPARSE``), timed on a batch of the inputs against the BLAS on the
+same batch (Fashion-MNIST, Zen 4, one thread: 64x784x256 forward 190 us against the BLAS's 266, SGD's weight
+product 193 against 250); the key of the choice says whether they have.
 
 Only where the training runs on one thread: a process on one core (Numba's pool of one thread;
 the BLAS then runs on one thread too). With several threads the BLAS's threads (plain SGD) or
@@ -38,8 +42,8 @@ from .. import buffers
 from .. import kernels as K
 from ..kernels import tiles as K_tiles
 from ..kernels.config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK
-from ..kernels.matmul import fits
-from ..kernels.structs import OWN_DW, OWN_DX, OWN_FORWARD, OWN_TILES
+from ..kernels.matmul import fits, sparse_room
+from ..kernels.structs import OWN_DW, OWN_DX, OWN_FORWARD, OWN_SPARSE, OWN_TILES
 from . import thread_choice, tiles
 
 MARGIN = 0.05  # a layer goes to matmul only when faster than the BLAS by this fraction
@@ -50,19 +54,35 @@ _chosen = {}  # (layers, rows, dtype name) -> the Net.own array, or None
 _lock = threading.Lock()  # one measurement at a time (two at once would time each other)
 
 
-def own_products(arch, rows):
+def own_products(arch, rows, X=None):
     """``Net.own`` for a training of ``arch`` at ``rows`` samples per batch: an int64 array (L,) of
     flags, ``OWN_FORWARD`` for the layers whose forward product runs faster by ``kernels.matmul``,
     ``OWN_DX`` for those whose dx does by ``matmul_t``, ``OWN_DW`` for those whose weight product does
     by ``matmul_tn`` (see the module docstring), or None when no product does or there is nothing to
-    choose."""
+    choose. ``X``, the training's inputs (n, n_in), or None: where they have zeros (``sample_batch``),
+    the first layer's products are timed on a batch of them, its own ones over their nonzero inputs
+    (``OWN_SPARSE`` with those it takes)."""
     if numba.config.NUMBA_NUM_THREADS >= 2 or thread_choice.is_deterministic():
         return None
-    key = (tuple(arch.layers), rows, np.dtype(arch.dtype).name)
+    batch = sample_batch(X, rows)
+    key = (tuple(arch.layers), rows, np.dtype(arch.dtype).name, batch is not None)
     with _lock:
         if key not in _chosen:
-            _chosen[key] = _measure(arch, rows)
+            _chosen[key] = _measure(arch, rows, batch)
         return _chosen[key]
+
+
+SAMPLE_ZEROS = 4  # the training's inputs have zeros when at least 1 in this many of a batch's are (a quarter)
+
+
+def sample_batch(X, rows):
+    """``rows`` rows of X spread evenly over it, as a C-contiguous batch in the kernels' dtype, when at
+    least 1 in ``SAMPLE_ZEROS`` of their values are zero (what the first layer's products over nonzero
+    inputs are timed on: ``kernels.matmul.matmul_sparse``); else (or X None or empty) None."""
+    if X is None or X.shape[0] == 0 or X.ndim != 2:
+        return None
+    batch = np.ascontiguousarray(X[np.linspace(0, X.shape[0] - 1, rows).astype(np.int64)])
+    return batch if np.count_nonzero(batch == 0) * SAMPLE_ZEROS >= batch.size else None
 
 
 def eligible(arch, rows):
@@ -120,11 +140,21 @@ def _forward_operands(arch, rows, l, rng):
     return x, W, np.empty((rows, n), arch.dtype)
 
 
-def _timed(arch, rows, l, rng):
+def _timed(arch, rows, l, rng, batch=None):
     """Layer l's forward product at ``rows`` rows on random values, by ``matmul`` and by the BLAS:
-    (own seconds, BLAS seconds) (:func:`_best_of`)."""
+    (own seconds, BLAS seconds) (:func:`_best_of`). With a ``batch`` (the first layer's inputs: x), the own
+    product over its nonzero inputs (``matmul_sparse``)."""
     x, W, out = _forward_operands(arch, rows, l, rng)
-    return _best_of(lambda way, reps: K.repeat_product(out, x, W, way, reps), x.size * W.shape[1])
+    x, room = _sparse_operands(x, batch)
+    return _best_of(lambda way, reps: K.repeat_product(out, x, W, way, reps, room), x.size * W.shape[1])
+
+
+def _sparse_operands(x, batch):
+    """(x, room) for timing a product on the random x, or, with a ``batch`` of real inputs, on that batch with
+    the room for the own product's lists (``kernels.matmul.sparse_room``)."""
+    if batch is None:
+        return x, None
+    return batch.astype(x.dtype), np.empty(sparse_room(*batch.shape), np.int32)
 
 
 def _dx_timed(arch, rows, l, rng):
@@ -137,14 +167,16 @@ def _dx_timed(arch, rows, l, rng):
     return _best_of(lambda way, reps: K.repeat_dx(dx, dz, W, wt, way, reps), rows * k * n)
 
 
-def _dw_timed(arch, rows, l, rng):
+def _dw_timed(arch, rows, l, rng, batch=None):
     """Layer l's weight product x.T @ dz (into W, beta 1, as plain SGD's) at ``rows`` rows on random
-    values, by ``matmul_tn`` and by the BLAS: (own seconds, BLAS seconds) (:func:`_best_of`)."""
+    values, by ``matmul_tn`` and by the BLAS: (own seconds, BLAS seconds) (:func:`_best_of`); with a
+    ``batch``, x is that batch and the own product is over its nonzero inputs (``matmul_tn_sparse``)."""
     k, n = arch.layers[l], arch.layers[l + 1]
     x = rng.standard_normal((rows, k)).astype(arch.dtype)
     dz = rng.standard_normal((rows, n)).astype(arch.dtype)
     out = np.zeros((k, n), arch.dtype)
-    return _best_of(lambda way, reps: K.repeat_dw(out, x, dz, way, reps), rows * k * n)
+    x, room = _sparse_operands(x, batch)
+    return _best_of(lambda way, reps: K.repeat_dw(out, x, dz, way, reps, room), rows * k * n)
 
 
 def _faster(own_s, blas_s):
@@ -152,21 +184,23 @@ def _faster(own_s, blas_s):
     return own_s * (1 + MARGIN) < blas_s
 
 
-def _measure(arch, rows):
+def _measure(arch, rows, batch=None):
     forward, dx, dw = eligible(arch, rows), dx_eligible(arch, rows), dw_eligible(arch, rows)
     if not forward and not dx and not dw:
         return None
     own = np.zeros(len(arch.layers) - 1, np.int64)
     rng = np.random.default_rng(0)
     for l in forward:
-        if _faster(*_timed(arch, rows, l, rng)):
+        if _faster(*_timed(arch, rows, l, rng, batch if l == 0 else None)):
             own[l] |= OWN_FORWARD
     for l in dx:
         if _faster(*_dx_timed(arch, rows, l, rng)):
             own[l] |= OWN_DX
     for l in dw:
-        if _faster(*_dw_timed(arch, rows, l, rng)):
+        if _faster(*_dw_timed(arch, rows, l, rng, batch if l == 0 else None)):
             own[l] |= OWN_DW
+    if batch is not None and own[0] & (OWN_FORWARD | OWN_DW):
+        own[0] |= OWN_SPARSE
     return own if own.any() else None
 
 

@@ -114,8 +114,8 @@ MUTANTS = [
         "numba dense forward at BLAS sizes adds x @ W to the stale output buffer (beta 1, not 0)"),
     Mutant(
         "dense_backward_dW_scaled_by_batch", "kernels/dense.py",
-        "weight_product(dW, x, dout, 1, 0, parts, own_dw)",
-        "weight_product(dW, x, dout, 1.0 / m, 0, parts, own_dw)",
+        "weight_product(dW, x, dout, 1, 0, parts, own_dw, room)",
+        "weight_product(dW, x, dout, 1.0 / m, 0, parts, own_dw, room)",
         (LARGE_EQUIVALENCE, SIZES_MATRIX),
         "numba dense backward at BLAS sizes divides dW by the batch size again (dout already is the mean's)"),
     Mutant(
@@ -394,8 +394,8 @@ MUTANTS = [
         "numba input screen: counts values beyond the limit but not NaN (a comparison NaN fails)"),
     Mutant(
         "matmul_drops_an_odd_last_k", "kernels/matmul.py",
-        "    if p < k:\n",
-        "    if p < k - 1:\n",
+        "    if q < count:\n",
+        "    if q < count - 1:\n",
         ("tests/test_matmul.py",),
         "numba own product: with an odd k, the last input's products are left out of every sum"),
     Mutant(
@@ -424,10 +424,28 @@ MUTANTS = [
         "every layer's dx goes to matmul_t, faster or not"),
     Mutant(
         "own_dw_chosen_unmeasured", "fastmlp/backends/products.py",
-        "        if _faster(*_dw_timed(arch, rows, l, rng)):\n",
+        "        if _faster(*_dw_timed(arch, rows, l, rng, batch if l == 0 else None)):\n",
         "        if True:\n",
         ("tests/test_matmul.py",),
         "every layer's weight product goes to matmul_tn, faster or not"),
+    Mutant(
+        "sparse_rows_mask_by_the_last_row", "kernels/matmul.py",
+        "                    mask[p] |= x[i0 + r, p] != 0\n",
+        "                    mask[p] = x[i0 + r, p] != 0\n",
+        ("tests/test_matmul.py",),
+        "numba forward over nonzero inputs: a tile of 4 or 2 rows keeps only the positions its last row has"),
+    Mutant(
+        "sparse_columns_remainder_flags_stale", "kernels/matmul.py",
+        "    for t in range(full, tiles):\n",
+        "    for t in range(full, full):\n",
+        ("tests/test_matmul.py",),
+        "numba weight product over nonzero inputs: the last inputs' tiles list samples by stale flags"),
+    Mutant(
+        "sparse_chosen_for_dense_inputs", "fastmlp/backends/products.py",
+        "    if batch is not None and own[0] & (OWN_FORWARD | OWN_DW):\n",
+        "    if own[0] & (OWN_FORWARD | OWN_DW):\n",
+        ("tests/test_matmul.py",),
+        "OWN_SPARSE given to inputs without zeros (not timed on them)"),
     Mutant(
         "matmul_tn_reads_out_at_beta_0", "kernels/matmul.py",
         "        if beta == 0:\n",
