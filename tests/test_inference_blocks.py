@@ -7,7 +7,9 @@ and with another block size to rounding. The choice is the measured one (fake ti
 layers mostly fit ``matmul``, only for calls of ``BLOCKS_FROM`` rows or more, never in the
 deterministic mode; a model predicting by blocks predicts what it did before (float tolerance),
 refuses NaN the same way, and many threads can predict with it at once. Each of these with the
-layers' products on AMX tiles too (``kernels.tiles``), where this CPU and process may run them.
+layers' products on AMX tiles too (``kernels.tiles``), where this CPU and process may run them, and over the
+inputs' nonzero values (``OWN_SPARSE``: rows with zeros as images have), which skip zeros (an infinity in W met
+only by zeros is not spread).
 """
 import threading
 
@@ -19,14 +21,15 @@ import fastmlp
 from fastmlp import kernels as K
 from fastmlp.backends import products, tiles
 from fastmlp.backends import thread_choice as tc
-from fastmlp.kernels.matmul import AVAILABLE, tile_columns
-from fastmlp.kernels.structs import OWN_TILES
+from fastmlp.kernels.matmul import AVAILABLE, sparse_room, tile_columns
+from fastmlp.kernels.structs import OWN_FORWARD, OWN_SPARSE, OWN_TILES, W_OFF
 
 COLUMNS = tile_columns(4)  # one tile row of float32: 64 with AVX-512, 32 with AVX2
 N_IN = 100
 LAYERS = [N_IN, 2 * COLUMNS, COLUMNS, 10]  # both hidden layers fit matmul; the last one (4% of the work) never does
-# The products of the layers that take matmul: by it (vector units), or on AMX tiles where they may run here.
-PRODUCTS = [pytest.param(0, id="vector"),
+# The products of the layers that take matmul: by it (vector units), over the inputs' nonzero values (the lists of
+# ``matmul_sparse``, where the rows have zeros: ``_images``), or on AMX tiles where they may run here.
+PRODUCTS = [pytest.param(0, id="vector"), pytest.param(OWN_SPARSE, id="sparse"),
             pytest.param(OWN_TILES, id="tiles", marks=pytest.mark.skipif(not tiles.available(),
                                                                          reason="AMX tiles cannot run here"))]
 
@@ -45,8 +48,25 @@ def offered(monkeypatch):
     monkeypatch.setattr(products, "_chosen", {})
 
 
-def _call_both(model, X, own, block, limit=1e6):
-    """(outputs, probabilities, count) of ``screened`` and of ``screened_blocks`` with ``own``."""
+def _lists(block, n_in, threads=None):
+    """``screened_blocks``' room for the lists of a first layer over nonzero inputs: a row for each thread (or for
+    ``threads``), filled with what was there before (anything)."""
+    rows = numba.config.NUMBA_NUM_THREADS if threads is None else threads
+    return np.full((rows, sparse_room(block, n_in)), -5, np.int32)
+
+
+def _images(m, n_in=N_IN, dtype=np.float32, seed=0):
+    """Rows in [0, 1) with zeros as an image's: the first 40 inputs zero in 90% of the rows, a fifth of the rest."""
+    rng = np.random.default_rng(seed)
+    X = rng.random((m, n_in)).astype(dtype)
+    X[:, :40][rng.random((m, min(40, n_in))) < 0.9] = 0
+    X[X < 0.2] = 0
+    return X
+
+
+def _call_both(model, X, own, block, limit=1e6, threads=None):
+    """(outputs, probabilities, count) of ``screened`` and of ``screened_blocks`` with ``own`` (``threads``: rows of
+    its lists, ``_lists``)."""
     m, net = X.shape[0], model.engine._net
     scratch = np.full(2 * m * max(model.arch.layers[1:-1], default=1), np.nan, model.dtype)
     results = []
@@ -59,7 +79,7 @@ def _call_both(model, X, own, block, limit=1e6):
             work, blocks_net = tiles.work(model.arch, own), net._replace(own=own)
             K.refresh_tiles(work, model.params, blocks_net)  # the weights on tiles packed (none: nothing done)
             K.screened_blocks(proba, out, flags, counts, scratch.copy(), model.params, X, blocks_net, limit, block,
-                              work)
+                              work, _lists(block, X.shape[1], threads))
         else:
             K.screened(proba, out, flags, scratch.copy(), np.empty(0, np.int64), model.params, X, net, limit)
         results.append((out, proba, int(flags[0])))
@@ -67,7 +87,7 @@ def _call_both(model, X, own, block, limit=1e6):
 
 
 def _rows(m, n_in, dtype, seed=0):
-    X = np.random.default_rng(seed).random((m, n_in)).astype(dtype)
+    X = _images(m, n_in, dtype, seed)
     X[0, 3] = np.nan
     X[m - 1, 0] = np.inf
     X[m // 2, 1] = 2e6  # beyond the limit
@@ -126,14 +146,14 @@ def test_a_proba_without_classes_is_left_alone(blocks):
     Here the (m, 0) proba is a view at the start of each row of a larger array that must stay as it was."""
     model = fastmlp.MLP([N_IN, COLUMNS, 3], loss="mse", seed=4)
     m, net = 50, model.engine._net
-    X = np.random.default_rng(5).random((m, N_IN)).astype(np.float32)
+    X = _images(m, seed=5)
     around = np.full((m, 4), 7.0)
     out = np.full((m, 3), np.nan, np.float32)
     flags, scratch = np.full(1, -1, np.int64), np.zeros(2 * m * COLUMNS, np.float32)
     if blocks:
         own = np.array([1, 0], np.int64)
         K.screened_blocks(around[:, :0], out, flags, np.zeros(m, np.int64), scratch, model.params, X,
-                          net._replace(own=own), 1e6, 24, tiles.work(model.arch, own))
+                          net._replace(own=own), 1e6, 24, tiles.work(model.arch, own), _lists(24, N_IN))
     else:
         K.screened(around[:, :0], out, flags, scratch, np.empty(0, np.int64), model.params, X, net, 1e6)
     assert (around == 7.0).all() and flags[0] == 0
@@ -144,7 +164,7 @@ def test_a_proba_without_classes_is_left_alone(blocks):
 def test_a_call_gives_the_same_on_one_thread_or_several_and_any_block_to_rounding(extra):
     model = fastmlp.MLP(LAYERS, activation="relu", seed=1)
     own = _own([1, 1, 0], extra)
-    X = np.random.default_rng(3).random((211, N_IN)).astype(np.float32)
+    X = _images(211, seed=3)
     got = {}
     for block in (6, 48, 97):
         for threads in (1, numba.config.NUMBA_NUM_THREADS):
@@ -168,7 +188,7 @@ def test_the_blocks_of_a_deep_net_keep_to_their_own_scratch(extra):
     blocks on every thread, many times)."""
     model = fastmlp.MLP([N_IN, 3 * COLUMNS, 2 * COLUMNS, COLUMNS, 10], activation="relu", seed=5)
     own = _own([1, 1, 1, 0], extra)
-    X = np.random.default_rng(6).random((4000, N_IN)).astype(np.float32)
+    X = _images(4000, seed=6)
     for _ in range(20):
         (out, proba, _), (out_b, proba_b, _) = _call_both(model, X, own, 48)
         np.testing.assert_allclose(out_b, out, rtol=1e-5, atol=1e-5)
@@ -198,7 +218,7 @@ def test_blocks_taken_unless_matmul_measured_slower(offered, monkeypatch, own_co
     own = products.inference_own(ARCH)
     tries = 1 if taken else products.BLOCKS_TRIES  # a verdict against the blocks is measured again
     assert asked == [(products.BLOCK_ROWS, 0), (products.BLOCK_ROWS, 1)] * tries  # the layers that fit
-    assert (own.tolist() == [1, 1, 0]) if taken else own is None
+    assert (own.tolist() == [OWN_FORWARD | OWN_SPARSE, OWN_FORWARD, 0]) if taken else own is None
     assert products.inference_own(ARCH) is own and len(asked) == 2 * tries  # measured once per shape
 
 
@@ -207,7 +227,7 @@ def test_a_measurement_against_the_blocks_in_a_slow_spell_is_measured_again(offe
     each layer's best over the tries is compared."""
     costs = iter([(1.5, 1.0), (1.5, 1.0), (1.0, 1.0), (1.0, 1.0)])
     monkeypatch.setattr(products, "_timed", lambda arch, rows, l, rng: next(costs))
-    assert products.inference_own(ARCH).tolist() == [1, 1, 0]
+    assert products.inference_own(ARCH).tolist() == [OWN_FORWARD | OWN_SPARSE, OWN_FORWARD, 0]
     products._chosen.clear()
     costs = iter([(1.0, 0.5), (1.0, 0.5)] + [(1.5, 1.5), (1.5, 1.5)] * (products.BLOCKS_TRIES - 1))
     assert products.inference_own(ARCH) is None  # the later tries alone would take the blocks; the bests do not
@@ -231,13 +251,13 @@ def test_no_blocks_when_layers_do_not_fit_or_in_the_deterministic_mode(offered, 
 def test_a_real_measurement(offered):
     """Timed for real (whatever it chooses): the flags of the layers that fit, or None."""
     own = products.inference_own(ARCH)
-    assert own is None or (own & ~OWN_TILES).tolist() == [1, 1, 0]
+    assert own is None or (own & ~OWN_TILES).tolist() == [OWN_FORWARD | OWN_SPARSE, OWN_FORWARD, 0]
     assert own is None or tiles.available() or not (own & OWN_TILES).any()
 
 
 def _model_and_rows(m=300, seed=4):
     model = fastmlp.MLP(LAYERS, activation="relu", seed=seed)
-    X = np.random.default_rng(seed).random((m, N_IN)).astype(np.float32)
+    X = _images(m, seed=seed)
     return model, X
 
 
@@ -347,3 +367,26 @@ def test_blocks_give_the_same_bits_on_one_thread_as_on_every_thread(offered, mon
         got[way] = model.predict_proba(X)
         assert choice._probe[way]  # (the call ran on that way and was timed)
     np.testing.assert_array_equal(got[tc.ONE], got[tc.ALL])
+
+
+def test_a_block_sums_over_its_nonzero_inputs():
+    """The evidence that the first layer's blocks skip zeros (``OWN_SPARSE``): an infinity in W met only by zero
+    inputs (0 * inf is NaN) is not spread; without the flag it is."""
+    model = fastmlp.MLP(LAYERS, activation="relu", seed=1)
+    X = _images(200)
+    X[:, 7] = 0
+    model.params[model.arch.net.lay[0, W_OFF] + 7 * LAYERS[1]] = np.inf  # W[7, 0] of the first layer
+    (out, _, _), (out_sparse, _, _) = _call_both(model, X, _own([1, 1, 0], OWN_SPARSE), 48)
+    _, (out_plain, _, _) = _call_both(model, X, _own([1, 1, 0], 0), 48)
+    assert np.isfinite(out_sparse).all() and not np.isfinite(out_plain).all()
+
+
+def test_lists_too_small_or_for_fewer_threads_take_the_plain_product():
+    """A thread without a row of the lists, or a block too large for them, sums over all the inputs (no write past
+    the lists): the same outputs."""
+    model = fastmlp.MLP(LAYERS, activation="relu", seed=1)
+    X = _images(400)
+    for threads in (0, 1):
+        (out, proba, _), (out_b, proba_b, _) = _call_both(model, X, _own([1, 1, 0], OWN_SPARSE), 48, threads=threads)
+        np.testing.assert_allclose(out_b, out, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(proba_b, proba, rtol=1e-5, atol=1e-6)

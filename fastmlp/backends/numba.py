@@ -301,12 +301,14 @@ def inference_choosing_from(layers):
 class _InferenceBuffers:
     """One thread's buffers for inference calls of up to ``rows`` rows: the hidden layers'
     ping-pong ``scratch``, the ``logits``, the row path's nonzero positions ``nz``, the
-    screening count ``flags``, each block's count ``counts`` and the AMX tiles' work ``tiles``
-    (``kernels.inference.screened_blocks``: made for the layers that take tiles by :meth:`tiles_for`)
+    screening count ``flags``, each block's count ``counts``, the AMX tiles' work ``tiles``
+    (``kernels.inference.screened_blocks``: made for the layers that take tiles by :meth:`tiles_for`),
+    the lists of the first layer's product over a block's nonzero inputs ``lists`` (a row for each of Numba's
+    threads: ``kernels.matmul.sparse_room`` for the largest block of a call, ``products.BLOCK_ROWS`` rows)
     and ``no_proba``, the empty array that asks the kernel for the output only (see
     ``kernels.inference.screened``)."""
 
-    __slots__ = ("rows", "scratch", "logits", "nz", "flags", "counts", "no_proba", "tiles")
+    __slots__ = ("rows", "scratch", "logits", "nz", "flags", "counts", "no_proba", "tiles", "lists")
 
     def __init__(self, arch, rows):
         self.rows = rows
@@ -317,6 +319,9 @@ class _InferenceBuffers:
         self.counts = np.zeros(products.most_blocks(rows, numba.config.NUMBA_NUM_THREADS), np.int64)
         self.no_proba = np.zeros((0, arch.n_classes), np.float64)
         self.tiles = []  # (Net.own, its TileWork): the blocks' two nets (``NumbaBackend._by_blocks``)
+        blocks = rows >= products.BLOCKS_FROM
+        self.lists = np.empty((numba.config.NUMBA_NUM_THREADS, sparse_room(products.BLOCK_ROWS, arch.n_in))
+                              if blocks else (0, 0), np.int32)
 
     def tiles_for(self, arch, own):
         """This thread's ``TileWork`` for inference by blocks with ``Net.own`` flags ``own``, made once."""
@@ -468,7 +473,7 @@ class NumbaBackend(BackendBase):
             call = self._entries.get(K.screened_blocks) if not typed else K.screened_blocks
             if call is None:
                 call = self._entry(K.screened_blocks, (proba, out, count, buf.counts, buf.scratch, params, X, blocks,
-                                                       limit, products.block_rows(n, threads), tile_work))
+                                                       limit, products.block_rows(n, threads), tile_work, buf.lists))
         else:  # (only here: a model that predicts only by blocks never compiles the whole-layer kernel)
             call = self._entries.get(K.screened) if not typed else K.screened
             if call is None:
@@ -497,7 +502,7 @@ class NumbaBackend(BackendBase):
                 else:
                     size = products.block_rows(min(step, n - s), threads)
                     call(proba, out, count, buf.counts, buf.scratch, params, X[s:s + step], blocks, limit, size,
-                         tile_work)
+                         tile_work, buf.lists)
                 bad += count.item()
             if choice is not None:
                 choice.record(way, n, choice.clock() - t0)

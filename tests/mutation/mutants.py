@@ -447,6 +447,12 @@ MUTANTS = [
         ("tests/test_matmul.py",),
         "OWN_SPARSE given to inputs without zeros (not timed on them)"),
     Mutant(
+        "blocks_never_sparse", "kernels/inference.py",
+        "        elif net.own[l] & OWN_SPARSE and _lists_fit(lists, i1 - i0, a_in.shape[1]):\n",
+        "        elif False and net.own[l] & OWN_SPARSE and _lists_fit(lists, i1 - i0, a_in.shape[1]):\n",
+        ("tests/test_inference_blocks.py",),
+        "inference by blocks: the first layer's product never over the block's nonzero inputs"),
+    Mutant(
         "matmul_tn_reads_out_at_beta_0", "kernels/matmul.py",
         "        if beta == 0:\n",
         "        if False:\n",
