@@ -303,8 +303,11 @@ class _FakeClock:
         return self.now
 
 
-def _adaptive_fit(monkeypatch, optimizer="sgd", epochs=3, **model_options):
-    """A fit of one-batch calls (every call the same work) timed by a :class:`_FakeClock`."""
+def _adaptive_fit(monkeypatch, optimizer="sgd", epochs=3, own_products=None, **model_options):
+    """A fit of one-batch calls (every call the same work) timed by a :class:`_FakeClock`; the products all the
+    BLAS's, or as ``own_products`` says (in place of ``products.own_products``)."""
+    from fastmlp.backends import numba as backend
+    monkeypatch.setattr(backend, "own_products", own_products or (lambda arch, rows, X=None, one_thread=False: None))
     monkeypatch.setattr(trainer_module, "CHUNK_SECONDS", 1e-9)
     monkeypatch.setattr(trainer_module, "FIRST_CHUNK_SAMPLES", 1)
     monkeypatch.setattr(tc, "RECHECK_SECONDS", 1e9)
@@ -360,6 +363,43 @@ def test_pieces_run_while_a_cut_kernel_compiles_step_aside_and_do_not_judge(monk
     assert (numba_before, blas_before) in clock.seen  # the probe meant half the pieces for all threads
     assert len(seen) == len(clock.seen) // 2 and set(seen) == {(1, 1)}  # and each ran on one (two clock reads a piece)
     assert (numba.get_num_threads(), tc.blas_threads()) == (numba_before, blas_before)  # restored after
+
+
+@several_threads
+def test_the_pieces_on_one_thread_ask_for_the_own_products_of_one_thread(monkeypatch):
+    """The thread choice's calls on one thread ask ``products.own_products`` for a one-thread training (on one
+    Numba thread and one BLAS thread: what it times is that); the calls on all threads ask for all threads."""
+    from fastmlp.backends import numba as backend
+    asked, real = [], backend.own_products
+
+    def spy(arch, rows, X=None, one_thread=False):
+        asked.append((one_thread, numba.get_num_threads(), tc.blas_threads()))
+        return real(arch, rows, X, one_thread)
+    numba_before, blas_before = numba.get_num_threads(), tc.blas_threads()
+    _adaptive_fit(monkeypatch, own_products=spy)
+    assert {a for a in asked if a[0]} == {(True, 1, 1)}
+    assert (False, numba_before, blas_before) in asked
+
+
+@several_threads
+def test_the_first_piece_with_own_products_does_not_judge(monkeypatch):
+    """Its time holds their timing and the compile (or load) of the kernel that takes them: not recorded; the
+    later pieces on one thread are."""
+    from fastmlp.backends import numba as backend
+    from fastmlp.kernels.structs import OWN_FORWARD
+    ones = []
+    def own(arch, rows, X=None, one_thread=False):
+        if one_thread:
+            ones.append(1)
+        return np.array([OWN_FORWARD, 0, 0], np.int64) if one_thread else None
+    recorded, record = [], tc.ThreadChoice.record
+
+    def spy(self, way, samples, seconds):
+        recorded.append(way)
+        return record(self, way, samples, seconds)
+    monkeypatch.setattr(tc.ThreadChoice, "record", spy)
+    _adaptive_fit(monkeypatch, own_products=own)
+    assert len(ones) >= 3 and recorded.count(ONE) == len(ones) - 1
 
 
 @several_threads

@@ -453,6 +453,18 @@ MUTANTS = [
         ("tests/test_inference_blocks.py",),
         "inference by blocks: the first layer's product never over the block's nonzero inputs"),
     Mutant(
+        "first_own_piece_judges", "fastmlp/backends/numba.py",
+        "                if not (compiling or _cut_compiling or self._first_own):\n",
+        "                if not (compiling or _cut_compiling):\n",
+        ("tests/test_thread_choice.py",),
+        "the thread choice judges one thread by a piece that timed the own products and compiled their kernel"),
+    Mutant(
+        "one_thread_pieces_without_own_products", "fastmlp/backends/numba.py",
+        "        own = own_products(a, tb.rows, data.X, one_thread)\n",
+        "        own = own_products(a, tb.rows, data.X)\n",
+        ("tests/test_thread_choice.py",),
+        "the thread choice's one-thread pieces in a process of several never take the own products"),
+    Mutant(
         "matmul_tn_reads_out_at_beta_0", "kernels/matmul.py",
         "        if beta == 0:\n",
         "        if False:\n",
@@ -528,8 +540,8 @@ MUTANTS = [
         "a verdict against the blocks is measured again but only the last try counts: a try in a slow spell decides"),
     Mutant(
         "thread_choice_judges_pieces_run_beside_a_cut_compile", "fastmlp/backends/numba.py",
-        "                if not (compiling or _cut_compiling):\n",
-        "                if True:\n",
+        "                if not (compiling or _cut_compiling or self._first_own):\n",
+        "                if not self._first_own:\n",
         ("tests/test_thread_choice.py",),
         "pieces slowed by the cut kernel's compile thread judge: a drop, then a probe that keeps one thread"),
     Mutant(
