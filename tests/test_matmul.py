@@ -255,15 +255,6 @@ def test_nothing_to_choose_on_several_threads_or_when_deterministic(offered, mon
     assert clock.now == 0.0  # nothing even timed
 
 
-def test_the_thread_choice_s_one_thread_calls_are_measured_in_a_process_of_several(offered, monkeypatch):
-    clock = _fake(monkeypatch, 1.0, 2.0, threads=2)
-    assert products.own_products(ARCH, 16) is None and clock.now == 0.0
-    assert products.own_products(ARCH, 16, one_thread=True).tolist() == [OWN_FORWARD | OWN_DW,
-                                                                         OWN_FORWARD | OWN_DX | OWN_DW, 0]
-    monkeypatch.setattr(tc, "_deterministic", True)
-    assert products.own_products(ARCH, 16, one_thread=True) is None
-
-
 def test_eligible_layers(offered):
     assert products.eligible(ARCH, 16) == [0, 1]
     assert products.eligible(ARCH, 1) == [1]  # 1 x 20 x 128: below the BLAS's size, the loops' product
@@ -318,7 +309,7 @@ def _fit(monkeypatch, own, optimizer, batch_size, n=100, epochs=2, zeros=0.0, **
     every product by the BLAS; ``zeros``, the share of the inputs set to zero (as an image's dark pixels: the
     same few inputs in most samples, and some more at random)."""
     asked = []
-    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, one_thread=False: asked.append(rows) or own)
+    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None: asked.append(rows) or own)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, 20)).astype(np.float32)
     if zeros:
@@ -349,8 +340,7 @@ def test_training_with_matmul_trains_what_the_blas_trains(monkeypatch, optimizer
 @pytest.mark.parametrize("flags", [FLAGS, SPARSE], ids=["own", "sparse"])
 def test_training_with_matmul_allocates_nothing_per_batch(monkeypatch, optimizer, kernel, flags):
     asked = []
-    monkeypatch.setattr(backend, "own_products",
-                        lambda arch, rows, X=None, one_thread=False: asked.append(rows) or flags)
+    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None: asked.append(rows) or flags)
     rng = np.random.default_rng(0)
     model = fastmlp.MLP(LAYERS, activation="relu", seed=0)
     model.engine.epoch_kernel = kernel

@@ -352,8 +352,6 @@ class NumbaBackend(BackendBase):
         self._train = None  # training buffers, allocated at the first epoch of a fit
         self._thread_choices = {}  # (epoch kernel, batch rows) -> ThreadChoice, or None: nothing to choose
         self._cut_measured = set()  # prepare keys whose ready cut kernel the thread choice has been told of
-        self._own_run = set()  # (kernel, rows) of the trainings that ran with own products (``_run_epoch``)
-        self._first_own = False  # whether the last ``_run_epoch`` was its training's first with them
         self._entries = {}  # inference kernel -> its compiled entry point (see ``_entry``)
         self._net, self._dtype = arch.net, arch.dtype  # read by every inference call: plain attributes
         self._n_out, self._n_classes = arch.n_out, arch.n_classes
@@ -705,10 +703,7 @@ class NumbaBackend(BackendBase):
                 # a cut kernel compiling (or loading) in its thread takes a core meanwhile: such a piece ran on one
                 # thread (``_run_epoch``) and does not judge (on Zen 5, momentum-b64's two threads, slowed by it,
                 # looked like a drop and a probe kept one)
-                # so does a piece that was its training's first with its own products (the thread choice's pieces on
-                # one thread, in a process of several): its time includes timing them and compiling (or loading)
-                # the epoch kernel that takes them
-                if not (compiling or _cut_compiling or self._first_own):
+                if not (compiling or _cut_compiling):
                     choice.record(way, part.seen, seconds)
                 total = total + part
                 if part.diverged:
@@ -752,10 +747,7 @@ class NumbaBackend(BackendBase):
                 parts = None
         # Net.own asked for at each call (a lookup; measured at the first, before the kernel compiles, `prepare`'s
         # included): a deterministic mode set after the measurement is kept to
-        own = own_products(a, tb.rows, data.X, one_thread)
-        self._first_own = own is not None and (kernel, tb.rows) not in self._own_run
-        if own is not None:
-            self._own_run.add((kernel, tb.rows))
+        own = own_products(a, tb.rows, data.X)
         tb.make_room(a, own)
         net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts, own)
         started = time.perf_counter()

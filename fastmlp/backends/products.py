@@ -19,10 +19,13 @@ same batch (Fashion-MNIST, Zen 4, one thread: 64x784x256 forward 190 us against 
 product 193 against 250); the key of the choice says whether they have.
 
 Only where the training runs on one thread: a process on one core (Numba's pool of one thread;
-the BLAS then runs on one thread too), or the thread choice's calls on one thread in a process with more
-(a busy machine: busy-b64 on Zen 4, 86.7-87.6k samples/s -> 110.6-112.3k). With several threads the BLAS's
-threads (plain SGD) or the kernels' cut products (``kernels.split``) share each product out. Not in the deterministic
-mode either: the choice, made by timing, would decide how the products round. float32 only, and
+the BLAS then runs on one thread too). With several threads the BLAS's threads (plain SGD) or
+the kernels' cut products (``kernels.split``) share each product out, and the thread choice's pieces
+on one thread keep the BLAS too: with their own products a batch's rounding would depend on which way
+the thread choice's timing gave its piece, and a seeded fit would no longer give the same weights in
+another process (tried in 2ee50bc: busy-b64 on Zen 4 1.135x -> 1.536x, but under load two processes'
+weights differed; reverted). Not in the deterministic mode either: the choice, made by timing, would
+decide how the products round. float32 only, and
 only products whose output width fits the register block (``kernels.matmul.fits``: the layer's
 outputs forward, its inputs for dx) and that go to the BLAS (not the small-product loops).
 
@@ -58,17 +61,15 @@ _chosen = {}  # (layers, rows, dtype name) -> the Net.own array, or None
 _lock = threading.Lock()  # one measurement at a time (two at once would time each other)
 
 
-def own_products(arch, rows, X=None, one_thread=False):
+def own_products(arch, rows, X=None):
     """``Net.own`` for a training of ``arch`` at ``rows`` samples per batch: an int64 array (L,) of
     flags, ``OWN_FORWARD`` for the layers whose forward product runs faster by ``kernels.matmul``,
     ``OWN_DX`` for those whose dx does by ``matmul_t``, ``OWN_DW`` for those whose weight product does
     by ``matmul_tn`` (see the module docstring), or None when no product does or there is nothing to
     choose. ``X``, the training's inputs (n, n_in), or None: where they have zeros (``sample_batch``),
     the first layer's products are timed on a batch of them, its own ones over their nonzero inputs
-    (``OWN_SPARSE`` with those it takes). ``one_thread``: for a call the thread choice runs on one thread
-    (``thread_choice.one_thread``, in which this is called: the BLAS timed on one thread) in a process with
-    several; else only in a process with one."""
-    if (numba.config.NUMBA_NUM_THREADS >= 2 and not one_thread) or thread_choice.is_deterministic():
+    (``OWN_SPARSE`` with those it takes)."""
+    if numba.config.NUMBA_NUM_THREADS >= 2 or thread_choice.is_deterministic():
         return None
     batch = sample_batch(X, rows)
     key = (tuple(arch.layers), rows, np.dtype(arch.dtype).name, batch is not None)

@@ -453,17 +453,11 @@ MUTANTS = [
         ("tests/test_inference_blocks.py",),
         "inference by blocks: the first layer's product never over the block's nonzero inputs"),
     Mutant(
-        "first_own_piece_judges", "fastmlp/backends/numba.py",
-        "                if not (compiling or _cut_compiling or self._first_own):\n",
-        "                if not (compiling or _cut_compiling):\n",
+        "one_thread_pieces_take_own_products", "fastmlp/backends/products.py",
+        "    if numba.config.NUMBA_NUM_THREADS >= 2 or thread_choice.is_deterministic():\n",
+        "    if numba.get_num_threads() >= 2 or thread_choice.is_deterministic():\n",
         ("tests/test_thread_choice.py",),
-        "the thread choice judges one thread by a piece that timed the own products and compiled their kernel"),
-    Mutant(
-        "one_thread_pieces_without_own_products", "fastmlp/backends/numba.py",
-        "        own = own_products(a, tb.rows, data.X, one_thread)\n",
-        "        own = own_products(a, tb.rows, data.X)\n",
-        ("tests/test_thread_choice.py",),
-        "the thread choice's one-thread pieces in a process of several never take the own products"),
+        "the thread choice's pieces on one thread take the own products: a seeded fit's bits depend on its timing"),
     Mutant(
         "matmul_tn_reads_out_at_beta_0", "kernels/matmul.py",
         "        if beta == 0:\n",
@@ -540,8 +534,8 @@ MUTANTS = [
         "a verdict against the blocks is measured again but only the last try counts: a try in a slow spell decides"),
     Mutant(
         "thread_choice_judges_pieces_run_beside_a_cut_compile", "fastmlp/backends/numba.py",
-        "                if not (compiling or _cut_compiling or self._first_own):\n",
-        "                if not self._first_own:\n",
+        "                if not (compiling or _cut_compiling):\n",
+        "                if True:\n",
         ("tests/test_thread_choice.py",),
         "pieces slowed by the cut kernel's compile thread judge: a drop, then a probe that keeps one thread"),
     Mutant(
