@@ -69,6 +69,30 @@ def atomic_write(path, data):
     return os.fspath(path)
 
 
+def write_once(path, data):
+    """Create ``path`` with the bytes ``data`` unless it exists: True when this call created it, False when
+    the file was there (its contents untouched). Written beside it first and then linked into place, so a
+    reader sees the whole file or none, and of two processes writing at once exactly one creates it. Its
+    folder must exist; an ``OSError`` other than the file existing (a read-only folder) is raised."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = _create_beside(path, folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    _sync_folder(folder)
+    return True
+
+
 def _create_beside(path, folder):
     """Open a new uniquely named file in ``folder`` as ``open()`` creates files: mode 0666
     minus the umask (the kernel applies it), or the mode of an existing ``path``."""

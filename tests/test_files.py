@@ -1,4 +1,5 @@
 """fastmlp.files: atomic writes keep the old file on failure, leave no temporary file,
+write_once never replaces one,
 and create files with the umask's permissions; the cache root follows XDG."""
 import contextlib
 import os
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fastmlp.files import atomic_file, atomic_write, cache_root
+from fastmlp.files import atomic_file, atomic_write, cache_root, write_once
 
 
 @pytest.fixture
@@ -98,3 +99,17 @@ def test_cache_root_follows_xdg_then_home(monkeypatch, tmp_path):
     assert cache_root() == Path(tmp_path / "home" / ".cache" / "fastmlp")
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert cache_root() == tmp_path / "home" / ".cache" / "fastmlp"
+
+
+def test_write_once_creates_a_new_file_and_leaves_an_existing_one_untouched(tmp_path):
+    path = tmp_path / "record.json"
+    assert write_once(path, b"first") is True and path.read_bytes() == b"first"
+    assert write_once(path, b"second") is False and path.read_bytes() == b"first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["record.json"]  # no temporary left either way
+
+
+def test_write_once_into_a_folder_that_cannot_be_created_raises_and_leaves_nothing(tmp_path):
+    (tmp_path / "a file").write_bytes(b"x")
+    with pytest.raises(OSError):
+        write_once(tmp_path / "a file" / "record.json", b"data")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a file"]

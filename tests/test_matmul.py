@@ -442,7 +442,7 @@ def test_the_inputs_sampled_for_the_choice():
     np.testing.assert_array_equal(batch, images[np.linspace(0, 499, 16).astype(int)])
 
 
-def test_with_zeros_in_the_inputs_the_first_layer_is_timed_over_them(offered, monkeypatch):
+def test_with_zeros_in_the_inputs_the_first_layer_is_timed_over_them(offered, monkeypatch, tmp_path):
     """The first layer's own products timed with a room on a batch of the inputs, chosen with ``OWN_SPARSE``; the
     other layers' as before; inputs with zeros and without are two choices, each measured once."""
     clock = _fake(monkeypatch, 1.0, 2.0)
@@ -458,6 +458,7 @@ def test_with_zeros_in_the_inputs_the_first_layer_is_timed_over_them(offered, mo
     dense = products.own_products(ARCH, 16, np.ones((100, 20), np.float32))
     assert clock.now > spent and dense.tolist() == [OWN_FORWARD | OWN_DW, OWN_FORWARD | OWN_DX | OWN_DW, 0]
     _fake(monkeypatch, 2.0, 1.0)
+    monkeypatch.setattr(products.records, "folder", lambda: str(tmp_path / "another machine"))
     assert products.own_products(ARCH, 16, X) is None  # slower: neither taken, so no OWN_SPARSE either
 
 

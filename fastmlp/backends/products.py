@@ -7,7 +7,8 @@ OpenBLAS's 131) and worse on others (no AVX-512; a library tuned for the CPU). S
 assumed: at a training shape's first epoch call (the first epoch, or ``prepare``), each layer's
 forward product at the batch's rows is timed both ways on random values of its shape, and the
 layer goes to ``matmul`` only when it ran faster by ``MARGIN`` (the result, per network shape
-and batch rows, is kept for the process). So too its backward's dx = dz @ W.T, by ``matmul_t``
+and batch rows, is kept for the process, and on disk for the machine's next processes: ``records``,
+so that a seeded fit rounds alike in all of them). So too its backward's dx = dz @ W.T, by ``matmul_t``
 (W transposed into scratch, then ``matmul``) against the BLAS's transposed form, and its weight
 product x.T @ dz (dW, or plain SGD's product into W) by ``matmul_tn`` against the BLAS's (AMD EPYC
 Zen 4, one thread: 64x784x256 about 109 GFLOP/s against 102, 64x256x128 111-114 against 100-101;
@@ -51,7 +52,7 @@ from ..kernels import tiles as K_tiles
 from ..kernels.config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK
 from ..kernels.matmul import fits, sparse_room
 from ..kernels.structs import OWN_DW, OWN_DX, OWN_FORWARD, OWN_SPARSE, OWN_TILES
-from . import thread_choice, tiles
+from . import records, thread_choice, tiles
 
 MARGIN = 0.05  # a layer goes to matmul only when faster than the BLAS by this fraction
 TIMED_WORK = 1 << 23  # multiply-adds per timing (a few ms for the whole network), at least 2 products
@@ -75,8 +76,23 @@ def own_products(arch, rows, X=None):
     key = (tuple(arch.layers), rows, np.dtype(arch.dtype).name, batch is not None)
     with _lock:
         if key not in _chosen:
-            _chosen[key] = _measure(arch, rows, batch)
+            record_key = (*map(int, arch.layers), int(rows), key[2], key[3])
+            flags = records.kept("own_products", record_key, lambda: _flags_list(_measure(arch, rows, batch)),
+                                 lambda flags: _valid_flags(flags, len(arch.layers) - 1))
+            _chosen[key] = None if flags is None else np.array(flags, np.int64)
         return _chosen[key]
+
+
+def _flags_list(own):
+    """``Net.own`` as a record holds it: a list of ints, or None."""
+    return None if own is None else [int(f) for f in own]
+
+
+def _valid_flags(flags, layers):
+    """Whether a record's value is ``Net.own`` as ``_measure`` gives it for ``layers`` layers."""
+    every = OWN_FORWARD | OWN_DX | OWN_DW | OWN_SPARSE
+    return flags is None or (isinstance(flags, list) and len(flags) == layers and any(flags)
+                             and all(type(f) is int and f & ~every == 0 and f >= 0 for f in flags))
 
 
 SAMPLE_ZEROS = 4  # the training's inputs have zeros when at least 1 in this many of a batch's are (a quarter)

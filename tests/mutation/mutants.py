@@ -459,6 +459,18 @@ MUTANTS = [
         ("tests/test_thread_choice.py",),
         "the thread choice's pieces on one thread take the own products: a seeded fit's bits depend on its timing"),
     Mutant(
+        "records_a_late_process_keeps_its_own", "fastmlp/backends/records.py",
+        "            if found is not None:  # another process wrote it first: its choice is the machine's\n",
+        "            if False:\n",
+        ("tests/test_records.py",),
+        "a process that measured while another recorded keeps its own choice: the two round differently"),
+    Mutant(
+        "own_products_measured_in_every_process", "fastmlp/backends/records.py",
+        "    found = _read(path, text, valid)\n    if found is not None:\n        return found[0]\n",
+        "    found = None\n",
+        ("tests/test_records.py",),
+        "every process measures the own products again: a seeded fit on one core may round otherwise"),
+    Mutant(
         "matmul_tn_reads_out_at_beta_0", "kernels/matmul.py",
         "        if beta == 0:\n",
         "        if False:\n",

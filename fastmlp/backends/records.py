@@ -1,0 +1,69 @@
+"""Choices measured by timing, kept on disk: the same machine's next process takes what the first measured.
+
+Why: a choice made by timing can decide how a training's products round (``products.own_products``:
+fastmlp's own products or the BLAS's, on one thread). Measured again in every process it may come out
+otherwise under load, and the same seeded fit then gives other weights: a process on one core, the net
+32-512-256-10 at 256 rows, two other processes spinning, AMD EPYC Zen 4: 3 of 6 processes chose other layers
+and gave other weights. Kept, it is measured once per machine: in the kernels' cache folder
+(``kernels.intrinsics.kernel_cache_dir``, keyed on every kernel source and on the BLAS the kernels call),
+then per CPU (LLVM's name for it and a digest of its features), one small JSON file per choice.
+
+The first record written wins: it is created whole or not at all (``files.write_once``), so of two
+processes measuring at once one writes and the other takes that record instead of its own measurement.
+A record that cannot be read (damaged, another format, another key by a digest's collision) is measured
+again and replaced; where none can be written (a read-only cache) the process keeps its own measurement.
+Delete the folder (``fastmlp info`` prints the kernels' cache folder it sits in) to measure again.
+"""
+import hashlib
+import json
+import os
+
+from llvmlite import binding as llvm
+
+from ..files import atomic_write, write_once
+from ..kernels.intrinsics import kernel_cache_dir
+
+FORMAT = 1  # the records' layout; another is measured again
+
+
+def folder():
+    """The folder of this machine's records (not created here)."""
+    features = hashlib.sha256(llvm.get_host_cpu_features().flatten().encode()).hexdigest()[:12]
+    return os.path.join(kernel_cache_dir(), "choices", f"{llvm.get_host_cpu_name()}-{features}")
+
+
+def kept(name, key, measure, valid):
+    """The choice ``name`` for ``key`` (a tuple of str, int and bool): this machine's record, or
+    ``measure()`` (a value JSON can hold) recorded for the next process. ``valid(value)`` says whether a
+    record's value is one ``measure`` could have given (else it is measured again). See the module docstring."""
+    text = json.dumps([name, list(key)])
+    path = os.path.join(folder(), f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:20]}.json")
+    found = _read(path, text, valid)
+    if found is not None:
+        return found[0]
+    value = measure()
+    data = json.dumps({"format": FORMAT, "key": text, "value": value}).encode()
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if not write_once(path, data):
+            found = _read(path, text, valid)
+            if found is not None:  # another process wrote it first: its choice is the machine's
+                return found[0]
+            atomic_write(path, data)  # an unreadable record: replaced
+    except OSError:
+        pass  # no record: this process keeps its own measurement
+    return value
+
+
+def _read(path, text, valid):
+    """``(value,)`` from the record at ``path`` if it holds the key ``text`` in this format and a valid
+    value, else None."""
+    try:
+        with open(path, "rb") as f:
+            record = json.loads(f.read().decode())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("format") != FORMAT or record.get("key") != text \
+            or "value" not in record or not valid(record["value"]):
+        return None
+    return (record["value"],)
