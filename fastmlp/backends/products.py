@@ -56,7 +56,10 @@ from . import records, thread_choice, tiles
 
 MARGIN = 0.05  # a layer goes to matmul only when faster than the BLAS by this fraction
 TIMED_WORK = 1 << 23  # multiply-adds per timing (a few ms for the whole network), at least 2 products
-TIMINGS = 3  # timings of each way, alternated; the best of each is compared
+# timings of each way, alternated; the best of each is compared. 9, not 3: a training's choice is the machine's
+# (``records``), and with 3 the fashion net at 64 rows chose three ways in three idle one-core processes (Zen 4;
+# the same way in three with 9: 51 ms, once per machine)
+TIMINGS = 9
 
 _chosen = {}  # (layers, rows, dtype name) -> the Net.own array, or None
 _lock = threading.Lock()  # one measurement at a time (two at once would time each other)
