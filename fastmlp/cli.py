@@ -548,7 +548,8 @@ def _version(name):
 
 
 def info():
-    """Versions, threads, the Numba cache folder and which datasets are present, as a dict."""
+    """Versions, threads, the Numba cache folder, the measured choices' folder and which datasets are present,
+    as a dict."""
     from . import __version__
     from .datasets import dataset_status
     from .threads import thread_info
@@ -556,10 +557,11 @@ def info():
     for name in ("numpy", "numba", "llvmlite", "scipy", "matplotlib", "scikit-learn", "threadpoolctl", "torch",
                  "jax", "dask", "distributed"):
         versions[name] = _version(name) or "not installed"
+    from .backends import records
     from .kernels.intrinsics import kernel_cache_dir
     cache = kernel_cache_dir()
     return {"versions": versions, "threads": thread_info(), "numba_cache_dir": cache,
-            "datasets": dataset_status()}
+            "measured_choices_dir": records.folder(), "datasets": dataset_status()}
 
 
 def cmd_info(args):
@@ -583,6 +585,7 @@ def cmd_info(args):
         print(f"  BLAS: {blas}")
     print(f"  the kernels call {KERNEL_BLAS_NAMES[t['kernel_blas']]}'s BLAS (FASTMLP_BLAS: auto, numpy or scipy)")
     print(f"numba cache: {data['numba_cache_dir']}")
+    print(f"measured choices: {data['measured_choices_dir']} (delete to measure again; FASTMLP_CHOICES_DIR)")
     print("datasets:")
     for name, st in data["datasets"].items():
         where = st.get("path") or st.get("source") or ", ".join(st.get("searched", []))

@@ -1,5 +1,8 @@
-"""Shared test settings: hypothesis profile for CI; each test's measured choices in a folder of its own."""
+"""Shared test settings: hypothesis profile for CI; the measured choices of the tests' processes in folders of
+their own (``fastmlp.backends.records``): measured under the suite's load, they would become the machine's."""
 import os
+import shutil
+import tempfile
 
 import pytest
 from hypothesis import settings
@@ -7,6 +10,21 @@ from hypothesis import settings
 settings.register_profile("ci", deadline=None, max_examples=50)
 settings.register_profile("dev", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+_CHOICES = "FASTMLP_CHOICES_DIR"
+_made = []
+
+
+def pytest_configure(config):
+    """The child processes the tests start keep their records in the session's folder."""
+    if not os.environ.get(_CHOICES):
+        _made.append(tempfile.mkdtemp(prefix="fastmlp-test-choices-"))
+        os.environ[_CHOICES] = _made[0]
+
+
+def pytest_unconfigure(config):
+    for folder in _made:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

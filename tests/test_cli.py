@@ -211,6 +211,10 @@ def test_info_text_and_json():
     assert data["threads"]["kernel_blas"] == fastmlp.thread_info()["kernel_blas"] in ("numpy", "scipy")
     assert f"the kernels call {KERNEL_BLAS_NAMES[data['threads']['kernel_blas']]}'s BLAS" in text.stdout
     assert data["numba_cache_dir"].endswith("-" + data["threads"]["kernel_blas"])
+    # the test suite's records (conftest), under the kernel cache's name
+    assert data["measured_choices_dir"].startswith(os.path.join(os.environ["FASTMLP_CHOICES_DIR"],
+                                                                os.path.basename(data["numba_cache_dir"])))
+    assert f"measured choices: {data['measured_choices_dir']}" in text.stdout
 
 
 # -- demo -------------------------------------------------------------------------------------------

@@ -76,11 +76,20 @@ def test_where_no_record_can_be_written_the_process_keeps_its_measurement(monkey
 
 def test_the_folder_is_the_kernels_cache_s_keyed_by_the_cpu(monkeypatch):
     monkeypatch.undo()  # the real folder (the autouse fixture's replacement undone)
+    monkeypatch.delenv("FASTMLP_CHOICES_DIR", raising=False)
     from fastmlp.kernels.intrinsics import kernel_cache_dir
     folder = records.folder()
     assert os.path.dirname(folder) == os.path.join(kernel_cache_dir(), "choices")
     from llvmlite import binding
     assert os.path.basename(folder).startswith(binding.get_host_cpu_name() + "-")
+
+
+def test_fastmlp_choices_dir_puts_the_records_elsewhere_still_keyed(monkeypatch, tmp_path):
+    monkeypatch.undo()
+    from fastmlp.kernels.intrinsics import kernel_cache_dir
+    monkeypatch.setenv("FASTMLP_CHOICES_DIR", str(tmp_path))
+    assert os.path.dirname(records.folder()) == os.path.join(str(tmp_path), os.path.basename(kernel_cache_dir()))
+    assert records.kept("choice", KEY, lambda: 1, _any) == 1 and len(os.listdir(records.folder())) == 1
 
 
 LAYERS = [20, 128, 64, 3]

@@ -12,7 +12,9 @@ The first record written wins: it is created whole or not at all (``files.write_
 processes measuring at once one writes and the other takes that record instead of its own measurement.
 A record that cannot be read (damaged, another format, another key by a digest's collision) is measured
 again and replaced; where none can be written (a read-only cache) the process keeps its own measurement.
-Delete the folder (``fastmlp info`` prints the kernels' cache folder it sits in) to measure again.
+Delete the folder (``fastmlp info`` prints it) to measure again. The environment variable ``FASTMLP_CHOICES_DIR``
+puts the records elsewhere (the test suite's go to a folder of its own: measured under its load, they would
+otherwise become the machine's).
 """
 import hashlib
 import json
@@ -24,12 +26,17 @@ from ..files import atomic_write, write_once
 from ..kernels.intrinsics import kernel_cache_dir
 
 FORMAT = 1  # the records' layout; another is measured again
+VARIABLE = "FASTMLP_CHOICES_DIR"  # another root for the records (the test suite's: its measurements are under load)
 
 
 def folder():
-    """The folder of this machine's records (not created here)."""
+    """The folder of this machine's records (not created here): ``<root>/<kernel cache folder's name>/<CPU>-<digest
+    of its features>``, the root ``$FASTMLP_CHOICES_DIR`` when set, else the kernels' cache folder's ``choices``."""
+    cache = kernel_cache_dir()
+    root = os.environ.get(VARIABLE)
+    root = os.path.join(root, os.path.basename(cache)) if root else os.path.join(cache, "choices")
     features = hashlib.sha256(llvm.get_host_cpu_features().flatten().encode()).hexdigest()[:12]
-    return os.path.join(kernel_cache_dir(), "choices", f"{llvm.get_host_cpu_name()}-{features}")
+    return os.path.join(root, f"{llvm.get_host_cpu_name()}-{features}")
 
 
 def kept(name, key, measure, valid):
