@@ -135,12 +135,12 @@ def col_sums(db, dout):
 
 
 @njit(**JIT_INNER)
-def dense_forward_body(out, x, W, b, act, alpha, used, loops, parts, own, room=None):
-    """``dense_forward``'s body, the one the other kernels call."""
+def dense_forward_body(out, x, W, b, act, alpha, used, loops, parts, own, room=None, threads=None):
+    """``dense_forward``'s body, the one the other kernels call; ``threads`` as ``matmul.matmul_or_sparse``'s."""
     m, k = x.shape
     n = W.shape[1]
     if own is not None and own:
-        matmul_or_sparse(out, x, W, room)
+        matmul_or_sparse(out, x, W, room, threads)
     elif loops is not None and m * k * n < BLAS_MIN_WORK:
         _matmul(out, x, W)
     else:

@@ -114,7 +114,8 @@ def forward_from(ws, params, a_in, net, first, drop, step):
     for l in range(first, net.lay.shape[0]):
         out = block(ws.acts, ws.rows, net, l, m)
         dense_forward_body(out, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l],
-                           net.acts, net.loops, net.parts, own_product(net, l), sparse_room(ws, net, l))
+                           net.acts, net.loops, net.parts, own_product(net, l), sparse_room(ws, net, l),
+                           net.threads)
         a_in = dropped(out, drop, ws.rows, net, l, step)
 
 

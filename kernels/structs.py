@@ -76,8 +76,8 @@ OWN_FORWARD, OWN_DX, OWN_TILES, OWN_DW, OWN_SPARSE = 1, 2, 4, 8, 16
 # Slots of Workspace.stats (WEIGHT_SUM: written only with sample weights).
 LOSS_SUM, CORRECT, WEIGHT_SUM = range(3)
 
-Net = namedtuple("Net", ["lay", "kinds", "alphas", "loss", "acts", "loops", "parts", "own"],
-                 defaults=(None, True, None, None))
+Net = namedtuple("Net", ["lay", "kinds", "alphas", "loss", "acts", "loops", "parts", "own", "threads"],
+                 defaults=(None, True, None, None, None))
 Workspace = namedtuple("Workspace", ["acts", "deltas", "stats", "rows", "wt", "room"])
 Samples = namedtuple("Samples", ["x", "y", "t", "w"])
 Batching = namedtuple("Batching", ["order", "size", "drop_last"])

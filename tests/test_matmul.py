@@ -181,14 +181,16 @@ class _FakeClock:
     def __init__(self, own_cost, blas_cost, dx_costs=None, dw_costs=None):
         self.now, self.cost = 0.0, {True: own_cost, False: blas_cost}
         self.rooms = []  # the ``room`` of each product timed (None: not over nonzero inputs)
+        self.threads = []  # the ``threads`` each forward product was cut over (None: not cut)
         self.dx_cost = dict(zip((True, False), dx_costs)) if dx_costs else self.cost
         self.dw_cost = dict(zip((True, False), dw_costs)) if dw_costs else self.cost
 
     def perf_counter(self):
         return self.now
 
-    def repeat_product(self, out, x, W, own, reps, room=None):
+    def repeat_product(self, out, x, W, own, reps, room=None, threads=None):
         self.rooms.append(room)
+        self.threads.append(threads)
         self.now += self.cost[bool(own)] * reps
 
     def repeat_dx(self, dx, dz, W, wt, own, reps):
@@ -255,6 +257,30 @@ def test_nothing_to_choose_on_several_threads_or_when_deterministic(offered, mon
     assert clock.now == 0.0  # nothing even timed
 
 
+def test_with_several_threads_a_cut_training_s_first_layer_over_nonzero_inputs_is_measured_cut(offered, monkeypatch,
+                                                                                                  tmp_path):
+    """In a process of several threads: only for a training whose products are cut (``cut``), only with zeros in
+    the inputs, and only the first layer's forward product over them, timed cut over all the threads against the
+    BLAS cut the same way; taken when faster (``OWN_FORWARD | OWN_SPARSE``), per thread count."""
+    clock = _fake(monkeypatch, 1.0, 2.0, threads=2)
+    monkeypatch.setattr(numba, "set_num_threads", lambda n: None)  # (the pool may have one thread)
+    X = np.random.default_rng(0).standard_normal((100, 20)).astype(np.float32)
+    X[:, :12] = 0
+    assert products.own_products(ARCH, 16, X) is None  # plain SGD: the BLAS on its threads
+    assert products.own_products(ARCH, 16, np.ones((100, 20), np.float32), cut=True) is None  # no zeros
+    assert clock.now == 0.0  # nothing timed
+    own = products.own_products(ARCH, 16, X, cut=True)
+    assert own.tolist() == [OWN_FORWARD | OWN_SPARSE, 0, 0]
+    assert clock.threads and set(clock.threads) == {2} and all(r is not None for r in clock.rooms)
+    spent = clock.now
+    assert products.own_products(ARCH, 16, X, cut=True) is own and clock.now == spent
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 3)
+    assert products.own_products(ARCH, 16, X, cut=True).tolist() == own.tolist() and clock.now > spent  # measured
+    _fake(monkeypatch, 2.0, 1.0, threads=2)
+    monkeypatch.setattr(products.records, "folder", lambda: str(tmp_path / "another machine"))
+    assert products.own_products(ARCH, 16, X, cut=True) is None  # slower: the BLAS's pieces
+
+
 def test_eligible_layers(offered):
     assert products.eligible(ARCH, 16) == [0, 1]
     assert products.eligible(ARCH, 1) == [1]  # 1 x 20 x 128: below the BLAS's size, the loops' product
@@ -309,7 +335,7 @@ def _fit(monkeypatch, own, optimizer, batch_size, n=100, epochs=2, zeros=0.0, **
     every product by the BLAS; ``zeros``, the share of the inputs set to zero (as an image's dark pixels: the
     same few inputs in most samples, and some more at random)."""
     asked = []
-    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None: asked.append(rows) or own)
+    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False: asked.append(rows) or own)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, 20)).astype(np.float32)
     if zeros:
@@ -340,7 +366,7 @@ def test_training_with_matmul_trains_what_the_blas_trains(monkeypatch, optimizer
 @pytest.mark.parametrize("flags", [FLAGS, SPARSE], ids=["own", "sparse"])
 def test_training_with_matmul_allocates_nothing_per_batch(monkeypatch, optimizer, kernel, flags):
     asked = []
-    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None: asked.append(rows) or flags)
+    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False: asked.append(rows) or flags)
     rng = np.random.default_rng(0)
     model = fastmlp.MLP(LAYERS, activation="relu", seed=0)
     model.engine.epoch_kernel = kernel
@@ -428,6 +454,26 @@ def test_zero_inputs_are_skipped_and_a_dense_batch_takes_the_plain_products():
     K.repeat_dw(plain_dW, dense, dz[::-1].copy(), True, 1, None, 1.0, 0.0)
     K.repeat_dw(sparse_dW, dense, dz[::-1].copy(), True, 1, room, 1.0, 0.0)
     np.testing.assert_array_equal(sparse_dW, plain_dW)
+
+
+@pytest.mark.parametrize("m,k,columns", [(64, 784, 4), (1, 7, 1), (5, 13, 2), (13, 5, 3), (65, 40, 5), (7, 33, 1)])
+@pytest.mark.parametrize("zeros", [0.0, 0.6, 1.0])
+def test_the_sparse_product_cut_over_threads_is_one_call_s_bit_for_bit(m, k, columns, zeros):
+    """``matmul_sparse_cut``: each thread a range of whole tile columns of the same tiles, the lists made once:
+    every output the same sum in the same order as one call's, on 1, 2 or 3 pieces (more than the blocks, or
+    than Numba's threads, too); and right. All-zero inputs, dense ones (the plain tiles) and one block too."""
+    rng = np.random.default_rng(m * 100 + k)
+    n = columns * COLUMNS
+    x = _sparse_inputs(rng, m, k, zeros) if zeros < 1 else np.zeros((m, k), np.float32)
+    W = rng.standard_normal((k, n)).astype(np.float32)
+    room = np.zeros(sparse_room(m, k), np.int32)
+    whole = np.full((m, n), np.nan, np.float32)
+    K.repeat_product(whole, x, W, True, 1, room)
+    np.testing.assert_allclose(whole, x.astype(np.float64) @ W, rtol=1e-5, atol=1e-5 * np.sqrt(k))
+    for threads in (1, 2, 3):
+        out = np.full((m, n), np.nan, np.float32)
+        K.repeat_product(out, x, W, True, 2, room, threads)
+        np.testing.assert_array_equal(out, whole)
 
 
 def test_the_inputs_sampled_for_the_choice():

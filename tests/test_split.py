@@ -23,7 +23,7 @@ from fastmlp.kernels.blas import gemm
 from fastmlp.kernels.config import SPLIT_MIN_UPDATE, SPLIT_MIN_WORK
 from fastmlp.kernels.optimizers import step_coeffs, update_range as _update_range
 from fastmlp.kernels import intrinsics, split
-from fastmlp.kernels.structs import Hyper, UpdateRange
+from fastmlp.kernels.structs import OWN_FORWARD, OWN_SPARSE, Hyper, UpdateRange
 from fastmlp.kernels.static import Static
 
 
@@ -279,7 +279,7 @@ def _spy(monkeypatch):
 
     def spy(self, kernel, *args):
         net = args[-1]
-        calls.append((kernel, net.parts, tc.blas_threads()))
+        calls.append((kernel, net.parts, tc.blas_threads(), net.threads))
         return real(self, kernel, *args)
     monkeypatch.setattr(backend.NumbaBackend, "_call_epoch", spy)
     return calls
@@ -292,15 +292,21 @@ def _spy(monkeypatch):
 LAYERS = [300, 128, 128, 10]
 
 
-def _epochs(monkeypatch, parts, optimizer, dtype, dropout=None, **options):
+def _epochs(monkeypatch, parts, optimizer, dtype, dropout=None, own=None, zeros=0.0, **options):
     """A model trained 2 epochs through the generic kernel with ``Net.parts`` = ``parts``: once to have the
     cut kernel compiled (a thread compiles it while the first epochs run uncut), then the measured run,
-    every call of which is checked to run cut."""
+    every call of which is checked to run cut. ``own``: ``Net.own`` (else None, as ``products.own_products``
+    gives on inputs without zeros); ``zeros``: the share of the inputs set to zero."""
     rng = np.random.default_rng(5)
     X = rng.normal(size=(200, LAYERS[0])).astype(dtype)
+    X[rng.random(X.shape) < zeros] = 0
     y = rng.integers(0, LAYERS[-1], 200)
     extra = {} if dropout is None else {"dropout": dropout}
-    monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows: parts)
+
+    def patch():
+        monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows: parts)
+        monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False: own)
+    patch()
     fastmlp.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # fixed: no one-thread probe pieces (never cut)
     try:
         for run in range(2):
@@ -310,10 +316,12 @@ def _epochs(monkeypatch, parts, optimizer, dtype, dropout=None, **options):
             m.fit(X, y, epochs=2, batch_size=64, optimizer=optimizer, verbose=0, seed=1, **options)
             backend._wait_for_cut_compiles()
             monkeypatch.undo()
-            monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows: parts)
+            patch()
     finally:
         fastmlp.set_num_threads("auto")
     assert calls and {c[1] for c in calls} == {parts}
+    # the first layer's own product over nonzero inputs cut as the products are (one piece uncut)
+    assert {c[3] for c in calls} == {None if own is None else (parts or 1)}
     monkeypatch.undo()
     return m
 
@@ -387,16 +395,16 @@ def test_adam_on_large_products_is_cut_with_the_blas_on_one_thread_and_back(monk
     backend._wait_for_cut_compiles()
     calls.clear()
     m.fit(X, y, epochs=2, batch_size=64, optimizer="adam", verbose=0)
-    assert calls and all(c == ("generic", top, 1) for c in calls)
+    assert calls and all(c[:3] == ("generic", top, 1) for c in calls)
     assert tc.blas_threads() == top  # restored
     calls.clear()
     m2 = fastmlp.MLP(LAYERS, seed=0)
     m2.fit(X, y, epochs=1, batch_size=64, optimizer="sgd", verbose=0)  # plain SGD: its update rides in dW
-    assert calls and all(c == ("fused", None, top) for c in calls)
+    assert calls and all(c[:3] == ("fused", None, top) for c in calls)
     calls.clear()
     fastmlp.set_deterministic(True)  # one BLAS thread and nothing cut: a cut may round otherwise
     m.fit(X, y, epochs=1, batch_size=64, optimizer="adam", verbose=0)
-    assert calls and all(c == ("generic", None, 1) for c in calls)
+    assert calls and all(c[:3] == ("generic", None, 1) for c in calls)
 
 
 def test_small_trainings_and_other_kernels_are_not_cut():
@@ -415,10 +423,36 @@ def test_small_trainings_and_other_kernels_are_not_cut():
 
 
 @several_threads
-def test_a_cut_epoch_allocates_nothing(fixed_threads):
+@pytest.mark.parametrize("name", ["adam", "momentum"])
+def test_the_first_layer_s_product_over_nonzero_inputs_cut_over_threads_trains_the_same_weights(monkeypatch, name):
+    """``OWN_SPARSE`` on the first layer (``kernels.matmul.matmul_sparse_cut``) in the cut kernel: each of its
+    outputs the same sum as in one call, the other products as the BLAS's pieces."""
+    options = dict(TRAININGS[name])
+    optimizer = options.pop("optimizer")
+    own = np.array([OWN_FORWARD | OWN_SPARSE, 0, 0], np.int64)
+    whole = _epochs(monkeypatch, None, optimizer, "float32", zeros=0.6, **options)
+    for parts in (None, 2, 3):
+        cut = _epochs(monkeypatch, parts, optimizer, "float32", own=own, zeros=0.6, **options)
+        np.testing.assert_allclose(cut.params, whole.params, *TOLERANCES["float32"])
+        assert cut.history["loss"] == pytest.approx(whole.history["loss"], rel=1e-5)
+        if parts is None:
+            one = cut
+        else:  # the sparse product's part the same bit for bit; the BLAS's pieces as one call (Zen 4's OpenBLAS)
+            np.testing.assert_allclose(cut.params, one.params, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["blas", "first-layer-sparse"])
+def test_a_cut_epoch_allocates_nothing(fixed_threads, monkeypatch, sparse):
+    """Also with the first layer's product over the batch's nonzero inputs cut over the threads (its lists in
+    the training's scratch)."""
     rng = np.random.default_rng(0)
+    if sparse:
+        own = np.array([OWN_FORWARD | OWN_SPARSE, 0, 0], np.int64)
+        monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False: own)
     m = fastmlp.MLP(LAYERS, seed=0, dtype="float32")
-    X = check_X(rng.normal(size=(640, LAYERS[0])), LAYERS[0], m.dtype)
+    X = rng.normal(size=(640, LAYERS[0]))
+    X[rng.random(X.shape) < (0.6 if sparse else 0.0)] = 0
+    X = check_X(X, LAYERS[0], m.dtype)
     y, t = check_targets(rng.integers(0, 10, 640), m.arch, 640)
     opt = fastmlp.Optimizer("adam")
     state = opt.new_state(m.n_params, m.dtype)

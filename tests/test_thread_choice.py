@@ -307,7 +307,7 @@ def _adaptive_fit(monkeypatch, optimizer="sgd", epochs=3, own_products=None, **m
     """A fit of one-batch calls (every call the same work) timed by a :class:`_FakeClock`; the products all the
     BLAS's, or as ``own_products`` says (in place of ``products.own_products``)."""
     from fastmlp.backends import numba as backend
-    monkeypatch.setattr(backend, "own_products", own_products or (lambda arch, rows, X=None: None))
+    monkeypatch.setattr(backend, "own_products", own_products or (lambda arch, rows, X=None, cut=False: None))
     monkeypatch.setattr(trainer_module, "CHUNK_SECONDS", 1e-9)
     monkeypatch.setattr(trainer_module, "FIRST_CHUNK_SAMPLES", 1)
     monkeypatch.setattr(tc, "RECHECK_SECONDS", 1e9)
@@ -367,24 +367,26 @@ def test_pieces_run_while_a_cut_kernel_compiles_step_aside_and_do_not_judge(monk
 
 @several_threads
 def test_the_pieces_on_one_thread_train_with_the_blas_products_whatever_the_own_ones_measured(monkeypatch):
-    """In a process of several threads the thread choice's pieces on one thread take no own products (even
-    where they measured faster: here as if they had): a batch's rounding must not depend on which way the
-    choice's timing gave its piece, or a seeded fit's weights would differ from one process to the next.
-    The fit settles on one thread and trains what the BLAS's products alone train, bit for bit."""
+    """In a process of several threads the thread choice's pieces on one thread of a plain SGD training (whose
+    products are the BLAS's on its threads, never cut) take no own products (even where they measured faster:
+    here as if they had): a batch's rounding must not depend on which way the choice's timing gave its piece,
+    or a seeded fit's weights would differ from one process to the next. The fit settles on one thread and
+    trains what the BLAS's products alone train, bit for bit."""
     from fastmlp.backends import numba as backend
     from fastmlp.backends import products
     from fastmlp.kernels.structs import OWN_DW, OWN_FORWARD
     flags = np.array([OWN_FORWARD | OWN_DW, OWN_FORWARD | OWN_DW, 0], np.int64)
-    measured = {(tuple(LAYERS), BATCH, "float32", zeros): flags for zeros in (False, True)}
+    measured = {(tuple(LAYERS), BATCH, "float32", zeros, numba.config.NUMBA_NUM_THREADS): flags
+                for zeros in (False, True)}
     monkeypatch.setattr(products, "_chosen", measured)
     given, real = [], products.own_products
 
-    def spy(arch, rows, X=None):
-        given.append((numba.get_num_threads(), real(arch, rows, X)))
+    def spy(arch, rows, X=None, cut=False):
+        given.append((numba.get_num_threads(), real(arch, rows, X, cut)))
         return given[-1][1]
     m, choice, clock = _adaptive_fit(monkeypatch, own_products=spy)
     assert choice.kept == ONE and 1 in {n for n, _ in given} and all(own is None for _, own in given)
-    blas_only, _, _ = _adaptive_fit(monkeypatch, own_products=lambda arch, rows, X=None: None)
+    blas_only, _, _ = _adaptive_fit(monkeypatch, own_products=lambda arch, rows, X=None, cut=False: None)
     assert np.array_equal(m.params, blas_only.params)
 
 

@@ -207,15 +207,16 @@ def blas_only(net, rows):
                                             for k, n in net.lay[:, [N_IN, N_OUT]])
 
 
-def training_net(net, weighted, rows, parts=None, own=None):
+def training_net(net, weighted, rows, parts=None, own=None, threads=None):
     """``net`` for the epoch kernels with batches of up to ``rows`` rows: its loss a static
     ``LossChoice`` (that loss only, weighted or not), its activations a static ``ActChoice`` (the
     ones its layers use only), ``loops`` None when the full batches make only BLAS-sized
     products (:func:`blas_only`): no loop code is compiled, a shorter last batch goes to BLAS too;
-    ``parts`` (:func:`split_parts`) and ``own`` (``products.own_products``)."""
+    ``parts`` (:func:`split_parts`), ``own`` (``products.own_products``) and ``threads`` (the call's thread count
+    for ``kernels.matmul.matmul_sparse_cut``, or None: nothing of it compiled)."""
     return net._replace(loss=Static(LossChoice(int(net.loss), bool(weighted))),
                         acts=Static(ActChoice(tuple(sorted({int(k) for k in net.kinds})))),
-                        loops=None if blas_only(net, rows) else True, parts=parts, own=own)
+                        loops=None if blas_only(net, rows) else True, parts=parts, own=own, threads=threads)
 
 
 def split_parts(kernel, arch, rows):
@@ -747,9 +748,14 @@ class NumbaBackend(BackendBase):
                 parts = None
         # Net.own asked for at each call (a lookup; measured at the first, before the kernel compiles, `prepare`'s
         # included): a deterministic mode set after the measurement is kept to
-        own = own_products(a, tb.rows, data.X)
+        # with several threads, own products only in a training whose products are cut (``split_parts``): the first
+        # layer's over the batch's nonzero inputs, cut over the call's pieces; on one thread in its calls that are
+        # not cut (the thread choice's pieces on one thread, the calls before the cut kernel is ready: beside the
+        # BLAS's own threads a cut would wait on them), the same sums, bit for bit
+        own = own_products(a, tb.rows, data.X, cut is not None)
         tb.make_room(a, own)
-        net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts, own)
+        threads = (parts or 1) if own is not None and numba.config.NUMBA_NUM_THREADS >= 2 else None
+        net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts, own, threads)
         started = time.perf_counter()
         aside = step_aside and not one_thread and bool(_cut_compiling)
         with (thread_choice.one_thread() if aside else thread_choice.blas_limited() if parts is not None
@@ -780,7 +786,9 @@ class NumbaBackend(BackendBase):
         with _cut_lock:
             if key in _cut_ready or key in _cut_compiling or key in _cut_failed:
                 return key in _cut_ready
-            net = training_net(self.arch.net, samples.w.shape[0] > 0, tb.rows, parts, None)  # cut: threads
+            own = own_products(self.arch, tb.rows, data.X, True)  # as the cut calls will ask (``_run_epoch``)
+            net = training_net(self.arch.net, samples.w.shape[0] > 0, tb.rows, parts, own,
+                               None if own is None else parts)  # cut: threads
             quiet = copy.copy(tb)
             quiet.result = np.zeros(1, EPOCH_RESULT)
             quiet.ws = tb.ws._replace(stats=np.zeros_like(tb.ws.stats))

@@ -65,22 +65,28 @@ _chosen = {}  # (layers, rows, dtype name) -> the Net.own array, or None
 _lock = threading.Lock()  # one measurement at a time (two at once would time each other)
 
 
-def own_products(arch, rows, X=None):
+def own_products(arch, rows, X=None, cut=False):
     """``Net.own`` for a training of ``arch`` at ``rows`` samples per batch: an int64 array (L,) of
     flags, ``OWN_FORWARD`` for the layers whose forward product runs faster by ``kernels.matmul``,
     ``OWN_DX`` for those whose dx does by ``matmul_t``, ``OWN_DW`` for those whose weight product does
     by ``matmul_tn`` (see the module docstring), or None when no product does or there is nothing to
     choose. ``X``, the training's inputs (n, n_in), or None: where they have zeros (``sample_batch``),
     the first layer's products are timed on a batch of them, its own ones over their nonzero inputs
-    (``OWN_SPARSE`` with those it takes)."""
-    if numba.config.NUMBA_NUM_THREADS >= 2 or thread_choice.is_deterministic():
+    (``OWN_SPARSE`` with those it takes). In a process of several threads, only for a training whose products
+    are cut over them (``cut``: ``kernels.split``, every optimizer but plain SGD), and only the first layer's
+    forward product over those inputs, cut the same way (:func:`_measure_cut`)."""
+    threads = numba.config.NUMBA_NUM_THREADS
+    if thread_choice.is_deterministic():
         return None
     batch = sample_batch(X, rows)
-    key = (tuple(arch.layers), rows, np.dtype(arch.dtype).name, batch is not None)
+    if threads >= 2 and (batch is None or not cut):
+        return None
+    key = (tuple(arch.layers), rows, np.dtype(arch.dtype).name, batch is not None, threads)
+    measure = _measure if threads < 2 else _measure_cut
     with _lock:
         if key not in _chosen:
-            record_key = (*map(int, arch.layers), int(rows), key[2], key[3])
-            flags = records.kept("own_products", record_key, lambda: _flags_list(_measure(arch, rows, batch)),
+            record_key = (*map(int, arch.layers), int(rows), key[2], key[3], threads)
+            flags = records.kept("own_products", record_key, lambda: _flags_list(measure(arch, rows, batch)),
                                  lambda flags: _valid_flags(flags, len(arch.layers) - 1))
             _chosen[key] = None if flags is None else np.array(flags, np.int64)
         return _chosen[key]
@@ -166,13 +172,13 @@ def _forward_operands(arch, rows, l, rng):
     return x, W, np.empty((rows, n), arch.dtype)
 
 
-def _timed(arch, rows, l, rng, batch=None):
+def _timed(arch, rows, l, rng, batch=None, threads=None):
     """Layer l's forward product at ``rows`` rows on random values, by ``matmul`` and by the BLAS:
     (own seconds, BLAS seconds) (:func:`_best_of`). With a ``batch`` (the first layer's inputs: x), the own
-    product over its nonzero inputs (``matmul_sparse``)."""
+    product over its nonzero inputs (``matmul_sparse``; cut over ``threads`` unless None)."""
     x, W, out = _forward_operands(arch, rows, l, rng)
     x, room = _sparse_operands(x, batch)
-    return _best_of(lambda way, reps: K.repeat_product(out, x, W, way, reps, room), x.size * W.shape[1])
+    return _best_of(lambda way, reps: K.repeat_product(out, x, W, way, reps, room, threads), x.size * W.shape[1])
 
 
 def _sparse_operands(x, batch):
@@ -228,6 +234,34 @@ def _measure(arch, rows, batch=None):
     if batch is not None and own[0] & (OWN_FORWARD | OWN_DW):
         own[0] |= OWN_SPARSE
     return own if own.any() else None
+
+
+def _measure_cut(arch, rows, batch):
+    """``Net.own`` in a process of several threads: ``OWN_FORWARD | OWN_SPARSE`` for the first layer when its
+    forward product over the batch's nonzero inputs, cut over all of Numba's threads (``matmul_sparse_cut``), ran
+    faster than the BLAS on its threads, else None. The other products stay the BLAS's (or ``kernels.split``'s
+    pieces): cut over threads, fastmlp's own ones measured no faster (1-2%), and the dW product over nonzero
+    inputs cut by columns measured slower than the BLAS on two threads (64x784x256 on Fashion-MNIST, Zen 4:
+    179.5 us against 141.0). Timed as the training that takes it runs (``kernels.split``'s cut kernels: every
+    optimizer but plain SGD): the BLAS on one thread, each product cut over all of Numba's threads (raised to
+    all for the timing if asked first in a thread choice's piece on one). Beside the BLAS on its own two threads
+    (plain SGD's products) the cut ran no faster than on one thread: the BLAS's second thread spins after its
+    call on the core the cut's second piece needs (Fashion-MNIST, 64x784x256: 193 us against 144)."""
+    if batch is None or 0 not in eligible(arch, rows):
+        return None
+    threads = numba.config.NUMBA_NUM_THREADS
+    before = numba.get_num_threads()
+    with thread_choice.blas_limited():
+        numba.set_num_threads(threads)
+        try:
+            own_s, blas_s = _timed(arch, rows, 0, np.random.default_rng(0), batch, threads)
+        finally:
+            numba.set_num_threads(before)
+    if not _faster(own_s, blas_s):
+        return None
+    own = np.zeros(len(arch.layers) - 1, np.int64)
+    own[0] = OWN_FORWARD | OWN_SPARSE
+    return own
 
 
 # -- inference by blocks (kernels.inference.screened_blocks) ------------------------------------------

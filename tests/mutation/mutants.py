@@ -454,10 +454,28 @@ MUTANTS = [
         "inference by blocks: the first layer's product never over the block's nonzero inputs"),
     Mutant(
         "one_thread_pieces_take_own_products", "fastmlp/backends/products.py",
-        "    if numba.config.NUMBA_NUM_THREADS >= 2 or thread_choice.is_deterministic():\n",
-        "    if numba.get_num_threads() >= 2 or thread_choice.is_deterministic():\n",
+        "    if threads >= 2 and (batch is None or not cut):\n",
+        "    if numba.get_num_threads() >= 2 and (batch is None or not cut):\n",
         ("tests/test_thread_choice.py",),
         "the thread choice's pieces on one thread take the own products: a seeded fit's bits depend on its timing"),
+    Mutant(
+        "sparse_cut_skips_the_first_piece", "kernels/matmul.py",
+        "        if lo < hi:\n            if listed:\n",
+        "        if lo < hi and p > 0:\n            if listed:\n",
+        ("tests/test_matmul.py",),
+        "the first layer's product cut over threads leaves the first piece's columns unwritten"),
+    Mutant(
+        "sparse_cut_taken_beside_the_blas_threads", "fastmlp/backends/products.py",
+        "    if threads >= 2 and (batch is None or not cut):\n",
+        "    if threads >= 2 and batch is None:\n",
+        ("tests/test_matmul.py",),
+        "plain SGD's training on several threads takes the cut sparse product beside the BLAS's spinning threads"),
+    Mutant(
+        "sparse_cut_timed_uncut", "fastmlp/backends/products.py",
+        "        own_s, blas_s = _timed(arch, rows, 0, np.random.default_rng(0), batch, threads)\n",
+        "        own_s, blas_s = _timed(arch, rows, 0, np.random.default_rng(0), batch)\n",
+        ("tests/test_matmul.py",),
+        "the cut product is timed as one call on one thread, the BLAS as one call: not what the training runs"),
     Mutant(
         "records_a_late_process_keeps_its_own", "fastmlp/backends/records.py",
         "            if found is not None:  # another process wrote it first: its choice is the machine's\n",
