@@ -333,12 +333,9 @@ def list_columns(kept, counts, flags, x):
 def matmul_sparse(out, x, W, room):
     """out = x @ W as :func:`matmul`, each tile of rows summing only over the positions of k where one of its
     rows of x is not zero, when that skips enough (see above); ``room`` int32 scratch of ``sparse_room(m, k)``."""
-    wide_vectors()
+    wide_vectors()  # (the lists are made here, at the widest vectors)
     kept, counts, listed = _row_lists(x, room)
-    if listed:
-        _tiles(out, x, W, 1, 0, kept, counts, 0, W.shape[1])
-    else:
-        _tiles(out, x, W, 1, 0, None, None, 0, W.shape[1])
+    _sparse_columns(out, x, W, kept, counts, listed, 0, W.shape[1])
 
 
 @njit(**JIT_INNER_INLINE)
@@ -353,17 +350,14 @@ def _row_lists(x, room):
 
 
 @njit(**JIT_INNER)
-def _listed_columns(out, x, W, kept, counts, j_lo, j_hi):
-    """Columns j_lo..j_hi of :func:`matmul_sparse`'s out by its lists: a piece of :func:`matmul_sparse_cut`."""
+def _sparse_columns(out, x, W, kept, counts, listed, j_lo, j_hi):
+    """Columns j_lo..j_hi of :func:`matmul_sparse`'s out: by the lists ``_row_lists`` made when ``listed``, else
+    over every position (:func:`matmul`'s tiles). All of them, or a piece of :func:`matmul_sparse_cut`."""
     wide_vectors()
-    _tiles(out, x, W, 1, 0, kept, counts, j_lo, j_hi)
-
-
-@njit(**JIT_INNER)
-def _plain_columns(out, x, W, j_lo, j_hi):
-    """Columns j_lo..j_hi of :func:`matmul`'s out: a piece of :func:`matmul_sparse_cut` (a batch not listed)."""
-    wide_vectors()
-    _tiles(out, x, W, 1, 0, None, None, j_lo, j_hi)
+    if listed:
+        _tiles(out, x, W, 1, 0, kept, counts, j_lo, j_hi)
+    else:
+        _tiles(out, x, W, 1, 0, None, None, j_lo, j_hi)
 
 
 @njit(**JIT_SPLIT)
@@ -378,17 +372,14 @@ def matmul_sparse_cut(out, x, W, room, threads):
     against the BLAS's 136 us cut the same way (``kernels.split.product``); adam-b64 129k -> 134k samples/s."""
     n = W.shape[1]
     width = TILE_BYTES // out.itemsize  # ``tile_columns``
-    if threads < 2 or n <= width:
-        matmul_sparse(out, x, W, room)
-        return
     kept, counts, listed = _row_lists(x, room)
+    if threads < 2 or n <= width:
+        _sparse_columns(out, x, W, kept, counts, listed, 0, n)
+        return
     for p in prange(threads):
         lo, hi = piece(n, threads, p, width)
         if lo < hi:
-            if listed:
-                _listed_columns(out, x, W, kept, counts, lo, hi)
-            else:
-                _plain_columns(out, x, W, lo, hi)
+            _sparse_columns(out, x, W, kept, counts, listed, lo, hi)
 
 
 @njit(**JIT_INNER)

@@ -376,8 +376,8 @@ def test_the_pieces_on_one_thread_train_with_the_blas_products_whatever_the_own_
     from fastmlp.backends import products
     from fastmlp.kernels.structs import OWN_DW, OWN_FORWARD
     flags = np.array([OWN_FORWARD | OWN_DW, OWN_FORWARD | OWN_DW, 0], np.int64)
-    measured = {(tuple(LAYERS), BATCH, "float32", zeros, numba.config.NUMBA_NUM_THREADS): flags
-                for zeros in (False, True)}
+    measured = {(tuple(LAYERS), BATCH, "float32", zeros, threads): flags
+                for zeros in (False, True) for threads in {1, numba.config.NUMBA_NUM_THREADS}}
     monkeypatch.setattr(products, "_chosen", measured)
     given, real = [], products.own_products
 

@@ -219,6 +219,14 @@ def training_net(net, weighted, rows, parts=None, own=None, threads=None):
                         loops=None if blas_only(net, rows) else True, parts=parts, own=own, threads=threads)
 
 
+def sparse_threads(own, parts):
+    """``Net.threads`` of an epoch call with ``Net.own`` ``own`` and ``Net.parts`` ``parts``: the pieces the first
+    layer's product over nonzero inputs is cut into (``kernels.matmul.matmul_sparse_cut``: as many as the call's
+    other products, one when they are not cut) in a process of several threads; None on one thread or without own
+    products (nothing of the cut compiled)."""
+    return (parts or 1) if own is not None and numba.config.NUMBA_NUM_THREADS >= 2 else None
+
+
 def split_parts(kernel, arch, rows):
     """``Net.parts`` of an epoch by ``kernel`` at ``rows`` samples per batch: Numba's thread count now
     when the epoch's large products and updates are cut over Numba's threads (``kernels.split``),
@@ -754,8 +762,7 @@ class NumbaBackend(BackendBase):
         # BLAS's own threads a cut would wait on them), the same sums, bit for bit
         own = own_products(a, tb.rows, data.X, cut is not None)
         tb.make_room(a, own)
-        threads = (parts or 1) if own is not None and numba.config.NUMBA_NUM_THREADS >= 2 else None
-        net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts, own, threads)
+        net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts, own, sparse_threads(own, parts))
         started = time.perf_counter()
         aside = step_aside and not one_thread and bool(_cut_compiling)
         with (thread_choice.one_thread() if aside else thread_choice.blas_limited() if parts is not None
@@ -788,7 +795,7 @@ class NumbaBackend(BackendBase):
                 return key in _cut_ready
             own = own_products(self.arch, tb.rows, data.X, True)  # as the cut calls will ask (``_run_epoch``)
             net = training_net(self.arch.net, samples.w.shape[0] > 0, tb.rows, parts, own,
-                               None if own is None else parts)  # cut: threads
+                               sparse_threads(own, parts))  # cut: threads
             quiet = copy.copy(tb)
             quiet.result = np.zeros(1, EPOCH_RESULT)
             quiet.ws = tb.ws._replace(stats=np.zeros_like(tb.ws.stats))

@@ -61,7 +61,7 @@ TIMED_WORK = 1 << 23  # multiply-adds per timing (a few ms for the whole network
 # the same way in three with 9: 51 ms, once per machine)
 TIMINGS = 9
 
-_chosen = {}  # (layers, rows, dtype name) -> the Net.own array, or None
+_chosen = {}  # (layers, rows, dtype name, inputs with zeros, threads) -> the Net.own array, or None
 _lock = threading.Lock()  # one measurement at a time (two at once would time each other)
 
 
@@ -76,17 +76,18 @@ def own_products(arch, rows, X=None, cut=False):
     are cut over them (``cut``: ``kernels.split``, every optimizer but plain SGD), and only the first layer's
     forward product over those inputs, cut the same way (:func:`_measure_cut`)."""
     threads = numba.config.NUMBA_NUM_THREADS
-    if thread_choice.is_deterministic():
-        return None
+    if thread_choice.is_deterministic() or (threads >= 2 and not cut):
+        return None  # (before sampling X: plain SGD on several threads asks at every epoch call)
     batch = sample_batch(X, rows)
-    if threads >= 2 and (batch is None or not cut):
+    if threads >= 2 and batch is None:
         return None
-    key = (tuple(arch.layers), rows, np.dtype(arch.dtype).name, batch is not None, threads)
-    measure = _measure if threads < 2 else _measure_cut
+    dtype, zeros = np.dtype(arch.dtype).name, batch is not None
+    key = (tuple(arch.layers), rows, dtype, zeros, threads)
     with _lock:
         if key not in _chosen:
-            record_key = (*map(int, arch.layers), int(rows), key[2], key[3], threads)
-            flags = records.kept("own_products", record_key, lambda: _flags_list(measure(arch, rows, batch)),
+            measure = _measure if threads < 2 else _measure_cut
+            flags = records.kept("own_products", (*map(int, arch.layers), int(rows), dtype, zeros, threads),
+                                 lambda: _flags_list(measure(arch, rows, batch)),
                                  lambda flags: _valid_flags(flags, len(arch.layers) - 1))
             _chosen[key] = None if flags is None else np.array(flags, np.int64)
         return _chosen[key]

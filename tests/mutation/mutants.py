@@ -454,20 +454,20 @@ MUTANTS = [
         "inference by blocks: the first layer's product never over the block's nonzero inputs"),
     Mutant(
         "one_thread_pieces_take_own_products", "fastmlp/backends/products.py",
-        "    if threads >= 2 and (batch is None or not cut):\n",
-        "    if numba.get_num_threads() >= 2 and (batch is None or not cut):\n",
+        "    threads = numba.config.NUMBA_NUM_THREADS\n    if thread_choice",
+        "    threads = numba.get_num_threads()\n    if thread_choice",
         ("tests/test_thread_choice.py",),
         "the thread choice's pieces on one thread take the own products: a seeded fit's bits depend on its timing"),
     Mutant(
         "sparse_cut_skips_the_first_piece", "kernels/matmul.py",
-        "        if lo < hi:\n            if listed:\n",
-        "        if lo < hi and p > 0:\n            if listed:\n",
+        "        if lo < hi:\n            _sparse_columns(",
+        "        if lo < hi and p > 0:\n            _sparse_columns(",
         ("tests/test_matmul.py",),
         "the first layer's product cut over threads leaves the first piece's columns unwritten"),
     Mutant(
         "sparse_cut_taken_beside_the_blas_threads", "fastmlp/backends/products.py",
-        "    if threads >= 2 and (batch is None or not cut):\n",
-        "    if threads >= 2 and batch is None:\n",
+        "    if thread_choice.is_deterministic() or (threads >= 2 and not cut):\n",
+        "    if thread_choice.is_deterministic():\n",
         ("tests/test_matmul.py",),
         "plain SGD's training on several threads takes the cut sparse product beside the BLAS's spinning threads"),
     Mutant(
