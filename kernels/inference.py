@@ -42,7 +42,9 @@ by ``matmul`` alone.
 The first layer's product in the blocks sums over each block's nonzero inputs (``Net.own`` flag ``OWN_SPARSE``:
 ``matmul.matmul_sparse``, its lists in the calling thread's row of ``lists``) where the block's rows have zeros
 enough, as images' dark pixels (AMD EPYC Zen 4, Fashion-MNIST's 10,000 test-size rows, the fashion net, two
-threads, best of 30 calls in one process: 432k -> 463k rows/s).
+threads, best of 30 calls in one process: 432k -> 463k rows/s), its rows grouped by their zeros first
+(``groups.matmul_grouped``: tiles of rows with like zeros skip more; 478-488k -> 495-547k rows/s; calls of 256
+rows with the other core busy, 203-256k -> 288k), its room in the calling thread's row of ``lists``.
 """
 import numba
 import numpy as np
@@ -53,7 +55,8 @@ from .config import JIT, JIT_INNER, JIT_INNER_INLINE
 from .dense import _matmul, dense_forward_body, is_narrow, narrow_product
 from .intrinsics import borrow, matrix, stack_block
 from .losses import SIGMOID_BCE, SIGMOID_XENT
-from .matmul import matmul, matmul_sparse, sparse_room
+from .groups import MAX_ROWS, grouped_room, matmul_grouped
+from .matmul import matmul
 from .network import bias, weight
 from .screen import screen
 from .structs import N_IN, N_OUT, OWN_FORWARD, OWN_SPARSE, OWN_TILES, W_OFF
@@ -259,10 +262,12 @@ def refresh_tiles(tiles, params, net):
 
 
 @njit(**JIT_INNER_INLINE)
-def _lists_fit(lists, rows, k):
-    """Whether the calling thread has a row of ``lists`` and it holds the lists of a block of ``rows`` rows of k
-    inputs (``matmul.sparse_room``)."""
-    return numba.get_thread_id() < lists.shape[0] and sparse_room(rows, k) <= lists.shape[1]
+def _lists_fit(lists, x, n):
+    """Whether the calling thread has a row of ``lists`` and it holds the room of a block's rows x (rows, k) grouped
+    for a product of n columns (``groups.grouped_room``)."""
+    rows, k = x.shape
+    return (numba.get_thread_id() < lists.shape[0] and rows <= MAX_ROWS
+            and grouped_room(rows, k, n, x.itemsize) <= lists.shape[1])
 
 
 @njit(**JIT_INNER)
@@ -270,8 +275,8 @@ def _block_layers(out, scratch, params, x, net, i0, i1, tiles, lists):
     """``output_layers`` for rows i0..i1 of x (m, n_in) alone, on the calling thread: each layer's
     product on AMX tiles or by ``matmul`` where ``Net.own`` says (``OWN_TILES``: ``tiles.tile_product``,
     the weights packed in ``tiles``, the thread's own room for rows; the first layer's over the block's nonzero
-    inputs with ``OWN_SPARSE``: ``matmul_sparse``, its lists in the thread's row of ``lists``, (threads, room)
-    int32, when the block's fit), else by loops (no BLAS call inside a parallel
+    inputs with ``OWN_SPARSE``, its rows grouped by their zeros: ``groups.matmul_grouped``, its room in the thread's
+    row of ``lists``, (threads, room) int32, when the block's fit), else by loops (no BLAS call inside a parallel
     region: ``dense.narrow_product`` for a narrow layer, such as the last), into out (m, n_out).
     The block's hidden layers ping-pong in its own slab of each half of scratch, elements
     [i0 * width, i1 * width) with width = half // m >= the widest layer: the blocks run through the
@@ -289,8 +294,8 @@ def _block_layers(out, scratch, params, x, net, i0, i1, tiles, lists):
             room = tiles.room
             me = numba.get_thread_id()
             tile_product(dst, a_in, tiles.packed[tiles.offsets[l]:], tiles.rows[me * room:(me + 1) * room])
-        elif net.own[l] & OWN_SPARSE and _lists_fit(lists, i1 - i0, a_in.shape[1]):
-            matmul_sparse(dst, a_in, W, lists[numba.get_thread_id()])
+        elif net.own[l] & OWN_SPARSE and _lists_fit(lists, a_in, W.shape[1]):
+            matmul_grouped(dst, a_in, W, lists[numba.get_thread_id()])
         elif net.own[l] & OWN_FORWARD:
             matmul(dst, a_in, W)
         elif is_narrow(W):
@@ -307,7 +312,8 @@ def screened_blocks(proba, out, flags, counts, scratch, params, x, net, limit, b
     ``Net.own`` (L,) int64 says which layers' products go to ``matmul`` (widths that fit it) or to AMX
     tiles, their weights packed into ``tiles`` (``TileWork``, empty arrays when none is) by
     ``refresh_tiles`` before the call, and the first layer's (``OWN_SPARSE``) over the nonzero inputs of each
-    block (``matmul_sparse``), its lists in ``lists`` (threads, room) int32, a row for each of Numba's threads;
+    block, its rows grouped (``groups.matmul_grouped``), its room in ``lists`` (threads, room) int32, a row for each
+    of Numba's threads;
     counts (at least the number of blocks,) int64 takes each block's ``screen`` count (no two
     threads add into one element), summed in order into flags[0]."""
     m = x.shape[0]

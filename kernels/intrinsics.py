@@ -1,7 +1,7 @@
 """Every use of a private Numba API, in one module: borrowed views, BLAS pointers, prefetch,
 the floating-point mode (denormals flushed), the kernels' cache folder, loading cached
-kernels, and the thread pool's start; with them the kernels' other intrinsics (a bit cast, a
-division by a refined reciprocal estimate), which need only Numba's public extension API.
+kernels, and the thread pool's start; with them the kernels' other intrinsics (a bit cast, a bit
+count, a division by a refined reciprocal estimate), which need only Numba's public extension API.
 
 Numba's public API cannot express these, so they reach into Numba's internals. When a
 Numba release moves one of them, this module is the only one to change, and
@@ -495,6 +495,18 @@ def float32_from_bits(typingctx, bits):
         low = context.cast(builder, args[0], sig.args[0], types.int32)
         return builder.bitcast(low, ir.FloatType())
     return types.float32(bits), codegen
+
+
+@intrinsic
+def popcount(typingctx, bits):
+    """How many bits of the unsigned integer ``bits`` are set, as its type (LLVM's ctpop: one popcnt,
+    and vectorised with AVX-512's vpopcntq where the CPU has it)."""
+    if not (isinstance(bits, types.Integer) and not bits.signed):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.ctpop(args[0])
+    return bits(bits), codegen
 
 
 # -- division by a refined reciprocal estimate ---------------------------------------------------

@@ -251,11 +251,11 @@ def _tile_total(m):
     return m // ROWS_PER_TILE + left // 4 + (left % 4) // 2 + left % 2
 
 
-SAMPLED_ROWS = 8  # the rows of x ``_has_zeros`` counts in
+SAMPLED_ROWS = 8  # the rows of x ``has_zeros`` counts in
 
 
 @njit(**JIT_INNER_INLINE)
-def _has_zeros(x):
+def has_zeros(x):
     """Whether at least 1 in ``SPARSE_MIN_ZEROS`` of the values in x's first ``SAMPLED_ROWS`` rows are zero (a
     gate only: the lists decide)."""
     m, k = x.shape
@@ -345,7 +345,7 @@ def _row_lists(x, room):
     m, k = x.shape
     tiles = _tiles_of(m)
     kept, counts, mask = room[:tiles * k], room[tiles * k:tiles * (k + 1)], _bytes(room, tiles * (k + 1), k)
-    listed = _has_zeros(x) and list_rows(kept, counts, mask, x) <= LISTED_MAX_KEPT * _tile_total(m) * k
+    listed = has_zeros(x) and list_rows(kept, counts, mask, x) <= LISTED_MAX_KEPT * _tile_total(m) * k
     return kept, counts, listed
 
 
@@ -389,7 +389,7 @@ def matmul_tn_sparse(out, x, dout, alpha, beta, room):
     scratch of ``sparse_room(m, k)``."""
     wide_vectors()
     m, k = x.shape
-    if _has_zeros(x):
+    if has_zeros(x):
         tiles = _tiles_of(k)
         flags = _bytes(room, tiles * (m + 1), m * _tile_total(k))
         kept, counts = room[:tiles * m], room[tiles * m:tiles * (m + 1)]

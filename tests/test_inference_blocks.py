@@ -21,7 +21,8 @@ import fastmlp
 from fastmlp import kernels as K
 from fastmlp.backends import products, tiles
 from fastmlp.backends import thread_choice as tc
-from fastmlp.kernels.matmul import AVAILABLE, sparse_room, tile_columns
+from fastmlp.kernels.groups import grouped_room
+from fastmlp.kernels.matmul import AVAILABLE, tile_columns
 from fastmlp.kernels.structs import OWN_FORWARD, OWN_SPARSE, OWN_TILES, W_OFF
 
 COLUMNS = tile_columns(4)  # one tile row of float32: 64 with AVX-512, 32 with AVX2
@@ -48,11 +49,11 @@ def offered(monkeypatch):
     monkeypatch.setattr(products, "_chosen", {})
 
 
-def _lists(block, n_in, threads=None):
-    """``screened_blocks``' room for the lists of a first layer over nonzero inputs: a row for each thread (or for
-    ``threads``), filled with what was there before (anything)."""
+def _lists(block, n_in, n_out=LAYERS[1], threads=None, itemsize=4):
+    """``screened_blocks``' room for a first layer's product over nonzero inputs (its rows grouped, its lists): a row
+    for each thread (or for ``threads``), filled with what was there before (anything)."""
     rows = numba.config.NUMBA_NUM_THREADS if threads is None else threads
-    return np.full((rows, sparse_room(block, n_in)), -5, np.int32)
+    return np.full((rows, grouped_room(block, n_in, n_out, itemsize)), -5, np.int32)
 
 
 def _images(m, n_in=N_IN, dtype=np.float32, seed=0):
@@ -79,7 +80,8 @@ def _call_both(model, X, own, block, limit=1e6, threads=None):
             work, blocks_net = tiles.work(model.arch, own), net._replace(own=own)
             K.refresh_tiles(work, model.params, blocks_net)  # the weights on tiles packed (none: nothing done)
             K.screened_blocks(proba, out, flags, counts, scratch.copy(), model.params, X, blocks_net, limit, block,
-                              work, _lists(block, X.shape[1], threads))
+                              work, _lists(block, X.shape[1], model.arch.layers[1], threads,
+                                           np.dtype(model.dtype).itemsize))
         else:
             K.screened(proba, out, flags, scratch.copy(), np.empty(0, np.int64), model.params, X, net, limit)
         results.append((out, proba, int(flags[0])))

@@ -497,6 +497,24 @@ def test_float32_from_bits_is_a_bit_cast():
     assert np.isnan(f(np.int64(0x7FC00000)))
 
 
+def test_popcount_counts_the_set_bits():
+    if not hasattr(intrinsics, "popcount"):
+        pytest.skip("intrinsics.popcount is not there")
+    f = njit(lambda bits: intrinsics.popcount(bits))
+    for v in (0, 1, 2, 3, 0xFF, 1 << 63, (1 << 64) - 1, 0x5555555555555555, 0x8000000000000001):
+        assert f(np.uint64(v)) == bin(v).count("1"), hex(v)
+    assert f(np.uint32(0xF0F0F0F0)) == 16 and f(np.uint8(7)) == 3
+
+    @njit
+    def total(words):
+        n = np.uint64(0)
+        for w in words:  # a loop LLVM may vectorise (vpopcntq)
+            n += intrinsics.popcount(w)
+        return n
+    words = np.random.default_rng(0).integers(0, 2**63, 1000, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    assert total(words) == sum(bin(int(w)).count("1") for w in words)
+
+
 # -- division by a refined reciprocal estimate -----------------------------------------------------
 
 @njit(fastmath={"nsz", "arcp", "contract", "reassoc"}, error_model="numpy")
@@ -703,6 +721,7 @@ EXERCISED = {
     "by_reference": test_by_reference_holds_the_value,
     "prefetch": test_prefetch_changes_no_result,
     "float32_from_bits": test_float32_from_bits_is_a_bit_cast,
+    "popcount": test_popcount_counts_the_set_bits,
     "estimated_quotient": test_estimated_quotient_is_within_a_few_ulp_in_float32_and_exact_in_float64,
     "wide_vectors": test_wide_vectors_marks_the_calling_function,
     "tile_target": test_tile_intrinsics_compile_for_a_cpu_without_amx,

@@ -55,6 +55,7 @@ from .. import kernels as K
 from ..kernels import intrinsics
 from ..kernels.static import Static
 from ..kernels.config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK
+from ..kernels.groups import grouped_room
 from ..kernels.matmul import sparse_room
 from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, N_IN, N_OUT, OWN_DX, OWN_SPARSE, OWN_TILES,
                                WEIGHT_SUM, ActChoice, Batching, DropoutWork, LossChoice, OnlineScratch, Samples,
@@ -312,8 +313,9 @@ class _InferenceBuffers:
     ping-pong ``scratch``, the ``logits``, the row path's nonzero positions ``nz``, the
     screening count ``flags``, each block's count ``counts``, the AMX tiles' work ``tiles``
     (``kernels.inference.screened_blocks``: made for the layers that take tiles by :meth:`tiles_for`),
-    the lists of the first layer's product over a block's nonzero inputs ``lists`` (a row for each of Numba's
-    threads: ``kernels.matmul.sparse_room`` for the largest block of a call, ``products.BLOCK_ROWS`` rows)
+    the room of the first layer's product over a block's nonzero inputs ``lists`` (its rows grouped by their zeros
+    and its lists: a row for each of Numba's threads, ``kernels.groups.grouped_room`` for the largest block of a
+    call, ``products.BLOCK_ROWS`` rows)
     and ``no_proba``, the empty array that asks the kernel for the output only (see
     ``kernels.inference.screened``)."""
 
@@ -329,8 +331,8 @@ class _InferenceBuffers:
         self.no_proba = np.zeros((0, arch.n_classes), np.float64)
         self.tiles = []  # (Net.own, its TileWork): the blocks' two nets (``NumbaBackend._by_blocks``)
         blocks = rows >= products.BLOCKS_FROM
-        self.lists = np.empty((numba.config.NUMBA_NUM_THREADS, sparse_room(products.BLOCK_ROWS, arch.n_in))
-                              if blocks else (0, 0), np.int32)
+        room = grouped_room(products.BLOCK_ROWS, arch.n_in, arch.layers[1], np.dtype(arch.dtype).itemsize)
+        self.lists = np.empty((numba.config.NUMBA_NUM_THREADS, room) if blocks else (0, 0), np.int32)
 
     def tiles_for(self, arch, own):
         """This thread's ``TileWork`` for inference by blocks with ``Net.own`` flags ``own``, made once."""

@@ -447,9 +447,27 @@ MUTANTS = [
         ("tests/test_matmul.py",),
         "OWN_SPARSE given to inputs without zeros (not timed on them)"),
     Mutant(
+        "grouped_rows_put_back_in_order", "kernels/groups.py",
+        "        src, dst = grouped[i], out[order[i]]\n",
+        "        src, dst = grouped[i], out[i]\n",
+        ("tests/test_groups.py",),
+        "the grouped product's rows left in the grouped order: each row gets another row's result"),
+    Mutant(
+        "grouping_takes_the_most_added", "kernels/groups.py",
+        "        best = min(best, (added << np.uint64(ROW_BITS)) | np.uint64(rows[j]))\n",
+        "        best = max(best, (added << np.uint64(ROW_BITS)) | np.uint64(rows[j]))\n",
+        ("tests/test_groups.py",),
+        "the grouping takes the row that adds the most positions to a tile: tiles of unlike rows"),
+    Mutant(
+        "masks_without_their_high_word", "kernels/groups.py",
+        "        for b in range(64, runs):\n",
+        "        for b in range(64, 64):\n",
+        ("tests/test_groups.py",),
+        "a row's coarse mask without its second word: positions past the first 512 never group rows"),
+    Mutant(
         "blocks_never_sparse", "kernels/inference.py",
-        "        elif net.own[l] & OWN_SPARSE and _lists_fit(lists, i1 - i0, a_in.shape[1]):\n",
-        "        elif False and net.own[l] & OWN_SPARSE and _lists_fit(lists, i1 - i0, a_in.shape[1]):\n",
+        "        elif net.own[l] & OWN_SPARSE and _lists_fit(lists, a_in, W.shape[1]):\n",
+        "        elif False and net.own[l] & OWN_SPARSE and _lists_fit(lists, a_in, W.shape[1]):\n",
         ("tests/test_inference_blocks.py",),
         "inference by blocks: the first layer's product never over the block's nonzero inputs"),
     Mutant(
