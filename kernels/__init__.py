@@ -16,7 +16,7 @@ from .optimizers import ADAGRAD, ADAM, RMSPROP, SGD, optimizer_step
 from .epoch import train_epoch, train_epoch_sgd
 from .online import train_epoch_online, train_epoch_online_any
 from .screen import screen_rows
-from .matmul import repeat_dw, repeat_dx, repeat_product
+from .repeat import repeat_dw, repeat_dx, repeat_product
 from .structs import EPOCH_RESULT, Batching, DropoutWork, Hyper, Net, OnlineScratch, Samples, Workspace
 
 __all__ = [

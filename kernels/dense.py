@@ -12,7 +12,8 @@ into that many one-thread calls on Numba's threads (``split``). ``own`` (a layer
 None, never ``matmul`` (nothing of it compiled); True, the forward product by fastmlp's own register-blocked
 ``matmul`` instead (one thread: chosen where measured faster, see ``matmul``). ``room``: None, or int32 scratch
 for lists of x's nonzero inputs: not empty, the own products (forward, weight) sum over those only where x has
-zeros (``matmul.matmul_sparse``: a first layer's, ``network.sparse_room``). ``wt`` (the backward's): None,
+zeros (a first layer's, ``network.sparse_room``; the forward's rows grouped by their zeros first,
+``groups.matmul_or_sparse``; the weight product's ``matmul.matmul_tn_sparse``). ``wt`` (the backward's): None,
 dx never by ``matmul.matmul_t`` (nothing of it compiled); an array, scratch for W.T, dx by ``matmul_t`` when not
 empty (the layer's ``Net.own`` has ``OWN_DX``: see ``network.dx_scratch``). ``own_dw`` (the backward's): None, the
 weight product never by ``matmul.matmul_tn`` (nothing of it compiled); True, by it (``OWN_DW``: ``weight_product``).
@@ -28,7 +29,8 @@ from .activations import bias_act
 from .blas import gemm
 from .config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE
 from .intrinsics import kernel_only, matrix, stack_block
-from .matmul import matmul_or_sparse, matmul_t, matmul_tn_or_sparse
+from .groups import matmul_or_sparse
+from .matmul import matmul_t, matmul_tn_or_sparse
 from .split import cuts_nothing, product
 
 NARROW_ROW_BYTES = 64  # a layer narrower than one AVX-512 vector of outputs is narrow (16 float32, 8 float64)
@@ -136,7 +138,7 @@ def col_sums(db, dout):
 
 @njit(**JIT_INNER)
 def dense_forward_body(out, x, W, b, act, alpha, used, loops, parts, own, room=None, threads=None):
-    """``dense_forward``'s body, the one the other kernels call; ``threads`` as ``matmul.matmul_or_sparse``'s."""
+    """``dense_forward``'s body, the one the other kernels call; ``threads`` as ``groups.matmul_or_sparse``'s."""
     m, k = x.shape
     n = W.shape[1]
     if own is not None and own:

@@ -1,11 +1,12 @@
-"""A block's rows grouped by where they are zero, for the first layer's product over nonzero inputs: fast, numba.
+"""Rows grouped by where they are zero, for the first layer's product over nonzero inputs: fast, numba.
 
 ``matmul.matmul_sparse`` sums each tile of ``matmul.ROWS_PER_TILE`` (6) rows over the positions of k where one of
 its rows is not zero. Taken in the order they come, 6 images rarely share their zeros: a Fashion-MNIST pixel is zero
 in half of the rows but in only 16% of tiles of 6 rows. Grouped, tiles of rows with like zeros skip 36% of the
 positions (blocks of 64 rows of the test set); the first layer's product of a 64-row block of the fashion net took
-180 us instead of 214 us on one thread (AMD EPYC Zen 4), the grouping included (5.6 us; 96 rows: 266 against 322,
-the grouping 10 us).
+178-179 us instead of 216-217 us on one thread (AMD EPYC Zen 4, 150 blocks, best of 9), the grouping included
+(6.6-8.2 us; 96 rows: 259 against 316 us, the grouping 11 us). Inference by blocks groups each block's rows
+(``inference``), a training on one thread each batch's.
 
 :func:`matmul_grouped` is ``matmul_sparse`` with the rows grouped: it orders the rows (:func:`order_rows`), copies
 them in that order into its room, multiplies them there and puts each row's result back in its own row of out. Each
@@ -20,16 +21,23 @@ so on until no row is left: about m * m / 2 unions counted (``intrinsics.popcoun
 the test set's blocks of 64 rows: the tiles keep 65% of the positions (exact per-position masks: 64%; sorted by
 count alone: 76%; in order: 84%).
 
+Grouped on one thread only: the training's first layer cut over several threads (``matmul.matmul_sparse_cut``)
+takes the rows in their order. There the grouping would run on the calling thread while the others wait between
+two parallel regions: a 64-row Fashion-MNIST batch's product on two threads took 124-220 us grouped against 106-130
+us in order (each 87-109 us on rows grouped beforehand); plain SGD's and Adam's trainings on one core gained 5-8% and
+3.5% (fashion-b64, ``taskset``).
+
 Shapes: out (m, n), x (m, k), W (k, n), of one dtype (float32 where ``matmul`` is taken); ``room`` int32 of
 :func:`grouped_room`.
 """
 import numpy as np
 from numba import njit
-from numba.extending import register_jitable
+from numba.extending import overload, register_jitable
 
 from .config import JIT_INNER, JIT_INNER_INLINE
-from .intrinsics import matrix, popcount, wide_vectors
-from .matmul import ROWS_PER_TILE, has_zeros, matmul_sparse, sparse_room
+from .intrinsics import kernel_only, matrix, popcount, wide_vectors
+from .matmul import ROWS_PER_TILE, has_zeros, matmul, matmul_sparse, matmul_sparse_cut, sparse_room
+from .split import cuts_nothing
 
 MASK_WORDS = 2  # uint64 words of a row's coarse mask
 MASK_BITS = 64 * MASK_WORDS
@@ -151,15 +159,10 @@ def order_rows(order, rows, lo, hi, flags, x):
 
 
 @njit(**JIT_INNER)
-def matmul_grouped(out, x, W, room):
-    """out = x @ W as ``matmul_sparse``, the rows grouped by their zeros first (see the module docstring) when x has
-    zeros; ``room`` int32 of :func:`grouped_room` (m, k, n, itemsize) values; at most ``MAX_ROWS`` rows."""
+def _grouped(out, x, W, room):
+    """:func:`matmul_grouped`'s body when x has zeros."""
     m, k = x.shape
-    n = W.shape[1]
-    lists, order, rows, lo, hi, flags, xs, grouped = _parts(room, x, n)
-    if not has_zeros(x):
-        matmul_sparse(out, x, W, lists)  # (which then sums over every position)
-        return
+    lists, order, rows, lo, hi, flags, xs, grouped = _parts(room, x, W.shape[1])
     order_rows(order, rows, lo, hi, flags, x)
     for i in range(m):
         src, dst = x[order[i]], xs[i]
@@ -168,5 +171,47 @@ def matmul_grouped(out, x, W, room):
     matmul_sparse(grouped, xs, W, lists)
     for i in range(m):
         src, dst = grouped[i], out[order[i]]
-        for j in range(n):
+        for j in range(W.shape[1]):
             dst[j] = src[j]
+
+
+@njit(**JIT_INNER_INLINE)
+def matmul_grouped(out, x, W, room):
+    """out = x @ W as ``matmul_sparse``, the rows grouped by their zeros first (see the module docstring) when x has
+    zeros; ``room`` int32 of :func:`grouped_room` (m, k, n, itemsize) values; at most ``MAX_ROWS`` rows."""
+    if has_zeros(x):
+        _grouped(out, x, W, room)
+    else:
+        matmul_sparse(out, x, W, room[:sparse_room(x.shape[0], x.shape[1])])  # (which sums over every position)
+
+
+@kernel_only
+def matmul_or_sparse(out, x, W, room, threads):
+    """out = x @ W, a layer's forward product by fastmlp's own: with a ``room`` that is not empty, over the nonzero
+    inputs - the rows grouped (:func:`matmul_grouped`) when ``room`` holds :func:`grouped_room`'s values, else in
+    their order (``matmul_sparse``), or cut over ``threads`` of Numba's threads (``matmul.matmul_sparse_cut``: the
+    rows in their order, see the module docstring) unless ``threads`` is None; else by ``matmul``. ``room`` None
+    compiles to ``matmul`` alone (a layer whose inputs are not a data set's), ``threads`` None nothing of the cut."""
+
+
+@overload(matmul_or_sparse, jit_options=JIT_INNER, inline="always")
+def _matmul_or_sparse_impl(out, x, W, room, threads):
+    if cuts_nothing(room):
+        return lambda out, x, W, room, threads: matmul(out, x, W)
+    if cuts_nothing(threads):
+        def whole(out, x, W, room, threads):
+            m, k = x.shape
+            if room.size >= grouped_room(m, k, W.shape[1], x.itemsize) and m <= MAX_ROWS:
+                matmul_grouped(out, x, W, room)
+            elif room.size > 0:
+                matmul_sparse(out, x, W, room)
+            else:
+                matmul(out, x, W)
+        return whole
+
+    def impl(out, x, W, room, threads):
+        if room.size > 0:
+            matmul_sparse_cut(out, x, W, room, threads)
+        else:
+            matmul(out, x, W)
+    return impl

@@ -36,10 +36,9 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import overload, register_jitable
 
-from .blas import gemm
-from .config import JIT, JIT_INNER, JIT_INNER_INLINE
+from .config import JIT_INNER, JIT_INNER_INLINE
 from .intrinsics import kernel_only, matrix, stack_block, vector_bytes, wide_vectors
-from .split import JIT_SPLIT, cuts_nothing, piece, product
+from .split import JIT_SPLIT, cuts_nothing, piece
 
 AVAILABLE = vector_bytes() == 64  # AVX-512 (see the module docstring)
 ROWS_PER_TILE = 6  # 6 rows x 4 registers: 24 accumulators, 4 W loads and 6 broadcasts per k
@@ -400,33 +399,6 @@ def matmul_tn_sparse(out, x, dout, alpha, beta, room):
 
 
 @kernel_only
-def matmul_or_sparse(out, x, W, room, threads):
-    """out = x @ W by :func:`matmul_sparse` when ``room`` is not empty (cut over ``threads`` of Numba's threads,
-    :func:`matmul_sparse_cut`, unless ``threads`` is None), else by :func:`matmul`; ``room`` None compiles to
-    :func:`matmul` alone (a layer whose inputs are not a data set's), ``threads`` None nothing of the cut."""
-
-
-@overload(matmul_or_sparse, jit_options=JIT_INNER, inline="always")
-def _matmul_or_sparse_impl(out, x, W, room, threads):
-    if cuts_nothing(room):
-        return lambda out, x, W, room, threads: matmul(out, x, W)
-    if cuts_nothing(threads):
-        def whole(out, x, W, room, threads):
-            if room.size > 0:
-                matmul_sparse(out, x, W, room)
-            else:
-                matmul(out, x, W)
-        return whole
-
-    def impl(out, x, W, room, threads):
-        if room.size > 0:
-            matmul_sparse_cut(out, x, W, room, threads)
-        else:
-            matmul(out, x, W)
-    return impl
-
-
-@kernel_only
 def matmul_tn_or_sparse(out, x, dout, alpha, beta, room):
     """out = alpha * x.T @ dout + beta * out by :func:`matmul_tn_sparse` when ``room`` is not empty, else by
     :func:`matmul_tn`; ``room`` None compiles to :func:`matmul_tn` alone."""
@@ -468,39 +440,3 @@ def matmul_t(out, x, W, wt):
     WT = matrix(wt, 0, n, k)
     _transpose(WT, W)
     matmul(out, x, WT)
-
-
-@njit(**JIT)
-def repeat_product(out, x, W, own, reps, room=None, threads=None):
-    """out = x @ W, ``reps`` times: by :func:`matmul` when ``own`` (:func:`matmul_sparse` with a ``room``
-    that is not empty), else by the BLAS (``blas.gemm``); with ``threads``, each cut over that many of Numba's
-    threads (:func:`matmul_sparse_cut`; the BLAS as ``kernels.split`` cuts it, one call on one thread a piece);
-    for timing one against the other (``fastmlp.backends.products``, the benchmarks)."""
-    for _ in range(reps):
-        if own:
-            matmul_or_sparse(out, x, W, room, threads)
-        else:
-            product(out, x, False, W, False, 1, 0, threads)
-
-
-@njit(**JIT)
-def repeat_dx(dx, dz, W, wt, own, reps):
-    """dx = dz @ W.T, ``reps`` times: by :func:`matmul_t` (W transposed into wt) when ``own``, else by the
-    BLAS, for timing one against the other (``fastmlp.backends.products``)."""
-    for _ in range(reps):
-        if own:
-            matmul_t(dx, dz, W, wt)
-        else:
-            gemm(dx, dz, False, W, True, 1, 0)
-
-
-@njit(**JIT)
-def repeat_dw(out, x, dout, own, reps, room=None, alpha=1.0, beta=1.0):
-    """out = alpha * x.T @ dout + beta * out (by default a product into out as plain SGD's and momentum's are),
-    ``reps`` times: by :func:`matmul_tn` when ``own`` (:func:`matmul_tn_sparse` with a ``room`` that is not
-    empty), else by the BLAS, for timing one against the other (``fastmlp.backends.products``, the benchmarks)."""
-    for _ in range(reps):
-        if own:
-            matmul_tn_or_sparse(out, x, dout, alpha, beta, room)
-        else:
-            gemm(out, x, True, dout, False, alpha, beta)

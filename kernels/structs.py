@@ -33,8 +33,8 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
   ``stats`` (3,) float64 accumulates (loss sum, correct, weight sum), slots ``LOSS_SUM``,
   ``CORRECT``, ``WEIGHT_SUM`` (the last only with sample weights, see ``losses``); ``wt``, room for
   the transposed W of every layer flagged ``OWN_DX`` (at least its n_in * n_out values; empty when
-  none is); ``room``, int32 scratch for the lists of a first layer flagged ``OWN_SPARSE``
-  (``matmul.sparse_room(rows, n_in)`` values; empty when it is not).
+  none is); ``room``, int32 scratch for the lists of a first layer flagged ``OWN_SPARSE`` and its rows grouped
+  by their zeros (``groups.grouped_room(rows, n_in, n_out, itemsize)`` values; empty when it is not).
 - ``Samples``: ``x`` (n, n_in), ``y`` (n,) int64 class ids or empty, ``t`` (n, n_out)
   real targets or empty, ``w`` (n,) sample weights in the params dtype or empty (unweighted).
   Both a data set and the batch buffers it is gathered into.

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from numba import njit
 
+from fastmlp import kernels as K
 from fastmlp.kernels.config import JIT
 from fastmlp.kernels.groups import (MASK_BITS, RUN_BYTES, _flag_words, grouped_room, matmul_grouped, order_rows,
                                     row_masks)
@@ -178,6 +179,27 @@ def test_the_grouped_product_is_the_product(m, k, zeros):
     expected = np.empty_like(by_sparse)
     expected[order] = by_sparse
     np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+def test_the_forward_product_groups_the_rows_when_its_room_holds_them(grouped):
+    """``matmul_or_sparse`` (the layers' own forward, timed by ``repeat_product``): the grouped product with a room of
+    ``grouped_room``'s size, ``matmul_sparse``'s over the rows in their order with a room of ``sparse_room``'s."""
+    rng = np.random.default_rng(4)
+    m, k, n = 64, 120, 128
+    x = _rows(rng, m, k, 0.6)
+    W = rng.standard_normal((k, n)).astype(np.float32)
+    room = np.zeros(grouped_room(m, k, n, 4) if grouped else sparse_room(m, k), np.int32)
+    out, want = np.empty((m, n), np.float32), np.empty((m, n), np.float32)
+    K.repeat_product(out, x, W, True, 1, room)
+    if grouped:
+        _grouped(want, x, W, room.copy())
+    else:
+        _sparse(want, x, W, room.copy())
+    np.testing.assert_array_equal(out, want)
+    other = np.empty_like(want)
+    (_sparse if grouped else _grouped)(other, x, W, np.zeros(grouped_room(m, k, n, 4), np.int32))
+    assert not np.array_equal(other, want)  # (the two ways round otherwise here: the test tells them apart)
 
 
 def test_inputs_without_zeros_take_the_plain_product_and_zeros_are_still_skipped():

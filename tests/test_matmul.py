@@ -23,6 +23,7 @@ from fastmlp.kernels.intrinsics import vector_bytes
 from fastmlp.kernels import matmul
 from fastmlp.kernels.dense import dense_sgd
 from fastmlp.kernels.matmul import fits, tile_columns
+from fastmlp.kernels.groups import grouped_room
 from fastmlp.kernels.matmul import sparse_room
 from fastmlp.kernels.structs import OWN_DW, OWN_DX, OWN_FORWARD, OWN_SPARSE
 from fastmlp.backends import TrainingData
@@ -362,6 +363,24 @@ def test_training_with_matmul_trains_what_the_blas_trains(monkeypatch, optimizer
     assert own.history.history["loss"] == pytest.approx(blas.history.history["loss"], rel=1e-4)
 
 
+@pytest.mark.parametrize("optimizer,kw", [("sgd", {}), ("adam", {"lr": 1e-3})])
+@pytest.mark.parametrize("batch_size", [7, 16])
+def test_a_training_on_one_thread_with_its_rows_grouped_trains_what_the_blas_trains(monkeypatch, optimizer, kw,
+                                                                                    batch_size):
+    """In a process of one thread the first layer's forward product takes each batch's rows grouped by their zeros
+    (``kernels.groups.matmul_grouped``: its room is made for it)."""
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 1)
+    rooms = []
+    make_room = backend._TrainingBuffers.make_room
+    monkeypatch.setattr(backend._TrainingBuffers, "make_room",
+                        lambda tb, arch, own: make_room(tb, arch, own) or rooms.append(tb.ws.room.size))
+    own = _fit(monkeypatch, SPARSE, optimizer, batch_size, zeros=0.3, **kw)
+    assert rooms and set(rooms) == {grouped_room(batch_size, 20, LAYERS[1], 4)}
+    blas = _fit(monkeypatch, None, optimizer, batch_size, zeros=0.3, **kw)
+    np.testing.assert_allclose(own.params, blas.params, rtol=1e-4, atol=5e-5)
+    assert own.history.history["loss"] == pytest.approx(blas.history.history["loss"], rel=1e-4)
+
+
 @pytest.mark.parametrize("optimizer,kernel", [("sgd", "fused"), ("adam", "generic")])
 @pytest.mark.parametrize("flags", [FLAGS, SPARSE], ids=["own", "sparse"])
 def test_training_with_matmul_allocates_nothing_per_batch(monkeypatch, optimizer, kernel, flags):
@@ -508,11 +527,12 @@ def test_with_zeros_in_the_inputs_the_first_layer_is_timed_over_them(offered, mo
     assert products.own_products(ARCH, 16, X) is None  # slower: neither taken, so no OWN_SPARSE either
 
 
-def test_the_training_scratch_holds_the_lists():
+def test_the_training_scratch_holds_the_lists_and_the_grouped_rows():
     arch = fastmlp.MLP([20, 128, 64, 3], seed=0).arch
     tb = backend._TrainingBuffers(arch, 16, None, False)
     assert tb.ws.room.size == 0 and tb.ws.room.dtype == np.int32
     tb.make_room(arch, np.array([OWN_FORWARD | OWN_DW, 0, 0], np.int64))
     assert tb.ws.room.size == 0
     tb.make_room(arch, np.array([OWN_FORWARD | OWN_SPARSE, 0, 0], np.int64))
-    assert tb.ws.room.size == sparse_room(16, 20)
+    grouped = numba.config.NUMBA_NUM_THREADS < 2  # one thread: the batch's rows grouped; several: the cut
+    assert tb.ws.room.size == (grouped_room(16, 20, 128, 4) if grouped else sparse_room(16, 20))

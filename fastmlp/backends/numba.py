@@ -287,12 +287,18 @@ class _TrainingBuffers:
     def make_room(self, arch, own):
         """``ws.wt`` grown, if need be, to hold the transposed W of each layer whose dx ``own`` (``Net.own``)
         sends to ``matmul_t`` (``OWN_DX``), and ``ws.room`` the lists of a first layer's products over the
-        batch's nonzero inputs (``OWN_SPARSE``): once per fit, before the first epoch that needs them."""
+        batch's nonzero inputs (``OWN_SPARSE``), with its rows grouped on one thread: once per fit, before the first
+        epoch that needs them."""
         need = max((k * n for flag, k, n in zip(own, arch.layers[:-1], arch.layers[1:]) if flag & OWN_DX),
                    default=0) if own is not None else 0
         if self.ws.wt.size < need:
             self.ws = self.ws._replace(wt=buffers.empty(need, arch.dtype))
-        lists = sparse_room(self.rows, arch.n_in) if own is not None and own[0] & OWN_SPARSE else 0
+        if own is None or not own[0] & OWN_SPARSE:
+            lists = 0
+        elif numba.config.NUMBA_NUM_THREADS >= 2:  # the cut product (``sparse_threads``): rows in their order
+            lists = sparse_room(self.rows, arch.n_in)
+        else:  # the batch's rows grouped by their zeros (``kernels.groups.matmul_grouped``)
+            lists = grouped_room(self.rows, arch.n_in, arch.layers[1], np.dtype(arch.dtype).itemsize)
         if self.ws.room.size < lists:
             self.ws = self.ws._replace(room=np.empty(lists, np.int32))
 

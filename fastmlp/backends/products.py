@@ -50,7 +50,8 @@ from .. import buffers
 from .. import kernels as K
 from ..kernels import tiles as K_tiles
 from ..kernels.config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK
-from ..kernels.matmul import fits, sparse_room
+from ..kernels.groups import grouped_room
+from ..kernels.matmul import fits
 from ..kernels.structs import OWN_DW, OWN_DX, OWN_FORWARD, OWN_SPARSE, OWN_TILES
 from . import records, thread_choice, tiles
 
@@ -178,16 +179,16 @@ def _timed(arch, rows, l, rng, batch=None, threads=None):
     (own seconds, BLAS seconds) (:func:`_best_of`). With a ``batch`` (the first layer's inputs: x), the own
     product over its nonzero inputs (``matmul_sparse``; cut over ``threads`` unless None)."""
     x, W, out = _forward_operands(arch, rows, l, rng)
-    x, room = _sparse_operands(x, batch)
+    x, room = _sparse_operands(x, batch, W.shape[1])
     return _best_of(lambda way, reps: K.repeat_product(out, x, W, way, reps, room, threads), x.size * W.shape[1])
 
 
-def _sparse_operands(x, batch):
-    """(x, room) for timing a product on the random x, or, with a ``batch`` of real inputs, on that batch with
-    the room for the own product's lists (``kernels.matmul.sparse_room``)."""
+def _sparse_operands(x, batch, n):
+    """(x, room) for timing a product of a layer of n outputs on the random x, or, with a ``batch`` of real inputs,
+    on that batch with the room for the own products' lists and grouped rows (``kernels.groups.grouped_room``)."""
     if batch is None:
         return x, None
-    return batch.astype(x.dtype), np.empty(sparse_room(*batch.shape), np.int32)
+    return batch.astype(x.dtype), np.empty(grouped_room(*batch.shape, n, x.itemsize), np.int32)
 
 
 def _dx_timed(arch, rows, l, rng):
@@ -208,7 +209,7 @@ def _dw_timed(arch, rows, l, rng, batch=None):
     x = rng.standard_normal((rows, k)).astype(arch.dtype)
     dz = rng.standard_normal((rows, n)).astype(arch.dtype)
     out = np.zeros((k, n), arch.dtype)
-    x, room = _sparse_operands(x, batch)
+    x, room = _sparse_operands(x, batch, n)
     return _best_of(lambda way, reps: K.repeat_dw(out, x, dz, way, reps, room), rows * k * n)
 
 

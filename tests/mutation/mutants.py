@@ -465,6 +465,18 @@ MUTANTS = [
         ("tests/test_groups.py",),
         "a row's coarse mask without its second word: positions past the first 512 never group rows"),
     Mutant(
+        "one_thread_training_rows_in_order", "fastmlp/backends/numba.py",
+        "        elif numba.config.NUMBA_NUM_THREADS >= 2:  # the cut product",
+        "        elif numba.config.NUMBA_NUM_THREADS >= 1:  # the cut product",
+        ("tests/test_matmul.py::test_a_training_on_one_thread_with_its_rows_grouped_trains_what_the_blas_trains",),
+        "a training on one thread gets the room of the rows in their order: its batches' rows never grouped"),
+    Mutant(
+        "forward_groups_with_a_room_too_small", "kernels/groups.py",
+        "            if room.size >= grouped_room(m, k, W.shape[1], x.itemsize) and m <= MAX_ROWS:\n",
+        "            if room.size >= sparse_room(m, k) and m <= MAX_ROWS:\n",
+        ("tests/test_groups.py",),
+        "the forward product groups the rows in a room sized for the lists alone: writes past the room"),
+    Mutant(
         "blocks_never_sparse", "kernels/inference.py",
         "        elif net.own[l] & OWN_SPARSE and _lists_fit(lists, a_in, W.shape[1]):\n",
         "        elif False and net.own[l] & OWN_SPARSE and _lists_fit(lists, a_in, W.shape[1]):\n",
