@@ -84,7 +84,8 @@ def test_a_first_probe_that_gives_up_is_measured_again_soon_without_doubling_the
         assert c.kept == ONE
         waits.append(_calls_until_probing(c, 100, collapsed))
     rest = 49 * BATCH * 1e-5  # the given-up call's last piece, on one thread, counts towards the wait
-    assert waits == [int(np.ceil((tc.ONE_RECHECK_SECONDS * 2 ** i - rest) / per_call)) for i in range(3)]
+    assert waits == [int(np.ceil((min(tc.ONE_RECHECK_SECONDS * 2 ** i, tc.ONE_RECHECK_MAX_SECONDS) - rest) / per_call))
+                     for i in range(3)]
     c = ThreadChoice()
     _run(c, 100, {ALL: 1e-5, ONE: 2e-5})
     _run(c, 100, {ALL: 1e-5, ONE: 2e-5})
@@ -207,7 +208,7 @@ def test_all_threads_kept_are_measured_again_after_recheck_seconds():
 def test_one_thread_kept_is_measured_again_soon_then_less_often():
     """A probe that kept one thread in a spell where the other core ran slowly is measured again
     after ONE_RECHECK_SECONDS; each further probe in a row that keeps one thread doubles the wait,
-    up to RECHECK_SECONDS; all threads kept start the waits over."""
+    up to ONE_RECHECK_MAX_SECONDS; all threads kept start the waits over."""
     slow_threads = {ALL: 2e-5, ONE: 1e-5}
     per_call = 100 * BATCH * 1e-5
     c = _settled(slow_threads)
@@ -218,9 +219,9 @@ def test_one_thread_kept_is_measured_again_soon_then_less_often():
         for _ in range(2):
             _run(c, 100, slow_threads)
         assert c.kept == ONE
-    seconds = [min(tc.ONE_RECHECK_SECONDS * 2 ** i, tc.RECHECK_SECONDS) for i in range(6)]
+    seconds = [min(tc.ONE_RECHECK_SECONDS * 2 ** i, tc.ONE_RECHECK_MAX_SECONDS) for i in range(6)]
     assert waits == [int(np.ceil(s / per_call)) for s in seconds]
-    assert waits[-1] == int(np.ceil(tc.RECHECK_SECONDS / per_call))
+    assert waits[-1] == int(np.ceil(tc.ONE_RECHECK_MAX_SECONDS / per_call)) < tc.RECHECK_SECONDS / per_call
     _calls_until_probing(c, 100, slow_threads)
     for _ in range(2):
         _run(c, 100, {ALL: 1e-5, ONE: 2e-5})  # the other core runs at its speed again
@@ -569,7 +570,7 @@ def test_inference_probes_again_when_the_kept_way_slows_down():
 
 def test_inference_with_one_thread_kept_is_measured_again_after_one_recheck_seconds_then_doubled():
     """No drop acts with one thread kept (the machine got busier); it is measured again after
-    ONE_RECHECK_SECONDS, doubled at each probe in a row that keeps it, up to RECHECK_SECONDS: a first
+    ONE_RECHECK_SECONDS, doubled at each probe in a row that keeps it, up to ONE_RECHECK_MAX_SECONDS: a first
     probe while the BLAS's new threads spin keeps one thread, and must not hold it for long."""
     c = tc.PooledChoice()
     _calls(c, SETTLE, 1000, {ALL: 3e-5, ONE: 1e-5})
@@ -583,10 +584,10 @@ def test_inference_with_one_thread_kept_is_measured_again_after_one_recheck_seco
         waits.append(calls)
         _calls(c, 2 * tc.POOLED_CALLS, 1000, {ALL: 3e-5, ONE: 1e-5})  # the probe keeps one thread again
         assert c.kept == ONE
-    seconds = [min(tc.ONE_RECHECK_SECONDS * 2 ** i, tc.RECHECK_SECONDS) for i in range(6)]
+    seconds = [min(tc.ONE_RECHECK_SECONDS * 2 ** i, tc.ONE_RECHECK_MAX_SECONDS) for i in range(6)]
     assert all(round(s / 0.05) <= w <= round(s / 0.05) + 1 for w, s in zip(waits, seconds))  # (sums of 0.05 s)
     _calls(c, int(np.ceil(tc.ONE_RECHECK_SECONDS / 0.05)), 1000, {ALL: 3e-5, ONE: 5e-5})
-    _calls(c, 2 * tc.POOLED_CALLS, 1000, {ALL: 1e-5, ONE: 2e-5})  # not yet: RECHECK_SECONDS now
+    _calls(c, 2 * tc.POOLED_CALLS, 1000, {ALL: 1e-5, ONE: 2e-5})  # not yet: ONE_RECHECK_MAX_SECONDS now
     assert c.kept == ONE
 
 

@@ -19,8 +19,8 @@ thread: on a busy core a piece on all threads can collapse (2-7k samples/s again
 running for seconds), and the guard bounds that to about a batch. With all threads kept, it probes again after
 ``RECHECK_SECONDS`` of training, and at once when their calls (pooled over ``STEADY_SECONDS``) run at less than
 ``DROP`` times the speed the kept way had: the load changed. One thread kept is probed again after
-``ONE_RECHECK_SECONDS``, doubled at each probe in a row that keeps it, up to ``RECHECK_SECONDS``, and never on a
-drop: its drop says the machine got busier, which would not make all threads faster (kept because a training's
+``ONE_RECHECK_SECONDS``, doubled at each probe in a row that keeps it, up to ``ONE_RECHECK_MAX_SECONDS``, and never
+on a drop: its drop says the machine got busier, which would not make all threads faster (kept because a training's
 first probe gave up all threads, after ``FIRST_GIVE_UP_RECHECK_SECONDS``: a fresh process's first pieces also pay
 for its thread pools starting). Why recheck one thread soon: on the KVM project machine (Zen 5) the second vCPU
 runs now and then at a fraction of its speed for a second or more; a probe in such a spell keeps one thread (all
@@ -61,6 +61,7 @@ PROBE_PIECES = 2  # timed pieces of at least STEADY_SECONDS of each way before c
 MARGIN = 0.05  # all threads are kept only when faster than one thread by this fraction
 RECHECK_SECONDS = 10.0  # training time between probes (the longest, with one thread kept)
 ONE_RECHECK_SECONDS = 1.0  # one thread kept by a probe: measured again after this, doubled at each such probe in a row
+ONE_RECHECK_MAX_SECONDS = 2.0  # up to this (``_keep``)
 FIRST_GIVE_UP_RECHECK_SECONDS = 0.25  # one thread kept as a training's first probe gave up: measured again after
 GIVE_UP = 3.0  # a probe's piece on all threads stops once this many times slower than one thread (``_guarded``)
 GIVE_UP_SLACK = 0.002  # seconds: a few batches' wake-up of the threads never give up
@@ -321,13 +322,17 @@ class ThreadChoice:
 
     def _keep(self, way, gave_up=False):
         """End the probe keeping ``way``; its recheck (one thread: ``ONE_RECHECK_SECONDS``, doubled at each
-        probe in a row that keeps it, up to ``RECHECK_SECONDS``; all threads: ``RECHECK_SECONDS``). One thread
+        probe in a row that keeps it, up to ``ONE_RECHECK_MAX_SECONDS``; all threads: ``RECHECK_SECONDS``). One thread
         kept because the training's first probe gave up all threads (``gave_up``, :meth:`_guarded`) is measured
         again after ``FIRST_GIVE_UP_RECHECK_SECONDS``, the doubling left as it was: a fresh process's first
         pieces on all threads also pay for the thread pools that start beside them. Traced on the Zen 4 VM
         (momentum-b64, fresh processes): the first piece on two BLAS threads ran at 1-26k samples/s in 3 of 6
         processes, 0.1 s into the first fit, then at 110-126k a second later; each of the 3 kept one thread for
-        its first second, and one of them, whose next probe fell in a slow spell, for 3.9 s."""
+        its first second, and one of them, whose next probe fell in a slow spell, for 3.9 s. Why the waits stop at
+        ``ONE_RECHECK_MAX_SECONDS``: a spell that outlasts two probes held one thread for up to 10 s after it ended
+        when they doubled up to ``RECHECK_SECONDS`` (nesterov-b64 with another process spinning from 1.5 to 5.0 s of
+        training, traced: one thread kept at 4.84 s, two threads again at 9.05 s); a probe on a machine that stays
+        busy costs about a batch (the guard), so one every 2 s costs it little."""
         first, self._chosen = not self._chosen, True
         self.kept = way
         self._kept_rate = self.rate(way)
@@ -337,7 +342,7 @@ class ThreadChoice:
         elif gave_up and first:
             self._recheck = FIRST_GIVE_UP_RECHECK_SECONDS
         else:
-            self._recheck, self._one_wait = self._one_wait, min(2 * self._one_wait, RECHECK_SECONDS)
+            self._recheck, self._one_wait = self._one_wait, min(2 * self._one_wait, ONE_RECHECK_MAX_SECONDS)
 
     def kernel_changed(self):
         """All threads now run another kernel (the cut one, ``kernels.split``, once it is ready): with all

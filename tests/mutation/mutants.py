@@ -477,6 +477,12 @@ MUTANTS = [
         ("tests/test_groups.py",),
         "the forward product groups the rows in a room sized for the lists alone: writes past the room"),
     Mutant(
+        "one_thread_waits_double_to_the_long_recheck", "fastmlp/backends/thread_choice.py",
+        "min(2 * self._one_wait, ONE_RECHECK_MAX_SECONDS)",
+        "min(2 * self._one_wait, RECHECK_SECONDS)",
+        ("tests/test_thread_choice.py",),
+        "one thread kept waits up to 10 s between measures: a spell that outlasts two probes holds it for seconds after"),
+    Mutant(
         "blocks_never_sparse", "kernels/inference.py",
         "        elif net.own[l] & OWN_SPARSE and _lists_fit(lists, a_in, W.shape[1]):\n",
         "        elif False and net.own[l] & OWN_SPARSE and _lists_fit(lists, a_in, W.shape[1]):\n",
@@ -558,7 +564,7 @@ MUTANTS = [
         "a probe runs its whole piece on all threads however slow: on a busy core one piece can run for seconds"),
     Mutant(
         "thread_choice_one_thread_rechecked_only_every_recheck_seconds", "fastmlp/backends/thread_choice.py",
-        "            self._recheck, self._one_wait = self._one_wait, min(2 * self._one_wait, RECHECK_SECONDS)\n",
+        "            self._recheck, self._one_wait = self._one_wait, min(2 * self._one_wait, ONE_RECHECK_MAX_SECONDS)\n",
         "            self._recheck = RECHECK_SECONDS\n",
         ("tests/test_thread_choice.py",),
         "one thread kept by a probe in a slow spell of the other core stays for RECHECK_SECONDS"),
