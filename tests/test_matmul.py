@@ -382,8 +382,16 @@ def test_a_training_on_one_thread_with_its_rows_grouped_trains_what_the_blas_tra
 
 
 @pytest.mark.parametrize("optimizer,kernel", [("sgd", "fused"), ("adam", "generic")])
-@pytest.mark.parametrize("flags", [FLAGS, SPARSE], ids=["own", "sparse"])
-def test_training_with_matmul_allocates_nothing_per_batch(monkeypatch, optimizer, kernel, flags):
+@pytest.mark.parametrize("flags,one_thread", [(FLAGS, False), (SPARSE, False), (SPARSE, True)],
+                         ids=["own", "sparse", "sparse-grouped"])
+def test_training_with_matmul_allocates_nothing_per_batch(monkeypatch, optimizer, kernel, flags, one_thread):
+    """Also with the first layer's rows grouped by their zeros (a process of one thread: ``one_thread``)."""
+    rooms = []
+    if one_thread:
+        monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 1)
+        make_room = backend._TrainingBuffers.make_room
+        monkeypatch.setattr(backend._TrainingBuffers, "make_room",
+                            lambda tb, arch, own: make_room(tb, arch, own) or rooms.append(tb.ws.room.size))
     asked = []
     monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False: asked.append(rows) or flags)
     rng = np.random.default_rng(0)
@@ -399,6 +407,7 @@ def test_training_with_matmul_allocates_nothing_per_batch(monkeypatch, optimizer
     d1, d100 = _one_and_hundred(model, opt, state, data)
     assert asked and set(asked) == {16}
     assert d1 == ZERO and d100 == ZERO
+    assert not one_thread or set(rooms) == {grouped_room(16, 20, LAYERS[1], 4)}  # (grouped: its room made for it)
 
 
 def test_the_deterministic_mode_set_after_a_measurement_gets_none(offered, monkeypatch):
