@@ -66,6 +66,14 @@ def grouped_room(m, k, n, itemsize):
     return _lists_end(m, k) + 6 * m + 2 * _flag_words(k) + (m * k + m * n) * (itemsize // 4)
 
 
+@register_jitable
+def holds_grouped(size, x, n):
+    """Whether a room of ``size`` int32 values holds :func:`matmul_grouped`'s for x (m, k) and a product of n columns
+    (:func:`grouped_room`), and x has no more rows than it groups (``MAX_ROWS``)."""
+    m, k = x.shape
+    return m <= MAX_ROWS and grouped_room(m, k, n, x.itemsize) <= size
+
+
 @njit(**JIT_INNER_INLINE)
 def _parts(room, x, n):
     """The named pieces of ``room`` for x (m, k) and a product of n columns: (lists, order, rows, lo, hi, flags, xs,
@@ -182,7 +190,7 @@ def matmul_grouped(out, x, W, room):
     if has_zeros(x):
         _grouped(out, x, W, room)
     else:
-        matmul_sparse(out, x, W, room[:sparse_room(x.shape[0], x.shape[1])])  # (which sums over every position)
+        matmul(out, x, W)  # (``matmul_sparse``'s bits on such rows)
 
 
 @kernel_only
@@ -200,8 +208,7 @@ def _matmul_or_sparse_impl(out, x, W, room, threads):
         return lambda out, x, W, room, threads: matmul(out, x, W)
     if cuts_nothing(threads):
         def whole(out, x, W, room, threads):
-            m, k = x.shape
-            if room.size >= grouped_room(m, k, W.shape[1], x.itemsize) and m <= MAX_ROWS:
+            if holds_grouped(room.size, x, W.shape[1]):
                 matmul_grouped(out, x, W, room)
             elif room.size > 0:
                 matmul_sparse(out, x, W, room)

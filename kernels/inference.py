@@ -55,7 +55,7 @@ from .config import JIT, JIT_INNER, JIT_INNER_INLINE
 from .dense import _matmul, dense_forward_body, is_narrow, narrow_product
 from .intrinsics import borrow, matrix, stack_block
 from .losses import SIGMOID_BCE, SIGMOID_XENT
-from .groups import MAX_ROWS, grouped_room, matmul_grouped
+from .groups import holds_grouped, matmul_grouped
 from .matmul import matmul
 from .network import bias, weight
 from .screen import screen
@@ -265,9 +265,7 @@ def refresh_tiles(tiles, params, net):
 def _lists_fit(lists, x, n):
     """Whether the calling thread has a row of ``lists`` and it holds the room of a block's rows x (rows, k) grouped
     for a product of n columns (``groups.grouped_room``)."""
-    rows, k = x.shape
-    return (numba.get_thread_id() < lists.shape[0] and rows <= MAX_ROWS
-            and grouped_room(rows, k, n, x.itemsize) <= lists.shape[1])
+    return numba.get_thread_id() < lists.shape[0] and holds_grouped(lists.shape[1], x, n)
 
 
 @njit(**JIT_INNER)

@@ -16,9 +16,9 @@ from .split import product
 def repeat_product(out, x, W, own, reps, room=None, threads=None):
     """out = x @ W, ``reps`` times: by ``matmul.matmul`` when ``own`` (over the nonzero inputs, the rows grouped,
     with a ``room`` that is not empty: ``groups.matmul_or_sparse``), else by the BLAS (``blas.gemm``); with
-    ``threads``, each cut over that many of Numba's threads (``groups.matmul_grouped``; the BLAS as ``kernels.split``
-    cuts it, one call on one thread a piece);
-    for timing one against the other (``fastmlp.backends.products``, the benchmarks)."""
+    ``threads``, each cut over that many of Numba's threads (``matmul.matmul_sparse_cut``, the rows in their order;
+    the BLAS as ``kernels.split`` cuts it, one call on one thread a piece); for timing one against the other
+    (``fastmlp.backends.products``, the benchmarks)."""
     for _ in range(reps):
         if own:
             matmul_or_sparse(out, x, W, room, threads)

@@ -295,7 +295,7 @@ class _TrainingBuffers:
             self.ws = self.ws._replace(wt=buffers.empty(need, arch.dtype))
         if own is None or not own[0] & OWN_SPARSE:
             lists = 0
-        elif numba.config.NUMBA_NUM_THREADS >= 2:  # the cut product (``sparse_threads``): rows in their order
+        elif sparse_threads(own, None) is not None:  # the product cut over the threads: the rows in their order
             lists = sparse_room(self.rows, arch.n_in)
         else:  # the batch's rows grouped by their zeros (``kernels.groups.matmul_grouped``)
             lists = grouped_room(self.rows, arch.n_in, arch.layers[1], np.dtype(arch.dtype).itemsize)

@@ -466,14 +466,14 @@ MUTANTS = [
         "a row's coarse mask without its second word: positions past the first 512 never group rows"),
     Mutant(
         "one_thread_training_rows_in_order", "fastmlp/backends/numba.py",
-        "        elif numba.config.NUMBA_NUM_THREADS >= 2:  # the cut product",
-        "        elif numba.config.NUMBA_NUM_THREADS >= 1:  # the cut product",
+        "        elif sparse_threads(own, None) is not None:  # the product cut",
+        "        elif own is not None:  # the product cut",
         ("tests/test_matmul.py::test_a_training_on_one_thread_with_its_rows_grouped_trains_what_the_blas_trains",),
         "a training on one thread gets the room of the rows in their order: its batches' rows never grouped"),
     Mutant(
         "forward_groups_with_a_room_too_small", "kernels/groups.py",
-        "            if room.size >= grouped_room(m, k, W.shape[1], x.itemsize) and m <= MAX_ROWS:\n",
-        "            if room.size >= sparse_room(m, k) and m <= MAX_ROWS:\n",
+        "    return m <= MAX_ROWS and grouped_room(m, k, n, x.itemsize) <= size\n",
+        "    return m <= MAX_ROWS and sparse_room(m, k) <= size\n",
         ("tests/test_groups.py",),
         "the forward product groups the rows in a room sized for the lists alone: writes past the room"),
     Mutant(
@@ -481,7 +481,8 @@ MUTANTS = [
         "min(2 * self._one_wait, ONE_RECHECK_MAX_SECONDS)",
         "min(2 * self._one_wait, RECHECK_SECONDS)",
         ("tests/test_thread_choice.py",),
-        "one thread kept waits up to 10 s between measures: a spell that outlasts two probes holds it for seconds after"),
+        "one thread kept waits up to 10 s between measures: a spell that outlasts two probes holds it for seconds "
+        "after"),
     Mutant(
         "blocks_never_sparse", "kernels/inference.py",
         "        elif net.own[l] & OWN_SPARSE and _lists_fit(lists, a_in, W.shape[1]):\n",
@@ -564,7 +565,8 @@ MUTANTS = [
         "a probe runs its whole piece on all threads however slow: on a busy core one piece can run for seconds"),
     Mutant(
         "thread_choice_one_thread_rechecked_only_every_recheck_seconds", "fastmlp/backends/thread_choice.py",
-        "            self._recheck, self._one_wait = self._one_wait, min(2 * self._one_wait, ONE_RECHECK_MAX_SECONDS)\n",
+        "            self._recheck, self._one_wait = self._one_wait, "
+        "min(2 * self._one_wait, ONE_RECHECK_MAX_SECONDS)\n",
         "            self._recheck = RECHECK_SECONDS\n",
         ("tests/test_thread_choice.py",),
         "one thread kept by a probe in a slow spell of the other core stays for RECHECK_SECONDS"),
