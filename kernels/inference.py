@@ -44,7 +44,11 @@ The first layer's product in the blocks sums over each block's nonzero inputs (`
 enough, as images' dark pixels (AMD EPYC Zen 4, Fashion-MNIST's 10,000 test-size rows, the fashion net, two
 threads, best of 30 calls in one process: 432k -> 463k rows/s), its rows grouped by their zeros first
 (``groups.matmul_grouped``: tiles of rows with like zeros skip more; 478-488k -> 495-547k rows/s; calls of 256
-rows with the other core busy, 203-256k -> 288k), its room in the calling thread's row of ``lists``.
+rows with the other core busy, 203-256k -> 288k), its room in the calling thread's row of ``lists``. So does each
+hidden layer's (the same flag), over the zeros of the layer below (ReLU's), its rows in their order
+(``matmul.matmul_sparse``): grouping them cost what it saved there (the 256-128 layer of a 64-row block, one
+thread: 36.2 us by ``matmul``, 30.0 us in order, 35.1 us grouped; calls of 256 rows with the other core busy, fresh
+processes alternated, best of each: 265-267k -> 275-288k rows/s; 10,000 rows on two threads 534-540k -> 551k).
 """
 import numba
 import numpy as np
@@ -56,7 +60,7 @@ from .dense import _matmul, dense_forward_body, is_narrow, narrow_product
 from .intrinsics import borrow, matrix, stack_block
 from .losses import SIGMOID_BCE, SIGMOID_XENT
 from .groups import holds_grouped, matmul_grouped
-from .matmul import matmul
+from .matmul import matmul, matmul_sparse, sparse_room
 from .network import bias, weight
 from .screen import screen
 from .structs import N_IN, N_OUT, OWN_FORWARD, OWN_SPARSE, OWN_TILES, W_OFF
@@ -268,13 +272,22 @@ def _lists_fit(lists, x, n):
     return numba.get_thread_id() < lists.shape[0] and holds_grouped(lists.shape[1], x, n)
 
 
+@njit(**JIT_INNER_INLINE)
+def _sparse_lists_fit(lists, x):
+    """Whether the calling thread has a row of ``lists`` and it holds the lists of a block's rows x (rows, k) in their
+    order (``matmul.sparse_room``: a hidden layer's product over its nonzero inputs)."""
+    return numba.get_thread_id() < lists.shape[0] and sparse_room(x.shape[0], x.shape[1]) <= lists.shape[1]
+
+
 @njit(**JIT_INNER)
 def _block_layers(out, scratch, params, x, net, i0, i1, tiles, lists):
     """``output_layers`` for rows i0..i1 of x (m, n_in) alone, on the calling thread: each layer's
     product on AMX tiles or by ``matmul`` where ``Net.own`` says (``OWN_TILES``: ``tiles.tile_product``,
     the weights packed in ``tiles``, the thread's own room for rows; the first layer's over the block's nonzero
     inputs with ``OWN_SPARSE``, its rows grouped by their zeros: ``groups.matmul_grouped``, its room in the thread's
-    row of ``lists``, (threads, room) int32, when the block's fit), else by loops (no BLAS call inside a parallel
+    row of ``lists``, (threads, room) int32, when the block's fit; a hidden layer's with ``OWN_SPARSE`` over its
+    nonzero inputs in their order, ``matmul.matmul_sparse``, its lists in that row when they fit), else by loops (no
+    BLAS call inside a parallel
     region: ``dense.narrow_product`` for a narrow layer, such as the last), into out (m, n_out).
     The block's hidden layers ping-pong in its own slab of each half of scratch, elements
     [i0 * width, i1 * width) with width = half // m >= the widest layer: the blocks run through the
@@ -292,8 +305,10 @@ def _block_layers(out, scratch, params, x, net, i0, i1, tiles, lists):
             room = tiles.room
             me = numba.get_thread_id()
             tile_product(dst, a_in, tiles.packed[tiles.offsets[l]:], tiles.rows[me * room:(me + 1) * room])
-        elif net.own[l] & OWN_SPARSE and _lists_fit(lists, a_in, W.shape[1]):
+        elif net.own[l] & OWN_SPARSE and l == 0 and _lists_fit(lists, a_in, W.shape[1]):
             matmul_grouped(dst, a_in, W, lists[numba.get_thread_id()])
+        elif net.own[l] & OWN_SPARSE and l > 0 and _sparse_lists_fit(lists, a_in):
+            matmul_sparse(dst, a_in, W, lists[numba.get_thread_id()])
         elif net.own[l] & OWN_FORWARD:
             matmul(dst, a_in, W)
         elif is_narrow(W):
@@ -309,9 +324,9 @@ def screened_blocks(proba, out, flags, counts, scratch, params, x, net, limit, b
     """``screened`` by blocks of ``block`` rows over Numba's threads (see the module docstring):
     ``Net.own`` (L,) int64 says which layers' products go to ``matmul`` (widths that fit it) or to AMX
     tiles, their weights packed into ``tiles`` (``TileWork``, empty arrays when none is) by
-    ``refresh_tiles`` before the call, and the first layer's (``OWN_SPARSE``) over the nonzero inputs of each
-    block, its rows grouped (``groups.matmul_grouped``), its room in ``lists`` (threads, room) int32, a row for each
-    of Numba's threads;
+    ``refresh_tiles`` before the call, and those flagged ``OWN_SPARSE`` over the nonzero inputs of each block (the
+    first layer's rows grouped, ``groups.matmul_grouped``; a hidden layer's in order), their room in ``lists``
+    (threads, room) int32, a row for each of Numba's threads;
     counts (at least the number of blocks,) int64 takes each block's ``screen`` count (no two
     threads add into one element), summed in order into flags[0]."""
     m = x.shape[0]

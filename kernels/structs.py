@@ -19,7 +19,8 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
   ``Workspace.wt``); ``OWN_DW``, its weight product (dW = x.T @ dz, or plain SGD's and momentum's
   product into W or the velocity: ``matmul.matmul_tn``); ``OWN_SPARSE`` (the first layer's, with one of the
   two others), those two products over the batch's nonzero inputs where it has zeros (``matmul.matmul_sparse``,
-  ``matmul_tn_sparse``: their lists in ``Workspace.room``); in inference by blocks also ``OWN_TILES``, its
+  ``matmul_tn_sparse``: their lists in ``Workspace.room``; in inference by blocks any layer's forward product, a
+  hidden layer's over the zeros of the layer below); in inference by blocks also ``OWN_TILES``, its
   forward product on AMX tiles (``tiles.tile_product``, the weights packed in ``TileWork``).
 - ``TileWork``: inference by blocks on AMX tiles (``tiles``), one calling thread's: ``packed``, the
   packed weights of every layer flagged ``OWN_TILES`` (uint16, 64-byte aligned), layer l's from

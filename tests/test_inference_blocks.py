@@ -23,7 +23,7 @@ from fastmlp.backends import products, tiles
 from fastmlp.backends import thread_choice as tc
 from fastmlp.kernels.groups import grouped_room
 from fastmlp.kernels.matmul import AVAILABLE, tile_columns
-from fastmlp.kernels.structs import OWN_FORWARD, OWN_SPARSE, OWN_TILES, W_OFF
+from fastmlp.kernels.structs import B_OFF, OWN_FORWARD, OWN_SPARSE, OWN_TILES, W_OFF
 
 COLUMNS = tile_columns(4)  # one tile row of float32: 64 with AVX-512, 32 with AVX2
 N_IN = 100
@@ -220,7 +220,7 @@ def test_blocks_taken_unless_matmul_measured_slower(offered, monkeypatch, own_co
     own = products.inference_own(ARCH)
     tries = 1 if taken else products.BLOCKS_TRIES  # a verdict against the blocks is measured again
     assert asked == [(products.BLOCK_ROWS, 0), (products.BLOCK_ROWS, 1)] * tries  # the layers that fit
-    assert (own.tolist() == [OWN_FORWARD | OWN_SPARSE, OWN_FORWARD, 0]) if taken else own is None
+    assert (own.tolist() == [OWN_FORWARD | OWN_SPARSE, OWN_FORWARD | OWN_SPARSE, 0]) if taken else own is None
     assert products.inference_own(ARCH) is own and len(asked) == 2 * tries  # measured once per shape
 
 
@@ -229,7 +229,7 @@ def test_a_measurement_against_the_blocks_in_a_slow_spell_is_measured_again(offe
     each layer's best over the tries is compared."""
     costs = iter([(1.5, 1.0), (1.5, 1.0), (1.0, 1.0), (1.0, 1.0)])
     monkeypatch.setattr(products, "_timed", lambda arch, rows, l, rng: next(costs))
-    assert products.inference_own(ARCH).tolist() == [OWN_FORWARD | OWN_SPARSE, OWN_FORWARD, 0]
+    assert products.inference_own(ARCH).tolist() == [OWN_FORWARD | OWN_SPARSE, OWN_FORWARD | OWN_SPARSE, 0]
     products._chosen.clear()
     costs = iter([(1.0, 0.5), (1.0, 0.5)] + [(1.5, 1.5), (1.5, 1.5)] * (products.BLOCKS_TRIES - 1))
     assert products.inference_own(ARCH) is None  # the later tries alone would take the blocks; the bests do not
@@ -253,7 +253,7 @@ def test_no_blocks_when_layers_do_not_fit_or_in_the_deterministic_mode(offered, 
 def test_a_real_measurement(offered):
     """Timed for real (whatever it chooses): the flags of the layers that fit, or None."""
     own = products.inference_own(ARCH)
-    assert own is None or (own & ~OWN_TILES).tolist() == [OWN_FORWARD | OWN_SPARSE, OWN_FORWARD, 0]
+    assert own is None or (own & ~OWN_TILES).tolist() == [OWN_FORWARD | OWN_SPARSE, OWN_FORWARD | OWN_SPARSE, 0]
     assert own is None or tiles.available() or not (own & OWN_TILES).any()
 
 
@@ -380,6 +380,20 @@ def test_a_block_sums_over_its_nonzero_inputs():
     model.params[model.arch.net.lay[0, W_OFF] + 7 * LAYERS[1]] = np.inf  # W[7, 0] of the first layer
     (out, _, _), (out_sparse, _, _) = _call_both(model, X, _own([1, 1, 0], OWN_SPARSE), 48)
     _, (out_plain, _, _) = _call_both(model, X, _own([1, 1, 0], 0), 48)
+    assert np.isfinite(out_sparse).all() and not np.isfinite(out_plain).all()
+
+
+def test_a_hidden_layer_sums_over_its_nonzero_inputs_in_a_block():
+    """The evidence that a hidden layer's blocks skip the zeros of the layer below (``OWN_SPARSE`` on it: ReLU's
+    zeros): a unit of the first hidden layer that is 0 for every row (its bias far below) meets an infinity in the
+    next layer's W, which is not spread; without the flag on that layer it is (0 * inf is NaN)."""
+    model = fastmlp.MLP(LAYERS, activation="relu", seed=1)
+    lay = model.arch.net.lay
+    model.params[lay[0, B_OFF] + 5] = -1e6  # b[5] of the first layer: its unit 5 is 0 after the ReLU
+    model.params[lay[1, W_OFF] + 5 * LAYERS[2]] = np.inf  # W[5, 0] of the second layer
+    X = _images(200)
+    _, (out_sparse, _, _) = _call_both(model, X, np.array([OWN_FORWARD, OWN_FORWARD | OWN_SPARSE, 0]), 48)
+    _, (out_plain, _, _) = _call_both(model, X, np.array([OWN_FORWARD | OWN_SPARSE, OWN_FORWARD, 0]), 48)
     assert np.isfinite(out_sparse).all() and not np.isfinite(out_plain).all()
 
 

@@ -319,9 +319,10 @@ class _InferenceBuffers:
     ping-pong ``scratch``, the ``logits``, the row path's nonzero positions ``nz``, the
     screening count ``flags``, each block's count ``counts``, the AMX tiles' work ``tiles``
     (``kernels.inference.screened_blocks``: made for the layers that take tiles by :meth:`tiles_for`),
-    the room of the first layer's product over a block's nonzero inputs ``lists`` (its rows grouped by their zeros
-    and its lists: a row for each of Numba's threads, ``kernels.groups.grouped_room`` for the largest block of a
-    call, ``products.BLOCK_ROWS`` rows)
+    the room of a layer's product over a block's nonzero inputs ``lists`` (the first layer's rows grouped by their
+    zeros and its lists, ``kernels.groups.grouped_room``, or a hidden layer's lists, ``kernels.matmul.sparse_room``,
+    whichever is larger: a row for each of Numba's threads, for the largest block of a call, ``products.BLOCK_ROWS``
+    rows)
     and ``no_proba``, the empty array that asks the kernel for the output only (see
     ``kernels.inference.screened``)."""
 
@@ -337,7 +338,8 @@ class _InferenceBuffers:
         self.no_proba = np.zeros((0, arch.n_classes), np.float64)
         self.tiles = []  # (Net.own, its TileWork): the blocks' two nets (``NumbaBackend._by_blocks``)
         blocks = rows >= products.BLOCKS_FROM
-        room = grouped_room(products.BLOCK_ROWS, arch.n_in, arch.layers[1], np.dtype(arch.dtype).itemsize)
+        room = max([grouped_room(products.BLOCK_ROWS, arch.n_in, arch.layers[1], np.dtype(arch.dtype).itemsize)]
+                   + [sparse_room(products.BLOCK_ROWS, int(k)) for k in arch.layers[1:-1]])
         self.lists = np.empty((numba.config.NUMBA_NUM_THREADS, room) if blocks else (0, 0), np.int32)
 
     def tiles_for(self, arch, own):

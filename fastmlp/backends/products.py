@@ -33,9 +33,10 @@ outputs forward, its inputs for dx) and that go to the BLAS (not the small-produ
 Inference by blocks (:func:`inference_own`): a large ``predict`` call's rows cut into blocks, each
 block through every layer on one of Numba's threads (``kernels.inference.screened_blocks``), its
 products by ``matmul``; taken where that product measured no more than ``BLOCKS_MARGIN`` slower than
-the BLAS on one thread. The first layer's then gets ``OWN_SPARSE`` too, not timed: each block sums over its
+the BLAS on one thread. Each layer it takes then gets ``OWN_SPARSE`` too, not timed: each block sums over its
 nonzero inputs where they have zeros enough (the kernel's gate, ``kernels.matmul.matmul_sparse``: a block
-without zeros pays their count in 8 rows; Fashion-MNIST, 96 rows, one thread: 332 us -> 284 us).
+without zeros pays their count in 8 rows; Fashion-MNIST, 96 rows, one thread: 332 us -> 284 us), the first layer's
+rows grouped by their zeros, a hidden layer's (ReLU's zeros) in their order (``kernels.inference``).
 Where AMX may run (``tiles.available``), a layer's product goes to the tiles
 (``kernels.tiles``, float32 results from bfloat16 parts) where they measured faster than ``matmul`` by
 ``MARGIN`` at the blocks' rows.
@@ -370,8 +371,8 @@ def _measure_blocks(arch):
                 best[l] = (min(o, o2), min(b, b2))
             if sum(o for o, _ in best.values()) < (1 + BLOCKS_MARGIN) * sum(b for _, b in best.values()):
                 own = _with_tiles(arch, own, rng)
-                if own[0] & OWN_FORWARD:  # a block's zeros decide, block by block (``kernels.matmul.matmul_sparse``)
-                    own[0] |= OWN_SPARSE
+                # a block's zeros decide, block by block and layer by layer (``kernels.matmul.matmul_sparse``)
+                own[(own & OWN_FORWARD) != 0] |= OWN_SPARSE
                 return own
     return None
 

@@ -485,10 +485,22 @@ MUTANTS = [
         "after"),
     Mutant(
         "blocks_never_sparse", "kernels/inference.py",
-        "        elif net.own[l] & OWN_SPARSE and _lists_fit(lists, a_in, W.shape[1]):\n",
-        "        elif False and net.own[l] & OWN_SPARSE and _lists_fit(lists, a_in, W.shape[1]):\n",
+        "        elif net.own[l] & OWN_SPARSE and l == 0 and _lists_fit(lists, a_in, W.shape[1]):\n",
+        "        elif False and net.own[l] & OWN_SPARSE and l == 0 and _lists_fit(lists, a_in, W.shape[1]):\n",
         ("tests/test_inference_blocks.py",),
         "inference by blocks: the first layer's product never over the block's nonzero inputs"),
+    Mutant(
+        "blocks_hidden_layers_never_sparse", "kernels/inference.py",
+        "        elif net.own[l] & OWN_SPARSE and l > 0 and _sparse_lists_fit(lists, a_in):\n",
+        "        elif False and net.own[l] & OWN_SPARSE and l > 0 and _sparse_lists_fit(lists, a_in):\n",
+        ("tests/test_inference_blocks.py",),
+        "inference by blocks: a hidden layer's product never over the zeros of the layer below"),
+    Mutant(
+        "blocks_flag_only_the_first_layer_sparse", "fastmlp/backends/products.py",
+        "                own[(own & OWN_FORWARD) != 0] |= OWN_SPARSE\n",
+        "                own[:1][(own[:1] & OWN_FORWARD) != 0] |= OWN_SPARSE\n",
+        ("tests/test_inference_blocks.py",),
+        "inference by blocks: only the first layer flagged to sum over its nonzero inputs"),
     Mutant(
         "one_thread_pieces_take_own_products", "fastmlp/backends/products.py",
         "    threads = numba.config.NUMBA_NUM_THREADS\n    if thread_choice",
