@@ -37,7 +37,7 @@ from numba.extending import overload, register_jitable
 from .config import JIT_INNER, JIT_INNER_INLINE
 from .intrinsics import kernel_only, matrix, popcount, wide_vectors
 from .matmul import ROWS_PER_TILE, has_zeros, matmul, matmul_sparse, matmul_sparse_cut, sparse_room
-from .cuts import cuts_nothing
+from .split import cuts_nothing
 
 MASK_WORDS = 2  # uint64 words of a row's coarse mask
 MASK_BITS = 64 * MASK_WORDS

@@ -38,7 +38,7 @@ from numba.extending import overload, register_jitable
 
 from .config import JIT_INNER, JIT_INNER_INLINE
 from .intrinsics import kernel_only, matrix, stack_block, vector_bytes, wide_vectors
-from .cuts import JIT_SPLIT, cuts_nothing, piece
+from .split import JIT_SPLIT, cuts_nothing, piece
 
 AVAILABLE = vector_bytes() == 64  # AVX-512 (see the module docstring)
 ROWS_PER_TILE = 6  # 6 rows x 4 registers: 24 accumulators, 4 W loads and 6 broadcasts per k
@@ -340,7 +340,9 @@ def matmul_sparse(out, x, W, room):
 @njit(**JIT_INNER)
 def _row_lists(x, room):
     """(kept, counts, listed): the lists of :func:`matmul_sparse`'s tiles in ``room`` (``list_rows``), made when x
-    has zeros, and whether it sums by them (x has zeros and they keep at most ``LISTED_MAX_KEPT``)."""
+    has zeros, and whether it sums by them (x has zeros and they keep at most ``LISTED_MAX_KEPT``). A function of
+    its own, not inlined: inlined into :func:`matmul_sparse_cut` (a parallel function) its loops ran slower, the cut
+    product on two threads 125-129 us instead of 105-106 (64x784x256, a Fashion-MNIST batch, AMD EPYC Zen 4)."""
     m, k = x.shape
     tiles = _tiles_of(m)
     kept, counts, mask = room[:tiles * k], room[tiles * k:tiles * (k + 1)], _bytes(room, tiles * (k + 1), k)
@@ -385,57 +387,17 @@ def matmul_sparse_cut(out, x, W, room, threads):
 def matmul_tn_sparse(out, x, dout, alpha, beta, room):
     """out = alpha * x.T @ dout + beta * out as :func:`matmul_tn`, each tile (of x's columns) summing only over
     the samples where one of its columns of x is not zero, when that skips enough (see above); ``room`` int32
-    scratch of ``sparse_room(m, k)``. By :func:`tn_sparse_rows` over all of out's rows: the function that
-    computes each piece of :func:`matmul_tn_sparse_cut`, whose sums are then the same."""
-    kept, counts, listed = column_lists(x, room)
-    tn_sparse_rows(out, x, dout, float(alpha), float(beta), kept, counts, listed, 0, x.shape[1])
-
-
-@njit(**JIT_INNER)
-def column_lists(x, room):
-    """(kept, counts, listed): the lists of :func:`matmul_tn_sparse`'s tiles in ``room`` (``list_columns``), made
-    when x has zeros, and whether it sums by them (x has zeros and they keep at most ``LISTED_MAX_KEPT``)."""
-    m, k = x.shape
-    tiles = _tiles_of(k)
-    kept, counts = room[:tiles * m], room[tiles * m:tiles * (m + 1)]
-    listed = has_zeros(x) and list_columns(kept, counts, _bytes(room, tiles * (m + 1), m * _tile_total(k)),
-                                           x) <= LISTED_MAX_KEPT * _tile_total(k) * m
-    return kept, counts, listed
-
-
-@njit(**JIT_INNER)
-def tn_sparse_rows(out, x, dout, alpha, beta, kept, counts, listed, lo, hi):
-    """Rows lo..hi of :func:`matmul_tn_sparse`'s out, by the lists ``column_lists`` made when ``listed``, else over
-    every sample; lo a multiple of ``ROWS_PER_TILE`` and hi too unless it is k (x's columns), so that the rows fall
-    into the tiles of the whole product. All of them, or a piece of :func:`matmul_tn_sparse_cut`."""
+    scratch of ``sparse_room(m, k)``."""
     wide_vectors()
-    m = x.shape[0]
-    t0 = lo // ROWS_PER_TILE
-    if listed:
-        _tiles(out[lo:hi], x[:, lo:hi].T, dout, alpha, beta, kept[t0 * m:], counts[t0:], 0, dout.shape[1])
-    else:
-        _tiles(out[lo:hi], x[:, lo:hi].T, dout, alpha, beta, None, None, 0, dout.shape[1])
-
-
-CUT_ROWS = 48  # a piece of :func:`matmul_tn_sparse_cut` starts at a multiple of this: of ROWS_PER_TILE, whole lines
-
-
-@njit(**JIT_SPLIT)
-def matmul_tn_sparse_cut(out, x, dout, alpha, beta, room, threads):
-    """out = alpha * x.T @ dout + beta * out as :func:`matmul_tn_sparse`, its rows (x's columns) shared out among
-    ``threads`` of Numba's threads in pieces of whole tiles (``CUT_ROWS``): the lists made once, then each thread
-    its rows. Each output is the same sum in the same order as in one call, bit for bit, on any number of threads
-    (see :func:`matmul_sparse_cut`)."""
-    k = x.shape[1]
-    kept, counts, listed = column_lists(x, room)
-    a, b = float(alpha), float(beta)
-    if threads < 2:
-        tn_sparse_rows(out, x, dout, a, b, kept, counts, listed, 0, k)
-        return
-    for p in prange(threads):
-        lo, hi = piece(k, threads, p, CUT_ROWS)
-        if lo < hi:
-            tn_sparse_rows(out, x, dout, a, b, kept, counts, listed, lo, hi)
+    m, k = x.shape
+    if has_zeros(x):
+        tiles = _tiles_of(k)
+        flags = _bytes(room, tiles * (m + 1), m * _tile_total(k))
+        kept, counts = room[:tiles * m], room[tiles * m:tiles * (m + 1)]
+        if list_columns(kept, counts, flags, x) <= LISTED_MAX_KEPT * _tile_total(k) * m:
+            _tiles(out, x.T, dout, alpha, beta, kept, counts, 0, dout.shape[1])
+            return
+    _tiles(out, x.T, dout, alpha, beta, None, None, 0, dout.shape[1])
 
 
 @kernel_only

@@ -18,7 +18,7 @@ from .intrinsics import entry, kernel_only, matrix, rows
 from .losses import fused_loss
 from .optimizers import apply_update, descend, step_coeffs, velocity_fused
 from .regularisation import clip_global_norm, regularise_layer
-from .split import cuts_nothing, split_step, split_update, split_update_impl, weight_lists
+from .split import cuts_nothing, split_step, split_update, split_update_impl
 from .static import field_type, static_field
 from .structs import A_OFF, B_OFF, N_IN, N_OUT, OWN_DW, OWN_DX, OWN_FORWARD, OWN_SPARSE, W_OFF, UpdateRange
 
@@ -237,9 +237,8 @@ def cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     """``backward_then_update`` without penalties or clipping, for a large layer when the kernel
     cuts (``net.parts``): dx, dW and W's update in one parallel region (``split.split_step``:
     each thread updates the rows of W whose gradient it just made, while they are in its cache;
-    for SGD with plain momentum the gradient goes into the velocity there; a first layer's by fastmlp's own
-    product over its nonzero inputs where ``Net.own`` says), then db, b's update and the slope and mask on dx,
-    serially. The same numbers element by element."""
+    for SGD with plain momentum the gradient goes into the velocity there), then db, b's update
+    and the slope and mask on dx, serially. The same numbers element by element."""
     dz, a, a_in, dx = layer_blocks(ws, x, net, l, drop)
     w0 = net.lay[l, W_OFF]
     n = net.lay[l, N_IN] * net.lay[l, N_OUT]  # W: n weights from w0
@@ -247,8 +246,7 @@ def cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     c = step_coeffs(hyper, step, params)
     nesterov = hyper.nesterov != 0
     w = UpdateRange(rows(params, w0, n), rows(first, w0, n), rows(second, w0, n), rows(grads, w0, n))
-    split_step(dx, weight(grads, net, l), dz, a_in, weight(params, net, l), w, hyper.kind, c, nesterov, net.parts,
-               weight_lists(a_in, own_weight_product(net, l), sparse_room(ws, net, l)))
+    split_step(dx, weight(grads, net, l), dz, a_in, weight(params, net, l), w, hyper.kind, c, nesterov, net.parts)
     bias_step_then_below(grads, slots, ws, params, dz, dx, a, net, l, hyper, c, drop)
 
 

@@ -8,7 +8,7 @@ from numba import njit
 from .blas import gemm
 from .config import JIT
 from .groups import matmul_or_sparse
-from .matmul import matmul_t, matmul_tn_or_sparse, matmul_tn_sparse_cut
+from .matmul import matmul_t, matmul_tn_or_sparse
 from .split import product
 
 
@@ -38,16 +38,12 @@ def repeat_dx(dx, dz, W, wt, own, reps):
 
 
 @njit(**JIT)
-def repeat_dw(out, x, dout, own, reps, room=None, alpha=1.0, beta=1.0, threads=None):
+def repeat_dw(out, x, dout, own, reps, room=None, alpha=1.0, beta=1.0):
     """out = alpha * x.T @ dout + beta * out (by default a product into out as plain SGD's and momentum's are),
     ``reps`` times: by ``matmul.matmul_tn`` when ``own`` (``matmul.matmul_tn_sparse`` with a ``room`` that is not
-    empty), else by the BLAS; with ``threads``, each cut over that many of Numba's threads (``matmul_tn_sparse_cut``,
-    whole tiles of rows; the BLAS as ``kernels.split`` cuts it), for timing one against the other
-    (``fastmlp.backends.products``, the benchmarks)."""
+    empty), else by the BLAS, for timing one against the other (``fastmlp.backends.products``, the benchmarks)."""
     for _ in range(reps):
-        if not own:
-            product(out, x, True, dout, False, alpha, beta, threads)
-        elif threads is None:
+        if own:
             matmul_tn_or_sparse(out, x, dout, alpha, beta, room)
         else:
-            matmul_tn_sparse_cut(out, x, dout, alpha, beta, room, threads)
+            gemm(out, x, True, dout, False, alpha, beta)

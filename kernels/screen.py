@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 from .config import JIT, JIT_INNER
-from .cuts import piece
+from .split import piece
 
 
 @njit(**JIT_INNER)

@@ -23,26 +23,31 @@ number of pieces, Numba's thread count when the epoch runs. Only products from
 parallel region of two pieces costs about 12 us here (TBB), more than a smaller one saves.
 Each output element is one piece's (no two threads write the same element), computed by the
 same one-thread BLAS over the same k as in one call: measured bit-identical to one
-one-thread call on the fashion net's products. A first layer whose weight product over its nonzero inputs was
-measured faster by fastmlp's own (``Net.own``: ``OWN_DW`` and ``OWN_SPARSE``) takes it in ``split_step``'s pieces
-instead (``matmul.tn_sparse_rows``, whole tiles of rows a piece): the sums of one call on one thread, bit for bit. Each piece runs in its caller's floating-point
+one-thread call on the fashion net's products. Each piece runs in its caller's floating-point
 mode (``intrinsics.enter_fp_mode``), whichever thread takes it: a training epoch flushes
 denormals on every thread it computes on (``epoch``).
 """
-from numba import njit, prange
+from numba import njit, prange, types
 from numba.extending import overload
 
 from .blas import _N, _T, _gemm, gemm
-from .config import JIT_INNER, SPLIT_MIN_UPDATE, SPLIT_MIN_WORK
-from .cuts import ALIGN, JIT_SPLIT, cuts_nothing, piece
+from .config import JIT_INNER, JIT_INNER_INLINE, SPLIT_MIN_UPDATE, SPLIT_MIN_WORK
 from .intrinsics import (by_reference, data_pointer, enter_fp_mode, flush_denormals, kernel_only, matrix,
                          restore_fp_mode)
-from .matmul import CUT_ROWS, column_lists, tn_sparse_rows
 from .optimizers import apply_update, descend, step_coeffs, update_range, velocity_fused
 from .static import static_value
-from .structs import OwnRows
 
-__all__ = ["ALIGN", "JIT_SPLIT", "cuts_nothing", "piece"]  # (from ``cuts``, for the kernels that import them here)
+JIT_SPLIT = dict(JIT_INNER, parallel=True)
+ALIGN = 16  # a piece's first column is a multiple of this (whole 64-byte lines of float32)
+
+
+@njit(**JIT_INNER_INLINE)
+def piece(n, parts, t, align):
+    """The range [lo, hi) of piece t of ``parts`` over n items, boundaries on multiples of ``align``
+    (not min(): Numba compiles its min as a function of its own)."""
+    units = -(-n // align)
+    lo, hi = units * t // parts * align, units * (t + 1) // parts * align
+    return (lo if lo < n else n), (hi if hi < n else n)
 
 
 @njit(**JIT_INNER)
@@ -77,6 +82,11 @@ def _split_gemm(C, A, ta, B, tb, alpha, beta, parts):
         if lo < hi:
             _gemm_piece(C, A, ta, B, tb, alpha, beta, lo, hi, rows)
         restore_fp_mode(old)
+
+
+def cuts_nothing(parts):
+    """Whether the ``parts`` argument's type says None (nothing split, nothing of it compiled)."""
+    return parts is None or isinstance(parts, (types.NoneType, types.Omitted))
 
 
 @kernel_only
@@ -139,94 +149,40 @@ def split_update_impl(params, first, second, grads, hyper, step, parts):
 
 
 @kernel_only
-def weight_lists(a_in, own_dw, room):
-    """What ``split_step``'s pieces need to take W's gradient by fastmlp's own product over a_in's nonzero inputs
-    (``matmul.tn_sparse_rows``: a first layer flagged ``OWN_DW`` and ``OWN_SPARSE``, ``room`` its lists, not empty):
-    an ``OwnRows`` with their lists made once for the whole product (``matmul.column_lists``), or one whose ``own``
-    is False (the BLAS's pieces); None when ``own_dw`` is None (nothing of the own product compiled)."""
-
-
-@overload(weight_lists, jit_options=JIT_INNER)
-def _weight_lists_impl(a_in, own_dw, room):
-    if cuts_nothing(own_dw) or cuts_nothing(room):
-        return lambda a_in, own_dw, room: None
-
-    def impl(a_in, own_dw, room):
-        if own_dw and room.size > 0:
-            kept, counts, listed = column_lists(a_in, room)
-            return OwnRows(True, kept, counts, listed)
-        return OwnRows(False, room[:0], room[:0], False)
-    return impl
-
-
-@kernel_only
-def _weight_piece(out, a_in, dz, beta, lists, lo, hi):
-    """Rows lo..hi of out = a_in.T @ dz + beta * out: by the BLAS (``lists`` None, or not ``own``), or by fastmlp's
-    own product over a_in's nonzero inputs (``matmul.tn_sparse_rows``, the lists of ``weight_lists``)."""
-
-
-@overload(_weight_piece, jit_options=JIT_INNER, inline="always")
-def _weight_piece_impl(out, a_in, dz, beta, lists, lo, hi):
-    if cuts_nothing(lists):
-        return lambda out, a_in, dz, beta, lists, lo, hi: _gemm_piece(out, a_in, True, dz, False, 1.0, beta, lo, hi,
-                                                                      True)
-
-    def impl(out, a_in, dz, beta, lists, lo, hi):
-        if lists.own:
-            tn_sparse_rows(out, a_in, dz, 1.0, beta, lists.kept, lists.counts, lists.listed, lo, hi)
-        else:
-            _gemm_piece(out, a_in, True, dz, False, 1.0, beta, lo, hi, True)
-    return impl
-
-
-@kernel_only
-def _rows_align(lists):
-    """Where ``split_step``'s pieces of W's rows start: at multiples of ``matmul.CUT_ROWS`` for fastmlp's own
-    weight product (whole tiles of its rows), else of ``ALIGN``."""
-
-
-@overload(_rows_align, jit_options=JIT_INNER, inline="always")
-def _rows_align_impl(lists):
-    if cuts_nothing(lists):
-        return lambda lists: ALIGN
-    return lambda lists: CUT_ROWS if lists.own else ALIGN
-
-
-@kernel_only
-def _rows_step(dW, dz, a_in, weights, kind, c, nesterov, lists, lo, hi):
-    """Rows lo..hi of W's gradient dW = a_in.T @ dz (``_weight_piece``), then their update (``_step_piece``)."""
+def _rows_step(dW, dz, a_in, weights, kind, c, nesterov, lo, hi):
+    """Rows lo..hi of W's gradient dW = a_in.T @ dz, then their update (``_step_piece``)."""
 
 
 @overload(_rows_step, jit_options=JIT_INNER)
-def _rows_step_impl(dW, dz, a_in, weights, kind, c, nesterov, lists, lo, hi):
+def _rows_step_impl(dW, dz, a_in, weights, kind, c, nesterov, lo, hi):
     if velocity_fused(static_value(kind)):  # the product goes straight into the velocity (beta = momentum)
-        def impl(dW, dz, a_in, weights, kind, c, nesterov, lists, lo, hi):
+        def impl(dW, dz, a_in, weights, kind, c, nesterov, lo, hi):
             n = dW.shape[1]
             r0, r1 = lo * n, hi * n
             velocity = matrix(weights.first, 0, dW.shape[0], n)
-            _weight_piece(velocity, a_in, dz, float(c.momentum), lists, lo, hi)
+            _gemm_piece(velocity, a_in, True, dz, False, 1.0, float(c.momentum), lo, hi, True)
             descend(weights.params[r0:r1], weights.first[r0:r1], c)
         return impl
 
-    def impl(dW, dz, a_in, weights, kind, c, nesterov, lists, lo, hi):
+    def impl(dW, dz, a_in, weights, kind, c, nesterov, lo, hi):
         n = dW.shape[1]
         r0, r1 = lo * n, hi * n  # W's rows lo..hi are one range of the flat buffers
-        _weight_piece(dW, a_in, dz, 0.0, lists, lo, hi)
+        _gemm_piece(dW, a_in, True, dz, False, 1.0, 0.0, lo, hi, True)
         apply_update(weights.params[r0:r1], weights.first[r0:r1], weights.second[r0:r1], weights.grads[r0:r1], kind,
                      c, nesterov)
     return impl
 
 
 @njit(**JIT_INNER)
-def _step_piece(dx, dW, dz, a_in, W, weights, kind, c, nesterov, lists, lo, hi):
+def _step_piece(dx, dW, dz, a_in, W, weights, kind, c, nesterov, lo, hi):
     """Piece [lo, hi) of ``split_step``'s rows of W, on the calling thread."""
     if dx.shape[0] > 0:  # before W changes
         _gemm_piece(dx, dz, False, W, True, 1.0, 0.0, lo, hi, False)
-    _rows_step(dW, dz, a_in, weights, kind, c, nesterov, lists, lo, hi)
+    _rows_step(dW, dz, a_in, weights, kind, c, nesterov, lo, hi)
 
 
 @njit(**JIT_SPLIT)
-def split_step(dx, dW, dz, a_in, W, weights, kind, c, nesterov, parts, lists=None):
+def split_step(dx, dW, dz, a_in, W, weights, kind, c, nesterov, parts):
     """A layer's backward products and its weights' update in one parallel region, cut along
     the rows of W (k, n) into ``parts`` pieces: piece [lo, hi) computes dx[:, lo:hi] =
     dz @ W[lo:hi].T (skipped when dx is empty: the first layer), then dW[lo:hi] =
@@ -235,19 +191,13 @@ def split_step(dx, dW, dz, a_in, W, weights, kind, c, nesterov, parts, lists=Non
     only its own rows of W and dW and columns of dx, and reads W before it changes it. For SGD
     with plain momentum (``optimizers.velocity_fused``) the rows of W's gradient go straight into
     the velocity (beta = momentum) instead of dW, then ``optimizers.descend``.
-    W's gradient (or the velocity's product) by fastmlp's own product over a_in's nonzero inputs where ``lists``
-    says (``weight_lists``, made by the caller once for the whole product: a first layer flagged ``OWN_DW`` and
-    ``OWN_SPARSE``), each piece whole tiles of its rows (``matmul.CUT_ROWS``): the sums of one call of
-    ``matmul.matmul_tn_sparse``, bit for bit, which a call on one thread makes (the thread choice's pieces on one);
-    else by the BLAS's pieces. ``lists`` None compiles the BLAS's alone.
     Shapes: dx (m, k) or empty, dW and W (k, n), dz (m, n), a_in (m, k); ``weights`` an
     ``UpdateRange`` of W's flat ranges (k * n,)."""
     mode = flush_denormals(False)  # the caller's floating-point mode, unchanged, for every piece
-    align = _rows_align(lists)
     for t in prange(parts):
         old = enter_fp_mode(mode)
-        lo, hi = piece(W.shape[0], parts, t, align)
+        lo, hi = piece(W.shape[0], parts, t, ALIGN)
         if lo < hi:
-            _step_piece(dx, dW, dz, a_in, W, weights, kind, c, nesterov, lists, lo, hi)
+            _step_piece(dx, dW, dz, a_in, W, weights, kind, c, nesterov, lo, hi)
         restore_fp_mode(old)
 

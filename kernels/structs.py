@@ -49,9 +49,6 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
 - ``UpdateRange``: one contiguous range of the parameters and, in the same layout, its two
   optimizer state slots and its gradient, each (n,): what an update of part of a layer reads
   and writes (``split.split_step``).
-- ``OwnRows``: how ``split.split_step``'s pieces take W's gradient: ``own`` (bool) by fastmlp's own product over
-  the layer input's nonzero values (``matmul.tn_sparse_rows``), ``kept`` and ``counts`` (int32) its tiles' lists
-  made once for the whole product, ``listed`` (bool) whether it sums by them (``matmul.column_lists``).
 - ``DropoutWork``: dropout in a training forward and backward (``dropout``): per weight
   layer ``cut`` (L,) uint64 and ``scale`` (L,) in the params dtype, the masks' ``key``
   (uint64), and ``masks``, ``kept`` laid out as ``Workspace.acts``.
@@ -92,7 +89,6 @@ ActChoice = namedtuple("ActChoice", ["kinds"])
 UpdateChoice = namedtuple("UpdateChoice", ["kind", "penalties", "clip_norm", "momentum", "decay"])
 OnlineScratch = namedtuple("OnlineScratch", ["WT", "xs", "ST"])
 UpdateRange = namedtuple("UpdateRange", ["params", "first", "second", "grads"])
-OwnRows = namedtuple("OwnRows", ["own", "kept", "counts", "listed"])
 TileWork = namedtuple("TileWork", ["packed", "offsets", "source", "packed_ok", "changed", "rows", "room"])
 DropoutWork = namedtuple("DropoutWork", ["cut", "scale", "key", "masks", "kept"])
 

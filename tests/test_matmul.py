@@ -183,7 +183,6 @@ class _FakeClock:
         self.now, self.cost = 0.0, {True: own_cost, False: blas_cost}
         self.rooms = []  # the ``room`` of each product timed (None: not over nonzero inputs)
         self.threads = []  # the ``threads`` each forward product was cut over (None: not cut)
-        self.dw_threads = []  # and each weight product
         self.dx_cost = dict(zip((True, False), dx_costs)) if dx_costs else self.cost
         self.dw_cost = dict(zip((True, False), dw_costs)) if dw_costs else self.cost
 
@@ -199,10 +198,9 @@ class _FakeClock:
         assert wt.size >= W.size and dx.shape == (dz.shape[0], W.shape[0])
         self.now += self.dx_cost[bool(own)] * reps
 
-    def repeat_dw(self, out, x, dout, own, reps, room=None, threads=None):
+    def repeat_dw(self, out, x, dout, own, reps, room=None):
         assert out.shape == (x.shape[1], dout.shape[1]) and x.shape[0] == dout.shape[0]
         self.rooms.append(room)
-        self.dw_threads.append(threads)
         self.now += self.dw_cost[bool(own)] * reps
 
 
@@ -260,16 +258,12 @@ def test_nothing_to_choose_on_several_threads_or_when_deterministic(offered, mon
     assert clock.now == 0.0  # nothing even timed
 
 
-@pytest.mark.parametrize("dw_costs,flags", [(None, OWN_FORWARD | OWN_DW | OWN_SPARSE),
-                                            ((2.0, 1.0), OWN_FORWARD | OWN_SPARSE)])
 def test_with_several_threads_a_cut_training_s_first_layer_over_nonzero_inputs_is_measured_cut(offered, monkeypatch,
-                                                                                                  tmp_path, dw_costs,
-                                                                                                  flags):
+                                                                                                  tmp_path):
     """In a process of several threads: only for a training whose products are cut (``cut``), only with zeros in
-    the inputs, and only the first layer's forward and weight products over them, each timed cut over all the
-    threads against the BLAS cut the same way; each taken when faster (``OWN_FORWARD``, ``OWN_DW``, with
-    ``OWN_SPARSE``), per thread count."""
-    clock = _fake(monkeypatch, 1.0, 2.0, threads=2, dw_costs=dw_costs)
+    the inputs, and only the first layer's forward product over them, timed cut over all the threads against the
+    BLAS cut the same way; taken when faster (``OWN_FORWARD | OWN_SPARSE``), per thread count."""
+    clock = _fake(monkeypatch, 1.0, 2.0, threads=2)
     monkeypatch.setattr(numba, "set_num_threads", lambda n: None)  # (the pool may have one thread)
     X = np.random.default_rng(0).standard_normal((100, 20)).astype(np.float32)
     X[:, :12] = 0
@@ -277,9 +271,8 @@ def test_with_several_threads_a_cut_training_s_first_layer_over_nonzero_inputs_i
     assert products.own_products(ARCH, 16, np.ones((100, 20), np.float32), cut=True) is None  # no zeros
     assert clock.now == 0.0  # nothing timed
     own = products.own_products(ARCH, 16, X, cut=True)
-    assert own.tolist() == [flags, 0, 0]
+    assert own.tolist() == [OWN_FORWARD | OWN_SPARSE, 0, 0]
     assert clock.threads and set(clock.threads) == {2} and all(r is not None for r in clock.rooms)
-    assert clock.dw_threads and set(clock.dw_threads) == {2}
     spent = clock.now
     assert products.own_products(ARCH, 16, X, cut=True) is own and clock.now == spent
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 3)
@@ -508,30 +501,6 @@ def test_the_sparse_product_cut_over_threads_is_one_call_s_bit_for_bit(m, k, col
     for threads in (1, 2, 3):
         out = np.full((m, n), np.nan, np.float32)
         K.repeat_product(out, x, W, True, 2, room, threads)
-        np.testing.assert_array_equal(out, whole)
-
-
-@pytest.mark.parametrize("m,k,columns", [(64, 784, 4), (1, 7, 1), (5, 13, 2), (13, 5, 3), (65, 40, 5), (7, 150, 1),
-                                         (64, 49, 1)])
-@pytest.mark.parametrize("zeros", [0.0, 0.6, 1.0])
-@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (-0.01, 1.0), (1.0, 0.9)], ids=["dW", "sgd", "velocity"])
-def test_the_weight_product_cut_over_threads_is_one_call_s_bit_for_bit(m, k, columns, zeros, alpha, beta):
-    """``matmul_tn_sparse_cut``: each thread whole tiles of rows (``CUT_ROWS``) of the same tiles, the lists made
-    once: every output the same sum in the same order as one call's (``matmul_tn_sparse``), on 1, 2 or 3 pieces
-    (more than the tiles, or than Numba's threads, too); and right. All-zero inputs, dense ones and one tile too."""
-    rng = np.random.default_rng(m * 100 + k)
-    n = columns * COLUMNS
-    x = _sparse_inputs(rng, m, k, zeros) if zeros < 1 else np.zeros((m, k), np.float32)
-    dz = rng.standard_normal((m, n)).astype(np.float32)
-    start = rng.standard_normal((k, n)).astype(np.float32)
-    room = np.zeros(sparse_room(m, k), np.int32)
-    whole = start.copy()
-    K.repeat_dw(whole, x, dz, True, 1, room, alpha, beta)
-    np.testing.assert_allclose(whole, alpha * (x.astype(np.float64).T @ dz) + beta * start, rtol=1e-5,
-                               atol=1e-5 * np.sqrt(m))
-    for threads in (1, 2, 3):
-        out = start.copy()
-        K.repeat_dw(out, x, dz, True, 1, room, alpha, beta, threads)
         np.testing.assert_array_equal(out, whole)
 
 

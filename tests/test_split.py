@@ -18,13 +18,12 @@ from fastmlp.backends import numba as backend
 from fastmlp.backends import TrainingData
 from fastmlp.backends import thread_choice as tc
 from fastmlp.checks import check_targets, check_X
-from fastmlp.optimizers import make_optimizer
 from test_epoch_allocations import nrt_stats  # noqa: F401  (the NRT statistics, switched on)
 from fastmlp.kernels.blas import gemm
 from fastmlp.kernels.config import SPLIT_MIN_UPDATE, SPLIT_MIN_WORK
 from fastmlp.kernels.optimizers import step_coeffs, update_range as _update_range
 from fastmlp.kernels import intrinsics, split
-from fastmlp.kernels.structs import OWN_DW, OWN_FORWARD, OWN_SPARSE, Hyper, UpdateRange
+from fastmlp.kernels.structs import OWN_FORWARD, OWN_SPARSE, Hyper, UpdateRange
 from fastmlp.kernels.static import Static
 
 
@@ -305,7 +304,7 @@ def _epochs(monkeypatch, parts, optimizer, dtype, dropout=None, own=None, zeros=
     extra = {} if dropout is None else {"dropout": dropout}
 
     def patch():
-        monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows, threads=None: parts)
+        monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows: parts)
         monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False: own)
     patch()
     fastmlp.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # fixed: no one-thread probe pieces (never cut)
@@ -424,18 +423,13 @@ def test_small_trainings_and_other_kernels_are_not_cut():
 
 
 @several_threads
-@pytest.mark.parametrize("name", ["adam", "momentum", "sgd"])
-@pytest.mark.parametrize("first", [OWN_FORWARD | OWN_SPARSE, OWN_FORWARD | OWN_DW | OWN_SPARSE, OWN_DW | OWN_SPARSE],
-                         ids=["forward", "forward-and-dw", "dw"])
-def test_the_first_layer_s_product_over_nonzero_inputs_cut_over_threads_trains_the_same_weights(monkeypatch, name,
-                                                                                                 first):
-    """``OWN_SPARSE`` on the first layer in the cut kernel, its forward product (``kernels.matmul.matmul_sparse_cut``)
-    and its weight product in ``split_step``'s pieces (``matmul.tn_sparse_rows``, whole tiles of rows a piece):
-    each of their outputs the same sum as in one call, the other products as the BLAS's pieces. Plain SGD too (the
-    generic kernel takes it where its first layer takes these: ``NumbaBackend._plain_sgd_cut``)."""
-    options = dict(TRAININGS.get(name, dict(optimizer="sgd", lr=0.05)))
+@pytest.mark.parametrize("name", ["adam", "momentum"])
+def test_the_first_layer_s_product_over_nonzero_inputs_cut_over_threads_trains_the_same_weights(monkeypatch, name):
+    """``OWN_SPARSE`` on the first layer (``kernels.matmul.matmul_sparse_cut``) in the cut kernel: each of its
+    outputs the same sum as in one call, the other products as the BLAS's pieces."""
+    options = dict(TRAININGS[name])
     optimizer = options.pop("optimizer")
-    own = np.array([first, 0, 0], np.int64)
+    own = np.array([OWN_FORWARD | OWN_SPARSE, 0, 0], np.int64)
     whole = _epochs(monkeypatch, None, optimizer, "float32", zeros=0.6, **options)
     for parts in (None, 2, 3):
         cut = _epochs(monkeypatch, parts, optimizer, "float32", own=own, zeros=0.6, **options)
@@ -447,47 +441,13 @@ def test_the_first_layer_s_product_over_nonzero_inputs_cut_over_threads_trains_t
             np.testing.assert_allclose(cut.params, one.params, rtol=1e-6, atol=1e-7)
 
 
-@several_threads
-def test_plain_sgd_takes_the_cut_kernel_where_its_first_layer_takes_own_products(monkeypatch):
-    """'auto' trains plain SGD by the generic kernel where that kernel cuts its products over the threads and the
-    first layer's over the inputs' zeros go to fastmlp's own (the same sums on either way of the thread choice), by
-    the fused one otherwise; the same kernel asked from a piece on one thread (the training's count decides, not
-    the piece's); and by the fused one when the count is fixed to one thread or in the deterministic mode."""
-    own = np.array([OWN_FORWARD | OWN_DW | OWN_SPARSE, 0, 0], np.int64)
-    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False: own if cut else None)
-    m = fastmlp.MLP(LAYERS, seed=0)
-    X = np.zeros((200, LAYERS[0]))
-    sgd, adam = make_optimizer("sgd"), make_optimizer("adam")
-    assert m.engine.choose_epoch_kernel(sgd, 64, X=X) == "generic"
-    with tc.one_thread():
-        assert m.engine.choose_epoch_kernel(sgd, 64, X=X) == "generic"
-    assert m.engine.choose_epoch_kernel(sgd, 64) == "fused"  # the inputs not known (a check before training)
-    assert m.engine.choose_epoch_kernel(sgd, 4, X=X) == "fused"  # 4 rows: not every product goes to BLAS
-    assert m.engine.choose_epoch_kernel(sgd, 1, X=X) == "online" and m.engine.choose_epoch_kernel(adam, 64) == "generic"
-    m.engine.epoch_kernel = "fused"
-    assert m.engine.choose_epoch_kernel(sgd, 64, X=X) == "fused"  # asked for
-    m.engine.epoch_kernel = "auto"
-    fastmlp.set_num_threads(1)
-    try:
-        assert m.engine.choose_epoch_kernel(sgd, 64, X=X) == "fused"
-    finally:
-        fastmlp.set_num_threads("auto")
-    fastmlp.set_deterministic(True)
-    try:
-        assert m.engine.choose_epoch_kernel(sgd, 64, X=X) == "fused"
-    finally:
-        fastmlp.set_deterministic(False)
-    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False: None)
-    assert m.engine.choose_epoch_kernel(sgd, 64, X=X) == "fused"
-
-
-@pytest.mark.parametrize("sparse", [0, OWN_FORWARD | OWN_DW | OWN_SPARSE], ids=["blas", "first-layer-sparse"])
+@pytest.mark.parametrize("sparse", [False, True], ids=["blas", "first-layer-sparse"])
 def test_a_cut_epoch_allocates_nothing(fixed_threads, monkeypatch, sparse):
-    """Also with the first layer's products over the batch's nonzero inputs cut over the threads (their lists in
+    """Also with the first layer's product over the batch's nonzero inputs cut over the threads (its lists in
     the training's scratch)."""
     rng = np.random.default_rng(0)
     if sparse:
-        own = np.array([sparse, 0, 0], np.int64)
+        own = np.array([OWN_FORWARD | OWN_SPARSE, 0, 0], np.int64)
         monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False: own)
     m = fastmlp.MLP(LAYERS, seed=0, dtype="float32")
     X = rng.normal(size=(640, LAYERS[0]))
@@ -517,7 +477,7 @@ def fresh_cut_state(monkeypatch):
     backend._wait_for_cut_compiles()
     for name, empty in (("_cut_ready", set()), ("_cut_compiling", {}), ("_cut_failed", {}), ("_uncut_seconds", {})):
         monkeypatch.setattr(backend, name, empty)
-    monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows, threads=None: 2)
+    monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows: 2)
 
 
 def _fit_calls(monkeypatch, epochs):

@@ -17,9 +17,7 @@ private kernel never validates; its public twin checks, then calls it). It owns:
   penalties and clipping, each layer's update fused into the backward pass, or after the
   whole backward with a global-norm clip; the only one with dropout); 'auto' picks the first
   that applies (plain SGD: no momentum, weight decay, penalty or clipping; 'online' trains
-  unweighted data only), except that plain SGD goes to 'generic' where that kernel cuts its products
-  over Numba's threads with the first layer's over the inputs' zeros by fastmlp's own
-  (:meth:`NumbaBackend._plain_sgd_cut`);
+  unweighted data only);
 - what each epoch kernel compiles: the loss (and whether the data is weighted), the activations
   the layers use, the optimizer,
   whether penalties or clipping are on, passed as static choices (``kernels.static``), so a
@@ -30,17 +28,15 @@ private kernel never validates; its public twin checks, then calls it). It owns:
   whichever trains faster now (:mod:`fastmlp.backends.thread_choice`), unless the user fixed
   the count; inference calls on more than a few rows choose the BLAS's threads the same way,
   each calling thread for itself (:meth:`NumbaBackend.inference_choice`); and whose threads run
-  the products: the BLAS's, or, for the generic kernel on large products, Numba's, each product and
-  update cut into one piece per thread with the BLAS on one thread for the call (:func:`split_parts`,
-  ``kernels.split``). That cut kernel is
+  the products: the BLAS's, or, for every optimizer but plain
+  SGD on large products, Numba's, each product and update cut into one piece per thread with
+  the BLAS on one thread for the call (:func:`split_parts`, ``kernels.split``). That cut kernel is
   prepared by a thread once the training has run ``CUT_AFTER_S`` on either way (the pieces run
   meanwhile, beside that thread, run on one thread and are not timed), and when it is ready, the thread choice is told
   (``ThreadChoice.kernel_changed``: all threads ran uncut until then);
 - on one core, which layers' forward products go to the kernels' own register-blocked product
   (``kernels.matmul``) instead of the BLAS: measured per layer at a training shape's first epoch call
-  (:mod:`fastmlp.backends.products`), and passed to the epoch kernels as ``Net.own``; with several threads, in
-  a cut training, the first layer's forward and weight products over the inputs' zeros, cut the same way
-  on either way of the thread choice (the same sums on one thread or two).
+  (:mod:`fastmlp.backends.products`), and passed to the epoch kernels as ``Net.own``.
 """
 import contextlib
 import copy
@@ -232,23 +228,22 @@ def sparse_threads(own, parts):
     return (parts or 1) if own is not None and numba.config.NUMBA_NUM_THREADS >= 2 else None
 
 
-def split_parts(kernel, arch, rows, threads=None):
-    """``Net.parts`` of an epoch by ``kernel`` at ``rows`` samples per batch: Numba's thread count now (or
-    ``threads``) when the epoch's large products and updates are cut over Numba's threads (``kernels.split``),
+def split_parts(kernel, arch, rows):
+    """``Net.parts`` of an epoch by ``kernel`` at ``rows`` samples per batch: Numba's thread count now
+    when the epoch's large products and updates are cut over Numba's threads (``kernels.split``),
     else None (each product one call on the BLAS's threads; so too on one thread).
 
     They are for the 'generic' kernel (every optimizer but plain SGD: its update pass then runs on
-    every thread, not on one beside the BLAS's spinning threads; plain SGD where its first layer's products
-    go to fastmlp's own, :meth:`NumbaBackend._plain_sgd_cut`), when every product goes to BLAS
+    every thread, not on one beside the BLAS's spinning threads), when every product goes to BLAS
     and the largest is one the BLAS would thread, on a machine with several threads, outside the
     deterministic mode (whose BLAS runs on one thread: a cut product may round otherwise).
-    The fused plain SGD kernel keeps the BLAS's threads: its update rides inside the dW product.
+    The plain SGD kernels keep the BLAS's threads: their update rides inside the dW product.
     """
     if (kernel != "generic" or numba.config.NUMBA_NUM_THREADS < 2 or thread_choice.is_deterministic()
             or thread_choice.largest_product(arch.layers, rows) < thread_choice.MIN_WORK
             or not blas_only(arch.net, rows)):
         return None
-    n = numba.get_num_threads() if threads is None else threads
+    n = numba.get_num_threads()
     return n if n > 1 else None  # one thread (fixed, or the adaptive choice's one-thread way): nothing to cut
 
 
@@ -625,12 +620,10 @@ class NumbaBackend(BackendBase):
     def check_training(self, optimizer, batch_size, weighted=False, dropout=False):
         self.choose_epoch_kernel(optimizer, batch_size, weighted, dropout)  # a kernel that cannot train this: refused
 
-    def choose_epoch_kernel(self, optimizer, batch_size, weighted=False, dropout=False, X=None):
+    def choose_epoch_kernel(self, optimizer, batch_size, weighted=False, dropout=False):
         """The epoch kernel that trains ``optimizer`` at ``batch_size`` (see ``epoch_kernel``),
         on sample-weighted data when ``weighted`` (not 'online'), with dropout when
-        ``dropout`` (the generic one); 'auto' trains plain SGD on the inputs ``X`` by the generic one where it
-        cuts its products over Numba's threads with fastmlp's own products for the first layer
-        (:meth:`_plain_sgd_cut`)."""
+        ``dropout`` (the generic one)."""
         plain = optimizer.is_plain_sgd
         online = online_trains(optimizer) and batch_size == 1 and not weighted
         if dropout:
@@ -639,8 +632,7 @@ class NumbaBackend(BackendBase):
                                  "hidden units: use 'generic' or 'auto'")
             return "generic"
         if self.epoch_kernel == "auto":
-            return ("online" if online else "fused" if plain and not self._plain_sgd_cut(batch_size, X)
-                    else "generic")
+            return "online" if online else "fused" if plain else "generic"
         if self.epoch_kernel == "online" and weighted:
             raise ValueError("epoch_kernel 'online' trains unweighted data only; got sample weights: use 'fused', "
                              "'generic' or 'auto'")
@@ -654,24 +646,6 @@ class NumbaBackend(BackendBase):
             raise ValueError(f"epoch_kernel 'online' needs batch_size 1; got {batch_size}: use 'fused' or 'auto'")
         return self.epoch_kernel
 
-    def _plain_sgd_cut(self, batch_size, X):
-        """Whether plain SGD at ``batch_size`` on the inputs ``X`` (None: not known) trains by the generic kernel:
-        when it would be cut over Numba's threads (``split_parts`` at the training's thread count, not the calling
-        piece's: the same kernel on either way of the thread choice) with the first layer's products over the
-        inputs' zeros by fastmlp's own (``products.own_products``, measured). Its pieces on one thread then take the
-        same own products, sum for sum, where the fused kernel's (plain SGD inside the BLAS's dW product, on the
-        BLAS's threads) must keep the BLAS on one thread too. Measured on fashion-b64 (AMD EPYC Zen 4, 2 vCPUs,
-        fresh processes alternated with the fused kernel, best of 10 rounds of 3 epochs each): another process
-        spinning on one core 84.8-86.4k -> 101.4-104.0k samples/s; idle 137.7-141.0k -> 148.9-151.2k; batch 1024
-        163.9-165.9k -> 175.1-180.1k."""
-        if X is None or X.shape[0] == 0:
-            return False
-        rows = min(batch_size, X.shape[0])
-        # the training's count, not the calling piece's: the same kernel on either way of the thread choice
-        threads = numba.get_num_threads() if thread_choice.is_fixed() else numba.config.NUMBA_NUM_THREADS
-        return (split_parts("generic", self.arch, rows, threads) is not None
-                and own_products(self.arch, rows, X, True) is not None)
-
     @staticmethod
     def _kernel_function(kernel, optimizer):
         """The compiled epoch kernel behind the name ``kernel`` for ``optimizer``."""
@@ -681,7 +655,7 @@ class NumbaBackend(BackendBase):
 
     def _prepare_key(self, optimizer, data):
         dropout = data.dropout is not None
-        kernel = self.choose_epoch_kernel(optimizer, data.batch_size, data.weighted, dropout, data.X)
+        kernel = self.choose_epoch_kernel(optimizer, data.batch_size, data.weighted, dropout)
         function = self._kernel_function(kernel, optimizer)
         update = None if function in (K.train_epoch_online, K.train_epoch_sgd) else update_choice(
             optimizer.kernel_hyper(0.0))
@@ -717,7 +691,7 @@ class NumbaBackend(BackendBase):
         return self._thread_choices[key]
 
     def train_epoch(self, params, state, optimizer, data, order, lr):
-        kernel = self.choose_epoch_kernel(optimizer, data.batch_size, data.weighted, data.dropout is not None, data.X)
+        kernel = self.choose_epoch_kernel(optimizer, data.batch_size, data.weighted, data.dropout is not None)
         rows = min(data.batch_size, data.n)
         guard = start_runtime()
         with self._fit_lock, guard:

@@ -25,10 +25,7 @@ the kernels' cut products (``kernels.split``) share each product out, and the th
 on one thread keep the BLAS too: with their own products a batch's rounding would depend on which way
 the thread choice's timing gave its piece, and a seeded fit would no longer give the same weights in
 another process (tried in 2ee50bc: busy-b64 on Zen 4 1.135x -> 1.536x, but under load two processes'
-weights differed; reverted). Except the first layer's products over the inputs' zeros in a cut training
-(:func:`_measure_cut`): cut over the threads as fastmlp's own products are, by whole tiles, they give the sums of
-one call on one thread, bit for bit, so the thread choice's pieces on one take them too (every optimizer, plain
-SGD included: ``NumbaBackend._plain_sgd_cut``). Not in the deterministic mode either: the choice, made by timing, would
+weights differed; reverted). Not in the deterministic mode either: the choice, made by timing, would
 decide how the products round. float32 only, and
 only products whose output width fits the register block (``kernels.matmul.fits``: the layer's
 outputs forward, its inputs for dx) and that go to the BLAS (not the small-product loops).
@@ -79,7 +76,7 @@ def own_products(arch, rows, X=None, cut=False):
     the first layer's products are timed on a batch of them, its own ones over their nonzero inputs
     (``OWN_SPARSE`` with those it takes). In a process of several threads, only for a training whose products
     are cut over them (``cut``: ``kernels.split``, every optimizer but plain SGD), and only the first layer's
-    forward and weight products over those inputs, cut the same way (:func:`_measure_cut`)."""
+    forward product over those inputs, cut the same way (:func:`_measure_cut`)."""
     threads = numba.config.NUMBA_NUM_THREADS
     if thread_choice.is_deterministic() or (threads >= 2 and not cut):
         return None  # (before sampling X: plain SGD on several threads asks at every epoch call)
@@ -205,17 +202,16 @@ def _dx_timed(arch, rows, l, rng):
     return _best_of(lambda way, reps: K.repeat_dx(dx, dz, W, wt, way, reps), rows * k * n)
 
 
-def _dw_timed(arch, rows, l, rng, batch=None, threads=None):
+def _dw_timed(arch, rows, l, rng, batch=None):
     """Layer l's weight product x.T @ dz (into W, beta 1, as plain SGD's) at ``rows`` rows on random
     values, by ``matmul_tn`` and by the BLAS: (own seconds, BLAS seconds) (:func:`_best_of`); with a
-    ``batch``, x is that batch and the own product is over its nonzero inputs (``matmul_tn_sparse``; cut over
-    ``threads`` unless None, ``matmul_tn_sparse_cut``, and the BLAS as ``kernels.split`` cuts it)."""
+    ``batch``, x is that batch and the own product is over its nonzero inputs (``matmul_tn_sparse``)."""
     k, n = arch.layers[l], arch.layers[l + 1]
     x = rng.standard_normal((rows, k)).astype(arch.dtype)
     dz = rng.standard_normal((rows, n)).astype(arch.dtype)
     out = np.zeros((k, n), arch.dtype)
     x, room = _sparse_operands(x, batch, n)
-    return _best_of(lambda way, reps: K.repeat_dw(out, x, dz, way, reps, room, threads=threads), rows * k * n)
+    return _best_of(lambda way, reps: K.repeat_dw(out, x, dz, way, reps, room), rows * k * n)
 
 
 def _faster(own_s, blas_s):
@@ -244,35 +240,30 @@ def _measure(arch, rows, batch=None):
 
 
 def _measure_cut(arch, rows, batch):
-    """``Net.own`` in a process of several threads: for the first layer, ``OWN_FORWARD`` when its forward product
-    over the batch's nonzero inputs, cut over all of Numba's threads (``matmul_sparse_cut``), ran faster than the
-    BLAS's pieces, ``OWN_DW`` when its weight product over them did (``matmul_tn_sparse_cut``: whole tiles of its
-    rows a thread, the lists made once), with ``OWN_SPARSE``; else None. The other products stay the BLAS's (or
-    ``kernels.split``'s pieces): cut over threads, fastmlp's own ones measured no faster (1-2%). The weight product
-    cut by columns had measured slower than the BLAS on two threads (64x784x256 on Fashion-MNIST, Zen 4: 179.5 us
-    against 141.0); by rows, the lists made on the calling thread before the pieces, 94-95 us against the BLAS's
-    pieces' 139 us (and on one thread, the thread choice's pieces on one, 158 against 262). Timed as the training
-    that takes it runs (``kernels.split``'s cut kernels: every optimizer but plain SGD): the BLAS on one thread,
-    each product cut over all of Numba's threads (raised to all for the timing if asked first in a thread choice's
-    piece on one). Beside the BLAS on its own two threads (plain SGD's products) the cut ran no faster than on one
-    thread: the BLAS's second thread spins after its call on the core the cut's second piece needs (Fashion-MNIST,
-    64x784x256: 193 us against 144)."""
+    """``Net.own`` in a process of several threads: ``OWN_FORWARD | OWN_SPARSE`` for the first layer when its
+    forward product over the batch's nonzero inputs, cut over all of Numba's threads (``matmul_sparse_cut``), ran
+    faster than the BLAS on its threads, else None. The other products stay the BLAS's (or ``kernels.split``'s
+    pieces): cut over threads, fastmlp's own ones measured no faster (1-2%), and the dW product over nonzero
+    inputs cut by columns measured slower than the BLAS on two threads (64x784x256 on Fashion-MNIST, Zen 4:
+    179.5 us against 141.0). Timed as the training that takes it runs (``kernels.split``'s cut kernels: every
+    optimizer but plain SGD): the BLAS on one thread, each product cut over all of Numba's threads (raised to
+    all for the timing if asked first in a thread choice's piece on one). Beside the BLAS on its own two threads
+    (plain SGD's products) the cut ran no faster than on one thread: the BLAS's second thread spins after its
+    call on the core the cut's second piece needs (Fashion-MNIST, 64x784x256: 193 us against 144)."""
     if batch is None or 0 not in eligible(arch, rows):
         return None
     threads = numba.config.NUMBA_NUM_THREADS
     before = numba.get_num_threads()
-    rng = np.random.default_rng(0)
     with thread_choice.blas_limited():
         numba.set_num_threads(threads)
         try:
-            forward = _faster(*_timed(arch, rows, 0, rng, batch, threads))
-            dw = 0 in dw_eligible(arch, rows) and _faster(*_dw_timed(arch, rows, 0, rng, batch, threads))
+            own_s, blas_s = _timed(arch, rows, 0, np.random.default_rng(0), batch, threads)
         finally:
             numba.set_num_threads(before)
-    if not (forward or dw):
+    if not _faster(own_s, blas_s):
         return None
     own = np.zeros(len(arch.layers) - 1, np.int64)
-    own[0] = (OWN_FORWARD if forward else 0) | (OWN_DW if dw else 0) | OWN_SPARSE
+    own[0] = OWN_FORWARD | OWN_SPARSE
     return own
 
 
