@@ -199,14 +199,23 @@ def test_the_blocks_of_a_deep_net_keep_to_their_own_scratch(extra):
 
 # -- where a model takes it ----------------------------------------------------------------------------
 
+def _tiles_never_faster(monkeypatch):
+    """``products._tiles_timed`` answering that the AMX tiles ran slower than ``matmul`` on every layer: the
+    fake timings decide the whole choice (timed for real, a layer would take the tiles on a CPU with AMX
+    wherever they happened to run faster under the test suite's load)."""
+    monkeypatch.setattr(products, "_tiles_timed", lambda arch, rows, l, rng: (2.0, 1.0))
+
+
 def _fake_timings(monkeypatch, own_cost, blas_cost):
-    """``products._timed`` answering set costs per layer; returns the list of layers it was asked for."""
+    """``products._timed`` answering set costs per layer (and the tiles never faster: ``_tiles_never_faster``);
+    returns the list of layers it was asked for."""
     asked = []
 
     def timed(arch, rows, l, rng):
         asked.append((rows, l))
         return own_cost, blas_cost
     monkeypatch.setattr(products, "_timed", timed)
+    _tiles_never_faster(monkeypatch)
     return asked
 
 
@@ -229,6 +238,7 @@ def test_a_measurement_against_the_blocks_in_a_slow_spell_is_measured_again(offe
     each layer's best over the tries is compared."""
     costs = iter([(1.5, 1.0), (1.5, 1.0), (1.0, 1.0), (1.0, 1.0)])
     monkeypatch.setattr(products, "_timed", lambda arch, rows, l, rng: next(costs))
+    _tiles_never_faster(monkeypatch)
     assert products.inference_own(ARCH).tolist() == [OWN_FORWARD | OWN_SPARSE, OWN_FORWARD | OWN_SPARSE, 0]
     products._chosen.clear()
     costs = iter([(1.0, 0.5), (1.0, 0.5)] + [(1.5, 1.5), (1.5, 1.5)] * (products.BLOCKS_TRIES - 1))
