@@ -177,6 +177,36 @@ def test_layers_take_tiles_where_they_measured_faster(monkeypatch, dtype, availa
         assert products.tiles_from(arch) == products.BLOCKS_FROM
 
 
+
+@njit
+def _same_bits(a, b):
+    return fastmlp.kernels.inference._same_bits(a, b)
+
+
+@pytest.mark.parametrize("n", [1, 255, 256, 257, 3 * 256 + 17])
+def test_the_weights_compare_equal_only_bit_for_bit(n):
+    """``refresh_tiles``' comparison (``kernels.inference._same_bits``, by chunks that stop at the first that differs):
+    any one value changed is found, wherever it sits in its chunk (first, last, the short last chunk); NaN equals
+    itself, -0.0 differs from 0.0, and values that compare equal as floats but differ in their bits differ."""
+    chunk = fastmlp.kernels.inference.SAME_BITS_CHUNK
+    a = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+    a[n // 2] = np.nan
+    assert _same_bits(a, a.copy())
+    positions = {0, n - 1, n // 2} | {p for s in range(0, n, chunk) for p in (s, min(s + chunk, n) - 1)}
+    for p in sorted(positions):
+        for value in (np.float32(12345.0), np.float32(np.inf)) + ((-a[p],) if np.isfinite(a[p]) else ()):
+            b = a.copy()
+            b[p] = value
+            assert not _same_bits(a, b), (p, value)
+    zeros = np.zeros(n, np.float32)
+    negative = zeros.copy()
+    negative[n - 1] = -0.0
+    assert not _same_bits(zeros, negative)
+    quiet = np.full(n, np.nan, np.float32)
+    other_nan = quiet.copy()
+    other_nan.view(np.uint32)[0] |= 1  # another NaN payload: the same float (unordered), other bits
+    assert not _same_bits(quiet, other_nan)
+
 @needs_tiles
 def test_a_pass_over_unchanged_weights_packs_nothing():
     arch = fastmlp.MLP(LAYERS).arch

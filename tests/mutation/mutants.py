@@ -715,6 +715,13 @@ MUTANTS = [
         ("tests/test_tiles.py::test_the_packed_weights_follow_the_params",),
         "inference on AMX tiles keeps the weights packed at its first call: the old weights' predictions after a fit"),
     Mutant(
+        "tiles_compare_misses_a_chunks_last_value", "kernels/inference.py",
+        "        x, y = a[s:s + SAME_BITS_CHUNK], b[s:s + SAME_BITS_CHUNK]\n",
+        "        x, y = a[s:s + SAME_BITS_CHUNK - 1], b[s:s + SAME_BITS_CHUNK - 1]\n",
+        ("tests/test_tiles.py::test_the_weights_compare_equal_only_bit_for_bit",),
+        "the weights' comparison before a call on AMX tiles skips the last value of each chunk: a weight changed "
+        "there is not packed again"),
+    Mutant(
         "tiles_high_part_rounded", "kernels/tiles.py",
         "    hi = np.uint32(u & HIGH)",
         "    hi = _round_high(u)",
