@@ -286,7 +286,10 @@ BLOCKS_TRIES = 3  # measurements before inference by blocks is given up (``_meas
 # measured (``tiles_from``). Three times: the products timed alone save more than in a call, which also switches
 # between the tile unit and the vector units. On the Xeon (fashion net, one thread, 2026-12-04): 256-row calls ran
 # 318k rows/s on tiles against 366k without (a pass of 145 us), 512-row calls 413k against 370k; with a margin of 2
-# the measured threshold was 190-263 rows, and busy-predict-256 fell from 0.97x to 0.80x of ONNX Runtime.
+# the measured threshold was 190-263 rows, and busy-predict-256 fell from 0.97x to 0.80x of ONNX Runtime. That pass
+# then compared by loops that did not vectorise (146 us from cache); vectorised (42 us), the threshold measured
+# 164-215 rows and 256-row calls gained: one thread 295-325k -> 403-404k rows/s, two 604-667k -> 707-786k
+# (2026-12-05).
 TILES_MARGIN = 3.0
 EVICT_BYTES = 8 << 20  # data through the cache before each timing of that pass (``_refresh_seconds``)
 REFRESH_TIMINGS = 7
@@ -410,7 +413,7 @@ def _refresh_seconds(arch, own):
     """The median of ``REFRESH_TIMINGS`` of a call's passes over the weights of the layers ``own`` puts on
     tiles, unchanged since packed (``kernels.inference.refresh_tiles``), on one thread, on random weights of
     ``arch``, each after ``EVICT_BYTES`` of other data went through the cache, as a call's products do (from the
-    cache the pass measured 12-20 us on the fashion net, in calls 80-145 us)."""
+    cache the pass measured 12-20 us on the fashion net on Zen 5 and 42 us on the Xeon, in calls 80-145 us)."""
     work = tiles.work(arch, own)
     params = buffers.empty(arch.n_params, arch.dtype)
     params[:] = np.random.default_rng(0).standard_normal(arch.n_params)
