@@ -177,7 +177,6 @@ def test_layers_take_tiles_where_they_measured_faster(monkeypatch, dtype, availa
         assert products.tiles_from(arch) == products.BLOCKS_FROM
 
 
-
 @njit
 def _same_bits(a, b):
     return fastmlp.kernels.inference._same_bits(a, b)
@@ -187,7 +186,7 @@ def _same_bits(a, b):
 def test_the_weights_compare_equal_only_bit_for_bit(n):
     """``refresh_tiles``' comparison (``kernels.inference._same_bits``, by chunks that stop at the first that differs):
     any one value changed is found, wherever it sits in its chunk (first, last, the short last chunk); NaN equals
-    itself, -0.0 differs from 0.0, and values that compare equal as floats but differ in their bits differ."""
+    itself; -0.0 differs from 0.0 (equal as floats), and a NaN from a NaN of another payload."""
     chunk = fastmlp.kernels.inference.SAME_BITS_CHUNK
     a = np.random.default_rng(n).standard_normal(n).astype(np.float32)
     a[n // 2] = np.nan
