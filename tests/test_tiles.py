@@ -206,6 +206,7 @@ def test_the_weights_compare_equal_only_bit_for_bit(n):
     other_nan.view(np.uint32)[0] |= 1  # another NaN payload: the same float (unordered), other bits
     assert not _same_bits(quiet, other_nan)
 
+
 @needs_tiles
 def test_a_pass_over_unchanged_weights_packs_nothing():
     arch = fastmlp.MLP(LAYERS).arch
