@@ -410,10 +410,13 @@ def _with_tiles(arch, own, rng):
 
 
 def _refresh_seconds(arch, own):
-    """The median of ``REFRESH_TIMINGS`` of a call's passes over the weights of the layers ``own`` puts on
-    tiles, unchanged since packed (``kernels.inference.refresh_tiles``), on one thread, on random weights of
-    ``arch``, each after ``EVICT_BYTES`` of other data went through the cache, as a call's products do (from the
-    cache the pass measured 12-20 us on the fashion net on Zen 5 and 42 us on the Xeon, in calls 80-145 us)."""
+    """The best of ``REFRESH_TIMINGS`` of a call's passes over the weights of the layers ``own`` puts on tiles,
+    unchanged since packed (``kernels.inference.refresh_tiles``), on one thread, on random weights of ``arch``,
+    each after ``EVICT_BYTES`` of other data went through the cache, as a call's products do (from the cache the
+    pass measured 12-20 us on the fashion net on Zen 5 and 42 us on the Xeon, in calls 80-145 us). The best, as
+    the products it is weighed against are timed (:func:`_best_of`): by the median, a slow spell of the VM during
+    the timings raised the threshold it sets (the Xeon, the other core busy, 8 fresh processes: the pass's median
+    80-105 us and ``tiles_from`` 160-313 rows, against the best's 78-81 us and 163-257 rows)."""
     work = tiles.work(arch, own)
     params = buffers.empty(arch.n_params, arch.dtype)
     params[:] = np.random.default_rng(0).standard_normal(arch.n_params)
@@ -427,7 +430,7 @@ def _refresh_seconds(arch, own):
             t0 = time.perf_counter()
             K.refresh_tiles(work, params, net)
             seconds.append(time.perf_counter() - t0)
-    return float(np.median(seconds))
+    return float(np.min(seconds))
 
 
 def tiles_from(arch):
