@@ -43,10 +43,12 @@ def _own(flags, extra):
 @pytest.fixture
 def offered(monkeypatch):
     """As if ``matmul`` were offered on this CPU too (without AVX-512 nothing fits, and a model
-    would never predict by blocks), with a fresh record of what was measured."""
+    would never predict by blocks), with a fresh record of what was measured; layers given the AMX tiles take them
+    in every call by blocks (``products.takes_tiles``, measured, is tested in ``test_tiles``)."""
     if not AVAILABLE:
         monkeypatch.setattr(products, "fits", lambda n, itemsize: itemsize == 4 and n % COLUMNS == 0)
     monkeypatch.setattr(products, "_chosen", {})
+    monkeypatch.setattr(products, "takes_tiles", lambda arch, rows, threads: True)
 
 
 def _lists(block, n_in, n_out=LAYERS[1], threads=None, itemsize=4):

@@ -47,7 +47,11 @@ def test_the_first_record_written_wins():
 
 DAMAGED = {"empty": b"", "not-json": b"{not json", "not-utf8": b"\xff\xfe", "not-a-record": b"[1, 2]",
            "other-format": b'{"format": 99, "key": "", "value": 1}',
-           "other-key": b'{"format": 1, "key": "another key", "value": 1}', "bad-value": "invalid value"}
+           # the same choice recorded as the format before measured it (on operands that did not start on a line)
+           "earlier-format": json.dumps({"format": records.FORMAT - 1, "key": json.dumps(["choice", list(KEY)]),
+                                         "value": 7}).encode(),
+           "other-key": json.dumps({"format": records.FORMAT, "key": "another key", "value": 7}).encode(),
+           "bad-value": "invalid value"}
 
 
 @pytest.mark.parametrize("content", DAMAGED.values(), ids=DAMAGED.keys())

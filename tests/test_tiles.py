@@ -15,12 +15,14 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import numba
 from numba import njit
 
 import fastmlp
 from fastmlp import buffers
 from fastmlp.backends import products, tiles
 from fastmlp.kernels import tiles as K
+from fastmlp.kernels.matmul import AVAILABLE
 from fastmlp.kernels.structs import OWN_FORWARD, OWN_TILES
 
 needs_tiles = pytest.mark.skipif(not tiles.available(), reason="AMX tiles cannot run here")
@@ -108,8 +110,10 @@ def _data(m=3000, seed=0):
 
 
 def _on_tiles(monkeypatch, own):
+    """Inference by blocks with the layers ``own`` on the tiles, in every call by blocks (not measured)."""
     monkeypatch.setattr(products, "_chosen", {})
     monkeypatch.setattr(products, "inference_own", lambda arch: np.array(own, np.int64))
+    monkeypatch.setattr(products, "takes_tiles", lambda arch, rows, threads: True)
 
 
 @needs_tiles
@@ -163,19 +167,58 @@ def test_layers_take_tiles_where_they_measured_faster(monkeypatch, dtype, availa
     asked = _fake_tile_timings(monkeypatch, {0: 0.5, 1: 0.97, 2: 0.9})
     monkeypatch.setattr(tiles, "available", lambda: available)
     monkeypatch.setattr(products, "_refresh_seconds", lambda arch, own: 1e-4)
-    monkeypatch.setattr(products, "_tiles_from", {})
+    monkeypatch.setattr(products, "_tiles_costs", {})
     arch = fastmlp.MLP(LAYERS, dtype=dtype).arch
     own = products._with_tiles(arch, np.array([OWN_FORWARD] * 3 + [0], np.int64), np.random.default_rng(0))
     assert own.tolist() == want
     assert asked == ([0, 1, 2] if available and dtype == np.float32 else [])
-    if want[0] & OWN_TILES:  # from the rows whose saved time pays for a call's pass over the weights, with a margin
-        rows = products.BLOCK_ROWS
-        saved = sum((1.0 - cost) / (products._reps(rows * LAYERS[l] * LAYERS[l + 1]) * rows)
-                    for l, cost in ((0, 0.5), (2, 0.9)))
-        want_rows = int(np.ceil(products.TILES_MARGIN * 1e-4 / saved))
-        assert products.tiles_from(arch) == max(products.BLOCKS_FROM, want_rows)
+    if want[0] & OWN_TILES:  # what a call weighs: the pass, and a row's products of the layers on tiles both ways
+        rows = {l: products._reps(products.BLOCK_ROWS * LAYERS[l] * LAYERS[l + 1]) * products.BLOCK_ROWS
+                for l in (0, 2)}
+        assert products._tiles_costs[products._key(arch)] == pytest.approx(
+            (1e-4, 1.0 / rows[0] + 1.0 / rows[2], 0.5 / rows[0] + 0.9 / rows[2]))
     else:
-        assert products.tiles_from(arch) == products.BLOCKS_FROM
+        assert products._key(arch) not in products._tiles_costs
+        assert not products.takes_tiles(arch, 1 << 20, 2)
+
+
+# Costs as measured on the Xeon model 167 (fashion net, the other core busy): a pass over the weights of 80 us, a
+# row's products of the layers on tiles 2.42 us by matmul and 1.46 us on the tiles.
+XEON = products.TilesCosts(80e-6, 2.42e-6, 1.46e-6)
+
+
+@pytest.mark.parametrize("rows,threads,taken", [
+    (256, 2, True),  # 4 blocks of 64 on two threads: saves 123 us a thread, the pass 80 (x 0.8: 64)
+    (224, 2, True),  # 4 blocks of 56, each paying for 64 rows on the tiles: 84 us a thread
+    (192, 2, False),  # 4 blocks of 48, each paying for 64: 45 us a thread
+    (160, 2, False),  # 4 blocks of 40: 7 us
+    (128, 1, True),  # 2 blocks of 64 on one thread: 123 us
+    (96, 1, False),  # 2 blocks of 48: 45 us
+    (95, 1, False),  # fewer rows than blocks are taken from
+    (2048, 2, True)])
+def test_a_call_takes_the_tiles_where_its_blocks_save_more_than_the_pass_costs(monkeypatch, rows, threads, taken):
+    """``products.takes_tiles``: a call takes the tiles where the time its blocks' products save on them, each block
+    paying for its rows rounded up to the tile product's 32, shared over the pool's threads, pays ``TILES_MARGIN``
+    times for the pass over the weights the call makes first. As measured in calls on the Xeon (the other core busy,
+    two threads): 256 rows 388k rows/s on tiles against 304k without, 224 rows 337k against 324k, 192 rows 293k
+    against 300k, 160 rows 243k against 320k."""
+    arch = fastmlp.MLP(LAYERS).arch
+    monkeypatch.setattr(products, "_tiles_costs", {products._key(arch): XEON})
+    assert products.takes_tiles(arch, rows, threads) == taken
+    assert not products.takes_tiles(fastmlp.MLP(LAYERS[:-1] + [4]).arch, rows, threads)  # another net: not measured
+
+
+@pytest.mark.skipif(not AVAILABLE, reason="no inference by blocks without matmul (AVX-512)")
+def test_a_call_takes_the_tiles_by_its_rows_and_its_pool_s_threads(monkeypatch):
+    """A model's call by blocks runs its layers on the tiles where ``takes_tiles`` says, for the call's rows and the
+    pool's thread count (whichever way the thread choice then runs it), else on the vector units."""
+    model = fastmlp.MLP(LAYERS, activation="relu", seed=3)
+    monkeypatch.setattr(products, "_chosen", {})
+    monkeypatch.setattr(products, "inference_own", lambda arch: np.array([5, 5, 1, 0], np.int64))
+    monkeypatch.setattr(products, "_tiles_costs", {products._key(model.arch): XEON})
+    for threads, rows, taken in [(2, 256, True), (2, 192, False), (2, 128, False), (1, 128, True), (1, 96, False)]:
+        monkeypatch.setattr(numba, "get_num_threads", lambda: threads)
+        assert model.engine._by_blocks(rows).own.tolist() == ([5, 5, 1, 0] if taken else [1, 1, 1, 0])
 
 
 @njit

@@ -377,7 +377,7 @@ class NumbaBackend(BackendBase):
         self._choosing_from = inference_choosing_from(arch.layers)  # see ``inference_choice``
         self._blocks = products.blocks_possible(arch)  # Net.own of inference by blocks if possible (``_by_blocks``)
         self._blocks_net = None  # self._net with the measured Net.own, once measured
-        self._blocks_net_vector = None  # the same with no layer on AMX tiles (calls of fewer rows than tiles_from)
+        self._blocks_net_vector = None  # the same with no layer on AMX tiles (calls they do not pay in: ``_by_blocks``)
 
     @property
     def epoch_kernel(self):
@@ -533,7 +533,8 @@ class NumbaBackend(BackendBase):
         no layer fits ``matmul``, the deterministic mode, or ``matmul`` measured slower than the BLAS
         on one thread (``products.inference_own``, once per network shape in the process). By blocks,
         the thread choice's two ways are the blocks on all of Numba's threads and on one. Layers take the
-        AMX tiles the measurement gave them only in calls of ``products.tiles_from`` rows or more."""
+        AMX tiles the measurement gave them only in calls where they pay (``products.takes_tiles``, by the rows and
+        the pool's thread count: the blocks' size)."""
         if self._blocks is None or rows < products.BLOCKS_FROM:
             return None
         own = products.inference_own(self.arch)
@@ -542,7 +543,8 @@ class NumbaBackend(BackendBase):
         if self._blocks_net is None:
             self._blocks_net = self._net._replace(own=own)
             self._blocks_net_vector = self._net._replace(own=own & ~OWN_TILES)
-        return self._blocks_net if rows >= products.tiles_from(self.arch) else self._blocks_net_vector
+        tiles = products.takes_tiles(self.arch, rows, numba.get_num_threads())
+        return self._blocks_net if tiles else self._blocks_net_vector
 
     def inference_choice(self, rows):
         """This thread's :class:`~fastmlp.backends.thread_choice.PooledChoice` between the BLAS on

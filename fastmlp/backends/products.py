@@ -43,6 +43,7 @@ Where AMX may run (``tiles.available``), a layer's product goes to the tiles
 """
 import threading
 import time
+from collections import namedtuple
 
 import numba
 import numpy as np
@@ -167,12 +168,21 @@ def _best_of(run, work):
     return best[True], best[False]
 
 
+def _random(rng, shape, dtype):
+    """Random values of ``shape`` in a buffer that starts on a cache line (``buffers``), as the parameters, workspace
+    and batch rows of a call do: NumPy's own arrays start anywhere on 16 bytes, and ``matmul`` on a W that does not
+    start on a line ran 20% slower than on one that does (Intel Xeon model 167, one thread, 96x784x256: 232 us
+    against 193; the BLAS 234-238 either way), so in most processes the own products, and the tiles' gain over
+    them, were timed other than a call runs them."""
+    out = buffers.empty(shape, dtype)
+    out[...] = rng.standard_normal(shape)
+    return out
+
+
 def _forward_operands(arch, rows, l, rng):
     """Random x (rows, k) and W (k, n) of layer l's forward product, and room for its out (rows, n)."""
     k, n = arch.layers[l], arch.layers[l + 1]
-    x = rng.standard_normal((rows, k)).astype(arch.dtype)
-    W = rng.standard_normal((k, n)).astype(arch.dtype)
-    return x, W, np.empty((rows, n), arch.dtype)
+    return _random(rng, (rows, k), arch.dtype), _random(rng, (k, n), arch.dtype), buffers.empty((rows, n), arch.dtype)
 
 
 def _timed(arch, rows, l, rng, batch=None, threads=None):
@@ -189,16 +199,16 @@ def _sparse_operands(x, batch, n):
     on that batch with the room for the own products' lists and grouped rows (``kernels.groups.grouped_room``)."""
     if batch is None:
         return x, None
-    return batch.astype(x.dtype), np.empty(grouped_room(*batch.shape, n, x.itemsize), np.int32)
+    room = np.empty(grouped_room(*batch.shape, n, x.itemsize), np.int32)
+    return buffers.copy(batch.astype(x.dtype, copy=False)), room
 
 
 def _dx_timed(arch, rows, l, rng):
     """Layer l's dx = dz @ W.T at ``rows`` rows on random values, by ``matmul_t`` and by the BLAS:
     (own seconds, BLAS seconds) (:func:`_best_of`)."""
     k, n = arch.layers[l], arch.layers[l + 1]
-    dz = rng.standard_normal((rows, n)).astype(arch.dtype)
-    W = rng.standard_normal((k, n)).astype(arch.dtype)
-    dx, wt = np.empty((rows, k), arch.dtype), np.empty(k * n, arch.dtype)
+    dz, W = _random(rng, (rows, n), arch.dtype), _random(rng, (k, n), arch.dtype)
+    dx, wt = buffers.empty((rows, k), arch.dtype), buffers.empty(k * n, arch.dtype)
     return _best_of(lambda way, reps: K.repeat_dx(dx, dz, W, wt, way, reps), rows * k * n)
 
 
@@ -207,9 +217,8 @@ def _dw_timed(arch, rows, l, rng, batch=None):
     values, by ``matmul_tn`` and by the BLAS: (own seconds, BLAS seconds) (:func:`_best_of`); with a
     ``batch``, x is that batch and the own product is over its nonzero inputs (``matmul_tn_sparse``)."""
     k, n = arch.layers[l], arch.layers[l + 1]
-    x = rng.standard_normal((rows, k)).astype(arch.dtype)
-    dz = rng.standard_normal((rows, n)).astype(arch.dtype)
-    out = np.zeros((k, n), arch.dtype)
+    x, dz = _random(rng, (rows, k), arch.dtype), _random(rng, (rows, n), arch.dtype)
+    out = buffers.zeros((k, n), arch.dtype)
     x, room = _sparse_operands(x, batch, n)
     return _best_of(lambda way, reps: K.repeat_dw(out, x, dz, way, reps, room), rows * k * n)
 
@@ -281,16 +290,23 @@ LOOP_SHARE = 0.05  # the most of a row's multiply-adds that layers too narrow fo
 # a 5% margin some processes predicted by whole layers).
 BLOCKS_MARGIN = 0.15
 BLOCKS_TRIES = 3  # measurements before inference by blocks is given up (``_measure_blocks``)
-# A call takes the AMX tiles chosen for its layers from as many rows as pay for the pass over the weights each call
-# makes (``kernels.inference.refresh_tiles``, timed on one thread) TILES_MARGIN times over, at the time saved per row
-# measured (``tiles_from``). Three times: the products timed alone save more than in a call, which also switches
-# between the tile unit and the vector units. On the Xeon (fashion net, one thread, 2026-12-04): 256-row calls ran
-# 318k rows/s on tiles against 366k without (a pass of 145 us), 512-row calls 413k against 370k; with a margin of 2
-# the measured threshold was 190-263 rows, and busy-predict-256 fell from 0.97x to 0.80x of ONNX Runtime. That pass
-# then compared by loops that did not vectorise (146 us from cache); vectorised (42 us), the threshold measured
-# 164-215 rows and 256-row calls gained: one thread 295-325k -> 403-404k rows/s, two 604-667k -> 707-786k
-# (2026-12-05).
-TILES_MARGIN = 3.0
+# A call takes the AMX tiles chosen for its layers where the products' time they save pays for the pass over the
+# weights the call makes first (``kernels.inference.refresh_tiles``, on one thread) TILES_MARGIN times over
+# (``takes_tiles``). The time saved is modelled from the products timed at ``BLOCK_ROWS`` rows, per row, and the
+# pass is timed too (``_with_tiles``): each block of the call pays on tiles for its rows rounded up to whole blocks
+# of the tile product's (``kernels.tiles.ROWS``: 32), and the blocks share the pool's threads. A threshold in rows
+# instead (the time saved per row at 96 rows against the pass, three times over) took 160-row calls to the tiles or
+# 256-row calls off them, by the process. Calls on the Xeon model 167 (fashion net, 2026-12-05; rows/s on tiles
+# against without, the best of 3 processes; the other core busy, then idle):
+#   128 rows (2 blocks of 64)  314k / 312k;                   160 rows (4 of 40, each paying for 64)  243k / 320k;
+#   192 rows (4 of 48, for 64) 293k / 300k,  idle 589k / 627k; 224 rows (4 of 56, for 64)  337k / 324k, 673k / 635k;
+#   256 rows (4 of 64)         388k / 304k;                   320 rows (6 of 54, for 64)  356k / 333k, 692k / 655k.
+# The products timed alone saved 0.84-0.98 us a row there, the pass took 77-81 us: the model counts 224 rows a
+# saving of 66-85 us a thread, where the calls gained, and 192 rows 35-45 us, where they did not. It understates a
+# call's gain (counted as shared over the threads even where the thread choice runs a call on one, and the pass is
+# timed after its weights left the cache), hence a margin under 1. Whether a call takes the tiles, which rounds
+# otherwise, depends on its rows and the pool only, not on the way a timing gave the call.
+TILES_MARGIN = 0.8
 EVICT_BYTES = 8 << 20  # data through the cache before each timing of that pass (``_refresh_seconds``)
 REFRESH_TIMINGS = 7
 
@@ -331,7 +347,10 @@ def blocks_possible(arch):
     return own
 
 
-_tiles_from = {}  # the inference key (``_key``) -> the fewest rows of a call that takes the tiles (``tiles_from``)
+# What a call's choice of the tiles weighs (``takes_tiles``), in seconds: the pass over the weights of the layers on
+# tiles, and a row's products of those layers by ``matmul`` and on the tiles.
+TilesCosts = namedtuple("TilesCosts", ["refresh", "matmul_row", "tiles_row"])
+_tiles_costs = {}  # the inference key (``_key``) -> its ``TilesCosts``, when a layer took the tiles (``_with_tiles``)
 
 
 def _key(arch):
@@ -393,22 +412,41 @@ def _tiles_timed(arch, rows, l, rng):
 
 def _with_tiles(arch, own, rng):
     """``own`` with ``OWN_TILES`` added on each of its layers whose product measured faster on AMX tiles than
-    by ``matmul`` by ``MARGIN`` (float32, where ``tiles.available``), and the fewest rows of a call that takes
-    them recorded (:func:`tiles_from`): where the time they save per row, summed over those layers, pays
-    ``TILES_MARGIN`` times for a call's pass over the weights, timed on this network (``_refresh_seconds``)."""
+    by ``matmul`` by ``MARGIN`` (float32, where ``tiles.available``), and what a call's choice of them weighs
+    recorded (:func:`takes_tiles`): those layers' products per row both ways, and the pass over their weights
+    timed on this network (``_refresh_seconds``)."""
     if np.dtype(arch.dtype) != np.float32 or not tiles.available():
         return own
-    own, saved = own.copy(), 0.0
+    own, matmul_row, tiles_row = own.copy(), 0.0, 0.0
     for l in np.flatnonzero(own):
         tiles_s, matmul_s = _tiles_timed(arch, BLOCK_ROWS, l, rng)
         if _faster(tiles_s, matmul_s):
             own[l] |= OWN_TILES
-            saved += (matmul_s - tiles_s) / (_reps(BLOCK_ROWS * arch.layers[l] * arch.layers[l + 1]) * BLOCK_ROWS)
-    if saved > 0:
-        _tiles_from[_key(arch)] = max(BLOCKS_FROM, int(np.ceil(TILES_MARGIN * _refresh_seconds(arch, own) / saved)))
+            timed_rows = _reps(BLOCK_ROWS * arch.layers[l] * arch.layers[l + 1]) * BLOCK_ROWS  # in all the products
+            matmul_row += matmul_s / timed_rows
+            tiles_row += tiles_s / timed_rows
+    if tiles_row > 0:
+        _tiles_costs[_key(arch)] = TilesCosts(_refresh_seconds(arch, own), matmul_row, tiles_row)
     return own
 
 
+def _tile_rows(rows):
+    """The rows a block of ``rows`` rows pays for on the tiles: whole blocks of the tile product's."""
+    return -(-rows // K_tiles.ROWS) * K_tiles.ROWS
+
+
+def takes_tiles(arch, rows, threads):
+    """Whether an inference call of ``rows`` rows by blocks, its pool of ``threads`` threads, takes the AMX tiles
+    ``inference_own`` chose for its layers (measured with them, :func:`_with_tiles`): when the time its blocks'
+    products save on them, each block padded to whole blocks of the tile product's rows and the blocks shared over
+    the threads (:func:`block_rows`), is ``TILES_MARGIN`` times the pass over the weights the call makes first."""
+    costs = _tiles_costs.get(_key(arch))
+    if costs is None or rows < BLOCKS_FROM:
+        return False
+    size = block_rows(rows, threads)
+    full, last = divmod(rows, size)
+    saved = rows * costs.matmul_row - (full * _tile_rows(size) + _tile_rows(last)) * costs.tiles_row
+    return saved / min(threads, full + (last > 0)) >= TILES_MARGIN * costs.refresh
 def _refresh_seconds(arch, own):
     """The best of ``REFRESH_TIMINGS`` of a call's passes over the weights of the layers ``own`` puts on tiles,
     unchanged since packed (``kernels.inference.refresh_tiles``), on one thread, on random weights of ``arch``,
@@ -416,7 +454,7 @@ def _refresh_seconds(arch, own):
     pass measured 12-20 us on the fashion net on Zen 5 and 42 us on the Xeon, in calls 80-145 us). The best, as
     the products it is weighed against are timed (:func:`_best_of`): by the median, a slow spell of the VM during
     the timings raised the threshold it sets (the Xeon, the other core busy, 8 fresh processes: the pass's median
-    80-105 us and ``tiles_from`` 160-313 rows, against the best's 78-81 us and 163-257 rows)."""
+    80-105 us and the threshold in rows it then set 160-313, against the best's 78-81 us and 163-257 rows)."""
     work = tiles.work(arch, own)
     params = buffers.empty(arch.n_params, arch.dtype)
     params[:] = np.random.default_rng(0).standard_normal(arch.n_params)
@@ -431,9 +469,3 @@ def _refresh_seconds(arch, own):
             K.refresh_tiles(work, params, net)
             seconds.append(time.perf_counter() - t0)
     return float(np.min(seconds))
-
-
-def tiles_from(arch):
-    """The fewest rows of an inference call by blocks whose layers take the AMX tiles ``inference_own`` chose,
-    measured with it (:func:`_with_tiles`)."""
-    return _tiles_from.get(_key(arch), BLOCKS_FROM)

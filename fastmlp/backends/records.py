@@ -25,7 +25,8 @@ from llvmlite import binding as llvm
 from ..files import atomic_write, write_once
 from ..kernels.intrinsics import kernel_cache_dir
 
-FORMAT = 1  # the records' layout; another is measured again
+FORMAT = 2  # the records' layout and how they were measured (2: on operands that start on a cache line, as a
+# call's: ``products._random``); a record of another format is measured again
 VARIABLE = "FASTMLP_CHOICES_DIR"  # another root for the records (the test suite's: its measurements are under load)
 
 

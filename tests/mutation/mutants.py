@@ -709,6 +709,20 @@ MUTANTS = [
         ("tests/test_tiles.py::test_a_tile_product_is_within_float32_rounding_of_float64",),
         "AMX tile products of the parts hi.hi, hi.mid and mid.hi only: about 16 bits where float32 has 24"),
     Mutant(
+        "tiles_paid_for_unpadded_rows", "fastmlp/backends/products.py",
+        "    saved = rows * costs.matmul_row - (full * _tile_rows(size) + _tile_rows(last)) * costs.tiles_row\n",
+        "    saved = rows * (costs.matmul_row - costs.tiles_row)\n",
+        ("tests/test_tiles.py::test_a_call_takes_the_tiles_where_its_blocks_save_more_than_the_pass_costs",),
+        "a call's blocks counted on the tiles for their rows, not for whole blocks of 32: 192-row calls in blocks of 48 "
+        "take the tiles and run slower"),
+    Mutant(
+        "products_timed_on_operands_anywhere", "fastmlp/backends/products.py",
+        "    out = buffers.empty(shape, dtype)\n    out[...] = rng.standard_normal(shape)\n",
+        "    out = np.empty(shape, dtype)\n    out[...] = rng.standard_normal(shape)\n",
+        ("tests/test_matmul.py::test_the_products_are_timed_on_operands_that_start_on_a_cache_line_as_a_call_s",),
+        "the products timed on NumPy's arrays, which start anywhere on 16 bytes: matmul timed 20% slower than a call "
+        "runs it, in most processes"),
+    Mutant(
         "tiles_packed_once", "kernels/inference.py",
         "                changed |= flags[p] != 0\n",
         "                changed |= False\n",
