@@ -36,7 +36,7 @@ from numba import njit
 
 from .config import JIT, JIT_INNER_INLINE
 from .intrinsics import borrow, flush_denormals, prefetch, restore_fp_mode, rows
-from .network import loss_and_sgd, top_loss, train_forward, update_backward
+from .network import clear_cut_gradients, loss_and_sgd, top_loss, train_forward, update_backward
 from .optimizers import flushes
 from .structs import CORRECT, LOSS_SUM, WEIGHT_SUM, Batching, Samples, Workspace
 
@@ -150,6 +150,7 @@ def train_epoch(result, params, grads, slots, ws, batch, data, plan, net, hyper,
     params, grads, slots = borrow(params), borrow(grads), borrow(slots)
     ws, batch, data, plan = borrow_workspace(ws), borrow_samples(batch), borrow_samples(data), borrow_plan(plan)
     ws.stats[:] = 0.0
+    clear_cut_gradients(grads, net, hyper, plan.order.shape[0])
     mode = flush_denormals(flushes(hyper))  # see the module docstring
     for start in range(0, plan.order.shape[0], plan.size):
         m, xm, ym, tm, wm = _next_batch(batch, data, plan, start)

@@ -319,6 +319,31 @@ def _layer_step_impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
     return impl
 
 
+@kernel_only
+def clear_cut_gradients(grads, net, hyper, samples):
+    """At the start of an epoch call over ``samples`` samples, grads set to 0 where the call may cut a layer
+    (``cut_layer_step``): each cut step adds its W's gradient into rows that hold 0 and leaves them at 0
+    (``split.split_step``), but other calls on the same buffer (the thread choice's pieces on one thread, the calls
+    before the cut kernel is ready) write it and leave it. Within a call every step of a layer is cut or none is
+    but its last, short batch. Nothing for a call over no sample (the cut kernel's compile, beside a training on the
+    same buffer), and nothing compiled where no layer is cut that way (``Net.parts`` None, a choice per call,
+    penalties or clipping, or SGD with plain momentum, whose gradient goes into its velocity)."""
+
+
+@overload(clear_cut_gradients, jit_options=JIT_INNER)
+def _clear_cut_gradients_impl(grads, net, hyper, samples):
+    choice = static_field(hyper, "kind")
+    if (choice is None or choice.penalties or choice.clip_norm or velocity_fused(choice)
+            or cuts_nothing(field_type(net, "parts"))):
+        return lambda grads, net, hyper, samples: None
+
+    def impl(grads, net, hyper, samples):
+        if net.parts > 1 and samples > 0:
+            for i in range(grads.shape[0]):
+                grads[i] = 0
+    return impl
+
+
 @njit(**JIT_INNER_INLINE)
 def blas_velocity_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     """SGD with plain momentum on a layer that is not cut, when products may also go to loops:

@@ -43,7 +43,7 @@ from .dense import _matmul_t_right
 from .epoch import borrow_samples, borrow_workspace, record_batch
 from .intrinsics import borrow, flush_denormals, kernel_only, prefetch, restore_fp_mode
 from .losses import fused_loss
-from .network import bias, block, forward_from, sgd_backward, update_backward, weight
+from .network import bias, block, clear_cut_gradients, forward_from, sgd_backward, update_backward, weight
 from .optimizers import (ADAGRAD, ADAM, RMSPROP, adagrad_element, adam_element, flushes, momentum_element,
                          nesterov_element, rmsprop_element, sgd_element, step_coeffs, update_range)
 from .static import static_value
@@ -217,6 +217,7 @@ def train_epoch_online_any(result, params, grads, slots, ws, scratch, data, orde
     ws.stats[:] = 0.0
     mode = flush_denormals(flushes(hyper))  # as every epoch (``epoch``)
     n = order.shape[0]
+    clear_cut_gradients(grads, net, hyper, n)
     W0, b0, gb0 = weight(params, net, 0), bias(params, net, 0), bias(grads, net, 0)
     S0 = (weight(slots[0], net, 0), weight(slots[1], net, 0))
     bias_slots = (bias(slots[0], net, 0), bias(slots[1], net, 0))

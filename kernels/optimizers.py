@@ -42,7 +42,7 @@ its threads wait for the BLAS's spinning ones). When the kernels own the threads
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
+from numba import njit, types
 from numba.extending import overload
 
 from .config import JIT, JIT_INNER, JIT_INNER_INLINE
@@ -138,23 +138,43 @@ def adagrad_element(p, sum_sq, g, c):
     return p - estimated_quotient(c.lr * gi, np.sqrt(sum_sq) + c.eps), sum_sq
 
 
+@kernel_only
+def spend(spent, i):
+    """``spent[i] = 0``: the gradient read for the last time, set back to 0 in the update's own loop while its line
+    is in cache (``split._rows_step``: the next product adds into it, with beta 1), or nothing when ``spent`` is None
+    (the update called without it: nothing of this compiled)."""
+
+
+@overload(spend, jit_options=JIT_INNER, inline="always")
+def _spend_impl(spent, i):
+    if spent is None or isinstance(spent, (types.NoneType, types.Omitted)):
+        return lambda spent, i: None
+
+    def impl(spent, i):
+        spent[i] = 0
+    return impl
+
+
 @njit(**JIT_INNER)
-def _sgd(p, g, c):
-    """``sgd_element`` (no momentum) over the arrays. Loops run over range(len): a loop over
-    range(lo, hi) keeps numba's negative-index check and does not vectorise (7x slower measured)."""
+def _sgd(p, g, c, spent=None):
+    """``sgd_element`` (no momentum) over the arrays; each g[i] then set to 0 when ``spent`` is g (``spend``), as
+    in every loop below. Loops run over range(len): a loop over range(lo, hi) keeps numba's negative-index check
+    and does not vectorise (7x slower measured)."""
     for i in range(p.shape[0]):
         p[i] = sgd_element(p[i], g[i], c)
+        spend(spent, i)
 
 
 @njit(**JIT_INNER)
-def _momentum(p, velocity, g, c):
+def _momentum(p, velocity, g, c, spent=None):
     """``momentum_element`` over the arrays."""
     for i in range(p.shape[0]):
         p[i], velocity[i] = momentum_element(p[i], velocity[i], g[i], c)
+        spend(spent, i)
 
 
 @njit(**JIT_INNER)
-def _nesterov(p, velocity, g, c):
+def _nesterov(p, velocity, g, c, spent=None):
     """``nesterov_element`` over the arrays: the velocities in one loop, then p in another (as
     ``descend``: with two threads, stores to p wait for lines the other core reads; fashion net,
     batch 64, Intel Xeon model 167, alternated: 147.9-154.9k -> 154.1-157.8k samples/s)."""
@@ -162,27 +182,31 @@ def _nesterov(p, velocity, g, c):
         velocity[i] = nesterov_velocity(p[i], velocity[i], g[i], c)
     for i in range(p.shape[0]):
         p[i] = nesterov_param(p[i], velocity[i], g[i], c)
+        spend(spent, i)  # in the second loop: the first read g too
 
 
 @njit(**JIT_INNER)
-def _adam(p, m, v, g, c):
+def _adam(p, m, v, g, c, spent=None):
     """``adam_element`` over the arrays."""
     for i in range(p.shape[0]):
         p[i], m[i], v[i] = adam_element(p[i], m[i], v[i], g[i], c)
+        spend(spent, i)
 
 
 @njit(**JIT_INNER)
-def _rmsprop(p, square_avg, g, c):
+def _rmsprop(p, square_avg, g, c, spent=None):
     """``rmsprop_element`` over the arrays."""
     for i in range(p.shape[0]):
         p[i], square_avg[i] = rmsprop_element(p[i], square_avg[i], g[i], c)
+        spend(spent, i)
 
 
 @njit(**JIT_INNER)
-def _adagrad(p, sum_sq, g, c):
+def _adagrad(p, sum_sq, g, c, spent=None):
     """``adagrad_element`` over the arrays."""
     for i in range(p.shape[0]):
         p[i], sum_sq[i] = adagrad_element(p[i], sum_sq[i], g[i], c)
+        spend(spent, i)
 
 
 def velocity_fused(choice):
@@ -240,35 +264,36 @@ def _optimizer_id_impl(kind):
 
 
 @kernel_only
-def apply_update(p, first, second, g, kind, c, nesterov):
+def apply_update(p, first, second, g, kind, c, nesterov, spent=None):
     """One optimizer's update on a range of elements (``first``/``second`` its state slots),
     the decoupled weight decay included; compiled for every optimizer (``kind`` an id, chosen per
-    call) or for one (a static ``UpdateChoice``)."""
+    call) or for one (a static ``UpdateChoice``). ``spent``: None, or g itself, each of whose values is then
+    set to 0 once read for the last time (``spend``)."""
 
 
 @overload(apply_update, jit_options=JIT_INNER)
-def _apply_update_impl(p, first, second, g, kind, c, nesterov):
+def _apply_update_impl(p, first, second, g, kind, c, nesterov, spent=None):
     choice = static_value(kind)
     # constants (or None: chosen per call): the other updates are pruned before typing
     only, form = (None, None) if choice is None else (choice.kind, choice.momentum)
 
-    def impl(p, first, second, g, kind, c, nesterov):
+    def impl(p, first, second, g, kind, c, nesterov, spent=None):
         k = kind if only is None else only
         mode = flush_denormals(c.flush)
         if k == ADAM:
-            _adam(p, first, second, g, c)
+            _adam(p, first, second, g, c, spent)
         elif k == RMSPROP:
-            _rmsprop(p, first, g, c)
+            _rmsprop(p, first, g, c, spent)
         elif k == ADAGRAD:
-            _adagrad(p, first, g, c)
+            _adagrad(p, first, g, c, spent)
         else:
             f = (PLAIN if c.momentum == 0 else NESTEROV if nesterov else MOMENTUM) if form is None else form
             if f == PLAIN:  # one branch-free loop that vectorises
-                _sgd(p, g, c)
+                _sgd(p, g, c, spent)
             elif f == MOMENTUM:
-                _momentum(p, first, g, c)
+                _momentum(p, first, g, c, spent)
             else:
-                _nesterov(p, first, g, c)
+                _nesterov(p, first, g, c, spent)
         restore_fp_mode(mode)
     return impl
 

@@ -150,7 +150,8 @@ def split_update_impl(params, first, second, grads, hyper, step, parts):
 
 @kernel_only
 def _rows_step(dW, dz, a_in, weights, kind, c, nesterov, lo, hi):
-    """Rows lo..hi of W's gradient dW = a_in.T @ dz, then their update (``_step_piece``)."""
+    """Rows lo..hi of W's gradient dW = a_in.T @ dz (added into those rows of dW, which hold 0, and left at 0 by the
+    update that reads them), then their update (``_step_piece``)."""
 
 
 @overload(_rows_step, jit_options=JIT_INNER)
@@ -167,9 +168,11 @@ def _rows_step_impl(dW, dz, a_in, weights, kind, c, nesterov, lo, hi):
     def impl(dW, dz, a_in, weights, kind, c, nesterov, lo, hi):
         n = dW.shape[1]
         r0, r1 = lo * n, hi * n  # W's rows lo..hi are one range of the flat buffers
-        _gemm_piece(dW, a_in, True, dz, False, 1.0, 0.0, lo, hi, True)
-        apply_update(weights.params[r0:r1], weights.first[r0:r1], weights.second[r0:r1], weights.grads[r0:r1], kind,
-                     c, nesterov)
+        g = weights.grads[r0:r1]
+        # added into rows that hold 0 (beta 1: the BLAS's pass that would clear them first is skipped), and set
+        # back to 0 by the update as it reads them (see ``split_step``)
+        _gemm_piece(dW, a_in, True, dz, False, 1.0, 1.0, lo, hi, True)
+        apply_update(weights.params[r0:r1], weights.first[r0:r1], weights.second[r0:r1], g, kind, c, nesterov, g)
     return impl
 
 
@@ -191,6 +194,12 @@ def split_step(dx, dW, dz, a_in, W, weights, kind, c, nesterov, parts):
     only its own rows of W and dW and columns of dx, and reads W before it changes it. For SGD
     with plain momentum (``optimizers.velocity_fused``) the rows of W's gradient go straight into
     the velocity (beta = momentum) instead of dW, then ``optimizers.descend``.
+    The gradient's rows are added into dW, which must hold 0 there (as the epoch kernel keeps it:
+    ``network.clear_cut_gradients``), and each is set back to 0 by the update as it reads it for the last time
+    (``optimizers.spend``): with beta 0 the BLAS (OpenBLAS's level-3 driver) first clears C in a pass of its own,
+    which this skips. The same bits (0 + a sum is the sum); one piece of the fashion net's first layer (392 x 256
+    of W, batch 64, one thread, Intel Xeon model 167, two runs): the product and Adam's update 94.2 and 89.4 us
+    with beta 0, 85.3 and 82.6 us so.
     Shapes: dx (m, k) or empty, dW and W (k, n), dz (m, n), a_in (m, k); ``weights`` an
     ``UpdateRange`` of W's flat ranges (k * n,)."""
     mode = flush_denormals(False)  # the caller's floating-point mode, unchanged, for every piece

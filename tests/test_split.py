@@ -225,7 +225,8 @@ def _assert_close(got, want, terms, dtype):
 @pytest.mark.parametrize("name,dtype,static", STEP_CASES, ids=lambda v: {True: "static", False: "any"}.get(v, v))
 def test_a_cut_layer_step_is_the_backward_then_the_update(name, dtype, static, below, m, k, n):
     """dx with the W before the step, dW, and W updated from dW: as the products, then one update
-    pass. SGD with momentum, static: no gradient buffer is written (the product went into the velocity)."""
+    pass. SGD with momentum, static: no gradient buffer is written (the product went into the velocity). The
+    others take W's gradient rows at 0 and leave them at 0 (added into them, each set back to 0 once read)."""
     hyper = UPDATES[name]
     into_velocity = False
     if static:
@@ -247,14 +248,14 @@ def test_a_cut_layer_step_is_the_backward_then_the_update(name, dtype, static, b
         for parts in (2, 3):
             q, f, s = [a.copy() for a in state[parts]] if step > 1 else [a.copy() for a in start]
             dx = np.full((m, k) if below else (0, k), np.nan, dtype)
-            grads = np.full(k * n, np.nan, dtype)
+            grads = np.full(k * n, np.nan if into_velocity else 0.0, dtype)
             split_step(dx, grads.reshape(k, n), dz, a_in, q.reshape(k, n), q, f, s, grads, hyper, step, parts)
             if below:
                 _assert_close(dx, dx_expected, dx_terms, dtype)
             if into_velocity:
                 assert np.isnan(grads).all()
             else:
-                _assert_close(grads.reshape(k, n), dW_expected, dW_terms, dtype)
+                assert not grads.any()  # each read, then set back to 0
             for got, expected in zip((q, f, s), (p, first, second)):
                 _assert_close(got, expected, carried, dtype)
             state[parts] = (q, f, s)
@@ -356,11 +357,51 @@ def test_the_epoch_kernel_cut_over_threads_trains_the_same_weights(monkeypatch, 
         assert cut.history["loss"] == pytest.approx(whole.history["loss"], rel=1e-6)
 
 
+@pytest.mark.parametrize("name", ["adam", "nesterov", "rmsprop"])
+def test_a_cut_call_after_an_uncut_one_that_left_its_gradients_trains_the_same_weights(monkeypatch, name):
+    """The epoch calls of one fit alternate between the uncut kernel, which leaves its last batch's gradients in the
+    training's gradient buffer, and the cut one, whose steps add each W's gradient into rows that must hold 0 (as the
+    thread choice's pieces on one thread and the cut calls alternate): each cut call clears the buffer first
+    (``network.clear_cut_gradients``), and the fit trains the weights of one never cut."""
+    options = {"adam": dict(optimizer="adam", lr=1e-3), "nesterov": dict(optimizer="sgd", lr=0.02, momentum=0.9,
+                                                                          nesterov=True),
+               "rmsprop": dict(optimizer="rmsprop", lr=1e-3)}[name]
+    optimizer = options.pop("optimizer")
+    whole = _epochs(monkeypatch, None, optimizer, "float64", **options)
+    _epochs(monkeypatch, 2, optimizer, "float64", **options)  # the cut kernel compiled (or loaded)
+    rng = np.random.default_rng(5)  # the data of ``_epochs``
+    X = rng.normal(size=(200, LAYERS[0]))
+    rng.random(X.shape)  # (its zeros' draw)
+    y = rng.integers(0, LAYERS[-1], 200)
+    ways = iter([None, 2])
+    seen = []
+    real_run = backend.NumbaBackend._run_epoch
+
+    def run(self, kernel, tb, *args, **kwargs):
+        seen.append(np.count_nonzero(tb.grads))  # what the call before left in the buffer
+        return real_run(self, kernel, tb, *args, **kwargs)
+    monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows: next(ways))
+    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False: None)
+    monkeypatch.setattr(backend.NumbaBackend, "_run_epoch", run)
+    fastmlp.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # fixed: no thread choice between the calls
+    try:
+        m = fastmlp.MLP(LAYERS, activation="relu", seed=3, dtype="float64")
+        m.engine.epoch_kernel = "generic"
+        calls = _spy(monkeypatch)
+        m.fit(X, y, epochs=2, batch_size=64, optimizer=optimizer, verbose=0, seed=1, **options)
+    finally:
+        fastmlp.set_num_threads("auto")
+    assert [c[1] for c in calls] == [None, 2]  # the first epoch uncut, the second cut
+    assert seen[1] > m.params.size // 2  # the uncut call left its gradients
+    np.testing.assert_allclose(m.params, whole.params, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("parts", [None, 2], ids=["whole", "cut"])
 def test_momentum_puts_each_weight_gradient_into_its_velocity_not_the_gradient_buffer(monkeypatch, parts):
     """SGD with momentum (``optimizers.velocity_fused``): each W's gradient product writes the velocity
     itself (beta = momentum), uncut or cut; the training's gradient buffer gets the biases' only. Adam
-    needs every gradient, and writes them."""
+    needs every gradient and writes them; a cut layer's W gradients are set back to 0 once read (the next
+    step's product adds into them: ``split.split_step``)."""
     def layer_gradients(m):
         return m.split(m.engine._train.grads)
 
@@ -370,7 +411,9 @@ def test_momentum_puts_each_weight_gradient_into_its_velocity_not_the_gradient_b
     velocity = momentum.optimizer_state.slots[0][:momentum.params.size]
     assert all(dV.any() and dv.any() for dV, dv in momentum.split(velocity))  # where the gradients went
     adam = _epochs(monkeypatch, parts, "adam", "float32", lr=1e-3)
-    assert all(dW.any() and db.any() for dW, db in layer_gradients(adam))
+    cut = {0, 1} if parts else set()  # 38,400 and 16,384 weights: cut; the last layer's 1,280 are not
+    for l, (dW, db) in enumerate(layer_gradients(adam)):
+        assert db.any() and dW.any() == (l not in cut)
 
 
 # -- the backend's choice and the BLAS limit ----------------------------------------------------------

@@ -709,6 +709,20 @@ MUTANTS = [
         ("tests/test_tiles.py::test_a_tile_product_is_within_float32_rounding_of_float64",),
         "AMX tile products of the parts hi.hi, hi.mid and mid.hi only: about 16 bits where float32 has 24"),
     Mutant(
+        "cut_call_adds_into_stale_gradients", "kernels/epoch.py",
+        "    clear_cut_gradients(grads, net, hyper, plan.order.shape[0])\n",
+        "",
+        ("tests/test_split.py::test_a_cut_call_after_an_uncut_one_that_left_its_gradients_trains_the_same_weights",),
+        "a cut epoch call does not clear the gradient buffer first: its first step adds W's gradient onto what the "
+        "uncut call before it (the thread choice's one-thread piece) left there"),
+    Mutant(
+        "cut_adam_leaves_its_gradients", "kernels/optimizers.py",
+        "        p[i], m[i], v[i] = adam_element(p[i], m[i], v[i], g[i], c)\n        spend(spent, i)\n",
+        "        p[i], m[i], v[i] = adam_element(p[i], m[i], v[i], g[i], c)\n",
+        ("tests/test_split.py::test_the_epoch_kernel_cut_over_threads_trains_the_same_weights",),
+        "Adam's update on a cut layer leaves the gradients it read: each cut step adds the new gradient onto the "
+        "last one"),
+    Mutant(
         "tiles_paid_for_unpadded_rows", "fastmlp/backends/products.py",
         "    saved = rows * costs.matmul_row - (full * _tile_rows(size) + _tile_rows(last)) * costs.tiles_row\n",
         "    saved = rows * (costs.matmul_row - costs.tiles_row)\n",
