@@ -717,7 +717,7 @@ MUTANTS = [
         "uncut call before it (the thread choice's one-thread piece) left there"),
     Mutant(
         "cut_adam_leaves_its_gradients", "kernels/optimizers.py",
-        "        p[i], m[i], v[i] = adam_element(p[i], m[i], v[i], g[i], c)\n        spend(spent, i)\n",
+        "        p[i], m[i], v[i] = adam_element(p[i], m[i], v[i], g[i], c)\n        spend(g, spent, i)\n",
         "        p[i], m[i], v[i] = adam_element(p[i], m[i], v[i], g[i], c)\n",
         ("tests/test_split.py::test_the_epoch_kernel_cut_over_threads_trains_the_same_weights",),
         "Adam's update on a cut layer leaves the gradients it read: each cut step adds the new gradient onto the "
