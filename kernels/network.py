@@ -295,10 +295,18 @@ def layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     ``parts`` or without a static choice)."""
 
 
+def _layerwise_choice(hyper):
+    """The static ``UpdateChoice`` of ``hyper`` when each layer's update may run in that layer's own step, as
+    ``cut_layer_step`` and ``velocity_layer_step`` run it (no penalty, no clipping); else None (a choice per call, or
+    one that needs ``backward_then_update``)."""
+    choice = static_field(hyper, "kind")
+    return None if choice is None or choice.penalties or choice.clip_norm else choice
+
+
 @overload(layer_step, jit_options=JIT_INNER)
 def _layer_step_impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
-    choice = static_field(hyper, "kind")
-    if choice is None or choice.penalties or choice.clip_norm:
+    choice = _layerwise_choice(hyper)
+    if choice is None:
         return backward_then_update.py_func
     # a layer that is not cut: chosen here from what can run, so that nothing else is compiled
     if not velocity_fused(choice):
@@ -321,8 +329,8 @@ def _layer_step_impl(grads, slots, ws, params, x, net, l, hyper, step, drop):
 
 @kernel_only
 def clear_cut_gradients(grads, net, hyper, samples):
-    """At the start of an epoch call over ``samples`` samples, grads set to 0 where the call may cut a layer
-    (``cut_layer_step``): each cut step adds its W's gradient into rows that hold 0 and leaves them at 0
+    """At the start of an epoch call over ``samples`` samples that may cut a layer (``cut_layer_step``), the whole of
+    grads set to 0 (one pass): each cut step adds its W's gradient into rows that hold 0 and leaves them at 0
     (``split.split_step``), but other calls on the same buffer (the thread choice's pieces on one thread, the calls
     before the cut kernel is ready) write it and leave it. Within a call every step of a layer is cut or none is
     but its last, short batch. Nothing for a call over no sample (the cut kernel's compile, beside a training on the
@@ -332,9 +340,8 @@ def clear_cut_gradients(grads, net, hyper, samples):
 
 @overload(clear_cut_gradients, jit_options=JIT_INNER)
 def _clear_cut_gradients_impl(grads, net, hyper, samples):
-    choice = static_field(hyper, "kind")
-    if (choice is None or choice.penalties or choice.clip_norm or velocity_fused(choice)
-            or cuts_nothing(field_type(net, "parts"))):
+    choice = _layerwise_choice(hyper)  # as ``layer_step`` decides whether ``cut_layer_step`` is compiled in
+    if choice is None or velocity_fused(choice) or cuts_nothing(field_type(net, "parts")):
         return lambda grads, net, hyper, samples: None
 
     def impl(grads, net, hyper, samples):

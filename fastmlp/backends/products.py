@@ -302,9 +302,9 @@ BLOCKS_TRIES = 3  # measurements before inference by blocks is given up (``_meas
 #   192 rows (4 of 48, for 64) 293k / 300k,  idle 589k / 627k; 224 rows (4 of 56, for 64)  337k / 324k, 673k / 635k;
 #   256 rows (4 of 64)         388k / 304k;                   320 rows (6 of 54, for 64)  356k / 333k, 692k / 655k.
 # The products timed alone saved 0.79-0.98 us a row there (13 processes), the pass took 77-81 us: the model counts
-# 224 rows a saving of 66-85 us a thread, where the calls gained, and 192 rows 31-45 us, where they did not. It understates a
-# call's gain (counted as shared over the threads even where the thread choice runs a call on one, and the pass is
-# timed after its weights left the cache), hence a margin under 1. Whether a call takes the tiles, which rounds
+# 224 rows a saving of 66-85 us a thread, where the calls gained, and 192 rows 31-45 us, where they did not. It
+# understates a call's gain (counted as shared over the threads even where the thread choice runs a call on one, and
+# the pass is timed after its weights left the cache), hence a margin under 1. Whether a call takes the tiles, which rounds
 # otherwise, depends on its rows and the pool only, not on the way a timing gave the call.
 TILES_MARGIN = 0.8
 EVICT_BYTES = 8 << 20  # data through the cache before each timing of that pass (``_refresh_seconds``)

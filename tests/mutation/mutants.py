@@ -727,8 +727,8 @@ MUTANTS = [
         "    saved = rows * costs.matmul_row - (full * _tile_rows(size) + _tile_rows(last)) * costs.tiles_row\n",
         "    saved = rows * (costs.matmul_row - costs.tiles_row)\n",
         ("tests/test_tiles.py::test_a_call_takes_the_tiles_where_its_blocks_save_more_than_the_pass_costs",),
-        "a call's blocks counted on the tiles for their rows, not for whole blocks of 32: 192-row calls in blocks of 48 "
-        "take the tiles and run slower"),
+        "a call's blocks counted on the tiles for their rows, not for whole blocks of 32: 192-row calls in blocks of "
+        "48 take the tiles and run slower"),
     Mutant(
         "products_timed_on_operands_anywhere", "fastmlp/backends/products.py",
         "    out = buffers.empty(shape, dtype)\n    out[...] = rng.standard_normal(shape)\n",
