@@ -16,7 +16,8 @@ from .dense import col_sums, dense_backward_body, dense_dx, dense_forward_body, 
 from .dropout import dropped, layer_input, mask_backward
 from .intrinsics import entry, kernel_only, matrix, rows
 from .losses import fused_loss
-from .optimizers import apply_update, descend, step_coeffs, velocity_fused
+from .optimizers import (after_velocity_product, apply_update, before_velocity_product, step_coeffs,
+                         velocity_fused)
 from .regularisation import clip_global_norm, regularise_layer
 from .split import cuts_nothing, split_step, split_update, split_update_impl
 from .static import field_type, static_field
@@ -237,7 +238,7 @@ def cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     """``backward_then_update`` without penalties or clipping, for a large layer when the kernel
     cuts (``net.parts``): dx, dW and W's update in one parallel region (``split.split_step``:
     each thread updates the rows of W whose gradient it just made, while they are in its cache;
-    for SGD with plain momentum the gradient goes into the velocity there), then db, b's update
+    for SGD with momentum, plain or Nesterov, the gradient goes into the velocity there), then db, b's update
     and the slope and mask on dx, serially. The same numbers element by element."""
     dz, a, a_in, dx = layer_blocks(ws, x, net, l, drop)
     w0 = net.lay[l, W_OFF]
@@ -252,10 +253,11 @@ def cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
 
 @njit(**JIT_INNER_INLINE)
 def velocity_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
-    """``backward_then_update`` for SGD with plain momentum (``optimizers.velocity_fused``) on a
+    """``backward_then_update`` for SGD with momentum, plain or Nesterov (``optimizers.velocity_fused``), on a
     layer whose products go to BLAS, uncut: dx with the W before the step, then W's gradient
-    straight into its velocity (one product, beta = momentum: no gradient buffer) and
-    ``optimizers.descend``, then db and b's update, then the slope and mask on dx. Both products
+    straight into its velocity (one product, beta = momentum: no gradient buffer) between
+    ``optimizers.before_velocity_product`` and ``after_velocity_product``, then db and b's update, then the slope
+    and mask on dx. Both products
     on the BLAS (the layer is BLAS-sized), dx by ``matmul_t`` and the velocity's by ``matmul_tn`` where
     ``Net.own`` says (``dense.weight_product``): ``dense.dense_dx``
     with ``loops`` None, so that no loop is compiled beside them; through the cut kernel's piece
@@ -266,9 +268,11 @@ def velocity_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     if dx.shape[0] > 0:  # dx = dz W.T, W before the step: by the BLAS, or ``matmul_t`` (``dx_scratch``)
         dense_dx(dx, dz, weight(params, net, l), None, None, dx_scratch(ws, net, l))
     c = step_coeffs(hyper, step, params)
+    first, second = rows(slots[0], w0, n), rows(slots[1], w0, n)
+    before_velocity_product(first, second, hyper.kind)
     weight_product(weight(slots[0], net, l), a_in, dz, 1, c.momentum, None, own_weight_product(net, l),
                    sparse_room(ws, net, l))
-    descend(rows(params, w0, n), rows(slots[0], w0, n), c)
+    after_velocity_product(rows(params, w0, n), first, second, c, hyper.kind)
     bias_step_then_below(grads, slots, ws, params, dz, dx, a, net, l, hyper, c, drop)
 
 
@@ -290,7 +294,7 @@ def layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     """Layer l's backward and update in ``update_backward``: ``cut_layer_step`` for a layer from
     ``SPLIT_MIN_WORK`` multiply-adds or ``SPLIT_MIN_UPDATE`` weights when the kernel cuts
     (``net.parts``) and the update is a static choice with no penalty or clipping; for SGD with
-    plain momentum (``optimizers.velocity_fused``) ``velocity_layer_step`` for any other layer
+    momentum, plain or Nesterov (``optimizers.velocity_fused``), ``velocity_layer_step`` for any other layer
     whose products go to BLAS; else ``backward_then_update`` (the one compiled without
     ``parts`` or without a static choice)."""
 
@@ -335,7 +339,7 @@ def clear_cut_gradients(grads, net, hyper, samples):
     before the cut kernel is ready) write it and leave it. Within a call every step of a layer is cut or none is
     but its last, short batch. Nothing for a call over no sample (the cut kernel's compile, beside a training on the
     same buffer), and nothing compiled where no layer is cut that way (``Net.parts`` None, a choice per call,
-    penalties or clipping, or SGD with plain momentum, whose gradient goes into its velocity)."""
+    penalties or clipping, or SGD with momentum, whose gradient goes into its velocity)."""
 
 
 @overload(clear_cut_gradients, jit_options=JIT_INNER)
@@ -353,9 +357,8 @@ def _clear_cut_gradients_impl(grads, net, hyper, samples):
 
 @njit(**JIT_INNER_INLINE)
 def blas_velocity_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
-    """SGD with plain momentum on a layer that is not cut, when products may also go to loops:
-    ``velocity_layer_step`` if its products go to BLAS at this batch's rows, else
-    ``backward_then_update``."""
+    """SGD with momentum (``optimizers.velocity_fused``) on a layer that is not cut, when products may also go to
+    loops: ``velocity_layer_step`` if its products go to BLAS at this batch's rows, else ``backward_then_update``."""
     if _blas_sized(x.shape[0], net.lay[l, N_IN], net.lay[l, N_OUT]):
         velocity_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop)
     else:

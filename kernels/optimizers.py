@@ -213,10 +213,10 @@ def _adagrad(p, sum_sq, g, c, spent=None):
 
 def velocity_fused(choice):
     """Whether a static ``UpdateChoice`` lets W's gradient go straight into its velocity
-    (``descend``): SGD with plain momentum (not Nesterov, whose step needs the gradient itself),
-    no penalty, clipping or decoupled decay. None (a runtime choice): False."""
-    return (choice is not None and choice.kind == SGD and choice.momentum == MOMENTUM and not choice.decay
-            and not choice.penalties and not choice.clip_norm)
+    (``before_velocity_product``, the product with beta = momentum, then ``after_velocity_product``): SGD with
+    momentum, plain or Nesterov, without penalty, clipping or decoupled decay. None (a runtime choice): False."""
+    return (choice is not None and choice.kind == SGD and choice.momentum in (MOMENTUM, NESTEROV)
+            and not choice.decay and not choice.penalties and not choice.clip_norm)
 
 
 @njit(**JIT_INNER)
@@ -249,6 +249,69 @@ def descend(p, velocity, c):
         for i in range(p.shape[0]):
             p[i] = p[i] - c.lr * velocity[i]
     restore_fp_mode(mode)
+
+
+@njit(**JIT_INNER)
+def nesterov_descend(p, velocity, previous, c):
+    """SGD with Nesterov momentum on a range whose velocity already holds momentum * v + g (the gradient's
+    product wrote it there, beta = momentum: ``velocity_fused``) and whose ``previous`` holds v, the velocity
+    before the step (``keep_velocity`` copied it there before the product): velocity += wd p (with weight decay,
+    as ``descend``), then p -= lr (g' + momentum velocity), the step's gradient g' = g + wd p recovered as
+    velocity - momentum previous. ``nesterov_element``'s numbers but for the new velocity's rounding, which the
+    recovered gradient carries (half a unit in the velocity's last place; the parameter moves by lr times that).
+    Without it, Nesterov wrote its gradient into a buffer, then read it, the velocity and p twice (two loops:
+    ``_nesterov``); here the product writes the velocity as momentum's does, and the update reads it, the
+    previous one and p once. Denormals read as 0, and the velocity written back, as in ``descend``."""
+    mode = flush_denormals(c.flush)
+    if c.write_velocity:
+        for i in range(p.shape[0]):
+            velocity[i] = velocity[i] + c.weight_decay * p[i]
+    for i in range(p.shape[0]):
+        v = velocity[i]
+        p[i] = p[i] - c.lr * ((v - c.momentum * previous[i]) + c.momentum * v)
+    restore_fp_mode(mode)
+
+
+@njit(**JIT_INNER)
+def keep_velocity(previous, velocity):
+    """previous = velocity: Nesterov's velocity before the gradient's product overwrites it (``nesterov_descend``).
+    Copied in each step, not kept from the last one: so the step needs nothing of the calls before it (a call
+    that updated the layer by ``apply_update`` leaves ``previous`` as it was)."""
+    for i in range(velocity.shape[0]):
+        previous[i] = velocity[i]
+
+
+def _nesterov_form(kind):
+    """Whether a static ``UpdateChoice`` (the Numba type of ``kind``) is SGD with Nesterov momentum."""
+    choice = static_value(kind)
+    return choice is not None and choice.kind == SGD and choice.momentum == NESTEROV
+
+
+@kernel_only
+def before_velocity_product(first, second, kind):
+    """What a range needs before the gradient's product into its velocity ``first`` (``velocity_fused``; ``kind``
+    the static ``UpdateChoice``): with Nesterov momentum the velocity copied into ``second`` (``keep_velocity``);
+    with plain momentum nothing (nothing compiled)."""
+
+
+@overload(before_velocity_product, jit_options=JIT_INNER, inline="always")
+def _before_velocity_product_impl(first, second, kind):
+    if not _nesterov_form(kind):
+        return lambda first, second, kind: None
+    return lambda first, second, kind: keep_velocity(second, first)
+
+
+@kernel_only
+def after_velocity_product(p, first, second, c, kind):
+    """A range's update once the gradient's product wrote its velocity ``first`` (``velocity_fused``):
+    ``nesterov_descend`` (``second`` the velocity before) with Nesterov momentum, else ``descend``."""
+
+
+@overload(after_velocity_product, jit_options=JIT_INNER, inline="always")
+def _after_velocity_product_impl(p, first, second, c, kind):
+    if not _nesterov_form(kind):
+        return lambda p, first, second, c, kind: descend(p, first, c)
+    return lambda p, first, second, c, kind: nesterov_descend(p, first, second, c)
 
 
 @kernel_only

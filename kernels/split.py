@@ -34,7 +34,8 @@ from .blas import _N, _T, _gemm, gemm
 from .config import JIT_INNER, JIT_INNER_INLINE, SPLIT_MIN_UPDATE, SPLIT_MIN_WORK
 from .intrinsics import (by_reference, data_pointer, enter_fp_mode, flush_denormals, kernel_only, matrix,
                          restore_fp_mode)
-from .optimizers import apply_update, descend, step_coeffs, update_range, velocity_fused
+from .optimizers import (after_velocity_product, apply_update, before_velocity_product, step_coeffs, update_range,
+                         velocity_fused)
 from .static import static_value
 
 JIT_SPLIT = dict(JIT_INNER, parallel=True)
@@ -161,8 +162,9 @@ def _rows_step_impl(dW, dz, a_in, weights, kind, c, nesterov, lo, hi):
             n = dW.shape[1]
             r0, r1 = lo * n, hi * n
             velocity = matrix(weights.first, 0, dW.shape[0], n)
+            before_velocity_product(weights.first[r0:r1], weights.second[r0:r1], kind)
             _gemm_piece(velocity, a_in, True, dz, False, 1.0, float(c.momentum), lo, hi, True)
-            descend(weights.params[r0:r1], weights.first[r0:r1], c)
+            after_velocity_product(weights.params[r0:r1], weights.first[r0:r1], weights.second[r0:r1], c, kind)
         return impl
 
     def impl(dW, dz, a_in, weights, kind, c, nesterov, lo, hi):
@@ -192,8 +194,9 @@ def split_step(dx, dW, dz, a_in, W, weights, kind, c, nesterov, parts):
     a_in[:, lo:hi].T @ dz, then the update of W's rows lo..hi while they are in that core's
     cache (``kind``, ``c``, ``nesterov`` as in ``optimizers.apply_update``). Each piece touches
     only its own rows of W and dW and columns of dx, and reads W before it changes it. For SGD
-    with plain momentum (``optimizers.velocity_fused``) the rows of W's gradient go straight into
-    the velocity (beta = momentum) instead of dW, then ``optimizers.descend``.
+    with momentum (``optimizers.velocity_fused``) the rows of W's gradient go straight into
+    the velocity (beta = momentum) instead of dW, between ``optimizers.before_velocity_product`` and
+    ``optimizers.after_velocity_product``.
     The gradient's rows are added into dW, which must hold 0 there (as the epoch kernel keeps it:
     ``network.clear_cut_gradients``), and each is set back to 0 by the update as it reads it for the last time
     (``optimizers.spend``): with beta 0 the BLAS (OpenBLAS's level-3 driver) first clears C in a pass of its own,

@@ -58,8 +58,8 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
   layers use (``kinds``); the optimizer id, whether any penalty or value clipping is on
   (``penalties``), whether the gradient is clipped to a global norm, SGD's form (``momentum``:
   ``optimizers.PLAIN``, ``MOMENTUM`` or ``NESTEROV``; PLAIN for the others) and whether
-  decoupled weight decay is on (``decay``; named for SGD with momentum only, the one update whose
-  code it changes: ``optimizers.velocity_fused``).
+  decoupled weight decay is on (``decay``; named for SGD with momentum, plain or Nesterov, only: the one update
+  whose code it changes, ``optimizers.velocity_fused``).
 - ``EPOCH_RESULT``: the record an epoch kernel fills: loss_sum, correct, seen, steps, diverged.
 """
 from collections import namedtuple

@@ -341,6 +341,51 @@ def test_descend_with_weight_decay_adds_it_to_the_velocity_then_steps_by_the_new
     np.testing.assert_array_max_ulp(p, new_p, maxulp=1)
 
 
+# -- nesterov_descend: Nesterov momentum whose gradient product wrote the velocity ------------------------
+
+@njit
+def _nesterov_descend(p, velocity, previous, c):
+    K.optimizers.nesterov_descend(p, velocity, previous, c)
+
+
+@njit
+def _keep_velocity(previous, velocity):
+    K.optimizers.keep_velocity(previous, velocity)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.25], ids=["no_decay", "weight_decay"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_nesterov_descend_recovers_the_gradient_from_the_two_velocities(dtype, weight_decay):
+    """``keep_velocity`` kept v, the product wrote momentum * v + g into the velocity: p steps by Nesterov's
+    g' + momentum * (momentum * v + g'), g' = g + wd p, to the new velocity's rounding (the recovered gradient
+    carries it); with weight decay the velocity gets wd * p added (``descend``'s), without it stays as written."""
+    rng = np.random.default_rng(2)
+    n = 1031
+    p0, v0, g = (rng.normal(size=n).astype(dtype) for _ in range(3))
+    v0[:5] = 0  # a velocity's first step
+    hyper = fastmlp.Optimizer("sgd", momentum=0.9, nesterov=True, weight_decay=weight_decay).kernel_hyper(0.05)
+    c = _coeffs(hyper, 1, p0)
+    previous = np.full(n, np.nan, dtype)
+    _keep_velocity(previous, v0)
+    assert previous.tobytes() == v0.tobytes()
+    written = (c.momentum * v0 + g).astype(dtype)  # what the product leaves (beta = momentum)
+    p, velocity = p0.copy(), written.copy()
+    _nesterov_descend(p, velocity, previous, c)
+    L = np.longdouble
+    mu, lr, wd = L(c.momentum), L(c.lr), L(c.weight_decay)
+    g_decayed = g.astype(L) + wd * p0.astype(L)
+    new_v = mu * v0.astype(L) + g_decayed
+    exact = p0.astype(L) - lr * (g_decayed + mu * new_v)
+    eps = L(np.finfo(dtype).eps)
+    slack = 4 * eps * (np.abs(exact) + lr * (np.abs(g_decayed) + 2 * np.abs(new_v)))
+    assert (np.abs(p.astype(L) - exact) <= slack).all()
+    if weight_decay:
+        np.testing.assert_array_max_ulp(velocity, (written.astype(L) + wd * p0.astype(L)).astype(dtype), maxulp=1)
+    else:
+        assert velocity.tobytes() == written.tobytes()
+    assert previous.tobytes() == v0.tobytes()  # read only
+
+
 @pytest.mark.parametrize("batch_size", [1, 4], ids=["online", "mini-batch"])
 @pytest.mark.parametrize("name,hyper,steps", [("adam", {}, 800), ("sgd", dict(momentum=0.9), 850)])
 def test_training_flushes_the_moments_a_zero_input_leaves_decaying(name, hyper, steps, batch_size):

@@ -198,12 +198,14 @@ def test_a_cut_update_is_bit_identical_to_one_pass(name, dtype, n, static):
     assert not np.array_equal(one[0], p)  # the parameters moved
 
 
-# Every optimizer chosen per call in float64 (one compile), Adam static in float32; SGD with momentum
-# static (its gradient goes straight into the velocity: ``optimizers.velocity_fused``), with and
+# Every optimizer chosen per call in float64 (one compile), Adam static in float32; SGD with momentum, plain
+# and Nesterov, static (its gradient goes straight into the velocity: ``optimizers.velocity_fused``), with and
 # without weight decay, in float64 and float32.
 UPDATES["momentum_wd"] = _hyper(K.SGD, momentum=0.9, weight_decay=0.01)
+UPDATES["nesterov_wd"] = _hyper(K.SGD, momentum=0.9, nesterov=1, weight_decay=0.01)
+INTO_VELOCITY = ("momentum", "momentum_wd", "nesterov", "nesterov_wd")
 STEP_CASES = ([(name, "float64", False) for name in sorted(UPDATES)] + [("adam", "float32", True)]
-              + [(name, dtype, True) for name in ("momentum", "momentum_wd") for dtype in ("float64", "float32")])
+              + [(name, dtype, True) for name in INTO_VELOCITY for dtype in ("float64", "float32")])
 STEP_TOLERANCES = {"float64": dict(rtol=1e-12, atol=1e-13), "float32": dict(rtol=2e-5, atol=1e-6)}
 # and, for values that hold a product, this fraction of the sum of its terms' magnitudes: two BLAS kernels
 # (or one cut in pieces) sum k terms in other orders, and where they cancel, the difference is a share of
@@ -225,7 +227,8 @@ def _assert_close(got, want, terms, dtype):
 @pytest.mark.parametrize("name,dtype,static", STEP_CASES, ids=lambda v: {True: "static", False: "any"}.get(v, v))
 def test_a_cut_layer_step_is_the_backward_then_the_update(name, dtype, static, below, m, k, n):
     """dx with the W before the step, dW, and W updated from dW: as the products, then one update
-    pass. SGD with momentum, static: no gradient buffer is written (the product went into the velocity). The
+    pass. SGD with momentum, static: no gradient buffer is written (the product went into the velocity); with
+    Nesterov momentum the second slot holds the velocity before the step (``optimizers.keep_velocity``). The
     others take W's gradient rows at 0 and leave them at 0 (added into them, each set back to 0 once read)."""
     hyper = UPDATES[name]
     into_velocity = False
@@ -233,7 +236,8 @@ def test_a_cut_layer_step_is_the_backward_then_the_update(name, dtype, static, b
         from fastmlp.backends.numba import update_choice
         hyper = hyper._replace(kind=Static(update_choice(hyper)))
         into_velocity = K.optimizers.velocity_fused(hyper.kind.value)
-    assert into_velocity == (static and name.startswith("momentum"))
+    assert into_velocity == (static and name in INTO_VELOCITY)
+    keeps_previous = into_velocity and name.startswith("nesterov")
     rng = np.random.default_rng(m + k + n)
     dz, a_in = rng.normal(size=(m, n)).astype(dtype), rng.normal(size=(m, k)).astype(dtype)
     start = [rng.normal(size=k * n).astype(dtype), rng.random(k * n).astype(dtype), rng.random(k * n).astype(dtype)]
@@ -249,6 +253,7 @@ def test_a_cut_layer_step_is_the_backward_then_the_update(name, dtype, static, b
             q, f, s = [a.copy() for a in state[parts]] if step > 1 else [a.copy() for a in start]
             dx = np.full((m, k) if below else (0, k), np.nan, dtype)
             grads = np.full(k * n, np.nan if into_velocity else 0.0, dtype)
+            velocity_before = f.copy()
             split_step(dx, grads.reshape(k, n), dz, a_in, q.reshape(k, n), q, f, s, grads, hyper, step, parts)
             if below:
                 _assert_close(dx, dx_expected, dx_terms, dtype)
@@ -256,7 +261,9 @@ def test_a_cut_layer_step_is_the_backward_then_the_update(name, dtype, static, b
                 assert np.isnan(grads).all()
             else:
                 assert not grads.any()  # each read, then set back to 0
-            for got, expected in zip((q, f, s), (p, first, second)):
+            if keeps_previous:
+                assert s.tobytes() == velocity_before.tobytes()
+            for got, expected in zip((q, f, s)[:2 if keeps_previous else 3], (p, first, second)):
                 _assert_close(got, expected, carried, dtype)
             state[parts] = (q, f, s)
         dz, a_in = rng.normal(size=(m, n)).astype(dtype), rng.normal(size=(m, k)).astype(dtype)
@@ -357,14 +364,13 @@ def test_the_epoch_kernel_cut_over_threads_trains_the_same_weights(monkeypatch, 
         assert cut.history["loss"] == pytest.approx(whole.history["loss"], rel=1e-6)
 
 
-@pytest.mark.parametrize("name", ["adam", "nesterov", "rmsprop"])
+@pytest.mark.parametrize("name", ["adam", "adagrad", "rmsprop"])
 def test_a_cut_call_after_an_uncut_one_that_left_its_gradients_trains_the_same_weights(monkeypatch, name):
     """The epoch calls of one fit alternate between the uncut kernel, which leaves its last batch's gradients in the
     training's gradient buffer, and the cut one, whose steps add each W's gradient into rows that must hold 0 (as the
     thread choice's pieces on one thread and the cut calls alternate): each cut call clears the buffer first
     (``network.clear_cut_gradients``), and the fit trains the weights of one never cut."""
-    options = {"adam": dict(optimizer="adam", lr=1e-3), "nesterov": dict(optimizer="sgd", lr=0.02, momentum=0.9,
-                                                                          nesterov=True),
+    options = {"adam": dict(optimizer="adam", lr=1e-3), "adagrad": dict(optimizer="adagrad", lr=1e-2),
                "rmsprop": dict(optimizer="rmsprop", lr=1e-3)}[name]
     optimizer = options.pop("optimizer")
     whole = _epochs(monkeypatch, None, optimizer, "float64", **options)
@@ -396,16 +402,17 @@ def test_a_cut_call_after_an_uncut_one_that_left_its_gradients_trains_the_same_w
     np.testing.assert_allclose(m.params, whole.params, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("nesterov", [False, True], ids=["momentum", "nesterov"])
 @pytest.mark.parametrize("parts", [None, 2], ids=["whole", "cut"])
-def test_momentum_puts_each_weight_gradient_into_its_velocity_not_the_gradient_buffer(monkeypatch, parts):
-    """SGD with momentum (``optimizers.velocity_fused``): each W's gradient product writes the velocity
-    itself (beta = momentum), uncut or cut; the training's gradient buffer gets the biases' only. Adam
+def test_momentum_puts_each_weight_gradient_into_its_velocity_not_the_gradient_buffer(monkeypatch, parts, nesterov):
+    """SGD with momentum, plain or Nesterov (``optimizers.velocity_fused``): each W's gradient product writes the
+    velocity itself (beta = momentum), uncut or cut; the training's gradient buffer gets the biases' only. Adam
     needs every gradient and writes them; a cut layer's W gradients are set back to 0 once read (the next
     step's product adds into them: ``split.split_step``)."""
     def layer_gradients(m):
         return m.split(m.engine._train.grads)
 
-    momentum = _epochs(monkeypatch, parts, "sgd", "float32", lr=0.02, momentum=0.9)
+    momentum = _epochs(monkeypatch, parts, "sgd", "float32", lr=0.02, momentum=0.9, nesterov=nesterov)
     for dW, db in layer_gradients(momentum):
         assert not dW.any() and db.any()
     velocity = momentum.optimizer_state.slots[0][:momentum.params.size]

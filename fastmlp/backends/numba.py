@@ -257,12 +257,12 @@ def update_choice(hyper):
     """The static ``UpdateChoice`` of a kernel ``Hyper``: its optimizer, whether a penalty or value
     clipping is on, whether the gradient is clipped to a global norm, SGD's form (plain, momentum
     or Nesterov) and whether decoupled weight decay is on where it changes the compiled code: SGD with
-    momentum only (``optimizers.velocity_fused``); every other update does it inside its element
-    update, so AdamW shares Adam's kernel."""
+    momentum, plain or Nesterov, only (``optimizers.velocity_fused``); every other update does it inside its
+    element update, so AdamW shares Adam's kernel."""
     form = K.optimizers.PLAIN
     if int(hyper.kind) == K.SGD and hyper.momentum != 0:
         form = K.optimizers.NESTEROV if hyper.nesterov else K.optimizers.MOMENTUM
-    decay = form == K.optimizers.MOMENTUM and hyper.decoupled_weight_decay != 0
+    decay = form != K.optimizers.PLAIN and hyper.decoupled_weight_decay != 0
     return UpdateChoice(int(hyper.kind), bool(hyper.l2 or hyper.l1 or hyper.clip_value), bool(hyper.clip_norm > 0),
                         form, bool(decay))
 

@@ -755,4 +755,18 @@ MUTANTS = [
         "    hi = _round_high(u)",
         ("tests/test_tiles.py::test_the_three_parts_sum_to_the_value_exactly",),
         "the high part rounded, not truncated: the float32 maximum's rounds up to inf (NaN in the product)"),
+    Mutant(
+        "nesterov_fused_keeps_no_previous_velocity", "kernels/optimizers.py",
+        "    return lambda first, second, kind: keep_velocity(second, first)\n",
+        "    return lambda first, second, kind: None\n",
+        ("tests/test_split.py::test_a_cut_layer_step_is_the_backward_then_the_update", SIZES_MATRIX),
+        "Nesterov's velocity before the step not copied before the product overwrites it: the gradient is "
+        "recovered from whatever the second slot held"),
+    Mutant(
+        "nesterov_fused_steps_as_plain_momentum", "kernels/optimizers.py",
+        "        p[i] = p[i] - c.lr * ((v - c.momentum * previous[i]) + c.momentum * v)\n",
+        "        p[i] = p[i] - c.lr * v\n",
+        ("tests/test_optimizers.py::test_nesterov_descend_recovers_the_gradient_from_the_two_velocities",
+         "tests/test_split.py::test_a_cut_layer_step_is_the_backward_then_the_update", SIZES_MATRIX),
+        "Nesterov's fused step by the velocity alone, as plain momentum's: the look-ahead lost"),
 ]
