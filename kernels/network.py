@@ -257,11 +257,10 @@ def velocity_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     layer whose products go to BLAS, uncut: dx with the W before the step, then W's gradient
     straight into its velocity (one product, beta = momentum: no gradient buffer) between
     ``optimizers.before_velocity_product`` and ``after_velocity_product``, then db and b's update, then the slope
-    and mask on dx. Both products
-    on the BLAS (the layer is BLAS-sized), dx by ``matmul_t`` and the velocity's by ``matmul_tn`` where
-    ``Net.own`` says (``dense.weight_product``): ``dense.dense_dx``
-    with ``loops`` None, so that no loop is compiled beside them; through the cut kernel's piece
-    functions instead, momentum's cold compile took about a second more."""
+    and mask on dx. Both products on the BLAS (the layer is BLAS-sized), dx by ``matmul_t`` and the velocity's by
+    ``matmul_tn`` where ``Net.own`` says (``dense.weight_product``): ``dense.dense_dx`` with ``loops`` None, so that
+    no loop is compiled beside them; through the cut kernel's piece functions instead, momentum's cold compile took
+    about a second more."""
     dz, a, a_in, dx = layer_blocks(ws, x, net, l, drop)
     w0 = net.lay[l, W_OFF]
     n = net.lay[l, N_IN] * net.lay[l, N_OUT]  # W: n weights from w0

@@ -343,6 +343,8 @@ SIZES = {
 SIZE_OPTIMIZERS = {
     "sgd": OPTIMIZERS["sgd"], "sgd_wd": OPTIMIZERS["sgd_wd"], "sgd_mom": OPTIMIZERS["sgd_mom"],
     "sgd_nesterov": OPTIMIZERS["sgd_nesterov"],
+    # decoupled decay keeps Nesterov off the path whose gradient goes into the velocity (it does not decay)
+    "sgd_nesterov_dwd": ("sgd", dict(momentum=0.9, nesterov=True, decoupled_weight_decay=0.1), 0.02),
     "adam_wd": ("adam", dict(weight_decay=0.05, eps=1e-3), 0.01),
     "rmsprop": ("rmsprop", dict(alpha=0.9, eps=1e-3), 0.003),
     "adagrad_decay": ("adagrad", dict(lr_decay=0.1, eps=1e-3), 0.03),

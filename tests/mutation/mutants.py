@@ -769,4 +769,11 @@ MUTANTS = [
         ("tests/test_optimizers.py::test_nesterov_descend_recovers_the_gradient_from_the_two_velocities",
          "tests/test_split.py::test_a_cut_layer_step_is_the_backward_then_the_update", SIZES_MATRIX),
         "Nesterov's fused step by the velocity alone, as plain momentum's: the look-ahead lost"),
+    Mutant(
+        "nesterov_decoupled_decay_fused", "fastmlp/backends/numba.py",
+        "    decay = form != K.optimizers.PLAIN and hyper.decoupled_weight_decay != 0\n",
+        "    decay = form == K.optimizers.MOMENTUM and hyper.decoupled_weight_decay != 0\n",
+        ("tests/test_regularisation.py", SIZES_MATRIX),
+        "Nesterov with decoupled weight decay takes the fused velocity path, which does not decay: the decay is "
+        "dropped where a layer's products go to the BLAS"),
 ]
