@@ -241,14 +241,18 @@ def descend(p, velocity, c):
     without weight decay; one loop per 1024-element chunk 155-159k)."""
     mode = flush_denormals(c.flush)
     if c.write_velocity:
-        for i in range(p.shape[0]):
-            velocity[i] = velocity[i] + c.weight_decay * p[i]
-        for i in range(p.shape[0]):
-            p[i] = p[i] - c.lr * velocity[i]
-    else:
-        for i in range(p.shape[0]):
-            p[i] = p[i] - c.lr * velocity[i]
+        _velocity_decay(velocity, p, c)
+    for i in range(p.shape[0]):
+        p[i] = p[i] - c.lr * velocity[i]
     restore_fp_mode(mode)
+
+
+@njit(**JIT_INNER_INLINE)
+def _velocity_decay(velocity, p, c):
+    """velocity += wd p, written back (denormals flushed under the update's mode): the loop ``descend`` and
+    ``nesterov_descend`` run before stepping p, when ``c.write_velocity``."""
+    for i in range(p.shape[0]):
+        velocity[i] = velocity[i] + c.weight_decay * p[i]
 
 
 @njit(**JIT_INNER)
@@ -264,8 +268,7 @@ def nesterov_descend(p, velocity, previous, c):
     previous one and p once. Denormals read as 0, and the velocity written back, as in ``descend``."""
     mode = flush_denormals(c.flush)
     if c.write_velocity:
-        for i in range(p.shape[0]):
-            velocity[i] = velocity[i] + c.weight_decay * p[i]
+        _velocity_decay(velocity, p, c)
     for i in range(p.shape[0]):
         v = velocity[i]
         p[i] = p[i] - c.lr * ((v - c.momentum * previous[i]) + c.momentum * v)

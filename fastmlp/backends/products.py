@@ -304,8 +304,8 @@ BLOCKS_TRIES = 3  # measurements before inference by blocks is given up (``_meas
 # The products timed alone saved 0.79-0.98 us a row there (13 processes), the pass took 77-81 us: the model counts
 # 224 rows a saving of 66-85 us a thread, where the calls gained, and 192 rows 31-45 us, where they did not. It
 # understates a call's gain (counted as shared over the threads even where the thread choice runs a call on one, and
-# the pass is timed after its weights left the cache), hence a margin under 1. Whether a call takes the tiles, which rounds
-# otherwise, depends on its rows and the pool only, not on the way a timing gave the call.
+# the pass is timed after its weights left the cache), hence a margin under 1. Whether a call takes the tiles, which
+# rounds otherwise, depends on its rows and the pool only, not on the way a timing gave the call.
 TILES_MARGIN = 0.8
 EVICT_BYTES = 8 << 20  # data through the cache before each timing of that pass (``_refresh_seconds``)
 REFRESH_TIMINGS = 7

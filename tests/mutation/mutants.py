@@ -166,10 +166,10 @@ MUTANTS = [
         "numba RMSprop divides by the mean square, not its root"),
     Mutant(
         "descend_steps_before_the_decay", "kernels/optimizers.py",
-        "            velocity[i] = velocity[i] + c.weight_decay * p[i]\n        for i in range(p.shape[0]):\n"
-        "            p[i] = p[i] - c.lr * velocity[i]\n",
-        "            p[i] = p[i] - c.lr * velocity[i]\n        for i in range(p.shape[0]):\n"
-        "            velocity[i] = velocity[i] + c.weight_decay * p[i]\n",
+        "    if c.write_velocity:\n        _velocity_decay(velocity, p, c)\n    for i in range(p.shape[0]):\n"
+        "        p[i] = p[i] - c.lr * velocity[i]\n    restore_fp_mode(mode)\n",
+        "    for i in range(p.shape[0]):\n        p[i] = p[i] - c.lr * velocity[i]\n    if c.write_velocity:\n"
+        "        _velocity_decay(velocity, p, c)\n    restore_fp_mode(mode)\n",
         ("tests/test_optimizers.py::"
          "test_descend_with_weight_decay_adds_it_to_the_velocity_then_steps_by_the_new_velocity", TRAINING_MATRIX),
         "numba fused momentum with weight decay steps p by the velocity before the decay is added to it"),
