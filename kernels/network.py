@@ -10,6 +10,7 @@ from numba import njit, types
 from numba.extending import overload
 
 from .activations import act_backward
+from .batches import gather_ahead
 from .config import (BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_INLINE, JIT_INNER, JIT_INNER_INLINE, JIT_INNER_VIEWS,
                      SPLIT_MIN_UPDATE, SPLIT_MIN_WORK)
 from .dense import col_sums, dense_backward_body, dense_dx, dense_forward_body, dense_sgd_body, weight_product
@@ -222,6 +223,45 @@ def update_backward(grads, slots, ws, params, x, net, hyper, step, drop, stop):
     clipped_update(params, slots, grads, net.lay[last, B_OFF] + net.lay[last, N_OUT], hyper, step, net.parts)
 
 
+def copies_ahead(net, hyper, ahead):
+    """Whether an epoch kernel copies each next batch during the step before it (``update_backward_ahead``), from
+    the argument types: with second batch buffers (``ahead`` not None), when it cuts (``Net.parts``) and each
+    layer's update runs in that layer's step (``_layerwise_choice``: the first layer's step is then the last thing
+    the step does)."""
+    return not (cuts_nothing(ahead) or cuts_nothing(field_type(net, "parts")) or _layerwise_choice(hyper) is None)
+
+
+@kernel_only
+def update_backward_ahead(grads, slots, ws, params, x, net, hyper, step, drop, job):
+    """``update_backward`` over every layer, and, when ``job`` is a ``NextBatch`` (``copies_ahead``), the next
+    batch's copy meanwhile: the layers above the first, then ``first_layer_step``."""
+
+
+@overload(update_backward_ahead, jit_options=JIT_INNER)
+def _update_backward_ahead_impl(grads, slots, ws, params, x, net, hyper, step, drop, job):
+    if cuts_nothing(job):
+        return lambda grads, slots, ws, params, x, net, hyper, step, drop, job: update_backward(
+            grads, slots, ws, params, x, net, hyper, step, drop, 0)
+
+    def impl(grads, slots, ws, params, x, net, hyper, step, drop, job):
+        update_backward(grads, slots, ws, params, x, net, hyper, step, drop, 1)
+        first_layer_step(grads, slots, ws, params, x, net, hyper, step, drop, job)
+    return impl
+
+
+@njit(**JIT_INNER_INLINE)
+def first_layer_step(grads, slots, ws, params, x, net, hyper, step, drop, job):
+    """The first layer's ``layer_step`` with the next batch's copy ``job`` (a ``NextBatch``): when the layer is
+    cut, each piece of its parallel region copies its share of the rows after its share of the layer
+    (``cut_layer_step``), on a thread that otherwise waits for the region's slower piece or for the serial
+    code between regions (``batches``); else the copy after the step."""
+    if _cut(x.shape[0], net, 0):
+        cut_layer_step(grads, slots, ws, params, x, net, 0, hyper, step, drop, job)
+    else:
+        layer_step(grads, slots, ws, params, x, net, 0, hyper, step, drop)
+        gather_ahead(job, 1, 0)
+
+
 @njit(**JIT_INNER_INLINE)
 def backward_then_update(grads, slots, ws, params, x, net, l, hyper, step, drop):
     """Layer l's gradient and dx (``layer_backward``), its penalties and value clipping, then its update."""
@@ -234,12 +274,13 @@ def backward_then_update(grads, slots, ws, params, x, net, l, hyper, step, drop)
 
 
 @njit(**JIT_INNER_INLINE)
-def cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
+def cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop, job=None):
     """``backward_then_update`` without penalties or clipping, for a large layer when the kernel
     cuts (``net.parts``): dx, dW and W's update in one parallel region (``split.split_step``:
     each thread updates the rows of W whose gradient it just made, while they are in its cache;
     for SGD with momentum, plain or Nesterov, the gradient goes into the velocity there), then db, b's update
-    and the slope and mask on dx, serially. The same numbers element by element."""
+    and the slope and mask on dx, serially. The same numbers element by element. ``job``: None, or the next
+    batch's copy (a ``NextBatch``), shared out over the same pieces (``first_layer_step``)."""
     dz, a, a_in, dx = layer_blocks(ws, x, net, l, drop)
     w0 = net.lay[l, W_OFF]
     n = net.lay[l, N_IN] * net.lay[l, N_OUT]  # W: n weights from w0
@@ -247,7 +288,8 @@ def cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop):
     c = step_coeffs(hyper, step, params)
     nesterov = hyper.nesterov != 0
     w = UpdateRange(rows(params, w0, n), rows(first, w0, n), rows(second, w0, n), rows(grads, w0, n))
-    split_step(dx, weight(grads, net, l), dz, a_in, weight(params, net, l), w, hyper.kind, c, nesterov, net.parts)
+    split_step(dx, weight(grads, net, l), dz, a_in, weight(params, net, l), w, hyper.kind, c, nesterov, net.parts,
+               job)
     bias_step_then_below(grads, slots, ws, params, dz, dx, a, net, l, hyper, c, drop)
 
 

@@ -40,6 +40,10 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
   real targets or empty, ``w`` (n,) sample weights in the params dtype or empty (unweighted).
   Both a data set and the batch buffers it is gathered into.
 - ``Batching``: one epoch's ``order`` (n,) int64, batch ``size`` and ``drop_last``.
+- ``NextBatch``: the batch a step copies ahead (``batches.gather_ahead``): the rows ``order`` (m,) int64
+  (a view of the epoch's order; empty when there is none to copy) of the data ``x``, ``y``, ``t``, ``w``
+  (as a ``Samples``), into the first m rows of the other batch buffers ``into_x``, ``into_y``, ``into_t``,
+  ``into_w``. Flat, not two ``Samples``: a parallel loop takes no tuple of tuples (``split.split_step``).
 - ``Hyper``: the optimizer id and every hyperparameter by name, with this epoch's ``lr``;
   the penalties and clipping (``l2``, ``l1``, ``decoupled_weight_decay``, ``clip_value``,
   ``clip_norm``) are 0 when off.
@@ -82,6 +86,7 @@ Net = namedtuple("Net", ["lay", "kinds", "alphas", "loss", "acts", "loops", "par
 Workspace = namedtuple("Workspace", ["acts", "deltas", "stats", "rows", "wt", "room"])
 Samples = namedtuple("Samples", ["x", "y", "t", "w"])
 Batching = namedtuple("Batching", ["order", "size", "drop_last"])
+NextBatch = namedtuple("NextBatch", ["into_x", "into_y", "into_t", "into_w", "x", "y", "t", "w", "order"])
 Hyper = namedtuple("Hyper", ["kind", "lr", "momentum", "nesterov", "weight_decay", "beta1", "beta2", "eps",
                              "alpha", "lr_decay", "l2", "l1", "decoupled_weight_decay", "clip_value", "clip_norm"])
 LossChoice = namedtuple("LossChoice", ["loss", "weighted"])

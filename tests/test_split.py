@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import warnings
 
 import numba
 import numpy as np
@@ -517,6 +518,82 @@ def test_a_cut_epoch_allocates_nothing(fixed_threads, monkeypatch, sparse):
         assert result.seen == len(o)
         assert {k: getattr(after, k) - getattr(before, k) for k in ("alloc", "free", "mi_alloc", "mi_free")} == \
             {"alloc": 0, "free": 0, "mi_alloc": 0, "mi_free": 0}
+
+
+# -- each next batch copied ahead, in the first layer's cut step ----------------------------------------------------
+# The cut kernel copies batch k + 1 into its second batch buffers while batch k's first layer steps
+# (``kernels.epoch._steps_copying_ahead``); withheld those buffers, the same kernel copies each batch before its step
+# (``kernels.epoch._steps``). Same steps on the same rows: the same bits, whatever the batches' shapes and weights.
+
+AHEAD_CASES = {
+    "adam": dict(optimizer="adam", lr=1e-3),
+    "last_batch_of_one_row": dict(optimizer="adam", lr=1e-3, n=193),
+    "one_batch_an_epoch": dict(optimizer="adam", lr=1e-3, n=50),
+    "drop_last": dict(optimizer="adam", lr=1e-3, drop_last=True),
+    "with_replacement": dict(optimizer="adam", lr=1e-3, sampling="replacement"),
+    "a_batch_weighing_nothing": dict(optimizer="adam", lr=1e-3, shuffle=False, weightless=(64, 128)),
+    "momentum": dict(optimizer="sgd", lr=0.02, momentum=0.9),
+    "nesterov": dict(optimizer="sgd", lr=0.02, momentum=0.9, nesterov=True),
+    "rmsprop_dropout": dict(optimizer="rmsprop", lr=1e-3, dropout=0.2),
+    "diverging": dict(optimizer="sgd", lr=1e6, momentum=0.9),
+}
+
+
+def _copying_fit(monkeypatch, ahead, parts, optimizer, n=200, weightless=None, dropout=None, **options):
+    """A float64 model trained 2 epochs at batch 64 by the kernel cut over ``parts`` threads, with the backend's
+    second batch buffers (``ahead``) or without; the second of two such fits (the first has the cut kernel
+    compiled), every call of which is checked to run cut, and to be passed the buffers or not. Returns the model
+    and its history's losses."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(n, LAYERS[0]))
+    y = rng.integers(0, LAYERS[-1], n)
+    if weightless is not None:
+        w = np.ones(n)
+        w[weightless[0]:weightless[1]] = 0
+        options["sample_weight"] = w
+    extra = {} if dropout is None else {"dropout": dropout}
+    passed = []
+    real = backend._TrainingBuffers.ahead
+
+    def buffers(self, arch):  # what the cut calls are given
+        passed.append(ahead)
+        return real(self, arch) if ahead else None
+
+    def patch():
+        monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows: parts)
+        monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False: None)
+        monkeypatch.setattr(backend._TrainingBuffers, "ahead", buffers)
+    fastmlp.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # fixed: no one-thread probe pieces (never cut)
+    try:
+        for run in range(2):
+            patch()
+            m = fastmlp.MLP(LAYERS, activation="relu", seed=3, dtype="float64", **extra)
+            m.engine.epoch_kernel = "generic"
+            calls = _spy(monkeypatch)
+            passed.clear()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", fastmlp.DivergenceWarning)
+                m.fit(X, y, epochs=2, batch_size=64, optimizer=optimizer, verbose=0, seed=1, **options)
+            backend._wait_for_cut_compiles()
+            monkeypatch.undo()
+    finally:
+        fastmlp.set_num_threads("auto")
+    assert calls and {c[1] for c in calls} == {parts}
+    assert passed and set(passed) == {ahead}
+    return m, list(m.history["loss"])
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+@pytest.mark.parametrize("case", sorted(AHEAD_CASES))
+def test_copying_each_next_batch_ahead_trains_the_same_bits(monkeypatch, case, parts):
+    options = dict(AHEAD_CASES[case])
+    optimizer = options.pop("optimizer")
+    before, losses_before = _copying_fit(monkeypatch, False, parts, optimizer, **options)
+    ahead, losses_ahead = _copying_fit(monkeypatch, True, parts, optimizer, **options)
+    np.testing.assert_array_equal(ahead.params, before.params)
+    np.testing.assert_array_equal(losses_ahead, losses_before)  # NaN where both diverged
+    if case != "diverging":
+        assert not np.allclose(ahead.params, fastmlp.MLP(LAYERS, activation="relu", seed=3, dtype="float64").params)
 
 
 # -- when the cut kernel is prepared ------------------------------------------------------------------

@@ -267,6 +267,12 @@ def update_choice(hyper):
                         form, bool(decay))
 
 
+def new_batch_buffers(arch, rows):
+    """Batch buffers (a ``Samples``) for up to ``rows`` rows of the training data."""
+    return Samples(buffers.empty((rows, arch.n_in), arch.dtype), np.empty(rows, np.int64),
+                   buffers.empty((rows, arch.n_out), arch.dtype), np.empty(rows, arch.dtype))
+
+
 class _TrainingBuffers:
     """Everything an epoch kernel writes besides params and optimizer state, for batches of
     up to ``rows`` samples: allocated once per fit (the dropout buffers only with dropout)."""
@@ -276,13 +282,20 @@ class _TrainingBuffers:
         self.rows = rows
         self.dropout = new_dropout_buffers(arch, rows) if dropout else None
         self.ws = new_workspace(arch, rows)
-        self.batch = Samples(buffers.empty((rows, arch.n_in), arch.dtype), np.empty(rows, np.int64),
-                             buffers.empty((rows, arch.n_out), arch.dtype), np.empty(rows, arch.dtype))
+        self.batch = new_batch_buffers(arch, rows)
+        self._ahead = None  # second batch buffers, for the cut epoch kernel only (``ahead``)
         self.grads = buffers.zeros(arch.n_params, arch.dtype)
         self.result = np.zeros(1, EPOCH_RESULT)
         state_rows = arch.layers[1] if online == "any" else 0
         self.online = OnlineScratch(*buffers.staggered([(arch.layers[1], arch.n_in), (2, arch.n_in),
                                                         (2, state_rows, arch.n_in)], arch.dtype)) if online else None
+
+    def ahead(self, arch):
+        """Second batch buffers like ``batch``, into which the cut epoch kernel copies each next batch during the
+        step before it (``kernels.epoch.train_epoch``): made at the first cut call."""
+        if self._ahead is None:
+            self._ahead = new_batch_buffers(arch, self.rows)
+        return self._ahead
 
     def make_room(self, arch, own):
         """``ws.wt`` grown, if need be, to hold the transposed W of each layer whose dx ``own`` (``Net.own``)
@@ -850,4 +863,4 @@ class NumbaBackend(BackendBase):
                 hyper = optimizer.kernel_hyper(lr)
                 K.train_epoch(result, params, tb.grads, state.slots, tb.ws, tb.batch, samples, plan, net,
                               hyper._replace(kind=Static(update_choice(hyper))), state.step,
-                              dropout_work(a, data.dropout, tb.dropout))
+                              dropout_work(a, data.dropout, tb.dropout), None if net.parts is None else tb.ahead(a))

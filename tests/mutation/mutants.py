@@ -42,7 +42,7 @@ MUTANTS = [
         (OPTIMIZERS_AGREE, SIZES_MATRIX),
         "numba Adam: first-moment bias correction 1 / (1 + beta1^t) instead of 1 / (1 - beta1^t)"),
     Mutant(
-        "last_batch_one_row_short", "kernels/epoch.py",
+        "last_batch_one_row_short", "kernels/batches.py",
         "left = plan.order.shape[0] - start\n",
         "left = plan.order.shape[0] - start - 1\n",
         (ONE_EPOCH, TRAINING_MATRIX),
@@ -137,7 +137,7 @@ MUTANTS = [
         (ONE_EPOCH, TRAINING_MATRIX),
         "numba online kernel: the next sample is copied over the current one before its update uses it"),
     Mutant(
-        "gather_targets_by_batch_row", "kernels/epoch.py",
+        "gather_targets_by_batch_row", "kernels/batches.py",
         "batch.t[r, j] = t[src, j]",
         "batch.t[r, j] = t[r, j]",
         (TRAINING_MATRIX,),
@@ -276,8 +276,8 @@ MUTANTS = [
         "the NumPy gradient of W takes the unmasked outputs of the layer below"),
     Mutant(
         "dropout_step_restarts_each_chunk", "kernels/epoch.py",
-        "train_forward(ws, params, xm, net, drop, step0 + result[0].steps + 1)",
-        "train_forward(ws, params, xm, net, drop, result[0].steps + 1)",
+        "train_forward(ws, params, x, net, drop, step0 + result[0].steps + 1)",
+        "train_forward(ws, params, x, net, drop, result[0].steps + 1)",
         ("tests/test_dropout.py::test_chunked_epochs_give_the_same_bits",),
         "the masks' update counter restarts with every compiled chunk: masks repeat and depend on the chunking"),
     # -- schedules ---------------------------------------------------------------------------------
@@ -370,7 +370,7 @@ MUTANTS = [
         "numba global-norm clipping also scales a gradient whose norm is below the bound (up)"),
     Mutant(
         "penalty_not_added_to_the_epoch_loss", "kernels/epoch.py",
-        "        add_penalty(result, ws.stats)\n",
+        "    add_penalty(result, ws.stats)\n",
         "",
         ("tests/test_regularisation.py::test_backends_agree_in_float64",),
         "numba generic epoch: each batch's penalty is left in the workspace (counted with the next batch)"),
@@ -776,4 +776,17 @@ MUTANTS = [
         ("tests/test_regularisation.py", SIZES_MATRIX),
         "Nesterov with decoupled weight decay takes the fused velocity path, which does not decay: the decay is "
         "dropped where a layer's products go to the BLAS"),
+    Mutant(
+        "copy_ahead_over_the_batch_in_use", "kernels/epoch.py",
+        "        job = copy_ahead(ahead if here == 0 else batch, data, to_copy(plan, following, n))\n",
+        "        job = copy_ahead(batch if here == 0 else ahead, data, to_copy(plan, following, n))\n",
+        ("tests/test_split.py::test_copying_each_next_batch_ahead_trains_the_same_bits",),
+        "the cut kernel copies the next batch into the buffers its first layer's step is reading (the current "
+        "batch's), not into the other ones"),
+    Mutant(
+        "copy_ahead_pieces_drop_their_last_row", "kernels/batches.py",
+        "                    job.order, m * t // parts, m * (t + 1) // parts)\n",
+        "                    job.order, m * t // parts, m * (t + 1) // parts - 1)\n",
+        ("tests/test_batches.py", "tests/test_split.py::test_copying_each_next_batch_ahead_trains_the_same_bits"),
+        "each piece of the next batch's copy stops a row short: those rows keep the batch from two steps before"),
 ]
