@@ -253,8 +253,8 @@ def _update_backward_ahead_impl(grads, slots, ws, params, x, net, hyper, step, d
 def first_layer_step(grads, slots, ws, params, x, net, hyper, step, drop, job):
     """The first layer's ``layer_step`` with the next batch's copy ``job`` (a ``NextBatch``): when the layer is
     cut, each piece of its parallel region copies its share of the rows after its share of the layer
-    (``cut_layer_step``), on a thread that otherwise waits for the region's slower piece or for the serial
-    code between regions (``batches``); else the copy after the step."""
+    (``cut_layer_step``), instead of one thread copying them all between steps while the other waits
+    (``batches``); else the copy after the step."""
     if _cut(x.shape[0], net, 0):
         cut_layer_step(grads, slots, ws, params, x, net, 0, hyper, step, drop, job)
     else:

@@ -555,9 +555,9 @@ def _copying_fit(monkeypatch, ahead, parts, optimizer, n=200, weightless=None, d
     passed = []
     real = backend._TrainingBuffers.ahead
 
-    def buffers(self, arch):  # what the cut calls are given
+    def buffers(self, arch, following):  # what the cut calls are given
         passed.append(ahead)
-        return real(self, arch) if ahead else None
+        return real(self, arch, following) if ahead else None
 
     def patch():
         monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows: parts)
@@ -594,6 +594,8 @@ def test_copying_each_next_batch_ahead_trains_the_same_bits(monkeypatch, case, p
     np.testing.assert_array_equal(losses_ahead, losses_before)  # NaN where both diverged
     if case != "diverging":
         assert not np.allclose(ahead.params, fastmlp.MLP(LAYERS, activation="relu", seed=3, dtype="float64").params)
+    # a second copy of the batch rows only where a call has a batch after its first
+    assert (ahead.engine._train._ahead is None) == (case == "one_batch_an_epoch")
 
 
 # -- when the cut kernel is prepared ------------------------------------------------------------------

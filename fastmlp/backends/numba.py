@@ -283,16 +283,22 @@ class _TrainingBuffers:
         self.dropout = new_dropout_buffers(arch, rows) if dropout else None
         self.ws = new_workspace(arch, rows)
         self.batch = new_batch_buffers(arch, rows)
-        self._ahead = None  # second batch buffers, for the cut epoch kernel only (``ahead``)
+        self._ahead = self._no_ahead = None  # for the cut epoch kernel only (``ahead``)
         self.grads = buffers.zeros(arch.n_params, arch.dtype)
         self.result = np.zeros(1, EPOCH_RESULT)
         state_rows = arch.layers[1] if online == "any" else 0
         self.online = OnlineScratch(*buffers.staggered([(arch.layers[1], arch.n_in), (2, arch.n_in),
                                                         (2, state_rows, arch.n_in)], arch.dtype)) if online else None
 
-    def ahead(self, arch):
+    def ahead(self, arch, following):
         """Second batch buffers like ``batch``, into which the cut epoch kernel copies each next batch during the
-        step before it (``kernels.epoch.train_epoch``): made at the first cut call."""
+        step before it (``kernels.epoch.train_epoch``): made at the first cut call with a batch after its first
+        (``following``). A call of one batch copies nothing ahead: it gets buffers of no rows, of the same types (the
+        same compiled kernel), and a training on whole-data batches holds no second copy of its data."""
+        if not following:
+            if self._no_ahead is None:
+                self._no_ahead = new_batch_buffers(arch, 0)
+            return self._no_ahead
         if self._ahead is None:
             self._ahead = new_batch_buffers(arch, self.rows)
         return self._ahead
@@ -863,4 +869,5 @@ class NumbaBackend(BackendBase):
                 hyper = optimizer.kernel_hyper(lr)
                 K.train_epoch(result, params, tb.grads, state.slots, tb.ws, tb.batch, samples, plan, net,
                               hyper._replace(kind=Static(update_choice(hyper))), state.step,
-                              dropout_work(a, data.dropout, tb.dropout), None if net.parts is None else tb.ahead(a))
+                              dropout_work(a, data.dropout, tb.dropout),
+                              None if net.parts is None else tb.ahead(a, len(order) > data.batch_size))
