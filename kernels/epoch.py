@@ -46,7 +46,7 @@ from .intrinsics import borrow, flush_denormals, kernel_only, restore_fp_mode
 from .network import (clear_cut_gradients, copies_ahead, loss_and_sgd, top_loss, train_forward,
                       update_backward_ahead)
 from .optimizers import flushes
-from .split import cuts_nothing
+from .static import absent
 from .structs import CORRECT, LOSS_SUM, WEIGHT_SUM, Batching, Samples, Workspace
 
 
@@ -184,7 +184,7 @@ def borrowed(samples):
 
 @overload(borrowed, jit_options=JIT_INNER, inline="always")
 def _borrowed_impl(samples):
-    if cuts_nothing(samples):
+    if absent(samples):
         return lambda samples: None
     return lambda samples: borrow_samples(samples)
 

@@ -21,7 +21,7 @@ from .optimizers import (after_velocity_product, apply_update, before_velocity_p
                          velocity_fused)
 from .regularisation import clip_global_norm, regularise_layer
 from .split import cuts_nothing, split_step, split_update, split_update_impl
-from .static import field_type, static_field
+from .static import absent, field_type, static_field
 from .structs import A_OFF, B_OFF, N_IN, N_OUT, OWN_DW, OWN_DX, OWN_FORWARD, OWN_SPARSE, W_OFF, UpdateRange
 
 
@@ -228,7 +228,7 @@ def copies_ahead(net, hyper, ahead):
     the argument types: with second batch buffers (``ahead`` not None), when it cuts (``Net.parts``) and each
     layer's update runs in that layer's step (``_layerwise_choice``: the first layer's step is then the last thing
     the step does)."""
-    return not (cuts_nothing(ahead) or cuts_nothing(field_type(net, "parts")) or _layerwise_choice(hyper) is None)
+    return not (absent(ahead) or cuts_nothing(field_type(net, "parts")) or _layerwise_choice(hyper) is None)
 
 
 @kernel_only
@@ -239,7 +239,7 @@ def update_backward_ahead(grads, slots, ws, params, x, net, hyper, step, drop, j
 
 @overload(update_backward_ahead, jit_options=JIT_INNER)
 def _update_backward_ahead_impl(grads, slots, ws, params, x, net, hyper, step, drop, job):
-    if cuts_nothing(job):
+    if absent(job):
         return lambda grads, slots, ws, params, x, net, hyper, step, drop, job: update_backward(
             grads, slots, ws, params, x, net, hyper, step, drop, 0)
 

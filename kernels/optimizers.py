@@ -42,12 +42,12 @@ its threads wait for the BLAS's spinning ones). When the kernels own the threads
 from collections import namedtuple
 
 import numpy as np
-from numba import njit, types
+from numba import njit
 from numba.extending import overload
 
 from .config import JIT, JIT_INNER, JIT_INNER_INLINE
 from .intrinsics import estimated_quotient, flush_denormals, kernel_only, restore_fp_mode
-from .static import static_value
+from .static import absent, static_value
 
 SGD, ADAM, RMSPROP, ADAGRAD = 0, 1, 2, 3
 PLAIN, MOMENTUM, NESTEROV = 0, 1, 2  # SGD's forms (``UpdateChoice.momentum``)
@@ -149,7 +149,7 @@ def spend(g, spent, i):
 
 @overload(spend, jit_options=JIT_INNER, inline="always")
 def _spend_impl(g, spent, i):
-    if spent is None or isinstance(spent, (types.NoneType, types.Omitted)):
+    if absent(spent):
         return lambda g, spent, i: None
 
     def impl(g, spent, i):

@@ -27,7 +27,7 @@ one-thread call on the fashion net's products. Each piece runs in its caller's f
 mode (``intrinsics.enter_fp_mode``), whichever thread takes it: a training epoch flushes
 denormals on every thread it computes on (``epoch``).
 """
-from numba import njit, prange, types
+from numba import njit, prange
 from numba.extending import overload
 
 from .batches import gather_ahead
@@ -37,7 +37,7 @@ from .intrinsics import (by_reference, data_pointer, enter_fp_mode, flush_denorm
                          restore_fp_mode)
 from .optimizers import (after_velocity_product, apply_update, before_velocity_product, step_coeffs, update_range,
                          velocity_fused)
-from .static import static_value
+from .static import absent, static_value
 
 JIT_SPLIT = dict(JIT_INNER, parallel=True)
 ALIGN = 16  # a piece's first column is a multiple of this (whole 64-byte lines of float32)
@@ -88,7 +88,7 @@ def _split_gemm(C, A, ta, B, tb, alpha, beta, parts):
 
 def cuts_nothing(parts):
     """Whether the ``parts`` argument's type says None (nothing split, nothing of it compiled)."""
-    return parts is None or isinstance(parts, (types.NoneType, types.Omitted))
+    return absent(parts)
 
 
 @kernel_only

@@ -50,6 +50,12 @@ def static_value(ty):
     return ty.value if isinstance(ty, StaticType) else None
 
 
+def absent(ty):
+    """Whether an argument's type says None (None itself, or Numba's type of None or of an omitted argument):
+    what an overload compiles nothing for."""
+    return ty is None or isinstance(ty, (types.NoneType, types.Omitted))
+
+
 def field_type(tuple_type, name):
     """The Numba type of a named tuple type's field ``name``."""
     return tuple_type.types[tuple_type.fields.index(name)]
