@@ -1,4 +1,5 @@
 """fastmlp: train multi-layer perceptrons on the CPU, fast, in three readable variants."""
+from . import blas_spin  # noqa: F401  (first: it imports NumPy, whose OpenBLAS reads a short spin for idle threads)
 from . import kernels  # noqa: F401  (registers the kernels' cache folder; starts nothing)
 from .architecture import Architecture
 from .backends import BACKEND_NAMES

@@ -584,6 +584,7 @@ def cmd_info(args):
     else:
         print(f"  BLAS: {blas}")
     print(f"  the kernels call {KERNEL_BLAS_NAMES[t['kernel_blas']]}'s BLAS (FASTMLP_BLAS: auto, numpy or scipy)")
+    print(f"  OpenBLAS's idle threads spin: {t['blas_spin']}")
     print(f"numba cache: {data['numba_cache_dir']}")
     print(f"measured choices: {data['measured_choices_dir']} (delete to measure again; FASTMLP_CHOICES_DIR)")
     print("datasets:")

@@ -16,6 +16,7 @@ import os
 
 import numba
 
+from . import blas_spin
 from .backends import thread_choice
 from .backends.numba import start_runtime
 from .checks import check_bool, check_int
@@ -106,7 +107,8 @@ def thread_info():
     """Numba threads and threading layer, BLAS libraries with their thread counts, the one the kernels call
     ('kernel_blas': 'numpy' or 'scipy', see ``FASTMLP_BLAS`` in the README), deterministic mode,
     whether training adapts the thread count ('adaptive': no count fixed by set_num_threads), and whether
-    inference may put products on AMX tiles ('amx_tiles', see ``FASTMLP_TILES``; asks Linux the first time)."""
+    inference may put products on AMX tiles ('amx_tiles', see ``FASTMLP_TILES``; asks Linux the first time), and how
+    long NumPy's OpenBLAS threads spin when idle ('blas_spin', see ``fastmlp.blas_spin``)."""
     info = {"numba_threads": numba.get_num_threads(), "numba_max_threads": numba.config.NUMBA_NUM_THREADS,
             "cores": os.cpu_count(), "deterministic": thread_choice.is_deterministic(), "adaptive": not thread_choice.is_fixed()}
     try:
@@ -119,4 +121,5 @@ def thread_info():
     info["kernel_blas"] = kernel_blas()
     from .backends import tiles
     info["amx_tiles"] = tiles.available()
+    info["blas_spin"] = blas_spin.spin()
     return info

@@ -298,16 +298,24 @@ ILP64_GEMM_SYMBOLS = ("scipy_{}gemm_64_", "{}gemm_64_")
 _kernel_blas = None  # the choice, made once per process
 
 
-def numpy_gemm_addresses(symbols=ILP64_GEMM_SYMBOLS):
-    """The addresses of sgemm and dgemm (``{'s': ..., 'd': ...}``) of the 64-bit-integer BLAS NumPy
-    links, found by the first of ``symbols`` that names both, or None."""
+def numpy_blas_library():
+    """NumPy's core module as a ``ctypes`` library, through which the BLAS it links is found (its symbols, and
+    OpenBLAS's own: ``fastmlp.blas_spin``), or None."""
     try:
         from numpy._core import _multiarray_umath as core
     except ImportError:  # NumPy 1.x
         from numpy.core import _multiarray_umath as core
     try:
-        library = ctypes.CDLL(core.__file__)
+        return ctypes.CDLL(core.__file__)
     except OSError:
+        return None
+
+
+def numpy_gemm_addresses(symbols=ILP64_GEMM_SYMBOLS):
+    """The addresses of sgemm and dgemm (``{'s': ..., 'd': ...}``) of the 64-bit-integer BLAS NumPy
+    links, found by the first of ``symbols`` that names both, or None."""
+    library = numpy_blas_library()
+    if library is None:
         return None
     for symbol in symbols:
         try:

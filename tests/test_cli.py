@@ -210,6 +210,9 @@ def test_info_text_and_json():
     assert data["versions"]["fastmlp"] == fastmlp.__version__
     assert data["threads"]["kernel_blas"] == fastmlp.thread_info()["kernel_blas"] in ("numpy", "scipy")
     assert f"the kernels call {KERNEL_BLAS_NAMES[data['threads']['kernel_blas']]}'s BLAS" in text.stdout
+    assert f"OpenBLAS's idle threads spin: {data['threads']['blas_spin']}" in text.stdout  # the CLI imports fastmlp
+    # the CLI imports fastmlp first: its NumPy read the short spin, or the user's setting
+    assert data["threads"]["blas_spin"].startswith("the user's" if "OPENBLAS_THREAD_TIMEOUT" in os.environ else "short")
     assert data["numba_cache_dir"].endswith("-" + data["threads"]["kernel_blas"])
     # the test suite's records (conftest), under the kernel cache's name
     assert data["measured_choices_dir"].startswith(os.path.join(os.environ["FASTMLP_CHOICES_DIR"],

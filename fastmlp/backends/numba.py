@@ -50,7 +50,7 @@ import time
 import numba
 import numpy as np
 
-from .. import buffers
+from .. import blas_spin, buffers
 from .. import kernels as K
 from ..kernels import intrinsics
 from ..kernels.static import Static
@@ -135,7 +135,9 @@ def start_runtime():
 
     SciPy's BLAS module, which Numba looks for before it loads or compiles any kernel, is
     loaded here by itself (``intrinsics.load_scipy_blas``): the rest of ``scipy.linalg``
-    would take longer to import than all the cached kernels a training loads.
+    would take longer to import than all the cached kernels a training loads. Its OpenBLAS
+    loads then, with a short spin for its idle threads, and NumPy's gets that spin now if NumPy
+    was imported before fastmlp (``fastmlp.blas_spin``).
     """
     global _guard, _lock
     if _guard is not None:
@@ -143,7 +145,9 @@ def start_runtime():
     with _runtime_lock:
         if _guard is None:
             _load_tbb()
-            intrinsics.load_scipy_blas()  # Numba's BLAS without the rest of scipy.linalg (0.1 s)
+            with blas_spin.short_spin():  # SciPy's OpenBLAS loads here: its idle threads spin briefly too
+                intrinsics.load_scipy_blas()  # Numba's BLAS without the rest of scipy.linalg (0.1 s)
+            blas_spin.shorten_loaded()  # NumPy's, when NumPy was imported before fastmlp
             intrinsics.type_arrays_without_numpy_ma()  # kernel arguments typed without importing numpy.ma
             set_here = "OMP_WAIT_POLICY" not in os.environ
             if set_here:

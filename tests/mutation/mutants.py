@@ -789,4 +789,18 @@ MUTANTS = [
         "                    job.order, m * t // parts, m * (t + 1) // parts - 1)\n",
         ("tests/test_batches.py", "tests/test_split.py::test_copying_each_next_batch_ahead_trains_the_same_bits"),
         "each piece of the next batch's copy stops a row short: those rows keep the batch from two steps before"),
+    Mutant(
+        "blas_spin_left_in_the_environment", "fastmlp/blas_spin.py",
+        "        if set_here:\n            del os.environ[VARIABLE]\n",
+        "        if set_here:\n            pass\n",
+        ("tests/test_blas_spin.py",),
+        "the short spin's variable stays in the environment after NumPy loaded: every child process the user starts "
+        "inherits it"),
+    Mutant(
+        "blas_spin_restart_beside_other_threads", "fastmlp/blas_spin.py",
+        "    if VARIABLE in os.environ or threading.active_count() > 1:\n",
+        "    if VARIABLE in os.environ:\n",
+        ("tests/test_blas_spin.py",),
+        "OpenBLAS's threads are restarted while another Python thread runs, which could be inside a BLAS call "
+        "(a restart under it would hang it)"),
 ]
