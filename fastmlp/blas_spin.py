@@ -1,4 +1,4 @@
-"""How long OpenBLAS's idle threads spin: briefly, in a process that imports fastmlp before NumPy.
+"""How long OpenBLAS's idle threads spin: briefly in a process that uses fastmlp (NumPy imported by it, or restarted).
 
 Why: after each call on several threads, OpenBLAS's worker threads spin, waiting for the next call, for 2^28 CPU
 cycles (about 0.1 s at 2.6 GHz) before they sleep. fastmlp's other parallel code runs on Numba's threads: the cut
