@@ -523,7 +523,8 @@ def test_a_cut_epoch_allocates_nothing(fixed_threads, monkeypatch, sparse):
 # -- each next batch copied ahead, in the first layer's cut step ----------------------------------------------------
 # The cut kernel copies batch k + 1 into its second batch buffers while batch k's first layer steps
 # (``kernels.epoch._steps_copying_ahead``); withheld those buffers, the same kernel copies each batch before its step
-# (``kernels.epoch._steps``). Same steps on the same rows: the same bits, whatever the batches' shapes and weights.
+# (``kernels.epoch._steps``). Same steps on the same rows: the same bits, whatever the batches' shapes, weights, and
+# layers cut.
 
 AHEAD_CASES = {
     "adam": dict(optimizer="adam", lr=1e-3),
@@ -536,17 +537,23 @@ AHEAD_CASES = {
     "nesterov": dict(optimizer="sgd", lr=0.02, momentum=0.9, nesterov=True),
     "rmsprop_dropout": dict(optimizer="rmsprop", lr=1e-3, dropout=0.2),
     "diverging": dict(optimizer="sgd", lr=1e6, momentum=0.9),
+    # layer 1 too small to cut (128 x 64 weights, 64 x 128 x 64 multiply-adds): only the first layer's step cut
+    "upper_layer_uncut": dict(optimizer="adam", lr=1e-3, layers=[300, 128, 64, 10]),
+    # three cut layers, each step in a parallel region of its own
+    "three_cut_layers": dict(optimizer="adam", lr=1e-3, layers=[300, 128, 128, 128, 10]),
+    "three_cut_layers_momentum": dict(optimizer="sgd", lr=0.02, momentum=0.9, layers=[300, 128, 128, 128, 10]),
 }
 
 
-def _copying_fit(monkeypatch, ahead, parts, optimizer, n=200, weightless=None, dropout=None, **options):
+def _copying_fit(monkeypatch, ahead, parts, optimizer, n=200, weightless=None, dropout=None, layers=LAYERS,
+                 **options):
     """A float64 model trained 2 epochs at batch 64 by the kernel cut over ``parts`` threads, with the backend's
     second batch buffers (``ahead``) or without; the second of two such fits (the first has the cut kernel
     compiled), every call of which is checked to run cut, and to be passed the buffers or not. Returns the model
     and its history's losses."""
     rng = np.random.default_rng(5)
-    X = rng.normal(size=(n, LAYERS[0]))
-    y = rng.integers(0, LAYERS[-1], n)
+    X = rng.normal(size=(n, layers[0]))
+    y = rng.integers(0, layers[-1], n)
     if weightless is not None:
         w = np.ones(n)
         w[weightless[0]:weightless[1]] = 0
@@ -567,7 +574,7 @@ def _copying_fit(monkeypatch, ahead, parts, optimizer, n=200, weightless=None, d
     try:
         for run in range(2):
             patch()
-            m = fastmlp.MLP(LAYERS, activation="relu", seed=3, dtype="float64", **extra)
+            m = fastmlp.MLP(layers, activation="relu", seed=3, dtype="float64", **extra)
             m.engine.epoch_kernel = "generic"
             calls = _spy(monkeypatch)
             passed.clear()
@@ -593,7 +600,8 @@ def test_copying_each_next_batch_ahead_trains_the_same_bits(monkeypatch, case, p
     np.testing.assert_array_equal(ahead.params, before.params)
     np.testing.assert_array_equal(losses_ahead, losses_before)  # NaN where both diverged
     if case != "diverging":
-        assert not np.allclose(ahead.params, fastmlp.MLP(LAYERS, activation="relu", seed=3, dtype="float64").params)
+        assert not np.allclose(ahead.params, fastmlp.MLP(options.get("layers", LAYERS), activation="relu", seed=3,
+                                                     dtype="float64").params)
     # a second copy of the batch rows only where a call has a batch after its first
     assert (ahead.engine._train._ahead is None) == (case == "one_batch_an_epoch")
 
