@@ -50,9 +50,10 @@ def load_numpy():
     global _state
     if _state is not None:
         return
-    if "numpy" in sys.modules:
+    if "numpy" in sys.modules:  # loaded already: nothing to set (``shorten_loaded`` may restart it later)
         _state = "OpenBLAS's default (NumPy was imported before fastmlp)"
-    elif VARIABLE in os.environ:
+        return
+    if VARIABLE in os.environ:
         _state = f"the user's ({VARIABLE}={os.environ[VARIABLE]})"
     else:
         _state = f"short ({VARIABLE}={SHORT}, set by fastmlp while NumPy loaded)"
