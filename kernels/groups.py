@@ -194,20 +194,21 @@ def matmul_grouped(out, x, W, room):
 
 
 @kernel_only
-def matmul_or_sparse(out, x, W, room, threads):
+def matmul_or_sparse(out, x, W, room, threads, partial=None):
     """out = x @ W, a layer's forward product by fastmlp's own: with a ``room`` that is not empty, over the nonzero
     inputs - the rows grouped (:func:`matmul_grouped`) when ``room`` holds :func:`grouped_room`'s values, else in
     their order (``matmul_sparse``), or cut over ``threads`` of Numba's threads (``matmul.matmul_sparse_cut``: the
     rows in their order, see the module docstring) unless ``threads`` is None; else by ``matmul``. ``room`` None
-    compiles to ``matmul`` alone (a layer whose inputs are not a data set's), ``threads`` None nothing of the cut."""
+    compiles to ``matmul`` alone (a layer whose inputs are not a data set's), ``threads`` None nothing of the cut.
+    ``partial``: the cut's scratch for its pieces along k (``split.forward_product``), or None."""
 
 
 @overload(matmul_or_sparse, jit_options=JIT_INNER, inline="always")
-def _matmul_or_sparse_impl(out, x, W, room, threads):
+def _matmul_or_sparse_impl(out, x, W, room, threads, partial=None):
     if cuts_nothing(room):
-        return lambda out, x, W, room, threads: matmul(out, x, W)
+        return lambda out, x, W, room, threads, partial=None: matmul(out, x, W)
     if cuts_nothing(threads):
-        def whole(out, x, W, room, threads):
+        def whole(out, x, W, room, threads, partial=None):
             if holds_grouped(room.size, x, W.shape[1]):
                 matmul_grouped(out, x, W, room)
             elif room.size > 0:
@@ -216,9 +217,9 @@ def _matmul_or_sparse_impl(out, x, W, room, threads):
                 matmul(out, x, W)
         return whole
 
-    def impl(out, x, W, room, threads):
+    def impl(out, x, W, room, threads, partial=None):
         if room.size > 0:
-            matmul_sparse_cut(out, x, W, room, threads)
+            matmul_sparse_cut(out, x, W, room, threads, partial)
         else:
             matmul(out, x, W)
     return impl

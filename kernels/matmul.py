@@ -38,7 +38,7 @@ from numba.extending import overload, register_jitable
 
 from .config import JIT_INNER, JIT_INNER_INLINE
 from .intrinsics import kernel_only, matrix, stack_block, vector_bytes, wide_vectors
-from .split import JIT_SPLIT, cuts_nothing, piece
+from .split import ALIGN, JIT_SPLIT, add_partial, cuts_nothing, over_k, piece
 
 AVAILABLE = vector_bytes() == 64  # AVX-512 (see the module docstring)
 ROWS_PER_TILE = 6  # 6 rows x 4 registers: 24 accumulators, 4 W loads and 6 broadcasts per k
@@ -61,14 +61,14 @@ def fits(n, itemsize):
 
 @kernel_only
 def _position(kept, start, q):
-    """The q-th position of k a tile sums over: q itself when ``kept`` is None (every position), else
-    ``kept[start + q]`` (the tile's list of positions where its rows of x are not all zero)."""
+    """The q-th position of k a tile sums over: start + q when ``kept`` is None (every position from ``start`` on),
+    else ``kept[start + q]`` (the tile's list of positions where its rows of x are not all zero)."""
 
 
 @overload(_position, jit_options=JIT_INNER, inline="always")
 def _position_impl(kept, start, q):
     if cuts_nothing(kept):
-        return lambda kept, start, q: q
+        return lambda kept, start, q: start + q
     return lambda kept, start, q: kept[start + q]
 
 
@@ -77,8 +77,8 @@ def _tile(out, x, W, i0, j0, acc, rows, width, alpha, beta, kept, start, count):
     """out[i0:i0 + rows, j0:j0 + width] = alpha * x[i0:i0 + rows] @ W[:, j0:j0 + width] + beta * that block, summed
     in acc (rows * width,): registers, when ``rows`` and ``width`` are constants. With beta 0 out is only written
     (as the BLAS's: whatever it held, NaN included, is overwritten); alpha 1 and beta 0 as constants compile to a
-    plain store of the sums. Summed over the ``count`` positions of k that ``_position`` gives: all of them
-    (``kept`` None, ``count`` = k), or the listed ones, where a row of the tile's x is not zero."""
+    plain store of the sums. Summed over the ``count`` positions of k that ``_position`` gives: each from ``start``
+    on (``kept`` None), or the listed ones, where a row of the tile's x is not zero."""
     zero = acc.dtype.type(0)
     for t in range(rows * width):
         acc[t] = zero
@@ -111,26 +111,46 @@ def _tile(out, x, W, i0, j0, acc, rows, width, alpha, beta, kept, start, count):
                 o[j] = beta * o[j] + alpha * acc[r * width + j]
 
 
+@njit(**JIT_INNER_INLINE)
+def _first_from(kept, lo, hi, p):
+    """The first index in lo..hi of the sorted ``kept`` whose position is p or more (hi if none is)."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if kept[mid] < p:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 @kernel_only
-def _count(kept, counts, t, k):
-    """How many positions of k tile t sums over: k when ``kept`` is None, else its list's length ``counts[t]``."""
+def _span(kept, counts, t, k, k_lo, k_hi):
+    """(start, count) of the positions k_lo..k_hi of k tile t sums over, for ``_position``: (k_lo, k_hi - k_lo)
+    when ``kept`` is None, else those of its list (``counts[t]`` positions from ``kept[t * k]`` on) in that range."""
 
 
-@overload(_count, jit_options=JIT_INNER, inline="always")
-def _count_impl(kept, counts, t, k):
+@overload(_span, jit_options=JIT_INNER, inline="always")
+def _span_impl(kept, counts, t, k, k_lo, k_hi):
     if cuts_nothing(kept):
-        return lambda kept, counts, t, k: k
-    return lambda kept, counts, t, k: counts[t]
+        return lambda kept, counts, t, k, k_lo, k_hi: (k_lo, k_hi - k_lo)
+
+    def impl(kept, counts, t, k, k_lo, k_hi):
+        first, end = t * k, t * k + counts[t]
+        start = _first_from(kept, first, end, k_lo)
+        return start, _first_from(kept, start, end, k_hi) - start
+    return impl
 
 
 @njit(**JIT_INNER_INLINE)
-def _tiles(out, x, W, alpha, beta, kept, counts, j_lo, j_hi):
-    """out = alpha * x @ W + beta * out by ``_tile``'s register blocks, for the function that inlines it (compiled
-    for the widest vectors: :func:`matmul`, :func:`matmul_tn`), over out's columns j_lo..j_hi (multiples of
-    ``tile_columns``: all of them, or a piece of :func:`matmul_sparse_cut`, whose sums are then the same). x
+def _tiles(out, x, W, alpha, beta, kept, counts, j_lo, j_hi, k_lo, k_hi):
+    """out = alpha * x[:, k_lo:k_hi] @ W[k_lo:k_hi] + beta * out by ``_tile``'s register blocks, for the function
+    that inlines it (compiled for the widest vectors: :func:`matmul`, :func:`matmul_tn`), over out's columns
+    j_lo..j_hi (multiples of ``tile_columns``: all of them, or a piece of :func:`matmul_sparse_cut`, whose sums are
+    then the same) and the positions k_lo..k_hi of k (all of them, or a piece of its cut along k). x
     C-ordered (``matmul``) or the F-ordered view x.T (``matmul_tn``); out (m, n), x (m, k), W (k, n), n a multiple
-    of ``tile_columns``. ``kept`` None: each tile sums over all of k; else tile t (numbered as ``_tile_at`` numbers
-    them) over its ``counts[t]`` positions listed from ``kept[t * k]`` on (``list_rows``, ``list_columns``)."""
+    of ``tile_columns``. ``kept`` None: each tile sums over all positions of the range; else tile t (numbered as
+    ``_tile_at`` numbers them) over those of its ``counts[t]`` positions listed from ``kept[t * k]`` on
+    (``list_rows``, ``list_columns``) in the range."""
     m, k = x.shape
     acc = stack_block(out, BLOCK_BYTES)
     width = acc.shape[0] // ROWS_PER_TILE  # a constant: the tiles below compile to register blocks
@@ -139,27 +159,30 @@ def _tiles(out, x, W, alpha, beta, kept, counts, j_lo, j_hi):
     full = m // ROWS_PER_TILE
     for j0 in range(j_lo, j_hi, width):
         for t in range(full):
-            _tile(out, x, W, t * ROWS_PER_TILE, j0, acc, ROWS_PER_TILE, width, a, b, kept, t * k,
-                  _count(kept, counts, t, k))
+            start, count = _span(kept, counts, t, k, k_lo, k_hi)
+            _tile(out, x, W, t * ROWS_PER_TILE, j0, acc, ROWS_PER_TILE, width, a, b, kept, start, count)
         i0 = full * ROWS_PER_TILE  # the last m % 6 rows: by 4, 2 and 1 (constants too)
         t = full
         if i0 + 4 <= m:
-            _tile(out, x, W, i0, j0, acc, 4, width, a, b, kept, t * k, _count(kept, counts, t, k))
+            start, count = _span(kept, counts, t, k, k_lo, k_hi)
+            _tile(out, x, W, i0, j0, acc, 4, width, a, b, kept, start, count)
             i0 += 4
             t += 1
         if i0 + 2 <= m:
-            _tile(out, x, W, i0, j0, acc, 2, width, a, b, kept, t * k, _count(kept, counts, t, k))
+            start, count = _span(kept, counts, t, k, k_lo, k_hi)
+            _tile(out, x, W, i0, j0, acc, 2, width, a, b, kept, start, count)
             i0 += 2
             t += 1
         if i0 < m:
-            _tile(out, x, W, i0, j0, acc, 1, width, a, b, kept, t * k, _count(kept, counts, t, k))
+            start, count = _span(kept, counts, t, k, k_lo, k_hi)
+            _tile(out, x, W, i0, j0, acc, 1, width, a, b, kept, start, count)
 
 
 @njit(**JIT_INNER)
 def matmul(out, x, W):
     """out = x @ W (see the module docstring); n a multiple of ``tile_columns``."""
     wide_vectors()
-    _tiles(out, x, W, 1, 0, None, None, 0, W.shape[1])
+    _tiles(out, x, W, 1, 0, None, None, 0, W.shape[1], 0, x.shape[1])
 
 
 @njit(**JIT_INNER)
@@ -176,7 +199,7 @@ def matmul_tn(out, x, dout, alpha, beta):
     Shapes: out (k, n), x (m, k), dout (m, n); n a multiple of ``tile_columns``. Summation order: per
     output, the m products in pairs, in order, then alpha and beta; with beta 0, out is only written."""
     wide_vectors()
-    _tiles(out, x.T, dout, alpha, beta, None, None, 0, dout.shape[1])
+    _tiles(out, x.T, dout, alpha, beta, None, None, 0, dout.shape[1], 0, x.shape[0])
 
 
 # -- the products over a data layer's nonzero inputs ------------------------------------------------
@@ -334,7 +357,7 @@ def matmul_sparse(out, x, W, room):
     rows of x is not zero, when that skips enough (see above); ``room`` int32 scratch of ``sparse_room(m, k)``."""
     wide_vectors()  # (the lists are made here, at the widest vectors)
     kept, counts, listed = _row_lists(x, room)
-    _sparse_columns(out, x, W, kept, counts, listed, 0, W.shape[1])
+    _sparse_columns(out, x, W, kept, counts, listed, 0, W.shape[1], 0, x.shape[1])
 
 
 @njit(**JIT_INNER)
@@ -351,18 +374,19 @@ def _row_lists(x, room):
 
 
 @njit(**JIT_INNER)
-def _sparse_columns(out, x, W, kept, counts, listed, j_lo, j_hi):
-    """Columns j_lo..j_hi of :func:`matmul_sparse`'s out: by the lists ``_row_lists`` made when ``listed``, else
-    over every position (:func:`matmul`'s tiles). All of them, or a piece of :func:`matmul_sparse_cut`."""
+def _sparse_columns(out, x, W, kept, counts, listed, j_lo, j_hi, k_lo, k_hi):
+    """Columns j_lo..j_hi of :func:`matmul_sparse`'s out, summed over the positions k_lo..k_hi of k: by the lists
+    ``_row_lists`` made when ``listed``, else over every position (:func:`matmul`'s tiles). All of them, or a
+    piece of :func:`matmul_sparse_cut`."""
     wide_vectors()
     if listed:
-        _tiles(out, x, W, 1, 0, kept, counts, j_lo, j_hi)
+        _tiles(out, x, W, 1, 0, kept, counts, j_lo, j_hi, k_lo, k_hi)
     else:
-        _tiles(out, x, W, 1, 0, None, None, j_lo, j_hi)
+        _tiles(out, x, W, 1, 0, None, None, j_lo, j_hi, k_lo, k_hi)
 
 
 @njit(**JIT_SPLIT)
-def matmul_sparse_cut(out, x, W, room, threads):
+def matmul_sparse_cut(out, x, W, room, threads, partial=None):
     """out = x @ W as :func:`matmul_sparse`, its blocks of ``tile_columns`` columns shared out among ``threads`` of
     Numba's threads (the calling thread's count, from ``Net.threads``: on one, the call is :func:`matmul_sparse`'s):
     the lists made once, then each thread its columns of every tile. Each output is the same sum in the same
@@ -370,17 +394,29 @@ def matmul_sparse_cut(out, x, W, room, threads):
     (``kernels.split``: every optimizer but plain SGD, in a process of several threads), whose calls on one
     thread (the thread choice's pieces on one, the calls before the cut kernel is ready) round as the cut ones
     do. Measured on a Fashion-MNIST batch, 64x784x256, two threads, the BLAS on one (AMD EPYC Zen 4): 100 us
-    against the BLAS's 136 us cut the same way (``kernels.split.product``); adam-b64 129k -> 134k samples/s."""
+    against the BLAS's 136 us cut the same way (``kernels.split.product``); adam-b64 129k -> 134k samples/s.
+    With ``partial`` (the scratch of ``split.forward_product``) and two threads, cut along k instead, as
+    ``split.forward_product`` cuts the BLAS's product (each thread the rows of W its piece of the backward
+    updates): each tile's listed positions in a thread's rows, piece 1's sums into ``partial``, then added (other
+    bits than one call)."""
+    m, k = x.shape
     n = W.shape[1]
     width = TILE_BYTES // out.itemsize  # ``tile_columns``
     kept, counts, listed = _row_lists(x, room)
+    if partial is not None and over_k(out, k, partial, threads):
+        P = matrix(partial, 0, m, n)
+        for p in prange(threads):
+            lo, hi = piece(k, threads, p, ALIGN)
+            _sparse_columns(out if p == 0 else P, x, W, kept, counts, listed, 0, n, lo, hi)
+        add_partial(out, partial)
+        return
     if threads < 2 or n <= width:
-        _sparse_columns(out, x, W, kept, counts, listed, 0, n)
+        _sparse_columns(out, x, W, kept, counts, listed, 0, n, 0, k)
         return
     for p in prange(threads):
         lo, hi = piece(n, threads, p, width)
         if lo < hi:
-            _sparse_columns(out, x, W, kept, counts, listed, lo, hi)
+            _sparse_columns(out, x, W, kept, counts, listed, lo, hi, 0, k)
 
 
 @njit(**JIT_INNER)
@@ -395,9 +431,9 @@ def matmul_tn_sparse(out, x, dout, alpha, beta, room):
         flags = _bytes(room, tiles * (m + 1), m * _tile_total(k))
         kept, counts = room[:tiles * m], room[tiles * m:tiles * (m + 1)]
         if list_columns(kept, counts, flags, x) <= LISTED_MAX_KEPT * _tile_total(k) * m:
-            _tiles(out, x.T, dout, alpha, beta, kept, counts, 0, dout.shape[1])
+            _tiles(out, x.T, dout, alpha, beta, kept, counts, 0, dout.shape[1], 0, m)
             return
-    _tiles(out, x.T, dout, alpha, beta, None, None, 0, dout.shape[1])
+    _tiles(out, x.T, dout, alpha, beta, None, None, 0, dout.shape[1], 0, x.shape[0])
 
 
 @kernel_only

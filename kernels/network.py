@@ -108,6 +108,25 @@ def _sparse_room_impl(ws, net, l):
     return impl
 
 
+@kernel_only
+def forward_partial(ws, net, l):
+    """The scratch of layer l's forward product cut along k (``split.forward_product``): in a training cut over
+    threads (``Net.parts``), the first layer's own delta block, unused until the backward writes it (flat); an
+    empty view for the other layers; None when nothing is cut (nothing of that cut compiled)."""
+
+
+@overload(forward_partial, jit_options=JIT_INNER_VIEWS)  # it returns a view it makes
+def _forward_partial_impl(ws, net, l):
+    if cuts_nothing(field_type(net, "parts")):
+        return lambda ws, net, l: None
+
+    def impl(ws, net, l):
+        if l > 0 or ws.deltas.size == 0:
+            return rows(ws.deltas, 0, 0)
+        return rows(ws.deltas, ws.rows * entry(net.lay, 0, A_OFF), ws.rows * entry(net.lay, 0, N_OUT))
+    return impl
+
+
 @njit(**JIT_INNER_INLINE)
 def forward_from(ws, params, a_in, net, first, drop, step):
     """Layers first.. on the m rows of a_in (the input to layer ``first``), outputs into ws.acts;
@@ -117,7 +136,7 @@ def forward_from(ws, params, a_in, net, first, drop, step):
         out = block(ws.acts, ws.rows, net, l, m)
         dense_forward_body(out, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l],
                            net.acts, net.loops, net.parts, own_product(net, l), sparse_room(ws, net, l),
-                           net.threads)
+                           net.threads, forward_partial(ws, net, l))
         a_in = dropped(out, drop, ws.rows, net, l, step)
 
 

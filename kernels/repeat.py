@@ -9,21 +9,22 @@ from .blas import gemm
 from .config import JIT
 from .groups import matmul_or_sparse
 from .matmul import matmul_t, matmul_tn_or_sparse
-from .split import product
+from .split import forward_product
 
 
 @njit(**JIT)
-def repeat_product(out, x, W, own, reps, room=None, threads=None):
+def repeat_product(out, x, W, own, reps, room=None, threads=None, partial=None):
     """out = x @ W, ``reps`` times: by ``matmul.matmul`` when ``own`` (over the nonzero inputs, the rows grouped,
     with a ``room`` that is not empty: ``groups.matmul_or_sparse``), else by the BLAS (``blas.gemm``); with
     ``threads``, each cut over that many of Numba's threads (``matmul.matmul_sparse_cut``, the rows in their order;
-    the BLAS as ``kernels.split`` cuts it, one call on one thread a piece); for timing one against the other
+    the BLAS as ``kernels.split`` cuts it, one call on one thread a piece), along k with a ``partial`` (as a
+    training's first layer: ``split.forward_product``); for timing one against the other
     (``fastmlp.backends.products``, the benchmarks)."""
     for _ in range(reps):
         if own:
-            matmul_or_sparse(out, x, W, room, threads)
+            matmul_or_sparse(out, x, W, room, threads, partial)
         else:
-            product(out, x, False, W, False, 1, 0, threads)
+            forward_product(out, x, W, partial, threads)
 
 
 @njit(**JIT)

@@ -25,6 +25,7 @@ from fastmlp.kernels.dense import dense_sgd
 from fastmlp.kernels.matmul import fits, tile_columns
 from fastmlp.kernels.groups import grouped_room
 from fastmlp.kernels.matmul import sparse_room
+from fastmlp.kernels.split import ALIGN, over_k, piece
 from fastmlp.kernels.structs import OWN_DW, OWN_DX, OWN_FORWARD, OWN_SPARSE
 from fastmlp.backends import TrainingData
 from fastmlp.checks import check_targets, check_X
@@ -193,8 +194,10 @@ class _FakeClock:
     def _operands(self, *arrays):
         self.starts.update(a.ctypes.data % 64 for a in arrays)
 
-    def repeat_product(self, out, x, W, own, reps, room=None, threads=None):
+    def repeat_product(self, out, x, W, own, reps, room=None, threads=None, partial=None):
         self._operands(out, x, W)
+        # timed cut as the training cuts it: along k with room for a piece's sums (``split.forward_product``)
+        assert (partial is None) == (threads is None) and (partial is None or partial.size >= out.size)
         self.rooms.append(room)
         self.threads.append(threads)
         self.now += self.cost[bool(own)] * reps
@@ -524,6 +527,43 @@ def test_the_sparse_product_cut_over_threads_is_one_call_s_bit_for_bit(m, k, col
         out = np.full((m, n), np.nan, np.float32)
         K.repeat_product(out, x, W, True, 2, room, threads)
         np.testing.assert_array_equal(out, whole)
+
+
+@pytest.mark.parametrize("m,k,columns", [(64, 784, 4), (61, 800, 1), (7, 3000, 2), (64, 200, 4), (2, 9000, 1)])
+@pytest.mark.parametrize("zeros", [0.0, 0.6, 1.0])
+def test_the_first_layer_s_product_cut_along_k_sums_each_piece_s_rows_of_w_then_adds(m, k, columns, zeros):
+    """With a ``partial`` (a training's first layer on two threads: ``split.forward_product``), a product with W
+    taller than wide and work enough to cut is cut along k where ``split.split_step`` cuts W's rows: each piece's
+    sums over its rows, piece 1's (in the partial, whose values past m * n stay as they were) added to piece
+    0's. The own product over nonzero inputs: bit for bit one call on each piece's columns of x and rows of W, then
+    their sum; the BLAS's: right. W wider than tall (64, 200, 256) is cut by columns as without a partial."""
+    rng = np.random.default_rng(m * 100 + k)
+    n = columns * COLUMNS
+    x = _sparse_inputs(rng, m, k, zeros) if zeros < 1 else np.zeros((m, k), np.float32)
+    W = rng.standard_normal((k, n)).astype(np.float32)
+    split = piece.py_func(k, 2, 1, ALIGN)[0]
+    assert over_k.py_func(np.empty((m, n)), k, np.empty(m * n), 2) == (k >= n)  # (work enough in each)
+    for own in (True, False):
+        room = np.zeros(sparse_room(m, k), np.int32) if own else None
+        partial = np.full(m * n + 5, 7.0, np.float32)
+        out = np.full((m, n), np.nan, np.float32)
+        K.repeat_product(out, x, W, own, 2, room, 2, partial)
+        assert (partial[m * n:] == 7.0).all()
+        np.testing.assert_allclose(out, x.astype(np.float64) @ W, rtol=1e-5, atol=1e-5 * np.sqrt(k))
+        if not own:
+            continue
+        if k < n:  # not cut along k: one call's bits
+            want = np.full((m, n), np.nan, np.float32)
+            K.repeat_product(want, x, W, True, 1, room)
+        else:
+            sums = []
+            for lo, hi in ((0, split), (split, k)):
+                part = np.full((m, n), np.nan, np.float32)
+                K.repeat_product(part, np.ascontiguousarray(x[:, lo:hi]), np.ascontiguousarray(W[lo:hi]), True, 1,
+                                 np.zeros(sparse_room(m, hi - lo), np.int32))
+                sums.append(part)
+            want = sums[0] + sums[1]
+        np.testing.assert_array_equal(out, want)
 
 
 def test_the_inputs_sampled_for_the_choice():

@@ -188,10 +188,13 @@ def _forward_operands(arch, rows, l, rng):
 def _timed(arch, rows, l, rng, batch=None, threads=None):
     """Layer l's forward product at ``rows`` rows on random values, by ``matmul`` and by the BLAS:
     (own seconds, BLAS seconds) (:func:`_best_of`). With a ``batch`` (the first layer's inputs: x), the own
-    product over its nonzero inputs (``matmul_sparse``; cut over ``threads`` unless None)."""
+    product over its nonzero inputs (``matmul_sparse``; unless ``threads`` is None, both cut over them as the
+    training's first layer is: ``kernels.split.forward_product``)."""
     x, W, out = _forward_operands(arch, rows, l, rng)
     x, room = _sparse_operands(x, batch, W.shape[1])
-    return _best_of(lambda way, reps: K.repeat_product(out, x, W, way, reps, room, threads), x.size * W.shape[1])
+    partial = None if threads is None else buffers.empty(out.size, out.dtype)
+    return _best_of(lambda way, reps: K.repeat_product(out, x, W, way, reps, room, threads, partial),
+                    x.size * W.shape[1])
 
 
 def _sparse_operands(x, batch, n):

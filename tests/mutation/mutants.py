@@ -107,9 +107,9 @@ MUTANTS = [
         "a plot called without path writes figure.png into the working folder"),
     # -- kernels -----------------------------------------------------------------------------------
     Mutant(
-        "dense_forward_gemm_accumulates", "kernels/dense.py",
-        "product(out, x, False, W, False, 1, 0, parts)",
-        "product(out, x, False, W, False, 1, 1, parts)",
+        "dense_forward_gemm_accumulates", "kernels/split.py",
+        "return lambda C, A, B, partial, parts: product(C, A, False, B, False, 1, 0, parts)",
+        "return lambda C, A, B, partial, parts: product(C, A, False, B, False, 1, 1, parts)",
         (LARGE_EQUIVALENCE, SIZES_MATRIX),
         "numba dense forward at BLAS sizes adds x @ W to the stale output buffer (beta 1, not 0)"),
     Mutant(
@@ -803,4 +803,31 @@ MUTANTS = [
         ("tests/test_blas_spin.py",),
         "OpenBLAS's threads are restarted while another Python thread runs, which could be inside a BLAS call "
         "(a restart under it would hang it)"),
+    Mutant(
+        "forward_over_k_drops_the_second_piece", "kernels/split.py",
+        "        restore_fp_mode(old)\n    add_partial(C, partial)\n",
+        "        restore_fp_mode(old)\n",
+        ("tests/test_matmul.py::test_the_first_layer_s_product_cut_along_k_sums_each_piece_s_rows_of_w_then_adds",
+         "tests/test_split.py::test_the_epoch_kernel_cut_over_threads_trains_the_same_weights"),
+        "the first layer's BLAS product cut along k leaves out the second piece's sums (over the rows of W of the "
+        "second thread)"),
+    Mutant(
+        "sparse_over_k_both_pieces_into_the_output", "kernels/matmul.py",
+        "_sparse_columns(out if p == 0 else P, x, W, kept, counts, listed, 0, n, lo, hi)",
+        "_sparse_columns(out, x, W, kept, counts, listed, 0, n, lo, hi)",
+        ("tests/test_matmul.py::test_the_first_layer_s_product_cut_along_k_sums_each_piece_s_rows_of_w_then_adds",),
+        "the own product over nonzero inputs cut along k writes both pieces' sums into the output (a race; the "
+        "partial added is stale)"),
+    Mutant(
+        "tile_span_from_position_zero", "kernels/matmul.py",
+        "        return lambda kept, counts, t, k, k_lo, k_hi: (k_lo, k_hi - k_lo)\n",
+        "        return lambda kept, counts, t, k, k_lo, k_hi: (0, k_hi - k_lo)\n",
+        ("tests/test_matmul.py::test_the_first_layer_s_product_cut_along_k_sums_each_piece_s_rows_of_w_then_adds",),
+        "a tile summing over every position of a range of k (no lists) starts at position 0, not the range's start"),
+    Mutant(
+        "tile_span_listed_range_one_short", "kernels/matmul.py",
+        "        return start, _first_from(kept, start, end, k_hi) - start\n",
+        "        return start, _first_from(kept, start, end, k_hi) - start - 1\n",
+        ("tests/test_matmul.py",),
+        "a tile's listed positions in a range of k lose their last one"),
 ]
