@@ -111,9 +111,10 @@ def _tile(out, x, W, i0, j0, acc, rows, width, alpha, beta, kept, start, count):
                 o[j] = beta * o[j] + alpha * acc[r * width + j]
 
 
-@njit(**JIT_INNER_INLINE)
+@njit(**JIT_INNER)
 def _first_from(kept, lo, hi, p):
-    """The first index in lo..hi of the sorted ``kept`` whose position is p or more (hi if none is)."""
+    """The first index in lo..hi of the sorted ``kept`` whose position is p or more (hi if none is). Not inlined
+    by Numba (its loop's variables, inlined into ``_span``, raised NumbaIRAssumptionWarning at every compile)."""
     while lo < hi:
         mid = (lo + hi) // 2
         if kept[mid] < p:

@@ -121,9 +121,10 @@ def _forward_partial_impl(ws, net, l):
         return lambda ws, net, l: None
 
     def impl(ws, net, l):
-        if l > 0 or ws.deltas.size == 0:
+        start, n = ws.rows * entry(net.lay, 0, A_OFF), ws.rows * entry(net.lay, 0, N_OUT)
+        if l > 0 or ws.deltas.size < start + n:  # (an inference's workspace has no deltas)
             return rows(ws.deltas, 0, 0)
-        return rows(ws.deltas, ws.rows * entry(net.lay, 0, A_OFF), ws.rows * entry(net.lay, 0, N_OUT))
+        return rows(ws.deltas, start, n)
     return impl
 
 
