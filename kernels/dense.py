@@ -31,7 +31,7 @@ from .config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_INLINE, JIT_INNER,
 from .intrinsics import kernel_only, matrix, stack_block
 from .groups import matmul_or_sparse
 from .matmul import matmul_t, matmul_tn_or_sparse
-from .split import cuts_nothing, forward_product, product
+from .split import cuts_nothing, forward_by_tiles, forward_product, product
 
 NARROW_ROW_BYTES = 64  # a layer narrower than one AVX-512 vector of outputs is narrow (16 float32, 8 float64)
 NARROW_BYTES = 8192  # the most bytes of W ``narrow_product`` transposes onto the stack (2,048 float32)
@@ -137,12 +137,16 @@ def col_sums(db, dout):
 
 
 @njit(**JIT_INNER)
-def dense_forward_body(out, x, W, b, act, alpha, used, loops, parts, own, room=None, threads=None, partial=None):
+def dense_forward_body(out, x, W, b, act, alpha, used, loops, parts, own, room=None, threads=None, partial=None,
+                       tiles=None):
     """``dense_forward``'s body, the one the other kernels call; ``threads`` as ``groups.matmul_or_sparse``'s;
-    ``partial``: None, or the scratch of a product cut along k (``split.forward_product``)."""
+    ``partial``: None, or the scratch of a product cut along k (``split.forward_product``); ``tiles``: None, or
+    the room of a product on AMX tiles (``split.forward_by_tiles``: there when not empty)."""
     m, k = x.shape
     n = W.shape[1]
-    if own is not None and own:
+    if forward_by_tiles(out, x, W, tiles, parts):
+        pass
+    elif own is not None and own:
         matmul_or_sparse(out, x, W, room, threads, partial)
     elif loops is not None and m * k * n < BLAS_MIN_WORK:
         _matmul(out, x, W)

@@ -53,7 +53,8 @@ from .structs import CORRECT, LOSS_SUM, WEIGHT_SUM, Batching, Samples, Workspace
 @njit(**JIT_INNER_INLINE)
 def borrow_workspace(ws):
     """The workspace with its buffers borrowed (views of them are not reference-counted)."""
-    return Workspace(borrow(ws.acts), borrow(ws.deltas), ws.stats, ws.rows, borrow(ws.wt), borrow(ws.room))
+    return Workspace(borrow(ws.acts), borrow(ws.deltas), ws.stats, ws.rows, borrow(ws.wt), borrow(ws.room),
+                     borrow(ws.tiles))
 
 
 @njit(**JIT_INNER_INLINE)

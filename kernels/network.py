@@ -22,7 +22,8 @@ from .optimizers import (after_velocity_product, apply_update, before_velocity_p
 from .regularisation import clip_global_norm, regularise_layer
 from .split import cuts_nothing, split_step, split_update, split_update_impl
 from .static import absent, field_type, static_field
-from .structs import A_OFF, B_OFF, N_IN, N_OUT, OWN_DW, OWN_DX, OWN_FORWARD, OWN_SPARSE, W_OFF, UpdateRange
+from .structs import (A_OFF, B_OFF, N_IN, N_OUT, OWN_DW, OWN_DX, OWN_FORWARD, OWN_SPARSE, OWN_TILES, W_OFF,
+                      UpdateRange)
 
 
 @njit(**JIT_INNER_INLINE)
@@ -128,6 +129,23 @@ def _forward_partial_impl(ws, net, l):
     return impl
 
 
+@kernel_only
+def tile_room(ws, net, l):
+    """The room of layer l's forward product on AMX tiles (``split.forward_by_tiles``): in a training cut over
+    threads (``Net.parts``) whose ``Net.own`` flags the first layer ``OWN_TILES``, ``ws.tiles`` for that layer; an
+    empty view otherwise; None when nothing is cut or ``Net.own`` is None (nothing of the tiles compiled)."""
+
+
+@overload(tile_room, jit_options=JIT_INNER_VIEWS)  # it returns a view it makes
+def _tile_room_impl(ws, net, l):
+    if cuts_nothing(field_type(net, "parts")) or cuts_nothing(field_type(net, "own")):
+        return lambda ws, net, l: None
+
+    def impl(ws, net, l):
+        return rows(ws.tiles, 0, ws.tiles.size if l == 0 and net.own[0] & OWN_TILES else 0)
+    return impl
+
+
 @njit(**JIT_INNER_INLINE)
 def forward_from(ws, params, a_in, net, first, drop, step):
     """Layers first.. on the m rows of a_in (the input to layer ``first``), outputs into ws.acts;
@@ -137,7 +155,7 @@ def forward_from(ws, params, a_in, net, first, drop, step):
         out = block(ws.acts, ws.rows, net, l, m)
         dense_forward_body(out, a_in, weight(params, net, l), bias(params, net, l), net.kinds[l], net.alphas[l],
                            net.acts, net.loops, net.parts, own_product(net, l), sparse_room(ws, net, l),
-                           net.threads, forward_partial(ws, net, l))
+                           net.threads, forward_partial(ws, net, l), tile_room(ws, net, l))
         a_in = dropped(out, drop, ws.rows, net, l, step)
 
 

@@ -9,7 +9,7 @@ from .blas import gemm
 from .config import JIT
 from .groups import matmul_or_sparse
 from .matmul import matmul_t, matmul_tn_or_sparse
-from .split import forward_product
+from .split import _tile_forward, forward_product
 
 
 @njit(**JIT)
@@ -48,3 +48,11 @@ def repeat_dw(out, x, dout, own, reps, room=None, alpha=1.0, beta=1.0):
             matmul_tn_or_sparse(out, x, dout, alpha, beta, room)
         else:
             gemm(out, x, True, dout, False, alpha, beta)
+
+
+@njit(**JIT)
+def repeat_tile_forward(out, x, W, tiles, parts, reps):
+    """out = x @ W on AMX tiles cut over ``parts`` threads, W packed on the way (``split._tile_forward``: a training's
+    first layer), ``reps`` times, for timing it against the other ways (``fastmlp.backends.products``)."""
+    for _ in range(reps):
+        _tile_forward(out, x, W, tiles, parts)

@@ -24,6 +24,14 @@ backward, and their p, m and v stay in its cache from step to step (cut by colum
 row). Fashion net, batch 64, Intel Xeon model 167, ``fastmlp bench`` in fresh processes, three rounds alternated:
 Adam 133-149k -> 148-164k samples/s, momentum 141-148k -> 158-175k.
 
+Where the numba backend measured it faster (``Net.own`` flags the first layer ``OWN_TILES``: a CPU with AMX, float32,
+``fastmlp.backends.products``), the first layer's forward product runs on AMX tiles instead (``forward_by_tiles``):
+its W packed into three bfloat16 parts at every step (each thread its share of the column tiles), then each thread
+the product of its rows (``tiles.tile_product``: float32 results, other bits than the BLAS's). Fashion net at batch
+1,024, Intel Xeon model 167, two threads: the product 1,466 us by the BLAS, about 650 us on the tiles, the packing
+included; Adam 197-200k -> 228-229k samples/s, plain SGD (then trained by this cut kernel: ``fastmlp.backends.numba``'s
+``plain_takes_tiles``) 191-198k -> 204-221k.
+
 ``parts`` (``Net.parts``) is None (every product one call: nothing here is compiled) or the
 number of pieces, Numba's thread count when the epoch runs. Only products from
 ``SPLIT_MIN_WORK`` multiply-adds and updates from ``SPLIT_MIN_UPDATE`` elements are cut: a
@@ -45,6 +53,7 @@ from .intrinsics import (by_reference, data_pointer, enter_fp_mode, flush_denorm
 from .optimizers import (after_velocity_product, apply_update, before_velocity_product, step_coeffs, update_range,
                          velocity_fused)
 from .static import absent, static_value
+from .tiles import ROWS, n_tiles, pack_weight_tiles, tile_product, tiles_sizes
 
 JIT_SPLIT = dict(JIT_INNER, parallel=True)
 ALIGN = 16  # a piece's first column is a multiple of this (whole 64-byte lines of float32)
@@ -154,6 +163,55 @@ def _forward_product_impl(C, A, B, partial, parts):
             _gemm_over_k(C, A, B, partial, parts)
         else:
             product(C, A, False, B, False, 1, 0, parts)
+    return impl
+
+
+@njit(**JIT_SPLIT)
+def _tile_forward(C, A, W, tiles, parts):
+    """C = A @ W on AMX tiles (``tiles.tile_product``), cut over ``parts`` threads: W packed into the start of
+    ``tiles`` (each thread its share of the column tiles), then each thread the product of its rows of A (whole
+    blocks of ``tiles.ROWS``), its packed rows in its own room after the packed W (as many pieces as ``tiles`` has
+    rooms for, at most). Shapes: C (m, n), A (m, k), W (k, n); tiles (the packed W's size and ``parts`` rooms,
+    ``tiles.tiles_sizes``,) uint16, 64-byte aligned."""
+    m, n = C.shape
+    k = A.shape[1]
+    size, room = tiles_sizes(k, n)
+    packed = tiles[:size]
+    rooms = (tiles.shape[0] - size) // room
+    pieces = parts if parts < rooms else rooms  # (a room for each piece's packed rows)
+    mode = flush_denormals(False)  # the caller's floating-point mode, unchanged, for every piece
+    for t in prange(pieces):
+        old = enter_fp_mode(mode)
+        c0, c1 = piece(n_tiles(n), pieces, t, 2)
+        pack_weight_tiles(packed, W, c0, c1)
+        restore_fp_mode(old)
+    for t in prange(pieces):
+        old = enter_fp_mode(mode)
+        lo, hi = piece(m, pieces, t, ROWS)
+        if lo < hi:
+            at = size + t * room
+            tile_product(C[lo:hi], A[lo:hi], packed, tiles[at:at + room])
+        restore_fp_mode(old)
+
+
+@kernel_only
+def forward_by_tiles(C, A, W, tiles, parts):
+    """C = A @ W on AMX tiles cut over ``parts`` threads (``_tile_forward``) when ``tiles`` is not empty (True),
+    else nothing (False): a training's first layer where ``Net.own`` flags it ``OWN_TILES`` (the numba backend
+    chose it by timing, on a CPU and in a process that may run AMX: ``fastmlp.backends.tiles``). For a ``tiles``
+    typed None, False and nothing of the tiles compiled."""
+
+
+@overload(forward_by_tiles, jit_options=JIT_INNER)
+def _forward_by_tiles_impl(C, A, W, tiles, parts):
+    if cuts_nothing(tiles):
+        return lambda C, A, W, tiles, parts: False
+
+    def impl(C, A, W, tiles, parts):
+        if tiles.size == 0:
+            return False
+        _tile_forward(C, A, W, tiles, parts)
+        return True
     return impl
 
 

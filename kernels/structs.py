@@ -83,7 +83,7 @@ LOSS_SUM, CORRECT, WEIGHT_SUM = range(3)
 
 Net = namedtuple("Net", ["lay", "kinds", "alphas", "loss", "acts", "loops", "parts", "own", "threads"],
                  defaults=(None, True, None, None, None))
-Workspace = namedtuple("Workspace", ["acts", "deltas", "stats", "rows", "wt", "room"])
+Workspace = namedtuple("Workspace", ["acts", "deltas", "stats", "rows", "wt", "room", "tiles"])
 Samples = namedtuple("Samples", ["x", "y", "t", "w"])
 Batching = namedtuple("Batching", ["order", "size", "drop_last"])
 NextBatch = namedtuple("NextBatch", ["into_x", "into_y", "into_t", "into_w", "x", "y", "t", "w", "order"])

@@ -18,13 +18,15 @@ from fastmlp import kernels as K
 from fastmlp.backends import numba as backend
 from fastmlp.backends import TrainingData
 from fastmlp.backends import thread_choice as tc
+from fastmlp.backends import tiles as backend_tiles
 from fastmlp.checks import check_targets, check_X
 from test_epoch_allocations import nrt_stats  # noqa: F401  (the NRT statistics, switched on)
 from fastmlp.kernels.blas import gemm
 from fastmlp.kernels.config import SPLIT_MIN_UPDATE, SPLIT_MIN_WORK
 from fastmlp.kernels.optimizers import step_coeffs, update_range as _update_range
 from fastmlp.kernels import intrinsics, split
-from fastmlp.kernels.structs import OWN_FORWARD, OWN_SPARSE, Hyper, UpdateRange
+from fastmlp.kernels import tiles as K_tiles
+from fastmlp.kernels.structs import OWN_FORWARD, OWN_SPARSE, OWN_TILES, Hyper, UpdateRange
 from fastmlp.kernels.static import Static
 
 
@@ -271,6 +273,9 @@ def test_a_cut_layer_step_is_the_backward_then_the_update(name, dtype, static, b
     assert not np.allclose(p, start[0])  # the parameters moved
 
 
+needs_tiles = pytest.mark.skipif(not backend_tiles.available(), reason="AMX tiles cannot run here")
+
+
 @pytest.fixture(autouse=True)
 def cut_at_once():
     """The cut kernel prepared at a training's first epoch call (as before ``CUT_AFTER_S``), so that
@@ -363,6 +368,72 @@ def test_the_epoch_kernel_cut_over_threads_trains_the_same_weights(monkeypatch, 
         assert not np.allclose(cut.params, fastmlp.MLP(LAYERS, activation="relu", seed=3, dtype=dtype).params,
                                rtol=rtol, atol=100 * atol)  # trained: the weights moved
         assert cut.history["loss"] == pytest.approx(whole.history["loss"], rel=1e-6)
+
+
+# -- the first layer's forward product on AMX tiles -------------------------------------------------------------------
+def _unpacked_weights(tiles, k, n):
+    """The W (k, n) float64 that the packed weights at the start of a training's ``Workspace.tiles`` hold (the three
+    parts summed; ``kernels.tiles``'s layout)."""
+    nt, kt = K_tiles.n_tiles(n), K_tiles.k_tiles(k)
+    part = nt * kt * K_tiles.TILE_ELEMENTS
+    W = np.zeros((kt * K_tiles.K_TILE, nt * K_tiles.N_TILE))
+    for p in range(K_tiles.PARTS):
+        bits = tiles[p * part:(p + 1) * part].astype(np.uint32) << 16
+        v = bits.view(np.float32).astype(np.float64).reshape(nt, kt, K_tiles.TILE_ROWS, K_tiles.N_TILE, 2)
+        W += v.transpose(1, 2, 4, 0, 3).reshape(W.shape)  # (t, r, e, c, j): input 32 t + 2 r + e, column 16 c + j
+    return W[:k, :n]
+
+
+@needs_tiles
+@pytest.mark.parametrize("name", ["sgd", "adam", "momentum"])
+def test_the_first_layer_on_tiles_trains_the_weights_of_the_blas_within_float32_rounding(monkeypatch, name):
+    """A cut training whose ``Net.own`` flags the first layer ``OWN_TILES`` (its forward product on AMX tiles, W packed
+    again at every step, each thread its rows: ``kernels.split.forward_by_tiles``) trains the weights the same
+    training trains on the BLAS, within float32's rounding, half its inputs 0 and its last batch partial; the
+    packed weights it leaves are its first layer's of the last step."""
+    options = dict(TRAININGS.get(name, dict(optimizer="sgd", lr=0.05)))
+    optimizer = options.pop("optimizer")
+    whole = _epochs(monkeypatch, None, optimizer, "float32", zeros=0.5, **options)
+    own = np.array([OWN_TILES, 0, 0], np.int64)
+    for parts in (2, 3):
+        cut = _epochs(monkeypatch, parts, optimizer, "float32", own=own, zeros=0.5, **options)
+        np.testing.assert_allclose(cut.params, whole.params, rtol=1e-4, atol=1e-5)
+        assert cut.history["loss"] == pytest.approx(whole.history["loss"], rel=1e-5)
+        tiles = cut.engine._train.ws.tiles
+        size, room = K_tiles.tiles_sizes(LAYERS[0], LAYERS[1])
+        assert tiles.size >= size + numba.config.NUMBA_NUM_THREADS * room
+        W = cut.params[:LAYERS[0] * LAYERS[1]].reshape(LAYERS[0], LAYERS[1])
+        packed = _unpacked_weights(tiles, LAYERS[0], LAYERS[1])
+        assert np.abs(packed - W).max() < 0.05 * np.abs(W).max()  # one update away
+        assert not np.array_equal(packed, whole.params[:W.size].reshape(W.shape))
+
+
+def test_plain_sgd_trains_by_the_cut_kernel_where_its_first_layer_takes_the_tiles(monkeypatch):
+    """'auto' trains plain SGD by the 'fused' kernel (the update inside the BLAS's dW product, on the BLAS's threads),
+    and by the 'generic' one cut over Numba's threads where the training can be cut and its first layer's forward
+    product took the tiles (``products.own_products``); the other optimizers by 'generic' either way."""
+    m = fastmlp.MLP(LAYERS, seed=0, dtype="float32")
+    X = np.zeros((200, LAYERS[0]), np.float32)
+    sgd, momentum = fastmlp.Optimizer("sgd"), fastmlp.Optimizer("sgd", momentum=0.9)
+    asked = []
+
+    def own_products(arch, rows, X=None, cut=False):
+        asked.append((rows, cut))
+        return None if flags is None else np.array([flags, 0, 0], np.int64)
+    monkeypatch.setattr(backend, "own_products", own_products)
+    for possible, flags, want in ((True, OWN_TILES, "generic"), (True, OWN_TILES | OWN_FORWARD, "generic"),
+                                  (True, OWN_FORWARD | OWN_SPARSE, "fused"), (True, None, "fused"),
+                                  (False, OWN_TILES, "fused")):
+        monkeypatch.setattr(backend, "cut_possible", lambda arch, rows: possible)
+        asked.clear()
+        assert m.engine.choose_epoch_kernel(sgd, 64, X=X) == want
+        assert asked == ([(64, True)] if possible else [])
+        assert m.engine.choose_epoch_kernel(sgd, 64) == "fused"  # the inputs not known: nothing measured
+        assert m.engine.choose_epoch_kernel(momentum, 64, X=X) == "generic"
+        assert m.engine.choose_epoch_kernel(sgd, 1000, X=X) == want  # (the batch's rows: at most the samples)
+        assert asked[-1:] == ([(200, True)] if possible else [])
+    m.engine.epoch_kernel = "fused"  # asked for: kept
+    assert m.engine.choose_epoch_kernel(sgd, 64, X=X) == "fused"
 
 
 @pytest.mark.parametrize("name", ["adam", "adagrad", "rmsprop"])
@@ -494,13 +565,15 @@ def test_the_first_layer_s_product_over_nonzero_inputs_cut_over_threads_trains_t
             np.testing.assert_allclose(cut.params, one.params, rtol=1e-6, atol=1e-7)  # OpenBLAS)
 
 
-@pytest.mark.parametrize("sparse", [False, True], ids=["blas", "first-layer-sparse"])
-def test_a_cut_epoch_allocates_nothing(fixed_threads, monkeypatch, sparse):
+@pytest.mark.parametrize("sparse,flags", [(False, None), (True, OWN_FORWARD | OWN_SPARSE),
+                                          pytest.param(False, OWN_TILES, marks=needs_tiles)],
+                         ids=["blas", "first-layer-sparse", "first-layer-tiles"])
+def test_a_cut_epoch_allocates_nothing(fixed_threads, monkeypatch, sparse, flags):
     """Also with the first layer's product over the batch's nonzero inputs cut over the threads (its lists in
-    the training's scratch)."""
+    the training's scratch), or on AMX tiles (its packed weights and rows there too)."""
     rng = np.random.default_rng(0)
-    if sparse:
-        own = np.array([OWN_FORWARD | OWN_SPARSE, 0, 0], np.int64)
+    if flags is not None:
+        own = np.array([flags, 0, 0], np.int64)
         monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False: own)
     m = fastmlp.MLP(LAYERS, seed=0, dtype="float32")
     X = rng.normal(size=(640, LAYERS[0]))

@@ -23,7 +23,7 @@ from fastmlp import buffers
 from fastmlp.backends import products, tiles
 from fastmlp.kernels import tiles as K
 from fastmlp.kernels.matmul import AVAILABLE
-from fastmlp.kernels.structs import OWN_FORWARD, OWN_TILES
+from fastmlp.kernels.structs import OWN_FORWARD, OWN_SPARSE, OWN_TILES
 
 needs_tiles = pytest.mark.skipif(not tiles.available(), reason="AMX tiles cannot run here")
 LAYERS = [784, 256, 128, 64, 10]  # the fashion net
@@ -327,3 +327,93 @@ def test_a_forked_child_predicts_on_tiles(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "child 0" in done.stdout
+
+
+@njit
+def _pack_tiles(packed, W, c0, c1):
+    K.pack_weight_tiles(packed, W, c0, c1)
+
+
+def _reference_packing(W):
+    """``pack_weights``' layout built by NumPy: (3 parts, column tiles, input tiles, 16 rows, 16 columns, 2 inputs)."""
+    k, n = W.shape
+    nt, kt = K.n_tiles(n), K.k_tiles(k)
+    padded = np.zeros((kt * K.K_TILE, nt * K.N_TILE), np.float32)
+    padded[:k, :n] = W
+    u = padded.view(np.uint32)
+    hi = u & np.uint32(0xFFFF0000)
+    rest = padded - hi.view(np.float32)
+    r = rest.view(np.uint32)
+    mid = (r + np.uint32(0x7FFF) + ((r >> 16) & 1)) & np.uint32(0xFFFF0000)
+    lo = (rest - mid.view(np.float32)).view(np.uint32)
+    parts = [(p >> 16).astype(np.uint16).reshape(kt, K.TILE_ROWS, 2, nt, K.N_TILE).transpose(3, 0, 1, 4, 2)
+             for p in (hi, mid, lo)]
+    return np.concatenate([p.reshape(-1) for p in parts])
+
+
+@pytest.mark.parametrize("k,n", [(1, 1), (2, 40), (7, 10), (33, 17), (61, 37), (64, 10), (784, 256)])
+def test_the_packed_weights_are_the_layout_s_parts_column_tiles_at_a_time(k, n):
+    """``pack_weights`` (16 columns of a tile row a vector operation, as uint32 pairs of inputs) writes the layout the
+    module docstring gives, special values too; ``pack_weight_tiles`` writes only its column tiles of it."""
+    rng = np.random.default_rng(k * 1000 + n)
+    W = (rng.standard_normal((k, n)) * 0.05).astype(np.float32)
+    special = _special_values()[-11:]
+    W.reshape(-1)[:min(W.size, special.size)] = special[:min(W.size, special.size)]
+    W.reshape(-1)[-1:] = np.float32(1e-40)  # a subnormal
+    want = _reference_packing(W)
+    with np.errstate(invalid="ignore", over="ignore"):
+        got = buffers.zeros(K.packed_size(k, n), np.uint16) + 7
+        K.pack_weights(got, W)
+    np.testing.assert_array_equal(got, want)
+    nt = K.n_tiles(n)
+    tile = K.k_tiles(k) * K.TILE_ELEMENTS  # a column tile of a part
+    for c0, c1 in ((0, 1), (1, nt), (nt - 1, nt)):
+        got = buffers.zeros(K.packed_size(k, n), np.uint16) + 7
+        _pack_tiles(got, W, c0, c1)
+        inside = np.zeros(got.shape, bool)
+        for p in range(K.PARTS):
+            inside[(p * nt + c0) * tile:(p * nt + c1) * tile] = True
+        np.testing.assert_array_equal(got[inside], want[inside])
+        assert (got[~inside] == 7).all()
+
+
+@pytest.mark.parametrize("sparse_s,tiles_s,want", [
+    (0.8, 0.5, OWN_TILES),  # the tiles beat both by the margin
+    (0.5, 0.49, OWN_FORWARD | OWN_SPARSE),  # the tiles faster than the sparse product, not by the margin
+    (0.99, 0.97, None),  # neither beats the BLAS by the margin
+    (None, 0.5, OWN_TILES),  # inputs without zeros: the tiles against the BLAS only
+    (None, 0.99, None)])
+def test_a_cut_training_s_first_layer_takes_the_fastest_way_by_the_margin(monkeypatch, sparse_s, tiles_s, want):
+    """``products._measure_cut``: the first layer's forward product, cut over the threads, timed by the BLAS (1.0 s
+    here), over the batch's nonzero inputs (where it has zeros) and on AMX tiles (where they may run)."""
+    timed = []
+    monkeypatch.setattr(tiles, "available", lambda: True)
+    monkeypatch.setattr(products, "_timed", lambda *args: timed.append("sparse") or (sparse_s, 1.0))
+    monkeypatch.setattr(products, "_tiles_cut_timed", lambda *args: timed.append("tiles") or (tiles_s, 1.0))
+    arch = fastmlp.MLP(LAYERS).arch
+    own = products._measure_cut(arch, 64, None if sparse_s is None else np.zeros((64, LAYERS[0]), np.float32))
+    assert (None if own is None else own.tolist()) == (None if want is None else [want, 0, 0, 0])
+    assert timed == (["tiles"] if sparse_s is None else ["sparse", "tiles"])
+    monkeypatch.setattr(tiles, "available", lambda: False)  # no tiles: never timed, never taken
+    timed.clear()
+    own = products._measure_cut(arch, 64, None if sparse_s is None else np.zeros((64, LAYERS[0]), np.float32))
+    assert timed == ([] if sparse_s is None else ["sparse"]) and (own is None or own[0] == OWN_FORWARD | OWN_SPARSE)
+    arch64 = fastmlp.MLP(LAYERS, dtype="float64").arch  # float32 only
+    monkeypatch.setattr(tiles, "available", lambda: True)
+    assert not products.tiles_eligible(arch64, 64) and products.tiles_eligible(arch, 64)
+
+
+@needs_tiles
+@pytest.mark.parametrize("m", [1, 31, 32, 64, 100, 1024])
+@pytest.mark.parametrize("parts", [2, 3])
+def test_the_cut_tile_forward_gives_each_row_the_bits_of_one_tile_product(m, parts):
+    """A training's first layer on tiles (``kernels.split._tile_forward`` through ``repeat_tile_forward``): W packed by
+    the threads' share of its column tiles, each thread's rows in whole blocks: each row the bits one
+    ``tile_product`` gives it, whatever the cut."""
+    rng = np.random.default_rng(m + parts)
+    x = (rng.standard_normal((m, 200)) * (rng.random((m, 200)) > 0.5)).astype(np.float32)
+    W = rng.standard_normal((200, 80)).astype(np.float32)
+    room = buffers.zeros(sum(K.tiles_sizes(200, 80)) + parts * K.tiles_sizes(200, 80)[1], np.uint16)
+    out = np.full((m, 80), np.nan, np.float32)
+    fastmlp.kernels.repeat_tile_forward(out, x, W, room, parts, 2)
+    np.testing.assert_array_equal(out, _product(x, W))

@@ -30,6 +30,10 @@ decide how the products round. float32 only, and
 only products whose output width fits the register block (``kernels.matmul.fits``: the layer's
 outputs forward, its inputs for dx) and that go to the BLAS (not the small-product loops).
 
+With several threads and AMX (``tiles.available``), a training's first layer may take the tiles too (``OWN_TILES``:
+``kernels.split.forward_by_tiles``, W packed at every step), where they beat the other ways cut over the threads by
+``MARGIN`` (:func:`_measure_cut`); plain SGD is then trained cut (``fastmlp.backends.numba.plain_takes_tiles``).
+
 Inference by blocks (:func:`inference_own`): a large ``predict`` call's rows cut into blocks, each
 block through every layer on one of Numba's threads (``kernels.inference.screened_blocks``), its
 products by ``matmul``; taken where that product measured no more than ``BLOCKS_MARGIN`` slower than
@@ -64,7 +68,7 @@ TIMED_WORK = 1 << 23  # multiply-adds per timing (a few ms for the whole network
 # the same way in three with 9: 51 ms, once per machine)
 TIMINGS = 9
 
-_chosen = {}  # (layers, rows, dtype name, inputs with zeros, threads) -> the Net.own array, or None
+_chosen = {}  # (layers, rows, dtype name, inputs with zeros, threads[, tiles may run]) -> the Net.own array, or None
 _lock = threading.Lock()  # one measurement at a time (two at once would time each other)
 
 
@@ -82,14 +86,17 @@ def own_products(arch, rows, X=None, cut=False):
     if thread_choice.is_deterministic() or (threads >= 2 and not cut):
         return None  # (before sampling X: plain SGD on several threads asks at every epoch call)
     batch = sample_batch(X, rows)
-    if threads >= 2 and batch is None:
+    tiles_ok = threads >= 2 and tiles_eligible(arch, rows)
+    if threads >= 2 and batch is None and not tiles_ok:
         return None
     dtype, zeros = np.dtype(arch.dtype).name, batch is not None
-    key = (tuple(arch.layers), rows, dtype, zeros, threads)
+    # (with several threads, whether the tiles may run is part of the choice: a record made without them is not
+    # this process's choice where they may, nor the other way)
+    key = (tuple(arch.layers), int(rows), dtype, zeros, int(threads)) + ((tiles_ok,) if threads >= 2 else ())
     with _lock:
         if key not in _chosen:
             measure = _measure if threads < 2 else _measure_cut
-            flags = records.kept("own_products", (*map(int, arch.layers), int(rows), dtype, zeros, threads),
+            flags = records.kept("own_products", (*map(int, arch.layers), int(rows), *key[2:]),
                                  lambda: _flags_list(measure(arch, rows, batch)),
                                  lambda flags: _valid_flags(flags, len(arch.layers) - 1))
             _chosen[key] = None if flags is None else np.array(flags, np.int64)
@@ -103,7 +110,7 @@ def _flags_list(own):
 
 def _valid_flags(flags, layers):
     """Whether a record's value is ``Net.own`` as ``_measure`` gives it for ``layers`` layers."""
-    every = OWN_FORWARD | OWN_DX | OWN_DW | OWN_SPARSE
+    every = OWN_FORWARD | OWN_DX | OWN_DW | OWN_SPARSE | OWN_TILES
     return flags is None or (isinstance(flags, list) and len(flags) == layers and any(flags)
                              and all(type(f) is int and f & ~every == 0 and f >= 0 for f in flags))
 
@@ -251,32 +258,71 @@ def _measure(arch, rows, batch=None):
     return own if own.any() else None
 
 
+def tiles_eligible(arch, rows):
+    """Whether a training's first layer could take AMX tiles for its forward product in a process of several
+    threads (``kernels.split.forward_by_tiles``): float32, a product the BLAS would take (``eligible``), and this
+    process may run the tiles (``tiles.available``, asked of Linux here the first time)."""
+    return np.dtype(arch.dtype) == np.float32 and 0 in eligible(arch, rows) and tiles.available()
+
+
 def _measure_cut(arch, rows, batch):
-    """``Net.own`` in a process of several threads: ``OWN_FORWARD | OWN_SPARSE`` for the first layer when its
-    forward product over the batch's nonzero inputs, cut over all of Numba's threads (``matmul_sparse_cut``), ran
-    faster than the BLAS on its threads, else None. The other products stay the BLAS's (or ``kernels.split``'s
+    """``Net.own`` in a process of several threads, from the first layer's forward product cut over all of Numba's
+    threads, timed three ways as the training that takes it runs (``kernels.split``'s cut kernels): by the BLAS,
+    one thread a piece; by ``matmul_sparse_cut`` over the batch's nonzero inputs, where the inputs have zeros
+    (``OWN_FORWARD | OWN_SPARSE``); on AMX tiles where ``tiles_eligible`` (``OWN_TILES``: W packed again at every
+    step, then each thread its rows). The fastest way is taken where it beat the BLAS (and the tiles the best other
+    way) by ``MARGIN``; None when the BLAS is kept. The other products stay the BLAS's (or ``kernels.split``'s
     pieces): cut over threads, fastmlp's own ones measured no faster (1-2%), and the dW product over nonzero
     inputs cut by columns measured slower than the BLAS on two threads (64x784x256 on Fashion-MNIST, Zen 4:
-    179.5 us against 141.0). Timed as the training that takes it runs (``kernels.split``'s cut kernels: every
-    optimizer but plain SGD): the BLAS on one thread, each product cut over all of Numba's threads (raised to
-    all for the timing if asked first in a thread choice's piece on one). Beside the BLAS on its own two threads
-    (plain SGD's products) the cut ran no faster than on one thread: the BLAS's second thread spins after its
-    call on the core the cut's second piece needs (Fashion-MNIST, 64x784x256: 193 us against 144)."""
-    if batch is None or 0 not in eligible(arch, rows):
+    179.5 us against 141.0). The BLAS is timed on one thread, each product cut over all of Numba's threads
+    (raised to all for the timing if asked first in a thread choice's piece on one). Beside the BLAS on its own
+    two threads (plain SGD's products) the cut ran no faster than on one thread: the BLAS's second thread spins
+    after its call on the core the cut's second piece needs (Fashion-MNIST, 64x784x256: 193 us against 144)."""
+    if 0 not in eligible(arch, rows) or (batch is None and not tiles_eligible(arch, rows)):
         return None
     threads = numba.config.NUMBA_NUM_THREADS
     before = numba.get_num_threads()
+    rng = np.random.default_rng(0)
+    flags, best = 0, np.inf
     with thread_choice.blas_limited():
         numba.set_num_threads(threads)
         try:
-            own_s, blas_s = _timed(arch, rows, 0, np.random.default_rng(0), batch, threads)
+            if batch is not None:
+                own_s, best = _timed(arch, rows, 0, rng, batch, threads)
+                if _faster(own_s, best):
+                    flags, best = OWN_FORWARD | OWN_SPARSE, own_s
+            if tiles_eligible(arch, rows):
+                tiles_s, blas_s = _tiles_cut_timed(arch, rows, rng, batch, threads)
+                if _faster(tiles_s, min(best, blas_s)):
+                    flags = OWN_TILES
         finally:
             numba.set_num_threads(before)
-    if not _faster(own_s, blas_s):
+    if not flags:
         return None
     own = np.zeros(len(arch.layers) - 1, np.int64)
-    own[0] = OWN_FORWARD | OWN_SPARSE
+    own[0] = flags
     return own
+
+
+def tiles_room(arch, threads):
+    """uint16 elements of a training's ``Workspace.tiles`` for its first layer on AMX tiles over up to ``threads``
+    threads (``kernels.split.forward_by_tiles``): the packed W, then a room for each thread's packed rows."""
+    size, room = K_tiles.tiles_sizes(arch.layers[0], arch.layers[1])
+    return size + threads * room
+
+
+def _tiles_cut_timed(arch, rows, rng, batch, threads):
+    """The first layer's forward product at ``rows`` rows (on the ``batch`` of the training's inputs, or random
+    values), on AMX tiles cut over ``threads`` threads, W packed on the way (``kernels.split.forward_by_tiles``),
+    and by the BLAS cut as the training's is (``kernels.split.forward_product``): (tiles seconds, BLAS seconds)
+    (:func:`_best_of`)."""
+    x, W, out = _forward_operands(arch, rows, 0, rng)
+    if batch is not None:
+        x = buffers.copy(batch.astype(x.dtype, copy=False))
+    room = buffers.zeros(tiles_room(arch, threads), np.uint16)
+    partial = buffers.empty(out.size, out.dtype)
+    return _best_of(lambda way, reps: K.repeat_tile_forward(out, x, W, room, threads, reps) if way
+                    else K.repeat_product(out, x, W, False, reps, None, threads, partial), x.size * W.shape[1])
 
 
 # -- inference by blocks (kernels.inference.screened_blocks) ------------------------------------------
