@@ -272,7 +272,9 @@ def test_with_several_threads_a_cut_training_s_first_layer_over_nonzero_inputs_i
                                                                                                   tmp_path):
     """In a process of several threads: only for a training whose products are cut (``cut``), only with zeros in
     the inputs, and only the first layer's forward product over them, timed cut over all the threads against the
-    BLAS cut the same way; taken when faster (``OWN_FORWARD | OWN_SPARSE``), per thread count."""
+    BLAS cut the same way; taken when faster (``OWN_FORWARD | OWN_SPARSE``), per thread count. (The AMX tiles'
+    choice beside it: ``test_tiles.py``.)"""
+    monkeypatch.setattr(products.tiles, "available", lambda: False)
     clock = _fake(monkeypatch, 1.0, 2.0, threads=2)
     monkeypatch.setattr(numba, "set_num_threads", lambda n: None)  # (the pool may have one thread)
     X = np.random.default_rng(0).standard_normal((100, 20)).astype(np.float32)

@@ -409,11 +409,14 @@ def test_a_cut_training_s_first_layer_takes_the_fastest_way_by_the_margin(monkey
 def test_the_cut_tile_forward_gives_each_row_the_bits_of_one_tile_product(m, parts):
     """A training's first layer on tiles (``kernels.split._tile_forward`` through ``repeat_tile_forward``): W packed by
     the threads' share of its column tiles, each thread's rows in whole blocks: each row the bits one
-    ``tile_product`` gives it, whatever the cut."""
+    ``tile_product`` gives it, whatever the cut; cut into no more pieces than its room has rooms for (two here)."""
     rng = np.random.default_rng(m + parts)
     x = (rng.standard_normal((m, 200)) * (rng.random((m, 200)) > 0.5)).astype(np.float32)
     W = rng.standard_normal((200, 80)).astype(np.float32)
-    room = buffers.zeros(sum(K.tiles_sizes(200, 80)) + parts * K.tiles_sizes(200, 80)[1], np.uint16)
+    size, room = K.tiles_sizes(200, 80)
+    buf = buffers.zeros(size + 3 * room, np.uint16)
+    buf[size + 2 * room:] = 7
     out = np.full((m, 80), np.nan, np.float32)
-    fastmlp.kernels.repeat_tile_forward(out, x, W, room, parts, 2)
+    fastmlp.kernels.repeat_tile_forward(out, x, W, buf[:size + 2 * room], parts, 2)
     np.testing.assert_array_equal(out, _product(x, W))
+    assert (buf[size + 2 * room:] == 7).all()  # nothing written past its room

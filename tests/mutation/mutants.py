@@ -521,8 +521,8 @@ MUTANTS = [
         "plain SGD's training on several threads takes the cut sparse product beside the BLAS's spinning threads"),
     Mutant(
         "sparse_cut_timed_uncut", "fastmlp/backends/products.py",
-        "        own_s, blas_s = _timed(arch, rows, 0, np.random.default_rng(0), batch, threads)\n",
-        "        own_s, blas_s = _timed(arch, rows, 0, np.random.default_rng(0), batch)\n",
+        "                own_s, best = _timed(arch, rows, 0, rng, batch, threads)\n",
+        "                own_s, best = _timed(arch, rows, 0, rng, batch)\n",
         ("tests/test_matmul.py",),
         "the cut product is timed as one call on one thread, the BLAS as one call: not what the training runs"),
     Mutant(
@@ -751,10 +751,16 @@ MUTANTS = [
         "there is not packed again"),
     Mutant(
         "tiles_high_part_rounded", "kernels/tiles.py",
-        "    hi = np.uint32(u & HIGH)",
-        "    hi = _round_high(u)",
+        "    hi = np.uint32(u & HIGH)  # truncated",
+        "    hi = _round_high(u)  # truncated",
         ("tests/test_tiles.py::test_the_three_parts_sum_to_the_value_exactly",),
         "the high part rounded, not truncated: the float32 maximum's rounds up to inf (NaN in the product)"),
+    Mutant(
+        "packed_high_part_rounded", "kernels/tiles.py",
+        "    hi = np.uint32(u & HIGH)\n    rest = v - float32_from_bits(hi)\n",
+        "    hi = _round_high(u)\n    rest = v - float32_from_bits(hi)\n",
+        ("tests/test_tiles.py::test_the_packed_weights_are_the_layout_s_parts_column_tiles_at_a_time",),
+        "the packed weights' high part rounded, not truncated: the float32 maximum's rounds up to inf"),
     Mutant(
         "nesterov_fused_keeps_no_previous_velocity", "kernels/optimizers.py",
         "    return lambda first, second, kind: keep_velocity(second, first)\n",
@@ -830,4 +836,41 @@ MUTANTS = [
         "        return start, _first_from(kept, start, end, k_hi) - start - 1\n",
         ("tests/test_matmul.py",),
         "a tile's listed positions in a range of k lose their last one"),
+    Mutant(
+        "packed_pair_inputs_swapped", "kernels/tiles.py",
+        "        hi[j] = (h0 >> 16) | h1\n",
+        "        hi[j] = (h1 >> 16) | h0\n",
+        ("tests/test_tiles.py::test_the_packed_weights_are_the_layout_s_parts_column_tiles_at_a_time",),
+        "the packed weights' tile rows hold each pair of inputs' top parts the other way round"),
+    Mutant(
+        "packed_edge_rows_not_cleared", "kernels/tiles.py",
+        "                    for j in range(2 * N_TILE):\n                        edge[j] = zero\n",
+        "",
+        ("tests/test_tiles.py::test_the_packed_weights_are_the_layout_s_parts_column_tiles_at_a_time",),
+        "the packed weights beyond W's last input or column keep what the stack held (not 0)"),
+    Mutant(
+        "tile_forward_packs_one_piece_s_columns_only", "kernels/split.py",
+        "        c0, c1 = piece(n_tiles(n), pieces, t, 2)\n",
+        "        c0, c1 = piece(n_tiles(n), pieces, 0, 2)\n",
+        ("tests/test_tiles.py::test_the_cut_tile_forward_gives_each_row_the_bits_of_one_tile_product",),
+        "a training's first layer on tiles: every thread packs the first piece's column tiles of W, the rest stale"),
+    Mutant(
+        "tile_forward_rows_cut_by_parts_not_rooms", "kernels/split.py",
+        "    pieces = parts if parts < rooms else rooms  # (a room for each piece's packed rows)\n",
+        "    pieces = parts\n",
+        ("tests/test_tiles.py::test_the_cut_tile_forward_gives_each_row_the_bits_of_one_tile_product",),
+        "a training's first layer on tiles cut into more pieces than its room holds (past the buffer's end)",
+        timeout=300.0),
+    Mutant(
+        "plain_sgd_never_cut_for_the_tiles", "fastmlp/backends/numba.py",
+        "    return own is not None and bool(own[0] & OWN_TILES)\n",
+        "    return False\n",
+        ("tests/test_split.py::test_plain_sgd_trains_by_the_cut_kernel_where_its_first_layer_takes_the_tiles",),
+        "plain SGD stays on the fused kernel where its first layer took the tiles (which then never run)"),
+    Mutant(
+        "cut_measure_takes_the_tiles_without_the_margin", "fastmlp/backends/products.py",
+        "                if _faster(tiles_s, min(best, blas_s)):\n",
+        "                if tiles_s < min(best, blas_s):\n",
+        ("tests/test_tiles.py::test_a_cut_training_s_first_layer_takes_the_fastest_way_by_the_margin",),
+        "a cut training's first layer takes the tiles when faster by any amount, not by the margin"),
 ]
