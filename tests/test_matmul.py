@@ -363,7 +363,7 @@ def _fit(monkeypatch, own, optimizer, batch_size, n=100, epochs=2, zeros=0.0, **
     every product by the BLAS; ``zeros``, the share of the inputs set to zero (as an image's dark pixels: the
     same few inputs in most samples, and some more at random)."""
     asked = []
-    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False: asked.append(rows) or own)
+    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False, **kw: asked.append(rows) or own)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, 20)).astype(np.float32)
     if zeros:
@@ -420,7 +420,7 @@ def test_training_with_matmul_allocates_nothing_per_batch(monkeypatch, optimizer
         monkeypatch.setattr(backend._TrainingBuffers, "make_room",
                             lambda tb, arch, own: make_room(tb, arch, own) or rooms.append(tb.ws.room.size))
     asked = []
-    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False: asked.append(rows) or flags)
+    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False, **kw: asked.append(rows) or flags)
     rng = np.random.default_rng(0)
     model = fastmlp.MLP(LAYERS, activation="relu", seed=0)
     model.engine.epoch_kernel = kernel

@@ -36,6 +36,18 @@ def test_measured_once_then_read_by_the_next_process():
     assert len(os.listdir(records.folder())) == 3
 
 
+def test_a_record_is_read_without_measuring():
+    """``recorded``: ``(value,)`` of the record ``kept`` wrote (a value of None too), None where there is none or its
+    value is not valid; nothing written."""
+    assert records.recorded("choice", KEY, _any) is None and not os.path.exists(records.folder())
+    records.kept("choice", KEY, lambda: [1, 2], _any)
+    records.kept("choice", ("784-256-10", 64, False), lambda: None, _any)
+    assert records.recorded("choice", KEY, _any) == ([1, 2],)
+    assert records.recorded("choice", ("784-256-10", 64, False), _any) == (None,)
+    assert records.recorded("choice", KEY, lambda value: False) is None
+    assert records.recorded("other", KEY, _any) is None and len(os.listdir(records.folder())) == 2
+
+
 def test_the_first_record_written_wins():
     """A process whose measurement finishes after another process recorded its own takes the recorded one."""
     def measure_while_another_records():

@@ -319,7 +319,7 @@ def _epochs(monkeypatch, parts, optimizer, dtype, dropout=None, own=None, zeros=
 
     def patch():
         monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows: parts)
-        monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False: own)
+        monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False, **kw: own)
     patch()
     fastmlp.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # fixed: no one-thread probe pieces (never cut)
     try:
@@ -417,8 +417,8 @@ def test_plain_sgd_trains_by_the_cut_kernel_where_its_first_layer_takes_the_tile
     sgd, momentum = fastmlp.Optimizer("sgd"), fastmlp.Optimizer("sgd", momentum=0.9)
     asked = []
 
-    def own_products(arch, rows, X=None, cut=False):
-        asked.append((rows, cut))
+    def own_products(arch, rows, X=None, cut=False, tiles=False, measure=True):
+        asked.append((rows, cut, tiles, measure))
         return None if flags is None else np.array([flags, 0, 0], np.int64)
     monkeypatch.setattr(backend, "own_products", own_products)
     for possible, flags, want in ((True, OWN_TILES, "generic"), (True, OWN_TILES | OWN_FORWARD, "generic"),
@@ -427,13 +427,57 @@ def test_plain_sgd_trains_by_the_cut_kernel_where_its_first_layer_takes_the_tile
         monkeypatch.setattr(backend, "cut_possible", lambda arch, rows: possible)
         asked.clear()
         assert m.engine.choose_epoch_kernel(sgd, 64, X=X) == want
-        assert asked == ([(64, True)] if possible else [])
+        assert asked == ([(64, True, True, False)] if possible else [])  # a choice made before: nothing measured
         assert m.engine.choose_epoch_kernel(sgd, 64) == "fused"  # the inputs not known: nothing measured
         assert m.engine.choose_epoch_kernel(momentum, 64, X=X) == "generic"
         assert m.engine.choose_epoch_kernel(sgd, 1000, X=X) == want  # (the batch's rows: at most the samples)
-        assert asked[-1:] == ([(200, True)] if possible else [])
+        assert asked[-1:] == ([(200, True, True, False)] if possible else [])
     m.engine.epoch_kernel = "fused"  # asked for: kept
     assert m.engine.choose_epoch_kernel(sgd, 64, X=X) == "fused"
+
+
+@needs_tiles
+def test_plain_sgd_asks_for_the_tiles_after_training_by_fused_then_trains_cut_on_them(monkeypatch):
+    """Plain SGD by 'auto' starts by 'fused' (nothing of the tiles timed or compiled before its first batch); once
+    it has trained ``CUT_AFTER_S`` so, the tiles' choice is measured, and where they were taken the next calls train
+    by 'generic', its cut kernel prepared at once (the seconds already trained counted), cut calls on the tiles."""
+    events, chosen = [], {}
+
+    def own_products(arch, rows, X=None, cut=False, tiles=False, measure=True):
+        if tiles and measure and not chosen:
+            events.append("measured")
+            chosen["own"] = np.array([OWN_TILES, 0, 0], np.int64)
+        return chosen.get("own") if tiles else None
+    real = backend.NumbaBackend._call_epoch
+
+    def call(self, kernel, *args):
+        events.append((kernel, args[-1].parts))
+        return real(self, kernel, *args)
+    monkeypatch.setattr(backend, "own_products", own_products)
+    monkeypatch.setattr(backend.NumbaBackend, "_call_epoch", call)
+    monkeypatch.setattr(backend, "cut_possible", lambda arch, rows: True)
+    monkeypatch.setattr(backend, "tiles_eligible", lambda arch, rows: True)
+    monkeypatch.setattr(backend, "_fused_seconds", {})
+    monkeypatch.setattr(backend, "CUT_AFTER_S", 0.05)
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(640, LAYERS[0])).astype(np.float32), rng.integers(0, LAYERS[-1], 640)
+    m = fastmlp.MLP(LAYERS, activation="relu", seed=3, dtype="float32")
+    fastmlp.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # fixed: every call on all threads
+    try:
+        m.fit(X, y, epochs=1, batch_size=64, lr=0.05, verbose=0)
+        assert events and set(events) == {("fused", None)}  # not yet
+        while not chosen:
+            m.fit(X, y, epochs=1, batch_size=64, lr=0.05, verbose=0)
+        for _ in range(3):
+            m.fit(X, y, epochs=1, batch_size=64, lr=0.05, verbose=0)
+            backend._wait_for_cut_compiles()
+    finally:
+        fastmlp.set_num_threads("auto")
+    at = events.index("measured")
+    assert set(events[:at]) == {("fused", None)} and events[at + 1:]
+    assert {kernel for kernel, _ in events[at + 1:]} == {"generic"}
+    assert events[-1] == ("generic", numba.config.NUMBA_NUM_THREADS)  # cut
+    assert m.engine._train.ws.tiles.size > 0 and np.isfinite(m.params).all()
 
 
 @pytest.mark.parametrize("name", ["adam", "adagrad", "rmsprop"])
@@ -459,7 +503,7 @@ def test_a_cut_call_after_an_uncut_one_that_left_its_gradients_trains_the_same_w
         seen.append(np.count_nonzero(tb.grads))  # what the call before left in the buffer
         return real_run(self, kernel, tb, *args, **kwargs)
     monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows: next(ways))
-    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False: None)
+    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False, **kw: None)
     monkeypatch.setattr(backend.NumbaBackend, "_run_epoch", run)
     fastmlp.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # fixed: no thread choice between the calls
     try:
@@ -574,7 +618,7 @@ def test_a_cut_epoch_allocates_nothing(fixed_threads, monkeypatch, sparse, flags
     rng = np.random.default_rng(0)
     if flags is not None:
         own = np.array([flags, 0, 0], np.int64)
-        monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False: own)
+        monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False, **kw: own)
     m = fastmlp.MLP(LAYERS, seed=0, dtype="float32")
     X = rng.normal(size=(640, LAYERS[0]))
     X[rng.random(X.shape) < (0.6 if sparse else 0.0)] = 0
@@ -643,7 +687,7 @@ def _copying_fit(monkeypatch, ahead, parts, optimizer, n=200, weightless=None, d
 
     def patch():
         monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows: parts)
-        monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False: None)
+        monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False, **kw: None)
         monkeypatch.setattr(backend._TrainingBuffers, "ahead", buffers)
     fastmlp.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # fixed: no one-thread probe pieces (never cut)
     try:

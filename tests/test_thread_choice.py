@@ -308,7 +308,7 @@ def _adaptive_fit(monkeypatch, optimizer="sgd", epochs=3, own_products=None, **m
     """A fit of one-batch calls (every call the same work) timed by a :class:`_FakeClock`; the products all the
     BLAS's, or as ``own_products`` says (in place of ``products.own_products``)."""
     from fastmlp.backends import numba as backend
-    monkeypatch.setattr(backend, "own_products", own_products or (lambda arch, rows, X=None, cut=False: None))
+    monkeypatch.setattr(backend, "own_products", own_products or (lambda arch, rows, X=None, cut=False, **kw: None))
     monkeypatch.setattr(trainer_module, "CHUNK_SECONDS", 1e-9)
     monkeypatch.setattr(trainer_module, "FIRST_CHUNK_SAMPLES", 1)
     monkeypatch.setattr(tc, "RECHECK_SECONDS", 1e9)
@@ -387,7 +387,7 @@ def test_the_pieces_on_one_thread_train_with_the_blas_products_whatever_the_own_
         return given[-1][1]
     m, choice, clock = _adaptive_fit(monkeypatch, own_products=spy)
     assert choice.kept == ONE and 1 in {n for n, _ in given} and all(own is None for _, own in given)
-    blas_only, _, _ = _adaptive_fit(monkeypatch, own_products=lambda arch, rows, X=None, cut=False: None)
+    blas_only, _, _ = _adaptive_fit(monkeypatch, own_products=lambda arch, rows, X=None, cut=False, **kw: None)
     assert np.array_equal(m.params, blas_only.params)
 
 

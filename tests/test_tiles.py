@@ -420,3 +420,29 @@ def test_the_cut_tile_forward_gives_each_row_the_bits_of_one_tile_product(m, par
     fastmlp.kernels.repeat_tile_forward(out, x, W, buf[:size + 2 * room], parts, 2)
     np.testing.assert_array_equal(out, _product(x, W))
     assert (buf[size + 2 * room:] == 7).all()  # nothing written past its room
+
+
+def test_the_tiles_are_timed_only_when_asked_and_a_choice_is_read_without_measuring(monkeypatch, tmp_path):
+    """``own_products`` with several threads: without ``tiles`` (a cut training's calls before its cut kernel is
+    prepared, plain SGD's first calls) the tiles are never timed, their kernels never compiled; with them they are,
+    a choice of its own. ``measure`` False: the choice made before in this process or recorded on the machine, else
+    None, nothing timed."""
+    timed = []
+    monkeypatch.setattr(products, "_chosen", {})
+    monkeypatch.setattr(products.records, "folder", lambda: str(tmp_path / "records"))
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 2)
+    monkeypatch.setattr(tiles, "available", lambda: True)
+    monkeypatch.setattr(products, "_timed", lambda *args: timed.append("sparse") or (0.5, 1.0))
+    monkeypatch.setattr(products, "_tiles_cut_timed", lambda *args: timed.append("tiles") or (0.1, 1.0))
+    arch = fastmlp.MLP(LAYERS).arch
+    X = np.zeros((100, LAYERS[0]), np.float32)
+    assert products.own_products(arch, 64, X, cut=True, tiles=True, measure=False) is None and timed == []
+    assert products.own_products(arch, 64, X, cut=True).tolist() == [OWN_FORWARD | OWN_SPARSE, 0, 0, 0]
+    assert timed == ["sparse"]
+    assert products.own_products(arch, 64, X, cut=True, tiles=True, measure=False) is None
+    assert products.own_products(arch, 64, X, cut=True, tiles=True).tolist() == [OWN_TILES, 0, 0, 0]
+    assert timed == ["sparse", "sparse", "tiles"]
+    monkeypatch.setattr(products, "_chosen", {})  # another process on this machine: the records
+    assert products.own_products(arch, 64, X, cut=True, tiles=True, measure=False).tolist() == [OWN_TILES, 0, 0, 0]
+    assert products.own_products(arch, 64, X, cut=True).tolist() == [OWN_FORWARD | OWN_SPARSE, 0, 0, 0]
+    assert timed == ["sparse", "sparse", "tiles"]

@@ -61,7 +61,7 @@ from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, N_IN, N_O
                                WEIGHT_SUM, ActChoice, Batching, DropoutWork, LossChoice, OnlineScratch, Samples,
                                UpdateChoice, Workspace)
 from . import products, thread_choice, tiles
-from .products import own_products, tiles_room
+from .products import own_products, tiles_eligible, tiles_room
 from .base import BackendBase, EpochResult, no_weights, weighted_total
 
 EPOCH_KERNELS = ("auto", "online", "fused", "generic")
@@ -79,6 +79,8 @@ _cut_failed = {}  # prepare key -> the exception its compile raised: that traini
 # which compiles or loads the uncut kernel, not counted): a short fit never pays for a compile it would not use.
 CUT_AFTER_S = 1.0
 _uncut_seconds = {}  # prepare key -> seconds trained uncut after its first call (absent before that call)
+_fused_seconds = {}  # (layers, rows, dtype name) -> seconds plain SGD trained by 'fused' before the tiles' choice
+# was asked (``NumbaBackend._plain_tiles_after``), None once it was
 
 
 def _wait_for_cut_compiles():
@@ -264,14 +266,16 @@ def plain_takes_tiles(arch, rows, X):
     Numba's threads, not by 'fused' (the BLAS's threads): where the training can be cut (:func:`cut_possible`)
     and its first layer's forward product, cut, measured faster on AMX tiles (``products.own_products``:
     ``OWN_TILES``). Beside the BLAS's spinning threads a product on Numba's threads would wait (``kernels.split``),
-    so the tiles need the cut kernel, which trades the update fused into the dW product for an update pass.
+    so the tiles need the cut kernel, which trades the update fused into the dW product for an update pass. Only a
+    choice made before (in this process or on this machine) counts here: a plain SGD training measures it once it
+    has trained ``CUT_AFTER_S`` by 'fused' (``NumbaBackend._plain_tiles_after``), not before its first batch.
     Fashion net at batch 1,024 on Fashion-MNIST (Intel Xeon model 167, 2 vCPUs; ``fastmlp bench``, each way in
     fresh processes, three rounds alternated): 'fused' 191-198k samples/s, 'generic' cut with the tiles 204-221k
     (cut on the BLAS's pieces without them: 0.94x 'fused'). At batch 64 the tiles measured no faster than the
     product over nonzero inputs there, and plain SGD stays 'fused'."""
     if X is None or not cut_possible(arch, rows):
         return False
-    own = own_products(arch, rows, X, True)
+    own = own_products(arch, rows, X, True, tiles=True, measure=False)
     return own is not None and bool(own[0] & OWN_TILES)
 
 
@@ -827,7 +831,7 @@ class NumbaBackend(BackendBase):
         # layer's over the batch's nonzero inputs, cut over the call's pieces; on one thread in its calls that are
         # not cut (the thread choice's pieces on one thread, the calls before the cut kernel is ready: beside the
         # BLAS's own threads a cut would wait on them), the same sums, bit for bit
-        own = own_products(a, tb.rows, data.X, cut is not None)
+        own = own_products(a, tb.rows, data.X, cut is not None, tiles=parts is not None)
         tb.make_room(a, own)
         net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts, own, sparse_threads(own, parts))
         started = time.perf_counter()
@@ -839,11 +843,34 @@ class NumbaBackend(BackendBase):
             _uncut_seconds[waiting] += time.perf_counter() - started
         elif waiting is not None:  # its first call compiles or loads the uncut kernel: not counted
             _uncut_seconds[waiting] = 0.0
+        if kernel == "fused" and not one_thread and order.shape[0]:
+            self._plain_tiles_after(optimizer, data, tb.rows, time.perf_counter() - started)
         r = result[0]
         out = EpochResult(float(r["loss_sum"]), int(r["correct"]), int(r["seen"]), int(r["steps"]),
                           bool(r["diverged"]))
         state.step += out.steps
         return out
+
+    def _plain_tiles_after(self, optimizer, data, rows, seconds):
+        """After a call of plain SGD by the 'fused' kernel that took ``seconds``: once this training (network, batch
+        rows) has trained ``CUT_AFTER_S`` so, where it could be cut and its first layer could take the AMX tiles,
+        their choice is measured (``products.own_products`` with ``tiles``, on this thread: cold, their kernels
+        compile for seconds, once per machine). Where the tiles were taken, 'auto' trains it by 'generic' from the
+        next call on (:func:`plain_takes_tiles`), its cut kernel prepared at its first call (the seconds trained
+        uncut already counted)."""
+        a = self.arch
+        key = (tuple(a.layers), rows, np.dtype(a.dtype).name)
+        if (_fused_seconds.get(key, 0.0) is None or self.epoch_kernel != "auto" or not cut_possible(a, rows)
+                or not tiles_eligible(a, rows)):
+            return
+        _fused_seconds[key] = _fused_seconds.get(key, 0.0) + seconds
+        if _fused_seconds[key] < CUT_AFTER_S:
+            return
+        _fused_seconds[key] = None  # asked: not again in this process
+        own = own_products(a, rows, data.X, True, tiles=True)  # measured now, unless recorded
+        if own is not None and own[0] & OWN_TILES:
+            generic = self._prepare_key(optimizer, data)
+            _uncut_seconds[generic] = max(_uncut_seconds.get(generic, 0.0), CUT_AFTER_S)
 
     def _cut_kernel_ready(self, key, kernel, tb, params, state, optimizer, samples, data, lr, parts):
         """Whether the epoch kernel cut over ``parts`` threads (``split_parts``) for the training
@@ -860,7 +887,8 @@ class NumbaBackend(BackendBase):
         with _cut_lock:
             if key in _cut_ready or key in _cut_compiling or key in _cut_failed:
                 return key in _cut_ready
-            own = own_products(self.arch, tb.rows, data.X, True)  # as the cut calls will ask (``_run_epoch``)
+            # as the cut calls will ask (``_run_epoch``): the AMX tiles' choice measured here, not before a first batch
+            own = own_products(self.arch, tb.rows, data.X, True, tiles=True)
             net = training_net(self.arch.net, samples.w.shape[0] > 0, tb.rows, parts, own,
                                sparse_threads(own, parts))  # cut: threads
             quiet = copy.copy(tb)

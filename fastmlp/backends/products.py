@@ -72,7 +72,7 @@ _chosen = {}  # (layers, rows, dtype name, inputs with zeros, threads[, tiles ma
 _lock = threading.Lock()  # one measurement at a time (two at once would time each other)
 
 
-def own_products(arch, rows, X=None, cut=False):
+def own_products(arch, rows, X=None, cut=False, tiles=False, measure=True):
     """``Net.own`` for a training of ``arch`` at ``rows`` samples per batch: an int64 array (L,) of
     flags, ``OWN_FORWARD`` for the layers whose forward product runs faster by ``kernels.matmul``,
     ``OWN_DX`` for those whose dx does by ``matmul_t``, ``OWN_DW`` for those whose weight product does
@@ -81,24 +81,34 @@ def own_products(arch, rows, X=None, cut=False):
     the first layer's products are timed on a batch of them, its own ones over their nonzero inputs
     (``OWN_SPARSE`` with those it takes). In a process of several threads, only for a training whose products
     are cut over them (``cut``: ``kernels.split``, every optimizer but plain SGD), and only the first layer's
-    forward product over those inputs, cut the same way (:func:`_measure_cut`)."""
+    forward product over those inputs, cut the same way (:func:`_measure_cut`); with ``tiles``, on AMX tiles too
+    where they may run (``tiles_eligible``: ``OWN_TILES``), a choice of its own (the numba backend asks for it only
+    as it prepares the training's cut kernel, after its first second: the tiles' kernels take seconds to compile
+    cold, which no first batch should wait for). ``measure`` False: only a choice made before, in this process or
+    on this machine (``records``), else None."""
     threads = numba.config.NUMBA_NUM_THREADS
     if thread_choice.is_deterministic() or (threads >= 2 and not cut):
         return None  # (before sampling X: plain SGD on several threads asks at every epoch call)
     batch = sample_batch(X, rows)
-    tiles_ok = threads >= 2 and tiles_eligible(arch, rows)
+    tiles_ok = threads >= 2 and tiles and tiles_eligible(arch, rows)
     if threads >= 2 and batch is None and not tiles_ok:
         return None
     dtype, zeros = np.dtype(arch.dtype).name, batch is not None
-    # (with several threads, whether the tiles may run is part of the choice: a record made without them is not
-    # this process's choice where they may, nor the other way)
+    # (with several threads, whether the tiles were timed is part of the choice: a record made without them is not
+    # the choice with them, nor the other way)
     key = (tuple(arch.layers), int(rows), dtype, zeros, int(threads)) + ((tiles_ok,) if threads >= 2 else ())
+    record = ("own_products", (*map(int, arch.layers), int(rows), *key[2:]))
     with _lock:
         if key not in _chosen:
-            measure = _measure if threads < 2 else _measure_cut
-            flags = records.kept("own_products", (*map(int, arch.layers), int(rows), *key[2:]),
-                                 lambda: _flags_list(measure(arch, rows, batch)),
-                                 lambda flags: _valid_flags(flags, len(arch.layers) - 1))
+            if not measure:
+                found = records.recorded(*record, lambda flags: _valid_flags(flags, len(arch.layers) - 1))
+                if found is None:
+                    return None
+                flags = found[0]
+            else:
+                flags = records.kept(*record, lambda: _flags_list(_measure_cut(arch, rows, batch, tiles_ok)
+                                                                  if threads >= 2 else _measure(arch, rows, batch)),
+                                     lambda flags: _valid_flags(flags, len(arch.layers) - 1))
             _chosen[key] = None if flags is None else np.array(flags, np.int64)
         return _chosen[key]
 
@@ -265,20 +275,21 @@ def tiles_eligible(arch, rows):
     return np.dtype(arch.dtype) == np.float32 and 0 in eligible(arch, rows) and tiles.available()
 
 
-def _measure_cut(arch, rows, batch):
+def _measure_cut(arch, rows, batch, tiles=True):
     """``Net.own`` in a process of several threads, from the first layer's forward product cut over all of Numba's
     threads, timed three ways as the training that takes it runs (``kernels.split``'s cut kernels): by the BLAS,
     one thread a piece; by ``matmul_sparse_cut`` over the batch's nonzero inputs, where the inputs have zeros
-    (``OWN_FORWARD | OWN_SPARSE``); on AMX tiles where ``tiles_eligible`` (``OWN_TILES``: W packed again at every
-    step, then each thread its rows). The fastest way is taken where it beat the BLAS (and the tiles the best other
-    way) by ``MARGIN``; None when the BLAS is kept. The other products stay the BLAS's (or ``kernels.split``'s
+    (``OWN_FORWARD | OWN_SPARSE``); with ``tiles``, on AMX tiles where ``tiles_eligible`` (``OWN_TILES``: W packed
+    again at every step, then each thread its rows). The fastest way is taken where it beat the BLAS (and the
+    tiles the best other way) by ``MARGIN``; None when the BLAS is kept. The other products stay the BLAS's (or ``kernels.split``'s
     pieces): cut over threads, fastmlp's own ones measured no faster (1-2%), and the dW product over nonzero
     inputs cut by columns measured slower than the BLAS on two threads (64x784x256 on Fashion-MNIST, Zen 4:
     179.5 us against 141.0). The BLAS is timed on one thread, each product cut over all of Numba's threads
     (raised to all for the timing if asked first in a thread choice's piece on one). Beside the BLAS on its own
     two threads (plain SGD's products) the cut ran no faster than on one thread: the BLAS's second thread spins
     after its call on the core the cut's second piece needs (Fashion-MNIST, 64x784x256: 193 us against 144)."""
-    if 0 not in eligible(arch, rows) or (batch is None and not tiles_eligible(arch, rows)):
+    tiles = tiles and tiles_eligible(arch, rows)
+    if 0 not in eligible(arch, rows) or (batch is None and not tiles):
         return None
     threads = numba.config.NUMBA_NUM_THREADS
     before = numba.get_num_threads()
@@ -291,7 +302,7 @@ def _measure_cut(arch, rows, batch):
                 own_s, best = _timed(arch, rows, 0, rng, batch, threads)
                 if _faster(own_s, best):
                     flags, best = OWN_FORWARD | OWN_SPARSE, own_s
-            if tiles_eligible(arch, rows):
+            if tiles:
                 tiles_s, blas_s = _tiles_cut_timed(arch, rows, rng, batch, threads)
                 if _faster(tiles_s, min(best, blas_s)):
                     flags = OWN_TILES

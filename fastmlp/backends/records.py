@@ -44,8 +44,7 @@ def kept(name, key, measure, valid):
     """The choice ``name`` for ``key`` (a tuple of str, int and bool): this machine's record, or
     ``measure()`` (a value JSON can hold) recorded for the next process. ``valid(value)`` says whether a
     record's value is one ``measure`` could have given (else it is measured again). See the module docstring."""
-    text = json.dumps([name, list(key)])
-    path = os.path.join(folder(), f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:20]}.json")
+    text, path = _where(name, key)
     found = _read(path, text, valid)
     if found is not None:
         return found[0]
@@ -61,6 +60,19 @@ def kept(name, key, measure, valid):
     except OSError:
         pass  # no record: this process keeps its own measurement
     return value
+
+
+def recorded(name, key, valid):
+    """``(value,)`` of this machine's record of the choice ``name`` for ``key`` (as :func:`kept` keeps it), or None
+    when there is none (nothing measured, nothing written)."""
+    text, path = _where(name, key)
+    return _read(path, text, valid)
+
+
+def _where(name, key):
+    """(the key's text, the path of its record)."""
+    text = json.dumps([name, list(key)])
+    return text, os.path.join(folder(), f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:20]}.json")
 
 
 def _read(path, text, valid):
