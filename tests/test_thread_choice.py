@@ -382,8 +382,8 @@ def test_the_pieces_on_one_thread_train_with_the_blas_products_whatever_the_own_
     monkeypatch.setattr(products, "_chosen", measured)
     given, real = [], products.own_products
 
-    def spy(arch, rows, X=None, cut=False):
-        given.append((numba.get_num_threads(), real(arch, rows, X, cut)))
+    def spy(arch, rows, X=None, cut=False, **kw):
+        given.append((numba.get_num_threads(), real(arch, rows, X, cut, **kw)))
         return given[-1][1]
     m, choice, clock = _adaptive_fit(monkeypatch, own_products=spy)
     assert choice.kept == ONE and 1 in {n for n, _ in given} and all(own is None for _, own in given)
