@@ -88,7 +88,7 @@ def own_products(arch, rows, X=None, cut=False, tiles=False, measure=True):
     on this machine (``records``), else None."""
     threads = numba.config.NUMBA_NUM_THREADS
     if thread_choice.is_deterministic() or (threads >= 2 and not cut):
-        return None  # (before sampling X: plain SGD on several threads asks at every epoch call)
+        return None  # (before sampling X: asked at every epoch call)
     zeros = has_zeros(X, rows)
     tiles_ok = threads >= 2 and tiles and tiles_eligible(arch, rows)
     if threads >= 2 and not zeros and not tiles_ok:
@@ -293,13 +293,13 @@ def _measure_cut(arch, rows, batch, tiles=True):
     one thread a piece; by ``matmul_sparse_cut`` over the batch's nonzero inputs, where the inputs have zeros
     (``OWN_FORWARD | OWN_SPARSE``); with ``tiles``, on AMX tiles where ``tiles_eligible`` (``OWN_TILES``: W packed
     again at every step, then each thread its rows). The fastest way is taken where it beat the BLAS (and the
-    tiles the best other way) by ``MARGIN``; None when the BLAS is kept. The other products stay the BLAS's (or ``kernels.split``'s
-    pieces): cut over threads, fastmlp's own ones measured no faster (1-2%), and the dW product over nonzero
-    inputs cut by columns measured slower than the BLAS on two threads (64x784x256 on Fashion-MNIST, Zen 4:
-    179.5 us against 141.0). The BLAS is timed on one thread, each product cut over all of Numba's threads
-    (raised to all for the timing if asked first in a thread choice's piece on one). Beside the BLAS on its own
-    two threads (plain SGD's products) the cut ran no faster than on one thread: the BLAS's second thread spins
-    after its call on the core the cut's second piece needs (Fashion-MNIST, 64x784x256: 193 us against 144)."""
+    tiles the best other way) by ``MARGIN``; None when the BLAS is kept. The other products stay the BLAS's (or
+    ``kernels.split``'s pieces): cut over threads, fastmlp's own ones measured no faster (1-2%), and the dW
+    product over nonzero inputs cut by columns measured slower than the BLAS on two threads (64x784x256 on
+    Fashion-MNIST, Zen 4: 179.5 us against 141.0). The BLAS is timed on one thread, each product cut over all of
+    Numba's threads (raised to all for the timing if asked first in a thread choice's piece on one). Beside the BLAS
+    on its own two threads (plain SGD's products) the cut ran no faster than on one thread: the BLAS's second thread
+    spins after its call on the core the cut's second piece needs (Fashion-MNIST, 64x784x256: 193 us against 144)."""
     tiles = tiles and tiles_eligible(arch, rows)
     if 0 not in eligible(arch, rows) or (batch is None and not tiles):
         return None
