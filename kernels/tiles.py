@@ -69,20 +69,22 @@ def k_tiles(k):
 
 
 @njit(**SIZES)
-def tiles_sizes(k, n):
-    """(uint16 elements of a (k, n) layer's packed W, of one thread's room for a block of packed rows): what a
-    training's first layer on tiles needs (``kernels.split``: a room for each thread after the packed W)."""
-    return PARTS * n_tiles(n) * k_tiles(k) * TILE_ELEMENTS, PARTS * 2 * k_tiles(k) * TILE_ELEMENTS
-
-
 def packed_size(k, n):
     """uint16 elements of a (k, n) layer's packed W (:func:`pack_weights`)."""
     return PARTS * n_tiles(n) * k_tiles(k) * TILE_ELEMENTS
 
 
+@njit(**SIZES)
 def rows_size(k):
     """uint16 elements of a block of ``ROWS`` rows of k inputs, packed (:func:`pack_rows`)."""
     return PARTS * 2 * k_tiles(k) * TILE_ELEMENTS
+
+
+@njit(**SIZES)
+def tiles_sizes(k, n):
+    """(uint16 elements of a (k, n) layer's packed W, of one thread's room for a block of packed rows): what a
+    training's first layer on tiles needs (``kernels.split``: a room for each thread after the packed W)."""
+    return packed_size(k, n), rows_size(k)
 
 
 @njit(**dict(JIT_EXACT, inline="always"))
@@ -92,25 +94,21 @@ def _round_high(u):
 
 
 @njit(**dict(JIT_EXACT, inline="always"))
-def _parts(v):
-    """The three bfloat16 parts of the float32 v (hi + mid + lo == v), as uint16 bits."""
+def _high_parts(v):
+    """The three bfloat16 parts of the float32 v (hi + mid + lo == v), each in the top 16 bits of a uint32."""
     u = np.uint32(np.float32(v).view(np.uint32))
     hi = np.uint32(u & HIGH)  # truncated: no carry can reach the exponent (v near the float32 maximum stays finite)
     rest = v - float32_from_bits(hi)  # exact
     mid = _round_high(np.uint32(np.float32(rest).view(np.uint32)))
-    lo = np.uint32(np.float32(rest - float32_from_bits(mid)).view(np.uint32))  # fits 8 bits: its top 16 bits
-    return np.uint16(hi >> 16), np.uint16(mid >> 16), np.uint16(lo >> 16)
+    lo = np.uint32(np.float32(rest - float32_from_bits(mid)).view(np.uint32)) & np.uint32(HIGH)  # fits 8 bits
+    return hi, mid, lo
 
 
 @njit(**dict(JIT_EXACT, inline="always"))
-def _high_parts(v):
-    """The three bfloat16 parts of the float32 v as :func:`_parts` cuts them, each in the top 16 bits of a uint32."""
-    u = np.uint32(np.float32(v).view(np.uint32))
-    hi = np.uint32(u & HIGH)
-    rest = v - float32_from_bits(hi)
-    mid = _round_high(np.uint32(np.float32(rest).view(np.uint32)))
-    lo = np.uint32(np.float32(rest - float32_from_bits(mid)).view(np.uint32)) & np.uint32(HIGH)
-    return hi, mid, lo
+def _parts(v):
+    """The three bfloat16 parts of the float32 v (:func:`_high_parts`), as uint16 bits."""
+    hi, mid, lo = _high_parts(v)
+    return np.uint16(hi >> 16), np.uint16(mid >> 16), np.uint16(lo >> 16)
 
 
 @njit(**dict(JIT_EXACT, inline="always"))
@@ -129,7 +127,7 @@ def _pair_words(hi, mid, lo, first, second):
 def pack_weight_tiles(packed, W, c0, c1):
     """Column tiles c0..c1 of ``pack_weights``: packed[:packed_size(k, n)] gets W (k, n) float32's columns
     16 c0 .. 16 c1 cut into parts, in tiles (the module docstring). A tile row holds pairs of inputs, written as
-    uint32 words (first input low), 16 columns a vector operation: 51 us for the fashion net's 784 x 256 on
+    uint32 words (first input low), 16 columns a vector operation: 62 us for the fashion net's 784 x 256 on
     one thread of the Xeon model 167, where writing each bfloat16 alone took 415 us."""
     wide_vectors()
     k, n = W.shape

@@ -753,14 +753,10 @@ MUTANTS = [
         "tiles_high_part_rounded", "kernels/tiles.py",
         "    hi = np.uint32(u & HIGH)  # truncated",
         "    hi = _round_high(u)  # truncated",
-        ("tests/test_tiles.py::test_the_three_parts_sum_to_the_value_exactly",),
-        "the high part rounded, not truncated: the float32 maximum's rounds up to inf (NaN in the product)"),
-    Mutant(
-        "packed_high_part_rounded", "kernels/tiles.py",
-        "    hi = np.uint32(u & HIGH)\n    rest = v - float32_from_bits(hi)\n",
-        "    hi = _round_high(u)\n    rest = v - float32_from_bits(hi)\n",
-        ("tests/test_tiles.py::test_the_packed_weights_are_the_layout_s_parts_column_tiles_at_a_time",),
-        "the packed weights' high part rounded, not truncated: the float32 maximum's rounds up to inf"),
+        ("tests/test_tiles.py::test_the_three_parts_sum_to_the_value_exactly",
+         "tests/test_tiles.py::test_the_packed_weights_are_the_layout_s_parts_column_tiles_at_a_time"),
+        "the high part rounded, not truncated: the float32 maximum's rounds up to inf (NaN in the product), in the "
+        "packed rows and the packed weights"),
     Mutant(
         "nesterov_fused_keeps_no_previous_velocity", "kernels/optimizers.py",
         "    return lambda first, second, kind: keep_velocity(second, first)\n",
