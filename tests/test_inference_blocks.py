@@ -11,6 +11,7 @@ layers' products on AMX tiles too (``kernels.tiles``), where this CPU and proces
 inputs' nonzero values (``OWN_SPARSE``: rows with zeros as images have), which skip zeros (an infinity in W met
 only by zeros is not spread).
 """
+import contextlib
 import threading
 
 import numba
@@ -382,6 +383,25 @@ def test_blocks_give_the_same_bits_on_one_thread_as_on_every_thread(offered, mon
         assert choice._probe[way]  # (the call ran on that way and was timed)
     np.testing.assert_array_equal(got[tc.ONE], got[tc.ALL])
 
+
+
+def test_a_call_by_blocks_on_one_thread_leaves_the_blas_alone(offered, monkeypatch):
+    """The blocks call no BLAS: on the thread choice's 'one' way the call runs Numba's threads on one and puts them
+    back, and takes no limit of the BLAS's (threadpoolctl's passes over the libraries: about 9 us a call)."""
+    model, X = _model_and_rows(256)
+    monkeypatch.setattr(products, "inference_own", lambda arch: _own([1, 1, 0], 0))
+    choice = model.engine.inference_choice(256)
+    if choice is None:
+        pytest.skip("no thread choice here (one core, or a fixed count)")
+    model.predict_proba(X)  # the first call a choice sees does not judge
+    limits, pools, clock = [], [], choice.clock
+    monkeypatch.setattr(tc, "blas_limited", lambda: limits.append(1) or contextlib.nullcontext())
+    monkeypatch.setattr(choice, "way", lambda: tc.ONE)
+    monkeypatch.setattr(choice, "clock", lambda: pools.append(numba.get_num_threads()) or clock())
+    before = numba.get_num_threads()
+    model.predict_proba(X)
+    assert pools and set(pools) == {1} and numba.get_num_threads() == before  # (timed within the call, on one)
+    assert not limits
 
 def test_a_block_sums_over_its_nonzero_inputs():
     """The evidence that the first layer's blocks skip zeros (``OWN_SPARSE``): an infinity in W met only by zero

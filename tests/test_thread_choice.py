@@ -591,34 +591,35 @@ def test_inference_with_one_thread_kept_is_measured_again_after_one_recheck_seco
     assert c.kept == ONE
 
 
-class _BlasClock:
-    """Time that runs 3x slower per call with the BLAS on several threads than on one, and notes
-    the BLAS's thread count at each reading."""
+class _ThreadsClock:
+    """Time that runs 3x slower per call on several threads than on one, and notes the call's thread count at each
+    reading: the fewer of the BLAS's and Numba's (a call on one thread puts the pool it runs on to one: the BLAS's by
+    whole layers, Numba's by blocks)."""
 
     def __init__(self):
         self.now, self.seen = 0.0, []
 
     def __call__(self):
-        blas = tc.blas_threads()
-        self.seen.append(blas)
-        self.now += 1.0 if blas == 1 else 3.0
+        threads = min(tc.blas_threads(), numba.get_num_threads())
+        self.seen.append(threads)
+        self.now += 1.0 if threads == 1 else 3.0
         return self.now
 
 
 @several_threads
 @pytest.mark.parametrize("method", ["predict_proba", "predict", "forward"])
-def test_inference_settles_on_one_blas_thread_when_the_clock_says_so(method, monkeypatch):
+def test_inference_settles_on_one_thread_when_the_clock_says_so(method, monkeypatch):
     monkeypatch.setattr(tc, "ONE_RECHECK_SECONDS", 1e9)  # calls of 1 s on this clock: no recheck here
     X, _ = _data(300)
     m = fastmlp.MLP(LAYERS, seed=0, dtype="float32")
     choice = m.engine.inference_choice(X.shape[0])
-    clock = choice.clock = _BlasClock()
-    top = tc.blas_threads()
+    clock = choice.clock = _ThreadsClock()
+    top, pool = tc.blas_threads(), numba.get_num_threads()
     results = [getattr(m, method)(X) for _ in range(SETTLE + 3)]
     assert choice.kept == ONE
-    assert clock.seen[:6] == [top] * 4 + [1, 1]  # probed (two readings a call): the first call, all, one, ...
+    assert clock.seen[:6] == [min(top, pool)] * 4 + [1, 1]  # probed (two readings a call): the first call, all, one
     assert clock.seen[-6:] == [1] * 6  # then every call on one thread
-    assert tc.blas_threads() == top  # restored after each call
+    assert tc.blas_threads() == top and numba.get_num_threads() == pool  # restored after each call
     fastmlp.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # fixed: the BLAS's own threads, no choice
     reference = getattr(m, method)(X)
     for r in results:  # the same rows on one BLAS thread or several: equal to rounding
@@ -631,7 +632,7 @@ def test_inference_counts_bad_values_on_either_way():
     X[7, 3], X[250, 0] = np.nan, np.inf
     m = fastmlp.MLP(LAYERS, seed=0, dtype="float32")
     choice = m.engine.inference_choice(X.shape[0])
-    choice.clock = _BlasClock()
+    choice.clock = _ThreadsClock()
     for _ in range(4):  # the first call, then all threads, one thread, all threads: each refused
         with pytest.raises(ValueError, match="NaN or inf"):
             m.predict_proba(X)

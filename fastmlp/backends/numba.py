@@ -562,7 +562,8 @@ class NumbaBackend(BackendBase):
             return result, count.item()
         step, bad = min(buf.rows, chunk), 0
         way = None if choice is None else choice.way()
-        one = thread_choice.one_thread if blocks is not None else thread_choice.blas_limited
+        # (the blocks call no BLAS: on one thread, only Numba's threads go to one)
+        one = thread_choice.numba_one_thread if blocks is not None else thread_choice.blas_limited
         with lock or contextlib.nullcontext(), one() if way == thread_choice.ONE else contextlib.nullcontext():
             t0 = choice.clock() if choice is not None else 0.0
             if refresh is not None:

@@ -140,16 +140,24 @@ def blas_limited():
 
 
 @contextlib.contextmanager
+def numba_one_thread():
+    """Numba's loops (in the calling thread) on one thread, then back; the BLAS left as it is: for kernels that call
+    no BLAS (inference by blocks), where the BLAS's limit (:func:`blas_limited`, threadpoolctl's passes over the
+    loaded libraries) cost about 9 us a call."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+@contextlib.contextmanager
 def one_thread():
     """Numba's loops (in the calling thread) and the BLAS on one thread, then back
     (the BLAS's limit as in :func:`blas_limited`)."""
-    with blas_limited():
-        before = numba.get_num_threads()
-        numba.set_num_threads(1)
-        try:
-            yield
-        finally:
-            numba.set_num_threads(before)
+    with blas_limited(), numba_one_thread():
+        yield
 
 
 def largest_product(layers, rows):
