@@ -16,7 +16,7 @@ from .optimizers import ADAGRAD, ADAM, RMSPROP, SGD, optimizer_step
 from .epoch import train_epoch, train_epoch_sgd
 from .online import train_epoch_online, train_epoch_online_any
 from .screen import screen_rows
-from .repeat import repeat_dw, repeat_dx, repeat_product, repeat_tile_forward
+from .repeat import repeat_dw, repeat_dx, repeat_product, repeat_tile_forward, repeat_weight_product
 from .structs import EPOCH_RESULT, Batching, DropoutWork, Hyper, Net, OnlineScratch, Samples, Workspace
 
 __all__ = [
@@ -28,7 +28,7 @@ __all__ = [
     "evaluate",
     "SGD", "ADAM", "RMSPROP", "ADAGRAD", "optimizer_step", "train_epoch", "train_epoch_sgd",
     "train_epoch_online", "train_epoch_online_any", "screen_rows", "repeat_product", "repeat_dx",
-    "repeat_dw", "repeat_tile_forward",
+    "repeat_dw", "repeat_tile_forward", "repeat_weight_product",
     "Net", "Workspace", "Samples", "Batching", "Hyper", "OnlineScratch", "DropoutWork", "EPOCH_RESULT",
 ]
 

@@ -20,10 +20,11 @@ from .losses import fused_loss
 from .optimizers import (after_velocity_product, apply_update, before_velocity_product, step_coeffs,
                          velocity_fused)
 from .regularisation import clip_global_norm, regularise_layer
-from .split import cuts_nothing, split_step, split_update, split_update_impl
+from .split import cuts_nothing, split_step, split_update, split_update_impl, weight_step_by_tiles
 from .static import absent, field_type, static_field
-from .structs import (A_OFF, B_OFF, N_IN, N_OUT, OWN_DW, OWN_DX, OWN_FORWARD, OWN_SPARSE, OWN_TILES, W_OFF,
-                      UpdateRange)
+from .structs import (A_OFF, B_OFF, N_IN, N_OUT, OWN_DW, OWN_DW_TILES, OWN_DX, OWN_FORWARD, OWN_SPARSE, OWN_TILES,
+                      W_OFF, UpdateRange)
+from .tiles import tiles_sizes, weight_sizes
 
 
 @njit(**JIT_INNER_INLINE)
@@ -143,6 +144,30 @@ def _tile_room_impl(ws, net, l):
 
     def impl(ws, net, l):
         return rows(ws.tiles, 0, ws.tiles.size if l == 0 and net.own[0] & OWN_TILES else 0)
+    return impl
+
+
+@kernel_only
+def weight_tile_room(ws, net, l):
+    """The room of layer l's weight product on AMX tiles (``split.weight_step_by_tiles``): in a training cut over
+    threads whose ``Net.own`` flags the first layer ``OWN_DW_TILES``, ``ws.tiles`` after the forward's room if it
+    has one (``tile_room``: its packed W and a room for each piece) when it holds the product's operands at the
+    workspace's rows (``tiles.weight_sizes``); an empty view otherwise; None when nothing is cut or ``Net.own`` is
+    None."""
+
+
+@overload(weight_tile_room, jit_options=JIT_INNER_VIEWS)  # it returns a view it makes
+def _weight_tile_room_impl(ws, net, l):
+    if cuts_nothing(field_type(net, "parts")) or cuts_nothing(field_type(net, "own")):
+        return lambda ws, net, l: None
+
+    def impl(ws, net, l):
+        k, n = entry(net.lay, 0, N_IN), entry(net.lay, 0, N_OUT)
+        size, room = tiles_sizes(k, n)
+        start = size + net.parts * room if net.own[0] & OWN_TILES else 0
+        x_size, dz_size = weight_sizes(ws.rows, k, n)
+        fits = l == 0 and net.own[0] & OWN_DW_TILES and ws.tiles.size >= start + x_size + dz_size
+        return rows(ws.tiles, start if fits else 0, x_size + dz_size if fits else 0)
     return impl
 
 
@@ -326,8 +351,9 @@ def cut_layer_step(grads, slots, ws, params, x, net, l, hyper, step, drop, job=N
     c = step_coeffs(hyper, step, params)
     nesterov = hyper.nesterov != 0
     w = UpdateRange(rows(params, w0, n), rows(first, w0, n), rows(second, w0, n), rows(grads, w0, n))
-    split_step(dx, weight(grads, net, l), dz, a_in, weight(params, net, l), w, hyper.kind, c, nesterov, net.parts,
-               job)
+    dW = weight(grads, net, l)
+    if not weight_step_by_tiles(dW, dz, a_in, w, hyper.kind, c, nesterov, weight_tile_room(ws, net, l), net.parts, job):
+        split_step(dx, dW, dz, a_in, weight(params, net, l), w, hyper.kind, c, nesterov, net.parts, job)
     bias_step_then_below(grads, slots, ws, params, dz, dx, a, net, l, hyper, c, drop)
 
 

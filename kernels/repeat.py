@@ -9,7 +9,7 @@ from .blas import gemm
 from .config import JIT
 from .groups import matmul_or_sparse
 from .matmul import matmul_t, matmul_tn_or_sparse
-from .split import _tile_forward, forward_product
+from .split import _tile_forward, _tile_weight_step, forward_product, product
 
 
 @njit(**JIT)
@@ -56,3 +56,16 @@ def repeat_tile_forward(out, x, W, tiles, parts, reps):
     first layer), ``reps`` times, for timing it against the other ways (``fastmlp.backends.products``)."""
     for _ in range(reps):
         _tile_forward(out, x, W, tiles, parts)
+
+
+@njit(**JIT)
+def repeat_weight_product(dW, x, dz, tiles, parts, reps):
+    """dW = x.T @ dz cut over ``parts`` threads, ``reps`` times: on AMX tiles when ``tiles`` is not empty, its
+    operands packed on the way (``split._tile_weight_step`` without an update: a training's first layer), else by the
+    BLAS, one call on one thread a piece (as ``split.split_step`` cuts it), for timing one against the other
+    (``fastmlp.backends.products``)."""
+    for _ in range(reps):
+        if tiles.size:
+            _tile_weight_step(dW, dz, x, None, 0, None, False, tiles, parts)
+        else:
+            product(dW, x, True, dz, False, 1.0, 0.0, parts)

@@ -30,7 +30,9 @@ its W packed into three bfloat16 parts at every step (each thread its share of t
 the product of its rows (``tiles.tile_product``: float32 results, other bits than the BLAS's). Fashion net at batch
 1,024, Intel Xeon model 167, two threads: the product 1,466 us by the BLAS, about 650 us on the tiles, the packing
 included; Adam 197-200k -> 228-229k samples/s, plain SGD (then trained by this cut kernel: ``fastmlp.backends.numba``'s
-``plain_takes_tiles``) 191-198k -> 204-221k.
+``plain_takes_tiles``) 191-198k -> 204-221k. Its weight product can go to the tiles too (``weight_step_by_tiles``,
+``Net.own`` flag ``OWN_DW_TILES``, chosen by timing on its own): dz's columns packed as rows, then each thread its
+column tiles of the batch packed, its rows of dW on the tiles and their update (``tiles.tile_weight_product``).
 
 ``parts`` (``Net.parts``) is None (every product one call: nothing here is compiled) or the
 number of pieces, Numba's thread count when the epoch runs. Only products from
@@ -53,7 +55,8 @@ from .intrinsics import (by_reference, data_pointer, enter_fp_mode, flush_denorm
 from .optimizers import (after_velocity_product, apply_update, before_velocity_product, step_coeffs, update_range,
                          velocity_fused)
 from .static import absent, static_value
-from .tiles import ROWS, n_tiles, pack_weight_tiles, tile_product, tiles_sizes
+from .tiles import (N_TILE, ROWS, n_tiles, pack_transposed, pack_weight_tiles, tile_product, tile_weight_product,
+                    tiles_sizes, weight_sizes)
 
 JIT_SPLIT = dict(JIT_INNER, parallel=True)
 ALIGN = 16  # a piece's first column is a multiple of this (whole 64-byte lines of float32)
@@ -211,6 +214,61 @@ def _forward_by_tiles_impl(C, A, W, tiles, parts):
         if tiles.size == 0:
             return False
         _tile_forward(C, A, W, tiles, parts)
+        return True
+    return impl
+
+
+@njit(**JIT_SPLIT)
+def _tile_weight_step(dW, dz, a_in, weights, kind, c, nesterov, tiles, parts, ahead=None):
+    """``split_step`` for a first layer (no dx) with its weight product dW = a_in.T @ dz on AMX tiles
+    (``tiles.tile_weight_product``), in two parallel regions: dz's columns packed as rows (each thread its share of
+    the blocks, every thread reads them all), then each thread its pairs of column tiles of a_in packed, its rows of
+    dW on the tiles, their update while they are in its cache (``optimizers.apply_update``, the gradient spent: its
+    rows left at 0, as ``split_step`` leaves them; momentum's gradient through the buffer, not fused), and its share
+    of the next batch's copy. Shapes: dW (k, n), dz (m, n), a_in (m, k); ``weights`` an ``UpdateRange`` of W's flat
+    ranges (k * n,), or None: the product alone, no update (for timing it); ``tiles`` (at least
+    ``tiles.weight_sizes(m, k, n)`` in all,) uint16, 64-byte aligned."""
+    m, k = a_in.shape
+    n = dz.shape[1]
+    x_size, dz_size = weight_sizes(m, k, n)
+    packed_x, dz_blocks = tiles[:x_size], tiles[x_size:x_size + dz_size]
+    mode = flush_denormals(False)  # the caller's floating-point mode, unchanged, for every piece
+    for t in prange(parts):
+        old = enter_fp_mode(mode)
+        b0, b1 = piece(-(-n // ROWS), parts, t, 1)
+        pack_transposed(dz_blocks, dz, b0, b1)
+        restore_fp_mode(old)
+    for t in prange(parts):
+        old = enter_fp_mode(mode)
+        c0, c1 = piece(n_tiles(k), parts, t, 2)
+        if c0 < c1:
+            pack_weight_tiles(packed_x, a_in, c0, c1)
+            tile_weight_product(dW, packed_x, dz_blocks, m, c0, c1)
+            if weights is not None:
+                r0, r1 = c0 * N_TILE * n, min(c1 * N_TILE, k) * n  # W's rows 16 c0 .. 16 c1: one range of the buffers
+                g = weights.grads[r0:r1]
+                apply_update(weights.params[r0:r1], weights.first[r0:r1], weights.second[r0:r1], g, kind, c, nesterov,
+                             g)
+        gather_ahead(ahead, parts, t)
+        restore_fp_mode(old)
+
+
+@kernel_only
+def weight_step_by_tiles(dW, dz, a_in, weights, kind, c, nesterov, tiles, parts, ahead=None):
+    """A first layer's ``split_step`` with its weight product on AMX tiles (``_tile_weight_step``) when ``tiles`` is
+    not empty (True), else nothing (False): where ``Net.own`` flags the layer ``OWN_DW_TILES`` (the numba backend
+    chose it by timing, as it chose ``OWN_TILES``). For a ``tiles`` typed None, False and nothing of it compiled."""
+
+
+@overload(weight_step_by_tiles, jit_options=JIT_INNER)
+def _weight_step_by_tiles_impl(dW, dz, a_in, weights, kind, c, nesterov, tiles, parts, ahead=None):
+    if cuts_nothing(tiles):
+        return lambda dW, dz, a_in, weights, kind, c, nesterov, tiles, parts, ahead=None: False
+
+    def impl(dW, dz, a_in, weights, kind, c, nesterov, tiles, parts, ahead=None):
+        if tiles.size == 0:
+            return False
+        _tile_weight_step(dW, dz, a_in, weights, kind, c, nesterov, tiles, parts, ahead)
         return True
     return impl
 

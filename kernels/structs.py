@@ -20,8 +20,11 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
   product into W or the velocity: ``matmul.matmul_tn``); ``OWN_SPARSE`` (the first layer's, with one of the
   two others), those two products over the batch's nonzero inputs where it has zeros (``matmul.matmul_sparse``,
   ``matmul_tn_sparse``: their lists in ``Workspace.room``; in inference by blocks any layer's forward product, a
-  hidden layer's over the zeros of the layer below); in inference by blocks also ``OWN_TILES``, its
-  forward product on AMX tiles (``tiles.tile_product``, the weights packed in ``TileWork``).
+  hidden layer's over the zeros of the layer below); ``OWN_TILES``, its forward product on AMX tiles (in
+  inference by blocks: ``tiles.tile_product``, the weights packed in ``TileWork``; a cut training's first layer:
+  ``split.forward_by_tiles``, its room in ``Workspace.tiles``); ``OWN_DW_TILES``, a cut training's first layer's
+  weight product on them (``split.weight_step_by_tiles``, its operands' room in ``Workspace.tiles`` after the
+  forward's).
 - ``TileWork``: inference by blocks on AMX tiles (``tiles``), one calling thread's: ``packed``, the
   packed weights of every layer flagged ``OWN_TILES`` (uint16, 64-byte aligned), layer l's from
   ``offsets[l]`` ((L,) int64); ``source``, the params they were packed from (the params layout),
@@ -35,7 +38,9 @@ Shapes, for a network of L weight layers with widths ``layers[0..L]``:
   ``CORRECT``, ``WEIGHT_SUM`` (the last only with sample weights, see ``losses``); ``wt``, room for
   the transposed W of every layer flagged ``OWN_DX`` (at least its n_in * n_out values; empty when
   none is); ``room``, int32 scratch for the lists of a first layer flagged ``OWN_SPARSE`` and its rows grouped
-  by their zeros (``groups.grouped_room(rows, n_in, n_out, itemsize)`` values; empty when it is not).
+  by their zeros (``groups.grouped_room(rows, n_in, n_out, itemsize)`` values; empty when it is not); ``tiles``,
+  uint16 (64-byte aligned) room of a first layer's products on AMX tiles (``fastmlp.backends.products.tiles_room``;
+  empty when it takes none).
 - ``Samples``: ``x`` (n, n_in), ``y`` (n,) int64 class ids or empty, ``t`` (n, n_out)
   real targets or empty, ``w`` (n,) sample weights in the params dtype or empty (unweighted).
   Both a data set and the batch buffers it is gathered into.
@@ -75,8 +80,8 @@ import numpy as np
 N_IN, N_OUT, W_OFF, B_OFF, A_OFF = range(5)
 LAYOUT_COLUMNS = ("n_in", "n_out", "w_offset", "b_offset", "a_offset")
 
-# Flags of Net.own: which of a layer's products go to fastmlp's own matmul (or, inference only, AMX tiles).
-OWN_FORWARD, OWN_DX, OWN_TILES, OWN_DW, OWN_SPARSE = 1, 2, 4, 8, 16
+# Flags of Net.own: which of a layer's products go to fastmlp's own matmul or to AMX tiles.
+OWN_FORWARD, OWN_DX, OWN_TILES, OWN_DW, OWN_SPARSE, OWN_DW_TILES = 1, 2, 4, 8, 16, 32
 
 # Slots of Workspace.stats (WEIGHT_SUM: written only with sample weights).
 LOSS_SUM, CORRECT, WEIGHT_SUM = range(3)

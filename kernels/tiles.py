@@ -23,15 +23,17 @@ Layout (``TILE_ELEMENTS`` uint16 per tile, 16 rows of 64 bytes):
   (inputs beyond k and columns beyond n are 0; ``n_tiles`` is even: columns go by pairs of tiles);
 - a block of ``ROWS`` rows of x (m, k) packed by :func:`pack_rows`: (3 parts, ``ROWS``, 32 * ``k_tiles(k)``),
   each part of each row in order (inputs beyond k and rows beyond m 0), a tile's 16 rows read each a row
-  apart.
+  apart; :func:`pack_transposed` packs a block of ``ROWS`` columns of a matrix so, as rows of its transpose.
 
 :func:`tile_product` takes each block of 32 rows and each pair of column tiles with its 2 x 2 tiles of
 sums in tile registers over all of k (tiles 0-3; 4-5 a part of the rows, loaded once for the products
 it takes, 6-7 a part of W), and writes each output once. A row's outputs do not depend on the other
-rows of its block: the same bits in any block, on any thread. Tile loads want 64-byte aligned rows
-(misaligned, the product ran 1.4-2.4x slower): the packed buffers are allocated aligned
-(``fastmlp.buffers``). Only a CPU with AMX may run these kernels, in a process that asked the kernel
-for AMX's state (``fastmlp.backends.tiles``); every CPU compiles them (``intrinsics.tile_target``).
+rows of its block: the same bits in any block, on any thread. :func:`tile_weight_product` runs the same sums for
+a training's weight product dW = x.T @ dz (summed over the batch's m rows): x packed as a (m, k) W, dz's columns
+packed as rows, dW.T's tiles written transposed: the bits ``tile_product`` gives dz.T @ x. Tile loads want 64-byte
+aligned rows (misaligned, the product ran 1.4-2.4x slower): the packed buffers are allocated aligned
+(``fastmlp.buffers``). Only a CPU with AMX may run these kernels, in a process that asked the kernel for AMX's
+state (``fastmlp.backends.tiles``); every CPU compiles them (``intrinsics.tile_target``).
 """
 import numpy as np
 from numba import njit
@@ -48,6 +50,7 @@ ROWS = 2 * TILE_ROWS  # rows of x per block
 ROW_BYTES = 64
 EDGE_BYTES = ROWS * 2 * N_TILE * 4  # a block's sums for one pair of column tiles, in float32
 PAIR_BYTES = 2 * N_TILE * 4  # a tile row's two inputs for its columns, in float32
+SQUARE_BYTES = TILE_ROWS * TILE_ROWS * 4  # 16 x 16 float32, transposed on the way (``pack_transposed``)
 
 # The cuts are exact only without fastmath (reassociation would fold v - hi - mid into v - (hi + mid)).
 JIT_EXACT = dict(JIT_INNER, fastmath=False)
@@ -78,6 +81,13 @@ def packed_size(k, n):
 def rows_size(k):
     """uint16 elements of a block of ``ROWS`` rows of k inputs, packed (:func:`pack_rows`)."""
     return PARTS * 2 * k_tiles(k) * TILE_ELEMENTS
+
+
+@njit(**SIZES)
+def weight_sizes(m, k, n):
+    """(uint16 elements of x (m, k) packed as a (m, k) W, of dz (m, n)'s columns packed as rows): the operands of a
+    (k, n) weight product x.T @ dz over m rows on tiles (:func:`tile_weight_product`)."""
+    return packed_size(m, k), -(-n // ROWS) * rows_size(m)
 
 
 @njit(**SIZES)
@@ -127,7 +137,7 @@ def _pair_words(hi, mid, lo, first, second):
 def pack_weight_tiles(packed, W, c0, c1):
     """Column tiles c0..c1 of ``pack_weights``: packed[:packed_size(k, n)] gets W (k, n) float32's columns
     16 c0 .. 16 c1 cut into parts, in tiles (the module docstring). A tile row holds pairs of inputs, written as
-    uint32 words (first input low), 16 columns a vector operation: 62 us for the fashion net's 784 x 256 on
+    uint32 words (first input low), 16 columns a vector operation: 90 us for the fashion net's 784 x 256 on
     one thread of the Xeon model 167, where writing each bfloat16 alone took 415 us."""
     wide_vectors()
     k, n = W.shape
@@ -136,12 +146,14 @@ def pack_weight_tiles(packed, W, c0, c1):
     part = nt * kt * TILE_ELEMENTS // 2
     edge = stack_block(W, PAIR_BYTES)  # a tile row's two inputs where W ends within it
     zero = W.dtype.type(0)
-    for t in range(kt):
-        for r in range(TILE_ROWS):
-            q = t * K_TILE + 2 * r
-            for c in range(c0, c1):
+    # tile by tile in the order they lie in packed, its writes in order: on one thread of the Xeon model 167, a
+    # weight product's x (1024 x 784) 341 us, by input tiles first 520 us; the fashion net's W 90 us against 56
+    for c in range(c0, c1):
+        j0 = c * N_TILE
+        for t in range(kt):
+            for r in range(TILE_ROWS):
+                q = t * K_TILE + 2 * r
                 o = (c * kt + t) * TILE_ELEMENTS // 2 + r * N_TILE
-                j0 = c * N_TILE
                 lo_at = 2 * part + o
                 hi, mid, lo = words[o:o + N_TILE], words[part + o:part + o + N_TILE], words[lo_at:lo_at + N_TILE]
                 if q + 1 < k and j0 + N_TILE <= n:
@@ -191,6 +203,42 @@ def pack_rows(rows_buf, x, i0, rows):
             rows_buf[2 * part + q] = 0
 
 
+@njit(**dict(JIT_INNER, inline="always"))
+def _block_sums(rows_buf, rows_part, row_tile, rows_stride, packed, part, first, col_tile, kt):
+    """Tiles 0-3 = a block of ``ROWS`` packed rows times a pair of packed column tiles, summed over kt input tiles:
+    the six products of parts (the module docstring). The rows' parts ``rows_part`` apart in rows_buf, their second
+    tile ``row_tile`` on, each row ``rows_stride`` bytes on; the pair's first tile at packed[first], its parts
+    ``part`` apart, its second tile ``col_tile`` on. Tile 0 holds rows 0-15 by the first tile, 1 rows 0-15 by the
+    second, 2 and 3 rows 16-31 by each."""
+    tile_zero(0)
+    tile_zero(1)
+    tile_zero(2)
+    tile_zero(3)
+    for t in range(kt):
+        for pa in range(PARTS):  # the six products: the rows' part pa with the columns' parts 0 .. 2 - pa
+            a = pa * rows_part + t * K_TILE
+            tile_load(4, rows_buf, a, rows_stride)
+            tile_load(5, rows_buf, a + row_tile, rows_stride)
+            for pb in range(PARTS - pa):
+                b = pb * part + first + t * TILE_ELEMENTS
+                tile_load(6, packed, b, ROW_BYTES)
+                tile_load(7, packed, b + col_tile, ROW_BYTES)
+                tile_dot_bf16(0, 4, 6)
+                tile_dot_bf16(1, 4, 7)
+                tile_dot_bf16(2, 5, 6)
+                tile_dot_bf16(3, 5, 7)
+
+
+@njit(**dict(JIT_INNER, inline="always"))
+def _store_block(edge):
+    """edge (``ROWS`` * 2 * ``N_TILE``,) float32 = tiles 0-3 (``_block_sums``): the block's sums, row by row."""
+    w = 2 * N_TILE
+    tile_store(0, edge, 0, w * 4)
+    tile_store(1, edge, N_TILE, w * 4)
+    tile_store(2, edge, TILE_ROWS * w, w * 4)
+    tile_store(3, edge, TILE_ROWS * w + N_TILE, w * 4)
+
+
 @njit(**JIT)
 def tile_product(out, x, packed, rows_buf):
     """out (m, n) = x (m, k) @ W, both float32 and C-contiguous, for the W (k, n) packed into ``packed``
@@ -211,23 +259,7 @@ def tile_product(out, x, packed, rows_buf):
         rows = min(ROWS, m - i0)
         pack_rows(rows_buf, x, i0, rows)
         for c in range(0, nt, 2):
-            tile_zero(0)
-            tile_zero(1)
-            tile_zero(2)
-            tile_zero(3)
-            for t in range(kt):
-                for pa in range(PARTS):  # the six products: x's part pa with W's parts 0 .. 2 - pa
-                    a = pa * rows_part + t * K_TILE
-                    tile_load(4, rows_buf, a, rows_stride)
-                    tile_load(5, rows_buf, a + row_tile, rows_stride)
-                    for pb in range(PARTS - pa):
-                        b = pb * part + (c * kt + t) * TILE_ELEMENTS
-                        tile_load(6, packed, b, ROW_BYTES)
-                        tile_load(7, packed, b + col_tile, ROW_BYTES)
-                        tile_dot_bf16(0, 4, 6)
-                        tile_dot_bf16(1, 4, 7)
-                        tile_dot_bf16(2, 5, 6)
-                        tile_dot_bf16(3, 5, 7)
+            _block_sums(rows_buf, rows_part, row_tile, rows_stride, packed, part, c * col_tile, col_tile, kt)
             j0 = c * N_TILE
             if rows == ROWS and j0 + 2 * N_TILE <= n:
                 o = i0 * n + j0
@@ -236,14 +268,72 @@ def tile_product(out, x, packed, rows_buf):
                 tile_store(2, out, o + TILE_ROWS * n, stride)
                 tile_store(3, out, o + TILE_ROWS * n + N_TILE, stride)
             else:
+                _store_block(edge)
                 w = 2 * N_TILE
-                tile_store(0, edge, 0, w * 4)
-                tile_store(1, edge, N_TILE, w * 4)
-                tile_store(2, edge, TILE_ROWS * w, w * 4)
-                tile_store(3, edge, TILE_ROWS * w + N_TILE, w * 4)
                 for r in range(rows):
                     for j in range(min(w, n - j0)):
                         out[i0 + r, j0 + j] = edge[r * w + j]
+    tile_release()
+
+
+@njit(**JIT_EXACT)
+def pack_transposed(blocks_buf, x, b0, b1):
+    """Blocks b0..b1 of ``ROWS`` columns of x (m, n) float32, each packed as :func:`pack_rows` packs a block of x.T's
+    rows (the rows of a weight product x.T @ ..., summed over x's m rows): block b at
+    blocks_buf[b * rows_size(m):], columns beyond n and rows beyond m 0. Through 16 x 16 blocks transposed on the
+    stack, each of their rows cut into parts 16 values a vector operation."""
+    wide_vectors()
+    m, n = x.shape
+    width = k_tiles(m) * K_TILE
+    part = ROWS * width
+    square = stack_block(x, SQUARE_BYTES)
+    for b in range(b0, b1):
+        out = blocks_buf[b * PARTS * part:]
+        for h in range(ROWS // TILE_ROWS):
+            j0 = b * ROWS + h * TILE_ROWS
+            for q0 in range(0, width, TILE_ROWS):
+                if q0 + TILE_ROWS <= m and j0 + TILE_ROWS <= n:
+                    for a in range(TILE_ROWS):
+                        row = x[q0 + a, j0:j0 + TILE_ROWS]
+                        for j in range(TILE_ROWS):
+                            square[j * TILE_ROWS + a] = row[j]
+                else:
+                    for a in range(TILE_ROWS):
+                        for j in range(TILE_ROWS):
+                            inside = q0 + a < m and j0 + j < n
+                            square[j * TILE_ROWS + a] = x[q0 + a, j0 + j] if inside else x.dtype.type(0)
+                for j in range(TILE_ROWS):
+                    o = (h * TILE_ROWS + j) * width + q0
+                    _cut(out[o:o + TILE_ROWS], out[part + o:part + o + TILE_ROWS],
+                         out[2 * part + o:2 * part + o + TILE_ROWS], square[j * TILE_ROWS:(j + 1) * TILE_ROWS])
+
+
+@njit(**JIT)
+def tile_weight_product(dW, packed_x, dz_blocks, m, c0, c1):
+    """Rows 16 c0 .. 16 c1 of dW (k, n) float32 = x.T @ dz over the m rows of x (m, k) and dz (m, n), from x packed
+    as a (m, k) W (:func:`pack_weight_tiles`: its column tiles c0..c1 at least) and dz's columns packed as rows
+    (:func:`pack_transposed`, every block): dW.T's tiles, written transposed (each element once). Run only where
+    AMX may be (the module docstring)."""
+    tile_target()
+    k, n = dW.shape
+    kt = k_tiles(m)  # tiles of the sum over m
+    part, rows_part = n_tiles(k) * kt * TILE_ELEMENTS, 2 * kt * TILE_ELEMENTS
+    col_tile, row_tile, rows_stride = kt * TILE_ELEMENTS, TILE_ROWS * kt * K_TILE, kt * K_TILE * 2
+    edge = stack_block(dW, EDGE_BYTES)
+    w = 2 * N_TILE
+    tile_configure()
+    for c in range(c0, c1, 2):  # each pair of x's column tiles: dz's blocks cycle through the cache, not x's
+        i0 = c * N_TILE
+        for b in range(-(-n // ROWS)):
+            _block_sums(dz_blocks[b * PARTS * rows_part:], rows_part, row_tile, rows_stride, packed_x, part,
+                        c * col_tile, col_tile, kt)
+            _store_block(edge)
+            j0 = b * ROWS
+            columns = min(ROWS, n - j0)
+            for i in range(min(w, k - i0)):
+                row = dW[i0 + i, j0:j0 + columns]
+                for j in range(columns):
+                    row[j] = edge[j * w + i]
     tile_release()
 
 

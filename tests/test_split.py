@@ -26,7 +26,7 @@ from fastmlp.kernels.config import SPLIT_MIN_UPDATE, SPLIT_MIN_WORK
 from fastmlp.kernels.optimizers import step_coeffs, update_range as _update_range
 from fastmlp.kernels import intrinsics, split
 from fastmlp.kernels import tiles as K_tiles
-from fastmlp.kernels.structs import OWN_FORWARD, OWN_SPARSE, OWN_TILES, Hyper, UpdateRange
+from fastmlp.kernels.structs import OWN_DW_TILES, OWN_FORWARD, OWN_SPARSE, OWN_TILES, Hyper, UpdateRange
 from fastmlp.kernels.static import Static
 
 
@@ -384,28 +384,43 @@ def _unpacked_weights(tiles, k, n):
     return W[:k, :n]
 
 
+TILE_TRAININGS = {"sgd": dict(optimizer="sgd", lr=0.05), "adam": TRAININGS["adam"], "momentum": TRAININGS["momentum"],
+                  "nesterov": dict(optimizer="sgd", lr=0.02, momentum=0.9, nesterov=True),
+                  "rmsprop": dict(optimizer="rmsprop", lr=1e-3)}
+
+
 @needs_tiles
-@pytest.mark.parametrize("name", ["sgd", "adam", "momentum"])
-def test_the_first_layer_on_tiles_trains_the_weights_of_the_blas_within_float32_rounding(monkeypatch, name):
+@pytest.mark.parametrize("name", list(TILE_TRAININGS))
+@pytest.mark.parametrize("flags", [OWN_TILES, OWN_TILES | OWN_DW_TILES, OWN_DW_TILES,
+                                   OWN_FORWARD | OWN_SPARSE | OWN_DW_TILES],
+                         ids=["forward", "forward-and-weights", "weights", "sparse-forward-and-weights"])
+def test_the_first_layer_on_tiles_trains_the_weights_of_the_blas_within_float32_rounding(monkeypatch, name, flags):
     """A cut training whose ``Net.own`` flags the first layer ``OWN_TILES`` (its forward product on AMX tiles, W packed
-    again at every step, each thread its rows: ``kernels.split.forward_by_tiles``) trains the weights the same
-    training trains on the BLAS, within float32's rounding, half its inputs 0 and its last batch partial; the
-    packed weights it leaves are its first layer's of the last step."""
-    options = dict(TRAININGS.get(name, dict(optimizer="sgd", lr=0.05)))
+    again at every step, each thread its rows: ``kernels.split.forward_by_tiles``), ``OWN_DW_TILES`` (its weight
+    product on them, the batch and dz packed at every step, each thread the rows of dW it updates:
+    ``kernels.split.weight_step_by_tiles``) or both trains the weights the same training trains on the BLAS, within
+    float32's rounding, half its inputs 0 and its last batch partial; the packed weights it leaves are its first
+    layer's of the last step."""
+    options = dict(TILE_TRAININGS[name])
     optimizer = options.pop("optimizer")
     whole = _epochs(monkeypatch, None, optimizer, "float32", zeros=0.5, **options)
-    own = np.array([OWN_TILES, 0, 0], np.int64)
+    own = np.array([flags, 0, 0], np.int64)
     for parts in (2, 3):
         cut = _epochs(monkeypatch, parts, optimizer, "float32", own=own, zeros=0.5, **options)
         np.testing.assert_allclose(cut.params, whole.params, rtol=1e-4, atol=1e-5)
         assert cut.history["loss"] == pytest.approx(whole.history["loss"], rel=1e-5)
         tiles = cut.engine._train.ws.tiles
         size, room = K_tiles.tiles_sizes(LAYERS[0], LAYERS[1])
-        assert tiles.size >= size + numba.config.NUMBA_NUM_THREADS * room
-        W = cut.params[:LAYERS[0] * LAYERS[1]].reshape(LAYERS[0], LAYERS[1])
-        packed = _unpacked_weights(tiles, LAYERS[0], LAYERS[1])
-        assert np.abs(packed - W).max() < 0.05 * np.abs(W).max()  # one update away
-        assert not np.array_equal(packed, whole.params[:W.size].reshape(W.shape))
+        weights = sum(K_tiles.weight_sizes(cut.engine._train.ws.rows, LAYERS[0], LAYERS[1]))
+        assert tiles.size == (size + numba.config.NUMBA_NUM_THREADS * room if flags & OWN_TILES else 0) + (
+            weights if flags & OWN_DW_TILES else 0)
+        if flags & OWN_DW_TILES:  # the weight product's operands there: the last batch and its dz, packed
+            assert tiles[tiles.size - weights:].any()
+        if flags & OWN_TILES:
+            W = cut.params[:LAYERS[0] * LAYERS[1]].reshape(LAYERS[0], LAYERS[1])
+            packed = _unpacked_weights(tiles, LAYERS[0], LAYERS[1])
+            assert np.abs(packed - W).max() < 0.05 * np.abs(W).max()  # one update away
+            assert not np.array_equal(packed, whole.params[:W.size].reshape(W.shape))
 
 
 def test_plain_sgd_trains_by_the_cut_kernel_where_its_first_layer_takes_the_tiles(monkeypatch):
@@ -608,8 +623,9 @@ def test_the_first_layer_s_product_over_nonzero_inputs_cut_over_threads_trains_t
 
 
 @pytest.mark.parametrize("sparse,flags", [(False, None), (True, OWN_FORWARD | OWN_SPARSE),
-                                          pytest.param(False, OWN_TILES, marks=needs_tiles)],
-                         ids=["blas", "first-layer-sparse", "first-layer-tiles"])
+                                          pytest.param(False, OWN_TILES, marks=needs_tiles),
+                                          pytest.param(False, OWN_TILES | OWN_DW_TILES, marks=needs_tiles)],
+                         ids=["blas", "first-layer-sparse", "first-layer-tiles", "first-layer-weights-tiles"])
 def test_a_cut_epoch_allocates_nothing(fixed_threads, monkeypatch, sparse, flags):
     """Also with the first layer's product over the batch's nonzero inputs cut over the threads (its lists in
     the training's scratch), or on AMX tiles (its packed weights and rows there too)."""

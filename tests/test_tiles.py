@@ -23,7 +23,7 @@ from fastmlp import buffers
 from fastmlp.backends import products, tiles
 from fastmlp.kernels import tiles as K
 from fastmlp.kernels.matmul import AVAILABLE
-from fastmlp.kernels.structs import OWN_FORWARD, OWN_SPARSE, OWN_TILES
+from fastmlp.kernels.structs import OWN_DW_TILES, OWN_FORWARD, OWN_SPARSE, OWN_TILES
 
 needs_tiles = pytest.mark.skipif(not tiles.available(), reason="AMX tiles cannot run here")
 LAYERS = [784, 256, 128, 64, 10]  # the fashion net
@@ -377,23 +377,28 @@ def test_the_packed_weights_are_the_layout_s_parts_column_tiles_at_a_time(k, n):
         assert (got[~inside] == 7).all()
 
 
-@pytest.mark.parametrize("sparse_s,tiles_s,want", [
-    (0.8, 0.5, OWN_TILES),  # the tiles beat both by the margin
-    (0.5, 0.49, OWN_FORWARD | OWN_SPARSE),  # the tiles faster than the sparse product, not by the margin
-    (0.99, 0.97, None),  # neither beats the BLAS by the margin
-    (None, 0.5, OWN_TILES),  # inputs without zeros: the tiles against the BLAS only
-    (None, 0.99, None)])
-def test_a_cut_training_s_first_layer_takes_the_fastest_way_by_the_margin(monkeypatch, sparse_s, tiles_s, want):
+@pytest.mark.parametrize("sparse_s,tiles_s,dw_s,want", [
+    (0.8, 0.5, 1.0, OWN_TILES),  # the tiles beat both by the margin
+    (0.5, 0.49, 1.0, OWN_FORWARD | OWN_SPARSE),  # the tiles faster than the sparse product, not by the margin
+    (0.99, 0.97, 0.97, None),  # nothing beats the BLAS by the margin
+    (None, 0.5, 1.0, OWN_TILES),  # inputs without zeros: the tiles against the BLAS only
+    (None, 0.99, 1.0, None),
+    (0.8, 0.5, 0.9, OWN_TILES | OWN_DW_TILES),  # the weight product on tiles too: a choice of its own
+    (0.5, 0.49, 0.9, OWN_FORWARD | OWN_SPARSE | OWN_DW_TILES),
+    (None, 0.99, 0.9, OWN_DW_TILES)])
+def test_a_cut_training_s_first_layer_takes_the_fastest_way_by_the_margin(monkeypatch, sparse_s, tiles_s, dw_s, want):
     """``products._measure_cut``: the first layer's forward product, cut over the threads, timed by the BLAS (1.0 s
-    here), over the batch's nonzero inputs (where it has zeros) and on AMX tiles (where they may run)."""
+    here), over the batch's nonzero inputs (where it has zeros) and on AMX tiles (where they may run); its weight
+    product by the BLAS's pieces (1.0 s) and on the tiles."""
     timed = []
     monkeypatch.setattr(tiles, "available", lambda: True)
     monkeypatch.setattr(products, "_timed", lambda *args: timed.append("sparse") or (sparse_s, 1.0))
     monkeypatch.setattr(products, "_tiles_cut_timed", lambda *args: timed.append("tiles") or (tiles_s, 1.0))
+    monkeypatch.setattr(products, "_weight_tiles_timed", lambda *args: timed.append("dw") or (dw_s, 1.0))
     arch = fastmlp.MLP(LAYERS).arch
     own = products._measure_cut(arch, 64, None if sparse_s is None else np.zeros((64, LAYERS[0]), np.float32))
     assert (None if own is None else own.tolist()) == (None if want is None else [want, 0, 0, 0])
-    assert timed == (["tiles"] if sparse_s is None else ["sparse", "tiles"])
+    assert timed == (["tiles", "dw"] if sparse_s is None else ["sparse", "tiles", "dw"])
     monkeypatch.setattr(tiles, "available", lambda: False)  # no tiles: never timed, never taken
     timed.clear()
     own = products._measure_cut(arch, 64, None if sparse_s is None else np.zeros((64, LAYERS[0]), np.float32))
@@ -422,6 +427,58 @@ def test_the_cut_tile_forward_gives_each_row_the_bits_of_one_tile_product(m, par
     assert (buf[size + 2 * room:] == 7).all()  # nothing written past its room
 
 
+@njit
+def _rows_at(rows_buf, x, i0, rows):
+    K.pack_rows(rows_buf, x, i0, rows)
+
+
+@njit
+def _transposed(blocks_buf, x, b0, b1):
+    K.pack_transposed(blocks_buf, x, b0, b1)
+
+
+@pytest.mark.parametrize("m,n", [(1, 1), (5, 40), (16, 16), (33, 17), (64, 256), (100, 70)])
+def test_a_matrix_s_columns_are_packed_as_pack_rows_packs_its_transpose(m, n):
+    """``pack_transposed`` (16 x 16 squares transposed on the stack, each row of one cut 16 values at a time): each
+    block of 32 columns of x gets the bits ``pack_rows`` writes for those rows of x.T, special values too; given
+    blocks b0..b1, only those are written."""
+    rng = np.random.default_rng(m * 1000 + n)
+    x = rng.standard_normal((m, n)).astype(np.float32)
+    special = _special_values()[-11:]
+    x.flat[:min(x.size, special.size)] = special[:x.size]
+    blocks, size = -(-n // K.ROWS), K.rows_size(m)
+    want = np.zeros(blocks * size, np.uint16)
+    xT = np.ascontiguousarray(x.T)
+    for b in range(blocks):
+        _rows_at(want[b * size:(b + 1) * size], xT, b * K.ROWS, min(K.ROWS, n - b * K.ROWS))
+    got = np.full(blocks * size, 7, np.uint16)
+    _transposed(got, x, 0, blocks)
+    np.testing.assert_array_equal(got, want)
+    got[:] = 7
+    _transposed(got, x, blocks - 1, blocks)
+    assert (got[:(blocks - 1) * size] == 7).all() and np.array_equal(got[(blocks - 1) * size:], want[-size:])
+
+
+@needs_tiles
+@pytest.mark.parametrize("m", [1, 31, 32, 100, 1024])
+@pytest.mark.parametrize("k,n", [(7, 10), (50, 40), (784, 256)])
+def test_a_weight_product_on_tiles_is_the_tile_product_of_the_transposes(m, k, n):
+    """A training's first-layer weight product on tiles (``kernels.split._tile_weight_step`` through
+    ``repeat_weight_product``, cut over two threads: dW = x.T @ dz, x packed as a (m, k) W by each thread's column
+    tiles, dz's columns as rows, dW.T's tiles written transposed): the bits ``tile_product`` gives dz.T @ x,
+    transposed; within float32's rounding of the float64 product."""
+    rng = np.random.default_rng(m + k + n)
+    x = (rng.standard_normal((m, k)) * (rng.random((m, k)) > 0.5)).astype(np.float32)
+    dz = rng.standard_normal((m, n)).astype(np.float32)
+    dW = np.full((k, n), np.nan, np.float32)
+    room = buffers.zeros(sum(K.weight_sizes(m, k, n)), np.uint16)
+    fastmlp.kernels.repeat_weight_product(dW, x, dz, room, 2, 2)
+    np.testing.assert_array_equal(dW, _product(np.ascontiguousarray(dz.T), x).T)
+    exact = x.T.astype(np.float64) @ dz.astype(np.float64)
+    scale = np.abs(x.T).astype(np.float64) @ np.abs(dz).astype(np.float64)
+    assert (np.abs(dW - exact) <= 2.0 ** -21 * scale + 1e-30).all()
+
+
 def test_the_tiles_are_timed_only_when_asked_and_a_choice_is_read_without_measuring(monkeypatch, tmp_path):
     """``own_products`` with several threads: without ``tiles`` (a cut training's calls before its cut kernel is
     prepared, plain SGD's first calls) the tiles are never timed, their kernels never compiled; with them they are,
@@ -434,6 +491,7 @@ def test_the_tiles_are_timed_only_when_asked_and_a_choice_is_read_without_measur
     monkeypatch.setattr(tiles, "available", lambda: True)
     monkeypatch.setattr(products, "_timed", lambda *args: timed.append("sparse") or (0.5, 1.0))
     monkeypatch.setattr(products, "_tiles_cut_timed", lambda *args: timed.append("tiles") or (0.1, 1.0))
+    monkeypatch.setattr(products, "_weight_tiles_timed", lambda *args: timed.append("dw") or (1.0, 1.0))
     arch = fastmlp.MLP(LAYERS).arch
     X = np.zeros((100, LAYERS[0]), np.float32)
     assert products.own_products(arch, 64, X, cut=True, tiles=True, measure=False) is None and timed == []
@@ -441,8 +499,8 @@ def test_the_tiles_are_timed_only_when_asked_and_a_choice_is_read_without_measur
     assert timed == ["sparse"]
     assert products.own_products(arch, 64, X, cut=True, tiles=True, measure=False) is None
     assert products.own_products(arch, 64, X, cut=True, tiles=True).tolist() == [OWN_TILES, 0, 0, 0]
-    assert timed == ["sparse", "sparse", "tiles"]
+    assert timed == ["sparse", "sparse", "tiles", "dw"]
     monkeypatch.setattr(products, "_chosen", {})  # another process on this machine: the records
     assert products.own_products(arch, 64, X, cut=True, tiles=True, measure=False).tolist() == [OWN_TILES, 0, 0, 0]
     assert products.own_products(arch, 64, X, cut=True).tolist() == [OWN_FORWARD | OWN_SPARSE, 0, 0, 0]
-    assert timed == ["sparse", "sparse", "tiles"]
+    assert timed == ["sparse", "sparse", "tiles", "dw"]

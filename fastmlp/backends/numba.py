@@ -352,7 +352,7 @@ class _TrainingBuffers:
             lists = grouped_room(self.rows, arch.n_in, arch.layers[1], np.dtype(arch.dtype).itemsize)
         if self.ws.room.size < lists:
             self.ws = self.ws._replace(room=np.empty(lists, np.int32))
-        tiles = 0 if own is None or not own[0] & OWN_TILES else tiles_room(arch, numba.config.NUMBA_NUM_THREADS)
+        tiles = tiles_room(arch, own, numba.config.NUMBA_NUM_THREADS, self.rows)
         if self.ws.tiles.size < tiles:  # (64-byte aligned: the tile loads want it, ``kernels.tiles``)
             self.ws = self.ws._replace(tiles=buffers.zeros(tiles, np.uint16))
 

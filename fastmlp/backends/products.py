@@ -32,7 +32,11 @@ outputs forward, its inputs for dx) and that go to the BLAS (not the small-produ
 
 With several threads and AMX (``tiles.available``), a training's first layer may take the tiles too (``OWN_TILES``:
 ``kernels.split.forward_by_tiles``, W packed at every step), where they beat the other ways cut over the threads by
-``MARGIN`` (:func:`_measure_cut`); plain SGD is then trained cut (``fastmlp.backends.numba.plain_takes_tiles``).
+``MARGIN`` (:func:`_measure_cut`); plain SGD is then trained cut (``fastmlp.backends.numba.plain_takes_tiles``). Its
+weight product too (``OWN_DW_TILES``: ``kernels.split.weight_step_by_tiles``, the batch and dz packed at every
+step), a choice of its own against the BLAS's pieces by ``MARGIN``: on the Xeon model 167, Fashion-MNIST's first
+layer cut over two threads, 1,116-1,180 us against 1,334-1,385 at 1,024 rows, 278-282 against 335 at 256, 92 against
+95-96 at 64 (not taken).
 
 Inference by blocks (:func:`inference_own`): a large ``predict`` call's rows cut into blocks, each
 block through every layer on one of Numba's threads (``kernels.inference.screened_blocks``), its
@@ -58,7 +62,7 @@ from ..kernels import tiles as K_tiles
 from ..kernels.config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK
 from ..kernels.groups import grouped_room
 from ..kernels.matmul import fits
-from ..kernels.structs import OWN_DW, OWN_DX, OWN_FORWARD, OWN_SPARSE, OWN_TILES
+from ..kernels.structs import OWN_DW, OWN_DW_TILES, OWN_DX, OWN_FORWARD, OWN_SPARSE, OWN_TILES
 from . import records, thread_choice, tiles
 
 MARGIN = 0.05  # a layer goes to matmul only when faster than the BLAS by this fraction
@@ -121,7 +125,7 @@ def _flags_list(own):
 
 def _valid_flags(flags, layers):
     """Whether a record's value is ``Net.own`` as ``_measure`` gives it for ``layers`` layers."""
-    every = OWN_FORWARD | OWN_DX | OWN_DW | OWN_SPARSE | OWN_TILES
+    every = OWN_FORWARD | OWN_DX | OWN_DW | OWN_SPARSE | OWN_TILES | OWN_DW_TILES
     return flags is None or (isinstance(flags, list) and len(flags) == layers and any(flags)
                              and all(type(f) is int and f & ~every == 0 and f >= 0 for f in flags))
 
@@ -318,6 +322,9 @@ def _measure_cut(arch, rows, batch, tiles=True):
                 tiles_s, blas_s = _tiles_cut_timed(arch, rows, rng, batch, threads)
                 if _faster(tiles_s, min(best, blas_s)):
                     flags = OWN_TILES
+                tiles_s, blas_s = _weight_tiles_timed(arch, rows, rng, batch, threads)
+                if _faster(tiles_s, blas_s):
+                    flags |= OWN_DW_TILES
         finally:
             numba.set_num_threads(before)
     if not flags:
@@ -327,11 +334,16 @@ def _measure_cut(arch, rows, batch, tiles=True):
     return own
 
 
-def tiles_room(arch, threads):
-    """uint16 elements of a training's ``Workspace.tiles`` for its first layer on AMX tiles over up to ``threads``
-    threads (``kernels.split.forward_by_tiles``): the packed W, then a room for each thread's packed rows."""
-    size, room = K_tiles.tiles_sizes(arch.layers[0], arch.layers[1])
-    return size + threads * room
+def tiles_room(arch, own, threads, rows):
+    """uint16 elements of a training's ``Workspace.tiles`` for its first layer's products on AMX tiles as ``own``
+    (``Net.own``) flags them, over up to ``threads`` threads at ``rows`` rows a batch: with ``OWN_TILES``, the
+    forward's (``kernels.split.forward_by_tiles``: the packed W, then a room for each thread's packed rows), then
+    with ``OWN_DW_TILES`` the weight product's operands (``kernels.split.weight_step_by_tiles``)."""
+    flags = 0 if own is None else own[0]
+    k, n = arch.layers[0], arch.layers[1]
+    size, room = K_tiles.tiles_sizes(k, n)
+    return ((size + threads * room if flags & OWN_TILES else 0)
+            + (sum(K_tiles.weight_sizes(rows, k, n)) if flags & OWN_DW_TILES else 0))
 
 
 def _tiles_cut_timed(arch, rows, rng, batch, threads):
@@ -342,10 +354,24 @@ def _tiles_cut_timed(arch, rows, rng, batch, threads):
     x, W, out = _forward_operands(arch, rows, 0, rng)
     if batch is not None:
         x = buffers.copy(batch.astype(x.dtype, copy=False))
-    room = buffers.zeros(tiles_room(arch, threads), np.uint16)
+    room = buffers.zeros(tiles_room(arch, [OWN_TILES], threads, rows), np.uint16)
     partial = buffers.empty(out.size, out.dtype)
     return _best_of(lambda way, reps: K.repeat_tile_forward(out, x, W, room, threads, reps) if way
                     else K.repeat_product(out, x, W, False, reps, None, threads, partial), x.size * W.shape[1])
+
+
+def _weight_tiles_timed(arch, rows, rng, batch, threads):
+    """The first layer's weight product dW = x.T @ dz at ``rows`` rows (x the ``batch`` of the training's inputs, or
+    random values; dz random), on AMX tiles cut over ``threads`` threads, its operands packed on the way
+    (``kernels.split.weight_step_by_tiles``), and by the BLAS cut as ``kernels.split.split_step`` cuts it: (tiles
+    seconds, BLAS seconds) (:func:`_best_of`)."""
+    x, W, out = _forward_operands(arch, rows, 0, rng)
+    if batch is not None:
+        x = buffers.copy(batch.astype(x.dtype, copy=False))
+    dz = _random(rng, out.shape, out.dtype)
+    room = buffers.zeros(tiles_room(arch, [OWN_DW_TILES], threads, rows), np.uint16)
+    return _best_of(lambda way, reps: K.repeat_weight_product(W, x, dz, room if way else room[:0], threads, reps),
+                    x.size * W.shape[1])
 
 
 # -- inference by blocks (kernels.inference.screened_blocks) ------------------------------------------

@@ -32,6 +32,8 @@ SIZES_MATRIX = "tests/test_training_matrix.py::test_numpy_and_numba_agree_at_onl
 OPTIMIZERS_AGREE = "tests/test_trainer.py::test_numba_and_numpy_agree_for_each_optimizer"
 ONE_EPOCH = "tests/test_trainer.py::test_one_epoch_equals_manual_minibatch_sgd"
 LARGE_EQUIVALENCE = "tests/test_equivalence.py::test_backends_agree_large_blas"
+TILES_TRAINING = ("tests/test_split.py::test_the_first_layer_on_tiles_trains_the_weights_of_the_blas_within_float32_"
+                  "rounding[forward-and-weights-adam]")
 
 MUTANTS = [
     # -- the nine of the issue ---------------------------------------------------------------------
@@ -757,6 +759,36 @@ MUTANTS = [
          "tests/test_tiles.py::test_the_packed_weights_are_the_layout_s_parts_column_tiles_at_a_time"),
         "the high part rounded, not truncated: the float32 maximum's rounds up to inf (NaN in the product), in the "
         "packed rows and the packed weights"),
+    Mutant(
+        "weight_tiles_stored_untransposed", "kernels/tiles.py",
+        "                    row[j] = edge[j * w + i]\n",
+        "                    row[j] = edge[i * w + j]\n",
+        ("tests/test_tiles.py::test_a_weight_product_on_tiles_is_the_tile_product_of_the_transposes",),
+        "the weight product on tiles writes dW.T's tiles as they are, not transposed"),
+    Mutant(
+        "transposed_packing_square_not_transposed", "kernels/tiles.py",
+        "                            square[j * TILE_ROWS + a] = row[j]\n",
+        "                            square[a * TILE_ROWS + j] = row[j]\n",
+        ("tests/test_tiles.py::test_a_matrix_s_columns_are_packed_as_pack_rows_packs_its_transpose",),
+        "dz's columns packed as rows: the 16 x 16 squares inside the matrix left untransposed"),
+    Mutant(
+        "weight_tiles_room_over_the_forward_s", "kernels/network.py",
+        "        start = size + net.parts * room if net.own[0] & OWN_TILES else 0\n",
+        "        start = 0\n",
+        (TILES_TRAINING,),
+        "the weight product's operands packed over the forward's packed W and rooms"),
+    Mutant(
+        "weight_tiles_rows_not_updated", "kernels/split.py",
+        "            if weights is not None:\n                r0, r1 = c0 * N_TILE * n",
+        "            if weights is None:\n                r0, r1 = c0 * N_TILE * n",
+        (TILES_TRAINING,),
+        "the rows of dW made on the tiles never update W"),
+    Mutant(
+        "weight_tiles_chosen_without_the_margin", "fastmlp/backends/products.py",
+        "                if _faster(tiles_s, blas_s):\n                    flags |= OWN_DW_TILES\n",
+        "                if tiles_s < blas_s:\n                    flags |= OWN_DW_TILES\n",
+        ("tests/test_tiles.py::test_a_cut_training_s_first_layer_takes_the_fastest_way_by_the_margin",),
+        "the first layer's weight product taken to the tiles when faster by any amount"),
     Mutant(
         "nesterov_fused_keeps_no_previous_velocity", "kernels/optimizers.py",
         "    return lambda first, second, kind: keep_velocity(second, first)\n",
