@@ -340,6 +340,8 @@ def tiles_room(arch, own, threads, rows):
     forward's (``kernels.split.forward_by_tiles``: the packed W, then a room for each thread's packed rows), then
     with ``OWN_DW_TILES`` the weight product's operands (``kernels.split.weight_step_by_tiles``)."""
     flags = 0 if own is None else own[0]
+    if not flags & (OWN_TILES | OWN_DW_TILES):
+        return 0  # (no call of a compiled size: a warm start would load Numba's compiler set-up for it)
     k, n = arch.layers[0], arch.layers[1]
     size, room = K_tiles.tiles_sizes(k, n)
     return ((size + threads * room if flags & OWN_TILES else 0)

@@ -706,10 +706,12 @@ MUTANTS = [
         "scikit-learn given a task on the RMSprop and Adagrad rows, which its MLPClassifier cannot train"),
     Mutant(
         "tiles_three_products", "kernels/tiles.py",
-        "                    for pb in range(PARTS - pa):\n",
-        "                    for pb in range(PARTS - pa - 1):\n",
-        ("tests/test_tiles.py::test_a_tile_product_is_within_float32_rounding_of_float64",),
-        "AMX tile products of the parts hi.hi, hi.mid and mid.hi only: about 16 bits where float32 has 24"),
+        "            for pb in range(PARTS - pa):\n",
+        "            for pb in range(PARTS - pa - 1):\n",
+        ("tests/test_tiles.py::test_a_tile_product_is_within_float32_rounding_of_float64",
+         "tests/test_tiles.py::test_a_weight_product_on_tiles_is_the_tile_product_of_the_transposes"),
+        "AMX tile products of the parts hi.hi, hi.mid and mid.hi only: about 16 bits where float32 has 24 (the "
+        "weight product's too: the same sums)"),
     Mutant(
         "cut_call_adds_into_stale_gradients", "kernels/epoch.py",
         "    clear_cut_gradients(grads, net, hyper, plan.order.shape[0])\n",
