@@ -565,6 +565,8 @@ def fixed_threads():
 
 @several_threads
 def test_adam_on_large_products_is_cut_with_the_blas_on_one_thread_and_back(monkeypatch, fixed_threads):
+    """(The AMX tiles off: where timed faster, plain SGD's first layer would take them, cut: tested on its own.)"""
+    monkeypatch.setenv("FASTMLP_TILES", "off")
     top = fixed_threads
     calls = _spy(monkeypatch)
     rng = np.random.default_rng(0)
