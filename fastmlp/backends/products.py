@@ -34,9 +34,9 @@ With several threads and AMX (``tiles.available``), a training's first layer may
 ``kernels.split.forward_by_tiles``, W packed at every step), where they beat the other ways cut over the threads by
 ``MARGIN`` (:func:`_measure_cut`); plain SGD is then trained cut (``fastmlp.backends.numba.plain_takes_tiles``). Its
 weight product too (``OWN_DW_TILES``: ``kernels.split.weight_step_by_tiles``, the batch and dz packed at every
-step), a choice of its own against the BLAS's pieces by ``MARGIN``: on the Xeon model 167, Fashion-MNIST's first
-layer cut over two threads, 1,116-1,180 us against 1,334-1,385 at 1,024 rows, 278-282 against 335 at 256, 92 against
-95-96 at 64 (not taken).
+step), a choice of its own against the BLAS's pieces by ``MARGIN``: on the Xeon model 167, the fashion net's first
+layer cut over two threads, on random values 1,116-1,180 us against 1,334-1,385 at 1,024 rows, 278-282 against 335
+at 256, 92 against 95-96 at 64 (not taken); on Fashion-MNIST's batches of 64, 86-91 against 100-101 (taken).
 
 Inference by blocks (:func:`inference_own`): a large ``predict`` call's rows cut into blocks, each
 block through every layer on one of Numba's threads (``kernels.inference.screened_blocks``), its
