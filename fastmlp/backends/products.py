@@ -348,14 +348,21 @@ def tiles_room(arch, own, threads, rows):
             + (sum(K_tiles.weight_sizes(rows, k, n)) if flags & OWN_DW_TILES else 0))
 
 
+def _first_layer_operands(arch, rows, rng, batch):
+    """The first layer's x (``rows`` rows: the ``batch`` of the training's inputs, or random values), W and out, for
+    timing a cut training's first-layer products (:func:`_tiles_cut_timed`, :func:`_weight_tiles_timed`)."""
+    x, W, out = _forward_operands(arch, rows, 0, rng)
+    if batch is not None:
+        x = buffers.copy(batch.astype(x.dtype, copy=False))
+    return x, W, out
+
+
 def _tiles_cut_timed(arch, rows, rng, batch, threads):
     """The first layer's forward product at ``rows`` rows (on the ``batch`` of the training's inputs, or random
     values), on AMX tiles cut over ``threads`` threads, W packed on the way (``kernels.split.forward_by_tiles``),
     and by the BLAS cut as the training's is (``kernels.split.forward_product``): (tiles seconds, BLAS seconds)
     (:func:`_best_of`)."""
-    x, W, out = _forward_operands(arch, rows, 0, rng)
-    if batch is not None:
-        x = buffers.copy(batch.astype(x.dtype, copy=False))
+    x, W, out = _first_layer_operands(arch, rows, rng, batch)
     room = buffers.zeros(tiles_room(arch, [OWN_TILES], threads, rows), np.uint16)
     partial = buffers.empty(out.size, out.dtype)
     return _best_of(lambda way, reps: K.repeat_tile_forward(out, x, W, room, threads, reps) if way
@@ -367,9 +374,7 @@ def _weight_tiles_timed(arch, rows, rng, batch, threads):
     random values; dz random), on AMX tiles cut over ``threads`` threads, its operands packed on the way
     (``kernels.split.weight_step_by_tiles``), and by the BLAS cut as ``kernels.split.split_step`` cuts it: (tiles
     seconds, BLAS seconds) (:func:`_best_of`)."""
-    x, W, out = _forward_operands(arch, rows, 0, rng)
-    if batch is not None:
-        x = buffers.copy(batch.astype(x.dtype, copy=False))
+    x, W, out = _first_layer_operands(arch, rows, rng, batch)
     dz = _random(rng, out.shape, out.dtype)
     room = buffers.zeros(tiles_room(arch, [OWN_DW_TILES], threads, rows), np.uint16)
     return _best_of(lambda way, reps: K.repeat_weight_product(W, x, dz, room if way else room[:0], threads, reps),
