@@ -7,7 +7,9 @@ hidden layer,): nothing is kept, nothing copied. Two paths, chosen by the number
 - up to ``ROW_PATH_MAX_ROWS`` rows (latency): each row alone, serially, no BLAS call and
   no thread woken. A row's product x @ W reads only the rows of W at the nonzero inputs
   (pixels at 0, ReLU zeros: they add nothing); ``nz`` (widest layer input,) int64 holds
-  the nonzero positions. The outputs go by blocks of 16 AVX-512 registers (``stack_block``)
+  the nonzero positions. The outputs go by blocks of 16 AVX-512 registers (``stack_block``; the
+  product compiled for them, ``wide_vectors``: at LLVM's preferred 256 bits the block took all 32
+  registers and spilled, a one-row call 8.8-9.0 us against 7.3-7.4 on the Xeon model 207)
   that sum the rows in order: each W row is read once, each output written once, and the
   loop is bound by reading W (from L2: the 784-256 first layer of a ReLU net reads ~400 KB
   of its 800 KB per Fashion-MNIST row). Dense rows too: it matched BLAS's gemv on a fully
@@ -57,7 +59,7 @@ from numba import njit, prange
 from .activations import bias_act
 from .config import JIT, JIT_INNER, JIT_INNER_INLINE
 from .dense import _matmul, dense_forward_body, is_narrow, narrow_product
-from .intrinsics import borrow, matrix, stack_block
+from .intrinsics import borrow, matrix, stack_block, wide_vectors
 from .losses import SIGMOID_BCE, SIGMOID_XENT
 from .groups import holds_grouped, matmul_grouped
 from .matmul import matmul, matmul_sparse, sparse_room
@@ -111,6 +113,7 @@ def _row_product(o, x, W, nz, c):
     values nz[:c] (``_nonzeros``), by blocks of outputs whose sums stay in registers
     (``ROW_BLOCK_BYTES``, then a half and a quarter block, then the rest): each W row is
     read once and o written once."""
+    wide_vectors()  # the block's sums in 16 AVX-512 registers, not 32 of 256 bits (all there are: spilled)
     n = W.shape[1]
     acc = stack_block(o, ROW_BLOCK_BYTES)
     wide = acc.shape[0]  # a constant: each call below compiles to its own register block

@@ -486,6 +486,13 @@ MUTANTS = [
         "one thread kept waits up to 10 s between measures: a spell that outlasts two probes holds it for seconds "
         "after"),
     Mutant(
+        "row_product_at_256_bits", "kernels/inference.py",
+        "    wide_vectors()  # the block's sums in 16 AVX-512 registers, not 32 of 256 bits (all there are: spilled)\n",
+        "",
+        ("tests/test_inference.py::test_row_product_sums_in_the_widest_registers",),
+        "the one-row path's product compiled at LLVM's preferred 256 bits: its 1 KB of sums spill (one-row calls "
+        "about 20% slower on AVX-512)"),
+    Mutant(
         "blocks_never_sparse", "kernels/inference.py",
         "        elif net.own[l] & OWN_SPARSE and l == 0 and _lists_fit(lists, a_in, W.shape[1]):\n",
         "        elif False and net.own[l] & OWN_SPARSE and l == 0 and _lists_fit(lists, a_in, W.shape[1]):\n",
