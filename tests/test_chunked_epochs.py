@@ -129,3 +129,38 @@ def test_first_fit_says_the_kernels_are_being_prepared():
     assert lines[1].startswith("kernels ") and (" compiled in " in lines[1] or "loaded from the cache in" in lines[1])
     assert sum("preparing" in line for line in lines) == 1  # once per process and kernel
     assert sum(line.startswith("epoch 1/1") for line in lines) == 2  # the quiet fit printed nothing
+
+
+def test_a_cut_training_makes_its_products_choice_while_preparing(monkeypatch):
+    """A training whose products are cut over the threads (Nesterov momentum here) has its products'
+    choice made inside the announced preparation (``NumbaBackend.prepare``), not at its first epoch
+    call: on a machine's first such training that choice compiles its timing kernels first (tens of
+    seconds on a slow CPU), which the first epoch waited for under its progress line."""
+    from fastmlp.backends import numba as backend
+    rng = np.random.default_rng(0)
+    X = rng.random((256, 300))
+    X[X < 0.5] = 0.0  # zeros, as images' dark pixels: the first layer's products over them are timed
+    y = np.arange(256) % 10
+    m = fastmlp.MLP([300, 64, 10], dtype="float32", seed=0)
+    if not backend.cut_possible(m.arch, 64):
+        pytest.skip("nothing is cut here (one thread, or the deterministic mode)")
+    calls, preparing = [], []
+    prepare, own_products = backend.NumbaBackend.prepare, backend.own_products
+
+    def spy_prepare(self, *args):
+        preparing.append(True)
+        try:
+            return prepare(self, *args)
+        finally:
+            preparing.pop()
+
+    def spy_own_products(arch, rows, X=None, cut=False, **kwargs):
+        calls.append((cut, bool(preparing)))
+        return own_products(arch, rows, X, cut, **kwargs)
+
+    monkeypatch.setattr(backend, "_prepared", set())  # as in a fresh process: this training prepares
+    monkeypatch.setattr(backend.NumbaBackend, "prepare", spy_prepare)
+    monkeypatch.setattr(backend, "own_products", spy_own_products)
+    m.fit(X, y, epochs=1, batch_size=64, optimizer="sgd", momentum=0.9, nesterov=True, verbose=0)
+    cut_calls = [inside for cut, inside in calls if cut]
+    assert cut_calls and cut_calls[0]  # the first choice for the cut training: while preparing

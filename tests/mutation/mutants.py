@@ -486,6 +486,14 @@ MUTANTS = [
         "one thread kept waits up to 10 s between measures: a spell that outlasts two probes holds it for seconds "
         "after"),
     Mutant(
+        "prepare_leaves_the_products_choice_to_the_first_epoch", "fastmlp/backends/numba.py",
+        "        if split_parts(kernel, self.arch, rows) is not None:\n            with self._fit_lock, start_runtime():",
+        "        if False and split_parts(kernel, self.arch, rows) is not None:\n            with self._fit_lock, "
+        "start_runtime():",
+        ("tests/test_chunked_epochs.py::test_a_cut_training_makes_its_products_choice_while_preparing",),
+        "a cut training's products' choice (and the compile of its timing kernels) waits for the first epoch, "
+        "under its progress line, not in the announced preparation"),
+    Mutant(
         "row_product_at_256_bits", "kernels/inference.py",
         "    wide_vectors()  # the block's sums in 16 AVX-512 registers, not 32 of 256 bits (all there are: spilled)\n",
         "",
