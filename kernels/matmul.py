@@ -145,7 +145,8 @@ def _span_impl(kept, counts, t, k, k_lo, k_hi):
 @njit(**JIT_INNER_INLINE)
 def _tiles(out, x, W, alpha, beta, kept, counts, j_lo, j_hi, k_lo, k_hi):
     """out = alpha * x[:, k_lo:k_hi] @ W[k_lo:k_hi] + beta * out by ``_tile``'s register blocks, for the function
-    that inlines it (compiled for the widest vectors: :func:`matmul`, :func:`matmul_tn`), over out's columns
+    that inlines it (compiled for the widest vectors: :func:`_columns`, :func:`_columns_listed`, :func:`matmul_tn`,
+    :func:`matmul_tn_sparse`), over out's columns
     j_lo..j_hi (multiples of ``tile_columns``: all of them, or a piece of :func:`matmul_sparse_cut`, whose sums are
     then the same) and the positions k_lo..k_hi of k (all of them, or a piece of its cut along k). x
     C-ordered (``matmul``) or the F-ordered view x.T (``matmul_tn``); out (m, n), x (m, k), W (k, n), n a multiple
@@ -182,8 +183,27 @@ def _tiles(out, x, W, alpha, beta, kept, counts, j_lo, j_hi, k_lo, k_hi):
 @njit(**JIT_INNER)
 def matmul(out, x, W):
     """out = x @ W (see the module docstring); n a multiple of ``tile_columns``."""
+    first = np.int64(0)  # (``_columns``: its ranges' starts not literal)
+    _columns(out, x, W, first, W.shape[1], first, x.shape[1])
+
+
+@njit(**JIT_INNER)
+def _columns(out, x, W, j_lo, j_hi, k_lo, k_hi):
+    """out[:, j_lo:j_hi] = x[:, k_lo:k_hi] @ W[k_lo:k_hi, j_lo:j_hi] by ``_tiles``: :func:`matmul`, and the pieces of
+    :func:`matmul_sparse_cut` that sum over every position. One function for both (Numba compiles the register
+    blocks once; inlined into each, as before, they took 3.3 s of a cold compile each time, Intel Xeon model 207).
+    Callers pass the ranges as int64 variables, never the literal 0: Numba compiles a function once per literal
+    argument."""
     wide_vectors()
-    _tiles(out, x, W, 1, 0, None, None, 0, W.shape[1], 0, x.shape[1])
+    _tiles(out, x, W, 1, 0, None, None, j_lo, j_hi, k_lo, k_hi)
+
+
+@njit(**JIT_INNER)
+def _columns_listed(out, x, W, kept, counts, j_lo, j_hi, k_lo, k_hi):
+    """:func:`_columns` with the tiles' lists of positions (``list_rows``): :func:`matmul_sparse` and the pieces of
+    :func:`matmul_sparse_cut` that sum by them."""
+    wide_vectors()
+    _tiles(out, x, W, 1, 0, kept, counts, j_lo, j_hi, k_lo, k_hi)
 
 
 @njit(**JIT_INNER)
@@ -358,7 +378,8 @@ def matmul_sparse(out, x, W, room):
     rows of x is not zero, when that skips enough (see above); ``room`` int32 scratch of ``sparse_room(m, k)``."""
     wide_vectors()  # (the lists are made here, at the widest vectors)
     kept, counts, listed = _row_lists(x, room)
-    _sparse_columns(out, x, W, kept, counts, listed, 0, W.shape[1], 0, x.shape[1])
+    first = np.int64(0)  # (``_sparse_columns``: its ranges' starts not literal)
+    _sparse_columns(out, x, W, kept, counts, listed, first, W.shape[1], first, x.shape[1])
 
 
 @njit(**JIT_INNER)
@@ -374,16 +395,17 @@ def _row_lists(x, room):
     return kept, counts, listed
 
 
-@njit(**JIT_INNER)
+@njit(**JIT_INNER_INLINE)
 def _sparse_columns(out, x, W, kept, counts, listed, j_lo, j_hi, k_lo, k_hi):
     """Columns j_lo..j_hi of :func:`matmul_sparse`'s out, summed over the positions k_lo..k_hi of k: by the lists
     ``_row_lists`` made when ``listed``, else over every position (:func:`matmul`'s tiles). All of them, or a
-    piece of :func:`matmul_sparse_cut`."""
-    wide_vectors()
+    piece of :func:`matmul_sparse_cut`. The ranges int64 variables, never the literal 0 (:func:`_columns`): with
+    literal starts, its three calls in :func:`matmul_sparse_cut` compiled three times, 18 s of a cold 31 s compile
+    of ``repeat.repeat_product`` (Intel Xeon model 207)."""
     if listed:
-        _tiles(out, x, W, 1, 0, kept, counts, j_lo, j_hi, k_lo, k_hi)
+        _columns_listed(out, x, W, kept, counts, j_lo, j_hi, k_lo, k_hi)
     else:
-        _tiles(out, x, W, 1, 0, None, None, j_lo, j_hi, k_lo, k_hi)
+        _columns(out, x, W, j_lo, j_hi, k_lo, k_hi)
 
 
 @njit(**JIT_SPLIT)
@@ -404,27 +426,29 @@ def matmul_sparse_cut(out, x, W, room, threads, partial=None):
     n = W.shape[1]
     width = TILE_BYTES // out.itemsize  # ``tile_columns``
     kept, counts, listed = _row_lists(x, room)
+    first = np.int64(0)  # (``_sparse_columns``: its ranges' starts not literal)
     if partial is not None and over_k(out, k, partial, threads):
         P = matrix(partial, 0, m, n)
         for p in prange(threads):
             lo, hi = piece(k, threads, p, ALIGN)
-            _sparse_columns(out if p == 0 else P, x, W, kept, counts, listed, 0, n, lo, hi)
+            _sparse_columns(out if p == 0 else P, x, W, kept, counts, listed, first, n, lo, hi)
         add_partial(out, partial)
         return
     if threads < 2 or n <= width:
-        _sparse_columns(out, x, W, kept, counts, listed, 0, n, 0, k)
+        _sparse_columns(out, x, W, kept, counts, listed, first, n, first, k)
         return
     for p in prange(threads):
         lo, hi = piece(n, threads, p, width)
         if lo < hi:
-            _sparse_columns(out, x, W, kept, counts, listed, lo, hi, 0, k)
+            _sparse_columns(out, x, W, kept, counts, listed, lo, hi, first, k)
 
 
 @njit(**JIT_INNER)
 def matmul_tn_sparse(out, x, dout, alpha, beta, room):
     """out = alpha * x.T @ dout + beta * out as :func:`matmul_tn`, each tile (of x's columns) summing only over
     the samples where one of its columns of x is not zero, when that skips enough (see above); ``room`` int32
-    scratch of ``sparse_room(m, k)``."""
+    scratch of ``sparse_room(m, k)``. Without lists, :func:`matmul_tn` itself (its register blocks inlined here
+    too, they took 3 s more of a cold compile; Intel Xeon model 207)."""
     wide_vectors()
     m, k = x.shape
     if has_zeros(x):
@@ -434,7 +458,7 @@ def matmul_tn_sparse(out, x, dout, alpha, beta, room):
         if list_columns(kept, counts, flags, x) <= LISTED_MAX_KEPT * _tile_total(k) * m:
             _tiles(out, x.T, dout, alpha, beta, kept, counts, 0, dout.shape[1], 0, m)
             return
-    _tiles(out, x.T, dout, alpha, beta, None, None, 0, dout.shape[1], 0, x.shape[0])
+    matmul_tn(out, x, dout, alpha, beta)
 
 
 @kernel_only

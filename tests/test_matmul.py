@@ -531,6 +531,27 @@ def test_the_sparse_product_cut_over_threads_is_one_call_s_bit_for_bit(m, k, col
         np.testing.assert_array_equal(out, whole)
 
 
+def test_the_register_blocks_compile_once_whatever_the_ranges():
+    """The own products' register blocks (``matmul._columns``, ``matmul._columns_listed``: each seconds of a cold
+    compile) compile for int64 ranges only, whichever product calls them (whole, cut by columns, cut along k): Numba
+    compiles a function once per literal argument, and literal starts (0) made three copies (18 of a cold 31 s
+    compile of ``repeat_product``, Intel Xeon model 207)."""
+    rng = np.random.default_rng(0)
+    m, k, n = 12, 64, 2 * COLUMNS
+    x = _sparse_inputs(rng, m, k, 0.6)
+    W = rng.standard_normal((k, n)).astype(np.float32)
+    room = np.zeros(sparse_room(m, k), np.int32)
+    out = np.empty((m, n), np.float32)
+    K.repeat_product(out, x, W, True, 1)  # matmul
+    K.repeat_product(out, x, W, True, 1, room)  # matmul_sparse
+    K.repeat_product(out, x, W, True, 1, room, 2)  # cut by columns
+    K.repeat_product(out, x, W, True, 1, room, 2, np.empty(m * n, np.float32))  # cut along k
+    for blocks in (matmul._columns, matmul._columns_listed):
+        assert blocks.signatures
+        for signature in blocks.signatures:
+            assert not any(isinstance(t, numba.types.Literal) for t in signature), (blocks, signature)
+
+
 @pytest.mark.parametrize("m,k,columns", [(64, 784, 4), (61, 800, 1), (7, 3000, 2), (64, 200, 4), (2, 9000, 1)])
 @pytest.mark.parametrize("zeros", [0.0, 0.6, 1.0])
 def test_the_first_layer_s_product_cut_along_k_sums_each_piece_s_rows_of_w_then_adds(m, k, columns, zeros):

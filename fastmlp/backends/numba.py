@@ -733,13 +733,14 @@ class NumbaBackend(BackendBase):
 
     def prepare(self, params, state, optimizer, data):
         """Compile (first run) or load from the cache (later runs) the epoch kernel this
-        training uses, by running it over no sample: nothing changes. A training whose products are
-        cut over the threads (``split_parts``: every optimizer but plain SGD) also gets its products'
-        choice here (``products.own_products``, else made at its first epoch call): on a machine's
-        first such training the kernels that time them compile first, and the first epoch waited for
-        them under its progress line (Intel Xeon model 207, Nesterov on the fashion net, empty cache:
-        53 s of a 60 s first epoch, "kernels compiled in 5.4 s" said before). (seconds, compiled:
-        whether either was compiled rather than loaded)."""
+        training uses, by running it over no sample: nothing changes. The kernel compiled is the one its
+        calls run (``_run_epoch``): for a training whose products are cut over the threads (``split_parts``: every
+        optimizer but plain SGD) the uncut kernel, with the products those calls take, whose choice
+        (``products.own_products``) is made here first: on a machine's first such training the kernels that time
+        them compile, and the first epoch waited for them under its progress line (Intel Xeon model 207, Nesterov
+        on the fashion net, empty cache: 53 s of a 60 s first epoch); where fastmlp's own products were chosen, the
+        first epoch then compiled its kernel again for them (Adam on the fashion net: 28 s at 8-10 samples/s after
+        "kernels compiled in 35 s"). (seconds, compiled: whether either was compiled rather than loaded)."""
         key = self._prepare_key(optimizer, data)
         if key in _prepared:
             return None
@@ -747,11 +748,6 @@ class NumbaBackend(BackendBase):
         misses = _cache_misses(compiled)
         t0 = time.perf_counter()
         self.train_epoch(params, state, optimizer, data, np.zeros(0, np.int64), 0.0)
-        kernel = self.choose_epoch_kernel(optimizer, data.batch_size, data.weighted, data.dropout is not None, data.X)
-        rows = min(data.batch_size, data.n)
-        if split_parts(kernel, self.arch, rows) is not None:
-            with self._fit_lock, start_runtime():
-                own_products(self.arch, rows, data.X, True)
         seconds = time.perf_counter() - t0
         _prepared.add(key)
         return seconds, _cache_misses(compiled) > misses
@@ -779,8 +775,8 @@ class NumbaBackend(BackendBase):
                     or (online == "any" and tb.online.ST.shape[1] == 0)
                     or (data.dropout is not None and tb.dropout is None)):
                 tb = self._train = _TrainingBuffers(self.arch, rows, online, data.dropout is not None)
-            cut = split_parts(kernel, self.arch, rows) if order.shape[0] else None  # all threads (preparing: none)
-            newly_cut = cut is not None and self._cut_newly_ready(optimizer, data)
+            cut = split_parts(kernel, self.arch, rows)  # all threads (preparing: the uncut kernel, ``_run_epoch``)
+            newly_cut = cut is not None and order.shape[0] > 0 and self._cut_newly_ready(optimizer, data)
             choice = self.thread_choice(kernel, rows) if order.shape[0] else None
             if choice is None:
                 return self._run_epoch(kernel, tb, params, state, optimizer, data, order, lr, cut)
@@ -832,9 +828,12 @@ class NumbaBackend(BackendBase):
         result = tb.result
         result[0] = 0
         samples = Samples(kernel_view(data.X), kernel_view(data.y), kernel_view(data.t), self._weights(data.w))
-        parts = None if one_thread else cut
+        # preparing (``prepare``: a call over no sample) compiles the kernel the calls run until the cut one is ready:
+        # uncut, with the products they take (``own``: a cut training's), so that the first epoch compiles nothing
+        preparing = order.shape[0] == 0
+        parts = None if one_thread or preparing else cut
         waiting = None  # the prepare key of a training that could be cut but is not yet
-        if cut is not None:
+        if cut is not None and not preparing:
             key = self._prepare_key(optimizer, data)
             if not self._cut_kernel_ready(key, kernel, tb, params, state, optimizer, samples, data, lr, cut):
                 parts, waiting = None, key  # until the cut kernel is ready: the same training on the BLAS's threads

@@ -487,12 +487,20 @@ MUTANTS = [
         "after"),
     Mutant(
         "prepare_leaves_the_products_choice_to_the_first_epoch", "fastmlp/backends/numba.py",
-        "        if split_parts(kernel, self.arch, rows) is not None:\n            with self._fit_lock, start_runtime():",
-        "        if False and split_parts(kernel, self.arch, rows) is not None:\n            with self._fit_lock, "
-        "start_runtime():",
-        ("tests/test_chunked_epochs.py::test_a_cut_training_makes_its_products_choice_while_preparing",),
+        "            cut = split_parts(kernel, self.arch, rows)  # all threads",
+        "            cut = split_parts(kernel, self.arch, rows) if order.shape[0] else None  # all threads",
+        ("tests/test_chunked_epochs.py::test_a_cut_training_makes_its_products_choice_while_preparing",
+         "tests/test_chunked_epochs.py::test_the_first_epoch_runs_the_kernel_its_preparation_compiled"),
         "a cut training's products' choice (and the compile of its timing kernels) waits for the first epoch, "
-        "under its progress line, not in the announced preparation"),
+        "under its progress line, not in the announced preparation; where its own products were chosen, the first "
+        "epoch compiles its kernel again for them"),
+    Mutant(
+        "register_blocks_compiled_per_literal_start", "kernels/matmul.py",
+        "            _sparse_columns(out, x, W, kept, counts, listed, lo, hi, first, k)",
+        "            _sparse_columns(out, x, W, kept, counts, listed, lo, hi, 0, k)",
+        ("tests/test_matmul.py::test_the_register_blocks_compile_once_whatever_the_ranges",),
+        "the cut product by columns passes a literal 0: Numba compiles the register blocks once more for it (6 s "
+        "of a cold compile on Intel Xeon model 207)"),
     Mutant(
         "row_product_at_256_bits", "kernels/inference.py",
         "    wide_vectors()  # the block's sums in 16 AVX-512 registers, not 32 of 256 bits (all there are: spilled)\n",
