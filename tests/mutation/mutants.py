@@ -872,8 +872,8 @@ MUTANTS = [
         "second thread)"),
     Mutant(
         "sparse_over_k_both_pieces_into_the_output", "kernels/matmul.py",
-        "_sparse_columns(out if p == 0 else P, x, W, kept, counts, listed, 0, n, lo, hi)",
-        "_sparse_columns(out, x, W, kept, counts, listed, 0, n, lo, hi)",
+        "_sparse_columns(out if p == 0 else P, x, W, kept, counts, listed, first, n, lo, hi)",
+        "_sparse_columns(out, x, W, kept, counts, listed, first, n, lo, hi)",
         ("tests/test_matmul.py::test_the_first_layer_s_product_cut_along_k_sums_each_piece_s_rows_of_w_then_adds",),
         "the own product over nonzero inputs cut along k writes both pieces' sums into the output (a race; the "
         "partial added is stale)"),
