@@ -535,17 +535,20 @@ def test_the_register_blocks_compile_once_whatever_the_ranges():
     """The own products' register blocks (``matmul._columns``, ``matmul._columns_listed``: each seconds of a cold
     compile) compile for int64 ranges only, whichever product calls them (whole, cut by columns, cut along k): Numba
     compiles a function once per literal argument, and literal starts (0) made three copies (18 of a cold 31 s
-    compile of ``repeat_product``, Intel Xeon model 207)."""
+    compile of ``repeat_product``, Intel Xeon model 207). The callers are compiled afresh here (uncached copies):
+    loaded from the cache, a kernel types none of its calls."""
+    from fastmlp.kernels.config import JIT
+    from fastmlp.kernels.split import JIT_SPLIT
     rng = np.random.default_rng(0)
     m, k, n = 12, 64, 2 * COLUMNS
     x = _sparse_inputs(rng, m, k, 0.6)
     W = rng.standard_normal((k, n)).astype(np.float32)
     room = np.zeros(sparse_room(m, k), np.int32)
     out = np.empty((m, n), np.float32)
-    K.repeat_product(out, x, W, True, 1)  # matmul
-    K.repeat_product(out, x, W, True, 1, room)  # matmul_sparse
-    K.repeat_product(out, x, W, True, 1, room, 2)  # cut by columns
-    K.repeat_product(out, x, W, True, 1, room, 2, np.empty(m * n, np.float32))  # cut along k
+    for caller, options, args in [(matmul.matmul, JIT, (out, x, W)), (matmul.matmul_sparse, JIT, (out, x, W, room)),
+                                  (matmul.matmul_sparse_cut, JIT_SPLIT,  # all three calls: over k, whole, by columns
+                                   (out, x, W, room, 2, np.empty(m * n, np.float32)))]:
+        numba.njit(**dict(options, cache=False, no_cpython_wrapper=False))(caller.py_func)(*args)
     for blocks in (matmul._columns, matmul._columns_listed):
         assert blocks.signatures
         for signature in blocks.signatures:
