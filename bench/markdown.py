@@ -423,9 +423,10 @@ def _compile(report):
                  for key, kind in (("cold", "cold (empty NUMBA_CACHE_DIR)"), ("warm", "warm (same cache)"))]
     first = next(iter(comp["optimizers"].values()), {})
     runs = {key: len(first.get(key, {}).get("per_process", [])) or 1 for key in ("cold", "warm")}
-    return (f"Network {comp['network']}, batch {comp['batch_size']}, one batch trained by a fresh process "
-            f"with each optimizer: cold, the best of {runs['cold']} processes, each from its own empty cache; "
-            f"warm, the best of {runs['warm']} on the cache the last cold one filled.\n\n"
+    return (f"Network {comp['network']}, batch {comp['batch_size']}, one batch of random inputs, half of them zero "
+            f"(as images' dark pixels), trained by a fresh process with each optimizer: cold, the best of "
+            f"{runs['cold']} processes, each from its own empty cache; warm, the best of {runs['warm']} on the cache "
+            f"the last cold one filled.\n\n"
             + table(["optimizer", "start", "launch → first trained batch s", "import s", "model + first fit s",
                      "launch → exit s"], rows))
 

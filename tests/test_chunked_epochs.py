@@ -131,59 +131,123 @@ def test_first_fit_says_the_kernels_are_being_prepared():
     assert sum(line.startswith("epoch 1/1") for line in lines) == 2  # the quiet fit printed nothing
 
 
-def test_a_cut_training_makes_its_products_choice_while_preparing(monkeypatch):
-    """A training whose products are cut over the threads (Nesterov momentum here) has its products'
-    choice made inside the announced preparation (``NumbaBackend.prepare``), not at its first epoch
-    call: on a machine's first such training that choice compiles its timing kernels first (tens of
-    seconds on a slow CPU), which the first epoch waited for under its progress line."""
+def _fresh_machine(monkeypatch):
+    """As in a fresh process on a machine with no products' choice recorded (each test's records are in a folder
+    of its own: ``conftest``): nothing prepared, timed, compiled in a thread or chosen."""
     from fastmlp.backends import numba as backend
-    rng = np.random.default_rng(0)
-    X = rng.random((256, 300))
+    from fastmlp.backends import products
+    backend._wait_for_cut_compiles()
+    for module, name, empty in ((backend, "_prepared", set()), (backend, "_cut_ready", set()),
+                                (backend, "_own_ready", set()), (backend, "_cut_compiling", {}),
+                                (backend, "_cut_failed", {}), (backend, "_uncut_seconds", {}),
+                                (products, "_chosen", {}), (products, "_timing_compiled", set())):
+        monkeypatch.setattr(module, name, empty)
+
+
+def _images(n=256, n_in=300, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, n_in))
     X[X < 0.5] = 0.0  # zeros, as images' dark pixels: the first layer's products over them are timed
-    y = np.arange(256) % 10
+    return X, np.arange(n) % 10
+
+
+def test_a_cut_training_times_no_product_before_its_first_batch(monkeypatch):
+    """On a machine's first training whose products are cut over the threads (Nesterov momentum here), on inputs
+    with zeros, nothing of its products' choice happens before its first batch: the preparation compiles the uncut
+    kernel with the BLAS's products; once the training has run ``CUT_AFTER_S``, a thread compiles the kernels that
+    time the products (timing nothing); the first call after that measures the choice, between two calls, and
+    starts the thread that compiles the cut kernel and the uncut one with the choice; the calls take it once they
+    are ready. Made before the first batch, the choice compiled its timing kernels and the kernel that takes it:
+    22-40 s (Adam and Nesterov momentum on the fashion net, a fresh machine, Intel Xeon model 207)."""
+    import threading
+
+    import numba
+    from fastmlp.backends import numba as backend
+    from fastmlp.backends import products
+    X, y = _images()
     m = fastmlp.MLP([300, 64, 10], dtype="float32", seed=0)
-    if not backend.cut_possible(m.arch, 64):
-        pytest.skip("nothing is cut here (one thread, or the deterministic mode)")
-    calls, preparing = [], []
-    prepare, own_products = backend.NumbaBackend.prepare, backend.own_products
+    if not backend.cut_possible(m.arch, 64) or 0 not in products.eligible(m.arch, 64):
+        pytest.skip("nothing is cut here, or no own product fits")
+    _fresh_machine(monkeypatch)
+    monkeypatch.setattr(backend, "CUT_AFTER_S", 1e-9)
+    chosen = np.zeros(len(m.arch.layers) - 1, np.int64)
+    chosen[0] = products.OWN_FORWARD | products.OWN_SPARSE  # what the timing gives here, as where they ran faster
+    events, real_measure = [], products._measure_cut
 
-    def spy_prepare(self, *args):
-        preparing.append(True)
-        try:
-            return prepare(self, *args)
-        finally:
-            preparing.pop()
+    def measure(arch, rows, batch, tiles=True):
+        if products._timing_off():  # compiling only: in the products' thread
+            events.append(("compiled", threading.current_thread().name))
+            return real_measure(arch, rows, batch, tiles)
+        events.append(("timed", threading.current_thread() is threading.main_thread(), bool(backend._cut_compiling)))
+        return chosen
+    monkeypatch.setattr(products, "_measure_cut", measure)
+    real_call, real_start, trained = backend.NumbaBackend._call_epoch, backend._compile_in_thread, threading.Event()
 
-    def spy_own_products(arch, rows, X=None, cut=False, **kwargs):
-        calls.append((cut, bool(preparing)))
-        return own_products(arch, rows, X, cut, **kwargs)
+    def call(self, kernel, tb, params, state, optimizer, samples, data, order, lr, net):
+        main = threading.current_thread() is threading.main_thread()
+        events.append(("call", order.shape[0] > 0, net.parts is not None, None if net.own is None else list(net.own),
+                       main))
+        if main and order.shape[0]:
+            trained.set()
+        return real_call(self, kernel, tb, params, state, optimizer, samples, data, order, lr, net)
 
-    monkeypatch.setattr(backend, "_prepared", set())  # as in a fresh process: this training prepares
-    monkeypatch.setattr(backend.NumbaBackend, "prepare", spy_prepare)
-    monkeypatch.setattr(backend, "own_products", spy_own_products)
-    m.fit(X, y, epochs=1, batch_size=64, optimizer="sgd", momentum=0.9, nesterov=True, verbose=0)
-    cut_calls = [inside for cut, inside in calls if cut]
-    assert cut_calls and cut_calls[0]  # the first choice for the cut training: while preparing
+    def start(key, name, ready, work):  # each thread's work after a training call of its fit (a slow compile's)
+        def late():
+            trained.wait(60)
+            work()
+        real_start(key, name, ready, late)
+    monkeypatch.setattr(backend.NumbaBackend, "_call_epoch", call)
+    monkeypatch.setattr(backend, "_compile_in_thread", start)
+    fastmlp.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # fixed: no one-thread probe pieces
+    try:
+        def fit(epochs):
+            events.clear()
+            trained.clear()
+            m.fit(X, y, epochs=epochs, batch_size=64, optimizer="sgd", momentum=0.9, nesterov=True, verbose=0)
+            backend._wait_for_cut_compiles()
+            return list(events)
+        first = fit(3)
+        # prepared (a call over no sample) with the BLAS's products, then three epoch calls on them; the third
+        # (the first not counted, the second counted) started the products' thread, which compiled the timing
+        # kernels and timed nothing
+        assert first[0] == ("call", False, False, None, True)
+        assert [e for e in first if e[0] == "call"][1:] == [("call", True, False, None, True)] * 3
+        assert [e for e in first if e[0] != "call"] == [("compiled", "fastmlp-compile-products")]
+        assert products.own_known(m.arch, 64, X, True) is False
+        second = fit(1)
+        # its call measured the choice first, on this thread, no compile running, then started the thread that
+        # prepared (calls over no sample) the cut kernel and the uncut one with the choice, and ran uncut on the
+        # BLAS's products meanwhile
+        assert second[0] == ("timed", True, False) and not [e for e in second[1:] if e[0] == "timed"]
+        assert [e for e in second if e[0] == "call" and e[4]] == [("call", True, False, None, True)]
+        assert sorted(e for e in second if e[0] == "call" and not e[4]) == [
+            ("call", False, False, chosen.tolist(), False), ("call", False, True, chosen.tolist(), False)]
+        assert products.own_known(m.arch, 64, X, True)
+        third = fit(1)
+        assert third == [("call", True, True, chosen.tolist(), True)]  # cut, with the choice, nothing timed
+        [key] = backend._own_ready  # (this training's alone: a fresh process's)
+        assert m.engine._own(key, 64, X, 2, None).tolist() == chosen.tolist()  # so too its calls not cut
+    finally:
+        fastmlp.set_num_threads("auto")
 
 
 def test_the_first_epoch_runs_the_kernel_its_preparation_compiled(monkeypatch):
     """The preparation compiles the kernel the first epoch runs, with the products it takes: for a cut training
-    (Nesterov momentum here) whose first layer takes fastmlp's own products over nonzero inputs, the uncut kernel
-    with those products (``Net.own``). Prepared without them, the first epoch compiled its kernel again (Adam on the
-    fashion net, a fresh machine: 28 s at 8-10 samples/s after "kernels compiled in 35 s")."""
+    (Nesterov momentum here) whose first layer takes fastmlp's own products over nonzero inputs by a choice made
+    before (in this process, or recorded on this machine), the uncut kernel with those products (``Net.own``).
+    Prepared without them, the first epoch compiled its kernel again (Adam on the fashion net: 28 s at 8-10
+    samples/s after "kernels compiled in 35 s")."""
     import numba
     from fastmlp.backends import numba as backend
     from fastmlp.backends import products
-    rng = np.random.default_rng(0)
-    X = rng.random((256, 300))
-    X[X < 0.5] = 0.0
-    y = np.arange(256) % 10
+    X, y = _images()
     m = fastmlp.MLP([300, 64, 10], dtype="float32", seed=0)
     if not backend.cut_possible(m.arch, 64) or 0 not in products.eligible(m.arch, 64):
         pytest.skip("nothing is cut here, or no own product fits")
+    _fresh_machine(monkeypatch)
     own = np.zeros(len(m.arch.layers) - 1, np.int64)
-    own[0] = products.OWN_FORWARD | products.OWN_SPARSE  # the choice made as where they ran faster
-    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False, **kw: own if cut else None)
+    own[0] = products.OWN_FORWARD | products.OWN_SPARSE  # the choice made before, as where they ran faster
+    products._chosen[products._choice(m.arch, 64, X, True, False).key] = own
     calls = []
     call_epoch = backend.NumbaBackend._call_epoch
 
@@ -191,9 +255,7 @@ def test_the_first_epoch_runs_the_kernel_its_preparation_compiled(monkeypatch):
         calls.append((order.shape[0] > 0, numba.typeof(net)))
         return call_epoch(self, kernel, tb, params, state, optimizer, samples, data, order, lr, net)
 
-    monkeypatch.setattr(backend, "_prepared", set())  # as in a fresh process: this training prepares,
-    monkeypatch.setattr(backend, "_cut_ready", set())  # its cut kernel not ready (another test's may be)
-    monkeypatch.setattr(backend, "CUT_AFTER_S", 1e9)  # and not started: the calls stay those prepared for
+    monkeypatch.setattr(backend, "CUT_AFTER_S", 1e9)  # the cut kernel not started: the calls stay those prepared for
     monkeypatch.setattr(backend.NumbaBackend, "_call_epoch", spy)
     m.fit(X, y, epochs=1, batch_size=64, optimizer="sgd", momentum=0.9, nesterov=True, verbose=0)
     prepared = [net for trained, net in calls if not trained]

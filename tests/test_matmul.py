@@ -29,6 +29,7 @@ from fastmlp.kernels.split import ALIGN, over_k, piece
 from fastmlp.kernels.structs import OWN_DW, OWN_DX, OWN_FORWARD, OWN_SPARSE
 from fastmlp.backends import TrainingData
 from fastmlp.checks import check_targets, check_X
+from choices import choose_products
 from test_epoch_allocations import ZERO, _one_and_hundred, nrt_stats  # noqa: F401  (nrt_stats: switched on)
 
 COLUMNS = tile_columns(4)  # one tile row of float32: 64 with AVX-512, 32 with AVX2
@@ -294,6 +295,46 @@ def test_with_several_threads_a_cut_training_s_first_layer_over_nonzero_inputs_i
     assert products.own_products(ARCH, 16, X, cut=True) is None  # slower: the BLAS's pieces
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_timing_kernels_compile_apart_from_the_timing(offered, monkeypatch, threads):
+    """``compile_timing`` runs every product the choice would time, both ways, but none of them (no repetition, no
+    clock read) and changes no setting of the process (the BLAS's threads: the training runs beside it); the choice
+    is made later, by ``own_products``, which ``own_known`` then tells from a choice not made (both None)."""
+    monkeypatch.setattr(products.tiles, "available", lambda: False)
+    clock = _fake(monkeypatch, 1.0, 2.0, threads=threads)
+    monkeypatch.setattr(numba, "set_num_threads", lambda n: None)  # (the pool may have one thread)
+    monkeypatch.setattr(products, "_timing_compiled", set())
+    reps = []
+    product = clock.repeat_product
+    monkeypatch.setattr(products.K, "repeat_product", lambda *args: reps.append(args[4]) or product(*args))
+
+    def limited():
+        raise AssertionError("the BLAS's threads limited by a compile")
+    monkeypatch.setattr(products.thread_choice, "blas_limited", limited)
+    X = np.random.default_rng(0).standard_normal((100, 20)).astype(np.float32)
+    X[:, :12] = 0
+    assert not products.own_known(ARCH, 16, X, cut=True) and not products.timing_compiled(ARCH, 16, X, cut=True)
+    products.compile_timing(ARCH, 16, X, cut=True)
+    assert products.timing_compiled(ARCH, 16, X, cut=True) and not products.own_known(ARCH, 16, X, cut=True)
+    assert reps and set(reps) == {0} and clock.now == 0.0 and products._chosen == {}  # run, not timed, not chosen
+    assert not products.timing_compiled(ARCH, 8, X, cut=True)  # another shape's
+    if threads > 1:
+        monkeypatch.undo()  # (the real blas_limited and set_num_threads for the measurement)
+        monkeypatch.setattr(products.tiles, "available", lambda: False)
+        clock = _fake(monkeypatch, 1.0, 2.0, threads=threads)
+        monkeypatch.setattr(numba, "set_num_threads", lambda n: None)
+    own = products.own_products(ARCH, 16, X, cut=True)
+    one = [OWN_FORWARD | OWN_DW | OWN_SPARSE, OWN_FORWARD | OWN_DX | OWN_DW, 0]  # every product on one thread
+    assert clock.now > 0 and own.tolist() == ([OWN_FORWARD | OWN_SPARSE, 0, 0] if threads > 1 else one)
+    assert products.own_known(ARCH, 16, X, cut=True)
+    monkeypatch.setattr(products, "_chosen", {})  # a fresh process on this machine: the record
+    assert products.own_known(ARCH, 16, X, cut=True) and products.own_products(ARCH, 16, X, cut=True, measure=False
+                                                                                ).tolist() == own.tolist()
+    # inputs without zeros: nothing to choose on several threads, another choice (not made) on one
+    assert products.own_known(ARCH, 16, np.ones((100, 20)), cut=True) == (threads > 1)
+    assert products.own_known(ARCH, 16, X)  # plain SGD: nothing to choose on several threads, the same on one
+
+
 @pytest.mark.parametrize("zeros", [False, True])
 def test_the_products_are_timed_on_operands_that_start_on_a_cache_line_as_a_call_s(offered, monkeypatch, zeros):
     """Every operand of every product timed (forward, dx, weight product; on random values or on a batch of the
@@ -363,7 +404,7 @@ def _fit(monkeypatch, own, optimizer, batch_size, n=100, epochs=2, zeros=0.0, **
     every product by the BLAS; ``zeros``, the share of the inputs set to zero (as an image's dark pixels: the
     same few inputs in most samples, and some more at random)."""
     asked = []
-    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False, **kw: asked.append(rows) or own)
+    choose_products(monkeypatch, own, asked)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, 20)).astype(np.float32)
     if zeros:
@@ -420,7 +461,7 @@ def test_training_with_matmul_allocates_nothing_per_batch(monkeypatch, optimizer
         monkeypatch.setattr(backend._TrainingBuffers, "make_room",
                             lambda tb, arch, own: make_room(tb, arch, own) or rooms.append(tb.ws.room.size))
     asked = []
-    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False, **kw: asked.append(rows) or flags)
+    choose_products(monkeypatch, flags, asked)
     rng = np.random.default_rng(0)
     model = fastmlp.MLP(LAYERS, activation="relu", seed=0)
     model.engine.epoch_kernel = kernel

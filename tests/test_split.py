@@ -20,6 +20,7 @@ from fastmlp.backends import TrainingData
 from fastmlp.backends import thread_choice as tc
 from fastmlp.backends import tiles as backend_tiles
 from fastmlp.checks import check_targets, check_X
+from choices import choose_products
 from test_epoch_allocations import nrt_stats  # noqa: F401  (the NRT statistics, switched on)
 from fastmlp.kernels.blas import gemm
 from fastmlp.kernels.config import SPLIT_MIN_UPDATE, SPLIT_MIN_WORK
@@ -319,7 +320,7 @@ def _epochs(monkeypatch, parts, optimizer, dtype, dropout=None, own=None, zeros=
 
     def patch():
         monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows: parts)
-        monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False, **kw: own)
+        choose_products(monkeypatch, own)
     patch()
     fastmlp.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # fixed: no one-thread probe pieces (never cut)
     try:
@@ -516,7 +517,7 @@ def test_a_cut_call_after_an_uncut_one_that_left_its_gradients_trains_the_same_w
         seen.append(np.count_nonzero(tb.grads))  # what the call before left in the buffer
         return real_run(self, kernel, tb, *args, **kwargs)
     monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows: next(ways))
-    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False, **kw: None)
+    choose_products(monkeypatch, None)
     monkeypatch.setattr(backend.NumbaBackend, "_run_epoch", run)
     fastmlp.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # fixed: no thread choice between the calls
     try:
@@ -634,7 +635,7 @@ def test_a_cut_epoch_allocates_nothing(fixed_threads, monkeypatch, sparse, flags
     rng = np.random.default_rng(0)
     if flags is not None:
         own = np.array([flags, 0, 0], np.int64)
-        monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False, **kw: own)
+        choose_products(monkeypatch, own)
     m = fastmlp.MLP(LAYERS, seed=0, dtype="float32")
     X = rng.normal(size=(640, LAYERS[0]))
     X[rng.random(X.shape) < (0.6 if sparse else 0.0)] = 0
@@ -703,7 +704,7 @@ def _copying_fit(monkeypatch, ahead, parts, optimizer, n=200, weightless=None, d
 
     def patch():
         monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows: parts)
-        monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False, **kw: None)
+        choose_products(monkeypatch, None)
         monkeypatch.setattr(backend._TrainingBuffers, "ahead", buffers)
     fastmlp.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # fixed: no one-thread probe pieces (never cut)
     try:
@@ -747,7 +748,8 @@ def test_copying_each_next_batch_ahead_trains_the_same_bits(monkeypatch, case, p
 def fresh_cut_state(monkeypatch):
     """No cut kernel ready, compiling or failed, and no training timed, as in a fresh process."""
     backend._wait_for_cut_compiles()
-    for name, empty in (("_cut_ready", set()), ("_cut_compiling", {}), ("_cut_failed", {}), ("_uncut_seconds", {})):
+    for name, empty in (("_cut_ready", set()), ("_own_ready", set()), ("_cut_compiling", {}), ("_cut_failed", {}),
+                        ("_uncut_seconds", {})):
         monkeypatch.setattr(backend, name, empty)
     monkeypatch.setattr(backend, "split_parts", lambda kernel, arch, rows: 2)
 

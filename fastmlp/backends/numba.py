@@ -36,7 +36,10 @@ private kernel never validates; its public twin checks, then calls it). It owns:
   (``ThreadChoice.kernel_changed``: all threads ran uncut until then);
 - on one core, which layers' forward products go to the kernels' own register-blocked product
   (``kernels.matmul``) instead of the BLAS: measured per layer at a training shape's first epoch call
-  (:mod:`fastmlp.backends.products`), and passed to the epoch kernels as ``Net.own``.
+  (:mod:`fastmlp.backends.products`), and passed to the epoch kernels as ``Net.own``; on several threads, a cut
+  training's first layer over its inputs' nonzeros, measured as its cut kernel is prepared: where that choice was
+  not made before, its timing kernels compile first in a thread, the training runs on the BLAS's products until the
+  kernels that take the choice are ready (``NumbaBackend._own``, ``_cut_kernel_ready``).
 """
 import contextlib
 import copy
@@ -61,7 +64,7 @@ from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, N_IN, N_O
                                WEIGHT_SUM, ActChoice, Batching, DropoutWork, LossChoice, OnlineScratch, Samples,
                                UpdateChoice, Workspace)
 from . import products, thread_choice, tiles
-from .products import own_products, tiles_eligible, tiles_room
+from .products import own_known, own_products, tiles_eligible, tiles_room
 from .base import BackendBase, EpochResult, no_weights, weighted_total
 
 EPOCH_KERNELS = ("auto", "online", "fused", "generic")
@@ -75,6 +78,9 @@ _cut_lock = threading.Lock()
 _cut_ready = set()  # prepare keys whose cut epoch kernel (Net.parts, kernels.split) is compiled or loaded here
 _cut_compiling = {}  # prepare key -> the thread compiling (or loading) it now
 _cut_failed = {}  # prepare key -> the exception its compile raised: that training is never cut
+# prepare keys whose uncut calls take their products' choice (``Net.own``): their kernel with it compiled or loaded,
+# by the preparation where the choice was made before, else by the thread that prepares the cut kernel
+_own_ready = set()
 # A training's cut kernel is prepared once it has trained this long uncut in this process (its first epoch call,
 # which compiles or loads the uncut kernel, not counted): a short fit never pays for a compile it would not use.
 CUT_AFTER_S = 1.0
@@ -97,6 +103,32 @@ def _wait_for_cut_compiles():
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_wait_for_cut_compiles)
+
+
+def _compile_in_thread(key, name, ready, work):
+    """Start a thread called ``name`` that runs ``work()`` (compiling or loading kernels of the training ``key``, a
+    prepare key, by calls over no sample) while the training goes on: ``key`` is in ``_cut_compiling`` until then,
+    and goes into each set of ``ready`` when it returned, or into ``_cut_failed`` when it raised (a bug, not the
+    user's: that training is then never cut), in one step under ``_cut_lock``, which the caller holds."""
+    def run():
+        error = RuntimeError("the compile did not finish")
+        try:
+            with start_runtime():
+                work()
+            error = None
+        except Exception as e:
+            error = e
+        finally:  # compiling -> ready (or failed) in one step: under the lock, never in both
+            with _cut_lock:
+                if error is None:
+                    for done in ready:
+                        done.add(key)
+                else:
+                    _cut_failed[key] = error
+                _cut_compiling.pop(key, None)
+    thread = threading.Thread(target=run, name=name)
+    _cut_compiling[key] = thread
+    thread.start()
 
 
 def _load_tbb():
@@ -735,12 +767,13 @@ class NumbaBackend(BackendBase):
         """Compile (first run) or load from the cache (later runs) the epoch kernel this
         training uses, by running it over no sample: nothing changes. The kernel compiled is the one its
         calls run (``_run_epoch``): for a training whose products are cut over the threads (``split_parts``: every
-        optimizer but plain SGD) the uncut kernel, with the products those calls take, whose choice
-        (``products.own_products``) is made here first: on a machine's first such training the kernels that time
-        them compile, and the first epoch waited for them under its progress line (Intel Xeon model 207, Nesterov
-        on the fashion net, empty cache: 53 s of a 60 s first epoch); where fastmlp's own products were chosen, the
-        first epoch then compiled its kernel again for them (Adam on the fashion net: 28 s at 8-10 samples/s after
-        "kernels compiled in 35 s"). (seconds, compiled: whether either was compiled rather than loaded)."""
+        optimizer but plain SGD) the uncut kernel, with the products those calls take (``_own``): the products'
+        choice where it was made before (in this process, or a record of this machine's), else the BLAS's, whose
+        kernel compiles in seconds. On a machine's first such training on inputs with zeros (images), choosing the
+        own products first compiled the kernels that time them and the kernel that takes them: 22-40 s before the
+        first batch (Adam and Nesterov momentum on the fashion net, Intel Xeon model 207), now compiled in threads
+        as the training runs (:meth:`_cut_kernel_ready`). (seconds, compiled: whether the kernel was compiled
+        rather than loaded)."""
         key = self._prepare_key(optimizer, data)
         if key in _prepared:
             return None
@@ -829,25 +862,21 @@ class NumbaBackend(BackendBase):
         result[0] = 0
         samples = Samples(kernel_view(data.X), kernel_view(data.y), kernel_view(data.t), self._weights(data.w))
         # preparing (``prepare``: a call over no sample) compiles the kernel the calls run until the cut one is ready:
-        # uncut, with the products they take (``own``: a cut training's), so that the first epoch compiles nothing
+        # uncut, with the products they take (``_own``), so that the first epoch compiles nothing
         preparing = order.shape[0] == 0
         parts = None if one_thread or preparing else cut
         waiting = None  # the prepare key of a training that could be cut but is not yet
+        key = None if cut is None else self._prepare_key(optimizer, data)
+        if preparing and cut is not None and own_known(a, tb.rows, data.X, True):
+            _own_ready.add(key)  # a choice made before (a record): prepared with it, taken from the first call
         if cut is not None and not preparing:
-            key = self._prepare_key(optimizer, data)
             if not self._cut_kernel_ready(key, kernel, tb, params, state, optimizer, samples, data, lr, cut):
                 parts, waiting = None, key  # until the cut kernel is ready: the same training on the BLAS's threads
             elif key not in self._cut_measured:
                 # ready since this call began (the compiling thread): cut from the next call on, once
                 # ``train_epoch`` has told the thread choice (its speed mark was the uncut kernel's)
                 parts = None
-        # Net.own asked for at each call (a lookup; measured at the first, before the kernel compiles, `prepare`'s
-        # included): a deterministic mode set after the measurement is kept to
-        # with several threads, own products only in a training whose products are cut (``split_parts``): the first
-        # layer's over the batch's nonzero inputs, cut over the call's pieces; on one thread in its calls that are
-        # not cut (the thread choice's pieces on one thread, the calls before the cut kernel is ready: beside the
-        # BLAS's own threads a cut would wait on them), the same sums, bit for bit
-        own = own_products(a, tb.rows, data.X, cut is not None, tiles=parts is not None)
+        own = self._own(key, tb.rows, data.X, cut, parts)
         tb.make_room(a, own)
         net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts, own, sparse_threads(own, parts))
         started = time.perf_counter()
@@ -866,6 +895,25 @@ class NumbaBackend(BackendBase):
                           bool(r["diverged"]))
         state.step += out.steps
         return out
+
+    def _own(self, key, rows, X, cut, parts):
+        """``Net.own`` of an epoch call (:meth:`_run_epoch`) of the training ``key`` (its prepare key, None when not
+        cut) on the inputs ``X`` at ``rows`` rows a batch, asked for at each call (a lookup; a deterministic mode
+        set after the choice is kept to). On one thread, the products' choice, measured at the training's first
+        call (``prepare``'s). With several threads, own products only in a training whose products are cut
+        (``split_parts``): the first layer's over the batch's nonzero inputs, cut over the call's ``parts``; on one
+        thread in its calls that are not cut (the thread choice's pieces on one thread, the calls before the cut
+        kernel is ready: beside the BLAS's own threads a cut would wait on them), the same sums, bit for bit. The
+        choice is measured before the cut kernel is prepared, and none of it before a first batch
+        (:meth:`_cut_kernel_ready`): where it was not made before (a machine's first such training), the calls that
+        are not cut take the BLAS until their kernel with the choice is ready (``_own_ready``); compiling its
+        timing kernels and that kernel before the first batch took 22-40 s (Adam and Nesterov momentum on the
+        fashion net, Intel Xeon model 207, empty cache)."""
+        if cut is None:
+            return own_products(self.arch, rows, X)
+        if parts is None and key not in _own_ready:
+            return None
+        return own_products(self.arch, rows, X, True, tiles=parts is not None, measure=parts is not None)
 
     def _plain_tiles_after(self, optimizer, data, rows, seconds):
         """After a call of plain SGD by the 'fused' kernel that took ``seconds``: once this training (network, batch
@@ -895,41 +943,41 @@ class NumbaBackend(BackendBase):
         the cache) now, and the training goes on uncut meanwhile: cold, the cut kernel takes
         several seconds more to compile than the uncut one (its parallel loops), and no batch
         waits for it; a short fit never starts it. It compiles by a call over no sample with its
-        own result and statistics: it writes nothing the training reads or writes."""
+        own result and statistics: it writes nothing the training reads or writes. The products' choice
+        (``products.own_products``: the cut calls' and the uncut ones') is made first, here, between two calls;
+        where it was not made before, a thread first compiles (or loads) the kernels that time the products
+        (``products.compile_timing``: 12-15 s cold on the Intel Xeon model 207), and the choice is measured at the
+        first call after it (milliseconds). The thread that then prepares the cut kernel also prepares the uncut
+        calls' kernel with their choice, which they take once it is ready (``_own_ready``)."""
         if key in _cut_ready:
             return True
         if CUT_AFTER_S > 0 and _uncut_seconds.get(key, 0.0) < CUT_AFTER_S:
             return False
+        a, rows, X = self.arch, tb.rows, data.X
         with _cut_lock:
             if key in _cut_ready or key in _cut_compiling or key in _cut_failed:
                 return key in _cut_ready
-            # as the cut calls will ask (``_run_epoch``): the AMX tiles' choice measured here, not before a first batch
-            own = own_products(self.arch, tb.rows, data.X, True, tiles=True)
-            net = training_net(self.arch.net, samples.w.shape[0] > 0, tb.rows, parts, own,
-                               sparse_threads(own, parts))  # cut: threads
+            if not (own_known(a, rows, X, True, tiles=True) and own_known(a, rows, X, True)
+                    or products.timing_compiled(a, rows, X, True, tiles=True)):
+                _compile_in_thread(key, "fastmlp-compile-products", (),
+                                   lambda: products.compile_timing(a, rows, X, True, tiles=True))
+                return False
+            # as the calls will ask (``_own``): the AMX tiles' choice measured here, not before a first batch
+            own, own_uncut = own_products(a, rows, X, True, tiles=True), own_products(a, rows, X, True)
+            weighted = samples.w.shape[0] > 0
+            net = training_net(a.net, weighted, rows, parts, own, sparse_threads(own, parts))  # cut: threads
+            uncut = None if own_uncut is None or key in _own_ready else training_net(
+                a.net, weighted, rows, None, own_uncut, sparse_threads(own_uncut, None))
             quiet = copy.copy(tb)
             quiet.result = np.zeros(1, EPOCH_RESULT)
             quiet.ws = tb.ws._replace(stats=np.zeros_like(tb.ws.stats))
 
             def compile_cut():
-                error = RuntimeError("the cut kernel's compile did not finish")
-                try:
-                    with start_runtime():
+                for each in (net, uncut):
+                    if each is not None:
                         self._call_epoch(kernel, quiet, params, state, optimizer, samples, data,
-                                         np.zeros(0, np.int64), lr, net)
-                    error = None
-                except Exception as e:  # a bug, not the user's: that training stays uncut
-                    error = e
-                finally:  # compiling -> ready (or failed) in one step: under the lock, never in both
-                    with _cut_lock:
-                        if error is None:
-                            _cut_ready.add(key)
-                        else:
-                            _cut_failed[key] = error
-                        _cut_compiling.pop(key, None)
-            thread = threading.Thread(target=compile_cut, name="fastmlp-compile-cut")
-            _cut_compiling[key] = thread
-            thread.start()
+                                         np.zeros(0, np.int64), lr, each)
+            _compile_in_thread(key, "fastmlp-compile-cut", (_cut_ready, _own_ready), compile_cut)
         return False
 
     def _call_epoch(self, kernel, tb, params, state, optimizer, samples, data, order, lr, net):

@@ -19,6 +19,13 @@ alternated). A few milliseconds, once. Where the training's inputs have zeros (i
 same batch (Fashion-MNIST, Zen 4, one thread: 64x784x256 forward 190 us against the BLAS's 266, SGD's weight
 product 193 against 250); the key of the choice says whether they have.
 
+When: on one thread at the training's first epoch call (``prepare``'s). A training cut over several threads (below)
+makes it as its cut kernel is prepared, after its first second, never before its first batch: where it was not made
+before (a machine's first such training), a thread first compiles the timing kernels (:func:`compile_timing`, timing
+nothing: the fashion net's, 12-15 s cold on the Intel Xeon model 207, took 22-40 s before the first batch with the
+kernel that takes the choice), the training runs on the BLAS's products meanwhile, and the choice is timed between two
+calls once they are compiled (``fastmlp.backends.numba``).
+
 Only where the training runs on one thread: a process on one core (Numba's pool of one thread;
 the BLAS then runs on one thread too). With several threads the BLAS's threads (plain SGD) or
 the kernels' cut products (``kernels.split``) share each product out, and the thread choice's pieces
@@ -49,6 +56,7 @@ Where AMX may run (``tiles.available``), a layer's product goes to the tiles
 (``kernels.tiles``, float32 results from bfloat16 parts) where they measured faster than ``matmul`` by
 ``MARGIN`` at the blocks' rows.
 """
+import contextlib
 import threading
 import time
 from collections import namedtuple
@@ -76,6 +84,27 @@ _chosen = {}  # (layers, rows, dtype name, inputs with zeros, threads[, tiles ma
 _lock = threading.Lock()  # one measurement at a time (two at once would time each other)
 
 
+Choice = namedtuple("Choice", "key record zeros tiles threads")  # a training's products' choice: where it is kept
+
+
+def _choice(arch, rows, X, cut, tiles):
+    """The :class:`Choice` :func:`own_products` makes for these arguments: its key in this process (``_chosen``) and
+    on this machine (``record``: name and key for ``records``), whether the inputs have zeros, whether the tiles are
+    timed, the process's thread count; None where there is nothing to choose (the answer is None)."""
+    threads = numba.config.NUMBA_NUM_THREADS
+    if thread_choice.is_deterministic() or (threads >= 2 and not cut):
+        return None  # (before sampling X: asked at every epoch call)
+    zeros = has_zeros(X, rows)
+    tiles_ok = threads >= 2 and tiles and tiles_eligible(arch, rows)
+    if threads >= 2 and not zeros and not tiles_ok:
+        return None
+    dtype = np.dtype(arch.dtype).name
+    # (with several threads, whether the tiles were timed is part of the choice: a record made without them is not
+    # the choice with them, nor the other way)
+    key = (tuple(arch.layers), int(rows), dtype, zeros, int(threads)) + ((tiles_ok,) if threads >= 2 else ())
+    return Choice(key, ("own_products", (*map(int, arch.layers), int(rows), *key[2:])), zeros, tiles_ok, threads)
+
+
 def own_products(arch, rows, X=None, cut=False, tiles=False, measure=True):
     """``Net.own`` for a training of ``arch`` at ``rows`` samples per batch: an int64 array (L,) of
     flags, ``OWN_FORWARD`` for the layers whose forward product runs faster by ``kernels.matmul``,
@@ -89,33 +118,71 @@ def own_products(arch, rows, X=None, cut=False, tiles=False, measure=True):
     where they may run (``tiles_eligible``: ``OWN_TILES``), a choice of its own (the numba backend asks for it only
     as it prepares the training's cut kernel, after its first second: the tiles' kernels take seconds to compile
     cold, which no first batch should wait for). ``measure`` False: only a choice made before, in this process or
-    on this machine (``records``), else None."""
-    threads = numba.config.NUMBA_NUM_THREADS
-    if thread_choice.is_deterministic() or (threads >= 2 and not cut):
-        return None  # (before sampling X: asked at every epoch call)
-    zeros = has_zeros(X, rows)
-    tiles_ok = threads >= 2 and tiles and tiles_eligible(arch, rows)
-    if threads >= 2 and not zeros and not tiles_ok:
+    on this machine (``records``), else None (:func:`own_known` tells the two Nones apart)."""
+    choice = _choice(arch, rows, X, cut, tiles)
+    if choice is None:
         return None
-    dtype = np.dtype(arch.dtype).name
-    # (with several threads, whether the tiles were timed is part of the choice: a record made without them is not
-    # the choice with them, nor the other way)
-    key = (tuple(arch.layers), int(rows), dtype, zeros, int(threads)) + ((tiles_ok,) if threads >= 2 else ())
-    record = ("own_products", (*map(int, arch.layers), int(rows), *key[2:]))
+    def valid(flags):
+        return _valid_flags(flags, len(arch.layers) - 1)
     with _lock:
-        if key not in _chosen:
+        if choice.key not in _chosen:
             if not measure:
-                found = records.recorded(*record, lambda flags: _valid_flags(flags, len(arch.layers) - 1))
+                found = records.recorded(*choice.record, valid)
                 if found is None:
                     return None
                 flags = found[0]
             else:
-                batch = sample_batch(X, rows) if zeros else None
-                flags = records.kept(*record, lambda: _flags_list(_measure_cut(arch, rows, batch, tiles_ok)
-                                                                  if threads >= 2 else _measure(arch, rows, batch)),
-                                     lambda flags: _valid_flags(flags, len(arch.layers) - 1))
-            _chosen[key] = None if flags is None else np.array(flags, np.int64)
-        return _chosen[key]
+                batch = sample_batch(X, rows) if choice.zeros else None
+                flags = records.kept(*choice.record, lambda: _flags_list(
+                    _measure_cut(arch, rows, batch, choice.tiles) if choice.threads >= 2
+                    else _measure(arch, rows, batch)), valid)
+            _chosen[choice.key] = None if flags is None else np.array(flags, np.int64)
+        return _chosen[choice.key]
+
+
+def own_known(arch, rows, X=None, cut=False, tiles=False):
+    """Whether :func:`own_products` answers these arguments without timing anything: nothing to choose, or a choice
+    made before in this process or on this machine (a record, then taken into this process's choices)."""
+    choice = _choice(arch, rows, X, cut, tiles)
+    if choice is None:
+        return True
+    own_products(arch, rows, X, cut, tiles, measure=False)
+    return choice.key in _chosen
+
+
+def compile_timing(arch, rows, X=None, cut=False, tiles=False):
+    """Compile (or load) the kernels that :func:`own_products` times for these arguments with, timing nothing and
+    changing no setting of the process (the BLAS's threads): for a thread to do while the training runs (the numba
+    backend's cut trainings, on a machine's first run), so that the measurement made then, between two epoch calls,
+    takes milliseconds, not the compile's seconds (12-15 s cold on the Intel Xeon model 207)."""
+    choice = _choice(arch, rows, X, cut, tiles)
+    if choice is None:
+        return
+    batch = sample_batch(X, rows) if choice.zeros else None
+    _timing.off = True
+    try:
+        if choice.threads >= 2:
+            _measure_cut(arch, rows, batch, choice.tiles)
+        else:
+            _measure(arch, rows, batch)
+    finally:
+        _timing.off = False
+    _timing_compiled.add(choice.key)
+
+
+def timing_compiled(arch, rows, X=None, cut=False, tiles=False):
+    """Whether :func:`compile_timing` compiled (or loaded) in this process what :func:`own_products` times for these
+    arguments with (or there is nothing to time)."""
+    choice = _choice(arch, rows, X, cut, tiles)
+    return choice is None or choice.key in _timing_compiled
+
+
+_timing = threading.local()  # off: this thread only compiles what it would time (``compile_timing``)
+_timing_compiled = set()  # the keys of the choices (``Choice.key``) whose timing kernels compile_timing compiled
+
+
+def _timing_off():
+    return getattr(_timing, "off", False)
 
 
 def _flags_list(own):
@@ -189,11 +256,11 @@ def _best_of(run, work):
     """The best of ``TIMINGS`` alternated timings of ``run(own, reps)`` (a product of ``work``
     multiply-adds, ``reps`` times: by fastmlp's own product when ``own``, else by the BLAS):
     (own seconds, BLAS seconds)."""
-    reps = _reps(work)
+    reps = 0 if _timing_off() else _reps(work)  # (no product: only compiled, ``compile_timing``)
     best = {True: np.inf, False: np.inf}
     for way in (True, False):  # compiled (or loaded) and warm before any timing: one untimed round
         run(way, reps)
-    for _ in range(TIMINGS):
+    for _ in range(0 if _timing_off() else TIMINGS):
         for way in (True, False):
             t0 = time.perf_counter()
             run(way, reps)
@@ -311,8 +378,8 @@ def _measure_cut(arch, rows, batch, tiles=True):
     before = numba.get_num_threads()
     rng = np.random.default_rng(0)
     flags, best = 0, np.inf
-    with thread_choice.blas_limited():
-        numba.set_num_threads(threads)
+    with contextlib.nullcontext() if _timing_off() else thread_choice.blas_limited():  # (process-wide)
+        numba.set_num_threads(threads)  # (this thread's)
         try:
             if batch is not None:
                 own_s, best = _timed(arch, rows, 0, rng, batch, threads)

@@ -489,11 +489,30 @@ MUTANTS = [
         "prepare_leaves_the_products_choice_to_the_first_epoch", "fastmlp/backends/numba.py",
         "            cut = split_parts(kernel, self.arch, rows)  # all threads",
         "            cut = split_parts(kernel, self.arch, rows) if order.shape[0] else None  # all threads",
-        ("tests/test_chunked_epochs.py::test_a_cut_training_makes_its_products_choice_while_preparing",
-         "tests/test_chunked_epochs.py::test_the_first_epoch_runs_the_kernel_its_preparation_compiled"),
-        "a cut training's products' choice (and the compile of its timing kernels) waits for the first epoch, "
-        "under its progress line, not in the announced preparation; where its own products were chosen, the first "
-        "epoch compiles its kernel again for them"),
+        ("tests/test_chunked_epochs.py::test_the_first_epoch_runs_the_kernel_its_preparation_compiled",),
+        "a cut training whose own products were chosen before is prepared with the BLAS's: its first epoch compiles "
+        "its kernel again for them"),
+    Mutant(
+        "products_timed_before_their_kernels_compiled_in_a_thread", "fastmlp/backends/numba.py",
+        "                    or products.timing_compiled(a, rows, X, True, tiles=True)):",
+        "                    or True):",
+        ("tests/test_chunked_epochs.py::test_a_cut_training_times_no_product_before_its_first_batch",),
+        "a machine's first cut training on images measures its products' choice between two calls with the timing "
+        "kernels not compiled: the training waits for their compile (12-15 s cold)"),
+    Mutant(
+        "uncut_calls_take_the_choice_before_their_kernel_is_ready", "fastmlp/backends/numba.py",
+        "        if parts is None and key not in _own_ready:\n",
+        "        if False:\n",
+        ("tests/test_chunked_epochs.py::test_a_cut_training_times_no_product_before_its_first_batch",),
+        "the calls not cut take the products' choice as soon as it is measured: their kernel with it compiles "
+        "under the training, not in the thread"),
+    Mutant(
+        "cut_thread_leaves_the_uncut_calls_kernel_to_them", "fastmlp/backends/numba.py",
+        "                for each in (net, uncut):\n",
+        "                for each in (net,):\n",
+        ("tests/test_chunked_epochs.py::test_a_cut_training_times_no_product_before_its_first_batch",),
+        "the thread that prepares the cut kernel does not prepare the uncut calls' kernel with the choice: the "
+        "first of them compiles it under the training"),
     Mutant(
         "register_blocks_compiled_per_literal_start", "kernels/matmul.py",
         "            _sparse_columns(out, x, W, kept, counts, listed, lo, hi, first, k)",
