@@ -469,14 +469,17 @@ def matmul_tn_or_sparse(out, x, dout, alpha, beta, room):
 
 @overload(matmul_tn_or_sparse, jit_options=JIT_INNER, inline="always")
 def _matmul_tn_or_sparse_impl(out, x, dout, alpha, beta, room):
+    # alpha and beta as float64 whatever the caller passed (a gradient's 1 and 0, SGD's -lr and 1, the timing's 1.0):
+    # the same values to ``_tiles``, one compile of each product, not one per pair of types (the int64 pair and the
+    # float64 one took 5.4 s of a training's cold compile on one thread; Intel Xeon model 207)
     if cuts_nothing(room):
-        return lambda out, x, dout, alpha, beta, room: matmul_tn(out, x, dout, alpha, beta)
+        return lambda out, x, dout, alpha, beta, room: matmul_tn(out, x, dout, float(alpha), float(beta))
 
     def impl(out, x, dout, alpha, beta, room):
         if room.size > 0:
-            matmul_tn_sparse(out, x, dout, alpha, beta, room)
+            matmul_tn_sparse(out, x, dout, float(alpha), float(beta), room)
         else:
-            matmul_tn(out, x, dout, alpha, beta)
+            matmul_tn(out, x, dout, float(alpha), float(beta))
     return impl
 
 

@@ -15,7 +15,7 @@ from .config import (BLAS_MIN_ROWS_DX, BLAS_MIN_WORK, JIT, JIT_INLINE, JIT_INNER
                      SPLIT_MIN_UPDATE, SPLIT_MIN_WORK)
 from .dense import col_sums, dense_backward_body, dense_dx, dense_forward_body, dense_sgd_body, weight_product
 from .dropout import dropped, layer_input, mask_backward
-from .intrinsics import entry, kernel_only, matrix, rows
+from .intrinsics import entry, kernel_only, matrix, rows, tiles_compile_here
 from .losses import fused_loss
 from .optimizers import (after_velocity_product, apply_update, before_velocity_product, step_coeffs,
                          velocity_fused)
@@ -52,9 +52,11 @@ def own_product(net, l):
     ``Net.own`` is None (no layer's does: nothing of ``matmul`` is compiled)."""
 
 
-def _own_flag(net, flag):
-    """The implementation of a ``Net.own`` flag's getter: None when ``Net.own`` is None, else layer l's ``flag``."""
-    if cuts_nothing(field_type(net, "own")):
+def _own_flag(net, flag, one_thread=False):
+    """The implementation of a ``Net.own`` flag's getter: None when ``Net.own`` is None, or for a flag of a process
+    of one thread only (``one_thread``) when ``Net.threads`` is set (a process of several), else layer l's
+    ``flag``."""
+    if cuts_nothing(field_type(net, "own")) or (one_thread and not cuts_nothing(field_type(net, "threads"))):
         return lambda net, l: None
     return lambda net, l: net.own[l] & flag != 0
 
@@ -67,24 +69,28 @@ def _own_product_impl(net, l):
 @kernel_only
 def own_weight_product(net, l):
     """Whether layer l's weight product (``dense.weight_product``) goes to ``matmul_tn`` (``Net.own`` has
-    ``OWN_DW``), or None when ``Net.own`` is None (nothing of ``matmul_tn`` is compiled)."""
+    ``OWN_DW``), or None when ``Net.own`` is None or ``Net.threads`` is set (nothing of ``matmul_tn`` is compiled):
+    in a process of several threads, a training's own products are its first layer's forward alone (or on AMX
+    tiles), never ``OWN_DW`` (``fastmlp.backends.products``), and ``matmul_tn`` compiled into every cut kernel for
+    nothing (10.7 s of a cold compile; Intel Xeon model 207)."""
 
 
 @overload(own_weight_product, jit_options=JIT_INNER)
 def _own_weight_product_impl(net, l):
-    return _own_flag(net, OWN_DW)
+    return _own_flag(net, OWN_DW, one_thread=True)
 
 
 @kernel_only
 def dx_scratch(ws, net, l):
     """``dense``'s ``wt`` for layer l's dx: the first n_in * n_out values of ``ws.wt`` when ``Net.own`` has
     ``OWN_DX`` for it (dx by ``matmul.matmul_t``), else none of them (by the BLAS or loops); None when
-    ``Net.own`` is None (nothing of ``matmul_t`` is compiled)."""
+    ``Net.own`` is None or ``Net.threads`` is set (nothing of ``matmul_t`` is compiled: as ``OWN_DW``, a flag of a
+    process of one thread only, see :func:`own_weight_product`)."""
 
 
 @overload(dx_scratch, jit_options=JIT_INNER_VIEWS)  # it returns a view it makes
 def _dx_scratch_impl(ws, net, l):
-    if cuts_nothing(field_type(net, "own")):
+    if cuts_nothing(field_type(net, "own")) or not cuts_nothing(field_type(net, "threads")):
         return lambda ws, net, l: None
 
     def impl(ws, net, l):
@@ -130,16 +136,25 @@ def _forward_partial_impl(ws, net, l):
     return impl
 
 
+def _no_tiles(net):
+    """Whether a training compiles nothing of AMX's tiles: nothing cut (``Net.parts`` None), ``Net.own`` None, or
+    kernels not compiled for a CPU with the tiles (``intrinsics.tiles_compile_here``: there ``OWN_TILES`` and
+    ``OWN_DW_TILES`` are never chosen, and the tiles' code took 11 s of a cut kernel's cold compile for nothing;
+    Intel Xeon model 207 without AMX)."""
+    return (cuts_nothing(field_type(net, "parts")) or cuts_nothing(field_type(net, "own"))
+            or not tiles_compile_here())
+
+
 @kernel_only
 def tile_room(ws, net, l):
     """The room of layer l's forward product on AMX tiles (``split.forward_by_tiles``): in a training cut over
     threads (``Net.parts``) whose ``Net.own`` flags the first layer ``OWN_TILES``, ``ws.tiles`` for that layer; an
-    empty view otherwise; None when nothing is cut or ``Net.own`` is None (nothing of the tiles compiled)."""
+    empty view otherwise; None where a training compiles nothing of the tiles (:func:`_no_tiles`)."""
 
 
 @overload(tile_room, jit_options=JIT_INNER_VIEWS)  # it returns a view it makes
 def _tile_room_impl(ws, net, l):
-    if cuts_nothing(field_type(net, "parts")) or cuts_nothing(field_type(net, "own")):
+    if _no_tiles(net):
         return lambda ws, net, l: None
 
     def impl(ws, net, l):
@@ -152,13 +167,13 @@ def weight_tile_room(ws, net, l):
     """The room of layer l's weight product on AMX tiles (``split.weight_step_by_tiles``): in a training cut over
     threads whose ``Net.own`` flags the first layer ``OWN_DW_TILES``, ``ws.tiles`` after the forward's room if it
     has one (``tile_room``: its packed W and a room for each piece) when it holds the product's operands at the
-    workspace's rows (``tiles.weight_sizes``); an empty view otherwise; None when nothing is cut or ``Net.own`` is
-    None."""
+    workspace's rows (``tiles.weight_sizes``); an empty view otherwise; None where a training compiles nothing of the
+    tiles (:func:`_no_tiles`)."""
 
 
 @overload(weight_tile_room, jit_options=JIT_INNER_VIEWS)  # it returns a view it makes
 def _weight_tile_room_impl(ws, net, l):
-    if cuts_nothing(field_type(net, "parts")) or cuts_nothing(field_type(net, "own")):
+    if _no_tiles(net):
         return lambda ws, net, l: None
 
     def impl(ws, net, l):
