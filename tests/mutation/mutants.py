@@ -493,6 +493,13 @@ MUTANTS = [
         "a cut training whose own products were chosen before is prepared with the BLAS's: its first epoch compiles "
         "its kernel again for them"),
     Mutant(
+        "own_weight_product_in_training_doubled", "kernels/matmul.py",
+        "            matmul_tn(out, x, dout, float(alpha), float(beta))\n    return impl",
+        "            matmul_tn(out, x, dout, 2.0 * float(alpha), float(beta))\n    return impl",
+        ("tests/test_matmul.py::test_training_with_matmul_trains_what_the_blas_trains",),
+        "a training's own weight product (OWN_DW, one thread) doubled: the training tests of the own products no "
+        "longer reach matmul_tn (as when they ran in a process of several threads, which never takes it)"),
+    Mutant(
         "products_timed_before_their_kernels_compiled_in_a_thread", "fastmlp/backends/numba.py",
         "                    or products.timing_compiled(a, rows, X, True, tiles=True)):",
         "                    or True):",
