@@ -957,8 +957,8 @@ class NumbaBackend(BackendBase):
         with _cut_lock:
             if key in _cut_ready or key in _cut_compiling or key in _cut_failed:
                 return key in _cut_ready
-            if not (own_known(a, rows, X, True, tiles=True) and own_known(a, rows, X, True)
-                    or products.timing_compiled(a, rows, X, True, tiles=True)):
+            known = own_known(a, rows, X, True, tiles=True) and own_known(a, rows, X, True)
+            if not known and not products.timing_compiled(a, rows, X, True, tiles=True):
                 _compile_in_thread(key, "fastmlp-compile-products", (),
                                    lambda: products.compile_timing(a, rows, X, True, tiles=True))
                 return False

@@ -120,8 +120,12 @@ def own_products(arch, rows, X=None, cut=False, tiles=False, measure=True):
     cold, which no first batch should wait for). ``measure`` False: only a choice made before, in this process or
     on this machine (``records``), else None (:func:`own_known` tells the two Nones apart)."""
     choice = _choice(arch, rows, X, cut, tiles)
-    if choice is None:
-        return None
+    return None if choice is None else _answer(choice, arch, rows, X, measure)
+
+
+def _answer(choice, arch, rows, X, measure):
+    """:func:`own_products`'s answer for its :class:`Choice` ``choice``: made before in this process, else this
+    machine's record, else (``measure``) measured now and recorded; None when not measured."""
     def valid(flags):
         return _valid_flags(flags, len(arch.layers) - 1)
     with _lock:
@@ -132,12 +136,16 @@ def own_products(arch, rows, X=None, cut=False, tiles=False, measure=True):
                     return None
                 flags = found[0]
             else:
-                batch = sample_batch(X, rows) if choice.zeros else None
-                flags = records.kept(*choice.record, lambda: _flags_list(
-                    _measure_cut(arch, rows, batch, choice.tiles) if choice.threads >= 2
-                    else _measure(arch, rows, batch)), valid)
+                flags = records.kept(*choice.record, lambda: _flags_list(_measured(choice, arch, rows, X)), valid)
             _chosen[choice.key] = None if flags is None else np.array(flags, np.int64)
         return _chosen[choice.key]
+
+
+def _measured(choice, arch, rows, X):
+    """``Net.own`` measured for ``choice`` (:func:`_measure_cut` on several threads, else :func:`_measure`), on a
+    batch of X where the inputs have zeros; in a thread whose timing is off, only its kernels compiled."""
+    batch = sample_batch(X, rows) if choice.zeros else None
+    return _measure_cut(arch, rows, batch, choice.tiles) if choice.threads >= 2 else _measure(arch, rows, batch)
 
 
 def own_known(arch, rows, X=None, cut=False, tiles=False):
@@ -146,7 +154,7 @@ def own_known(arch, rows, X=None, cut=False, tiles=False):
     choice = _choice(arch, rows, X, cut, tiles)
     if choice is None:
         return True
-    own_products(arch, rows, X, cut, tiles, measure=False)
+    _answer(choice, arch, rows, X, measure=False)  # (a record, if any, taken into ``_chosen``)
     return choice.key in _chosen
 
 
@@ -158,13 +166,9 @@ def compile_timing(arch, rows, X=None, cut=False, tiles=False):
     choice = _choice(arch, rows, X, cut, tiles)
     if choice is None:
         return
-    batch = sample_batch(X, rows) if choice.zeros else None
     _timing.off = True
     try:
-        if choice.threads >= 2:
-            _measure_cut(arch, rows, batch, choice.tiles)
-        else:
-            _measure(arch, rows, batch)
+        _measured(choice, arch, rows, X)
     finally:
         _timing.off = False
     _timing_compiled.add(choice.key)
