@@ -1,15 +1,17 @@
 """Compile time of the Numba path, measured in fresh processes, per optimizer.
 
 Cold: a new Python process with ``NUMBA_CACHE_DIR`` pointing at an empty
-folder, timed from its launch until its first trained batch (``MLP.fit`` on
-one batch with the net's optimizer: plain SGD, SGD with momentum or Adam, see
+folder, timed from its launch until its first trained batch (``MLP.fit`` of
+one epoch of :data:`ROWS` rows with the net's optimizer: plain SGD, SGD with momentum or Adam, see
 :data:`fastmlp.bench.workloads.OPTIMIZERS`, on random inputs half of which are zero, as images' dark
 pixels: where the inputs have zeros, a cut training (momentum, Adam) chooses its first layer's
 products by timing them, once per machine, which a first batch must not wait for, and inputs without
 zeros would leave that out): the parent's clock at launch
 against the child's when that fit returns (the interpreter's exit is not
-counted; ``wall_s`` shows it). Warm: a second process with the same, now
-filled, folder. Each optimizer gets its own empty folder.
+counted; ``wall_s`` shows it). :data:`ROWS` rows, not one batch, so that the fit screens its inputs as a fit of a
+training set does (``count_flagged``, from ``SCREEN_MIN_VALUES`` values: 1,338 rows of 784), compiling what such a fit
+compiles before its first batch; the batches after the first are counted too (about 0.02 s at batch 64, warm).
+Warm: a second process with the same, now filled, folder. Each optimizer gets its own empty folder.
 
 The children may write Python bytecode (``PYTHONDONTWRITEBYTECODE`` is removed from their
 environment) as a user's Python does: fastmlp's own modules are compiled to bytecode by the
@@ -27,6 +29,8 @@ import time
 
 from .isolate import best_record
 
+ROWS = 2048  # rows of the first fit: a training set's (its inputs screened by the kernel), 32 batches of 64
+
 _CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
@@ -34,11 +38,11 @@ launched = float(sys.argv[2])
 import numpy as np
 import fastmlp
 t1 = time.perf_counter()
-layers, activation, bs, fit_kwargs = json.loads(sys.argv[1])
+layers, activation, bs, rows, fit_kwargs = json.loads(sys.argv[1])
 rng = np.random.default_rng(0)
-X = rng.random((bs, layers[0]), dtype=np.float32)
+X = rng.random((rows, layers[0]), dtype=np.float32)
 X[X < 0.5] = 0  # half the inputs zero, as images' dark pixels (Fashion-MNIST: about half)
-y = rng.integers(0, layers[-1], bs)
+y = rng.integers(0, layers[-1], rows)
 fastmlp.MLP(layers, activation=activation, seed=0).fit(X, y, epochs=1, batch_size=bs, verbose=0, **fit_kwargs)
 t2 = time.perf_counter()
 done = time.time()
@@ -47,7 +51,8 @@ print(json.dumps({"import_s": t1 - t0, "first_batch_s": t2 - t1, "to_first_batch
 
 
 def run_child(net, cache_dir, timeout=300):
-    """One fresh process training one batch of ``net`` (with its optimizer) with ``NUMBA_CACHE_DIR=cache_dir``.
+    """One fresh process training one epoch of :data:`ROWS` rows (at least a batch) of ``net`` (with its optimizer)
+    with ``NUMBA_CACHE_DIR=cache_dir``.
 
     Returns
     -------
@@ -58,7 +63,8 @@ def run_child(net, cache_dir, timeout=300):
     """
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode as a user's runs have it (module docstring)
-    arg = json.dumps([list(net.layers), net.activation, net.batch_size, net.opt.fastmlp_kwargs()])
+    arg = json.dumps([list(net.layers), net.activation, net.batch_size, max(ROWS, net.batch_size),
+                      net.opt.fastmlp_kwargs()])
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", _CHILD, arg, repr(time.time())], env=env, capture_output=True,
                           text=True, timeout=timeout)

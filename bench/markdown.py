@@ -423,7 +423,9 @@ def _compile(report):
                  for key, kind in (("cold", "cold (empty NUMBA_CACHE_DIR)"), ("warm", "warm (same cache)"))]
     first = next(iter(comp["optimizers"].values()), {})
     runs = {key: len(first.get(key, {}).get("per_process", [])) or 1 for key in ("cold", "warm")}
-    return (f"Network {comp['network']}, batch {comp['batch_size']}, one batch of random inputs, half of them zero "
+    data = (f"one epoch of {comp['rows']:,} random rows (a training set's size: the fit screens them with a kernel)"
+            if "rows" in comp else "one batch of random inputs")  # (a report written before the rows were counted)
+    return (f"Network {comp['network']}, batch {comp['batch_size']}, {data}, half of the inputs zero "
             f"(as images' dark pixels), trained by a fresh process with each optimizer: cold, the best of "
             f"{runs['cold']} processes, each from its own empty cache; warm, the best of {runs['warm']} on the cache "
             f"the last cold one filled.\n\n"

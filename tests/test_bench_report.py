@@ -6,6 +6,7 @@ import argparse
 import itertools
 import json
 import os
+import subprocess
 
 import matplotlib.image
 import numpy as np
@@ -319,6 +320,33 @@ def test_compile_section_and_targets_use_launch_to_first_batch():
     assert "launch → exit s" in section and "| sgd | cold (empty NUMBA_CACHE_DIR) | 4.4 | 0.4 | 4 | 4.9 |" in section
     assert "| adam | warm (same cache) | 0.45 |" in section
     assert "cold, the best of 3 processes" in section and "warm, the best of 3 on the cache" in section
+    assert "batch 64, one batch of random inputs, half of the inputs zero" in section  # a report without its rows
+    report["compile"] = dict(comp, rows=2048)
+    assert "batch 64, one epoch of 2,048 random rows (a training set's size" in bench_markdown._compile(report)
+
+
+def test_the_compile_child_fits_a_training_set_whose_inputs_are_screened_by_the_kernel(monkeypatch, tmp_path):
+    """The compile rows' first fit is of ``ROWS`` rows (at least a batch), enough that a fit screens them with the
+    kernel (``count_flagged``): what a fit of a training set compiles before its first batch is timed too."""
+    from fastmlp.backends import numba as numba_backend
+    from fastmlp.bench import compile as bench_compile
+    from fastmlp.bench.workloads import WORKLOADS
+    runs = []
+
+    def child(cmd, env, **kw):
+        runs.append((json.loads(cmd[3]), env["NUMBA_CACHE_DIR"], cmd[2]))
+        out = {"import_s": 0.3, "first_batch_s": 4.0, "to_first_batch_s": 4.4}
+        return subprocess.CompletedProcess(cmd, 0, stdout=json.dumps(out) + "\n", stderr="")
+
+    monkeypatch.setattr(bench_compile.subprocess, "run", child)
+    net = WORKLOADS["fashion-b64"].net
+    got = bench_compile.run_child(net, tmp_path)
+    assert got["to_first_batch_s"] == 4.4 and got["status"] == "ok"
+    (layers, activation, batch, rows, kwargs), cache, code = runs[0]
+    assert (layers, batch, rows, cache) == (list(net.layers), 64, bench_compile.ROWS, str(tmp_path))
+    assert rows * layers[0] >= numba_backend.SCREEN_MIN_VALUES and "rng.random((rows, layers[0])" in code
+    bench_compile.run_child(type(net)(net.layers, net.activation, 4096, net.optimizer), tmp_path)
+    assert runs[1][0][2:4] == [4096, 4096]  # a batch larger than ROWS: one batch
 
 
 def test_the_warm_start_is_the_best_of_as_many_processes_as_every_case(monkeypatch):

@@ -1,12 +1,14 @@
 """The fit's one-pass input screen (kernels/screen.py, the numba backend's ``count_flagged``,
 ``check_X``'s ``count``).
 
-``screen_rows`` counts what the serial ``screen`` counts, however the rows are cut (more pieces
-than rows too), with the bad values at the pieces' edges; a fit, a validation set, ``evaluate``
+``count_flagged`` counts what the serial ``screen`` counts, however it cuts the rows (more pieces
+than rows too, each on a thread of its own, the caller's the first), with the bad values at the pieces' edges, and
+counts a piece itself when its thread failed; a fit, a validation set, ``evaluate``
 and the learning-rate finder refuse NaN and inf and warn about unscaled values with ``check_X``'s
 own messages when the kernel counted them, and the model stays as it was; small inputs are left
 to NumPy's passes (nothing compiled for them); read-only inputs are screened without a copy.
 """
+import threading
 import warnings
 
 import numpy as np
@@ -32,27 +34,65 @@ def _count(x, limit):
     return int(flags[0])
 
 
+@pytest.fixture
+def screened_in(monkeypatch):
+    """``count_flagged`` of a float32 and a float64 engine on inputs of any size, cut into ``parts`` pieces (as if
+    Numba had that many threads), and the threads each piece ran on."""
+    monkeypatch.setattr(numba_backend, "SCREEN_MIN_VALUES", 0)
+    seen = []
+    kernel = numba_backend.K.screen_rows
+
+    def screen_rows(flags, x, limit):
+        seen.append((threading.current_thread().name, x.shape[0]))
+        kernel(flags, x, limit)
+
+    monkeypatch.setattr(numba_backend.K, "screen_rows", screen_rows)
+
+    def count(x, limit, parts):
+        monkeypatch.setattr(numba_backend.numba, "get_num_threads", lambda: parts)
+        seen.clear()
+        engine = MLP([x.shape[1], 3, 2], dtype=x.dtype.name, seed=0).engine
+        return engine.count_flagged(x, limit), list(seen)
+
+    return count
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("parts", [1, 2, 3, 7])
-def test_screen_rows_counts_what_screen_counts_however_cut(dtype, parts):
+def test_count_flagged_counts_what_screen_counts_however_cut(screened_in, dtype, parts):
     rng = np.random.default_rng(parts)
     x = rng.normal(size=(5, 9)).astype(dtype)
     x[0, 0], x[1, 8], x[2, 4], x[4, 8] = np.nan, np.inf, -np.inf, -3.5  # the first and last value, every piece's edge
     x[3, 1] = 2.0  # at the limit: passes
     for limit in (2.0, 10.0, np.inf):
-        flags = np.full(parts, -1, np.int64)
-        S.screen_rows(flags, x, limit)
-        assert flags.sum() == _count(x, limit) == np.sum(~(np.abs(x) <= limit))
+        got, pieces = screened_in(x, limit, parts)
+        assert got == _count(x, limit) == np.sum(~(np.abs(x) <= limit))
+        assert sorted(rows for _, rows in pieces) == sorted(np.diff(np.linspace(0, 5, min(parts, 5) + 1).round()))
+        assert [name for name, _ in pieces].count("fastmlp-screen") == min(parts, 5) - 1  # the caller takes one
 
 
-def test_screen_rows_with_more_pieces_than_rows_and_no_rows():
+def test_count_flagged_with_more_pieces_than_rows_and_no_rows(screened_in):
     x = np.array([[np.nan, 1.0], [300.0, 0.0]], np.float32)
-    flags = np.full(5, -1, np.int64)
-    S.screen_rows(flags, x, UNSCALED_LIMIT)
-    assert flags.sum() == 2 and (flags >= 0).all()  # every piece set, the empty ones to 0
-    flags = np.full(2, -1, np.int64)
-    S.screen_rows(flags, np.zeros((0, 3), np.float32), UNSCALED_LIMIT)
-    assert flags.tolist() == [0, 0]
+    got, pieces = screened_in(x, UNSCALED_LIMIT, 5)
+    assert got == 2 and sorted(pieces) == [("MainThread", 1), ("fastmlp-screen", 1)]
+    assert screened_in(np.zeros((0, 2), np.float32), UNSCALED_LIMIT, 2) == (0, [("MainThread", 0)])
+
+
+def test_a_piece_whose_thread_failed_is_counted_by_the_caller(screened_in, monkeypatch):
+    kernel = numba_backend.K.screen_rows
+    failed = []
+
+    def fails_off_the_main_thread(flags, x, limit):
+        if threading.current_thread().name == "fastmlp-screen" and not failed:
+            failed.append(x.shape[0])
+            raise RuntimeError("a thread that failed")
+        kernel(flags, x, limit)
+
+    monkeypatch.setattr(numba_backend.K, "screen_rows", fails_off_the_main_thread)
+    monkeypatch.setattr(threading, "excepthook", lambda args: None)  # (it would print the error)
+    x = np.zeros((6, 3), np.float32)
+    x[5, 2] = np.nan  # in the last piece: a thread's
+    assert screened_in(x, UNSCALED_LIMIT, 2)[0] == 1 and failed == [3]
 
 
 def test_the_limit_is_taken_in_the_inputs_dtype():

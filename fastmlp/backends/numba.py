@@ -518,14 +518,29 @@ class NumbaBackend(BackendBase):
 
     def count_flagged(self, X, limit):
         """How many values of X (C-contiguous, the model's dtype: ``checks.ready_rows``) are NaN,
-        inf or beyond ``limit`` in magnitude: ``kernels.screen.screen_rows`` on Numba's threads,
-        one pass over X instead of NumPy's two on one core. None below ``SCREEN_MIN_VALUES``
-        values, where NumPy's passes take microseconds and the kernel is not worth compiling."""
+        inf or beyond ``limit`` in magnitude: ``kernels.screen.screen_rows`` over one piece of the rows
+        per Numba thread (``numba.get_num_threads``), each piece on a Python thread of its own (the kernel
+        releases the GIL; the calling thread takes the first piece), one pass over X instead of NumPy's two
+        on one core. None below ``SCREEN_MIN_VALUES`` values, where NumPy's passes take microseconds and the
+        kernel is not worth compiling."""
         if X.size < SCREEN_MIN_VALUES:
             return None
-        with start_runtime():
-            flags = np.zeros(numba.get_num_threads(), np.int64)  # one count per piece of the rows
-            K.screen_rows(flags, kernel_view(X), float(limit))
+        start_runtime()  # as before any kernel (SciPy's BLAS module alone, ...); serial kernels need no guard
+        X, limit, n = kernel_view(X), float(limit), X.shape[0]
+        parts = max(1, min(numba.get_num_threads(), n))
+        flags = np.full(parts, -1, np.int64)  # one count per piece: no two threads write one element
+
+        def count(t):
+            K.screen_rows(flags[t:t + 1], X[n * t // parts:n * (t + 1) // parts], limit)
+
+        others = [threading.Thread(target=count, args=(t,), name="fastmlp-screen") for t in range(1, parts)]
+        for thread in others:
+            thread.start()
+        count(0)
+        for thread in others:
+            thread.join()
+        for t in np.flatnonzero(flags < 0):  # a piece whose thread failed (it printed why): counted here
+            count(t)
         return int(flags.sum())
 
     def screened(self, params, X, probabilities, limit, typed=False):

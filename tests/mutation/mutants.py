@@ -383,11 +383,17 @@ MUTANTS = [
         ("tests/test_regularisation.py::test_decoupled_weight_decay_by_hand",),
         "NumPy reference decoupled weight decay p *= 1 - wd, without the learning rate"),
     Mutant(
-        "screen_pieces_miss_the_last_row", "kernels/screen.py",
-        "lo, hi = piece(x.shape[0], parts, t, 1)",
-        "lo, hi = piece(x.shape[0] - 1, parts, t, 1)",
+        "screen_pieces_miss_the_last_row", "fastmlp/backends/numba.py",
+        "X[n * t // parts:n * (t + 1) // parts]",
+        "X[n * t // parts:(n - 1) * (t + 1) // parts]",
         ("tests/test_screen.py",),
         "numba input screen: the pieces of rows leave out the last row, so a NaN there trains"),
+    Mutant(
+        "screen_forgets_a_failed_piece", "fastmlp/backends/numba.py",
+        "for t in np.flatnonzero(flags < 0):",
+        "for t in np.flatnonzero(flags < -1):",
+        ("tests/test_screen.py",),
+        "numba input screen: a piece whose thread failed is left uncounted (-1 in the sum), so its NaN trains"),
     Mutant(
         "screen_lets_nan_through", "kernels/screen.py",
         "row += np.int32(not (abs(r[j]) <= lim))  # NaN compares false",
