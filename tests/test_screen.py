@@ -3,7 +3,7 @@
 
 ``count_flagged`` counts what the serial ``screen`` counts, however it cuts the rows (more pieces
 than rows too, each on a thread of its own, the caller's the first), with the bad values at the pieces' edges, and
-counts a piece itself when its thread failed; a fit, a validation set, ``evaluate``
+counts a piece itself when its thread failed or could not start; a fit, a validation set, ``evaluate``
 and the learning-rate finder refuse NaN and inf and warn about unscaled values with ``check_X``'s
 own messages when the kernel counted them, and the model stays as it was; small inputs are left
 to NumPy's passes (nothing compiled for them); read-only inputs are screened without a copy.
@@ -93,6 +93,17 @@ def test_a_piece_whose_thread_failed_is_counted_by_the_caller(screened_in, monke
     x = np.zeros((6, 3), np.float32)
     x[5, 2] = np.nan  # in the last piece: a thread's
     assert screened_in(x, UNSCALED_LIMIT, 2)[0] == 1 and failed == [3]
+
+
+def test_a_piece_whose_thread_cannot_start_is_counted_by_the_caller(screened_in, monkeypatch):
+    def start(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    x = np.zeros((7, 3), np.float32)
+    x[6, 0], x[0, 1] = np.inf, 300.0  # one in the caller's piece, one in the last
+    got, pieces = screened_in(x, UNSCALED_LIMIT, 3)
+    assert got == 2 and sorted(pieces) == [("MainThread", 2), ("MainThread", 2), ("MainThread", 3)]
 
 
 def test_the_limit_is_taken_in_the_inputs_dtype():

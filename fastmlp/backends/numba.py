@@ -533,13 +533,18 @@ class NumbaBackend(BackendBase):
         def count(t):
             K.screen_rows(flags[t:t + 1], X[n * t // parts:n * (t + 1) // parts], limit)
 
-        others = [threading.Thread(target=count, args=(t,), name="fastmlp-screen") for t in range(1, parts)]
-        for thread in others:
-            thread.start()
+        started = []
+        for t in range(1, parts):
+            thread = threading.Thread(target=count, args=(t,), name="fastmlp-screen")
+            try:
+                thread.start()
+            except RuntimeError:  # no thread to be had (the process's limit): its piece is counted below
+                continue
+            started.append(thread)
         count(0)
-        for thread in others:
+        for thread in started:
             thread.join()
-        for t in np.flatnonzero(flags < 0):  # a piece whose thread failed (it printed why): counted here
+        for t in np.flatnonzero(flags < 0):  # a piece whose thread failed (it printed why) or never started
             count(t)
         return int(flags.sum())
 
