@@ -263,6 +263,22 @@ def test_no_blocks_when_layers_do_not_fit_or_in_the_deterministic_mode(offered, 
     assert products.inference_own(ARCH) is not None
 
 
+def test_no_blocks_for_a_network_of_few_multiply_adds_a_row(offered, monkeypatch):
+    """Below ``BLOCKS_MIN_WORK`` multiply-adds a row whole layers serve, where every layer but a narrow last one fits
+    (the blocks' kernels would compile for seconds to gain milliseconds); from it, the blocks are measured."""
+    asked = _fake_timings(monkeypatch, 1.0, 2.0)
+    width = COLUMNS
+    while 5 * width + width * width < products.BLOCKS_MIN_WORK:
+        width += COLUMNS
+    for w, possible in ((width - COLUMNS, False), (width, True)):
+        arch = fastmlp.MLP([2, w, w, 3], seed=0).arch  # the last layer's 3 outputs by loops: under 5% of the work
+        work = 2 * w + w * w + 3 * w
+        assert (work >= products.BLOCKS_MIN_WORK) is possible and 3 * w <= products.LOOP_SHARE * work
+        assert (products.blocks_possible(arch) is not None) is possible
+        assert (products.inference_own(arch) is not None) is possible
+        assert bool(asked) is possible  # the network under the line not even timed
+
+
 def test_a_real_measurement(offered):
     """Timed for real (whatever it chooses): the flags of the layers that fit, or None."""
     own = products.inference_own(ARCH)

@@ -459,6 +459,13 @@ SMALL_BLOCK_ROWS = 64  # about this many per block of calls under BLOCKS_LARGE r
 BLOCKS_LARGE = 1024
 BLOCKS_FROM = 96  # the fewest rows a call takes by blocks
 LOOP_SHARE = 0.05  # the most of a row's multiply-adds that layers too narrow for matmul may hold
+# The fewest multiply-adds a row of the network takes for inference by blocks: below, whole layers. The blocks' kernels
+# (``screened_blocks`` and the products it times them by) take 15-17 s to compile, once per machine and network depth
+# (Intel Xeon model 207), and on so small a network a call gains milliseconds by them (2-64-64-3, 4,416 a row: 40,000
+# rows 2.7 ms by blocks, 4.6 by whole layers; 64-64-10, 4,736 a row: 6.9-7.4 against 7.3; the fashion net, 242,304
+# a row: 77 against 92): the demo's spirals and its initialisation sweep compiled them for their decision boundaries
+# (a newcomer's first demo: 15 s of its 34.5 s "kernels compiled" and of its 26 s "trained").
+BLOCKS_MIN_WORK = 8192
 # Blocks are taken unless matmul ran slower than the BLAS by more than this fraction: they gained 20-30% by
 # their structure on the fashion net, where the two products at 96 rows about tie (matmul ÷ BLAS over its
 # three layers 0.85-1.04 in 20 processes on AMD EPYC Zen 5, each timing after an untimed round of each way;
@@ -512,13 +519,15 @@ def most_blocks(rows, threads):
 
 def blocks_possible(arch):
     """``Net.own`` for inference by blocks if it can be taken at all (float32 on a CPU where
-    ``matmul`` is offered: the layers whose width fits it; the others, by loops, hold at most
-    ``LOOP_SHARE`` of the multiply-adds), else None. Nothing measured: see :func:`inference_own`."""
+    ``matmul`` is offered, a network of ``BLOCKS_MIN_WORK`` multiply-adds a row or more: the layers whose width fits
+    it; the others, by loops, hold at most ``LOOP_SHARE`` of the multiply-adds), else None. Nothing measured: see
+    :func:`inference_own`."""
     itemsize = np.dtype(arch.dtype).itemsize
     pairs = list(zip(arch.layers[:-1], arch.layers[1:]))
     own = np.array([fits(n, itemsize) for _, n in pairs], np.int64)
+    work = sum(k * n for k, n in pairs)
     loops = sum(k * n for (k, n), o in zip(pairs, own) if not o)
-    if not own.any() or loops > LOOP_SHARE * sum(k * n for k, n in pairs):
+    if not own.any() or work < BLOCKS_MIN_WORK or loops > LOOP_SHARE * work:
         return None
     return own
 

@@ -395,6 +395,12 @@ MUTANTS = [
         ("tests/test_screen.py",),
         "numba input screen: a piece whose thread failed is left uncounted (-1 in the sum), so its NaN trains"),
     Mutant(
+        "small_networks_predict_by_blocks", "fastmlp/backends/products.py",
+        "if not own.any() or work < BLOCKS_MIN_WORK or loops > LOOP_SHARE * work:",
+        "if not own.any() or loops > LOOP_SHARE * work:",
+        ("tests/test_inference_blocks.py",),
+        "inference by blocks taken by a network of a few thousand multiply-adds a row (its kernels compile for seconds)"),
+    Mutant(
         "screen_lets_nan_through", "kernels/screen.py",
         "row += np.int32(not (abs(r[j]) <= lim))  # NaN compares false",
         "row += np.int32(abs(r[j]) > lim)  # NaN compares false",
