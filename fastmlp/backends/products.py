@@ -460,11 +460,11 @@ BLOCKS_LARGE = 1024
 BLOCKS_FROM = 96  # the fewest rows a call takes by blocks
 LOOP_SHARE = 0.05  # the most of a row's multiply-adds that layers too narrow for matmul may hold
 # The fewest multiply-adds a row of the network takes for inference by blocks: below, whole layers. The blocks' kernels
-# (``screened_blocks`` and the products it times them by) take 15-17 s to compile, once per machine and network depth
-# (Intel Xeon model 207), and on so small a network a call gains milliseconds by them (2-64-64-3, 4,416 a row: 40,000
-# rows 2.7 ms by blocks, 4.6 by whole layers; 64-64-10, 4,736 a row: 6.9-7.4 against 7.3; the fashion net, 242,304
-# a row: 77 against 92): the demo's spirals and its initialisation sweep compiled them for their decision boundaries
-# (a newcomer's first demo: 15 s of its 34.5 s "kernels compiled" and of its 26 s "trained").
+# (``screened_blocks`` and the products it times them by) took about 18 s to compile in the demo, once per machine
+# (Intel Xeon model 207: its compile self time 64.5 -> 45.7 s), and on so small a network a call gains milliseconds
+# by them (2-64-64-3, 4,416 a row: 40,000 rows 2.7 ms by blocks, 4.6 by whole layers; the fashion net, 242,304 a
+# row: 77 against 92): the demo's spirals compiled them for their decision boundary (a newcomer's first demo 74.9 ->
+# 55.9 s, its "circles and spirals trained" 26.1 -> 7.7 s).
 BLOCKS_MIN_WORK = 8192
 # Blocks are taken unless matmul ran slower than the BLAS by more than this fraction: they gained 20-30% by
 # their structure on the fashion net, where the two products at 96 rows about tie (matmul ÷ BLAS over its
