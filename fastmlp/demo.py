@@ -21,23 +21,55 @@ from .experiments import box_approximation, gradient_cost, signal_propagation
 from .model import MLP
 from .progress import kernel_notice, warm_up
 from .sweep import json_ready, sweep
+from .sweep import rehearse as rehearse_sweep
 
 
 def _step(log, name, t0):
     log(f"  {name} ({time.perf_counter() - t0:.1f}s)")
 
 
-def rehearse():
-    """Load (or, the first time, compile) every kernel the demo uses, on a few rows: float32
-    training with each epoch kernel (batch 1 and plain SGD, SGD with momentum, Adam),
-    evaluation and prediction; float64 layer outputs, gradients and evaluation (the
-    experiments); the step-unit network's output."""
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((8, 2)).astype(np.float32)
+def _circles():
+    """The circles study's data, model and fit options (trained by :func:`run_demo`, warmed up by :func:`rehearse`)."""
+    data = datasets.circles(n_samples=400, noise=0.08, seed=0)
+    model = MLP([2, 16, 16, 2], activation="tanh", seed=0)
+    return data, model, dict(batch_size=16, lr=0.1, optimizer="sgd", momentum=0.9)
+
+
+def _spirals():
+    """The spirals study's data, model and fit options (as :func:`_circles`)."""
+    data = datasets.spirals(n_samples=600, n_arms=3, seed=0)
+    model = MLP([2, 64, 64, 3], activation="relu", seed=0)
+    return data, model, dict(batch_size=32, lr=0.01, optimizer="adam")
+
+
+def _batch_lr_sweep(quick):
+    """The batch size x learning rate sweep's grid and base settings (on the circles)."""
+    grid = ({"batch_size": [1, 10, 100], "lr": [0.01, 0.5, 5.0]} if quick else
+            {"batch_size": [1, 10, 50, 100, 200], "lr": [0.01, 0.05, 0.1, 0.5, 1.0, 5.0]})
+    return grid, {"hidden": (16,), "activation": "tanh", "epochs": 20 if quick else 40}
+
+
+def _init_sweep(quick):
+    """The initialisation sweep's data, grid and base settings."""
+    moons = datasets.moons(n_samples=400, noise=0.15, seed=0)
+    grid = {"init": ["normal", "lecun_normal", "glorot_uniform", "he_normal"], "seed": list(range(3 if quick else 8))}
+    return moons, grid, {"hidden": (32, 32, 32), "activation": "relu", "epochs": 15 if quick else 40,
+                         "batch_size": 32, "lr": 0.05}
+
+
+def rehearse(quick=False):
+    """Load (or, the first time, compile) every kernel the demo uses, and no other: the circles' and the spirals'
+    trainings (the digits' Adam trains with the spirals' kernels) and every kernel of the two sweeps
+    (``fastmlp.sweep.rehearse``), each on a few of its rows, with their evaluation and prediction; float64 layer
+    outputs, gradients and evaluation (the experiments); the step-unit network's output. (It once warmed up a 2-4-2
+    network with each epoch kernel instead: three of its four trainings compiled kernels no study used, while the
+    studies compiled their own after it, the circles and spirals 26 s of a first demo.)"""
+    for data, model, options in (_circles(), _spirals()):
+        warm_up(model, data.X_train, data.y_train, **options)
+    rehearse_sweep(_circles()[0], *_batch_lr_sweep(quick))
+    rehearse_sweep(*_init_sweep(quick))
+    X = np.random.default_rng(0).standard_normal((8, 2)).astype(np.float32)
     y = np.arange(8) % 2
-    model = MLP([2, 4, 2], seed=0)
-    for batch_size, options in ((1, {}), (4, {}), (4, {"momentum": 0.9}), (4, {"optimizer": "adam"})):
-        warm_up(model, X, y, batch_size=batch_size, lr=0.01, **options)
     wide = MLP([2, 4, 2], dtype="float64", seed=0)
     wide.layer_outputs(X)
     wide.loss_and_grad(X, y)
@@ -97,7 +129,7 @@ def run_demo(out="fastmlp-demo", quick=False, n_jobs=1, log=print):
     os.makedirs(out, exist_ok=True)
     t_start = time.perf_counter()
     summary = {"output_folder": os.path.abspath(out), "quick": quick, "figures": []}
-    summary["kernels_seconds"] = kernel_notice(rehearse, log)
+    summary["kernels_seconds"] = kernel_notice(lambda: rehearse(quick), log)
 
     def save(fig_fn, name, *args, **kwargs):
         path = os.path.join(out, name)
@@ -107,19 +139,17 @@ def run_demo(out="fastmlp-demo", quick=False, n_jobs=1, log=print):
     epochs = 15 if quick else 60
     # 1. one classifier on circles: curves and boundary
     t0 = time.perf_counter()
-    data = datasets.circles(n_samples=400, noise=0.08, seed=0)
-    model = MLP([2, 16, 16, 2], activation="tanh", seed=0)
-    hist = model.fit(data.X_train, data.y_train, epochs=epochs, batch_size=16, lr=0.1, optimizer="sgd",
-                     momentum=0.9, validation_data=(data.X_test, data.y_test), verbose=0, seed=0)
+    data, model, options = _circles()
+    hist = model.fit(data.X_train, data.y_train, epochs=epochs, validation_data=(data.X_test, data.y_test), verbose=0,
+                     seed=0, **options)
     summary["circles"] = {"layers": list(model.layers), "epochs": len(hist),
                           "test": model.evaluate(data.X_test, data.y_test)}
     save(plots.plot_history, "circles_curves.png", hist, title="Circles, MLP 2-16-16-2 tanh, SGD momentum 0.9")
     save(plots.plot_decision_boundary, "circles_boundary.png", model, data.X_test, data.y_test,
          title="Circles: decision boundary of the trained MLP", points="test")
-    spir = datasets.spirals(n_samples=600, n_arms=3, seed=0)
-    smodel = MLP([2, 64, 64, 3], activation="relu", seed=0)
-    shist = smodel.fit(spir.X_train, spir.y_train, epochs=epochs * 3, batch_size=32, lr=0.01, optimizer="adam",
-                       validation_data=(spir.X_test, spir.y_test), verbose=0, seed=0)
+    spir, smodel, options = _spirals()
+    shist = smodel.fit(spir.X_train, spir.y_train, epochs=epochs * 3, validation_data=(spir.X_test, spir.y_test),
+                       verbose=0, seed=0, **options)
     summary["spirals"] = {"layers": list(smodel.layers), "epochs": len(shist),
                           "test": smodel.evaluate(spir.X_test, spir.y_test)}
     save(plots.plot_decision_boundary, "spirals_boundary.png", smodel, spir.X_train, spir.y_train,
@@ -128,10 +158,8 @@ def run_demo(out="fastmlp-demo", quick=False, n_jobs=1, log=print):
 
     # 2. batch size x learning rate on circles
     t0 = time.perf_counter()
-    grid = ({"batch_size": [1, 10, 100], "lr": [0.01, 0.5, 5.0]} if quick else
-            {"batch_size": [1, 10, 50, 100, 200], "lr": [0.01, 0.05, 0.1, 0.5, 1.0, 5.0]})
-    study = sweep(data, grid, base={"hidden": (16,), "activation": "tanh", "epochs": 20 if quick else 40},
-                  n_jobs=n_jobs)
+    grid, base = _batch_lr_sweep(quick)
+    study = sweep(data, grid, base=base, n_jobs=n_jobs)
     study.to_csv(os.path.join(out, "batch_lr_sweep.csv"))
     study.to_json(os.path.join(out, "batch_lr_sweep.json"))
     best = max(study.records, key=lambda r: -1 if np.isnan(r["test_accuracy"]) else r["test_accuracy"])
@@ -145,11 +173,8 @@ def run_demo(out="fastmlp-demo", quick=False, n_jobs=1, log=print):
 
     # 3. initialisation sensitivity over seeds on moons
     t0 = time.perf_counter()
-    moons = datasets.moons(n_samples=400, noise=0.15, seed=0)
-    seeds = list(range(3 if quick else 8))
-    inits = sweep(moons, {"init": ["normal", "lecun_normal", "glorot_uniform", "he_normal"], "seed": seeds},
-                  base={"hidden": (32, 32, 32), "activation": "relu", "epochs": 15 if quick else 40,
-                        "batch_size": 32, "lr": 0.05}, n_jobs=n_jobs)
+    moons, grid, base = _init_sweep(quick)
+    inits = sweep(moons, grid, base=base, n_jobs=n_jobs)
     summary["init_sensitivity"] = {
         v: float(np.nanmean([r["test_accuracy"] for r in inits.select(init=v)])) for v in inits.values("init")}
     save(plots.plot_init_sensitivity, "init_sensitivity.png", inits,

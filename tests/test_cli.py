@@ -231,6 +231,20 @@ def test_demo_quick_writes_figures_where_it_says(tmp_path):
     assert summary["batch_lr_sweep"]["runs"] == 9
 
 
+def test_the_demo_rehearses_every_training_kernel_its_studies_use(tmp_path, monkeypatch):
+    """After ``rehearse`` no study of the demo adds an epoch kernel's specialisation (compiled, or loaded from the
+    cache: either adds one): the rehearsal's notice covers all the trainings' compiling."""
+    from fastmlp import demo
+    from fastmlp.kernels import epoch, online
+
+    kernels = (epoch.train_epoch, epoch.train_epoch_sgd, online.train_epoch_online, online.train_epoch_online_any)
+    monkeypatch.setattr(demo, "kernel_notice", lambda work, log: 0.0)  # (rehearsed below instead)
+    demo.rehearse(quick=True)
+    rehearsed = {(k.py_func.__name__, s) for k in kernels for s in k.signatures}
+    demo.run_demo(tmp_path / "demo", quick=True, log=lambda line: None)
+    assert {(k.py_func.__name__, s) for k in kernels for s in k.signatures} == rehearsed
+
+
 def test_demo_default_folder_is_ignored_by_git():
     assert build_parser().parse_args(["demo"]).out == "fastmlp-demo"
     ignored = (ROOT / ".gitignore").read_text().split()
