@@ -31,6 +31,11 @@ from .isolate import best_record
 
 ROWS = 2048  # rows of the first fit: a training set's (its inputs screened by the kernel), 32 batches of 64
 
+
+def fit_rows(net):
+    """The rows of a compile child's first fit of ``net``: :data:`ROWS`, or one batch where that is larger."""
+    return max(ROWS, net.batch_size)
+
 _CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
@@ -63,8 +68,7 @@ def run_child(net, cache_dir, timeout=300):
     """
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode as a user's runs have it (module docstring)
-    arg = json.dumps([list(net.layers), net.activation, net.batch_size, max(ROWS, net.batch_size),
-                      net.opt.fastmlp_kwargs()])
+    arg = json.dumps([list(net.layers), net.activation, net.batch_size, fit_rows(net), net.opt.fastmlp_kwargs()])
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", _CHILD, arg, repr(time.time())], env=env, capture_output=True,
                           text=True, timeout=timeout)

@@ -297,11 +297,11 @@ def _sweeps(args, variants, planned=True):
 def _compile(args, optimizers):
     if args.no_compile or isinstance(optimizers, str):
         return {"status": "skipped", "reason": "--no-compile" if args.no_compile else optimizers}
-    from .compile import ROWS, compile_per_optimizer
+    from .compile import compile_per_optimizer, fit_rows
     _log("compile time per optimizer ...")
     net = WORKLOADS["fashion-b64"].net
     n = _processes(args)  # the warm start too: the best of as many processes as every case, at least two
-    return {"status": "ok", "network": net.describe(), "batch_size": net.batch_size, "rows": max(ROWS, net.batch_size),
+    return {"status": "ok", "network": net.describe(), "batch_size": net.batch_size, "rows": fit_rows(net),
             "optimizers": compile_per_optimizer(net, optimizers, warm_runs=max(2, n), cold_runs=n, log=_log)}
 
 

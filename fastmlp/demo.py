@@ -64,9 +64,10 @@ def rehearse(quick=False):
     outputs, gradients and evaluation (the experiments); the step-unit network's output. (It once warmed up a 2-4-2
     network with each epoch kernel instead: three of its four trainings compiled kernels no study used, while the
     studies compiled their own after it, the circles and spirals 26 s of a first demo.)"""
-    for data, model, options in (_circles(), _spirals()):
+    circles = _circles()
+    for data, model, options in (circles, _spirals()):
         warm_up(model, data.X_train, data.y_train, **options)
-    rehearse_sweep(_circles()[0], *_batch_lr_sweep(quick))
+    rehearse_sweep(circles[0], *_batch_lr_sweep(quick))
     rehearse_sweep(*_init_sweep(quick))
     X = np.random.default_rng(0).standard_normal((8, 2)).astype(np.float32)
     y = np.arange(8) % 2
