@@ -138,7 +138,8 @@ def _fresh_machine(monkeypatch):
     from fastmlp.backends import products
     backend._wait_for_cut_compiles()
     for module, name, empty in ((backend, "_prepared", set()), (backend, "_cut_ready", set()),
-                                (backend, "_own_ready", set()), (backend, "_cut_compiling", {}),
+                                (backend, "_own_ready", set()), (backend, "_own_one_ready", set()),
+                                (backend, "_cut_compiling", {}),
                                 (backend, "_cut_failed", {}), (backend, "_uncut_seconds", {}),
                                 (products, "_chosen", {}), (products, "_timing_compiled", set())):
         monkeypatch.setattr(module, name, empty)
@@ -226,9 +227,147 @@ def test_a_cut_training_times_no_product_before_its_first_batch(monkeypatch):
         third = fit(1)
         assert third == [("call", True, True, chosen.tolist(), True)]  # cut, with the choice, nothing timed
         [key] = backend._own_ready  # (this training's alone: a fresh process's)
-        assert m.engine._own(key, 64, X, 2, None).tolist() == chosen.tolist()  # so too its calls not cut
+        assert m.engine._own(key, 64, X, None).tolist() == chosen.tolist()  # so too its calls not cut
     finally:
         fastmlp.set_num_threads("auto")
+
+
+def _one_core_training(monkeypatch):
+    """(X, y, model, a choice) for the tests of a process of one thread (Numba's pool as on one core): a fresh machine,
+    a net whose first layer's own products fit, and a choice of them (its forward over the nonzero inputs, as where
+    they ran faster)."""
+    import numba
+    from fastmlp.backends import products
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 1)
+    X, y = _images()
+    m = fastmlp.MLP([300, 64, 10], dtype="float32", seed=0)
+    if 0 not in products.eligible(m.arch, 64):
+        pytest.skip("no own product fits")
+    _fresh_machine(monkeypatch)
+    chosen = np.zeros(len(m.arch.layers) - 1, np.int64)
+    chosen[0] = products.OWN_FORWARD | products.OWN_SPARSE
+    return X, y, m, chosen
+
+
+def test_a_training_on_one_thread_times_no_product_before_its_first_batch(monkeypatch):
+    """The same on one thread (a process on one core), where every layer's products are chosen: on a machine's first
+    training of a shape (plain SGD here), the preparation compiles the kernel with the BLAS's products; once the
+    training has run ``CUT_AFTER_S``, a thread compiles the kernels that time the products (timing nothing); the first
+    call after that measures the choice on this thread, no compile running, and starts the thread that compiles the
+    kernel with it; the calls take it once it is ready. Made before the first batch, the choice and its kernels kept
+    a machine's first training on one core from its first batch for 23.5-27.1 s (the fashion net, plain SGD and Adam,
+    Intel Xeon model 207), against 2.7-3.9 s without them."""
+    import threading
+
+    from fastmlp.backends import numba as backend
+    from fastmlp.backends import products
+    X, y, m, chosen = _one_core_training(monkeypatch)  # (chosen: what the timing gives here)
+    monkeypatch.setattr(backend, "CUT_AFTER_S", 1e-9)
+    events, real_measure = [], products._measure
+
+    def measure(arch, rows, batch=None):
+        if products._timing_off():  # compiling only: in the products' thread
+            events.append(("compiled", threading.current_thread().name))
+            return real_measure(arch, rows, batch)
+        events.append(("timed", threading.current_thread() is threading.main_thread(), bool(backend._cut_compiling)))
+        return chosen
+    monkeypatch.setattr(products, "_measure", measure)
+    real_call, real_start = backend.NumbaBackend._call_epoch, backend._compile_in_thread
+    trained, fitted = threading.Event(), threading.Event()
+
+    def call(self, kernel, tb, params, state, optimizer, samples, data, order, lr, net):
+        main = threading.current_thread() is threading.main_thread()
+        events.append(("call", order.shape[0] > 0, None if net.own is None else list(net.own),
+                       main if main else threading.current_thread().name))
+        if main and order.shape[0]:
+            trained.set()
+        return real_call(self, kernel, tb, params, state, optimizer, samples, data, order, lr, net)
+
+    def start(key, name, ready, work):
+        # the timing kernels' thread works after a training call of its fit, the kernel's thread after its fit (slow
+        # compiles)
+        def late():
+            (fitted if name == "fastmlp-compile-own" else trained).wait(60)
+            work()
+        real_start(key, name, ready, late)
+    monkeypatch.setattr(backend.NumbaBackend, "_call_epoch", call)
+    monkeypatch.setattr(backend, "_compile_in_thread", start)
+    monkeypatch.setattr(backend.thread_choice, "worth_choosing", lambda layers, rows: False)  # one call an epoch
+
+    def fit(epochs):
+        events.clear()
+        trained.clear()
+        fitted.clear()
+        m.fit(X, y, epochs=epochs, batch_size=64, verbose=0)
+        fitted.set()
+        backend._wait_for_cut_compiles()
+        return list(events)
+    first = fit(3)
+    # prepared (a call over no sample) with the BLAS's products, then three epoch calls on them; the third (the
+    # first not counted, the second counted) started the products' thread, which compiled the timing kernels and
+    # timed nothing
+    assert first[0] == ("call", False, None, True)
+    assert [e for e in first if e[0] == "call"][1:] == [("call", True, None, True)] * 3
+    assert [e for e in first if e[0] != "call"] == [("compiled", "fastmlp-compile-products")]
+    assert products.own_known(m.arch, 64, X) is False
+    second = fit(2)
+    # its first call measured the choice first, on this thread, no compile running, then started the thread that
+    # prepared (a call over no sample) the kernel with the choice; both calls ran on the BLAS's products meanwhile
+    assert second[0] == ("timed", True, False) and not [e for e in second[1:] if e[0] == "timed"]
+    assert second[1:] == [("call", True, None, True)] * 2 + [("call", False, chosen.tolist(), "fastmlp-compile-own")]
+    assert products.own_known(m.arch, 64, X)
+    third = fit(1)
+    assert third == [("call", True, chosen.tolist(), True)]  # with the choice, nothing timed
+    # a second model of the same shape in this process takes it from its first batch, preparing nothing
+    events.clear()
+    fastmlp.MLP([300, 64, 10], dtype="float32", seed=1).fit(X, y, epochs=1, batch_size=64, verbose=0)
+    assert events == [("call", True, chosen.tolist(), True)]
+
+
+def test_on_one_thread_a_choice_made_before_is_taken_from_the_first_batch(monkeypatch):
+    """A products' choice made before a training began (in this process, or a record of this machine's) is taken
+    from its preparation and first batch on, as in every process of the machine, even where no thread has compiled
+    its kernel in this process (``_own_one_ready`` empty): a seeded fit then rounds alike in all of them."""
+    from fastmlp.backends import numba as backend
+    from fastmlp.backends import products
+    X, y, m, own = _one_core_training(monkeypatch)
+    products._chosen[products._choice(m.arch, 64, X, False, False).key] = own  # as a record read
+    calls, real_call = [], backend.NumbaBackend._call_epoch
+
+    def call(self, kernel, tb, params, state, optimizer, samples, data, order, lr, net):
+        calls.append((order.shape[0] > 0, None if net.own is None else list(net.own)))
+        return real_call(self, kernel, tb, params, state, optimizer, samples, data, order, lr, net)
+    monkeypatch.setattr(backend.NumbaBackend, "_call_epoch", call)
+    monkeypatch.setattr(backend, "_compile_in_thread", lambda *args: pytest.fail("nothing compiles in a thread"))
+    m.fit(X, y, epochs=2, batch_size=64, verbose=0, optimizer="adam")
+    assert calls[0] == (False, own.tolist())  # prepared with it
+    assert len(calls) > 1 and all(c == (True, own.tolist()) for c in calls[1:])
+
+
+def test_a_one_thread_training_whose_choice_is_the_blas_compiles_nothing_more(monkeypatch):
+    """Where the measured choice is the BLAS's products everywhere (``own_products`` None), the calls go on as they
+    were: no kernel compiles in a thread after the timing kernels, and nothing is timed again."""
+    from fastmlp.backends import numba as backend
+    from fastmlp.backends import products
+    X, y, m, _ = _one_core_training(monkeypatch)
+    monkeypatch.setattr(backend, "CUT_AFTER_S", 1e-9)
+    timed, threads, real_start = [], [], backend._compile_in_thread
+
+    def measure(arch, rows, batch=None):  # the BLAS's products everywhere (compiling nothing, timing nothing)
+        if not products._timing_off():
+            timed.append(rows)
+        return None
+
+    def start(key, name, ready, work):
+        threads.append(name)
+        real_start(key, name, ready, work)
+    monkeypatch.setattr(products, "_measure", measure)
+    monkeypatch.setattr(backend, "_compile_in_thread", start)
+    for _ in range(4):
+        m.fit(X, y, epochs=2, batch_size=64, verbose=0)
+        backend._wait_for_cut_compiles()
+    assert threads == ["fastmlp-compile-products"] and timed == [64]
+    assert products.own_known(m.arch, 64, X) and products.own_products(m.arch, 64, X, measure=False) is None
 
 
 def test_the_first_epoch_runs_the_kernel_its_preparation_compiled(monkeypatch):

@@ -34,12 +34,13 @@ private kernel never validates; its public twin checks, then calls it). It owns:
   prepared by a thread once the training has run ``CUT_AFTER_S`` on either way (the pieces run
   meanwhile, beside that thread, run on one thread and are not timed), and when it is ready, the thread choice is told
   (``ThreadChoice.kernel_changed``: all threads ran uncut until then);
-- on one core, which layers' forward products go to the kernels' own register-blocked product
-  (``kernels.matmul``) instead of the BLAS: measured per layer at a training shape's first epoch call
-  (:mod:`fastmlp.backends.products`), and passed to the epoch kernels as ``Net.own``; on several threads, a cut
-  training's first layer over its inputs' nonzeros, measured as its cut kernel is prepared: where that choice was
-  not made before, its timing kernels compile first in a thread, the training runs on the BLAS's products until the
-  kernels that take the choice are ready (``NumbaBackend._own``, ``_cut_kernel_ready``).
+- on one core, which layers' products go to the kernels' own register-blocked product (``kernels.matmul``)
+  instead of the BLAS, measured per layer (:mod:`fastmlp.backends.products`) and passed to the epoch kernels as
+  ``Net.own``; on several threads, a cut training's first layer over its inputs' nonzeros, measured as its cut
+  kernel is prepared. Either way, where that choice was not made before (a machine's first such training), nothing
+  of it happens before the first batch: its timing kernels compile in a thread once the training has run a second,
+  the choice is timed between two calls, and the training runs on the BLAS's products until the kernels that take
+  the choice are ready (``NumbaBackend._uncut_own``, ``_own``, ``_cut_kernel_ready``).
 """
 import contextlib
 import copy
@@ -81,6 +82,9 @@ _cut_failed = {}  # prepare key -> the exception its compile raised: that traini
 # prepare keys whose uncut calls take their products' choice (``Net.own``): their kernel with it compiled or loaded,
 # by the preparation where the choice was made before, else by the thread that prepares the cut kernel
 _own_ready = set()
+# prepare keys whose kernel with a products' choice, in a process of one thread, a thread has compiled or loaded for
+# a training begun before the choice was made (``NumbaBackend._uncut_own``)
+_own_one_ready = set()
 # A training's cut kernel is prepared once it has trained this long uncut in this process (its first epoch call,
 # which compiles or loads the uncut kernel, not counted): a short fit never pays for a compile it would not use.
 CUT_AFTER_S = 1.0
@@ -372,6 +376,14 @@ class _TrainingBuffers:
             self._ahead = new_batch_buffers(arch, self.rows)
         return self._ahead
 
+    def quiet(self):
+        """A copy of these buffers with a result and statistics of its own, for a call over no sample that compiles
+        (or loads) a kernel in a thread beside the training: it writes nothing the training reads or writes."""
+        quiet = copy.copy(self)
+        quiet.result = np.zeros(1, EPOCH_RESULT)
+        quiet.ws = self.ws._replace(stats=np.zeros_like(self.ws.stats))
+        return quiet
+
     def make_room(self, arch, own):
         """``ws.wt`` grown, if need be, to hold the transposed W of each layer whose dx ``own`` (``Net.own``)
         sends to ``matmul_t`` (``OWN_DX``), and ``ws.room`` the lists of a first layer's products over the
@@ -462,6 +474,7 @@ class NumbaBackend(BackendBase):
         self._train = None  # training buffers, allocated at the first epoch of a fit
         self._thread_choices = {}  # (epoch kernel, batch rows) -> ThreadChoice, or None: nothing to choose
         self._cut_measured = set()  # prepare keys whose ready cut kernel the thread choice has been told of
+        self._own_deferred = set()  # (prepare key, rows) of trainings begun before their products' choice
         self._entries = {}  # inference kernel -> its compiled entry point (see ``_entry``)
         self._net, self._dtype = arch.net, arch.dtype  # read by every inference call: plain attributes
         self._n_out, self._n_classes = arch.n_out, arch.n_classes
@@ -787,13 +800,13 @@ class NumbaBackend(BackendBase):
         """Compile (first run) or load from the cache (later runs) the epoch kernel this
         training uses, by running it over no sample: nothing changes. The kernel compiled is the one its
         calls run (``_run_epoch``): for a training whose products are cut over the threads (``split_parts``: every
-        optimizer but plain SGD) the uncut kernel, with the products those calls take (``_own``): the products'
-        choice where it was made before (in this process, or a record of this machine's), else the BLAS's, whose
-        kernel compiles in seconds. On a machine's first such training on inputs with zeros (images), choosing the
-        own products first compiled the kernels that time them and the kernel that takes them: 22-40 s before the
-        first batch (Adam and Nesterov momentum on the fashion net, Intel Xeon model 207), now compiled in threads
-        as the training runs (:meth:`_cut_kernel_ready`). (seconds, compiled: whether the kernel was compiled
-        rather than loaded)."""
+        optimizer but plain SGD) the uncut kernel; with the products the calls take (``_own``; on one thread
+        ``_uncut_own``): the products' choice where it was made before (in this process, or a record of this
+        machine's), else the BLAS's, whose kernel compiles in seconds. On a machine's first such training, choosing
+        the own products first compiled the kernels that time them and the kernel that takes them: 22-40 s before
+        the first batch (Adam and Nesterov momentum on the fashion net, Intel Xeon model 207; on one core 23.5-27.1
+        s), now compiled in threads as the training runs (:meth:`_cut_kernel_ready`, :meth:`_own_progress`).
+        (seconds, compiled: whether the kernel was compiled rather than loaded)."""
         key = self._prepare_key(optimizer, data)
         if key in _prepared:
             return None
@@ -896,7 +909,10 @@ class NumbaBackend(BackendBase):
                 # ready since this call began (the compiling thread): cut from the next call on, once
                 # ``train_epoch`` has told the thread choice (its speed mark was the uncut kernel's)
                 parts = None
-        own = self._own(key, tb.rows, data.X, cut, parts)
+        if cut is None:  # (on one thread: the products' choice, not before a first batch)
+            own, waiting = self._uncut_own(kernel, tb, params, state, optimizer, samples, data, lr, preparing)
+        else:
+            own = self._own(key, tb.rows, data.X, parts)
         tb.make_room(a, own)
         net = training_net(a.net, samples.w.shape[0] > 0, tb.rows, parts, own, sparse_threads(own, parts))
         started = time.perf_counter()
@@ -916,24 +932,75 @@ class NumbaBackend(BackendBase):
         state.step += out.steps
         return out
 
-    def _own(self, key, rows, X, cut, parts):
-        """``Net.own`` of an epoch call (:meth:`_run_epoch`) of the training ``key`` (its prepare key, None when not
-        cut) on the inputs ``X`` at ``rows`` rows a batch, asked for at each call (a lookup; a deterministic mode
-        set after the choice is kept to). On one thread, the products' choice, measured at the training's first
-        call (``prepare``'s). With several threads, own products only in a training whose products are cut
-        (``split_parts``): the first layer's over the batch's nonzero inputs, cut over the call's ``parts``; on one
-        thread in its calls that are not cut (the thread choice's pieces on one thread, the calls before the cut
-        kernel is ready: beside the BLAS's own threads a cut would wait on them), the same sums, bit for bit. The
-        choice is measured before the cut kernel is prepared, and none of it before a first batch
-        (:meth:`_cut_kernel_ready`): where it was not made before (a machine's first such training), the calls that
-        are not cut take the BLAS until their kernel with the choice is ready (``_own_ready``); compiling its
-        timing kernels and that kernel before the first batch took 22-40 s (Adam and Nesterov momentum on the
-        fashion net, Intel Xeon model 207, empty cache)."""
-        if cut is None:
-            return own_products(self.arch, rows, X)
+    def _own(self, key, rows, X, parts):
+        """``Net.own`` of an epoch call (:meth:`_run_epoch`) of the training ``key`` (its prepare key), whose products
+        are cut over several threads (``split_parts``), on the inputs ``X`` at ``rows`` rows a batch, asked for at each
+        call (a lookup; a deterministic mode set after the choice is kept to): the first layer's over the batch's
+        nonzero inputs, cut over the call's ``parts``; on one thread in its calls that are not cut (the thread choice's
+        pieces on one thread, the calls before the cut kernel is ready: beside the BLAS's own threads a cut would wait
+        on them), the same sums, bit for bit. The choice is measured before the cut kernel is prepared, and none of it
+        before a first batch (:meth:`_cut_kernel_ready`): where it was not made before (a machine's first such
+        training), the calls that are not cut take the BLAS until their kernel with the choice is ready
+        (``_own_ready``); compiling its timing kernels and that kernel before the first batch took 22-40 s (Adam and
+        Nesterov momentum on the fashion net, Intel Xeon model 207, empty cache)."""
         if parts is None and key not in _own_ready:
             return None
         return own_products(self.arch, rows, X, True, tiles=parts is not None, measure=parts is not None)
+
+    def _uncut_own(self, kernel, tb, params, state, optimizer, samples, data, lr, preparing):
+        """(``Net.own``, the prepare key whose seconds count towards ``CUT_AFTER_S`` or None) of an epoch call
+        (:meth:`_run_epoch`) not cut over threads. Own products there only in a process of one thread
+        (``products.own_products``: each layer's products by fastmlp's own or the BLAS's, by timing; elsewhere
+        None at once). A choice made before this model's training of the shape began (in this process, or a
+        record of this machine's) is taken from its first batch, its kernel compiled or loaded then (by the
+        preparation, or by the first call). Else the training takes the BLAS's products, and nothing of the
+        choice happens before its first batch: once it has run ``CUT_AFTER_S`` so, a thread compiles (or loads) the
+        kernels that time the products (``products.compile_timing``), the first call after it measures the choice
+        (milliseconds, between two calls, no compile running), and a thread compiles the training's kernel with
+        it, which the calls take once it is ready (:meth:`_own_progress`, ``_own_one_ready``). Made before the
+        first batch, a machine's first training on one core waited for all of that: launch to the first trained
+        batch 27.1 s with Adam, 23.5 s with plain SGD (the fashion net, 2,048 half-zero rows, ``taskset -c 0``,
+        empty cache, Intel Xeon model 207), against 3.9 and 2.7 s without the choice."""
+        a, rows, X = self.arch, tb.rows, data.X
+        if own_known(a, rows, X):
+            own = own_products(a, rows, X, measure=False)
+            if own is None:  # nothing to choose (several threads), or the BLAS's products chosen
+                return None, None
+            key = self._prepare_key(optimizer, data)
+            # made before this training began: from its first batch; made as it trained: once its kernel is ready
+            if (key, rows) not in self._own_deferred or key in _own_one_ready:
+                self._own_deferred.discard((key, rows))
+                return own, None
+        else:
+            key = self._prepare_key(optimizer, data)
+            self._own_deferred.add((key, rows))
+        if preparing:
+            return None, None
+        self._own_progress(key, kernel, tb, params, state, optimizer, samples, data, lr)
+        return None, key
+
+    def _own_progress(self, key, kernel, tb, params, state, optimizer, samples, data, lr):
+        """The next step of an uncut training's products' choice (:meth:`_uncut_own`) once it has trained
+        ``CUT_AFTER_S`` on the BLAS's products in this process: a thread compiles (or loads) the kernels that time
+        them; at the first call after that, the choice is measured (``products.own_products``, recorded for the
+        machine), and a thread compiles (or loads) this training's kernel with it (a call over no sample with its own
+        result and statistics: it writes nothing the training reads or writes). A short fit never starts it."""
+        if CUT_AFTER_S > 0 and _uncut_seconds.get(key, 0.0) < CUT_AFTER_S:
+            return
+        a, rows, X = self.arch, tb.rows, data.X
+        with _cut_lock:
+            if key in _own_one_ready or key in _cut_compiling or key in _cut_failed:
+                return
+            if not own_known(a, rows, X) and not products.timing_compiled(a, rows, X):
+                _compile_in_thread(key, "fastmlp-compile-products", (), lambda: products.compile_timing(a, rows, X))
+                return
+            own = own_products(a, rows, X)  # measured now, no compile running, unless made before
+            if own is None:
+                return  # the BLAS's products (asked again at each call: a lookup)
+            net = training_net(a.net, samples.w.shape[0] > 0, rows, None, own, sparse_threads(own, None))
+            quiet = tb.quiet()
+            _compile_in_thread(key, "fastmlp-compile-own", (_own_one_ready,), lambda: self._call_epoch(
+                kernel, quiet, params, state, optimizer, samples, data, np.zeros(0, np.int64), lr, net))
 
     def _plain_tiles_after(self, optimizer, data, rows, seconds):
         """After a call of plain SGD by the 'fused' kernel that took ``seconds``: once this training (network, batch
@@ -988,9 +1055,7 @@ class NumbaBackend(BackendBase):
             net = training_net(a.net, weighted, rows, parts, own, sparse_threads(own, parts))  # cut: threads
             uncut = None if own_uncut is None or key in _own_ready else training_net(
                 a.net, weighted, rows, None, own_uncut, sparse_threads(own_uncut, None))
-            quiet = copy.copy(tb)
-            quiet.result = np.zeros(1, EPOCH_RESULT)
-            quiet.ws = tb.ws._replace(stats=np.zeros_like(tb.ws.stats))
+            quiet = tb.quiet()
 
             def compile_cut():
                 for each in (net, uncut):

@@ -4,7 +4,7 @@ Why: on one core the BLAS is most of a training step, and at a batch's shapes Op
 below the core's peak, where the kernels' own register-blocked product (``kernels.matmul``) does
 better on some CPUs and layers (AVX-512 Xeon, one thread: 64x784x256 157 GFLOP/s against
 OpenBLAS's 131) and worse on others (no AVX-512; a library tuned for the CPU). So nothing is
-assumed: at a training shape's first epoch call (the first epoch, or ``prepare``), each layer's
+assumed: once per training shape (below: when), each layer's
 forward product at the batch's rows is timed both ways on random values of its shape, and the
 layer goes to ``matmul`` only when it ran faster by ``MARGIN`` (the result, per network shape
 and batch rows, is kept for the process, and on disk for the machine's next processes: ``records``,
@@ -19,12 +19,15 @@ alternated). A few milliseconds, once. Where the training's inputs have zeros (i
 same batch (Fashion-MNIST, Zen 4, one thread: 64x784x256 forward 190 us against the BLAS's 266, SGD's weight
 product 193 against 250); the key of the choice says whether they have.
 
-When: on one thread at the training's first epoch call (``prepare``'s). A training cut over several threads (below)
-makes it as its cut kernel is prepared, after its first second, never before its first batch: where it was not made
-before (a machine's first such training), a thread first compiles the timing kernels (:func:`compile_timing`, timing
-nothing: the fashion net's, 12-15 s cold on the Intel Xeon model 207, took 22-40 s before the first batch with the
-kernel that takes the choice), the training runs on the BLAS's products meanwhile, and the choice is timed between two
-calls once they are compiled (``fastmlp.backends.numba``).
+When: never before a training's first batch, where it was not made before (a machine's first such training): the
+training runs on the BLAS's products meanwhile. Once it has trained for a second (``CUT_AFTER_S``), a thread compiles
+the timing kernels (:func:`compile_timing`, timing nothing: the fashion net's, 12-15 s cold on the Intel Xeon model
+207), the choice is timed between two calls once they are compiled, and a thread compiles the kernels that take it
+(``fastmlp.backends.numba``): on one thread, the training's uncut kernel with the choice; on several, its cut kernel
+(below), prepared then. Made before the first batch, a machine's first training waited for all of that: 22-40 s cut
+(Adam and Nesterov momentum on the fashion net, two threads), 23.5-27.1 s on one core (plain SGD and Adam, 2,048 rows),
+where its preparation without the choice takes 2.7-3.9 s. A choice made before (in this process, or a record of this
+machine's) is taken from the first batch.
 
 Only where the training runs on one thread: a process on one core (Numba's pool of one thread;
 the BLAS then runs on one thread too). With several threads the BLAS's threads (plain SGD) or

@@ -395,6 +395,27 @@ MUTANTS = [
         ("tests/test_screen.py",),
         "numba input screen: a piece whose thread failed is left uncounted (-1 in the sum), so its NaN trains"),
     Mutant(
+        "one_thread_choice_before_the_first_batch", "fastmlp/backends/numba.py",
+        "        a, rows, X = self.arch, tb.rows, data.X\n        if own_known(a, rows, X):",
+        "        a, rows, X = self.arch, tb.rows, data.X\n        return own_products(a, rows, X), None\n"
+        "        if own_known(a, rows, X):",
+        ("tests/test_chunked_epochs.py",),
+        "one thread: a machine's first training measures its products' choice (and compiles its kernels) before its "
+        "first batch"),
+    Mutant(
+        "one_thread_choice_taken_before_its_kernel", "fastmlp/backends/numba.py",
+        "if (key, rows) not in self._own_deferred or key in _own_one_ready:",
+        "if True:",
+        ("tests/test_chunked_epochs.py",),
+        "one thread: a choice measured mid-training is taken at once, its kernel compiled on the training's thread"),
+    Mutant(
+        "one_thread_record_waits_for_a_thread", "fastmlp/backends/numba.py",
+        "if (key, rows) not in self._own_deferred or key in _own_one_ready:",
+        "if key in _own_one_ready:",
+        ("tests/test_chunked_epochs.py",),
+        "one thread: a choice made before (a record) is not taken from the first batch (the BLAS's products until a "
+        "thread compiled its kernel)"),
+    Mutant(
         "small_networks_predict_by_blocks", "fastmlp/backends/products.py",
         "if not own.any() or work < BLOCKS_MIN_WORK or loops > LOOP_SHARE * work:",
         "if not own.any() or loops > LOOP_SHARE * work:",
