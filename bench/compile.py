@@ -12,6 +12,8 @@ counted; ``wall_s`` shows it). :data:`ROWS` rows, not one batch, so that the fit
 training set does (``count_flagged``, from ``SCREEN_MIN_VALUES`` values: 1,338 rows of 784), compiling what such a fit
 compiles before its first batch; the batches after the first are counted too (about 0.02 s at batch 64, warm).
 Warm: a second process with the same, now filled, folder. Each optimizer gets its own empty folder.
+Both on every core ('idle') and on one ('onecore': pinned to one core, one thread per library, as the onecore-b64
+row's processes), where a machine's first training also chooses every layer's products by timing them.
 
 The children may write Python bytecode (``PYTHONDONTWRITEBYTECODE`` is removed from their
 environment) as a user's Python does: fastmlp's own modules are compiled to bytecode by the
@@ -27,8 +29,14 @@ import sys
 import tempfile
 import time
 
+from . import settings
 from .isolate import best_record
+from .workloads import check_choice
 
+# The machine settings the compile rows run in: every core, and one core (a container of one CPU, a sweep worker
+# pinned to a core: there a machine's first training also chooses its products by timing them, ``fastmlp.backends
+# .products``, which its first batch must not wait for either)
+SETTINGS = ("idle", "onecore")
 ROWS = 2048  # rows of the first fit: a training set's (its inputs screened by the kernel), 32 batches of 64
 
 
@@ -37,7 +45,9 @@ def fit_rows(net):
     return max(ROWS, net.batch_size)
 
 _CHILD = r"""
-import json, sys, time
+import json, os, sys, time
+if sys.argv[3]:  # pinned before NumPy, Numba or fastmlp load (their pools size from it), as taskset: 'onecore'
+    os.sched_setaffinity(0, [int(c) for c in sys.argv[3].split(",")])
 t0 = time.perf_counter()
 launched = float(sys.argv[2])
 import numpy as np
@@ -55,9 +65,10 @@ print(json.dumps({"import_s": t1 - t0, "first_batch_s": t2 - t1, "to_first_batch
 """
 
 
-def run_child(net, cache_dir, timeout=300):
+def run_child(net, cache_dir, timeout=300, setting="idle"):
     """One fresh process training one epoch of :data:`ROWS` rows (at least a batch) of ``net`` (with its optimizer)
-    with ``NUMBA_CACHE_DIR=cache_dir``.
+    with ``NUMBA_CACHE_DIR=cache_dir``, in the machine ``setting`` (one of :data:`SETTINGS`: 'onecore' pins it to one
+    core with one thread per library, as the onecore-b64 row's processes, :mod:`fastmlp.bench.settings`).
 
     Returns
     -------
@@ -66,20 +77,24 @@ def run_child(net, cache_dir, timeout=300):
         ``wall_s`` (launch to exit, measured outside), ``import_s`` (import
         numpy and fastmlp) and ``first_batch_s`` (build the model, first fit).
     """
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
+    check_choice(setting, SETTINGS, "compile setting")
+    plan = settings.launch(setting)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir), **plan.env)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode as a user's runs have it (module docstring)
     arg = json.dumps([list(net.layers), net.activation, net.batch_size, fit_rows(net), net.opt.fastmlp_kwargs()])
+    cpus = ",".join(map(str, plan.cpus))
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _CHILD, arg, repr(time.time())], env=env, capture_output=True,
+    proc = subprocess.run([sys.executable, "-c", _CHILD, arg, repr(time.time()), cpus], env=env, capture_output=True,
                           text=True, timeout=timeout)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"compile-time child process failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]), wall_s=wall, status="ok", optimizer=net.optimizer)
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]), wall_s=wall, status="ok", optimizer=net.optimizer,
+                setting=setting)
 
 
-def compile_times(net, warm_runs=2, cold_runs=1):
-    """``{'cold': best cold run, 'warm': best warm run}`` (see :func:`run_child`).
+def compile_times(net, warm_runs=2, cold_runs=1, setting="idle"):
+    """``{'cold': best cold run, 'warm': best warm run}`` (see :func:`run_child`), in the machine ``setting``.
 
     Each cold run gets its own empty temporary cache folder; the warm runs use
     the one the last cold run filled. Like the throughput cases, the best of
@@ -88,20 +103,20 @@ def compile_times(net, warm_runs=2, cold_runs=1):
     colds = []
     for _ in range(max(1, cold_runs) - 1):
         with tempfile.TemporaryDirectory(prefix="fastmlp-numba-cache-") as cache:
-            colds.append(run_child(net, cache))
+            colds.append(run_child(net, cache, setting=setting))
     with tempfile.TemporaryDirectory(prefix="fastmlp-numba-cache-") as cache:  # the last one also serves warm
-        colds.append(run_child(net, cache))
-        warms = [run_child(net, cache) for _ in range(max(1, warm_runs))]
+        colds.append(run_child(net, cache, setting=setting))
+        warms = [run_child(net, cache, setting=setting) for _ in range(max(1, warm_runs))]
     return {"cold": best_record(colds, "to_first_batch_s", higher_is_better=False),
             "warm": best_record(warms, "to_first_batch_s", higher_is_better=False)}
 
 
-def compile_per_optimizer(net, optimizers, warm_runs=2, cold_runs=1, log=None):
+def compile_per_optimizer(net, optimizers, warm_runs=2, cold_runs=1, log=None, setting="idle"):
     """``{optimizer id: compile_times(net trained with it)}`` for each id of ``optimizers``
-    (ids of :data:`fastmlp.bench.workloads.OPTIMIZERS`), each from its own empty cache."""
+    (ids of :data:`fastmlp.bench.workloads.OPTIMIZERS`), each from its own empty cache, in the machine ``setting``."""
     out = {}
     for opt in optimizers:
         if log:
-            log(f"  compile time, {opt} (cold, then warm) ...")
-        out[opt] = compile_times(net.with_optimizer(opt), warm_runs, cold_runs)
+            log(f"  compile time, {opt}{'' if setting == 'idle' else ', ' + setting} (cold, then warm) ...")
+        out[opt] = compile_times(net.with_optimizer(opt), warm_runs, cold_runs, setting)
     return out

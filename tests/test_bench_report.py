@@ -323,6 +323,42 @@ def test_compile_section_and_targets_use_launch_to_first_batch():
     assert "batch 64, one batch of random inputs, half of the inputs zero" in section  # a report without its rows
     report["compile"] = dict(comp, rows=2048)
     assert "batch 64, one epoch of 2,048 random rows (a training set's size" in bench_markdown._compile(report)
+    assert "one core" not in bench_markdown._compile(report)  # a report written before the one-core rows
+    report["compile"]["onecore"] = {"adam": {"cold": dict(cold, to_first_batch_s=27.1), "warm": warm}}
+    section, targets = bench_markdown._compile(report), bench_markdown._targets(report)
+    assert "| adam, one core | cold (empty NUMBA_CACHE_DIR) | 27.1 |" in section and "pinned to one core" in section
+    assert "| cold compile, adam, one core (launch to first trained batch) | <= 5 s | 27.1 s | no |" in targets
+    assert "| warm start, adam, one core (same cache) | <= 0.5 s | 0.45 s | yes |" in targets
+    assert "| cold compile, sgd (launch to first trained batch) | <= 5 s | 4.4 s | yes |" in targets  # still there
+
+
+def test_the_one_core_compile_child_is_pinned_as_the_onecore_rows(monkeypatch, tmp_path):
+    """``setting='onecore'``: the child pins itself to one core before any import and gets one thread per library
+    (``bench.settings.launch``), as the onecore-b64 row's processes; 'idle' leaves both alone; others are refused."""
+    from fastmlp.bench import compile as bench_compile
+    from fastmlp.bench import settings as bench_settings
+    from fastmlp.bench.workloads import WORKLOADS
+    runs = []
+
+    def child(cmd, env, **kw):
+        runs.append((cmd, env))
+        out = {"import_s": 0.3, "first_batch_s": 4.0, "to_first_batch_s": 4.4}
+        return subprocess.CompletedProcess(cmd, 0, stdout=json.dumps(out) + "\n", stderr="")
+
+    monkeypatch.setattr(bench_compile.subprocess, "run", child)
+    net = WORKLOADS["fashion-b64"].net
+    assert bench_compile.run_child(net, tmp_path, setting="onecore")["setting"] == "onecore"
+    assert bench_compile.run_child(net, tmp_path)["setting"] == "idle"
+    (one, one_env), (idle, idle_env) = runs
+    plan = bench_settings.launch("onecore")
+    assert one[-1] == ",".join(map(str, plan.cpus)) and idle[-1] == ""
+    assert all(one_env[k] == v for k, v in bench_settings.ONE_CORE_ENV.items())
+    assert not any(idle_env.get(k) == v and k not in os.environ for k, v in bench_settings.ONE_CORE_ENV.items())
+    code = one[2]
+    assert code.index("os.sched_setaffinity(0,") < code.index("import numpy")  # pinned before NumPy loads
+    with pytest.raises(ValueError, match="compile setting"):
+        bench_compile.run_child(net, tmp_path, setting="busy")
+    assert len(runs) == 2  # nothing launched for it
 
 
 def test_the_compile_child_fits_a_training_set_whose_inputs_are_screened_by_the_kernel(monkeypatch, tmp_path):
@@ -350,17 +386,22 @@ def test_the_compile_child_fits_a_training_set_whose_inputs_are_screened_by_the_
 
 
 def test_the_warm_start_is_the_best_of_as_many_processes_as_every_case(monkeypatch):
-    """--processes N: the cold start is the best of N processes, the warm start of max(2, N)."""
+    """--processes N: the cold start is the best of N processes, the warm start of max(2, N); on every core, then
+    on one."""
     from fastmlp.bench import compile as bench_compile
     from fastmlp.bench import report as bench_report
     seen = []
-    monkeypatch.setattr(bench_compile, "compile_per_optimizer",
-                        lambda net, opts, warm_runs, cold_runs, log: seen.append((warm_runs, cold_runs)) or {})
+
+    def per_optimizer(net, opts, warm_runs, cold_runs, log, setting):
+        seen.append((warm_runs, cold_runs, setting))
+        return {"sgd": setting}
+    monkeypatch.setattr(bench_compile, "compile_per_optimizer", per_optimizer)
     for processes, quick, want in ((3, False, (3, 3)), (None, False, (2, 2)), (None, True, (2, 1)), (5, False, (5, 5))):
         seen.clear()
         args = argparse.Namespace(no_compile=False, processes=processes, quick=quick)
-        assert bench_report._compile(args, ["sgd"])["status"] == "ok"
-        assert seen == [want]
+        got = bench_report._compile(args, ["sgd"])
+        assert got["status"] == "ok" and got["optimizers"] == {"sgd": "idle"} and got["onecore"] == {"sgd": "onecore"}
+        assert seen == [want + ("idle",), want + ("onecore",)]
 
 
 
