@@ -488,6 +488,8 @@ def test_the_tiles_are_timed_only_when_asked_and_a_choice_is_read_without_measur
     monkeypatch.setattr(products, "_chosen", {})
     monkeypatch.setattr(products.records, "folder", lambda: str(tmp_path / "records"))
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 2)
+    # (the timings below are stubs: nothing runs on the threads, and a process of one core has no second to set)
+    monkeypatch.setattr(numba, "set_num_threads", lambda n: None)
     monkeypatch.setattr(tiles, "available", lambda: True)
     monkeypatch.setattr(products, "_timed", lambda *args: timed.append("sparse") or (0.5, 1.0))
     monkeypatch.setattr(products, "_tiles_cut_timed", lambda *args: timed.append("tiles") or (0.1, 1.0))
