@@ -37,6 +37,8 @@ from .workloads import check_choice
 # pinned to a core: there a machine's first training also chooses its products by timing them, ``fastmlp.backends
 # .products``, which its first batch must not wait for either)
 SETTINGS = ("idle", "onecore")
+# each setting's key in the report's compile section ('optimizers': the key of the rows before the one-core ones)
+REPORT_KEYS = {"idle": "optimizers", "onecore": "onecore"}
 ROWS = 2048  # rows of the first fit: a training set's (its inputs screened by the kernel), 32 batches of 64
 
 

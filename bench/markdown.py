@@ -18,6 +18,7 @@ import math
 import statistics
 
 from fastmlp.progress import rate  # 1234567 -> '1.23M'; also part of this module's interface
+from .compile import REPORT_KEYS
 from .measure import COOPERATION_WINDOW_S, MACHINE_CHECK_S, MACHINE_CHECK_SHAPE, SLOW_COOPERATION, WARMUP_S
 
 # Targets of issue 13 / WORKLOADS.md, per row: ('>=', x) numba ÷ best peer's throughput,
@@ -415,7 +416,7 @@ def _met(got, wanted):
 
 # the compile section's settings: (its key in the report, the words a target row adds); 'onecore' is absent from a
 # report written before it was measured
-COMPILE_SETTINGS = (("optimizers", ""), ("onecore", ", one core"))
+COMPILE_SETTINGS = ((REPORT_KEYS["idle"], ""), (REPORT_KEYS["onecore"], ", one core"))
 
 
 def _compile(report):

@@ -297,15 +297,13 @@ def _sweeps(args, variants, planned=True):
 def _compile(args, optimizers):
     if args.no_compile or isinstance(optimizers, str):
         return {"status": "skipped", "reason": "--no-compile" if args.no_compile else optimizers}
-    from .compile import compile_per_optimizer, fit_rows
+    from .compile import REPORT_KEYS, SETTINGS, compile_per_optimizer, fit_rows
     _log("compile time per optimizer ...")
     net = WORKLOADS["fashion-b64"].net
     n = _processes(args)  # the warm start too: the best of as many processes as every case, at least two
-    # every core ('optimizers'), then one core ('onecore')
-    times = {setting: compile_per_optimizer(net, optimizers, warm_runs=max(2, n), cold_runs=n, log=_log,
-                                            setting=setting) for setting in ("idle", "onecore")}
-    return {"status": "ok", "network": net.describe(), "batch_size": net.batch_size, "rows": fit_rows(net),
-            "optimizers": times["idle"], "onecore": times["onecore"]}
+    return dict({"status": "ok", "network": net.describe(), "batch_size": net.batch_size, "rows": fit_rows(net)},
+                **{REPORT_KEYS[setting]: compile_per_optimizer(net, optimizers, warm_runs=max(2, n), cold_runs=n,
+                                                               log=_log, setting=setting) for setting in SETTINGS})
 
 
 def _recipe(args, variants, planned=True):

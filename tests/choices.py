@@ -14,3 +14,5 @@ def choose_products(monkeypatch, own, asked=None):
         return own
     monkeypatch.setattr(backend, "own_products", own_products)
     monkeypatch.setattr(backend, "own_known", lambda arch, rows, X=None, cut=False, **kwargs: True)
+    monkeypatch.setattr(backend, "known_choice",
+                        lambda arch, rows, X=None, cut=False, **kwargs: (True, own_products(arch, rows, X, cut)))

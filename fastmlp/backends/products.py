@@ -154,11 +154,17 @@ def _measured(choice, arch, rows, X):
 def own_known(arch, rows, X=None, cut=False, tiles=False):
     """Whether :func:`own_products` answers these arguments without timing anything: nothing to choose, or a choice
     made before in this process or on this machine (a record, then taken into this process's choices)."""
+    return known_choice(arch, rows, X, cut, tiles)[0]
+
+
+def known_choice(arch, rows, X=None, cut=False, tiles=False):
+    """(:func:`own_known`, :func:`own_products` with ``measure`` False) in one look (one sample of X, asked at every
+    epoch call): (True, the choice) where it is known, (False, None) where it is not, timing nothing."""
     choice = _choice(arch, rows, X, cut, tiles)
     if choice is None:
-        return True
-    _answer(choice, arch, rows, X, measure=False)  # (a record, if any, taken into ``_chosen``)
-    return choice.key in _chosen
+        return True, None
+    own = _answer(choice, arch, rows, X, measure=False)  # (a record, if any, taken into ``_chosen``)
+    return choice.key in _chosen, own
 
 
 def compile_timing(arch, rows, X=None, cut=False, tiles=False):

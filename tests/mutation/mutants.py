@@ -396,9 +396,8 @@ MUTANTS = [
         "numba input screen: a piece whose thread failed is left uncounted (-1 in the sum), so its NaN trains"),
     Mutant(
         "one_thread_choice_before_the_first_batch", "fastmlp/backends/numba.py",
-        "        a, rows, X = self.arch, tb.rows, data.X\n        if own_known(a, rows, X):",
-        "        a, rows, X = self.arch, tb.rows, data.X\n        return own_products(a, rows, X), None\n"
-        "        if own_known(a, rows, X):",
+        "        known, own = known_choice(a, rows, X)\n",
+        "        known, own = known_choice(a, rows, X)\n        return own_products(a, rows, X), None\n",
         ("tests/test_chunked_epochs.py",),
         "one thread: a machine's first training measures its products' choice (and compiles its kernels) before its "
         "first batch"),
