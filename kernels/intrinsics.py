@@ -26,7 +26,7 @@ Private names used (all imported here, nowhere else):
   ``numba.core.types.ExternalFunction`` with ``llvmlite.binding.add_symbol``: NumPy's own BLAS
   gemm called by a name registered with LLVM (:func:`kernel_blas`, :func:`xxgemm`);
 - ``numba.np.ufunc.parallel._launch_threads`` and the ``tbbpool``/``omppool`` modules: the
-  thread pool's start (:func:`launch_threads`);
+  thread pool's start, and under TBB the wait for it (``tbbpool.synchronize``, :func:`launch_threads`);
 - ``numba.core.caching.CacheImpl._locator_classes``: where compiled kernels are cached
   (:class:`KernelCacheLocator`); ``numba.core.caching.IndexDataCacheFile`` (its ``save``,
   ``_load_index``, ``_save_index``, ``_save_data``, ``_dump``, ``_index_name``) and the module
@@ -753,14 +753,24 @@ def available_threading_layers():
 
 
 def launch_threads():
-    """Start Numba's thread pool now (no-op once started).
+    """Start Numba's thread pool now (no-op once started), and under TBB wait for its start.
 
     A process whose first call loads a cached parallel kernel before any parallel region has
     run can abort ("LLVM ERROR: Symbol not found: allocate_sched"): the backend calls this
     before its first kernel.
+
+    Numba's TBB pool starts by queueing an empty task in its task group, which a worker thread
+    runs, or else the next wait on the group; nothing waits on it until the interpreter exits. In
+    a process of one CPU (``taskset -c 0``, a container of one core) TBB starts no worker, so the
+    task is still queued when a fork shuts the pool down (Numba's ``prepare_fork``), and the
+    parent's exit then waits for it forever (Numba's ``unload_tbb``). Waiting here runs it at once.
     """
+    from numba import threading_layer
     from numba.np.ufunc.parallel import _launch_threads
     _launch_threads()
+    if threading_layer() == "tbb":
+        from numba.np.ufunc import tbbpool
+        ctypes.CFUNCTYPE(None)(tbbpool.synchronize)()  # the task group's wait
 
 
 # -- calling a compiled specialisation directly ------------------------------------------------

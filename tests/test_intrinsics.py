@@ -767,6 +767,18 @@ def test_launch_threads_starts_the_pool_and_is_idempotent():
     assert set(intrinsics.available_threading_layers()) <= {"tbb", "omp"}
 
 
+def test_the_tbb_pools_wait_is_where_launch_threads_finds_it():
+    """Under TBB, launch_threads waits on the pool's task group through the address the module
+    ``numba.np.ufunc.tbbpool`` exports as ``synchronize`` (what a one-core fork needs: tests/test_fork.py)."""
+    from fastmlp.backends.numba import start_runtime
+    start_runtime()
+    if numba.threading_layer() != "tbb":
+        pytest.skip("Numba runs another threading layer here")
+    from numba.np.ufunc import tbbpool
+    assert isinstance(tbbpool.synchronize, int) and tbbpool.synchronize != 0
+    intrinsics.launch_threads()  # waits on an empty group again: returns
+
+
 # -- where compiled kernels are cached -----------------------------------------------------------
 
 def _defined_here():

@@ -984,4 +984,11 @@ MUTANTS = [
         "                if tiles_s < min(best, blas_s):\n",
         ("tests/test_tiles.py::test_a_cut_training_s_first_layer_takes_the_fastest_way_by_the_margin",),
         "a cut training's first layer takes the tiles when faster by any amount, not by the margin"),
+    Mutant(
+        "tbb_pool_start_never_waited", "kernels/intrinsics.py",
+        "    if threading_layer() == \"tbb\":\n",
+        "    if False:\n",
+        ("tests/test_fork.py::test_forked_pool_trains_after_the_parent_trained[one]",),
+        "Numba's TBB pool's start task left queued: a process of one core that forks a pool after training never exits",
+        timeout=600.0),
 ]
