@@ -391,6 +391,7 @@ TILE_TRAININGS = {"sgd": dict(optimizer="sgd", lr=0.05), "adam": TRAININGS["adam
 
 
 @needs_tiles
+@several_threads
 @pytest.mark.parametrize("name", list(TILE_TRAININGS))
 @pytest.mark.parametrize("flags", [OWN_TILES, OWN_TILES | OWN_DW_TILES, OWN_DW_TILES,
                                    OWN_FORWARD | OWN_SPARSE | OWN_DW_TILES],
@@ -453,6 +454,7 @@ def test_plain_sgd_trains_by_the_cut_kernel_where_its_first_layer_takes_the_tile
 
 
 @needs_tiles
+@several_threads
 def test_plain_sgd_asks_for_the_tiles_after_training_by_fused_then_trains_cut_on_them(monkeypatch):
     """Plain SGD by 'auto' starts by 'fused' (nothing of the tiles timed or compiled before its first batch); once
     it has trained ``CUT_AFTER_S`` so, the tiles' choice is measured, and where they were taken the next calls train
