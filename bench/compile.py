@@ -39,6 +39,7 @@ from .workloads import check_choice
 SETTINGS = ("idle", "onecore")
 # each setting's key in the report's compile section ('optimizers': the key of the rows before the one-core ones)
 REPORT_KEYS = {"idle": "optimizers", "onecore": "onecore"}
+WHERE = {"idle": "", "onecore": ", one core"}  # what each setting adds to a row's name (the log, the report)
 ROWS = 2048  # rows of the first fit: a training set's (its inputs screened by the kernel), 32 batches of 64
 
 
@@ -119,6 +120,6 @@ def compile_per_optimizer(net, optimizers, warm_runs=2, cold_runs=1, log=None, s
     out = {}
     for opt in optimizers:
         if log:
-            log(f"  compile time, {opt}{'' if setting == 'idle' else ', ' + setting} (cold, then warm) ...")
+            log(f"  compile time, {opt}{WHERE[setting]} (cold, then warm) ...")
         out[opt] = compile_times(net.with_optimizer(opt), warm_runs, cold_runs, setting)
     return out

@@ -18,7 +18,7 @@ import math
 import statistics
 
 from fastmlp.progress import rate  # 1234567 -> '1.23M'; also part of this module's interface
-from .compile import REPORT_KEYS
+from .compile import REPORT_KEYS, SETTINGS, WHERE
 from .measure import COOPERATION_WINDOW_S, MACHINE_CHECK_S, MACHINE_CHECK_SHAPE, SLOW_COOPERATION, WARMUP_S
 
 # Targets of issue 13 / WORKLOADS.md, per row: ('>=', x) numba ÷ best peer's throughput,
@@ -414,9 +414,9 @@ def _met(got, wanted):
     return "-" if got is None or wanted is None else ("yes" if got >= wanted else "no")
 
 
-# the compile section's settings: (its key in the report, the words a target row adds); 'onecore' is absent from a
-# report written before it was measured
-COMPILE_SETTINGS = ((REPORT_KEYS["idle"], ""), (REPORT_KEYS["onecore"], ", one core"))
+# the compile section's settings: (its key in the report, the words a row adds); 'onecore' is absent from a report
+# written before it was measured
+COMPILE_SETTINGS = tuple((REPORT_KEYS[setting], WHERE[setting]) for setting in SETTINGS)
 
 
 def _compile(report):
@@ -429,7 +429,7 @@ def _compile(report):
             rows += [[opt + where, kind, f"{c[key]['to_first_batch_s']:.3g}", f"{c[key]['import_s']:.3g}",
                       f"{c[key]['first_batch_s']:.3g}", f"{c[key]['wall_s']:.3g}"]
                      for key, kind in (("cold", "cold (empty NUMBA_CACHE_DIR)"), ("warm", "warm (same cache)"))]
-    first = next(iter(comp["optimizers"].values()), {})
+    first = next(iter(comp[REPORT_KEYS["idle"]].values()), {})
     runs = {key: len(first.get(key, {}).get("per_process", [])) or 1 for key in ("cold", "warm")}
     data = (f"one epoch of {comp['rows']:,} random rows (a training set's size: the fit screens them with a kernel)"
             if "rows" in comp else "one batch of random inputs")  # (a report written before the rows were counted)
