@@ -100,6 +100,24 @@ def test_the_folder_is_the_kernels_cache_s_keyed_by_the_cpu(monkeypatch):
     assert os.path.basename(folder).startswith(binding.get_host_cpu_name() + "-")
 
 
+def test_kernels_compiled_for_another_cpu_keep_records_apart_from_this_cpu_s(monkeypatch):
+    """Compiled for another CPU (``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES``) the kernels are other code, timed
+    otherwise: their records go to a folder of their own, one per target, and this CPU's stay as they were."""
+    monkeypatch.undo()
+    monkeypatch.delenv("FASTMLP_CHOICES_DIR", raising=False)
+    monkeypatch.setattr(numba.config, "CPU_NAME", None)
+    monkeypatch.setattr(numba.config, "CPU_FEATURES", None)
+    own = records.folder()
+    monkeypatch.setattr(numba.config, "CPU_NAME", "znver1")
+    monkeypatch.setattr(numba.config, "CPU_FEATURES", "+avx,+avx2,+fma")
+    zen1 = records.folder()
+    monkeypatch.setattr(numba.config, "CPU_FEATURES", "+avx,+avx2,+fma,+avx512f")
+    other = records.folder()
+    assert len({own, zen1, other}) == 3
+    assert os.path.dirname(zen1) == os.path.dirname(own) and os.path.basename(zen1).startswith(
+        os.path.basename(own) + "-for-znver1-")
+
+
 def test_fastmlp_choices_dir_puts_the_records_elsewhere_still_keyed(monkeypatch, tmp_path):
     monkeypatch.undo()
     from fastmlp.kernels.intrinsics import kernel_cache_dir

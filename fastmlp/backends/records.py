@@ -6,7 +6,9 @@ otherwise under load, and the same seeded fit then gives other weights: a proces
 32-512-256-10 at 256 rows, two other processes spinning, AMD EPYC Zen 4: 3 of 6 processes chose other layers
 and gave other weights. Kept, it is measured once per machine: in the kernels' cache folder
 (``kernels.intrinsics.kernel_cache_dir``, keyed on every kernel source and on the BLAS the kernels call),
-then per CPU (LLVM's name for it and a digest of its features), one small JSON file per choice.
+then per CPU (LLVM's name for it and a digest of its features) and, when the kernels are compiled for another
+CPU than this one (``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES``), per the CPU they are compiled for (other code,
+timed otherwise: its records must not become this CPU's own), one small JSON file per choice.
 
 The first record written wins: it is created whole or not at all (``files.write_once``), so of two
 processes measuring at once one writes and the other takes that record instead of its own measurement.
@@ -20,10 +22,11 @@ import hashlib
 import json
 import os
 
+import numba
 from llvmlite import binding as llvm
 
 from ..files import atomic_write, write_once
-from ..kernels.intrinsics import kernel_cache_dir
+from ..kernels.intrinsics import compiled_features, compiled_for_host, kernel_cache_dir
 
 FORMAT = 2  # the records' layout and how they were measured (2: on operands that start on a cache line, as a
 # call's: ``products._random``); a record of another format is measured again
@@ -32,12 +35,20 @@ VARIABLE = "FASTMLP_CHOICES_DIR"  # another root for the records (the test suite
 
 def folder():
     """The folder of this machine's records (not created here): ``<root>/<kernel cache folder's name>/<CPU>-<digest
-    of its features>``, the root ``$FASTMLP_CHOICES_DIR`` when set, else the kernels' cache folder's ``choices``."""
+    of its features>``, followed by ``-for-<target CPU>-<digest of its features>`` when the kernels are compiled for
+    another CPU; the root ``$FASTMLP_CHOICES_DIR`` when set, else the kernels' cache folder's ``choices``."""
     cache = kernel_cache_dir()
     root = os.environ.get(VARIABLE)
     root = os.path.join(root, os.path.basename(cache)) if root else os.path.join(cache, "choices")
-    features = hashlib.sha256(llvm.get_host_cpu_features().flatten().encode()).hexdigest()[:12]
-    return os.path.join(root, f"{llvm.get_host_cpu_name()}-{features}")
+    name = _cpu(llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten())
+    if not compiled_for_host():
+        name += "-for-" + _cpu(numba.config.CPU_NAME or "host", compiled_features())
+    return os.path.join(root, name)
+
+
+def _cpu(name, features):
+    """A CPU's part of the folder's name: its LLVM name and a digest of its features."""
+    return f"{name}-{hashlib.sha256(features.encode()).hexdigest()[:12]}"
 
 
 def kept(name, key, measure, valid):
