@@ -29,7 +29,7 @@ from fastmlp.kernels.split import ALIGN, over_k, piece
 from fastmlp.kernels.structs import OWN_DW, OWN_DX, OWN_FORWARD, OWN_SPARSE
 from fastmlp.backends import TrainingData
 from fastmlp.checks import check_targets, check_X
-from choices import choose_products
+from choices import choose_products, offer_own_products
 from test_epoch_allocations import ZERO, _one_and_hundred, nrt_stats  # noqa: F401  (nrt_stats: switched on)
 
 COLUMNS = tile_columns(4)  # one tile row of float32: 64 with AVX-512, 32 with AVX2
@@ -171,8 +171,7 @@ def test_what_fits():
 def offered(monkeypatch):
     """The choice's tests run on any CPU: without AVX-512 (where nothing fits, so nothing is ever
     measured) as if the product were offered there too."""
-    if not matmul.AVAILABLE:
-        monkeypatch.setattr(products, "fits", lambda n, itemsize: itemsize == 4 and n % COLUMNS == 0)
+    offer_own_products(monkeypatch)
 
 
 # -- where a training uses it ------------------------------------------------------------------------
@@ -320,6 +319,7 @@ def test_the_timing_kernels_compile_apart_from_the_timing(offered, monkeypatch, 
     assert not products.timing_compiled(ARCH, 8, X, cut=True)  # another shape's
     if threads > 1:
         monkeypatch.undo()  # (the real blas_limited and set_num_threads for the measurement)
+        offer_own_products(monkeypatch)
         monkeypatch.setattr(products.tiles, "available", lambda: False)
         clock = _fake(monkeypatch, 1.0, 2.0, threads=threads)
         monkeypatch.setattr(numba, "set_num_threads", lambda n: None)
@@ -601,7 +601,8 @@ def test_the_register_blocks_compile_once_whatever_the_ranges():
             assert not any(isinstance(t, numba.types.Literal) for t in signature), (blocks, signature)
 
 
-@pytest.mark.parametrize("m,k,columns", [(64, 784, 4), (61, 800, 1), (7, 3000, 2), (64, 200, 4), (2, 9000, 1)])
+@pytest.mark.parametrize("m,k,columns", [(64, 784, 4), (61, 800, 1), (7, 3000, 2), (64, 200, 4),
+                                         (2, 9000 * 64 // COLUMNS, 1)])  # (the last: 2 x 18,000 x 32 with AVX2)
 @pytest.mark.parametrize("zeros", [0.0, 0.6, 1.0])
 def test_the_first_layer_s_product_cut_along_k_sums_each_piece_s_rows_of_w_then_adds(m, k, columns, zeros):
     """With a ``partial`` (a training's first layer on two threads: ``split.forward_product``), a product with W
