@@ -1157,6 +1157,7 @@ def type_arrays_without_numpy_ma():
 # only be loaded once the module is imported. numba.cpython.hashing is the only one (the
 # hash secret: code that hashes); tests/test_intrinsics.py checks numba's sources for others.
 IMPORT_TIME_SYMBOLS = {b"_numba_hashsecret_": "numba.cpython.hashing"}
+POOL_SYMBOL = b"numba_parallel_for"  # what code that runs a parallel region calls: the pool's, once started
 
 
 class CacheWithoutCompiler(caching.FunctionCache):
@@ -1170,8 +1171,13 @@ class CacheWithoutCompiler(caching.FunctionCache):
     runtime (NRT: allocation, reference counts), and the symbols a module registers when it is
     imported (:data:`IMPORT_TIME_SYMBOLS`, imported when the code mentions one). Numba's own
     helpers are registered when its target context is made (when a kernel is defined), and
-    the thread pool's functions when the pool starts (:func:`launch_threads`, which the
-    backend calls before its first kernel).
+    the thread pool's functions when the pool starts (:func:`launch_threads`): the backend
+    calls it before its first kernel, and it is called here for code that runs a parallel region
+    (:data:`POOL_SYMBOL`). Numba starts the pool itself when it loads such code only if its
+    entry says so, and an entry compiled where the parallel function it calls was loaded from the
+    cache does not: a process whose first call loaded one (``fastmlp.kernels.repeat_product``
+    with its last argument None, compiled in a process that had loaded the product it cuts)
+    crashed in the region.
 
     A kernel that is not in the cache compiles as usual: Numba's compiler sets itself up
     then. For the same reason this module imports ``numba.np.arrayobj`` and
@@ -1189,6 +1195,8 @@ class CacheWithoutCompiler(caching.FunctionCache):
             for symbol, module in IMPORT_TIME_SYMBOLS.items():
                 if _mentions(data, symbol):
                     importlib.import_module(module)
+            if _mentions(data, POOL_SYMBOL):
+                launch_threads()
             return self._impl.rebuild(target_context, data)
 
 

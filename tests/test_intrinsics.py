@@ -779,6 +779,35 @@ def test_the_tbb_pools_wait_is_where_launch_threads_finds_it():
     intrinsics.launch_threads()  # waits on an empty group again: returns
 
 
+_LOADED_PARALLEL_KERNEL = """
+import sys
+import numpy as np
+from fastmlp import kernels as K
+from fastmlp.kernels.matmul import sparse_room
+m, k, n = 64, 300, 128
+rng = np.random.default_rng(0)
+x = (rng.standard_normal((m, k)) * (rng.random((m, k)) > 0.5)).astype(np.float32)
+W = rng.standard_normal((k, n)).astype(np.float32)
+room, out = np.zeros(sparse_room(m, k), np.int32), np.full((m, n), np.nan, np.float32)
+K.repeat_product(out, x, W, True, 1, room, 2, *([None] if sys.argv[1] == "none" else []))
+assert np.allclose(out, x.astype(np.float64) @ W, rtol=1e-4, atol=1e-3)
+print("ok")
+"""
+
+
+def test_a_cached_kernel_that_runs_a_parallel_region_starts_the_pool_when_loaded(tmp_path):
+    """Three fresh processes on an empty cache: the first compiles ``repeat_product`` cut over threads (and the
+    product it cuts, ``matmul_sparse_cut``, a parallel function); the second compiles another specialisation of
+    it (its last argument None) that links the product loaded from the cache, so Numba's entry for it does not say
+    to start the thread pool when loaded; the third process's first call loads that entry and runs its parallel
+    region, which crashed before ``CacheWithoutCompiler`` started the pool for code that calls it."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), PYTHONPATH=str(pathlib.Path(__file__).resolve().parents[1]))
+    for step, last in enumerate(["omitted", "none", "none"]):
+        done = subprocess.run([sys.executable, "-X", "faulthandler", "-c", _LOADED_PARALLEL_KERNEL, last], env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0 and done.stdout.split() == ["ok"], (step, done.returncode, done.stderr[-2000:])
+
+
 # -- where compiled kernels are cached -----------------------------------------------------------
 
 def _defined_here():

@@ -991,4 +991,11 @@ MUTANTS = [
         ("tests/test_fork.py::test_forked_pool_trains_after_the_parent_trained[one]",),
         "Numba's TBB pool's start task left queued: a process of one core that forks a pool after training never exits",
         timeout=600.0),
+    Mutant(
+        "loaded_parallel_code_without_the_pool", "kernels/intrinsics.py",
+        "            if _mentions(data, POOL_SYMBOL):\n",
+        "            if False:\n",
+        ("tests/test_intrinsics.py::test_a_cached_kernel_that_runs_a_parallel_region_starts_the_pool_when_loaded",),
+        "a cached kernel whose entry does not start the thread pool, loaded first in a process, crashes in its "
+        "parallel region", timeout=600.0),
 ]
