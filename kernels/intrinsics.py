@@ -256,9 +256,12 @@ def compiled_for_host():
 
 
 def compiled_features():
-    """The target features the kernels are compiled with, as LLVM writes them ('+avx2,+fma,...'): the
-    host's, or ``NUMBA_CPU_FEATURES`` when a CPU is named ('' if only its name is)."""
-    return llvm.get_host_cpu_features().flatten() if compiled_for_host() else numba_config.CPU_FEATURES or ""
+    """The target features the kernels are compiled with, as LLVM writes them ('+avx2,+fma,...'), as Numba
+    chooses them: ``NUMBA_CPU_FEATURES`` when set, else the host's, even when ``NUMBA_CPU_NAME`` names
+    another CPU (a name alone changes the tuning, not the instructions: to compile for Zen 1 on an AVX-512
+    machine, ``NUMBA_CPU_NAME=znver1 NUMBA_CPU_FEATURES=-avx512f`` takes that CPU's own features)."""
+    features = numba_config.CPU_FEATURES
+    return llvm.get_host_cpu_features().flatten() if features is None else features
 
 
 @intrinsic

@@ -12,15 +12,20 @@ instructions per multiply-add). Measured on one thread (AVX-512 Xeon, two runs, 
 64x128x64 186-195 against 182-196.
 
 It is compiled for 512-bit vectors (``intrinsics.wide_vectors``: LLVM otherwise keeps to 256-bit
-ones on AVX-512 CPUs, and 24 accumulators do not fit 16 ymm registers), and offered only on CPUs
-with AVX-512 (``AVAILABLE``): compiled for AVX2 (``NUMBA_CPU_NAME=haswell`` on this machine) its
-register block did not form, with 4 or with 2 registers per tile row: 7-13 GFLOP/s against the
-BLAS's 118-130 on 64x784x256. Where it is used is measured, not assumed
+ones on AVX-512 CPUs, and 24 accumulators do not fit 16 ymm registers). With AVX2 (16 vector
+registers: Zen 1, Haswell) the block is 6 rows x 2 registers (16 float32 columns), k one position at a time,
+written as whole vectors (:func:`_tile_lanes`, ``kernels.lanes``): written one value at a time it did not form
+there (7-13 GFLOP/s compiled for AVX2). Compiled for Zen 1 (``NUMBA_CPU_NAME=znver1
+NUMBA_CPU_FEATURES=-avx512f``) on an AVX-512 Xeon, one thread, best of 7: 64x784x256 86-98 GFLOP/s, 64x256x128
+100-107, 64x128x64 92-106, against OpenBLAS's own AVX2 kernel's 91-100, 81-98 and 74-90 on the same core.
+Positions of k are unsigned indices in both blocks: Numba wraps negative indices around, and with signed ones
+each position paid for that test (AVX2 block 61-79 GFLOP/s before; AVX-512's 64x784x256 111-126 before,
+127-150 after, in alternating processes). Where it is used is measured, not assumed
 (``fastmlp.backends.products``: the products of a training on one thread, layer by layer, only
 when faster than the BLAS there), and only float32 layers whose width is a multiple of the tile's
-(``fits``) can take it.
+(``fits``) can take it, on any CPU.
 Shapes: out (m, n), x (m, k), W (k, n), all C-contiguous, the same dtype; n a multiple of
-``tile_columns``. Summation order: per output, the k products in pairs, in order.
+``tile_columns``. Summation order: per output, the k products in pairs, in order (AVX2: one by one).
 
 The backward's weight product out = alpha * x.T @ dz + beta * out (:func:`matmul_tn`: dW, or plain SGD's
 product into W) is the same register block summed over the batch instead of k. The backward's dx = dz @ W.T
@@ -38,12 +43,13 @@ from numba.extending import overload, register_jitable
 
 from .config import JIT_INNER, JIT_INNER_INLINE
 from .intrinsics import kernel_only, matrix, stack_block, vector_bytes, wide_vectors
+from .lanes import lanes_count, lanes_fill, lanes_load, lanes_multiply, lanes_multiply_add, lanes_store
 from .split import ALIGN, JIT_SPLIT, add_partial, cuts_nothing, over_k, piece
 
-AVAILABLE = vector_bytes() == 64  # AVX-512 (see the module docstring)
-ROWS_PER_TILE = 6  # 6 rows x 4 registers: 24 accumulators, 4 W loads and 6 broadcasts per k
-REGISTERS_PER_ROW = 4
-TILE_BYTES = REGISTERS_PER_ROW * vector_bytes()  # one tile row: 256 bytes with AVX-512, 128 with AVX2
+WIDE = vector_bytes() == 64  # AVX-512: 32 vector registers (see the module docstring)
+ROWS_PER_TILE = 6  # AVX-512: 6 rows x 4 registers, 24 accumulators; AVX2: 6 rows x 2 registers, 12 accumulators
+REGISTERS_PER_ROW = 4 if WIDE else 2
+TILE_BYTES = REGISTERS_PER_ROW * vector_bytes()  # one tile row: 256 bytes with AVX-512, 64 with AVX2
 BLOCK_BYTES = ROWS_PER_TILE * TILE_BYTES  # the accumulators of a whole tile
 
 
@@ -53,10 +59,10 @@ def tile_columns(itemsize):
 
 
 def fits(n, itemsize):
-    """Whether a layer of ``n`` outputs of ``itemsize`` bytes can go to :func:`matmul`: on a CPU with
-    AVX-512, float32 (in float64 its register block did not form either: 14 GFLOP/s against the
-    BLAS's 63 on 64x784x256) and a whole number of tile rows."""
-    return AVAILABLE and itemsize == 4 and n > 0 and n % tile_columns(itemsize) == 0
+    """Whether a layer of ``n`` outputs of ``itemsize`` bytes can go to :func:`matmul`: float32 (in float64 the
+    AVX-512 register block did not form: 14 GFLOP/s against the BLAS's 63 on 64x784x256) and a whole number of
+    tile rows."""
+    return itemsize == 4 and n > 0 and n % tile_columns(itemsize) == 0
 
 
 @kernel_only
@@ -84,8 +90,8 @@ def _tile(out, x, W, i0, j0, acc, rows, width, alpha, beta, kept, start, count):
         acc[t] = zero
     q = 0
     while q + 2 <= count:
-        p0 = _position(kept, start, q)
-        p1 = _position(kept, start, q + 1)
+        p0 = np.uint64(_position(kept, start, q))  # (unsigned: no wraparound of negative indices)
+        p1 = np.uint64(_position(kept, start, q + 1))
         w0 = W[p0, j0:j0 + width]
         w1 = W[p1, j0:j0 + width]
         for r in range(rows):
@@ -95,7 +101,7 @@ def _tile(out, x, W, i0, j0, acc, rows, width, alpha, beta, kept, start, count):
                 acc[r * width + j] += a0 * w0[j] + a1 * w1[j]
         q += 2
     if q < count:
-        p0 = _position(kept, start, q)
+        p0 = np.uint64(_position(kept, start, q))
         w0 = W[p0, j0:j0 + width]
         for r in range(rows):
             a0 = x[i0 + r, p0]
@@ -109,6 +115,49 @@ def _tile(out, x, W, i0, j0, acc, rows, width, alpha, beta, kept, start, count):
         else:
             for j in range(width):
                 o[j] = beta * o[j] + alpha * acc[r * width + j]
+
+
+@njit(**JIT_INNER_INLINE)
+def _add_position(acc, x, W, i0, j0, rows, width, p):
+    """acc (rows * width,) += x[i0:i0 + rows, p] (a column) times W[p, j0:j0 + width] (a row), vector by vector."""
+    step = lanes_count(acc)
+    u = np.uint64(p)  # (an unsigned index: no wraparound for negative ones, which p never is)
+    w = W[u, j0:j0 + width]
+    for r in range(rows):
+        a = lanes_fill(acc, x[i0 + r, u])
+        for j in range(0, width, step):
+            t = r * width + j
+            lanes_store(acc, t, lanes_multiply_add(lanes_load(acc, t), a, lanes_load(w, j)))
+
+
+@njit(**JIT_INNER_INLINE)
+def _tile_lanes(out, x, W, i0, j0, acc, rows, width, alpha, beta, kept, start, count):
+    """``_tile`` for 16 vector registers (AVX2): the same block and arguments, its accumulators read and written as
+    whole vectors (``lanes``), which LLVM keeps in registers where it did not keep ``_tile``'s (7-13 GFLOP/s
+    compiled for AVX2), and k one position at a time (12 accumulators, 2 rows of W and a broadcast: 15 registers;
+    in pairs they would not fit). Summation order: per output, the k products one by one, in order."""
+    step = lanes_count(acc)  # a constant: 8 float32 with AVX2
+    for t in range(0, rows * width, step):
+        lanes_store(acc, t, lanes_fill(acc, 0))
+    q = 0
+    while q + 2 <= count:  # two positions a pass (fewer of the loop's own instructions), each added in turn
+        _add_position(acc, x, W, i0, j0, rows, width, _position(kept, start, q))
+        _add_position(acc, x, W, i0, j0, rows, width, _position(kept, start, q + 1))
+        q += 2
+    if q < count:
+        _add_position(acc, x, W, i0, j0, rows, width, _position(kept, start, q))
+    scale = lanes_fill(acc, alpha)
+    for r in range(rows):
+        o = out[i0 + r, j0:j0 + width]
+        for j in range(0, width, step):
+            total = lanes_multiply(scale, lanes_load(acc, r * width + j))
+            if beta != 0:
+                total = lanes_multiply_add(total, lanes_fill(acc, beta), lanes_load(o, j))
+            lanes_store(o, j, total)
+
+
+# The register block the kernels below inline: as written (AVX-512), or as whole vectors (AVX2).
+TILE = _tile if WIDE else _tile_lanes
 
 
 @njit(**JIT_INNER)
@@ -162,22 +211,22 @@ def _tiles(out, x, W, alpha, beta, kept, counts, j_lo, j_hi, k_lo, k_hi):
     for j0 in range(j_lo, j_hi, width):
         for t in range(full):
             start, count = _span(kept, counts, t, k, k_lo, k_hi)
-            _tile(out, x, W, t * ROWS_PER_TILE, j0, acc, ROWS_PER_TILE, width, a, b, kept, start, count)
+            TILE(out, x, W, t * ROWS_PER_TILE, j0, acc, ROWS_PER_TILE, width, a, b, kept, start, count)
         i0 = full * ROWS_PER_TILE  # the last m % 6 rows: by 4, 2 and 1 (constants too)
         t = full
         if i0 + 4 <= m:
             start, count = _span(kept, counts, t, k, k_lo, k_hi)
-            _tile(out, x, W, i0, j0, acc, 4, width, a, b, kept, start, count)
+            TILE(out, x, W, i0, j0, acc, 4, width, a, b, kept, start, count)
             i0 += 4
             t += 1
         if i0 + 2 <= m:
             start, count = _span(kept, counts, t, k, k_lo, k_hi)
-            _tile(out, x, W, i0, j0, acc, 2, width, a, b, kept, start, count)
+            TILE(out, x, W, i0, j0, acc, 2, width, a, b, kept, start, count)
             i0 += 2
             t += 1
         if i0 < m:
             start, count = _span(kept, counts, t, k, k_lo, k_hi)
-            _tile(out, x, W, i0, j0, acc, 1, width, a, b, kept, start, count)
+            TILE(out, x, W, i0, j0, acc, 1, width, a, b, kept, start, count)
 
 
 @njit(**JIT_INNER)

@@ -1,5 +1,4 @@
-"""Helpers of the tests of the products' choice (``Net.own``): a choice set as one made before, and fastmlp's own
-products offered on every CPU (the choice's logic tested where they are not: AVX2)."""
+"""Helper of the tests of the products' choice (``Net.own``): a choice set as one made before."""
 
 
 def choose_products(monkeypatch, own, asked=None):
@@ -18,13 +17,3 @@ def choose_products(monkeypatch, own, asked=None):
     monkeypatch.setattr(backend, "known_choice",
                         lambda arch, rows, X=None, cut=False, **kwargs: (True, own_products(arch, rows, X, cut)))
 
-
-def offer_own_products(monkeypatch):
-    """On a CPU without AVX-512, where ``kernels.matmul`` offers no own product (``fits`` is always False, so nothing
-    would ever be measured or chosen), ``fastmlp.backends.products`` sees float32 widths of whole tile rows as fitting,
-    as it does with AVX-512: a test of how the choice is made, with its timings faked, then runs on every CPU."""
-    from fastmlp.backends import products
-    from fastmlp.kernels import matmul
-    if not matmul.AVAILABLE:
-        columns = matmul.tile_columns(4)
-        monkeypatch.setattr(products, "fits", lambda n, itemsize: itemsize == 4 and n > 0 and n % columns == 0)

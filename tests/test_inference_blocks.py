@@ -23,10 +23,11 @@ from fastmlp import kernels as K
 from fastmlp.backends import products, tiles
 from fastmlp.backends import thread_choice as tc
 from fastmlp.kernels.groups import grouped_room
-from fastmlp.kernels.matmul import AVAILABLE, tile_columns
+from fastmlp.kernels.matmul import tile_columns
 from fastmlp.kernels.structs import B_OFF, OWN_FORWARD, OWN_SPARSE, OWN_TILES, W_OFF
 
-COLUMNS = tile_columns(4)  # one tile row of float32: 64 with AVX-512, 32 with AVX2
+COLUMNS = 64  # a width that fits the tile on every CPU: one tile row of float32 with AVX-512, four with AVX2
+assert COLUMNS % tile_columns(4) == 0
 N_IN = 100
 LAYERS = [N_IN, 2 * COLUMNS, COLUMNS, 10]  # both hidden layers fit matmul; the last one (4% of the work) never does
 # The products of the layers that take matmul: by it (vector units), over the inputs' nonzero values (the lists of
@@ -42,12 +43,9 @@ def _own(flags, extra):
 
 
 @pytest.fixture
-def offered(monkeypatch):
-    """As if ``matmul`` were offered on this CPU too (without AVX-512 nothing fits, and a model
-    would never predict by blocks), with a fresh record of what was measured; layers given the AMX tiles take them
-    in every call by blocks (``products.takes_tiles``, measured, is tested in ``test_tiles``)."""
-    if not AVAILABLE:
-        monkeypatch.setattr(products, "fits", lambda n, itemsize: itemsize == 4 and n % COLUMNS == 0)
+def fresh(monkeypatch):
+    """A fresh record of what was measured; layers given the AMX tiles take them in every call by blocks
+    (``products.takes_tiles``, measured, is tested in ``test_tiles``)."""
     monkeypatch.setattr(products, "_chosen", {})
     monkeypatch.setattr(products, "takes_tiles", lambda arch, rows, threads: True)
 
@@ -227,7 +225,7 @@ ARCH = fastmlp.MLP(LAYERS, seed=0).arch
 
 @pytest.mark.parametrize("own_cost,blas_cost,taken", [(1.0, 2.0, True), (1.04, 1.0, True), (1.14, 1.0, True),
                                                      (1.2, 1.0, False)])
-def test_blocks_taken_unless_matmul_measured_slower(offered, monkeypatch, own_cost, blas_cost, taken):
+def test_blocks_taken_unless_matmul_measured_slower(fresh, monkeypatch, own_cost, blas_cost, taken):
     asked = _fake_timings(monkeypatch, own_cost, blas_cost)
     own = products.inference_own(ARCH)
     tries = 1 if taken else products.BLOCKS_TRIES  # a verdict against the blocks is measured again
@@ -236,7 +234,7 @@ def test_blocks_taken_unless_matmul_measured_slower(offered, monkeypatch, own_co
     assert products.inference_own(ARCH) is own and len(asked) == 2 * tries  # measured once per shape
 
 
-def test_a_measurement_against_the_blocks_in_a_slow_spell_is_measured_again(offered, monkeypatch):
+def test_a_measurement_against_the_blocks_in_a_slow_spell_is_measured_again(fresh, monkeypatch):
     """matmul timed 1.5x slower in the first try (a spell of the VM), tied in the second: blocks;
     each layer's best over the tries is compared."""
     costs = iter([(1.5, 1.0), (1.5, 1.0), (1.0, 1.0), (1.0, 1.0)])
@@ -251,7 +249,7 @@ def test_a_measurement_against_the_blocks_in_a_slow_spell_is_measured_again(offe
     assert products.inference_own(ARCH) is None
 
 
-def test_no_blocks_when_layers_do_not_fit_or_in_the_deterministic_mode(offered, monkeypatch):
+def test_no_blocks_when_layers_do_not_fit_or_in_the_deterministic_mode(fresh, monkeypatch):
     asked = _fake_timings(monkeypatch, 1.0, 2.0)
     narrow = fastmlp.MLP([N_IN, 2 * COLUMNS, 100, 10], seed=0).arch  # 100 wide: over 40% of the work by loops
     assert products.blocks_possible(narrow) is None and products.inference_own(narrow) is None
@@ -263,7 +261,7 @@ def test_no_blocks_when_layers_do_not_fit_or_in_the_deterministic_mode(offered, 
     assert products.inference_own(ARCH) is not None
 
 
-def test_no_blocks_for_a_network_of_few_multiply_adds_a_row(offered, monkeypatch):
+def test_no_blocks_for_a_network_of_few_multiply_adds_a_row(fresh, monkeypatch):
     """Below ``BLOCKS_MIN_WORK`` multiply-adds a row whole layers serve, where every layer but a narrow last one fits
     (the blocks' kernels would compile for seconds to gain milliseconds); from it, the blocks are measured."""
     asked = _fake_timings(monkeypatch, 1.0, 2.0)
@@ -279,7 +277,7 @@ def test_no_blocks_for_a_network_of_few_multiply_adds_a_row(offered, monkeypatch
         assert bool(asked) is possible  # the network under the line not even timed
 
 
-def test_a_real_measurement(offered):
+def test_a_real_measurement(fresh):
     """Timed for real (whatever it chooses): the flags of the layers that fit, or None."""
     own = products.inference_own(ARCH)
     assert own is None or (own & ~OWN_TILES).tolist() == [OWN_FORWARD | OWN_SPARSE, OWN_FORWARD | OWN_SPARSE, 0]
@@ -294,7 +292,7 @@ def _model_and_rows(m=300, seed=4):
 
 @pytest.mark.parametrize("m", [products.BLOCKS_FROM, 300, 5000])  # one chunk with blocks of 48; of 96 in chunks
 @pytest.mark.parametrize("extra", PRODUCTS)
-def test_a_model_predicts_by_blocks_what_it_predicted_before(offered, monkeypatch, m, extra):
+def test_a_model_predicts_by_blocks_what_it_predicted_before(fresh, monkeypatch, m, extra):
     model, X = _model_and_rows(m)
     monkeypatch.setattr(products, "inference_own", lambda arch: None)
     before = (model.predict_proba(X), model.forward(X), model.predict(X))
@@ -308,7 +306,7 @@ def test_a_model_predicts_by_blocks_what_it_predicted_before(offered, monkeypatc
     assert np.mean(after[2] == before[2]) > 0.99  # a near tie may round the other way
 
 
-def test_few_rows_go_by_whole_layers(offered, monkeypatch):
+def test_few_rows_go_by_whole_layers(fresh, monkeypatch):
     model, X = _model_and_rows()
     calls = []
     monkeypatch.setattr(products, "inference_own", lambda arch: calls.append(1) or np.array([1, 1, 0], np.int64))
@@ -319,7 +317,7 @@ def test_few_rows_go_by_whole_layers(offered, monkeypatch):
     assert calls == [1] and model.engine._blocks_net is not None
 
 
-def test_the_deterministic_mode_measures_nothing(offered, monkeypatch):
+def test_the_deterministic_mode_measures_nothing(fresh, monkeypatch):
     asked = _fake_timings(monkeypatch, 1.0, 2.0)
     model, X = _model_and_rows()
     fastmlp.set_deterministic(True)
@@ -331,7 +329,7 @@ def test_the_deterministic_mode_measures_nothing(offered, monkeypatch):
 
 
 @pytest.mark.parametrize("extra", PRODUCTS)
-def test_bad_values_are_refused_by_blocks_as_before(offered, monkeypatch, extra):
+def test_bad_values_are_refused_by_blocks_as_before(fresh, monkeypatch, extra):
     model, X = _model_and_rows()
     monkeypatch.setattr(products, "inference_own", lambda arch: _own([1, 1, 0], extra))
     X[217, 5] = np.nan
@@ -341,7 +339,7 @@ def test_bad_values_are_refused_by_blocks_as_before(offered, monkeypatch, extra)
 
 
 @pytest.mark.parametrize("extra", PRODUCTS)
-def test_many_threads_predict_by_blocks_at_once(offered, monkeypatch, extra):
+def test_many_threads_predict_by_blocks_at_once(fresh, monkeypatch, extra):
     model, X = _model_and_rows(1500)
     monkeypatch.setattr(products, "inference_own", lambda arch: _own([1, 1, 0], extra))
     want = [model.predict_proba(X[i * 100:]) for i in range(4)]  # each call alone first
@@ -384,7 +382,7 @@ def test_a_call_of_256_rows_goes_in_four_blocks_of_64_on_two_threads():
 
 @pytest.mark.parametrize("m", [200, 256, 5000])
 @pytest.mark.parametrize("extra", PRODUCTS)
-def test_blocks_give_the_same_bits_on_one_thread_as_on_every_thread(offered, monkeypatch, m, extra):
+def test_blocks_give_the_same_bits_on_one_thread_as_on_every_thread(fresh, monkeypatch, m, extra):
     """The blocks' size follows the pool, not the way the thread choice takes."""
     model, X = _model_and_rows(m)
     monkeypatch.setattr(products, "inference_own", lambda arch: _own([1, 1, 0], extra))
@@ -401,7 +399,7 @@ def test_blocks_give_the_same_bits_on_one_thread_as_on_every_thread(offered, mon
 
 
 
-def test_a_call_by_blocks_on_one_thread_leaves_the_blas_alone(offered, monkeypatch):
+def test_a_call_by_blocks_on_one_thread_leaves_the_blas_alone(fresh, monkeypatch):
     """The blocks call no BLAS: on the thread choice's 'one' way the call runs Numba's threads on one and puts them
     back, and takes no limit of the BLAS's (threadpoolctl's passes over the libraries: about 9 us a call)."""
     model, X = _model_and_rows(256)

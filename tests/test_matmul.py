@@ -29,10 +29,10 @@ from fastmlp.kernels.split import ALIGN, over_k, piece
 from fastmlp.kernels.structs import OWN_DW, OWN_DX, OWN_FORWARD, OWN_SPARSE
 from fastmlp.backends import TrainingData
 from fastmlp.checks import check_targets, check_X
-from choices import choose_products, offer_own_products
+from choices import choose_products
 from test_epoch_allocations import ZERO, _one_and_hundred, nrt_stats  # noqa: F401  (nrt_stats: switched on)
 
-COLUMNS = tile_columns(4)  # one tile row of float32: 64 with AVX-512, 32 with AVX2
+COLUMNS = tile_columns(4)  # one tile row of float32: 64 with AVX-512, 16 with AVX2
 
 
 @pytest.mark.parametrize("m", [1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 64, 65])
@@ -160,18 +160,10 @@ def test_matmul_at_the_fashion_shapes_matches_the_blas():
 
 
 def test_what_fits():
-    assert matmul.AVAILABLE == (vector_bytes() == 64)
-    assert fits(COLUMNS, 4) == fits(4 * COLUMNS, 4) == matmul.AVAILABLE  # offered with AVX-512 only
+    assert fits(COLUMNS, 4) and fits(4 * COLUMNS, 4)  # float32 on every CPU (used where measured faster)
     assert not fits(COLUMNS + 1, 4) and not fits(10, 4) and not fits(0, 4)
     assert not fits(COLUMNS, 8) and not fits(4 * COLUMNS, 8)  # float64: not used
-    assert COLUMNS == 4 * vector_bytes() // 4
-
-
-@pytest.fixture
-def offered(monkeypatch):
-    """The choice's tests run on any CPU: without AVX-512 (where nothing fits, so nothing is ever
-    measured) as if the product were offered there too."""
-    offer_own_products(monkeypatch)
+    assert COLUMNS == (64 if vector_bytes() == 64 else 16)  # 4 registers a row with AVX-512, 2 with AVX2
 
 
 # -- where a training uses it ------------------------------------------------------------------------
@@ -230,7 +222,7 @@ ARCH = fastmlp.MLP(LAYERS, seed=0).arch
 
 
 @pytest.mark.parametrize("own_cost,blas_cost,chosen", [(1.0, 2.0, True), (1.0, 1.04, False), (2.0, 1.0, False)])
-def test_a_layer_goes_to_matmul_only_when_measured_faster(offered, monkeypatch, own_cost, blas_cost, chosen):
+def test_a_layer_goes_to_matmul_only_when_measured_faster(monkeypatch, own_cost, blas_cost, chosen):
     _fake(monkeypatch, own_cost, blas_cost)
     own = products.own_products(ARCH, 16)
     if not chosen:
@@ -245,12 +237,12 @@ def test_a_layer_goes_to_matmul_only_when_measured_faster(offered, monkeypatch, 
     ((2.0, 1.0), (1.0, 2.0), (2.0, 1.0), [0, OWN_DX, 0]),
     ((2.0, 1.0), (2.0, 1.0), (1.0, 2.0), [OWN_DW, OWN_DW, 0]),
 ])
-def test_the_forward_dx_and_weight_product_are_chosen_apart(offered, monkeypatch, forward, dx, dw, flags):
+def test_the_forward_dx_and_weight_product_are_chosen_apart(monkeypatch, forward, dx, dw, flags):
     _fake(monkeypatch, *forward, dx_costs=dx, dw_costs=dw)
     assert products.own_products(ARCH, 16).tolist() == flags
 
 
-def test_the_choice_is_kept_per_shape(offered, monkeypatch):
+def test_the_choice_is_kept_per_shape(monkeypatch):
     clock = _fake(monkeypatch, 1.0, 2.0)
     first = products.own_products(ARCH, 16)
     spent = clock.now
@@ -259,7 +251,7 @@ def test_the_choice_is_kept_per_shape(offered, monkeypatch):
     assert clock.now > spent  # another batch size: measured again
 
 
-def test_nothing_to_choose_on_several_threads_or_when_deterministic(offered, monkeypatch):
+def test_nothing_to_choose_on_several_threads_or_when_deterministic(monkeypatch):
     clock = _fake(monkeypatch, 1.0, 2.0, threads=2)
     assert products.own_products(ARCH, 16) is None
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 1)
@@ -268,7 +260,7 @@ def test_nothing_to_choose_on_several_threads_or_when_deterministic(offered, mon
     assert clock.now == 0.0  # nothing even timed
 
 
-def test_with_several_threads_a_cut_training_s_first_layer_over_nonzero_inputs_is_measured_cut(offered, monkeypatch,
+def test_with_several_threads_a_cut_training_s_first_layer_over_nonzero_inputs_is_measured_cut(monkeypatch,
                                                                                                   tmp_path):
     """In a process of several threads: only for a training whose products are cut (``cut``), only with zeros in
     the inputs, and only the first layer's forward product over them, timed cut over all the threads against the
@@ -295,7 +287,7 @@ def test_with_several_threads_a_cut_training_s_first_layer_over_nonzero_inputs_i
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_the_timing_kernels_compile_apart_from_the_timing(offered, monkeypatch, threads):
+def test_the_timing_kernels_compile_apart_from_the_timing(monkeypatch, threads):
     """``compile_timing`` runs every product the choice would time, both ways, but none of them (no repetition, no
     clock read) and changes no setting of the process (the BLAS's threads: the training runs beside it); the choice
     is made later, by ``own_products``, which ``own_known`` then tells from a choice not made (both None)."""
@@ -319,7 +311,6 @@ def test_the_timing_kernels_compile_apart_from_the_timing(offered, monkeypatch, 
     assert not products.timing_compiled(ARCH, 8, X, cut=True)  # another shape's
     if threads > 1:
         monkeypatch.undo()  # (the real blas_limited and set_num_threads for the measurement)
-        offer_own_products(monkeypatch)
         monkeypatch.setattr(products.tiles, "available", lambda: False)
         clock = _fake(monkeypatch, 1.0, 2.0, threads=threads)
         monkeypatch.setattr(numba, "set_num_threads", lambda n: None)
@@ -336,7 +327,7 @@ def test_the_timing_kernels_compile_apart_from_the_timing(offered, monkeypatch, 
 
 
 @pytest.mark.parametrize("zeros", [False, True])
-def test_the_products_are_timed_on_operands_that_start_on_a_cache_line_as_a_call_s(offered, monkeypatch, zeros):
+def test_the_products_are_timed_on_operands_that_start_on_a_cache_line_as_a_call_s(monkeypatch, zeros):
     """Every operand of every product timed (forward, dx, weight product; on random values or on a batch of the
     inputs) starts on a cache line, as the parameters, workspace and batch rows of a call do: NumPy's own arrays
     start anywhere on 16 bytes, and a W that does not start on a line made ``matmul`` 20% slower (measured)."""
@@ -350,7 +341,7 @@ def test_the_products_are_timed_on_operands_that_start_on_a_cache_line_as_a_call
     assert clock.starts == {0}
 
 
-def test_eligible_layers(offered):
+def test_eligible_layers():
     assert products.eligible(ARCH, 16) == [0, 1]
     assert products.eligible(ARCH, 1) == [1]  # 1 x 20 x 128: below the BLAS's size, the loops' product
     wide64 = fastmlp.MLP([20, 128, 3], dtype="float64", seed=0).arch
@@ -382,7 +373,7 @@ def test_the_training_scratch_holds_the_largest_w_it_transposes():
     assert tb.ws.wt is first
 
 
-def test_a_real_measurement_on_one_thread(offered, monkeypatch):
+def test_a_real_measurement_on_one_thread(monkeypatch):
     """Timed for real (whatever it chooses): an int64 flag per layer, 0 where nothing fits, or None."""
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 1)
     monkeypatch.setattr(products, "_chosen", {})
@@ -483,7 +474,7 @@ def test_training_with_matmul_allocates_nothing_per_batch(monkeypatch, optimizer
         assert set(rooms) == {grouped_room(16, 20, LAYERS[1], 4)}  # (grouped: its room made for it)
 
 
-def test_the_deterministic_mode_set_after_a_measurement_gets_none(offered, monkeypatch):
+def test_the_deterministic_mode_set_after_a_measurement_gets_none(monkeypatch):
     """The choice is asked for at every epoch call: a mode set after it was measured is kept to."""
     _fake(monkeypatch, 1.0, 2.0)
     assert products.own_products(ARCH, 16) is not None
@@ -564,7 +555,7 @@ def test_the_sparse_product_cut_over_threads_is_one_call_s_bit_for_bit(m, k, col
     every output the same sum in the same order as one call's, on 1, 2 or 3 pieces (more than the blocks, or
     than Numba's threads, too); and right. All-zero inputs, dense ones (the plain tiles) and one block too."""
     rng = np.random.default_rng(m * 100 + k)
-    n = columns * COLUMNS
+    n = columns * 64  # (64: whole tile rows on every CPU)
     x = _sparse_inputs(rng, m, k, zeros) if zeros < 1 else np.zeros((m, k), np.float32)
     W = rng.standard_normal((k, n)).astype(np.float32)
     room = np.zeros(sparse_room(m, k), np.int32)
@@ -601,8 +592,7 @@ def test_the_register_blocks_compile_once_whatever_the_ranges():
             assert not any(isinstance(t, numba.types.Literal) for t in signature), (blocks, signature)
 
 
-@pytest.mark.parametrize("m,k,columns", [(64, 784, 4), (61, 800, 1), (7, 3000, 2), (64, 200, 4),
-                                         (2, 9000 * 64 // COLUMNS, 1)])  # (the last: 2 x 18,000 x 32 with AVX2)
+@pytest.mark.parametrize("m,k,columns", [(64, 784, 4), (61, 800, 1), (7, 3000, 2), (64, 200, 4), (2, 9000, 1)])
 @pytest.mark.parametrize("zeros", [0.0, 0.6, 1.0])
 def test_the_first_layer_s_product_cut_along_k_sums_each_piece_s_rows_of_w_then_adds(m, k, columns, zeros):
     """With a ``partial`` (a training's first layer on two threads: ``split.forward_product``), a product with W
@@ -611,7 +601,7 @@ def test_the_first_layer_s_product_cut_along_k_sums_each_piece_s_rows_of_w_then_
     0's. The own product over nonzero inputs: bit for bit one call on each piece's columns of x and rows of W, then
     their sum; the BLAS's: right. W wider than tall (64, 200, 256) is cut by columns as without a partial."""
     rng = np.random.default_rng(m * 100 + k)
-    n = columns * COLUMNS
+    n = columns * 64  # (64: whole tile rows on every CPU)
     x = _sparse_inputs(rng, m, k, zeros) if zeros < 1 else np.zeros((m, k), np.float32)
     W = rng.standard_normal((k, n)).astype(np.float32)
     split = piece.py_func(k, 2, 1, ALIGN)[0]
@@ -651,7 +641,7 @@ def test_the_inputs_sampled_for_the_choice():
     np.testing.assert_array_equal(batch, images[np.linspace(0, 499, 16).astype(int)])
 
 
-def test_with_zeros_in_the_inputs_the_first_layer_is_timed_over_them(offered, monkeypatch, tmp_path):
+def test_with_zeros_in_the_inputs_the_first_layer_is_timed_over_them(monkeypatch, tmp_path):
     """The first layer's own products timed with a room on a batch of the inputs, chosen with ``OWN_SPARSE``; the
     other layers' as before; inputs with zeros and without are two choices, each measured once."""
     clock = _fake(monkeypatch, 1.0, 2.0)

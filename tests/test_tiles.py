@@ -22,9 +22,7 @@ import fastmlp
 from fastmlp import buffers
 from fastmlp.backends import products, tiles
 from fastmlp.kernels import tiles as K
-from fastmlp.kernels.matmul import AVAILABLE
 from fastmlp.kernels.structs import OWN_DW_TILES, OWN_FORWARD, OWN_SPARSE, OWN_TILES
-from choices import offer_own_products
 
 needs_tiles = pytest.mark.skipif(not tiles.available(), reason="AMX tiles cannot run here")
 LAYERS = [784, 256, 128, 64, 10]  # the fashion net
@@ -209,7 +207,6 @@ def test_a_call_takes_the_tiles_where_its_blocks_save_more_than_the_pass_costs(m
     assert not products.takes_tiles(fastmlp.MLP(LAYERS[:-1] + [4]).arch, rows, threads)  # another net: not measured
 
 
-@pytest.mark.skipif(not AVAILABLE, reason="no inference by blocks without matmul (AVX-512)")
 def test_a_call_takes_the_tiles_by_its_rows_and_its_pool_s_threads(monkeypatch):
     """A model's call by blocks runs its layers on the tiles where ``takes_tiles`` says, for the call's rows and the
     pool's thread count (whichever way the thread choice then runs it), else on the vector units."""
@@ -392,7 +389,6 @@ def test_a_cut_training_s_first_layer_takes_the_fastest_way_by_the_margin(monkey
     here), over the batch's nonzero inputs (where it has zeros) and on AMX tiles (where they may run); its weight
     product by the BLAS's pieces (1.0 s) and on the tiles."""
     timed = []
-    offer_own_products(monkeypatch)
     monkeypatch.setattr(tiles, "available", lambda: True)
     monkeypatch.setattr(products, "_timed", lambda *args: timed.append("sparse") or (sparse_s, 1.0))
     monkeypatch.setattr(products, "_tiles_cut_timed", lambda *args: timed.append("tiles") or (tiles_s, 1.0))
@@ -492,7 +488,6 @@ def test_the_tiles_are_timed_only_when_asked_and_a_choice_is_read_without_measur
     monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 2)
     # (the timings below are stubs: nothing runs on the threads, and a process of one core has no second to set)
     monkeypatch.setattr(numba, "set_num_threads", lambda n: None)
-    offer_own_products(monkeypatch)
     monkeypatch.setattr(tiles, "available", lambda: True)
     monkeypatch.setattr(products, "_timed", lambda *args: timed.append("sparse") or (0.5, 1.0))
     monkeypatch.setattr(products, "_tiles_cut_timed", lambda *args: timed.append("tiles") or (0.1, 1.0))

@@ -428,10 +428,16 @@ MUTANTS = [
         "numba input screen: counts values beyond the limit but not NaN (a comparison NaN fails)"),
     Mutant(
         "matmul_drops_an_odd_last_k", "kernels/matmul.py",
-        "    if q < count:\n",
-        "    if q < count - 1:\n",
+        "    if q < count:\n        p0 = np.uint64(",
+        "    if q < count - 1:\n        p0 = np.uint64(",
         ("tests/test_matmul.py",),
         "numba own product: with an odd k, the last input's products are left out of every sum"),
+    Mutant(
+        "matmul_lanes_drops_an_odd_last_k", "kernels/matmul.py",
+        "    if q < count:\n        _add_position(",
+        "    if q < count - 1:\n        _add_position(",
+        ("tests/test_lanes.py",),
+        "numba own product compiled for AVX2 (whole vectors): with an odd k, the last input's products are left out"),
     Mutant(
         "matmul_misses_the_last_row", "kernels/matmul.py",
         "        if i0 < m:\n",
