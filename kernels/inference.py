@@ -9,7 +9,9 @@ hidden layer,): nothing is kept, nothing copied. Two paths, chosen by the number
   (pixels at 0, ReLU zeros: they add nothing); ``nz`` (widest layer input,) int64 holds
   the nonzero positions. The outputs go by blocks of 16 AVX-512 registers (``stack_block``; the
   product compiled for them, ``wide_vectors``: at LLVM's preferred 256 bits the block took all 32
-  registers and spilled, a one-row call 8.8-9.0 us against 7.3-7.4 on the Xeon model 207)
+  registers and spilled, a one-row call 8.8-9.0 us against 7.3-7.4 on the Xeon model 207; with AVX2 the
+  same, spilled: ``ROW_BLOCK_BYTES``), the positions of the nonzero inputs as unsigned indices (Numba tests a
+  signed one for a negative value to wrap around: 5.17-5.31 us -> 4.77-5.23 a 784x256 row half zeros),
   that sum the rows in order: each W row is read once, each output written once, and the
   loop is bound by reading W (from L2: the 784-256 first layer of a ReLU net reads ~400 KB
   of its 800 KB per Fashion-MNIST row). Dense rows too: it matched BLAS's gemv on a fully
@@ -74,7 +76,10 @@ REFRESH_PIECES = 16
 SAME_BITS_CHUNK = 256
 # Rows a call takes one at a time (see the module docstring); more go through whole-layer products.
 ROW_PATH_MAX_ROWS = 4
-# Bytes of outputs a row product sums at once: 16 AVX-512 registers.
+# Bytes of outputs a row product sums at once: 16 AVX-512 registers. With AVX2 the same 1024 bytes, 32 ymm registers,
+# 17 of them spilled to the stack (a load and a store at each of their multiply-adds): blocks of 12 registers, none
+# spilled, took more passes over the nonzero positions and were slower (784x256, half zeros, compiled for Zen 1 on
+# the Xeon model 167: 6.4-7.2 us against 5.9-6.4).
 ROW_BLOCK_BYTES = 1024
 
 
@@ -98,7 +103,7 @@ def _block_product(o, x, W, nz, c, j0, acc, width):
     for j in range(width):
         acc[j] = zero
     for s in range(c):
-        q = nz[s]
+        q = np.uint64(nz[s])  # (unsigned: no test for a negative index to wrap around)
         xv = x[q]
         w = W[q, j0:j0 + width]  # indexed from 0: plain loads (j0 + j compiles to gathers)
         for j in range(width):

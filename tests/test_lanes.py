@@ -1,7 +1,7 @@
 """Whole vector registers as values (``kernels.lanes``): loads and stores at any offset, broadcasts, multiply-adds
 and products equal the same done value by value, in float32 and float64; NaN and infinity pass through; a
 register holds as many values as the kernels' vector width says. And compiled for AVX2 (Zen 1), fastmlp's own
-product's register block is whole vectors in registers, and its products are the products."""
+product's register block is whole vectors in registers, and it and inference's one-row product give the products."""
 import os
 import pathlib
 import subprocess
@@ -66,6 +66,7 @@ _AVX2_CHILD = r"""
 import re
 import numpy as np
 from numba import njit
+from fastmlp.kernels import inference as I
 from fastmlp.kernels import matmul as M
 from fastmlp.kernels.intrinsics import vector_bytes
 
@@ -92,20 +93,60 @@ for m, k, n in [(1, 3, 16), (5, 7, 32), (6, 1, 16), (13, 30, 48), (64, 33, 64)]:
     weights(got, x, dz, -0.5, 1.0)
     want = start.astype(np.float64) - 0.5 * x.astype(np.float64).T @ dz
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.sqrt(m))
+
+
+def loops(asm):
+    # the innermost loops of machine code that multiply-add: each from a label to the last jump back to it,
+    # holding no such loop within it
+    lines = asm.splitlines()
+    spans = []
+    for i, line in enumerate(lines):
+        if re.match(r"\.LBB\w+:$", line):
+            jump = re.compile(r"\s+j\w+\s+" + re.escape(line[:-1]) + r"$")
+            back = [j for j in range(i + 1, len(lines)) if jump.match(lines[j])]
+            if back and sum("vfmadd" in x for x in lines[i:back[-1] + 1]) >= 4:
+                spans.append((i, back[-1]))
+    inner = [(i, j) for i, j in spans if not any(i <= a and b <= j and (a, b) != (i, j) for a, b in spans)]
+    return [lines[i:j + 1] for i, j in inner]
+
+
+def spilled(asm):
+    # the lines of those loops that move a ymm register to or from the stack: a sum that did not stay in its register
+    assert "zmm" not in asm
+    bodies = loops(asm)
+    assert bodies
+    return [line for body in bodies for line in body if "ymm" in line and "(%rsp)" in line]
+
+
 asm = forward.inspect_asm(forward.signatures[0])
-assert "zmm" not in asm
-blocks = re.split(r"\n(?=\.LBB)", asm)
-# the whole-tile block: 12 fused multiply-adds into ymm registers, none reading or writing the stack
-inner = [b for b in blocks if len(re.findall(r"vfmadd231ps\s+%ymm\d+, %ymm\d+, %ymm\d+", b)) >= 12]
-assert inner and not any("(%rsp)" in line for b in inner for line in b.splitlines() if "vfmadd" in line)
+assert spilled(asm) == []
+# the whole-tile block: 12 fused multiply-adds into ymm registers
+inner = [body for body in loops(asm) if sum(bool(re.search(r"vfmadd231ps\s+%ymm\d+, %ymm\d+, %ymm", line))
+                                          for line in body) >= 12]
+assert inner
+
+
+@njit
+def row(o, x, W, nz):
+    I._row_product(o, x, W, nz, I._nonzeros(nz, x))
+
+for k, n in [(5, 8), (33, 100), (784, 256)]:  # inference's row product: its blocks (whole, half, quarter, the rest)
+    x = rng.standard_normal(k).astype(np.float32)
+    x[::3] = 0
+    W = rng.standard_normal((k, n)).astype(np.float32)
+    o = np.full(n, np.nan, np.float32)
+    row(o, x, W, np.empty(k, np.int64))
+    np.testing.assert_allclose(o, x.astype(np.float64) @ W, rtol=1e-5, atol=1e-5 * np.sqrt(k))
 print("ok", len(inner))
 """
 
 
-def test_compiled_for_avx2_the_own_product_s_block_is_whole_vectors_in_registers(tmp_path):
+def test_compiled_for_avx2_the_own_product_s_block_stays_in_registers(tmp_path):
     """Compiled for Zen 1 (its own features, no AVX-512), the own product's block of 6 rows x 2 registers is
-    12 multiply-adds into ymm registers (compiled one value at a time it was not: 7-13 GFLOP/s), and its forward
-    and weight products are the float64 products for whole tiles, remainders and odd k."""
+    12 multiply-adds into ymm registers, none moved to or from the stack in its loops (compiled one value at a
+    time it was not: 7-13 GFLOP/s), and its forward and weight products are the float64 products for whole tiles,
+    remainders and odd k; so is inference's one-row product (its blocks of 1024 bytes spill there, as measured
+    faster than blocks that do not: ``kernels.inference.ROW_BLOCK_BYTES``)."""
     env = dict(os.environ, NUMBA_CPU_NAME="znver1", NUMBA_CPU_FEATURES="-avx512f", NUMBA_CACHE_DIR=str(tmp_path),
                PYTHONPATH=str(pathlib.Path(__file__).resolve().parents[1]))
     done = subprocess.run([sys.executable, "-c", _AVX2_CHILD], env=env, capture_output=True, text=True, timeout=600)
