@@ -22,10 +22,14 @@ Positions of k are unsigned indices in both blocks: Numba wraps negative indices
 each position paid for that test (AVX2 block 61-79 GFLOP/s before; AVX-512's 64x784x256 111-126 before,
 127-150 after, in alternating processes). Where it is used is measured, not assumed
 (``fastmlp.backends.products``: the products of a training on one thread, layer by layer, only
-when faster than the BLAS there), and only float32 layers whose width is a multiple of the tile's
-(``fits``) can take it, on any CPU.
-Shapes: out (m, n), x (m, k), W (k, n), all C-contiguous, the same dtype; n a multiple of
-``tile_columns``. Summation order: per output, the k products in pairs, in order (AVX2: one by one).
+when faster than the BLAS there), and only float32 layers of at least one vector register of outputs
+(``fits``) can take it, on any CPU. A width that is not a whole number of tile rows ends in a tile row placed to
+end at the last column, over columns the one before it stored, of which it stores none (``_tiles``): a 784 x 300
+product 143-144 GFLOP/s on one thread of the Xeon model 167 (784 x 320: 148-157; OpenBLAS 146-155 on both). Before,
+only whole tile rows fitted, and nets of 784-300-10 predicted by whole-layer BLAS products at 0.78x ONNX Runtime's
+speed on 10,000 Fashion-MNIST rows, where the fashion net's widths took the blocks of ``kernels.inference`` at 1.42x.
+Shapes: out (m, n), x (m, k), W (k, n), all C-contiguous, the same dtype; n at least ``tile_columns``. Summation
+order: per output, the k products in pairs, in order (AVX2: one by one), in whichever tile it is.
 
 The backward's weight product out = alpha * x.T @ dz + beta * out (:func:`matmul_tn`: dW, or plain SGD's
 product into W) is the same register block summed over the batch instead of k. The backward's dx = dz @ W.T
@@ -51,6 +55,10 @@ ROWS_PER_TILE = 6  # AVX-512: 6 rows x 4 registers, 24 accumulators; AVX2: 6 row
 REGISTERS_PER_ROW = 4 if WIDE else 2
 TILE_BYTES = REGISTERS_PER_ROW * vector_bytes()  # one tile row: 256 bytes with AVX-512, 64 with AVX2
 BLOCK_BYTES = ROWS_PER_TILE * TILE_BYTES  # the accumulators of a whole tile
+# Whether a width that is not a whole number of tile rows fits (``_tiles`` places the last tile row over the one
+# before): with AVX-512. Compiled for AVX2, the placed block kept some of its 12 sums on the stack (15 of the 16
+# registers taken); there widths stay whole tile rows, as before, and nothing of the placed tile is compiled.
+PLACES = WIDE
 
 
 def tile_columns(itemsize):
@@ -60,9 +68,10 @@ def tile_columns(itemsize):
 
 def fits(n, itemsize):
     """Whether a layer of ``n`` outputs of ``itemsize`` bytes can go to :func:`matmul`: float32 (in float64 the
-    AVX-512 register block did not form: 14 GFLOP/s against the BLAS's 63 on 64x784x256) and a whole number of
-    tile rows."""
-    return itemsize == 4 and n > 0 and n % tile_columns(itemsize) == 0
+    AVX-512 register block did not form: 14 GFLOP/s against the BLAS's 63 on 64x784x256) and at least one tile row
+    of columns (a width that is not a whole number of them ends in a tile row placed over the one before:
+    ``_tiles``; with AVX-512 only, ``PLACES``)."""
+    return itemsize == 4 and n >= tile_columns(itemsize) and (PLACES or n % tile_columns(itemsize) == 0)
 
 
 @kernel_only
@@ -79,12 +88,14 @@ def _position_impl(kept, start, q):
 
 
 @njit(**JIT_INNER_INLINE)
-def _tile(out, x, W, i0, j0, acc, rows, width, alpha, beta, kept, start, count):
+def _tile(out, x, W, i0, j0, acc, rows, width, alpha, beta, kept, start, count, skip, placed):
     """out[i0:i0 + rows, j0:j0 + width] = alpha * x[i0:i0 + rows] @ W[:, j0:j0 + width] + beta * that block, summed
     in acc (rows * width,): registers, when ``rows`` and ``width`` are constants. With beta 0 out is only written
     (as the BLAS's: whatever it held, NaN included, is overwritten); alpha 1 and beta 0 as constants compile to a
     plain store of the sums. Summed over the ``count`` positions of k that ``_position`` gives: each from ``start``
-    on (``kept`` None), or the listed ones, where a row of the tile's x is not zero."""
+    on (``kept`` None), or the listed ones, where a row of the tile's x is not zero. ``placed`` (a constant): the
+    last tile row placed over ``skip`` columns the one before stored (``_tiles``), whose results go to a block of
+    their own, then those past the first ``skip`` to out (``_store_past``); False compiles to the store into out."""
     zero = acc.dtype.type(0)
     for t in range(rows * width):
         acc[t] = zero
@@ -107,14 +118,22 @@ def _tile(out, x, W, i0, j0, acc, rows, width, alpha, beta, kept, start, count):
             a0 = x[i0 + r, p0]
             for j in range(width):
                 acc[r * width + j] += a0 * w0[j]
+    done = stack_block(acc, BLOCK_BYTES)  # (``placed`` False, a constant: unused, nothing of it compiled)
     for r in range(rows):
         o = out[i0 + r, j0:j0 + width]
         if beta == 0:
             for j in range(width):
-                o[j] = alpha * acc[r * width + j]
+                if not placed:
+                    o[j] = alpha * acc[r * width + j]
+                else:
+                    done[r * width + j] = alpha * acc[r * width + j]
         else:
             for j in range(width):
-                o[j] = beta * o[j] + alpha * acc[r * width + j]
+                if not placed:
+                    o[j] = beta * o[j] + alpha * acc[r * width + j]
+                else:
+                    done[r * width + j] = beta * o[j] + alpha * acc[r * width + j]
+    _store_past(out, done, i0, j0, rows, width, skip, placed)
 
 
 @njit(**JIT_INNER_INLINE)
@@ -131,11 +150,12 @@ def _add_position(acc, x, W, i0, j0, rows, width, p):
 
 
 @njit(**JIT_INNER_INLINE)
-def _tile_lanes(out, x, W, i0, j0, acc, rows, width, alpha, beta, kept, start, count):
+def _tile_lanes(out, x, W, i0, j0, acc, rows, width, alpha, beta, kept, start, count, skip, placed):
     """``_tile`` for 16 vector registers (AVX2): the same block and arguments, its accumulators read and written as
     whole vectors (``lanes``), which LLVM keeps in registers where it did not keep ``_tile``'s (7-13 GFLOP/s
     compiled for AVX2), and k one position at a time (12 accumulators, 2 rows of W and a broadcast: 15 registers;
-    in pairs they would not fit). Summation order: per output, the k products one by one, in order."""
+    in pairs they would not fit). Summation order: per output, the k products one by one, in order. ``skip`` and
+    ``placed`` as in ``_tile``."""
     step = lanes_count(acc)  # a constant: 8 float32 with AVX2
     for t in range(0, rows * width, step):
         lanes_store(acc, t, lanes_fill(acc, 0))
@@ -147,13 +167,32 @@ def _tile_lanes(out, x, W, i0, j0, acc, rows, width, alpha, beta, kept, start, c
     if q < count:
         _add_position(acc, x, W, i0, j0, rows, width, _position(kept, start, q))
     scale = lanes_fill(acc, alpha)
+    done = stack_block(acc, BLOCK_BYTES)  # (``placed`` False, a constant: unused, nothing of it compiled)
     for r in range(rows):
         o = out[i0 + r, j0:j0 + width]
         for j in range(0, width, step):
             total = lanes_multiply(scale, lanes_load(acc, r * width + j))
             if beta != 0:
                 total = lanes_multiply_add(total, lanes_fill(acc, beta), lanes_load(o, j))
-            lanes_store(o, j, total)
+            if not placed:
+                lanes_store(o, j, total)
+            else:
+                lanes_store(done, r * width + j, total)
+    _store_past(out, done, i0, j0, rows, width, skip, placed)
+
+
+@njit(**JIT_INNER_INLINE)
+def _store_past(out, done, i0, j0, rows, width, skip, placed):
+    """A tile's block of results ``done`` (rows * width,) into out[i0:i0 + rows, j0 + skip:j0 + width] when ``placed``
+    (the last tile row placed over ``skip`` columns the one before stored: ``_tiles``); else nothing. A placed tile
+    puts its results there, not into out, all of them (``placed`` a constant: each tile's store loop as simple as the
+    others', unrolled, acc's indices constants): read from acc here, value by value, or stored under a test of skip,
+    the accumulators left their registers (compiled for AVX2, each sum moved to the stack at each k)."""
+    if placed:
+        for r in range(rows):
+            o = out[i0 + r, j0:j0 + width]
+            for j in range(skip, width):
+                o[j] = done[r * width + j]
 
 
 # The register block the kernels below inline: as written (AVX-512), or as whole vectors (AVX2).
@@ -196,42 +235,56 @@ def _tiles(out, x, W, alpha, beta, kept, counts, j_lo, j_hi, k_lo, k_hi):
     """out = alpha * x[:, k_lo:k_hi] @ W[k_lo:k_hi] + beta * out by ``_tile``'s register blocks, for the function
     that inlines it (compiled for the widest vectors: :func:`_columns`, :func:`_columns_listed`, :func:`matmul_tn`,
     :func:`matmul_tn_sparse`), over out's columns
-    j_lo..j_hi (multiples of ``tile_columns``: all of them, or a piece of :func:`matmul_sparse_cut`, whose sums are
-    then the same) and the positions k_lo..k_hi of k (all of them, or a piece of its cut along k). x
-    C-ordered (``matmul``) or the F-ordered view x.T (``matmul_tn``); out (m, n), x (m, k), W (k, n), n a multiple
-    of ``tile_columns``. ``kept`` None: each tile sums over all positions of the range; else tile t (numbered as
-    ``_tile_at`` numbers them) over those of its ``counts[t]`` positions listed from ``kept[t * k]`` on
-    (``list_rows``, ``list_columns``) in the range."""
-    m, k = x.shape
+    j_lo..j_hi (all of them, or a piece of :func:`matmul_sparse_cut`, whose sums are then the same; a piece's
+    start a multiple of ``tile_columns``) and the positions k_lo..k_hi of k (all of them, or a piece of its cut
+    along k). x C-ordered (``matmul``) or the F-ordered view x.T (``matmul_tn``); out (m, n), x (m, k), W (k, n),
+    n at least ``tile_columns`` (``fits``). Tile rows of columns; where the last would pass j_hi it is placed to end at
+    j_hi instead, over columns the tile row before it stored, of which it stores none (``skip``): each output is
+    stored once, its sum the same in either tile (a column's sums do not depend on the others). ``kept`` None: each
+    tile sums over all positions of the range; else tile t (numbered as ``_tile_at`` numbers them) over those of its
+    ``counts[t]`` positions listed from ``kept[t * k]`` on (``list_rows``, ``list_columns``) in the range."""
     acc = stack_block(out, BLOCK_BYTES)
     width = acc.shape[0] // ROWS_PER_TILE  # a constant: the tiles below compile to register blocks
     a = out.dtype.type(alpha)
     b = out.dtype.type(beta)
+    for j0 in range(j_lo, j_hi - width + 1, width):
+        _column_tiles(out, x, W, acc, j0, width, a, b, kept, counts, k_lo, k_hi, 0, False)
+    left = (j_hi - j_lo) % width
+    if PLACES and left > 0:  # the last tile row placed to end at j_hi, its sums in a block of their own
+        own_acc = stack_block(out, BLOCK_BYTES)
+        _column_tiles(out, x, W, own_acc, j_hi - width, width, a, b, kept, counts, k_lo, k_hi, width - left, True)
+
+
+@njit(**JIT_INNER_INLINE)
+def _column_tiles(out, x, W, acc, j0, width, a, b, kept, counts, k_lo, k_hi, skip, placed):
+    """``_tiles``' register blocks for out's columns j0..j0 + width (``width`` a constant), over all of out's rows:
+    tiles of ``ROWS_PER_TILE`` rows, then the last m % 6 rows by 4, 2 and 1 (constants too); their first ``skip``
+    columns not stored (``_tile``)."""
+    m, k = x.shape
     full = m // ROWS_PER_TILE
-    for j0 in range(j_lo, j_hi, width):
-        for t in range(full):
-            start, count = _span(kept, counts, t, k, k_lo, k_hi)
-            TILE(out, x, W, t * ROWS_PER_TILE, j0, acc, ROWS_PER_TILE, width, a, b, kept, start, count)
-        i0 = full * ROWS_PER_TILE  # the last m % 6 rows: by 4, 2 and 1 (constants too)
-        t = full
-        if i0 + 4 <= m:
-            start, count = _span(kept, counts, t, k, k_lo, k_hi)
-            TILE(out, x, W, i0, j0, acc, 4, width, a, b, kept, start, count)
-            i0 += 4
-            t += 1
-        if i0 + 2 <= m:
-            start, count = _span(kept, counts, t, k, k_lo, k_hi)
-            TILE(out, x, W, i0, j0, acc, 2, width, a, b, kept, start, count)
-            i0 += 2
-            t += 1
-        if i0 < m:
-            start, count = _span(kept, counts, t, k, k_lo, k_hi)
-            TILE(out, x, W, i0, j0, acc, 1, width, a, b, kept, start, count)
+    for t in range(full):
+        start, count = _span(kept, counts, t, k, k_lo, k_hi)
+        TILE(out, x, W, t * ROWS_PER_TILE, j0, acc, ROWS_PER_TILE, width, a, b, kept, start, count, skip, placed)
+    i0 = full * ROWS_PER_TILE
+    t = full
+    if i0 + 4 <= m:
+        start, count = _span(kept, counts, t, k, k_lo, k_hi)
+        TILE(out, x, W, i0, j0, acc, 4, width, a, b, kept, start, count, skip, placed)
+        i0 += 4
+        t += 1
+    if i0 + 2 <= m:
+        start, count = _span(kept, counts, t, k, k_lo, k_hi)
+        TILE(out, x, W, i0, j0, acc, 2, width, a, b, kept, start, count, skip, placed)
+        i0 += 2
+        t += 1
+    if i0 < m:
+        start, count = _span(kept, counts, t, k, k_lo, k_hi)
+        TILE(out, x, W, i0, j0, acc, 1, width, a, b, kept, start, count, skip, placed)
 
 
 @njit(**JIT_INNER)
 def matmul(out, x, W):
-    """out = x @ W (see the module docstring); n a multiple of ``tile_columns``."""
+    """out = x @ W (see the module docstring); n at least ``tile_columns`` (``fits``)."""
     first = np.int64(0)  # (``_columns``: its ranges' starts not literal)
     _columns(out, x, W, first, W.shape[1], first, x.shape[1])
 
@@ -266,7 +319,7 @@ def matmul_tn(out, x, dout, alpha, beta):
     :func:`matmul`. Measured on one thread (AMD EPYC Zen 4, AVX-512, SGD's form, best of 5 each):
     64x784x256 108.6-110.0 GFLOP/s against OpenBLAS's 102.4-102.5, 64x256x128 110.6-113.6 against
     99.6-100.9, 64x128x64 112.9-113.7 against 113.7-114.0 (the core's peak: 117).
-    Shapes: out (k, n), x (m, k), dout (m, n); n a multiple of ``tile_columns``. Summation order: per
+    Shapes: out (k, n), x (m, k), dout (m, n); n at least ``tile_columns``. Summation order: per
     output, the m products in pairs, in order, then alpha and beta; with beta 0, out is only written."""
     wide_vectors()
     _tiles(out, x.T, dout, alpha, beta, None, None, 0, dout.shape[1], 0, x.shape[0])
@@ -535,6 +588,12 @@ def _matmul_tn_or_sparse_impl(out, x, dout, alpha, beta, room):
 TRANSPOSE_ROWS = 16  # rows of W read per pass of ``_transpose``: each row of WT written 16 values at a time
 
 
+def transposes(k, itemsize):
+    """Whether :func:`matmul_t` can take a dx of ``k`` columns of ``itemsize`` bytes: ``fits`` and whole passes of
+    ``_transpose``."""
+    return fits(k, itemsize) and k % TRANSPOSE_ROWS == 0
+
+
 @njit(**JIT_INNER)
 def _transpose(WT, W):
     """WT (n, k) = W (k, n).T for k a multiple of ``TRANSPOSE_ROWS`` (as :func:`matmul_t`'s k is), that many rows
@@ -550,7 +609,7 @@ def _transpose(WT, W):
 @njit(**JIT_INNER)
 def matmul_t(out, x, W, wt):
     """out = x @ W.T for W (k, n), x (m, n), out (m, k): W transposed into the scratch wt (at least
-    k * n values), then :func:`matmul`; k a multiple of ``tile_columns`` (so of ``TRANSPOSE_ROWS``)."""
+    k * n values), then :func:`matmul`; k a multiple of ``TRANSPOSE_ROWS`` (``transposes``)."""
     k, n = W.shape
     WT = matrix(wt, 0, n, k)
     _transpose(WT, W)

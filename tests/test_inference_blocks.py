@@ -23,7 +23,7 @@ from fastmlp import kernels as K
 from fastmlp.backends import products, tiles
 from fastmlp.backends import thread_choice as tc
 from fastmlp.kernels.groups import grouped_room
-from fastmlp.kernels.matmul import tile_columns
+from fastmlp.kernels.matmul import PLACES, tile_columns
 from fastmlp.kernels.structs import B_OFF, OWN_FORWARD, OWN_SPARSE, OWN_TILES, W_OFF
 
 COLUMNS = 64  # a width that fits the tile on every CPU: one tile row of float32 with AVX-512, four with AVX2
@@ -109,6 +109,21 @@ def test_blocks_give_what_whole_layers_give(m, block, extra):
     assert ok.sum() >= m - 2 and not np.isfinite(out_b[~ok]).all()
     np.testing.assert_allclose(out_b[ok], out[ok], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(proba_b[ok], proba[ok], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not PLACES, reason="widths of whole tile rows only on this CPU (AVX2)")
+@pytest.mark.parametrize("layers", [[N_IN, 100, 70, 10], [784, 300, 10]])
+@pytest.mark.parametrize("extra", PRODUCTS)
+def test_blocks_of_layers_not_whole_tile_rows_give_what_whole_layers_give(layers, extra):
+    """Widths that are not whole tile rows (``matmul._tiles`` places the last over the one before: 100, 70 and 300 on
+    every CPU)."""
+    model = fastmlp.MLP(layers, activation="relu", seed=2)
+    assert products.blocks_possible(model.arch) is not None
+    own = _own([1] * (len(layers) - 2) + [0], extra)
+    (out, proba, bad), (out_b, proba_b, bad_b) = _call_both(model, _images(97, layers[0]), own, 48)
+    assert bad == bad_b == 0 and np.isfinite(out_b).all()
+    np.testing.assert_allclose(out_b, out, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(proba_b, proba, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("loss,layers,act", [("cross_entropy", [7, 5, 3, 4], "tanh"), ("bce", [7, 5, 1], "sigmoid"),
@@ -251,7 +266,7 @@ def test_a_measurement_against_the_blocks_in_a_slow_spell_is_measured_again(fres
 
 def test_no_blocks_when_layers_do_not_fit_or_in_the_deterministic_mode(fresh, monkeypatch):
     asked = _fake_timings(monkeypatch, 1.0, 2.0)
-    narrow = fastmlp.MLP([N_IN, 2 * COLUMNS, 100, 10], seed=0).arch  # 100 wide: over 40% of the work by loops
+    narrow = fastmlp.MLP([2000, 7, 2000, 10], seed=0).arch  # 7 wide: less than a tile row; 70% of the work by loops
     assert products.blocks_possible(narrow) is None and products.inference_own(narrow) is None
     assert products.blocks_possible(fastmlp.MLP(LAYERS, dtype="float64", seed=0).arch) is None
     monkeypatch.setattr(tc, "_deterministic", True)

@@ -70,7 +70,7 @@ from fastmlp.kernels import inference as I
 from fastmlp.kernels import matmul as M
 from fastmlp.kernels.intrinsics import vector_bytes
 
-assert vector_bytes() == 32 and M.tile_columns(4) == 16
+assert vector_bytes() == 32 and M.tile_columns(4) == 16 and not M.PLACES and not M.fits(100, 4)
 
 @njit
 def forward(out, x, W):
@@ -145,8 +145,9 @@ def test_compiled_for_avx2_the_own_product_s_block_stays_in_registers(tmp_path):
     """Compiled for Zen 1 (its own features, no AVX-512), the own product's block of 6 rows x 2 registers is
     12 multiply-adds into ymm registers, none moved to or from the stack in its loops (compiled one value at a
     time it was not: 7-13 GFLOP/s), and its forward and weight products are the float64 products for whole tiles,
-    remainders and odd k; so is inference's one-row product (its blocks of 1024 bytes spill there, as measured
-    faster than blocks that do not: ``kernels.inference.ROW_BLOCK_BYTES``)."""
+    remainders and odd k (widths of whole tile rows only: ``matmul.PLACES``); so is
+    inference's one-row product (its blocks of 1024 bytes spill there, as measured faster than blocks that do not:
+    ``kernels.inference.ROW_BLOCK_BYTES``)."""
     env = dict(os.environ, NUMBA_CPU_NAME="znver1", NUMBA_CPU_FEATURES="-avx512f", NUMBA_CACHE_DIR=str(tmp_path),
                PYTHONPATH=str(pathlib.Path(__file__).resolve().parents[1]))
     done = subprocess.run([sys.executable, "-c", _AVX2_CHILD], env=env, capture_output=True, text=True, timeout=600)

@@ -22,7 +22,7 @@ from fastmlp.backends import thread_choice as tc
 from fastmlp.kernels.intrinsics import vector_bytes
 from fastmlp.kernels import matmul
 from fastmlp.kernels.dense import dense_sgd
-from fastmlp.kernels.matmul import fits, tile_columns
+from fastmlp.kernels.matmul import PLACES, fits, tile_columns, transposes
 from fastmlp.kernels.groups import grouped_room
 from fastmlp.kernels.matmul import sparse_room
 from fastmlp.kernels.split import ALIGN, over_k, piece
@@ -33,14 +33,16 @@ from choices import choose_products
 from test_epoch_allocations import ZERO, _one_and_hundred, nrt_stats  # noqa: F401  (nrt_stats: switched on)
 
 COLUMNS = tile_columns(4)  # one tile row of float32: 64 with AVX-512, 16 with AVX2
+# output widths: whole tile rows, and with AVX-512 others (the last tile row placed over the one before: ``PLACES``),
+# common nets' too
+WIDTHS = [COLUMNS, 3 * COLUMNS] + ([COLUMNS + 1, 2 * COLUMNS + 5, 100, 300] if PLACES else [])
 
 
 @pytest.mark.parametrize("m", [1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 64, 65])
 @pytest.mark.parametrize("k", [1, 2, 3, 30])
-@pytest.mark.parametrize("tiles", [1, 3])
-def test_matmul_equals_the_float64_product(m, k, tiles):
+@pytest.mark.parametrize("n", WIDTHS)
+def test_matmul_equals_the_float64_product(m, k, n):
     rng = np.random.default_rng(m * 100 + k)
-    n = tiles * COLUMNS
     x = rng.standard_normal((m, k)).astype(np.float32)
     W = rng.standard_normal((k, n)).astype(np.float32)
     out = np.full((m, n), np.nan, np.float32)  # every element written: none stays NaN
@@ -51,11 +53,11 @@ def test_matmul_equals_the_float64_product(m, k, tiles):
 
 @pytest.mark.parametrize("m", [1, 5, 6, 7, 64, 65])
 @pytest.mark.parametrize("n", [1, 3, 10, 30, 128])
-@pytest.mark.parametrize("tiles", [1, 2])
-def test_matmul_t_equals_the_float64_product(m, n, tiles):
-    """dx = dz @ W.T for W (k, n): k whole tile rows, any n (the layer's outputs, 10 for a classifier's)."""
+@pytest.mark.parametrize("k", [COLUMNS, 2 * COLUMNS] + ([COLUMNS + 16] if PLACES else []))
+def test_matmul_t_equals_the_float64_product(m, n, k):
+    """dx = dz @ W.T for W (k, n): k whole passes of the transpose (``transposes``: whole tile rows or not), any n
+    (the layer's outputs, 10 for a classifier's)."""
     rng = np.random.default_rng(m * 1000 + n)
-    k = tiles * COLUMNS
     dz = rng.standard_normal((m, n)).astype(np.float32)
     W = rng.standard_normal((k, n)).astype(np.float32)
     dx = np.full((m, k), np.nan, np.float32)  # every element written
@@ -71,12 +73,12 @@ def test_matmul_t_equals_the_float64_product(m, n, tiles):
 
 @pytest.mark.parametrize("m", [1, 2, 3, 5, 64, 65])
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 6, 7, 11, 13, 30])
-@pytest.mark.parametrize("tiles", [1, 2])
-def test_matmul_tn_equals_the_float64_product(m, k, tiles):
+@pytest.mark.parametrize("n", WIDTHS)
+def test_matmul_tn_equals_the_float64_product(m, k, n):
     """out += x.T @ dout (``repeat_dw``: alpha 1, beta 1) for any batch rows m (pairs and one left over) and any
-    k rows of out (tiles of 6 and the 4-, 2- and 1-row remainders); nothing past out's values is touched."""
+    k rows of out (tiles of 6 and the 4-, 2- and 1-row remainders), any width (a column under two tiles added
+    once); nothing past out's values is touched."""
     rng = np.random.default_rng(m * 100 + k)
-    n = tiles * COLUMNS
     x = rng.standard_normal((m, k)).astype(np.float32)
     dout = rng.standard_normal((m, n)).astype(np.float32)
     start = rng.standard_normal((k, n)).astype(np.float32)
@@ -161,9 +163,14 @@ def test_matmul_at_the_fashion_shapes_matches_the_blas():
 
 def test_what_fits():
     assert fits(COLUMNS, 4) and fits(4 * COLUMNS, 4)  # float32 on every CPU (used where measured faster)
-    assert not fits(COLUMNS + 1, 4) and not fits(10, 4) and not fits(0, 4)
+    # with AVX-512, the last tile row placed over the one before; with AVX2, whole tile rows only
+    assert all(fits(n, 4) == PLACES for n in (COLUMNS + 1, 100, 300)) and PLACES == (vector_bytes() == 64)
+    assert not fits(COLUMNS - 1, 4) and not fits(10, 4) and not fits(0, 4)  # less than one tile row
     assert not fits(COLUMNS, 8) and not fits(4 * COLUMNS, 8)  # float64: not used
     assert COLUMNS == (64 if vector_bytes() == 64 else 16)  # 4 registers a row with AVX-512, 2 with AVX2
+    assert transposes(2 * COLUMNS, 4) and transposes(COLUMNS, 4) and not transposes(100, 4)
+    assert transposes(COLUMNS + 16, 4) == PLACES or COLUMNS == 16  # (80 with AVX-512; 32 with AVX2, whole rows)
+    assert not transposes(COLUMNS - 16, 4)  # (AVX2: 0) less than a tile row
 
 
 # -- where a training uses it ------------------------------------------------------------------------
@@ -349,11 +356,13 @@ def test_eligible_layers():
     assert products.dx_eligible(ARCH, 16) == [1]  # the first layer has no dx; 16 x 64 x 3 is the loops'
     assert products.dx_eligible(ARCH, 64) == [1, 2]  # dx widths 128 and 64 fit
     assert products.dx_eligible(ARCH, 7) == []  # too few rows: dx by loops
-    assert products.dx_eligible(fastmlp.MLP([20, 100, 64, 3], seed=0).arch, 64) == [2]  # 100 does not fit
+    # 100 fits the forward (edge tiles) but not dx's transpose (whole passes of 16 rows)
+    assert products.dx_eligible(fastmlp.MLP([20, 100, 64, 3], seed=0).arch, 64) == [2]
     assert products.dx_eligible(fastmlp.MLP([20, 128, 64, 3], dtype="float64", seed=0).arch, 64) == []
     assert products.dw_eligible(ARCH, 16) == [0, 1]  # the outputs 128 and 64 fit; 3 does not
     assert products.dw_eligible(ARCH, 1) == [1]  # 1 x 20 x 128: the loops' product
-    assert products.dw_eligible(fastmlp.MLP([20, 100, 64, 3], seed=0).arch, 16) == [1]
+    assert products.dw_eligible(fastmlp.MLP([20, 100, 64, 3], seed=0).arch, 16) == ([0, 1] if PLACES else [1])
+    assert products.dw_eligible(fastmlp.MLP([20, 7, 64, 3], seed=0).arch, 64) == [1]  # 7: less than one register
     assert products.dw_eligible(wide64, 16) == []
 
 
@@ -495,12 +504,12 @@ def _sparse_inputs(rng, m, k, zeros):
 @pytest.mark.parametrize("m", [1, 2, 5, 6, 7, 11, 13, 64, 65])
 @pytest.mark.parametrize("k", [1, 5, 6, 7, 13, 30])
 @pytest.mark.parametrize("zeros", [0.0, 0.5, 0.9, 1.0])
-def test_the_products_over_nonzero_inputs_equal_the_float64_products(m, k, zeros):
+@pytest.mark.parametrize("n", [COLUMNS] + ([COLUMNS + 21] if PLACES else []))
+def test_the_products_over_nonzero_inputs_equal_the_float64_products(m, k, zeros, n):
     """Forward (out written whatever it held), dW (alpha 1, beta 0) and SGD's form (alpha -lr, beta 1), for any
     rows and inputs (tiles of 6 and the 4-, 2- and 1-row remainders both ways), inputs all zero, none or some,
     whatever the room held before."""
     rng = np.random.default_rng(m * 1000 + k + int(zeros * 10))
-    n = COLUMNS
     x = _sparse_inputs(rng, m, k, zeros)
     W = rng.standard_normal((k, n)).astype(np.float32)
     dz = rng.standard_normal((m, n)).astype(np.float32)
@@ -548,14 +557,15 @@ def test_zero_inputs_are_skipped_and_a_dense_batch_takes_the_plain_products():
     np.testing.assert_array_equal(sparse_dW, plain_dW)
 
 
-@pytest.mark.parametrize("m,k,columns", [(64, 784, 4), (1, 7, 1), (5, 13, 2), (13, 5, 3), (65, 40, 5), (7, 33, 1)])
+@pytest.mark.parametrize("m,k,n", [(64, 784, 256), (1, 7, 64), (5, 13, 128), (13, 5, 192), (65, 40, 320), (7, 33, 64)]
+                         + ([(64, 784, 300), (13, 20, 100), (7, 33, 65)] if PLACES else []))
 @pytest.mark.parametrize("zeros", [0.0, 0.6, 1.0])
-def test_the_sparse_product_cut_over_threads_is_one_call_s_bit_for_bit(m, k, columns, zeros):
-    """``matmul_sparse_cut``: each thread a range of whole tile columns of the same tiles, the lists made once:
-    every output the same sum in the same order as one call's, on 1, 2 or 3 pieces (more than the blocks, or
-    than Numba's threads, too); and right. All-zero inputs, dense ones (the plain tiles) and one block too."""
+def test_the_sparse_product_cut_over_threads_is_one_call_s_bit_for_bit(m, k, n, zeros):
+    """``matmul_sparse_cut``: each thread a range of whole tile columns of the same tiles (the last range's placed
+    tile row too), the lists made once: every output the same sum in the same order as one call's, on 1, 2 or 3 pieces
+    (more than the blocks, or than Numba's threads, too); and right. All-zero inputs, dense ones (the plain tiles)
+    and one block too; widths of whole tile rows (multiples of 64 on every CPU) and others."""
     rng = np.random.default_rng(m * 100 + k)
-    n = columns * 64  # (64: whole tile rows on every CPU)
     x = _sparse_inputs(rng, m, k, zeros) if zeros < 1 else np.zeros((m, k), np.float32)
     W = rng.standard_normal((k, n)).astype(np.float32)
     room = np.zeros(sparse_room(m, k), np.int32)

@@ -38,7 +38,8 @@ another process (tried in 2ee50bc: busy-b64 on Zen 4 1.135x -> 1.536x, but under
 weights differed; reverted). Not in the deterministic mode either: the choice, made by timing, would
 decide how the products round. float32 only, and
 only products whose output width fits the register block (``kernels.matmul.fits``: the layer's
-outputs forward, its inputs for dx) and that go to the BLAS (not the small-product loops).
+outputs forward; its inputs for dx, in whole passes of the transpose: ``transposes``) and that go to the BLAS (not
+the small-product loops).
 
 With several threads and AMX (``tiles.available``), a training's first layer may take the tiles too (``OWN_TILES``:
 ``kernels.split.forward_by_tiles``, W packed at every step), where they beat the other ways cut over the threads by
@@ -72,7 +73,7 @@ from .. import kernels as K
 from ..kernels import tiles as K_tiles
 from ..kernels.config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK
 from ..kernels.groups import grouped_room
-from ..kernels.matmul import fits
+from ..kernels.matmul import fits, transposes
 from ..kernels.structs import OWN_DW, OWN_DW_TILES, OWN_DX, OWN_FORWARD, OWN_SPARSE, OWN_TILES
 from . import records, thread_choice, tiles
 
@@ -248,7 +249,7 @@ def dx_eligible(arch, rows):
     (``kernels.dense.dense_dx``)."""
     itemsize = np.dtype(arch.dtype).itemsize
     return [l for l, (k, n) in enumerate(zip(arch.layers[:-1], arch.layers[1:]))
-            if l > 0 and fits(k, itemsize) and rows * k * n >= BLAS_MIN_WORK and rows >= BLAS_MIN_ROWS_DX]
+            if l > 0 and transposes(k, itemsize) and rows * k * n >= BLAS_MIN_WORK and rows >= BLAS_MIN_ROWS_DX]
 
 
 def dw_eligible(arch, rows):

@@ -433,6 +433,13 @@ MUTANTS = [
         ("tests/test_matmul.py",),
         "numba own product: with an odd k, the last input's products are left out of every sum"),
     Mutant(
+        "matmul_placed_tile_stores_every_column", "kernels/matmul.py",
+        "            for j in range(skip, width):\n                o[j] = done[r * width + j]",
+        "            for j in range(width):\n                o[j] = done[r * width + j]",
+        ("tests/test_matmul.py",),
+        "numba own product, a width not of whole tile rows: the last tile row, placed over the one before, stores "
+        "the columns that one stored again (a weight product with beta 1 adds them twice)"),
+    Mutant(
         "matmul_lanes_drops_an_odd_last_k", "kernels/matmul.py",
         "    if q < count:\n        _add_position(",
         "    if q < count - 1:\n        _add_position(",
