@@ -447,8 +447,8 @@ MUTANTS = [
         "numba own product compiled for AVX2 (whole vectors): with an odd k, the last input's products are left out"),
     Mutant(
         "matmul_misses_the_last_row", "kernels/matmul.py",
-        "        if i0 < m:\n",
-        "        if i0 < m - 1:\n",
+        "    if i0 < m:\n",
+        "    if i0 < m - 1:\n",
         ("tests/test_matmul.py",),
         "numba own product: a last row left over after the tiles of 6, 4 and 2 is never computed"),
     Mutant(
