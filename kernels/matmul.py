@@ -22,12 +22,13 @@ Positions of k are unsigned indices in both blocks: Numba wraps negative indices
 each position paid for that test (AVX2 block 61-79 GFLOP/s before; AVX-512's 64x784x256 111-126 before,
 127-150 after, in alternating processes). Where it is used is measured, not assumed
 (``fastmlp.backends.products``: the products of a training on one thread, layer by layer, only
-when faster than the BLAS there), and only float32 layers of at least one vector register of outputs
-(``fits``) can take it, on any CPU. A width that is not a whole number of tile rows ends in a tile row placed to
-end at the last column, over columns the one before it stored, of which it stores none (``_tiles``): a 784 x 300
-product 143-144 GFLOP/s on one thread of the Xeon model 167 (784 x 320: 148-157; OpenBLAS 146-155 on both). Before,
+when faster than the BLAS there), and only float32 layers of at least one tile row of outputs (``fits``) can take
+it, on any CPU. With AVX-512 a width that is not a whole number of tile rows ends in a tile row placed to end at the
+last column, over columns the one before it stored, of which it stores none (``_tiles``, ``PLACES``): 96 x 784 x 300
+143-158 GFLOP/s on one thread of the Xeon model 167 (96 x 784 x 320: 148-196; OpenBLAS 146-156 and 145-153). Before,
 only whole tile rows fitted, and nets of 784-300-10 predicted by whole-layer BLAS products at 0.78x ONNX Runtime's
-speed on 10,000 Fashion-MNIST rows, where the fashion net's widths took the blocks of ``kernels.inference`` at 1.42x.
+speed on 10,000 Fashion-MNIST rows (now 1.24x by blocks), where the fashion net's widths took the blocks of
+``kernels.inference`` at 1.42x. With AVX2 the widths stay whole tile rows.
 Shapes: out (m, n), x (m, k), W (k, n), all C-contiguous, the same dtype; n at least ``tile_columns``. Summation
 order: per output, the k products in pairs, in order (AVX2: one by one), in whichever tile it is.
 
