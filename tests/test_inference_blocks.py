@@ -115,8 +115,8 @@ def test_blocks_give_what_whole_layers_give(m, block, extra):
 @pytest.mark.parametrize("layers", [[N_IN, 100, 70, 10], [784, 300, 10]])
 @pytest.mark.parametrize("extra", PRODUCTS)
 def test_blocks_of_layers_not_whole_tile_rows_give_what_whole_layers_give(layers, extra):
-    """Widths that are not whole tile rows (``matmul._tiles`` places the last over the one before: 100, 70 and 300 on
-    every CPU)."""
+    """Widths that are not whole tile rows (100, 70, 300: ``matmul._tiles`` places the last over the one before, with
+    AVX-512)."""
     model = fastmlp.MLP(layers, activation="relu", seed=2)
     assert products.blocks_possible(model.arch) is not None
     own = _own([1] * (len(layers) - 2) + [0], extra)

@@ -356,13 +356,13 @@ def test_eligible_layers():
     assert products.dx_eligible(ARCH, 16) == [1]  # the first layer has no dx; 16 x 64 x 3 is the loops'
     assert products.dx_eligible(ARCH, 64) == [1, 2]  # dx widths 128 and 64 fit
     assert products.dx_eligible(ARCH, 7) == []  # too few rows: dx by loops
-    # 100 fits the forward (edge tiles) but not dx's transpose (whole passes of 16 rows)
+    # 100: the forward's width only with AVX-512 (the last tile row placed), never dx's (whole passes of 16 rows)
     assert products.dx_eligible(fastmlp.MLP([20, 100, 64, 3], seed=0).arch, 64) == [2]
     assert products.dx_eligible(fastmlp.MLP([20, 128, 64, 3], dtype="float64", seed=0).arch, 64) == []
     assert products.dw_eligible(ARCH, 16) == [0, 1]  # the outputs 128 and 64 fit; 3 does not
     assert products.dw_eligible(ARCH, 1) == [1]  # 1 x 20 x 128: the loops' product
     assert products.dw_eligible(fastmlp.MLP([20, 100, 64, 3], seed=0).arch, 16) == ([0, 1] if PLACES else [1])
-    assert products.dw_eligible(fastmlp.MLP([20, 7, 64, 3], seed=0).arch, 64) == [1]  # 7: less than one register
+    assert products.dw_eligible(fastmlp.MLP([20, 7, 64, 3], seed=0).arch, 64) == [1]  # 7: less than a tile row
     assert products.dw_eligible(wide64, 16) == []
 
 
