@@ -33,3 +33,12 @@ def _records_of_the_test_s_own(tmp_path, monkeypatch):
     the machine's: a test that fakes the timing gets what it faked, and leaves no record for others."""
     from fastmlp.backends import records
     monkeypatch.setattr(records, "folder", lambda: os.fspath(tmp_path / "records"))
+
+
+@pytest.fixture(autouse=True)
+def _no_plain_sgd_cut_yet(monkeypatch):
+    """Each test starts as a process in which no plain SGD training has had its cut kernel made ready
+    (``fastmlp.backends.numba._plain_cut``, kept per process): 'auto' trains plain SGD by 'fused' until a training
+    of the test's own has run long enough (``CUT_AFTER_S``), whatever other tests in the worker trained."""
+    from fastmlp.backends import numba as backend
+    monkeypatch.setattr(backend, "_plain_cut", set())

@@ -20,6 +20,7 @@ from fastmlp.backends import TrainingData
 from fastmlp.backends import thread_choice as tc
 from fastmlp.backends import tiles as backend_tiles
 from fastmlp.checks import check_targets, check_X
+from fastmlp.optimizers import make_optimizer
 from choices import choose_products
 from test_epoch_allocations import nrt_stats  # noqa: F401  (the NRT statistics, switched on)
 from fastmlp.kernels.blas import gemm
@@ -287,14 +288,16 @@ def cut_at_once():
         yield
 
 
-def _spy(monkeypatch):
-    """Each epoch call's kernel, Net.parts and the BLAS's thread count during it."""
+def _spy(monkeypatch, threads=False):
+    """Each epoch call's kernel, Net.parts and the BLAS's thread count during it (and, with ``threads``, the
+    calling thread's identifier)."""
     calls = []
     real = backend.NumbaBackend._call_epoch
 
     def spy(self, kernel, *args):
         net = args[-1]
-        calls.append((kernel, net.parts, tc.blas_threads(), net.threads))
+        calls.append((kernel, net.parts, tc.blas_threads(), net.threads) + ((threading.get_ident(),) if threads
+                                                                            else ()))
         return real(self, kernel, *args)
     monkeypatch.setattr(backend.NumbaBackend, "_call_epoch", spy)
     return calls
@@ -582,6 +585,8 @@ def test_adam_on_large_products_is_cut_with_the_blas_on_one_thread_and_back(monk
     assert calls and all(c[:3] == ("generic", top, 1) for c in calls)
     assert tc.blas_threads() == top  # restored
     calls.clear()
+    monkeypatch.setattr(backend, "_plain_cut", set())  # (no earlier test's plain SGD cut in this process)
+    monkeypatch.setattr(backend, "CUT_AFTER_S", 1e9)  # plain SGD's cut kernel not prepared (tested below)
     m2 = fastmlp.MLP(LAYERS, seed=0)
     m2.fit(X, y, epochs=1, batch_size=64, optimizer="sgd", verbose=0)  # plain SGD: its update rides in dW
     assert calls and all(c[:3] == ("fused", None, top) for c in calls)
@@ -589,6 +594,51 @@ def test_adam_on_large_products_is_cut_with_the_blas_on_one_thread_and_back(monk
     fastmlp.set_deterministic(True)  # one BLAS thread and nothing cut: a cut may round otherwise
     m.fit(X, y, epochs=1, batch_size=64, optimizer="adam", verbose=0)
     assert calls and all(c[:3] == ("generic", None, 1) for c in calls)
+
+
+@several_threads
+def test_plain_sgd_takes_its_cut_kernel_once_ready_and_fused_on_one_thread(monkeypatch, fixed_threads,
+                                                                           fresh_cut_state):
+    """'auto' trains plain SGD by 'fused' until its cut kernel is ready in the process (prepared in a thread once
+    the training has run ``CUT_AFTER_S`` by 'fused'), then by the cut 'generic' kernel on several threads; asked on
+    one thread (the thread choice's pieces there, a count of one) it is 'fused'; the deterministic mode and an
+    epoch kernel set by hand keep theirs. The weights stay those of 'fused' to float tolerance."""
+    monkeypatch.setenv("FASTMLP_TILES", "off")
+    monkeypatch.setattr(backend, "_plain_cut", set())
+    monkeypatch.setattr(backend, "CUT_AFTER_S", 0.0)  # prepared after the first call by 'fused'
+    top = fixed_threads
+    every = _spy(monkeypatch, threads=True)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(256, 300)).astype(np.float32), rng.integers(0, 10, 256)
+    m = fastmlp.MLP(LAYERS, seed=0)
+    fused = m.copy()
+    m.fit(X, y, epochs=1, batch_size=64, verbose=0)  # by 'fused'; its cut kernel prepared in a thread meanwhile
+    calls = [c[:4] for c in every if c[4] == threading.get_ident()]  # the training's (not the compiling thread's)
+    assert calls and all(c[:3] == ("fused", None, top) for c in calls)
+    assert any(c[:2] == ("generic", top) for c in every)  # the cut kernel, compiled by a call over no sample
+    backend._wait_for_cut_compiles()
+    m.fit(X, y, epochs=1, batch_size=64, verbose=0)  # by 'fused', the cut kernel found ready after it
+    m.fit(X, y, epochs=1, batch_size=64, verbose=0)  # (the generic kernel's preparation: a call over no sample)
+    every.clear()
+    m.fit(X, y, epochs=2, batch_size=64, verbose=0)
+    assert every and all(c[:3] == ("generic", top, 1) for c in every)
+    assert tc.blas_threads() == top  # restored
+    engine, sgd = m.engine, make_optimizer("sgd")
+    assert engine.choose_epoch_kernel(sgd, 64, X=X) == "generic"
+    with tc.one_thread():
+        assert engine.choose_epoch_kernel(sgd, 64, X=X) == "fused"
+    assert engine.choose_epoch_kernel(sgd, 32, X=X) == "fused"  # another batch size: not prepared
+    fastmlp.set_deterministic(True)
+    assert engine.choose_epoch_kernel(sgd, 64, X=X) == "fused"
+    fastmlp.set_deterministic(False)
+    engine.epoch_kernel = "fused"
+    assert engine.choose_epoch_kernel(sgd, 64, X=X) == "fused"
+    engine.epoch_kernel = "auto"
+    fused.engine.epoch_kernel = "fused"
+    for epochs in (1, 1, 1, 2):  # as m's fits
+        fused.fit(X, y, epochs=epochs, batch_size=64, verbose=0)
+    np.testing.assert_allclose(m.params, fused.params, rtol=1e-4, atol=1e-5)
+    assert not np.array_equal(m.params, fused.params)  # the cut kernel's update apart from its product
 
 
 def test_small_trainings_and_other_kernels_are_not_cut():

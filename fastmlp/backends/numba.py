@@ -17,7 +17,8 @@ private kernel never validates; its public twin checks, then calls it). It owns:
   penalties and clipping, each layer's update fused into the backward pass, or after the
   whole backward with a global-norm clip; the only one with dropout); 'auto' picks the first
   that applies (plain SGD: no momentum, weight decay, penalty or clipping; 'online' trains
-  unweighted data only);
+  unweighted data only), and for plain SGD on several threads, once its cut 'generic' kernel is
+  ready in the process, that one (``NumbaBackend._plain_cut_after``; 'fused' on one thread);
 - what each epoch kernel compiles: the loss (and whether the data is weighted), the activations
   the layers use, the optimizer,
   whether penalties or clipping are on, passed as static choices (``kernels.static``), so a
@@ -91,6 +92,10 @@ CUT_AFTER_S = 1.0
 _uncut_seconds = {}  # prepare key -> seconds trained uncut after its first call (absent before that call)
 _fused_seconds = {}  # (layers, rows, dtype name) -> seconds plain SGD trained by 'fused' before the tiles' choice
 # was asked (``NumbaBackend._plain_tiles_after``), None once it was
+# Plain SGD trainings (``_plain_cut_key``) whose cut kernel ('generic' over Numba's threads) is ready in this process:
+# 'auto' then trains their pieces on several threads by it and their pieces on one thread by 'fused'
+# (``NumbaBackend._plain_cut_after``).
+_plain_cut = set()
 
 
 def _cache_misses(functions):
@@ -302,6 +307,11 @@ def cut_possible(arch, rows):
             and blas_only(arch.net, rows))
 
 
+def _plain_cut_key(arch, rows, weighted):
+    """The key of a plain SGD training in ``_plain_cut``: network, batch rows, dtype, sample weights."""
+    return tuple(arch.layers), rows, np.dtype(arch.dtype).name, bool(weighted)
+
+
 def plain_takes_tiles(arch, rows, X):
     """Whether plain SGD at ``rows`` samples per batch on the inputs X trains by the 'generic' kernel cut over
     Numba's threads, not by 'fused' (the BLAS's threads): where the training can be cut (:func:`cut_possible`)
@@ -313,7 +323,7 @@ def plain_takes_tiles(arch, rows, X):
     Fashion net at batch 1,024 on Fashion-MNIST (Intel Xeon model 167, 2 vCPUs; ``fastmlp bench``, each way in
     fresh processes, three rounds alternated): 'fused' 191-198k samples/s, 'generic' cut with the tiles 204-221k
     (cut on the BLAS's pieces without them: 0.94x 'fused'). At batch 64 the tiles measured no faster than the
-    product over nonzero inputs there, and plain SGD stays 'fused'."""
+    product over nonzero inputs there (plain SGD takes its cut kernel there by ``NumbaBackend._plain_cut_after``)."""
     if X is None or not cut_possible(arch, rows):
         return False
     own = own_products(arch, rows, X, True, tiles=True, measure=False)
@@ -751,7 +761,8 @@ class NumbaBackend(BackendBase):
         """The epoch kernel that trains ``optimizer`` at ``batch_size`` (see ``epoch_kernel``),
         on sample-weighted data when ``weighted`` (not 'online'), with dropout when
         ``dropout`` (the generic one); 'auto' on the training's inputs ``X`` (None: not known yet) takes
-        'generic' for plain SGD where :func:`plain_takes_tiles`."""
+        'generic' for plain SGD where :func:`plain_takes_tiles`, and on several threads once its cut kernel is ready
+        (:meth:`_plain_cut_after`; asked on one thread, as the thread choice's pieces there are: 'fused')."""
         plain = optimizer.is_plain_sgd
         online = online_trains(optimizer) and batch_size == 1 and not weighted
         if dropout:
@@ -763,6 +774,8 @@ class NumbaBackend(BackendBase):
             if online:
                 return "online"
             if plain and X is not None and plain_takes_tiles(self.arch, min(batch_size, X.shape[0]), X):
+                return "generic"
+            if plain and X is not None and self._plain_cut_ready(min(batch_size, X.shape[0]), weighted):
                 return "generic"
             return "fused" if plain else "generic"
         if self.epoch_kernel == "online" and weighted:
@@ -786,12 +799,15 @@ class NumbaBackend(BackendBase):
         return K.train_epoch_sgd if kernel == "fused" else K.train_epoch
 
     def _prepare_key(self, optimizer, data):
-        dropout = data.dropout is not None
-        kernel = self.choose_epoch_kernel(optimizer, data.batch_size, data.weighted, dropout, data.X)
+        kernel = self.choose_epoch_kernel(optimizer, data.batch_size, data.weighted, data.dropout is not None, data.X)
+        return self._kernel_key(kernel, optimizer, data)
+
+    def _kernel_key(self, kernel, optimizer, data):
+        """The prepare key of a training by the epoch kernel named ``kernel``: what its compiled kernel depends on."""
         function = self._kernel_function(kernel, optimizer)
         update = None if function in (K.train_epoch_online, K.train_epoch_sgd) else update_choice(
             optimizer.kernel_hyper(0.0))
-        return function, self.arch.dtype, data.t.shape[0] > 0, dropout, bool(data.weighted), update
+        return function, self.arch.dtype, data.t.shape[0] > 0, data.dropout is not None, bool(data.weighted), update
 
     def needs_preparing(self, optimizer, data):
         return self._prepare_key(optimizer, data) not in _prepared
@@ -855,9 +871,13 @@ class NumbaBackend(BackendBase):
                 piece = order[start:start + batches * data.batch_size]
                 start += piece.shape[0]
                 with thread_choice.one_thread() if way == thread_choice.ONE else contextlib.nullcontext():
+                    # on one thread plain SGD cut on several ('_plain_cut_after') trains by 'fused'
+                    alone = kernel if way != thread_choice.ONE else self.choose_epoch_kernel(
+                        optimizer, data.batch_size, data.weighted, data.dropout is not None, data.X)
                     compiling, t0 = bool(_cut_compiling), choice.clock()
-                    part = self._run_epoch(kernel, tb, params, state, optimizer, data, piece, lr, cut,
-                                           one_thread=way == thread_choice.ONE, step_aside=True)
+                    part = self._run_epoch(alone, tb, params, state, optimizer, data, piece, lr,
+                                           cut if alone == kernel else None, one_thread=way == thread_choice.ONE,
+                                           step_aside=True)
                     seconds = choice.clock() - t0
                 # a cut kernel compiling (or loading) in its thread takes a core meanwhile: such a piece ran on one
                 # thread (``_run_epoch``) and does not judge (on Zen 5, momentum-b64's two threads, slowed by it,
@@ -925,7 +945,9 @@ class NumbaBackend(BackendBase):
         elif waiting is not None:  # its first call compiles or loads the uncut kernel: not counted
             _uncut_seconds[waiting] = 0.0
         if kernel == "fused" and not one_thread and order.shape[0]:
-            self._plain_tiles_after(optimizer, data, tb.rows, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            self._plain_tiles_after(optimizer, data, tb.rows, seconds)
+            self._plain_cut_after(tb, params, state, optimizer, samples, data, lr, seconds)
         r = result[0]
         out = EpochResult(float(r["loss_sum"]), int(r["correct"]), int(r["seen"]), int(r["steps"]),
                           bool(r["diverged"]))
@@ -1020,6 +1042,37 @@ class NumbaBackend(BackendBase):
         if own is not None and own[0] & OWN_TILES:
             generic = self._prepare_key(optimizer, data)
             _uncut_seconds[generic] = max(_uncut_seconds.get(generic, 0.0), CUT_AFTER_S)
+
+    def _plain_cut_ready(self, rows, weighted):
+        """Whether 'auto' trains plain SGD at ``rows`` samples per batch by its cut kernel now
+        (:meth:`_plain_cut_after`): on several of Numba's threads, where it can be cut, once that kernel is ready."""
+        return (numba.get_num_threads() > 1 and _plain_cut_key(self.arch, rows, weighted) in _plain_cut
+                and cut_possible(self.arch, rows))
+
+    def _plain_cut_after(self, tb, params, state, optimizer, samples, data, lr, seconds):
+        """After a call of plain SGD by the 'fused' kernel on all threads that took ``seconds``: once this training
+        (network, batch rows) has trained ``CUT_AFTER_S`` so in this process, its 'generic' kernel cut over Numba's
+        threads is prepared as every other optimizer's is (:meth:`_cut_kernel_ready`: in a thread, as the training
+        goes on by 'fused'), and once it is ready, 'auto' trains the calls on several threads by it and the thread
+        choice's pieces on one thread by 'fused' (:meth:`choose_epoch_kernel`): each way where it is the faster.
+        Plain SGD at batch 64, Fashion-MNIST, Intel Xeon model 207 with AMX (2 vCPUs): idle, the cut kernel
+        234-235k samples/s against 184-188k by 'fused' (784-300-10 sigmoid), 195-196k against 176-184k (the fashion
+        net); beside a process spinning on the other core 'fused' on one thread kept 162-170k, the cut kernel 142-150k.
+        The cut kernel's update runs apart from its weight product (the update pass of ``kernels.split``), so its last
+        bits differ from 'fused''s, and the pieces each way takes depend on timing (the README's reproducibility
+        section): the deterministic mode and a count of one thread keep 'fused'."""
+        a, rows = self.arch, tb.rows
+        done = _plain_cut_key(a, rows, data.weighted)
+        if (self.epoch_kernel != "auto" or done in _plain_cut or data.dropout is not None
+                or numba.get_num_threads() < 2 or not cut_possible(a, rows)):
+            return
+        key = self._kernel_key("generic", optimizer, data)
+        # (the first call, which may have compiled or loaded 'fused', not counted)
+        _uncut_seconds[key] = _uncut_seconds[key] + seconds if key in _uncut_seconds else 0.0
+        parts = split_parts("generic", a, rows)
+        if parts is not None and self._cut_kernel_ready(key, "generic", tb, params, state, optimizer, samples, data,
+                                                        lr, parts):
+            _plain_cut.add(done)
 
     def _cut_kernel_ready(self, key, kernel, tb, params, state, optimizer, samples, data, lr, parts):
         """Whether the epoch kernel cut over ``parts`` threads (``split_parts``) for the training

@@ -1011,4 +1011,11 @@ MUTANTS = [
         ("tests/test_intrinsics.py::test_a_cached_kernel_that_runs_a_parallel_region_starts_the_pool_when_loaded",),
         "a cached kernel whose entry does not start the thread pool, loaded first in a process, crashes in its "
         "parallel region", timeout=600.0),
+    Mutant(
+        "plain_sgd_cut_on_one_thread", "fastmlp/backends/numba.py",
+        "        return (numba.get_num_threads() > 1 and _plain_cut_key(",
+        "        return (numba.get_num_threads() > 0 and _plain_cut_key(",
+        ("tests/test_split.py::test_plain_sgd_takes_its_cut_kernel_once_ready_and_fused_on_one_thread",),
+        "plain SGD whose cut kernel is ready takes it on one thread too (a count of one, the thread choice's pieces "
+        "there), where 'fused' trains faster"),
 ]
