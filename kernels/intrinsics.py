@@ -38,7 +38,9 @@ Private names used (all imported here, nowhere else):
 - ``numba.core.caching.FunctionCache`` (its ``_cache_file``, ``_index_key``, ``_impl``,
   ``_enabled`` and ``_guard_against_spurious_io_errors``), a dispatcher's ``_cache``,
   ``numba.core.runtime.rtsys`` and the symbols ``numba.cpython.hashing`` registers: cached
-  kernels loaded without setting up Numba's compiler (:class:`CacheWithoutCompiler`);
+  kernels loaded without setting up Numba's compiler (:class:`CacheWithoutCompiler`); with
+  the index's ``_load_index`` and a dispatcher's ``overloads`` and ``targetctx``: whether a
+  specialisation would load rather than compile (:func:`cached`);
 - ``numba.core.typing.typeof.typeof_impl`` and ``numba.np.numpy_support.from_dtype``,
   ``map_layout``: arrays typed as Numba types them, without importing numpy.ma
   (:func:`type_arrays_without_numpy_ma`);
@@ -1201,6 +1203,25 @@ class CacheWithoutCompiler(caching.FunctionCache):
             if _mentions(data, POOL_SYMBOL):
                 launch_threads()
             return self._impl.rebuild(target_context, data)
+
+
+def cached(dispatcher, args):
+    """Whether the specialisation of ``dispatcher`` for the Numba types of ``args`` is compiled in this process
+    or named by its on-disk cache's index (for this CPU and these sources): a call would then load it
+    (milliseconds: 40-80 ms for a cut epoch kernel, Intel Xeon model 207) rather than compile it (seconds).
+    Compiles and loads nothing; an index that cannot be read counts as no cache."""
+    sig = tuple(dispatcher.typeof_pyval(a) for a in args)
+    if sig in dispatcher.overloads:
+        return True
+    cache = getattr(dispatcher, "_cache", None)
+    if not isinstance(cache, caching.FunctionCache) or not cache._enabled:
+        return False
+    try:
+        with cache._guard_against_spurious_io_errors():
+            return cache._index_key(sig, dispatcher.targetctx.codegen()) in cache._cache_file._load_index()
+    except Exception:  # a damaged or foreign index (unpickling): the call would compile
+        return False
+    return False  # (an error the guard swallowed)
 
 
 def _mentions(value, name):

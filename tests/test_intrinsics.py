@@ -145,6 +145,9 @@ def test_private_objects_have_the_shape_intrinsics_relies_on():
     assert list(inspect.signature(worker.inline_ir).parameters) == [
         "self", "caller_ir", "block", "i", "callee_ir", "callee_freevars", "arg_typs"]
     assert "copy.deepcopy(" in inspect.getsource(worker.inline_ir)
+    # what cached reads: a dispatcher's specialisations by argument types, and its target's codegen
+    assert isinstance(network.loss_and_grad.overloads, dict)
+    assert isinstance(network.loss_and_grad.targetctx.codegen().magic_tuple(), tuple)
     # what a helper's Python call relies on: add_overload inserts an entry by _insert, and a
     # dispatcher knows its options and Python function
     from numba.core import dispatcher
@@ -910,6 +913,51 @@ def test_compiled_entry_computes_what_the_dispatcher_does_and_compiles_when_need
     intrinsics.compiled_entry(scale_into, (out64, x.astype(np.float64), 3.0))(out64, x.astype(np.float64), 3.0)
     np.testing.assert_array_equal(out64, 3.0 * np.arange(5))
     assert len(scale_into.signatures) == 2
+
+
+_CACHED_MODULE = """
+from numba import njit
+
+
+@njit(cache=True)
+def double(x):
+    return 2 * x
+"""
+
+_ASK_CACHED = """
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import cached_module
+from fastmlp.kernels import intrinsics
+f32, f64 = np.zeros(3, np.float32), np.zeros(3)
+print(intrinsics.cached(cached_module.double, (f32,)), intrinsics.cached(cached_module.double, (f64,)),
+      len(cached_module.double.overloads))
+if sys.argv[2] == "call":
+    cached_module.double(f32)
+    print(intrinsics.cached(cached_module.double, (f32,)), len(cached_module.double.overloads))
+"""
+
+
+def test_cached_says_whether_a_call_would_load_or_compile_and_compiles_nothing(tmp_path):
+    """Three fresh processes on an empty cache: in the first nothing is cached until the call compiles the float32
+    specialisation; the second finds it in the disk cache (not float64's) without loading it; with the index damaged
+    (on which Numba's own call raises) the third finds none, and raises nothing."""
+    (tmp_path / "cached_module.py").write_text(_CACHED_MODULE)
+    cache = tmp_path / "cache"
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), PYTHONPATH=str(pathlib.Path(__file__).resolve().parents[1]))
+
+    def run(then):
+        done = subprocess.run([sys.executable, "-c", _ASK_CACHED, str(tmp_path), then], env=env, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.split()
+    assert run("call") == ["False", "False", "0", "True", "1"]  # compiled here by the call
+    assert run("call") == ["True", "False", "0", "True", "1"]  # on disk, nothing loaded by the question
+    indexes = list(cache.rglob("*.double-*.nbi"))
+    assert len(indexes) == 1
+    indexes[0].write_bytes(b"not an index")
+    assert run("ask") == ["False", "False", "0"]
 
 
 def test_two_processes_adding_specialisations_at_once_keep_each_ones_code(monkeypatch, tmp_path):

@@ -615,9 +615,13 @@ def test_plain_sgd_takes_its_cut_kernel_once_ready_and_fused_on_one_thread(monke
     m.fit(X, y, epochs=1, batch_size=64, verbose=0)  # by 'fused'; its cut kernel prepared in a thread meanwhile
     calls = [c[:4] for c in every if c[4] == threading.get_ident()]  # the training's (not the compiling thread's)
     assert calls and all(c[:3] == ("fused", None, top) for c in calls)
-    assert any(c[:2] == ("generic", top) for c in every)  # the cut kernel, compiled by a call over no sample
-    backend._wait_for_cut_compiles()
+    backend._wait_for_cut_compiles()  # (the preparing thread finished: no race with it)
+    # the cut kernel, compiled by a call over no sample in the preparing thread
+    assert any(c[:2] == ("generic", top) and c[4] != threading.get_ident() for c in every)
+    done = backend._plain_cut_key(m.engine.arch, 64, False)
+    assert done not in backend._plain_cut
     m.fit(X, y, epochs=1, batch_size=64, verbose=0)  # by 'fused', the cut kernel found ready after it
+    assert done in backend._plain_cut
     m.fit(X, y, epochs=1, batch_size=64, verbose=0)  # (the generic kernel's preparation: a call over no sample)
     every.clear()
     m.fit(X, y, epochs=2, batch_size=64, verbose=0)
@@ -798,8 +802,11 @@ def test_copying_each_next_batch_ahead_trains_the_same_bits(monkeypatch, case, p
 
 @pytest.fixture
 def fresh_cut_state(monkeypatch):
-    """No cut kernel ready, compiling or failed, and no training timed, as in a fresh process."""
+    """No cut kernel ready, compiling or failed, and no training timed, as in a fresh process; the products' choice
+    made before (the BLAS's): in a fresh process a thread would first compile the kernels that time the products, and
+    the cut kernel be prepared a call later (``tests.test_chunked_epochs`` tests that way)."""
     backend._wait_for_cut_compiles()
+    choose_products(monkeypatch, None)
     for name, empty in (("_cut_ready", set()), ("_own_ready", set()), ("_cut_compiling", {}), ("_cut_failed", {}),
                         ("_uncut_seconds", {})):
         monkeypatch.setattr(backend, name, empty)
@@ -850,6 +857,60 @@ def test_a_training_past_the_delay_starts_the_compile_then_trains_cut(monkeypatc
     parts, m = _fit_calls(monkeypatch, 2)
     assert parts == [2, 2] and np.isfinite(m.history["loss"]).all()
     assert held == [True]
+
+
+@pytest.mark.parametrize("on_disk", [True, False])
+def test_a_cut_kernel_that_would_load_is_prepared_from_the_first_call(monkeypatch, fresh_cut_state, fixed_threads,
+                                                                      on_disk):
+    """Before ``CUT_AFTER_S`` the cut kernel is prepared at once where it would load rather than compile
+    (``intrinsics.cached``: compiled before, here or in the disk cache), asked once per training and process; where
+    it would compile, a short fit starts nothing."""
+    monkeypatch.setattr(backend, "CUT_AFTER_S", 1.0)  # the default
+    monkeypatch.setattr(backend, "CUT_AT_ONCE_WHEN_CACHED", True)
+    asked = []
+
+    def cached(function, args):
+        asked.append((function, args[8].parts))  # (the kernel's Net)
+        return on_disk
+    monkeypatch.setattr(backend.intrinsics, "cached", cached)
+    parts, _ = _fit_calls(monkeypatch, 1)  # one call, the first (not counted towards the delay)
+    assert parts == [None]  # the cut kernel taken once ready, from the next epoch
+    assert asked and asked[0] == (K.train_epoch, 2) and all(a[0] is K.train_epoch for a in asked)
+    backend._wait_for_cut_compiles()
+    assert bool(backend._cut_ready) == on_disk
+    assert bool(backend._cut_not_cached) != on_disk
+    parts, m = _fit_calls(monkeypatch, 2)
+    assert parts == ([2, 2] if on_disk else [None, None]) and np.isfinite(m.history["loss"]).all()
+    assert len(asked) <= 2  # the cut net (and the uncut one with the products' choice): asked once
+    assert not backend._cut_compiling
+
+
+@several_threads
+def test_plain_sgd_s_cut_kernel_is_not_news_to_its_thread_choice(monkeypatch, fresh_cut_state):
+    """Plain SGD takes 'generic' under 'auto' only once its cut kernel is ready: the adaptive thread choice of that
+    kernel never measured it uncut, so it is not told the kernel changed (a probe begun would start again)."""
+    monkeypatch.setenv("FASTMLP_TILES", "off")
+    monkeypatch.setattr(backend, "CUT_AFTER_S", 0.0)
+    changed = []
+    real = tc.ThreadChoice.kernel_changed
+
+    def told(self):
+        changed.append(self)
+        real(self)
+    monkeypatch.setattr(tc.ThreadChoice, "kernel_changed", told)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(256, 300)).astype(np.float32), rng.integers(0, 10, 256)
+    m = fastmlp.MLP(LAYERS, seed=0)
+    m.fit(X, y, epochs=1, batch_size=64, verbose=0)  # by 'fused'; its cut kernel prepared in a thread meanwhile
+    backend._wait_for_cut_compiles()
+    m.fit(X, y, epochs=1, batch_size=64, verbose=0)  # found ready after it
+    assert m.engine.choose_epoch_kernel(make_optimizer("sgd"), 64, X=X) == "generic"
+    m.fit(X, y, epochs=3, batch_size=64, verbose=0)  # by the cut kernel
+    assert m.engine.thread_choice("generic", 64) is not None and not changed
+    m.fit(X, y, epochs=2, batch_size=64, optimizer="sgd", momentum=0.9, verbose=0)  # another: uncut until ready
+    backend._wait_for_cut_compiles()
+    m.fit(X, y, epochs=2, batch_size=64, optimizer="sgd", momentum=0.9, verbose=0)
+    assert changed == [m.engine.thread_choice("generic", 64)]  # told once its cut kernel is ready
 
 
 @several_threads

@@ -89,6 +89,10 @@ _own_one_ready = set()
 # A training's cut kernel is prepared once it has trained this long uncut in this process (its first epoch call,
 # which compiles or loads the uncut kernel, not counted): a short fit never pays for a compile it would not use.
 CUT_AFTER_S = 1.0
+# ... unless its cut kernel would load rather than compile (compiled before: in this process, or in the kernels' disk
+# cache, ``intrinsics.cached``): it is then prepared from its first call (a load, 40-80 ms, in the thread)
+CUT_AT_ONCE_WHEN_CACHED = True
+_cut_not_cached = set()  # (prepare key, layers, batch rows) of trainings whose cut kernel was not: asked once
 _uncut_seconds = {}  # prepare key -> seconds trained uncut after its first call (absent before that call)
 _fused_seconds = {}  # (layers, rows, dtype name) -> seconds plain SGD trained by 'fused' before the tiles' choice
 # was asked (``NumbaBackend._plain_tiles_after``), None once it was
@@ -898,7 +902,10 @@ class NumbaBackend(BackendBase):
         if key not in _cut_ready or key in self._cut_measured:
             return False
         self._cut_measured.add(key)
-        return True
+        # plain SGD takes 'generic' under 'auto' only once its cut kernel is ready (``_plain_cut_after``): its thread
+        # choice never measured it uncut, and a probe begun would start again (the bench's recipe: two probes of one
+        # thread, 30k samples each, in its first two epochs)
+        return not (optimizer.is_plain_sgd and self.epoch_kernel == "auto")
 
     def _run_epoch(self, kernel, tb, params, state, optimizer, data, order, lr, cut, one_thread=False,
                    step_aside=False):
@@ -1080,7 +1087,10 @@ class NumbaBackend(BackendBase):
         has trained ``CUT_AFTER_S`` seconds uncut, a thread starts compiling it (or loading it from
         the cache) now, and the training goes on uncut meanwhile: cold, the cut kernel takes
         several seconds more to compile than the uncut one (its parallel loops), and no batch
-        waits for it; a short fit never starts it. It compiles by a call over no sample with its
+        waits for it; a short fit never starts it, unless it would load rather than compile
+        (``CUT_AT_ONCE_WHEN_CACHED``, ``intrinsics.cached``: compiled before, in this process or the kernels' disk
+        cache; asked once per process and training): the thread then starts at the first call, where a fit of
+        five epochs (the bench's recipe) took it only at its fifth. It compiles by a call over no sample with its
         own result and statistics: it writes nothing the training reads or writes. The products' choice
         (``products.own_products``: the cut calls' and the uncut ones') is made first, here, between two calls;
         where it was not made before, a thread first compiles (or loads) the kernels that time the products
@@ -1089,13 +1099,18 @@ class NumbaBackend(BackendBase):
         calls' kernel with their choice, which they take once it is ready (``_own_ready``)."""
         if key in _cut_ready:
             return True
-        if CUT_AFTER_S > 0 and _uncut_seconds.get(key, 0.0) < CUT_AFTER_S:
-            return False
         a, rows, X = self.arch, tb.rows, data.X
+        early = CUT_AFTER_S > 0 and _uncut_seconds.get(key, 0.0) < CUT_AFTER_S
+        training = (key, tuple(a.layers), rows)
+        if early and (not CUT_AT_ONCE_WHEN_CACHED or training in _cut_not_cached):
+            return False
         with _cut_lock:
             if key in _cut_ready or key in _cut_compiling or key in _cut_failed:
                 return key in _cut_ready
             known = own_known(a, rows, X, True, tiles=True) and own_known(a, rows, X, True)
+            if early and not known:  # nothing timed or compiled before the delay
+                _cut_not_cached.add(training)
+                return False
             if not known and not products.timing_compiled(a, rows, X, True, tiles=True):
                 _compile_in_thread(key, "fastmlp-compile-products", (),
                                    lambda: products.compile_timing(a, rows, X, True, tiles=True))
@@ -1107,6 +1122,11 @@ class NumbaBackend(BackendBase):
             uncut = None if own_uncut is None or key in _own_ready else training_net(
                 a.net, weighted, rows, None, own_uncut, sparse_threads(own_uncut, None))
             quiet = tb.quiet()
+            if early and not all(intrinsics.cached(*self._epoch_call(kernel, quiet, params, state, optimizer, samples,
+                                                                     data, np.zeros(0, np.int64), lr, each))
+                                 for each in (net, uncut) if each is not None):
+                _cut_not_cached.add(training)  # a compile (seconds): only once the training has run the delay
+                return False
 
             def compile_cut():
                 for each in (net, uncut):
@@ -1118,20 +1138,23 @@ class NumbaBackend(BackendBase):
 
     def _call_epoch(self, kernel, tb, params, state, optimizer, samples, data, order, lr, net):
         """The kernel call of :meth:`_run_epoch`: results in ``tb.result``."""
+        function, args = self._epoch_call(kernel, tb, params, state, optimizer, samples, data, order, lr, net)
+        function(*args)
+
+    def _epoch_call(self, kernel, tb, params, state, optimizer, samples, data, order, lr, net):
+        """(the compiled epoch function, its arguments) of :meth:`_call_epoch`."""
         a, result = self.arch, tb.result
         if kernel == "online" and optimizer.is_plain_sgd:
-            K.train_epoch_online(result, params, tb.ws, tb.online, samples, order, net, float(lr))
-        elif kernel == "online":
+            return K.train_epoch_online, (result, params, tb.ws, tb.online, samples, order, net, float(lr))
+        if kernel == "online":
             hyper = optimizer.kernel_hyper(lr)
-            K.train_epoch_online_any(result, params, tb.grads, state.slots, tb.ws, tb.online, samples, order, net,
-                                     hyper._replace(kind=Static(update_choice(hyper))), state.step)
-        else:
-            plan = Batching(order, data.batch_size, data.drop_last)
-            if kernel == "fused":
-                K.train_epoch_sgd(result, params, tb.ws, tb.batch, samples, plan, net, float(lr))
-            else:
-                hyper = optimizer.kernel_hyper(lr)
-                K.train_epoch(result, params, tb.grads, state.slots, tb.ws, tb.batch, samples, plan, net,
-                              hyper._replace(kind=Static(update_choice(hyper))), state.step,
-                              dropout_work(a, data.dropout, tb.dropout),
-                              None if net.parts is None else tb.ahead(a, len(order) > data.batch_size))
+            return K.train_epoch_online_any, (result, params, tb.grads, state.slots, tb.ws, tb.online, samples, order,
+                                              net, hyper._replace(kind=Static(update_choice(hyper))), state.step)
+        plan = Batching(order, data.batch_size, data.drop_last)
+        if kernel == "fused":
+            return K.train_epoch_sgd, (result, params, tb.ws, tb.batch, samples, plan, net, float(lr))
+        hyper = optimizer.kernel_hyper(lr)
+        return K.train_epoch, (result, params, tb.grads, state.slots, tb.ws, tb.batch, samples, plan, net,
+                               hyper._replace(kind=Static(update_choice(hyper))), state.step,
+                               dropout_work(a, data.dropout, tb.dropout),
+                               None if net.parts is None else tb.ahead(a, len(order) > data.batch_size))
