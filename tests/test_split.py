@@ -499,6 +499,46 @@ def test_plain_sgd_asks_for_the_tiles_after_training_by_fused_then_trains_cut_on
     assert m.engine._train.ws.tiles.size > 0 and np.isfinite(m.params).all()
 
 
+@several_threads
+def test_plain_sgd_times_the_tiles_on_its_thread_only_once_a_thread_compiled_their_kernels(monkeypatch):
+    """Cold (the kernels that time the tiles not compiled in the process, no choice recorded), plain SGD past
+    ``CUT_AFTER_S`` does not compile them on the training's thread (19.6 s of one epoch, the recipe's first cold
+    process): a thread compiles them as the training goes on by 'fused', and the choice is measured (milliseconds)
+    on the training's thread at a call after."""
+    events, compiled = [], []
+
+    def own_products(arch, rows, X=None, cut=False, tiles=False, measure=True):
+        if tiles and measure and not any(e[0] == "measured" for e in events):
+            events.append(("measured", threading.current_thread().name, bool(compiled)))
+        return None
+
+    def compile_timing(arch, rows, X=None, cut=False, tiles=False):
+        events.append(("compiling", threading.current_thread().name))
+        compiled.append(True)
+    monkeypatch.setattr(backend, "own_products", own_products)
+    monkeypatch.setattr(backend.products, "compile_timing", compile_timing)
+    monkeypatch.setattr(backend.products, "timing_compiled", lambda *args, **kwargs: bool(compiled))
+    monkeypatch.setattr(backend, "cut_possible", lambda arch, rows: True)
+    monkeypatch.setattr(backend, "tiles_eligible", lambda arch, rows: True)
+    monkeypatch.setattr(backend, "_fused_seconds", {})
+    monkeypatch.setattr(backend, "CUT_AFTER_S", 0.05)
+    monkeypatch.setattr(backend, "_plain_cut", set())
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(640, LAYERS[0])).astype(np.float32), rng.integers(0, LAYERS[-1], 640)
+    m = fastmlp.MLP(LAYERS, activation="relu", seed=3, dtype="float32")
+    fastmlp.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # fixed: every call on all threads
+    try:
+        for _ in range(200):
+            m.fit(X, y, epochs=1, batch_size=64, lr=0.05, verbose=0)
+            backend._wait_for_cut_compiles()
+            if any(e[0] == "measured" for e in events):
+                break
+    finally:
+        fastmlp.set_num_threads("auto")
+    assert events[0] == ("compiling", "fastmlp-compile-products")
+    assert events[1:] == [("measured", "MainThread", True)]  # on the training's thread, after the compile
+
+
 @pytest.mark.parametrize("name", ["adam", "adagrad", "rmsprop"])
 def test_a_cut_call_after_an_uncut_one_that_left_its_gradients_trains_the_same_weights(monkeypatch, name):
     """The epoch calls of one fit alternate between the uncut kernel, which leaves its last batch's gradients in the

@@ -118,6 +118,18 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_wait_for_cut_compiles)
 
 
+def _timing_compiled_or_started(key, arch, rows, X, cut=False, tiles=False):
+    """Whether the kernels that time these products (``products.compile_timing``) are compiled or loaded in this
+    process; if not, a thread compiles (or loads) them under the prepare key ``key`` (:func:`_compile_in_thread`),
+    unless one does already or failed. The caller holds ``_cut_lock``."""
+    if products.timing_compiled(arch, rows, X, cut, tiles=tiles):
+        return True
+    if key not in _cut_compiling and key not in _cut_failed:
+        _compile_in_thread(key, "fastmlp-compile-products", (),
+                           lambda: products.compile_timing(arch, rows, X, cut, tiles=tiles))
+    return False
+
+
 def _compile_in_thread(key, name, ready, work):
     """Start a thread called ``name`` that runs ``work()`` (compiling or loading kernels of the training ``key``, a
     prepare key, by calls over no sample) while the training goes on: ``key`` is in ``_cut_compiling`` until then,
@@ -1018,8 +1030,7 @@ class NumbaBackend(BackendBase):
         with _cut_lock:
             if key in _own_one_ready or key in _cut_compiling or key in _cut_failed:
                 return
-            if not own_known(a, rows, X) and not products.timing_compiled(a, rows, X):
-                _compile_in_thread(key, "fastmlp-compile-products", (), lambda: products.compile_timing(a, rows, X))
+            if not own_known(a, rows, X) and not _timing_compiled_or_started(key, a, rows, X):
                 return
             own = own_products(a, rows, X)  # measured now, no compile running, unless made before
             if own is None:
@@ -1032,10 +1043,12 @@ class NumbaBackend(BackendBase):
     def _plain_tiles_after(self, optimizer, data, rows, seconds):
         """After a call of plain SGD by the 'fused' kernel that took ``seconds``: once this training (network, batch
         rows) has trained ``CUT_AFTER_S`` so, where it could be cut and its first layer could take the AMX tiles,
-        their choice is measured (``products.own_products`` with ``tiles``, on this thread: cold, their kernels
-        compile for seconds, once per machine). Where the tiles were taken, 'auto' trains it by 'generic' from the
-        next call on (:func:`plain_takes_tiles`), its cut kernel prepared at its first call (the seconds trained
-        uncut already counted)."""
+        their choice is measured (``products.own_products`` with ``tiles``, on this thread, milliseconds) once the
+        kernels that time them are compiled: cold, a thread compiles them first as the training goes on (on this
+        thread they stopped a machine's first such fit for 19.6 s in one epoch: the bench's recipe, Intel Xeon model
+        207). Where the tiles were taken, 'auto' trains it by 'generic' from the next call on
+        (:func:`plain_takes_tiles`), its cut kernel prepared at its first call (the seconds trained uncut already
+        counted)."""
         a = self.arch
         key = (tuple(a.layers), rows, np.dtype(a.dtype).name)
         if (_fused_seconds.get(key, 0.0) is None or self.epoch_kernel != "auto" or not cut_possible(a, rows)
@@ -1044,6 +1057,11 @@ class NumbaBackend(BackendBase):
         _fused_seconds[key] = _fused_seconds.get(key, 0.0) + seconds
         if _fused_seconds[key] < CUT_AFTER_S:
             return
+        if not own_known(a, rows, data.X, True, tiles=True):
+            with _cut_lock:  # cold: a thread compiles the kernels that time them (12-15 s) as the training goes on
+                if not _timing_compiled_or_started(self._kernel_key("generic", optimizer, data), a, rows, data.X,
+                                                   True, tiles=True):
+                    return  # asked again after the next call
         _fused_seconds[key] = None  # asked: not again in this process
         own = own_products(a, rows, data.X, True, tiles=True)  # measured now, unless recorded
         if own is not None and own[0] & OWN_TILES:
@@ -1111,9 +1129,7 @@ class NumbaBackend(BackendBase):
             if early and not known:  # nothing timed or compiled before the delay
                 _cut_not_cached.add(training)
                 return False
-            if not known and not products.timing_compiled(a, rows, X, True, tiles=True):
-                _compile_in_thread(key, "fastmlp-compile-products", (),
-                                   lambda: products.compile_timing(a, rows, X, True, tiles=True))
+            if not known and not _timing_compiled_or_started(key, a, rows, X, True, tiles=True):
                 return False
             # as the calls will ask (``_own``): the AMX tiles' choice measured here, not before a first batch
             own, own_uncut = own_products(a, rows, X, True, tiles=True), own_products(a, rows, X, True)
