@@ -662,7 +662,11 @@ def test_plain_sgd_takes_its_cut_kernel_once_ready_and_fused_on_one_thread(monke
     assert done not in backend._plain_cut
     m.fit(X, y, epochs=1, batch_size=64, verbose=0)  # by 'fused', the cut kernel found ready after it
     assert done in backend._plain_cut
-    m.fit(X, y, epochs=1, batch_size=64, verbose=0)  # (the generic kernel's preparation: a call over no sample)
+    every.clear()
+    data = TrainingData(X, y.astype(np.int64), np.zeros((0, 10), np.float32), 64, False)
+    assert not m.engine.needs_preparing(make_optimizer("sgd"), data)
+    m.fit(X, y, epochs=1, batch_size=64, verbose=0)  # nothing prepared: its uncut 'generic' kernel is never run
+    assert every and all(c[:3] == ("generic", top, 1) for c in every)
     every.clear()
     m.fit(X, y, epochs=2, batch_size=64, verbose=0)
     assert every and all(c[:3] == ("generic", top, 1) for c in every)
@@ -923,6 +927,30 @@ def test_a_cut_kernel_that_would_load_is_prepared_from_the_first_call(monkeypatc
     assert parts == ([2, 2] if on_disk else [None, None]) and np.isfinite(m.history["loss"]).all()
     assert len(asked) <= 2  # the cut net (and the uncut one with the products' choice): asked once
     assert not backend._cut_compiling
+
+
+@several_threads
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_plain_sgd_s_cut_thread_prepares_no_uncut_kernel(monkeypatch, fresh_cut_state, fixed_threads, momentum):
+    """The thread that prepares a cut kernel also prepares the uncut calls' kernel with the products' choice made
+    then; plain SGD's uncut calls train by 'fused', so its thread prepares the cut kernel only (a compile of 13.4 s
+    cold against 18.6 s, the fashion net on Fashion-MNIST, Intel Xeon model 207)."""
+    own = np.array([OWN_FORWARD | OWN_SPARSE, 0, 0], np.int64)
+    monkeypatch.setenv("FASTMLP_TILES", "off")
+    monkeypatch.setattr(backend, "own_known", lambda *args, **kwargs: False)  # the choice made at the cut, not before
+    monkeypatch.setattr(backend, "own_products", lambda arch, rows, X=None, cut=False, **kwargs: own)
+    monkeypatch.setattr(backend.products, "timing_compiled", lambda *args, **kwargs: True)
+    monkeypatch.setattr(backend, "CUT_AFTER_S", 0.0)
+    every = _spy(monkeypatch, threads=True)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(256, 300)).astype(np.float32), rng.integers(0, 10, 256)
+    X[rng.random(X.shape) < 0.5] = 0
+    m = fastmlp.MLP(LAYERS, seed=0)
+    m.fit(X, y, epochs=2, batch_size=64, momentum=momentum, verbose=0)
+    backend._wait_for_cut_compiles()
+    # the 'generic' calls of the thread that prepared the cut kernel ('fused' with the choice: a thread of its own)
+    prepared = [c[1] for c in every if c[0] == "generic" and c[4] != threading.get_ident()]
+    assert prepared == ([fixed_threads] if momentum == 0 else [fixed_threads, None])
 
 
 @several_threads

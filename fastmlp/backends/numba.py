@@ -826,6 +826,13 @@ class NumbaBackend(BackendBase):
         return function, self.arch.dtype, data.t.shape[0] > 0, data.dropout is not None, bool(data.weighted), update
 
     def needs_preparing(self, optimizer, data):
+        """Whether :meth:`prepare` has a kernel to compile or load for this training. Not for plain SGD whose cut
+        kernel is ready in this process (:meth:`_plain_cut_ready`): it runs that kernel on several threads and 'fused'
+        on one, both in this process already; its uncut 'generic' kernel, which it never runs, compiled for seconds
+        at a later fit's start on a machine's first run."""
+        if (optimizer.is_plain_sgd and self.epoch_kernel == "auto" and data.dropout is None
+                and self._plain_cut_ready(min(data.batch_size, data.n), data.weighted)):
+            return False
         return self._prepare_key(optimizer, data) not in _prepared
 
     def prepare(self, params, state, optimizer, data):
@@ -1096,10 +1103,10 @@ class NumbaBackend(BackendBase):
         _uncut_seconds[key] = _uncut_seconds[key] + seconds if key in _uncut_seconds else 0.0
         parts = split_parts("generic", a, rows)
         if parts is not None and self._cut_kernel_ready(key, "generic", tb, params, state, optimizer, samples, data,
-                                                        lr, parts):
+                                                        lr, parts, uncut_too=False):  # (never run uncut: 'fused')
             _plain_cut.add(done)
 
-    def _cut_kernel_ready(self, key, kernel, tb, params, state, optimizer, samples, data, lr, parts):
+    def _cut_kernel_ready(self, key, kernel, tb, params, state, optimizer, samples, data, lr, parts, uncut_too=True):
         """Whether the epoch kernel cut over ``parts`` threads (``split_parts``) for the training
         ``key`` (``_prepare_key``) is compiled or loaded in this process. If not, and the training
         has trained ``CUT_AFTER_S`` seconds uncut, a thread starts compiling it (or loading it from
@@ -1114,7 +1121,8 @@ class NumbaBackend(BackendBase):
         where it was not made before, a thread first compiles (or loads) the kernels that time the products
         (``products.compile_timing``: 12-15 s cold on the Intel Xeon model 207), and the choice is measured at the
         first call after it (milliseconds). The thread that then prepares the cut kernel also prepares the uncut
-        calls' kernel with their choice, which they take once it is ready (``_own_ready``)."""
+        calls' kernel with their choice, which they take once it is ready (``_own_ready``), unless not ``uncut_too``
+        (plain SGD, whose calls not cut train by 'fused': :meth:`_plain_cut_after`)."""
         if key in _cut_ready:
             return True
         a, rows, X = self.arch, tb.rows, data.X
@@ -1135,7 +1143,7 @@ class NumbaBackend(BackendBase):
             own, own_uncut = own_products(a, rows, X, True, tiles=True), own_products(a, rows, X, True)
             weighted = samples.w.shape[0] > 0
             net = training_net(a.net, weighted, rows, parts, own, sparse_threads(own, parts))  # cut: threads
-            uncut = None if own_uncut is None or key in _own_ready else training_net(
+            uncut = None if own_uncut is None or key in _own_ready or not uncut_too else training_net(
                 a.net, weighted, rows, None, own_uncut, sparse_threads(own_uncut, None))
             quiet = tb.quiet()
             if early and not all(intrinsics.cached(*self._epoch_call(kernel, quiet, params, state, optimizer, samples,
@@ -1149,7 +1157,8 @@ class NumbaBackend(BackendBase):
                     if each is not None:
                         self._call_epoch(kernel, quiet, params, state, optimizer, samples, data,
                                          np.zeros(0, np.int64), lr, each)
-            _compile_in_thread(key, "fastmlp-compile-cut", (_cut_ready, _own_ready), compile_cut)
+            _compile_in_thread(key, "fastmlp-compile-cut", (_cut_ready, _own_ready) if uncut_too else (_cut_ready,),
+                               compile_cut)
         return False
 
     def _call_epoch(self, kernel, tb, params, state, optimizer, samples, data, order, lr, net):

@@ -559,6 +559,20 @@ MUTANTS = [
         "a machine's first plain SGD training past CUT_AFTER_S compiles the kernels that time the tiles on its own "
         "thread: 19.6 s of one epoch in the recipe's first cold process"),
     Mutant(
+        "plain_sgd_prepares_its_unused_uncut_kernel", "fastmlp/backends/numba.py",
+        "        if (optimizer.is_plain_sgd and self.epoch_kernel == \"auto\" and data.dropout is None",
+        "        if (False and optimizer.is_plain_sgd and self.epoch_kernel == \"auto\" and data.dropout is None",
+        ("tests/test_split.py::test_plain_sgd_takes_its_cut_kernel_once_ready_and_fused_on_one_thread",),
+        "plain SGD whose cut kernel is ready still prepares its uncut 'generic' kernel at a fit's start, which it never "
+        "runs: seconds of compiling on a machine's first run"),
+    Mutant(
+        "plain_sgd_s_cut_thread_prepares_an_uncut_kernel", "fastmlp/backends/numba.py",
+        "lr, parts, uncut_too=False):  # (never run uncut: 'fused')",
+        "lr, parts, uncut_too=True):  # (never run uncut: 'fused')",
+        ("tests/test_split.py::test_plain_sgd_s_cut_thread_prepares_no_uncut_kernel",),
+        "the thread that prepares plain SGD's cut kernel also compiles an uncut 'generic' kernel with the products' "
+        "choice, which plain SGD never runs: 18.6 s of compiling in that thread cold instead of 13.4"),
+    Mutant(
         "cut_kernel_that_would_load_waits_for_the_delay", "fastmlp/backends/numba.py",
         "        if early and (not CUT_AT_ONCE_WHEN_CACHED or training in _cut_not_cached):",
         "        if early:",
