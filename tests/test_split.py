@@ -518,6 +518,7 @@ def test_plain_sgd_times_the_tiles_on_its_thread_only_once_a_thread_compiled_the
     monkeypatch.setattr(backend, "own_products", own_products)
     monkeypatch.setattr(backend.products, "compile_timing", compile_timing)
     monkeypatch.setattr(backend.products, "timing_compiled", lambda *args, **kwargs: bool(compiled))
+    monkeypatch.setattr(backend, "own_known", lambda *args, **kwargs: False)  # (without AMX: nothing to time, known)
     monkeypatch.setattr(backend, "cut_possible", lambda arch, rows: True)
     monkeypatch.setattr(backend, "tiles_eligible", lambda arch, rows: True)
     monkeypatch.setattr(backend, "_fused_seconds", {})
