@@ -40,7 +40,7 @@ def pytest_runtest_teardown(item, nextitem):
     midway (``tests/test_split.py``) then trained on the process's own sets, and ``CUT_AFTER_S``, set to 0 there by a
     patch of its own, undone before the test's ``monkeypatch``, came back as the 0 that ``monkeypatch`` had seen:
     the next tests of that worker found plain SGD's cut kernel ready and took it (their thread choice saw other
-    calls), whichever tests the worker happened to run before."""
+    calls), whichever tests the worker happened to run before. A worker's first test starts as a fresh process."""
     yield
     from fastmlp.backends import numba as backend
     backend._wait_for_cut_compiles()
@@ -59,19 +59,9 @@ def _records_of_the_test_s_own(tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _no_plain_sgd_cut_yet(monkeypatch):
-    """Each test starts as a process in which no plain SGD training has had its cut kernel made ready
-    (``fastmlp.backends.numba._plain_cut``, kept per process): 'auto' trains plain SGD by 'fused' until a training
-    of the test's own has run long enough (``CUT_AFTER_S``), whatever other tests in the worker trained."""
-    from fastmlp.backends import numba as backend
-    monkeypatch.setattr(backend, "_plain_cut", set())
-
-
-@pytest.fixture(autouse=True)
 def _cut_kernels_after_the_delay(monkeypatch):
     """Each test starts as a process whose cut kernels are prepared only once a training has run ``CUT_AFTER_S``
     (``fastmlp.backends.numba.CUT_AT_ONCE_WHEN_CACHED`` off): whether they would load from the disk cache (a warm
     suite) or compile (a cold one) does not change which calls a test sees; its own tests switch it on."""
     from fastmlp.backends import numba as backend
     monkeypatch.setattr(backend, "CUT_AT_ONCE_WHEN_CACHED", False)
-    monkeypatch.setattr(backend, "_cut_not_cached", set())

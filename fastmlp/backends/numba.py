@@ -889,14 +889,17 @@ class NumbaBackend(BackendBase):
                 choice.kernel_changed()  # all threads now run the cut kernel
             # pieces of whole batches, each on the way the choice says, timed: the same batches
             # in the same order as one call (only the last piece may hold a partial batch)
-            total, start = EpochResult(0.0, 0, 0, 0, False), 0
+            total, start, one = EpochResult(0.0, 0, 0, 0, False), 0, None
             for way, batches in choice.pieces(-(-order.shape[0] // data.batch_size)):
                 piece = order[start:start + batches * data.batch_size]
                 start += piece.shape[0]
                 with thread_choice.one_thread() if way == thread_choice.ONE else contextlib.nullcontext():
-                    # on one thread plain SGD cut on several ('_plain_cut_after') trains by 'fused'
-                    alone = kernel if way != thread_choice.ONE else self.choose_epoch_kernel(
-                        optimizer, data.batch_size, data.weighted, data.dropout is not None, data.X)
+                    # on one thread plain SGD cut on several ('_plain_cut_after') trains by 'fused': asked there,
+                    # once per call as ``kernel`` is
+                    if way == thread_choice.ONE and one is None:
+                        one = self.choose_epoch_kernel(optimizer, data.batch_size, data.weighted,
+                                                       data.dropout is not None, data.X)
+                    alone = kernel if way != thread_choice.ONE else one
                     compiling, t0 = bool(_cut_compiling), choice.clock()
                     part = self._run_epoch(alone, tb, params, state, optimizer, data, piece, lr,
                                            cut if alone == kernel else None, one_thread=way == thread_choice.ONE,
@@ -1064,15 +1067,14 @@ class NumbaBackend(BackendBase):
         _fused_seconds[key] = _fused_seconds.get(key, 0.0) + seconds
         if _fused_seconds[key] < CUT_AFTER_S:
             return
+        generic = self._kernel_key("generic", optimizer, data)
         if not own_known(a, rows, data.X, True, tiles=True):
             with _cut_lock:  # cold: a thread compiles the kernels that time them (12-15 s) as the training goes on
-                if not _timing_compiled_or_started(self._kernel_key("generic", optimizer, data), a, rows, data.X,
-                                                   True, tiles=True):
+                if not _timing_compiled_or_started(generic, a, rows, data.X, True, tiles=True):
                     return  # asked again after the next call
         _fused_seconds[key] = None  # asked: not again in this process
         own = own_products(a, rows, data.X, True, tiles=True)  # measured now, unless recorded
         if own is not None and own[0] & OWN_TILES:
-            generic = self._prepare_key(optimizer, data)
             _uncut_seconds[generic] = max(_uncut_seconds.get(generic, 0.0), CUT_AFTER_S)
 
     def _plain_cut_ready(self, rows, weighted):
