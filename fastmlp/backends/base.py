@@ -162,5 +162,10 @@ class BackendBase:
     def needs_preparing(self, optimizer, data):
         return False
 
+    def compiling_aside(self):
+        """For how many seconds kernels have been compiling in threads beside the training (the numba backend's
+        faster kernels for a shape, on a machine's first run), or 0.0 when none compile now."""
+        return 0.0
+
     def prepare(self, params, state, optimizer, data):
         return None

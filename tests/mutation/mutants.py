@@ -35,6 +35,11 @@ LARGE_EQUIVALENCE = "tests/test_equivalence.py::test_backends_agree_large_blas"
 TILES_TRAINING = ("tests/test_split.py::test_the_first_layer_on_tiles_trains_the_weights_of_the_blas_within_float32_"
                   "rounding[forward-and-weights-adam]")
 
+# evaluate's net (``NumbaBackend.evaluate``): its loss static, weighted by the data
+EVALUATION_NET = """        net = self._scoring_nets[wk.shape[0] > 0]
+        with guard:
+            for s, e in chunks:"""
+
 MUTANTS = [
     # -- the nine of the issue ---------------------------------------------------------------------
     Mutant(
@@ -1046,4 +1051,22 @@ MUTANTS = [
         ("tests/test_split.py::test_plain_sgd_takes_its_cut_kernel_once_ready_and_fused_on_one_thread",),
         "plain SGD whose cut kernel is ready takes it on one thread too (a count of one, the thread choice's pieces "
         "there), where 'fused' trains faster"),
+    Mutant(
+        "evaluation_compiles_every_loss", "fastmlp/backends/numba.py",
+        EVALUATION_NET, EVALUATION_NET.replace("self._scoring_nets[wk.shape[0] > 0]", "self.arch.net"),
+        ("tests/test_compiled_specialisations.py::test_an_evaluation_compiles_its_loss_only",),
+        "evaluate passes the loss as a runtime id: every loss compiled behind a test of it (a first evaluation of "
+        "the fashion net 4.5 s instead of 1.4)"),
+    Mutant(
+        "weighted_evaluation_reads_no_weights", "fastmlp/backends/numba.py",
+        EVALUATION_NET, EVALUATION_NET.replace("[wk.shape[0] > 0]", "[0]"),
+        ("tests/test_compiled_specialisations.py::test_a_weighted_evaluation_has_its_own_specialisation",
+         "tests/test_sample_weight.py"),
+        "evaluate with sample weights compiles the unweighted loss body: the weights are never read"),
+    Mutant(
+        "exit_waits_for_a_compile_in_silence", "fastmlp/backends/numba.py",
+        "    if seconds > 0:\n        sys.stderr.write(",
+        "    if seconds > 1e9:\n        sys.stderr.write(",
+        ("tests/test_compiling_aside.py::test_a_process_that_waits_at_exit_for_a_compile_says_so",),
+        "a process whose main thread ended waits for the kernels compiling in the background without a word"),
 ]

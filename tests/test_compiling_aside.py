@@ -1,0 +1,75 @@
+"""Kernels compiled in threads beside a training (the numba backend's faster kernels for a shape, on a machine's
+first run) are not silent: a fit that ends while they compile says so, and so does a process that waits for them
+at its exit (``fastmlp.backends.numba.compiling_aside``, ``_tell_at_exit``)."""
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from fastmlp import MLP
+from fastmlp.backends import numba as backend
+from fastmlp.backends.numba import NumbaBackend
+
+EXIT_CHILD = textwrap.dedent("""
+    import pathlib, sys, time
+    from fastmlp.backends import numba as backend
+    done = pathlib.Path(sys.argv[2])
+
+    def work():
+        time.sleep(float(sys.argv[1]))
+        done.write_text("compiled")
+    with backend._cut_lock:
+        backend._compile_in_thread(("a test's compile",), "fastmlp-compile-test", (), work)
+    time.sleep(0.3)
+    print("the main thread ends", flush=True)
+""")
+
+NOTICE = "fastmlp: waiting for the kernels compiling in the background"
+
+
+def _run_exit_child(work_seconds, tmp_path):
+    done = tmp_path / "done"
+    run = subprocess.run([sys.executable, "-c", EXIT_CHILD, str(work_seconds), str(done)], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run, done
+
+
+def test_a_process_that_waits_at_exit_for_a_compile_says_so(tmp_path):
+    run, done = _run_exit_child(2.5, tmp_path)
+    assert run.stdout == "the main thread ends\n"
+    notice = [line for line in run.stderr.splitlines() if line.startswith(NOTICE)]
+    assert len(notice) == 1, run.stderr
+    assert "(1 s so far)" in notice[0] or "(2 s so far)" in notice[0], notice  # 0.3 s + the notice's 0.5 s
+    assert done.read_text() == "compiled"  # the process waited for it
+
+
+def test_a_compile_done_before_the_exit_says_nothing(tmp_path):
+    run, done = _run_exit_child(0.0, tmp_path)
+    assert NOTICE not in run.stderr and done.read_text() == "compiled"
+
+
+def test_compiling_aside_counts_from_the_thread_s_start(monkeypatch):
+    monkeypatch.setattr(backend.time, "perf_counter", lambda: 103.5)
+    monkeypatch.setattr(backend, "_compile_started", {("a",): 100.0})
+    assert backend.compiling_aside() == pytest.approx(3.5)
+    monkeypatch.setattr(backend, "_compile_started", {})
+    assert backend.compiling_aside() == 0.0
+
+
+@pytest.mark.parametrize("aside", [0.0, 4.2])
+def test_a_fit_that_ends_while_kernels_compile_aside_says_so(monkeypatch, capsys, aside):
+    monkeypatch.setattr(NumbaBackend, "compiling_aside", lambda self: aside)
+    rng = np.random.default_rng(0)
+    X, y = rng.random((64, 5), dtype=np.float32), rng.integers(0, 3, 64)
+    MLP([5, 8, 3], seed=0).fit(X, y, epochs=2, verbose=1)
+    out = capsys.readouterr().out
+    said = [line for line in out.splitlines() if "kernels still compiling in the background" in line]
+    assert said == ([] if aside == 0.0 else [
+        "kernels still compiling in the background (4 s so far): this machine's faster kernels for this shape, "
+        "compiled once, then loaded from the cache; until they are done a call that compiles (a first evaluate or "
+        "predict) waits for them, and so does this process's exit"])
+    MLP([5, 8, 3], seed=0).fit(X, y, epochs=1, verbose=0)
+    assert "kernels still compiling" not in capsys.readouterr().out  # quiet: nothing
