@@ -310,7 +310,7 @@ class Trainer:
             finally:
                 aside = engine.compiling_aside()
                 if aside >= ASIDE_NOTICE_S:
-                    progress.note(f"kernels still compiling in the background ({aside:.0f} s so far): this "
+                    progress.note(f"kernels still compiling in the background ({aside:.1f} s so far): this "
                                   "machine's faster kernels for this shape, compiled once, then loaded from the cache; "
                                   "until they are done a call that compiles (a first evaluate or predict) waits for "
                                   "them, and so does this process's exit")

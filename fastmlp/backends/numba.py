@@ -149,10 +149,46 @@ def _tell_at_exit():
         time.sleep(0.05)
     seconds = compiling_aside()
     if seconds > 0:
-        sys.stderr.write(f"fastmlp: waiting for the kernels compiling in the background ({seconds:.0f} s so far) "
-                         "before exiting: they are this machine's faster kernels for the shape trained, compiled once "
-                         "and loaded from the cache by the next runs\n")
-        sys.stderr.flush()
+        _stderr_line(f"fastmlp: waiting for the kernels compiling in the background ({seconds:.1f} s so far) before "
+                     "exiting: they are this machine's faster kernels for the shape trained, compiled once and loaded "
+                     "from the cache by the next runs")
+
+
+# A model's first inference or evaluation that takes this long (its kernels compiling, once per machine) says so on
+# stderr, as a fit does before its first batch (``Trainer.fit``'s "preparing the kernels"): loaded from the cache they
+# take milliseconds; compiled, seconds (the fashion net's first prediction 12.6 s, Intel Xeon model 207 with AMX)
+COMPILE_NOTICE_AFTER_S = 2.0
+
+
+@contextlib.contextmanager
+def compile_notice(what):
+    """Run the block; if it lasts ``COMPILE_NOTICE_AFTER_S``, say on stderr, then, that ``what`` (a model's first
+    inference or evaluation) is compiling its kernels (or waiting for the kernels compiling in the background:
+    :func:`compiling_aside`), and at its end how long it took."""
+    said, t0 = [], time.perf_counter()
+
+    def say():
+        aside = compiling_aside()
+        wait = (f"waiting for the kernels compiling in the background ({aside:.1f} s so far), then "
+                if aside > 0 else "")
+        _stderr_line(f"fastmlp: {what}: {wait}compiling its kernels (once per machine, then loaded from the "
+                     "cache)...")
+        said.append(True)
+    timer = threading.Timer(COMPILE_NOTICE_AFTER_S, say)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        timer.join()  # (a notice being written is finished before the line that ends it)
+    if said:  # (not after an exception)
+        _stderr_line(f"fastmlp: {what}: ready in {time.perf_counter() - t0:.1f} s")
+
+
+def _stderr_line(text):
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
 
 def _timing_compiled_or_started(key, arch, rows, X, cut=False, tiles=False):
@@ -556,6 +592,7 @@ class NumbaBackend(BackendBase):
         self._blocks_net = None  # self._net with the measured Net.own, once measured
         self._blocks_net_vector = None  # the same with no layer on AMX tiles (calls they do not pay in: ``_by_blocks``)
         self._scoring_nets = tuple(scoring_net(arch.net, weighted) for weighted in (False, True))
+        self._evaluated = set()  # whether weighted, of the evaluations run (the first of each: ``compile_notice``)
 
     @property
     def epoch_kernel(self):
@@ -662,6 +699,13 @@ class NumbaBackend(BackendBase):
                     result = np.empty((X.shape[0], self._n_out), self._dtype)
                     call(no_proba, result, count, scratch, nz, params, X, self._net, limit)
                 return result, count.item()
+        if K.screened_blocks not in self._entries and K.screened not in self._entries:  # the model's first call
+            with compile_notice("the model's first prediction"):
+                return self._screened(params, X, probabilities, limit, typed)
+        return self._screened(params, X, probabilities, limit, typed)
+
+    def _screened(self, params, X, probabilities, limit, typed):
+        """:meth:`screened` past its shortest way."""
         n, chunk = X.shape[0], self.EVAL_CHUNK
         buf = getattr(self._local, "inference", None)
         if buf is None or buf.rows < n and buf.rows < chunk:
@@ -812,10 +856,12 @@ class NumbaBackend(BackendBase):
         ws = self._workspace(step)
         ws.stats[:] = 0
         X, y, t, wk = kernel_view(X), kernel_view(y), kernel_view(t), self._weights(w)
-        net = self._scoring_nets[wk.shape[0] > 0]
-        with guard:
+        weighted = wk.shape[0] > 0
+        net, first = self._scoring_nets[weighted], weighted not in self._evaluated
+        with guard, compile_notice("the model's first evaluation") if first else contextlib.nullcontext():
             for s, e in chunks:
                 K.evaluate(ws, params, X[s:e], y[s:e], t[s:e], wk[s:e], net)
+        self._evaluated.add(weighted)
         if wk.shape[0]:
             return float(weighted_total(ws.stats[LOSS_SUM], ws.stats[WEIGHT_SUM], X.shape[0])), int(ws.stats[CORRECT])
         return float(ws.stats[LOSS_SUM]), int(ws.stats[CORRECT])

@@ -36,9 +36,7 @@ TILES_TRAINING = ("tests/test_split.py::test_the_first_layer_on_tiles_trains_the
                   "rounding[forward-and-weights-adam]")
 
 # evaluate's net (``NumbaBackend.evaluate``): its loss static, weighted by the data
-EVALUATION_NET = """        net = self._scoring_nets[wk.shape[0] > 0]
-        with guard:
-            for s, e in chunks:"""
+EVALUATION_NET = "        net, first = self._scoring_nets[weighted], weighted not in self._evaluated"
 
 MUTANTS = [
     # -- the nine of the issue ---------------------------------------------------------------------
@@ -1053,20 +1051,33 @@ MUTANTS = [
         "there), where 'fused' trains faster"),
     Mutant(
         "evaluation_compiles_every_loss", "fastmlp/backends/numba.py",
-        EVALUATION_NET, EVALUATION_NET.replace("self._scoring_nets[wk.shape[0] > 0]", "self.arch.net"),
+        EVALUATION_NET, EVALUATION_NET.replace("self._scoring_nets[weighted]", "self.arch.net"),
         ("tests/test_compiled_specialisations.py::test_an_evaluation_compiles_its_loss_only",),
         "evaluate passes the loss as a runtime id: every loss compiled behind a test of it (a first evaluation of "
         "the fashion net 4.5 s instead of 1.4)"),
     Mutant(
         "weighted_evaluation_reads_no_weights", "fastmlp/backends/numba.py",
-        EVALUATION_NET, EVALUATION_NET.replace("[wk.shape[0] > 0]", "[0]"),
+        EVALUATION_NET, EVALUATION_NET.replace("_nets[weighted]", "_nets[0]"),
         ("tests/test_compiled_specialisations.py::test_a_weighted_evaluation_has_its_own_specialisation",
          "tests/test_sample_weight.py"),
         "evaluate with sample weights compiles the unweighted loss body: the weights are never read"),
     Mutant(
         "exit_waits_for_a_compile_in_silence", "fastmlp/backends/numba.py",
-        "    if seconds > 0:\n        sys.stderr.write(",
-        "    if seconds > 1e9:\n        sys.stderr.write(",
+        "    if seconds > 0:\n        _stderr_line(f\"fastmlp: waiting for the kernels",
+        "    if seconds > 1e9:\n        _stderr_line(f\"fastmlp: waiting for the kernels",
         ("tests/test_compiling_aside.py::test_a_process_that_waits_at_exit_for_a_compile_says_so",),
         "a process whose main thread ended waits for the kernels compiling in the background without a word"),
+    Mutant(
+        "first_inference_compiles_in_silence", "fastmlp/backends/numba.py",
+        "    timer = threading.Timer(COMPILE_NOTICE_AFTER_S, say)",
+        "    timer = threading.Timer(COMPILE_NOTICE_AFTER_S * 1e6, say)",
+        ("tests/test_compiling_aside.py::test_a_model_s_first_inference_that_takes_long_says_so",),
+        "a model's first prediction or evaluation compiles its kernels for seconds (12.6 s for the fashion net's first "
+        "prediction) without a word"),
+    Mutant(
+        "every_evaluation_is_a_first", "fastmlp/backends/numba.py",
+        "        self._evaluated.add(weighted)",
+        "        self._evaluated.discard(weighted)",
+        ("tests/test_compiling_aside.py::test_a_model_s_first_inference_that_takes_long_says_so",),
+        "every evaluation of a model counts as its first: each that takes long says it compiles"),
 ]
