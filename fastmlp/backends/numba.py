@@ -165,6 +165,7 @@ def compile_notice(what):
     """Run the block; if it lasts ``COMPILE_NOTICE_AFTER_S``, say on stderr, then, that ``what`` (a model's first
     inference or evaluation) is compiling its kernels (or waiting for the kernels compiling in the background:
     :func:`compiling_aside`), and at its end how long it took."""
+    start_runtime()  # first: its restart of NumPy's OpenBLAS (``blas_spin.shorten_loaded``) wants no other thread
     said, t0 = [], time.perf_counter()
 
     def say():
