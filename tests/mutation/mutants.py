@@ -1080,4 +1080,10 @@ MUTANTS = [
         "        self._evaluated.discard(weighted)",
         ("tests/test_compiling_aside.py::test_a_model_s_first_inference_that_takes_long_says_so",),
         "every evaluation of a model counts as its first: each that takes long says it compiles"),
+    Mutant(
+        "fit_ends_in_silence_while_kernels_compile", "fastmlp/trainer.py",
+        "                if aside >= ASIDE_NOTICE_S:",
+        "                if aside >= ASIDE_NOTICE_S * 1e6:",
+        ("tests/test_compiling_aside.py::test_a_fit_that_ends_while_kernels_compile_aside_says_so",),
+        "a fit that ends while kernels compile beside it says nothing of the waits they cause"),
 ]
