@@ -37,9 +37,6 @@ REFERENCE_ROWS = 64
 # them the progress display advances and Ctrl-C is honoured, at no measurable cost.
 CHUNK_SECONDS = 0.5
 FIRST_CHUNK_SAMPLES = 256  # before any speed is measured (rounded to whole batches, at least one)
-# A fit that ends while kernels have compiled beside it this long says so (``engine.compiling_aside``): a load from
-# the cache takes 40-80 ms, a compile seconds (the fashion net's timing kernels about 20 s, Intel Xeon model 207)
-ASIDE_NOTICE_S = 0.25
 
 
 class DivergenceWarning(RuntimeWarning):
@@ -308,8 +305,8 @@ class Trainer:
                         history.stopped_early = True
                         break
             finally:
-                aside = engine.compiling_aside()
-                if aside >= ASIDE_NOTICE_S:
+                aside = engine.compiling_aside()  # (seconds; loads from the cache, 40-80 ms, not counted)
+                if aside > 0:  # even one begun by the fit's last call: the next call that compiles waits for it
                     progress.note(f"kernels still compiling in the background ({aside:.1f} s so far): this "
                                   "machine's faster kernels for this shape, compiled once, then loaded from the cache; "
                                   "until they are done a call that compiles (a first evaluate or predict) waits for "

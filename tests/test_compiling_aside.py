@@ -60,6 +60,20 @@ def test_compiling_aside_counts_from_the_thread_s_start(monkeypatch):
     assert backend.compiling_aside() == 0.0
 
 
+@pytest.mark.parametrize("loads", [False, True])
+def test_a_thread_that_loads_from_the_cache_is_not_counted(loads):
+    import threading
+    go = threading.Event()
+    with backend._cut_lock:
+        backend._compile_in_thread(("a test's kernel", loads), "fastmlp-compile-test", (), go.wait, loads=loads)
+    try:
+        assert (backend.compiling_aside() > 0) != loads
+    finally:
+        go.set()
+        backend._wait_for_cut_compiles()
+    assert backend.compiling_aside() == 0.0
+
+
 @pytest.mark.parametrize("aside", [0.0, 4.2])
 def test_a_fit_that_ends_while_kernels_compile_aside_says_so(monkeypatch, capsys, aside):
     monkeypatch.setattr(NumbaBackend, "compiling_aside", lambda self: aside)

@@ -918,9 +918,17 @@ def test_a_cut_kernel_that_would_load_is_prepared_from_the_first_call(monkeypatc
         asked.append((function, args[8].parts))  # (the kernel's Net)
         return on_disk
     monkeypatch.setattr(backend.intrinsics, "cached", cached)
+    started, start = [], backend._compile_in_thread
+
+    def spy(key, name, ready, work, loads=False):
+        started.append((name, loads))
+        return start(key, name, ready, work, loads)
+    monkeypatch.setattr(backend, "_compile_in_thread", spy)
     parts, _ = _fit_calls(monkeypatch, 1)  # one call, the first (not counted towards the delay)
     assert parts == [None]  # the cut kernel taken once ready, from the next epoch
     assert asked and asked[0] == (K.train_epoch, 2) and all(a[0] is K.train_epoch for a in asked)
+    # a load, not said to keep anything waiting (``compiling_aside``)
+    assert [s for s in started if s[0] == "fastmlp-compile-cut"] == ([("fastmlp-compile-cut", True)] if on_disk else [])
     backend._wait_for_cut_compiles()
     assert bool(backend._cut_ready) == on_disk
     assert bool(backend._cut_not_cached) != on_disk
