@@ -192,11 +192,11 @@ def test_a_cut_training_times_no_product_before_its_first_batch(monkeypatch):
             trained.set()
         return real_call(self, kernel, tb, params, state, optimizer, samples, data, order, lr, net)
 
-    def start(key, name, ready, work):  # each thread's work after a training call of its fit (a slow compile's)
-        def late():
+    def start(key, name, ready, work, loads=False):  # each thread's work after a training call of its fit (a slow
+        def late():                                   # compile's)
             trained.wait(60)
             work()
-        real_start(key, name, ready, late)
+        real_start(key, name, ready, late, loads)
     monkeypatch.setattr(backend.NumbaBackend, "_call_epoch", call)
     monkeypatch.setattr(backend, "_compile_in_thread", start)
     fastmlp.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # fixed: no one-thread probe pieces
@@ -285,13 +285,13 @@ def test_a_training_on_one_thread_times_no_product_before_its_first_batch(monkey
             trained.set()
         return real_call(self, kernel, tb, params, state, optimizer, samples, data, order, lr, net)
 
-    def start(key, name, ready, work):
+    def start(key, name, ready, work, loads=False):
         # the timing kernels' thread works after a training call of its fit, the kernel's thread after its fit (slow
         # compiles)
         def late():
             (fitted if name == "fastmlp-compile-own" else trained).wait(60)
             work()
-        real_start(key, name, ready, late)
+        real_start(key, name, ready, late, loads)
     monkeypatch.setattr(backend.NumbaBackend, "_call_epoch", call)
     monkeypatch.setattr(backend, "_compile_in_thread", start)
     monkeypatch.setattr(backend.thread_choice, "worth_choosing", lambda layers, rows: False)  # one call an epoch
@@ -340,7 +340,8 @@ def test_on_one_thread_a_choice_made_before_is_taken_from_the_first_batch(monkey
         calls.append((order.shape[0] > 0, None if net.own is None else list(net.own)))
         return real_call(self, kernel, tb, params, state, optimizer, samples, data, order, lr, net)
     monkeypatch.setattr(backend.NumbaBackend, "_call_epoch", call)
-    monkeypatch.setattr(backend, "_compile_in_thread", lambda *args: pytest.fail("nothing compiles in a thread"))
+    monkeypatch.setattr(backend, "_compile_in_thread",
+                        lambda *args, **kwargs: pytest.fail("nothing compiles in a thread"))
     m.fit(X, y, epochs=2, batch_size=64, verbose=0, optimizer="adam")
     assert calls[0] == (False, own.tolist())  # prepared with it
     assert len(calls) > 1 and all(c == (True, own.tolist()) for c in calls[1:])
@@ -360,9 +361,9 @@ def test_a_one_thread_training_whose_choice_is_the_blas_compiles_nothing_more(mo
             timed.append(rows)
         return None
 
-    def start(key, name, ready, work):
+    def start(key, name, ready, work, loads=False):
         threads.append(name)
-        real_start(key, name, ready, work)
+        real_start(key, name, ready, work, loads)
     monkeypatch.setattr(products, "_measure", measure)
     monkeypatch.setattr(backend, "_compile_in_thread", start)
     for _ in range(4):
