@@ -52,6 +52,11 @@ def rate(x):
     return f"{x:.3g}"
 
 
+def so_far(seconds):
+    """How long something running has run, for a notice: ``'4.2 s so far'``, or ``'just begun'`` under 0.05 s."""
+    return "just begun" if seconds < 0.05 else f"{seconds:.1f} s so far"
+
+
 def clock(seconds):
     """``'1:05'`` (minutes:seconds), ``'2:03:07'`` past an hour; ``'?'`` when unknown."""
     if not math.isfinite(seconds) or seconds < 0:

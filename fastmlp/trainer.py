@@ -19,7 +19,7 @@ from .callbacks import EarlyStopping, make_callbacks
 from .dropout import Dropout
 from .history import History
 from .optimizers import make_optimizer
-from .progress import Progress
+from .progress import Progress, so_far
 from .schedules import make_schedule
 from .threads import one_blas_thread
 from .weights import fit_weights
@@ -307,7 +307,7 @@ class Trainer:
             finally:
                 aside = engine.compiling_aside()  # (seconds; loads from the cache, 40-80 ms, not counted)
                 if aside > 0:  # even one begun by the fit's last call: the next call that compiles waits for it
-                    progress.note(f"kernels still compiling in the background ({aside:.1f} s so far): this "
+                    progress.note(f"kernels still compiling in the background ({so_far(aside)}): this "
                                   "machine's faster kernels for this shape, compiled once, then loaded from the cache; "
                                   "until they are done a call that compiles (a first evaluate or predict) waits for "
                                   "them, and so does this process's exit")

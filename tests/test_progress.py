@@ -187,3 +187,8 @@ def test_warm_up_leaves_the_model_as_it_was():
     warm_up(model, X * 1000, y, batch_size=8, lr=0.1, optimizer="adam", epochs=5, validation_split=0.2)
     assert np.array_equal(model.params, before) and model.history.to_dict() == history
     assert model.optimizer_state.name == "sgd"
+
+
+def test_so_far_says_how_long_something_has_run():
+    assert progress.so_far(0.0) == progress.so_far(0.049) == "just begun"
+    assert progress.so_far(0.05) == "0.1 s so far" and progress.so_far(19.04) == "19.0 s so far"

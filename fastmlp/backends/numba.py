@@ -65,6 +65,7 @@ from ..kernels.matmul import sparse_room
 from ..kernels.structs import (A_OFF, CORRECT, EPOCH_RESULT, LOSS_SUM, N_IN, N_OUT, OWN_DX, OWN_SPARSE, OWN_TILES,
                                WEIGHT_SUM, ActChoice, Batching, DropoutWork, LossChoice, OnlineScratch, Samples,
                                UpdateChoice, Workspace)
+from ..progress import so_far
 from . import products, thread_choice, tiles
 from .products import known_choice, own_known, own_products, tiles_eligible, tiles_room
 from .base import BackendBase, EpochResult, no_weights, weighted_total
@@ -149,7 +150,7 @@ def _tell_at_exit():
         time.sleep(0.05)
     seconds = compiling_aside()
     if seconds > 0:
-        _stderr_line(f"fastmlp: waiting for the kernels compiling in the background ({seconds:.1f} s so far) before "
+        _stderr_line(f"fastmlp: waiting for the kernels compiling in the background ({so_far(seconds)}) before "
                      "exiting: they are this machine's faster kernels for the shape trained, compiled once and loaded "
                      "from the cache by the next runs")
 
@@ -170,7 +171,7 @@ def compile_notice(what):
 
     def say():
         aside = compiling_aside()
-        wait = (f"waiting for the kernels compiling in the background ({aside:.1f} s so far), then "
+        wait = (f"waiting for the kernels compiling in the background ({so_far(aside)}), then "
                 if aside > 0 else "")
         _stderr_line(f"fastmlp: {what}: {wait}compiling its kernels (once per machine, then loaded from the "
                      "cache)...")
