@@ -599,6 +599,7 @@ class NumbaBackend(BackendBase):
         self._blocks_net_vector = None  # the same with no layer on AMX tiles (calls they do not pay in: ``_by_blocks``)
         self._scoring_nets = tuple(scoring_net(arch.net, weighted) for weighted in (False, True))
         self._evaluated = set()  # whether weighted, of the evaluations run (the first of each: ``compile_notice``)
+        self._predicted = False  # whether a prediction ran (the first: ``compile_notice``)
 
     @property
     def epoch_kernel(self):
@@ -705,9 +706,11 @@ class NumbaBackend(BackendBase):
                     result = np.empty((X.shape[0], self._n_out), self._dtype)
                     call(no_proba, result, count, scratch, nz, params, X, self._net, limit)
                 return result, count.item()
-        if K.screened_blocks not in self._entries and K.screened not in self._entries:  # the model's first call
+        if not self._predicted:  # the model's first call (by whichever way: its kernels compile or load)
             with compile_notice("the model's first prediction"):
-                return self._screened(params, X, probabilities, limit, typed)
+                result = self._screened(params, X, probabilities, limit, typed)
+            self._predicted = True
+            return result
         return self._screened(params, X, probabilities, limit, typed)
 
     def _screened(self, params, X, probabilities, limit, typed):
