@@ -53,10 +53,13 @@ def test_a_compile_done_before_the_exit_says_nothing(tmp_path):
 
 
 def test_compiling_aside_counts_from_the_thread_s_start(monkeypatch):
+    import types
     monkeypatch.setattr(backend.time, "perf_counter", lambda: 103.5)
-    monkeypatch.setattr(backend, "_compile_started", {("a",): 100.0})
+    compiling = {("a",): types.SimpleNamespace(compile_started=100.0),
+                 ("a load",): types.SimpleNamespace(compile_started=None)}
+    monkeypatch.setattr(backend, "_cut_compiling", compiling)
     assert backend.compiling_aside() == pytest.approx(3.5)
-    monkeypatch.setattr(backend, "_compile_started", {})
+    monkeypatch.setattr(backend, "_cut_compiling", {})
     assert backend.compiling_aside() == 0.0
 
 

@@ -79,9 +79,8 @@ _lock = None  # the same, or None when there is no lock to hold (thread-safe lay
 _prepared = set()  # (epoch kernel, dtype, real targets?) whose code this process has compiled or loaded
 _cut_lock = threading.Lock()
 _cut_ready = set()  # prepare keys whose cut epoch kernel (Net.parts, kernels.split) is compiled or loaded here
-_cut_compiling = {}  # prepare key -> the thread compiling (or loading) it now
+_cut_compiling = {}  # prepare key -> the thread compiling (or loading) it now (``_compile_in_thread``)
 _cut_failed = {}  # prepare key -> the exception its compile raised: that training is never cut
-_compile_started = {}  # prepare key -> when its compile thread began (``time.perf_counter``), while it runs; no load
 # prepare keys whose uncut calls take their products' choice (``Net.own``): their kernel with it compiled or loaded,
 # by the preparation where the choice was made before, else by the thread that prepares the cut kernel
 _own_ready = set()
@@ -124,7 +123,8 @@ def compiling_aside():
     """For how many seconds the longest-running of the threads that compile kernels beside the trainings
     (:func:`_compile_in_thread`) has run, or 0.0 when none runs."""
     now = time.perf_counter()
-    return max((now - started for started in _compile_started.values()), default=0.0)
+    return max((now - t.compile_started for t in list(_cut_compiling.values()) if t.compile_started is not None),
+               default=0.0)
 
 
 # A compile thread still running when the main thread ends keeps the process until it is done (a compile cut short
@@ -146,7 +146,7 @@ def _notice_at_exit():
 def _tell_at_exit():
     threading.main_thread().join()  # returns as the interpreter begins to exit (before it joins the other threads)
     end = time.perf_counter() + EXIT_NOTICE_AFTER_S
-    while _compile_started and time.perf_counter() < end:
+    while _cut_compiling and time.perf_counter() < end:
         time.sleep(0.05)
     seconds = compiling_aside()
     if seconds > 0:
@@ -228,11 +228,10 @@ def _compile_in_thread(key, name, ready, work, loads=False):
                 else:
                     _cut_failed[key] = error
                 _cut_compiling.pop(key, None)
-                _compile_started.pop(key, None)
     thread = threading.Thread(target=run, name=name)
+    # when it began (``time.perf_counter``); None for a load from the cache, 40-80 ms, which keeps nothing waiting
+    thread.compile_started = None if loads else time.perf_counter()
     _cut_compiling[key] = thread
-    if not loads:  # (a load from the cache, 40-80 ms, is not said to keep anything waiting: ``compiling_aside``)
-        _compile_started[key] = time.perf_counter()
     _notice_at_exit()
     thread.start()
 
@@ -846,7 +845,8 @@ class NumbaBackend(BackendBase):
         ws = self._workspace(X.shape[0])
         ws.stats[:] = 0
         X, y, t, wk = kernel_view(X), kernel_view(y), kernel_view(t), self._weights(w)
-        net = self._scoring_nets[wk.shape[0] > 0]
+        weighted = wk.shape[0] > 0
+        net = self._scoring_nets[weighted]
         with guard:
             if dropout is None:
                 K.loss_and_grad(grads, ws, params, X, y, t, wk, net)
@@ -855,7 +855,7 @@ class NumbaBackend(BackendBase):
                 bufs = self._scratch("dropout", ws.rows, lambda r: new_dropout_buffers(self.arch, r))
                 K.loss_and_grad(grads, ws, params, X, y, t, wk, net,
                                 dropout_work(self.arch, dropout, bufs), step)
-        if wk.shape[0]:
+        if weighted:
             return ws.stats[LOSS_SUM] / ws.stats[WEIGHT_SUM], int(ws.stats[CORRECT])
         return ws.stats[LOSS_SUM] / X.shape[0], int(ws.stats[CORRECT])
 
@@ -871,7 +871,7 @@ class NumbaBackend(BackendBase):
             for s, e in chunks:
                 K.evaluate(ws, params, X[s:e], y[s:e], t[s:e], wk[s:e], net)
         self._evaluated.add(weighted)
-        if wk.shape[0]:
+        if weighted:
             return float(weighted_total(ws.stats[LOSS_SUM], ws.stats[WEIGHT_SUM], X.shape[0])), int(ws.stats[CORRECT])
         return float(ws.stats[LOSS_SUM]), int(ws.stats[CORRECT])
 
