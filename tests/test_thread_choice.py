@@ -4,6 +4,7 @@ overridden, and the deterministic mode's results unchanged by adapting. No timin
 every clock is fake."""
 import argparse
 import threading
+import types
 
 import numba
 import numpy as np
@@ -19,6 +20,9 @@ from fastmlp.backends.thread_choice import ALL, ONE, ThreadChoice
 LAYERS = [64, 128, 64, 10]
 BATCH = 64
 several_threads = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one core: nothing to choose")
+
+# a compile thread as ``_compile_in_thread`` keeps it, loading (not started here: only its presence is read)
+A_THREAD_LOADING = types.SimpleNamespace(compile_started=None)
 
 
 @pytest.fixture(autouse=True)
@@ -358,7 +362,7 @@ def test_pieces_run_while_a_cut_kernel_compiles_step_aside_and_do_not_judge(monk
     one thread (Numba and BLAS), the ones the probe meant for all threads too, and are not recorded,
     so the probe goes on until the compile is over (here, the whole fit)."""
     from fastmlp.backends import numba as backend
-    monkeypatch.setattr(backend, "_cut_compiling", {"a cut kernel": None})
+    monkeypatch.setattr(backend, "_cut_compiling", {"a cut kernel": A_THREAD_LOADING})
     seen = _spy_on_kernel_calls(monkeypatch)
     numba_before, blas_before = numba.get_num_threads(), tc.blas_threads()
     m, choice, clock = _adaptive_fit(monkeypatch)
@@ -414,7 +418,7 @@ def test_an_explicit_thread_count_is_never_overridden(monkeypatch):
         raise AssertionError("the thread count was changed although set_num_threads fixed it")
     monkeypatch.setattr(tc, "one_thread", refuse)
     from fastmlp.backends import numba as backend
-    monkeypatch.setattr(backend, "_cut_compiling", {"a cut kernel": None})  # no stepping aside either
+    monkeypatch.setattr(backend, "_cut_compiling", {"a cut kernel": A_THREAD_LOADING})  # no stepping aside either
     X, y = _data()
     m.fit(X, y, epochs=2, batch_size=BATCH, verbose=0)
     assert numba.get_num_threads() == top and tc.blas_threads() == top
