@@ -7,6 +7,7 @@ ask the engine for the last layer's output only.
 import numpy as np
 
 from . import buffers, modelfile
+from .aliases import ParamsAliases
 from .architecture import Architecture
 from .backends import make_backend
 from .history import History
@@ -94,6 +95,7 @@ class MLP:
         self._backend = backend
         self._params = buffers.zeros(self.arch.n_params, self.arch.dtype)
         initialize(self.arch, self._params, init, seed, init_std, init_bound, bias_init)
+        self._aliases = ParamsAliases(self._params)  # ``params`` hands out arrays over it, watched
         self.init = init if isinstance(init, str) else list(init)
         self.seed = seed
         self.history = None
@@ -109,8 +111,9 @@ class MLP:
     @property
     def params(self):
         """Every weight and bias in one flat buffer (see the class docstring); write into it,
-        or assign an array of the same shape (validated and copied in, as ``set_params``)."""
-        return self._params
+        or assign an array of the same shape (validated and copied in, as ``set_params``). (An array over the
+        model's buffer: the same while it lives; ``fastmlp.aliases`` tells why.)"""
+        return self._aliases.array()
 
     @params.setter
     def params(self, flat):
@@ -195,7 +198,7 @@ class MLP:
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        del state["_impl"]  # workspace buffers: rebuilt on load
+        del state["_impl"], state["_aliases"]  # workspace buffers, the arrays handed out: rebuilt on load
         return state
 
     def __setstate__(self, state):
@@ -209,6 +212,7 @@ class MLP:
         a = self.arch
         self.arch = Architecture.build(a.layers, a.activation, a.loss, a.leaky_slope, a.dtype)
         self._params = buffers.copy(self._params)
+        self._aliases = ParamsAliases(self._params)
         if self.optimizer_state is not None:
             self.optimizer_state = self.optimizer_state.copy()
         self._impl = make_backend(self._backend, self.arch)
@@ -219,6 +223,7 @@ class MLP:
         other = object.__new__(MLP)
         other.__dict__.update(self.__dict__)
         other._params = buffers.copy(self._params)
+        other._aliases = ParamsAliases(other._params)
         other._impl = make_backend(self.backend, self.arch)
         other.optimizer_state = None if self.optimizer_state is None else self.optimizer_state.copy()
         other.history = None if self.history is None else History.from_dict(self.history.to_dict())
@@ -230,7 +235,7 @@ class MLP:
 
     def layer_outputs(self, X):
         """Every layer's output for X, a list of (n, n_l) arrays; the last are the logits."""
-        return self._impl.layer_outputs(self.params, self._X(X))
+        return self._impl.layer_outputs(self._params, self._X(X))
 
     def forward(self, X):
         """The network's output before the loss's link: logits (classifiers) or values (mse)."""
@@ -243,7 +248,7 @@ class MLP:
         does ``check_X`` look at it (and refuse or warn, with its messages)."""
         impl, arch = self._impl, self.arch
         if impl.screens and ready_rows(X, arch.n_in, arch.dtype):
-            out, flagged = impl.screened(self._params, X, probabilities, UNSCALED_LIMIT)
+            out, flagged = impl.screened(self._params, X, probabilities, UNSCALED_LIMIT, self._aliases)
             if flagged:
                 self._X(X)
             return out
@@ -307,8 +312,8 @@ class MLP:
             dropout_seed = check_int(dropout_seed, "dropout_seed", low=0)
             step = check_int(step, "step", low=1)
             dropout = Dropout.from_seed(self.dropout, dropout_seed)
-        grads = np.empty_like(self.params)
-        loss, _ = self._impl.loss_and_grad(self.params, grads, X, yi, t, w, dropout, step)
+        grads = np.empty_like(self._params)
+        loss, _ = self._impl.loss_and_grad(self._params, grads, X, yi, t, w, dropout, step)
         return float(loss), grads
 
     def evaluate(self, X, y, sample_weight=None):
@@ -317,7 +322,7 @@ class MLP:
         'multilabel' a sample is correct when all its labels are."""
         X, yi, t = self._data(X, y)
         w = check_sample_weight(sample_weight, X.shape[0], self.dtype)
-        total, correct = self._impl.evaluate(self.params, X, yi, t, w)
+        total, correct = self._impl.evaluate(self._params, X, yi, t, w)
         n = X.shape[0]
         return {"loss": total / n, "accuracy": correct / n if self.arch.is_classifier else float("nan")}
 
@@ -350,7 +355,7 @@ class MLP:
             "seed": self.seed if isinstance(self.seed, int) and not isinstance(self.seed, bool) else None,
             "dropout": list(self.dropout),
         }
-        return modelfile.write(path, meta, self.params, None if st is None else st.values())
+        return modelfile.write(path, meta, self._params, None if st is None else st.values())
 
     def to_onnx(self, path, opset=None, classes=None):
         """Write this model as an ONNX file (atomically); returns the path written. Needs the

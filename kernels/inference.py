@@ -39,7 +39,8 @@ Where the CPU has AMX and the process may run it, a layer's product in the block
 tiles instead (``Net.own`` flag ``OWN_TILES``: ``tiles.tile_product``, float32 results from three
 bfloat16 parts of each value), where it measured faster than ``matmul``
 (``fastmlp.backends.products``). Its weights are packed into the calling thread's ``TileWork`` at
-the start of a ``predict`` call, and packed again only when they changed (``refresh_tiles``). On the Xeon
+the start of a ``predict`` call, and packed again only when they changed (``refresh_tiles``, called only where the
+model cannot tell them unchanged: ``fastmlp.aliases``). On the Xeon
 (model 167, 2 vCPUs), the fashion net's 10,000 rows on two threads: 10.5-10.8 ms against 13.0-13.2
 by ``matmul`` alone.
 
@@ -256,7 +257,7 @@ def refresh_tiles(tiles, params, net):
     """Pack the weights of each layer flagged ``OWN_TILES`` into tiles.packed (``tiles.pack_weights``) unless
     those packed were packed from the same values (``TileWork``: its ``source`` and ``packed_ok``). The
     params are the model's own buffer, which users and fits may change between calls: one pass over the
-    weights and the copy per ``predict`` call, in ``REFRESH_PIECES`` pieces over Numba's threads (the
+    weights and the copy per ``predict`` call that cannot tell them unchanged (``fastmlp.aliases``), in ``REFRESH_PIECES`` pieces over Numba's threads (the
     fashion net's 233k weights on tiles, 1.9 MB: on one thread of the Xeon 42 us from cache, 82 us after 8 MB of
     other data, about 130 us in a 256-row call), a packing (about 0.45 ms) only after a change. Called before
     ``screened_blocks``."""

@@ -132,7 +132,7 @@ def test_the_packed_weights_follow_the_params(monkeypatch):
     model, X = fastmlp.MLP(LAYERS, activation="relu", seed=4), _data()
     _on_tiles(monkeypatch, [5, 5, 1, 0])
     model.predict_proba(X)
-    (_, work), = model.engine._local.inference.tiles
+    work = model.engine._local.inference.tiles[0].work
     assert work.packed_ok.tolist() == [1, 1, 0, 0]
 
     def expect():
@@ -147,7 +147,42 @@ def test_the_packed_weights_follow_the_params(monkeypatch):
     y = np.random.default_rng(0).integers(0, 10, X.shape[0])
     model.fit(X, y, epochs=1, batch_size=64, lr=0.05)
     expect()
-    assert model.engine._local.inference.tiles[-1][1] is work  # the same buffers throughout
+    assert model.engine._local.inference.tiles[-1].work is work  # the same buffers throughout
+
+
+@needs_tiles
+def test_a_call_compares_the_weights_only_when_someone_could_have_written_them(monkeypatch):
+    """No array over the model's buffer alive and none handed out since the last comparison: a call trusts its packed
+    weights (``fastmlp.aliases``). One alive (a corner of ``W[0]``, its parents dropped): every call compares, and
+    follows a write through it; one handed out since (``b[1]`` changed in place, a fit): the next call compares."""
+    model, X = fastmlp.MLP(LAYERS, activation="relu", seed=5), _data(600)
+    _on_tiles(monkeypatch, [5, 5, 1, 0])
+    model.predict_proba(X)  # packs (compiled, or loaded)
+    entries = model.engine._entries
+    compare = entries[fastmlp.kernels.refresh_tiles]
+    calls = []
+    entries[fastmlp.kernels.refresh_tiles] = lambda *args: calls.append(1) or compare(*args)
+
+    def compared():
+        """How many comparisons a call made; and that it predicted from the weights as they are."""
+        before = len(calls)
+        got = model.predict_proba(X)
+        ref = fastmlp.MLP(LAYERS, activation="relu", backend="numpy")
+        ref.set_params(model._params)
+        np.testing.assert_allclose(got, ref.predict_proba(X), rtol=1e-5, atol=1e-6)
+        return len(calls) - before
+
+    assert [compared(), compared()] == [0, 0]
+    corner = model.W[0][100:400, :3]
+    assert [compared(), compared()] == [1, 1]
+    corner[...] = 0.25
+    assert compared() == 1
+    del corner
+    assert [compared(), compared()] == [1, 0]  # the last comparison was made while it lived
+    model.b[1][:] += 1.0
+    assert [compared(), compared()] == [1, 0]
+    model.fit(X, np.arange(X.shape[0]) % 10, epochs=1, batch_size=64, lr=0.05, verbose=0)
+    assert [compared(), compared()] == [1, 0]
 
 
 def _fake_tile_timings(monkeypatch, tile_cost):

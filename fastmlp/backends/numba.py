@@ -553,20 +553,36 @@ class _InferenceBuffers:
         self.flags = np.zeros(1, np.int64)
         self.counts = np.zeros(products.most_blocks(rows, numba.config.NUMBA_NUM_THREADS), np.int64)
         self.no_proba = np.zeros((0, arch.n_classes), np.float64)
-        self.tiles = []  # (Net.own, its TileWork): the blocks' two nets (``NumbaBackend._by_blocks``)
+        self.tiles = []  # _PackedTiles of the blocks' two nets (``NumbaBackend._by_blocks``)
         blocks = rows >= products.BLOCKS_FROM
         room = max([grouped_room(products.BLOCK_ROWS, arch.n_in, arch.layers[1], np.dtype(arch.dtype).itemsize)]
                    + [sparse_room(products.BLOCK_ROWS, int(k)) for k in arch.layers[1:-1]])
         self.lists = np.empty((numba.config.NUMBA_NUM_THREADS, room) if blocks else (0, 0), np.int32)
 
     def tiles_for(self, arch, own):
-        """This thread's ``TileWork`` for inference by blocks with ``Net.own`` flags ``own``, made once."""
-        for flags, work in self.tiles:
-            if flags is own:
-                return work
-        work = tiles.work(arch, own)
-        self.tiles = self.tiles[-1:] + [(own, work)]
-        return work
+        """This thread's :class:`_PackedTiles` for inference by blocks with ``Net.own`` flags ``own``, made once."""
+        for packed in self.tiles:
+            if packed.own is own:
+                return packed
+        packed = _PackedTiles(own, tiles.work(arch, own))
+        self.tiles = self.tiles[-1:] + [packed]
+        return packed
+
+
+class _PackedTiles:
+    """A thread's ``TileWork`` (``work``) for inference by blocks with ``Net.own`` flags ``own``, and what its weights
+    were last compared with (``kernels.inference.refresh_tiles``): the model's buffer ``params`` when
+    ``ParamsAliases.quiet`` said ``quiet`` (None: never, or while an array over the buffer lived)."""
+
+    __slots__ = ("own", "work", "params", "quiet")
+
+    def __init__(self, own, work):
+        self.own, self.work, self.params, self.quiet = own, work, None, None
+
+    def current(self, params, quiet):
+        """Whether the weights packed are those of ``params`` now, known without comparing them: compared last with
+        this buffer, and no array over it handed out or alive since (``quiet`` the same number)."""
+        return quiet is not None and self.quiet == quiet and self.params is params
 
 
 # Values of X from which a fit's input checks count them with a kernel (``count_flagged``): below
@@ -678,7 +694,7 @@ class NumbaBackend(BackendBase):
             count(t)
         return int(flags.sum())
 
-    def screened(self, params, X, probabilities, limit, typed=False):
+    def screened(self, params, X, probabilities, limit, aliases=None, typed=False):
         """The network's output (``probabilities``: the class probabilities) for X, and how many
         values of X are NaN, inf or beyond ``limit`` in magnitude, counted by the kernel on its
         way (the caller then reports them: no separate passes over X).
@@ -692,7 +708,9 @@ class NumbaBackend(BackendBase):
         A call that fits this thread's buffers takes the shortest way (``one_call``, set by the
         first such call that went the long way): a few microseconds per row are at stake. A call
         of many rows goes by blocks where they measured faster (``_by_blocks``). A call with
-        threads to choose (``inference_choice``) runs on the way the choice says, timed.
+        threads to choose (``inference_choice``) runs on the way the choice says, timed. Weights on AMX tiles are
+        compared with those packed only where ``aliases`` (the model's ``ParamsAliases``; None: at every call) cannot
+        tell them unchanged.
         """
         if not typed:
             fast = getattr(self._local, "one_call", None)
@@ -707,12 +725,12 @@ class NumbaBackend(BackendBase):
                 return result, count.item()
         if not self._predicted:  # the model's first call (by whichever way: its kernels compile or load)
             with compile_notice("the model's first prediction"):
-                result = self._screened(params, X, probabilities, limit, typed)
+                result = self._screened(params, X, probabilities, limit, aliases, typed)
             self._predicted = True
             return result
-        return self._screened(params, X, probabilities, limit, typed)
+        return self._screened(params, X, probabilities, limit, aliases, typed)
 
-    def _screened(self, params, X, probabilities, limit, typed):
+    def _screened(self, params, X, probabilities, limit, aliases, typed):
         """:meth:`screened` past its shortest way."""
         n, chunk = X.shape[0], self.EVAL_CHUNK
         buf = getattr(self._local, "inference", None)
@@ -732,13 +750,16 @@ class NumbaBackend(BackendBase):
             result = np.empty((n, self._n_out), self._dtype)
             proba, out = buf.no_proba, result
         choice = self.inference_choice(n)
-        blocks = self._by_blocks(n)
-        refresh = None
+        threads = numba.get_num_threads()  # the pool's, whichever way runs: the blocks' size decides rounding
+        blocks = self._by_blocks(n, threads)
+        refresh = quiet = None
         if blocks is not None:  # each block on one thread; one thread: the blocks in turn
-            threads = numba.get_num_threads()  # the pool's, whichever way runs: the blocks' size decides rounding
-            tile_work = buf.tiles_for(self.arch, blocks.own)
+            packed = buf.tiles_for(self.arch, blocks.own)
+            tile_work = packed.work
             if tile_work.packed.size:  # the weights packed for the tiles (again if they changed), in the call below
-                refresh = self._entry(K.refresh_tiles, (tile_work, params, blocks))
+                quiet = None if aliases is None else aliases.quiet()  # (before the comparison: ``ParamsAliases``)
+                if not packed.current(params, quiet):
+                    refresh = self._entry(K.refresh_tiles, (tile_work, params, blocks))
             call = self._entries.get(K.screened_blocks) if not typed else K.screened_blocks
             if call is None:
                 call = self._entry(K.screened_blocks, (proba, out, count, buf.counts, buf.scratch, params, X, blocks,
@@ -764,6 +785,7 @@ class NumbaBackend(BackendBase):
             t0 = choice.clock() if choice is not None else 0.0
             if refresh is not None:
                 refresh(tile_work, params, blocks)
+                packed.params, packed.quiet = params, quiet
             for s in range(0, n, step):
                 part = result[s:s + step]
                 proba, out = (part, buf.logits) if probabilities else (buf.no_proba, part)
@@ -778,14 +800,14 @@ class NumbaBackend(BackendBase):
                 choice.record(way, n, choice.clock() - t0)
         return result, bad
 
-    def _by_blocks(self, rows):
+    def _by_blocks(self, rows, threads=None):
         """The network (``Net`` with ``Net.own``) of an inference call of ``rows`` rows by blocks
         (``kernels.inference.screened_blocks``), or None: fewer than ``products.BLOCKS_FROM`` rows,
         no layer fits ``matmul``, the deterministic mode, or ``matmul`` measured slower than the BLAS
         on one thread (``products.inference_own``, once per network shape in the process). By blocks,
         the thread choice's two ways are the blocks on all of Numba's threads and on one. Layers take the
         AMX tiles the measurement gave them only in calls where they pay (``products.takes_tiles``, by the rows and
-        the pool's thread count: the blocks' size)."""
+        the pool's thread count ``threads``, None: read here: the blocks' size)."""
         if self._blocks is None or rows < products.BLOCKS_FROM:
             return None
         own = products.inference_own(self.arch)
@@ -794,7 +816,7 @@ class NumbaBackend(BackendBase):
         if self._blocks_net is None:
             self._blocks_net = self._net._replace(own=own)
             self._blocks_net_vector = self._net._replace(own=own & ~OWN_TILES)
-        tiles = products.takes_tiles(self.arch, rows, numba.get_num_threads())
+        tiles = products.takes_tiles(self.arch, rows, numba.get_num_threads() if threads is None else threads)
         return self._blocks_net if tiles else self._blocks_net_vector
 
     def inference_choice(self, rows):
@@ -816,10 +838,10 @@ class NumbaBackend(BackendBase):
         return choice
 
     def output(self, params, X):
-        return self.screened(params, np.ascontiguousarray(X, self._dtype), False, np.inf, typed=True)[0]
+        return self.screened(params, np.ascontiguousarray(X, self._dtype), False, np.inf, None, typed=True)[0]
 
     def probabilities(self, params, X):
-        return self.screened(params, np.ascontiguousarray(X, self._dtype), True, np.inf, typed=True)[0]
+        return self.screened(params, np.ascontiguousarray(X, self._dtype), True, np.inf, None, typed=True)[0]
 
     def layer_outputs(self, params, X):
         a = self.arch

@@ -61,6 +61,7 @@ Where AMX may run (``tiles.available``), a layer's product goes to the tiles
 ``MARGIN`` at the blocks' rows.
 """
 import contextlib
+import functools
 import threading
 import time
 from collections import namedtuple
@@ -484,7 +485,9 @@ BLOCKS_MIN_WORK = 8192
 BLOCKS_MARGIN = 0.15
 BLOCKS_TRIES = 3  # measurements before inference by blocks is given up (``_measure_blocks``)
 # A call takes the AMX tiles chosen for its layers where the products' time they save pays for the pass over the
-# weights the call makes first (``kernels.inference.refresh_tiles``, on one thread) TILES_MARGIN times over
+# weights the call makes first (``kernels.inference.refresh_tiles``, on one thread; counted for every call, though a
+# call skips it where the model can tell the weights unchanged, ``fastmlp.aliases``: which layers take the tiles, and
+# so a call's rounding, does not depend on whether an array over the weights is alive) TILES_MARGIN times over
 # (``takes_tiles``). The time saved is modelled from the products timed at ``BLOCK_ROWS`` rows, per row, and the
 # pass is timed too (``_with_tiles``): each block of the call pays on tiles for its rows rounded up to whole blocks
 # of the tile product's (``kernels.tiles.ROWS``: 32), and the blocks share the pool's threads. A threshold in rows
@@ -549,7 +552,13 @@ _tiles_costs = {}  # the inference key (``_key``) -> its ``TilesCosts``, when a 
 
 
 def _key(arch):
-    return ("inference", tuple(arch.layers), np.dtype(arch.dtype).name)
+    return _named_key(arch.layers, arch.dtype)
+
+
+@functools.lru_cache(maxsize=None)
+def _named_key(layers, dtype):
+    """(``_key``: read at every inference call by blocks, and a dtype's name takes NumPy 1.7 us to make.)"""
+    return ("inference", tuple(layers), np.dtype(dtype).name)
 
 
 def inference_own(arch):

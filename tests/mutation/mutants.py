@@ -1100,4 +1100,34 @@ MUTANTS = [
         ("tests/test_compiling_aside.py::test_only_a_model_s_first_prediction_starts_a_notice",),
         "a model never counts a prediction as made: each call opens the first call's notice, a timer thread (a row "
         "of float64 for a float32 model 15 -> 100 us)"),
+    Mutant(
+        "derived_views_not_watched", "fastmlp/aliases.py",
+        "        watch = weakref.ref(current.base, lambda gone: alive.pop(id(gone), None))",
+        "        watch = weakref.ref(current, lambda gone: alive.pop(id(gone), None))",
+        ("tests/test_aliases.py", "tests/test_tiles.py::test_a_call_compares_the_weights_only_when_someone_could_have_"
+         "written_them"),
+        "the array handed out is watched, not the memoryview under it: a slice of model.W[0] kept after the list is "
+        "dropped writes into weights a prediction on tiles trusts unchanged"),
+    Mutant(
+        "hand_outs_not_counted", "fastmlp/aliases.py",
+        "        self._handed += 1\n",
+        "        self._handed += 0\n",
+        ("tests/test_aliases.py", "tests/test_tiles.py::test_a_call_compares_the_weights_only_when_someone_could_have_"
+         "written_them"),
+        "an array handed out and dropped between two predictions is not counted: b[1] changed in place, or a fit, "
+        "leaves the tiles' weights as they were"),
+    Mutant(
+        "trusted_while_an_array_lives", "fastmlp/backends/numba.py",
+        "        return quiet is not None and self.quiet == quiet and self.params is params",
+        "        return self.quiet == quiet and self.params is params",
+        ("tests/test_tiles.py::test_a_call_compares_the_weights_only_when_someone_could_have_written_them",),
+        "a call trusts the packed weights while an array over them lives (both numbers None): writes through a held "
+        "model.W are not predicted from"),
+    Mutant(
+        "model_reads_through_a_hand_out", "fastmlp/model.py",
+        "        total, correct = self._impl.evaluate(self._params, X, yi, t, w)",
+        "        total, correct = self._impl.evaluate(self.params, X, yi, t, w)",
+        ("tests/test_aliases.py::test_reading_the_model_hands_nothing_out",),
+        "an evaluation reads the weights through an array it hands out: every evaluation between two predictions "
+        "makes the next compare the weights again"),
 ]
