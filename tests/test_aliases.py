@@ -1,5 +1,6 @@
 """The arrays a model hands out over its parameters (``fastmlp.aliases``): the buffer itself, the same array while it
-lives; while it or any array made from it lives (a slice, a reshape, a view as other bits, a memoryview), the model cannot tell its weights unchanged; once none lives, it can, until the next is handed
+lives; while it or any array made from it lives (a slice, a reshape, a view as other bits, a memoryview, the memoryview
+under it), the model cannot tell its weights unchanged; once none lives, it can, until the next is handed
 out; and every writer of the model's own (``params =``, ``set_params``, ``set_layer``, a fit, early stopping's
 restored weights) writes through one. (Inference trusting its packed weights by them: the AMX
 tiles' tests, ``test_tiles.py``.)"""
@@ -32,6 +33,7 @@ DERIVED = {
     "asarray": np.asarray,
     "other bits": lambda a: a.view(np.uint32),
     "memoryview": memoryview,
+    "its own memoryview": lambda a: a.base,  # writable: mv[0] = 1.0 writes into the buffer
     "views in a list": lambda a: [a[:3], a[3:]],
 }
 
