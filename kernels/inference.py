@@ -69,7 +69,7 @@ from .matmul import matmul, matmul_sparse, sparse_room
 from .network import bias, weight
 from .screen import screen
 from .structs import N_IN, N_OUT, OWN_FORWARD, OWN_SPARSE, OWN_TILES, W_OFF
-from .tiles import pack_weights, tile_product
+from .tiles import pack_weights, tile_product_screened
 
 # Pieces of the comparison of a layer's weights with those its tiles were packed from (``refresh_tiles``).
 REFRESH_PIECES = 16
@@ -295,7 +295,7 @@ def _sparse_lists_fit(lists, x):
 
 
 @njit(**JIT_INNER)
-def _block_layers(out, scratch, params, x, net, i0, i1, tiles, lists):
+def _block_layers(out, scratch, params, x, net, i0, i1, tiles, lists, limit):
     """``output_layers`` for rows i0..i1 of x (m, n_in) alone, on the calling thread: each layer's
     product on AMX tiles or by ``matmul`` where ``Net.own`` says (``OWN_TILES``: ``tiles.tile_product``,
     the weights packed in ``tiles``, the thread's own room for rows; the first layer's over the block's nonzero
@@ -307,8 +307,11 @@ def _block_layers(out, scratch, params, x, net, i0, i1, tiles, lists):
     The block's hidden layers ping-pong in its own slab of each half of scratch, elements
     [i0 * width, i1 * width) with width = half // m >= the widest layer: the blocks run through the
     layers at their own pace, and a (m, n) view per layer, as in ``output_layers``, would lay one
-    block's deeper, narrower layer over another's wider one."""
+    block's deeper, narrower layer over another's wider one. Returns, where the first layer is on the tiles, how many
+    of the block's input values are NaN, inf or beyond ``limit`` in magnitude, counted as the tile product packs its
+    rows (``tiles.tile_product_screened``), else -1 (the caller's ``screen`` counts them)."""
     m = x.shape[0]
+    bad = -1
     last = net.lay.shape[0] - 1
     half = scratch.shape[0] // 2
     width = half // m
@@ -319,7 +322,10 @@ def _block_layers(out, scratch, params, x, net, i0, i1, tiles, lists):
         if net.own[l] & OWN_TILES:
             room = tiles.room
             me = numba.get_thread_id()
-            tile_product(dst, a_in, tiles.packed[tiles.offsets[l]:], tiles.rows[me * room:(me + 1) * room])
+            count = tile_product_screened(dst, a_in, tiles.packed[tiles.offsets[l]:],
+                                          tiles.rows[me * room:(me + 1) * room], l == 0, limit)
+            if l == 0:
+                bad = count
         elif net.own[l] & OWN_SPARSE and l == 0 and _lists_fit(lists, a_in, W.shape[1]):
             matmul_grouped(dst, a_in, W, lists[numba.get_thread_id()])
         elif net.own[l] & OWN_SPARSE and l > 0 and _sparse_lists_fit(lists, a_in):
@@ -332,6 +338,7 @@ def _block_layers(out, scratch, params, x, net, i0, i1, tiles, lists):
             _matmul(dst, a_in, W)
         bias_act(dst, bias(params, net, l), net.kinds[l], net.alphas[l], net.acts)
         a_in = dst
+    return bad
 
 
 @njit(**dict(JIT, parallel=True))
@@ -343,15 +350,19 @@ def screened_blocks(proba, out, flags, counts, scratch, params, x, net, limit, b
     first layer's rows grouped, ``groups.matmul_grouped``; a hidden layer's in order), their room in ``lists``
     (threads, room) int32, a row for each of Numba's threads;
     counts (at least the number of blocks,) int64 takes each block's ``screen`` count (no two
-    threads add into one element), summed in order into flags[0]."""
+    threads add into one element; where the first layer is on the tiles, counted as its product packs the block's
+    rows: no pass over them of its own), summed in order into flags[0]."""
     m = x.shape[0]
     out = out[:m]
     blocks = -(-m // block)
     for t in prange(blocks):
         i0 = t * block
         i1 = i0 + block if i0 + block < m else m
-        screen(counts[t:t + 1], x[i0:i1], limit)
-        _block_layers(out, scratch, params, x, net, i0, i1, tiles, lists)
+        counted = _block_layers(out, scratch, params, x, net, i0, i1, tiles, lists, limit)
+        if counted >= 0:  # on the way (the first layer's tile product packing its rows)
+            counts[t] = counted
+        else:
+            screen(counts[t:t + 1], x[i0:i1], limit)
         if proba.size > 0:
             link(proba[i0:i1], out[i0:i1], net.loss)
     bad = 0

@@ -7,7 +7,9 @@ inside a training loop (an epoch at batch 1024 takes about 75 ms). Here one pass
 that fail either test, so that the checks look closer (and report with their own messages) only
 when the count is not 0:
 
-- ``screen``: serially, what ``inference.screened`` runs on its way through the rows it predicts;
+- ``screen``: serially, what ``inference.screened`` runs on its way through the rows it predicts (inference by blocks
+  whose first layer is on AMX tiles counts each row as its product packs it instead: ``count_row``,
+  ``tiles.pack_rows``);
 - ``screen_rows``: the same over a piece of a whole training set, with a Python entry: the numba backend's
   ``count_flagged`` cuts the rows into one piece per Numba thread and runs each piece on a thread of its own
   (the kernel releases the GIL). Not a parallel kernel: ``prange`` cut the same pieces over Numba's threads, but
@@ -23,7 +25,16 @@ whole vector registers: 3.8 -> 2.1 ms on one core for 16,384 x 784 float32 value
 import numpy as np
 from numba import njit
 
-from .config import JIT, JIT_INNER
+from .config import JIT, JIT_INNER, JIT_INNER_INLINE
+
+
+@njit(**JIT_INNER_INLINE)
+def count_row(r, lim):
+    """How many values of the row r (k,) are NaN, inf or beyond ``lim`` (r's dtype) in magnitude."""
+    row = np.int32(0)
+    for j in range(r.shape[0]):
+        row += np.int32(not (abs(r[j]) <= lim))  # NaN compares false
+    return row
 
 
 @njit(**JIT_INNER)
@@ -32,11 +43,7 @@ def screen(flags, x, limit):
     lim = x.dtype.type(limit)
     bad = 0
     for i in range(x.shape[0]):
-        r = x[i]
-        row = np.int32(0)
-        for j in range(r.shape[0]):
-            row += np.int32(not (abs(r[j]) <= lim))  # NaN compares false
-        bad += row
+        bad += count_row(x[i], lim)
     flags[0] = bad
 
 

@@ -30,7 +30,7 @@ LAYERS = [784, 256, 128, 64, 10]  # the fashion net
 
 @njit
 def _parts_of_rows(rows_buf, x, rows):
-    K.pack_rows(rows_buf, x, 0, rows)
+    K.pack_rows(rows_buf, x, 0, rows, False, np.float32(0))
 
 
 def _unpack(bits):
@@ -64,6 +64,48 @@ def _product(x, W):
     out = np.full((x.shape[0], W.shape[1]), np.nan, np.float32)
     K.tile_product(out, x, packed, buffers.zeros(K.rows_size(W.shape[0]), np.uint16))
     return out
+
+
+@njit
+def _counted_rows(rows_buf, x, i0, rows, screened, limit):
+    return K.pack_rows(rows_buf, x, i0, rows, screened, np.float32(limit))
+
+
+@njit
+def _screen_count(flags, x, limit):
+    fastmlp.kernels.screen.screen(flags, x, limit)
+
+
+@pytest.mark.parametrize("rows", [1, 17, K.ROWS])
+def test_packing_rows_counts_what_the_screen_counts(rows):
+    """The rows a tile product packs are counted on the way as ``screen`` counts them (NaN, inf, beyond the limit in
+    magnitude; the limit itself and -0.0 pass), those of its block only (not the rows after), and not at all unless
+    asked. Any CPU: packing is plain code."""
+    v = np.concatenate([_special_values(), np.array([np.nan, -np.inf, np.inf, 100.0, -100.0, 100.5, -0.0],
+                                                    np.float32)])
+    x = np.resize(v, (K.ROWS + 3, 97)).astype(np.float32)  # every value somewhere, the specials in several rows
+    rows_buf = np.zeros(K.rows_size(x.shape[1]), np.uint16)
+    flags = np.zeros(1, np.int64)
+    for i0 in (0, 3):
+        _screen_count(flags, x[i0:i0 + rows], 100.0)
+        assert flags[0] > 0
+        assert _counted_rows(rows_buf, x, i0, rows, True, 100.0) == flags[0]
+        assert _counted_rows(rows_buf, x, i0, rows, False, 100.0) == 0
+
+
+@needs_tiles
+def test_a_tile_product_counts_its_inputs_only_when_asked():
+    x = _data(70)[:, :100].copy()
+    x[3, 5], x[40, 0], x[69, 99] = np.nan, np.inf, -3e6
+    W = np.random.default_rng(3).standard_normal((100, 48)).astype(np.float32)
+    packed = buffers.zeros(K.packed_size(*W.shape), np.uint16)
+    K.pack_weights(packed, W)
+    rows_buf = buffers.zeros(K.rows_size(100), np.uint16)
+    plain, counted = (np.zeros((70, 48), np.float32) for _ in range(2))
+    K.tile_product(plain, x, packed, rows_buf)
+    assert K.tile_product_screened(counted, x, packed, rows_buf, True, 1e6) == 3
+    assert K.tile_product_screened(counted, x, packed, rows_buf, False, 1e6) == 0
+    np.testing.assert_array_equal(counted, plain)
 
 
 @needs_tiles
@@ -462,7 +504,7 @@ def test_the_cut_tile_forward_gives_each_row_the_bits_of_one_tile_product(m, par
 
 @njit
 def _rows_at(rows_buf, x, i0, rows):
-    K.pack_rows(rows_buf, x, i0, rows)
+    K.pack_rows(rows_buf, x, i0, rows, False, np.float32(0))
 
 
 @njit

@@ -1130,4 +1130,18 @@ MUTANTS = [
         ("tests/test_aliases.py::test_reading_the_model_hands_nothing_out",),
         "an evaluation reads the weights through an array it hands out: every evaluation between two predictions "
         "makes the next compare the weights again"),
+    Mutant(
+        "every_tile_layer_sets_the_count", "kernels/inference.py",
+        "            if l == 0:\n                bad = count",
+        "            if l >= 0:\n                bad = count",
+        ("tests/test_inference_blocks.py::test_blocks_give_what_whole_layers_give",),
+        "each layer on the tiles sets a block's count of bad inputs, the last one's (its hidden values, 0) last: NaN "
+        "and inf inputs predicted from without a word", timeout=1800.0),
+    Mutant(
+        "packed_rows_counted_unless_asked", "kernels/tiles.py",
+        "            if screened:\n                bad += count_row(x[i0 + r], lim)",
+        "            if True:\n                bad += count_row(x[i0 + r], lim)",
+        ("tests/test_tiles.py::test_packing_rows_counts_what_the_screen_counts",),
+        "the tile product counts its rows' bad values even where no one asked (a hidden layer's, training's): a pass "
+        "of work for nothing", timeout=1800.0),
 ]
