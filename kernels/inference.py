@@ -257,10 +257,10 @@ def refresh_tiles(tiles, params, net):
     """Pack the weights of each layer flagged ``OWN_TILES`` into tiles.packed (``tiles.pack_weights``) unless
     those packed were packed from the same values (``TileWork``: its ``source`` and ``packed_ok``). The
     params are the model's own buffer, which users and fits may change between calls: one pass over the
-    weights and the copy per ``predict`` call that cannot tell them unchanged (``fastmlp.aliases``), in ``REFRESH_PIECES`` pieces over Numba's threads (the
-    fashion net's 233k weights on tiles, 1.9 MB: on one thread of the Xeon 42 us from cache, 82 us after 8 MB of
-    other data, about 130 us in a 256-row call), a packing (about 0.45 ms) only after a change. Called before
-    ``screened_blocks``."""
+    weights and the copy per ``predict`` call that cannot tell them unchanged (``fastmlp.aliases``), in
+    ``REFRESH_PIECES`` pieces over Numba's threads (the fashion net's 233k weights on tiles, 1.9 MB: on one thread
+    of the Xeon 42 us from cache, 82 us after 8 MB of other data, about 130 us in a 256-row call), a packing (about
+    0.45 ms) only after a change. Called before ``screened_blocks``."""
     for l in range(net.lay.shape[0]):
         if net.own[l] & OWN_TILES:
             off, size = net.lay[l, W_OFF], net.lay[l, N_IN] * net.lay[l, N_OUT]
