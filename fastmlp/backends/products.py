@@ -558,7 +558,7 @@ def _key(arch):
 @functools.lru_cache(maxsize=None)
 def _named_key(layers, dtype):
     """(``_key``: read at every inference call by blocks, and a dtype's name takes NumPy 1.7 us to make.)"""
-    return ("inference", tuple(layers), np.dtype(dtype).name)
+    return ("inference", layers, np.dtype(dtype).name)  # layers: ``Architecture.layers``, a tuple (hashed above)
 
 
 def inference_own(arch):
