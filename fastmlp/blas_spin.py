@@ -93,4 +93,19 @@ def spin():
     return _state
 
 
+DEFAULT_EXPONENT = 28  # OpenBLAS's spin where it read no setting: 2^28 cycles
+SLOWEST_TICKS = 1e9  # ticks a second of the counter OpenBLAS's spin counts (the TSC), at the least
+
+
+def spin_seconds():
+    """At most how long NumPy's OpenBLAS threads spin after a call on several threads before they sleep (its
+    setting as OpenBLAS read it, else its default; counted at ``SLOWEST_TICKS``): 17 ms with the short spin. A
+    product timed meanwhile on Numba's threads shares a core with a spinning thread: the first layer's weight product
+    of the fashion net cut over two threads (BLAS at one thread a piece, Intel Xeon model 207 with AMX) took 160 us
+    for 0.1 s after an OpenBLAS call on two threads at OpenBLAS's default spin, 85 us from 0.2 s on."""
+    library = numpy_openblas() if "numpy" in sys.modules else None
+    exponent = library.openblas_thread_timeout() if library is not None else 0
+    return 2.0 ** (exponent or DEFAULT_EXPONENT) / SLOWEST_TICKS
+
+
 load_numpy()  # as fastmlp is imported: this module is its first import

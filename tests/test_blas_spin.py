@@ -22,7 +22,7 @@ read = None if library is None else library.openblas_thread_timeout()
 import numpy as np
 a = np.arange(400 * 400, dtype=np.float64).reshape(400, 400) % 7  # a product on OpenBLAS's threads, checked
 ok = bool(np.array_equal(a @ a, np.einsum("ij,jk->ik", a, a)))
-print(json.dumps({{"read": read, "spin": fastmlp.thread_info()["blas_spin"],
+print(json.dumps({{"read": read, "spin": fastmlp.thread_info()["blas_spin"], "seconds": blas_spin.spin_seconds(),
                    "left": os.environ.get("OPENBLAS_THREAD_TIMEOUT"), "product_ok": ok}}))
 """
 # the numba backend's start: its first kernel
@@ -47,14 +47,17 @@ def test_fastmlp_imported_first_gives_numpy_s_openblas_a_short_spin_and_leaves_n
     assert got["read"] == int(blas_spin.SHORT)
     assert got["left"] is None  # removed again: the user's child processes do not inherit it
     assert got["spin"].startswith("short")
+    assert got["seconds"] == 2.0 ** int(blas_spin.SHORT) / blas_spin.SLOWEST_TICKS  # 17 ms
 
 
 def test_numpy_imported_first_keeps_openblas_s_default_until_fastmlp_s_first_kernel_restarts_it():
     got = _probe("import numpy\nimport fastmlp")
     assert got["read"] == 0  # unset: OpenBLAS's own default spin
     assert got["spin"] == "OpenBLAS's default (NumPy was imported before fastmlp)"
+    assert got["seconds"] == 2.0 ** blas_spin.DEFAULT_EXPONENT / blas_spin.SLOWEST_TICKS  # 0.27 s
     got = _probe("import numpy\nimport fastmlp\n" + FIRST_KERNEL)
     assert got["read"] == int(blas_spin.SHORT)  # read again, its threads restarted
+    assert got["seconds"] == 2.0 ** int(blas_spin.SHORT) / blas_spin.SLOWEST_TICKS
     assert got["left"] is None
     assert got["spin"].startswith("short") and "read again" in got["spin"]
     assert got["product_ok"]  # OpenBLAS's threads start anew at its next call on several
@@ -74,6 +77,14 @@ def test_the_user_s_own_setting_is_kept():
     assert got["read"] == 12
     assert got["left"] == "12"  # the user's variable stays
     assert got["spin"] == "the user's (OPENBLAS_THREAD_TIMEOUT=12)"
+    assert got["seconds"] == 2.0 ** 12 / blas_spin.SLOWEST_TICKS
+
+
+def test_the_spin_of_a_blas_that_tells_none_is_taken_as_openblas_s_default(monkeypatch):
+    """``spin_seconds`` where NumPy's BLAS is not an OpenBLAS that tells its spin (or NumPy is not loaded): the
+    longest OpenBLAS spins by default, not none."""
+    monkeypatch.setattr(blas_spin, "numpy_openblas", lambda: None)
+    assert blas_spin.spin_seconds() == 2.0 ** blas_spin.DEFAULT_EXPONENT / blas_spin.SLOWEST_TICKS
 
 
 def test_short_spin_sets_the_variable_only_within_and_never_over_the_user_s(monkeypatch):

@@ -195,8 +195,10 @@ class _FakeClock:
 
     def repeat_product(self, out, x, W, own, reps, room=None, threads=None, partial=None):
         self._operands(out, x, W)
-        # timed cut as the training cuts it: along k with room for a piece's sums (``split.forward_product``)
-        assert (partial is None) == (threads is None) and (partial is None or partial.size >= out.size)
+        # timed cut as the training cuts it: the first layer along k with room for a piece's sums
+        # (``split.forward_product``), a hidden layer's without (an empty room and scratch: ``products._hidden_timed``)
+        hidden = room is not None and room.size == 0 and partial is not None and partial.size == 0
+        assert (partial is None) == (threads is None) and (partial is None or partial.size >= out.size or hidden)
         self.rooms.append(room)
         self.threads.append(threads)
         self.now += self.cost[bool(own)] * reps
@@ -270,9 +272,10 @@ def test_nothing_to_choose_on_several_threads_or_when_deterministic(monkeypatch)
 def test_with_several_threads_a_cut_training_s_first_layer_over_nonzero_inputs_is_measured_cut(monkeypatch,
                                                                                                   tmp_path):
     """In a process of several threads: only for a training whose products are cut (``cut``), only with zeros in
-    the inputs, and only the first layer's forward product over them, timed cut over all the threads against the
-    BLAS cut the same way; taken when faster (``OWN_FORWARD | OWN_SPARSE``), per thread count. (The AMX tiles'
-    choice beside it: ``test_tiles.py``.)"""
+    the inputs, and only the forward products: the first layer's over them, timed cut over all the threads against
+    the BLAS cut the same way, taken when faster (``OWN_FORWARD | OWN_SPARSE``), and the hidden layers' by
+    ``matmul`` on one thread against the BLAS as the cut kernel runs them (``OWN_FORWARD``), per thread count. (The
+    AMX tiles' choice beside it, and the hidden layers' apart from the first's: ``test_tiles.py``.)"""
     monkeypatch.setattr(products.tiles, "available", lambda: False)
     clock = _fake(monkeypatch, 1.0, 2.0, threads=2)
     monkeypatch.setattr(numba, "set_num_threads", lambda n: None)  # (the pool may have one thread)
@@ -282,7 +285,7 @@ def test_with_several_threads_a_cut_training_s_first_layer_over_nonzero_inputs_i
     assert products.own_products(ARCH, 16, np.ones((100, 20), np.float32), cut=True) is None  # no zeros
     assert clock.now == 0.0  # nothing timed
     own = products.own_products(ARCH, 16, X, cut=True)
-    assert own.tolist() == [OWN_FORWARD | OWN_SPARSE, 0, 0]
+    assert own.tolist() == [OWN_FORWARD | OWN_SPARSE, OWN_FORWARD, 0]  # the last layer's 3 outputs fit no tile
     assert clock.threads and set(clock.threads) == {2} and all(r is not None for r in clock.rooms)
     spent = clock.now
     assert products.own_products(ARCH, 16, X, cut=True) is own and clock.now == spent
@@ -323,7 +326,7 @@ def test_the_timing_kernels_compile_apart_from_the_timing(monkeypatch, threads):
         monkeypatch.setattr(numba, "set_num_threads", lambda n: None)
     own = products.own_products(ARCH, 16, X, cut=True)
     one = [OWN_FORWARD | OWN_DW | OWN_SPARSE, OWN_FORWARD | OWN_DX | OWN_DW, 0]  # every product on one thread
-    assert clock.now > 0 and own.tolist() == ([OWN_FORWARD | OWN_SPARSE, 0, 0] if threads > 1 else one)
+    assert clock.now > 0 and own.tolist() == ([OWN_FORWARD | OWN_SPARSE, OWN_FORWARD, 0] if threads > 1 else one)
     assert products.own_known(ARCH, 16, X, cut=True)
     monkeypatch.setattr(products, "_chosen", {})  # a fresh process on this machine: the record
     assert products.own_known(ARCH, 16, X, cut=True) and products.own_products(ARCH, 16, X, cut=True, measure=False

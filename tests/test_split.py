@@ -707,14 +707,18 @@ def test_small_trainings_and_other_kernels_are_not_cut():
 
 @several_threads
 @pytest.mark.parametrize("name", ["adam", "momentum"])
-def test_the_first_layer_s_product_over_nonzero_inputs_cut_over_threads_trains_the_same_weights(monkeypatch, name):
+@pytest.mark.parametrize("hidden", [0, OWN_FORWARD], ids=["hidden-blas", "hidden-matmul"])
+def test_the_first_layer_s_product_over_nonzero_inputs_cut_over_threads_trains_the_same_weights(monkeypatch, name,
+                                                                                                hidden):
     """``OWN_SPARSE`` on the first layer (``kernels.matmul.matmul_sparse_cut``) in the cut kernel: on three
     threads each of its outputs the same sum as in one call, the other products as the BLAS's pieces; on two cut
     along k (``kernels.split.forward_product``: each piece's sums, then theirs), the same weights to float32's
-    tolerance."""
+    tolerance. So too with the hidden layer's forward product by ``matmul`` on the calling thread (``OWN_FORWARD``
+    on the 128 -> 128 layer, as ``products._measure_cut`` chooses where it runs faster than the BLAS's pieces): the
+    same sums uncut and cut."""
     options = dict(TRAININGS[name])
     optimizer = options.pop("optimizer")
-    own = np.array([OWN_FORWARD | OWN_SPARSE, 0, 0], np.int64)
+    own = np.array([OWN_FORWARD | OWN_SPARSE, hidden, 0], np.int64)
     whole = _epochs(monkeypatch, None, optimizer, "float32", zeros=0.6, **options)
     for parts in (None, 2, 3):
         cut = _epochs(monkeypatch, parts, optimizer, "float32", own=own, zeros=0.6, **options)
@@ -726,16 +730,19 @@ def test_the_first_layer_s_product_over_nonzero_inputs_cut_over_threads_trains_t
             np.testing.assert_allclose(cut.params, one.params, rtol=1e-6, atol=1e-7)  # OpenBLAS)
 
 
-@pytest.mark.parametrize("sparse,flags", [(False, None), (True, OWN_FORWARD | OWN_SPARSE),
-                                          pytest.param(False, OWN_TILES, marks=needs_tiles),
-                                          pytest.param(False, OWN_TILES | OWN_DW_TILES, marks=needs_tiles)],
-                         ids=["blas", "first-layer-sparse", "first-layer-tiles", "first-layer-weights-tiles"])
+@pytest.mark.parametrize("sparse,flags", [(False, None), (True, [OWN_FORWARD | OWN_SPARSE, 0, 0]),
+                                          (True, [OWN_FORWARD | OWN_SPARSE, OWN_FORWARD, 0]),
+                                          pytest.param(False, [OWN_TILES, 0, 0], marks=needs_tiles),
+                                          pytest.param(False, [OWN_TILES | OWN_DW_TILES, 0, 0], marks=needs_tiles)],
+                         ids=["blas", "first-layer-sparse", "hidden-matmul", "first-layer-tiles",
+                              "first-layer-weights-tiles"])
 def test_a_cut_epoch_allocates_nothing(fixed_threads, monkeypatch, sparse, flags):
     """Also with the first layer's product over the batch's nonzero inputs cut over the threads (its lists in
-    the training's scratch), or on AMX tiles (its packed weights and rows there too)."""
+    the training's scratch), a hidden layer's forward product by ``matmul`` on the calling thread, or the first
+    layer on AMX tiles (its packed weights and rows there too)."""
     rng = np.random.default_rng(0)
     if flags is not None:
-        own = np.array([flags, 0, 0], np.int64)
+        own = np.array(flags, np.int64)
         choose_products(monkeypatch, own)
     m = fastmlp.MLP(LAYERS, seed=0, dtype="float32")
     X = rng.normal(size=(640, LAYERS[0]))

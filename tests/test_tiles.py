@@ -19,7 +19,7 @@ import numba
 from numba import njit
 
 import fastmlp
-from fastmlp import buffers
+from fastmlp import blas_spin, buffers
 from fastmlp.backends import products, tiles
 from fastmlp.kernels import tiles as K
 from fastmlp.kernels.structs import OWN_DW_TILES, OWN_FORWARD, OWN_SPARSE, OWN_TILES
@@ -467,6 +467,8 @@ def test_a_cut_training_s_first_layer_takes_the_fastest_way_by_the_margin(monkey
     product by the BLAS's pieces (1.0 s) and on the tiles."""
     timed = []
     monkeypatch.setattr(tiles, "available", lambda: True)
+    monkeypatch.setattr(blas_spin, "spin_seconds", lambda: 0.0)
+    monkeypatch.setattr(products, "_hidden_timed", lambda *args: (1.0, 1.0))  # (the hidden layers: next test)
     monkeypatch.setattr(products, "_timed", lambda *args: timed.append("sparse") or (sparse_s, 1.0))
     monkeypatch.setattr(products, "_tiles_cut_timed", lambda *args: timed.append("tiles") or (tiles_s, 1.0))
     monkeypatch.setattr(products, "_weight_tiles_timed", lambda *args: timed.append("dw") or (dw_s, 1.0))
@@ -481,6 +483,49 @@ def test_a_cut_training_s_first_layer_takes_the_fastest_way_by_the_margin(monkey
     arch64 = fastmlp.MLP(LAYERS, dtype="float64").arch  # float32 only
     monkeypatch.setattr(tiles, "available", lambda: True)
     assert not products.tiles_eligible(arch64, 64) and products.tiles_eligible(arch, 64)
+
+
+@pytest.mark.parametrize("hidden_s,want", [
+    ({1: 0.5, 2: 0.97}, [0, OWN_FORWARD, 0, 0]),  # 256 -> 128 faster by the margin, 128 -> 64 not
+    ({1: 0.99, 2: 0.5}, [0, 0, OWN_FORWARD, 0]),
+    ({1: 0.5, 2: 0.5}, [0, OWN_FORWARD, OWN_FORWARD, 0]),
+    ({1: 0.99, 2: 0.97}, None)])  # nothing beats the BLAS by the margin anywhere
+@pytest.mark.parametrize("first", [0, OWN_FORWARD | OWN_SPARSE])
+def test_a_cut_training_s_hidden_layers_take_matmul_on_one_thread_where_faster_by_the_margin(monkeypatch, hidden_s,
+                                                                                            want, first):
+    """``products._measure_cut``: each hidden layer's forward product that could go to ``matmul`` (``eligible``: not
+    the last, of 10 outputs) timed by ``matmul`` on one thread against the BLAS as the cut kernel runs it (1.0 s
+    here), with all of Numba's threads, after the BLAS's own threads' spin is waited out; the first layer's choice
+    beside them as before."""
+    timed, slept = [], []
+    monkeypatch.setattr(tiles, "available", lambda: False)
+    monkeypatch.setattr(blas_spin, "spin_seconds", lambda: 0.017)
+    monkeypatch.setattr(products.time, "sleep", slept.append)
+    monkeypatch.setattr(products, "_timed", lambda *args: (0.5 if first else 1.0, 1.0))
+    monkeypatch.setattr(products, "_hidden_timed",
+                        lambda arch, rows, l, rng, threads: timed.append((l, threads)) or (hidden_s[l], 1.0))
+    arch = fastmlp.MLP(LAYERS).arch
+    assert [l for l in products.eligible(arch, 64) if l > 0] == [1, 2]
+    own = products._measure_cut(arch, 64, np.zeros((64, LAYERS[0]), np.float32))
+    if want is None and not first:
+        assert own is None
+    else:
+        assert own.tolist() == [first] + (want or [0, 0, 0, 0])[1:]
+    assert timed == [(1, numba.config.NUMBA_NUM_THREADS), (2, numba.config.NUMBA_NUM_THREADS)]
+    assert slept == [0.017]
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="a cut training's choice needs several threads")
+def test_a_hidden_layer_s_timing_runs_both_ways_and_compiles_no_kernel_of_its_own():
+    """``products._hidden_timed`` on the fashion net's 256 -> 128 layer at batch 64: both ways run (positive times),
+    through the first layer's timing kernel's one signature (an empty room and scratch)."""
+    arch = fastmlp.MLP(LAYERS, dtype="float32").arch
+    batch = np.random.default_rng(0).random((64, LAYERS[0]), np.float32)
+    products._timed(arch, 64, 0, np.random.default_rng(0), batch, 2)  # the first layer's
+    signatures = len(fastmlp.kernels.repeat_product.signatures)
+    own_s, blas_s = products._hidden_timed(arch, 64, 1, np.random.default_rng(0), 2)
+    assert own_s > 0 and blas_s > 0
+    assert len(fastmlp.kernels.repeat_product.signatures) == signatures
 
 
 @needs_tiles
@@ -569,6 +614,8 @@ def test_the_tiles_are_timed_only_when_asked_and_a_choice_is_read_without_measur
     monkeypatch.setattr(products, "_timed", lambda *args: timed.append("sparse") or (0.5, 1.0))
     monkeypatch.setattr(products, "_tiles_cut_timed", lambda *args: timed.append("tiles") or (0.1, 1.0))
     monkeypatch.setattr(products, "_weight_tiles_timed", lambda *args: timed.append("dw") or (1.0, 1.0))
+    monkeypatch.setattr(products, "_hidden_timed", lambda *args: (1.0, 1.0))  # (not faster: the BLAS's)
+    monkeypatch.setattr(blas_spin, "spin_seconds", lambda: 0.0)
     arch = fastmlp.MLP(LAYERS).arch
     X = np.zeros((100, LAYERS[0]), np.float32)
     assert products.own_products(arch, 64, X, cut=True, tiles=True, measure=False) is None and timed == []

@@ -48,6 +48,9 @@ weight product too (``OWN_DW_TILES``: ``kernels.split.weight_step_by_tiles``, th
 step), a choice of its own against the BLAS's pieces by ``MARGIN``: on the Xeon model 167, the fashion net's first
 layer cut over two threads, on random values 1,116-1,180 us against 1,334-1,385 at 1,024 rows, 278-282 against 335
 at 256, 92 against 95-96 at 64 (not taken); on Fashion-MNIST's batches of 64, 86-91 against 100-101 (taken).
+With several threads, a cut training's hidden layers' forward products go to ``matmul`` on the calling thread where
+that beat the BLAS's pieces cut over the threads by ``MARGIN`` (:func:`_measure_cut`: products too small to gain from
+a second thread what its parallel region costs).
 
 Inference by blocks (:func:`inference_own`): a large ``predict`` call's rows cut into blocks, each
 block through every layer on one of Numba's threads (``kernels.inference.screened_blocks``), its
@@ -69,7 +72,7 @@ from collections import namedtuple
 import numba
 import numpy as np
 
-from .. import buffers
+from .. import blas_spin, buffers
 from .. import kernels as K
 from ..kernels import tiles as K_tiles
 from ..kernels.config import BLAS_MIN_ROWS_DX, BLAS_MIN_WORK
@@ -118,12 +121,13 @@ def own_products(arch, rows, X=None, cut=False, tiles=False, measure=True):
     choose. ``X``, the training's inputs (n, n_in), or None: where they have zeros (``sample_batch``),
     the first layer's products are timed on a batch of them, its own ones over their nonzero inputs
     (``OWN_SPARSE`` with those it takes). In a process of several threads, only for a training whose products
-    are cut over them (``cut``: ``kernels.split``, every optimizer but plain SGD), and only the first layer's
-    forward product over those inputs, cut the same way (:func:`_measure_cut`); with ``tiles``, on AMX tiles too
-    where they may run (``tiles_eligible``: ``OWN_TILES``), a choice of its own (the numba backend asks for it only
-    as it prepares the training's cut kernel, after its first second: the tiles' kernels take seconds to compile
-    cold, which no first batch should wait for). ``measure`` False: only a choice made before, in this process or
-    on this machine (``records``), else None (:func:`own_known` tells the two Nones apart)."""
+    are cut over them (``cut``: ``kernels.split``, every optimizer but plain SGD), and only the forward products: the
+    first layer's over those inputs, cut the same way, and the hidden layers' on one thread (:func:`_measure_cut`);
+    with ``tiles``, the first layer's on AMX tiles too where they may run (``tiles_eligible``: ``OWN_TILES``), a
+    choice of its own (the numba backend asks for it only as it prepares the training's cut kernel, after its first
+    second: the tiles' kernels take seconds to compile cold, which no first batch should wait for). ``measure``
+    False: only a choice made before, in this process or on this machine (``records``), else None (:func:`own_known`
+    tells the two Nones apart)."""
     choice = _choice(arch, rows, X, cut, tiles)
     return None if choice is None else _answer(choice, arch, rows, X, measure)
 
@@ -379,13 +383,23 @@ def _measure_cut(arch, rows, batch, tiles=True):
     one thread a piece; by ``matmul_sparse_cut`` over the batch's nonzero inputs, where the inputs have zeros
     (``OWN_FORWARD | OWN_SPARSE``); with ``tiles``, on AMX tiles where ``tiles_eligible`` (``OWN_TILES``: W packed
     again at every step, then each thread its rows). The fastest way is taken where it beat the BLAS (and the
-    tiles the best other way) by ``MARGIN``; None when the BLAS is kept. The other products stay the BLAS's (or
-    ``kernels.split``'s pieces): cut over threads, fastmlp's own ones measured no faster (1-2%), and the dW
+    tiles the best other way) by ``MARGIN``; None when the BLAS is kept everywhere. Then each hidden layer's forward
+    product that could go to ``matmul`` (``eligible``), by ``matmul`` on the calling thread against the BLAS as the
+    cut kernel runs it (its pieces along the columns over the threads when large, else one call: :func:`_hidden_timed`),
+    ``OWN_FORWARD`` where faster by ``MARGIN``: a product that small gains less from a second thread than the region
+    costs (the fashion net's 64x256x128 at batch 64, Intel Xeon model 207 with AMX: 17.2 us on one thread against
+    21-28 us cut over two; fashion-b64 195-199k -> 204-205k samples/s, three fresh processes each, alternated). The
+    other products stay the BLAS's (or ``kernels.split``'s pieces), cut over the threads: the first layer's dW
     product over nonzero inputs cut by columns measured slower than the BLAS on two threads (64x784x256 on
-    Fashion-MNIST, Zen 4: 179.5 us against 141.0). The BLAS is timed on one thread, each product cut over all of
-    Numba's threads (raised to all for the timing if asked first in a thread choice's piece on one). Beside the BLAS
-    on its own two threads (plain SGD's products) the cut ran no faster than on one thread: the BLAS's second thread
-    spins after its call on the core the cut's second piece needs (Fashion-MNIST, 64x784x256: 193 us against 144)."""
+    Fashion-MNIST, Zen 4: 179.5 us against 141.0), and the backward's own products (``matmul_tn``, ``matmul_t``)
+    are not compiled into a cut kernel (``kernels.network.own_weight_product``). The BLAS is timed on one thread,
+    each product cut over all of Numba's threads (raised to all for the timing if asked first in a thread choice's
+    piece on one). Beside the BLAS on its own two threads (plain SGD's products) the cut ran no faster than on one
+    thread: the BLAS's second thread spins after its call on the core the cut's second piece needs (Fashion-MNIST,
+    64x784x256: 193 us against 144); so the timing first waits out that spin (``blas_spin.spin_seconds``): timed
+    within it (OpenBLAS's default spin, after a call on its two threads), the fashion net's first-layer weight
+    product by the BLAS's pieces took 160 us against 85, the product on AMX tiles was taken for it (``OWN_DW_TILES``),
+    and fashion-b64 trained 2.7% slower by that choice."""
     tiles = tiles and tiles_eligible(arch, rows)
     if 0 not in eligible(arch, rows) or (batch is None and not tiles):
         return None
@@ -396,6 +410,8 @@ def _measure_cut(arch, rows, batch, tiles=True):
     with contextlib.nullcontext() if _timing_off() else thread_choice.blas_limited():  # (process-wide)
         numba.set_num_threads(threads)  # (this thread's)
         try:
+            if not _timing_off():  # the BLAS's own threads, busy until now in most trainings, asleep first
+                time.sleep(blas_spin.spin_seconds())
             if batch is not None:
                 own_s, best = _timed(arch, rows, 0, rng, batch, threads)
                 if _faster(own_s, best):
@@ -407,13 +423,26 @@ def _measure_cut(arch, rows, batch, tiles=True):
                 tiles_s, blas_s = _weight_tiles_timed(arch, rows, rng, batch, threads)
                 if _faster(tiles_s, blas_s):
                     flags |= OWN_DW_TILES
+            own = np.zeros(len(arch.layers) - 1, np.int64)
+            own[0] = flags
+            for l in eligible(arch, rows):
+                if l > 0 and _faster(*_hidden_timed(arch, rows, l, rng, threads)):
+                    own[l] = OWN_FORWARD
         finally:
             numba.set_num_threads(before)
-    if not flags:
-        return None
-    own = np.zeros(len(arch.layers) - 1, np.int64)
-    own[0] = flags
-    return own
+    return own if own.any() else None
+
+
+def _hidden_timed(arch, rows, l, rng, threads):
+    """Hidden layer l's forward product at ``rows`` rows on random values, by ``matmul`` on the calling thread and by
+    the BLAS as a training cut over ``threads`` threads runs it (``kernels.split.forward_product`` without a cut along
+    k: along the columns, one thread a piece, when large, else one call): (own seconds, BLAS seconds)
+    (:func:`_best_of`). The first layer's timing kernel serves (an empty room: ``matmul``; an empty scratch: no cut
+    along k)."""
+    x, W, out = _forward_operands(arch, rows, l, rng)
+    room, partial = np.empty(0, np.int32), buffers.empty(0, out.dtype)
+    return _best_of(lambda way, reps: K.repeat_product(out, x, W, way, reps, room, threads, partial),
+                    x.size * W.shape[1])
 
 
 def tiles_room(arch, own, threads, rows):

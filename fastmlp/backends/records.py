@@ -28,8 +28,9 @@ from llvmlite import binding as llvm
 from ..files import atomic_write, write_once
 from ..kernels.intrinsics import compiled_features, compiled_for_host, kernel_cache_dir
 
-FORMAT = 2  # the records' layout and how they were measured (2: on operands that start on a cache line, as a
-# call's: ``products._random``); a record of another format is measured again
+FORMAT = 3  # the records' layout and how they were measured (2: on operands that start on a cache line, as a
+# call's: ``products._random``; 3: a cut training's choice times its hidden layers' forward products too,
+# ``products._measure_cut``); a record of another format is measured again
 VARIABLE = "FASTMLP_CHOICES_DIR"  # another root for the records (the test suite's: its measurements are under load)
 
 
