@@ -1144,4 +1144,22 @@ MUTANTS = [
         ("tests/test_tiles.py::test_packing_rows_counts_what_the_screen_counts",),
         "the tile product counts its rows' bad values even where no one asked (a hidden layer's, training's): a pass "
         "of work for nothing", timeout=1800.0),
+    Mutant(
+        "hidden_layers_never_timed_cut", "fastmlp/backends/products.py",
+        "                if l > 0 and _faster(*_hidden_timed(arch, rows, l, rng, threads)):",
+        "                if l > 1 and _faster(*_hidden_timed(arch, rows, l, rng, threads)):",
+        ("tests/test_tiles.py::test_a_cut_training_s_hidden_layers_take_matmul_on_one_thread_where_faster_by_the_"
+         "margin", "tests/test_matmul.py::test_with_several_threads_a_cut_training_s_first_layer_over_nonzero_inputs_"
+         "is_measured_cut"),
+        "a cut training's choice skips its first hidden layer: the fashion net's 256 -> 128 forward stays on the "
+        "BLAS's pieces over two threads (21-28 us a step against 17.2 on one thread by matmul)"),
+    Mutant(
+        "cut_choice_timed_in_the_blas_spin", "fastmlp/backends/products.py",
+        "                time.sleep(blas_spin.spin_seconds())",
+        "                time.sleep(0.0)",
+        ("tests/test_tiles.py::test_a_cut_training_s_hidden_layers_take_matmul_on_one_thread_where_faster_by_the_"
+         "margin",),
+        "a cut training's choice is timed while the BLAS's own threads still spin from the training's last calls: "
+        "the BLAS's pieces time twice as slow as they run, and the AMX tiles' weight product is taken where it trains "
+        "slower"),
 ]
