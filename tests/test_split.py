@@ -707,18 +707,19 @@ def test_small_trainings_and_other_kernels_are_not_cut():
 
 @several_threads
 @pytest.mark.parametrize("name", ["adam", "momentum"])
-@pytest.mark.parametrize("hidden", [0, OWN_FORWARD], ids=["hidden-blas", "hidden-matmul"])
+@pytest.mark.parametrize("first,hidden", [(OWN_FORWARD | OWN_SPARSE, 0), (OWN_FORWARD | OWN_SPARSE, OWN_FORWARD),
+                                          (0, OWN_FORWARD)], ids=["hidden-blas", "hidden-matmul", "only-hidden-matmul"])
 def test_the_first_layer_s_product_over_nonzero_inputs_cut_over_threads_trains_the_same_weights(monkeypatch, name,
-                                                                                                hidden):
+                                                                                                first, hidden):
     """``OWN_SPARSE`` on the first layer (``kernels.matmul.matmul_sparse_cut``) in the cut kernel: on three
     threads each of its outputs the same sum as in one call, the other products as the BLAS's pieces; on two cut
     along k (``kernels.split.forward_product``: each piece's sums, then theirs), the same weights to float32's
     tolerance. So too with the hidden layer's forward product by ``matmul`` on the calling thread (``OWN_FORWARD``
     on the 128 -> 128 layer, as ``products._measure_cut`` chooses where it runs faster than the BLAS's pieces): the
-    same sums uncut and cut."""
+    same sums uncut and cut; also with the first layer's on the BLAS's pieces."""
     options = dict(TRAININGS[name])
     optimizer = options.pop("optimizer")
-    own = np.array([OWN_FORWARD | OWN_SPARSE, hidden, 0], np.int64)
+    own = np.array([first, hidden, 0], np.int64)
     whole = _epochs(monkeypatch, None, optimizer, "float32", zeros=0.6, **options)
     for parts in (None, 2, 3):
         cut = _epochs(monkeypatch, parts, optimizer, "float32", own=own, zeros=0.6, **options)

@@ -379,27 +379,28 @@ def tiles_eligible(arch, rows):
 
 def _measure_cut(arch, rows, batch, tiles=True):
     """``Net.own`` in a process of several threads, from the first layer's forward product cut over all of Numba's
-    threads, timed three ways as the training that takes it runs (``kernels.split``'s cut kernels): by the BLAS,
-    one thread a piece; by ``matmul_sparse_cut`` over the batch's nonzero inputs, where the inputs have zeros
+    threads, timed three ways as the training that takes it runs (``kernels.split``'s cut kernels): by the BLAS, one
+    thread a piece; by ``matmul_sparse_cut`` over the batch's nonzero inputs, where the inputs have zeros
     (``OWN_FORWARD | OWN_SPARSE``); with ``tiles``, on AMX tiles where ``tiles_eligible`` (``OWN_TILES``: W packed
-    again at every step, then each thread its rows). The fastest way is taken where it beat the BLAS (and the
-    tiles the best other way) by ``MARGIN``; None when the BLAS is kept everywhere. Then each hidden layer's forward
-    product that could go to ``matmul`` (``eligible``), by ``matmul`` on the calling thread against the BLAS as the
-    cut kernel runs it (its pieces along the columns over the threads when large, else one call: :func:`_hidden_timed`),
-    ``OWN_FORWARD`` where faster by ``MARGIN``: a product that small gains less from a second thread than the region
-    costs (the fashion net's 64x256x128 at batch 64, Intel Xeon model 207 with AMX: 17.2 us on one thread against
-    21-28 us cut over two; fashion-b64 195-199k -> 204-205k samples/s, three fresh processes each, alternated). The
-    other products stay the BLAS's (or ``kernels.split``'s pieces), cut over the threads: the first layer's dW
-    product over nonzero inputs cut by columns measured slower than the BLAS on two threads (64x784x256 on
-    Fashion-MNIST, Zen 4: 179.5 us against 141.0), and the backward's own products (``matmul_tn``, ``matmul_t``)
-    are not compiled into a cut kernel (``kernels.network.own_weight_product``). The BLAS is timed on one thread,
-    each product cut over all of Numba's threads (raised to all for the timing if asked first in a thread choice's
-    piece on one). Beside the BLAS on its own two threads (plain SGD's products) the cut ran no faster than on one
-    thread: the BLAS's second thread spins after its call on the core the cut's second piece needs (Fashion-MNIST,
+    again at every step, then each thread its rows). The fastest way is taken where it beat the BLAS (and the tiles
+    the best other way) by ``MARGIN``; None when the BLAS is kept everywhere. Then (where the first layer's choice is
+    made at all: it could go to ``matmul``, and its inputs have zeros or the tiles may run) each hidden layer's
+    forward product that could go to ``matmul`` (``eligible``), by ``matmul`` on the calling thread against the BLAS
+    as the cut kernel runs it (its pieces along the columns over the threads when large, else one call:
+    :func:`_hidden_timed`), ``OWN_FORWARD`` where faster by ``MARGIN``: a product that small gains less from a second
+    thread than the region costs (the fashion net's 64x256x128 at batch 64, Intel Xeon model 207 with AMX: 17.2 us on
+    one thread against 21-28 us cut over two; fashion-b64 195-199k -> 204-205k samples/s, three fresh processes each,
+    alternated). The other products stay the BLAS's (or ``kernels.split``'s pieces), cut over the threads: the first
+    layer's dW product over nonzero inputs cut by columns measured slower than the BLAS on two threads (64x784x256 on
+    Fashion-MNIST, Zen 4: 179.5 us against 141.0), and the backward's own products (``matmul_tn``, ``matmul_t``) are
+    not compiled into a cut kernel (``kernels.network.own_weight_product``). The BLAS is timed on one thread, each
+    product cut over all of Numba's threads (raised to all for the timing if asked first in a thread choice's piece
+    on one). Beside the BLAS on its own two threads (plain SGD's products) the cut ran no faster than on one thread:
+    the BLAS's second thread spins after its call on the core the cut's second piece needs (Fashion-MNIST,
     64x784x256: 193 us against 144); so the timing first waits out that spin (``blas_spin.spin_seconds``): timed
     within it (OpenBLAS's default spin, after a call on its two threads), the fashion net's first-layer weight
-    product by the BLAS's pieces took 160 us against 85, the product on AMX tiles was taken for it (``OWN_DW_TILES``),
-    and fashion-b64 trained 2.7% slower by that choice."""
+    product by the BLAS's pieces took 160 us against 85, the product on AMX tiles was taken for it
+    (``OWN_DW_TILES``), and fashion-b64 trained 2.7% slower by that choice."""
     tiles = tiles and tiles_eligible(arch, rows)
     if 0 not in eligible(arch, rows) or (batch is None and not tiles):
         return None
