@@ -42,7 +42,7 @@ def _power_of_two(k):
 @njit(**EXP_JIT)
 def exp_nonpositive(x):
     """e^x for a float64 x <= 0 (or NaN), branch-free (see the module docstring)."""
-    y = max(x, LOWEST)  # (-inf too; NaN: put back at the end)
+    y = max(x, LOWEST)  # (-inf too; a NaN x stays: Numba's max returns its first argument when they compare false)
     n = np.floor(y * LOG2E + 0.5)
     r = (y - n * LN2_HI) - n * LN2_LO
     p = COEFFICIENTS[0]
@@ -51,5 +51,4 @@ def exp_nonpositive(x):
     p = (p * r + 1.0) * r + 1.0
     k = np.int64(n)  # -1077 <= k <= 0
     half = k >> 1
-    e = p * _power_of_two(half) * _power_of_two(k - half)
-    return e if x == x else x
+    return p * _power_of_two(half) * _power_of_two(k - half)  # (a NaN's p is NaN)
