@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from numba import njit
 
-from fastmlp.kernels import intrinsics
 from fastmlp.kernels.exponential import exp_nonpositive
 from fastmlp.kernels.inference import link
 from fastmlp.kernels.losses import SOFTMAX_XENT
@@ -55,14 +54,6 @@ def test_the_edges_are_numpy_s(x, want):
 
 def test_nan_stays_nan():
     assert np.isnan(_exp([np.nan])[0])
-
-
-def test_float64_from_bits_is_a_bit_cast():
-    f = njit(lambda bits: intrinsics.float64_from_bits(bits))
-    for v in (1.0, -2.5, 0.0, 1.7976931348623157e308, TINY, SMALLEST, np.inf):
-        assert f(np.int64(np.array(v, np.float64).view(np.int64))) == v
-    assert f(np.int64(1023) << 52) == 1.0 and f(np.int64(1) << 52) == TINY  # 2^0 and 2^-1022 from exponent bits
-    assert np.isnan(f(np.int64(0x7FF8000000000000)))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
