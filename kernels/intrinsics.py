@@ -497,29 +497,17 @@ def prefetch(typingctx, arr, i):
 
 # -- bit casts ------------------------------------------------------------------------------------
 
-def _from_bits(bits, width, float_type, llvm_type):
-    """The typing and code of a bit cast from the integer ``bits`` (as ``width`` bits: its low ones, or
-    sign-extended) to ``float_type``."""
-    if not isinstance(bits, types.Integer):
-        return None
-
-    def codegen(context, builder, sig, args):
-        sized = context.cast(builder, args[0], sig.args[0], width)
-        return builder.bitcast(sized, llvm_type)
-    return float_type(bits), codegen
-
-
 @intrinsic
 def float32_from_bits(typingctx, bits):
     """The float32 whose IEEE-754 bits are the low 32 bits of the integer ``bits`` (a bit
     cast; vectorises)."""
-    return _from_bits(bits, types.int32, types.float32, ir.FloatType())
+    if not isinstance(bits, types.Integer):
+        return None
 
-
-@intrinsic
-def float64_from_bits(typingctx, bits):
-    """The float64 whose IEEE-754 bits are the integer ``bits`` as 64 bits (a bit cast; vectorises)."""
-    return _from_bits(bits, types.int64, types.float64, ir.DoubleType())
+    def codegen(context, builder, sig, args):
+        low = context.cast(builder, args[0], sig.args[0], types.int32)
+        return builder.bitcast(low, ir.FloatType())
+    return types.float32(bits), codegen
 
 
 @intrinsic

@@ -515,15 +515,6 @@ def test_float32_from_bits_is_a_bit_cast():
     assert np.isnan(f(np.int64(0x7FC00000)))
 
 
-def test_float64_from_bits_is_a_bit_cast():
-    f = njit(lambda bits: intrinsics.float64_from_bits(bits))
-    for v in (1.0, -2.5, 0.0, 1.7976931348623157e308, np.finfo(np.float64).tiny, np.nextafter(0.0, 1.0), np.inf):
-        assert f(np.int64(np.array(v, np.float64).view(np.int64))) == v
-    assert f(np.int64(1023) << 52) == 1.0  # 2^0 from its exponent bits, as exponential._power_of_two builds 2^k
-    assert f(np.int64(1) << 52) == np.finfo(np.float64).tiny  # 2^-1022
-    assert np.isnan(f(np.int64(0x7FF8000000000000)))
-
-
 def test_popcount_counts_the_set_bits():
     if not hasattr(intrinsics, "popcount"):
         pytest.skip("intrinsics.popcount is not there")
@@ -748,7 +739,6 @@ EXERCISED = {
     "by_reference": test_by_reference_holds_the_value,
     "prefetch": test_prefetch_changes_no_result,
     "float32_from_bits": test_float32_from_bits_is_a_bit_cast,
-    "float64_from_bits": test_float64_from_bits_is_a_bit_cast,
     "popcount": test_popcount_counts_the_set_bits,
     "estimated_quotient": test_estimated_quotient_is_within_a_few_ulp_in_float32_and_exact_in_float64,
     "wide_vectors": test_wide_vectors_marks_the_calling_function,
