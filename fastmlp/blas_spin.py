@@ -103,7 +103,7 @@ def spin_seconds():
     product timed meanwhile on Numba's threads shares a core with a spinning thread: the first layer's weight product
     of the fashion net cut over two threads (BLAS at one thread a piece, Intel Xeon model 207 with AMX) took 160 us
     for 0.1 s after an OpenBLAS call on two threads at OpenBLAS's default spin, 85 us from 0.2 s on."""
-    library = numpy_openblas() if "numpy" in sys.modules else None
+    library = numpy_openblas()  # (NumPy is loaded: this module loads it as fastmlp is imported)
     exponent = library.openblas_thread_timeout() if library is not None else 0
     return 2.0 ** (exponent or DEFAULT_EXPONENT) / SLOWEST_TICKS
 

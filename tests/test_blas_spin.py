@@ -81,8 +81,8 @@ def test_the_user_s_own_setting_is_kept():
 
 
 def test_the_spin_of_a_blas_that_tells_none_is_taken_as_openblas_s_default(monkeypatch):
-    """``spin_seconds`` where NumPy's BLAS is not an OpenBLAS that tells its spin (or NumPy is not loaded): the
-    longest OpenBLAS spins by default, not none."""
+    """``spin_seconds`` where NumPy's BLAS is not an OpenBLAS that tells its spin: the longest OpenBLAS spins by
+    default, not none."""
     monkeypatch.setattr(blas_spin, "numpy_openblas", lambda: None)
     assert blas_spin.spin_seconds() == 2.0 ** blas_spin.DEFAULT_EXPONENT / blas_spin.SLOWEST_TICKS
 
