@@ -39,8 +39,10 @@ number of pieces, Numba's thread count when the epoch runs. Only products from
 ``SPLIT_MIN_WORK`` multiply-adds and updates from ``SPLIT_MIN_UPDATE`` elements are cut: a
 parallel region of two pieces costs about 12 us here (TBB), more than a smaller one saves.
 Each output element is one piece's (no two threads write the same element), computed by the
-same one-thread BLAS over the same k as in one call: measured bit-identical to one
-one-thread call on the fashion net's products. Each piece runs in its caller's floating-point
+same one-thread BLAS over the same k as in one call: bit-identical to one one-thread call on the
+fashion net's products with OpenBLAS's AVX-512 kernels, not with its Haswell kernel (AVX2 CPUs such as
+Zen 1; ``OPENBLAS_CORETYPE=Zen`` on an AVX-512 Xeon: other last bits, whether cut in two or three, along
+rows or columns), so the pieces' bits are the BLAS's to give. Each piece runs in its caller's floating-point
 mode (``intrinsics.enter_fp_mode``), whichever thread takes it: a training epoch flushes
 denormals on every thread it computes on (``epoch``).
 """
