@@ -379,9 +379,9 @@ def _blas_pieces_round_as_one_call():
     x = rng.standard_normal((64, LAYERS[0])).astype(np.float32)
     W = rng.standard_normal((LAYERS[0], LAYERS[1])).astype(np.float32)
     one, cut = np.empty((64, LAYERS[1]), np.float32), np.empty((64, LAYERS[1]), np.float32)
-    with fastmlp.threads.one_blas_thread():
+    with fastmlp.threads.one_blas_thread():  # each piece's call on one thread, as the cut kernels hold the BLAS
         K.repeat_product(one, x, W, False, 1)
-    K.repeat_product(cut, x, W, False, 1, None, 3)
+        K.repeat_product(cut, x, W, False, 1, None, 3)
     return np.array_equal(one, cut)
 
 
@@ -391,10 +391,11 @@ def test_the_check_of_the_blas_s_pieces_tells_the_kernels_apart():
     """``_blas_pieces_round_as_one_call`` as the CPUs differ: run with OpenBLAS's Haswell kernel (the one AVX2 CPUs
     such as Zen 1 run; forced by ``OPENBLAS_CORETYPE``), three pieces do not round as one call, and the sparse
     test's bit-level check is not made there; the pieces' sums still right to float32's tolerance."""
-    code = ("import numpy as np, test_split as t; from fastmlp import kernels as K\n"
+    code = ("import numpy as np, fastmlp, test_split as t; from fastmlp import kernels as K\n"
+            "t.intrinsics.launch_threads()\n"  # before a cached parallel kernel loads (as the backend does)
             "rng = np.random.default_rng(1); x = rng.standard_normal((64, 300)).astype(np.float32)\n"
             "W = rng.standard_normal((300, 128)).astype(np.float32); out = np.empty((64, 128), np.float32)\n"
-            "K.repeat_product(out, x, W, False, 1, None, 3)\n"
+            "with fastmlp.threads.one_blas_thread(): K.repeat_product(out, x, W, False, 1, None, 3)\n"
             "np.testing.assert_allclose(out, x.astype(np.float64) @ W, rtol=1e-5, atol=1e-4)\n"
             "from threadpoolctl import threadpool_info\n"
             "print([p.get('architecture') for p in threadpool_info() if p['internal_api'] == 'openblas'])\n"
