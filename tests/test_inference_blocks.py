@@ -42,12 +42,17 @@ def _own(flags, extra):
     return np.array([f | extra if f else 0 for f in flags], np.int64)
 
 
+INFERENCE_SPARSE = products.inference_sparse  # (``fresh`` replaces it; the tests of the choice put it back)
+
+
 @pytest.fixture
 def fresh(monkeypatch):
     """A fresh record of what was measured; layers given the AMX tiles take them in every call by blocks
-    (``products.takes_tiles``, measured, is tested in ``test_tiles``)."""
+    (``products.takes_tiles``, measured, is tested in ``test_tiles``), and those given ``OWN_SPARSE`` (or not) keep it
+    (``products.inference_sparse``, measured, is tested below: ``_sparse_as_timed``)."""
     monkeypatch.setattr(products, "_chosen", {})
     monkeypatch.setattr(products, "takes_tiles", lambda arch, rows, threads: True)
+    monkeypatch.setattr(products, "inference_sparse", lambda arch, own, X, run: own)
 
 
 def _lists(block, n_in, n_out=LAYERS[1], threads=None, itemsize=4):
@@ -245,7 +250,7 @@ def test_blocks_taken_unless_matmul_measured_slower(fresh, monkeypatch, own_cost
     own = products.inference_own(ARCH)
     tries = 1 if taken else products.BLOCKS_TRIES  # a verdict against the blocks is measured again
     assert asked == [(products.BLOCK_ROWS, 0), (products.BLOCK_ROWS, 1)] * tries  # the layers that fit
-    assert (own.tolist() == [OWN_FORWARD | OWN_SPARSE, OWN_FORWARD | OWN_SPARSE, 0]) if taken else own is None
+    assert (own.tolist() == [OWN_FORWARD, OWN_FORWARD, 0]) if taken else own is None  # (``OWN_SPARSE``: a call's)
     assert products.inference_own(ARCH) is own and len(asked) == 2 * tries  # measured once per shape
 
 
@@ -255,7 +260,7 @@ def test_a_measurement_against_the_blocks_in_a_slow_spell_is_measured_again(fres
     costs = iter([(1.5, 1.0), (1.5, 1.0), (1.0, 1.0), (1.0, 1.0)])
     monkeypatch.setattr(products, "_timed", lambda arch, rows, l, rng: next(costs))
     _tiles_never_faster(monkeypatch)
-    assert products.inference_own(ARCH).tolist() == [OWN_FORWARD | OWN_SPARSE, OWN_FORWARD | OWN_SPARSE, 0]
+    assert products.inference_own(ARCH).tolist() == [OWN_FORWARD, OWN_FORWARD, 0]
     products._chosen.clear()
     costs = iter([(1.0, 0.5), (1.0, 0.5)] + [(1.5, 1.5), (1.5, 1.5)] * (products.BLOCKS_TRIES - 1))
     assert products.inference_own(ARCH) is None  # the later tries alone would take the blocks; the bests do not
@@ -295,7 +300,7 @@ def test_no_blocks_for_a_network_of_few_multiply_adds_a_row(fresh, monkeypatch):
 def test_a_real_measurement(fresh):
     """Timed for real (whatever it chooses): the flags of the layers that fit, or None."""
     own = products.inference_own(ARCH)
-    assert own is None or (own & ~OWN_TILES).tolist() == [OWN_FORWARD | OWN_SPARSE, OWN_FORWARD | OWN_SPARSE, 0]
+    assert own is None or (own & ~OWN_TILES).tolist() == [OWN_FORWARD, OWN_FORWARD, 0]
     assert own is None or tiles.available() or not (own & OWN_TILES).any()
 
 
@@ -303,6 +308,132 @@ def _model_and_rows(m=300, seed=4):
     model = fastmlp.MLP(LAYERS, activation="relu", seed=seed)
     X = _images(m, seed=seed)
     return model, X
+
+
+# -- which layers sum over each block's nonzero inputs: timed on a call's rows (``products.inference_sparse``) -------
+
+F, S = OWN_FORWARD, OWN_SPARSE
+
+
+class _Clock:
+    """``products``' ``time`` in these tests: the fake runs below move it on."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        return self.now
+
+
+def _sparse_as_timed(monkeypatch, gains):
+    """``products.inference_sparse`` (the real one) timing on a fake clock: a run with ``Net.own`` flags costs 1 s less
+    ``gains[l]`` for each layer l flagged ``OWN_SPARSE``, after the run it was given (the model's: its kernel on the
+    call's rows). Returns the list of (flags, Numba's thread count) of each run, in order."""
+    clock, runs = _Clock(), []
+    monkeypatch.setattr(products, "time", clock)
+
+    def choose(arch, own, X, run):
+        def timed(x, flags):
+            runs.append((flags.tolist(), numba.get_num_threads()))
+            run(x, flags)
+            clock.now += 1.0 - sum(g for l, g in gains.items() if flags[l] & OWN_SPARSE)
+        return INFERENCE_SPARSE(arch, own, X, timed)
+    monkeypatch.setattr(products, "inference_sparse", choose)
+    return runs
+
+
+@pytest.mark.parametrize("gains,chosen", [({0: 0.1, 1: -0.05}, [F | S, F, 0]), ({0: 0.02, 1: 0.3}, [F | S, F | S, 0]),
+                                          ({0: 0.005, 1: 0.0}, [F, F, 0]), ({0: -0.1, 1: -0.01}, [F, F, 0])])
+def test_a_layer_sums_over_nonzero_inputs_where_a_call_ran_faster_so(fresh, monkeypatch, gains, chosen):
+    """By ``SPARSE_MARGIN`` of the call (gains of 0.5% are not taken), each layer that fits timed flagged alone against
+    none, the ways alternated after an untimed round; once per network shape."""
+    runs = _sparse_as_timed(monkeypatch, gains)
+    own = np.array([F, F, 0])
+    X = _images(300)
+    got = products.inference_sparse(ARCH, own, X, lambda x, flags: None)
+    assert got.tolist() == chosen and own.tolist() == [F, F, 0]
+    assert [flags for flags, _ in runs] == [[F, F, 0], [F | S, F, 0], [F, F | S, 0]] * (1 + products.SPARSE_TIMINGS)
+    assert products.inference_sparse(ARCH, own, X, lambda x, flags: None) is got
+    assert len(runs) == 3 * (1 + products.SPARSE_TIMINGS)
+
+
+def test_the_sparse_sums_are_judged_by_each_way_s_best_timing_not_the_untimed_round(fresh, monkeypatch):
+    """The untimed round (kernels loaded, caches warm) does not count; a way's best timing does (a slow spell of
+    the VM in one timing of the sums does not decide against them)."""
+    clock, n = _Clock(), []
+    monkeypatch.setattr(products, "time", clock)
+    monkeypatch.setattr(products, "inference_sparse", INFERENCE_SPARSE)
+    ways = 3
+
+    def run(x, flags):  # the untimed round: the sums over nonzero inputs free; then 10% slower but in one timing
+        i = len(n)
+        n.append(1)
+        sparse = bool((flags & OWN_SPARSE).any())
+        clock.now += 0.0 if i < ways else (0.5 if i == 2 * ways + 1 else 1.1) if sparse else 1.0
+    X = _images(300)
+    assert products.inference_sparse(ARCH, np.array([F, F, 0]), X, run).tolist() == [F | S, F, 0]
+    products._chosen.clear()
+    n.clear()
+
+    def run_without_spell(x, flags):
+        i = len(n)
+        n.append(1)
+        clock.now += 0.0 if i < ways else 1.1 if (flags & OWN_SPARSE).any() else 1.0
+    assert products.inference_sparse(ARCH, np.array([F, F, 0]), X, run_without_spell).tolist() == [F, F, 0]
+
+
+@pytest.mark.parametrize("extra", [pytest.param(0, id="vector"), pytest.param(
+    OWN_TILES, id="tiles", marks=pytest.mark.skipif(not tiles.available(), reason="AMX tiles cannot run here"))])
+def test_a_model_times_the_sparse_sums_on_its_first_call_s_rows_on_one_thread(fresh, monkeypatch, extra):
+    """At its first call by blocks, on up to ``SPARSE_ROWS`` of that call's rows spread over it, by blocks of
+    ``BLOCK_ROWS`` rows on one thread (the pool's count put back), once per network shape in the process (another
+    model of the shape takes the choice); both nets take it (a layer on the tiles keeps them, ``OWN_TILES`` first),
+    and the model predicts what the numpy backend does."""
+    monkeypatch.setattr(products, "inference_own", lambda arch: _own([1, 1, 0], extra))
+    runs = _sparse_as_timed(monkeypatch, {1: 0.1})
+    sample, samples = products.sparse_sample, []
+    monkeypatch.setattr(products, "sparse_sample", lambda X: samples.append(sample(X)) or samples[-1])
+    model, X = _model_and_rows(1000)
+    before = numba.get_num_threads()
+    got = model.predict_proba(X)
+    assert model.engine._blocks_net.own.tolist() == [F | extra, F | S | extra, 0]
+    assert model.engine._blocks_net_vector.own.tolist() == [F, F | S, 0]
+    assert len(runs) == 3 * (1 + products.SPARSE_TIMINGS) and {t for _, t in runs} == {1}
+    assert numba.get_num_threads() == before
+    assert len(samples) == 1 and samples[0].shape == (products.SPARSE_ROWS, N_IN)
+    np.testing.assert_array_equal(samples[0][[0, -1]], X[[0, -1]])  # spread from the first row to the last
+    assert all((X == row).all(axis=1).any() for row in samples[0])  # the call's own rows
+    reference = fastmlp.MLP(LAYERS, activation="relu", seed=4, backend="numpy")
+    np.testing.assert_allclose(got, reference.predict_proba(X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.predict_proba(X[:200]), got[:200], rtol=1e-5, atol=1e-6)
+    other = fastmlp.MLP(LAYERS, activation="relu", seed=5)
+    other.predict_proba(X)
+    assert len(runs) == 3 * (1 + products.SPARSE_TIMINGS) and len(samples) == 1  # timed once
+    assert other.engine._blocks_net_vector.own.tolist() == [F, F | S, 0]
+
+
+def test_a_call_of_few_rows_times_the_sparse_sums_on_all_of_them(fresh, monkeypatch):
+    runs = _sparse_as_timed(monkeypatch, {0: 0.1})
+    monkeypatch.setattr(products, "inference_own", lambda arch: _own([1, 1, 0], 0))
+    sample, samples = products.sparse_sample, []
+    monkeypatch.setattr(products, "sparse_sample", lambda X: samples.append(sample(X)) or samples[-1])
+    model, X = _model_and_rows(products.BLOCKS_FROM)
+    model.predict_proba(X)
+    np.testing.assert_array_equal(samples[0], X)
+    assert runs and model.engine._blocks_net.own.tolist() == [F | S, F, 0]
+
+
+def test_a_real_choice_of_the_sparse_sums(fresh, monkeypatch):
+    """Timed for real on rows with zeros (whatever it chooses): ``OWN_SPARSE`` only on layers that fit, and the model
+    predicts what the numpy backend does."""
+    monkeypatch.setattr(products, "inference_sparse", INFERENCE_SPARSE)
+    monkeypatch.setattr(products, "inference_own", lambda arch: _own([1, 1, 0], 0))
+    model, X = _model_and_rows(1000)
+    got = model.predict_proba(X)
+    own = model.engine._blocks_net_vector.own
+    assert (own & ~OWN_SPARSE).tolist() == [F, F, 0] and not own[2] & OWN_SPARSE
+    reference = fastmlp.MLP(LAYERS, activation="relu", seed=4, backend="numpy")
+    np.testing.assert_allclose(got, reference.predict_proba(X), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("m", [products.BLOCKS_FROM, 300, 5000])  # one chunk with blocks of 48; of 96 in chunks

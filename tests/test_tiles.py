@@ -155,6 +155,7 @@ def _on_tiles(monkeypatch, own):
     monkeypatch.setattr(products, "_chosen", {})
     monkeypatch.setattr(products, "inference_own", lambda arch: np.array(own, np.int64))
     monkeypatch.setattr(products, "takes_tiles", lambda arch, rows, threads: True)
+    monkeypatch.setattr(products, "inference_sparse", lambda arch, own, X, run: own)  # (timed in test_inference_blocks)
 
 
 @needs_tiles

@@ -612,6 +612,7 @@ class NumbaBackend(BackendBase):
         self._blocks = products.blocks_possible(arch)  # Net.own of inference by blocks if possible (``_by_blocks``)
         self._blocks_net = None  # self._net with the measured Net.own, once measured
         self._blocks_net_vector = None  # the same with no layer on AMX tiles (calls they do not pay in: ``_by_blocks``)
+        self._sparse_open = False  # whether the blocks' nets wait for the choice of ``OWN_SPARSE`` (``_sparse_chosen``)
         self._scoring_nets = tuple(scoring_net(arch.net, weighted) for weighted in (False, True))
         self._evaluated = set()  # whether weighted, of the evaluations run (the first of each: ``compile_notice``)
         self._predicted = False  # whether a prediction ran (the first: ``compile_notice``)
@@ -754,6 +755,8 @@ class NumbaBackend(BackendBase):
         blocks = self._by_blocks(n, threads)
         refresh = quiet = None
         if blocks is not None:  # each block on one thread; one thread: the blocks in turn
+            if self._sparse_open:
+                blocks = self._sparse_chosen(buf, params, X, lock, typed, blocks is self._blocks_net)
             packed = buf.tiles_for(self.arch, blocks.own)
             tile_work = packed.work
             if tile_work.packed.size:  # the weights packed for the tiles (again if they changed), in the call below
@@ -816,8 +819,34 @@ class NumbaBackend(BackendBase):
         if self._blocks_net is None:
             self._blocks_net = self._net._replace(own=own)
             self._blocks_net_vector = self._net._replace(own=own & ~OWN_TILES)
+            self._sparse_open = True  # (``_sparse_chosen``, by the call)
         tiles = products.takes_tiles(self.arch, rows, numba.get_num_threads() if threads is None else threads)
         return self._blocks_net if tiles else self._blocks_net_vector
+
+    def _sparse_chosen(self, buf, params, X, lock, typed, on_tiles):
+        """The network of this call by blocks (as ``_by_blocks``: the one with the layers on the tiles where
+        ``on_tiles``) once the layers that sum over each block's nonzero inputs are chosen
+        (``products.inference_sparse``: timed on up to ``products.SPARSE_ROWS`` of this call's rows X, by blocks of
+        ``products.BLOCK_ROWS`` rows, on one thread, through the blocks' kernel (``typed``: its dispatcher), with this
+        thread's buffers ``buf`` and the model's weights ``params``, under the call's ``lock``), set in both nets: a
+        layer on the tiles takes them in calls that take the tiles (``OWN_TILES`` first in the kernel)."""
+        vector = self._blocks_net_vector
+        work = tiles.work(self.arch, vector.own)  # (no layer on the tiles: empty)
+        limit = float(np.inf)
+        call = K.screened_blocks if typed else self._entry(K.screened_blocks, (
+            buf.no_proba, buf.logits, buf.flags, buf.counts, buf.scratch, params, X, vector, limit,
+            products.BLOCK_ROWS, work, buf.lists))
+
+        def run(x, flags):
+            call(buf.no_proba, buf.logits, buf.flags, buf.counts, buf.scratch, params, x, vector._replace(own=flags),
+                 limit, products.BLOCK_ROWS, work, buf.lists)
+
+        with lock or contextlib.nullcontext(), thread_choice.numba_one_thread():
+            own = products.inference_sparse(self.arch, vector.own, X, run)
+        self._blocks_net = self._net._replace(own=own | (self._blocks_net.own & OWN_TILES))
+        self._blocks_net_vector = self._net._replace(own=own)
+        self._sparse_open = False
+        return self._blocks_net if on_tiles else self._blocks_net_vector
 
     def inference_choice(self, rows):
         """This thread's :class:`~fastmlp.backends.thread_choice.PooledChoice` between the BLAS on

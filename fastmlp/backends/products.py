@@ -55,10 +55,12 @@ a second thread what its parallel region costs).
 Inference by blocks (:func:`inference_own`): a large ``predict`` call's rows cut into blocks, each
 block through every layer on one of Numba's threads (``kernels.inference.screened_blocks``), its
 products by ``matmul``; taken where that product measured no more than ``BLOCKS_MARGIN`` slower than
-the BLAS on one thread. Each layer it takes then gets ``OWN_SPARSE`` too, not timed: each block sums over its
-nonzero inputs where they have zeros enough (the kernel's gate, ``kernels.matmul.matmul_sparse``: a block
-without zeros pays their count in 8 rows; Fashion-MNIST, 96 rows, one thread: 332 us -> 284 us), the first layer's
-rows grouped by their zeros, a hidden layer's (ReLU's zeros) in their order (``kernels.inference``).
+the BLAS on one thread. Whether a layer it takes sums over each block's nonzero inputs (``OWN_SPARSE``: the first
+layer's rows grouped by their zeros, a hidden layer's, ReLU's zeros, in their order: ``kernels.inference``; a block
+without zeros enough pays their count) is timed too, on the first call's own rows (:func:`inference_sparse`): on
+Fashion-MNIST it lost on both CPUs measured, where it had been given untimed to every layer (10,000 rows, best of 30
+calls, three processes each way; compiled for the Xeon model 207, vector units: 646-738k rows/s with it, 708-750k
+without; compiled for AVX2 there: 350-367k against 392-412k), and won 332 -> 284 us a block of 96 rows on another.
 Where AMX may run (``tiles.available``), a layer's product goes to the tiles
 (``kernels.tiles``, float32 results from bfloat16 parts) where they measured faster than ``matmul`` by
 ``MARGIN`` at the blocks' rows.
@@ -626,11 +628,69 @@ def _measure_blocks(arch):
                 o2, b2 = _timed(arch, BLOCK_ROWS, l, rng)
                 best[l] = (min(o, o2), min(b, b2))
             if sum(o for o, _ in best.values()) < (1 + BLOCKS_MARGIN) * sum(b for _, b in best.values()):
-                own = _with_tiles(arch, own, rng)
-                # a block's zeros decide, block by block and layer by layer (``kernels.matmul.matmul_sparse``)
-                own[(own & OWN_FORWARD) != 0] |= OWN_SPARSE
-                return own
+                return _with_tiles(arch, own, rng)  # (``OWN_SPARSE`` is timed on a call's rows: ``inference_sparse``)
     return None
+
+
+# The rows of a call that time its layers' products over nonzero inputs (``inference_sparse``): two blocks' worth,
+# spread evenly over the call (the fashion net: 32 timings of about 1 ms on one thread with AVX2, each way's best
+# compared; with 4 blocks and 9 timings after the untimed round, 40 of 2 ms: a first call 100 -> 190 ms).
+SPARSE_ROWS = 2 * BLOCK_ROWS
+SPARSE_TIMINGS = 7  # timings of each way after an untimed round, alternated; the best of each is compared
+# A layer sums over nonzero inputs when a call with it summing so ran faster than with none by this fraction of the
+# whole call (a hidden layer is a small part of it: its gain is small, and so is what a wrong choice costs)
+SPARSE_MARGIN = 0.01
+
+
+def _sparse_key(arch):
+    return ("inference-sparse",) + _key(arch)[1:]
+
+
+def inference_sparse(arch, own, X, run):
+    """``own`` (``Net.own`` of inference by blocks, no layer on the tiles: ``inference_own`` without ``OWN_TILES``)
+    with ``OWN_SPARSE`` on each layer that made a call faster summing over each block's nonzero inputs, by
+    ``SPARSE_MARGIN`` of the call: ``run(x, flags)`` runs a call by blocks of ``BLOCK_ROWS`` rows on one thread on rows
+    x with ``Net.own`` ``flags`` (the numba backend: the model's weights), timed on up to ``SPARSE_ROWS`` of the rows
+    X of the call that asks (:func:`sparse_sample`) with ``own`` and with each such layer flagged alone
+    (:func:`_measure_sparse`). Once per
+    network shape and dtype in the process, on the rows of the first call that asks: whether they sum so depends on the
+    zeros of a call's inputs (a first layer's, where a call's rows have none, never pays) and of the layers' outputs,
+    and on the CPU (the listed loop's cost per position it keeps). Which layers sum so changes how their sums pair,
+    not what they add (``kernels.matmul``)."""
+    key = _sparse_key(arch)
+    with _lock:
+        if key not in _chosen:
+            x = sparse_sample(X)
+            _chosen[key] = _measure_sparse(own, lambda flags: run(x, flags))
+        return _chosen[key]
+
+
+def _measure_sparse(own, run):
+    """``inference_sparse``'s measurement: the best of ``SPARSE_TIMINGS`` timings of each way (``own``, and ``own``
+    with ``OWN_SPARSE`` on one layer of those with ``OWN_FORWARD``), alternated, after an untimed round of each."""
+    ways = {None: own}
+    for l in np.flatnonzero(own & OWN_FORWARD):
+        ways[int(l)] = own.copy()
+        ways[int(l)][l] |= OWN_SPARSE
+    best = dict.fromkeys(ways, np.inf)
+    for flags in ways.values():
+        run(flags)
+    for _ in range(SPARSE_TIMINGS):
+        for way, flags in ways.items():
+            t0 = time.perf_counter()
+            run(flags)
+            best[way] = min(best[way], time.perf_counter() - t0)
+    chosen = own.copy()
+    for way in ways:
+        if way is not None and best[way] < (1 - SPARSE_MARGIN) * best[None]:
+            chosen[way] |= OWN_SPARSE
+    return chosen
+
+
+def sparse_sample(X):
+    """Up to ``SPARSE_ROWS`` rows of a call's X spread evenly over it, aligned and C-contiguous
+    (:func:`inference_sparse` times them)."""
+    return buffers.copy(X[np.linspace(0, X.shape[0] - 1, min(X.shape[0], SPARSE_ROWS)).astype(np.int64)])
 
 
 def _tiles_timed(arch, rows, l, rng):

@@ -623,11 +623,37 @@ MUTANTS = [
         ("tests/test_inference_blocks.py",),
         "inference by blocks: a hidden layer's product never over the zeros of the layer below"),
     Mutant(
-        "blocks_flag_only_the_first_layer_sparse", "fastmlp/backends/products.py",
-        "                own[(own & OWN_FORWARD) != 0] |= OWN_SPARSE\n",
-        "                own[:1][(own[:1] & OWN_FORWARD) != 0] |= OWN_SPARSE\n",
+        "sparse_choice_times_only_the_first_layer", "fastmlp/backends/products.py",
+        "    for l in np.flatnonzero(own & OWN_FORWARD):\n        ways[int(l)] = own.copy()",
+        "    for l in np.flatnonzero(own & OWN_FORWARD)[:1]:\n        ways[int(l)] = own.copy()",
         ("tests/test_inference_blocks.py",),
-        "inference by blocks: only the first layer flagged to sum over its nonzero inputs"),
+        "inference by blocks: only the first layer timed (and so taken) summing over its nonzero inputs"),
+    Mutant(
+        "sparse_choice_without_its_margin", "fastmlp/backends/products.py",
+        "best[way] < (1 - SPARSE_MARGIN) * best[None]",
+        "best[way] < best[None]",
+        ("tests/test_inference_blocks.py",),
+        "inference by blocks: a layer sums over its nonzero inputs where a call ran faster so by any noise"),
+    Mutant(
+        "sparse_choice_counts_the_untimed_round", "fastmlp/backends/products.py",
+        "    for flags in ways.values():\n        run(flags)\n    for _ in range(SPARSE_TIMINGS):",
+        "    for _ in range(SPARSE_TIMINGS):",
+        ("tests/test_inference_blocks.py",),
+        "inference by blocks: the sums over nonzero inputs timed with no untimed round first (kernels loading, "
+        "caches cold)"),
+    Mutant(
+        "sparse_choice_timed_on_the_whole_call", "fastmlp/backends/products.py",
+        "min(X.shape[0], SPARSE_ROWS)",
+        "X.shape[0]",
+        ("tests/test_inference_blocks.py",),
+        "inference by blocks: the sums over nonzero inputs timed on all of a call's rows (10,000: seconds, once)"),
+    Mutant(
+        "sparse_choice_timed_on_every_thread", "fastmlp/backends/numba.py",
+        "        with lock or contextlib.nullcontext(), thread_choice.numba_one_thread():\n            own = products",
+        "        with lock or contextlib.nullcontext():\n            own = products",
+        ("tests/test_inference_blocks.py",),
+        "inference by blocks: the sums over nonzero inputs timed on the pool's threads, a block each (the pool's "
+        "spin and the other core's load in every timing)"),
     Mutant(
         "one_thread_pieces_take_own_products", "fastmlp/backends/products.py",
         "    threads = numba.config.NUMBA_NUM_THREADS\n    if thread_choice",
