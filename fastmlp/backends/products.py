@@ -60,7 +60,8 @@ layer's rows grouped by their zeros, a hidden layer's, ReLU's zeros, in their or
 without zeros enough pays their count) is timed too, on the first call's own rows (:func:`inference_sparse`): on
 Fashion-MNIST it lost on both CPUs measured, where it had been given untimed to every layer (10,000 rows, best of 30
 calls, three processes each way; compiled for the Xeon model 207, vector units: 646-738k rows/s with it, 708-750k
-without; compiled for AVX2 there: 350-367k against 392-412k), and won 332 -> 284 us a block of 96 rows on another.
+without; compiled for AVX2 there: 350-367k against 392-412k); on an earlier CPU the first layer's product so had
+won, 332 -> 284 us a block of 96 rows on one thread.
 Where AMX may run (``tiles.available``), a layer's product goes to the tiles
 (``kernels.tiles``, float32 results from bfloat16 parts) where they measured faster than ``matmul`` by
 ``MARGIN`` at the blocks' rows.
@@ -652,11 +653,10 @@ def inference_sparse(arch, own, X, run):
     ``SPARSE_MARGIN`` of the call: ``run(x, flags)`` runs a call by blocks of ``BLOCK_ROWS`` rows on one thread on rows
     x with ``Net.own`` ``flags`` (the numba backend: the model's weights), timed on up to ``SPARSE_ROWS`` of the rows
     X of the call that asks (:func:`sparse_sample`) with ``own`` and with each such layer flagged alone
-    (:func:`_measure_sparse`). Once per
-    network shape and dtype in the process, on the rows of the first call that asks: whether they sum so depends on the
-    zeros of a call's inputs (a first layer's, where a call's rows have none, never pays) and of the layers' outputs,
-    and on the CPU (the listed loop's cost per position it keeps). Which layers sum so changes how their sums pair,
-    not what they add (``kernels.matmul``)."""
+    (:func:`_measure_sparse`). Once per network shape and dtype in the process, on the rows of the first call that
+    asks: whether they sum so depends on the zeros of a call's inputs (a first layer's, where a call's rows have none,
+    never pays) and of the layers' outputs, and on the CPU (the listed loop's cost per position it keeps). Which layers
+    sum so changes how their sums pair, not what they add (``kernels.matmul``)."""
     key = _sparse_key(arch)
     with _lock:
         if key not in _chosen:
