@@ -412,6 +412,55 @@ def test_a_model_times_the_sparse_sums_on_its_first_call_s_rows_on_one_thread(fr
     assert other.engine._blocks_net_vector.own.tolist() == [F, F | S, 0]
 
 
+def test_a_call_that_met_the_choice_in_another_thread_takes_it(fresh, monkeypatch):
+    """A call that took the blocks' network while another thread's call was timing the sums over nonzero inputs, and
+    that looks again only after that call set the choice, runs on the network with the choice, not on the one from
+    before it (which pairs its sums otherwise: compared bit for bit with the same call made again alone)."""
+    monkeypatch.setattr(products, "inference_own", lambda arch: _own([1, 1, 0], 0))
+    runs = _sparse_as_timed(monkeypatch, {1: 0.1})
+    model, X = _model_and_rows(1500)
+    engine, errors = model.engine, []
+    timing, late_has_net, chosen = threading.Event(), threading.Event(), threading.Event()
+    by_blocks, sparse_chosen, time_call = engine._by_blocks, engine._sparse_chosen, products.inference_sparse
+
+    def choose(arch, own, X, run):
+        timing.set()
+        assert late_has_net.wait(10)  # (the late call took the network from before the choice)
+        return time_call(arch, own, X, run)
+
+    def choose_and_tell(*args):
+        net = sparse_chosen(*args)
+        chosen.set()
+        return net
+
+    def by_blocks_then_wait(rows, threads=None):
+        net = by_blocks(rows, threads)
+        if threading.current_thread().name == "late":
+            late_has_net.set()
+            assert chosen.wait(10)  # (the other call's choice set meanwhile)
+        return net
+    monkeypatch.setattr(products, "inference_sparse", choose)
+    monkeypatch.setattr(engine, "_sparse_chosen", choose_and_tell)
+    monkeypatch.setattr(engine, "_by_blocks", by_blocks_then_wait)
+    got = {}
+
+    def call(name, rows):
+        try:
+            got[name] = model.predict_proba(rows)
+        except Exception as e:  # reported below
+            errors.append(e)
+    first = threading.Thread(target=call, args=("first", X))
+    late = threading.Thread(target=call, args=("late", X[300:]), name="late")
+    first.start()
+    assert timing.wait(10)
+    late.start()
+    first.join()
+    late.join()
+    assert not errors and chosen.is_set() and len(runs) == 3 * (1 + products.SPARSE_TIMINGS)
+    assert engine._blocks_net_vector.own.tolist() == [F, F | S, 0]
+    np.testing.assert_array_equal(got["late"], model.predict_proba(X[300:]))
+    np.testing.assert_array_equal(got["first"], model.predict_proba(X))
+
 def test_a_call_of_few_rows_times_the_sparse_sums_on_all_of_them(fresh, monkeypatch):
     runs = _sparse_as_timed(monkeypatch, {0: 0.1})
     monkeypatch.setattr(products, "inference_own", lambda arch: _own([1, 1, 0], 0))

@@ -757,6 +757,8 @@ class NumbaBackend(BackendBase):
         if blocks is not None:  # each block on one thread; one thread: the blocks in turn
             if self._sparse_open:
                 blocks = self._sparse_chosen(buf, params, X, lock, typed, blocks is self._blocks_net)
+            elif blocks is not self._blocks_net_vector and blocks is not self._blocks_net:  # taken before another
+                blocks = self._by_blocks(n, threads)  # thread's call set the choice: the call runs with the choice
             packed = buf.tiles_for(self.arch, blocks.own)
             tile_work = packed.work
             if tile_work.packed.size:  # the weights packed for the tiles (again if they changed), in the call below

@@ -648,6 +648,14 @@ MUTANTS = [
         ("tests/test_inference_blocks.py",),
         "inference by blocks: the sums over nonzero inputs timed on all of a call's rows (10,000: seconds, once)"),
     Mutant(
+        "blocks_call_keeps_the_net_from_before_the_choice", "fastmlp/backends/numba.py",
+        "            elif blocks is not self._blocks_net_vector and blocks is not self._blocks_net:",
+        "            elif False:",
+        ("tests/test_inference_blocks.py::test_a_call_that_met_the_choice_in_another_thread_takes_it",),
+        "inference by blocks: a call that took the blocks' network while another thread's call timed the sums over "
+        "nonzero inputs runs on the network from before the choice (its sums paired otherwise than the same call's "
+        "after it)"),
+    Mutant(
         "sparse_choice_timed_on_every_thread", "fastmlp/backends/numba.py",
         "        with lock or contextlib.nullcontext(), thread_choice.numba_one_thread():\n            own = products",
         "        with lock or contextlib.nullcontext():\n            own = products",
