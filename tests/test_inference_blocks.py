@@ -405,6 +405,7 @@ def test_a_model_times_the_sparse_sums_on_its_first_call_s_rows_on_one_thread(fr
     assert all((X == row).all(axis=1).any() for row in samples[0])  # the call's own rows
     reference = fastmlp.MLP(LAYERS, activation="relu", seed=4, backend="numpy")
     np.testing.assert_allclose(got, reference.predict_proba(X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(model.predict_proba(X), got)  # the first call ran on the network the next runs on
     np.testing.assert_allclose(model.predict_proba(X[:200]), got[:200], rtol=1e-5, atol=1e-6)
     other = fastmlp.MLP(LAYERS, activation="relu", seed=5)
     other.predict_proba(X)

@@ -756,7 +756,7 @@ class NumbaBackend(BackendBase):
         refresh = quiet = None
         if blocks is not None:  # each block on one thread; one thread: the blocks in turn
             if self._sparse_open:
-                blocks = self._sparse_chosen(buf, params, X, lock, typed, blocks is self._blocks_net)
+                blocks = self._sparse_chosen(buf, params, X, lock, typed, bool((blocks.own & OWN_TILES).any()))
             elif blocks is not self._blocks_net_vector and blocks is not self._blocks_net:  # taken before another
                 blocks = self._by_blocks(n, threads)  # thread's call set the choice: the call runs with the choice
             packed = buf.tiles_for(self.arch, blocks.own)
@@ -827,11 +827,13 @@ class NumbaBackend(BackendBase):
 
     def _sparse_chosen(self, buf, params, X, lock, typed, on_tiles):
         """The network of this call by blocks (as ``_by_blocks``: the one with the layers on the tiles where
-        ``on_tiles``) once the layers that sum over each block's nonzero inputs are chosen
-        (``products.inference_sparse``: timed on up to ``products.SPARSE_ROWS`` of this call's rows X, by blocks of
-        ``products.BLOCK_ROWS`` rows, on one thread, through the blocks' kernel (``typed``: its dispatcher), with this
-        thread's buffers ``buf`` and the model's weights ``params``, under the call's ``lock``), set in both nets: a
-        layer on the tiles takes them in calls that take the tiles (``OWN_TILES`` first in the kernel)."""
+        ``on_tiles``: the network the call took has a layer on them, told by its flags, not by which of the two it
+        is, as another thread's call may have set the choice meanwhile) once the layers that sum over each block's
+        nonzero inputs are chosen (``products.inference_sparse``: timed on up to ``products.SPARSE_ROWS`` of this
+        call's rows X, by blocks of ``products.BLOCK_ROWS`` rows, on one thread, through the blocks' kernel
+        (``typed``: its dispatcher), with this thread's buffers ``buf`` and the model's weights ``params``, under the
+        call's ``lock``), set in both nets: a layer on the tiles takes them in calls that take the tiles (``OWN_TILES``
+        first in the kernel)."""
         vector = self._blocks_net_vector
         work = tiles.work(self.arch, vector.own)  # (no layer on the tiles: empty)
         limit = float(np.inf)

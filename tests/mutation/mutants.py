@@ -656,6 +656,13 @@ MUTANTS = [
         "nonzero inputs runs on the network from before the choice (its sums paired otherwise than the same call's "
         "after it)"),
     Mutant(
+        "first_call_by_blocks_leaves_the_tiles", "fastmlp/backends/numba.py",
+        "lock, typed, bool((blocks.own & OWN_TILES).any()))",
+        "lock, typed, False)",
+        ("tests/test_inference_blocks.py::test_a_model_times_the_sparse_sums_on_its_first_call_s_rows_on_one_thread",),
+        "inference by blocks: the call that times the sums over nonzero inputs runs itself off the AMX tiles its "
+        "network had (other last bits than the same call after it; skipped where AMX cannot run)"),
+    Mutant(
         "sparse_choice_timed_on_every_thread", "fastmlp/backends/numba.py",
         "        with lock or contextlib.nullcontext(), thread_choice.numba_one_thread():\n            own = products",
         "        with lock or contextlib.nullcontext():\n            own = products",
