@@ -462,6 +462,7 @@ def test_a_call_that_met_the_choice_in_another_thread_takes_it(fresh, monkeypatc
     np.testing.assert_array_equal(got["late"], model.predict_proba(X[300:]))
     np.testing.assert_array_equal(got["first"], model.predict_proba(X))
 
+
 def test_a_call_of_few_rows_times_the_sparse_sums_on_all_of_them(fresh, monkeypatch):
     runs = _sparse_as_timed(monkeypatch, {0: 0.1})
     monkeypatch.setattr(products, "inference_own", lambda arch: _own([1, 1, 0], 0))

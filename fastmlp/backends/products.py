@@ -279,15 +279,22 @@ def _best_of(run, work):
     multiply-adds, ``reps`` times: by fastmlp's own product when ``own``, else by the BLAS):
     (own seconds, BLAS seconds)."""
     reps = 0 if _timing_off() else _reps(work)  # (no product: only compiled, ``compile_timing``)
-    best = {True: np.inf, False: np.inf}
-    for way in (True, False):  # compiled (or loaded) and warm before any timing: one untimed round
-        run(way, reps)
-    for _ in range(0 if _timing_off() else TIMINGS):
-        for way in (True, False):
-            t0 = time.perf_counter()
-            run(way, reps)
-            best[way] = min(best[way], time.perf_counter() - t0)
+    best = _alternated_best(lambda way: run(way, reps), (True, False), 0 if _timing_off() else TIMINGS)
     return best[True], best[False]
+
+
+def _alternated_best(run, ways, timings):
+    """{way: the best of ``timings`` timings of ``run(way)``} for each of ``ways``, the ways alternated, after an
+    untimed round of each (compiled or loaded, and warm, before any timing)."""
+    best = dict.fromkeys(ways, np.inf)
+    for way in ways:
+        run(way)
+    for _ in range(timings):
+        for way in ways:
+            t0 = time.perf_counter()
+            run(way)
+            best[way] = min(best[way], time.perf_counter() - t0)
+    return best
 
 
 def _random(rng, shape, dtype):
@@ -643,10 +650,6 @@ SPARSE_TIMINGS = 7  # timings of each way after an untimed round, alternated; th
 SPARSE_MARGIN = 0.01
 
 
-def _sparse_key(arch):
-    return ("inference-sparse",) + _key(arch)[1:]
-
-
 def inference_sparse(arch, own, X, run):
     """``own`` (``Net.own`` of inference by blocks, no layer on the tiles: ``inference_own`` without ``OWN_TILES``)
     with ``OWN_SPARSE`` on each layer that made a call faster summing over each block's nonzero inputs, by
@@ -657,7 +660,7 @@ def inference_sparse(arch, own, X, run):
     asks: whether they sum so depends on the zeros of a call's inputs (a first layer's, where a call's rows have none,
     never pays) and of the layers' outputs, and on the CPU (the listed loop's cost per position it keeps). Which layers
     sum so changes how their sums pair, not what they add (``kernels.matmul``)."""
-    key = _sparse_key(arch)
+    key = ("inference-sparse",) + _key(arch)[1:]
     with _lock:
         if key not in _chosen:
             x = sparse_sample(X)
@@ -672,14 +675,7 @@ def _measure_sparse(own, run):
     for l in np.flatnonzero(own & OWN_FORWARD):
         ways[int(l)] = own.copy()
         ways[int(l)][l] |= OWN_SPARSE
-    best = dict.fromkeys(ways, np.inf)
-    for flags in ways.values():
-        run(flags)
-    for _ in range(SPARSE_TIMINGS):
-        for way, flags in ways.items():
-            t0 = time.perf_counter()
-            run(flags)
-            best[way] = min(best[way], time.perf_counter() - t0)
+    best = _alternated_best(lambda way: run(ways[way]), list(ways), SPARSE_TIMINGS)
     chosen = own.copy()
     for way in ways:
         if way is not None and best[way] < (1 - SPARSE_MARGIN) * best[None]:

@@ -636,11 +636,11 @@ MUTANTS = [
         "inference by blocks: a layer sums over its nonzero inputs where a call ran faster so by any noise"),
     Mutant(
         "sparse_choice_counts_the_untimed_round", "fastmlp/backends/products.py",
-        "    for flags in ways.values():\n        run(flags)\n    for _ in range(SPARSE_TIMINGS):",
-        "    for _ in range(SPARSE_TIMINGS):",
+        "    for way in ways:\n        run(way)\n    for _ in range(timings):",
+        "    for _ in range(timings):",
         ("tests/test_inference_blocks.py",),
-        "inference by blocks: the sums over nonzero inputs timed with no untimed round first (kernels loading, "
-        "caches cold)"),
+        "the choices by timing (own products, inference's sums over nonzero inputs) timed with no untimed round first "
+        "(kernels loading, caches cold)"),
     Mutant(
         "sparse_choice_timed_on_the_whole_call", "fastmlp/backends/products.py",
         "min(X.shape[0], SPARSE_ROWS)",
